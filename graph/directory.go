@@ -1,0 +1,223 @@
+package graph
+
+import (
+	"cmp"
+	"context"
+	"errors"
+	"fmt"
+	"slices"
+	"time"
+
+	"github.com/microsoftgraph/msgraph-sdk-go/models"
+	"github.com/microsoftgraph/msgraph-sdk-go/rolemanagement"
+	"github.com/microsoftgraph/msgraph-sdk-go/users"
+)
+
+// User is an Entra user.
+type User struct{ ID, UPN, DisplayName, Mail string }
+
+// Eligibility is a role the user may activate, directly or through a group.
+type Eligibility struct {
+	RoleID, RoleName         string
+	ViaGroupID, ViaGroupName string    // empty for a direct eligibility
+	EndsAt                   time.Time // zero: permanent eligibility
+}
+
+// Assignment is an active role assignment instance (activated or assigned).
+type Assignment struct {
+	ID, RoleID, PrincipalID string
+	AssignmentType          string // "Activated" | "Assigned"
+	MemberType              string // "Direct" | "Group" | "Inherited"
+	Start, End              time.Time
+}
+
+// User looks a user up by object id or UPN.
+func (c *Client) User(ctx context.Context, idOrUPN string) (User, error) {
+	if idOrUPN == "" {
+		return User{}, errors.New("graph: User: empty id")
+	}
+	u, err := c.users(c.app).ByUserId(idOrUPN).Get(ctx, &users.UserItemRequestBuilderGetRequestConfiguration{
+		QueryParameters: &users.UserItemRequestBuilderGetQueryParameters{
+			Select: []string{"id", "userPrincipalName", "displayName", "mail"}}})
+	if err != nil {
+		return User{}, wrapErr("GET users/{id}", err)
+	}
+	return User{ID: deref(u.GetId()), UPN: deref(u.GetUserPrincipalName()),
+		DisplayName: deref(u.GetDisplayName()), Mail: deref(u.GetMail())}, nil
+}
+
+// MemberOfAny returns those of groupIDs the user is a member of, transitively
+// (checkMemberGroups).
+func (c *Client) MemberOfAny(ctx context.Context, userID string, groupIDs []string) ([]string, error) {
+	var in []string
+	const perCall = 20 // checkMemberGroups takes at most 20 group ids
+	for chunk := range slices.Chunk(groupIDs, perCall) {
+		body := users.NewItemCheckMemberGroupsPostRequestBody()
+		body.SetGroupIds(chunk)
+		r, err := c.users(c.app).ByUserId(userID).CheckMemberGroups().PostAsCheckMemberGroupsPostResponse(ctx, body, nil)
+		if err != nil {
+			return nil, wrapErr("POST users/{id}/checkMemberGroups", err)
+		}
+		in = append(in, r.GetValue()...)
+	}
+	return in, nil
+}
+
+// EligibleRoles lists the roles the user may activate: their own tenant-wide eligibilities and
+// those of the groups they belong to, transitively (PIM's "my roles" filter misses the latter).
+func (c *Client) EligibleRoles(ctx context.Context, userID string) ([]Eligibility, error) {
+	if userID == "" {
+		return nil, errors.New("graph: EligibleRoles: empty user id")
+	}
+	out, err := c.eligibilities(ctx, userID, "", "")
+	if err != nil {
+		return nil, err
+	}
+	groups, err := c.transitiveGroups(ctx, userID)
+	if err != nil {
+		return nil, err
+	}
+	for _, g := range groups {
+		es, err := c.eligibilities(ctx, g.id, g.id, g.name)
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, es...)
+	}
+	slices.SortFunc(out, func(a, b Eligibility) int {
+		return cmp.Or(cmp.Compare(a.RoleName, b.RoleName), cmp.Compare(a.RoleID, b.RoleID),
+			cmp.Compare(a.ViaGroupName, b.ViaGroupName), cmp.Compare(a.ViaGroupID, b.ViaGroupID))
+	})
+	return out, nil
+}
+
+type group struct{ id, name string }
+
+// transitiveGroups lists the groups that can hold a role: only role-assignable groups can be
+// eligible for a directory role, so the others are skipped (when Graph says which they are).
+func (c *Client) transitiveGroups(ctx context.Context, userID string) ([]group, error) {
+	b := c.users(c.app).ByUserId(userID).TransitiveMemberOf().GraphGroup()
+	page, err := b.Get(ctx, &users.ItemTransitiveMemberOfGraphGroupRequestBuilderGetRequestConfiguration{
+		QueryParameters: &users.ItemTransitiveMemberOfGraphGroupRequestBuilderGetQueryParameters{
+			Select: []string{"id", "displayName", "isAssignableToRole"}}})
+	var out []group
+	for {
+		if err != nil {
+			return nil, wrapErr("GET users/{id}/transitiveMemberOf/graph.group", err)
+		}
+		for _, g := range page.GetValue() {
+			if a := g.GetIsAssignableToRole(); a != nil && !*a {
+				continue
+			}
+			out = append(out, group{id: deref(g.GetId()), name: deref(g.GetDisplayName())})
+		}
+		next := page.GetOdataNextLink()
+		if next == nil || *next == "" {
+			return out, nil
+		}
+		page, err = b.WithUrl(*next).Get(ctx, nil)
+	}
+}
+
+// eligibilities lists principalID's tenant-wide eligibility instances.
+func (c *Client) eligibilities(ctx context.Context, principalID, viaID, viaName string) ([]Eligibility, error) {
+	filter := "principalId eq " + odataQuote(principalID)
+	b := c.roles(c.app).RoleEligibilityScheduleInstances()
+	page, err := b.Get(ctx, &rolemanagement.DirectoryRoleEligibilityScheduleInstancesRequestBuilderGetRequestConfiguration{
+		QueryParameters: &rolemanagement.DirectoryRoleEligibilityScheduleInstancesRequestBuilderGetQueryParameters{
+			Filter: &filter, Expand: []string{"roleDefinition"}}})
+	var out []Eligibility
+	for {
+		if err != nil {
+			return nil, wrapErr("GET roleEligibilityScheduleInstances", err)
+		}
+		for _, in := range page.GetValue() {
+			// Activation is requested tenant-wide ("/"); an administrative-unit eligibility
+			// would fail it.
+			if s := deref(in.GetDirectoryScopeId()); s != "" && s != "/" {
+				continue
+			}
+			e := Eligibility{RoleID: deref(in.GetRoleDefinitionId()), ViaGroupID: viaID, ViaGroupName: viaName,
+				EndsAt: deref(in.GetEndDateTime())}
+			if rd := in.GetRoleDefinition(); rd != nil {
+				e.RoleName = deref(rd.GetDisplayName())
+			}
+			out = append(out, e)
+		}
+		next := page.GetOdataNextLink()
+		if next == nil || *next == "" {
+			return out, nil
+		}
+		page, err = b.WithUrl(*next).Get(ctx, nil)
+	}
+}
+
+// ActiveAssignments lists the user's active role assignment instances: activated eligibilities
+// and standing assignments.
+func (c *Client) ActiveAssignments(ctx context.Context, userID string) ([]Assignment, error) {
+	if userID == "" {
+		return nil, errors.New("graph: ActiveAssignments: empty user id")
+	}
+	filter := "principalId eq " + odataQuote(userID)
+	b := c.roles(c.app).RoleAssignmentScheduleInstances()
+	page, err := b.Get(ctx, &rolemanagement.DirectoryRoleAssignmentScheduleInstancesRequestBuilderGetRequestConfiguration{
+		QueryParameters: &rolemanagement.DirectoryRoleAssignmentScheduleInstancesRequestBuilderGetQueryParameters{
+			Filter: &filter}})
+	var out []Assignment
+	for {
+		if err != nil {
+			return nil, wrapErr("GET roleAssignmentScheduleInstances", err)
+		}
+		for _, in := range page.GetValue() {
+			out = append(out, assignment(in))
+		}
+		next := page.GetOdataNextLink()
+		if next == nil || *next == "" {
+			return out, nil
+		}
+		page, err = b.WithUrl(*next).Get(ctx, nil)
+	}
+}
+
+func assignment(in models.UnifiedRoleAssignmentScheduleInstanceable) Assignment {
+	return Assignment{
+		ID: deref(in.GetId()), RoleID: deref(in.GetRoleDefinitionId()), PrincipalID: deref(in.GetPrincipalId()),
+		AssignmentType: deref(in.GetAssignmentType()), MemberType: deref(in.GetMemberType()),
+		Start: deref(in.GetStartDateTime()), End: deref(in.GetEndDateTime()),
+	}
+}
+
+// WaitUsable polls the user's assignment instances (app-only) every PollInterval until one for
+// roleID is in force, because PIM can take minutes after "Granted" before the role works. It
+// returns ctx's error when ctx ends first. Throttling only slows the polling down.
+func (c *Client) WaitUsable(ctx context.Context, userID, roleID string) (Assignment, error) {
+	t := time.NewTimer(0)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return Assignment{}, fmt.Errorf("graph: waiting for %s to become usable: %w", roleID, ctx.Err())
+		case <-t.C:
+		}
+		wait := c.cfg.PollInterval
+		as, err := c.ActiveAssignments(ctx, userID)
+		var ge *Error
+		switch {
+		case err == nil:
+			// Instances are current by definition; comparing their times with our clock would
+			// only add clock skew.
+			for _, a := range as {
+				if a.RoleID == roleID {
+					return a, nil
+				}
+			}
+		case errors.Is(err, ErrThrottled) && errors.As(err, &ge):
+			wait = max(wait, ge.RetryAfter)
+		case ctx.Err() != nil:
+			return Assignment{}, fmt.Errorf("graph: waiting for %s to become usable: %w", roleID, ctx.Err())
+		default:
+			return Assignment{}, err
+		}
+		t.Reset(wait)
+	}
+}
