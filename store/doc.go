@@ -1,0 +1,42 @@
+// Package store keeps Elevate's state in one bbolt file: access requests and
+// their whole lifecycle (approvals included), the chat messages that show each
+// request, chat-user ↔ Entra-user bindings, and a hash-chained audit log.
+//
+// Every state change is one bbolt read-write transaction that also appends
+// exactly one audit record, so the request and its audit trail never diverge.
+// Writes use DB.Update, never DB.Batch: Batch waits up to 10 ms to coalesce,
+// which would blow the Slack ack budget (DESIGN §7).
+//
+// The bucket tree (update this drawing whenever the layout changes, together
+// with a new migration in migrations.go):
+//
+//	meta/
+//	  version                       → uint64 BE, schema version (see migrations)
+//	requests/                       sequence = last request id
+//	  <id>                          → Request (JSON)
+//	requests_open/                  v1: requests in a non-terminal state
+//	  <id>                          → empty
+//	requests_by_chat_user/          v2: every request
+//	  <str platform><str chat user><id>  → empty
+//	requests_by_user/               v2: requests with an Entra user id
+//	  <str user id><id>             → empty
+//	messages/
+//	  <request id>/                 sequence = last ref number
+//	    <n>                         → MessageRef (JSON)
+//	bindings/
+//	  <str platform><str chat user> → Binding (JSON)
+//	bindings_by_user/               v2
+//	  <str user id><str platform><str chat user> → empty
+//	audit/                          sequence = last Seq ever appended
+//	  <seq>                         → AuditRecord (JSON)
+//
+// Keys: <id>, <n> and <seq> are 8-byte big-endian integers so that byte order
+// is numeric order; time-ordered keys, if added, are big-endian Unix nanos.
+// <str s> is uvarint(len(s)) followed by s: self-delimiting, so any bytes are
+// allowed in ids and a prefix of whole <str> fields selects exactly the keys
+// with those fields (all requests of a platform, of a chat user, …). Index keys
+// end in the request id, so a prefix scan returns requests in creation order.
+//
+// Values are decoded (and thereby copied) before the transaction ends; no
+// bbolt type appears in the exported API.
+package store

@@ -1,0 +1,307 @@
+package store
+
+import (
+	"bytes"
+	"encoding/binary"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"slices"
+
+	bolt "go.etcd.io/bbolt"
+)
+
+// CreateRequest stores a new request and its audit record ev in one
+// transaction and returns it with its ID, Version 1, and CreatedAt/UpdatedAt
+// set (CreatedAt keeps the caller's value if set). An empty State becomes
+// StateReceived. ev.RequestID is set to the new ID.
+func (s *Store) CreateRequest(r Request, ev AuditRecord) (Request, error) {
+	ev.At = s.at(ev.At)
+	if r.State == "" {
+		r.State = StateReceived
+	}
+	if r.CreatedAt.IsZero() {
+		r.CreatedAt = ev.At
+	}
+	r.UpdatedAt = ev.At
+	r.Version = 1
+	r.normalize()
+	if err := r.validate(); err != nil {
+		return Request{}, err
+	}
+	if ev.Action == "" {
+		ev.Action = "request.created"
+	}
+	err := s.db.Update(func(tx *bolt.Tx) error {
+		b, err := bucket(tx, bucketRequests)
+		if err != nil {
+			return err
+		}
+		if r.ID, err = b.NextSequence(); err != nil {
+			return err
+		}
+		if err := putRequest(tx, r); err != nil {
+			return err
+		}
+		if err := putRequestIndexes(tx, r); err != nil {
+			return err
+		}
+		ev.RequestID = r.ID
+		_, err = appendAudit(tx, ev)
+		return err
+	})
+	if err != nil {
+		return Request{}, err
+	}
+	return r, nil
+}
+
+// Request returns the request with this id, or ErrNotFound.
+func (s *Store) Request(id uint64) (Request, error) {
+	var r Request
+	err := s.db.View(func(tx *bolt.Tx) error {
+		var err error
+		r, err = getRequest(tx, id)
+		return err
+	})
+	return r, err
+}
+
+// Update changes a request in one transaction. fn gets a copy of the stored
+// request; if it returns nil, the copy is saved with Version+1 and UpdatedAt
+// set to ev.At (default now), and ev is appended to the audit log with
+// RequestID set: one change, one audit record.
+//
+// If fn returns ErrNoChange (errors.Is), nothing is written and Update
+// returns the current request with fn's error; fn can therefore make a
+// handler idempotent ("approve only while awaiting approval"). Any other
+// error from fn is returned as is, with nothing written.
+//
+// fn must not call the Store: it runs inside the write transaction. It may
+// not move a request out of a terminal state (ErrConflict); the ID and
+// Version it sets are ignored.
+func (s *Store) Update(id uint64, ev AuditRecord, fn func(*Request) error) (Request, error) {
+	ev.At = s.at(ev.At)
+	if ev.Action == "" {
+		ev.Action = "request.updated"
+	}
+	var out Request
+	err := s.db.Update(func(tx *bolt.Tx) error {
+		old, err := getRequest(tx, id)
+		if err != nil {
+			return err
+		}
+		r, err := getRequest(tx, id) // fn's own copy, sharing nothing with old
+		if err != nil {
+			return err
+		}
+		if err := fn(&r); err != nil {
+			if errors.Is(err, ErrNoChange) {
+				out = old
+			}
+			return err
+		}
+		r.ID, r.Version, r.UpdatedAt = id, old.Version+1, ev.At
+		r.normalize()
+		if err := r.validate(); err != nil {
+			return err
+		}
+		if old.State.Terminal() && r.State != old.State {
+			return fmt.Errorf("%w: request %d is already %s and cannot become %s", ErrConflict, id, old.State, r.State)
+		}
+		if err := putRequest(tx, r); err != nil {
+			return err
+		}
+		if err := reindexRequest(tx, old, r); err != nil {
+			return err
+		}
+		ev.RequestID = id
+		if _, err := appendAudit(tx, ev); err != nil {
+			return err
+		}
+		out = r
+		return nil
+	})
+	if err != nil {
+		if errors.Is(err, ErrNoChange) {
+			return out, err
+		}
+		return Request{}, err
+	}
+	return out, nil
+}
+
+// Requests returns the requests matching f, oldest first.
+func (s *Store) Requests(f Filter) ([]Request, error) {
+	var out []Request
+	err := s.db.View(func(tx *bolt.Tx) error {
+		ids, indexed, err := candidates(tx, f)
+		if err != nil {
+			return err
+		}
+		if !indexed {
+			b, err := bucket(tx, bucketRequests)
+			if err != nil {
+				return err
+			}
+			return b.ForEach(func(k, v []byte) error {
+				r, err := decodeRequest(k, v)
+				if err != nil {
+					return err
+				}
+				if f.match(r) {
+					out = append(out, r)
+				}
+				return nil
+			})
+		}
+		for _, id := range ids {
+			r, err := getRequest(tx, id)
+			if errors.Is(err, ErrNotFound) {
+				return fmt.Errorf("%w: request %d", errIndexEntryNoRequest, id)
+			}
+			if err != nil {
+				return err
+			}
+			if f.match(r) {
+				out = append(out, r)
+			}
+		}
+		return nil
+	})
+	return out, err
+}
+
+func (f Filter) match(r Request) bool {
+	return (f.Platform == "" || r.Platform == f.Platform) &&
+		(f.ChatUser == "" || r.ChatUser == f.ChatUser) &&
+		(f.UserID == "" || r.UserID == f.UserID) &&
+		(len(f.States) == 0 || slices.Contains(f.States, r.State)) &&
+		(!f.OpenOnly || !r.State.Terminal())
+}
+
+// candidates picks the narrowest index for f and returns the ids it lists,
+// in ascending order; indexed is false when only a full scan will do. The
+// caller still applies f to every candidate.
+func candidates(tx *bolt.Tx, f Filter) (ids []uint64, indexed bool, err error) {
+	var (
+		name   []byte
+		prefix []byte
+	)
+	onlyOpenStates := len(f.States) > 0 && !slices.ContainsFunc(f.States, State.Terminal)
+	switch {
+	case f.Platform != "" && f.ChatUser != "":
+		name, prefix = bucketRequestsByChat, strs(f.Platform, f.ChatUser)
+	case f.UserID != "":
+		name, prefix = bucketRequestsByUser, strs(f.UserID)
+	case f.Platform != "":
+		name, prefix = bucketRequestsByChat, strs(f.Platform)
+	case f.OpenOnly || onlyOpenStates:
+		name = bucketRequestsOpen
+	default:
+		return nil, false, nil
+	}
+	b, err := bucket(tx, name)
+	if err != nil {
+		return nil, false, err
+	}
+	c := b.Cursor()
+	for k, _ := c.Seek(prefix); k != nil && bytes.HasPrefix(k, prefix); k, _ = c.Next() {
+		if len(k) < len(prefix)+8 {
+			return nil, false, fmt.Errorf("store: bad key %x in %s", k, name)
+		}
+		ids = append(ids, binary.BigEndian.Uint64(k[len(k)-8:]))
+	}
+	// Ids from a chat-user prefix of a whole platform are grouped by chat
+	// user; the result is promised oldest first.
+	slices.Sort(ids)
+	return ids, true, nil
+}
+
+func getRequest(tx *bolt.Tx, id uint64) (Request, error) {
+	b, err := bucket(tx, bucketRequests)
+	if err != nil {
+		return Request{}, err
+	}
+	k := u64(id)
+	v := b.Get(k)
+	if v == nil {
+		return Request{}, fmt.Errorf("%w: request %d", ErrNotFound, id)
+	}
+	return decodeRequest(k, v)
+}
+
+// decodeRequest copies the request out of bbolt's memory (json.Unmarshal
+// allocates every string and slice), so it outlives the transaction.
+func decodeRequest(k, v []byte) (Request, error) {
+	var r Request
+	if err := json.Unmarshal(v, &r); err != nil {
+		return Request{}, fmt.Errorf("store: request %x: %w", k, err)
+	}
+	return r, nil
+}
+
+func putRequest(tx *bolt.Tx, r Request) error {
+	b, err := bucket(tx, bucketRequests)
+	if err != nil {
+		return err
+	}
+	v, err := json.Marshal(r)
+	if err != nil {
+		return err
+	}
+	return b.Put(u64(r.ID), v)
+}
+
+// requestIndexKeys lists the index entries r should have, per bucket.
+func requestIndexKeys(r Request) map[string][]byte {
+	keys := map[string][]byte{
+		string(bucketRequestsByChat): binary.BigEndian.AppendUint64(strs(r.Platform, r.ChatUser), r.ID),
+	}
+	if !r.State.Terminal() {
+		keys[string(bucketRequestsOpen)] = u64(r.ID)
+	}
+	if r.UserID != "" {
+		keys[string(bucketRequestsByUser)] = binary.BigEndian.AppendUint64(strs(r.UserID), r.ID)
+	}
+	return keys
+}
+
+func putRequestIndexes(tx *bolt.Tx, r Request) error {
+	return reindexRequest(tx, Request{}, r)
+}
+
+// reindexRequest moves old's index entries to those of r: state changes
+// (open → terminal), a request getting its Entra user, …
+func reindexRequest(tx *bolt.Tx, old, r Request) error {
+	before := map[string][]byte{}
+	if old.ID != 0 {
+		before = requestIndexKeys(old)
+	}
+	after := requestIndexKeys(r)
+	for name, k := range before {
+		if bytes.Equal(after[name], k) {
+			continue
+		}
+		b, err := bucket(tx, []byte(name))
+		if err != nil {
+			return err
+		}
+		if err := b.Delete(k); err != nil {
+			return err
+		}
+	}
+	for name, k := range after {
+		if bytes.Equal(before[name], k) {
+			continue
+		}
+		b, err := bucket(tx, []byte(name))
+		if err != nil {
+			return err
+		}
+		if err := b.Put(k, []byte{}); err != nil {
+			return err
+		}
+	}
+	return nil
+}

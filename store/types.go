@@ -1,0 +1,151 @@
+package store
+
+import (
+	"fmt"
+	"time"
+)
+
+// State is where a request is in its lifecycle (DESIGN §3).
+type State string
+
+// The lifecycle: received → (awaiting sign-in) → (awaiting approval) →
+// activating → active → ended, with the side exits denied, expired, cancelled
+// and failed.
+const (
+	StateReceived         State = "received"
+	StateAwaitingSignIn   State = "awaiting_sign_in"
+	StateAwaitingApproval State = "awaiting_approval"
+	StateActivating       State = "activating"
+	StateActive           State = "active"
+	StateEnded            State = "ended"
+	StateDenied           State = "denied"
+	StateExpired          State = "expired"
+	StateCancelled        State = "cancelled"
+	StateFailed           State = "failed"
+)
+
+// Terminal reports whether the request is over: nothing more will happen to it
+// and it no longer counts as open.
+func (s State) Terminal() bool {
+	switch s {
+	case StateEnded, StateDenied, StateExpired, StateCancelled, StateFailed:
+		return true
+	}
+	return false
+}
+
+// Valid reports whether s is one of the known states.
+func (s State) Valid() bool {
+	switch s {
+	case StateReceived, StateAwaitingSignIn, StateAwaitingApproval, StateActivating, StateActive,
+		StateEnded, StateDenied, StateExpired, StateCancelled, StateFailed:
+		return true
+	}
+	return false
+}
+
+// Request is one elevation request, from the chat command to its end.
+type Request struct {
+	ID uint64 `json:"id"`
+
+	// Where it came from.
+	Platform string `json:"platform,omitempty"`
+	ChatUser string `json:"chat_user,omitempty"`
+	ChatName string `json:"chat_name,omitempty"`
+	Channel  string `json:"channel,omitempty"`
+
+	// The Entra user; empty until the chat user is bound.
+	UserID string `json:"user_id,omitempty"`
+	UPN    string `json:"upn,omitempty"`
+
+	RoleID        string        `json:"role_id,omitempty"`
+	RoleName      string        `json:"role_name,omitempty"`
+	Duration      time.Duration `json:"duration,omitempty"`
+	Justification string        `json:"justification,omitempty"`
+	Ticket        string        `json:"ticket,omitempty"`
+
+	State           State      `json:"state"`
+	ApprovalsNeeded int        `json:"approvals_needed,omitempty"`
+	Approvals       []Approval `json:"approvals,omitempty"`
+
+	CreatedAt   time.Time `json:"created_at,omitzero"`
+	UpdatedAt   time.Time `json:"updated_at,omitzero"`
+	ExpiresAt   time.Time `json:"expires_at,omitzero"`
+	ActivatedAt time.Time `json:"activated_at,omitzero"`
+	EndsAt      time.Time `json:"ends_at,omitzero"`
+
+	GraphRequestID string `json:"graph_request_id,omitempty"`
+	GraphStatus    string `json:"graph_status,omitempty"`
+	FailureCode    string `json:"failure_code,omitempty"`
+	FailureMessage string `json:"failure_message,omitempty"`
+
+	// Version is 1 after CreateRequest and incremented by every write.
+	Version uint64 `json:"version"`
+}
+
+// Approval is one approver's decision on a request.
+type Approval struct {
+	Approver     string    `json:"approver"` // Entra object id
+	ApproverName string    `json:"approver_name,omitempty"`
+	Platform     string    `json:"platform,omitempty"`
+	ChatUser     string    `json:"chat_user,omitempty"`
+	Decision     string    `json:"decision"` // "approve" or "deny"
+	Reason       string    `json:"reason,omitempty"`
+	At           time.Time `json:"at,omitzero"`
+}
+
+// MessageRef points at a chat message that shows a request (the approvals
+// channel card, the requester's DM, …) so it can be updated later.
+type MessageRef struct {
+	Platform  string    `json:"platform"`
+	Channel   string    `json:"channel"`
+	MessageID string    `json:"message_id"`
+	Kind      string    `json:"kind,omitempty"`
+	At        time.Time `json:"at,omitzero"`
+}
+
+// Binding ties a chat user to the Entra user who signed in from it.
+type Binding struct {
+	Platform string    `json:"platform"`
+	ChatUser string    `json:"chat_user"`
+	UserID   string    `json:"user_id"`
+	UPN      string    `json:"upn,omitempty"`
+	BoundAt  time.Time `json:"bound_at,omitzero"`
+}
+
+// Filter selects requests. Empty fields match everything; all set fields must
+// match. Queries by Platform (+ChatUser), by UserID or for open requests use an
+// index; anything else scans all requests.
+type Filter struct {
+	Platform string
+	ChatUser string
+	UserID   string
+	States   []State // any of these
+	OpenOnly bool    // non-terminal states only
+}
+
+// normalize puts every time in UTC without a monotonic reading, so that what
+// is stored compares equal to what is read back.
+func (r *Request) normalize() {
+	for _, t := range []*time.Time{&r.CreatedAt, &r.UpdatedAt, &r.ExpiresAt, &r.ActivatedAt, &r.EndsAt} {
+		*t = utc(*t)
+	}
+	for i := range r.Approvals {
+		r.Approvals[i].At = utc(r.Approvals[i].At)
+	}
+}
+
+func (r *Request) validate() error {
+	if !r.State.Valid() {
+		return fmt.Errorf("store: request %d: unknown state %q", r.ID, r.State)
+	}
+	return nil
+}
+
+// utc drops the monotonic reading and the zone; the zero time stays zero.
+func utc(t time.Time) time.Time {
+	if t.IsZero() {
+		return time.Time{}
+	}
+	return t.UTC()
+}
