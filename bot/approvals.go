@@ -1,0 +1,307 @@
+package bot
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"slices"
+	"strings"
+
+	"github.com/elevate-pim/elevate/policy"
+	"github.com/elevate-pim/elevate/store"
+)
+
+// requestApproval puts r into awaiting_approval and posts the card to the approvals channel.
+func (c *Core) requestApproval(ctx context.Context, r store.Request) error {
+	r, err := c.store.Update(r.ID, systemEvent(c.now(), "request.awaiting_approval", fmt.Sprintf("needs %d", r.ApprovalsNeeded)), func(r *store.Request) error {
+		switch r.State {
+		case store.StateReceived, store.StateAwaitingSignIn:
+			r.State = store.StateAwaitingApproval
+			return nil
+		}
+		return store.ErrNoChange
+	})
+	if errors.Is(err, store.ErrNoChange) {
+		return nil
+	}
+	if err != nil {
+		return err
+	}
+	channel := c.approvalChannel(r)
+	if ref, ok := c.send(ctx, r.Platform, Address{Channel: channel}, c.card(r)); ok {
+		ref.Kind = string(KindCard)
+		if err := c.store.AddMessageRef(r.ID, ref); err != nil {
+			c.log.Error("saving card reference", "request_id", r.ID, "err", err)
+		}
+	}
+	c.tell(ctx, r, Message{Kind: KindProgress, Text: fmt.Sprintf("Your request for %s needs %d approval%s; I've asked in %s. It expires at %s if nobody decides.",
+		r.RoleName, r.ApprovalsNeeded, plural(r.ApprovalsNeeded), channel, c.clock(r.ExpiresAt))})
+	return nil
+}
+
+func plural(n int) string {
+	if n == 1 {
+		return ""
+	}
+	return "s"
+}
+
+func (c *Core) approvalChannel(r store.Request) string {
+	if role := c.cfg.RoleByID(r.RoleID); role != nil && role.ApprovalChannel != "" {
+		return role.ApprovalChannel
+	}
+	return c.cfg.Channels.Approvals
+}
+
+// Click handles a button press. value is the button's Value (a request id); reason is the text a
+// Deny asked for, if any.
+func (c *Core) Click(ctx context.Context, a Actor, action Action, value, reason string) error {
+	id, ok := parseID(value)
+	if !ok {
+		c.reply(ctx, a, Message{Kind: KindError, Text: "That button no longer works. Use `/elevate status` to see your requests."})
+		return nil
+	}
+	switch action {
+	case ActionApprove, ActionDeny:
+		return c.decide(ctx, a, id, action, reason)
+	case ActionUseOffer:
+		return c.useOffer(ctx, a, id)
+	case ActionCancel:
+		ok, err := c.cancel1(ctx, a, id)
+		if err != nil {
+			return err
+		}
+		if ok {
+			c.reply(ctx, a, Message{Kind: KindResult, Text: "Cancelled."})
+		} else {
+			c.reply(ctx, a, Message{Kind: KindText, Text: "That request is no longer pending."})
+		}
+		return nil
+	case ActionActivate:
+		r, err := c.store.Request(id)
+		if err != nil || r.Platform != a.Platform || r.ChatUser != a.ChatUser {
+			c.reply(ctx, a, Message{Kind: KindError, Text: "That request isn't yours to activate."})
+			return nil
+		}
+		return c.activate(ctx, id)
+	}
+	c.reply(ctx, a, Message{Kind: KindError, Text: "I don't know that button."})
+	return nil
+}
+
+func (c *Core) useOffer(ctx context.Context, a Actor, id uint64) error {
+	r, err := c.store.Request(id)
+	if errors.Is(err, store.ErrNotFound) || (err == nil && (r.Platform != a.Platform || r.ChatUser != a.ChatUser)) {
+		c.reply(ctx, a, Message{Kind: KindError, Text: "That offer isn't yours."})
+		return nil
+	}
+	if err != nil {
+		return err
+	}
+	if r.State != store.StateReceived {
+		c.reply(ctx, a, Message{Kind: KindText, Text: "That offer was already used or has expired."})
+		return nil
+	}
+	if c.now().After(r.ExpiresAt) {
+		c.reply(ctx, a, Message{Kind: KindText, Text: "That offer has expired; ask again."})
+		return nil
+	}
+	return c.proceed(ctx, id)
+}
+
+// decide records an approver's Approve or Deny: only authorized approvers, never the requester,
+// once per approver; the card is updated for everyone.
+func (c *Core) decide(ctx context.Context, a Actor, id uint64, action Action, reason string) error {
+	r, err := c.store.Request(id)
+	if errors.Is(err, store.ErrNotFound) {
+		c.reply(ctx, a, Message{Kind: KindError, Text: fmt.Sprintf("Request #%d does not exist.", id)})
+		return nil
+	}
+	if err != nil {
+		return err
+	}
+	if r.State != store.StateAwaitingApproval || approvals(r) >= r.ApprovalsNeeded {
+		c.reply(ctx, a, Message{Kind: KindText, Text: fmt.Sprintf("Request #%d is already %s.", r.ID, stateWords(r))})
+		return nil
+	}
+	if a.Platform == r.Platform && a.ChatUser == r.ChatUser {
+		c.refuseSelf(a, r)
+		c.reply(ctx, a, Message{Kind: KindError, Text: "You can't approve or deny your own request."})
+		return nil
+	}
+	role := c.cfg.RoleByID(r.RoleID)
+	if role == nil {
+		c.reply(ctx, a, Message{Kind: KindError, Text: fmt.Sprintf("%s is no longer in Elevate's configuration, so nobody can approve it here.", r.RoleName)})
+		return nil
+	}
+	who, known, err := c.identity(a)
+	if err != nil {
+		return c.mismatch(ctx, a, err)
+	}
+	// Knowing who clicked needs a sign-in once; tier-0 roles need a fresh one every time.
+	if !known || (role.Tier0 && !c.tokens.hasFresh(who.ObjectID, c.cfg.SignInFreshness)) {
+		why := "Sign in once with your Microsoft account so I know who is approving."
+		if known {
+			why = role.Name + " is a tier-0 role: approving it needs a fresh sign-in."
+		}
+		link, err := c.signInLink(ctx, pendingSignIn{purpose: forApproval, requestID: id, actor: a, decision: action, reason: reason}, who.UPN)
+		if err != nil {
+			c.log.Error("sign-in link", "request_id", id, "err", err)
+			c.reply(ctx, a, Message{Kind: KindError, Text: "I couldn't prepare a Microsoft sign-in link just now; try again in a minute."})
+			return nil
+		}
+		c.reply(ctx, a, Message{Kind: KindSignIn, RequestID: id, Text: why + " Your " + string(action) + " counts as soon as you are signed in.",
+			Buttons: []Button{{Action: ActionOpenURL, Label: "Sign in", URL: link, Style: StylePrimary}}})
+		return nil
+	}
+	if who.ObjectID == r.UserID {
+		c.refuseSelf(a, r)
+		c.reply(ctx, a, Message{Kind: KindError, Text: "You can't approve or deny your own request."})
+		return nil
+	}
+	if ok, err := c.isApprover(ctx, role, who); err != nil {
+		c.log.Error("approver check", "request_id", id, "approver", who.ObjectID, "err", err)
+		c.reply(ctx, a, Message{Kind: KindError, Text: "I couldn't check your approver rights just now. " + graphWords(err)})
+		return nil
+	} else if !ok {
+		c.reply(ctx, a, Message{Kind: KindError, Text: fmt.Sprintf("You are not an approver for %s.", role.Name)})
+		return nil
+	}
+	if action == ActionDeny && strings.TrimSpace(reason) == "" {
+		reason = "no reason given"
+	}
+	name := who.UPN
+	if name == "" {
+		name = a.Name
+	}
+	ev := c.event(a, "request."+string(action), reason)
+	r, err = c.store.Update(id, ev, func(r *store.Request) error {
+		if r.State != store.StateAwaitingApproval || approvals(*r) >= r.ApprovalsNeeded {
+			return store.ErrNoChange
+		}
+		if slices.ContainsFunc(r.Approvals, func(ap store.Approval) bool { return ap.Approver == who.ObjectID }) {
+			return store.ErrNoChange // a double click counts once
+		}
+		r.Approvals = append(r.Approvals, store.Approval{Approver: who.ObjectID, ApproverName: name, Platform: a.Platform,
+			ChatUser: a.ChatUser, Decision: string(action), Reason: reason, At: c.now().UTC()})
+		if action == ActionDeny {
+			r.State = store.StateDenied
+		}
+		return nil
+	})
+	if errors.Is(err, store.ErrNoChange) {
+		c.reply(ctx, a, Message{Kind: KindText, Text: "Your decision on this request was already recorded."})
+		return nil
+	}
+	if err != nil {
+		return err
+	}
+	c.refreshCards(ctx, r)
+	if action == ActionDeny {
+		c.reply(ctx, a, Message{Kind: KindResult, Text: fmt.Sprintf("You denied %s's request for %s.", nameOf(r), r.RoleName)})
+		c.tell(ctx, r, Message{Kind: KindResult, Text: fmt.Sprintf("%s denied your request for %s: %s", name, r.RoleName, reason)})
+		return nil
+	}
+	got := approvals(r)
+	c.reply(ctx, a, Message{Kind: KindResult, Text: fmt.Sprintf("You approved %s's request for %s (%d of %d).", nameOf(r), r.RoleName, got, r.ApprovalsNeeded)})
+	if got < r.ApprovalsNeeded {
+		c.tell(ctx, r, Message{Kind: KindProgress, Text: fmt.Sprintf("%s approved your request for %s (%d of %d).", name, r.RoleName, got, r.ApprovalsNeeded)})
+		return nil
+	}
+	c.tell(ctx, r, Message{Kind: KindProgress, Text: fmt.Sprintf("%s approved your request for %s; that makes %d of %d.", name, r.RoleName, got, r.ApprovalsNeeded)})
+	return c.activate(ctx, id)
+}
+
+func (c *Core) refuseSelf(a Actor, r store.Request) {
+	c.log.Warn("self-approval refused", "request_id", r.ID, "platform", a.Platform, "chat_user", a.ChatUser)
+}
+
+func (c *Core) isApprover(ctx context.Context, role *policy.Role, who policy.Requester) (bool, error) {
+	if role.IsApprover(who.ObjectID, who.UPN) {
+		return true, nil
+	}
+	if role.Approval.Group == "" {
+		return false, nil
+	}
+	in, err := c.graph.MemberOfAny(ctx, who.ObjectID, []string{role.Approval.Group})
+	if err != nil {
+		return false, err
+	}
+	return len(in) > 0, nil
+}
+
+func stateWords(r store.Request) string {
+	if r.State == store.StateAwaitingApproval {
+		return "approved and waiting for activation"
+	}
+	return strings.ReplaceAll(string(r.State), "_", " ")
+}
+
+// card is the approvers' view of r; it is re-rendered from the store on every change.
+func (c *Core) card(r store.Request) Message {
+	role := c.cfg.RoleByID(r.RoleID)
+	title := "Elevation request #" + idValue(r.ID)
+	roleName := r.RoleName
+	if role != nil && role.Tier0 {
+		roleName += " (tier 0)"
+	}
+	m := Message{Kind: KindCard, RequestID: r.ID, Title: title, Fields: []Field{
+		{"Requester", nameOf(r)},
+		{"Role", roleName},
+		{"Duration", hm(r.Duration)},
+		{"Justification", r.Justification},
+	}}
+	if r.Ticket != "" {
+		m.Fields = append(m.Fields, Field{"Ticket", r.Ticket})
+	}
+	m.Fields = append(m.Fields, Field{"Approvals", fmt.Sprintf("%d of %d", approvals(r), r.ApprovalsNeeded)})
+	var decided []string
+	for _, ap := range r.Approvals {
+		line := fmt.Sprintf("%s by %s at %s", map[string]string{"approve": "Approved", "deny": "Denied"}[ap.Decision], ap.ApproverName, c.clock(ap.At))
+		if ap.Decision == string(ActionDeny) {
+			line += ": " + ap.Reason
+		}
+		decided = append(decided, line)
+	}
+	switch {
+	case r.State == store.StateAwaitingApproval && approvals(r) < r.ApprovalsNeeded:
+		m.Text = fmt.Sprintf("%s asks for %s for %s.", nameOf(r), r.RoleName, hm(r.Duration))
+		m.Buttons = []Button{
+			{Action: ActionApprove, Label: "Approve", Value: idValue(r.ID), Style: StylePrimary},
+			{Action: ActionDeny, Label: "Deny", Value: idValue(r.ID), Style: StyleDanger},
+		}
+		m.Footer = "Expires at " + c.clock(r.ExpiresAt) + ". The requester cannot approve their own request."
+	case r.State == store.StateActive:
+		m.Text = fmt.Sprintf("Approved. %s is active until %s.", r.RoleName, c.clock(r.EndsAt))
+	case r.State == store.StateFailed:
+		m.Text = "Approved, but PIM did not activate it: " + r.FailureMessage
+	default:
+		m.Text = strings.ToUpper(stateWords(r)[:1]) + stateWords(r)[1:] + "."
+	}
+	if len(decided) > 0 {
+		m.Footer = strings.TrimSpace(strings.Join(decided, "; ") + ". " + m.Footer)
+	}
+	return m
+}
+
+// refreshCards updates every approval card of r in place, wherever it was posted.
+func (c *Core) refreshCards(ctx context.Context, r store.Request) {
+	refs, err := c.store.MessageRefs(r.ID)
+	if err != nil {
+		c.log.Error("reading card references", "request_id", r.ID, "err", err)
+		return
+	}
+	card := c.card(r)
+	for _, ref := range refs {
+		if ref.Kind != string(KindCard) {
+			continue
+		}
+		m, ok := c.messenger(ref.Platform)
+		if !ok {
+			continue
+		}
+		if err := m.Update(ctx, ref, card); err != nil {
+			c.log.Error("updating card", "request_id", r.ID, "platform", ref.Platform, "err", err)
+		}
+	}
+}

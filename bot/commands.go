@@ -1,0 +1,214 @@
+package bot
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"sort"
+	"strconv"
+	"strings"
+
+	"github.com/elevate-pim/elevate/policy"
+	"github.com/elevate-pim/elevate/store"
+)
+
+// Command handles what a user typed after /elevate (Slack) or to the bot (Teams). Problems with
+// the input are answered to the user; the error is for the operator (store or chat failures).
+func (c *Core) Command(ctx context.Context, a Actor, text string) error {
+	cmd, err := c.cfg.ParseCommand(text)
+	if err != nil {
+		c.replyError(ctx, a, err)
+		return nil
+	}
+	switch cmd.Kind {
+	case policy.KindHelp, policy.KindForm:
+		c.reply(ctx, a, c.help())
+	case policy.KindRoles:
+		return c.roles(ctx, a)
+	case policy.KindStatus:
+		return c.status(ctx, a)
+	case policy.KindCancel:
+		return c.cancelAll(ctx, a)
+	case policy.KindDone, policy.KindExtend:
+		// Ending early and extending are selfDeactivate and a re-activation in PIM, which the
+		// Graph layer does not offer yet; say so rather than pretend.
+		c.reply(ctx, a, Message{Kind: KindText, Text: "Ending or extending an activation from chat is not available yet. " +
+			"Your role stays active until the time shown by `/elevate status`; you can deactivate it early in the PIM portal (My roles → Active assignments)."})
+	case policy.KindRequest:
+		return c.request(ctx, a, cmd)
+	default:
+		c.reply(ctx, a, c.help())
+	}
+	return nil
+}
+
+func (c *Core) replyError(ctx context.Context, a Actor, err error) {
+	var pe *policy.Error
+	if errors.As(err, &pe) {
+		c.reply(ctx, a, Message{Kind: KindError, Text: pe.Message})
+		return
+	}
+	c.log.Error("command failed", "platform", a.Platform, "user", a.ChatUser, "err", err)
+	c.reply(ctx, a, Message{Kind: KindError, Text: "Something went wrong on our side; nothing was changed. Please try again in a minute."})
+}
+
+func (c *Core) help() Message {
+	return Message{Kind: KindText, Title: "Elevate: just-in-time admin roles through PIM", Text: strings.Join([]string{
+		"`/elevate <role> [duration] <why>`: activate a role, e.g. `/elevate exchange 4h fixing mail flow` or `/elevate ga 90m INC-1234 restore tenant`",
+		"`/elevate roles`: the roles you can activate",
+		"`/elevate status`: your pending and active elevations",
+		"`/elevate cancel`: cancel your pending requests",
+		"`/elevate help`: this help",
+		"Durations: 30m, 4h, 1h30m. Every activation is your own PIM activation, after your own Microsoft sign-in.",
+	}, "\n")}
+}
+
+func (c *Core) roles(ctx context.Context, a Actor) error {
+	who, known, err := c.identity(a)
+	if err != nil {
+		return c.mismatch(ctx, a, err)
+	}
+	if !known {
+		var names []string
+		for _, r := range c.cfg.Roles {
+			names = append(names, fmt.Sprintf("%s (`%s`)", r.Name, firstAlias(r)))
+		}
+		c.reply(ctx, a, Message{Kind: KindText, Title: "Roles Elevate knows",
+			Text: strings.Join(names, "\n") + "\n\nRequest one and sign in once; after that `/elevate roles` lists the roles you are eligible for."})
+		return nil
+	}
+	els, err := c.graph.EligibleRoles(ctx, who.ObjectID)
+	if err != nil {
+		c.log.Error("eligible roles", "user_id", who.ObjectID, "err", err)
+		c.reply(ctx, a, Message{Kind: KindError, Text: "I couldn't read your eligible roles from Microsoft Entra just now. " + graphWords(err)})
+		return nil
+	}
+	if len(els) == 0 {
+		c.reply(ctx, a, Message{Kind: KindText, Text: "You have no eligible roles in PIM. A PIM administrator can make you eligible."})
+		return nil
+	}
+	var lines []string
+	for _, e := range els {
+		line := e.RoleName
+		if r := c.cfg.RoleByID(e.RoleID); r != nil {
+			line = fmt.Sprintf("%s (`%s`, up to %s)", r.Name, firstAlias(r), hm(r.MaxDuration))
+		}
+		if e.ViaGroupName != "" {
+			line += " through group " + e.ViaGroupName
+		}
+		lines = append(lines, line)
+	}
+	sort.Strings(lines)
+	c.reply(ctx, a, Message{Kind: KindText, Title: "Roles you can activate", Text: strings.Join(lines, "\n")})
+	return nil
+}
+
+func firstAlias(r *policy.Role) string {
+	if len(r.Aliases) > 0 {
+		return r.Aliases[0]
+	}
+	return strings.ToLower(r.Name)
+}
+
+func (c *Core) mine(a Actor) ([]store.Request, error) {
+	return c.store.Requests(store.Filter{Platform: a.Platform, ChatUser: a.ChatUser, OpenOnly: true})
+}
+
+func (c *Core) status(ctx context.Context, a Actor) error {
+	rs, err := c.mine(a)
+	if err != nil {
+		return err
+	}
+	if len(rs) == 0 {
+		c.reply(ctx, a, Message{Kind: KindText, Text: "You have no pending or active elevations."})
+		return nil
+	}
+	var lines []string
+	for _, r := range rs {
+		lines = append(lines, c.statusLine(r))
+	}
+	c.reply(ctx, a, Message{Kind: KindText, Title: "Your elevations", Text: strings.Join(lines, "\n")})
+	return nil
+}
+
+func (c *Core) statusLine(r store.Request) string {
+	switch r.State {
+	case store.StateActive:
+		return fmt.Sprintf("#%d %s: active until %s", r.ID, r.RoleName, c.clock(r.EndsAt))
+	case store.StateAwaitingApproval:
+		return fmt.Sprintf("#%d %s for %s: waiting for approval (%d of %d)", r.ID, r.RoleName, hm(r.Duration), approvals(r), r.ApprovalsNeeded)
+	case store.StateAwaitingSignIn:
+		return fmt.Sprintf("#%d %s for %s: waiting for your sign-in", r.ID, r.RoleName, hm(r.Duration))
+	default:
+		return fmt.Sprintf("#%d %s for %s: %s", r.ID, r.RoleName, hm(r.Duration), strings.ReplaceAll(string(r.State), "_", " "))
+	}
+}
+
+func (c *Core) cancelAll(ctx context.Context, a Actor) error {
+	rs, err := c.mine(a)
+	if err != nil {
+		return err
+	}
+	n := 0
+	for _, r := range rs {
+		ok, err := c.cancel1(ctx, a, r.ID)
+		if err != nil {
+			return err
+		}
+		if ok {
+			n++
+		}
+	}
+	switch n {
+	case 0:
+		c.reply(ctx, a, Message{Kind: KindText, Text: "You have no pending requests to cancel. (An active role ends at its end time; see `/elevate status`.)"})
+	case 1:
+		c.reply(ctx, a, Message{Kind: KindResult, Text: "Cancelled your pending request."})
+	default:
+		c.reply(ctx, a, Message{Kind: KindResult, Text: fmt.Sprintf("Cancelled your %d pending requests.", n)})
+	}
+	return nil
+}
+
+// cancel1 cancels one pending request of the actor's; false when it was no longer pending.
+func (c *Core) cancel1(ctx context.Context, a Actor, id uint64) (bool, error) {
+	r, err := c.store.Update(id, c.event(a, "request.cancelled", ""), func(r *store.Request) error {
+		if r.Platform != a.Platform || r.ChatUser != a.ChatUser || !pending(r.State) {
+			return store.ErrNoChange
+		}
+		r.State = store.StateCancelled
+		return nil
+	})
+	if errors.Is(err, store.ErrNoChange) {
+		return false, nil
+	}
+	if err != nil {
+		return false, err
+	}
+	c.refreshCards(ctx, r)
+	return true, nil
+}
+
+// pending says whether a request can still be cancelled, denied or expire.
+func pending(s store.State) bool {
+	switch s {
+	case store.StateReceived, store.StateAwaitingSignIn, store.StateAwaitingApproval:
+		return true
+	}
+	return false
+}
+
+func approvals(r store.Request) int {
+	n := 0
+	for _, ap := range r.Approvals {
+		if ap.Decision == string(ActionApprove) {
+			n++
+		}
+	}
+	return n
+}
+
+func parseID(v string) (uint64, bool) {
+	id, err := strconv.ParseUint(strings.TrimPrefix(v, "#"), 10, 64)
+	return id, err == nil && id > 0
+}

@@ -1,0 +1,195 @@
+package bot
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"sync"
+	"time"
+
+	"github.com/elevate-pim/elevate/graph"
+	"github.com/elevate-pim/elevate/policy"
+	"github.com/elevate-pim/elevate/store"
+)
+
+// Graph is what the core needs from Microsoft Graph. *graph.Client implements it.
+type Graph interface {
+	User(ctx context.Context, idOrUPN string) (graph.User, error)
+	EligibleRoles(ctx context.Context, userID string) ([]graph.Eligibility, error)
+	RolePolicy(ctx context.Context, roleID string) (graph.RolePolicy, error)
+	MemberOfAny(ctx context.Context, userID string, groupIDs []string) ([]string, error)
+	ActiveAssignments(ctx context.Context, userID string) ([]graph.Assignment, error)
+	Activate(ctx context.Context, tok graph.UserToken, r graph.ActivationRequest) (graph.Activation, error)
+	WaitUsable(ctx context.Context, userID, roleID string) (graph.Assignment, error)
+	SignInURL(ctx context.Context, state, codeChallenge, loginHint, claims string) (string, error)
+	CompleteSignIn(ctx context.Context, code, codeVerifier, claims string) (graph.UserToken, error)
+}
+
+// Options configure a Core.
+type Options struct {
+	Config *policy.Config
+	Graph  Graph
+	Store  *store.Store
+	Logger *slog.Logger
+	// Now is the clock; time.Now when nil.
+	Now func() time.Time
+	// Location is the time zone end times are shown in; UTC when nil.
+	Location *time.Location
+	// UsableTimeout bounds how long the core waits for PIM to make an activation usable.
+	UsableTimeout time.Duration
+}
+
+// Core is the conversation core. It is safe for concurrent use by several adapters.
+type Core struct {
+	cfg     *policy.Config
+	graph   Graph
+	store   *store.Store
+	log     *slog.Logger
+	now     func() time.Time
+	loc     *time.Location
+	usable  time.Duration
+	signins *signInBook
+	tokens  *tokenBook
+
+	mu         sync.RWMutex
+	messengers map[string]Messenger
+
+	// background work (sign-in continuations) is tied to ctx and counted by wg.
+	ctx    context.Context
+	cancel context.CancelFunc
+	wg     sync.WaitGroup
+}
+
+// New returns a core; Register at least one Messenger before use and Close it when done.
+func New(o Options) (*Core, error) {
+	if o.Config == nil || o.Graph == nil || o.Store == nil {
+		return nil, errors.New("bot: config, graph and store are required")
+	}
+	c := &Core{
+		cfg: o.Config, graph: o.Graph, store: o.Store, log: o.Logger, now: o.Now, loc: o.Location,
+		usable: o.UsableTimeout, messengers: map[string]Messenger{},
+	}
+	if c.log == nil {
+		c.log = slog.New(slog.DiscardHandler)
+	}
+	if c.now == nil {
+		c.now = time.Now
+	}
+	if c.loc == nil {
+		c.loc = time.UTC
+	}
+	if c.usable == 0 {
+		c.usable = 10 * time.Minute
+	}
+	c.signins = newSignInBook(c.now)
+	c.tokens = newTokenBook(c.now)
+	c.ctx, c.cancel = context.WithCancel(context.Background())
+	return c, nil
+}
+
+// Register adds a chat platform; messages for its users go through m.
+func (c *Core) Register(m Messenger) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.messengers[m.Platform()] = m
+}
+
+// Wait blocks until background work started by sign-in callbacks has finished.
+func (c *Core) Wait() { c.wg.Wait() }
+
+// Close stops background work and waits for it. Tokens held in memory are dropped.
+func (c *Core) Close() {
+	c.cancel()
+	c.wg.Wait()
+	c.tokens.clear()
+}
+
+func (c *Core) background(name string, fn func(ctx context.Context) error) {
+	c.wg.Add(1)
+	go func() {
+		defer c.wg.Done()
+		defer func() {
+			if v := recover(); v != nil {
+				c.log.Error("background work panicked", "work", name, "panic", fmt.Sprint(v))
+			}
+		}()
+		if err := fn(c.ctx); err != nil {
+			c.log.Error("background work failed", "work", name, "err", err)
+		}
+	}()
+}
+
+func (c *Core) messenger(platform string) (Messenger, bool) {
+	c.mu.RLock()
+	defer c.mu.RUnlock()
+	m, ok := c.messengers[platform]
+	return m, ok
+}
+
+// send delivers m on platform; a chat failure is logged, never fatal: the request is in the store.
+func (c *Core) send(ctx context.Context, platform string, to Address, m Message) (store.MessageRef, bool) {
+	msgr, ok := c.messenger(platform)
+	if !ok {
+		c.log.Error("no messenger for platform", "platform", platform)
+		return store.MessageRef{}, false
+	}
+	ref, err := msgr.Send(ctx, to, m)
+	if err != nil {
+		c.log.Error("send failed", "platform", platform, "channel", to.Channel, "user", to.User, "request_id", m.RequestID, "err", err)
+		return store.MessageRef{}, false
+	}
+	return ref, true
+}
+
+func (c *Core) reply(ctx context.Context, a Actor, m Message) {
+	c.send(ctx, a.Platform, a.reply(), m)
+}
+
+// tell sends a direct message to the requester of r.
+func (c *Core) tell(ctx context.Context, r store.Request, m Message) {
+	m.RequestID = r.ID
+	c.send(ctx, r.Platform, DM(r.ChatUser), m)
+}
+
+func (c *Core) event(a Actor, action, detail string) store.AuditRecord {
+	actor := a.Platform + ":" + a.ChatUser
+	if a.UserID != "" {
+		actor += " (" + a.UserID + ")"
+	}
+	return store.AuditRecord{At: c.now().UTC(), Actor: actor, Action: action, Detail: detail}
+}
+
+func systemEvent(now time.Time, action, detail string) store.AuditRecord {
+	return store.AuditRecord{At: now.UTC(), Actor: "elevate", Action: action, Detail: detail}
+}
+
+// identity is who the actor is in Entra, if known: vouched for by the platform or bound by an
+// earlier sign-in. ok is false when the user has never signed in through this platform.
+func (c *Core) identity(a Actor) (policy.Requester, bool, error) {
+	b, err := c.store.Binding(a.Platform, a.ChatUser)
+	switch {
+	case err == nil:
+		if a.UserID != "" && a.UserID != b.UserID {
+			return policy.Requester{}, false, errBindingMismatch
+		}
+		return policy.Requester{ObjectID: b.UserID, UPN: b.UPN}, true, nil
+	case errors.Is(err, store.ErrNotFound):
+		if a.UserID != "" {
+			return policy.Requester{ObjectID: a.UserID}, true, nil
+		}
+		return policy.Requester{}, false, nil
+	default:
+		return policy.Requester{}, false, err
+	}
+}
+
+var errBindingMismatch = errors.New("bot: chat user is bound to a different Entra user")
+
+func (c *Core) clock(t time.Time) string {
+	t = t.In(c.loc)
+	if c.loc == time.UTC {
+		return t.Format("15:04") + " UTC"
+	}
+	return t.Format("15:04 MST")
+}

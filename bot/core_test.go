@@ -1,0 +1,313 @@
+package bot_test
+
+import (
+	"context"
+	"encoding/json"
+	"net/http"
+	"strconv"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/elevate-pim/elevate/bot"
+	"github.com/elevate-pim/elevate/graph/graphtest"
+	"github.com/elevate-pim/elevate/store"
+)
+
+func TestActivateAfterSignIn(t *testing.T) {
+	w := newWorld(t, setup{})
+	w.say("alice", "exchange 4h fixing mail flow")
+	r := w.only("alice")
+	if r.State != store.StateAwaitingSignIn {
+		t.Fatalf("state before sign-in = %s, want awaiting_sign_in", r.State)
+	}
+	contains(t, w.rec.lastTo("alice"), "Sign in")
+	if n := len(w.activations()); n != 0 {
+		t.Fatalf("%d activations before sign-in, want 0", n)
+	}
+
+	status, page := w.signIn("alice")
+	if status != http.StatusOK {
+		t.Fatalf("callback status %d: %s", status, page)
+	}
+	contains(t, page, "signed in as alice@")
+
+	r = w.request(r.ID)
+	if r.State != store.StateActive {
+		t.Fatalf("state = %s (%s), want active", r.State, r.FailureMessage)
+	}
+	if got := r.EndsAt.Sub(r.ActivatedAt); got != 4*time.Hour {
+		t.Errorf("active for %v, want 4h", got)
+	}
+	contains(t, w.rec.lastTo("alice"), "Exchange Administrator is usable now")
+	contains(t, w.rec.lastTo(w.cfg.Channels.Security), "activated Exchange Administrator")
+
+	acts := w.activations()
+	if len(acts) != 1 {
+		t.Fatalf("%d activation writes, want exactly 1", len(acts))
+	}
+	if acts[0].Caller != r.UserID || r.UserID == "" {
+		t.Errorf("activation made by %q, want the requester's own token (%q)", acts[0].Caller, r.UserID)
+	}
+	var body struct {
+		Action, PrincipalID, Justification string
+		ScheduleInfo                       struct {
+			Expiration struct{ Type, Duration string }
+		}
+	}
+	if err := json.Unmarshal([]byte(acts[0].Body), &body); err != nil {
+		t.Fatalf("activation body %q: %v", acts[0].Body, err)
+	}
+	if body.Action != "selfActivate" || body.PrincipalID != r.UserID || body.ScheduleInfo.Expiration.Duration != "PT4H" || body.Justification != "fixing mail flow" {
+		t.Errorf("activation body = %+v", body)
+	}
+	if n, err := w.store.VerifyAudit(); err != nil || n < 4 {
+		t.Errorf("audit: %d records, %v", n, err)
+	}
+}
+
+func TestSignInLinkWorksOnce(t *testing.T) {
+	w := newWorld(t, setup{})
+	w.say("alice", "exchange 1h mail flow")
+	b, _ := w.rec.button("alice", bot.ActionOpenURL)
+	back, err := w.tenant.Browse(context.Background(), b.URL, "alice@"+w.domain)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if status, _ := w.get(back.String()); status != http.StatusOK {
+		t.Fatalf("first callback: %d", status)
+	}
+	status, page := w.get(back.String())
+	if status != http.StatusBadRequest {
+		t.Errorf("replayed callback: status %d, want 400", status)
+	}
+	contains(t, page, "expired or was already used")
+	if n := len(w.activations()); n != 1 {
+		t.Errorf("%d activations after a replayed callback, want 1", n)
+	}
+}
+
+func TestApprovalTwoOfN(t *testing.T) {
+	w := newWorld(t, setup{})
+	approvals := w.cfg.Channels.Approvals
+	w.say("alice", "ga 1h INC-1234 restore tenant")
+	w.signIn("alice")
+	r := w.only("alice")
+	if r.State != store.StateAwaitingApproval || r.ApprovalsNeeded != 2 || r.Ticket != "INC-1234" {
+		t.Fatalf("after sign-in: state %s, needs %d, ticket %q", r.State, r.ApprovalsNeeded, r.Ticket)
+	}
+	card, ok := w.rec.latestCard(approvals)
+	if !ok {
+		t.Fatalf("no card in %s", approvals)
+	}
+	contains(t, card.Fields[1].Value, "tier 0")
+
+	w.click("alice", bot.ActionApprove, "")
+	contains(t, w.rec.lastTo("alice"), "can't approve or deny your own request")
+
+	w.click("dave", bot.ActionApprove, "")
+	w.signIn("dave")
+	contains(t, w.rec.lastTo("dave"), "not an approver for Global Administrator")
+
+	w.click("bob", bot.ActionApprove, "")
+	contains(t, w.rec.lastTo("bob"), "Sign in")
+	w.signIn("bob")
+	if got := w.request(r.ID); len(got.Approvals) != 1 || got.State != store.StateAwaitingApproval {
+		t.Fatalf("after bob: %d approvals, state %s", len(got.Approvals), got.State)
+	}
+	w.click("bob", bot.ActionApprove, "") // a double click counts once
+	if got := w.request(r.ID); len(got.Approvals) != 1 {
+		t.Fatalf("double click: %d approvals, want 1", len(got.Approvals))
+	}
+	card, _ = w.rec.latestCard(approvals)
+	contains(t, card.Footer, "Approved by bob@")
+
+	w.click("carol", bot.ActionApprove, "")
+	w.signIn("carol")
+	got := w.request(r.ID)
+	if got.State != store.StateActive {
+		t.Fatalf("after two approvals: state %s (%s), want active", got.State, got.FailureMessage)
+	}
+	if n := len(w.activations()); n != 1 {
+		t.Errorf("%d activations, want 1", n)
+	}
+	card, _ = w.rec.latestCard(approvals)
+	contains(t, card.Text, "active until")
+	if len(card.Buttons) != 0 {
+		t.Errorf("decided card still has buttons: %+v", card.Buttons)
+	}
+}
+
+func TestConcurrentApprovalsActivateOnce(t *testing.T) {
+	w := newWorld(t, setup{})
+	// carol signs in through a request of her own, so her clicks below need no sign-in.
+	w.say("carol", "user 1h reset a password")
+	w.signIn("carol")
+	w.say("alice", "ga 1h INC-1 restore tenant")
+	w.signIn("alice")
+	r := w.only("alice")
+	w.click("bob", bot.ActionApprove, "")
+	w.signIn("bob")
+	// The last approval arrives many times at once (double clicks, Slack retries).
+	var wg sync.WaitGroup
+	for range 20 {
+		for _, u := range []string{"bob", "carol"} {
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				if err := w.core.Click(context.Background(), w.actor(u), bot.ActionApprove, strconv.FormatUint(r.ID, 10), ""); err != nil {
+					t.Error(err)
+				}
+			}()
+		}
+	}
+	wg.Wait()
+	w.core.Wait()
+	if got := w.request(r.ID); got.State != store.StateActive || len(got.Approvals) != 2 {
+		t.Fatalf("state %s with %d approvals, want active with 2", got.State, len(got.Approvals))
+	}
+	var gaWrites int
+	for _, c := range w.activations() {
+		if strings.Contains(c.Body, "62e90394-69f5-4237-9190-012177145e10") {
+			gaWrites++
+		}
+	}
+	if gaWrites != 1 {
+		t.Errorf("%d Global Administrator activations, want exactly 1", gaWrites)
+	}
+}
+
+func TestDenyWithReason(t *testing.T) {
+	w := newWorld(t, setup{})
+	w.say("alice", "ga 1h INC-9 restore tenant")
+	w.signIn("alice")
+	r := w.only("alice")
+	w.click("bob", bot.ActionDeny, "not during the change freeze")
+	w.signIn("bob")
+	got := w.request(r.ID)
+	if got.State != store.StateDenied {
+		t.Fatalf("state %s, want denied", got.State)
+	}
+	contains(t, w.rec.lastTo("alice"), "not during the change freeze")
+	card, _ := w.rec.latestCard(w.cfg.Channels.Approvals)
+	contains(t, card.Footer, "Denied by bob@")
+	w.click("carol", bot.ActionApprove, "")
+	contains(t, w.rec.lastTo("carol"), "already denied")
+	if n := len(w.activations()); n != 0 {
+		t.Errorf("%d activations after a denial, want 0", n)
+	}
+}
+
+func TestOfferWithinMaximum(t *testing.T) {
+	w := newWorld(t, setup{})
+	w.say("dave", "exchange 12h migrate public folders")
+	contains(t, w.rec.lastTo("dave"), "Exchange Administrator allows at most 8h — use 8h?")
+	r := w.only("dave")
+	if r.State != store.StateReceived || r.Duration != 8*time.Hour {
+		t.Fatalf("offer stored as %s for %v", r.State, r.Duration)
+	}
+	w.click("dave", bot.ActionUseOffer, "")
+	w.signIn("dave")
+	if got := w.request(r.ID); got.State != store.StateActive || got.EndsAt.Sub(got.ActivatedAt) != 8*time.Hour {
+		t.Fatalf("state %s, active for %v", got.State, got.EndsAt.Sub(got.ActivatedAt))
+	}
+}
+
+func TestUnknownRoleSuggests(t *testing.T) {
+	w := newWorld(t, setup{})
+	w.say("dave", "exchnage 1h check quarantine")
+	contains(t, w.rec.lastTo("dave"), "exchange")
+	contains(t, strings.ToLower(w.rec.lastTo("dave")), "did you mean")
+	rs, _ := w.store.Requests(store.Filter{Platform: "test", ChatUser: "dave"})
+	if len(rs) != 0 {
+		t.Errorf("an unknown role stored %d requests", len(rs))
+	}
+}
+
+func TestMissingMFAAsksForAnotherSignIn(t *testing.T) {
+	w := newWorld(t, setup{})
+	w.say("alice", "exchange 1h mail flow")
+	w.signIn("alice", graphtest.WithoutMFA())
+	r := w.only("alice")
+	if r.State != store.StateAwaitingSignIn {
+		t.Fatalf("after a sign-in without MFA: state %s (%s), want awaiting_sign_in", r.State, r.FailureMessage)
+	}
+	contains(t, w.rec.lastTo("alice"), "multi-factor")
+	w.signIn("alice")
+	if got := w.request(r.ID); got.State != store.StateActive {
+		t.Fatalf("after MFA sign-in: state %s (%s)", got.State, got.FailureMessage)
+	}
+	if n := len(w.activations()); n != 2 {
+		t.Errorf("%d activation attempts, want 2 (refused, then granted)", n)
+	}
+}
+
+func TestBindingMismatchRefused(t *testing.T) {
+	w := newWorld(t, setup{})
+	w.say("alice", "exchange 1h mail flow")
+	w.signIn("alice")
+	w.say("alice", "status")
+	w.say("alice", "ga 1h INC-5 restore")
+	status, page := w.signInAs("alice", "dave@"+w.domain)
+	if status != http.StatusForbidden {
+		t.Fatalf("signing in as someone else: status %d, want 403", status)
+	}
+	contains(t, page, "does not match")
+	contains(t, w.rec.lastTo(w.cfg.Channels.Security), "Identity mismatch")
+	if n := len(w.activations()); n != 1 {
+		t.Errorf("%d activations, want only the first", n)
+	}
+}
+
+func TestPendingRequestsExpire(t *testing.T) {
+	w := newWorld(t, setup{})
+	w.say("alice", "ga 1h INC-7 restore tenant")
+	w.signIn("alice")
+	r := w.only("alice")
+	w.clock.advance(w.cfg.RequestExpiry + time.Minute)
+	if err := w.core.Expire(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	if got := w.request(r.ID); got.State != store.StateExpired {
+		t.Fatalf("state %s, want expired", got.State)
+	}
+	contains(t, w.rec.lastTo("alice"), "expired")
+	card, _ := w.rec.latestCard(w.cfg.Channels.Approvals)
+	contains(t, card.Text, "Expired")
+	w.click("bob", bot.ActionApprove, "")
+	contains(t, w.rec.lastTo("bob"), "already expired")
+}
+
+func TestCancel(t *testing.T) {
+	w := newWorld(t, setup{})
+	w.say("alice", "exchange 1h mail flow")
+	w.say("alice", "cancel")
+	if got := w.only("alice"); got.State != store.StateCancelled {
+		t.Fatalf("state %s, want cancelled", got.State)
+	}
+	w.say("alice", "cancel")
+	contains(t, w.rec.lastTo("alice"), "no pending requests")
+}
+
+func TestThrottledGraphFailsCleanly(t *testing.T) {
+	w := newWorld(t, setup{})
+	w.say("alice", "exchange 1h mail flow")
+	w.tenant.Throttle(100)
+	w.signIn("alice")
+	r := w.only("alice")
+	if r.State != store.StateFailed {
+		t.Fatalf("state %s, want failed", r.State)
+	}
+	contains(t, w.rec.lastTo("alice"), "throttled")
+}
+
+func TestHelpAndStatus(t *testing.T) {
+	w := newWorld(t, setup{})
+	w.say("bob", "help")
+	contains(t, w.rec.lastTo("bob"), "/elevate exchange 4h fixing mail flow")
+	w.say("bob", "status")
+	contains(t, w.rec.lastTo("bob"), "no pending or active")
+	w.say("bob", "roles")
+	contains(t, w.rec.lastTo("bob"), "Exchange Administrator")
+}

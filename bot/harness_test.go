@@ -1,0 +1,295 @@
+package bot_test
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"net/http"
+	"net/http/httptest"
+	"path/filepath"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/elevate-pim/elevate/bot"
+	"github.com/elevate-pim/elevate/examples"
+	"github.com/elevate-pim/elevate/graph"
+	"github.com/elevate-pim/elevate/graph/graphtest"
+	"github.com/elevate-pim/elevate/policy"
+	"github.com/elevate-pim/elevate/store"
+)
+
+// sent is one message as the recording messenger saw it.
+type sent struct {
+	to  bot.Address
+	msg bot.Message
+	ref string
+}
+
+// recorder is a Messenger that remembers everything, for assertions.
+type recorder struct {
+	mu      sync.Mutex
+	n       int
+	sent    []sent
+	updates map[string][]bot.Message
+}
+
+func (r *recorder) Platform() string { return "test" }
+
+func (r *recorder) Send(_ context.Context, to bot.Address, m bot.Message) (store.MessageRef, error) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	r.n++
+	id := fmt.Sprintf("m%d", r.n)
+	r.sent = append(r.sent, sent{to: to, msg: m, ref: id})
+	return store.MessageRef{Platform: "test", Channel: to.Channel, MessageID: id}, nil
+}
+
+func (r *recorder) Update(_ context.Context, ref store.MessageRef, m bot.Message) error {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if r.updates == nil {
+		r.updates = map[string][]bot.Message{}
+	}
+	r.updates[ref.MessageID] = append(r.updates[ref.MessageID], m)
+	return nil
+}
+
+// to returns the texts sent to user (privately or by DM) or to a channel, in order.
+func (r *recorder) to(who string) []string {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	var out []string
+	for _, s := range r.sent {
+		if s.to.Channel == who && !s.to.Private || s.to.User == who {
+			out = append(out, s.msg.Text)
+		}
+	}
+	return out
+}
+
+func (r *recorder) lastTo(who string) string {
+	texts := r.to(who)
+	if len(texts) == 0 {
+		return ""
+	}
+	return texts[len(texts)-1]
+}
+
+// button finds the newest button with action a in a message to who.
+func (r *recorder) button(who string, a bot.Action) (bot.Button, bool) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	for i := len(r.sent) - 1; i >= 0; i-- {
+		s := r.sent[i]
+		if s.to.User != who && s.to.Channel != who {
+			continue
+		}
+		for _, b := range s.msg.Buttons {
+			if b.Action == a {
+				return b, true
+			}
+		}
+	}
+	return bot.Button{}, false
+}
+
+// cards returns the card messages posted to channel and the latest version of each.
+func (r *recorder) latestCard(channel string) (bot.Message, bool) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	for i := len(r.sent) - 1; i >= 0; i-- {
+		s := r.sent[i]
+		if s.to.Channel != channel || s.msg.Kind != bot.KindCard {
+			continue
+		}
+		if u := r.updates[s.ref]; len(u) > 0 {
+			return u[len(u)-1], true
+		}
+		return s.msg, true
+	}
+	return bot.Message{}, false
+}
+
+// clock is a settable clock for the core; the tenant keeps real time.
+type clock struct {
+	mu  sync.Mutex
+	off time.Duration
+}
+
+func (c *clock) now() time.Time {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return time.Now().Add(c.off)
+}
+
+func (c *clock) advance(d time.Duration) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.off += d
+}
+
+type world struct {
+	t      *testing.T
+	tenant *graphtest.Tenant
+	store  *store.Store
+	core   *bot.Core
+	rec    *recorder
+	clock  *clock
+	cfg    *policy.Config
+	domain string
+}
+
+type setup struct {
+	config []byte
+	seed   func(*graphtest.Seed)
+}
+
+func newWorld(t *testing.T, s setup) *world {
+	t.Helper()
+	if s.config == nil {
+		s.config = examples.Config
+	}
+	cfg, err := policy.Parse("elevate.yaml", s.config)
+	if err != nil {
+		t.Fatalf("config: %v", err)
+	}
+	seed, err := graphtest.ParseSeed(examples.Tenant)
+	if err != nil {
+		t.Fatalf("seed: %v", err)
+	}
+	if s.seed != nil {
+		s.seed(&seed)
+	}
+	w := &world{t: t, cfg: cfg, rec: &recorder{}, clock: &clock{}, domain: seed.Domain}
+	// The callback server must exist before the tenant registers its redirect URI.
+	var handler http.Handler = http.NotFoundHandler()
+	srv := httptest.NewServer(http.HandlerFunc(func(rw http.ResponseWriter, r *http.Request) { handler.ServeHTTP(rw, r) }))
+	t.Cleanup(srv.Close)
+	redirect := srv.URL + "/auth/callback"
+	seed.Client.RedirectURIs = append(seed.Client.RedirectURIs, redirect)
+	w.tenant, err = graphtest.New(seed, graphtest.WithActivationDelay(50*time.Millisecond))
+	if err != nil {
+		t.Fatalf("tenant: %v", err)
+	}
+	t.Cleanup(w.tenant.Close)
+	w.store, err = store.Open(filepath.Join(t.TempDir(), "elevate.db"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { w.store.Close() })
+	g, err := graph.New(graph.Config{
+		GraphURL: w.tenant.GraphURL(), AuthorityHost: w.tenant.AuthorityURL(), TenantID: w.tenant.TenantID(),
+		ClientID: w.tenant.ClientID(), ClientSecret: w.tenant.ClientSecret(), RedirectURL: redirect,
+		HTTPClient: w.tenant.HTTPClient(), PollInterval: 10 * time.Millisecond,
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	w.core, err = bot.New(bot.Options{Config: cfg, Graph: g, Store: w.store, Now: w.clock.now, UsableTimeout: 5 * time.Second})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(w.core.Close)
+	w.core.Register(w.rec)
+	handler = w.core.AuthCallback()
+	return w
+}
+
+func (w *world) actor(user string) bot.Actor {
+	return bot.Actor{Platform: "test", ChatUser: user, Name: user, EmailHint: user + "@" + w.domain}
+}
+
+func (w *world) say(user, text string) {
+	w.t.Helper()
+	if err := w.core.Command(context.Background(), w.actor(user), text); err != nil {
+		w.t.Fatalf("%s: %q: %v", user, text, err)
+	}
+	w.core.Wait()
+}
+
+func (w *world) click(user string, a bot.Action, reason string) {
+	w.t.Helper()
+	b, ok := w.rec.button(user, a)
+	if !ok {
+		b, ok = w.rec.button(w.cfg.Channels.Approvals, a)
+	}
+	if !ok {
+		w.t.Fatalf("%s sees no %s button; last message: %q", user, a, w.rec.lastTo(user))
+	}
+	if err := w.core.Click(context.Background(), w.actor(user), a, b.Value, reason); err != nil {
+		w.t.Fatalf("%s clicks %s: %v", user, a, err)
+	}
+	w.core.Wait()
+}
+
+// signIn follows user's newest sign-in link as upn (their own account unless given) and returns
+// the callback page's status and body.
+func (w *world) signIn(user string, opts ...graphtest.BrowseOption) (int, string) {
+	return w.signInAs(user, user+"@"+w.domain, opts...)
+}
+
+func (w *world) signInAs(user, upn string, opts ...graphtest.BrowseOption) (int, string) {
+	w.t.Helper()
+	b, ok := w.rec.button(user, bot.ActionOpenURL)
+	if !ok {
+		w.t.Fatalf("%s has no sign-in link; last message: %q", user, w.rec.lastTo(user))
+	}
+	back, err := w.tenant.Browse(context.Background(), b.URL, upn, opts...)
+	if err != nil {
+		w.t.Fatalf("browse: %v", err)
+	}
+	return w.get(back.String())
+}
+
+func (w *world) get(u string) (int, string) {
+	w.t.Helper()
+	resp, err := http.Get(u)
+	if err != nil {
+		w.t.Fatalf("callback: %v", err)
+	}
+	body, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	w.core.Wait()
+	return resp.StatusCode, string(body)
+}
+
+// activations counts selfActivate POSTs the tenant received.
+func (w *world) activations() []graphtest.Call {
+	var out []graphtest.Call
+	for _, c := range w.tenant.Calls() {
+		if c.Method == http.MethodPost && strings.HasSuffix(c.Path, "/roleAssignmentScheduleRequests") {
+			out = append(out, c)
+		}
+	}
+	return out
+}
+
+func (w *world) request(id uint64) store.Request {
+	w.t.Helper()
+	r, err := w.store.Request(id)
+	if err != nil {
+		w.t.Fatal(err)
+	}
+	return r
+}
+
+func (w *world) only(user string) store.Request {
+	w.t.Helper()
+	rs, err := w.store.Requests(store.Filter{Platform: "test", ChatUser: user})
+	if err != nil {
+		w.t.Fatal(err)
+	}
+	if len(rs) != 1 {
+		w.t.Fatalf("%s has %d requests, want 1", user, len(rs))
+	}
+	return rs[0]
+}
+
+func contains(t *testing.T, got, want string) {
+	t.Helper()
+	if !strings.Contains(got, want) {
+		t.Errorf("got %q, want it to contain %q", got, want)
+	}
+}

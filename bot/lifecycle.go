@@ -1,0 +1,407 @@
+package bot
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"strings"
+	"time"
+
+	"github.com/elevate-pim/elevate/graph"
+	"github.com/elevate-pim/elevate/policy"
+	"github.com/elevate-pim/elevate/store"
+)
+
+// request starts an activation request: decide, persist, then move it on.
+func (c *Core) request(ctx context.Context, a Actor, cmd policy.Command) error {
+	who, _, err := c.identity(a)
+	if err != nil {
+		return c.mismatch(ctx, a, err)
+	}
+	now := c.now()
+	dec := c.cfg.Decide(cmd, who, now)
+	offer := time.Duration(0)
+	if !dec.Allowed {
+		if dec.Problem == nil || dec.Problem.Offer <= 0 {
+			c.replyError(ctx, a, dec.Problem)
+			return nil
+		}
+		offer = dec.Problem.Offer
+	} else if capped, msg := c.pimCap(ctx, cmd.Role, dec.Duration); capped > 0 {
+		// PIM's own role setting is stricter than our config: offer what PIM will accept.
+		offer, dec.Problem = capped, &policy.Error{Code: "pim_max_duration", Message: msg, Offer: capped}
+	}
+	r := store.Request{
+		Platform: a.Platform, ChatUser: a.ChatUser, ChatName: a.Name, Channel: a.Channel,
+		UserID: who.ObjectID, UPN: who.UPN,
+		RoleID: cmd.Role.TemplateID, RoleName: cmd.Role.Name,
+		Duration: dec.Duration, Justification: cmd.Justification, Ticket: dec.Ticket,
+		State: store.StateReceived, ApprovalsNeeded: dec.Approvals,
+		CreatedAt: now.UTC(), ExpiresAt: dec.ExpiresAt.UTC(),
+	}
+	detail := fmt.Sprintf("role=%q duration=%s", r.RoleName, hm(r.Duration))
+	if offer > 0 {
+		r.Duration = offer
+		detail += fmt.Sprintf(" offered=%s", hm(offer))
+	}
+	r, err = c.store.CreateRequest(r, c.event(a, "request.created", detail))
+	if err != nil {
+		return err
+	}
+	c.log.Info("request created", "request_id", r.ID, "platform", a.Platform, "role", r.RoleName)
+	if offer > 0 {
+		c.reply(ctx, a, Message{Kind: KindOffer, RequestID: r.ID, Text: dec.Problem.Message, Buttons: []Button{
+			{Action: ActionUseOffer, Label: "Use " + hm(offer), Value: idValue(r.ID), Style: StylePrimary},
+			{Action: ActionCancel, Label: "Cancel", Value: idValue(r.ID)},
+		}})
+		return nil
+	}
+	return c.proceed(ctx, r.ID)
+}
+
+// pimCap reads the role's PIM setting (cached in graph) and returns a smaller duration to offer
+// when PIM would refuse d. A failed read is not fatal: PIM itself still enforces its maximum.
+func (c *Core) pimCap(ctx context.Context, role *policy.Role, d time.Duration) (time.Duration, string) {
+	pol, err := c.graph.RolePolicy(ctx, role.TemplateID)
+	if err != nil {
+		c.log.Warn("role policy read failed; PIM will enforce its own maximum", "role", role.Name, "err", err)
+		return 0, ""
+	}
+	if pol.MaxDuration <= 0 || d <= pol.MaxDuration {
+		return 0, ""
+	}
+	return pol.MaxDuration, fmt.Sprintf("%s allows at most %s in PIM — use %s?", role.Name, hm(pol.MaxDuration), hm(pol.MaxDuration))
+}
+
+func idValue(id uint64) string { return fmt.Sprint(id) }
+
+// proceed moves a received request on: to sign-in, approval or activation.
+func (c *Core) proceed(ctx context.Context, id uint64) error {
+	r, err := c.store.Request(id)
+	if err != nil {
+		return err
+	}
+	if r.State != store.StateReceived && r.State != store.StateAwaitingSignIn {
+		return nil
+	}
+	role := c.cfg.RoleByID(r.RoleID)
+	if r.UserID == "" || !c.hasFreshToken(r, role) {
+		return c.askSignIn(ctx, r, "", "")
+	}
+	return c.afterSignIn(ctx, r.ID)
+}
+
+func (c *Core) hasFreshToken(r store.Request, role *policy.Role) bool {
+	_, ok := c.freshToken(r, role)
+	return ok
+}
+
+func (c *Core) freshToken(r store.Request, role *policy.Role) (graph.UserToken, bool) {
+	var forReq uint64
+	if role != nil && role.Tier0 {
+		forReq = r.ID // tier-0: a sign-in made for this very request
+	}
+	return c.tokens.fresh(r.UserID, c.cfg.SignInFreshness, forReq)
+}
+
+// askSignIn puts r into awaiting_sign_in and sends the requester a sign-in link. why says what
+// PIM asked for, claims is a step-up claims challenge from PIM (empty for a plain sign-in).
+func (c *Core) askSignIn(ctx context.Context, r store.Request, why, claims string) error {
+	r, err := c.store.Update(r.ID, systemEvent(c.now(), "request.awaiting_sign_in", why), func(r *store.Request) error {
+		switch r.State {
+		case store.StateReceived, store.StateAwaitingApproval, store.StateActivating:
+			r.State = store.StateAwaitingSignIn
+			return nil
+		case store.StateAwaitingSignIn:
+			return store.ErrNoChange // a new link below is still useful
+		}
+		return errNotPending
+	})
+	if errors.Is(err, errNotPending) {
+		return nil
+	}
+	if err != nil && !errors.Is(err, store.ErrNoChange) {
+		return err
+	}
+	actor := Actor{Platform: r.Platform, ChatUser: r.ChatUser, Name: r.ChatName, Channel: r.Channel, UserID: r.UserID}
+	link, err := c.signInLink(ctx, pendingSignIn{purpose: forRequest, requestID: r.ID, actor: actor, claims: claims}, r.UPN)
+	if err != nil {
+		c.log.Error("sign-in link", "request_id", r.ID, "err", err)
+		c.tell(ctx, r, Message{Kind: KindError, Text: "I couldn't prepare a Microsoft sign-in link just now. Your request is saved; try `/elevate status` in a minute."})
+		return nil
+	}
+	text := fmt.Sprintf("Sign in with your Microsoft account to activate %s for %s. The link works once, for 10 minutes.", r.RoleName, hm(r.Duration))
+	if why != "" {
+		text = why + " " + text
+	}
+	if approvals(r) >= r.ApprovalsNeeded && r.ApprovalsNeeded > 0 {
+		text = fmt.Sprintf("Your request for %s was approved. Sign in to activate it now; the link works once, for 10 minutes.", r.RoleName)
+	}
+	c.tell(ctx, r, Message{Kind: KindSignIn, Text: text, Buttons: []Button{{Action: ActionOpenURL, Label: "Sign in", URL: link, Style: StylePrimary}}})
+	return nil
+}
+
+var errNotPending = errors.New("bot: request is no longer pending")
+
+func (c *Core) signInLink(ctx context.Context, p pendingSignIn, hint string) (string, error) {
+	if hint == "" {
+		hint = p.actor.EmailHint
+	}
+	state, challenge := c.signins.add(p)
+	return c.graph.SignInURL(ctx, state, challenge, hint, p.claims)
+}
+
+// afterSignIn runs once the requester has a fresh token: approval first, then activation.
+func (c *Core) afterSignIn(ctx context.Context, id uint64) error {
+	r, err := c.store.Request(id)
+	if err != nil {
+		return err
+	}
+	if r.ApprovalsNeeded > 0 && approvals(r) < r.ApprovalsNeeded {
+		return c.requestApproval(ctx, r)
+	}
+	return c.activate(ctx, id)
+}
+
+// activate makes the one PIM write: selfActivate with the requester's own token.
+func (c *Core) activate(ctx context.Context, id uint64) error {
+	r0, err := c.store.Request(id)
+	if err != nil {
+		return err
+	}
+	role := c.cfg.RoleByID(r0.RoleID)
+	tok, ok := c.freshToken(r0, role)
+	if !ok {
+		return c.askSignIn(ctx, r0, "", "")
+	}
+	// The transition to activating is the at-most-once gate: only one caller gets past it.
+	r, err := c.store.Update(id, systemEvent(c.now(), "request.activating", ""), func(r *store.Request) error {
+		switch r.State {
+		case store.StateReceived, store.StateAwaitingSignIn:
+			if r.ApprovalsNeeded > 0 && approvals(*r) < r.ApprovalsNeeded {
+				return store.ErrNoChange
+			}
+		case store.StateAwaitingApproval:
+			if approvals(*r) < r.ApprovalsNeeded {
+				return store.ErrNoChange
+			}
+		default:
+			return store.ErrNoChange
+		}
+		r.State = store.StateActivating
+		return nil
+	})
+	if errors.Is(err, store.ErrNoChange) {
+		return nil
+	}
+	if err != nil {
+		return err
+	}
+	if role != nil && role.Tier0 {
+		c.tokens.drop(r.UserID) // tier-0: one sign-in, one activation
+	}
+	c.tell(ctx, r, Message{Kind: KindProgress, Text: fmt.Sprintf("Activating %s for %s in PIM…", r.RoleName, hm(r.Duration))})
+	start := c.now().UTC()
+	ticketSystem := ""
+	if role != nil {
+		ticketSystem = role.TicketSystem
+	}
+	act, err := c.graph.Activate(ctx, tok, graph.ActivationRequest{
+		UserID: r.UserID, RoleID: r.RoleID, Duration: r.Duration, Justification: r.Justification,
+		TicketNumber: r.Ticket, TicketSystem: ticketSystem, Start: start,
+	})
+	if err != nil {
+		return c.activationFailed(ctx, r, err)
+	}
+	if act.Status == "PendingApproval" {
+		r, err = c.store.Update(id, systemEvent(c.now(), "request.pim_approval", act.RequestID), func(r *store.Request) error {
+			r.State, r.GraphRequestID, r.GraphStatus = store.StateAwaitingApproval, act.RequestID, act.Status
+			return nil
+		})
+		if err != nil {
+			return err
+		}
+		c.tell(ctx, r, Message{Kind: KindProgress, Text: fmt.Sprintf("PIM itself requires approval for %s; its approvers have been notified by PIM. I'll tell you when it is decided.", r.RoleName)})
+		c.refreshCards(ctx, r)
+		return nil
+	}
+	r, err = c.store.Update(id, systemEvent(c.now(), "request.active", act.RequestID+" "+act.Status), func(r *store.Request) error {
+		r.State, r.GraphRequestID, r.GraphStatus = store.StateActive, act.RequestID, act.Status
+		r.ActivatedAt, r.EndsAt = start, start.Add(r.Duration) // the clock starts at activation
+		return nil
+	})
+	if err != nil {
+		return err
+	}
+	c.log.Info("activated", "request_id", r.ID, "role", r.RoleName, "graph_request_id", act.RequestID)
+	c.tell(ctx, r, Message{Kind: KindResult, Text: fmt.Sprintf("%s active until %s. PIM is applying it; I'll tell you when it is usable.", r.RoleName, c.clock(r.EndsAt))})
+	c.refreshCards(ctx, r)
+	c.announce(ctx, r)
+	return c.waitUsable(ctx, r)
+}
+
+func (c *Core) waitUsable(ctx context.Context, r store.Request) error {
+	wctx, cancel := context.WithTimeout(ctx, c.usable)
+	defer cancel()
+	if _, err := c.graph.WaitUsable(wctx, r.UserID, r.RoleID); err != nil {
+		c.log.Warn("activation not visible yet", "request_id", r.ID, "err", err)
+		c.tell(ctx, r, Message{Kind: KindProgress, Text: fmt.Sprintf("PIM has granted %s but it is not visible yet; this can take a few minutes. Sign out and in again if an admin portal still says no.", r.RoleName)})
+		return nil
+	}
+	c.tell(ctx, r, Message{Kind: KindResult, Text: fmt.Sprintf("%s is usable now (until %s).", r.RoleName, c.clock(r.EndsAt))})
+	return nil
+}
+
+// announce posts the activation to the security channel.
+func (c *Core) announce(ctx context.Context, r store.Request) {
+	if c.cfg.Channels.Security == "" {
+		return
+	}
+	text := fmt.Sprintf("%s activated %s for %s (until %s): %s", nameOf(r), r.RoleName, hm(r.Duration), c.clock(r.EndsAt), r.Justification)
+	c.send(ctx, r.Platform, Address{Channel: c.cfg.Channels.Security}, Message{Kind: KindAlert, RequestID: r.ID, Text: text})
+}
+
+func nameOf(r store.Request) string {
+	switch {
+	case r.UPN != "":
+		return r.UPN
+	case r.ChatName != "":
+		return r.ChatName
+	}
+	return r.ChatUser
+}
+
+// activationFailed turns a PIM refusal into the user's words and the right next state.
+func (c *Core) activationFailed(ctx context.Context, r store.Request, err error) error {
+	var ge *graph.Error
+	errors.As(err, &ge)
+	c.log.Warn("activation refused", "request_id", r.ID, "err", err)
+	switch {
+	case errors.Is(err, graph.ErrAcrsRequired):
+		c.tokens.drop(r.UserID)
+		claims := ""
+		if ge != nil {
+			claims = ge.Claims
+		}
+		return c.askSignIn(ctx, r, "PIM asks for a stronger sign-in for this role (Conditional Access authentication context).", claims)
+	case errors.Is(err, graph.ErrPolicyValidation) && ge != nil && ge.Rule == "MfaRule":
+		c.tokens.drop(r.UserID)
+		return c.askSignIn(ctx, r, "PIM needs a sign-in with multi-factor authentication for this role.", "")
+	}
+	code, words := "graph_error", graphWords(err)
+	if ge != nil && ge.Code != "" {
+		code = ge.Code
+		if ge.Rule != "" {
+			code += "/" + ge.Rule
+		}
+	}
+	switch {
+	case errors.Is(err, graph.ErrPolicyValidation) && ge != nil && ge.Rule == "ExpirationRule":
+		words = fmt.Sprintf("PIM allows less than %s for %s. Ask again with a shorter duration.", hm(r.Duration), r.RoleName)
+	case errors.Is(err, graph.ErrPolicyValidation) && ge != nil && ge.Rule == "EligibilityRule":
+		words = fmt.Sprintf("You are not eligible for %s in PIM. A PIM administrator can make you eligible.", r.RoleName)
+	case errors.Is(err, graph.ErrPolicyValidation) && ge != nil && ge.Rule == "JustificationRule":
+		words = fmt.Sprintf("PIM needs a justification for %s. Ask again and say why.", r.RoleName)
+	case errors.Is(err, graph.ErrPolicyValidation) && ge != nil && ge.Rule == "TicketingRule":
+		words = fmt.Sprintf("PIM needs a ticket number for %s. Ask again with the ticket in your reason, e.g. INC-1234.", r.RoleName)
+	case errors.Is(err, graph.ErrRoleAssignmentExists):
+		words = fmt.Sprintf("%s is already active for you, or another request for it is pending in PIM. See `/elevate status`.", r.RoleName)
+	}
+	r, uerr := c.store.Update(r.ID, systemEvent(c.now(), "request.failed", code), func(r *store.Request) error {
+		if r.State != store.StateActivating {
+			return store.ErrNoChange
+		}
+		r.State, r.FailureCode, r.FailureMessage = store.StateFailed, code, words
+		return nil
+	})
+	if errors.Is(uerr, store.ErrNoChange) {
+		return nil
+	}
+	if uerr != nil {
+		return uerr
+	}
+	c.tell(ctx, r, Message{Kind: KindResult, Text: fmt.Sprintf("%s was not activated. %s", r.RoleName, words)})
+	c.refreshCards(ctx, r)
+	return nil
+}
+
+// graphWords says in plain words what a Graph failure means for the user.
+func graphWords(err error) string {
+	var ge *graph.Error
+	switch {
+	case errors.Is(err, graph.ErrThrottled):
+		wait := "a minute"
+		if errors.As(err, &ge) && ge.RetryAfter > 0 {
+			wait = hm(ge.RetryAfter.Round(time.Minute) + time.Minute)
+		}
+		return "Microsoft Graph is busy (throttled); nothing was changed. Try again in " + wait + "."
+	case errors.Is(err, graph.ErrForbidden), errors.Is(err, graph.ErrUnauthorized):
+		return "Microsoft Graph refused the call (permissions). An administrator can run `elevate check`."
+	case errors.Is(err, context.DeadlineExceeded):
+		return "Microsoft Graph did not answer in time; nothing was changed."
+	}
+	if errors.As(err, &ge) && ge.Code != "" {
+		return "PIM refused it (" + ge.Code + "). An administrator can find the details in the log."
+	}
+	return "Microsoft Graph could not be reached; nothing was changed."
+}
+
+// Expire ends what has run out: pending requests past their deadline become expired, active ones
+// past their end become ended. A scheduler calls it every minute; it is safe to call any time.
+func (c *Core) Expire(ctx context.Context) error {
+	rs, err := c.store.Requests(store.Filter{OpenOnly: true})
+	if err != nil {
+		return err
+	}
+	now := c.now()
+	for _, r := range rs {
+		var to store.State
+		switch {
+		case pending(r.State) && !r.ExpiresAt.IsZero() && now.After(r.ExpiresAt):
+			to = store.StateExpired
+		case r.State == store.StateActive && !r.EndsAt.IsZero() && !now.Before(r.EndsAt):
+			to = store.StateEnded
+		default:
+			continue
+		}
+		from := r.State
+		r, err := c.store.Update(r.ID, systemEvent(now, "request."+string(to), ""), func(r *store.Request) error {
+			if r.State != from {
+				return store.ErrNoChange
+			}
+			r.State = to
+			return nil
+		})
+		if errors.Is(err, store.ErrNoChange) {
+			continue
+		}
+		if err != nil {
+			return err
+		}
+		if to == store.StateExpired {
+			c.tell(ctx, r, Message{Kind: KindResult, Text: fmt.Sprintf("Your request for %s expired without a decision. Ask again if you still need it.", r.RoleName)})
+		} else {
+			c.tell(ctx, r, Message{Kind: KindResult, Text: fmt.Sprintf("%s has ended.", r.RoleName)})
+		}
+		c.refreshCards(ctx, r)
+	}
+	return nil
+}
+
+func (c *Core) mismatch(ctx context.Context, a Actor, err error) error {
+	if !errors.Is(err, errBindingMismatch) {
+		return err
+	}
+	c.alertMismatch(ctx, a, "")
+	c.reply(ctx, a, Message{Kind: KindError, Text: "This chat account is linked to a different Microsoft account than the one you are using. The security team has been told; ask them to sort it out."})
+	return nil
+}
+
+func (c *Core) alertMismatch(ctx context.Context, a Actor, got string) {
+	c.log.Warn("identity binding mismatch", "platform", a.Platform, "chat_user", a.ChatUser, "user_id", a.UserID, "signed_in_as", got)
+	if c.cfg.Channels.Security != "" {
+		text := fmt.Sprintf("Identity mismatch: chat user %s (%s) signed in as a different Microsoft account %s than the one it is linked to. Nothing was activated.",
+			a.ChatUser, a.Platform, strings.TrimSpace(got))
+		c.send(ctx, a.Platform, Address{Channel: c.cfg.Channels.Security}, Message{Kind: KindAlert, Text: text})
+	}
+}

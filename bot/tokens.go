@@ -1,0 +1,144 @@
+package bot
+
+import (
+	"crypto/rand"
+	"crypto/sha256"
+	"encoding/base64"
+	"sync"
+	"time"
+
+	"github.com/elevate-pim/elevate/graph"
+)
+
+// signInTTL is how long a sign-in link stays valid.
+const signInTTL = 10 * time.Minute
+
+type purpose int
+
+const (
+	forRequest  purpose = iota + 1 // sign in to activate request
+	forApproval                    // sign in to approve or deny request
+)
+
+// pendingSignIn is what a sign-in link's state stands for until the callback arrives. It lives in
+// memory only: after a restart the user gets a new link and nothing else is lost.
+type pendingSignIn struct {
+	purpose   purpose
+	requestID uint64
+	actor     Actor
+	verifier  string
+	claims    string
+	decision  Action // forApproval: approve or deny
+	reason    string
+	created   time.Time
+}
+
+type signInBook struct {
+	now func() time.Time
+	mu  sync.Mutex
+	m   map[string]pendingSignIn
+}
+
+func newSignInBook(now func() time.Time) *signInBook {
+	return &signInBook{now: now, m: map[string]pendingSignIn{}}
+}
+
+// add stores p and returns the state and PKCE challenge that go into the sign-in URL.
+func (b *signInBook) add(p pendingSignIn) (state, challenge string) {
+	state, p.verifier = randomString(), randomString()
+	p.created = b.now()
+	sum := sha256.Sum256([]byte(p.verifier))
+	challenge = base64.RawURLEncoding.EncodeToString(sum[:])
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	for k, v := range b.m { // drop stale links so the map cannot grow without bound
+		if b.now().Sub(v.created) > signInTTL {
+			delete(b.m, k)
+		}
+	}
+	b.m[state] = p
+	return state, challenge
+}
+
+// take returns and forgets the sign-in for state: each link works once.
+func (b *signInBook) take(state string) (pendingSignIn, bool) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	p, ok := b.m[state]
+	delete(b.m, state)
+	if !ok || b.now().Sub(p.created) > signInTTL {
+		return pendingSignIn{}, false
+	}
+	return p, true
+}
+
+func randomString() string {
+	var b [32]byte
+	if _, err := rand.Read(b[:]); err != nil {
+		panic("bot: crypto/rand failed: " + err.Error()) // documented never to fail
+	}
+	return base64.RawURLEncoding.EncodeToString(b[:])
+}
+
+// heldToken is a user's delegated Graph token, held in memory only and only while fresh.
+type heldToken struct {
+	tok       graph.UserToken
+	signedIn  time.Time
+	requestID uint64 // the request the sign-in was made for (tier-0 needs one per request)
+}
+
+type tokenBook struct {
+	now func() time.Time
+	mu  sync.Mutex
+	m   map[string]heldToken // by Entra object id
+}
+
+func newTokenBook(now func() time.Time) *tokenBook {
+	return &tokenBook{now: now, m: map[string]heldToken{}}
+}
+
+func (b *tokenBook) put(t heldToken) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	b.m[t.tok.UserID] = t
+}
+
+// fresh returns the user's token if it was obtained within window and is still valid. When
+// forRequest is non-zero the sign-in must have been made for that request (tier-0 roles).
+func (b *tokenBook) fresh(userID string, window time.Duration, forRequest uint64) (graph.UserToken, bool) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	t, ok := b.m[userID]
+	if !ok {
+		return graph.UserToken{}, false
+	}
+	now := b.now()
+	if !t.tok.ExpiresOn.IsZero() && !now.Before(t.tok.ExpiresOn.Add(-time.Minute)) {
+		delete(b.m, userID)
+		return graph.UserToken{}, false
+	}
+	if now.Sub(t.signedIn) > window {
+		return graph.UserToken{}, false
+	}
+	if forRequest != 0 && t.requestID != forRequest {
+		return graph.UserToken{}, false
+	}
+	return t.tok, true
+}
+
+func (b *tokenBook) drop(userID string) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	delete(b.m, userID)
+}
+
+func (b *tokenBook) clear() {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	clear(b.m)
+}
+
+func (b *tokenBook) hasFresh(userID string, window time.Duration) bool {
+	_, ok := b.fresh(userID, window, 0)
+	return ok
+}

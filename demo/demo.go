@@ -1,0 +1,342 @@
+// Package demo runs the whole of Elevate offline: the simulated tenant in-process, the real Graph
+// client and sign-in, a real store in a temporary file, and a terminal transcript of what each
+// person sees in chat. It backs `elevate demo`.
+package demo
+
+import (
+	"bufio"
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"net/http"
+	"os"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/elevate-pim/elevate/bot"
+	"github.com/elevate-pim/elevate/graph"
+	"github.com/elevate-pim/elevate/graph/graphtest"
+	"github.com/elevate-pim/elevate/policy"
+	"github.com/elevate-pim/elevate/store"
+)
+
+// Options configure a demo run.
+type Options struct {
+	Config      []byte // the Elevate config (YAML)
+	ConfigName  string
+	Tenant      []byte // the simulated tenant's seed (YAML)
+	Out         io.Writer
+	In          io.Reader // read in interactive mode
+	Interactive bool
+	Logger      *slog.Logger
+	// ActivationDelay is how long the simulated PIM takes to make an activation usable.
+	ActivationDelay time.Duration
+	// StorePath is where the store lives; a temporary file when empty.
+	StorePath string
+}
+
+// World is a running demo: tenant, store, Graph client, core and the callback server.
+type World struct {
+	Tenant *graphtest.Tenant
+	Store  *store.Store
+	Graph  *graph.Client
+	Core   *bot.Core
+	Config *policy.Config
+	t      *transcript
+	srv    *http.Server
+	domain string
+	dir    string
+}
+
+// Start builds a World; Close it when done.
+func Start(o Options) (_ *World, err error) {
+	if o.Out == nil {
+		o.Out = io.Discard
+	}
+	if o.Logger == nil {
+		o.Logger = slog.New(slog.DiscardHandler)
+	}
+	cfg, err := policy.Parse(o.ConfigName, o.Config)
+	if err != nil {
+		return nil, err
+	}
+	seed, err := graphtest.ParseSeed(o.Tenant)
+	if err != nil {
+		return nil, fmt.Errorf("demo tenant: %w", err)
+	}
+	w := &World{Config: cfg, domain: seed.Domain}
+	defer func() {
+		if err != nil {
+			w.Close()
+		}
+	}()
+
+	// The sign-in callback is a real HTTP server, so the redirect URI is known before the
+	// tenant registers it.
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		return nil, err
+	}
+	redirect := "http://" + ln.Addr().String() + "/auth/callback"
+	seed.Client.RedirectURIs = append(seed.Client.RedirectURIs, redirect)
+	opts := []graphtest.Option{graphtest.WithActivationDelay(o.ActivationDelay)}
+	if w.Tenant, err = graphtest.New(seed, opts...); err != nil {
+		ln.Close()
+		return nil, err
+	}
+	w.dir = o.StorePath
+	path := o.StorePath
+	if path == "" {
+		if w.dir, err = os.MkdirTemp("", "elevate-demo-"); err != nil {
+			ln.Close()
+			return nil, err
+		}
+		path = filepath.Join(w.dir, "elevate.db")
+	}
+	if w.Store, err = store.Open(path); err != nil {
+		ln.Close()
+		return nil, err
+	}
+	w.Graph, err = graph.New(graph.Config{
+		GraphURL: w.Tenant.GraphURL(), AuthorityHost: w.Tenant.AuthorityURL(),
+		TenantID: w.Tenant.TenantID(), ClientID: w.Tenant.ClientID(), ClientSecret: w.Tenant.ClientSecret(),
+		RedirectURL: redirect, HTTPClient: w.Tenant.HTTPClient(), PollInterval: 200 * time.Millisecond,
+	})
+	if err != nil {
+		ln.Close()
+		return nil, err
+	}
+	w.Core, err = bot.New(bot.Options{Config: cfg, Graph: w.Graph, Store: w.Store, Logger: o.Logger, UsableTimeout: time.Minute})
+	if err != nil {
+		ln.Close()
+		return nil, err
+	}
+	w.t = newTranscript(o.Out, time.Now)
+	w.Core.Register(w.t)
+	mux := http.NewServeMux()
+	mux.Handle("/auth/callback", w.Core.AuthCallback())
+	w.srv = &http.Server{Handler: mux, ReadHeaderTimeout: 5 * time.Second}
+	go w.srv.Serve(ln)
+	return w, nil
+}
+
+// Close stops everything and removes the temporary store.
+func (w *World) Close() {
+	if w.Core != nil {
+		w.Core.Close()
+	}
+	if w.srv != nil {
+		w.srv.Close()
+	}
+	if w.Store != nil {
+		w.Store.Close()
+	}
+	if w.Tenant != nil {
+		w.Tenant.Close()
+	}
+	if w.dir != "" {
+		os.RemoveAll(w.dir)
+	}
+}
+
+func (w *World) actor(user string) bot.Actor {
+	return bot.Actor{Platform: "demo", ChatUser: user, Name: strings.ToUpper(user[:1]) + user[1:], EmailHint: user + "@" + w.domain}
+}
+
+// Say has user type text to Elevate and waits until everything it set off has finished.
+func (w *World) Say(ctx context.Context, user, text string) error {
+	w.t.say("\n%s ▸ /elevate %s\n", user, text)
+	if err := w.Core.Command(ctx, w.actor(user), text); err != nil {
+		return err
+	}
+	w.Core.Wait()
+	return nil
+}
+
+// Click has user press button n; a sign-in button opens the simulated browser.
+func (w *World) Click(ctx context.Context, user string, n int, reason string, mfa bool) error {
+	s, ok := w.t.button(n)
+	if !ok {
+		return fmt.Errorf("there is no button %d on screen", n)
+	}
+	if s.to.User != user && (s.to.Private || s.to.Channel == "") {
+		return fmt.Errorf("button %d was shown to %s, not to %s", n, s.to.User, user)
+	}
+	if s.button.Action == bot.ActionOpenURL {
+		return w.signIn(ctx, user, s.button.URL, mfa)
+	}
+	w.t.say("\n%s ▸ clicks [%s] on #%s\n", user, s.button.Label, s.button.Value)
+	if err := w.Core.Click(ctx, w.actor(user), s.button.Action, s.button.Value, reason); err != nil {
+		return err
+	}
+	w.Core.Wait()
+	return nil
+}
+
+// ClickLast has user press the newest button with action a that they can see.
+func (w *World) ClickLast(ctx context.Context, user string, a bot.Action, reason string) error {
+	s, ok := w.t.last(user, a)
+	if !ok {
+		return fmt.Errorf("%s sees no %q button", user, a)
+	}
+	return w.Click(ctx, user, s.n, reason, true)
+}
+
+// signIn plays the user's browser: Entra's sign-in page (simulated), then the redirect to
+// Elevate's /auth/callback.
+func (w *World) signIn(ctx context.Context, user, authURL string, mfa bool) error {
+	how := "with MFA"
+	var bo []graphtest.BrowseOption
+	if !mfa {
+		how = "without MFA"
+		bo = append(bo, graphtest.WithoutMFA())
+	}
+	w.t.say("\n%s ▸ opens the sign-in link and signs in to Microsoft %s (simulated)\n", user, how)
+	back, err := w.Tenant.Browse(ctx, authURL, user+"@"+w.domain, bo...)
+	if err != nil {
+		return fmt.Errorf("simulated sign-in: %w", err)
+	}
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, back.String(), nil)
+	if err != nil {
+		return err
+	}
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		return err
+	}
+	body, _ := io.ReadAll(io.LimitReader(resp.Body, 1<<16))
+	resp.Body.Close()
+	w.t.say("    (browser) %s\n", pageTitle(string(body)))
+	w.Core.Wait()
+	return nil
+}
+
+func pageTitle(html string) string {
+	i, j := strings.Index(html, "<h1>"), strings.Index(html, "</h1>")
+	if i < 0 || j < i {
+		return strings.TrimSpace(html)
+	}
+	return html[i+4 : j]
+}
+
+// Story plays the scripted demo of the walking skeleton.
+func (w *World) Story(ctx context.Context) error {
+	steps := []struct {
+		note string
+		run  func() error
+	}{
+		{"Alice needs Exchange Administrator to fix mail flow.", func() error { return w.Say(ctx, "alice", "exchange 4h fixing mail flow") }},
+		{"", func() error { return w.ClickLast(ctx, "alice", bot.ActionOpenURL, "") }},
+		{"Alice needs Global Administrator: a tier-0 role that needs two approvals.", func() error { return w.Say(ctx, "alice", "ga 1h INC-1234 restore tenant settings") }},
+		{"", func() error { return w.ClickLast(ctx, "alice", bot.ActionOpenURL, "") }},
+		{"Alice tries to approve her own request.", func() error { return w.ClickLast(ctx, "alice", bot.ActionApprove, "") }},
+		{"Bob approves; he has never signed in, so Elevate asks who he is first.", func() error { return w.ClickLast(ctx, "bob", bot.ActionApprove, "") }},
+		{"", func() error { return w.ClickLast(ctx, "bob", bot.ActionOpenURL, "") }},
+		{"Carol approves too: two of two.", func() error { return w.ClickLast(ctx, "carol", bot.ActionApprove, "") }},
+		{"", func() error { return w.ClickLast(ctx, "carol", bot.ActionOpenURL, "") }},
+		{"Dave asks for more than the role allows.", func() error { return w.Say(ctx, "dave", "exchange 12h migrate public folders") }},
+		{"", func() error { return w.ClickLast(ctx, "dave", bot.ActionUseOffer, "") }},
+		{"", func() error { return w.ClickLast(ctx, "dave", bot.ActionOpenURL, "") }},
+		{"Dave mistypes a role.", func() error { return w.Say(ctx, "dave", "exchnage 1h check quarantine") }},
+		{"Alice checks what she has.", func() error { return w.Say(ctx, "alice", "status") }},
+	}
+	for _, s := range steps {
+		if s.note != "" {
+			w.t.say("\n── %s\n", s.note)
+		}
+		if err := s.run(); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// Interactive reads lines from in: text is typed to Elevate as the current user, a number clicks
+// that button. See the help it prints.
+func (w *World) Interactive(ctx context.Context, in io.Reader) error {
+	user := "alice"
+	w.t.say("%s", interactiveHelp)
+	sc := bufio.NewScanner(in)
+	for {
+		w.t.say("\n%s> ", user)
+		if !sc.Scan() {
+			return sc.Err()
+		}
+		line := strings.TrimSpace(sc.Text())
+		f := strings.Fields(line)
+		var err error
+		switch {
+		case line == "":
+			continue
+		case line == "quit" || line == "exit":
+			return nil
+		case line == "?" || line == "help?":
+			w.t.say("%s", interactiveHelp)
+		case f[0] == "as" && len(f) == 2:
+			user = strings.ToLower(f[1])
+		case f[0] == "expire":
+			err = w.Core.Expire(ctx)
+		case isNumber(f[0]) || (f[0] == "nomfa" && len(f) > 1 && isNumber(f[1])):
+			mfa := f[0] != "nomfa"
+			if !mfa {
+				f = f[1:]
+			}
+			n, _ := strconv.Atoi(f[0])
+			err = w.Click(ctx, user, n, strings.Join(f[1:], " "), mfa)
+		default:
+			err = w.Say(ctx, user, strings.TrimSpace(strings.TrimPrefix(line, "/elevate")))
+		}
+		if err != nil {
+			w.t.say("    ! %v\n", err)
+		}
+	}
+}
+
+const interactiveHelp = `Type as a seeded user (alice, bob, carol, dave, erin):
+  exchange 4h fixing mail flow    talk to Elevate (the /elevate prefix is optional)
+  3                               click button 3 (a sign-in button signs in with MFA)
+  nomfa 3                         sign in without MFA
+  4 not during the freeze         click Deny (button 4) with a reason
+  as bob                          switch user
+  expire                          run the expiry sweep now
+  quit
+`
+
+func isNumber(s string) bool {
+	_, err := strconv.Atoi(s)
+	return err == nil
+}
+
+// Run is `elevate demo`: the scripted story, or the interactive prompt.
+func Run(ctx context.Context, o Options) error {
+	if o.ActivationDelay == 0 {
+		o.ActivationDelay = 1500 * time.Millisecond
+	}
+	w, err := Start(o)
+	if err != nil {
+		return err
+	}
+	defer w.Close()
+	fmt.Fprintf(o.Out, "Elevate demo: simulated tenant %s (Graph %s, sign-in %s), store in a temporary file.\n",
+		w.domain, w.Tenant.GraphURL(), w.Tenant.AuthorityURL())
+	if o.Interactive {
+		if o.In == nil {
+			return errors.New("demo: interactive mode needs input")
+		}
+		return w.Interactive(ctx, o.In)
+	}
+	if err := w.Story(ctx); err != nil {
+		return err
+	}
+	n, err := w.Store.VerifyAudit()
+	if err != nil {
+		return fmt.Errorf("audit chain: %w", err)
+	}
+	fmt.Fprintf(o.Out, "\nThe audit log holds %d records; its hash chain verifies.\n", n)
+	return nil
+}

@@ -1,0 +1,145 @@
+package demo
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/elevate-pim/elevate/bot"
+	"github.com/elevate-pim/elevate/store"
+)
+
+// transcript is the demo's Messenger: it prints what each person sees and numbers every button so
+// a person can click it by number.
+type transcript struct {
+	mu      sync.Mutex
+	out     io.Writer
+	now     func() time.Time
+	seq     int
+	buttons []shown
+	msgs    map[string]bot.Message
+}
+
+// shown is a button as it was shown to someone.
+type shown struct {
+	n      int
+	to     bot.Address
+	button bot.Button
+	live   bool // false once the message it was on has been replaced
+	ref    string
+}
+
+func newTranscript(out io.Writer, now func() time.Time) *transcript {
+	return &transcript{out: out, now: now, msgs: map[string]bot.Message{}}
+}
+
+func (t *transcript) Platform() string { return "demo" }
+
+func (t *transcript) Send(_ context.Context, to bot.Address, m bot.Message) (store.MessageRef, error) {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	t.seq++
+	ref := store.MessageRef{Platform: "demo", Channel: to.Channel, MessageID: fmt.Sprintf("m%d", t.seq), At: t.now()}
+	if to.Channel == "" || to.Private {
+		ref.Channel = "@" + to.User
+	}
+	t.msgs[ref.MessageID] = m
+	t.print(audience(to), "", ref.MessageID, to, m)
+	return ref, nil
+}
+
+func (t *transcript) Update(_ context.Context, ref store.MessageRef, m bot.Message) error {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	if _, ok := t.msgs[ref.MessageID]; !ok {
+		return fmt.Errorf("demo: no message %s to update", ref.MessageID)
+	}
+	t.msgs[ref.MessageID] = m
+	for i := range t.buttons {
+		if t.buttons[i].ref == ref.MessageID {
+			t.buttons[i].live = false
+		}
+	}
+	t.print(ref.Channel, " (updated in place)", ref.MessageID, bot.Address{Channel: ref.Channel}, m)
+	return nil
+}
+
+func audience(to bot.Address) string {
+	switch {
+	case to.Private && to.Channel != "":
+		return to.User + ", only you, in " + to.Channel
+	case to.Private || to.Channel == "":
+		return to.User + ", direct message"
+	}
+	return to.Channel
+}
+
+func (t *transcript) print(where, note, ref string, to bot.Address, m bot.Message) {
+	var b strings.Builder
+	fmt.Fprintf(&b, "    ┌ Elevate → %s%s\n", where, note)
+	if m.Title != "" {
+		fmt.Fprintf(&b, "    │ *%s*\n", m.Title)
+	}
+	for _, line := range strings.Split(m.Text, "\n") {
+		if line != "" {
+			fmt.Fprintf(&b, "    │ %s\n", line)
+		}
+	}
+	for _, f := range m.Fields {
+		fmt.Fprintf(&b, "    │   %-14s %s\n", f.Label+":", f.Value)
+	}
+	if m.Footer != "" {
+		fmt.Fprintf(&b, "    │ _%s_\n", m.Footer)
+	}
+	if len(m.Buttons) > 0 {
+		var labels []string
+		for _, btn := range m.Buttons {
+			n := len(t.buttons) + 1
+			t.buttons = append(t.buttons, shown{n: n, to: to, button: btn, live: true, ref: ref})
+			label := fmt.Sprintf("[%d %s]", n, btn.Label)
+			if btn.URL != "" {
+				label = fmt.Sprintf("[%d %s ↗]", n, btn.Label)
+			}
+			labels = append(labels, label)
+		}
+		fmt.Fprintf(&b, "    │ %s\n", strings.Join(labels, " "))
+	}
+	b.WriteString("    └\n")
+	io.WriteString(t.out, b.String())
+}
+
+// button returns button n if it is still on screen.
+func (t *transcript) button(n int) (shown, bool) {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	if n < 1 || n > len(t.buttons) || !t.buttons[n-1].live {
+		return shown{}, false
+	}
+	return t.buttons[n-1], true
+}
+
+// last finds the newest live button with action a that user can see (their own messages and
+// channel posts).
+func (t *transcript) last(user string, a bot.Action) (shown, bool) {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	for i := len(t.buttons) - 1; i >= 0; i-- {
+		s := t.buttons[i]
+		if !s.live || s.button.Action != a {
+			continue
+		}
+		if s.to.User == user || (!s.to.Private && s.to.Channel != "") {
+			return s, true
+		}
+	}
+	return shown{}, false
+}
+
+func (t *transcript) say(format string, args ...any) {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	fmt.Fprintf(t.out, format, args...)
+}
