@@ -1,0 +1,238 @@
+// Package policy is Elevate's configuration and its rules: the YAML config file (role catalogue
+// and aliases, duration caps, justification, ticket and approval rules, user classes, channels,
+// tenant endpoints), the chat command grammar, and the decision whether a request may go ahead.
+//
+// Everything here is pure: Parse takes bytes, Decide takes `now`. The package does no I/O, so
+// that every rule can be tested as a table and `elevate check` can report every config problem
+// with its line before anything talks to Graph or chat.
+package policy
+
+import (
+	"regexp"
+	"strings"
+	"time"
+)
+
+// Config is a parsed, validated config file. The built-in role catalogue is always present;
+// the file customizes it, adds custom roles, or hides roles with `enabled: false`.
+type Config struct {
+	Tenant               Tenant
+	Roles                []*Role // enabled roles: built-ins in catalogue order, then custom roles
+	Users                Users
+	Channels             Channels
+	RequestExpiry        time.Duration  // default 1h: a pending request expires then
+	SignInFreshness      time.Duration  // default 15m; tier-0 roles always need a fresh sign-in
+	DefaultTicketPattern *regexp.Regexp // default `\b[A-Z][A-Z0-9]+-\d+\b`
+
+	disabled []*Role // roles hidden by `enabled: false`, so a request for one gets a clear answer
+}
+
+// Tenant is where Elevate's Entra tenant and its endpoints are. Secrets are never here: they
+// come from the environment (AZURE_CLIENT_SECRET, ...).
+type Tenant struct {
+	TenantID      string
+	ClientID      string
+	GraphURL      string // default https://graph.microsoft.com (no /v1.0; the client appends it)
+	AuthorityHost string // default https://login.microsoftonline.com/ (always ends with /)
+	RedirectURL   string // the sign-in callback, e.g. https://elevate.corp.example/auth/callback
+}
+
+// Role is one activatable directory role and its rules.
+type Role struct {
+	Name                  string   // "Exchange Administrator"
+	TemplateID            string   // roleDefinitionId
+	Aliases               []string // lower-case
+	MaxDuration           time.Duration
+	DefaultDuration       time.Duration // applied when a request gives none; <= MaxDuration
+	JustificationRequired bool
+	JustificationPattern  *regexp.Regexp // optional; the justification must match
+	JustificationHint     string         // optional; what the pattern wants, in words
+	TicketRequired        bool
+	TicketPattern         *regexp.Regexp // never nil after Parse: the role's or the config's default
+	TicketSystem          string         // e.g. "ServiceNow"; passed to PIM as ticketSystem
+	TicketHint            string         // optional; an example ticket, e.g. "CHG0012345"
+	Approval              Approval
+	Tier0                 bool
+	ApprovalChannel       string // overrides Channels.Approvals
+	BuiltIn               bool   // from the built-in catalogue (else a custom role)
+
+	example string // a typical reason, for hints
+}
+
+// Approval is Elevate's own approval gate before activation.
+type Approval struct {
+	Required  int      // approvals needed; 0 = none
+	Approvers []string // Entra object ids or UPNs
+	Group     string   // Entra group object id; its members may approve too (checked by bot via graph)
+}
+
+// Users are the user classes that change the rules.
+type Users struct {
+	BreakGlass []string // object ids of emergency accounts; they never request through Elevate
+	Externals  []External
+}
+
+// External is a consultant whose access ends with their contract.
+type External struct {
+	User        string    // object id or UPN
+	ContractEnd time.Time // the instant the contract ends; a date in the file means the end of that day, UTC
+}
+
+// Channels are where Elevate posts.
+type Channels struct {
+	Approvals string // approval cards
+	Security  string // activations, break-glass sign-ins, drift
+	Digest    string // the weekly digest
+}
+
+// Default is the config of an empty file: the built-in catalogue with default rules.
+func Default() *Config {
+	c, err := Parse("default", nil)
+	if err != nil {
+		panic("policy: the empty config does not parse: " + err.Error())
+	}
+	return c
+}
+
+// Role finds an enabled role by alias, name ("exchange administrator", also "exchange admin") or
+// template id, case-insensitively. A near miss returns an *Error with suggestions.
+func (c *Config) Role(nameOrAlias string) (*Role, error) {
+	key := normalize(nameOrAlias)
+	if r := findRole(c.Roles, key); r != nil {
+		return r, nil
+	}
+	if r := findRole(c.disabled, key); r != nil {
+		return nil, disabledError(r)
+	}
+	return nil, c.unknownRole(strings.TrimSpace(nameOrAlias), false)
+}
+
+// RoleByID returns the enabled role with this template id, or nil.
+func (c *Config) RoleByID(templateID string) *Role {
+	for _, r := range c.Roles {
+		if strings.EqualFold(r.TemplateID, templateID) {
+			return r
+		}
+	}
+	return nil
+}
+
+// IsBreakGlass reports whether objectID is a configured break-glass account.
+func (c *Config) IsBreakGlass(objectID string) bool {
+	if objectID == "" {
+		return false
+	}
+	for _, id := range c.Users.BreakGlass {
+		if strings.EqualFold(id, objectID) {
+			return true
+		}
+	}
+	return false
+}
+
+// External returns the external-consultant entry for a user, matched by object id or UPN.
+func (c *Config) External(objectID, upn string) (External, bool) {
+	for _, e := range c.Users.Externals {
+		if (objectID != "" && strings.EqualFold(e.User, objectID)) || (upn != "" && strings.EqualFold(e.User, upn)) {
+			return e, true
+		}
+	}
+	return External{}, false
+}
+
+// ApprovalChannel is where approval cards for r go: the role's channel, else the config's.
+func (c *Config) ApprovalChannel(r *Role) string {
+	if r != nil && r.ApprovalChannel != "" {
+		return r.ApprovalChannel
+	}
+	return c.Channels.Approvals
+}
+
+// IsApprover reports whether the user is a listed approver of r. Membership of the approver
+// group is not known here; the bot checks it through Graph.
+func (r *Role) IsApprover(objectID, upn string) bool {
+	for _, a := range r.Approval.Approvers {
+		if (objectID != "" && strings.EqualFold(a, objectID)) || (upn != "" && strings.EqualFold(a, upn)) {
+			return true
+		}
+	}
+	return false
+}
+
+// Alias is the short name to show in examples: the first alias, else the name.
+func (r *Role) Alias() string {
+	if len(r.Aliases) > 0 {
+		return r.Aliases[0]
+	}
+	return strings.ToLower(r.Name)
+}
+
+// keys are the lower-case words that name r: its aliases, its name, the name with
+// "administrator" shortened to "admin", and its template id.
+func (r *Role) keys() []string {
+	name := normalize(r.Name)
+	keys := append([]string{}, r.Aliases...)
+	keys = append(keys, name)
+	if short, ok := strings.CutSuffix(name, " administrator"); ok {
+		keys = append(keys, short+" admin")
+	}
+	return append(keys, strings.ToLower(r.TemplateID))
+}
+
+func findRole(roles []*Role, key string) *Role {
+	if key == "" {
+		return nil
+	}
+	for _, r := range roles {
+		for _, k := range r.keys() {
+			if k == key {
+				return r
+			}
+		}
+	}
+	return nil
+}
+
+// normalize lower-cases and collapses white space, so "Exchange  Administrator" finds the role.
+func normalize(s string) string {
+	return strings.ToLower(strings.Join(strings.Fields(s), " "))
+}
+
+// candidates are the words offered in "did you mean" for roles (and, for commands, the
+// command words). Template ids are left out: nobody mistypes a GUID into a near miss.
+func (c *Config) candidates(withCommands bool) []candidate {
+	var cs []candidate
+	for _, r := range c.Roles {
+		for _, a := range r.Aliases {
+			cs = append(cs, candidate{a, r.Name})
+		}
+		cs = append(cs, candidate{normalize(r.Name), r.Name})
+	}
+	if withCommands {
+		for _, w := range commandWords {
+			cs = append(cs, candidate{w, w})
+		}
+	}
+	return cs
+}
+
+func (c *Config) unknownRole(input string, withCommands bool) *Error {
+	sugg := suggest(input, c.candidates(withCommands))
+	what := "a role"
+	if withCommands {
+		what = "a role or command"
+	}
+	shown := input
+	if len([]rune(shown)) > 40 {
+		shown = string([]rune(shown)[:40]) + "…"
+	}
+	msg := `"` + shown + `" isn't ` + what + ` I know` + didYouMean(sugg)
+	if len(sugg) == 0 {
+		msg += ` — say "roles" to see the roles you can request`
+	}
+	return &Error{Code: CodeUnknownRole, Message: msg, Suggestions: sugg}
+}
+
+func disabledError(r *Role) *Error {
+	return &Error{Code: CodeRoleDisabled, Message: r.Name + " is turned off in Elevate's config — ask your Elevate admin"}
+}
