@@ -137,7 +137,7 @@ func (s *Store) BindingsByUser(userID string) ([]Binding, error) {
 		for k, _ := c.Seek(prefix); k != nil && bytes.HasPrefix(k, prefix); k, _ = c.Next() {
 			v := bb.Get(k[len(prefix):]) // the rest of the key is the bindings key
 			if v == nil {
-				return fmt.Errorf("%w: binding %x", errIndexEntryNoRequest, k)
+				return fmt.Errorf("%w: binding %x", errIndexDangling, k)
 			}
 			var b Binding
 			if err := json.Unmarshal(v, &b); err != nil {

@@ -158,7 +158,7 @@ func (s *Store) Requests(f Filter) ([]Request, error) {
 		for _, id := range ids {
 			r, err := getRequest(tx, id)
 			if errors.Is(err, ErrNotFound) {
-				return fmt.Errorf("%w: request %d", errIndexEntryNoRequest, id)
+				return fmt.Errorf("%w: request %d", errIndexDangling, id)
 			}
 			if err != nil {
 				return err

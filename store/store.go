@@ -105,18 +105,22 @@ func (s *Store) at(t time.Time) time.Time {
 
 // Bucket names. Changing one needs a migration.
 var (
-	bucketMeta             = []byte("meta")
-	bucketRequests         = []byte("requests")
-	bucketRequestsOpen     = []byte("requests_open")
-	bucketRequestsByChat   = []byte("requests_by_chat_user")
-	bucketRequestsByUser   = []byte("requests_by_user")
-	bucketMessages         = []byte("messages")
-	bucketBindings         = []byte("bindings")
-	bucketBindingsByUser   = []byte("bindings_by_user")
-	bucketAudit            = []byte("audit")
-	keyVersion             = []byte("version")
-	errBucketMissing       = errors.New("store: bucket missing (damaged file?)")
-	errIndexEntryNoRequest = errors.New("store: index names a missing request (damaged file?)")
+	bucketMeta           = []byte("meta")
+	bucketRequests       = []byte("requests")
+	bucketRequestsOpen   = []byte("requests_open")
+	bucketRequestsByChat = []byte("requests_by_chat_user")
+	bucketRequestsByUser = []byte("requests_by_user")
+	bucketMessages       = []byte("messages")
+	bucketBindings       = []byte("bindings")
+	bucketBindingsByUser = []byte("bindings_by_user")
+	bucketAudit          = []byte("audit")
+	keyVersion           = []byte("version")
+)
+
+// Errors for a file that does not hold what the schema promises.
+var (
+	errBucketMissing = errors.New("store: bucket missing (damaged file?)")
+	errIndexDangling = errors.New("store: index entry without its record (damaged file?)")
 )
 
 // u64 is the 8-byte big-endian key for an id or sequence number.
