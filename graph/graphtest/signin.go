@@ -305,8 +305,16 @@ func (t *Tenant) token(w http.ResponseWriter, r *http.Request) {
 	}
 	switch f.Get("grant_type") {
 	case "client_credentials":
+		// MSAL adds the OpenID scopes to every request; Entra ignores them for client
+		// credentials. The one resource scope must be <resource>/.default.
 		scope := f.Get("scope")
-		if !strings.HasPrefix(scope, GraphAudience) || !strings.HasSuffix(scope, "/.default") {
+		var resource []string
+		for _, s := range strings.Fields(scope) {
+			if s != "openid" && s != "profile" && s != "offline_access" {
+				resource = append(resource, s)
+			}
+		}
+		if len(resource) != 1 || resource[0] != GraphAudience+"/.default" {
 			t.oauthError(w, http.StatusBadRequest, "invalid_scope", 1002012,
 				fmt.Sprintf("The provided value for scope %s is not valid. Client credential flows must have a scope value with /.default suffixed to the resource identifier.", scope))
 			return
