@@ -7,7 +7,6 @@ import (
 	"net/http"
 	"time"
 
-	"github.com/Azure/azure-sdk-for-go/sdk/azcore"
 	abstractions "github.com/microsoft/kiota-abstractions-go"
 	"github.com/microsoft/kiota-abstractions-go/serialization"
 	khttp "github.com/microsoft/kiota-http-go"
@@ -40,23 +39,14 @@ type Activation struct {
 // Retry-After), so a role is never requested twice. ErrRoleAssignmentExists after a timeout
 // usually means the first attempt went through: check ActiveAssignments.
 func (c *Client) Activate(ctx context.Context, tok UserToken, r ActivationRequest) (Activation, error) {
+	const op = "POST roleAssignmentScheduleRequests"
 	switch {
 	case r.UserID == "" || r.RoleID == "":
 		return Activation{}, errors.New("graph: Activate: user id and role id are required")
 	case r.Duration <= 0:
 		return Activation{}, errors.New("graph: Activate: duration must be positive")
-	case tok.AccessToken == "":
-		return Activation{}, &Error{op: "POST roleAssignmentScheduleRequests", Status: http.StatusUnauthorized,
-			Code: "NoUserToken", Message: "the user has not signed in"}
-	case tok.UserID != "" && tok.UserID != r.UserID:
-		// PIM would refuse too; refusing here keeps one user's token from ever acting for another.
-		return Activation{}, errors.New("graph: Activate: the token belongs to a different user than the request")
-	case !tok.ExpiresOn.IsZero() && !time.Now().Before(tok.ExpiresOn):
-		return Activation{}, &Error{op: "POST roleAssignmentScheduleRequests", Status: http.StatusUnauthorized,
-			Code: "TokenExpired", Message: "the user's sign-in has expired"}
 	}
-
-	ad, err := c.adapter(staticToken{azcore.AccessToken{Token: tok.AccessToken, ExpiresOn: tok.ExpiresOn}})
+	ad, err := c.userAdapter(op, tok, r.UserID)
 	if err != nil {
 		return Activation{}, err
 	}
@@ -92,18 +82,22 @@ func (c *Client) Activate(ctx context.Context, tok UserToken, r ActivationReques
 
 	res, err := c.roles(ad).RoleAssignmentScheduleRequests().Post(ctx, body,
 		&rolemanagement.DirectoryRoleAssignmentScheduleRequestsRequestBuilderPostRequestConfiguration{
-			Options: []abstractions.RequestOption{&khttp.RetryHandlerOptions{ShouldRetry: notProcessed}}})
+			Options: []abstractions.RequestOption{retryOnlyUnprocessed()}})
 	if err != nil {
-		return Activation{}, wrapErr("POST roleAssignmentScheduleRequests", err)
+		return Activation{}, wrapErr(op, err)
 	}
 	if res == nil {
-		return Activation{}, fmt.Errorf("graph: POST roleAssignmentScheduleRequests: empty response")
+		return Activation{}, fmt.Errorf("graph: %s: empty response", op)
 	}
 	return Activation{RequestID: deref(res.GetId()), Status: deref(res.GetStatus()), ApprovalID: deref(res.GetApprovalId())}, nil
 }
 
-// notProcessed allows a retry only when Graph said the request was not processed: a 429, or a
-// 503 with Retry-After. A 504 may have been written; a retry could then activate twice.
+// retryOnlyUnprocessed lets the retry handler repeat a write only when Graph said it was not
+// processed: a 429, or a 503 with Retry-After. A 504 may have been written.
+func retryOnlyUnprocessed() *khttp.RetryHandlerOptions {
+	return &khttp.RetryHandlerOptions{ShouldRetry: notProcessed}
+}
+
 func notProcessed(_ time.Duration, _ int, _ *http.Request, resp *http.Response) bool {
 	return resp.StatusCode == http.StatusTooManyRequests ||
 		resp.StatusCode == http.StatusServiceUnavailable && resp.Header.Get("Retry-After") != ""

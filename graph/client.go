@@ -263,4 +263,6 @@ func deref[T any](p *T) T {
 
 func ptr[T any](v T) *T { return &v }
 
+func (c *Client) now() time.Time { return time.Now() }
+
 var errNoSignIn = errors.New("graph: user sign-in is not configured (no client secret)")

@@ -25,6 +25,7 @@ var (
 	ErrRoleAssignmentExists = errors.New("graph: role assignment exists or is pending")
 	ErrForbidden            = errors.New("graph: forbidden")
 	ErrUnauthorized         = errors.New("graph: unauthorized")
+	ErrConflict             = errors.New("graph: conflict (already decided)")
 )
 
 // PIM error codes (reference/graph-pim.md §3.3).
@@ -100,6 +101,8 @@ func (e *Error) kind() error {
 		return ErrForbidden
 	case http.StatusUnauthorized:
 		return ErrUnauthorized
+	case http.StatusConflict:
+		return ErrConflict
 	}
 	return nil
 }
