@@ -757,8 +757,9 @@ func (p *parser) roleTarget(f fields, item *yaml.Node, path string, entries []*r
 		p.errorf(tidNode.Line, "%s.template_id: %s is already used by %s on line %d", path, tid, e.role.Name, e.line)
 		return nil
 	}
-	if key := normalize(name); reservedWords[key] || isDurationLike(key) {
-		p.errorf(nameNode.Line, "%s.name: %q can't be a role name: it would read as a command word or a duration", path, name)
+	if first := strings.Fields(normalize(name))[0]; reservedWords[first] || isDurationLike(first) {
+		// ParseCommand reads the first word as a command or a duration before any role name.
+		p.errorf(nameNode.Line, "%s.name: %q can't be a role name: its first word would read as a command word or a duration", path, name)
 		return nil
 	}
 	return &roleEntry{
