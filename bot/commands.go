@@ -12,34 +12,48 @@ import (
 	"github.com/elevate-pim/elevate/store"
 )
 
-// Command handles what a user typed after /elevate (Slack) or to the bot (Teams). Problems with
-// the input are answered to the user; the error is for the operator (store or chat failures).
+// Job is the part of handling input that talks to Graph and the chat platform. Adapters that
+// must acknowledge quickly (Slack: 3 s) run it after the acknowledgement; nothing is lost if it
+// never runs, because what was accepted is already in the store.
+type Job func(ctx context.Context) error
+
+// Command handles what a user typed after /elevate (Slack) or to the bot (Teams): Accept, then
+// the job. Problems with the input are answered to the user; the error is for the operator.
 func (c *Core) Command(ctx context.Context, a Actor, text string) error {
+	job, err := c.Accept(a, text)
+	if err != nil {
+		return err
+	}
+	return job(ctx)
+}
+
+// Accept parses text and, for an activation request, decides and persists it. It touches only
+// the store, so it is fast enough to run before a platform's acknowledgement; the returned job
+// does the rest.
+func (c *Core) Accept(a Actor, text string) (Job, error) {
 	cmd, err := c.cfg.ParseCommand(text)
 	if err != nil {
-		c.replyError(ctx, a, err)
-		return nil
+		return func(ctx context.Context) error { c.replyError(ctx, a, err); return nil }, nil
 	}
 	switch cmd.Kind {
-	case policy.KindHelp, policy.KindForm:
-		c.reply(ctx, a, c.help())
+	case policy.KindRequest:
+		return c.acceptRequest(a, cmd)
 	case policy.KindRoles:
-		return c.roles(ctx, a)
+		return func(ctx context.Context) error { return c.roles(ctx, a) }, nil
 	case policy.KindStatus:
-		return c.status(ctx, a)
+		return func(ctx context.Context) error { return c.status(ctx, a) }, nil
 	case policy.KindCancel:
-		return c.cancelAll(ctx, a)
+		return func(ctx context.Context) error { return c.cancelAll(ctx, a) }, nil
 	case policy.KindDone, policy.KindExtend:
 		// Ending early and extending are selfDeactivate and a re-activation in PIM, which the
 		// Graph layer does not offer yet; say so rather than pretend.
-		c.reply(ctx, a, Message{Kind: KindText, Text: "Ending or extending an activation from chat is not available yet. " +
-			"Your role stays active until the time shown by `/elevate status`; you can deactivate it early in the PIM portal (My roles → Active assignments)."})
-	case policy.KindRequest:
-		return c.request(ctx, a, cmd)
-	default:
-		c.reply(ctx, a, c.help())
+		return func(ctx context.Context) error {
+			c.reply(ctx, a, Message{Kind: KindText, Text: "Ending or extending an activation from chat is not available yet. " +
+				"Your role stays active until the time shown by `/elevate status`; you can deactivate it early in the PIM portal (My roles → Active assignments)."})
+			return nil
+		}, nil
 	}
-	return nil
+	return func(ctx context.Context) error { c.reply(ctx, a, c.help()); return nil }, nil
 }
 
 func (c *Core) replyError(ctx context.Context, a Actor, err error) {

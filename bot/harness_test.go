@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"io"
+	"log/slog"
 	"net/http"
 	"net/http/httptest"
 	"path/filepath"
@@ -19,6 +20,15 @@ import (
 	"github.com/elevate-pim/elevate/policy"
 	"github.com/elevate-pim/elevate/store"
 )
+
+// testLog sends the core's log to the test's log, shown when a test fails.
+type testLog struct{ t *testing.T }
+
+func (l testLog) Write(p []byte) (int, error) {
+	l.t.Helper()
+	l.t.Log(strings.TrimSpace(string(p)))
+	return len(p), nil
+}
 
 // sent is one message as the recording messenger saw it.
 type sent struct {
@@ -187,7 +197,8 @@ func newWorld(t *testing.T, s setup) *world {
 	if err != nil {
 		t.Fatal(err)
 	}
-	w.core, err = bot.New(bot.Options{Config: cfg, Graph: g, Store: w.store, Now: w.clock.now, UsableTimeout: 5 * time.Second})
+	w.core, err = bot.New(bot.Options{Config: cfg, Graph: g, Store: w.store, Now: w.clock.now, UsableTimeout: 5 * time.Second,
+		Logger: slog.New(slog.NewTextHandler(testLog{t}, &slog.HandlerOptions{Level: slog.LevelDebug}))})
 	if err != nil {
 		t.Fatal(err)
 	}

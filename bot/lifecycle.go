@@ -12,24 +12,20 @@ import (
 	"github.com/elevate-pim/elevate/store"
 )
 
-// request starts an activation request: decide, persist, then move it on.
-func (c *Core) request(ctx context.Context, a Actor, cmd policy.Command) error {
+// acceptRequest decides and persists an activation request; the job it returns moves it on.
+func (c *Core) acceptRequest(a Actor, cmd policy.Command) (Job, error) {
 	who, _, err := c.identity(a)
 	if err != nil {
-		return c.mismatch(ctx, a, err)
+		return func(ctx context.Context) error { return c.mismatch(ctx, a, err) }, nil
 	}
 	now := c.now()
 	dec := c.cfg.Decide(cmd, who, now)
 	offer := time.Duration(0)
 	if !dec.Allowed {
 		if dec.Problem == nil || dec.Problem.Offer <= 0 {
-			c.replyError(ctx, a, dec.Problem)
-			return nil
+			return func(ctx context.Context) error { c.replyError(ctx, a, dec.Problem); return nil }, nil
 		}
 		offer = dec.Problem.Offer
-	} else if capped, msg := c.pimCap(ctx, cmd.Role, dec.Duration); capped > 0 {
-		// PIM's own role setting is stricter than our config: offer what PIM will accept.
-		offer, dec.Problem = capped, &policy.Error{Code: "pim_max_duration", Message: msg, Offer: capped}
 	}
 	r := store.Request{
 		Platform: a.Platform, ChatUser: a.ChatUser, ChatName: a.Name, Channel: a.Channel,
@@ -46,17 +42,41 @@ func (c *Core) request(ctx context.Context, a Actor, cmd policy.Command) error {
 	}
 	r, err = c.store.CreateRequest(r, c.event(a, "request.created", detail))
 	if err != nil {
-		return err
+		return nil, err
 	}
 	c.log.Info("request created", "request_id", r.ID, "platform", a.Platform, "role", r.RoleName)
-	if offer > 0 {
-		c.reply(ctx, a, Message{Kind: KindOffer, RequestID: r.ID, Text: dec.Problem.Message, Buttons: []Button{
-			{Action: ActionUseOffer, Label: "Use " + hm(offer), Value: idValue(r.ID), Style: StylePrimary},
-			{Action: ActionCancel, Label: "Cancel", Value: idValue(r.ID)},
-		}})
-		return nil
-	}
-	return c.proceed(ctx, r.ID)
+	return func(ctx context.Context) error {
+		if offer > 0 {
+			c.offer(ctx, a, r, dec.Problem.Message)
+			return nil
+		}
+		if capped, msg := c.pimCap(ctx, cmd.Role, r.Duration); capped > 0 {
+			// PIM's own role setting is stricter than our config: offer what PIM will accept.
+			r, err := c.store.Update(r.ID, c.event(a, "request.offered", hm(capped)), func(r *store.Request) error {
+				if r.State != store.StateReceived {
+					return store.ErrNoChange
+				}
+				r.Duration = capped
+				return nil
+			})
+			if errors.Is(err, store.ErrNoChange) {
+				return nil
+			}
+			if err != nil {
+				return err
+			}
+			c.offer(ctx, a, r, msg)
+			return nil
+		}
+		return c.proceed(ctx, r.ID)
+	}, nil
+}
+
+func (c *Core) offer(ctx context.Context, a Actor, r store.Request, text string) {
+	c.reply(ctx, a, Message{Kind: KindOffer, RequestID: r.ID, Text: text, Buttons: []Button{
+		{Action: ActionUseOffer, Label: "Use " + hm(r.Duration), Value: idValue(r.ID), Style: StylePrimary},
+		{Action: ActionCancel, Label: "Cancel", Value: idValue(r.ID)},
+	}})
 }
 
 // pimCap reads the role's PIM setting (cached in graph) and returns a smaller duration to offer

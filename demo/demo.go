@@ -5,6 +5,7 @@ package demo
 
 import (
 	"bufio"
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
@@ -38,6 +39,11 @@ type Options struct {
 	ActivationDelay time.Duration
 	// StorePath is where the store lives; a temporary file when empty.
 	StorePath string
+	// Messengers are chat adapters to register besides the terminal transcript (the conformance
+	// suite registers the adapter under test here).
+	Messengers []bot.Messenger
+	// PollInterval is how often the Graph client polls for a usable activation (default 200ms).
+	PollInterval time.Duration
 }
 
 // World is a running demo: tenant, store, Graph client, core and the callback server.
@@ -105,7 +111,7 @@ func Start(o Options) (_ *World, err error) {
 	w.Graph, err = graph.New(graph.Config{
 		GraphURL: w.Tenant.GraphURL(), AuthorityHost: w.Tenant.AuthorityURL(),
 		TenantID: w.Tenant.TenantID(), ClientID: w.Tenant.ClientID(), ClientSecret: w.Tenant.ClientSecret(),
-		RedirectURL: redirect, HTTPClient: w.Tenant.HTTPClient(), PollInterval: 200 * time.Millisecond,
+		RedirectURL: redirect, HTTPClient: w.Tenant.HTTPClient(), PollInterval: cmp.Or(o.PollInterval, 200*time.Millisecond),
 	})
 	if err != nil {
 		ln.Close()
@@ -118,6 +124,9 @@ func Start(o Options) (_ *World, err error) {
 	}
 	w.t = newTranscript(o.Out, time.Now)
 	w.Core.Register(w.t)
+	for _, m := range o.Messengers {
+		w.Core.Register(m)
+	}
 	mux := http.NewServeMux()
 	mux.Handle("/auth/callback", w.Core.AuthCallback())
 	w.srv = &http.Server{Handler: mux, ReadHeaderTimeout: 5 * time.Second}
@@ -187,34 +196,48 @@ func (w *World) ClickLast(ctx context.Context, user string, a bot.Action, reason
 	return w.Click(ctx, user, s.n, reason, true)
 }
 
-// signIn plays the user's browser: Entra's sign-in page (simulated), then the redirect to
-// Elevate's /auth/callback.
+// signIn plays the user's browser and prints what happened.
 func (w *World) signIn(ctx context.Context, user, authURL string, mfa bool) error {
 	how := "with MFA"
-	var bo []graphtest.BrowseOption
 	if !mfa {
 		how = "without MFA"
-		bo = append(bo, graphtest.WithoutMFA())
 	}
 	w.t.say("\n%s ▸ opens the sign-in link and signs in to Microsoft %s (simulated)\n", user, how)
-	back, err := w.Tenant.Browse(ctx, authURL, user+"@"+w.domain, bo...)
+	_, body, err := w.SignIn(ctx, authURL, user+"@"+w.domain, mfa)
 	if err != nil {
-		return fmt.Errorf("simulated sign-in: %w", err)
+		return err
+	}
+	w.t.say("    (browser) %s\n", pageTitle(body))
+	return nil
+}
+
+// SignIn plays a browser: Entra's sign-in page as upn (simulated), then the redirect to Elevate's
+// /auth/callback. It returns the callback page and waits for the work it set off.
+func (w *World) SignIn(ctx context.Context, authURL, upn string, mfa bool) (int, string, error) {
+	var bo []graphtest.BrowseOption
+	if !mfa {
+		bo = append(bo, graphtest.WithoutMFA())
+	}
+	back, err := w.Tenant.Browse(ctx, authURL, upn, bo...)
+	if err != nil {
+		return 0, "", fmt.Errorf("simulated sign-in: %w", err)
 	}
 	req, err := http.NewRequestWithContext(ctx, http.MethodGet, back.String(), nil)
 	if err != nil {
-		return err
+		return 0, "", err
 	}
 	resp, err := http.DefaultClient.Do(req)
 	if err != nil {
-		return err
+		return 0, "", err
 	}
 	body, _ := io.ReadAll(io.LimitReader(resp.Body, 1<<16))
 	resp.Body.Close()
-	w.t.say("    (browser) %s\n", pageTitle(string(body)))
 	w.Core.Wait()
-	return nil
+	return resp.StatusCode, string(body), nil
 }
+
+// Domain is the simulated tenant's domain: user names are <user>@Domain.
+func (w *World) Domain() string { return w.domain }
 
 func pageTitle(html string) string {
 	i, j := strings.Index(html, "<h1>"), strings.Index(html, "</h1>")
@@ -339,4 +362,16 @@ func Run(ctx context.Context, o Options) error {
 	}
 	fmt.Fprintf(o.Out, "\nThe audit log holds %d records; its hash chain verifies.\n", n)
 	return nil
+}
+
+// Seen is everything user was shown privately, as text, oldest first.
+func (w *World) Seen(user string) []string { return w.t.seen(user) }
+
+// Channel is everything posted in channel, as text with updates applied, oldest first.
+func (w *World) Channel(channel string) []string { return w.t.channel(channel) }
+
+// LinkFor is the URL of the newest link button shown to user.
+func (w *World) LinkFor(user string) (string, bool) {
+	s, ok := w.t.last(user, bot.ActionOpenURL)
+	return s.button.URL, ok
 }

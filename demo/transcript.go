@@ -21,6 +21,13 @@ type transcript struct {
 	seq     int
 	buttons []shown
 	msgs    map[string]bot.Message
+	order   []posted
+}
+
+// posted is where a message went, in the order sent.
+type posted struct {
+	to  bot.Address
+	ref string
 }
 
 // shown is a button as it was shown to someone.
@@ -47,6 +54,7 @@ func (t *transcript) Send(_ context.Context, to bot.Address, m bot.Message) (sto
 		ref.Channel = "@" + to.User
 	}
 	t.msgs[ref.MessageID] = m
+	t.order = append(t.order, posted{to: to, ref: ref.MessageID})
 	t.print(audience(to), "", ref.MessageID, to, m)
 	return ref, nil
 }
@@ -142,4 +150,36 @@ func (t *transcript) say(format string, args ...any) {
 	t.mu.Lock()
 	defer t.mu.Unlock()
 	fmt.Fprintf(t.out, format, args...)
+}
+
+// seen returns the text of every message shown to user privately, updates applied.
+func (t *transcript) seen(user string) []string {
+	return t.texts(func(to bot.Address) bool { return to.User == user && (to.Private || to.Channel == "") })
+}
+
+// channel returns the text of every message posted in channel, updates applied.
+func (t *transcript) channel(channel string) []string {
+	return t.texts(func(to bot.Address) bool { return to.Channel == channel && !to.Private })
+}
+
+func (t *transcript) texts(match func(bot.Address) bool) []string {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	var out []string
+	for _, p := range t.order {
+		if match(p.to) {
+			out = append(out, plain(t.msgs[p.ref]))
+		}
+	}
+	return out
+}
+
+// plain is a message as one string, for assertions.
+func plain(m bot.Message) string {
+	parts := []string{m.Title, m.Text}
+	for _, f := range m.Fields {
+		parts = append(parts, f.Label+": "+f.Value)
+	}
+	parts = append(parts, m.Footer)
+	return strings.TrimSpace(strings.Join(parts, "\n"))
 }

@@ -1,0 +1,159 @@
+package demo_test
+
+import (
+	"bytes"
+	"context"
+	"net/http"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/elevate-pim/elevate/bot"
+	"github.com/elevate-pim/elevate/bot/bottest"
+	"github.com/elevate-pim/elevate/demo"
+	"github.com/elevate-pim/elevate/examples"
+	"github.com/elevate-pim/elevate/store"
+)
+
+func start(t *testing.T, out *bytes.Buffer) *demo.World {
+	t.Helper()
+	w, err := demo.Start(demo.Options{Config: examples.Config, ConfigName: "examples/elevate.yaml", Tenant: examples.Tenant,
+		Out: out, ActivationDelay: 30 * time.Millisecond, PollInterval: 10 * time.Millisecond,
+		StorePath: filepath.Join(t.TempDir(), "elevate.db")})
+	if err != nil {
+		t.Fatalf("start: %v", err)
+	}
+	t.Cleanup(w.Close)
+	return w
+}
+
+// TestStory is the end-to-end test of the walking skeleton: the demo's whole story through the
+// real Graph client, MSAL sign-in and store against the simulated tenant.
+func TestStory(t *testing.T) {
+	var out bytes.Buffer
+	w := start(t, &out)
+	if err := w.Story(context.Background()); err != nil {
+		t.Fatalf("story: %v\n%s", err, out.String())
+	}
+	transcript := out.String()
+	for _, want := range []string{
+		"Exchange Administrator is usable now",
+		"You can't approve or deny your own request",
+		"You approved alice@contoso.example's request for Global Administrator (1 of 2)",
+		"Global Administrator is usable now",
+		"Exchange Administrator allows at most 8h — use 8h?",
+		"did you mean",
+		"(updated in place)",
+	} {
+		if !strings.Contains(transcript, want) {
+			t.Errorf("the transcript lacks %q", want)
+		}
+	}
+	rs, err := w.Store.Requests(store.Filter{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	states := map[string]store.State{}
+	for _, r := range rs {
+		states[r.UPN+" "+r.RoleName] = r.State
+	}
+	wantStates := map[string]store.State{
+		"alice@contoso.example Exchange Administrator": store.StateActive,
+		"alice@contoso.example Global Administrator":   store.StateActive,
+		"dave@contoso.example Exchange Administrator":  store.StateActive,
+	}
+	for k, want := range wantStates {
+		if got := states[k]; got != want {
+			t.Errorf("%s: state %q, want %q", k, got, want)
+		}
+	}
+	if len(rs) != len(wantStates) {
+		t.Errorf("%d requests stored, want %d: %v", len(rs), len(wantStates), states)
+	}
+	// One PIM write per activation, each with the requester's own token.
+	var writes []string
+	for _, c := range w.Tenant.Calls() {
+		if c.Method == http.MethodPost && strings.HasSuffix(c.Path, "/roleAssignmentScheduleRequests") {
+			writes = append(writes, c.Caller)
+		}
+	}
+	if len(writes) != 3 {
+		t.Errorf("%d activation writes, want 3", len(writes))
+	}
+	for _, caller := range writes {
+		if caller == "" || caller == "app" {
+			t.Errorf("an activation was made by %q, not by a user's delegated token", caller)
+		}
+	}
+	if n, err := w.Store.VerifyAudit(); err != nil || n == 0 {
+		t.Errorf("audit chain: %d records, %v", n, err)
+	}
+	if strings.Contains(transcript, "eyJ") {
+		t.Errorf("the transcript shows something token-shaped")
+	}
+}
+
+// TestRunScripted runs `elevate demo` as a newcomer would.
+func TestRunScripted(t *testing.T) {
+	var out bytes.Buffer
+	err := demo.Run(context.Background(), demo.Options{Config: examples.Config, ConfigName: "examples/elevate.yaml",
+		Tenant: examples.Tenant, Out: &out, ActivationDelay: 20 * time.Millisecond})
+	if err != nil {
+		t.Fatalf("demo: %v\n%s", err, out.String())
+	}
+	if !strings.Contains(out.String(), "hash chain verifies") {
+		t.Errorf("demo output lacks the audit check:\n%s", out.String())
+	}
+}
+
+func TestInteractive(t *testing.T) {
+	var out bytes.Buffer
+	w := start(t, &out)
+	in := strings.NewReader("exchange 1h fixing mail flow\n1\nstatus\nas bob\n99\nquit\n")
+	if err := w.Interactive(context.Background(), in); err != nil {
+		t.Fatal(err)
+	}
+	got := out.String()
+	for _, want := range []string{"alice ▸ /elevate exchange 1h fixing mail flow", "signs in to Microsoft with MFA", "usable now", "active until", "there is no button 99"} {
+		if !strings.Contains(got, want) {
+			t.Errorf("interactive transcript lacks %q:\n%s", want, got)
+		}
+	}
+}
+
+// TestConformance runs the adapters' conformance suite against the terminal transcript, which
+// keeps the suite itself honest.
+func TestConformance(t *testing.T) {
+	var out bytes.Buffer
+	w := start(t, &out)
+	bottest.Run(t, w, transcriptPlatform{w})
+}
+
+type transcriptPlatform struct{ w *demo.World }
+
+func (transcriptPlatform) Name() string { return "demo" }
+
+func (p transcriptPlatform) Type(t *testing.T, user, text string) {
+	if err := p.w.Say(context.Background(), user, text); err != nil {
+		t.Fatal(err)
+	}
+}
+
+func (p transcriptPlatform) Click(t *testing.T, user string, a bot.Action, reason string) {
+	if err := p.w.ClickLast(context.Background(), user, a, reason); err != nil {
+		t.Fatal(err)
+	}
+}
+
+func (p transcriptPlatform) Link(t *testing.T, user string) string {
+	u, ok := p.w.LinkFor(user)
+	if !ok {
+		t.Fatalf("%s was shown no link", user)
+	}
+	return u
+}
+
+func (p transcriptPlatform) Seen(_ *testing.T, user string) []string  { return p.w.Seen(user) }
+func (p transcriptPlatform) Channel(_ *testing.T, ch string) []string { return p.w.Channel(ch) }
+func (p transcriptPlatform) Settle(*testing.T)                        { p.w.Core.Wait() }
