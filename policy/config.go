@@ -679,7 +679,10 @@ func (p *parser) roleTarget(f fields, item *yaml.Node, path string, entries []*r
 	var name, tid string
 	nameNode, tidNode := f.get("name"), f.get("template_id")
 	if nameNode != nil {
-		name, _ = p.str(nameNode, path+".name")
+		var ok bool
+		if name, ok = p.str(nameNode, path+".name"); ok && name == "" {
+			p.errorf(nameNode.Line, "%s.name is empty", path)
+		}
 	}
 	if tidNode != nil {
 		tid, _ = p.guid(tidNode, path+".template_id", "a role template id")

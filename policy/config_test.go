@@ -210,6 +210,7 @@ func TestParseErrors(t *testing.T) {
 		{"duration range", "request_expiry: 48h\nsign_in_freshness: 13h\n", []string{"1: request_expiry: 48h is out of range", "2: sign_in_freshness: 13h is out of range"}},
 		{"ticket pattern", "ticket_pattern: '[A-Z'\n", []string{`1: ticket_pattern: "[A-Z" is not a valid regular expression: missing closing ]`}},
 		{"empty ticket pattern", "ticket_pattern: 'X*'\n", []string{`1: ticket_pattern: "X*" matches empty text`}},
+		{"empty name", "roles:\n  - name: ' '\n", []string{"2: roles[0].name is empty"}},
 		{"roles not a list", "roles:\n  name: ga\n", []string{"2: roles should be a list of roles"}},
 		{"role errors", `roles:
   - name: Exchange Admin
