@@ -5,10 +5,14 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"go/parser"
+	"go/token"
 	"io"
 	"net/http"
 	"net/http/httptest"
 	"net/url"
+	"path/filepath"
+	"strconv"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -425,6 +429,52 @@ func TestMessageClaims(t *testing.T) {
 	for _, tt := range tests {
 		if got := messageClaims(tt.msg); got != tt.want {
 			t.Errorf("messageClaims(%q) = %q, want %q", tt.msg, got, tt.want)
+		}
+	}
+}
+
+// A nextLink to another host is followed without the token: the allowed hosts are exactly the
+// configured Graph host.
+func TestTokenOnlyToGraphHost(t *testing.T) {
+	other := &fakeGraph{routes: map[string]http.HandlerFunc{
+		"GET /v1.0/roleManagement/directory/roleAssignmentScheduleInstances": reply(200, `{"value":[]}`),
+	}}
+	osrv := httptest.NewServer(other)
+	defer osrv.Close()
+	elsewhere := strings.Replace(osrv.URL, "127.0.0.1", "localhost", 1)
+	c, f, _ := newFake(t, map[string]http.HandlerFunc{
+		"GET /v1.0/roleManagement/directory/roleAssignmentScheduleInstances": reply(200,
+			`{"value":[],"@odata.nextLink":"`+elsewhere+`/v1.0/roleManagement/directory/roleAssignmentScheduleInstances?page=2"}`),
+	})
+	if _, err := c.ActiveAssignments(t.Context(), "u1"); err != nil {
+		t.Fatalf("ActiveAssignments: %v", err)
+	}
+	if got := f.requests()[0].Auth; got != "Bearer app-token" {
+		t.Errorf("Graph host got Authorization %q, want the app token", got)
+	}
+	reqs := other.requests()
+	if len(reqs) != 1 || reqs[0].Auth != "" {
+		t.Errorf("other host got %+v, want one request without Authorization", reqs)
+	}
+}
+
+// Only this package may import the msgraph SDK, and never its root package (minutes of build
+// time and tens of megabytes for the GraphServiceClient).
+func TestNoRootSDKImport(t *testing.T) {
+	files, err := filepath.Glob("*.go")
+	if err != nil {
+		t.Fatal(err)
+	}
+	fset := token.NewFileSet()
+	for _, name := range files {
+		f, err := parser.ParseFile(fset, name, nil, parser.ImportsOnly)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, imp := range f.Imports {
+			if p, _ := strconv.Unquote(imp.Path.Value); p == "github.com/microsoftgraph/msgraph-sdk-go" {
+				t.Errorf("%s imports the msgraph-sdk-go root package", name)
+			}
 		}
 	}
 }
