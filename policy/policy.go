@@ -230,7 +230,11 @@ func (c *Config) unknownRole(input string, withCommands bool) *Error {
 	if len(sugg) == 0 {
 		msg += ` — say "roles" to see the roles you can request`
 	}
-	return &Error{Code: CodeUnknownRole, Message: msg, Suggestions: sugg}
+	code := CodeUnknownRole
+	if len(sugg) > 0 && reservedWords[sugg[0]] {
+		code = CodeUnknownCommand // "stauts": the user meant a command, not a role
+	}
+	return &Error{Code: code, Message: msg, Suggestions: sugg}
 }
 
 func disabledError(r *Role) *Error {
