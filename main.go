@@ -14,9 +14,11 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"net"
 	"net/http"
 	"os"
 	"os/signal"
+	"slices"
 	"syscall"
 	"time"
 
@@ -45,6 +47,8 @@ commands:
   demo [-interactive]            run Elevate offline against a simulated tenant
   serve -config FILE -db FILE    run the service
   check -config FILE             validate the configuration file
+  serve -sandbox                 run the chat adapters against the simulated tenant
+  manifest slack|teams           the chat platform's app manifest or package
   audit verify -db FILE          verify the audit log's hash chain
   version                        print the version
 `
@@ -112,6 +116,26 @@ func run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.
 		}
 		fmt.Fprintf(stdout, "%s: %d audit records, hash chain intact\n", *db, n)
 		return nil
+	case "manifest":
+		if len(args) < 2 {
+			return errors.New("usage: elevate manifest slack|teams [-config FILE]")
+		}
+		make, ok := manifests[args[1]]
+		if !ok {
+			return fmt.Errorf("no manifest for %q yet (known: %v)", args[1], keys(manifests))
+		}
+		fs := flag.NewFlagSet("manifest", flag.ContinueOnError)
+		config := fs.String("config", "", "configuration file (default: the embedded example)")
+		fs.SetOutput(io.Discard)
+		_ = fs.Parse(args[2:]) // the platform's own flags follow; it parses them itself
+		cfg, err := policy.Parse("examples/elevate.yaml", examples.Config)
+		if *config != "" {
+			cfg, err = loadConfig(*config)
+		}
+		if err != nil {
+			return err
+		}
+		return make(cfg, args[2:], stdout)
 	case "version":
 		fmt.Fprintln(stdout, "elevate", version)
 		return nil
@@ -131,49 +155,98 @@ func loadConfig(path string) (*policy.Config, error) {
 	return policy.Parse(path, data)
 }
 
-// serve runs the service: the sign-in callback, health endpoints and the expiry sweep. The chat
-// adapters plug in here as they land.
+// serveEnv is what a chat adapter gets to start inside `elevate serve`.
+type serveEnv struct {
+	Core   *bot.Core
+	Config *policy.Config
+	Mux    *http.ServeMux // the one HTTP listener: adapters mount their endpoints here
+	Log    *slog.Logger
+	Getenv func(string) string
+	// Sandbox is set for `serve --sandbox`: Graph is the simulated tenant, chat is real.
+	Sandbox bool
+}
+
+// chatAdapters start the chat platforms whose credentials are set; each adapter registers itself
+// from its own file (slack.go, teams.go). started is false when its credentials are absent.
+var chatAdapters []func(ctx context.Context, env serveEnv) (name string, started bool, err error)
+
+// manifests print or write a chat platform's app package: `elevate manifest <name>`.
+var manifests = map[string]func(cfg *policy.Config, args []string, out io.Writer) error{}
+
+// serve runs the service: chat adapters, the sign-in callback, health endpoints and the expiry
+// sweep, on one HTTP listener.
 func serve(ctx context.Context, args []string, stderr io.Writer) error {
 	fs := flag.NewFlagSet("serve", flag.ContinueOnError)
 	config := fs.String("config", "elevate.yaml", "configuration file")
 	db := fs.String("db", "elevate.db", "store file")
 	listen := fs.String("listen", ":8080", "HTTP listen address")
+	sandbox := fs.Bool("sandbox", false, "use the simulated tenant instead of Microsoft Graph (try Elevate in a real chat workspace before granting any Graph permission)")
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
 	log := slog.New(slog.NewJSONHandler(stderr, nil))
-	cfg, err := loadConfig(*config)
+	var cfg *policy.Config
+	var err error
+	if *sandbox && !flagSet(fs, "config") {
+		cfg, err = policy.Parse("examples/elevate.yaml", examples.Config)
+	} else {
+		cfg, err = loadConfig(*config)
+	}
 	if err != nil {
 		return err
-	}
-	t := cfg.Tenant
-	t.TenantID = envOr("AZURE_TENANT_ID", t.TenantID)
-	t.ClientID = envOr("AZURE_CLIENT_ID", t.ClientID)
-	if t.TenantID == "" || t.ClientID == "" || t.RedirectURL == "" {
-		return errors.New("serve needs tenant.tenant_id, tenant.client_id and tenant.redirect_url in the config (or AZURE_TENANT_ID / AZURE_CLIENT_ID)")
-	}
-	secret := os.Getenv("AZURE_CLIENT_SECRET")
-	if secret == "" {
-		return errors.New("serve needs AZURE_CLIENT_SECRET for user sign-in (the app registration's client secret)")
 	}
 	s, err := store.Open(*db)
 	if err != nil {
 		return err
 	}
 	defer s.Close()
-	g, err := graph.New(graph.Config{GraphURL: t.GraphURL, AuthorityHost: t.AuthorityHost, TenantID: t.TenantID,
-		ClientID: t.ClientID, ClientSecret: secret, RedirectURL: t.RedirectURL})
-	if err != nil {
-		return err
+	mux := http.NewServeMux()
+	var g bot.Graph
+	if *sandbox {
+		sb, err := demo.StartSandbox(examples.Tenant, publicURL(*listen))
+		if err != nil {
+			return err
+		}
+		defer sb.Close()
+		g = sb.Graph
+		mux.Handle("/sandbox/sign-in", sb.SignInPage())
+		log.Warn("sandbox: Graph and sign-in are simulated; sign in at /sandbox/sign-in as a seeded user", "tenant", sb.Tenant.TenantID())
+	} else {
+		t := cfg.Tenant
+		t.TenantID = envOr("AZURE_TENANT_ID", t.TenantID)
+		t.ClientID = envOr("AZURE_CLIENT_ID", t.ClientID)
+		if t.TenantID == "" || t.ClientID == "" || t.RedirectURL == "" {
+			return errors.New("serve needs tenant.tenant_id, tenant.client_id and tenant.redirect_url in the config (or AZURE_TENANT_ID / AZURE_CLIENT_ID)")
+		}
+		secret := os.Getenv("AZURE_CLIENT_SECRET")
+		if secret == "" {
+			return errors.New("serve needs AZURE_CLIENT_SECRET for user sign-in (the app registration's client secret)")
+		}
+		if g, err = graph.New(graph.Config{GraphURL: t.GraphURL, AuthorityHost: t.AuthorityHost, TenantID: t.TenantID,
+			ClientID: t.ClientID, ClientSecret: secret, RedirectURL: t.RedirectURL}); err != nil {
+			return err
+		}
 	}
 	core, err := bot.New(bot.Options{Config: cfg, Graph: g, Store: s, Logger: log})
 	if err != nil {
 		return err
 	}
 	defer core.Close()
-	log.Warn("no chat adapter is wired into serve yet: requests can only come from the demo")
 
-	mux := http.NewServeMux()
+	env := serveEnv{Core: core, Config: cfg, Mux: mux, Log: log, Getenv: os.Getenv, Sandbox: *sandbox}
+	var chats []string
+	for _, start := range chatAdapters {
+		name, ok, err := start(ctx, env)
+		if err != nil {
+			return fmt.Errorf("%s: %w", name, err)
+		}
+		if ok {
+			chats = append(chats, name)
+		}
+	}
+	if len(chats) == 0 {
+		log.Warn("no chat platform configured: set SLACK_BOT_TOKEN and SLACK_SIGNING_SECRET, or MICROSOFT_APP_ID and MICROSOFT_APP_PASSWORD")
+	}
 	mux.Handle("/auth/callback", core.AuthCallback())
 	mux.HandleFunc("/healthz", func(w http.ResponseWriter, _ *http.Request) { io.WriteString(w, "ok\n") })
 	srv := &http.Server{Addr: *listen, Handler: mux, ReadHeaderTimeout: 10 * time.Second}
@@ -193,7 +266,7 @@ func serve(ctx context.Context, args []string, stderr io.Writer) error {
 	}()
 	errc := make(chan error, 1)
 	go func() { errc <- srv.ListenAndServe() }()
-	log.Info("listening", "addr", *listen)
+	log.Info("listening", "addr", *listen, "chat", chats, "sandbox", *sandbox)
 	select {
 	case err := <-errc:
 		return err
@@ -202,6 +275,34 @@ func serve(ctx context.Context, args []string, stderr io.Writer) error {
 	shut, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
 	return srv.Shutdown(shut)
+}
+
+// publicURL is where users' browsers reach this service: ELEVATE_PUBLIC_URL, or localhost on the
+// listen port.
+func publicURL(listen string) string {
+	if u := os.Getenv("ELEVATE_PUBLIC_URL"); u != "" {
+		return u
+	}
+	host, port, err := net.SplitHostPort(listen)
+	if err != nil || host == "" || host == "0.0.0.0" || host == "::" {
+		host = "localhost"
+	}
+	return "http://" + net.JoinHostPort(host, port)
+}
+
+func flagSet(fs *flag.FlagSet, name string) bool {
+	set := false
+	fs.Visit(func(f *flag.Flag) { set = set || f.Name == name })
+	return set
+}
+
+func keys[V any](m map[string]V) []string {
+	var out []string
+	for k := range m {
+		out = append(out, k)
+	}
+	slices.Sort(out)
+	return out
 }
 
 func envOr(name, def string) string {

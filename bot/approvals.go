@@ -150,7 +150,7 @@ func (c *Core) decide(ctx context.Context, a Actor, id uint64, action Action, re
 			c.reply(ctx, a, Message{Kind: KindError, Text: "I couldn't prepare a Microsoft sign-in link just now; try again in a minute."})
 			return nil
 		}
-		c.reply(ctx, a, Message{Kind: KindSignIn, RequestID: id, Text: why + " Your " + string(action) + " counts as soon as you are signed in.",
+		c.reply(ctx, a, Message{Kind: KindSignIn, RequestID: id, Text: why + " Your " + map[Action]string{ActionApprove: "approval", ActionDeny: "denial"}[action] + " counts as soon as you are signed in.",
 			Buttons: []Button{{Action: ActionOpenURL, Label: "Sign in", URL: link, Style: StylePrimary}}})
 		return nil
 	}

@@ -9,6 +9,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"html"
 	"io"
 	"log/slog"
 	"net"
@@ -239,12 +240,12 @@ func (w *World) SignIn(ctx context.Context, authURL, upn string, mfa bool) (int,
 // Domain is the simulated tenant's domain: user names are <user>@Domain.
 func (w *World) Domain() string { return w.domain }
 
-func pageTitle(html string) string {
-	i, j := strings.Index(html, "<h1>"), strings.Index(html, "</h1>")
+func pageTitle(page string) string {
+	i, j := strings.Index(page, "<h1>"), strings.Index(page, "</h1>")
 	if i < 0 || j < i {
-		return strings.TrimSpace(html)
+		return strings.TrimSpace(page)
 	}
-	return html[i+4 : j]
+	return html.UnescapeString(page[i+4 : j])
 }
 
 // Story plays the scripted demo of the walking skeleton.
