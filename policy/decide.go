@@ -28,7 +28,8 @@ type Decision struct {
 // same decision, so every rule is a table test.
 //
 // Problems that need retyping (justification, ticket) are reported before those one click
-// fixes (a duration over the cap comes with an Offer), so accepting the offer succeeds.
+// fixes (a duration over the cap comes with an Offer). So a Problem with an Offer is the only
+// problem: the same command with Duration = Offer is allowed, and the bot may proceed with it.
 func (c *Config) Decide(cmd Command, who Requester, now time.Time) Decision {
 	dec := Decision{
 		Duration:  cmd.Duration,

@@ -107,6 +107,12 @@ func TestDecide(t *testing.T) {
 			if got.Allowed != (got.Problem == nil) {
 				t.Errorf("Allowed = %v with Problem %v", got.Allowed, got.Problem)
 			}
+			if got.Problem != nil && got.Problem.Offer > 0 {
+				cmd.Duration = got.Problem.Offer
+				if d := c.Decide(cmd, tt.who, tt.now); !d.Allowed {
+					t.Errorf("accepting the offer %v: %v", got.Problem.Offer, d.Problem)
+				}
+			}
 		})
 	}
 }

@@ -90,6 +90,13 @@ func FuzzParseCommand(f *testing.F) {
 		if d.Allowed && (d.Duration <= 0 || d.Duration > cmd.Role.MaxDuration) {
 			t.Fatalf("Decide(%q): allowed with duration %v", text, d.Duration)
 		}
+		// The bot proceeds with an offered duration without asking again: it must be allowed.
+		if d.Problem != nil && d.Problem.Offer > 0 {
+			cmd.Duration = d.Problem.Offer
+			if again := c.Decide(cmd, Requester{ObjectID: "a11ce000-0000-4000-8000-000000000001"}, fuzzNow); !again.Allowed {
+				t.Fatalf("Decide(%q): offer %v is refused: %v", text, d.Problem.Offer, again.Problem)
+			}
+		}
 	})
 }
 
