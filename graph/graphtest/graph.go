@@ -3,25 +3,29 @@ package graphtest
 import (
 	"bytes"
 	"compress/gzip"
+	"encoding/base64"
 	"encoding/json"
 	"fmt"
 	"io"
 	"net/http"
+	"strconv"
 	"strings"
 	"time"
 )
 
 // gctx is one Graph request being served.
 type gctx struct {
-	w       http.ResponseWriter
-	r       *http.Request
-	reqID   string
-	date    time.Time
-	version string   // v1.0 or beta
-	parts   []string // path segments after the version
-	body    []byte
-	caller  *caller
-	status  int
+	w        http.ResponseWriter
+	r        *http.Request
+	reqID    string
+	date     time.Time
+	version  string   // v1.0 or beta
+	parts    []string // path segments after the version
+	body     []byte
+	caller   *caller
+	status   int
+	base     string // http://127.0.0.1:PORT, for absolute next links
+	pageSize int    // 0: one page
 }
 
 func (c *gctx) json(status int, v any) {
@@ -47,7 +51,7 @@ func (c *gctx) context(entity string) string {
 }
 
 func (t *Tenant) serveGraph(w http.ResponseWriter, r *http.Request) {
-	c := &gctx{w: w, r: r, reqID: newID(), date: t.now()}
+	c := &gctx{w: w, r: r, reqID: newID(), date: t.now(), base: t.graph.URL, pageSize: t.pageSize}
 	w.Header().Set("request-id", c.reqID)
 	if id := r.Header.Get("client-request-id"); id != "" {
 		w.Header().Set("client-request-id", id)
@@ -237,7 +241,7 @@ func (t *Tenant) listUsers(c *gctx) {
 			out = append(out, v)
 		}
 	}
-	c.json(http.StatusOK, collection(c.context("users"), out))
+	c.page(c.context("users"), out)
 }
 
 func (t *Tenant) sortedUsers() []*User {
@@ -255,6 +259,43 @@ func collection(ctx string, items []any) map[string]any {
 		items = []any{}
 	}
 	return map[string]any{"@odata.context": ctx, "value": items}
+}
+
+// page answers a collection one page at a time: $top or the tenant's page size (WithPageSize)
+// bounds a page, and @odata.nextLink is an absolute URL on this server carrying $skiptoken, as the
+// SDK's PageIterator expects (reference §10.5).
+func (c *gctx) page(ctx string, items []any) {
+	q := c.r.URL.Query()
+	size := c.pageSize
+	if top := q.Get("$top"); top != "" {
+		n, err := strconv.Atoi(top)
+		if err != nil || n < 1 || n > 999 {
+			c.fail(http.StatusBadRequest, "BadRequest", fmt.Sprintf("Invalid page size specified: '%s'. Must be between 1 and 999 inclusive.", top))
+			return
+		}
+		size = n
+	}
+	skip := 0
+	if tok := q.Get("$skiptoken"); tok != "" {
+		b, err := base64.RawURLEncoding.DecodeString(tok)
+		n, err2 := strconv.Atoi(strings.TrimPrefix(string(b), "skip:"))
+		if err != nil || err2 != nil || n < 0 {
+			c.fail(http.StatusBadRequest, "BadRequest", "Invalid $skiptoken.")
+			return
+		}
+		skip = min(n, len(items))
+	}
+	items = items[skip:]
+	out := collection(ctx, nil)
+	if size > 0 && len(items) > size {
+		q.Set("$skiptoken", base64.RawURLEncoding.EncodeToString([]byte("skip:"+strconv.Itoa(skip+size))))
+		out["@odata.nextLink"] = c.base + c.r.URL.Path + "?" + q.Encode()
+		items = items[:size]
+	}
+	if len(items) > 0 {
+		out["value"] = items
+	}
+	c.json(http.StatusOK, out)
 }
 
 func (t *Tenant) checkMemberGroups(c *gctx, ref string) {
@@ -297,7 +338,7 @@ func (t *Tenant) transitiveMemberOf(c *gctx, ref string) {
 	for _, g := range t.st.groupsOf(u.ID) {
 		out = append(out, groupJSON(g))
 	}
-	c.json(http.StatusOK, collection(c.context("groups"), out))
+	c.page(c.context("groups"), out)
 }
 
 func (t *Tenant) getGroup(c *gctx, id string) {
@@ -349,7 +390,7 @@ func (t *Tenant) listRoleDefinitions(c *gctx) {
 			out = append(out, roleJSON(r))
 		}
 	}
-	c.json(http.StatusOK, collection(c.context("roleManagement/directory/roleDefinitions"), out))
+	c.page(c.context("roleManagement/directory/roleDefinitions"), out)
 }
 
 func (t *Tenant) getRoleDefinition(c *gctx, id string) {
@@ -457,7 +498,7 @@ func (t *Tenant) listEligibilityInstances(c *gctx) {
 		t.expandInstance(v, exp, e.RoleID, e.PrincipalID)
 		out = append(out, v)
 	}
-	c.json(http.StatusOK, collection(c.context("roleManagement/directory/roleEligibilityScheduleInstances"), out))
+	c.page(c.context("roleManagement/directory/roleEligibilityScheduleInstances"), out)
 }
 
 func (t *Tenant) expandInstance(v map[string]any, exp map[string]string, roleID, principalID string) {
@@ -529,5 +570,5 @@ func (t *Tenant) listAssignmentInstances(c *gctx) {
 		t.expandInstance(v, exp, a.RoleID, a.PrincipalID)
 		out = append(out, v)
 	}
-	c.json(http.StatusOK, collection(c.context("roleManagement/directory/roleAssignmentScheduleInstances"), out))
+	c.page(c.context("roleManagement/directory/roleAssignmentScheduleInstances"), out)
 }

@@ -364,3 +364,35 @@ func TestBetaPathsAndRoleDefinitions(t *testing.T) {
 		t.Errorf("roleDefinitions: %v", vs)
 	}
 }
+
+func TestPaging(t *testing.T) {
+	tn, _ := newDemo(t, graphtest.WithPageSize(2))
+	app := tn.AppToken()
+	var ids []string
+	next := tn.GraphURL() + "/v1.0/users"
+	for pages := 0; next != ""; pages++ {
+		if pages > 10 {
+			t.Fatal("paging does not end")
+		}
+		u, err := url.Parse(next)
+		if err != nil || u.Host != strings.TrimPrefix(tn.GraphURL(), "http://") {
+			t.Fatalf("nextLink %q is not absolute on the tenant", next)
+		}
+		r := call(t, tn, "GET", u.RequestURI(), app, nil)
+		for _, v := range values(t, r) {
+			ids = append(ids, v["id"].(string))
+		}
+		next, _ = r.Body["@odata.nextLink"].(string)
+	}
+	if len(ids) != 8 || ids[0] != alice {
+		t.Errorf("paged users: %v", ids)
+	}
+	// $top overrides the page size.
+	r := call(t, tn, "GET", "/v1.0/users?$top=5", app, nil)
+	if vs := values(t, r); len(vs) != 5 || r.Body["@odata.nextLink"] == nil {
+		t.Errorf("$top=5: %d items, next %v", len(vs), r.Body["@odata.nextLink"])
+	}
+	if r := call(t, tn, "GET", "/v1.0/users?$top=0", app, nil); r.Status != 400 {
+		t.Errorf("$top=0: %d", r.Status)
+	}
+}

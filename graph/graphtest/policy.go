@@ -68,7 +68,7 @@ func (t *Tenant) listPolicyAssignments(c *gctx) {
 			out = append(out, v)
 		}
 	}
-	c.json(http.StatusOK, collection(c.context("policies/roleManagementPolicyAssignments"), out))
+	c.page(c.context("policies/roleManagementPolicyAssignments"), out)
 }
 
 func ruleTarget(caller, level string) map[string]any {

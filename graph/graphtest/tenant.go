@@ -16,11 +16,12 @@ import (
 // Tenant is a running simulated tenant: a plain-HTTP Graph server on 127.0.0.1 and a TLS sign-in
 // server. It is safe for concurrent use. Close it when done.
 type Tenant struct {
-	seed  Seed
-	now   func() time.Time
-	delay time.Duration
-	key   *rsa.PrivateKey
-	kid   string
+	seed     Seed
+	now      func() time.Time
+	delay    time.Duration
+	pageSize int
+	key      *rsa.PrivateKey
+	kid      string
 
 	graph *httptest.Server
 	login *httptest.Server
@@ -50,6 +51,10 @@ type Option func(*Tenant)
 // WithActivationDelay makes a Granted activation's assignment instance appear only d after the
 // request, like PIM's provisioning lag (default 0: at once).
 func WithActivationDelay(d time.Duration) Option { return func(t *Tenant) { t.delay = d } }
+
+// WithPageSize makes every Graph collection answer at most n items per page with an
+// @odata.nextLink, to exercise a client's paging (default: one page unless $top asks otherwise).
+func WithPageSize(n int) Option { return func(t *Tenant) { t.pageSize = n } }
 
 // WithClock sets the tenant's clock (token times, schedules, activation delay). Default time.Now.
 func WithClock(now func() time.Time) Option { return func(t *Tenant) { t.now = now } }
