@@ -8,6 +8,7 @@ import (
 	"errors"
 	"slices"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -211,7 +212,8 @@ func TestTenantActiveAssignments(t *testing.T) {
 }
 
 func TestTenantSignInAndActivate(t *testing.T) {
-	tenant, c := newTenant(t, graphtest.WithActivationDelay(300*time.Millisecond))
+	clock := &fakeClock{now: time.Now()}
+	tenant, c := newTenant(t, graphtest.WithActivationDelay(time.Minute), graphtest.WithClock(clock.Now))
 	tok := signIn(t, tenant, c, "alice@contoso.example", "")
 	if tok.UserID != alice || tok.UPN != "alice@contoso.example" || !slices.Contains(tok.AMR, "mfa") ||
 		tok.AccessToken == "" || time.Until(tok.ExpiresOn) < 30*time.Minute || time.Since(tok.AuthTime) > time.Minute {
@@ -240,11 +242,40 @@ func TestTenantSignInAndActivate(t *testing.T) {
 		}
 	}
 
-	// PIM's provisioning lag: granted, not usable yet.
+	// PIM's provisioning lag: granted, not usable yet. WaitUsable keeps polling until the
+	// tenant's clock passes the delay.
 	if as, err := c.ActiveAssignments(t.Context(), alice); err != nil || len(as) != 0 {
 		t.Errorf("ActiveAssignments right after Activate = %+v, %v; want none yet", as, err)
 	}
-	a, err := c.WaitUsable(t.Context(), alice, graphtest.RoleExchangeAdministrator)
+	type result struct {
+		a   graph.Assignment
+		err error
+	}
+	done := make(chan result, 1)
+	go func() {
+		a, err := c.WaitUsable(t.Context(), alice, graphtest.RoleExchangeAdministrator)
+		done <- result{a, err}
+	}()
+	deadline := time.Now().Add(10 * time.Second)
+	for polls := 0; polls < 3; {
+		if time.Now().After(deadline) {
+			t.Fatalf("WaitUsable polled %d times in 10s", polls)
+		}
+		polls = 0
+		for _, call := range tenant.Calls() {
+			if strings.HasSuffix(call.Path, "/roleAssignmentScheduleInstances") {
+				polls++
+			}
+		}
+		select {
+		case r := <-done:
+			t.Fatalf("WaitUsable returned %+v, %v before the activation delay passed", r.a, r.err)
+		case <-time.After(5 * time.Millisecond):
+		}
+	}
+	clock.Add(2 * time.Minute)
+	res := <-done
+	a, err := res.a, res.err
 	if err != nil {
 		t.Fatalf("WaitUsable: %v", err)
 	}
@@ -447,4 +478,22 @@ func TestTenantApprovalAndDeactivate(t *testing.T) {
 			t.Errorf("assignment %+v still active after Deactivate", a)
 		}
 	}
+}
+
+// fakeClock is the simulated tenant's clock, moved by the test.
+type fakeClock struct {
+	mu  sync.Mutex
+	now time.Time
+}
+
+func (c *fakeClock) Now() time.Time {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.now
+}
+
+func (c *fakeClock) Add(d time.Duration) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.now = c.now.Add(d)
 }
