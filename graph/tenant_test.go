@@ -6,6 +6,7 @@ import (
 	"crypto/sha256"
 	"encoding/base64"
 	"errors"
+	"fmt"
 	"slices"
 	"strings"
 	"sync"
@@ -139,7 +140,24 @@ func TestTenantUser(t *testing.T) {
 }
 
 func TestTenantEligibleRolesIncludeGroups(t *testing.T) {
-	_, c := newTenant(t)
+	for _, pageSize := range []int{0, 1} {
+		t.Run(fmt.Sprintf("page size %d", pageSize), func(t *testing.T) {
+			var opts []graphtest.Option
+			if pageSize > 0 {
+				opts = append(opts, graphtest.WithPageSize(pageSize))
+			}
+			tenant := testEligibleRoles(t, opts...)
+			paged := slices.ContainsFunc(tenant.Calls(), func(c graphtest.Call) bool { return strings.Contains(c.Query, "skiptoken") })
+			if paged != (pageSize == 1) {
+				t.Errorf("followed a nextLink: %v, want %v", paged, pageSize == 1)
+			}
+		})
+	}
+}
+
+func testEligibleRoles(t *testing.T, opts ...graphtest.Option) *graphtest.Tenant {
+	t.Helper()
+	tenant, c := newTenant(t, opts...)
 	got, err := c.EligibleRoles(t.Context(), alice)
 	if err != nil {
 		t.Fatalf("EligibleRoles: %v", err)
@@ -158,6 +176,7 @@ func TestTenantEligibleRolesIncludeGroups(t *testing.T) {
 	if err != nil || len(none) != 0 {
 		t.Errorf("EligibleRoles(erin) = %v, %v; want none", none, err)
 	}
+	return tenant
 }
 
 func TestTenantRolePolicy(t *testing.T) {
