@@ -158,6 +158,8 @@ func (t *Tenant) route(c *gctx) {
 		t.listPolicyAssignments(c)
 	case is("POST", rd, "directory", "roleAssignmentScheduleRequests"):
 		t.createScheduleRequest(c)
+	case is("POST", rd, "directory", "roleEligibilityScheduleRequests"):
+		t.createEligibilityRequest(c)
 	case is("GET", rd, "directory", "roleAssignmentScheduleRequests", "*"):
 		t.getScheduleRequest(c, p[3])
 	case is("POST", rd, "directory", "roleAssignmentScheduleRequests", "*", "cancel"):

@@ -76,12 +76,19 @@ func (t *Tenant) createScheduleRequest(c *gctx) {
 	action := strings.ToLower(b.Action)
 	switch action {
 	case "selfactivate", "selfdeactivate":
+	case "adminremove":
+		if b.PrincipalID == "" || b.RoleDefinitionID == "" {
+			c.fail(http.StatusBadRequest, "BadRequest", "principalId and roleDefinitionId are required.")
+			return
+		}
+		t.adminAssignmentRequest(c, b)
+		return
 	case "":
 		c.fail(http.StatusBadRequest, "BadRequest", "The action property is required.")
 		return
 	default:
 		c.fail(http.StatusBadRequest, "BadRequest",
-			fmt.Sprintf("graphtest does not simulate the %q action (only selfActivate and selfDeactivate).", b.Action))
+			fmt.Sprintf("graphtest does not simulate the %q action (only selfActivate, selfDeactivate and adminRemove).", b.Action))
 		return
 	}
 	if c.caller.App {
@@ -311,6 +318,9 @@ func (t *Tenant) requestJSON(c *gctx, r *scheduleRequest) map[string]any {
 		exp["duration"] = r.DurationText
 	}
 	createdBy := map[string]any{"application": nil, "device": nil, "user": map[string]any{"displayName": nil, "id": r.CreatedBy}}
+	if r.CreatedByApp {
+		createdBy["application"], createdBy["user"] = map[string]any{"displayName": nil, "id": r.CreatedBy}, nil
+	}
 	return map[string]any{
 		"@odata.context":    c.context("roleManagement/directory/roleAssignmentScheduleRequests/$entity"),
 		"id":                r.ID,

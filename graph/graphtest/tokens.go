@@ -41,6 +41,14 @@ type caller struct {
 	ACRS   []string
 }
 
+// id is the caller's object or application id, as createdBy shows it.
+func (c *caller) id() string {
+	if c.App {
+		return c.AppID
+	}
+	return c.UserID
+}
+
 func (c *caller) String() string {
 	switch {
 	case c == nil:
