@@ -13,7 +13,7 @@ import (
 
 // requestApproval puts r into awaiting_approval and posts the card to the approvals channel.
 func (c *Core) requestApproval(ctx context.Context, r store.Request) error {
-	r, err := c.store.Update(r.ID, systemEvent(c.now(), "request.awaiting_approval", fmt.Sprintf("needs %d", r.ApprovalsNeeded)), func(r *store.Request) error {
+	r, err := c.update(ctx, r.ID, systemEvent(c.now(), "request.awaiting_approval", fmt.Sprintf("needs %d", r.ApprovalsNeeded)), func(r *store.Request) error {
 		switch r.State {
 		case store.StateReceived, store.StateAwaitingSignIn:
 			r.State = store.StateAwaitingApproval
@@ -175,7 +175,7 @@ func (c *Core) decide(ctx context.Context, a Actor, id uint64, action Action, re
 		name = a.Name
 	}
 	ev := c.event(a, "request."+string(action), reason)
-	r, err = c.store.Update(id, ev, func(r *store.Request) error {
+	r, err = c.update(ctx, id, ev, func(r *store.Request) error {
 		if r.State != store.StateAwaitingApproval || approvals(*r) >= r.ApprovalsNeeded {
 			return store.ErrNoChange
 		}

@@ -78,7 +78,7 @@ func (c *Core) continueAfter(ctx context.Context, p pendingSignIn, userID, upn s
 	case forApproval:
 		return c.decide(ctx, p.actor, p.requestID, p.decision, p.reason)
 	case forRequest:
-		r, err := c.store.Update(p.requestID, systemEvent(c.now(), "request.signed_in", userID), func(r *store.Request) error {
+		r, err := c.update(ctx, p.requestID, systemEvent(c.now(), "request.signed_in", userID), func(r *store.Request) error {
 			if r.UserID == userID && r.UPN == upn {
 				return store.ErrNoChange
 			}
@@ -131,7 +131,7 @@ func (c *Core) recheck(r store.Request, role *policy.Role) string {
 
 // refuse ends a pending request as failed because policy refuses it.
 func (c *Core) refuse(ctx context.Context, r store.Request, words string) error {
-	r, err := c.store.Update(r.ID, systemEvent(c.now(), "request.refused", words), func(r *store.Request) error {
+	r, err := c.update(ctx, r.ID, systemEvent(c.now(), "request.refused", words), func(r *store.Request) error {
 		if !pending(r.State) {
 			return store.ErrNoChange
 		}

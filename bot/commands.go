@@ -186,7 +186,7 @@ func (c *Core) cancelAll(ctx context.Context, a Actor) error {
 
 // cancel1 cancels one pending request of the actor's; false when it was no longer pending.
 func (c *Core) cancel1(ctx context.Context, a Actor, id uint64) (bool, error) {
-	r, err := c.store.Update(id, c.event(a, "request.cancelled", ""), func(r *store.Request) error {
+	r, err := c.update(ctx, id, c.event(a, "request.cancelled", ""), func(r *store.Request) error {
 		if r.Platform != a.Platform || r.ChatUser != a.ChatUser || !pending(r.State) {
 			return store.ErrNoChange
 		}

@@ -193,3 +193,32 @@ func (c *Core) clock(t time.Time) string {
 	}
 	return t.Format("15:04 MST")
 }
+
+// Watcher is an optional Messenger capability: it is told whenever a request changes, so it can
+// refresh views that show requests (Slack's App Home).
+type Watcher interface {
+	RequestChanged(ctx context.Context, r store.Request)
+}
+
+// update is store.Update followed by telling the watchers about the change.
+func (c *Core) update(ctx context.Context, id uint64, ev store.AuditRecord, fn func(*store.Request) error) (store.Request, error) {
+	r, err := c.store.Update(id, ev, fn)
+	if err == nil {
+		c.notify(ctx, r)
+	}
+	return r, err
+}
+
+func (c *Core) notify(ctx context.Context, r store.Request) {
+	c.mu.RLock()
+	var ws []Watcher
+	for _, m := range c.messengers {
+		if w, ok := m.(Watcher); ok {
+			ws = append(ws, w)
+		}
+	}
+	c.mu.RUnlock()
+	for _, w := range ws {
+		w.RequestChanged(ctx, r)
+	}
+}

@@ -46,13 +46,14 @@ func (c *Core) acceptRequest(a Actor, cmd policy.Command) (Job, error) {
 	}
 	c.log.Info("request created", "request_id", r.ID, "platform", a.Platform, "role", r.RoleName)
 	return func(ctx context.Context) error {
+		c.notify(ctx, r)
 		if offer > 0 {
 			c.offer(ctx, a, r, dec.Problem.Message)
 			return nil
 		}
 		if capped, msg := c.pimCap(ctx, cmd.Role, r.Duration); capped > 0 {
 			// PIM's own role setting is stricter than our config: offer what PIM will accept.
-			r, err := c.store.Update(r.ID, c.event(a, "request.offered", hm(capped)), func(r *store.Request) error {
+			r, err := c.update(ctx, r.ID, c.event(a, "request.offered", hm(capped)), func(r *store.Request) error {
 				if r.State != store.StateReceived {
 					return store.ErrNoChange
 				}
@@ -127,7 +128,7 @@ func (c *Core) freshToken(r store.Request, role *policy.Role) (graph.UserToken, 
 // askSignIn puts r into awaiting_sign_in and sends the requester a sign-in link. why says what
 // PIM asked for, claims is a step-up claims challenge from PIM (empty for a plain sign-in).
 func (c *Core) askSignIn(ctx context.Context, r store.Request, why, claims string) error {
-	r, err := c.store.Update(r.ID, systemEvent(c.now(), "request.awaiting_sign_in", why), func(r *store.Request) error {
+	r, err := c.update(ctx, r.ID, systemEvent(c.now(), "request.awaiting_sign_in", why), func(r *store.Request) error {
 		switch r.State {
 		case store.StateReceived, store.StateAwaitingApproval, store.StateActivating:
 			r.State = store.StateAwaitingSignIn
@@ -195,7 +196,7 @@ func (c *Core) activate(ctx context.Context, id uint64) error {
 		return c.askSignIn(ctx, r0, "", "")
 	}
 	// The transition to activating is the at-most-once gate: only one caller gets past it.
-	r, err := c.store.Update(id, systemEvent(c.now(), "request.activating", ""), func(r *store.Request) error {
+	r, err := c.update(ctx, id, systemEvent(c.now(), "request.activating", ""), func(r *store.Request) error {
 		switch r.State {
 		case store.StateReceived, store.StateAwaitingSignIn:
 			if r.ApprovalsNeeded > 0 && approvals(*r) < r.ApprovalsNeeded {
@@ -234,7 +235,7 @@ func (c *Core) activate(ctx context.Context, id uint64) error {
 		return c.activationFailed(ctx, r, err)
 	}
 	if act.Status == "PendingApproval" {
-		r, err = c.store.Update(id, systemEvent(c.now(), "request.pim_approval", act.RequestID), func(r *store.Request) error {
+		r, err = c.update(ctx, id, systemEvent(c.now(), "request.pim_approval", act.RequestID), func(r *store.Request) error {
 			r.State, r.GraphRequestID, r.GraphStatus = store.StateAwaitingApproval, act.RequestID, act.Status
 			return nil
 		})
@@ -245,7 +246,7 @@ func (c *Core) activate(ctx context.Context, id uint64) error {
 		c.refreshCards(ctx, r)
 		return nil
 	}
-	r, err = c.store.Update(id, systemEvent(c.now(), "request.active", act.RequestID+" "+act.Status), func(r *store.Request) error {
+	r, err = c.update(ctx, id, systemEvent(c.now(), "request.active", act.RequestID+" "+act.Status), func(r *store.Request) error {
 		r.State, r.GraphRequestID, r.GraphStatus = store.StateActive, act.RequestID, act.Status
 		r.ActivatedAt, r.EndsAt = start, start.Add(r.Duration) // the clock starts at activation
 		return nil
@@ -327,7 +328,7 @@ func (c *Core) activationFailed(ctx context.Context, r store.Request, err error)
 	case errors.Is(err, graph.ErrRoleAssignmentExists):
 		words = fmt.Sprintf("%s is already active for you, or another request for it is pending in PIM. See `/elevate status`.", r.RoleName)
 	}
-	r, uerr := c.store.Update(r.ID, systemEvent(c.now(), "request.failed", code), func(r *store.Request) error {
+	r, uerr := c.update(ctx, r.ID, systemEvent(c.now(), "request.failed", code), func(r *store.Request) error {
 		if r.State != store.StateActivating {
 			return store.ErrNoChange
 		}
@@ -385,7 +386,7 @@ func (c *Core) Expire(ctx context.Context) error {
 			continue
 		}
 		from := r.State
-		r, err := c.store.Update(r.ID, systemEvent(now, "request."+string(to), ""), func(r *store.Request) error {
+		r, err := c.update(ctx, r.ID, systemEvent(now, "request."+string(to), ""), func(r *store.Request) error {
 			if r.State != from {
 				return store.ErrNoChange
 			}

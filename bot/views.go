@@ -1,0 +1,193 @@
+package bot
+
+import (
+	"context"
+	"errors"
+	"slices"
+	"strings"
+	"time"
+
+	"github.com/elevate-pim/elevate/policy"
+	"github.com/elevate-pim/elevate/store"
+)
+
+// RoleChoice is one role a user can ask for, as a form or home view lists it.
+type RoleChoice struct {
+	Alias           string // what to type, e.g. "exchange"
+	Name            string
+	RoleID          string
+	MaxDuration     time.Duration
+	DefaultDuration time.Duration
+	Approvals       int // approvals it needs, 0 for none
+	Tier0           bool
+	ViaGroup        string // the group the eligibility comes through, if any
+}
+
+// Home is what a user's home view shows (Slack App Home, a Teams personal tab).
+type Home struct {
+	// Known is false until the user has signed in once: Eligible then lists the whole catalogue.
+	Known     bool
+	Eligible  []RoleChoice
+	Active    []store.Request
+	Pending   []store.Request
+	ToApprove []store.Request // requests waiting for an approval this user may give
+}
+
+// Choices lists the roles a can ask for: their PIM eligibilities when Elevate knows who they are
+// (from Graph), the configured catalogue otherwise.
+func (c *Core) Choices(ctx context.Context, a Actor) ([]RoleChoice, bool, error) {
+	who, known, err := c.identity(a)
+	if err != nil {
+		return nil, false, err
+	}
+	if !known {
+		var out []RoleChoice
+		for _, r := range c.cfg.Roles {
+			out = append(out, choice(r, ""))
+		}
+		return out, false, nil
+	}
+	els, err := c.graph.EligibleRoles(ctx, who.ObjectID)
+	if err != nil {
+		return nil, true, err
+	}
+	var out []RoleChoice
+	for _, e := range els {
+		if r := c.cfg.RoleByID(e.RoleID); r != nil && !slices.ContainsFunc(out, func(x RoleChoice) bool { return x.RoleID == r.TemplateID }) {
+			out = append(out, choice(r, e.ViaGroupName))
+		}
+	}
+	slices.SortFunc(out, func(x, y RoleChoice) int { return strings.Compare(x.Name, y.Name) })
+	return out, true, nil
+}
+
+func choice(r *policy.Role, via string) RoleChoice {
+	return RoleChoice{Alias: firstAlias(r), Name: r.Name, RoleID: r.TemplateID, MaxDuration: r.MaxDuration,
+		DefaultDuration: r.DefaultDuration, Approvals: r.Approval.Required, Tier0: r.Tier0, ViaGroup: via}
+}
+
+// Home gathers a's home view. Eligible roles come from Graph; if Graph fails the rest is still
+// returned together with the error.
+func (c *Core) Home(ctx context.Context, a Actor) (Home, error) {
+	var h Home
+	mine, err := c.mine(a)
+	if err != nil {
+		return h, err
+	}
+	for _, r := range mine {
+		if r.State == store.StateActive {
+			h.Active = append(h.Active, r)
+		} else {
+			h.Pending = append(h.Pending, r)
+		}
+	}
+	if who, known, err := c.identity(a); err == nil && known {
+		open, err := c.store.Requests(store.Filter{States: []store.State{store.StateAwaitingApproval}})
+		if err != nil {
+			return h, err
+		}
+		for _, r := range open {
+			role := c.cfg.RoleByID(r.RoleID)
+			if role == nil || r.UserID == who.ObjectID || approvals(r) >= r.ApprovalsNeeded {
+				continue
+			}
+			if ok, err := c.isApprover(ctx, role, who); err == nil && ok {
+				h.ToApprove = append(h.ToApprove, r)
+			}
+		}
+	}
+	h.Eligible, h.Known, err = c.Choices(ctx, a)
+	return h, err
+}
+
+// Form is the request form's fields as the user filled them in.
+type Form struct {
+	Role, Duration, Justification, Ticket string
+}
+
+// Form field names, for errors shown next to the field.
+const (
+	FieldRole          = "role"
+	FieldDuration      = "duration"
+	FieldJustification = "justification"
+	FieldTicket        = "ticket"
+)
+
+// CheckForm validates f field by field, for a form that shows errors next to each field. An
+// empty map means the form can be submitted. Offers ("at most 8h") are errors here: the form
+// can show them and let the user change the duration.
+func (c *Core) CheckForm(a Actor, f Form) map[string]string {
+	errs := map[string]string{}
+	cmd, err := c.formCommand(f)
+	var pe *policy.Error
+	if errors.As(err, &pe) {
+		errs[formField(pe.Code)] = pe.Message
+		return errs
+	}
+	who, _, err := c.identity(a)
+	if err != nil {
+		errs[FieldRole] = "This chat account is linked to a different Microsoft account; ask your security team."
+		return errs
+	}
+	if dec := c.cfg.Decide(cmd, who, c.now()); !dec.Allowed && dec.Problem != nil {
+		errs[formField(dec.Problem.Code)] = dec.Problem.Message
+	}
+	return errs
+}
+
+// SubmitForm is Accept for a submitted form.
+func (c *Core) SubmitForm(a Actor, f Form) (Job, error) {
+	text, err := c.formText(f)
+	if err != nil {
+		return func(ctx context.Context) error { c.replyError(ctx, a, err); return nil }, nil
+	}
+	return c.Accept(a, text)
+}
+
+func (c *Core) formCommand(f Form) (policy.Command, error) {
+	text, err := c.formText(f)
+	if err != nil {
+		return policy.Command{}, err
+	}
+	cmd, err := c.cfg.ParseCommand(text)
+	if err == nil && cmd.Kind != policy.KindRequest {
+		err = &policy.Error{Code: policy.CodeMissingRole, Message: "Pick a role."}
+	}
+	return cmd, err
+}
+
+// formText turns the form into the command the user could have typed, so the form and the
+// command line share one grammar.
+func (c *Core) formText(f Form) (string, error) {
+	role, err := c.cfg.Role(strings.TrimSpace(f.Role))
+	if err != nil {
+		return "", err
+	}
+	parts := []string{role.TemplateID}
+	if d := strings.TrimSpace(f.Duration); d != "" {
+		if _, err := policy.ParseDuration(d); err != nil || len(strings.Fields(d)) != 1 {
+			return "", &policy.Error{Code: policy.CodeBadDuration, Message: "Write the duration like 30m, 4h or 1h30m."}
+		}
+		parts = append(parts, d)
+	}
+	just := strings.TrimSpace(f.Justification)
+	if t := strings.TrimSpace(f.Ticket); t != "" && !strings.Contains(just, t) {
+		just = t + " " + just
+	}
+	if just != "" {
+		parts = append(parts, just)
+	}
+	return strings.Join(parts, " "), nil
+}
+
+func formField(code string) string {
+	switch code {
+	case policy.CodeUnknownRole, policy.CodeRoleDisabled, policy.CodeMissingRole, policy.CodeBreakGlass, policy.CodeNoApprovers, policy.CodeContractEnded:
+		return FieldRole
+	case policy.CodeBadDuration, policy.CodeMissingDuration, policy.CodeTooLong, policy.CodeTooShort, policy.CodeContractCap:
+		return FieldDuration
+	case policy.CodeTicketRequired, policy.CodeTicketMismatch:
+		return FieldTicket
+	}
+	return FieldJustification
+}
