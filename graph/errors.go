@@ -12,6 +12,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/Azure/azure-sdk-for-go/sdk/azidentity"
 	abstractions "github.com/microsoft/kiota-abstractions-go"
 	"github.com/microsoftgraph/msgraph-sdk-go/models/odataerrors"
 )
@@ -149,6 +150,11 @@ func wrapErr(op string, err error) error {
 		fromHeaders(e, ap.GetResponseHeaders())
 		interpret(e)
 		return e
+	}
+	var af *azidentity.AuthenticationFailedError
+	if errors.As(err, &af) {
+		// The app could not get a token (wrong secret, no consent, ...): say unauthorized.
+		return fmt.Errorf("graph: %s: %w: %w", op, ErrUnauthorized, err)
 	}
 	return fmt.Errorf("graph: %s: %w", op, err)
 }

@@ -516,3 +516,19 @@ func (c *fakeClock) Add(d time.Duration) {
 	defer c.mu.Unlock()
 	c.now = c.now.Add(d)
 }
+
+func TestTenantWrongAppSecret(t *testing.T) {
+	tenant, _ := newTenant(t)
+	c, err := graph.New(graph.Config{GraphURL: tenant.GraphURL(), AuthorityHost: tenant.AuthorityURL(), TenantID: tenant.TenantID(),
+		ClientID: tenant.ClientID(), ClientSecret: "s3cr3t-wrong-value", RedirectURL: redirect, HTTPClient: tenant.HTTPClient()})
+	if err != nil {
+		t.Fatalf("New: %v", err)
+	}
+	_, err = c.User(t.Context(), alice)
+	if !errors.Is(err, graph.ErrUnauthorized) {
+		t.Errorf("User with a wrong app secret: %v, want ErrUnauthorized", err)
+	}
+	if err != nil && strings.Contains(err.Error(), "s3cr3t-wrong-value") {
+		t.Errorf("error shows the secret: %v", err)
+	}
+}
