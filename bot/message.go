@@ -2,9 +2,9 @@ package bot
 
 import (
 	"context"
-	"fmt"
-	"time"
+		"time"
 
+	"github.com/elevate-pim/elevate/policy"
 	"github.com/elevate-pim/elevate/store"
 )
 
@@ -108,15 +108,4 @@ type Actor struct {
 func (a Actor) reply() Address { return Address{Channel: a.Channel, User: a.ChatUser, Private: true} }
 
 // hm formats a duration the way users type it: 30m, 4h, 1h30m.
-func hm(d time.Duration) string {
-	d = d.Round(time.Minute)
-	h, m := int(d.Hours()), int(d.Minutes())%60
-	switch {
-	case h == 0:
-		return fmt.Sprintf("%dm", m)
-	case m == 0:
-		return fmt.Sprintf("%dh", h)
-	default:
-		return fmt.Sprintf("%dh%02dm", h, m)
-	}
-}
+func hm(d time.Duration) string { return policy.FormatDuration(d) }
