@@ -2,7 +2,7 @@ package bot
 
 import (
 	"context"
-		"time"
+	"time"
 
 	"github.com/elevate-pim/elevate/policy"
 	"github.com/elevate-pim/elevate/store"
