@@ -290,3 +290,18 @@ func TestReservedWordsAreCommands(t *testing.T) {
 		}
 	}
 }
+
+func TestExportedParseDuration(t *testing.T) {
+	for in, want := range map[string]time.Duration{"30m": 30 * time.Minute, " 4h ": 4 * time.Hour, "1h30m": 90 * time.Minute, "90M": 90 * time.Minute} {
+		if got, err := ParseDuration(in); err != nil || got != want {
+			t.Errorf("ParseDuration(%q) = %v, %v; want %v", in, got, err, want)
+		}
+	}
+	for _, in := range []string{"", "soon", "2h30", "1d", "0m", "4"} {
+		_, err := ParseDuration(in)
+		var e *Error
+		if !errors.As(err, &e) || e.Message == "" || e.Code != CodeBadDuration {
+			t.Errorf("ParseDuration(%q) error = %v, want a bad_duration *Error", in, err)
+		}
+	}
+}
