@@ -61,10 +61,14 @@ func (t *Tenant) adminAssignmentRequest(c *gctx, b requestBody) {
 	}
 	n := len(t.st.assign)
 	var target string
+	kind := "timebound"
 	t.st.assign = slices.DeleteFunc(t.st.assign, func(a *assignment) bool {
 		hit := a.PrincipalID == principal && a.RoleID == roleID && (a.End == nil || a.End.After(now))
 		if hit {
 			target = a.ScheduleID
+			if a.End == nil {
+				kind = "permanent"
+			}
 		}
 		return hit
 	})
@@ -78,6 +82,7 @@ func (t *Tenant) adminAssignmentRequest(c *gctx, b requestBody) {
 		CreatedByApp: c.caller.App, TargetScheduleID: target, ExpType: "notSpecified",
 	}
 	t.st.requests[r.ID] = r
+	t.audit(now, "Remove member from role in PIM completed ("+kind+")", "Remove", c.caller.id(), c.caller.App, roleID, principal, requestDetails(r)...)
 	c.json(http.StatusCreated, t.requestJSON(c, r))
 }
 
@@ -121,10 +126,14 @@ func (t *Tenant) createEligibilityRequest(c *gctx) {
 	if action == "adminremove" {
 		r.Action, r.ExpType = "adminRemove", "notSpecified"
 		n := len(t.st.elig)
+		kind := "timebound"
 		t.st.elig = slices.DeleteFunc(t.st.elig, func(e *eligibility) bool {
 			hit := e.PrincipalID == principal && e.RoleID == roleID
 			if hit {
 				r.TargetScheduleID = e.ScheduleID
+				if e.End == nil {
+					kind = "permanent"
+				}
 			}
 			return hit
 		})
@@ -134,6 +143,7 @@ func (t *Tenant) createEligibilityRequest(c *gctx) {
 		}
 		r.Status = "Revoked"
 		t.st.requests[r.ID] = r
+		t.audit(now, "Remove eligible member from role in PIM completed ("+kind+")", "Remove", c.caller.id(), c.caller.App, roleID, principal, requestDetails(r)...)
 		c.json(http.StatusCreated, t.eligibilityRequestJSON(c, r))
 		return
 	}
@@ -179,6 +189,11 @@ func (t *Tenant) createEligibilityRequest(c *gctx) {
 	t.st.elig = append(t.st.elig, &eligibility{ID: newID(), ScheduleID: r.ID, PrincipalID: principal, RoleID: roleID,
 		Start: r.Start, End: end})
 	t.st.requests[r.ID] = r
+	kind := "permanent"
+	if end != nil {
+		kind = "timebound"
+	}
+	t.audit(now, "Add eligible member to role in PIM completed ("+kind+")", "Add", c.caller.id(), c.caller.App, roleID, principal, requestDetails(r)...)
 	c.json(http.StatusCreated, t.eligibilityRequestJSON(c, r))
 }
 
@@ -220,6 +235,8 @@ func (t *Tenant) PortalActivate(user, role string, d time.Duration) error {
 		Status: "Granted", CreatedBy: u.ID, ExpType: "afterDuration", Duration: d, DurationText: isoDuration(d)}
 	r.TargetScheduleID = r.ID
 	t.st.requests[r.ID] = r
+	t.audit(now, "Add member to role requested (PIM activation)", "Add", u.ID, false, roleID, u.ID, requestDetails(r)...)
+	t.audit(now, "Add member to role completed (PIM activation)", "Add", "", true, roleID, u.ID, requestDetails(r)...)
 	end := now.Add(d)
 	t.st.assign = append(t.st.assign, &assignment{ID: newID(), ScheduleID: r.ID, PrincipalID: u.ID, RoleID: roleID,
 		AssignmentType: "Activated", MemberType: "Direct", Start: now, End: &end, VisibleAt: now, RequestID: r.ID})
@@ -248,6 +265,7 @@ func (t *Tenant) AssignPermanent(principal, role string) error {
 	aid := newID()
 	t.st.assign = append(t.st.assign, &assignment{ID: aid, ScheduleID: aid, PrincipalID: id, RoleID: roleID,
 		AssignmentType: "Assigned", MemberType: "Direct", Start: now, VisibleAt: now})
+	t.audit(now, "Add member to role outside of PIM (permanent)", "Add", "", true, roleID, id)
 	return nil
 }
 
@@ -267,6 +285,7 @@ func (t *Tenant) SetPolicy(pc PolicyConfig) error {
 			p.id = old.id
 		}
 		t.st.policies[id] = p
+		t.audit(t.now().UTC(), "Update role setting in PIM", "Update", "", true, id, "")
 	}
 	return nil
 }

@@ -1,8 +1,11 @@
 package graphtest
 
 import (
+	"cmp"
 	"fmt"
+	"strconv"
 	"strings"
+	"time"
 	"unicode"
 )
 
@@ -41,9 +44,10 @@ func parseFilter(s string) ([]cond, error) {
 		c := cond{Field: f.v, Op: op}
 		i += 2
 		switch op {
-		case "eq", "ne":
-			if !toks[i].str {
-				return nil, bad("expected a quoted value after " + op)
+		case "eq", "ne", "ge", "gt", "le", "lt":
+			// Strings are quoted; numbers, booleans and datetimes (2025-01-01T00:00:00Z) are not.
+			if v := toks[i].v; !toks[i].str && (v == "(" || v == ")" || v == ",") {
+				return nil, bad("expected a value after " + op)
 			}
 			c.Values = []string{toks[i].v}
 			i++
@@ -142,16 +146,39 @@ func matchAll(conds []cond, get func(field string) (string, bool)) (bool, error)
 		}
 		hit := false
 		for _, want := range c.Values {
-			if strings.EqualFold(v, want) {
-				hit = true
+			switch d := compareValues(v, want); c.Op {
+			case "eq", "in":
+				hit = hit || d == 0
+			case "ne":
+				hit = d != 0
+			case "ge":
+				hit = d >= 0
+			case "gt":
+				hit = d > 0
+			case "le":
+				hit = d <= 0
+			case "lt":
+				hit = d < 0
 			}
-		}
-		if c.Op == "ne" {
-			hit = !hit
 		}
 		if !hit {
 			return false, nil
 		}
 	}
 	return true, nil
+}
+
+// compareValues orders two filter operands as datetimes, numbers or case-insensitive strings.
+func compareValues(a, b string) int {
+	if ta, err := time.Parse(time.RFC3339Nano, a); err == nil {
+		if tb, err := time.Parse(time.RFC3339Nano, b); err == nil {
+			return ta.Compare(tb)
+		}
+	}
+	if fa, err := strconv.ParseFloat(a, 64); err == nil {
+		if fb, err := strconv.ParseFloat(b, 64); err == nil {
+			return cmp.Compare(fa, fb)
+		}
+	}
+	return strings.Compare(strings.ToLower(a), strings.ToLower(b))
 }

@@ -144,6 +144,10 @@ func (t *Tenant) route(c *gctx) {
 		is("GET", "users", "*", "transitiveMemberOf", "microsoft.graph.group"),
 		is("GET", "users", "*", "transitiveMemberOf", "graph.group"):
 		t.transitiveMemberOf(c, p[1])
+	case is("GET", "auditLogs", "signIns"):
+		t.listSignIns(c)
+	case is("GET", "auditLogs", "directoryAudits"):
+		t.listDirectoryAudits(c)
 	case is("GET", "groups", "*"):
 		t.getGroup(c, p[1])
 	case is("GET", rd, "directory", "roleDefinitions"):

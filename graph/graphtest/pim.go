@@ -212,10 +212,12 @@ func (t *Tenant) createScheduleRequest(c *gctx) {
 		c.json(http.StatusCreated, t.requestJSON(c, r))
 		return
 	}
+	t.audit(now, "Add member to role requested (PIM activation)", "Add", principal, false, roleID, principal, requestDetails(r)...)
 	if pol.ApprovalOn {
 		r.Status = "PendingApproval"
 		r.ApprovalID = r.ID
 		t.st.approvals[r.ID] = &approval{ID: r.ID, StepID: newID(), RequestID: r.ID, Result: "NotReviewed"}
+		t.audit(now, "Add member to role approval requested (PIM activation)", "Add", principal, false, roleID, principal, requestDetails(r)...)
 	} else {
 		r.Status = "Granted"
 		r.Completed = &now
@@ -232,6 +234,7 @@ func (t *Tenant) grant(r *scheduleRequest, now time.Time) {
 		start = now
 	}
 	end := start.Add(r.Duration)
+	t.audit(now, "Add member to role completed (PIM activation)", "Add", "", true, r.RoleID, r.PrincipalID, requestDetails(r)...)
 	t.st.assign = append(t.st.assign, &assignment{
 		ID: newID(), ScheduleID: r.ID, PrincipalID: r.PrincipalID, RoleID: r.RoleID,
 		AssignmentType: "Activated", MemberType: "Direct", Start: start, End: &end,
@@ -292,6 +295,8 @@ func (t *Tenant) selfDeactivate(c *gctx, b requestBody, principal, roleID string
 		CreatedBy: c.caller.UserID, TargetScheduleID: a.ScheduleID, ExpType: "notSpecified",
 	}
 	t.st.requests[r.ID] = r
+	t.audit(now, "Remove member from role requested (PIM deactivate)", "Remove", principal, false, roleID, principal, requestDetails(r)...)
+	t.audit(now, "Remove member from role completed (PIM deactivate)", "Remove", "", true, roleID, principal, requestDetails(r)...)
 	c.json(http.StatusCreated, t.requestJSON(c, r))
 }
 
@@ -370,6 +375,7 @@ func (t *Tenant) cancelScheduleRequest(c *gctx, id string) {
 	default:
 		now := t.now().UTC()
 		r.Status, r.Completed = "Canceled", &now
+		t.audit(now, "Add member to role canceled (PIM activation)", "Add", r.PrincipalID, false, r.RoleID, r.PrincipalID, requestDetails(r)...)
 		c.status = http.StatusNoContent
 		c.w.WriteHeader(http.StatusNoContent)
 	}
@@ -464,9 +470,11 @@ func (t *Tenant) patchApprovalStep(c *gctx, id, stepID string) {
 	r.Completed = &now
 	if b.ReviewResult == "Approve" {
 		r.Status = "Provisioned"
+		t.audit(now, "Add member to role request approved (PIM activation)", "Add", c.caller.UserID, false, r.RoleID, r.PrincipalID, requestDetails(r)...)
 		t.grant(r, now)
 	} else {
 		r.Status = "Denied"
+		t.audit(now, "Add member to role request denied (PIM activation)", "Add", c.caller.UserID, false, r.RoleID, r.PrincipalID, requestDetails(r)...)
 	}
 	c.status = http.StatusNoContent
 	c.w.WriteHeader(http.StatusNoContent)

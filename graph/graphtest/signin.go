@@ -232,6 +232,7 @@ func (t *Tenant) authorize(w http.ResponseWriter, r *http.Request) {
 	}
 	code := newID() + newID()
 	t.mu.Lock()
+	t.logSignIn(u.ID, t.seed.Client.ClientID, t.clientName(), mfa, s.AuthTime.UTC())
 	t.codes[code] = &authCode{session: s, RedirectURI: redirect, Challenge: challenge,
 		Expires: t.now().Add(10 * time.Minute), RequestClaims: claims}
 	t.mu.Unlock()
@@ -271,6 +272,13 @@ func parseClaims(s string) (acrs, cc []string, err error) {
 		}
 	}
 	return acrs, cc, nil
+}
+
+func (t *Tenant) clientName() string {
+	if t.seed.Client.DisplayName != "" {
+		return t.seed.Client.DisplayName
+	}
+	return "Elevate"
 }
 
 func (t *Tenant) clientAuth(r *http.Request) (string, bool) {

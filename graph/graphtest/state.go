@@ -23,6 +23,8 @@ type state struct {
 	requests  map[string]*scheduleRequest
 	approvals map[string]*approval // by approval id (= request id)
 	breakGl   []string
+	signIns   []*signInRec
+	audits    []*auditRec
 }
 
 type group struct {
@@ -43,6 +45,7 @@ type assignment struct {
 	End                                 *time.Time
 	VisibleAt                           time.Time // PIM's provisioning delay: hidden from instances until then
 	RequestID                           string
+	expiryLogged                        bool
 }
 
 type policy struct {
