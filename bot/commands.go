@@ -53,7 +53,31 @@ func (c *Core) Accept(a Actor, text string) (Job, error) {
 			return nil
 		}, nil
 	}
+	c.mu.RLock()
+	h, ok := c.admin[cmd.Kind]
+	c.mu.RUnlock()
+	if ok {
+		return func(ctx context.Context) error { return h(ctx, a, cmd) }, nil
+	}
+	if cmd.Kind >= policy.KindDiscover {
+		return func(ctx context.Context) error {
+			c.reply(ctx, a, Message{Kind: KindText, Text: fmt.Sprintf("`%s` is not available in this installation yet.", cmd.Kind)})
+			return nil
+		}, nil
+	}
 	return func(ctx context.Context) error { c.reply(ctx, a, c.help()); return nil }, nil
+}
+
+// AdminHandler runs one of the PIM administrators' commands (discover, convert, review, digest,
+// drift). The handler checks who may run it.
+type AdminHandler func(ctx context.Context, a Actor, cmd policy.Command) error
+
+// HandleAdmin installs the handler for an administrators' command; the packages that implement
+// them (discovery, schedules) install theirs when they are wired in.
+func (c *Core) HandleAdmin(k policy.Kind, h AdminHandler) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.admin[k] = h
 }
 
 func (c *Core) replyError(ctx context.Context, a Actor, err error) {

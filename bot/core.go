@@ -54,6 +54,7 @@ type Core struct {
 
 	mu         sync.RWMutex
 	messengers map[string]Messenger
+	admin      map[policy.Kind]AdminHandler
 
 	// background work (sign-in continuations) is tied to ctx and counted by wg.
 	ctx    context.Context
@@ -68,7 +69,7 @@ func New(o Options) (*Core, error) {
 	}
 	c := &Core{
 		cfg: o.Config, graph: o.Graph, store: o.Store, log: o.Logger, now: o.Now, loc: o.Location,
-		usable: o.UsableTimeout, messengers: map[string]Messenger{},
+		usable: o.UsableTimeout, messengers: map[string]Messenger{}, admin: map[policy.Kind]AdminHandler{},
 	}
 	if c.log == nil {
 		c.log = slog.New(slog.DiscardHandler)

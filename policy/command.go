@@ -12,14 +12,19 @@ import (
 type Kind int
 
 const (
-	KindForm    Kind = iota // empty input: show the request form
-	KindHelp                // help
-	KindRoles               // roles
-	KindStatus              // status
-	KindDone                // done [role]
-	KindExtend              // extend [role] <duration>
-	KindCancel              // cancel
-	KindRequest             // <role> [duration] [justification]
+	KindForm     Kind = iota // empty input: show the request form
+	KindHelp                 // help
+	KindRoles                // roles
+	KindStatus               // status
+	KindDone                 // done [role]
+	KindExtend               // extend [role] <duration>
+	KindCancel               // cancel
+	KindRequest              // <role> [duration] [justification]
+	KindDiscover             // discover: standing assignments (PIM admins)
+	KindConvert              // convert <user> <role>: standing → eligible (PIM admins)
+	KindReview               // review start|status (PIM admins)
+	KindDigest               // digest: the weekly digest, now
+	KindDrift                // drift: the baseline check, now
 )
 
 func (k Kind) String() string {
@@ -40,6 +45,16 @@ func (k Kind) String() string {
 		return "cancel"
 	case KindRequest:
 		return "request"
+	case KindDiscover:
+		return "discover"
+	case KindConvert:
+		return "convert"
+	case KindReview:
+		return "review"
+	case KindDigest:
+		return "digest"
+	case KindDrift:
+		return "drift"
 	}
 	return "Kind(" + strconv.Itoa(int(k)) + ")"
 }
@@ -51,6 +66,8 @@ type Command struct {
 	Duration      time.Duration // 0 when not given
 	Justification string
 	Ticket        string // extracted ticket (e.g. INC-1234), also left in Justification
+	Target        string // convert: the user (UPN or object id)
+	Action        string // review: "start" or "status"
 }
 
 // ParseCommand reads what the user typed after /elevate (or to the bot in Teams):
@@ -87,6 +104,8 @@ func (c *Config) ParseCommand(text string) (Command, error) {
 		return c.parseDone(rest)
 	case "extend":
 		return c.parseExtend(rest)
+	case "discover", "digest", "drift", "convert", "review":
+		return c.parseAdmin(first, rest)
 	}
 	if reservedWords[first] {
 		return Command{}, &Error{Code: CodeNotYet, Message: fmt.Sprintf("%q isn't available yet — say \"help\" to see what Elevate can do", first)}

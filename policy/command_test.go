@@ -94,7 +94,12 @@ func TestParseCommandErrors(t *testing.T) {
 		{in: "extend exchange soon", code: CodeBadDuration},
 		{in: "extend 1h exchange", code: CodeUnexpected},
 		{in: "extend 2", code: CodeBadDuration},
-		{in: "discover", code: CodeNotYet},
+		{in: "whoami", code: CodeNotYet},
+		{in: "discover now", code: CodeUnexpected},
+		{in: "review later", code: CodeUnexpected},
+		{in: "convert erin", code: CodeMissingRole},
+		{in: "convert notauser global", code: CodeUnexpected},
+		{in: "convert erin@contoso.example exchnage", code: CodeUnknownRole},
 		{in: "approve 12", code: CodeNotYet},
 		{in: "whoami", code: CodeNotYet},
 		{in: "4h exchange fixing", code: CodeMissingRole},
@@ -302,6 +307,39 @@ func TestExportedParseDuration(t *testing.T) {
 		var e *Error
 		if !errors.As(err, &e) || e.Message == "" || e.Code != CodeBadDuration {
 			t.Errorf("ParseDuration(%q) error = %v, want a bad_duration *Error", in, err)
+		}
+	}
+}
+
+func TestParseAdminCommands(t *testing.T) {
+	c := Default()
+	tests := []struct {
+		in     string
+		kind   Kind
+		target string
+		action string
+		role   string
+	}{
+		{"discover", KindDiscover, "", "", ""},
+		{"digest", KindDigest, "", "", ""},
+		{"DRIFT", KindDrift, "", "", ""},
+		{"review start", KindReview, "", "start", ""},
+		{"review Status", KindReview, "", "status", ""},
+		{"convert erin@contoso.example global", KindConvert, "erin@contoso.example", "", "Global Administrator"},
+		{"convert 55555555-5555-4555-8555-555555555555 exchange administrator", KindConvert, "55555555-5555-4555-8555-555555555555", "", "Exchange Administrator"},
+	}
+	for _, tt := range tests {
+		got, err := c.ParseCommand(tt.in)
+		if err != nil {
+			t.Errorf("ParseCommand(%q): %v", tt.in, err)
+			continue
+		}
+		role := ""
+		if got.Role != nil {
+			role = got.Role.Name
+		}
+		if got.Kind != tt.kind || got.Target != tt.target || got.Action != tt.action || role != tt.role {
+			t.Errorf("ParseCommand(%q) = %v %q %q %q, want %v %q %q %q", tt.in, got.Kind, got.Target, got.Action, role, tt.kind, tt.target, tt.action, tt.role)
 		}
 	}
 }
