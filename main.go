@@ -50,6 +50,9 @@ commands:
   serve -sandbox                 run the chat adapters against the simulated tenant
   manifest slack|teams           the chat platform's app manifest or package
   audit verify -db FILE          verify the audit log's hash chain
+  audit export -db FILE [-since DATE] [-format jsonl|csv]
+                                 export the audit log with its hashes
+  backup -db FILE OUT            a consistent copy of the store
   version                        print the version
 `
 
@@ -97,25 +100,9 @@ func run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.
 	case "serve":
 		return serve(ctx, args[1:], stderr)
 	case "audit":
-		if len(args) < 2 || args[1] != "verify" {
-			return errors.New("usage: elevate audit verify -db FILE")
-		}
-		fs := flag.NewFlagSet("audit verify", flag.ContinueOnError)
-		db := fs.String("db", "elevate.db", "store file")
-		if err := fs.Parse(args[2:]); err != nil {
-			return err
-		}
-		s, err := store.Open(*db)
-		if err != nil {
-			return err
-		}
-		defer s.Close()
-		n, err := s.VerifyAudit()
-		if err != nil {
-			return err
-		}
-		fmt.Fprintf(stdout, "%s: %d audit records, hash chain intact\n", *db, n)
-		return nil
+		return audit(args[1:], stdout)
+	case "backup":
+		return backup(args[1:], stdout)
 	case "manifest":
 		if len(args) < 2 {
 			return errors.New("usage: elevate manifest slack|teams [-config FILE]")

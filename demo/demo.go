@@ -96,7 +96,6 @@ func Start(o Options) (_ *World, err error) {
 		ln.Close()
 		return nil, err
 	}
-	w.dir = o.StorePath
 	path := o.StorePath
 	if path == "" {
 		if w.dir, err = os.MkdirTemp("", "elevate-demo-"); err != nil {

@@ -1,0 +1,129 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"encoding/csv"
+	"encoding/json"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/elevate-pim/elevate/store"
+	bolt "go.etcd.io/bbolt"
+)
+
+func runCLI(t *testing.T, args ...string) (string, error) {
+	t.Helper()
+	var out, errOut bytes.Buffer
+	err := run(context.Background(), args, strings.NewReader(""), &out, &errOut)
+	return out.String() + errOut.String(), err
+}
+
+func TestCheckConfig(t *testing.T) {
+	dir := t.TempDir()
+	good := filepath.Join(dir, "good.yaml")
+	if err := os.WriteFile(good, []byte("channels:\n  approvals: \"#pim\"\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if out, err := runCLI(t, "check", "-config", good); err != nil || !strings.Contains(out, "OK") {
+		t.Errorf("check good config: %v\n%s", err, out)
+	}
+	bad := filepath.Join(dir, "bad.yaml")
+	if err := os.WriteFile(bad, []byte("channels:\n  approvals: \"#pim\"\nrequest_expiry: 4x\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	_, err := runCLI(t, "check", "-config", bad)
+	if err == nil || !strings.Contains(err.Error(), "bad.yaml:3") {
+		t.Errorf("check bad config: %v, want an error at bad.yaml:3", err)
+	}
+}
+
+func TestUnknownCommand(t *testing.T) {
+	out, err := runCLI(t, "frobnicate")
+	if err == nil || !strings.Contains(out, "usage: elevate") {
+		t.Errorf("unknown command: %v\n%s", err, out)
+	}
+}
+
+// TestAuditExportVerifyBackup runs the demo into a store file, then the audit commands on it.
+func TestAuditExportVerifyBackup(t *testing.T) {
+	dir := t.TempDir()
+	db := filepath.Join(dir, "elevate.db")
+	s, err := store.Open(db)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for i := range 3 {
+		if _, err := s.CreateRequest(store.Request{Platform: "slack", ChatUser: "U1", RoleName: "Exchange Administrator", Duration: time.Hour},
+			store.AuditRecord{At: time.Date(2026, 1, 1+i, 9, 0, 0, 0, time.UTC), Actor: "slack:U1", Action: "request.created", Detail: "with, a comma"}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	s.Close()
+
+	out, err := runCLI(t, "audit", "verify", "-db", db)
+	if err != nil || !strings.Contains(out, "3 audit records, hash chain intact") {
+		t.Fatalf("verify: %v\n%s", err, out)
+	}
+	out, err = runCLI(t, "audit", "export", "-db", db, "-since", "2026-01-02")
+	if err != nil {
+		t.Fatal(err)
+	}
+	lines := strings.Split(strings.TrimSpace(out), "\n")
+	if len(lines) != 2 {
+		t.Fatalf("jsonl export since Jan 2: %d lines, want 2:\n%s", len(lines), out)
+	}
+	var rec store.AuditRecord
+	if err := json.Unmarshal([]byte(lines[0]), &rec); err != nil || rec.Seq != 2 || rec.Hash == "" || rec.PrevHash == "" {
+		t.Errorf("first exported record %+v, %v", rec, err)
+	}
+	out, err = runCLI(t, "audit", "export", "-db", db, "-format", "csv")
+	if err != nil {
+		t.Fatal(err)
+	}
+	rows, err := csv.NewReader(strings.NewReader(out)).ReadAll()
+	if err != nil || len(rows) != 4 || rows[1][5] != "with, a comma" {
+		t.Errorf("csv export: %v rows %v", err, rows)
+	}
+
+	backupPath := filepath.Join(dir, "copy.db")
+	if out, err := runCLI(t, "backup", "-db", db, backupPath); err != nil {
+		t.Fatalf("backup: %v\n%s", err, out)
+	}
+	if out, err := runCLI(t, "audit", "verify", "-db", backupPath); err != nil || !strings.Contains(out, "intact") {
+		t.Errorf("verify backup: %v\n%s", err, out)
+	}
+
+	// Tamper with record 2 behind the store's back: verify must name it.
+	bdb, err := bolt.Open(db, 0o600, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	err = bdb.Update(func(tx *bolt.Tx) error {
+		b := tx.Bucket([]byte("audit"))
+		k := []byte{0, 0, 0, 0, 0, 0, 0, 2}
+		v := bytes.Replace(b.Get(k), []byte("with, a comma"), []byte("with, a c0mma"), 1)
+		return b.Put(k, v)
+	})
+	bdb.Close()
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, err = runCLI(t, "audit", "verify", "-db", db)
+	if err == nil || !strings.Contains(err.Error(), "record 2") {
+		t.Errorf("verify after tampering: %v, want it to name record 2", err)
+	}
+}
+
+func TestExportRejectsBadFlags(t *testing.T) {
+	db := filepath.Join(t.TempDir(), "elevate.db")
+	if _, err := runCLI(t, "audit", "export", "-db", db, "-format", "xml"); err == nil || !strings.Contains(err.Error(), "jsonl or csv") {
+		t.Errorf("bad format: %v", err)
+	}
+	if _, err := runCLI(t, "audit", "export", "-db", db, "-since", "last week"); err == nil || !strings.Contains(err.Error(), "2026-01-31") {
+		t.Errorf("bad since: %v", err)
+	}
+}
