@@ -64,7 +64,7 @@ func (p *parser) parse(data []byte) *Config {
 		}
 	}
 
-	f := p.mapping(top, "", []string{"version", "tenant", "channels", "request_expiry", "sign_in_freshness", "ticket_pattern", "roles", "users"})
+	f := p.mapping(top, "", []string{"version", "tenant", "channels", "request_expiry", "sign_in_freshness", "ticket_pattern", "roles", "users", "schedules", "baseline"})
 	if n := f.get("version"); n != nil {
 		if v, ok := p.integer(n, "version"); ok && v != 1 {
 			p.errorf(n.Line, "version: %d is not a config version this Elevate knows (it knows 1)", v)
@@ -97,6 +97,7 @@ func (p *parser) parse(data []byte) *Config {
 	}
 	p.users(f.get("users"), &c.Users)
 	p.roles(f.get("roles"), c)
+	p.schedules(f.get("schedules"), f.get("baseline"), c) // schedule.go
 	return c
 }
 

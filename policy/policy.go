@@ -23,6 +23,7 @@ type Config struct {
 	RequestExpiry        time.Duration  // default 1h: a pending request expires then
 	SignInFreshness      time.Duration  // default 15m; tier-0 roles always need a fresh sign-in
 	DefaultTicketPattern *regexp.Regexp // default `\b[A-Z][A-Z0-9]+-\d+\b`
+	Schedules            Schedules      // scheduled work and the drift baseline (schedule.go)
 
 	disabled []*Role // roles hidden by `enabled: false`, so a request for one gets a clear answer
 }
