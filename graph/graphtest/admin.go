@@ -287,6 +287,10 @@ func (t *Tenant) SetPolicy(pc PolicyConfig) error {
 		t.st.policies[id] = p
 		t.audit(t.now().UTC(), "Update role setting in PIM", "Update", "", true, id, "")
 	}
+	for id, p := range st.gPolicies {
+		t.st.gPolicies[id] = p
+		t.audit(t.now().UTC(), "Update role setting in PIM", "Update", "", true, "", id)
+	}
 	return nil
 }
 

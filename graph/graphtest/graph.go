@@ -150,6 +150,10 @@ func (t *Tenant) route(c *gctx) {
 		t.listDirectoryAudits(c)
 	case is("GET", "groups", "*"):
 		t.getGroup(c, p[1])
+	case is("GET", "groups", "*", "transitiveMembers"), is("GET", "groups", "*", "transitiveMembers", "microsoft.graph.user"),
+		is("GET", "groups", "*", "transitiveMembers", "graph.user"):
+		t.transitiveMembers(c, p[1])
+	case t.routeGroups(c):
 	case is("GET", rd, "directory", "roleDefinitions"):
 		t.listRoleDefinitions(c)
 	case is("GET", rd, "directory", "roleDefinitions", "*"):
@@ -524,7 +528,7 @@ func (t *Tenant) expandInstance(v map[string]any, exp map[string]string, roleID,
 func (t *Tenant) liveAssignments(now time.Time) []*assignment {
 	var out []*assignment
 	for _, a := range t.st.assign {
-		if a.VisibleAt.After(now) || (a.End != nil && !a.End.After(now)) {
+		if a.VisibleAt.After(now) || a.Start.After(now) || (a.End != nil && !a.End.After(now)) {
 			continue
 		}
 		out = append(out, a)

@@ -65,6 +65,7 @@ const (
 	codeAcrsFailed   = "RoleAssignmentRequestAcrsValidationFailed"
 	codeExists       = "RoleAssignmentExists"
 	codeNotExists    = "RoleAssignmentDoesNotExist"
+	codeTooShort     = "ActiveDurationTooShort"
 )
 
 func (t *Tenant) createScheduleRequest(c *gctx) {
@@ -172,7 +173,14 @@ func (t *Tenant) createScheduleRequest(c *gctx) {
 		c.fail(http.StatusBadRequest, codePolicyFailed, `The following policy rules failed: ["EligibilityRule"]`)
 		return
 	}
-	if t.activeOrPending(principal, roleID, now) {
+	// A request may start later (scheduleInfo.startDateTime): it conflicts only with assignments
+	// and pending requests whose window overlaps its own. Elevate's extension schedules the next
+	// activation to start when the current one ends.
+	winStart := r.Start
+	if !r.StartGiven || winStart.Before(now) {
+		winStart = now
+	}
+	if t.overlaps(principal, roleID, winStart, winStart.Add(max(r.Duration, time.Minute)), now) {
 		c.fail(http.StatusBadRequest, codeExists, "The Role assignment already exists.")
 		return
 	}
@@ -275,11 +283,30 @@ func (t *Tenant) activeOrPending(principal, roleID string, now time.Time) bool {
 	return false
 }
 
+// overlaps reports an unexpired assignment or a pending request of principal for role whose
+// window meets [start, end); lock held.
+func (t *Tenant) overlaps(principal, roleID string, start, end, now time.Time) bool {
+	for _, a := range t.st.assign {
+		if a.PrincipalID != principal || a.RoleID != roleID || (a.End != nil && !a.End.After(now)) {
+			continue
+		}
+		if a.Start.Before(end) && (a.End == nil || a.End.After(start)) {
+			return true
+		}
+	}
+	for _, r := range t.st.requests {
+		if r.PrincipalID == principal && r.RoleID == roleID && r.Status == "PendingApproval" {
+			return true
+		}
+	}
+	return false
+}
+
 func (t *Tenant) selfDeactivate(c *gctx, b requestBody, principal, roleID string, now time.Time) {
 	idx := -1
 	for i, a := range t.st.assign {
 		if a.PrincipalID == principal && a.RoleID == roleID && a.AssignmentType == "Activated" &&
-			(a.End == nil || a.End.After(now)) {
+			!a.Start.After(now) && (a.End == nil || a.End.After(now)) {
 			idx = i
 		}
 	}
@@ -288,6 +315,12 @@ func (t *Tenant) selfDeactivate(c *gctx, b requestBody, principal, roleID string
 		return
 	}
 	a := t.st.assign[idx]
+	if now.Sub(a.Start) < t.minActive {
+		// PIM refuses to end an activation in its first minutes (reference §3.3, §12 #21).
+		c.fail(http.StatusBadRequest, codeTooShort, "The role assignment cannot be deactivated within "+
+			isoDuration(t.minActive)+" of its activation.")
+		return
+	}
 	t.st.assign = slices.Delete(t.st.assign, idx, idx+1)
 	r := &scheduleRequest{
 		ID: newID(), Action: "selfDeactivate", PrincipalID: principal, RoleID: roleID,
@@ -370,15 +403,28 @@ func (t *Tenant) cancelScheduleRequest(c *gctx, id string) {
 		c.fail(http.StatusNotFound, "ResourceNotFound", fmt.Sprintf("The request '%s' was not found.", id))
 	case c.caller.App || r.PrincipalID != c.caller.UserID:
 		c.fail(http.StatusForbidden, "Forbidden", "Only the requester can cancel a request.")
-	case r.Status != "PendingApproval":
-		c.fail(http.StatusBadRequest, "RequestCannotBeCancelled", "Only a pending request can be cancelled; this one is "+r.Status+".")
+	case r.Status != "PendingApproval" && !t.scheduledLater(r):
+		c.fail(http.StatusBadRequest, "RequestCannotBeCancelled", "Only a pending or scheduled request can be cancelled; this one is "+r.Status+".")
 	default:
 		now := t.now().UTC()
+		// A granted activation that has not started yet (a scheduled one) is withdrawn with it.
+		t.st.assign = slices.DeleteFunc(t.st.assign, func(a *assignment) bool { return a.RequestID == r.ID && a.Start.After(now) })
 		r.Status, r.Completed = "Canceled", &now
 		t.audit(now, "Add member to role canceled (PIM activation)", "Add", r.PrincipalID, false, r.RoleID, r.PrincipalID, requestDetails(r)...)
 		c.status = http.StatusNoContent
 		c.w.WriteHeader(http.StatusNoContent)
 	}
+}
+
+// scheduledLater reports whether r was granted with a start still in the future; lock held.
+func (t *Tenant) scheduledLater(r *scheduleRequest) bool {
+	now := t.now()
+	for _, a := range t.st.assign {
+		if a.RequestID == r.ID && a.Start.After(now) {
+			return true
+		}
+	}
+	return false
 }
 
 // isApprover reports whether userID may decide on requests for roleID.

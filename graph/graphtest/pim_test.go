@@ -204,13 +204,18 @@ func TestActivationDelayAndExpiry(t *testing.T) {
 }
 
 func TestSelfDeactivate(t *testing.T) {
-	tn, _ := newDemo(t)
+	tn, clk := newDemo(t)
 	tok := userToken(t, tn, alice)
 	deact := map[string]any{"action": "selfDeactivate", "principalId": alice, "roleDefinitionId": exRole, "directoryScopeId": "/"}
 	if r := call(t, tn, "POST", requestsPath, tok, deact); r.Status != 400 || errCode(r) != "RoleAssignmentDoesNotExist" {
 		t.Errorf("nothing to deactivate: %d %s", r.Status, r.Raw)
 	}
 	call(t, tn, "POST", requestsPath, tok, activation(alice, exRole, "PT1H", "x"))
+	clk.Add(4 * time.Minute)
+	if r := call(t, tn, "POST", requestsPath, tok, deact); r.Status != 400 || errCode(r) != "ActiveDurationTooShort" {
+		t.Errorf("deactivating 4 minutes after activation: %d %s", r.Status, r.Raw)
+	}
+	clk.Add(2 * time.Minute)
 	r := call(t, tn, "POST", requestsPath, tok, deact)
 	if r.Status != 201 || r.Body["status"] != "Revoked" {
 		t.Fatalf("%d %s", r.Status, r.Raw)
@@ -227,7 +232,7 @@ func TestApprovalFlow(t *testing.T) {
 		Approval: &struct {
 			Approvers []string `yaml:"approvers"`
 		}{Approvers: []string{"PIM Approvers"}}})
-	tn, err := graphtest.New(seed)
+	tn, err := graphtest.New(seed, graphtest.WithClock(func() time.Time { return time.Date(2026, 11, 26, 9, 0, 0, 0, time.UTC) }))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -275,7 +280,7 @@ func TestCancelPending(t *testing.T) {
 		Approval: &struct {
 			Approvers []string `yaml:"approvers"`
 		}{Approvers: []string{"erin@contoso.example"}}})
-	tn, err := graphtest.New(seed)
+	tn, err := graphtest.New(seed, graphtest.WithClock(func() time.Time { return time.Date(2026, 11, 26, 9, 0, 0, 0, time.UTC) }))
 	if err != nil {
 		t.Fatal(err)
 	}

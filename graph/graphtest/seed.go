@@ -29,6 +29,17 @@ type Seed struct {
 	Assignments   []Assignment   `yaml:"assignments"` // active assignments (permanent unless end is set)
 	Policies      []PolicyConfig `yaml:"policies"`
 	BreakGlass    []string       `yaml:"break_glass"`
+	// GroupEligibilities are PIM for Groups eligible memberships (or ownerships).
+	GroupEligibilities []GroupEligibility `yaml:"group_eligibilities"`
+}
+
+// GroupEligibility makes a principal eligible to activate membership (or ownership) of a group
+// through PIM for Groups.
+type GroupEligibility struct {
+	Principal string     `yaml:"principal"`
+	Group     string     `yaml:"group"`  // object id or display name
+	Access    string     `yaml:"access"` // member (default) or owner
+	End       *time.Time `yaml:"end"`
 }
 
 // Client is the app registration Elevate signs in with.
@@ -86,6 +97,7 @@ type Assignment struct {
 // without a policy: 8h maximum, MFA and justification required, no ticket, no approval.
 type PolicyConfig struct {
 	Role          string   `yaml:"role"`
+	Group         string   `yaml:"group"` // instead of role: a PIM for Groups member policy (max 8h)
 	MaxDuration   Duration `yaml:"max_duration"` // ISO 8601 (PT8H) or Go (8h)
 	MFA           *bool    `yaml:"mfa"`
 	Justification *bool    `yaml:"justification"`

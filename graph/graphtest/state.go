@@ -25,6 +25,13 @@ type state struct {
 	breakGl   []string
 	signIns   []*signInRec
 	audits    []*auditRec
+
+	// PIM for Groups (groups.go)
+	gElig      []*groupElig
+	gAssign    []*groupAssign
+	gRequests  map[string]*groupRequest
+	gApprovals map[string]*approval
+	gPolicies  map[string]*policy // by group id (member access)
 }
 
 type group struct {
@@ -74,6 +81,7 @@ func resolve(s Seed, now time.Time) (*state, error) {
 		users: map[string]*User{}, userByUPN: map[string]string{}, groups: map[string]*group{},
 		roles: map[string]RoleDef{}, policies: map[string]*policy{},
 		requests: map[string]*scheduleRequest{}, approvals: map[string]*approval{},
+		gRequests: map[string]*groupRequest{}, gApprovals: map[string]*approval{}, gPolicies: map[string]*policy{},
 	}
 	var errs []error
 	fail := func(path, format string, args ...any) {
@@ -233,13 +241,27 @@ func resolve(s Seed, now time.Time) (*state, error) {
 	}
 	for i, pc := range s.Policies {
 		p := fmt.Sprintf("policies[%d]", i)
-		rid, ok := role(p+".role", pc.Role)
-		if !ok {
-			continue
-		}
-		if st.policies[rid] != nil {
-			fail(p+".role", "%s already has a policy", pc.Role)
-			continue
+		var rid string
+		if pc.Group != "" {
+			gid, ok := principal(pc.Group)
+			if !ok || st.groups[gid] == nil {
+				fail(p+".group", "%q is not a group in this seed", pc.Group)
+				continue
+			}
+			if st.gPolicies[gid] != nil {
+				fail(p+".group", "%s already has a policy", pc.Group)
+				continue
+			}
+			rid = gid
+		} else {
+			var ok bool
+			if rid, ok = role(p+".role", pc.Role); !ok {
+				continue
+			}
+			if st.policies[rid] != nil {
+				fail(p+".role", "%s already has a policy", pc.Role)
+				continue
+			}
 		}
 		pol := defaultPolicy(rid)
 		if pc.MaxDuration != 0 {
@@ -270,7 +292,37 @@ func resolve(s Seed, now time.Time) (*state, error) {
 				}
 			}
 		}
+		if pc.Group != "" {
+			if pol.MaxDuration > 8*time.Hour {
+				fail(p+".max_duration", "PIM for Groups activations last at most 8h")
+			}
+			st.gPolicies[rid] = pol
+			continue
+		}
 		st.policies[rid] = pol
+	}
+	for i, e := range s.GroupEligibilities {
+		p := fmt.Sprintf("group_eligibilities[%d]", i)
+		pid, ok := principal(e.Principal)
+		if !ok {
+			fail(p+".principal", "%q is not a user or group in this seed", e.Principal)
+			continue
+		}
+		gid, gok := principal(e.Group)
+		if !gok || st.groups[gid] == nil {
+			fail(p+".group", "%q is not a group in this seed", e.Group)
+			continue
+		}
+		access := strings.ToLower(e.Access)
+		if access == "" {
+			access = "member"
+		}
+		if access != "member" && access != "owner" {
+			fail(p+".access", "%q should be member or owner", e.Access)
+			continue
+		}
+		st.gElig = append(st.gElig, &groupElig{ID: newID(), PrincipalID: pid, GroupID: gid, AccessID: access,
+			Start: now, End: utcPtr(e.End)})
 	}
 	for i, b := range s.BreakGlass {
 		id, ok := principal(b)

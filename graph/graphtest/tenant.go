@@ -10,6 +10,7 @@ import (
 	"slices"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 )
 
@@ -18,14 +19,17 @@ import (
 type Tenant struct {
 	seed     Seed
 	now      func() time.Time
-	delay    time.Duration
-	pageSize int
+	delay     time.Duration
+	minActive time.Duration
+	pageSize  int
 	key      *rsa.PrivateKey
 	kid      string
 
 	graph *httptest.Server
 	login *httptest.Server
 	hc    *http.Client
+
+	skew atomic.Int64 // Advance: nanoseconds added to the clock
 
 	mu       sync.Mutex
 	st       *state
@@ -52,6 +56,10 @@ type Option func(*Tenant)
 // request, like PIM's provisioning lag (default 0: at once).
 func WithActivationDelay(d time.Duration) Option { return func(t *Tenant) { t.delay = d } }
 
+// WithMinActiveDuration sets how long an activation must have run before selfDeactivate is
+// accepted (default 5 minutes, as PIM answers ActiveDurationTooShort).
+func WithMinActiveDuration(d time.Duration) Option { return func(t *Tenant) { t.minActive = d } }
+
 // WithPageSize makes every Graph collection answer at most n items per page with an
 // @odata.nextLink, to exercise a client's paging (default: one page unless $top asks otherwise).
 func WithPageSize(n int) Option { return func(t *Tenant) { t.pageSize = n } }
@@ -62,12 +70,14 @@ func WithClock(now func() time.Time) Option { return func(t *Tenant) { t.now = n
 // New starts a tenant seeded with seed. Seeds built in Go are checked like ParseSeed's.
 func New(seed Seed, opts ...Option) (*Tenant, error) {
 	t := &Tenant{
-		seed: seed, now: time.Now,
+		seed: seed, now: time.Now, minActive: 5 * time.Minute,
 		codes: map[string]*authCode{}, refresh: map[string]*session{},
 	}
 	for _, o := range opts {
 		o(t)
 	}
+	clockBase := t.now
+	t.now = func() time.Time { return clockBase().Add(time.Duration(t.skew.Load())) }
 	st, err := resolve(seed, t.now().UTC())
 	if err != nil {
 		return nil, err
@@ -81,10 +91,12 @@ func New(seed Seed, opts ...Option) (*Tenant, error) {
 	}
 	if len(t.seed.Client.Roles) == 0 {
 		t.seed.Client.Roles = []string{"RoleManagement.Read.Directory", "RoleManagementPolicy.Read.Directory",
+			"PrivilegedAccess.Read.AzureADGroup", "Directory.Read.All",
 			"User.Read.All", "GroupMember.Read.All", "AuditLog.Read.All"}
 	}
 	if len(t.seed.Client.Scopes) == 0 {
-		t.seed.Client.Scopes = []string{"RoleAssignmentSchedule.ReadWrite.Directory", "RoleManagement.Read.Directory",
+		t.seed.Client.Scopes = []string{"RoleAssignmentSchedule.ReadWrite.Directory", "RoleEligibilitySchedule.ReadWrite.Directory",
+			"PrivilegedAssignmentSchedule.ReadWrite.AzureADGroup", "RoleManagement.Read.Directory",
 			"User.Read", "openid", "profile", "offline_access"}
 	}
 	t.key, err = rsa.GenerateKey(rand.Reader, 2048)
@@ -107,6 +119,10 @@ func New(seed Seed, opts ...Option) (*Tenant, error) {
 	}
 	return t, nil
 }
+
+// Advance moves the tenant's clock forward by d (on top of WithClock or the wall clock), e.g. to
+// get past PIM's first minutes in which an activation cannot be ended.
+func (t *Tenant) Advance(d time.Duration) { t.skew.Add(int64(d)) }
 
 // Close shuts both servers down.
 func (t *Tenant) Close() {
