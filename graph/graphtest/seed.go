@@ -97,7 +97,7 @@ type Assignment struct {
 // without a policy: 8h maximum, MFA and justification required, no ticket, no approval.
 type PolicyConfig struct {
 	Role          string   `yaml:"role"`
-	Group         string   `yaml:"group"` // instead of role: a PIM for Groups member policy (max 8h)
+	Group         string   `yaml:"group"`        // instead of role: a PIM for Groups member policy (max 8h)
 	MaxDuration   Duration `yaml:"max_duration"` // ISO 8601 (PT8H) or Go (8h)
 	MFA           *bool    `yaml:"mfa"`
 	Justification *bool    `yaml:"justification"`

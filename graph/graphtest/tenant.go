@@ -17,13 +17,13 @@ import (
 // Tenant is a running simulated tenant: a plain-HTTP Graph server on 127.0.0.1 and a TLS sign-in
 // server. It is safe for concurrent use. Close it when done.
 type Tenant struct {
-	seed     Seed
-	now      func() time.Time
+	seed      Seed
+	now       func() time.Time
 	delay     time.Duration
 	minActive time.Duration
 	pageSize  int
-	key      *rsa.PrivateKey
-	kid      string
+	key       *rsa.PrivateKey
+	kid       string
 
 	graph *httptest.Server
 	login *httptest.Server
