@@ -14,11 +14,13 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"maps"
 	"net"
 	"net/http"
 	"os"
 	"os/signal"
 	"slices"
+	"sync"
 	"syscall"
 	"time"
 
@@ -26,6 +28,7 @@ import (
 	"github.com/elevate-pim/elevate/demo"
 	"github.com/elevate-pim/elevate/examples"
 	"github.com/elevate-pim/elevate/graph"
+	"github.com/elevate-pim/elevate/metrics"
 	"github.com/elevate-pim/elevate/policy"
 	"github.com/elevate-pim/elevate/store"
 )
@@ -151,6 +154,8 @@ type serveEnv struct {
 	Getenv func(string) string
 	// Sandbox is set for `serve --sandbox`: Graph is the simulated tenant, chat is real.
 	Sandbox bool
+	// AddCheck adds a readiness check to /readyz (e.g. "slack": the socket is connected).
+	AddCheck func(name string, check metrics.Check)
 }
 
 // chatAdapters start the chat platforms whose credentials are set; each adapter registers itself
@@ -171,7 +176,7 @@ func serve(ctx context.Context, args []string, stderr io.Writer) error {
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
-	log := slog.New(slog.NewJSONHandler(stderr, nil))
+	log := slog.New(metrics.LogHandler{Handler: slog.NewJSONHandler(stderr, nil)})
 	var cfg *policy.Config
 	var err error
 	if *sandbox && !flagSet(fs, "config") {
@@ -188,9 +193,15 @@ func serve(ctx context.Context, args []string, stderr io.Writer) error {
 	}
 	defer s.Close()
 	mux := http.NewServeMux()
+	met := metrics.New(func() (map[store.State]int, error) { return openCounts(s) })
+	checks := map[string]metrics.Check{
+		"store": func(context.Context) error { _, err := s.Request(0); return ignoreNotFound(err) },
+		"graph": met.GraphReachable,
+	}
+	graphHTTP := &http.Client{Transport: met.Transport(http.DefaultTransport.(*http.Transport).Clone()), Timeout: 100 * time.Second}
 	var g bot.Graph
 	if *sandbox {
-		sb, err := demo.StartSandbox(examples.Tenant, publicURL(*listen))
+		sb, err := demo.StartSandbox(examples.Tenant, publicURL(*listen), met.Transport)
 		if err != nil {
 			return err
 		}
@@ -210,7 +221,7 @@ func serve(ctx context.Context, args []string, stderr io.Writer) error {
 			return errors.New("serve needs AZURE_CLIENT_SECRET for user sign-in (the app registration's client secret)")
 		}
 		if g, err = graph.New(graph.Config{GraphURL: t.GraphURL, AuthorityHost: t.AuthorityHost, TenantID: t.TenantID,
-			ClientID: t.ClientID, ClientSecret: secret, RedirectURL: t.RedirectURL}); err != nil {
+			ClientID: t.ClientID, ClientSecret: secret, RedirectURL: t.RedirectURL, HTTPClient: graphHTTP}); err != nil {
 			return err
 		}
 	}
@@ -219,8 +230,11 @@ func serve(ctx context.Context, args []string, stderr io.Writer) error {
 		return err
 	}
 	defer core.Close()
+	core.Watch(met)
 
-	env := serveEnv{Core: core, Config: cfg, Mux: mux, Log: log, Getenv: os.Getenv, Sandbox: *sandbox}
+	var checksMu sync.Mutex
+	env := serveEnv{Core: core, Config: cfg, Mux: mux, Log: log, Getenv: os.Getenv, Sandbox: *sandbox,
+		AddCheck: func(name string, c metrics.Check) { checksMu.Lock(); defer checksMu.Unlock(); checks[name] = c }}
 	var chats []string
 	for _, start := range chatAdapters {
 		name, ok, err := start(ctx, env)
@@ -235,8 +249,12 @@ func serve(ctx context.Context, args []string, stderr io.Writer) error {
 		log.Warn("no chat platform configured: set SLACK_BOT_TOKEN and SLACK_SIGNING_SECRET, or MICROSOFT_APP_ID and MICROSOFT_APP_PASSWORD")
 	}
 	mux.Handle("/auth/callback", core.AuthCallback())
-	mux.HandleFunc("/healthz", func(w http.ResponseWriter, _ *http.Request) { io.WriteString(w, "ok\n") })
-	srv := &http.Server{Addr: *listen, Handler: mux, ReadHeaderTimeout: 10 * time.Second}
+	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, _ *http.Request) { io.WriteString(w, "ok\n") })
+	checksMu.Lock()
+	mux.Handle("GET /readyz", metrics.Ready(log, maps.Clone(checks)))
+	checksMu.Unlock()
+	mux.Handle("GET /metrics", met.Handler())
+	srv := &http.Server{Addr: *listen, Handler: met.Middleware(mux), ReadHeaderTimeout: 10 * time.Second}
 	go func() {
 		tick := time.NewTicker(time.Minute)
 		defer tick.Stop()
@@ -275,6 +293,26 @@ func publicURL(listen string) string {
 		host = "localhost"
 	}
 	return "http://" + net.JoinHostPort(host, port)
+}
+
+// openCounts counts the open requests by state, for the elevate_requests_open gauge.
+func openCounts(s *store.Store) (map[store.State]int, error) {
+	rs, err := s.Requests(store.Filter{OpenOnly: true})
+	if err != nil {
+		return nil, err
+	}
+	counts := map[store.State]int{}
+	for _, r := range rs {
+		counts[r.State]++
+	}
+	return counts, nil
+}
+
+func ignoreNotFound(err error) error {
+	if errors.Is(err, store.ErrNotFound) {
+		return nil
+	}
+	return err
 }
 
 func flagSet(fs *flag.FlagSet, name string) bool {

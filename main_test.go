@@ -5,6 +5,9 @@ import (
 	"context"
 	"encoding/csv"
 	"encoding/json"
+	"io"
+	"net"
+	"net/http"
 	"os"
 	"path/filepath"
 	"strings"
@@ -125,5 +128,73 @@ func TestExportRejectsBadFlags(t *testing.T) {
 	}
 	if _, err := runCLI(t, "audit", "export", "-db", db, "-since", "last week"); err == nil || !strings.Contains(err.Error(), "2026-01-31") {
 		t.Errorf("bad since: %v", err)
+	}
+}
+
+func freePort(t *testing.T) string {
+	t.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	return ln.Addr().String()
+}
+
+func get(t *testing.T, url string) (int, string) {
+	t.Helper()
+	resp, err := http.Get(url)
+	if err != nil {
+		t.Fatalf("GET %s: %v", url, err)
+	}
+	defer resp.Body.Close()
+	body, _ := io.ReadAll(resp.Body)
+	return resp.StatusCode, string(body)
+}
+
+// TestServeSandbox starts `elevate serve -sandbox` and checks its operational endpoints.
+func TestServeSandbox(t *testing.T) {
+	addr := freePort(t)
+	ctx, cancel := context.WithCancel(context.Background())
+	var logs bytes.Buffer
+	done := make(chan error, 1)
+	go func() {
+		done <- run(ctx, []string{"serve", "-sandbox", "-listen", addr, "-db", filepath.Join(t.TempDir(), "elevate.db")},
+			strings.NewReader(""), io.Discard, &logs)
+	}()
+	base := "http://" + addr
+	deadline := time.Now().Add(30 * time.Second)
+	for {
+		resp, err := http.Get(base + "/healthz")
+		if err == nil {
+			resp.Body.Close()
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("serve did not come up: %v\n%s", err, logs.String())
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	if code, body := get(t, base+"/readyz"); code != http.StatusOK {
+		t.Errorf("/readyz = %d %q", code, body)
+	}
+	code, body := get(t, base+"/metrics")
+	if code != http.StatusOK || !strings.Contains(body, "elevate_http_requests_total") {
+		t.Errorf("/metrics = %d, lacks elevate_http_requests_total", code)
+	}
+	if code, _ := get(t, base+"/sandbox/sign-in?to=https://evil.example/"); code != http.StatusBadRequest {
+		t.Errorf("sandbox sign-in page accepted a foreign URL: %d", code)
+	}
+	cancel()
+	select {
+	case err := <-done:
+		if err != nil {
+			t.Errorf("serve returned %v", err)
+		}
+	case <-time.After(15 * time.Second):
+		t.Fatal("serve did not shut down")
+	}
+	if strings.Contains(logs.String(), "eyJ") {
+		t.Errorf("the log holds something token-shaped:\n%s", logs.String())
 	}
 }

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"slices"
 	"sync"
 	"time"
 
@@ -55,6 +56,7 @@ type Core struct {
 	mu         sync.RWMutex
 	messengers map[string]Messenger
 	admin      map[policy.Kind]AdminHandler
+	watchers   []Watcher
 
 	// background work (sign-in continuations) is tied to ctx and counted by wg.
 	ctx    context.Context
@@ -210,9 +212,16 @@ func (c *Core) update(ctx context.Context, id uint64, ev store.AuditRecord, fn f
 	return r, err
 }
 
+// Watch adds w to the watchers told about every request change (metrics, views).
+func (c *Core) Watch(w Watcher) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.watchers = append(c.watchers, w)
+}
+
 func (c *Core) notify(ctx context.Context, r store.Request) {
 	c.mu.RLock()
-	var ws []Watcher
+	ws := slices.Clone(c.watchers)
 	for _, m := range c.messengers {
 		if w, ok := m.(Watcher); ok {
 			ws = append(ws, w)

@@ -41,7 +41,8 @@ func (g *SandboxGraph) SignInURL(ctx context.Context, state, challenge, hint, cl
 
 // StartSandbox starts the simulated tenant from seed for a service reachable at publicURL (what
 // users' browsers use, e.g. http://localhost:8080). Mount SignInPage at /sandbox/sign-in.
-func StartSandbox(seedYAML []byte, publicURL string) (*Sandbox, error) {
+// wrap, when set, wraps the transport Elevate uses towards the tenant (metrics).
+func StartSandbox(seedYAML []byte, publicURL string, wrap func(http.RoundTripper) http.RoundTripper) (*Sandbox, error) {
 	seed, err := graphtest.ParseSeed(seedYAML)
 	if err != nil {
 		return nil, fmt.Errorf("sandbox tenant: %w", err)
@@ -53,9 +54,13 @@ func StartSandbox(seedYAML []byte, publicURL string) (*Sandbox, error) {
 	if err != nil {
 		return nil, err
 	}
+	hc := tenant.HTTPClient()
+	if wrap != nil {
+		hc = &http.Client{Transport: wrap(hc.Transport), CheckRedirect: hc.CheckRedirect, Timeout: hc.Timeout}
+	}
 	g, err := graph.New(graph.Config{GraphURL: tenant.GraphURL(), AuthorityHost: tenant.AuthorityURL(),
 		TenantID: tenant.TenantID(), ClientID: tenant.ClientID(), ClientSecret: tenant.ClientSecret(),
-		RedirectURL: redirect, HTTPClient: tenant.HTTPClient()})
+		RedirectURL: redirect, HTTPClient: hc})
 	if err != nil {
 		tenant.Close()
 		return nil, err
