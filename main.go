@@ -19,6 +19,7 @@ import (
 	"net/http"
 	"os"
 	"os/signal"
+	"path/filepath"
 	"slices"
 	"sync"
 	"syscall"
@@ -172,6 +173,8 @@ func serve(ctx context.Context, args []string, stderr io.Writer) error {
 	config := fs.String("config", "elevate.yaml", "configuration file")
 	db := fs.String("db", "elevate.db", "store file")
 	listen := fs.String("listen", ":8080", "HTTP listen address")
+	backupDir := fs.String("backup-dir", "", "take hot backups of the store into this directory (with -backup-every)")
+	backupEvery := fs.Duration("backup-every", 24*time.Hour, "how often to back up the store when -backup-dir is set")
 	sandbox := fs.Bool("sandbox", false, "use the simulated tenant instead of Microsoft Graph (try Elevate in a real chat workspace before granting any Graph permission)")
 	if err := fs.Parse(args); err != nil {
 		return err
@@ -269,6 +272,9 @@ func serve(ctx context.Context, args []string, stderr io.Writer) error {
 			}
 		}
 	}()
+	if *backupDir != "" {
+		go backups(ctx, s, *backupDir, *backupEvery, log)
+	}
 	errc := make(chan error, 1)
 	go func() { errc <- srv.ListenAndServe() }()
 	log.Info("listening", "addr", *listen, "chat", chats, "sandbox", *sandbox)
@@ -293,6 +299,26 @@ func publicURL(listen string) string {
 		host = "localhost"
 	}
 	return "http://" + net.JoinHostPort(host, port)
+}
+
+// backups writes a consistent copy of the live store every interval, named by time, so
+// backups need no downtime.
+func backups(ctx context.Context, s *store.Store, dir string, every time.Duration, log *slog.Logger) {
+	tick := time.NewTicker(every)
+	defer tick.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case now := <-tick.C:
+			path := filepath.Join(dir, "elevate-"+now.UTC().Format("20060102T150405Z")+".db")
+			if n, err := s.BackupFile(path); err != nil {
+				log.Error("backup failed", "path", path, "err", err)
+			} else {
+				log.Info("backup written", "path", path, "bytes", n)
+			}
+		}
+	}
 }
 
 // openCounts counts the open requests by state, for the elevate_requests_open gauge.
