@@ -176,6 +176,7 @@ func serve(ctx context.Context, args []string, stderr io.Writer) error {
 	backupDir := fs.String("backup-dir", "", "take hot backups of the store into this directory (with -backup-every)")
 	backupEvery := fs.Duration("backup-every", 24*time.Hour, "how often to back up the store when -backup-dir is set")
 	sandbox := fs.Bool("sandbox", false, "use the simulated tenant instead of Microsoft Graph (try Elevate in a real chat workspace before granting any Graph permission)")
+	latency := fs.Duration("sandbox-graph-latency", 0, "with -sandbox: make every simulated Graph and sign-in answer take this long (load tests)")
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
@@ -204,7 +205,11 @@ func serve(ctx context.Context, args []string, stderr io.Writer) error {
 	graphHTTP := &http.Client{Transport: met.Transport(http.DefaultTransport.(*http.Transport).Clone()), Timeout: 100 * time.Second}
 	var g bot.Graph
 	if *sandbox {
-		sb, err := demo.StartSandbox(examples.Tenant, publicURL(*listen), met.Transport)
+		wrap := met.Transport
+		if *latency > 0 {
+			wrap = func(rt http.RoundTripper) http.RoundTripper { return met.Transport(slowed(rt, *latency)) }
+		}
+		sb, err := demo.StartSandbox(examples.Tenant, publicURL(*listen), wrap)
 		if err != nil {
 			return err
 		}
@@ -320,6 +325,22 @@ func backups(ctx context.Context, s *store.Store, dir string, every time.Duratio
 		}
 	}
 }
+
+// slowed delays every request by d, to play a slow Graph in load tests.
+func slowed(rt http.RoundTripper, d time.Duration) http.RoundTripper {
+	return roundTrip(func(r *http.Request) (*http.Response, error) {
+		select {
+		case <-time.After(d):
+		case <-r.Context().Done():
+			return nil, r.Context().Err()
+		}
+		return rt.RoundTrip(r)
+	})
+}
+
+type roundTrip func(*http.Request) (*http.Response, error)
+
+func (f roundTrip) RoundTrip(r *http.Request) (*http.Response, error) { return f(r) }
 
 // openCounts counts the open requests by state, for the elevate_requests_open gauge.
 func openCounts(s *store.Store) (map[store.State]int, error) {
