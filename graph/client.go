@@ -62,10 +62,12 @@ type Client struct {
 	resource  string   // the Graph resource for token scopes, e.g. https://graph.microsoft.com
 	graphHTTP *http.Client
 	app       abstractions.RequestAdapter
+	appCred   azcore.TokenCredential // the app-only identity, also read by Permissions
 	msal      *confidential.Client // nil without a client secret: no user sign-in
 
 	mu       sync.Mutex
 	policies map[string]cachedPolicy
+	roleDefs map[string]string // role id → display name, read once
 }
 
 var registerSerializers sync.Once
@@ -122,6 +124,7 @@ func New(cfg Config) (*Client, error) {
 			return nil, err
 		}
 	}
+	c.appCred = cred
 	if c.app, err = c.adapter(cred); err != nil {
 		return nil, err
 	}

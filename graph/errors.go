@@ -1,6 +1,7 @@
 package graph
 
 import (
+	"context"
 	"encoding/base64"
 	"encoding/json"
 	"errors"
@@ -27,6 +28,10 @@ var (
 	ErrForbidden            = errors.New("graph: forbidden")
 	ErrUnauthorized         = errors.New("graph: unauthorized")
 	ErrConflict             = errors.New("graph: conflict (already decided)")
+	// ErrActiveDurationTooShort: PIM refuses to end an activation in its first minutes (about 5).
+	ErrActiveDurationTooShort = errors.New("graph: activation too recent to end")
+	// ErrUnavailable: Graph did not answer or answered 5xx; the write may or may not have happened.
+	ErrUnavailable = errors.New("graph: unavailable")
 )
 
 // PIM error codes (reference/graph-pim.md §3.3).
@@ -34,6 +39,8 @@ const (
 	CodePolicyValidation     = "RoleAssignmentRequestPolicyValidationFailed"
 	CodeAcrsValidation       = "RoleAssignmentRequestAcrsValidationFailed"
 	CodeRoleAssignmentExists = "RoleAssignmentExists"
+	CodeActiveDurationShort  = "ActiveDurationTooShort"
+	CodeAssignmentNotExists  = "RoleAssignmentDoesNotExist"
 )
 
 // Error is a failed Graph call, for the log and for the bot's decisions. Error() includes the
@@ -86,6 +93,10 @@ func (e *Error) kind() error {
 		return ErrAcrsRequired
 	case CodeRoleAssignmentExists:
 		return ErrRoleAssignmentExists
+	case CodeActiveDurationShort:
+		return ErrActiveDurationTooShort
+	case CodeAssignmentNotExists:
+		return ErrNotFound
 	case "PermissionScopeNotGranted", "Authorization_RequestDenied":
 		return ErrForbidden
 	case "InvalidAuthenticationToken":
@@ -104,6 +115,9 @@ func (e *Error) kind() error {
 		return ErrUnauthorized
 	case http.StatusConflict:
 		return ErrConflict
+	}
+	if e.Status >= 500 {
+		return ErrUnavailable
 	}
 	return nil
 }
@@ -156,7 +170,12 @@ func wrapErr(op string, err error) error {
 		// The app could not get a token (wrong secret, no consent, ...): say unauthorized.
 		return fmt.Errorf("graph: %s: %w: %w", op, ErrUnauthorized, err)
 	}
-	return fmt.Errorf("graph: %s: %w", op, err)
+	if errors.Is(err, context.Canceled) {
+		return fmt.Errorf("graph: %s: %w", op, err)
+	}
+	// No answer (timeout, connection refused, reset): Graph is unavailable from here, and a
+	// write may or may not have happened.
+	return fmt.Errorf("graph: %s: %w: %w", op, ErrUnavailable, err)
 }
 
 func fromHeaders(e *Error, h *abstractions.ResponseHeaders) {

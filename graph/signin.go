@@ -68,10 +68,15 @@ func (forgetful) Export(_ context.Context, c cache.Marshaler, _ cache.ExportHint
 	return nil
 }
 
-// scopes are what the user's token is for: the one delegated permission selfActivate needs.
+// scopes are what the user's token is for: the delegated permissions of the user's own PIM
+// calls (activate, deactivate, cancel, approve for directory roles; the same for PIM for
+// Groups; an admin's conversion of standing access to eligible). Entra grants only what the
+// signed-in user's roles allow, so a plain user's token cannot write eligibilities.
 // MSAL adds openid, profile and offline_access.
 func (c *Client) scopes() []string {
-	return []string{c.resource + "/RoleAssignmentSchedule.ReadWrite.Directory"}
+	return []string{c.resource + "/RoleAssignmentSchedule.ReadWrite.Directory",
+		c.resource + "/PrivilegedAssignmentSchedule.ReadWrite.AzureADGroup",
+		c.resource + "/RoleEligibilitySchedule.ReadWrite.Directory"}
 }
 
 // SignInURL is the Entra authorize URL to send the user to: authorization code with PKCE

@@ -484,6 +484,10 @@ func TestTenantApprovalAndDeactivate(t *testing.T) {
 	if _, err := c.Deactivate(t.Context(), aliceTok, bob, graphtest.RoleUserAdministrator); err == nil {
 		t.Error("Deactivate with alice's token for bob succeeded")
 	}
+	if _, err := c.Deactivate(t.Context(), aliceTok, alice, graphtest.RoleUserAdministrator); !errors.Is(err, graph.ErrActiveDurationTooShort) {
+		t.Errorf("Deactivate at once = %v, want ErrActiveDurationTooShort", err)
+	}
+	tenant.Advance(6 * time.Minute)
 	d, err := c.Deactivate(t.Context(), aliceTok, alice, graphtest.RoleUserAdministrator)
 	if err != nil || d.Status != "Revoked" {
 		t.Fatalf("Deactivate = %+v, %v; want Revoked", d, err)

@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"io"
 	"net/http"
+	"net/http/httptest"
 	"strconv"
 	"strings"
 	"time"
@@ -116,6 +117,28 @@ func (t *Tenant) serveGraph(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	c.version, c.parts = segs[0], segs[1:]
+	t.mu.Lock()
+	down, downStatus, lose := t.outage > 0, t.outageStatus, t.lose > 0 && r.Method != http.MethodGet
+	if down {
+		t.outage--
+	}
+	if lose {
+		t.lose--
+	}
+	t.mu.Unlock()
+	if down {
+		c.fail(downStatus, "ServiceUnavailable", "The service is temporarily unavailable.")
+		return
+	}
+	if lose {
+		// The write is processed, but its answer never reaches the client: a gateway timeout.
+		rec := httptest.NewRecorder()
+		c.w = rec
+		t.route(c)
+		c.w = w
+		c.fail(http.StatusGatewayTimeout, "GatewayTimeout", "The gateway timed out.")
+		return
+	}
 	t.route(c)
 }
 

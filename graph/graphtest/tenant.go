@@ -35,6 +35,9 @@ type Tenant struct {
 	st       *state
 	calls    []Call
 	throttle int
+	outage       int // Outage: requests still to refuse
+	outageStatus int
+	lose         int // LoseResponses: writes whose answers still to lose
 	codes    map[string]*authCode
 	refresh  map[string]*session
 }
@@ -178,6 +181,22 @@ func (t *Tenant) ResetCalls() {
 	t.mu.Lock()
 	defer t.mu.Unlock()
 	t.calls = nil
+}
+
+// Outage makes the next n Graph requests (after authentication) fail with status (500, 503
+// without Retry-After, 504) before anything is processed: Graph is down.
+func (t *Tenant) Outage(n, status int) {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	t.outage, t.outageStatus = n, status
+}
+
+// LoseResponses makes the next n writes (POST, PATCH, DELETE) take effect but answer 504
+// GatewayTimeout, as when a write reaches Graph and its answer is lost on the way back.
+func (t *Tenant) LoseResponses(n int) {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	t.lose = n
 }
 
 // Throttle makes the next n Graph requests answer 429 TooManyRequests with Retry-After: 0.
