@@ -63,7 +63,7 @@ type Client struct {
 	graphHTTP *http.Client
 	app       abstractions.RequestAdapter
 	appCred   azcore.TokenCredential // the app-only identity, also read by Permissions
-	msal      *confidential.Client // nil without a client secret: no user sign-in
+	msal      *confidential.Client   // nil without a client secret: no user sign-in
 
 	mu       sync.Mutex
 	policies map[string]cachedPolicy

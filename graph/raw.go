@@ -21,7 +21,9 @@ var odataErrors = abstractions.ErrorMappings{"XXX": odataerrors.CreateODataError
 func (c *Client) v1(path string) string { return c.baseURL + path }
 
 // beta is an absolute beta URL for a path.
-func (c *Client) beta(path string) string { return strings.TrimSuffix(c.baseURL, "/v1.0") + "/beta" + path }
+func (c *Client) beta(path string) string {
+	return strings.TrimSuffix(c.baseURL, "/v1.0") + "/beta" + path
+}
 
 // send makes one request: body (when not nil) is sent as JSON, the answer is decoded into out
 // (when not nil). A write (write=true) is retried only when Graph says it was not processed.

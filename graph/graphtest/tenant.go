@@ -31,15 +31,15 @@ type Tenant struct {
 
 	skew atomic.Int64 // Advance: nanoseconds added to the clock
 
-	mu       sync.Mutex
-	st       *state
-	calls    []Call
-	throttle int
+	mu           sync.Mutex
+	st           *state
+	calls        []Call
+	throttle     int
 	outage       int // Outage: requests still to refuse
 	outageStatus int
 	lose         int // LoseResponses: writes whose answers still to lose
-	codes    map[string]*authCode
-	refresh  map[string]*session
+	codes        map[string]*authCode
+	refresh      map[string]*session
 }
 
 // Call is one recorded Graph request.
