@@ -30,6 +30,11 @@ func Parse(filename string, data []byte) (*Config, error) {
 type parser struct {
 	file string
 	errs ConfigErrors
+	// groupEntries are the PIM for Groups entries (config `groups:`), checked for name clashes
+	// with the roles and added to the catalogue after them.
+	groupEntries []*roleEntry
+	// explicitBudget marks roles whose extension_budget the file sets.
+	explicitBudget map[*Role]bool
 }
 
 func (p *parser) errorf(line int, format string, args ...any) {
@@ -64,7 +69,7 @@ func (p *parser) parse(data []byte) *Config {
 		}
 	}
 
-	f := p.mapping(top, "", []string{"version", "tenant", "channels", "request_expiry", "sign_in_freshness", "ticket_pattern", "roles", "users", "schedules", "baseline"})
+	f := p.mapping(top, "", []string{"version", "tenant", "channels", "request_expiry", "sign_in_freshness", "ticket_pattern", "roles", "users", "schedules", "baseline", "admins", "groups"})
 	if n := f.get("version"); n != nil {
 		if v, ok := p.integer(n, "version"); ok && v != 1 {
 			p.errorf(n.Line, "version: %d is not a config version this Elevate knows (it knows 1)", v)
@@ -96,6 +101,8 @@ func (p *parser) parse(data []byte) *Config {
 		}
 	}
 	p.users(f.get("users"), &c.Users)
+	p.admins(f.get("admins"), &c.Admins)
+	p.groups(f.get("groups"), c)
 	p.roles(f.get("roles"), c)
 	p.schedules(f.get("schedules"), f.get("baseline"), c) // schedule.go
 	return c
@@ -599,7 +606,7 @@ func parseContractEnd(s string) (time.Time, error) {
 var aliasRe = regexp.MustCompile(`^[a-z][a-z0-9._-]{0,39}$`)
 
 var roleKeys = []string{"name", "template_id", "enabled", "aliases", "max_duration", "default_duration",
-	"justification", "ticket", "approval", "tier0", "approval_channel"}
+	"justification", "ticket", "approval", "tier0", "approval_channel", "extension_budget"}
 
 // roleEntry is a role being built, with the lines its keys came from for conflict messages.
 type roleEntry struct {
@@ -657,10 +664,14 @@ func (p *parser) roles(n *yaml.Node, c *Config) {
 		p.roleSettings(f, path, e, c, explicitDefault)
 	}
 
+	entries = append(entries, p.groupEntries...)
 	for _, e := range entries {
 		r := e.role
-		if !explicitDefault[r] {
+		if !explicitDefault[r] && !(r.Group && r.DefaultDuration > 0) {
 			r.DefaultDuration = min(DefaultDefaultDuration, r.MaxDuration)
+		}
+		if !p.explicitBudget[r] {
+			r.ExtensionBudget = r.MaxDuration
 		}
 		if r.TicketPattern == nil {
 			r.TicketPattern = c.DefaultTicketPattern
@@ -852,6 +863,20 @@ func (p *parser) roleSettings(f fields, path string, e *roleEntry, c *Config, ex
 			}
 		}
 	}
+	if v := f.get("extension_budget"); v != nil {
+		if p.explicitBudget == nil {
+			p.explicitBudget = map[*Role]bool{}
+		}
+		if s := strings.ToLower(strings.TrimSpace(resolve(v).Value)); resolve(v).Kind == yaml.ScalarNode && (s == "none" || s == "0" || s == "false") {
+			r.ExtensionBudget, p.explicitBudget[r] = 0, true
+		} else if d, ok := p.duration(v, path+".extension_budget"); ok {
+			if d > PIMMaxDuration {
+				p.errorf(v.Line, "%s.extension_budget: %s is more than a day; extensions should stay short (or say none)", path, formatDuration(d))
+			} else {
+				r.ExtensionBudget, p.explicitBudget[r] = d, true
+			}
+		}
+	}
 	p.justification(f.get("justification"), path+".justification", r)
 	p.ticket(f.get("ticket"), path+".ticket", r)
 	p.approval(f.get("approval"), path+".approval", r, c, f.keyLine("approval"))
@@ -1030,6 +1055,101 @@ func (p *parser) checkNames(entries []*roleEntry) {
 				line = max(e.line, prev.line)
 			}
 			p.errorf(line, "%q would mean both %s and %s; pick another alias (or disable one role with enabled: false)", k, prev.role.Name, e.role.Name)
+		}
+	}
+}
+
+func (p *parser) admins(n *yaml.Node, a *Admins) {
+	f := p.mapping(n, "admins", []string{"users", "group"})
+	seen := map[string]int{}
+	list, nodes := p.list(f.get("users"), "admins.users")
+	for i, u := range list {
+		path := fmt.Sprintf("admins.users[%d]", i)
+		if !isGUID(u) && !isUPN(u) {
+			p.errorf(nodes[i].Line, "%s: %q is neither an object id (GUID) nor a UPN (name@domain)", path, u)
+			continue
+		}
+		if line, dup := seen[strings.ToLower(u)]; dup {
+			p.errorf(nodes[i].Line, "%s: %s is listed twice (first on line %d)", path, u, line)
+			continue
+		}
+		seen[strings.ToLower(u)] = nodes[i].Line
+		a.Users = append(a.Users, u)
+	}
+	if v := f.get("group"); v != nil {
+		if g, ok := p.guid(v, "admins.group", "a group object id"); ok {
+			a.Group = g
+		}
+	}
+}
+
+var groupKeys = []string{"name", "group_id", "access", "enabled", "aliases", "max_duration", "default_duration",
+	"justification", "ticket", "approval", "tier0", "approval_channel", "extension_budget"}
+
+// PIMGroupMaxDuration is the longest activation PIM for Groups accepts.
+const PIMGroupMaxDuration = 8 * time.Hour
+
+// groups reads the PIM for Groups catalogue (config `groups:`): each group membership is
+// activated like a role, by its name or aliases, with the same rules (durations, justification,
+// ticket, approval). They join Config.Roles with Group set and TemplateID the group's id.
+func (p *parser) groups(n *yaml.Node, c *Config) {
+	seenIDs := map[string]int{}
+	for i, item := range p.sequence(n, "groups", "groups") {
+		path := fmt.Sprintf("groups[%d]", i)
+		item = resolve(item)
+		f := p.mapping(item, path, groupKeys)
+		if item == nil || item.Kind != yaml.MappingNode {
+			continue
+		}
+		name, nameOK := "", false
+		if v := f.get("name"); v == nil {
+			p.errorf(item.Line, "%s: name is missing (what people see, e.g. \"Tier1 Admins\")", path)
+		} else if name, nameOK = p.str(v, path+".name"); nameOK && name == "" {
+			nameOK = false
+		}
+		gid, gidOK := "", false
+		if v := f.get("group_id"); v == nil {
+			p.errorf(item.Line, "%s: group_id is missing (the group's object id, a GUID)", path)
+		} else {
+			gid, gidOK = p.guid(v, path+".group_id", "a group object id")
+		}
+		if !nameOK || !gidOK {
+			continue
+		}
+		if first := strings.Fields(normalize(name))[0]; reservedWords[first] || isDurationLike(first) {
+			p.errorf(f.keyLine("name"), "%s.name: %q can't be a group name here: its first word would read as a command word or a duration", path, name)
+			continue
+		}
+		access := "member"
+		if v := f.get("access"); v != nil {
+			if s, ok := p.str(v, path+".access"); ok {
+				switch strings.ToLower(s) {
+				case "member", "owner":
+					access = strings.ToLower(s)
+				default:
+					p.errorf(v.Line, "%s.access: %q should be member or owner", path, s)
+				}
+			}
+		}
+		key := gid + "/" + access
+		if line, dup := seenIDs[key]; dup {
+			p.errorf(f.keyLine("group_id"), "%s.group_id: %s (%s) is already configured on line %d", path, gid, access, line)
+			continue
+		}
+		seenIDs[key] = item.Line
+		r := &Role{Name: strings.Join(strings.Fields(name), " "), TemplateID: gid, Group: true, Access: access,
+			MaxDuration: PIMGroupMaxDuration, JustificationRequired: true, example: "what you're doing"}
+		e := &roleEntry{role: r, enabled: true, line: item.Line, aliasLine: map[string]int{}}
+		explicit := map[*Role]bool{}
+		p.roleSettings(f, path, e, c, explicit)
+		if r.MaxDuration > PIMGroupMaxDuration {
+			p.errorf(f.keyLine("max_duration"), "%s.max_duration: PIM for Groups activations last at most 8h", path)
+		}
+		if !explicit[r] {
+			r.DefaultDuration = 0 // the roles' default applies (set with them)
+		}
+		if e.enabled {
+			p.groupEntries = append(p.groupEntries, e)
 		}
 	}
 }

@@ -23,6 +23,7 @@ type Config struct {
 	RequestExpiry        time.Duration  // default 1h: a pending request expires then
 	SignInFreshness      time.Duration  // default 15m; tier-0 roles always need a fresh sign-in
 	DefaultTicketPattern *regexp.Regexp // default `\b[A-Z][A-Z0-9]+-\d+\b`
+	Admins               Admins         // who may run discover and convert
 	Schedules            Schedules      // scheduled work and the drift baseline (schedule.go)
 
 	disabled []*Role // roles hidden by `enabled: false`, so a request for one gets a clear answer
@@ -56,6 +57,13 @@ type Role struct {
 	Tier0                 bool
 	ApprovalChannel       string // overrides Channels.Approvals
 	BuiltIn               bool   // from the built-in catalogue (else a custom role)
+	// Group is set for a PIM for Groups membership (config `groups:`): TemplateID is then the
+	// group's object id and Access says which relationship is activated.
+	Group  bool
+	Access string // "member" or "owner"; groups only
+	// ExtensionBudget is how much `extend` may add to one activation in total; 0: no extensions.
+	// Default: the role's max_duration.
+	ExtensionBudget time.Duration
 
 	example string // a typical reason, for hints
 }
@@ -65,6 +73,28 @@ type Approval struct {
 	Required  int      // approvals needed; 0 = none
 	Approvers []string // Entra object ids or UPNs
 	Group     string   // Entra group object id; its members may approve too (checked by bot via graph)
+}
+
+// Admins are the PIM administrators who may run discover and convert (config `admins:`): listed
+// users (object id or UPN) and the members of an Entra group (checked by the bot through Graph).
+type Admins struct {
+	Users []string
+	Group string
+}
+
+// IsPIMAdmin reports whether the user may run discover and convert: a listed admin, or, when
+// the config lists none and names no group, one of the schedules' admins (IsAdmin). Membership
+// of Admins.Group is not known here; the bot checks it through Graph.
+func (c *Config) IsPIMAdmin(objectID, upn string) bool {
+	if len(c.Admins.Users) == 0 && c.Admins.Group == "" {
+		return c.IsAdmin(objectID, upn)
+	}
+	for _, a := range c.Admins.Users {
+		if (objectID != "" && strings.EqualFold(a, objectID)) || (upn != "" && strings.EqualFold(a, upn)) {
+			return true
+		}
+	}
+	return false
 }
 
 // Users are the user classes that change the rules.
@@ -176,6 +206,9 @@ func (r *Role) keys() []string {
 	keys = append(keys, name)
 	if short, ok := strings.CutSuffix(name, " administrator"); ok {
 		keys = append(keys, short+" admin")
+	}
+	if r.TemplateID == "" {
+		return keys
 	}
 	return append(keys, strings.ToLower(r.TemplateID))
 }
