@@ -1,0 +1,145 @@
+package slack
+
+import (
+	"bytes"
+	"encoding/json"
+	"io"
+	"net/http"
+
+	slackapi "github.com/slack-go/slack"
+	"github.com/slack-go/slack/slackevents"
+)
+
+// maxBody bounds what Slack may send in one request (real payloads are a few kB).
+const maxBody = 1 << 20
+
+// Commands serves /slack/commands, the slash command's request URL.
+func (a *Adapter) Commands() http.Handler {
+	return a.verified(func(w http.ResponseWriter, r *http.Request, _ []byte) {
+		cmd, err := slackapi.SlashCommandParse(r)
+		if err != nil {
+			http.Error(w, "bad slash command", http.StatusBadRequest)
+			return
+		}
+		a.answer(w, a.command(cmd))
+	})
+}
+
+// Interactivity serves /slack/interactivity: button clicks and modal submissions.
+func (a *Adapter) Interactivity() http.Handler {
+	return a.verified(func(w http.ResponseWriter, r *http.Request, _ []byte) {
+		ic, err := slackapi.InteractionCallbackParse(r)
+		if err != nil {
+			http.Error(w, "bad interaction payload", http.StatusBadRequest)
+			return
+		}
+		a.answer(w, a.interaction(ic))
+	})
+}
+
+// Events serves /slack/events, the Events API request URL: its url_verification handshake and
+// the app_home_opened event. Slack retries an event it thinks was lost (X-Slack-Retry-Num); an
+// event id seen before is acknowledged and dropped.
+func (a *Adapter) Events() http.Handler {
+	return a.verified(func(w http.ResponseWriter, r *http.Request, body []byte) {
+		var outer struct {
+			Type      string `json:"type"`
+			Challenge string `json:"challenge"`
+			EventID   string `json:"event_id"`
+		}
+		if err := json.Unmarshal(body, &outer); err != nil {
+			http.Error(w, "bad event", http.StatusBadRequest)
+			return
+		}
+		if outer.Type == slackevents.URLVerification {
+			w.Header().Set("Content-Type", "text/plain")
+			io.WriteString(w, outer.Challenge)
+			return
+		}
+		if outer.EventID != "" && !a.replays.first("event:"+outer.EventID) {
+			a.log.Info("slack event redelivered; already handled", "event_id", outer.EventID, "retry", r.Header.Get("X-Slack-Retry-Num"))
+			w.WriteHeader(http.StatusOK)
+			return
+		}
+		ev, err := slackevents.ParseEvent(body, slackevents.OptionNoVerifyToken())
+		if err != nil {
+			// An event type slack-go does not know: acknowledge, or Slack retries it.
+			w.WriteHeader(http.StatusOK)
+			return
+		}
+		a.answer(w, a.event(ev))
+	})
+}
+
+// verified checks a request's signature (read the body, verify, restore it) and drops replays:
+// the same signature again inside the window is acknowledged and ignored.
+func (a *Adapter) verified(next func(w http.ResponseWriter, r *http.Request, body []byte)) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.Method != http.MethodPost {
+			w.Header().Set("Allow", http.MethodPost)
+			http.Error(w, "method not allowed", http.StatusMethodNotAllowed)
+			return
+		}
+		if a.secret == "" {
+			http.Error(w, "Slack signing secret not configured", http.StatusServiceUnavailable)
+			return
+		}
+		body, err := io.ReadAll(io.LimitReader(r.Body, maxBody+1))
+		if err != nil {
+			http.Error(w, "cannot read body", http.StatusBadRequest)
+			return
+		}
+		if len(body) > maxBody {
+			http.Error(w, "body too large", http.StatusRequestEntityTooLarge)
+			return
+		}
+		if err := verify(r.Header, body, a.secret); err != nil {
+			a.log.Warn("slack request refused", "path", r.URL.Path, "err", err)
+			http.Error(w, "invalid signature", http.StatusUnauthorized)
+			return
+		}
+		if !a.replays.first("sig:" + r.Header.Get("X-Slack-Signature")) {
+			a.log.Warn("slack request replayed; ignored", "path", r.URL.Path, "retry", r.Header.Get("X-Slack-Retry-Num"))
+			w.WriteHeader(http.StatusOK)
+			return
+		}
+		r.Body = io.NopCloser(bytes.NewReader(body))
+		next(w, r, body)
+	})
+}
+
+// verify checks Slack's request signature: HMAC-SHA256 over "v0:<timestamp>:<body>" with the
+// signing secret, and a timestamp within five minutes of now.
+func verify(h http.Header, body []byte, secret string) error {
+	sv, err := slackapi.NewSecretsVerifier(h, secret)
+	if err != nil {
+		return err
+	}
+	if _, err := sv.Write(body); err != nil {
+		return err
+	}
+	if err := sv.Ensure(); err != nil {
+		return err
+	}
+	return nil
+}
+
+// answer writes the acknowledgement, then starts what comes after it.
+func (a *Adapter) answer(w http.ResponseWriter, ak ack) {
+	release := a.hold()
+	defer release()
+	if ak.body != nil {
+		w.Header().Set("Content-Type", "application/json")
+		if err := json.NewEncoder(w).Encode(ak.body); err != nil {
+			a.log.Error("writing slack acknowledgement", "err", err)
+		}
+	} else {
+		w.WriteHeader(http.StatusOK)
+	}
+	if f, ok := w.(http.Flusher); ok {
+		f.Flush()
+	}
+	if ak.then != nil {
+		ak.then()
+	}
+}

@@ -1,0 +1,720 @@
+// Package slacktest is a stateful fake of the parts of the Slack platform Elevate uses: the Web
+// API methods (chat.postMessage/update/postEphemeral, conversations.open, users.info,
+// views.open/publish/update, apps.connections.open), response_url posts and Socket Mode's
+// WebSocket. It speaks the wire formats slack-go sends (form or JSON bodies, token in a form
+// field or a Bearer header), records every call and message, and can answer 429s on demand.
+//
+// Point slack-go at it with slack.OptionAPIURL(s.APIURL()).
+package slacktest
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"html"
+	"io"
+	"mime"
+	"net/http"
+	"net/http/httptest"
+	"net/url"
+	"slices"
+	"strconv"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/gorilla/websocket"
+)
+
+// Tokens the fake accepts.
+const (
+	BotToken = "xoxb-test"
+	AppToken = "xapp-test"
+)
+
+// User is a workspace member.
+type User struct {
+	ID, Name, Email string
+}
+
+// Message is a message as the fake holds it, with updates applied.
+type Message struct {
+	Seq       int    // order of posting, from 1
+	Channel   string // channel id ("D…" for a direct message)
+	TS        string // "" for ephemeral messages
+	Ephemeral bool   // seen only by User
+	User      string // the only viewer of an ephemeral message
+	Text      string
+	Blocks    json.RawMessage
+	Updates   int
+	Via       string // the method that posted it: chat.postMessage, chat.postEphemeral, response_url
+}
+
+// Plain is the message as a person would read it: the text of its blocks (or its text when it
+// has none), Slack's &amp; escapes undone.
+func (m Message) Plain() string {
+	if len(m.Blocks) > 0 && string(m.Blocks) != "null" {
+		if s := PlainBlocks(m.Blocks); s != "" {
+			return s
+		}
+	}
+	return html.UnescapeString(m.Text)
+}
+
+// Buttons are the message's buttons.
+func (m Message) Buttons() []Button { return BlocksButtons(m.Blocks) }
+
+// Button is a button element found in blocks.
+type Button struct {
+	ActionID, BlockID, Text, Value, URL, Style string
+}
+
+// View is a modal or home view opened, updated or published through the API.
+type View struct {
+	ID, Hash   string
+	Method     string // views.open, views.update, views.publish
+	TriggerID  string // views.open
+	UserID     string // views.publish
+	CallbackID string
+	Metadata   string
+	Type       string
+	JSON       json.RawMessage // the view as sent
+}
+
+// Call is one API call as received.
+type Call struct {
+	Method string
+	Token  string
+	Form   url.Values
+	JSON   json.RawMessage
+	Status int
+}
+
+type channel struct {
+	id, name string
+}
+
+type responseURL struct {
+	user, channel string
+	original      string // ts of the message whose button made it, if any
+	uses          int
+}
+
+// Server is the fake. Create it with New; Close it when done.
+type Server struct {
+	srv *httptest.Server
+
+	mu        sync.Mutex
+	users     map[string]User
+	channels  []channel
+	msgs      []*Message
+	views     []View
+	calls     []Call
+	throttle  map[string][]string // method → Retry-After values of 429s still to answer
+	fail      map[string][]string // method → Slack errors still to answer
+	responses map[string]*responseURL
+	seq       int
+
+	sockMu  sync.Mutex
+	sock    *websocket.Conn
+	sockOK  chan struct{}
+	acks    map[string]chan json.RawMessage
+	closing chan struct{}
+}
+
+// New starts a fake workspace.
+func New() *Server {
+	s := &Server{users: map[string]User{}, throttle: map[string][]string{}, fail: map[string][]string{},
+		responses: map[string]*responseURL{}, acks: map[string]chan json.RawMessage{},
+		sockOK: make(chan struct{}), closing: make(chan struct{})}
+	mux := http.NewServeMux()
+	mux.HandleFunc("/api/", s.api)
+	mux.HandleFunc("/response/", s.respond)
+	mux.HandleFunc("/socket", s.socket)
+	s.srv = httptest.NewServer(mux)
+	return s
+}
+
+// Close stops the server and its WebSocket.
+func (s *Server) Close() {
+	close(s.closing)
+	s.sockMu.Lock()
+	if s.sock != nil {
+		s.sock.Close()
+	}
+	s.sockMu.Unlock()
+	s.srv.CloseClientConnections()
+	s.srv.Close()
+}
+
+// URL is the server's base URL.
+func (s *Server) URL() string { return s.srv.URL }
+
+// APIURL is what to give slack.OptionAPIURL (with its trailing slash).
+func (s *Server) APIURL() string { return s.srv.URL + "/api/" }
+
+// AddUser adds a workspace member.
+func (s *Server) AddUser(u User) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.users[u.ID] = u
+}
+
+// AddChannel adds a channel the bot is a member of.
+func (s *Server) AddChannel(id, name string) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.channels = append(s.channels, channel{id, strings.TrimPrefix(name, "#")})
+}
+
+// ChannelID resolves a channel name ("#x" or "x") or id to its id; "" if unknown.
+func (s *Server) ChannelID(nameOrID string) string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.channelID(nameOrID)
+}
+
+func (s *Server) channelID(v string) string {
+	if strings.HasPrefix(v, "D") {
+		if _, ok := s.users[strings.TrimPrefix(v, "D")]; ok {
+			return v
+		}
+	}
+	for _, c := range s.channels {
+		if c.id == v || c.name == strings.TrimPrefix(v, "#") {
+			return c.id
+		}
+	}
+	return ""
+}
+
+// DMChannel is the id of the direct message channel between the bot and user.
+func DMChannel(user string) string { return "D" + user }
+
+// Throttle makes the next len(retryAfter) calls of method answer 429 with those Retry-After
+// values (in seconds, e.g. "0" or "1").
+func (s *Server) Throttle(method string, retryAfter ...string) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.throttle[method] = append(s.throttle[method], retryAfter...)
+}
+
+// Fail makes the next calls of method answer {"ok":false,"error":e}, one per error given.
+func (s *Server) Fail(method string, errs ...string) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.fail[method] = append(s.fail[method], errs...)
+}
+
+// ResponseURL issues a response_url for an interaction of user in channel (original is the ts
+// of the message the interaction came from, if any).
+func (s *Server) ResponseURL(user, channel, original string) string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.seq++
+	id := strconv.Itoa(s.seq)
+	s.responses[id] = &responseURL{user: user, channel: channel, original: original}
+	return s.srv.URL + "/response/" + id
+}
+
+// Messages returns a copy of every message, oldest first.
+func (s *Server) Messages() []Message {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	out := make([]Message, len(s.msgs))
+	for i, m := range s.msgs {
+		out[i] = *m
+	}
+	return out
+}
+
+// Private returns what user saw privately: their DM channel and ephemeral messages, oldest first.
+func (s *Server) Private(user string) []Message {
+	var out []Message
+	for _, m := range s.Messages() {
+		if (m.Ephemeral && m.User == user) || (!m.Ephemeral && m.Channel == DMChannel(user)) {
+			out = append(out, m)
+		}
+	}
+	return out
+}
+
+// InChannel returns the messages everyone in channel (name or id) sees, oldest first.
+func (s *Server) InChannel(nameOrID string) []Message {
+	id := s.ChannelID(nameOrID)
+	var out []Message
+	for _, m := range s.Messages() {
+		if !m.Ephemeral && m.Channel == id && id != "" {
+			out = append(out, m)
+		}
+	}
+	return out
+}
+
+// Views returns every view call, oldest first.
+func (s *Server) Views() []View {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return slices.Clone(s.views)
+}
+
+// Calls returns every API call, oldest first.
+func (s *Server) Calls() []Call {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return slices.Clone(s.calls)
+}
+
+// CallCount counts the calls of method that succeeded (HTTP 200).
+func (s *Server) CallCount(method string) int {
+	n := 0
+	for _, c := range s.Calls() {
+		if c.Method == method && c.Status == http.StatusOK {
+			n++
+		}
+	}
+	return n
+}
+
+func (s *Server) api(w http.ResponseWriter, r *http.Request) {
+	method := strings.TrimPrefix(r.URL.Path, "/api/")
+	body, _ := io.ReadAll(io.LimitReader(r.Body, 1<<20))
+	c := Call{Method: method, Status: http.StatusOK}
+	ct, _, _ := mime.ParseMediaType(r.Header.Get("Content-Type"))
+	if ct == "application/json" {
+		c.JSON = body
+	} else {
+		c.Form, _ = url.ParseQuery(string(body))
+		c.Token = c.Form.Get("token")
+	}
+	if tok, ok := strings.CutPrefix(r.Header.Get("Authorization"), "Bearer "); ok {
+		c.Token = tok
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	defer func() { s.calls = append(s.calls, c) }()
+	if ra := s.throttle[method]; len(ra) > 0 {
+		s.throttle[method] = ra[1:]
+		c.Status = http.StatusTooManyRequests
+		w.Header().Set("Retry-After", ra[0])
+		http.Error(w, "ratelimited", http.StatusTooManyRequests)
+		return
+	}
+	want := BotToken
+	if method == "apps.connections.open" {
+		want = AppToken
+	}
+	if c.Token != want {
+		writeJSON(w, map[string]any{"ok": false, "error": "invalid_auth"})
+		return
+	}
+	if e := s.fail[method]; len(e) > 0 {
+		s.fail[method] = e[1:]
+		writeJSON(w, map[string]any{"ok": false, "error": e[0]})
+		return
+	}
+	res, err := s.method(method, c)
+	if err != nil {
+		writeJSON(w, map[string]any{"ok": false, "error": err.Error()})
+		return
+	}
+	res["ok"] = true
+	writeJSON(w, res)
+}
+
+func writeJSON(w http.ResponseWriter, v any) {
+	w.Header().Set("Content-Type", "application/json; charset=utf-8")
+	_ = json.NewEncoder(w).Encode(v)
+}
+
+func (s *Server) ts() string {
+	s.seq++
+	return fmt.Sprintf("1700000000.%06d", s.seq)
+}
+
+// method answers one API method; s.mu is held.
+func (s *Server) method(method string, c Call) (map[string]any, error) {
+	f := c.Form
+	switch method {
+	case "chat.postMessage", "chat.postEphemeral":
+		ch := s.channelID(f.Get("channel"))
+		if ch == "" {
+			return nil, errors.New("channel_not_found")
+		}
+		m := &Message{Seq: len(s.msgs) + 1, Channel: ch, Text: f.Get("text"), Blocks: json.RawMessage(f.Get("blocks")), Via: method}
+		if err := checkBlocks(m.Blocks); err != nil {
+			return nil, err
+		}
+		if method == "chat.postEphemeral" {
+			u := f.Get("user")
+			if _, ok := s.users[u]; !ok {
+				return nil, errors.New("user_not_found")
+			}
+			m.Ephemeral, m.User = true, u
+			s.msgs = append(s.msgs, m)
+			return map[string]any{"message_ts": s.ts()}, nil
+		}
+		m.TS = s.ts()
+		s.msgs = append(s.msgs, m)
+		return map[string]any{"channel": ch, "ts": m.TS, "message": map[string]any{"text": m.Text, "ts": m.TS}}, nil
+	case "chat.update":
+		ch := s.channelID(f.Get("channel"))
+		for _, m := range s.msgs {
+			if m.Channel == ch && m.TS == f.Get("ts") && ch != "" {
+				blocks := json.RawMessage(f.Get("blocks"))
+				if err := checkBlocks(blocks); err != nil {
+					return nil, err
+				}
+				m.Text, m.Blocks = f.Get("text"), blocks
+				m.Updates++
+				return map[string]any{"channel": ch, "ts": m.TS, "text": m.Text}, nil
+			}
+		}
+		return nil, errors.New("message_not_found")
+	case "conversations.open":
+		u := f.Get("users")
+		if _, ok := s.users[u]; !ok || strings.Contains(u, ",") {
+			return nil, errors.New("user_not_found")
+		}
+		return map[string]any{"channel": map[string]any{"id": DMChannel(u)}}, nil
+	case "users.info":
+		u, ok := s.users[f.Get("user")]
+		if !ok {
+			return nil, errors.New("user_not_found")
+		}
+		return map[string]any{"user": map[string]any{"id": u.ID, "name": u.Name, "real_name": u.Name,
+			"is_email_confirmed": u.Email != "", "profile": map[string]any{"email": u.Email, "real_name": u.Name, "display_name": u.Name}}}, nil
+	case "views.open", "views.publish", "views.update":
+		var req struct {
+			TriggerID string          `json:"trigger_id"`
+			UserID    string          `json:"user_id"`
+			ViewID    string          `json:"view_id"`
+			Hash      string          `json:"hash"`
+			View      json.RawMessage `json:"view"`
+		}
+		if err := json.Unmarshal(c.JSON, &req); err != nil {
+			return nil, errors.New("invalid_json")
+		}
+		var v struct {
+			Type            string          `json:"type"`
+			CallbackID      string          `json:"callback_id"`
+			PrivateMetadata string          `json:"private_metadata"`
+			Blocks          json.RawMessage `json:"blocks"`
+		}
+		if err := json.Unmarshal(req.View, &v); err != nil {
+			return nil, errors.New("invalid_arguments")
+		}
+		if err := checkBlocks(v.Blocks); err != nil {
+			return nil, err
+		}
+		view := View{Method: method, TriggerID: req.TriggerID, UserID: req.UserID, CallbackID: v.CallbackID,
+			Metadata: v.PrivateMetadata, Type: v.Type, JSON: req.View}
+		switch method {
+		case "views.open":
+			if req.TriggerID == "" {
+				return nil, errors.New("invalid_trigger_id")
+			}
+			s.seq++
+			view.ID = "V" + strconv.Itoa(s.seq)
+		case "views.publish":
+			if _, ok := s.users[req.UserID]; !ok {
+				return nil, errors.New("user_not_found")
+			}
+			view.ID = "VH" + req.UserID
+		case "views.update":
+			found := false
+			for _, old := range s.views {
+				if old.ID == req.ViewID {
+					found = true
+					view.TriggerID = old.TriggerID
+				}
+			}
+			if !found {
+				return nil, errors.New("not_found")
+			}
+			view.ID = req.ViewID
+		}
+		s.seq++
+		view.Hash = "h" + strconv.Itoa(s.seq)
+		s.views = append(s.views, view)
+		return map[string]any{"view": map[string]any{"id": view.ID, "hash": view.Hash, "type": v.Type, "callback_id": v.CallbackID}}, nil
+	case "apps.connections.open":
+		return map[string]any{"url": "ws" + strings.TrimPrefix(s.srv.URL, "http") + "/socket"}, nil
+	}
+	return nil, errors.New("unknown_method")
+}
+
+// checkBlocks enforces Slack's limits that Elevate must keep: at most 50 blocks, section text
+// at most 3000 characters, button text at most 75, button values at most 2000.
+func checkBlocks(raw json.RawMessage) error {
+	if len(raw) == 0 || string(raw) == "null" {
+		return nil
+	}
+	var blocks []map[string]any
+	if err := json.Unmarshal(raw, &blocks); err != nil {
+		return errors.New("invalid_blocks_format")
+	}
+	if len(blocks) > 50 {
+		return errors.New("invalid_blocks")
+	}
+	for _, b := range blocks {
+		if t, ok := b["text"].(map[string]any); ok {
+			if s, _ := t["text"].(string); len([]rune(s)) > 3000 {
+				return errors.New("invalid_blocks")
+			}
+		}
+		for _, e := range elements(b) {
+			if e["type"] != "button" {
+				continue
+			}
+			t, _ := e["text"].(map[string]any)
+			if s, _ := t["text"].(string); len([]rune(s)) > 75 {
+				return errors.New("invalid_blocks")
+			}
+			if v, _ := e["value"].(string); len(v) > 2000 {
+				return errors.New("invalid_blocks")
+			}
+		}
+	}
+	return nil
+}
+
+func elements(b map[string]any) []map[string]any {
+	var out []map[string]any
+	if els, ok := b["elements"].([]any); ok {
+		for _, e := range els {
+			if m, ok := e.(map[string]any); ok {
+				out = append(out, m)
+			}
+		}
+	}
+	if acc, ok := b["accessory"].(map[string]any); ok {
+		out = append(out, acc)
+	}
+	return out
+}
+
+// PlainBlocks is the readable text of Block Kit blocks: headers, sections and their fields,
+// context elements and button labels, one line each.
+func PlainBlocks(raw json.RawMessage) string {
+	var blocks []map[string]any
+	if json.Unmarshal(raw, &blocks) != nil {
+		return ""
+	}
+	var lines []string
+	text := func(v any) {
+		if t, ok := v.(map[string]any); ok {
+			if s, _ := t["text"].(string); s != "" {
+				lines = append(lines, html.UnescapeString(s))
+			}
+		}
+	}
+	for _, b := range blocks {
+		text(b["text"])
+		if fs, ok := b["fields"].([]any); ok {
+			for _, f := range fs {
+				text(f)
+			}
+		}
+		if lbl, ok := b["label"]; ok {
+			text(lbl)
+		}
+		for _, e := range elements(b) {
+			switch e["type"] {
+			case "button":
+				t, _ := e["text"].(map[string]any)
+				s, _ := t["text"].(string)
+				lines = append(lines, "["+s+"]")
+			case "mrkdwn", "plain_text":
+				text(e)
+			}
+		}
+	}
+	return strings.Join(lines, "\n")
+}
+
+// BlocksButtons lists the buttons in blocks, in order.
+func BlocksButtons(raw json.RawMessage) []Button {
+	var blocks []map[string]any
+	if json.Unmarshal(raw, &blocks) != nil {
+		return nil
+	}
+	var out []Button
+	for _, b := range blocks {
+		bid, _ := b["block_id"].(string)
+		for _, e := range elements(b) {
+			if e["type"] != "button" {
+				continue
+			}
+			var btn Button
+			btn.BlockID = bid
+			btn.ActionID, _ = e["action_id"].(string)
+			btn.Value, _ = e["value"].(string)
+			btn.URL, _ = e["url"].(string)
+			btn.Style, _ = e["style"].(string)
+			if t, ok := e["text"].(map[string]any); ok {
+				btn.Text, _ = t["text"].(string)
+			}
+			out = append(out, btn)
+		}
+	}
+	return out
+}
+
+// respond takes a response_url post: an ephemeral message to the interacting user, or a
+// replacement of the message the interaction came from.
+func (s *Server) respond(w http.ResponseWriter, r *http.Request) {
+	id := strings.TrimPrefix(r.URL.Path, "/response/")
+	var body struct {
+		Text            string          `json:"text"`
+		Blocks          json.RawMessage `json:"blocks"`
+		ResponseType    string          `json:"response_type"`
+		ReplaceOriginal bool            `json:"replace_original"`
+	}
+	if err := json.NewDecoder(io.LimitReader(r.Body, 1<<20)).Decode(&body); err != nil {
+		http.Error(w, "invalid_payload", http.StatusBadRequest)
+		return
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	c := Call{Method: "response_url", Status: http.StatusOK}
+	defer func() { s.calls = append(s.calls, c) }()
+	ru, ok := s.responses[id]
+	if !ok || ru.uses >= 5 {
+		c.Status = http.StatusNotFound
+		http.Error(w, "expired_url", http.StatusNotFound)
+		return
+	}
+	if err := checkBlocks(body.Blocks); err != nil {
+		c.Status = http.StatusBadRequest
+		http.Error(w, err.Error(), http.StatusBadRequest)
+		return
+	}
+	ru.uses++
+	if body.ReplaceOriginal && ru.original != "" {
+		for _, m := range s.msgs {
+			if m.Channel == ru.channel && m.TS == ru.original {
+				m.Text, m.Blocks = body.Text, body.Blocks
+				m.Updates++
+			}
+		}
+	} else {
+		s.msgs = append(s.msgs, &Message{Seq: len(s.msgs) + 1, Channel: ru.channel, Ephemeral: body.ResponseType != "in_channel",
+			User: ru.user, Text: body.Text, Blocks: body.Blocks, Via: "response_url"})
+		if body.ResponseType == "in_channel" {
+			s.msgs[len(s.msgs)-1].TS = s.ts()
+		}
+	}
+	writeJSON(w, map[string]any{"ok": true})
+}
+
+var upgrader = websocket.Upgrader{CheckOrigin: func(*http.Request) bool { return true }}
+
+// socket serves Socket Mode's WebSocket: hello, pings, envelopes out and acks in.
+func (s *Server) socket(w http.ResponseWriter, r *http.Request) {
+	conn, err := upgrader.Upgrade(w, r, nil)
+	if err != nil {
+		return
+	}
+	s.sockMu.Lock()
+	if s.sock != nil {
+		s.sock.Close()
+	}
+	s.sock = conn
+	_ = conn.WriteJSON(map[string]any{"type": "hello", "num_connections": 1, "connection_info": map[string]any{"app_id": "A1"}})
+	select {
+	case <-s.sockOK:
+	default:
+		close(s.sockOK)
+	}
+	s.sockMu.Unlock()
+	done := make(chan struct{})
+	defer close(done)
+	go func() {
+		t := time.NewTicker(2 * time.Second)
+		defer t.Stop()
+		for {
+			select {
+			case <-done:
+				return
+			case <-s.closing:
+				return
+			case <-t.C:
+				s.sockMu.Lock()
+				err := conn.WriteControl(websocket.PingMessage, []byte("ping"), time.Now().Add(time.Second))
+				s.sockMu.Unlock()
+				if err != nil {
+					return
+				}
+			}
+		}
+	}()
+	for {
+		_, data, err := conn.ReadMessage()
+		if err != nil {
+			return
+		}
+		var ack struct {
+			EnvelopeID string          `json:"envelope_id"`
+			Payload    json.RawMessage `json:"payload"`
+		}
+		if json.Unmarshal(data, &ack) != nil {
+			continue
+		}
+		s.sockMu.Lock()
+		ch := s.acks[ack.EnvelopeID]
+		delete(s.acks, ack.EnvelopeID)
+		s.sockMu.Unlock()
+		if ch != nil {
+			ch <- ack.Payload
+		}
+	}
+}
+
+// WaitSocket waits until a Socket Mode client has connected.
+func (s *Server) WaitSocket(ctx context.Context) error {
+	select {
+	case <-s.sockOK:
+		return nil
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+}
+
+// Deliver sends a Socket Mode envelope of type typ ("slash_commands", "interactive",
+// "events_api") carrying payload, and returns the client's ack payload (nil when it acked
+// without one).
+func (s *Server) Deliver(ctx context.Context, typ string, payload any) (json.RawMessage, error) {
+	raw, err := json.Marshal(payload)
+	if err != nil {
+		return nil, err
+	}
+	s.mu.Lock()
+	s.seq++
+	id := fmt.Sprintf("env-%d", s.seq)
+	s.mu.Unlock()
+	ch := make(chan json.RawMessage, 1)
+	s.sockMu.Lock()
+	if s.sock == nil {
+		s.sockMu.Unlock()
+		return nil, errors.New("slacktest: no socket mode client connected")
+	}
+	s.acks[id] = ch
+	err = s.sock.WriteJSON(map[string]any{"envelope_id": id, "type": typ, "payload": json.RawMessage(raw),
+		"accepts_response_payload": typ != "events_api", "retry_attempt": 0, "retry_reason": ""})
+	s.sockMu.Unlock()
+	if err != nil {
+		return nil, err
+	}
+	select {
+	case p := <-ch:
+		if bytes.Equal(p, []byte("null")) {
+			p = nil
+		}
+		return p, nil
+	case <-ctx.Done():
+		return nil, ctx.Err()
+	}
+}

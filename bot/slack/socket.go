@@ -1,0 +1,98 @@
+package slack
+
+import (
+	"context"
+	"errors"
+	"io"
+	"log"
+	"time"
+
+	slackapi "github.com/slack-go/slack"
+	"github.com/slack-go/slack/slackevents"
+	"github.com/slack-go/slack/socketmode"
+)
+
+// RunSocket serves Slack over Socket Mode (no public ingress needed) until ctx is done: slash
+// commands, interactivity and events arrive over a WebSocket the app opens with its app-level
+// token, and are acknowledged on it. A lost connection is reopened with backoff.
+func (a *Adapter) RunSocket(ctx context.Context) error {
+	if a.app == "" {
+		return errors.New("slack: Socket Mode needs an app-level token (SLACK_APP_TOKEN)")
+	}
+	sm := socketmode.New(a.api, socketmode.OptionLog(log.New(io.Discard, "", 0)))
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		for {
+			select {
+			case <-ctx.Done():
+				return
+			case evt := <-sm.Events:
+				a.socketEvent(ctx, sm, evt)
+			}
+		}
+	}()
+	wait := time.Second
+	for ctx.Err() == nil {
+		start := time.Now()
+		err := sm.RunContext(ctx)
+		if ctx.Err() != nil {
+			break
+		}
+		if time.Since(start) > time.Minute {
+			wait = time.Second
+		}
+		a.log.Error("slack socket mode stopped; reconnecting", "err", err, "in", wait)
+		t := time.NewTimer(wait)
+		select {
+		case <-t.C:
+		case <-ctx.Done():
+			t.Stop()
+		}
+		wait = min(2*wait, time.Minute)
+	}
+	<-done
+	return nil
+}
+
+func (a *Adapter) socketEvent(ctx context.Context, sm *socketmode.Client, evt socketmode.Event) {
+	switch evt.Type {
+	case socketmode.EventTypeConnected:
+		a.log.Info("slack socket mode connected")
+		return
+	case socketmode.EventTypeInvalidAuth:
+		a.log.Error("slack socket mode: the app-level token was refused")
+		return
+	case socketmode.EventTypeSlashCommand, socketmode.EventTypeInteractive, socketmode.EventTypeEventsAPI:
+	default:
+		return
+	}
+	if evt.Request == nil {
+		return
+	}
+	// Slack redelivers an envelope it thinks was not acknowledged: handle it once.
+	if !a.replays.first("envelope:" + evt.Request.EnvelopeID) {
+		_ = sm.AckCtx(ctx, evt.Request.EnvelopeID, nil)
+		return
+	}
+	release := a.hold()
+	defer release()
+	var ak ack
+	switch data := evt.Data.(type) {
+	case slackapi.SlashCommand:
+		ak = a.command(data)
+	case slackapi.InteractionCallback:
+		ak = a.interaction(data)
+	case slackevents.EventsAPIEvent:
+		if cb, ok := data.Data.(*slackevents.EventsAPICallbackEvent); ok && cb.EventID != "" && !a.replays.first("event:"+cb.EventID) {
+			break
+		}
+		ak = a.event(data)
+	}
+	if err := sm.AckCtx(ctx, evt.Request.EnvelopeID, ak.body); err != nil {
+		a.log.Error("slack socket mode ack failed", "envelope_id", evt.Request.EnvelopeID, "err", err)
+	}
+	if ak.then != nil {
+		ak.then()
+	}
+}
