@@ -242,11 +242,11 @@ func (e *env) newestButton(t *testing.T, user string, a bot.Action) (slacktest.M
 func (e *env) blockActions(user string, m slacktest.Message, b slacktest.Button) map[string]any {
 	return map[string]any{
 		"type": "block_actions", "api_app_id": "A1", "token": "legacy",
-		"user":      map[string]any{"id": uid(user), "username": user, "name": user, "team_id": "T1"},
-		"team":      map[string]any{"id": "T1", "domain": "contoso"},
-		"container": map[string]any{"type": "message", "message_ts": m.TS, "channel_id": m.Channel, "is_ephemeral": m.Ephemeral},
-		"channel":   map[string]any{"id": m.Channel, "name": "x"},
-		"message":   map[string]any{"type": "message", "ts": m.TS, "text": m.Text},
+		"user":       map[string]any{"id": uid(user), "username": user, "name": user, "team_id": "T1"},
+		"team":       map[string]any{"id": "T1", "domain": "contoso"},
+		"container":  map[string]any{"type": "message", "message_ts": m.TS, "channel_id": m.Channel, "is_ephemeral": m.Ephemeral},
+		"channel":    map[string]any{"id": m.Channel, "name": "x"},
+		"message":    map[string]any{"type": "message", "ts": m.TS, "text": m.Text},
 		"trigger_id": "trig-" + e.next(), "response_url": e.fake.ResponseURL(uid(user), m.Channel, m.TS),
 		"actions": []any{map[string]any{"type": "button", "action_id": b.ActionID, "block_id": b.BlockID, "value": b.Value,
 			"text": map[string]any{"type": "plain_text", "text": b.Text}, "action_ts": strconv.FormatInt(time.Now().UnixNano(), 10) + e.next()}},

@@ -143,7 +143,9 @@ const (
 // approver's queue, and the eligible roles with one-click request buttons.
 func homeView(h bot.Home, err error) slackapi.HomeTabViewRequest {
 	blocks := []slackapi.Block{slackapi.NewHeaderBlock(plain("Elevate: just-in-time admin roles"))}
-	section := func(s string) { blocks = append(blocks, slackapi.NewSectionBlock(mrkdwn(truncateEscaped(s, maxSectionText)), nil, nil)) }
+	section := func(s string) {
+		blocks = append(blocks, slackapi.NewSectionBlock(mrkdwn(truncateEscaped(s, maxSectionText)), nil, nil))
+	}
 	more := func(n, shown int, what string) {
 		if n > shown {
 			blocks = append(blocks, slackapi.NewContextBlock("", mrkdwn(fmt.Sprintf("…and %d more %s. `/elevate status` lists them all.", n-shown, what))))
