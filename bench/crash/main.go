@@ -1,0 +1,299 @@
+// Command crash kills Elevate with SIGKILL at random moments while it serves requests, restarts
+// it, and then checks the store: every acknowledged request is there exactly once, and no request
+// was activated twice.
+//
+//	go run ./bench/crash -requests 500 -kills 10
+//
+// It runs `elevate serve -sandbox` (simulated tenant) with a fake Slack Web API in this process.
+// Users sign in through the sandbox's sign-in page, so requests really activate.
+package main
+
+import (
+	"bytes"
+	"crypto/hmac"
+	"crypto/sha256"
+	"encoding/hex"
+	"flag"
+	"fmt"
+	"io"
+	"math/rand/v2"
+	"net"
+	"net/http"
+	"net/url"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"regexp"
+	"strconv"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/elevate-pim/elevate/bot/slack/slacktest"
+	"github.com/elevate-pim/elevate/store"
+)
+
+const secret = "crash-test-signing-secret"
+
+// people are Slack users and who they are in the sandbox tenant, with a role each can activate.
+var people = []struct{ slack, upn, text string }{
+	{"UALICE", "alice@contoso.example", "exchange 1h crash"},
+	{"UDAVE", "dave@contoso.example", "sharepoint 1h crash"},
+	{"UBOB", "bob@contoso.example", "user 1h crash"},
+	{"UCAROL", "carol@contoso.example", "user 1h crash"},
+}
+
+func main() {
+	requests := flag.Int("requests", 500, "slash commands to send")
+	kills := flag.Int("kills", 10, "SIGKILLs at random moments")
+	bin := flag.String("bin", "", "elevate binary (built from this checkout when empty)")
+	seed := flag.Uint64("seed", uint64(time.Now().UnixNano()), "random seed (printed, to replay a run)")
+	flag.Parse()
+	if err := run(*requests, *kills, *bin, *seed); err != nil {
+		fmt.Fprintln(os.Stderr, "crash:", err)
+		os.Exit(1)
+	}
+}
+
+type server struct {
+	bin, addr, db string
+	env           []string
+	mu            sync.Mutex
+	cmd           *exec.Cmd
+	logs          bytes.Buffer
+	starts        int
+}
+
+func (s *server) start() error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.cmd = exec.Command(s.bin, "serve", "-sandbox", "-listen", s.addr, "-db", s.db)
+	s.cmd.Env = s.env
+	s.cmd.Stderr = &s.logs
+	s.starts++
+	if err := s.cmd.Start(); err != nil {
+		return err
+	}
+	deadline := time.Now().Add(60 * time.Second)
+	for time.Now().Before(deadline) {
+		if resp, err := http.Get("http://" + s.addr + "/healthz"); err == nil {
+			resp.Body.Close()
+			return nil
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	return fmt.Errorf("the server did not come up:\n%s", s.logs.String())
+}
+
+func (s *server) kill() {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.cmd.Process.Kill()
+	s.cmd.Wait()
+}
+
+func run(n, kills int, bin string, seed uint64) error {
+	rng := rand.New(rand.NewPCG(seed, seed^0x5eed))
+	fmt.Printf("seed %d\n", seed)
+	dir, err := os.MkdirTemp("", "elevate-crash-")
+	if err != nil {
+		return err
+	}
+	defer os.RemoveAll(dir)
+	if bin == "" {
+		bin = filepath.Join(dir, "elevate")
+		build := exec.Command("go", "build", "-o", bin, ".")
+		build.Stdout, build.Stderr = os.Stderr, os.Stderr
+		if err := build.Run(); err != nil {
+			return fmt.Errorf("building elevate: %w", err)
+		}
+	}
+	fake := slacktest.New()
+	defer fake.Close()
+	for _, p := range people {
+		fake.AddUser(slacktest.User{ID: p.slack, Name: p.slack, Email: p.upn})
+	}
+	fake.AddChannel("C0CRASH", "it-ops")
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		return err
+	}
+	addr := ln.Addr().String()
+	ln.Close()
+	srv := &server{bin: bin, addr: addr, db: filepath.Join(dir, "elevate.db"),
+		env: append(os.Environ(), "SLACK_BOT_TOKEN="+slacktest.BotToken, "SLACK_SIGNING_SECRET="+secret,
+			"SLACK_API_URL="+fake.APIURL(), "SLACK_APP_TOKEN=")}
+	if err := srv.start(); err != nil {
+		return err
+	}
+	defer srv.kill()
+
+	killAt := map[int]bool{}
+	for len(killAt) < kills {
+		killAt[1+rng.IntN(n-1)] = true
+	}
+	base := "http://" + addr
+	client := &http.Client{Timeout: 10 * time.Second, CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}
+	acked := map[int]bool{}
+	signIns, signInFailures := 0, 0
+	for i := range n {
+		if killAt[i] {
+			// Kill while the previous request's work (sign-in, activation) may still run.
+			time.Sleep(time.Duration(rng.IntN(50)) * time.Millisecond)
+			srv.kill()
+			if err := srv.start(); err != nil {
+				return err
+			}
+		}
+		p := people[i%len(people)]
+		text := fmt.Sprintf("%s %d", p.text, i)
+		form := url.Values{"command": {"/elevate"}, "text": {text}, "user_id": {p.slack}, "user_name": {p.slack},
+			"channel_id": {"C0CRASH"}, "team_id": {"T0CRASH"}, "response_url": {fake.ResponseURL(p.slack, "C0CRASH", "")},
+			"trigger_id": {"trig." + strconv.Itoa(i)}}
+		if code, err := post(client, base+"/slack/commands", form.Encode()); err == nil && code == http.StatusOK {
+			acked[i] = true
+		}
+		// Half the time the user signs in at once, so activations run while kills happen.
+		if rng.IntN(2) == 0 {
+			if link := waitLink(fake, p.slack, text, 2*time.Second); link != "" {
+				signIns++
+				if !signIn(client, link, p.upn) {
+					signInFailures++
+				}
+			}
+		}
+	}
+	time.Sleep(2 * time.Second) // let the last activations finish before the final stop
+	srv.kill()
+
+	st, err := store.Open(srv.db)
+	if err != nil {
+		return err
+	}
+	defer st.Close()
+	rs, err := st.Requests(store.Filter{Platform: "slack"})
+	if err != nil {
+		return err
+	}
+	byText := map[int]int{}
+	states := map[store.State]int{}
+	for _, r := range rs {
+		states[r.State]++
+		if m := numRE.FindStringSubmatch(r.Justification); m != nil {
+			k, _ := strconv.Atoi(m[1])
+			byText[k]++
+		}
+	}
+	activating := map[uint64]int{}
+	active := map[uint64]int{}
+	if err := st.Audit(func(a store.AuditRecord) error {
+		switch a.Action {
+		case "request.activating":
+			activating[a.RequestID]++
+		case "request.active":
+			active[a.RequestID]++
+		}
+		return nil
+	}); err != nil {
+		return err
+	}
+	nAudit, verr := st.VerifyAudit()
+
+	var problems []string
+	for i := range acked {
+		if byText[i] != 1 {
+			problems = append(problems, fmt.Sprintf("acknowledged request %d is in the store %d times", i, byText[i]))
+		}
+	}
+	for i, c := range byText {
+		if c > 1 {
+			problems = append(problems, fmt.Sprintf("request %d stored %d times", i, c))
+		}
+	}
+	for id, c := range activating {
+		if c > 1 || active[id] > 1 {
+			problems = append(problems, fmt.Sprintf("request #%d activated %d times (%d active records)", id, c, active[id]))
+		}
+	}
+	if verr != nil {
+		problems = append(problems, "audit chain: "+verr.Error())
+	}
+	fmt.Printf("| sent | acknowledged | kills (restarts) | in store | sign-ins (failed: link died with a kill) | activations | audit records | problems |\n|---|---|---|---|---|---|---|---|\n")
+	fmt.Printf("| %d | %d | %d (%d) | %d | %d (%d) | %d | %d | %d |\n", n, len(acked), kills, srv.starts-1, len(rs), signIns, signInFailures, len(activating), nAudit, len(problems))
+	fmt.Printf("states: %v\n", states)
+	for _, p := range problems {
+		fmt.Println("PROBLEM:", p)
+	}
+	if len(problems) > 0 {
+		return fmt.Errorf("%d problems", len(problems))
+	}
+	return nil
+}
+
+var numRE = regexp.MustCompile(`crash (\d+)$`)
+
+func sign(ts, body string) string {
+	m := hmac.New(sha256.New, []byte(secret))
+	io.WriteString(m, "v0:"+ts+":"+body)
+	return "v0=" + hex.EncodeToString(m.Sum(nil))
+}
+
+func post(c *http.Client, u, body string) (int, error) {
+	req, err := http.NewRequest(http.MethodPost, u, strings.NewReader(body))
+	if err != nil {
+		return 0, err
+	}
+	ts := strconv.FormatInt(time.Now().Unix(), 10)
+	req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+	req.Header.Set("X-Slack-Request-Timestamp", ts)
+	req.Header.Set("X-Slack-Signature", sign(ts, body))
+	resp, err := c.Do(req)
+	if err != nil {
+		return 0, err
+	}
+	io.Copy(io.Discard, resp.Body)
+	resp.Body.Close()
+	return resp.StatusCode, nil
+}
+
+var linkRE = regexp.MustCompile(`https?://[^\s"<>|]+/sandbox/sign-in\?to=[^\s"<>|]+`)
+
+// waitLink waits for the sign-in link Elevate sends user about the request whose text it was.
+func waitLink(fake *slacktest.Server, user, text string, wait time.Duration) string {
+	deadline := time.Now().Add(wait)
+	for time.Now().Before(deadline) {
+		msgs := fake.Private(user)
+		for i := len(msgs) - 1; i >= 0; i-- {
+			raw := string(msgs[i].Blocks) + " " + msgs[i].Text
+			if l := linkRE.FindString(raw); l != "" && strings.Contains(msgs[i].Plain(), "Sign in") {
+				return strings.ReplaceAll(l, `\u0026`, "&")
+			}
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	return ""
+}
+
+// signIn plays the browser: the sandbox's user picker, then Elevate's /auth/callback.
+func signIn(c *http.Client, link, upn string) bool {
+	u, err := url.Parse(link)
+	if err != nil {
+		return false
+	}
+	form := url.Values{"to": {u.Query().Get("to")}, "user": {upn}, "mfa": {"on"}}
+	resp, err := c.PostForm(u.Scheme+"://"+u.Host+u.Path, form)
+	if err != nil {
+		return false
+	}
+	resp.Body.Close()
+	loc := resp.Header.Get("Location")
+	if resp.StatusCode != http.StatusFound || loc == "" {
+		return false
+	}
+	resp, err = c.Get(loc)
+	if err != nil {
+		return false
+	}
+	resp.Body.Close()
+	return resp.StatusCode == http.StatusOK
+}

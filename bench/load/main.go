@@ -1,0 +1,267 @@
+// Command load is Elevate's load generator: it starts `elevate serve -sandbox` as a separate
+// process (simulated tenant answering after -graph-latency, a fake Slack Web API in this process),
+// sends signed /elevate slash commands at -rate per second for -duration, and reports the
+// acknowledgement latency, errors, the server's memory, and whether every acknowledged request
+// is in the store.
+//
+//	go run ./bench/load -rate 200 -duration 60s -graph-latency 300ms
+package main
+
+import (
+	"bytes"
+	"context"
+	"crypto/hmac"
+	"crypto/sha256"
+	"encoding/hex"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"net/url"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"slices"
+	"strconv"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"syscall"
+	"time"
+
+	"github.com/elevate-pim/elevate/bot/slack/slacktest"
+	"github.com/elevate-pim/elevate/store"
+)
+
+const secret = "load-test-signing-secret"
+
+func main() {
+	rate := flag.Int("rate", 200, "slash commands per second (open loop: sent on schedule whatever the answers)")
+	duration := flag.Duration("duration", 60*time.Second, "how long to send")
+	latency := flag.Duration("graph-latency", 300*time.Millisecond, "how long every simulated Graph and sign-in answer takes")
+	users := flag.Int("users", 200, "distinct Slack users")
+	bin := flag.String("bin", "", "elevate binary (built from this checkout when empty)")
+	flag.Parse()
+	if err := run(*rate, *duration, *latency, *users, *bin); err != nil {
+		fmt.Fprintln(os.Stderr, "load:", err)
+		os.Exit(1)
+	}
+}
+
+func run(rate int, duration, latency time.Duration, users int, bin string) error {
+	dir, err := os.MkdirTemp("", "elevate-load-")
+	if err != nil {
+		return err
+	}
+	defer os.RemoveAll(dir)
+	if bin == "" {
+		bin = filepath.Join(dir, "elevate")
+		build := exec.Command("go", "build", "-o", bin, ".")
+		build.Stdout, build.Stderr = os.Stderr, os.Stderr
+		if err := build.Run(); err != nil {
+			return fmt.Errorf("building elevate: %w", err)
+		}
+	}
+	fake := slacktest.New()
+	defer fake.Close()
+	for i := range users {
+		fake.AddUser(slacktest.User{ID: userID(i), Name: "user" + strconv.Itoa(i), Email: fmt.Sprintf("user%d@contoso.example", i)})
+	}
+	fake.AddChannel("C0LOAD", "it-ops")
+
+	addr, err := freeAddr()
+	if err != nil {
+		return err
+	}
+	db := filepath.Join(dir, "elevate.db")
+	srv := exec.Command(bin, "serve", "-sandbox", "-listen", addr, "-db", db, "-sandbox-graph-latency", latency.String())
+	srv.Env = append(os.Environ(), "SLACK_BOT_TOKEN="+slacktest.BotToken, "SLACK_SIGNING_SECRET="+secret,
+		"SLACK_API_URL="+fake.APIURL(), "SLACK_APP_TOKEN=")
+	var logs bytes.Buffer
+	srv.Stderr = &logs
+	if err := srv.Start(); err != nil {
+		return err
+	}
+	stopped := false
+	defer func() {
+		if !stopped {
+			srv.Process.Kill()
+			srv.Wait()
+		}
+	}()
+	base := "http://" + addr
+	if err := waitUp(base, 60*time.Second); err != nil {
+		return fmt.Errorf("%w\n%s", err, logs.String())
+	}
+
+	client := &http.Client{Timeout: 10 * time.Second, Transport: &http.Transport{MaxIdleConnsPerHost: 512}}
+	var (
+		mu        sync.Mutex
+		latencies []time.Duration
+		errs      = map[string]int{}
+		acked     atomic.Int64
+		wg        sync.WaitGroup
+	)
+	total := int(float64(rate) * duration.Seconds())
+	interval := time.Second / time.Duration(rate)
+	start := time.Now()
+	for i := range total {
+		// Open loop: request i goes out at start + i·interval, late or not.
+		if d := time.Until(start.Add(time.Duration(i) * interval)); d > 0 {
+			time.Sleep(d)
+		}
+		wg.Add(1)
+		go func(i int) {
+			defer wg.Done()
+			user := userID(i % users)
+			form := url.Values{
+				"command": {"/elevate"}, "text": {"exchange 1h load test " + strconv.Itoa(i)},
+				"user_id": {user}, "user_name": {"user"}, "channel_id": {"C0LOAD"}, "team_id": {"T0LOAD"},
+				"response_url": {fake.ResponseURL(user, "C0LOAD", "")}, "trigger_id": {"trig." + strconv.Itoa(i)},
+			}
+			t0 := time.Now()
+			code, err := post(client, base+"/slack/commands", form.Encode())
+			d := time.Since(t0)
+			mu.Lock()
+			defer mu.Unlock()
+			switch {
+			case err != nil:
+				errs[err.Error()]++
+			case code != http.StatusOK:
+				errs["HTTP "+strconv.Itoa(code)]++
+			default:
+				acked.Add(1)
+				latencies = append(latencies, d)
+			}
+		}(i)
+	}
+	wg.Wait()
+	elapsed := time.Since(start)
+	hwm, rss := memory(srv.Process.Pid)
+
+	// Stop the server the way an operator would, then count what the store kept.
+	srv.Process.Signal(syscall.SIGTERM)
+	werr := make(chan error, 1)
+	go func() { werr <- srv.Wait() }()
+	select {
+	case <-werr:
+	case <-time.After(30 * time.Second):
+		srv.Process.Kill()
+		<-werr
+	}
+	stopped = true
+	st, err := store.Open(db)
+	if err != nil {
+		return err
+	}
+	rs, err := st.Requests(store.Filter{Platform: "slack"})
+	st.Close()
+	if err != nil {
+		return err
+	}
+
+	slices.Sort(latencies)
+	fmt.Printf("rate %d/s for %s (%d sent in %s), Graph latency %s, %d users\n", rate, duration, total, elapsed.Round(time.Millisecond), latency, users)
+	fmt.Printf("| acked | errors | ack p50 | ack p90 | ack p99 | ack max | server peak RSS | server RSS at end | requests in store |\n|---|---|---|---|---|---|---|---|---|\n")
+	fmt.Printf("| %d | %d | %s | %s | %s | %s | %s | %s | %d |\n", acked.Load(), sum(errs),
+		pct(latencies, 50), pct(latencies, 90), pct(latencies, 99), pct(latencies, 100), hwm, rss, len(rs))
+	for e, n := range errs {
+		fmt.Printf("error ×%d: %s\n", n, e)
+	}
+	if int64(len(rs)) != acked.Load() {
+		return fmt.Errorf("%d requests acknowledged but %d in the store", acked.Load(), len(rs))
+	}
+	return nil
+}
+
+func userID(i int) string { return fmt.Sprintf("U%05d", i) }
+
+func sign(ts, body string) string {
+	m := hmac.New(sha256.New, []byte(secret))
+	io.WriteString(m, "v0:"+ts+":"+body)
+	return "v0=" + hex.EncodeToString(m.Sum(nil))
+}
+
+func post(c *http.Client, u, body string) (int, error) {
+	req, err := http.NewRequest(http.MethodPost, u, strings.NewReader(body))
+	if err != nil {
+		return 0, err
+	}
+	ts := strconv.FormatInt(time.Now().Unix(), 10)
+	req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+	req.Header.Set("X-Slack-Request-Timestamp", ts)
+	req.Header.Set("X-Slack-Signature", sign(ts, body))
+	resp, err := c.Do(req)
+	if err != nil {
+		return 0, err
+	}
+	io.Copy(io.Discard, resp.Body)
+	resp.Body.Close()
+	return resp.StatusCode, nil
+}
+
+func pct(ds []time.Duration, p int) string {
+	if len(ds) == 0 {
+		return "-"
+	}
+	i := (len(ds)*p+99)/100 - 1
+	i = max(0, min(i, len(ds)-1))
+	return ds[i].Round(10 * time.Microsecond).String()
+}
+
+func sum(m map[string]int) int {
+	n := 0
+	for _, v := range m {
+		n += v
+	}
+	return n
+}
+
+// memory reads the server's peak and current resident set size from /proc.
+func memory(pid int) (hwm, rss string) {
+	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/status", pid))
+	if err != nil {
+		return "?", "?"
+	}
+	for _, line := range strings.Split(string(b), "\n") {
+		f := strings.Fields(line)
+		if len(f) >= 3 && f[0] == "VmHWM:" {
+			hwm = f[1] + " kB"
+		}
+		if len(f) >= 3 && f[0] == "VmRSS:" {
+			rss = f[1] + " kB"
+		}
+	}
+	return hwm, rss
+}
+
+func freeAddr() (string, error) {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		return "", err
+	}
+	defer ln.Close()
+	return ln.Addr().String(), nil
+}
+
+func waitUp(base string, timeout time.Duration) error {
+	ctx, cancel := context.WithTimeout(context.Background(), timeout)
+	defer cancel()
+	for {
+		req, _ := http.NewRequestWithContext(ctx, http.MethodGet, base+"/healthz", nil)
+		resp, err := http.DefaultClient.Do(req)
+		if err == nil {
+			resp.Body.Close()
+			if resp.StatusCode == http.StatusOK {
+				return nil
+			}
+		}
+		select {
+		case <-ctx.Done():
+			return errors.New("the server did not come up")
+		case <-time.After(100 * time.Millisecond):
+		}
+	}
+}
