@@ -1,0 +1,177 @@
+package bot
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"sync"
+	"time"
+
+	"github.com/elevate-pim/elevate/store"
+)
+
+// What scheduled work (bot/schedule) needs from the core: posting to channels on every platform,
+// direct messages to users who may never have talked to Elevate, files with a message (the
+// digest's chart), and buttons the core does not handle itself (review Keep / Remove).
+
+// Attachment is a file sent with a message, such as the digest's PNG chart.
+type Attachment struct {
+	Name string // "digest-2026-01-05.png"
+	MIME string // "image/png"
+	Alt  string // what it shows, for screen readers and platforms that can't show it
+	Data []byte
+}
+
+// Uploader is an optional Messenger capability: send a message with files (Slack uploads them
+// to the channel; Teams embeds an image in the card). Messengers without it get the message alone.
+type Uploader interface {
+	SendFiles(ctx context.Context, to Address, m Message, files []Attachment) (store.MessageRef, error)
+}
+
+// UserFinder is an optional Messenger capability: find the platform user of an Entra user (by
+// object id or UPN), so that a user who never spoke to Elevate can get a direct message.
+type UserFinder interface {
+	FindUser(ctx context.Context, userID, upn string) (chatUser string, ok bool, err error)
+}
+
+// Post sends m to channel on every registered platform, with files where the platform can show
+// them. It returns where it was delivered; a failure on one platform is logged, not fatal.
+func (c *Core) Post(ctx context.Context, channel string, m Message, files ...Attachment) []store.MessageRef {
+	if channel == "" {
+		return nil
+	}
+	c.mu.RLock()
+	ms := make([]Messenger, 0, len(c.messengers))
+	for _, m := range c.messengers {
+		ms = append(ms, m)
+	}
+	c.mu.RUnlock()
+	var refs []store.MessageRef
+	for _, msgr := range ms {
+		var (
+			ref store.MessageRef
+			err error
+		)
+		if u, ok := msgr.(Uploader); ok && len(files) > 0 {
+			ref, err = u.SendFiles(ctx, Address{Channel: channel}, m, files)
+		} else {
+			ref, err = msgr.Send(ctx, Address{Channel: channel}, m)
+		}
+		if err != nil {
+			c.log.Error("post failed", "platform", msgr.Platform(), "channel", channel, "err", err)
+			continue
+		}
+		refs = append(refs, ref)
+	}
+	return refs
+}
+
+// Tell sends m as a direct message to chatUser on platform.
+func (c *Core) Tell(ctx context.Context, platform, chatUser string, m Message) (store.MessageRef, bool) {
+	return c.send(ctx, platform, DM(chatUser), m)
+}
+
+// Recipient is a chat user through whom an Entra user can be reached.
+type Recipient struct {
+	Platform, ChatUser string
+}
+
+// Reach finds where an Entra user can be reached: the chat accounts bound to them by a sign-in,
+// else whatever a platform's UserFinder finds. None is not an error.
+func (c *Core) Reach(ctx context.Context, userID, upn string) ([]Recipient, error) {
+	var out []Recipient
+	if userID != "" {
+		bs, err := c.store.BindingsByUser(userID)
+		if err != nil && !errors.Is(err, store.ErrNotFound) {
+			return nil, err
+		}
+		for _, b := range bs {
+			if _, ok := c.messenger(b.Platform); ok {
+				out = append(out, Recipient{Platform: b.Platform, ChatUser: b.ChatUser})
+			}
+		}
+	}
+	if len(out) > 0 {
+		return out, nil
+	}
+	c.mu.RLock()
+	var fs []Messenger
+	for _, m := range c.messengers {
+		if _, ok := m.(UserFinder); ok {
+			fs = append(fs, m)
+		}
+	}
+	c.mu.RUnlock()
+	for _, m := range fs {
+		u, ok, err := m.(UserFinder).FindUser(ctx, userID, upn)
+		if err != nil {
+			c.log.Warn("finding chat user", "platform", m.Platform(), "user_id", userID, "err", err)
+			continue
+		}
+		if ok {
+			out = append(out, Recipient{Platform: m.Platform(), ChatUser: u})
+		}
+	}
+	return out, nil
+}
+
+// Identity returns who the actor is in Entra: vouched for by the platform or bound by an earlier
+// sign-in. known is false for a chat user who never signed in; a binding mismatch is an error.
+func (c *Core) Identity(a Actor) (objectID, upn string, known bool, err error) {
+	who, known, err := c.identity(a)
+	return who.ObjectID, who.UPN, known, err
+}
+
+// Reply answers the actor privately where they typed or clicked.
+func (c *Core) Reply(ctx context.Context, a Actor, m Message) { c.reply(ctx, a, m) }
+
+// Clock shows t the way the core shows times ("14:32 CET").
+func (c *Core) Clock(t time.Time) string { return c.clock(t) }
+
+// ActionHandler handles a button the core does not handle itself; value is the button's Value.
+type ActionHandler func(ctx context.Context, a Actor, value, reason string) error
+
+// HandleAction installs h for buttons with action a (review Keep / Remove). Click asks
+// ActionHandlerFor before its own actions.
+func (c *Core) HandleAction(a Action, h ActionHandler) {
+	v, _ := actionTables.LoadOrStore(c, &actionTable{m: map[Action]ActionHandler{}})
+	t := v.(*actionTable)
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	t.m[a] = h
+}
+
+// ActionHandlerFor returns the handler installed for a, if any.
+func (c *Core) ActionHandlerFor(a Action) (ActionHandler, bool) {
+	v, ok := actionTables.Load(c)
+	if !ok {
+		return nil, false
+	}
+	t := v.(*actionTable)
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	h, ok := t.m[a]
+	return h, ok
+}
+
+// ClickExtra is Click for the actions installed with HandleAction; handled is false for the
+// others. Until Click consults the table itself, adapters and the demo may call this first.
+func (c *Core) ClickExtra(ctx context.Context, a Actor, action Action, value, reason string) (handled bool, err error) {
+	h, ok := c.ActionHandlerFor(action)
+	if !ok {
+		return false, nil
+	}
+	if err := h(ctx, a, value, reason); err != nil {
+		return true, fmt.Errorf("bot: %s button: %w", action, err)
+	}
+	return true, nil
+}
+
+type actionTable struct {
+	mu sync.Mutex
+	m  map[Action]ActionHandler
+}
+
+// actionTables holds each Core's extra button handlers. It lives beside Core rather than in it so
+// that this file is the only one scheduled work adds to the core.
+var actionTables sync.Map // *Core → *actionTable
