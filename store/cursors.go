@@ -1,0 +1,59 @@
+package store
+
+import (
+	"errors"
+	"fmt"
+
+	bolt "go.etcd.io/bbolt"
+)
+
+// Cursors are small named values the core's pollers keep between runs: a high-water mark and
+// the ids already posted (directory audits, PIM approvals made outside Elevate), an extension's
+// budget and scheduled follow-up. Values are opaque bytes (JSON by convention) owned by the
+// caller; each Set is one transaction.
+
+var bucketCursors = []byte("cursors")
+
+// migrateV5 adds the cursors bucket.
+func migrateV5(tx *bolt.Tx) error {
+	if _, err := tx.CreateBucketIfNotExists(bucketCursors); err != nil {
+		return fmt.Errorf("create bucket %s: %w", bucketCursors, err)
+	}
+	return nil
+}
+
+// Cursor returns the value stored under name, or nil when there is none.
+func (s *Store) Cursor(name string) ([]byte, error) {
+	if name == "" {
+		return nil, errors.New("store: empty cursor name")
+	}
+	var out []byte
+	err := s.db.View(func(tx *bolt.Tx) error {
+		b := tx.Bucket(bucketCursors)
+		if b == nil {
+			return errors.New("store: no cursors bucket (schema too old)")
+		}
+		if v := b.Get([]byte(name)); v != nil {
+			out = append([]byte(nil), v...)
+		}
+		return nil
+	})
+	return out, err
+}
+
+// SetCursor stores value under name, replacing what was there; a nil value deletes it.
+func (s *Store) SetCursor(name string, value []byte) error {
+	if name == "" {
+		return errors.New("store: empty cursor name")
+	}
+	return s.db.Update(func(tx *bolt.Tx) error {
+		b, err := bucket(tx, bucketCursors)
+		if err != nil {
+			return err
+		}
+		if value == nil {
+			return b.Delete([]byte(name))
+		}
+		return b.Put([]byte(name), value)
+	})
+}
