@@ -29,6 +29,22 @@
 //	  <str user id><str platform><str chat user> → empty
 //	audit/                          sequence = last Seq ever appended
 //	  <seq>                         → AuditRecord (JSON)
+//	conversations/                  v3: chat adapters' conversation references
+//	  <str platform><str key>       → Conversation (JSON)
+//	schedule/                       v4: scheduler state (schedule.go)
+//	  jobs/<str job>                → JobRun (JSON): the last slot claimed
+//	  once/<str key>                → unix nanos: done at most once (reminders, alerts)
+//	  alerts/<str key>              → Alert (JSON): raised or cleared
+//	  events_cursor                 → 8B audit seq indexed up to
+//	events/                         v4: activation events by time (events.go)
+//	  <8B unix nanos><8B ref>       → kind, role, user, durations, PIM request id
+//	events_dict/                    v4: "s"<str pair> → 8B n; "i"<8B n> → <str pair>
+//	events_by_graph/                v4: <str PIM request id> → events key
+//	snapshots/                      v4: <str name><8B unix nanos> → Snapshot (JSON)
+//	reviews/                        v4: <str campaign id> → Campaign (JSON) (reviews.go)
+//	review_items/                   v4: <str campaign><str user id><str role id> → ReviewItem (JSON)
+//	cursors/                        v5: pollers' state (cursors.go)
+//	  <name>                        → opaque bytes (JSON): high-water marks, posted ids, extensions
 //
 // Keys: <id>, <n> and <seq> are 8-byte big-endian integers so that byte order
 // is numeric order; time-ordered keys, if added, are big-endian Unix nanos.

@@ -21,6 +21,9 @@ type migration struct {
 var migrations = []migration{
 	{1, migrateV1},
 	{2, migrateV2},
+	{3, migrateV3}, // conversations.go
+	{4, migrateV4}, // schedule.go: scheduler state, events index, snapshots, review campaigns
+	{5, migrateV5}, // cursors.go: pollers' high-water marks and extension state
 }
 
 var latestVersion = uint64(migrations[len(migrations)-1].version)

@@ -95,8 +95,8 @@ func TestMigrationV2BuildsIndexes(t *testing.T) {
 	}
 
 	s := openTest(t, path)
-	if v, _ := readVersion(s.db); v != 2 {
-		t.Errorf("version after Open = %d, want 2", v)
+	if v, _ := readVersion(s.db); v != latestVersion {
+		t.Errorf("version after Open = %d, want %d", v, latestVersion)
 	}
 	checkIndexes(t, s)
 	tests := []struct {
