@@ -60,13 +60,13 @@ func render(m bot.Message) ([]slackapi.Block, string) {
 			}
 			fs = append(fs, mrkdwn(truncateEscaped("*"+escape(f.Label)+"*\n"+escape(v), maxFieldText)))
 		}
-		tail = append(tail, slackapi.NewSectionBlock(nil, fs, nil))
+		body = append(body, slackapi.NewSectionBlock(nil, fs, nil))
 	}
 	tail = append(tail, buttons(m.Buttons, blockID(m))...)
 	if m.Footer != "" {
 		tail = append(tail, slackapi.NewContextBlock("", mrkdwn(truncateEscaped(escape(m.Footer), maxContextText))))
 	}
-	// Too long: drop text from the end of the body, never the buttons.
+	// Too long: drop text and fields from the end of the body, never the buttons.
 	if n := len(head) + len(body) + len(tail); n > maxBlocks {
 		keep := max(0, len(body)-(n-maxBlocks)-1)
 		body = append(body[:keep], slackapi.NewContextBlock("", mrkdwn("_(shortened: the rest did not fit in one Slack message)_")))
