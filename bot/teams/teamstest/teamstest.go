@@ -1,0 +1,574 @@
+// Package teamstest is a stateful fake of what the Teams adapter talks to: the Bot Connector
+// (conversations, activities, members), the single-tenant token endpoint, and the Bot
+// Framework's OpenID metadata with a self-signed key set. It records every activity the bot
+// posts, applies updates in place, can answer 429, and signs activities the way the Bot
+// Connector does so tests can post them to the adapter's /api/messages.
+package teamstest
+
+import (
+	"bytes"
+	"crypto/rand"
+	"crypto/rsa"
+	"encoding/base64"
+	"encoding/json"
+	"fmt"
+	"math/big"
+	"net/http"
+	"net/http/httptest"
+	"slices"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/golang-jwt/jwt/v5"
+)
+
+// Issuer is the Bot Framework's token issuer.
+const Issuer = "https://api.botframework.com"
+
+// Options configure a Server.
+type Options struct {
+	AppID, AppSecret, TenantID string
+	// TokenLifetime of issued bot tokens (default one hour).
+	TokenLifetime time.Duration
+}
+
+// Server is the fake. All its methods are safe for concurrent use.
+type Server struct {
+	srv *httptest.Server
+	o   Options
+
+	mu          sync.Mutex
+	keys        []*Key
+	tokens      map[string]time.Time
+	tokenCalls  int
+	throttle    int
+	retryAfter  string
+	seq         int
+	convs       map[string]*Conversation
+	members     map[string]Member
+	requests    []Request
+	personalFor map[string]string // user id → 1:1 conversation id
+}
+
+// Key is a signing key of the fake's key set.
+type Key struct {
+	ID           string
+	Endorsements []string
+	priv         *rsa.PrivateKey
+	published    bool
+}
+
+// Member is a Teams user known to the fake.
+type Member struct {
+	ID                string `json:"id"` // 29:…
+	Name              string `json:"name"`
+	AadObjectID       string `json:"aadObjectId"`
+	Email             string `json:"email,omitempty"`
+	UserPrincipalName string `json:"userPrincipalName,omitempty"`
+	TenantID          string `json:"tenantId,omitempty"`
+}
+
+// Conversation is one conversation the bot has posted into, with its activities.
+type Conversation struct {
+	ID         string
+	Personal   bool
+	Member     string // the user of a 1:1 conversation
+	Activities []*Activity
+}
+
+// Activity is one activity the bot posted, with updates applied.
+type Activity struct {
+	ID      string
+	Body    map[string]any // as last posted or put
+	Updates int
+	Deleted bool
+}
+
+// Request is one call the fake answered, for assertions.
+type Request struct {
+	Method, Path string
+	Status       int
+}
+
+// New starts a fake; Close it when done.
+func New(o Options) *Server {
+	if o.TokenLifetime == 0 {
+		o.TokenLifetime = time.Hour
+	}
+	s := &Server{o: o, tokens: map[string]time.Time{}, convs: map[string]*Conversation{}, members: map[string]Member{}, personalFor: map[string]string{}}
+	s.keys = []*Key{newKey("key-1", "msteams")}
+	s.keys[0].published = true
+	mux := http.NewServeMux()
+	mux.HandleFunc("GET /botframework/openidconfiguration", s.metadata)
+	mux.HandleFunc("GET /botframework/keys", s.jwks)
+	mux.HandleFunc("POST /{tenant}/oauth2/v2.0/token", s.token)
+	mux.HandleFunc("POST /amer/v3/conversations", s.connector(s.createConversation))
+	mux.HandleFunc("POST /amer/v3/conversations/{conv}/activities", s.connector(s.postActivity))
+	mux.HandleFunc("PUT /amer/v3/conversations/{conv}/activities/{id}", s.connector(s.putActivity))
+	mux.HandleFunc("DELETE /amer/v3/conversations/{conv}/activities/{id}", s.connector(s.deleteActivity))
+	mux.HandleFunc("GET /amer/v3/conversations/{conv}/members/{user}", s.connector(s.getMember))
+	s.srv = httptest.NewServer(mux)
+	return s
+}
+
+func newKey(id string, endorsements ...string) *Key {
+	priv, err := rsa.GenerateKey(rand.Reader, 2048)
+	if err != nil {
+		panic(err)
+	}
+	return &Key{ID: id, Endorsements: endorsements, priv: priv}
+}
+
+// Close stops the fake.
+func (s *Server) Close() { s.srv.Close() }
+
+// URL is the fake's base URL.
+func (s *Server) URL() string { return s.srv.URL }
+
+// MetadataURL is the OpenID metadata URL to configure in the validator.
+func (s *Server) MetadataURL() string { return s.srv.URL + "/botframework/openidconfiguration" }
+
+// AuthorityHost is the login host: the token URL is AuthorityHost + tenant + /oauth2/v2.0/token.
+func (s *Server) AuthorityHost() string { return s.srv.URL + "/" }
+
+// ServiceURL is the Bot Connector's service URL, as activities carry it.
+func (s *Server) ServiceURL() string { return s.srv.URL + "/amer/" }
+
+// AddMember makes a user known (for GetMember and 1:1 conversations).
+func (s *Server) AddMember(m Member) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if m.TenantID == "" {
+		m.TenantID = s.o.TenantID
+	}
+	s.members[m.ID] = m
+}
+
+// Throttle makes the next n connector calls answer 429 with Retry-After retryAfter.
+func (s *Server) Throttle(n int, retryAfter string) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.throttle, s.retryAfter = n, retryAfter
+}
+
+// TokenCalls is how many bot tokens were issued.
+func (s *Server) TokenCalls() int {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.tokenCalls
+}
+
+// Requests are the connector calls answered so far.
+func (s *Server) Requests() []Request {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return slices.Clone(s.requests)
+}
+
+// Conversation returns a copy of conversation id as it is now.
+func (s *Server) Conversation(id string) (Conversation, bool) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	c, ok := s.convs[id]
+	if !ok {
+		return Conversation{}, false
+	}
+	return copyConv(c), true
+}
+
+// Personal returns the 1:1 conversation of user, if the bot created or was told of one.
+func (s *Server) Personal(user string) (Conversation, bool) {
+	s.mu.Lock()
+	id, ok := s.personalFor[user]
+	s.mu.Unlock()
+	if !ok {
+		return Conversation{}, false
+	}
+	return s.Conversation(id)
+}
+
+// OpenPersonal registers the 1:1 conversation the user has with the bot (as when the user
+// first writes to it) and returns its id.
+func (s *Server) OpenPersonal(user string) string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.openPersonal(user)
+}
+
+func (s *Server) openPersonal(user string) string {
+	if id, ok := s.personalFor[user]; ok {
+		return id
+	}
+	id := "a:1" + base64.RawURLEncoding.EncodeToString([]byte(user))
+	s.personalFor[user] = id
+	s.convs[id] = &Conversation{ID: id, Personal: true, Member: user}
+	return id
+}
+
+func copyConv(c *Conversation) Conversation {
+	out := *c
+	out.Activities = nil
+	for _, a := range c.Activities {
+		cp := *a
+		out.Activities = append(out.Activities, &cp)
+	}
+	return out
+}
+
+// RotateKey publishes a new signing key (endorsed for msteams), drops the old ones from the
+// key set, and signs with it from now on. It returns the new key id.
+func (s *Server) RotateKey() string {
+	k := newKey(fmt.Sprintf("key-%d", time.Now().UnixNano()), "msteams")
+	k.published = true
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.keys = []*Key{k}
+	return k.ID
+}
+
+// UnpublishedKey returns a key the key set does not list (a forger's key, or a rotated key
+// before the metadata shows it). Publish adds it to the key set.
+func (s *Server) UnpublishedKey(id string, endorsements ...string) *Key {
+	return newKey(id, endorsements...)
+}
+
+// Publish adds k to the key set.
+func (s *Server) Publish(k *Key) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	k.published = true
+	s.keys = append(s.keys, k)
+}
+
+// SigningKey is the key the fake signs with.
+func (s *Server) SigningKey() *Key {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.keys[len(s.keys)-1]
+}
+
+// Claims returns the claims the Bot Connector puts in a token for an activity from serviceURL.
+func (s *Server) Claims(serviceURL string) jwt.MapClaims {
+	now := time.Now()
+	return jwt.MapClaims{
+		"iss": Issuer, "aud": s.o.AppID, "serviceurl": serviceURL,
+		"nbf": now.Add(-time.Minute).Unix(), "iat": now.Add(-time.Minute).Unix(), "exp": now.Add(time.Hour).Unix(),
+	}
+}
+
+// Sign signs claims with k (RS256), putting k's id in the header.
+func Sign(k *Key, claims jwt.Claims) string {
+	t := jwt.NewWithClaims(jwt.SigningMethodRS256, claims)
+	t.Header["kid"] = k.ID
+	s, err := t.SignedString(k.priv)
+	if err != nil {
+		panic(err)
+	}
+	return s
+}
+
+// Token is a valid Bot Connector token for an activity from serviceURL.
+func (s *Server) Token(serviceURL string) string { return Sign(s.SigningKey(), s.Claims(serviceURL)) }
+
+// Deliver posts activity to the bot's endpoint the way the Bot Connector does, signed, and
+// returns the response status and body.
+func (s *Server) Deliver(endpoint string, activity any) (int, []byte, error) {
+	body, err := json.Marshal(activity)
+	if err != nil {
+		return 0, nil, err
+	}
+	var probe struct {
+		ServiceURL string `json:"serviceUrl"`
+	}
+	_ = json.Unmarshal(body, &probe)
+	req, err := http.NewRequest(http.MethodPost, endpoint, bytes.NewReader(body))
+	if err != nil {
+		return 0, nil, err
+	}
+	req.Header.Set("Content-Type", "application/json")
+	req.Header.Set("Authorization", "Bearer "+s.Token(probe.ServiceURL))
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		return 0, nil, err
+	}
+	defer resp.Body.Close()
+	var out bytes.Buffer
+	_, err = out.ReadFrom(resp.Body)
+	return resp.StatusCode, out.Bytes(), err
+}
+
+func (s *Server) metadata(w http.ResponseWriter, _ *http.Request) {
+	writeJSON(w, http.StatusOK, map[string]any{
+		"issuer": Issuer, "authorization_endpoint": "https://invalid.example/v1/.well-known/keys",
+		"jwks_uri": s.srv.URL + "/botframework/keys", "id_token_signing_alg_values_supported": []string{"RS256"},
+		"token_endpoint_auth_methods_supported": []string{"private_key_jwt"},
+	})
+}
+
+func (s *Server) jwks(w http.ResponseWriter, _ *http.Request) {
+	s.mu.Lock()
+	var keys []map[string]any
+	for _, k := range s.keys {
+		if !k.published {
+			continue
+		}
+		keys = append(keys, map[string]any{
+			"kty": "RSA", "use": "sig", "kid": k.ID,
+			"n":            base64.RawURLEncoding.EncodeToString(k.priv.N.Bytes()),
+			"e":            base64.RawURLEncoding.EncodeToString(big.NewInt(int64(k.priv.E)).Bytes()),
+			"endorsements": k.Endorsements,
+		})
+	}
+	s.mu.Unlock()
+	writeJSON(w, http.StatusOK, map[string]any{"keys": keys})
+}
+
+func (s *Server) token(w http.ResponseWriter, r *http.Request) {
+	if err := r.ParseForm(); err != nil {
+		oauthError(w, "invalid_request", "bad form")
+		return
+	}
+	switch {
+	case r.PathValue("tenant") != s.o.TenantID:
+		// A single-tenant bot must use its own tenant's endpoint.
+		oauthError(w, "unauthorized_client", "AADSTS700016: Application not found in the directory "+r.PathValue("tenant"))
+	case r.PostForm.Get("grant_type") != "client_credentials":
+		oauthError(w, "unsupported_grant_type", "client_credentials only")
+	case r.PostForm.Get("client_id") != s.o.AppID:
+		oauthError(w, "unauthorized_client", "AADSTS700016: unknown client")
+	case r.PostForm.Get("client_secret") != s.o.AppSecret:
+		oauthError(w, "invalid_client", "AADSTS7000215: Invalid client secret provided.")
+	case r.PostForm.Get("scope") != "https://api.botframework.com/.default":
+		oauthError(w, "invalid_scope", "AADSTS70011: wrong scope")
+	default:
+		b := make([]byte, 24)
+		rand.Read(b)
+		tok := "bot-" + base64.RawURLEncoding.EncodeToString(b)
+		s.mu.Lock()
+		s.tokens[tok] = time.Now().Add(s.o.TokenLifetime)
+		s.tokenCalls++
+		s.mu.Unlock()
+		writeJSON(w, http.StatusOK, map[string]any{"token_type": "Bearer", "expires_in": int(s.o.TokenLifetime.Seconds()), "ext_expires_in": int(s.o.TokenLifetime.Seconds()), "access_token": tok})
+	}
+}
+
+func oauthError(w http.ResponseWriter, code, desc string) {
+	writeJSON(w, http.StatusBadRequest, map[string]any{"error": code, "error_description": desc})
+}
+
+// connector wraps a connector endpoint: bearer check, throttling, recording. fn runs with s.mu held.
+func (s *Server) connector(fn func(w http.ResponseWriter, r *http.Request, body map[string]any) int) http.HandlerFunc {
+	return func(w http.ResponseWriter, r *http.Request) {
+		var body map[string]any
+		if r.Body != nil && (r.Method == http.MethodPost || r.Method == http.MethodPut) {
+			if err := json.NewDecoder(r.Body).Decode(&body); err != nil {
+				connError(w, http.StatusBadRequest, "BadSyntax", "body is not JSON: "+err.Error())
+				return
+			}
+		}
+		s.mu.Lock()
+		defer s.mu.Unlock()
+		status := s.serve(w, r, body, fn)
+		s.requests = append(s.requests, Request{Method: r.Method, Path: r.URL.Path, Status: status})
+	}
+}
+
+func (s *Server) serve(w http.ResponseWriter, r *http.Request, body map[string]any, fn func(http.ResponseWriter, *http.Request, map[string]any) int) int {
+	tok, ok := strings.CutPrefix(r.Header.Get("Authorization"), "Bearer ")
+	if exp, known := s.tokens[tok]; !ok || !known || time.Now().After(exp) {
+		connError(w, http.StatusUnauthorized, "Unauthorized", "Authorization has been denied for this request.")
+		return http.StatusUnauthorized
+	}
+	if s.throttle > 0 {
+		s.throttle--
+		w.Header().Set("Retry-After", s.retryAfter)
+		connError(w, http.StatusTooManyRequests, "Throttled", "Too many requests")
+		return http.StatusTooManyRequests
+	}
+	return fn(w, r, body)
+}
+
+func (s *Server) createConversation(w http.ResponseWriter, _ *http.Request, body map[string]any) int {
+	var p struct {
+		IsGroup     bool                  `json:"isGroup"`
+		Members     []struct{ ID string } `json:"members"`
+		TenantID    string                `json:"tenantId"`
+		Activity    map[string]any        `json:"activity"`
+		ChannelData struct {
+			Channel struct{ ID string } `json:"channel"`
+			Tenant  struct{ ID string } `json:"tenant"`
+		} `json:"channelData"`
+	}
+	remarshal(body, &p)
+	tenant := p.TenantID
+	if tenant == "" {
+		tenant = p.ChannelData.Tenant.ID
+	}
+	if tenant != s.o.TenantID {
+		connError(w, http.StatusBadRequest, "BadArgument", "tenant id missing or not the bot's")
+		return http.StatusBadRequest
+	}
+	if p.IsGroup {
+		if p.ChannelData.Channel.ID == "" || p.Activity == nil {
+			connError(w, http.StatusBadRequest, "BadArgument", "a channel thread needs channelData.channel.id and an activity")
+			return http.StatusBadRequest
+		}
+		id := s.nextID()
+		conv := p.ChannelData.Channel.ID + ";messageid=" + id
+		s.convs[conv] = &Conversation{ID: conv, Activities: []*Activity{{ID: id, Body: p.Activity}}}
+		writeJSON(w, http.StatusCreated, map[string]any{"id": conv, "activityId": id})
+		return http.StatusCreated
+	}
+	if len(p.Members) != 1 {
+		connError(w, http.StatusBadRequest, "BadArgument", "a 1:1 conversation needs exactly one member")
+		return http.StatusBadRequest
+	}
+	if _, ok := s.members[p.Members[0].ID]; !ok {
+		connError(w, http.StatusNotFound, "MemberNotFound", "no such user in the tenant")
+		return http.StatusNotFound
+	}
+	id := s.openPersonal(p.Members[0].ID)
+	writeJSON(w, http.StatusCreated, map[string]any{"id": id})
+	return http.StatusCreated
+}
+
+func (s *Server) nextID() string {
+	s.seq++
+	return fmt.Sprintf("17000000000%02d", s.seq)
+}
+
+func (s *Server) conv(id string) *Conversation {
+	c, ok := s.convs[id]
+	if !ok && strings.HasPrefix(id, "19:") {
+		// Channels exist once the bot is installed in their team; the tests post into any.
+		c = &Conversation{ID: id}
+		s.convs[id] = c
+	}
+	return c
+}
+
+func (s *Server) postActivity(w http.ResponseWriter, r *http.Request, body map[string]any) int {
+	c := s.conv(r.PathValue("conv"))
+	if c == nil {
+		connError(w, http.StatusNotFound, "ConversationNotFound", "Conversation not found.")
+		return http.StatusNotFound
+	}
+	if body["type"] != "message" {
+		connError(w, http.StatusBadRequest, "BadArgument", "unknown activity type")
+		return http.StatusBadRequest
+	}
+	id := s.nextID()
+	c.Activities = append(c.Activities, &Activity{ID: id, Body: body})
+	writeJSON(w, http.StatusCreated, map[string]any{"id": id})
+	return http.StatusCreated
+}
+
+func (s *Server) find(w http.ResponseWriter, r *http.Request) *Activity {
+	c := s.conv(r.PathValue("conv"))
+	if c != nil {
+		for _, a := range c.Activities {
+			if a.ID == r.PathValue("id") && !a.Deleted {
+				return a
+			}
+		}
+	}
+	connError(w, http.StatusNotFound, "ActivityNotFound", "Activity not found.")
+	return nil
+}
+
+func (s *Server) putActivity(w http.ResponseWriter, r *http.Request, body map[string]any) int {
+	a := s.find(w, r)
+	if a == nil {
+		return http.StatusNotFound
+	}
+	a.Body = body
+	a.Updates++
+	writeJSON(w, http.StatusOK, map[string]any{"id": a.ID})
+	return http.StatusOK
+}
+
+func (s *Server) deleteActivity(w http.ResponseWriter, r *http.Request, _ map[string]any) int {
+	a := s.find(w, r)
+	if a == nil {
+		return http.StatusNotFound
+	}
+	a.Deleted = true
+	w.WriteHeader(http.StatusOK)
+	return http.StatusOK
+}
+
+func (s *Server) getMember(w http.ResponseWriter, r *http.Request, _ map[string]any) int {
+	m, ok := s.members[r.PathValue("user")]
+	if !ok {
+		connError(w, http.StatusNotFound, "MemberNotFound", "The member was not found.")
+		return http.StatusNotFound
+	}
+	writeJSON(w, http.StatusOK, m)
+	return http.StatusOK
+}
+
+func connError(w http.ResponseWriter, status int, code, msg string) {
+	writeJSON(w, status, map[string]any{"error": map[string]any{"code": code, "message": msg}})
+}
+
+func writeJSON(w http.ResponseWriter, status int, v any) {
+	w.Header().Set("Content-Type", "application/json; charset=utf-8")
+	w.WriteHeader(status)
+	json.NewEncoder(w).Encode(v)
+}
+
+func remarshal(from, to any) {
+	b, _ := json.Marshal(from)
+	_ = json.Unmarshal(b, to)
+}
+
+// Text flattens an activity as a person would read it: its text, then every text of its
+// Adaptive Card attachments (text blocks, facts as "label: value", input labels and
+// placeholders, action titles in brackets), one per line.
+func Text(activity map[string]any) string {
+	var lines []string
+	if t, _ := activity["text"].(string); t != "" {
+		lines = append(lines, t)
+	}
+	atts, _ := activity["attachments"].([]any)
+	for _, a := range atts {
+		am, _ := a.(map[string]any)
+		walkCard(am["content"], &lines)
+	}
+	return strings.Join(lines, "\n")
+}
+
+// CardText flattens one Adaptive Card (e.g. an invoke response's value) like Text.
+func CardText(card any) string {
+	var lines []string
+	walkCard(card, &lines)
+	return strings.Join(lines, "\n")
+}
+
+func walkCard(v any, lines *[]string) {
+	switch x := v.(type) {
+	case []any:
+		for _, e := range x {
+			walkCard(e, lines)
+		}
+	case map[string]any:
+		switch x["type"] {
+		case "TextBlock":
+			if t, _ := x["text"].(string); t != "" {
+				*lines = append(*lines, t)
+			}
+		case "FactSet":
+			facts, _ := x["facts"].([]any)
+			for _, f := range facts {
+				fm, _ := f.(map[string]any)
+				*lines = append(*lines, fmt.Sprintf("%v: %v", fm["title"], fm["value"]))
+			}
+		case "Action.Execute", "Action.Submit", "Action.OpenUrl", "Action.ShowCard":
+			*lines = append(*lines, fmt.Sprintf("[%v]", x["title"]))
+		}
+		for _, k := range []string{"body", "items", "columns", "actions", "card"} {
+			walkCard(x[k], lines)
+		}
+	}
+}
