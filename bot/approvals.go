@@ -56,6 +56,9 @@ func (c *Core) approvalChannel(r store.Request) string {
 // Click handles a button press. value is the button's Value (a request id); reason is the text a
 // Deny asked for, if any.
 func (c *Core) Click(ctx context.Context, a Actor, action Action, value, reason string) error {
+	if action == ActionConvert {
+		return c.confirmConvert(ctx, a, value)
+	}
 	id, ok := parseID(value)
 	if !ok {
 		c.reply(ctx, a, Message{Kind: KindError, Text: "That button no longer works. Use `/elevate status` to see your requests."})
@@ -128,6 +131,9 @@ func (c *Core) decide(ctx context.Context, a Actor, id uint64, action Action, re
 		c.refuseSelf(a, r)
 		c.reply(ctx, a, Message{Kind: KindError, Text: "You can't approve or deny your own request."})
 		return nil
+	}
+	if pimPending(r) {
+		return c.decidePIM(ctx, a, r, action, reason)
 	}
 	role := c.cfg.RoleByID(r.RoleID)
 	if role == nil {
@@ -271,6 +277,9 @@ func (c *Core) card(r store.Request) Message {
 			{Action: ActionDeny, Label: "Deny", Value: idValue(r.ID), Style: StyleDanger},
 		}
 		m.Footer = "Expires at " + c.clock(r.ExpiresAt) + ". The requester cannot approve their own request."
+		if r.GraphStatus == "PendingApproval" {
+			m.Fields = append(m.Fields, Field{"Approved in", "PIM, with the approver's own Microsoft sign-in"})
+		}
 	case r.State == store.StateActive:
 		m.Text = fmt.Sprintf("Approved. %s is active until %s.", r.RoleName, c.clock(r.EndsAt))
 	case r.State == store.StateFailed:

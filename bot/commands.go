@@ -44,20 +44,22 @@ func (c *Core) Accept(a Actor, text string) (Job, error) {
 		return func(ctx context.Context) error { return c.status(ctx, a) }, nil
 	case policy.KindCancel:
 		return func(ctx context.Context) error { return c.cancelAll(ctx, a) }, nil
-	case policy.KindDone, policy.KindExtend:
-		// Ending early and extending are selfDeactivate and a re-activation in PIM, which the
-		// Graph layer does not offer yet; say so rather than pretend.
-		return func(ctx context.Context) error {
-			c.reply(ctx, a, Message{Kind: KindText, Text: "Ending or extending an activation from chat is not available yet. " +
-				"Your role stays active until the time shown by `/elevate status`; you can deactivate it early in the PIM portal (My roles → Active assignments)."})
-			return nil
-		}, nil
+	case policy.KindDone:
+		return func(ctx context.Context) error { return c.done(ctx, a, cmd.Role) }, nil
+	case policy.KindExtend:
+		return func(ctx context.Context) error { return c.extend(ctx, a, cmd.Role, cmd.Duration) }, nil
 	}
 	c.mu.RLock()
 	h, ok := c.admin[cmd.Kind]
 	c.mu.RUnlock()
 	if ok {
 		return func(ctx context.Context) error { return h(ctx, a, cmd) }, nil
+	}
+	switch cmd.Kind {
+	case policy.KindDiscover:
+		return func(ctx context.Context) error { return c.Discover(ctx, a, cmd) }, nil
+	case policy.KindConvert:
+		return func(ctx context.Context) error { return c.Convert(ctx, a, cmd) }, nil
 	}
 	if cmd.Kind >= policy.KindDiscover {
 		return func(ctx context.Context) error {
@@ -95,6 +97,7 @@ func (c *Core) help() Message {
 		"`/elevate <role> [duration] <why>`: activate a role, e.g. `/elevate exchange 4h fixing mail flow` or `/elevate ga 90m INC-1234 restore tenant`",
 		"`/elevate roles`: the roles you can activate",
 		"`/elevate status`: your pending and active elevations",
+		"`/elevate done [role]`: end an activation early · `/elevate extend [role] 1h`: extend it, within its budget",
 		"`/elevate cancel`: cancel your pending requests",
 		"`/elevate help`: this help",
 		"Durations: 30m, 4h, 1h30m. Every activation is your own PIM activation, after your own Microsoft sign-in.",
@@ -121,11 +124,22 @@ func (c *Core) roles(ctx context.Context, a Actor) error {
 		c.reply(ctx, a, Message{Kind: KindError, Text: "I couldn't read your eligible roles from Microsoft Entra just now. " + graphWords(err)})
 		return nil
 	}
-	if len(els) == 0 {
+	var lines []string
+	if pg, ok := c.pim(); ok && c.hasGroups() {
+		gs, err := pg.EligibleGroups(ctx, who.ObjectID)
+		if err != nil {
+			c.log.Warn("eligible groups", "user_id", who.ObjectID, "err", err)
+		}
+		for _, g := range gs {
+			if r := c.cfg.RoleByID(g.GroupID); r != nil && r.Group && r.Access == g.AccessID {
+				lines = append(lines, fmt.Sprintf("%s (`%s`, group %s, up to %s)", r.Name, firstAlias(r), g.AccessID, hm(r.MaxDuration)))
+			}
+		}
+	}
+	if len(els) == 0 && len(lines) == 0 {
 		c.reply(ctx, a, Message{Kind: KindText, Text: "You have no eligible roles in PIM. A PIM administrator can make you eligible."})
 		return nil
 	}
-	var lines []string
 	for _, e := range els {
 		line := e.RoleName
 		if r := c.cfg.RoleByID(e.RoleID); r != nil {
@@ -208,8 +222,12 @@ func (c *Core) cancelAll(ctx context.Context, a Actor) error {
 	return nil
 }
 
-// cancel1 cancels one pending request of the actor's; false when it was no longer pending.
+// cancel1 cancels one pending request of the actor's; false when it was no longer pending. A
+// request pending in PIM is withdrawn there too, with the requester's token.
 func (c *Core) cancel1(ctx context.Context, a Actor, id uint64) (bool, error) {
+	if r, err := c.store.Request(id); err == nil && pimPending(r) && r.Platform == a.Platform && r.ChatUser == a.ChatUser {
+		return c.cancelPIM(ctx, a, r)
+	}
 	r, err := c.update(ctx, id, c.event(a, "request.cancelled", ""), func(r *store.Request) error {
 		if r.Platform != a.Platform || r.ChatUser != a.ChatUser || !pending(r.State) {
 			return store.ErrNoChange
@@ -249,4 +267,13 @@ func approvals(r store.Request) int {
 func parseID(v string) (uint64, bool) {
 	id, err := strconv.ParseUint(strings.TrimPrefix(v, "#"), 10, 64)
 	return id, err == nil && id > 0
+}
+
+func (c *Core) hasGroups() bool {
+	for _, r := range c.cfg.Roles {
+		if r.Group {
+			return true
+		}
+	}
+	return false
 }

@@ -83,6 +83,9 @@ func (c *Core) offer(ctx context.Context, a Actor, r store.Request, text string)
 // pimCap reads the role's PIM setting (cached in graph) and returns a smaller duration to offer
 // when PIM would refuse d. A failed read is not fatal: PIM itself still enforces its maximum.
 func (c *Core) pimCap(ctx context.Context, role *policy.Role, d time.Duration) (time.Duration, string) {
+	if role.Group {
+		return 0, "" // PIM for Groups settings are read per group; PIM enforces its own maximum
+	}
 	pol, err := c.graph.RolePolicy(ctx, role.TemplateID)
 	if err != nil {
 		c.log.Warn("role policy read failed; PIM will enforce its own maximum", "role", role.Name, "err", err)
@@ -218,47 +221,35 @@ func (c *Core) activate(ctx context.Context, id uint64) error {
 	if err != nil {
 		return err
 	}
+	start := c.now().UTC()
+	if r0.FailureCode == CodeGraphUnavailable {
+		// A retry after Graph did not answer: the first write may have gone through. Look
+		// before writing again, so a role is never requested twice.
+		active, err := c.alreadyActive(ctx, r)
+		switch {
+		case err != nil && outage(err):
+			return c.waitForGraph(ctx, r, err)
+		case err != nil:
+			c.log.Warn("looking before a retried activation", "request_id", r.ID, "err", err)
+		case active:
+			return c.markActive(ctx, id, graph.Activation{Status: "Provisioned"}, start, "found active before re-posting")
+		}
+	}
 	if role != nil && role.Tier0 {
 		c.tokens.drop(r.UserID) // tier-0: one sign-in, one activation
 	}
 	c.tell(ctx, r, Message{Kind: KindProgress, Text: fmt.Sprintf("Activating %s for %s in PIM…", r.RoleName, hm(r.Duration))})
-	start := c.now().UTC()
-	ticketSystem := ""
-	if role != nil {
-		ticketSystem = role.TicketSystem
-	}
-	act, err := c.graph.Activate(ctx, tok, graph.ActivationRequest{
-		UserID: r.UserID, RoleID: r.RoleID, Duration: r.Duration, Justification: r.Justification,
-		TicketNumber: r.Ticket, TicketSystem: ticketSystem, Start: start,
-	})
+	act, err := c.activateGraph(ctx, tok, r, role, start)
 	if err != nil {
+		if outage(err) {
+			return c.waitForGraph(ctx, r, err)
+		}
 		return c.activationFailed(ctx, r, err)
 	}
 	if act.Status == "PendingApproval" {
-		r, err = c.update(ctx, id, systemEvent(c.now(), "request.pim_approval", act.RequestID), func(r *store.Request) error {
-			r.State, r.GraphRequestID, r.GraphStatus = store.StateAwaitingApproval, act.RequestID, act.Status
-			return nil
-		})
-		if err != nil {
-			return err
-		}
-		c.tell(ctx, r, Message{Kind: KindProgress, Text: fmt.Sprintf("PIM itself requires approval for %s; its approvers have been notified by PIM. I'll tell you when it is decided.", r.RoleName)})
-		c.refreshCards(ctx, r)
-		return nil
+		return c.pimApprovalPending(ctx, id, act)
 	}
-	r, err = c.update(ctx, id, systemEvent(c.now(), "request.active", act.RequestID+" "+act.Status), func(r *store.Request) error {
-		r.State, r.GraphRequestID, r.GraphStatus = store.StateActive, act.RequestID, act.Status
-		r.ActivatedAt, r.EndsAt = start, start.Add(r.Duration) // the clock starts at activation
-		return nil
-	})
-	if err != nil {
-		return err
-	}
-	c.log.Info("activated", "request_id", r.ID, "role", r.RoleName, "graph_request_id", act.RequestID)
-	c.tell(ctx, r, Message{Kind: KindResult, Text: fmt.Sprintf("%s active until %s. PIM is applying it; I'll tell you when it is usable.", r.RoleName, c.clock(r.EndsAt))})
-	c.refreshCards(ctx, r)
-	c.announce(ctx, r)
-	return c.waitUsable(ctx, r)
+	return c.markActive(ctx, id, act, start, "")
 }
 
 func (c *Core) waitUsable(ctx context.Context, r store.Request) error {
@@ -370,6 +361,9 @@ func graphWords(err error) string {
 // Expire ends what has run out: pending requests past their deadline become expired, active ones
 // past their end become ended. A scheduler calls it every minute; it is safe to call any time.
 func (c *Core) Expire(ctx context.Context) error {
+	if err := c.Retry(ctx); err != nil {
+		c.log.Error("retrying requests that wait for Graph", "err", err)
+	}
 	rs, err := c.store.Requests(store.Filter{OpenOnly: true})
 	if err != nil {
 		return err

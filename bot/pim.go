@@ -1,0 +1,733 @@
+package bot
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"slices"
+	"strings"
+	"time"
+
+	"github.com/elevate-pim/elevate/graph"
+	"github.com/elevate-pim/elevate/policy"
+	"github.com/elevate-pim/elevate/store"
+)
+
+// The rest of PIM in chat: PIM for Groups activations, PIM's own approvals acted on with the
+// approver's token, done (selfDeactivate), extend (a scheduled follow-up activation), cancelling
+// a request pending in PIM, and a Graph outage that keeps requests waiting in the store.
+
+// PIMGraph is what these need from Graph beyond Graph. *graph.Client implements it; a Graph
+// without it gets "not available" answers for these commands.
+type PIMGraph interface {
+	Deactivate(ctx context.Context, tok graph.UserToken, userID, roleID string) (graph.Activation, error)
+	RoleRequest(ctx context.Context, tok graph.UserToken, requestID string) (graph.ScheduleRequest, error)
+	CancelRoleRequest(ctx context.Context, tok graph.UserToken, requestID string) error
+	ReviewRoleRequest(ctx context.Context, tok graph.UserToken, requestID string, approve bool, justification string) error
+
+	ActivateGroup(ctx context.Context, tok graph.UserToken, r graph.GroupActivationRequest) (graph.Activation, error)
+	DeactivateGroup(ctx context.Context, tok graph.UserToken, userID, groupID, accessID string) (graph.Activation, error)
+	ActiveGroupAssignments(ctx context.Context, userID string) ([]graph.GroupAssignment, error)
+	EligibleGroups(ctx context.Context, userID string) ([]graph.GroupEligibility, error)
+	WaitGroupUsable(ctx context.Context, userID, groupID string) error
+	GroupRequest(ctx context.Context, tok graph.UserToken, requestID string) (graph.ScheduleRequest, error)
+	CancelGroupRequest(ctx context.Context, tok graph.UserToken, requestID string) error
+	ReviewGroupApproval(ctx context.Context, tok graph.UserToken, approvalID string, approve bool, justification string) error
+
+	DirectoryAudits(ctx context.Context, activity string, since time.Time) ([]graph.AuditEvent, error)
+	StandingAssignments(ctx context.Context) ([]graph.StandingAssignment, error)
+	ConvertToEligible(ctx context.Context, tok graph.UserToken, principalID, roleID, justification string) (graph.Conversion, error)
+}
+
+// More sign-in purposes (tokens.go has the first ones).
+const (
+	forDone    purpose = iota + 10 // sign in to end an activation early
+	forExtend                      // sign in to extend an activation (reason: the duration)
+	forCancel                      // sign in to cancel a request pending in PIM
+	forConvert                     // an admin signs in to convert standing access (reason: user|role id)
+)
+
+func (c *Core) pim() (PIMGraph, bool) {
+	g, ok := c.graph.(PIMGraph)
+	return g, ok
+}
+
+// pimPending says whether r waits for PIM's own approval (not Elevate's).
+func pimPending(r store.Request) bool {
+	return r.State == store.StateAwaitingApproval && r.GraphStatus == "PendingApproval" && r.GraphRequestID != ""
+}
+
+// isGroup says whether r is a PIM for Groups request.
+func (c *Core) isGroup(r store.Request) (*policy.Role, bool) {
+	role := c.cfg.RoleByID(r.RoleID)
+	return role, role != nil && role.Group
+}
+
+// tellUser DMs the requester when Elevate knows who they are in chat (a request made in the
+// Entra portal may have no chat user).
+func (c *Core) tellUser(ctx context.Context, r store.Request, m Message) {
+	if r.ChatUser == "" {
+		return
+	}
+	c.tell(ctx, r, m)
+}
+
+// activateGraph makes the one PIM write for r: a directory role or a group membership.
+func (c *Core) activateGraph(ctx context.Context, tok graph.UserToken, r store.Request, role *policy.Role, start time.Time) (graph.Activation, error) {
+	ticketSystem := ""
+	if role != nil {
+		ticketSystem = role.TicketSystem
+	}
+	if role != nil && role.Group {
+		pg, ok := c.pim()
+		if !ok {
+			return graph.Activation{}, errors.New("bot: this Graph client has no PIM for Groups")
+		}
+		return pg.ActivateGroup(ctx, tok, graph.GroupActivationRequest{UserID: r.UserID, GroupID: r.RoleID, AccessID: role.Access,
+			Duration: r.Duration, Justification: r.Justification, TicketNumber: r.Ticket, TicketSystem: ticketSystem, Start: start})
+	}
+	return c.graph.Activate(ctx, tok, graph.ActivationRequest{
+		UserID: r.UserID, RoleID: r.RoleID, Duration: r.Duration, Justification: r.Justification,
+		TicketNumber: r.Ticket, TicketSystem: ticketSystem, Start: start,
+	})
+}
+
+// alreadyActive looks at the tenant before a retried write: is the role (or group) active for
+// the user already? A write whose answer was lost may have gone through.
+func (c *Core) alreadyActive(ctx context.Context, r store.Request) (bool, error) {
+	if role, ok := c.isGroup(r); ok {
+		pg, _ := c.pim()
+		as, err := pg.ActiveGroupAssignments(ctx, r.UserID)
+		if err != nil {
+			return false, err
+		}
+		return slices.ContainsFunc(as, func(a graph.GroupAssignment) bool {
+			return strings.EqualFold(a.GroupID, r.RoleID) && (role.Access == "" || strings.EqualFold(a.AccessID, role.Access))
+		}), nil
+	}
+	as, err := c.graph.ActiveAssignments(ctx, r.UserID)
+	if err != nil {
+		return false, err
+	}
+	return slices.ContainsFunc(as, func(a graph.Assignment) bool {
+		return strings.EqualFold(a.RoleID, r.RoleID) && a.AssignmentType == "Activated"
+	}), nil
+}
+
+// waitUsableAny waits until r's role or group membership is in force.
+func (c *Core) waitUsableAny(ctx context.Context, r store.Request) error {
+	if _, ok := c.isGroup(r); ok {
+		pg, _ := c.pim()
+		return pg.WaitGroupUsable(ctx, r.UserID, r.RoleID)
+	}
+	_, err := c.graph.WaitUsable(ctx, r.UserID, r.RoleID)
+	return err
+}
+
+// outage is a Graph failure after which nobody knows whether the write happened.
+func outage(err error) bool {
+	return errors.Is(err, graph.ErrUnavailable) || errors.Is(err, context.DeadlineExceeded)
+}
+
+// CodeGraphUnavailable marks a request that waits in the store for Graph to come back.
+const CodeGraphUnavailable = "graph_unavailable"
+
+// waitForGraph puts an activating request back to received, to be retried by Retry: Graph did
+// not answer, and nothing is lost.
+func (c *Core) waitForGraph(ctx context.Context, r store.Request, cause error) error {
+	c.log.Warn("graph unavailable; request kept for retry", "request_id", r.ID, "err", cause)
+	r, err := c.update(ctx, r.ID, systemEvent(c.now(), "request.waiting_for_graph", ""), func(r *store.Request) error {
+		if r.State != store.StateActivating {
+			return store.ErrNoChange
+		}
+		r.State, r.FailureCode, r.FailureMessage = store.StateReceived, CodeGraphUnavailable, "Microsoft Graph did not answer"
+		return nil
+	})
+	if errors.Is(err, store.ErrNoChange) {
+		return nil
+	}
+	if err != nil {
+		return err
+	}
+	c.tellUser(ctx, r, Message{Kind: KindProgress, Text: fmt.Sprintf("Microsoft Graph is not answering right now. Your request #%d for %s is saved; I'll try again in a minute and tell you. (`/elevate cancel` withdraws it.)", r.ID, r.RoleName)})
+	return nil
+}
+
+// Retry moves on the requests that wait for Graph to come back: it looks first (a write whose
+// answer was lost may have worked), then activates or asks for a new sign-in. Expire calls it;
+// a scheduler may call it on its own.
+func (c *Core) Retry(ctx context.Context) error {
+	rs, err := c.store.Requests(store.Filter{States: []store.State{store.StateReceived}})
+	if err != nil {
+		return err
+	}
+	for _, r := range rs {
+		if r.FailureCode != CodeGraphUnavailable || (!r.ExpiresAt.IsZero() && c.now().After(r.ExpiresAt)) {
+			continue
+		}
+		if err := c.activate(ctx, r.ID); err != nil {
+			c.log.Error("retry", "request_id", r.ID, "err", err)
+		}
+	}
+	return nil
+}
+
+// markActive records that PIM granted r (now, or found active after a lost answer) and tells
+// everyone; the wait for "usable" follows.
+func (c *Core) markActive(ctx context.Context, id uint64, act graph.Activation, start time.Time, why string) error {
+	r, err := c.update(ctx, id, systemEvent(c.now(), "request.active", strings.TrimSpace(act.RequestID+" "+act.Status+" "+why)), func(r *store.Request) error {
+		if r.State == store.StateActive || r.State.Terminal() {
+			return store.ErrNoChange
+		}
+		r.State, r.GraphStatus, r.FailureCode, r.FailureMessage = store.StateActive, cmpOr(act.Status, r.GraphStatus), "", ""
+		if act.RequestID != "" {
+			r.GraphRequestID = act.RequestID
+		}
+		r.ActivatedAt, r.EndsAt = start, start.Add(r.Duration) // the clock starts at activation
+		return nil
+	})
+	if errors.Is(err, store.ErrNoChange) {
+		return nil
+	}
+	if err != nil {
+		return err
+	}
+	c.log.Info("activated", "request_id", r.ID, "role", r.RoleName, "graph_request_id", r.GraphRequestID)
+	c.tellUser(ctx, r, Message{Kind: KindResult, Text: fmt.Sprintf("%s active until %s. PIM is applying it; I'll tell you when it is usable.", r.RoleName, c.clock(r.EndsAt))})
+	c.refreshCards(ctx, r)
+	c.announce(ctx, r)
+	wctx, cancel := context.WithTimeout(ctx, c.usable)
+	defer cancel()
+	if err := c.waitUsableAny(wctx, r); err != nil {
+		c.log.Warn("activation not visible yet", "request_id", r.ID, "err", err)
+		c.tellUser(ctx, r, Message{Kind: KindProgress, Text: fmt.Sprintf("PIM has granted %s but it is not visible yet; this can take a few minutes. Sign out and in again if an admin portal still says no.", r.RoleName)})
+		return nil
+	}
+	c.tellUser(ctx, r, Message{Kind: KindResult, Text: fmt.Sprintf("%s is usable now (until %s).", r.RoleName, c.clock(r.EndsAt))})
+	return nil
+}
+
+func cmpOr(a, b string) string {
+	if a != "" {
+		return a
+	}
+	return b
+}
+
+// pimApprovalPending records that PIM itself wants an approval for r and puts the card up.
+func (c *Core) pimApprovalPending(ctx context.Context, id uint64, act graph.Activation) error {
+	r, err := c.update(ctx, id, systemEvent(c.now(), "request.pim_approval", act.RequestID), func(r *store.Request) error {
+		r.State, r.GraphRequestID, r.GraphStatus = store.StateAwaitingApproval, act.RequestID, act.Status
+		r.ApprovalsNeeded = max(r.ApprovalsNeeded, approvals(*r)+1)
+		// PIM's approval stage has its own deadline (a day by default), not Elevate's.
+		r.ExpiresAt = c.now().UTC().Add(24 * time.Hour)
+		return nil
+	})
+	if err != nil {
+		return err
+	}
+	c.postCard(ctx, r)
+	c.tellUser(ctx, r, Message{Kind: KindProgress, Text: fmt.Sprintf("PIM itself requires approval for %s. I've asked in %s; the approver's click approves it in PIM, with their own Microsoft sign-in. I'll tell you when it is decided.", r.RoleName, c.approvalChannel(r))})
+	return nil
+}
+
+// postCard posts r's approval card unless it already has one.
+func (c *Core) postCard(ctx context.Context, r store.Request) {
+	refs, err := c.store.MessageRefs(r.ID)
+	if err == nil && slices.ContainsFunc(refs, func(ref store.MessageRef) bool { return ref.Kind == string(KindCard) }) {
+		c.refreshCards(ctx, r)
+		return
+	}
+	if ref, ok := c.send(ctx, r.Platform, Address{Channel: c.approvalChannel(r)}, c.card(r)); ok {
+		ref.Kind = string(KindCard)
+		if err := c.store.AddMessageRef(r.ID, ref); err != nil {
+			c.log.Error("saving card reference", "request_id", r.ID, "err", err)
+		}
+	}
+}
+
+// decidePIM acts on PIM's own approval step with the approver's delegated token. PIM decides who
+// may approve; Elevate only makes sure the approver signed in recently enough (tier-0: for this
+// very decision).
+func (c *Core) decidePIM(ctx context.Context, a Actor, r store.Request, action Action, reason string) error {
+	pg, ok := c.pim()
+	if !ok {
+		c.reply(ctx, a, Message{Kind: KindError, Text: "Approving PIM's own approvals is not available in this installation."})
+		return nil
+	}
+	who, known, err := c.identity(a)
+	if err != nil {
+		return c.mismatch(ctx, a, err)
+	}
+	role := c.cfg.RoleByID(r.RoleID)
+	tier0 := role != nil && role.Tier0
+	var forReq uint64
+	if tier0 {
+		forReq = r.ID
+	}
+	tok, fresh := graph.UserToken{}, false
+	if known {
+		tok, fresh = c.tokens.fresh(who.ObjectID, c.cfg.SignInFreshness, forReq)
+	}
+	if !fresh {
+		why := "PIM itself asks for approval here, and your decision is made in PIM with your own Microsoft account: sign in first."
+		if tier0 {
+			why = r.RoleName + " is a tier-0 role: deciding on it in PIM needs a fresh sign-in."
+		}
+		link, err := c.signInLink(ctx, pendingSignIn{purpose: forApproval, requestID: r.ID, actor: a, decision: action, reason: reason}, who.UPN)
+		if err != nil {
+			c.log.Error("sign-in link", "request_id", r.ID, "err", err)
+			c.reply(ctx, a, Message{Kind: KindError, Text: "I couldn't prepare a Microsoft sign-in link just now; try again in a minute."})
+			return nil
+		}
+		c.reply(ctx, a, Message{Kind: KindSignIn, RequestID: r.ID, Text: why + " Your " + map[Action]string{ActionApprove: "approval", ActionDeny: "denial"}[action] + " is sent to PIM as soon as you are signed in.",
+			Buttons: []Button{{Action: ActionOpenURL, Label: "Sign in", URL: link, Style: StylePrimary}}})
+		return nil
+	}
+	if who.ObjectID == r.UserID {
+		c.refuseSelf(a, r)
+		c.reply(ctx, a, Message{Kind: KindError, Text: "You can't approve or deny your own request."})
+		return nil
+	}
+	name := cmpOr(who.UPN, a.Name)
+	just := strings.TrimSpace(reason)
+	if just == "" {
+		just = map[Action]string{ActionApprove: "Approved", ActionDeny: "Denied"}[action] + " in chat by " + name
+	}
+	if _, group := c.isGroup(r); group {
+		err = pg.ReviewGroupApproval(ctx, tok, r.GraphRequestID, action == ActionApprove, just)
+	} else {
+		err = pg.ReviewRoleRequest(ctx, tok, r.GraphRequestID, action == ActionApprove, just)
+	}
+	if tier0 {
+		c.tokens.drop(who.ObjectID) // one fresh sign-in, one tier-0 decision
+	}
+	switch {
+	case errors.Is(err, graph.ErrConflict):
+		c.reply(ctx, a, Message{Kind: KindText, Text: fmt.Sprintf("Request #%d was already decided in PIM by someone else.", r.ID)})
+		return c.syncPIMOutcome(ctx, tok, r)
+	case errors.Is(err, graph.ErrForbidden):
+		c.reply(ctx, a, Message{Kind: KindError, Text: fmt.Sprintf("PIM says you are not an approver for %s.", r.RoleName)})
+		return nil
+	case err != nil:
+		c.log.Error("PIM approval", "request_id", r.ID, "err", err)
+		c.reply(ctx, a, Message{Kind: KindError, Text: "PIM did not take your decision. " + graphWords(err)})
+		return nil
+	}
+	ev := c.event(a, "request.pim_"+string(action), just)
+	r, err = c.update(ctx, r.ID, ev, func(r *store.Request) error {
+		if !pimPending(*r) {
+			return store.ErrNoChange
+		}
+		r.Approvals = append(r.Approvals, store.Approval{Approver: who.ObjectID, ApproverName: name, Platform: a.Platform,
+			ChatUser: a.ChatUser, Decision: string(action), Reason: reason, At: c.now().UTC()})
+		if action == ActionDeny {
+			r.State, r.GraphStatus = store.StateDenied, "Denied"
+		} else {
+			r.State, r.GraphStatus = store.StateActivating, "Approved"
+		}
+		return nil
+	})
+	if errors.Is(err, store.ErrNoChange) {
+		return nil
+	}
+	if err != nil {
+		return err
+	}
+	c.refreshCards(ctx, r)
+	if action == ActionDeny {
+		c.reply(ctx, a, Message{Kind: KindResult, Text: fmt.Sprintf("You denied %s's request for %s in PIM.", nameOf(r), r.RoleName)})
+		c.tellUser(ctx, r, Message{Kind: KindResult, Text: fmt.Sprintf("%s denied your request for %s in PIM: %s", name, r.RoleName, just)})
+		return nil
+	}
+	c.reply(ctx, a, Message{Kind: KindResult, Text: fmt.Sprintf("You approved %s's request for %s in PIM.", nameOf(r), r.RoleName)})
+	c.tellUser(ctx, r, Message{Kind: KindProgress, Text: fmt.Sprintf("%s approved your request for %s in PIM.", name, r.RoleName)})
+	return c.markActive(ctx, r.ID, graph.Activation{Status: "Provisioned"}, c.now().UTC(), "approved in PIM")
+}
+
+// syncPIMOutcome reads what became of a PIM request someone else decided and records it.
+func (c *Core) syncPIMOutcome(ctx context.Context, tok graph.UserToken, r store.Request) error {
+	pg, _ := c.pim()
+	var sr graph.ScheduleRequest
+	var err error
+	if _, group := c.isGroup(r); group {
+		sr, err = pg.GroupRequest(ctx, tok, r.GraphRequestID)
+	} else {
+		sr, err = pg.RoleRequest(ctx, tok, r.GraphRequestID)
+	}
+	if err != nil {
+		c.log.Warn("reading a decided PIM request", "request_id", r.ID, "err", err)
+		c.refreshCards(ctx, r)
+		return nil
+	}
+	switch sr.Status {
+	case "Provisioned", "Granted", "ScheduleCreated", "PendingProvisioning":
+		return c.markActive(ctx, r.ID, graph.Activation{Status: sr.Status}, c.now().UTC(), "approved in PIM by someone else")
+	case "Denied", "Canceled", "Revoked", "Failed":
+		to := map[string]store.State{"Denied": store.StateDenied, "Canceled": store.StateCancelled}[sr.Status]
+		if to == "" {
+			to = store.StateFailed
+		}
+		r, err := c.update(ctx, r.ID, systemEvent(c.now(), "request."+string(to), "decided in PIM: "+sr.Status), func(r *store.Request) error {
+			if !pimPending(*r) {
+				return store.ErrNoChange
+			}
+			r.State, r.GraphStatus = to, sr.Status
+			return nil
+		})
+		if errors.Is(err, store.ErrNoChange) {
+			return nil
+		}
+		if err != nil {
+			return err
+		}
+		c.refreshCards(ctx, r)
+		c.tellUser(ctx, r, Message{Kind: KindResult, Text: fmt.Sprintf("Your request for %s was %s in PIM.", r.RoleName, strings.ToLower(sr.Status))})
+	default:
+		c.refreshCards(ctx, r)
+	}
+	return nil
+}
+
+// userToken is the requester's held token for lifecycle calls (done, extend, cancel), or a
+// sign-in link when there is none fresh.
+func (c *Core) userToken(ctx context.Context, a Actor, r store.Request, p purpose, reason, why string) (graph.UserToken, bool) {
+	role := c.cfg.RoleByID(r.RoleID)
+	var forReq uint64
+	if role != nil && role.Tier0 && p == forExtend {
+		forReq = r.ID // an extension is an activation: tier-0 wants a sign-in for it
+	}
+	if tok, ok := c.tokens.fresh(r.UserID, c.cfg.SignInFreshness, forReq); ok && r.UserID != "" {
+		return tok, true
+	}
+	link, err := c.signInLink(ctx, pendingSignIn{purpose: p, requestID: r.ID, actor: a, reason: reason}, r.UPN)
+	if err != nil {
+		c.log.Error("sign-in link", "request_id", r.ID, "err", err)
+		c.reply(ctx, a, Message{Kind: KindError, Text: "I couldn't prepare a Microsoft sign-in link just now; try again in a minute."})
+		return graph.UserToken{}, false
+	}
+	c.reply(ctx, a, Message{Kind: KindSignIn, RequestID: r.ID, Text: why + " The link works once, for 10 minutes.",
+		Buttons: []Button{{Action: ActionOpenURL, Label: "Sign in", URL: link, Style: StylePrimary}}})
+	return graph.UserToken{}, false
+}
+
+// activeFor finds the actor's active request for role (any role when nil).
+func (c *Core) activeFor(a Actor, role *policy.Role) ([]store.Request, error) {
+	rs, err := c.mine(a)
+	if err != nil {
+		return nil, err
+	}
+	var out []store.Request
+	for _, r := range rs {
+		if r.State == store.StateActive && (role == nil || strings.EqualFold(r.RoleID, role.TemplateID)) {
+			out = append(out, r)
+		}
+	}
+	return out, nil
+}
+
+func (c *Core) pickActive(ctx context.Context, a Actor, role *policy.Role, verb string) (store.Request, bool, error) {
+	rs, err := c.activeFor(a, role)
+	if err != nil {
+		return store.Request{}, false, err
+	}
+	switch {
+	case len(rs) == 0 && role != nil:
+		c.reply(ctx, a, Message{Kind: KindText, Text: fmt.Sprintf("You have no active %s from Elevate. See `/elevate status`.", role.Name)})
+	case len(rs) == 0:
+		c.reply(ctx, a, Message{Kind: KindText, Text: "You have no active roles from Elevate. See `/elevate status`."})
+	case len(rs) > 1:
+		var names []string
+		for _, r := range rs {
+			if role := c.cfg.RoleByID(r.RoleID); role != nil {
+				names = append(names, "`"+verb+" "+role.Alias()+"`")
+			}
+		}
+		c.reply(ctx, a, Message{Kind: KindText, Text: "You have more than one active role; say which: " + strings.Join(names, ", ")})
+	default:
+		return rs[0], true, nil
+	}
+	return store.Request{}, false, nil
+}
+
+// done ends the actor's activation early with selfDeactivate (and withdraws a scheduled
+// extension first).
+func (c *Core) done(ctx context.Context, a Actor, role *policy.Role) error {
+	r, ok, err := c.pickActive(ctx, a, role, "done")
+	if err != nil || !ok {
+		return err
+	}
+	return c.doneRequest(ctx, a, r)
+}
+
+func (c *Core) doneRequest(ctx context.Context, a Actor, r store.Request) error {
+	pg, ok := c.pim()
+	if !ok {
+		c.reply(ctx, a, Message{Kind: KindText, Text: "Ending an activation from chat is not available in this installation; use the PIM portal (My roles → Active assignments)."})
+		return nil
+	}
+	tok, ok := c.userToken(ctx, a, r, forDone, "", fmt.Sprintf("Ending %s is your own PIM deactivation: sign in with your Microsoft account.", r.RoleName))
+	if !ok {
+		return nil
+	}
+	ext := c.extension(r.ID)
+	role, group := c.isGroup(r)
+	for _, next := range ext.Scheduled {
+		var err error
+		if group {
+			err = pg.CancelGroupRequest(ctx, tok, next)
+		} else {
+			err = pg.CancelRoleRequest(ctx, tok, next)
+		}
+		if err != nil && !errors.Is(err, graph.ErrNotFound) {
+			c.log.Warn("cancelling a scheduled extension", "request_id", r.ID, "graph_request_id", next, "err", err)
+		}
+	}
+	if len(ext.Scheduled) > 0 {
+		ext.Scheduled = nil
+		c.saveExtension(r.ID, ext)
+	}
+	if group {
+		_, err := pg.DeactivateGroup(ctx, tok, r.UserID, r.RoleID, role.Access)
+		if e := c.doneFailed(ctx, a, r, err); e != nil || err != nil {
+			return e
+		}
+	} else {
+		_, err := pg.Deactivate(ctx, tok, r.UserID, r.RoleID)
+		if e := c.doneFailed(ctx, a, r, err); e != nil || err != nil {
+			return e
+		}
+	}
+	now := c.now().UTC()
+	r, err := c.update(ctx, r.ID, c.event(a, "request.ended", "deactivated early"), func(r *store.Request) error {
+		if r.State != store.StateActive {
+			return store.ErrNoChange
+		}
+		r.State, r.EndsAt = store.StateEnded, now
+		return nil
+	})
+	if errors.Is(err, store.ErrNoChange) {
+		return nil
+	}
+	if err != nil {
+		return err
+	}
+	c.reply(ctx, a, Message{Kind: KindResult, RequestID: r.ID, Text: fmt.Sprintf("Done: %s is deactivated in PIM. Thanks for giving it back early.", r.RoleName)})
+	c.refreshCards(ctx, r)
+	if c.cfg.Channels.Security != "" {
+		c.send(ctx, r.Platform, Address{Channel: c.cfg.Channels.Security}, Message{Kind: KindAlert, RequestID: r.ID,
+			Text: fmt.Sprintf("%s ended %s early (at %s).", nameOf(r), r.RoleName, c.clock(now))})
+	}
+	return nil
+}
+
+// doneFailed explains a refused deactivation; nil err means it worked.
+func (c *Core) doneFailed(ctx context.Context, a Actor, r store.Request, err error) error {
+	switch {
+	case err == nil:
+		return nil
+	case errors.Is(err, graph.ErrActiveDurationTooShort):
+		when := r.ActivatedAt.Add(5 * time.Minute)
+		c.reply(ctx, a, Message{Kind: KindText, RequestID: r.ID, Text: fmt.Sprintf("PIM doesn't let an activation be ended in its first 5 minutes, and %s was activated at %s. It is still active; say `/elevate done` again after %s.",
+			r.RoleName, c.clock(r.ActivatedAt), c.clock(when))})
+	case errors.Is(err, graph.ErrNotFound):
+		// Already over in PIM (expired, or deactivated in the portal): record it.
+		c.update(ctx, r.ID, c.event(a, "request.ended", "not active in PIM any more"), func(r *store.Request) error {
+			if r.State != store.StateActive {
+				return store.ErrNoChange
+			}
+			r.State = store.StateEnded
+			return nil
+		})
+		c.reply(ctx, a, Message{Kind: KindText, Text: fmt.Sprintf("%s is no longer active in PIM; nothing to end.", r.RoleName)})
+	default:
+		c.log.Warn("deactivation refused", "request_id", r.ID, "err", err)
+		c.reply(ctx, a, Message{Kind: KindError, Text: fmt.Sprintf("%s was not deactivated. %s", r.RoleName, graphWords(err))})
+	}
+	return nil
+}
+
+// extensionState is what Elevate remembers of an activation's extensions (store cursor).
+type extensionState struct {
+	Used      time.Duration `json:"used"`
+	Scheduled []string      `json:"scheduled,omitempty"` // PIM request ids of follow-ups not started yet
+	All       []string      `json:"all,omitempty"`       // every follow-up's PIM request id (not "outside Elevate")
+}
+
+func extensionKey(id uint64) string { return fmt.Sprintf("extension/%d", id) }
+
+func (c *Core) extension(id uint64) extensionState {
+	var e extensionState
+	if b, err := c.store.Cursor(extensionKey(id)); err == nil && b != nil {
+		_ = json.Unmarshal(b, &e)
+	}
+	return e
+}
+
+func (c *Core) saveExtension(id uint64, e extensionState) {
+	b, _ := json.Marshal(e)
+	if err := c.store.SetCursor(extensionKey(id), b); err != nil {
+		c.log.Error("saving extension state", "request_id", id, "err", err)
+	}
+}
+
+// extend lengthens the actor's activation within its role's extension budget. PIM cannot
+// lengthen a running activation, so Elevate asks PIM for the user's own second activation that
+// starts when the current one ends: no gap, nothing deactivated (docs/config.md).
+func (c *Core) extend(ctx context.Context, a Actor, role *policy.Role, d time.Duration) error {
+	r, ok, err := c.pickActive(ctx, a, role, "extend")
+	if err != nil || !ok {
+		return err
+	}
+	return c.extendRequest(ctx, a, r, d)
+}
+
+func (c *Core) extendRequest(ctx context.Context, a Actor, r store.Request, d time.Duration) error {
+	role := c.cfg.RoleByID(r.RoleID)
+	if role == nil {
+		c.reply(ctx, a, Message{Kind: KindError, Text: fmt.Sprintf("%s is no longer in Elevate's configuration, so it can't be extended here.", r.RoleName)})
+		return nil
+	}
+	dec := c.cfg.Decide(policy.Command{Kind: policy.KindExtend, Role: role, Duration: d}, policy.Requester{ObjectID: r.UserID, UPN: r.UPN}, c.now())
+	if !dec.Allowed && (dec.Problem == nil || dec.Problem.Code != policy.CodeTooLong) {
+		c.replyError(ctx, a, dec.Problem)
+		return nil
+	}
+	ext := c.extension(r.ID)
+	left := role.ExtensionBudget - ext.Used
+	switch {
+	case role.ExtensionBudget <= 0:
+		c.reply(ctx, a, Message{Kind: KindText, Text: fmt.Sprintf("%s can't be extended (its extension budget is none). Ask again for a new activation when it ends.", role.Name)})
+		return nil
+	case left < policy.MinDuration:
+		c.reply(ctx, a, Message{Kind: KindText, Text: fmt.Sprintf("%s's extension budget (%s) is used up for this activation. Ask for a new activation when it ends.", role.Name, hm(role.ExtensionBudget))})
+		return nil
+	case d > left:
+		c.reply(ctx, a, Message{Kind: KindText, Text: fmt.Sprintf("%s can be extended by %s more at most (budget %s). Say `/elevate extend %s %s`.", role.Name, hm(left), hm(role.ExtensionBudget), role.Alias(), hm(left))})
+		return nil
+	case !c.now().Before(r.EndsAt.Add(-time.Minute)):
+		c.reply(ctx, a, Message{Kind: KindText, Text: fmt.Sprintf("%s ends too soon to extend; ask for a new activation.", role.Name)})
+		return nil
+	}
+	tok, ok := c.userToken(ctx, a, r, forExtend, d.String(), fmt.Sprintf("Extending %s by %s is your own PIM activation: sign in with your Microsoft account.", r.RoleName, hm(d)))
+	if !ok {
+		return nil
+	}
+	if role.Tier0 {
+		c.tokens.drop(r.UserID)
+	}
+	next := r
+	next.Duration = d
+	start := r.EndsAt
+	act, err := c.activateGraph(ctx, tok, next, role, start)
+	if err != nil {
+		c.log.Warn("extension refused", "request_id", r.ID, "err", err)
+		var ge *graph.Error
+		words := graphWords(err)
+		switch {
+		case errors.Is(err, graph.ErrRoleAssignmentExists):
+			words = "PIM already has an activation of it scheduled then. See `/elevate status`."
+		case errors.Is(err, graph.ErrPolicyValidation) && errors.As(err, &ge) && ge.Rule == "MfaRule",
+			errors.Is(err, graph.ErrAcrsRequired):
+			c.tokens.drop(r.UserID)
+			words = "PIM wants a stronger sign-in: say `/elevate extend` again and sign in with MFA."
+		}
+		c.reply(ctx, a, Message{Kind: KindError, Text: fmt.Sprintf("%s was not extended. %s", r.RoleName, words)})
+		return nil
+	}
+	if act.Status == "PendingApproval" {
+		c.reply(ctx, a, Message{Kind: KindText, Text: fmt.Sprintf("PIM requires approval to extend %s; its approvers were notified by PIM. Your current activation ends at %s.", r.RoleName, c.clock(r.EndsAt))})
+		return nil
+	}
+	ext.Used += d
+	ext.Scheduled = append(ext.Scheduled, act.RequestID)
+	ext.All = append(ext.All, act.RequestID)
+	c.saveExtension(r.ID, ext)
+	r, err = c.update(ctx, r.ID, c.event(a, "request.extended", fmt.Sprintf("by=%s graph_request=%s", hm(d), act.RequestID)), func(r *store.Request) error {
+		if r.State != store.StateActive {
+			return store.ErrNoChange
+		}
+		r.EndsAt = r.EndsAt.Add(d)
+		r.Duration += d
+		return nil
+	})
+	if err != nil && !errors.Is(err, store.ErrNoChange) {
+		return err
+	}
+	c.reply(ctx, a, Message{Kind: KindResult, RequestID: r.ID, Text: fmt.Sprintf("%s extended by %s: now active until %s, without a gap (PIM starts a follow-up activation at %s). Extension budget left: %s.",
+		r.RoleName, hm(d), c.clock(r.EndsAt), c.clock(start), hm(role.ExtensionBudget-ext.Used))})
+	c.refreshCards(ctx, r)
+	return nil
+}
+
+// cancelPIM withdraws a request waiting for PIM's own approval, in PIM, with the requester's token.
+func (c *Core) cancelPIM(ctx context.Context, a Actor, r store.Request) (bool, error) {
+	pg, ok := c.pim()
+	if !ok {
+		return false, nil
+	}
+	tok, ok := c.userToken(ctx, a, r, forCancel, "", fmt.Sprintf("Your request for %s is pending in PIM; withdrawing it there is done with your Microsoft account: sign in.", r.RoleName))
+	if !ok {
+		return false, nil
+	}
+	var err error
+	if _, group := c.isGroup(r); group {
+		err = pg.CancelGroupRequest(ctx, tok, r.GraphRequestID)
+	} else {
+		err = pg.CancelRoleRequest(ctx, tok, r.GraphRequestID)
+	}
+	if err != nil && !errors.Is(err, graph.ErrNotFound) {
+		c.log.Warn("cancel in PIM", "request_id", r.ID, "err", err)
+		c.reply(ctx, a, Message{Kind: KindError, Text: fmt.Sprintf("PIM did not cancel your request for %s. %s", r.RoleName, graphWords(err))})
+		return false, nil
+	}
+	r, err = c.update(ctx, r.ID, c.event(a, "request.cancelled", "cancelled in PIM"), func(r *store.Request) error {
+		if !pimPending(*r) {
+			return store.ErrNoChange
+		}
+		r.State, r.GraphStatus = store.StateCancelled, "Canceled"
+		return nil
+	})
+	if errors.Is(err, store.ErrNoChange) {
+		return false, nil
+	}
+	if err != nil {
+		return false, err
+	}
+	c.refreshCards(ctx, r)
+	return true, nil
+}
+
+// continueLifecycle resumes done, extend, cancel or convert after the sign-in they asked for.
+func (c *Core) continueLifecycle(ctx context.Context, p pendingSignIn) error {
+	if p.purpose == forConvert {
+		user, roleID, _ := strings.Cut(p.reason, "|")
+		return c.convertNow(ctx, p.actor, user, roleID)
+	}
+	r, err := c.store.Request(p.requestID)
+	if err != nil {
+		return err
+	}
+	switch p.purpose {
+	case forDone:
+		if r.State == store.StateActive {
+			return c.doneRequest(ctx, p.actor, r)
+		}
+	case forExtend:
+		d, _ := time.ParseDuration(p.reason)
+		if r.State == store.StateActive && d > 0 {
+			return c.extendRequest(ctx, p.actor, r, d)
+		}
+	case forCancel:
+		if pimPending(r) {
+			ok, err := c.cancelPIM(ctx, p.actor, r)
+			if ok {
+				c.reply(ctx, p.actor, Message{Kind: KindResult, Text: fmt.Sprintf("Cancelled your request for %s in PIM.", r.RoleName)})
+			}
+			return err
+		}
+	}
+	c.reply(ctx, p.actor, Message{Kind: KindText, Text: fmt.Sprintf("Request #%d is %s now; nothing to do.", r.ID, stateWords(r))})
+	return nil
+}

@@ -1,0 +1,238 @@
+package bot
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"regexp"
+	"slices"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/elevate-pim/elevate/graph"
+	"github.com/elevate-pim/elevate/store"
+)
+
+// Pollers a scheduler calls: activations made outside Elevate (posted to the security channel)
+// and PIM approvals requested outside Elevate (posted to the approvals channel). Each remembers
+// in the store what it has seen, so nothing is posted twice, across restarts too.
+
+// auditOverlap is how far back each poll reaches before its high-water mark: the audit log
+// lags by minutes, so windows overlap and ids de-duplicate.
+const auditOverlap = 15 * time.Minute
+
+type auditCursor struct {
+	Since time.Time            `json:"since"`
+	Seen  map[string]time.Time `json:"seen,omitempty"` // audit id → event time, pruned past the overlap
+}
+
+func (c *Core) loadCursor(name string) auditCursor {
+	var cur auditCursor
+	if b, err := c.store.Cursor(name); err == nil && b != nil {
+		_ = json.Unmarshal(b, &cur)
+	}
+	if cur.Seen == nil {
+		cur.Seen = map[string]time.Time{}
+	}
+	return cur
+}
+
+func (c *Core) saveCursor(name string, cur auditCursor) error {
+	for id, at := range cur.Seen {
+		if at.Before(cur.Since.Add(-2 * auditOverlap)) {
+			delete(cur.Seen, id)
+		}
+	}
+	b, err := json.Marshal(cur)
+	if err != nil {
+		return err
+	}
+	return c.store.SetCursor(name, b)
+}
+
+// elevateMade says whether Elevate made the PIM request graphRequestID for user (an activation,
+// or a scheduled extension of one).
+func (c *Core) elevateMade(userID, graphRequestID string) (bool, error) {
+	if graphRequestID == "" {
+		return false, nil
+	}
+	rs, err := c.store.Requests(store.Filter{UserID: userID})
+	if err != nil {
+		return false, err
+	}
+	for _, r := range rs {
+		if strings.EqualFold(r.GraphRequestID, graphRequestID) || slices.Contains(c.extension(r.ID).All, graphRequestID) {
+			return true, nil
+		}
+	}
+	return false, nil
+}
+
+// platforms are the registered chat platforms, sorted.
+func (c *Core) platforms() []string {
+	c.mu.RLock()
+	defer c.mu.RUnlock()
+	var out []string
+	for p := range c.messengers {
+		out = append(out, p)
+	}
+	slices.Sort(out)
+	return out
+}
+
+// platformOf is where an Entra user is known in chat (their binding), else the first platform.
+func (c *Core) platformOf(userID string) (platform, chatUser string) {
+	if bs, err := c.store.BindingsByUser(userID); err == nil && len(bs) > 0 {
+		return bs[0].Platform, bs[0].ChatUser
+	}
+	if ps := c.platforms(); len(ps) > 0 {
+		return ps[0], ""
+	}
+	return "", ""
+}
+
+// SyncOutsideActivations posts to the security channel every PIM activation since `since`
+// (or since the last run, whichever is later) that Elevate did not make: the Entra portal,
+// PowerShell, another tool. It returns how many it posted.
+func (c *Core) SyncOutsideActivations(ctx context.Context, since time.Time) (int, error) {
+	pg, ok := c.pim()
+	if !ok {
+		return 0, errors.New("bot: this Graph client cannot read directory audits")
+	}
+	const name = "audit/outside_activations"
+	cur := c.loadCursor(name)
+	from := since
+	if !cur.Since.IsZero() && cur.Since.Add(-auditOverlap).After(from) {
+		from = cur.Since.Add(-auditOverlap)
+	}
+	evs, err := pg.DirectoryAudits(ctx, graph.ActivityActivationCompleted, from)
+	if err != nil {
+		return 0, err
+	}
+	posted := 0
+	for _, e := range evs {
+		if _, seen := cur.Seen[e.ID]; seen {
+			continue
+		}
+		cur.Seen[e.ID] = e.At
+		if e.At.After(cur.Since) {
+			cur.Since = e.At
+		}
+		mine, err := c.elevateMade(e.TargetID, e.RequestID)
+		if err != nil {
+			return posted, err
+		}
+		if mine || c.cfg.Channels.Security == "" {
+			continue
+		}
+		who := cmpOr(e.Upn, e.TargetName)
+		text := fmt.Sprintf("Activated outside Elevate: %s activated %s at %s", who, cmpOr(e.RoleName, e.RoleID), c.clock(e.At))
+		if d, ok := isoDuration(e.Duration); ok {
+			text += " for " + hm(d)
+		}
+		text += " (Entra portal, PowerShell or another tool)"
+		if e.Justification != "" {
+			text += ": " + e.Justification
+		}
+		text += "."
+		platform, _ := c.platformOf(e.TargetID)
+		if platform == "" {
+			continue
+		}
+		if _, ok := c.send(ctx, platform, Address{Channel: c.cfg.Channels.Security}, Message{Kind: KindAlert, Text: text}); ok {
+			posted++
+		}
+	}
+	return posted, c.saveCursor(name, cur)
+}
+
+// SyncPIMApprovals surfaces PIM approvals requested outside Elevate (in the Entra portal) on
+// the approvals channel, with the same card: an approver's click decides in PIM with their own
+// token. It reads the directory audit log for approval requests since its last run (the first
+// run looks back a day, PIM's default approval window) and returns how many cards it posted.
+func (c *Core) SyncPIMApprovals(ctx context.Context) (int, error) {
+	pg, ok := c.pim()
+	if !ok {
+		return 0, errors.New("bot: this Graph client cannot read directory audits")
+	}
+	const name = "audit/pim_approvals"
+	cur := c.loadCursor(name)
+	from := c.now().Add(-24 * time.Hour)
+	if !cur.Since.IsZero() {
+		from = cur.Since.Add(-auditOverlap)
+	}
+	evs, err := pg.DirectoryAudits(ctx, graph.ActivityApprovalRequested, from)
+	if err != nil {
+		return 0, err
+	}
+	posted := 0
+	for _, e := range evs {
+		if _, seen := cur.Seen[e.ID]; seen {
+			continue
+		}
+		if e.At.After(cur.Since) {
+			cur.Since = e.At
+		}
+		mine, err := c.elevateMade(e.TargetID, e.RequestID)
+		if err != nil {
+			return posted, err
+		}
+		if mine || e.RequestID == "" || e.TargetID == "" {
+			cur.Seen[e.ID] = e.At
+			continue
+		}
+		// Still pending? The app may not be allowed to read requests (reference §3.2): then
+		// the card goes up, and an approver's click finds out.
+		if sr, err := pg.RoleRequest(ctx, graph.UserToken{}, e.RequestID); err == nil && sr.Status != "PendingApproval" {
+			cur.Seen[e.ID] = e.At
+			continue
+		} else if err != nil && !errors.Is(err, graph.ErrForbidden) {
+			c.log.Warn("reading a PIM request", "graph_request_id", e.RequestID, "err", err)
+		}
+		platform, chatUser := c.platformOf(e.TargetID)
+		if platform == "" {
+			return posted, c.saveCursor(name, cur)
+		}
+		d, _ := isoDuration(e.Duration)
+		roleName := cmpOr(e.RoleName, e.RoleID)
+		if role := c.cfg.RoleByID(e.RoleID); role != nil {
+			roleName = role.Name
+		}
+		r := store.Request{Platform: platform, ChatUser: chatUser, UserID: e.TargetID, UPN: e.Upn,
+			RoleID: strings.ToLower(e.RoleID), RoleName: roleName, Duration: d, Justification: e.Justification,
+			State: store.StateAwaitingApproval, ApprovalsNeeded: 1, GraphRequestID: e.RequestID, GraphStatus: "PendingApproval",
+			CreatedAt: e.At.UTC(), ExpiresAt: e.At.UTC().Add(24 * time.Hour)}
+		if details := e.Details["TicketNumber"]; details != "" {
+			r.Ticket = details
+		}
+		r, err = c.store.CreateRequest(r, systemEvent(c.now(), "request.pim_approval_seen", "requested outside Elevate: "+e.RequestID))
+		if err != nil {
+			return posted, err
+		}
+		cur.Seen[e.ID] = e.At
+		c.postCard(ctx, r)
+		c.notify(ctx, r)
+		posted++
+	}
+	return posted, c.saveCursor(name, cur)
+}
+
+var isoRE = regexp.MustCompile(`^P(?:(\d+)D)?(?:T(?:(\d+)H)?(?:(\d+)M)?(?:(\d+)S)?)?$`)
+
+// isoDuration reads the ISO 8601 durations PIM writes (P1D, PT4H, PT1H30M).
+func isoDuration(s string) (time.Duration, bool) {
+	m := isoRE.FindStringSubmatch(strings.ToUpper(strings.TrimSpace(s)))
+	if m == nil || s == "P" {
+		return 0, false
+	}
+	var d time.Duration
+	for i, unit := range []time.Duration{24 * time.Hour, time.Hour, time.Minute, time.Second} {
+		if m[i+1] != "" {
+			n, _ := strconv.Atoi(m[i+1])
+			d += time.Duration(n) * unit
+		}
+	}
+	return d, d > 0
+}
