@@ -18,6 +18,7 @@ var (
 	keyJobs        = []byte("jobs")
 	keyOnce        = []byte("once")
 	keyAlerts      = []byte("alerts")
+	keyState       = []byte("state")
 	keyEventsCur   = []byte("events_cursor")
 )
 
@@ -32,7 +33,7 @@ func migrateV4(tx *bolt.Tx) error {
 		}
 	}
 	sch := tx.Bucket(bucketSchedule)
-	for _, name := range [][]byte{keyJobs, keyOnce, keyAlerts} {
+	for _, name := range [][]byte{keyJobs, keyOnce, keyAlerts, keyState} {
 		if _, err := sch.CreateBucketIfNotExists(name); err != nil {
 			return fmt.Errorf("create bucket schedule/%s: %w", name, err)
 		}
@@ -203,4 +204,21 @@ func (s *Store) Alerts() ([]Alert, error) {
 		})
 	})
 	return out, err
+}
+
+// SwapState stores v under key and returns what was stored before (nil if
+// nothing): a watch keeps what it last saw (a role's PIM settings) to show
+// what changed.
+func (s *Store) SwapState(key string, v []byte) (old []byte, err error) {
+	err = s.db.Update(func(tx *bolt.Tx) error {
+		b, err := scheduleBucket(tx, keyState)
+		if err != nil {
+			return err
+		}
+		if o := b.Get([]byte(key)); o != nil {
+			old = append([]byte(nil), o...)
+		}
+		return b.Put([]byte(key), append([]byte(nil), v...))
+	})
+	return old, err
 }
