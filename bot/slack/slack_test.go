@@ -269,7 +269,12 @@ func TestDenyAsksForReason(t *testing.T) {
 	e.signIn(t, "alice")
 	p.Click(t, "bob", bot.ActionDeny, "not during the freeze")
 	e.settle()
-	deny := e.fake.Views()[len(e.fake.Views())-1]
+	var deny slacktest.View
+	for _, v := range e.fake.Views() {
+		if v.Method == "views.open" {
+			deny = v
+		}
+	}
 	if deny.CallbackID != "elevate_deny" {
 		t.Fatalf("Deny opened %+v, want the reason modal", deny)
 	}
