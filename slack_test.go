@@ -1,6 +1,7 @@
 package main
 
 import (
+	"bytes"
 	"context"
 	"io"
 	"log/slog"
@@ -9,8 +10,10 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/elevate-pim/elevate/bot"
+	"github.com/elevate-pim/elevate/bot/slack/slacktest"
 	"github.com/elevate-pim/elevate/examples"
 	"github.com/elevate-pim/elevate/graph"
 	"github.com/elevate-pim/elevate/policy"
@@ -80,5 +83,63 @@ func TestStartSlack(t *testing.T) {
 		if rec.Code != http.StatusUnauthorized {
 			t.Errorf("unsigned POST %s: %d, want 401", path, rec.Code)
 		}
+	}
+}
+
+// TestServeSandboxSlack runs `elevate serve -sandbox` with Slack tokens against the fake Slack
+// over Socket Mode: a slash command gets its sign-in DM with a link to the sandbox sign-in page.
+func TestServeSandboxSlack(t *testing.T) {
+	fake := slacktest.New()
+	defer fake.Close()
+	fake.AddUser(slacktest.User{ID: "UALICE", Name: "alice", Email: "alice@contoso.example"})
+	fake.AddChannel("C1", "general")
+	fake.AddChannel("C2", "pim-approvals")
+	fake.AddChannel("C3", "security")
+	t.Setenv("SLACK_BOT_TOKEN", slacktest.BotToken)
+	t.Setenv("SLACK_APP_TOKEN", slacktest.AppToken)
+	t.Setenv("SLACK_SIGNING_SECRET", "")
+	t.Setenv("SLACK_API_URL", strings.TrimSuffix(fake.APIURL(), "/"))
+	addr := freePort(t)
+	t.Setenv("ELEVATE_PUBLIC_URL", "http://"+addr)
+	ctx, cancel := context.WithCancel(context.Background())
+	var logs bytes.Buffer
+	done := make(chan error, 1)
+	go func() {
+		done <- run(ctx, []string{"serve", "-sandbox", "-listen", addr, "-db", filepath.Join(t.TempDir(), "elevate.db")},
+			strings.NewReader(""), io.Discard, &logs)
+	}()
+	defer func() {
+		cancel()
+		select {
+		case <-done:
+		case <-time.After(15 * time.Second):
+			t.Error("serve did not shut down")
+		}
+	}()
+	wctx, wcancel := context.WithTimeout(ctx, 30*time.Second)
+	defer wcancel()
+	if err := fake.WaitSocket(wctx); err != nil {
+		t.Fatalf("no socket mode connection: %v\n%s", err, logs.String())
+	}
+	if _, err := fake.Deliver(wctx, "slash_commands", map[string]string{"command": "/elevate", "text": "exchange 2h fixing mail flow",
+		"user_id": "UALICE", "user_name": "alice", "channel_id": "C1", "trigger_id": "t1",
+		"response_url": fake.ResponseURL("UALICE", "C1", "")}); err != nil {
+		t.Fatal(err)
+	}
+	var link string
+	for deadline := time.Now().Add(10 * time.Second); link == "" && time.Now().Before(deadline); time.Sleep(20 * time.Millisecond) {
+		for _, m := range fake.Private("UALICE") {
+			for _, b := range m.Buttons() {
+				if b.URL != "" {
+					link = b.URL
+				}
+			}
+		}
+	}
+	if !strings.HasPrefix(link, "http://"+addr+"/sandbox/sign-in?to=") {
+		t.Fatalf("sign-in link %q\n%s", link, logs.String())
+	}
+	if code, body := get(t, link); code != http.StatusOK || !strings.Contains(body, "Alice Admin") {
+		t.Fatalf("sign-in page: %d %s", code, body)
 	}
 }
