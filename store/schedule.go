@@ -222,3 +222,19 @@ func (s *Store) SwapState(key string, v []byte) (old []byte, err error) {
 	})
 	return old, err
 }
+
+// State returns what SwapState stored under key, nil if nothing.
+func (s *Store) State(key string) ([]byte, error) {
+	var out []byte
+	err := s.db.View(func(tx *bolt.Tx) error {
+		b, err := scheduleBucket(tx, keyState)
+		if err != nil {
+			return err
+		}
+		if v := b.Get([]byte(key)); v != nil {
+			out = append([]byte(nil), v...)
+		}
+		return nil
+	})
+	return out, err
+}

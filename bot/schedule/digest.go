@@ -268,6 +268,9 @@ func short(d time.Duration) string {
 // postDigest posts the digest of the week before slot to the digest channel, with its chart,
 // and keeps the week's standing-access snapshot for next week's trend.
 func (s *Scheduler) postDigest(ctx context.Context, slot time.Time) error {
+	if err := s.collect(ctx, s.now()); err != nil {
+		s.log.Warn("digest: reading activations outside Elevate", "err", err)
+	}
 	d, err := s.BuildDigest(ctx, slot.AddDate(0, 0, -7), slot)
 	if err != nil {
 		return err

@@ -178,10 +178,10 @@ func (s *Scheduler) Tick(ctx context.Context) error {
 	}
 	sch := s.cfg.Schedules
 	run("events", func() error { _, err := s.store.SyncEvents(); return err })
-	if due, slot, err := s.dueEvery(jobCollect, sch.BreakGlassPoll, now); err != nil {
+	if due, _, err := s.dueEvery(jobCollect, sch.BreakGlassPoll, now); err != nil {
 		errs = append(errs, err)
 	} else if due {
-		run("outside activations", func() error { return s.collect(ctx, slot) })
+		run("outside activations", func() error { return s.collect(ctx, now) })
 	}
 	if sch.ExpiryReminder > 0 {
 		run("expiry reminders", func() error { return s.remindExpiry(ctx, now) })

@@ -16,10 +16,13 @@ import (
 // collect indexes the PIM activations in the directory audits, so that digests and reviews count
 // those made outside Elevate (portal, PowerShell). Elevate's own are recognized by their PIM
 // request id and counted once. The window overlaps the previous poll: audit logs arrive late.
-func (s *Scheduler) collect(ctx context.Context, slot time.Time) error {
-	since := slot.Add(-s.cfg.Schedules.BreakGlassPoll - time.Hour)
-	if done, _ := s.store.Done("collect/first"); !done {
-		since = slot.AddDate(0, 0, -30) // Entra keeps 30 days: take what there is
+func (s *Scheduler) collect(ctx context.Context, now time.Time) error {
+	since := now.AddDate(0, 0, -30) // first time: Entra keeps 30 days, take what there is
+	if last, err := s.store.State("collect/last"); err == nil && len(last) > 0 {
+		var t time.Time
+		if t.UnmarshalText(last) == nil {
+			since = t.Add(-time.Hour) // overlap: audit records arrive late
+		}
 	}
 	evs, err := s.graph.DirectoryAudits(ctx, graph.ActivityActivationCompleted, since)
 	if err != nil {
@@ -40,7 +43,8 @@ func (s *Scheduler) collect(ctx context.Context, slot time.Time) error {
 	if _, err := s.store.AddEvents(out); err != nil {
 		return err
 	}
-	_, err = s.store.Once("collect/first", slot)
+	mark, _ := now.UTC().MarshalText()
+	_, err = s.store.SwapState("collect/last", mark)
 	return err
 }
 
