@@ -186,7 +186,7 @@ func (c *Core) Convert(ctx context.Context, a Actor, cmd policy.Command) error {
 		return nil
 	}
 	c.reply(ctx, a, Message{Kind: KindText, Title: "Convert standing access",
-		Text: fmt.Sprintf("Convert %s's permanent %s to eligible? PIM first makes them eligible, then removes the active assignment; they will activate it through Elevate when they need it. This is done with your own Microsoft sign-in.", u.UPN, cmd.Role.Name),
+		Text:    fmt.Sprintf("Convert %s's permanent %s to eligible? PIM first makes them eligible, then removes the active assignment; they will activate it through Elevate when they need it. This is done with your own Microsoft sign-in.", u.UPN, cmd.Role.Name),
 		Buttons: []Button{{Action: ActionConvert, Label: "Convert", Value: u.ID + "|" + cmd.Role.TemplateID, Style: StyleDanger}}})
 	return nil
 }

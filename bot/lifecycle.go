@@ -244,6 +244,10 @@ func (c *Core) activate(ctx context.Context, id uint64) error {
 		if outage(err) {
 			return c.waitForGraph(ctx, r, err)
 		}
+		if r0.FailureCode == CodeGraphUnavailable && errors.Is(err, graph.ErrRoleAssignmentExists) {
+			// The write whose answer was lost had gone through; PIM had not shown it yet.
+			return c.markActive(ctx, id, graph.Activation{Status: "Provisioned"}, start, "the earlier write had gone through")
+		}
 		return c.activationFailed(ctx, r, err)
 	}
 	if act.Status == "PendingApproval" {

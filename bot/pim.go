@@ -617,9 +617,17 @@ func (c *Core) extendRequest(ctx context.Context, a Actor, r store.Request, d ti
 	if role.Tier0 {
 		c.tokens.drop(r.UserID)
 	}
+	// The follow-up starts when PIM ends the current activation (PIM's own record, not ours),
+	// on a whole second: PIM's times have no fractions.
+	start := r.EndsAt
+	if end, err := c.currentEnd(ctx, r); err == nil && end.After(start) {
+		start = end
+	}
+	if t := start.Truncate(time.Second); t.Before(start) {
+		start = t.Add(time.Second)
+	}
 	next := r
 	next.Duration = d
-	start := r.EndsAt
 	act, err := c.activateGraph(ctx, tok, next, role, start)
 	if err != nil {
 		c.log.Warn("extension refused", "request_id", r.ID, "err", err)
@@ -648,7 +656,7 @@ func (c *Core) extendRequest(ctx context.Context, a Actor, r store.Request, d ti
 		if r.State != store.StateActive {
 			return store.ErrNoChange
 		}
-		r.EndsAt = r.EndsAt.Add(d)
+		r.EndsAt = start.Add(d)
 		r.Duration += d
 		return nil
 	})
@@ -659,6 +667,28 @@ func (c *Core) extendRequest(ctx context.Context, a Actor, r store.Request, d ti
 		r.RoleName, hm(d), c.clock(r.EndsAt), c.clock(start), hm(role.ExtensionBudget-ext.Used))})
 	c.refreshCards(ctx, r)
 	return nil
+}
+
+// currentEnd is when PIM ends r's current activation.
+func (c *Core) currentEnd(ctx context.Context, r store.Request) (time.Time, error) {
+	var end time.Time
+	if _, ok := c.isGroup(r); ok {
+		pg, _ := c.pim()
+		as, err := pg.ActiveGroupAssignments(ctx, r.UserID)
+		for _, a := range as {
+			if strings.EqualFold(a.GroupID, r.RoleID) && a.End.After(end) {
+				end = a.End
+			}
+		}
+		return end, err
+	}
+	as, err := c.graph.ActiveAssignments(ctx, r.UserID)
+	for _, a := range as {
+		if strings.EqualFold(a.RoleID, r.RoleID) && a.End.After(end) {
+			end = a.End
+		}
+	}
+	return end, err
 }
 
 // cancelPIM withdraws a request waiting for PIM's own approval, in PIM, with the requester's token.

@@ -261,3 +261,35 @@ func TestOutageIsUnavailable(t *testing.T) {
 		t.Errorf("after a lost answer: %+v", as)
 	}
 }
+
+// Cost: one activation with warm caches (policy read before, token held) is one write and one
+// read (the first "usable?" poll) when PIM provisions at once. docs/benchmarks.md records it.
+func TestActivationCostWarm(t *testing.T) {
+	tenant, c := newTenant(t)
+	ctx := t.Context()
+	if _, err := c.RolePolicy(ctx, graphtest.RoleExchangeAdministrator); err != nil {
+		t.Fatal(err)
+	}
+	tok := userTok(t, tenant, alice)
+	tenant.ResetCalls()
+	if _, err := c.RolePolicy(ctx, graphtest.RoleExchangeAdministrator); err != nil { // cached: no call
+		t.Fatal(err)
+	}
+	if _, err := c.Activate(ctx, tok, graph.ActivationRequest{UserID: alice, RoleID: graphtest.RoleExchangeAdministrator, Duration: time.Hour, Justification: "x"}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := c.WaitUsable(ctx, alice, graphtest.RoleExchangeAdministrator); err != nil {
+		t.Fatal(err)
+	}
+	var writes, reads int
+	for _, call := range tenant.Calls() {
+		if call.Method == http.MethodGet {
+			reads++
+		} else {
+			writes++
+		}
+	}
+	if writes != 1 || reads != 1 {
+		t.Errorf("activation: %d writes, %d reads; want 1 and 1", writes, reads)
+	}
+}
