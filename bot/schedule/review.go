@@ -36,6 +36,9 @@ func (s *Scheduler) startReview(ctx context.Context, start time.Time, by string)
 	if err != nil {
 		return c, false, err
 	}
+	for i := range items {
+		items[i].Campaign = c.ID
+	}
 	created, err := s.store.CreateCampaign(c, items)
 	if err != nil || !created {
 		return c, false, err
