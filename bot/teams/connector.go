@@ -154,7 +154,9 @@ func (e *Error) Error() string {
 // ErrThrottled matches an *Error with status 429 that outlasted our retries.
 var ErrThrottled = errors.New("teams: bot connector throttled")
 
-func (e *Error) Is(target error) bool { return target == ErrThrottled && e.Status == http.StatusTooManyRequests }
+func (e *Error) Is(target error) bool {
+	return target == ErrThrottled && e.Status == http.StatusTooManyRequests
+}
 
 // Connector is our own Bot Connector client: msbotbuilder-go's cannot return the id of what it
 // posted, create a conversation, read a member, or wait out a 429.

@@ -1,6 +1,7 @@
 package teams_test
 
 import (
+	"github.com/elevate-pim/elevate/store"
 	"net/http"
 	"sync/atomic"
 )
@@ -14,4 +15,15 @@ func (c countingTransport) RoundTrip(r *http.Request) (*http.Response, error) {
 
 func countingClient(n *atomic.Int32) *http.Client {
 	return &http.Client{Transport: countingTransport{n}}
+}
+
+// lateStore is the conversation store of a demo.World that is started after the adapter.
+type lateStore struct{ s *store.Store }
+
+func (l *lateStore) PutConversation(c store.Conversation) error { return l.s.PutConversation(c) }
+func (l *lateStore) Conversation(p, k string) (store.Conversation, error) {
+	return l.s.Conversation(p, k)
+}
+func (l *lateStore) Conversations(p string) ([]store.Conversation, error) {
+	return l.s.Conversations(p)
 }

@@ -80,6 +80,7 @@ type Conversation struct {
 // Activity is one activity the bot posted, with updates applied.
 type Activity struct {
 	ID      string
+	Seq     int            // order of posting across all conversations
 	Body    map[string]any // as last posted or put
 	Updates int
 	Deleted bool
@@ -164,6 +165,18 @@ func (s *Server) Requests() []Request {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	return slices.Clone(s.requests)
+}
+
+// Conversations returns copies of every conversation the bot posted into or created.
+func (s *Server) Conversations() []Conversation {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	var out []Conversation
+	for _, c := range s.convs {
+		out = append(out, copyConv(c))
+	}
+	slices.SortFunc(out, func(a, b Conversation) int { return strings.Compare(a.ID, b.ID) })
+	return out
 }
 
 // Conversation returns a copy of conversation id as it is now.
@@ -416,7 +429,7 @@ func (s *Server) createConversation(w http.ResponseWriter, _ *http.Request, body
 		}
 		id := s.nextID()
 		conv := p.ChannelData.Channel.ID + ";messageid=" + id
-		s.convs[conv] = &Conversation{ID: conv, Activities: []*Activity{{ID: id, Body: p.Activity}}}
+		s.convs[conv] = &Conversation{ID: conv, Activities: []*Activity{{ID: id, Seq: s.seq, Body: p.Activity}}}
 		writeJSON(w, http.StatusCreated, map[string]any{"id": conv, "activityId": id})
 		return http.StatusCreated
 	}
@@ -435,7 +448,7 @@ func (s *Server) createConversation(w http.ResponseWriter, _ *http.Request, body
 
 func (s *Server) nextID() string {
 	s.seq++
-	return fmt.Sprintf("17000000000%02d", s.seq)
+	return fmt.Sprint(1700000000000 + s.seq)
 }
 
 func (s *Server) conv(id string) *Conversation {
@@ -459,7 +472,7 @@ func (s *Server) postActivity(w http.ResponseWriter, r *http.Request, body map[s
 		return http.StatusBadRequest
 	}
 	id := s.nextID()
-	c.Activities = append(c.Activities, &Activity{ID: id, Body: body})
+	c.Activities = append(c.Activities, &Activity{ID: id, Seq: s.seq, Body: body})
 	writeJSON(w, http.StatusCreated, map[string]any{"id": id})
 	return http.StatusCreated
 }

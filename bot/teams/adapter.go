@@ -1,0 +1,569 @@
+package teams
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net/http"
+	"regexp"
+	"strconv"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/infracloudio/msbotbuilder-go/connector/auth"
+	"github.com/infracloudio/msbotbuilder-go/core"
+	"github.com/infracloudio/msbotbuilder-go/schema"
+
+	"github.com/elevate-pim/elevate/bot"
+	"github.com/elevate-pim/elevate/store"
+)
+
+// Platform is the adapter's name: it keys bindings, requests and message references.
+const Platform = "teams"
+
+// Core is what the adapter needs from the conversation core; *bot.Core implements it.
+type Core interface {
+	Accept(a bot.Actor, text string) (bot.Job, error)
+	Click(ctx context.Context, a bot.Actor, action bot.Action, value, reason string) error
+	Choices(ctx context.Context, a bot.Actor) ([]bot.RoleChoice, bool, error)
+	CheckForm(a bot.Actor, f bot.Form) map[string]string
+	SubmitForm(a bot.Actor, f bot.Form) (bot.Job, error)
+	Card(id uint64) (bot.Message, error)
+	Approvers(ctx context.Context, id uint64) ([]string, error)
+}
+
+// Conversations keeps conversation references; *store.Store implements it.
+type Conversations interface {
+	PutConversation(store.Conversation) error
+	Conversation(platform, key string) (store.Conversation, error)
+	Conversations(platform string) ([]store.Conversation, error)
+}
+
+// Options configure an Adapter.
+type Options struct {
+	AppID       string // MICROSOFT_APP_ID: required
+	AppPassword string // MICROSOFT_APP_PASSWORD
+	TenantID    string // MICROSOFT_APP_TENANT_ID: the only tenant whose activities are accepted
+	// OpenIDMetadataURL is the Bot Framework's OpenID metadata (DefaultOpenIDMetadataURL).
+	OpenIDMetadataURL string
+	// AuthorityHost is the Entra login host for the bot's token (https://login.microsoftonline.com/);
+	// TokenURL, when set, is used as is.
+	AuthorityHost, TokenURL string
+	// Channels maps the config's channel names ("#pim-approvals") to Teams channel conversation
+	// ids (19:…@thread.tacv2). Names not listed are matched against the channel names Teams
+	// reported when the app was installed or the channel was created or renamed.
+	Channels      map[string]string
+	Conversations Conversations
+	Core          Core // may be set later with Use
+	HTTPClient    *http.Client
+	Logger        *slog.Logger
+	Now           func() time.Time
+	// InvokeWait is how long a card click waits for the core before answering Teams with the
+	// card as it stands (default 3s; Teams gives up after about 5s).
+	InvokeWait time.Duration
+	// MinKeyRefresh limits key fetches caused by unknown key ids (default one minute).
+	MinKeyRefresh time.Duration
+}
+
+// Adapter is the Teams chat adapter: the /api/messages endpoint and the bot.Messenger.
+type Adapter struct {
+	o         Options
+	log       *slog.Logger
+	validator *Validator
+	conn      *Connector
+	shell     *core.BotFrameworkAdapter
+	botID     string
+
+	mu   sync.RWMutex
+	core Core
+	seen map[string]store.Conversation // what was last written, to skip redundant writes
+
+	ctx    context.Context
+	cancel context.CancelFunc
+	wg     sync.WaitGroup
+}
+
+// New returns an Adapter. It refuses to start without an app id (with which msbotbuilder-go
+// would accept unauthenticated requests), a tenant id, a password or a conversation store.
+func New(o Options) (*Adapter, error) {
+	switch {
+	case strings.TrimSpace(o.AppID) == "":
+		return nil, errors.New("teams: MICROSOFT_APP_ID is required")
+	case strings.TrimSpace(o.TenantID) == "":
+		return nil, errors.New("teams: MICROSOFT_APP_TENANT_ID is required (Elevate's bot is single-tenant)")
+	case o.AppPassword == "":
+		return nil, errors.New("teams: MICROSOFT_APP_PASSWORD is required")
+	case o.Conversations == nil:
+		return nil, errors.New("teams: a conversation store is required")
+	}
+	if o.Logger == nil {
+		o.Logger = slog.New(slog.DiscardHandler)
+	}
+	if o.Now == nil {
+		o.Now = time.Now
+	}
+	if o.InvokeWait == 0 {
+		o.InvokeWait = 3 * time.Second
+	}
+	if o.TokenURL == "" {
+		o.TokenURL = TokenURL(o.AuthorityHost, o.TenantID)
+	}
+	v, err := NewValidator(ValidatorOptions{AppID: o.AppID, MetadataURL: o.OpenIDMetadataURL, HTTPClient: o.HTTPClient, Now: o.Now, MinRefresh: o.MinKeyRefresh})
+	if err != nil {
+		return nil, err
+	}
+	conn := NewConnector(NewTokenSource(o.TokenURL, o.AppID, o.AppPassword, o.HTTPClient, o.Now), o.HTTPClient)
+	creds := auth.SimpleCredentialProvider{AppID: o.AppID, Password: o.AppPassword}
+	a := &Adapter{
+		o: o, log: o.Logger, validator: v, conn: conn, core: o.Core, botID: "28:" + o.AppID,
+		// The library's adapter shell with our validator and our client: its own validator
+		// accepts anything for an empty app id and panics on a missing claim.
+		shell: &core.BotFrameworkAdapter{
+			AdapterSetting: core.AdapterSetting{AppID: o.AppID, AppPassword: o.AppPassword, ChannelAuthTenant: o.TenantID,
+				OpenIDMetadata: o.OpenIDMetadataURL, CredentialProvider: creds},
+			TokenValidator: v,
+			Client:         libClient{conn},
+		},
+		seen: map[string]store.Conversation{},
+	}
+	a.ctx, a.cancel = context.WithCancel(context.Background())
+	return a, nil
+}
+
+// Use sets the core the adapter hands input to (when it was built before the core).
+func (a *Adapter) Use(c Core) {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	a.core = c
+}
+
+func (a *Adapter) theCore() Core {
+	a.mu.RLock()
+	defer a.mu.RUnlock()
+	return a.core
+}
+
+// Platform is bot.Messenger's name for Teams.
+func (a *Adapter) Platform() string { return Platform }
+
+// Wait blocks until the work started after acknowledging activities has finished.
+func (a *Adapter) Wait() { a.wg.Wait() }
+
+// Close cancels background work and waits for it.
+func (a *Adapter) Close() {
+	a.cancel()
+	a.wg.Wait()
+}
+
+func (a *Adapter) background(name string, fn func(ctx context.Context) error) {
+	a.wg.Add(1)
+	go func() {
+		defer a.wg.Done()
+		defer func() {
+			if v := recover(); v != nil {
+				a.log.Error("teams: background work panicked", "work", name, "panic", fmt.Sprint(v))
+			}
+		}()
+		if err := fn(a.ctx); err != nil {
+			a.log.Error("teams: background work failed", "work", name, "err", err)
+		}
+	}()
+}
+
+// inbound is what we read from an activity besides msbotbuilder-go's schema.Activity, whose
+// Entity type drops the mention fields.
+type inbound struct {
+	Entities []struct {
+		Type      string `json:"type"`
+		Text      string `json:"text"`
+		Mentioned struct {
+			ID string `json:"id"`
+		} `json:"mentioned"`
+	} `json:"entities"`
+	ChannelData struct {
+		Tenant  struct{ ID string }       `json:"tenant"`
+		Team    struct{ ID, Name string } `json:"team"`
+		Channel struct{ ID, Name string } `json:"channel"`
+		Event   string                    `json:"eventType"`
+	} `json:"channelData"`
+}
+
+// ServeHTTP is /api/messages.
+func (a *Adapter) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	if r.Method != http.MethodPost {
+		w.Header().Set("Allow", http.MethodPost)
+		http.Error(w, "method not allowed", http.StatusMethodNotAllowed)
+		return
+	}
+	if r.Header.Get("Authorization") == "" {
+		http.Error(w, "unauthorized", http.StatusUnauthorized)
+		return
+	}
+	body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, 256<<10))
+	if err != nil {
+		http.Error(w, "body too large", http.StatusRequestEntityTooLarge)
+		return
+	}
+	r.Body = io.NopCloser(bytes.NewReader(body))
+	act, err := a.shell.ParseRequest(r.Context(), r)
+	if errors.Is(err, ErrUnauthorized) {
+		a.log.Warn("teams: activity refused", "reason", err.Error(), "remote", r.RemoteAddr)
+		http.Error(w, "unauthorized", http.StatusUnauthorized)
+		return
+	}
+	if err != nil {
+		http.Error(w, "bad activity", http.StatusBadRequest)
+		return
+	}
+	var in inbound
+	_ = json.Unmarshal(body, &in)
+	// Only our tenant: the token says the Bot Connector sent it, not for whom.
+	if !a.ourTenant(act, in) {
+		a.log.Warn("teams: activity from another tenant refused", "tenant", firstNonEmpty(in.ChannelData.Tenant.ID, act.Conversation.TenantID), "type", string(act.Type))
+		http.Error(w, "forbidden", http.StatusForbidden)
+		return
+	}
+	if act.ChannelID != "msteams" {
+		http.Error(w, "only Microsoft Teams is supported", http.StatusBadRequest)
+		return
+	}
+	a.capture(act, in)
+	c := a.theCore()
+	if c == nil {
+		http.Error(w, "starting", http.StatusServiceUnavailable)
+		return
+	}
+	switch act.Type {
+	case schema.Message:
+		a.message(w, c, act, in)
+	case schema.Invoke:
+		a.invoke(r.Context(), w, c, act)
+	default:
+		// conversationUpdate, installationUpdate (captured above), typing, reactions, …
+		w.WriteHeader(http.StatusOK)
+	}
+}
+
+func (a *Adapter) ourTenant(act schema.Activity, in inbound) bool {
+	ids := []string{in.ChannelData.Tenant.ID, act.Conversation.TenantID}
+	seen := false
+	for _, id := range ids {
+		if id == "" {
+			continue
+		}
+		if !strings.EqualFold(id, a.o.TenantID) {
+			return false
+		}
+		seen = true
+	}
+	return seen
+}
+
+// actor is who sent act. UserID (the Entra object id) is trusted because the JWT and the
+// tenant were checked.
+func actor(act schema.Activity) bot.Actor {
+	ch := ""
+	if act.Conversation.ConversationType != "personal" {
+		ch = baseConversation(act.Conversation.ID)
+	}
+	return bot.Actor{Platform: Platform, ChatUser: act.From.ID, Name: act.From.Name, Channel: ch, UserID: act.From.AadObjectID}
+}
+
+// baseConversation is a channel conversation id without the thread (";messageid=…").
+func baseConversation(id string) string {
+	base, _, _ := strings.Cut(id, ";messageid=")
+	return base
+}
+
+var atRe = regexp.MustCompile(`(?is)<at[^>]*>.*?</at>`)
+
+// commandText is what the user typed to Elevate: the bot's @mention removed, and an optional
+// leading "elevate" (the command list's title, or the Slack habit "/elevate").
+func (a *Adapter) commandText(act schema.Activity, in inbound) string {
+	text := act.Text
+	for _, e := range in.Entities {
+		if e.Type == "mention" && e.Text != "" && (e.Mentioned.ID == act.Recipient.ID || e.Mentioned.ID == a.botID) {
+			text = strings.ReplaceAll(text, e.Text, " ")
+		}
+	}
+	if act.Conversation.ConversationType != "personal" {
+		text = atRe.ReplaceAllString(text, " ") // a mention Teams sent without its entity
+	}
+	text = strings.NewReplacer("&nbsp;", " ", "\u00a0", " ").Replace(text)
+	text = strings.TrimSpace(text)
+	for _, p := range []string{"/elevate", "elevate"} {
+		if rest, ok := cutWord(text, p); ok {
+			text = rest
+			break
+		}
+	}
+	return strings.TrimSpace(text)
+}
+
+func cutWord(s, word string) (string, bool) {
+	if len(s) < len(word) || !strings.EqualFold(s[:len(word)], word) {
+		return s, false
+	}
+	rest := s[len(word):]
+	if rest != "" && rest[0] != ' ' && rest[0] != '\t' && rest[0] != '\n' {
+		return s, false
+	}
+	return rest, true
+}
+
+func (a *Adapter) message(w http.ResponseWriter, c Core, act schema.Activity, in inbound) {
+	who := actor(act)
+	if act.Value != nil {
+		// Action.Submit (clients without Universal Actions): data and inputs in Value, the
+		// card's activity id in ReplyToID.
+		w.WriteHeader(http.StatusOK)
+		verb, _ := act.Value["elevate"].(string)
+		if verb == verbRequest {
+			f := formOf(act.Value)
+			a.background("teams form submit", func(ctx context.Context) error {
+				if errs := c.CheckForm(who, f); len(errs) > 0 {
+					return a.sendForm(ctx, who, f, errs)
+				}
+				job, err := c.SubmitForm(who, f)
+				if err != nil {
+					return err
+				}
+				return job(ctx)
+			})
+			return
+		}
+		value, _ := act.Value["value"].(string)
+		reason, _ := act.Value[inputReason].(string)
+		a.background("teams submit", func(ctx context.Context) error { return c.Click(ctx, who, bot.Action(verb), value, reason) })
+		return
+	}
+	text := a.commandText(act, in)
+	if text == "" {
+		w.WriteHeader(http.StatusOK)
+		a.background("teams form", func(ctx context.Context) error { return a.sendForm(ctx, who, bot.Form{}, nil) })
+		return
+	}
+	// Persist before acknowledging; the slow part runs after.
+	job, err := c.Accept(who, text)
+	if err != nil {
+		a.log.Error("teams: accepting command", "chat_user", who.ChatUser, "err", err)
+		http.Error(w, "could not accept the command", http.StatusInternalServerError)
+		return
+	}
+	w.WriteHeader(http.StatusOK)
+	a.background("teams command", job)
+}
+
+func (a *Adapter) sendForm(ctx context.Context, who bot.Actor, f bot.Form, errs map[string]string) error {
+	c := a.theCore()
+	choices, known, err := c.Choices(ctx, who)
+	if err != nil {
+		a.log.Warn("teams: role choices", "chat_user", who.ChatUser, "err", err)
+	}
+	act := Activity{Type: "message", Summary: "Request an admin role",
+		Attachments: []schema.Attachment{{ContentType: cardContentType, Content: formCard(choices, known, f, errs)}}}
+	_, _, err = a.sendDM(ctx, who.ChatUser, act)
+	return err
+}
+
+func formOf(v map[string]any) bot.Form {
+	s := func(k string) string { x, _ := v[k].(string); return x }
+	return bot.Form{Role: s(bot.FieldRole), Duration: s(bot.FieldDuration), Justification: s(bot.FieldJustification), Ticket: s(bot.FieldTicket)}
+}
+
+// invokeResponse is the body Teams expects for adaptiveCard/action.
+type invokeResponse struct {
+	StatusCode int    `json:"statusCode"`
+	Type       string `json:"type"`
+	Value      any    `json:"value"`
+}
+
+func writeInvoke(w http.ResponseWriter, resp invokeResponse) {
+	w.Header().Set("Content-Type", "application/json; charset=utf-8")
+	w.WriteHeader(http.StatusOK)
+	json.NewEncoder(w).Encode(resp)
+}
+
+func messageResponse(text string) invokeResponse {
+	return invokeResponse{StatusCode: 200, Type: "application/vnd.microsoft.activity.message", Value: text}
+}
+
+// invoke answers Universal Actions (adaptiveCard/action) in the HTTP response.
+func (a *Adapter) invoke(ctx context.Context, w http.ResponseWriter, c Core, act schema.Activity) {
+	if act.Name != "adaptiveCard/action" {
+		w.WriteHeader(http.StatusNotImplemented)
+		return
+	}
+	var v struct {
+		Action struct {
+			Type string         `json:"type"`
+			Verb string         `json:"verb"`
+			Data map[string]any `json:"data"`
+		} `json:"action"`
+	}
+	b, _ := json.Marshal(act.Value)
+	if json.Unmarshal(b, &v) != nil || v.Action.Type != "Action.Execute" {
+		writeInvoke(w, invokeResponse{StatusCode: 400, Type: "application/vnd.microsoft.error", Value: map[string]any{"code": "BadRequest", "message": "not an Action.Execute"}})
+		return
+	}
+	who := actor(act)
+	data := v.Action.Data
+	value, _ := data["value"].(string)
+	switch verb := v.Action.Verb; verb {
+	case verbRefresh:
+		writeInvoke(w, a.liveCard(ctx, c, value))
+	case verbRequest:
+		f := formOf(data)
+		if errs := c.CheckForm(who, f); len(errs) > 0 {
+			choices, known, _ := c.Choices(ctx, who)
+			writeInvoke(w, invokeResponse{StatusCode: 200, Type: cardContentType, Value: formCard(choices, known, f, errs)})
+			return
+		}
+		job, err := c.SubmitForm(who, f)
+		if err != nil {
+			a.log.Error("teams: submitting form", "chat_user", who.ChatUser, "err", err)
+			writeInvoke(w, invokeResponse{StatusCode: 500, Type: "application/vnd.microsoft.error", Value: map[string]any{"code": "InternalError", "message": "Something went wrong on our side; nothing was changed."}})
+			return
+		}
+		a.background("teams form submit", job)
+		sent := bot.Message{Title: "Request sent", Text: "I'll answer in this chat in a moment.",
+			Fields: []bot.Field{{Label: "Role", Value: f.Role}, {Label: "Duration", Value: firstNonEmpty(f.Duration, "the role's default")}, {Label: "Justification", Value: f.Justification}}}
+		writeInvoke(w, invokeResponse{StatusCode: 200, Type: cardContentType, Value: messageCard(sent, nil)})
+	default:
+		reason, _ := data[inputReason].(string)
+		done := make(chan struct{})
+		a.background("teams click", func(ctx context.Context) error {
+			defer close(done)
+			return c.Click(ctx, who, bot.Action(verb), value, reason)
+		})
+		t := time.NewTimer(a.o.InvokeWait)
+		defer t.Stop()
+		select {
+		case <-done:
+		case <-t.C: // the card is updated in place when the core gets there
+		case <-ctx.Done():
+			return
+		}
+		if bot.Action(verb) == bot.ActionApprove || bot.Action(verb) == bot.ActionDeny {
+			writeInvoke(w, a.liveCard(ctx, c, value))
+			return
+		}
+		writeInvoke(w, messageResponse("Got it."))
+	}
+}
+
+// liveCard is the approval card of request value as it stands now, for an invoke response.
+func (a *Adapter) liveCard(ctx context.Context, c Core, value string) invokeResponse {
+	id, err := strconv.ParseUint(value, 10, 64)
+	if err != nil {
+		return invokeResponse{StatusCode: 400, Type: "application/vnd.microsoft.error", Value: map[string]any{"code": "BadRequest", "message": "no such request"}}
+	}
+	m, err := c.Card(id)
+	if err != nil {
+		return messageResponse("That request no longer exists.")
+	}
+	return invokeResponse{StatusCode: 200, Type: cardContentType, Value: messageCard(m, a.refreshUsers(ctx, m))}
+}
+
+// refreshUsers are the Teams users who get the live card: the configured approvers Teams has
+// shown us (by Entra object id).
+func (a *Adapter) refreshUsers(ctx context.Context, m bot.Message) []string {
+	c := a.theCore()
+	if m.Kind != bot.KindCard || m.RequestID == 0 || c == nil {
+		return nil
+	}
+	oids, err := c.Approvers(ctx, m.RequestID)
+	if err != nil || len(oids) == 0 {
+		return nil
+	}
+	convs, err := a.o.Conversations.Conversations(Platform)
+	if err != nil {
+		return nil
+	}
+	var out []string
+	for _, conv := range convs {
+		if strings.HasPrefix(conv.Key, userKeyPrefix) && conv.UserObjectID != "" {
+			for _, oid := range oids {
+				if strings.EqualFold(oid, conv.UserObjectID) {
+					out = append(out, conv.UserID)
+				}
+			}
+		}
+	}
+	return out
+}
+
+// Send posts m: in a channel (approval cards, alerts), or as a direct message to a user.
+// Teams has no ephemeral messages, so a Private message goes to the user's 1:1 chat.
+func (a *Adapter) Send(ctx context.Context, to bot.Address, m bot.Message) (store.MessageRef, error) {
+	act := render(m, a.refreshUsers(ctx, m))
+	act.Timestamp = a.o.Now().UTC()
+	if to.Channel != "" && !to.Private {
+		conv, err := a.channel(to.Channel)
+		if err != nil {
+			return store.MessageRef{}, err
+		}
+		act.Conversation = &schema.ConversationAccount{ID: conv.ConversationID}
+		id, err := a.conn.Send(ctx, conv.ServiceURL, conv.ConversationID, act)
+		if err != nil {
+			return store.MessageRef{}, err
+		}
+		return store.MessageRef{Platform: Platform, Channel: conv.ConversationID, MessageID: id, At: a.o.Now().UTC()}, nil
+	}
+	if to.User == "" {
+		return store.MessageRef{}, errors.New("teams: a message needs a channel or a user")
+	}
+	convID, id, err := a.sendDM(ctx, to.User, act)
+	if err != nil {
+		return store.MessageRef{}, err
+	}
+	return store.MessageRef{Platform: Platform, Channel: convID, MessageID: id, At: a.o.Now().UTC()}, nil
+}
+
+// Update replaces a message posted earlier (UpdateActivity), for everyone who sees it.
+func (a *Adapter) Update(ctx context.Context, ref store.MessageRef, m bot.Message) error {
+	conv, err := a.o.Conversations.Conversation(Platform, ref.Channel)
+	if err != nil {
+		return fmt.Errorf("teams: no conversation reference for %s: %w", ref.Channel, err)
+	}
+	act := render(m, a.refreshUsers(ctx, m))
+	act.Timestamp = a.o.Now().UTC()
+	act.Conversation = &schema.ConversationAccount{ID: ref.Channel}
+	return a.conn.Update(ctx, conv.ServiceURL, ref.Channel, ref.MessageID, act)
+}
+
+// sendDM posts act in the 1:1 chat with user, opening it (createConversation) when the bot
+// has not spoken with them yet.
+func (a *Adapter) sendDM(ctx context.Context, user string, act Activity) (convID, activityID string, err error) {
+	ref, err := a.o.Conversations.Conversation(Platform, userKeyPrefix+user)
+	if err != nil {
+		return "", "", fmt.Errorf("teams: no conversation reference for user %s (they have not used Elevate in Teams yet): %w", user, err)
+	}
+	if ref.ConversationID == "" {
+		res, err := a.conn.CreateConversation(ctx, ref.ServiceURL, ConversationParams{
+			Bot: &schema.ChannelAccount{ID: firstNonEmpty(ref.BotID, a.botID)}, Members: []schema.ChannelAccount{{ID: user}},
+			TenantID: a.o.TenantID, ChannelData: map[string]any{"tenant": map[string]any{"id": a.o.TenantID}},
+		})
+		if err != nil {
+			return "", "", err
+		}
+		if res.ID == "" {
+			return "", "", errors.New("teams: createConversation returned no conversation id")
+		}
+		ref.ConversationID = res.ID
+		if res.ServiceURL != "" {
+			ref.ServiceURL = res.ServiceURL
+		}
+		a.put(ref)
+		a.put(store.Conversation{Platform: Platform, Key: res.ID, ConversationID: res.ID, ServiceURL: ref.ServiceURL,
+			TenantID: a.o.TenantID, Type: "personal", UserID: user, UserObjectID: ref.UserObjectID, BotID: ref.BotID})
+	}
+	act.Conversation = &schema.ConversationAccount{ID: ref.ConversationID}
+	id, err := a.conn.Send(ctx, ref.ServiceURL, ref.ConversationID, act)
+	return ref.ConversationID, id, err
+}

@@ -1,0 +1,21 @@
+// Package teams is Elevate's Microsoft Teams adapter: the Bot Framework endpoint
+// (/api/messages), Adaptive Card rendering, and proactive posts through the Bot Connector.
+//
+// It uses msbotbuilder-go v0.2.5 for its schema types and its adapter shell only. The library
+// is unmaintained and its security-relevant parts are unsafe, so this package brings its own:
+//
+//   - Validator checks every activity's JWT against the Bot Framework's OpenID keys (cached,
+//     refetched on an unknown key id at most once a minute), the issuer, the audience (our app
+//     id), the expiry with 5 minutes' leeway, the serviceurl claim and the key's endorsement
+//     for the channel; it never panics and refuses to exist without an app id.
+//   - Activities from any tenant but ours are refused after the token check; only then is the
+//     sender's aadObjectId passed to the core as the Entra user (bot.Actor.UserID).
+//   - Connector posts (returning the activity id), updates, opens 1:1 chats and reads members,
+//     with a single-tenant TokenSource and Retry-After on 429.
+//   - Card actions are Universal Actions (Action.Execute, answered in the invoke response with
+//     the live card, refresh.userIds for the approvers) with Action.Submit as the fallback.
+//
+// Conversation references are captured from every activity (installationUpdate and
+// conversationUpdate included) and kept in the store, so channel posts and direct messages work
+// after a restart, on the serviceUrl Teams gave us.
+package teams
