@@ -50,7 +50,8 @@ func TestImportGraph(t *testing.T) {
 	allowed := map[string][]string{
 		module:                      {"bot", "demo", "examples", "graph", "metrics", "policy", "store", "bot/slack", "bot/teams", "bot/schedule", "manifest"},
 		module + "/metrics":         {"store"},
-		module + "/demo":            {"bot", "graph", "graph/graphtest", "policy", "store"},
+		module + "/demo":            {"bot", "bot/schedule", "graph", "graph/graphtest", "policy", "store"},
+		module + "/bot/schedule":    {"bot", "graph", "policy", "store"},
 		module + "/bot":             {"graph", "policy", "store"},
 		module + "/graph":           {},
 		module + "/graph/graphtest": {},
