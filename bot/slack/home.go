@@ -18,10 +18,11 @@ const (
 	homesPerTurn = 50
 )
 
-// homes keeps App Home tabs current. Opening the tab publishes it at once; a request change
-// marks the homes that show it (the requester's, approvers who were shown it, and, while it
-// waits for approval, everyone known to approve) and a loop republishes them after a short
-// delay, so a burst of changes costs one views.publish per user.
+// homes keeps App Home tabs current. Opening the tab publishes it at once and makes the user
+// known; a request change marks the known homes that show it (the requester's, approvers who
+// were shown it, and, while it waits for approval, every known approver) and a loop republishes
+// them after a short delay, so a burst of changes costs one views.publish per user. Users who
+// never opened the tab (since the start) are not published to: opening it publishes it fresh.
 type homes struct {
 	a     *Adapter
 	delay time.Duration
@@ -47,13 +48,21 @@ func (a *Adapter) RequestChanged(_ context.Context, r store.Request) { a.homes.c
 
 func (h *homes) changed(r store.Request) {
 	h.mu.Lock()
+	mark := func(user string) *homeUser {
+		u, ok := h.known[user]
+		if ok {
+			h.dirty[user] = true
+		}
+		return u
+	}
 	if r.Platform == Platform && r.ChatUser != "" {
-		h.dirty[r.ChatUser] = true
+		mark(r.ChatUser)
 	}
 	for _, ap := range r.Approvals {
 		if ap.Platform == Platform && ap.ChatUser != "" {
-			h.user(ap.ChatUser).approver = true
-			h.dirty[ap.ChatUser] = true
+			if u := mark(ap.ChatUser); u != nil {
+				u.approver = true
+			}
 		}
 	}
 	for id, u := range h.known {
