@@ -267,6 +267,16 @@ func (w *World) Story(ctx context.Context) error {
 		{"", func() error { return w.ClickLast(ctx, "dave", bot.ActionOpenURL, "") }},
 		{"Dave mistypes a role.", func() error { return w.Say(ctx, "dave", "exchnage 1h check quarantine") }},
 		{"Alice checks what she has.", func() error { return w.Say(ctx, "alice", "status") }},
+		{"Erin needs Teams Administrator, for which PIM itself requires approval.", func() error { return w.Say(ctx, "erin", "teams 1h fix a meeting policy") }},
+		{"", func() error { return w.ClickLast(ctx, "erin", bot.ActionOpenURL, "") }},
+		{"Bob approves; his click approves in PIM, with his own recent sign-in.", func() error { return w.ClickLast(ctx, "bob", bot.ActionApprove, "") }},
+		{"Dave activates his Tier1 Admins group membership (PIM for Groups).", func() error { return w.Say(ctx, "dave", "tier1-admins 2h rotate the helpdesk queue") }},
+		{"Six minutes later, Alice is done with Exchange Administrator early.", func() error {
+			w.Tenant.Advance(6 * time.Minute) // PIM refuses to end an activation in its first 5 minutes
+			return w.Say(ctx, "alice", "done exchange")
+		}},
+		{"", func() error { return w.ClickLast(ctx, "alice", bot.ActionOpenURL, "") }},
+		{"Bob asks where standing admin access remains.", func() error { return w.Say(ctx, "bob", "discover") }},
 	}
 	for _, s := range steps {
 		if s.note != "" {

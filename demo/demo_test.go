@@ -45,6 +45,14 @@ func TestStory(t *testing.T) {
 		"Exchange Administrator allows at most 8h — use 8h?",
 		"did you mean",
 		"(updated in place)",
+		"PIM itself requires approval for Teams Administrator",
+		"You approved erin@contoso.example's request for Teams Administrator in PIM",
+		"Teams Administrator is usable now",
+		"Tier1 Admins is usable now",
+		"Done: Exchange Administrator is deactivated in PIM",
+		"Standing access in PIM",
+		"`/elevate convert erin@contoso.example ga`",
+		"Global Administrators with standing access: 3", // erin and the two break-glass accounts
 	} {
 		if !strings.Contains(transcript, want) {
 			t.Errorf("the transcript lacks %q", want)
@@ -59,9 +67,11 @@ func TestStory(t *testing.T) {
 		states[r.UPN+" "+r.RoleName] = r.State
 	}
 	wantStates := map[string]store.State{
-		"alice@contoso.example Exchange Administrator": store.StateActive,
+		"alice@contoso.example Exchange Administrator": store.StateEnded, // an early done
 		"alice@contoso.example Global Administrator":   store.StateActive,
 		"dave@contoso.example Exchange Administrator":  store.StateActive,
+		"erin@contoso.example Teams Administrator":     store.StateActive, // approved in PIM
+		"dave@contoso.example Tier1 Admins":            store.StateActive, // PIM for Groups
 	}
 	for k, want := range wantStates {
 		if got := states[k]; got != want {
@@ -78,8 +88,9 @@ func TestStory(t *testing.T) {
 			writes = append(writes, c.Caller)
 		}
 	}
-	if len(writes) != 3 {
-		t.Errorf("%d activation writes, want 3", len(writes))
+	// 4 activations and alice's early selfDeactivate; the group activation has its own endpoint.
+	if len(writes) != 5 {
+		t.Errorf("%d role schedule request writes, want 5", len(writes))
 	}
 	for _, caller := range writes {
 		if caller == "" || caller == "app" {
