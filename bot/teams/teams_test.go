@@ -35,7 +35,9 @@ type world struct {
 	seq int
 }
 
-func startWorld(t *testing.T) *world {
+func startWorld(t *testing.T) *world { return startWorldWith(t, examples.Config) }
+
+func startWorldWith(t *testing.T, config []byte) *world {
 	t.Helper()
 	tenant := examplesTenantID(t)
 	fake := teamstest.New(teamstest.Options{AppID: appID, AppSecret: secret, TenantID: tenant})
@@ -47,7 +49,7 @@ func startWorld(t *testing.T) *world {
 	if err != nil {
 		t.Fatal(err)
 	}
-	w, err := demo.Start(demo.Options{Config: examples.Config, ConfigName: "examples/elevate.yaml", Tenant: examples.Tenant,
+	w, err := demo.Start(demo.Options{Config: config, ConfigName: "examples/elevate.yaml", Tenant: examples.Tenant,
 		ActivationDelay: 30 * time.Millisecond, PollInterval: 10 * time.Millisecond,
 		StorePath: filepath.Join(t.TempDir(), "elevate.db"), Messengers: []bot.Messenger{a}})
 	if err != nil {
