@@ -39,7 +39,7 @@ func Chart(title string, counts []Count) ([]byte, error) {
 		counts = counts[:maxBars]
 	}
 	rows := max(len(counts), 1)
-	h := chartTop + rows*chartRow + 34
+	h := chartTop + rows*chartRow + 46
 	img := image.NewRGBA(image.Rect(0, 0, chartW, h))
 	draw.Draw(img, img.Bounds(), &image.Uniform{chartBG}, image.Point{}, draw.Src)
 	text(img, 12, 20, title, chartInk)
@@ -49,12 +49,12 @@ func Chart(title string, counts []Count) ([]byte, error) {
 		most = max(most, c.Total())
 	}
 	plotW := chartW - chartLabel - 60
-	scale := float64(plotW) / float64(most)
-	// Grid lines at quarters, with their values.
+	step := (most + 3) / 4 // four whole-number grid steps
+	scale := float64(plotW) / float64(4*step)
 	for i := 0; i <= 4; i++ {
 		x := chartLabel + plotW*i/4
 		fill(img, x, chartTop-4, 1, rows*chartRow+4, chartGrid)
-		text(img, x-3, chartTop+rows*chartRow+14, fmt.Sprint(most*i/4), chartInk)
+		text(img, x-3, chartTop+rows*chartRow+14, fmt.Sprint(step*i), chartInk)
 	}
 	if len(counts) == 0 {
 		text(img, chartLabel+8, chartTop+15, "no activations", chartInk)

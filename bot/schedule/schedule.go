@@ -13,6 +13,7 @@
 package schedule
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
@@ -288,4 +289,31 @@ func (s *Scheduler) admins(ctx context.Context, m bot.Message) {
 	if ch != "" {
 		s.core.Post(ctx, ch, m)
 	}
+}
+
+// PostDigest posts the digest of [from, to) to the digest channel now, as the weekly run does,
+// and returns it (the demo shows the chart).
+func (s *Scheduler) PostDigest(ctx context.Context, from, to time.Time) (Digest, error) {
+	if err := s.collect(ctx, s.now()); err != nil {
+		s.log.Warn("digest: reading activations outside Elevate", "err", err)
+	}
+	d, err := s.BuildDigest(ctx, from, to)
+	if err != nil {
+		return d, err
+	}
+	if ch := cmp.Or(s.cfg.Channels.Digest, s.cfg.Channels.Security); ch != "" {
+		var files []bot.Attachment
+		if len(d.Chart) > 0 {
+			files = append(files, bot.Attachment{Name: "elevate-digest.png", MIME: "image/png", Alt: "Bar chart of activations per role", Data: d.Chart})
+		}
+		s.core.Post(ctx, ch, d.Message(s.loc), files...)
+	}
+	return d, nil
+}
+
+// StartReview opens this quarter's access review now (as `/elevate review start` does); created
+// is false when the quarter has one already.
+func (s *Scheduler) StartReview(ctx context.Context, by string) (created bool, err error) {
+	_, created, err = s.startReview(ctx, s.now(), by)
+	return created, err
 }
