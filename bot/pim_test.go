@@ -17,19 +17,15 @@ import (
 	"github.com/elevate-pim/elevate/store"
 )
 
-// The demo config plus what these tests need: the Tier1 Admins group, admins, a small
+// The demo config (with its Tier1 Admins group) plus what these tests need: admins, a small
 // extension budget for Exchange, and a tier-0 role (Security Administrator) whose PIM policy
 // asks for authentication context c1.
 func pimConfig() []byte {
 	cfg := string(examples.Config)
 	cfg = strings.Replace(cfg, "  - name: Exchange Administrator      # aliases: exchange, exo\n    max_duration: 8h\n",
 		"  - name: Exchange Administrator      # aliases: exchange, exo\n    max_duration: 8h\n    extension_budget: 2h\n", 1)
+	// examples/elevate.yaml lists the Tier1 Admins group already.
 	return []byte(cfg + `
-groups:
-  - name: Tier1 Admins
-    group_id: 71e10000-0000-4000-8000-000000000001
-    aliases: [tier1-admins, tier1]
-    max_duration: 4h
 admins:
   users: [alice@contoso.example]
 `)
