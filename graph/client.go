@@ -18,7 +18,6 @@ import (
 	"github.com/AzureAD/microsoft-authentication-library-for-go/apps/confidential"
 	abstractions "github.com/microsoft/kiota-abstractions-go"
 	"github.com/microsoft/kiota-abstractions-go/serialization"
-	"github.com/microsoft/kiota-abstractions-go/store"
 	khttp "github.com/microsoft/kiota-http-go"
 	formser "github.com/microsoft/kiota-serialization-form-go"
 	jsonser "github.com/microsoft/kiota-serialization-json-go"
@@ -208,7 +207,9 @@ func (c *Client) adapter(cred azcore.TokenCredential) (abstractions.RequestAdapt
 		return nil, fmt.Errorf("graph: request adapter: %w", err)
 	}
 	ad.SetBaseUrl(c.baseURL)
-	ad.EnableBackingStore(store.BackingStoreFactoryInstance)
+	// nil: kiota's default factory stays as it is. Passing it re-assigns a package global on
+	// every adapter (one per activation), a data race with concurrent reads.
+	ad.EnableBackingStore(nil)
 	return ad, nil
 }
 
