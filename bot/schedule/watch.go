@@ -2,6 +2,7 @@ package schedule
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"slices"
 	"strings"
@@ -157,7 +158,13 @@ func (s *Scheduler) checkDrift(ctx context.Context, now time.Time, post bool) ([
 	// Role settings, per role in Elevate's catalogue.
 	var policyErr error
 	for _, r := range s.cfg.Roles {
+		if r.Group {
+			continue // PIM for Groups: a group's member policy is not a directory role setting
+		}
 		p, err := s.graph.RolePolicy(ctx, r.TemplateID)
+		if errors.Is(err, graph.ErrNotFound) {
+			continue // a custom role PIM has no settings for
+		}
 		if err != nil {
 			policyErr = err
 			continue
