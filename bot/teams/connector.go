@@ -144,7 +144,7 @@ type Error struct {
 	Status     int
 	Code       string
 	Message    string
-	RetryAfter time.Duration // for 429
+	RetryAfter time.Duration // from Retry-After; -1 when absent
 }
 
 func (e *Error) Error() string {
@@ -240,7 +240,7 @@ func (c *Connector) do(ctx context.Context, method, u string, in, out any) error
 			return err
 		}
 		wait := ce.RetryAfter
-		if wait <= 0 {
+		if wait < 0 { // no Retry-After: back off
 			wait = time.Duration(500<<attempt) * time.Millisecond
 		}
 		if c.MaxWait > 0 && wait > c.MaxWait {
@@ -300,10 +300,10 @@ func (c *Connector) once(ctx context.Context, method, u string, body []byte, out
 	return nil
 }
 
-// retryAfter reads a Retry-After header: seconds or an HTTP date.
+// retryAfter reads a Retry-After header: seconds or an HTTP date; -1 when there is none.
 func retryAfter(h string, now time.Time) time.Duration {
 	if h == "" {
-		return 0
+		return -1
 	}
 	if s, err := strconv.Atoi(strings.TrimSpace(h)); err == nil && s >= 0 {
 		return time.Duration(s) * time.Second
@@ -311,7 +311,7 @@ func retryAfter(h string, now time.Time) time.Duration {
 	if t, err := http.ParseTime(h); err == nil {
 		return max(t.Sub(now), 0)
 	}
-	return 0
+	return -1
 }
 
 // libClient is msbotbuilder-go's client.Client over our Connector, so the library's adapter
