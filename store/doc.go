@@ -35,6 +35,7 @@
 //	  jobs/<str job>                → JobRun (JSON): the last slot claimed
 //	  once/<str key>                → unix nanos: done at most once (reminders, alerts)
 //	  alerts/<str key>              → Alert (JSON): raised or cleared
+//	  state/<str key>               → what a watch last saw (bytes)
 //	  events_cursor                 → 8B audit seq indexed up to
 //	events/                         v4: activation events by time (events.go)
 //	  <8B unix nanos><8B ref>       → kind, role, user, durations, PIM request id
