@@ -50,7 +50,9 @@ const usage = `usage: elevate <command> [flags]
 commands:
   demo [-interactive]            run Elevate offline against a simulated tenant
   serve -config FILE -db FILE    run the service
-  check -config FILE             validate the configuration file
+  check -config FILE [-config-only]
+                                 validate the configuration, the Graph permissions granted and
+                                 the chat tokens; say what is missing
   serve -sandbox                 run the chat adapters against the simulated tenant
   manifest slack|teams           the chat platform's app manifest or package
   audit verify -db FILE          verify the audit log's hash chain
@@ -92,6 +94,7 @@ func run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.
 	case "check":
 		fs := flag.NewFlagSet("check", flag.ContinueOnError)
 		config := fs.String("config", "elevate.yaml", "configuration file")
+		configOnly := fs.Bool("config-only", false, "validate the configuration file only (no Graph, no chat tokens)")
 		if err := fs.Parse(args[1:]); err != nil {
 			return err
 		}
@@ -100,7 +103,10 @@ func run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.
 			return err
 		}
 		fmt.Fprintf(stdout, "%s: OK (%d roles, %d break-glass accounts)\n", *config, len(cfg.Roles), len(cfg.Users.BreakGlass))
-		return nil
+		if *configOnly {
+			return nil
+		}
+		return checkGraph(ctx, cfg, os.Getenv, stdout)
 	case "serve":
 		return serve(ctx, args[1:], stderr)
 	case "audit":
@@ -252,6 +258,9 @@ func serve(ctx context.Context, args []string, stderr io.Writer) error {
 		if ok {
 			chats = append(chats, name)
 		}
+	}
+	if err := startSchedules(ctx, cfg, core, g, s, log); err != nil {
+		return err
 	}
 	if len(chats) == 0 {
 		log.Warn("no chat platform configured: set SLACK_BOT_TOKEN and SLACK_SIGNING_SECRET, or MICROSOFT_APP_ID and MICROSOFT_APP_PASSWORD")

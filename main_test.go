@@ -31,14 +31,14 @@ func TestCheckConfig(t *testing.T) {
 	if err := os.WriteFile(good, []byte("channels:\n  approvals: \"#pim\"\n"), 0o600); err != nil {
 		t.Fatal(err)
 	}
-	if out, err := runCLI(t, "check", "-config", good); err != nil || !strings.Contains(out, "OK") {
+	if out, err := runCLI(t, "check", "-config-only", "-config", good); err != nil || !strings.Contains(out, "OK") {
 		t.Errorf("check good config: %v\n%s", err, out)
 	}
 	bad := filepath.Join(dir, "bad.yaml")
 	if err := os.WriteFile(bad, []byte("channels:\n  approvals: \"#pim\"\nrequest_expiry: 4x\n"), 0o600); err != nil {
 		t.Fatal(err)
 	}
-	_, err := runCLI(t, "check", "-config", bad)
+	_, err := runCLI(t, "check", "-config-only", "-config", bad)
 	if err == nil || !strings.Contains(err.Error(), "bad.yaml:3") {
 		t.Errorf("check bad config: %v, want an error at bad.yaml:3", err)
 	}
