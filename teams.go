@@ -1,0 +1,117 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"net/url"
+	"os"
+
+	"github.com/elevate-pim/elevate/bot/teams"
+	"github.com/elevate-pim/elevate/manifest"
+	"github.com/elevate-pim/elevate/policy"
+)
+
+// Teams: `elevate serve` starts the adapter on /api/messages when MICROSOFT_APP_ID is set;
+// `elevate manifest teams -o app.zip` writes the Teams app package.
+func init() {
+	chatAdapters = append(chatAdapters, startTeams)
+	manifests["teams"] = manifestTeams
+}
+
+func startTeams(ctx context.Context, env serveEnv) (string, bool, error) {
+	appID := env.Getenv("MICROSOFT_APP_ID")
+	password := env.Getenv("MICROSOFT_APP_PASSWORD")
+	if appID == "" {
+		if password != "" {
+			env.Log.Warn("teams: MICROSOFT_APP_PASSWORD is set but MICROSOFT_APP_ID is not; Teams stays off")
+		}
+		return "teams", false, nil
+	}
+	if password == "" {
+		return "teams", false, errors.New("MICROSOFT_APP_ID is set: also set MICROSOFT_APP_PASSWORD (the Azure Bot's client secret)")
+	}
+	tenant := env.Getenv("MICROSOFT_APP_TENANT_ID")
+	if tenant == "" && env.Config != nil {
+		tenant = env.Config.Tenant.TenantID
+	}
+	if tenant == "" {
+		return "teams", false, errors.New("MICROSOFT_APP_ID is set: also set MICROSOFT_APP_TENANT_ID (the single-tenant bot's tenant)")
+	}
+	channels, err := teams.ParseChannels(env.Getenv("TEAMS_CHANNELS"))
+	if err != nil {
+		return "teams", false, err
+	}
+	a, err := teams.New(teams.Options{
+		AppID: appID, AppPassword: password, TenantID: tenant,
+		OpenIDMetadataURL: env.Getenv("BOTFRAMEWORK_OPENID_METADATA_URL"), // sovereign clouds and tests; public cloud when empty
+		TokenURL:          env.Getenv("BOTFRAMEWORK_TOKEN_URL"),           // https://login.microsoftonline.com/<tenant>/oauth2/v2.0/token when empty
+		Channels:          channels, Conversations: env.Core, Core: env.Core,
+		Logger: env.Log.With("platform", "teams"),
+	})
+	if err != nil {
+		return "teams", false, err
+	}
+	env.Core.Register(a)
+	env.Mux.Handle("/api/messages", a)
+	go func() {
+		<-ctx.Done()
+		a.Close()
+	}()
+	env.Log.Info("teams started", "tenant", tenant, "mapped_channels", len(channels))
+	return "teams", true, nil
+}
+
+// manifestTeams is `elevate manifest teams [-o app.zip] [-version 1.0.0] [-url URL] [-print]`.
+func manifestTeams(cfg *policy.Config, args []string, out io.Writer) error {
+	fs := flag.NewFlagSet("manifest teams", flag.ContinueOnError)
+	fs.SetOutput(io.Discard)
+	fs.String("config", "", "configuration file (read by elevate itself)")
+	file := fs.String("o", "app.zip", "where to write the Teams app package")
+	printOnly := fs.Bool("print", false, "print manifest.json instead of writing the package")
+	version := fs.String("version", "1.0.0", "the app version; bump it for every upload of a changed package")
+	public := fs.String("url", "", "Elevate's public URL (default: ELEVATE_PUBLIC_URL, else the host of the config's tenant.redirect_url)")
+	name := fs.String("name", "Elevate", "the app's short name in Teams")
+	developer := fs.String("developer", "", "the developer name shown in Teams (default: the app name)")
+	if err := fs.Parse(args); err != nil {
+		return fmt.Errorf("manifest teams: %w", err)
+	}
+	u := *public
+	if u == "" {
+		u = os.Getenv("ELEVATE_PUBLIC_URL")
+	}
+	if u == "" && cfg != nil && cfg.Tenant.RedirectURL != "" {
+		if r, err := url.Parse(cfg.Tenant.RedirectURL); err == nil && r.Host != "" {
+			u = r.Scheme + "://" + r.Host
+		}
+	}
+	t := manifest.Teams{BotID: os.Getenv("MICROSOFT_APP_ID"), AppID: os.Getenv("TEAMS_APP_ID"), Version: *version,
+		ShortName: *name, DeveloperName: *developer, WebsiteURL: u}
+	if t.BotID == "" {
+		return errors.New("manifest teams: set MICROSOFT_APP_ID to the Azure Bot's Microsoft App ID")
+	}
+	if *printOnly {
+		m, err := manifest.TeamsManifest(t)
+		if err != nil {
+			return err
+		}
+		_, err = out.Write(m)
+		return err
+	}
+	f, err := os.Create(*file)
+	if err != nil {
+		return err
+	}
+	if err := manifest.WriteTeamsPackage(f, t); err != nil {
+		f.Close()
+		os.Remove(*file)
+		return err
+	}
+	if err := f.Close(); err != nil {
+		return err
+	}
+	fmt.Fprintf(out, "wrote %s: upload it in Teams (Apps → Manage your apps → Upload an app) or in the Teams admin center\n", *file)
+	return nil
+}
