@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"slices"
 	"strings"
+	"time"
 
 	"github.com/elevate-pim/elevate/policy"
 	"github.com/elevate-pim/elevate/store"
@@ -56,6 +57,9 @@ func (c *Core) approvalChannel(r store.Request) string {
 // Click handles a button press. value is the button's Value (a request id); reason is the text a
 // Deny asked for, if any.
 func (c *Core) Click(ctx context.Context, a Actor, action Action, value, reason string) error {
+	if h, ok := c.ActionHandlerFor(action); ok {
+		return h(ctx, a, value, reason)
+	}
 	if action == ActionConvert {
 		return c.confirmConvert(ctx, a, value)
 	}
@@ -87,6 +91,20 @@ func (c *Core) Click(ctx context.Context, a Actor, action Action, value, reason 
 			return nil
 		}
 		return c.activate(ctx, id)
+	case ActionExtend, ActionDone:
+		r, err := c.store.Request(id)
+		if err != nil || r.Platform != a.Platform || r.ChatUser != a.ChatUser {
+			c.reply(ctx, a, Message{Kind: KindError, Text: "That elevation isn't yours."})
+			return nil
+		}
+		if r.State != store.StateActive {
+			c.reply(ctx, a, Message{Kind: KindText, Text: fmt.Sprintf("%s is no longer active.", r.RoleName)})
+			return nil
+		}
+		if action == ActionDone {
+			return c.doneRequest(ctx, a, r)
+		}
+		return c.extendRequest(ctx, a, r, time.Hour)
 	}
 	c.reply(ctx, a, Message{Kind: KindError, Text: "I don't know that button."})
 	return nil

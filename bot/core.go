@@ -56,6 +56,7 @@ type Core struct {
 	mu         sync.RWMutex
 	messengers map[string]Messenger
 	admin      map[policy.Kind]AdminHandler
+	actions    map[Action]ActionHandler
 	watchers   []Watcher
 
 	// background work (sign-in continuations) is tied to ctx and counted by wg.
@@ -71,7 +72,7 @@ func New(o Options) (*Core, error) {
 	}
 	c := &Core{
 		cfg: o.Config, graph: o.Graph, store: o.Store, log: o.Logger, now: o.Now, loc: o.Location,
-		usable: o.UsableTimeout, messengers: map[string]Messenger{}, admin: map[policy.Kind]AdminHandler{},
+		usable: o.UsableTimeout, messengers: map[string]Messenger{}, admin: map[policy.Kind]AdminHandler{}, actions: map[Action]ActionHandler{},
 	}
 	if c.log == nil {
 		c.log = slog.New(slog.DiscardHandler)

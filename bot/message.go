@@ -31,6 +31,8 @@ const (
 	ActionUseOffer Action = "use_offer"
 	ActionCancel   Action = "cancel"
 	ActionActivate Action = "activate" // sign in again and activate an approved request
+	ActionExtend   Action = "extend"   // extend an active role by an hour (expiry reminder)
+	ActionDone     Action = "done"     // end an active role early (expiry reminder)
 	ActionOpenURL  Action = "open_url" // a link button; nothing comes back to the core
 )
 

@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"sync"
 	"time"
 
 	"github.com/elevate-pim/elevate/store"
@@ -134,23 +133,16 @@ type ActionHandler func(ctx context.Context, a Actor, value, reason string) erro
 // HandleAction installs h for buttons with action a (review Keep / Remove). Click asks
 // ActionHandlerFor before its own actions.
 func (c *Core) HandleAction(a Action, h ActionHandler) {
-	v, _ := actionTables.LoadOrStore(c, &actionTable{m: map[Action]ActionHandler{}})
-	t := v.(*actionTable)
-	t.mu.Lock()
-	defer t.mu.Unlock()
-	t.m[a] = h
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.actions[a] = h
 }
 
 // ActionHandlerFor returns the handler installed for a, if any.
 func (c *Core) ActionHandlerFor(a Action) (ActionHandler, bool) {
-	v, ok := actionTables.Load(c)
-	if !ok {
-		return nil, false
-	}
-	t := v.(*actionTable)
-	t.mu.Lock()
-	defer t.mu.Unlock()
-	h, ok := t.m[a]
+	c.mu.RLock()
+	defer c.mu.RUnlock()
+	h, ok := c.actions[a]
 	return h, ok
 }
 
@@ -166,12 +158,3 @@ func (c *Core) ClickExtra(ctx context.Context, a Actor, action Action, value, re
 	}
 	return true, nil
 }
-
-type actionTable struct {
-	mu sync.Mutex
-	m  map[Action]ActionHandler
-}
-
-// actionTables holds each Core's extra button handlers. It lives beside Core rather than in it so
-// that this file is the only one scheduled work adds to the core.
-var actionTables sync.Map // *Core → *actionTable

@@ -366,6 +366,9 @@ func Run(ctx context.Context, o Options) error {
 	if err := w.Story(ctx); err != nil {
 		return err
 	}
+	if err := w.ScheduleStory(ctx); err != nil {
+		return err
+	}
 	n, err := w.Store.VerifyAudit()
 	if err != nil {
 		return fmt.Errorf("audit chain: %w", err)

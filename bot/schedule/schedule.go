@@ -89,8 +89,8 @@ const (
 	ActionReviewKeep   bot.Action = "review_keep"
 	ActionReviewRemove bot.Action = "review_remove"
 	ActionReviewApply  bot.Action = "review_apply"
-	ActionExtend       bot.Action = "extend"
-	ActionDone         bot.Action = "done"
+	ActionExtend                  = bot.ActionExtend
+	ActionDone                    = bot.ActionDone
 )
 
 // Message kinds for renderers.
