@@ -3,6 +3,7 @@ package main
 import (
 	"context"
 	"log/slog"
+	"time"
 
 	"github.com/elevate-pim/elevate/bot"
 	"github.com/elevate-pim/elevate/bot/schedule"
@@ -28,5 +29,27 @@ func startSchedules(ctx context.Context, cfg *policy.Config, core *bot.Core, g b
 			log.Error("scheduler stopped", "err", err)
 		}
 	}()
+	go syncPIM(ctx, core, time.Minute, log)
 	return nil
+}
+
+// syncPIM brings what happened in PIM outside Elevate into chat every interval: activations
+// made in the portal (to the security channel) and approvals requested there (cards on the
+// approvals channel). Both remember what they posted, in the store.
+func syncPIM(ctx context.Context, core *bot.Core, every time.Duration, log *slog.Logger) {
+	tick := time.NewTicker(every)
+	defer tick.Stop()
+	for {
+		if _, err := core.SyncOutsideActivations(ctx, time.Now().Add(-24*time.Hour)); err != nil && ctx.Err() == nil {
+			log.Warn("syncing activations made outside Elevate", "err", err)
+		}
+		if _, err := core.SyncPIMApprovals(ctx); err != nil && ctx.Err() == nil {
+			log.Warn("syncing PIM approvals requested outside Elevate", "err", err)
+		}
+		select {
+		case <-ctx.Done():
+			return
+		case <-tick.C:
+		}
+	}
 }
