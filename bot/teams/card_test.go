@@ -21,13 +21,13 @@ func TestCardsGolden(t *testing.T) {
 		users []string
 	}{
 		{"approval_pending", bot.Message{Kind: bot.KindCard, RequestID: 7, Title: "Elevation request #7", Text: "alice@contoso.example asks for Global Administrator for 1h.",
-			Fields: []bot.Field{{"Requester", "alice@contoso.example"}, {"Role", "Global Administrator (tier 0)"}, {"Duration", "1h"},
-				{"Justification", "INC-1234 restore tenant"}, {"Ticket", "INC-1234"}, {"Approvals", "0 of 2"}},
+			Fields: []bot.Field{{Label: "Requester", Value: "alice@contoso.example"}, {Label: "Role", Value: "Global Administrator (tier 0)"}, {Label: "Duration", Value: "1h"},
+				{Label: "Justification", Value: "INC-1234 restore tenant"}, {Label: "Ticket", Value: "INC-1234"}, {Label: "Approvals", Value: "0 of 2"}},
 			Buttons: []bot.Button{{Action: bot.ActionApprove, Label: "Approve", Value: "7", Style: bot.StylePrimary},
 				{Action: bot.ActionDeny, Label: "Deny", Value: "7", Style: bot.StyleDanger}},
 			Footer: "Expires at 15:04 UTC. The requester cannot approve their own request."}, []string{"29:bob", "29:carol"}},
 		{"approval_decided", bot.Message{Kind: bot.KindCard, RequestID: 7, Title: "Elevation request #7", Text: "Approved. Global Administrator is active until 16:04 UTC.",
-			Fields: []bot.Field{{"Requester", "alice@contoso.example"}, {"Approvals", "2 of 2"}},
+			Fields: []bot.Field{{Label: "Requester", Value: "alice@contoso.example"}, {Label: "Approvals", Value: "2 of 2"}},
 			Footer: "Approved by bob@contoso.example at 15:01 UTC; Approved by carol@contoso.example at 15:02 UTC."}, nil},
 		{"sign_in", bot.Message{Kind: bot.KindSignIn, RequestID: 8, Text: "Sign in with your Microsoft account to activate Exchange Administrator for 2h. The link works once, for 10 minutes.",
 			Buttons: []bot.Button{{Action: bot.ActionOpenURL, Label: "Sign in", URL: "https://login.microsoftonline.com/tenant/oauth2/v2.0/authorize?state=s", Style: bot.StylePrimary}}}, nil},
