@@ -34,7 +34,8 @@ func startTeams(ctx context.Context, env serveEnv) (string, bool, error) {
 		return "teams", false, errors.New("MICROSOFT_APP_ID is set: also set MICROSOFT_APP_PASSWORD (the Azure Bot's client secret)")
 	}
 	tenant := env.Getenv("MICROSOFT_APP_TENANT_ID")
-	if tenant == "" && env.Config != nil {
+	// In the sandbox the config's tenant is the simulated one, never where Teams runs.
+	if tenant == "" && env.Config != nil && !env.Sandbox {
 		tenant = env.Config.Tenant.TenantID
 	}
 	if tenant == "" {
