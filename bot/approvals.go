@@ -29,15 +29,54 @@ func (c *Core) requestApproval(ctx context.Context, r store.Request) error {
 		return err
 	}
 	channel := c.approvalChannel(r)
-	if ref, ok := c.send(ctx, r.Platform, Address{Channel: channel}, c.card(r)); ok {
-		ref.Kind = string(KindCard)
-		if err := c.store.AddMessageRef(r.ID, ref); err != nil {
-			c.log.Error("saving card reference", "request_id", r.ID, "err", err)
-		}
-	}
+	c.postCard(ctx, r)
 	c.tell(ctx, r, Message{Kind: KindProgress, Text: fmt.Sprintf("Your request for %s needs %d approval%s; I've asked in %s. It expires at %s if nobody decides.",
 		r.RoleName, r.ApprovalsNeeded, plural(r.ApprovalsNeeded), channel, c.clock(r.ExpiresAt))})
 	return nil
+}
+
+// ensureCard posts the card of a request awaiting approval that has none yet: a failed post
+// (chat outage, rate limit) is tried again by the expiry sweep, so no request is stranded.
+func (c *Core) ensureCard(ctx context.Context, r store.Request) {
+	if r.State != store.StateAwaitingApproval {
+		return
+	}
+	refs, err := c.store.MessageRefs(r.ID)
+	if err != nil {
+		c.log.Error("reading card references", "request_id", r.ID, "err", err)
+		return
+	}
+	if slices.ContainsFunc(refs, func(ref store.MessageRef) bool { return ref.Kind == string(KindCard) }) {
+		return
+	}
+	c.log.Info("posting an approval card again after a failed post", "request_id", r.ID)
+	c.postCard(ctx, r)
+}
+
+// recentActivations tells approvers how often the requester used privileged roles lately.
+func (c *Core) recentActivations(r store.Request) string {
+	if r.UserID == "" {
+		return ""
+	}
+	rs, err := c.store.Requests(store.Filter{UserID: r.UserID})
+	if err != nil {
+		return ""
+	}
+	since := r.CreatedAt.AddDate(0, 0, -30)
+	n, last := 0, store.Request{}
+	for _, x := range rs {
+		if x.ID == r.ID || x.ActivatedAt.IsZero() || x.ActivatedAt.Before(since) {
+			continue
+		}
+		n++
+		if x.ActivatedAt.After(last.ActivatedAt) {
+			last = x
+		}
+	}
+	if n == 0 {
+		return "none in the last 30 days"
+	}
+	return fmt.Sprintf("%d in the last 30 days; last %s on %s", n, last.RoleName, last.ActivatedAt.In(c.loc).Format("2 Jan"))
 }
 
 func plural(n int) string {
@@ -277,6 +316,9 @@ func (c *Core) card(r store.Request) Message {
 	}}
 	if r.Ticket != "" {
 		m.Fields = append(m.Fields, Field{"Ticket", r.Ticket})
+	}
+	if recent := c.recentActivations(r); recent != "" {
+		m.Fields = append(m.Fields, Field{"Recent activations", recent})
 	}
 	m.Fields = append(m.Fields, Field{"Approvals", fmt.Sprintf("%d of %d", approvals(r), r.ApprovalsNeeded)})
 	var decided []string

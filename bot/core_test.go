@@ -311,3 +311,64 @@ func TestHelpAndStatus(t *testing.T) {
 	w.say("bob", "roles")
 	contains(t, w.rec.lastTo("bob"), "Exchange Administrator")
 }
+
+func TestSignInLinkCarriesLoginHint(t *testing.T) {
+	w := newWorld(t, setup{})
+	w.say("alice", "exchange 1h mail flow")
+	b, ok := w.rec.button("alice", bot.ActionOpenURL)
+	if !ok {
+		t.Fatal("no sign-in link")
+	}
+	contains(t, b.URL, "login_hint=alice%40"+w.domain)
+}
+
+func TestFailedCardIsPostedAgain(t *testing.T) {
+	w := newWorld(t, setup{})
+	w.rec.mu.Lock()
+	w.rec.failChannel = w.cfg.Channels.Approvals
+	w.rec.mu.Unlock()
+	w.say("alice", "ga 1h INC-8 restore tenant")
+	w.signIn("alice")
+	if _, ok := w.rec.latestCard(w.cfg.Channels.Approvals); ok {
+		t.Fatal("a card was posted although the channel is down")
+	}
+	r := w.only("alice")
+	if r.State != store.StateAwaitingApproval {
+		t.Fatalf("state %s, want awaiting_approval: the request must survive a chat outage", r.State)
+	}
+	w.rec.mu.Lock()
+	w.rec.failChannel = ""
+	w.rec.mu.Unlock()
+	for range 2 { // the sweep posts it once, not every minute
+		if err := w.core.Expire(context.Background()); err != nil {
+			t.Fatal(err)
+		}
+	}
+	card, ok := w.rec.latestCard(w.cfg.Channels.Approvals)
+	if !ok {
+		t.Fatal("the sweep did not post the card")
+	}
+	contains(t, card.Text, "asks for Global Administrator")
+	if n := len(w.rec.to(w.cfg.Channels.Approvals)); n != 1 {
+		t.Errorf("%d cards posted, want 1", n)
+	}
+}
+
+func TestCardShowsRecentActivations(t *testing.T) {
+	w := newWorld(t, setup{})
+	w.say("alice", "exchange 1h mail flow")
+	w.signIn("alice")
+	w.say("alice", "ga 1h INC-9 restore tenant")
+	w.signIn("alice")
+	card, ok := w.rec.latestCard(w.cfg.Channels.Approvals)
+	if !ok {
+		t.Fatal("no card")
+	}
+	var recent string
+	for _, f := range card.Fields {
+		if f.Label == "Recent activations" {
+			recent = f.Value
+		}
+	}
+	contains(t, recent, "1 in the last 30 days; last Exchange Administrator")
+}

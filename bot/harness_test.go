@@ -39,10 +39,11 @@ type sent struct {
 
 // recorder is a Messenger that remembers everything, for assertions.
 type recorder struct {
-	mu      sync.Mutex
-	n       int
-	sent    []sent
-	updates map[string][]bot.Message
+	failChannel string // posts to this channel fail, as in a chat outage
+	mu          sync.Mutex
+	n           int
+	sent        []sent
+	updates     map[string][]bot.Message
 }
 
 func (r *recorder) Platform() string { return "test" }
@@ -50,6 +51,9 @@ func (r *recorder) Platform() string { return "test" }
 func (r *recorder) Send(_ context.Context, to bot.Address, m bot.Message) (store.MessageRef, error) {
 	r.mu.Lock()
 	defer r.mu.Unlock()
+	if r.failChannel != "" && to.Channel == r.failChannel && !to.Private {
+		return store.MessageRef{}, fmt.Errorf("test: %s is down", to.Channel)
+	}
 	r.n++
 	id := fmt.Sprintf("m%d", r.n)
 	r.sent = append(r.sent, sent{to: to, msg: m, ref: id})

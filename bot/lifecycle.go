@@ -28,7 +28,7 @@ func (c *Core) acceptRequest(a Actor, cmd policy.Command) (Job, error) {
 		offer = dec.Problem.Offer
 	}
 	r := store.Request{
-		Platform: a.Platform, ChatUser: a.ChatUser, ChatName: a.Name, Channel: a.Channel,
+		Platform: a.Platform, ChatUser: a.ChatUser, ChatName: a.Name, Channel: a.Channel, LoginHint: a.EmailHint,
 		UserID: who.ObjectID, UPN: who.UPN,
 		RoleID: cmd.Role.TemplateID, RoleName: cmd.Role.Name,
 		Duration: dec.Duration, Justification: cmd.Justification, Ticket: dec.Ticket,
@@ -147,7 +147,7 @@ func (c *Core) askSignIn(ctx context.Context, r store.Request, why, claims strin
 	if err != nil && !errors.Is(err, store.ErrNoChange) {
 		return err
 	}
-	actor := Actor{Platform: r.Platform, ChatUser: r.ChatUser, Name: r.ChatName, Channel: r.Channel, UserID: r.UserID}
+	actor := Actor{Platform: r.Platform, ChatUser: r.ChatUser, Name: r.ChatName, Channel: r.Channel, UserID: r.UserID, EmailHint: r.LoginHint}
 	link, err := c.signInLink(ctx, pendingSignIn{purpose: forRequest, requestID: r.ID, actor: actor, claims: claims}, r.UPN)
 	if err != nil {
 		c.log.Error("sign-in link", "request_id", r.ID, "err", err)
@@ -374,6 +374,7 @@ func (c *Core) Expire(ctx context.Context) error {
 	}
 	now := c.now()
 	for _, r := range rs {
+		c.ensureCard(ctx, r)
 		var to store.State
 		switch {
 		case pending(r.State) && !r.ExpiresAt.IsZero() && now.After(r.ExpiresAt):

@@ -53,6 +53,9 @@ type Request struct {
 	ChatUser string `json:"chat_user,omitempty"`
 	ChatName string `json:"chat_name,omitempty"`
 	Channel  string `json:"channel,omitempty"`
+	// LoginHint is the chat platform's idea of the user's email: prefilled on the sign-in page,
+	// never an identity.
+	LoginHint string `json:"login_hint,omitempty"`
 
 	// The Entra user; empty until the chat user is bound.
 	UserID string `json:"user_id,omitempty"`
