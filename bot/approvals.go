@@ -283,6 +283,16 @@ func (c *Core) isApprover(ctx context.Context, role *policy.Role, who policy.Req
 	if role.IsApprover(who.ObjectID, who.UPN) {
 		return true, nil
 	}
+	// Teams vouches for the object id only; approvers may be listed by UPN.
+	if who.UPN == "" && who.ObjectID != "" && len(role.Approval.Approvers) > 0 {
+		upn, err := c.upnOf(ctx, who.ObjectID)
+		if err != nil {
+			return false, err
+		}
+		if role.IsApprover(who.ObjectID, upn) {
+			return true, nil
+		}
+	}
 	if role.Approval.Group == "" {
 		return false, nil
 	}
@@ -291,6 +301,19 @@ func (c *Core) isApprover(ctx context.Context, role *policy.Role, who policy.Req
 		return false, err
 	}
 	return len(in) > 0, nil
+}
+
+// upnOf looks up a user's UPN in Entra, cached: UPNs change rarely and approver checks are hot.
+func (c *Core) upnOf(ctx context.Context, objectID string) (string, error) {
+	if v, ok := c.upns.Load(objectID); ok {
+		return v.(string), nil
+	}
+	u, err := c.graph.User(ctx, objectID)
+	if err != nil {
+		return "", err
+	}
+	c.upns.Store(objectID, u.UPN)
+	return u.UPN, nil
 }
 
 func stateWords(r store.Request) string {

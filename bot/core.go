@@ -57,6 +57,7 @@ type Core struct {
 	messengers map[string]Messenger
 	admin      map[policy.Kind]AdminHandler
 	actions    map[Action]ActionHandler
+	upns       sync.Map // Entra object id → UPN, for approvers known by object id only
 	watchers   []Watcher
 
 	// background work (sign-in continuations) is tied to ctx and counted by wg.

@@ -372,3 +372,32 @@ func TestCardShowsRecentActivations(t *testing.T) {
 	}
 	contains(t, recent, "1 in the last 30 days; last Exchange Administrator")
 }
+
+// TestApproverByObjectIDOnly is Teams: the platform vouches for the approver's object id, the
+// config lists approvers by UPN.
+func TestApproverByObjectIDOnly(t *testing.T) {
+	cfg := []byte(`channels:
+  approvals: "#pim-approvals"
+  security: "#security"
+roles:
+  - name: Exchange Administrator
+    approval:
+      required: 1
+      approvers: [bob@contoso.example]
+`)
+	w := newWorld(t, setup{config: cfg})
+	w.say("alice", "exchange 1h mail flow")
+	w.signIn("alice")
+	r := w.only("alice")
+	if r.State != store.StateAwaitingApproval {
+		t.Fatalf("state %s, want awaiting_approval", r.State)
+	}
+	bob := bot.Actor{Platform: "test", ChatUser: "bob-teams", Name: "Bob", UserID: w.tenant.UserID("bob@" + w.domain)}
+	if err := w.core.Click(context.Background(), bob, bot.ActionApprove, strconv.FormatUint(r.ID, 10), ""); err != nil {
+		t.Fatal(err)
+	}
+	w.core.Wait()
+	if got := w.request(r.ID); got.State != store.StateActive {
+		t.Fatalf("state %s (%q to bob), want active: bob is a listed approver", got.State, w.rec.lastTo("bob-teams"))
+	}
+}
