@@ -35,6 +35,11 @@ func (c *Core) acceptRequest(a Actor, cmd policy.Command) (Job, error) {
 		State: store.StateReceived, ApprovalsNeeded: dec.Approvals,
 		CreatedAt: now.UTC(), ExpiresAt: dec.ExpiresAt.UTC(),
 	}
+	if offer == 0 && (r.UserID == "" || !c.hasFreshToken(r, cmd.Role)) {
+		// Known now, without Graph: the next step is the user's sign-in. Storing it so saves a
+		// second write (and fsync) before the acknowledgement's neighbours get theirs.
+		r.State = store.StateAwaitingSignIn
+	}
 	detail := fmt.Sprintf("role=%q duration=%s", r.RoleName, hm(r.Duration))
 	if offer > 0 {
 		r.Duration = offer

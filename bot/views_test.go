@@ -45,7 +45,7 @@ func TestSubmitFormActivates(t *testing.T) {
 		t.Fatal(err)
 	}
 	r := w.only("dave") // persisted before the job runs
-	if r.State != store.StateReceived || r.Ticket != "INC-77" {
+	if r.State != store.StateAwaitingSignIn || r.Ticket != "INC-77" {
 		t.Fatalf("accepted request: state %s ticket %q", r.State, r.Ticket)
 	}
 	if err := job(context.Background()); err != nil {
