@@ -45,9 +45,9 @@ func startSlack(ctx context.Context, env serveEnv) (string, bool, error) {
 	}
 	env.Core.Register(a)
 	if secret != "" {
-		env.Mux.Handle("/slack/commands", a.Commands())
-		env.Mux.Handle("/slack/interactivity", a.Interactivity())
-		env.Mux.Handle("/slack/events", a.Events())
+		env.Mux.Handle("POST /slack/commands", a.Commands())
+		env.Mux.Handle("POST /slack/interactivity", a.Interactivity())
+		env.Mux.Handle("POST /slack/events", a.Events())
 	}
 	if app != "" {
 		go a.RunSocket(ctx)

@@ -56,7 +56,7 @@ func startTeams(ctx context.Context, env serveEnv) (string, bool, error) {
 		return "teams", false, err
 	}
 	env.Core.Register(a)
-	env.Mux.Handle("/api/messages", a)
+	env.Mux.Handle("POST /api/messages", a)
 	go func() {
 		<-ctx.Done()
 		a.Close()

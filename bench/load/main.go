@@ -140,6 +140,7 @@ func run(rate int, duration, latency time.Duration, users int, bin string) error
 	wg.Wait()
 	elapsed := time.Since(start)
 	hwm, rss := memory(srv.Process.Pid)
+	server := serverSide(base)
 
 	// Stop the server the way an operator would, then count what the store kept.
 	srv.Process.Signal(syscall.SIGTERM)
@@ -167,6 +168,7 @@ func run(rate int, duration, latency time.Duration, users int, bin string) error
 	fmt.Printf("| acked | errors | ack p50 | ack p90 | ack p99 | ack max | server peak RSS | server RSS at end | requests in store |\n|---|---|---|---|---|---|---|---|---|\n")
 	fmt.Printf("| %d | %d | %s | %s | %s | %s | %s | %s | %d |\n", acked.Load(), sum(errs),
 		pct(latencies, 50), pct(latencies, 90), pct(latencies, 99), pct(latencies, 100), hwm, rss, len(rs))
+	fmt.Printf("server-side (from /metrics, the handler alone): %s\n", server)
 	for e, n := range errs {
 		fmt.Printf("error ×%d: %s\n", n, e)
 	}
@@ -264,4 +266,49 @@ func waitUp(base string, timeout time.Duration) error {
 		case <-time.After(100 * time.Millisecond):
 		}
 	}
+}
+
+// serverSide reads the server's own histogram of the slash-command handler from /metrics and
+// says which bucket holds its p50 and p99: what the server spent, without the load generator's
+// own scheduling on the same two cores.
+func serverSide(base string) string {
+	resp, err := http.Get(base + "/metrics")
+	if err != nil {
+		return "unavailable: " + err.Error()
+	}
+	defer resp.Body.Close()
+	body, _ := io.ReadAll(resp.Body)
+	type bucket struct {
+		le    string
+		count float64
+	}
+	var bs []bucket
+	for _, line := range strings.Split(string(body), "\n") {
+		const prefix = `elevate_http_request_seconds_bucket{handler="POST /slack/commands",le="`
+		if !strings.HasPrefix(line, prefix) {
+			continue
+		}
+		rest := strings.TrimPrefix(line, prefix)
+		i := strings.Index(rest, `"}`)
+		if i < 0 {
+			continue
+		}
+		n, err := strconv.ParseFloat(strings.TrimSpace(rest[i+2:]), 64)
+		if err == nil {
+			bs = append(bs, bucket{rest[:i], n})
+		}
+	}
+	if len(bs) == 0 {
+		return "no histogram"
+	}
+	total := bs[len(bs)-1].count
+	at := func(q float64) string {
+		for _, b := range bs {
+			if b.count >= q*total {
+				return "≤ " + b.le + " s"
+			}
+		}
+		return "?"
+	}
+	return fmt.Sprintf("%.0f requests, p50 %s, p99 %s", total, at(0.5), at(0.99))
 }
