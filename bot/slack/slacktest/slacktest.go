@@ -1,7 +1,8 @@
 // Package slacktest is a stateful fake of the parts of the Slack platform Elevate uses: the Web
 // API methods (chat.postMessage/update/postEphemeral, conversations.open, users.info,
-// views.open/publish/update, apps.connections.open), response_url posts and Socket Mode's
-// WebSocket. It speaks the wire formats slack-go sends (form or JSON bodies, token in a form
+// users.lookupByEmail, views.open/publish/update, apps.connections.open, and file uploads:
+// files.getUploadURLExternal, the upload URL on the fake's own host, files.completeUploadExternal),
+// response_url posts and Socket Mode's WebSocket. It speaks the wire formats slack-go sends (form or JSON bodies, token in a form
 // field or a Bearer header), records every call and message, and can answer 429s on demand.
 //
 // Point slack-go at it with slack.OptionAPIURL(s.APIURL()).
@@ -34,11 +35,6 @@ const (
 	AppToken = "xapp-test"
 )
 
-// User is a workspace member.
-type User struct {
-	ID, Name, Email string
-}
-
 // Message is a message as the fake holds it, with updates applied.
 type Message struct {
 	Seq       int    // order of posting, from 1
@@ -49,7 +45,31 @@ type Message struct {
 	Text      string
 	Blocks    json.RawMessage
 	Updates   int
-	Via       string // the method that posted it: chat.postMessage, chat.postEphemeral, response_url
+	Via       string   // the method that posted it: chat.postMessage, chat.postEphemeral, response_url, files.completeUploadExternal
+	ThreadTS  string   // the thread it was posted in, if any
+	Files     []string // ids of the files shared with it (files.completeUploadExternal)
+}
+
+// User is a workspace member.
+type User struct {
+	ID, Name, Email string
+	Deleted, Bot    bool
+}
+
+// File is a file uploaded with files.getUploadURLExternal and the upload URL, and shared (or
+// not yet) with files.completeUploadExternal.
+type File struct {
+	ID       string
+	Name     string // the filename given to files.getUploadURLExternal
+	Title    string // given to files.completeUploadExternal
+	AltText  string
+	Length   int    // announced to files.getUploadURLExternal
+	Data     []byte // what was posted to the upload URL; nil until then
+	Complete bool   // files.completeUploadExternal was called for it
+	Channel  string // where it was shared; "" for a private file
+	ThreadTS string
+	Comment  string // the initial comment
+	Message  int    // Seq of the message that shared it, 0 if none
 }
 
 // Plain is the message as a person would read it: the text of its blocks (or its text when it
@@ -111,6 +131,7 @@ type Server struct {
 	channels  []channel
 	msgs      []*Message
 	views     []View
+	files     []*File
 	calls     []Call
 	throttle  map[string][]string // method → Retry-After values of 429s still to answer
 	fail      map[string][]string // method → Slack errors still to answer
@@ -132,6 +153,7 @@ func New() *Server {
 	mux := http.NewServeMux()
 	mux.HandleFunc("/api/", s.api)
 	mux.HandleFunc("/response/", s.respond)
+	mux.HandleFunc("/upload/", s.upload)
 	mux.HandleFunc("/socket", s.socket)
 	s.srv = httptest.NewServer(mux)
 	return s
@@ -260,6 +282,18 @@ func (s *Server) Views() []View {
 	return slices.Clone(s.views)
 }
 
+// Files returns a copy of every file, in the order their uploads were announced.
+func (s *Server) Files() []File {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	out := make([]File, len(s.files))
+	for i, f := range s.files {
+		out[i] = *f
+		out[i].Data = bytes.Clone(f.Data)
+	}
+	return out
+}
+
 // Calls returns every API call, oldest first.
 func (s *Server) Calls() []Call {
 	s.mu.Lock()
@@ -386,6 +420,72 @@ func (s *Server) method(method string, c Call) (map[string]any, error) {
 		}
 		return map[string]any{"user": map[string]any{"id": u.ID, "name": u.Name, "real_name": u.Name,
 			"is_email_confirmed": u.Email != "", "profile": map[string]any{"email": u.Email, "real_name": u.Name, "display_name": u.Name}}}, nil
+	case "users.lookupByEmail":
+		email := strings.TrimSpace(f.Get("email"))
+		if email == "" {
+			return nil, errors.New("invalid_arguments")
+		}
+		for _, u := range s.users {
+			if u.Email != "" && strings.EqualFold(u.Email, email) && !u.Deleted && !u.Bot {
+				return map[string]any{"user": map[string]any{"id": u.ID, "name": u.Name, "real_name": u.Name,
+					"profile": map[string]any{"email": u.Email, "real_name": u.Name, "display_name": u.Name}}}, nil
+			}
+		}
+		return nil, errors.New("users_not_found")
+	case "files.getUploadURLExternal":
+		n, err := strconv.Atoi(f.Get("length"))
+		if f.Get("filename") == "" || err != nil || n <= 0 {
+			return nil, errors.New("invalid_arguments")
+		}
+		s.seq++
+		file := &File{ID: "F" + strconv.Itoa(s.seq), Name: f.Get("filename"), AltText: f.Get("alt_txt"), Length: n}
+		s.files = append(s.files, file)
+		return map[string]any{"file_id": file.ID, "upload_url": s.srv.URL + "/upload/" + file.ID}, nil
+	case "files.completeUploadExternal":
+		var want []struct {
+			ID    string `json:"id"`
+			Title string `json:"title"`
+		}
+		if err := json.Unmarshal([]byte(f.Get("files")), &want); err != nil || len(want) == 0 {
+			return nil, errors.New("invalid_arguments")
+		}
+		ch := ""
+		if id := f.Get("channel_id"); id != "" {
+			if ch = s.channelID(id); ch == "" {
+				return nil, errors.New("channel_not_found")
+			}
+		}
+		var files []*File
+		for _, w := range want {
+			i := slices.IndexFunc(s.files, func(x *File) bool { return x.ID == w.ID })
+			if i < 0 || s.files[i].Complete {
+				return nil, errors.New("file_not_found")
+			}
+			if len(s.files[i].Data) != s.files[i].Length {
+				return nil, errors.New("file_upload_size_mismatch")
+			}
+			files = append(files, s.files[i])
+		}
+		thread := f.Get("thread_ts")
+		if thread != "" && !slices.ContainsFunc(s.msgs, func(m *Message) bool { return m.Channel == ch && m.TS == thread }) {
+			return nil, errors.New("invalid_thread_ts")
+		}
+		seq := 0
+		if ch != "" {
+			m := &Message{Seq: len(s.msgs) + 1, Channel: ch, TS: s.ts(), ThreadTS: thread, Text: f.Get("initial_comment"),
+				Blocks: json.RawMessage(f.Get("blocks")), Via: method}
+			for _, x := range files {
+				m.Files = append(m.Files, x.ID)
+			}
+			s.msgs = append(s.msgs, m)
+			seq = m.Seq
+		}
+		var out []map[string]any
+		for i, x := range files {
+			x.Complete, x.Title, x.Channel, x.ThreadTS, x.Comment, x.Message = true, want[i].Title, ch, thread, f.Get("initial_comment"), seq
+			out = append(out, map[string]any{"id": x.ID, "title": x.Title})
+		}
+		return map[string]any{"files": out}, nil
 	case "views.open", "views.publish", "views.update":
 		var req struct {
 			TriggerID string          `json:"trigger_id"`
@@ -561,6 +661,49 @@ func BlocksButtons(raw json.RawMessage) []Button {
 		}
 	}
 	return out
+}
+
+// upload takes a file posted to an upload URL from files.getUploadURLExternal: multipart, the
+// bytes in the field "file", the bot token as a Bearer header. Like Slack it answers in plain
+// text ("OK - <bytes>").
+func (s *Server) upload(w http.ResponseWriter, r *http.Request) {
+	id := strings.TrimPrefix(r.URL.Path, "/upload/")
+	c := Call{Method: "upload", Status: http.StatusOK}
+	c.Token, _ = strings.CutPrefix(r.Header.Get("Authorization"), "Bearer ")
+	fail := func(status int, msg string) {
+		c.Status = status
+		http.Error(w, msg, status)
+	}
+	var data []byte
+	mr, err := r.MultipartReader()
+	if err == nil {
+		for {
+			p, perr := mr.NextPart()
+			if perr != nil {
+				break
+			}
+			if p.FormName() == "file" {
+				data, err = io.ReadAll(io.LimitReader(p, 50<<20))
+			}
+			p.Close()
+		}
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	defer func() { s.calls = append(s.calls, c) }()
+	i := slices.IndexFunc(s.files, func(f *File) bool { return f.ID == id })
+	switch {
+	case i < 0 || s.files[i].Complete:
+		fail(http.StatusNotFound, "not found")
+	case c.Token != BotToken:
+		fail(http.StatusUnauthorized, "invalid_auth")
+	case err != nil || data == nil:
+		fail(http.StatusBadRequest, "no file")
+	default:
+		s.files[i].Data = data
+		w.Header().Set("Content-Type", "text/plain; charset=utf-8")
+		fmt.Fprintf(w, "OK - %d", len(data))
+	}
 }
 
 // respond takes a response_url post: an ephemeral message to the interacting user, or a
