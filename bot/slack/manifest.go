@@ -9,8 +9,9 @@ import (
 )
 
 // BotScopes are the bot token scopes Elevate needs: the slash command, posting (cards, replies,
-// DMs), opening DMs, and reading users (the email is a login hint only).
-var BotScopes = []string{"commands", "chat:write", "im:write", "users:read", "users:read.email"}
+// DMs), opening DMs, reading users and their emails (a login hint, and users.lookupByEmail to
+// reach people for the access review; never identity), and sharing files (the digest's chart).
+var BotScopes = []string{"commands", "chat:write", "im:write", "users:read", "users:read.email", "files:write"}
 
 // ManifestOptions say how the Slack app reaches Elevate.
 type ManifestOptions struct {

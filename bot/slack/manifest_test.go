@@ -16,7 +16,7 @@ func TestManifest(t *testing.T) {
 	}{
 		{"http", ManifestOptions{PublicURL: "https://elevate.contoso.example/"},
 			[]string{"url: https://elevate.contoso.example/slack/commands", "request_url: https://elevate.contoso.example/slack/interactivity",
-				"request_url: https://elevate.contoso.example/slack/events", "socket_mode_enabled: false", "- users:read.email", "command: /elevate", "- app_home_opened"},
+				"request_url: https://elevate.contoso.example/slack/events", "socket_mode_enabled: false", "- users:read.email", "- files:write", "command: /elevate", "- app_home_opened"},
 			nil},
 		{"socket", ManifestOptions{Socket: true, Name: "PIM"},
 			[]string{"socket_mode_enabled: true", "name: PIM", "- commands", "- chat:write", "- im:write", "- users:read"},

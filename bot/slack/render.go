@@ -3,6 +3,7 @@ package slack
 import (
 	"fmt"
 	"strings"
+	"unicode"
 	"unicode/utf8"
 
 	slackapi "github.com/slack-go/slack"
@@ -32,24 +33,49 @@ const (
 	maxPlainTextLong = 3000
 )
 
+// Kinds of messages from scheduled work (bot/schedule's KindDigest and KindReview), named here
+// so that the adapter does not depend on the scheduler.
+const (
+	kindDigest bot.Kind = "digest"
+	kindReview bot.Kind = "review"
+)
+
+// layout is how a kind of message is shown beyond the common shape (header, text, fields,
+// buttons, footer as context).
+type layout struct {
+	emoji       string // before the text, unless the text starts with an emoji of its own
+	divider     bool   // between the text and the fields
+	footerEmoji string // before the footer
+}
+
+var layouts = map[bot.Kind]layout{
+	bot.KindError:    {emoji: ":warning:"},
+	bot.KindAlert:    {emoji: ":rotating_light:"},
+	bot.KindSignIn:   {emoji: ":key:"},
+	bot.KindProgress: {emoji: ":hourglass_flowing_sand:"},
+	// The weekly digest: a header, the week in a sentence, the figures as two-column fields, and
+	// what could not be read (its footer) as a warning in the context.
+	kindDigest: {divider: true, footerEmoji: ":warning:"},
+	// Review prompts and the admins' review messages keep the common shape: the question, Keep /
+	// Remove (or Apply) buttons in an actions block of their own, the deadline in the context.
+	kindReview: {},
+}
+
 // render turns a neutral message into Block Kit blocks and the plain fallback text Slack shows
 // in notifications.
 func render(m bot.Message) ([]slackapi.Block, string) {
+	lay := layouts[m.Kind]
 	var head, body, tail []slackapi.Block
 	if m.Title != "" {
 		head = append(head, slackapi.NewHeaderBlock(plain(truncate(m.Title, maxHeaderText))))
 	}
-	text := m.Text
-	switch m.Kind {
-	case bot.KindError:
-		text = ":warning: " + text
-	case bot.KindAlert:
-		text = ":rotating_light: " + text
-	}
 	if strings.TrimSpace(m.Text) != "" {
-		for _, chunk := range chunks(escape(text), maxSectionText) {
+		for _, chunk := range chunks(escape(withEmoji(lay.emoji, m.Text)), maxSectionText) {
 			body = append(body, slackapi.NewSectionBlock(mrkdwn(chunk), nil, nil))
 		}
+	}
+	if lay.divider && len(body) > 0 && len(m.Fields) > 0 {
+		body = append(body, slackapi.NewDividerBlock())
 	}
 	for i := 0; i < len(m.Fields); i += maxFields {
 		var fs []*slackapi.TextBlockObject
@@ -64,7 +90,7 @@ func render(m bot.Message) ([]slackapi.Block, string) {
 	}
 	tail = append(tail, buttons(m.Buttons, blockID(m))...)
 	if m.Footer != "" {
-		tail = append(tail, slackapi.NewContextBlock("", mrkdwn(truncateEscaped(escape(m.Footer), maxContextText))))
+		tail = append(tail, slackapi.NewContextBlock("", mrkdwn(truncateEscaped(escape(withEmoji(lay.footerEmoji, m.Footer)), maxContextText))))
 	}
 	// Too long: drop text and fields from the end of the body, never the buttons.
 	if n := len(head) + len(body) + len(tail); n > maxBlocks {
@@ -76,6 +102,20 @@ func render(m bot.Message) ([]slackapi.Block, string) {
 		blocks = blocks[:maxBlocks]
 	}
 	return blocks, fallback(m)
+}
+
+// withEmoji puts emoji (a Slack :code:) before s, unless s starts with an emoji or symbol of its
+// own ("⚠ …", "✅ Resolved: …", ":tada: …"): a cleared alert must not get a siren.
+func withEmoji(emoji, s string) string {
+	if emoji == "" {
+		return s
+	}
+	t := strings.TrimSpace(s)
+	r, _ := utf8.DecodeRuneInString(t)
+	if unicode.Is(unicode.So, r) || (strings.HasPrefix(t, ":") && strings.Count(strings.Fields(t)[0], ":") >= 2) {
+		return s
+	}
+	return emoji + " " + s
 }
 
 // blockID names the actions block after the request, so a click can be traced to it.

@@ -14,6 +14,7 @@ import (
 	slackapi "github.com/slack-go/slack"
 
 	"github.com/elevate-pim/elevate/bot"
+	"github.com/elevate-pim/elevate/bot/schedule"
 	"github.com/elevate-pim/elevate/store"
 )
 
@@ -69,6 +70,38 @@ func TestRenderGolden(t *testing.T) {
 		"help":    {Kind: bot.KindText, Title: "Elevate: just-in-time admin roles through PIM", Text: "`/elevate <role> [duration] <why>`: activate a role\n`/elevate status`: your elevations"},
 		"long":    {Kind: bot.KindText, Title: strings.Repeat("Title ", 40), Text: long},
 		"buttons": {Kind: bot.KindText, Text: "Many choices", Buttons: manyButtons(30)},
+		"progress": {Kind: bot.KindProgress, RequestID: 7, Text: "Your Exchange Administrator ends at 14:32 UTC (in 10 minutes).",
+			Buttons: []bot.Button{{Action: bot.ActionExtend, Label: "Extend 1h", Value: "7", Style: bot.StylePrimary}, {Action: bot.ActionDone, Label: "I'm done", Value: "7"}}},
+		"result":        {Kind: bot.KindResult, Text: "Exchange Administrator is usable now (until 14:32 UTC)."},
+		"alert_titled":  {Kind: bot.KindAlert, Title: "Drift from the baseline", Text: "⚠ 4 permanent Global Administrators; the baseline allows 2."},
+		"alert_cleared": {Kind: bot.KindAlert, Title: "Drift cleared", Text: "✅ Resolved: 4 permanent Global Administrators."},
+		"digest": {Kind: kindDigest, Title: "Weekly PIM digest, Mon 29 Dec – Sun 4 Jan 2026",
+			Text: "7 activations: 5 through Elevate, 2 outside it (portal, PowerShell).",
+			Fields: []bot.Field{
+				{Label: "By role", Value: "Exchange Administrator 4 (1 outside), Global Administrator 2, SharePoint Administrator 1 (1 outside)"},
+				{Label: "By person", Value: "alice@contoso.example 3, bob@contoso.example 2, dave@contoso.example 2"},
+				{Label: "Duration", Value: "average 1h30m, longest 4h (alice@contoso.example, Exchange Administrator)"},
+				{Label: "Not granted", Value: "1 denied, 0 failed, 1 expired"},
+				{Label: "Approval time", Value: "median 4m, slowest 25m (3 decisions)"},
+				{Label: "Standing access", Value: "3 permanent assignments outside break-glass (▼ 1 since last week)"},
+				{Label: "Global Admins", Value: "⚠ 6 — keep it under 5"},
+				{Label: "Break-glass sign-ins", Value: "none"},
+				{Label: "Access review", Value: "2026-Q1: 4 of 9 answered (44%), open"},
+			}},
+		"digest_incomplete": {Kind: kindDigest, Title: "Weekly PIM digest, Mon 29 Dec – Sun 4 Jan 2026", Text: "No activations this week.",
+			Fields: []bot.Field{{Label: "Not granted", Value: "0 denied, 0 failed, 0 expired"}, {Label: "Standing access", Value: "3 permanent assignments outside break-glass"},
+				{Label: "Global Admins", Value: "2"}, {Label: "Break-glass sign-ins", Value: "none"}},
+			Footer: "Incomplete: sign-ins could not be read (403 Forbidden)."},
+		"review_prompt": {Kind: kindReview, Title: "Access review 2026-Q1",
+			Text:   "Do you still need Exchange Administrator? You activated it 3 times in the last 90 days, last on 12 Dec. (You are eligible through the group Messaging Admins.)",
+			Footer: "Answer by Mon 19 Jan. Without an answer: the role is kept and flagged to the admins.",
+			Buttons: []bot.Button{{Action: "review_keep", Label: "Keep", Value: "2026-Q1|0a1b|29232cdf", Style: bot.StylePrimary},
+				{Action: "review_remove", Label: "Remove", Value: "2026-Q1|0a1b|29232cdf", Style: bot.StyleDanger}}},
+		"review_closed": {Kind: kindReview, Title: "Access review 2026-Q1 closed", Text: "9 questions: 7 answered, 2 without an answer.",
+			Fields: []bot.Field{{Label: "Kept", Value: "6"}, {Label: "To remove", Value: "dave@contoso.example: SharePoint Administrator"},
+				{Label: "No answer (kept, flagged)", Value: "erin@contoso.example: Exchange Administrator; frank.ext@contoso.example: Teams Administrator"}},
+			Buttons: []bot.Button{{Action: "review_apply", Label: "Apply 1 removal", Value: "2026-Q1", Style: bot.StyleDanger}},
+			Footer:  "Removals are made in PIM with the clicking admin's own sign-in (Privileged Role Administrator active)."},
 	}
 	for name, m := range cases {
 		t.Run(name, func(t *testing.T) {
@@ -76,6 +109,35 @@ func TestRenderGolden(t *testing.T) {
 			checkLimits(t, blocks)
 			golden(t, "message_"+name, rendered{text, blocks})
 		})
+	}
+}
+
+// TestScheduleKinds: the renderer's names for scheduled work's kinds and buttons are the
+// scheduler's.
+func TestScheduleKinds(t *testing.T) {
+	if kindDigest != schedule.KindDigest || kindReview != schedule.KindReview {
+		t.Fatalf("kinds %q %q, the scheduler's are %q %q", kindDigest, kindReview, schedule.KindDigest, schedule.KindReview)
+	}
+	for _, a := range []bot.Action{schedule.ActionReviewKeep, schedule.ActionReviewRemove, schedule.ActionReviewApply} {
+		if got := actionOf(button(bot.Button{Action: a, Value: "x"}, map[string]int{}).ActionID); got != a {
+			t.Errorf("action %q comes back as %q", a, got)
+		}
+	}
+}
+
+func TestWithEmoji(t *testing.T) {
+	for in, want := range map[string]string{
+		"Drift found":           ":rotating_light: Drift found",
+		"⚠ 4 Global Admins":     "⚠ 4 Global Admins",
+		"✅ Resolved":            "✅ Resolved",
+		"🚨 Break-glass":         "🚨 Break-glass",
+		":tada: done":           ":tada: done",
+		": not an emoji":        ":rotating_light: : not an emoji",
+		"14:32 is when it ends": ":rotating_light: 14:32 is when it ends",
+	} {
+		if got := withEmoji(":rotating_light:", in); got != want {
+			t.Errorf("withEmoji(%q) = %q, want %q", in, got, want)
+		}
 	}
 }
 

@@ -1,5 +1,6 @@
 // Package slack is Elevate's Slack adapter: the /elevate slash command, approval cards with
-// buttons, modals and the App Home tab, over signed HTTP requests or Socket Mode.
+// buttons, modals and the App Home tab, over signed HTTP requests or Socket Mode; for scheduled
+// work, messages with files (the digest's chart) and finding members by email to reach them.
 //
 // It translates; the core decides. Every request from Slack is verified (HMAC-SHA256 over the
 // body, ±5 minutes) and deduplicated, turned into a bot.Actor keyed by the Slack user id (an
@@ -82,6 +83,7 @@ type Adapter struct {
 
 	replays *replayCache
 	hints   *hintCache
+	finds   *findCache
 	dms     sync.Map // Slack user id → DM channel id
 	homes   *homes
 
@@ -134,6 +136,7 @@ func New(o Options) (*Adapter, error) {
 		api: slackapi.New(o.BotToken, opts...), secret: o.SigningSecret, app: o.AppToken, log: o.Logger,
 		retries: max(o.Retries, 0), maxWait: o.MaxRetryWait, hintTO: o.HintWait,
 		replays: newReplayCache(replayWindow, 50_000), hints: newHintCache(10_000, time.Hour),
+		finds: newFindCache(10_000),
 	}
 	a.ctx, a.cancel = context.WithCancel(context.Background())
 	a.homes = newHomes(a, o.HomeDelay)
