@@ -150,12 +150,13 @@ func run(n, kills int, bin string, seed uint64) error {
 		form := url.Values{"command": {"/elevate"}, "text": {text}, "user_id": {p.slack}, "user_name": {p.slack},
 			"channel_id": {"C0CRASH"}, "team_id": {"T0CRASH"}, "response_url": {fake.ResponseURL(p.slack, "C0CRASH", "")},
 			"trigger_id": {"trig." + strconv.Itoa(i)}}
+		before := len(fake.Private(p.slack))
 		if code, err := post(client, base+"/slack/commands", form.Encode()); err == nil && code == http.StatusOK {
 			acked[i] = true
 		}
 		// Half the time the user signs in at once, so activations run while kills happen.
 		if rng.IntN(2) == 0 {
-			if link := waitLink(fake, p.slack, text, 2*time.Second); link != "" {
+			if link := waitLink(fake, p.slack, before, 2*time.Second); link != "" {
 				signIns++
 				if !signIn(client, link, p.upn) {
 					signInFailures++
@@ -218,7 +219,7 @@ func run(n, kills int, bin string, seed uint64) error {
 	if verr != nil {
 		problems = append(problems, "audit chain: "+verr.Error())
 	}
-	fmt.Printf("| sent | acknowledged | kills (restarts) | in store | sign-ins (failed: link died with a kill) | activations | audit records | problems |\n|---|---|---|---|---|---|---|---|\n")
+	fmt.Printf("| sent | acknowledged | kills (restarts) | in store | sign-ins (failed: link died with a kill) | activation attempts | audit records | problems |\n|---|---|---|---|---|---|---|---|\n")
 	fmt.Printf("| %d | %d | %d (%d) | %d | %d (%d) | %d | %d | %d |\n", n, len(acked), kills, srv.starts-1, len(rs), signIns, signInFailures, len(activating), nAudit, len(problems))
 	fmt.Printf("states: %v\n", states)
 	for _, p := range problems {
@@ -258,12 +259,13 @@ func post(c *http.Client, u, body string) (int, error) {
 
 var linkRE = regexp.MustCompile(`https?://[^\s"<>|]+/sandbox/sign-in\?to=[^\s"<>|]+`)
 
-// waitLink waits for the sign-in link Elevate sends user about the request whose text it was.
-func waitLink(fake *slacktest.Server, user, text string, wait time.Duration) string {
+// waitLink waits for a sign-in link among the messages user got after the first `after`: the
+// link for the request just sent, not an older one.
+func waitLink(fake *slacktest.Server, user string, after int, wait time.Duration) string {
 	deadline := time.Now().Add(wait)
 	for time.Now().Before(deadline) {
 		msgs := fake.Private(user)
-		for i := len(msgs) - 1; i >= 0; i-- {
+		for i := len(msgs) - 1; i >= after; i-- {
 			raw := string(msgs[i].Blocks) + " " + msgs[i].Text
 			if l := linkRE.FindString(raw); l != "" && strings.Contains(msgs[i].Plain(), "Sign in") {
 				return strings.ReplaceAll(l, `\u0026`, "&")
