@@ -37,7 +37,7 @@ type world struct {
 
 func startWorld(t *testing.T) *world { return startWorldWith(t, examples.Config) }
 
-func startWorldWith(t *testing.T, config []byte) *world {
+func startWorldWith(t testing.TB, config []byte) *world {
 	t.Helper()
 	tenant := examplesTenantID(t)
 	fake := teamstest.New(teamstest.Options{AppID: appID, AppSecret: secret, TenantID: tenant})
@@ -74,7 +74,7 @@ func startWorldWith(t *testing.T, config []byte) *world {
 
 func chatID(user string) string { return "29:1" + user + "-teams-id" }
 
-func examplesTenantID(t *testing.T) string {
+func examplesTenantID(t testing.TB) string {
 	t.Helper()
 	for _, line := range strings.Split(string(examples.Tenant), "\n") {
 		if v, ok := strings.CutPrefix(line, "tenant_id:"); ok {
@@ -100,7 +100,7 @@ func (w *world) activity(a map[string]any) map[string]any {
 	return base
 }
 
-func (w *world) deliver(t *testing.T, a map[string]any, wantStatus int) []byte {
+func (w *world) deliver(t testing.TB, a map[string]any, wantStatus int) []byte {
 	t.Helper()
 	status, body, err := w.fake.Deliver(w.endpoint, w.activity(a))
 	if err != nil {
