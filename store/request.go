@@ -32,28 +32,104 @@ func (s *Store) CreateRequest(r Request, ev AuditRecord) (Request, error) {
 	if ev.Action == "" {
 		ev.Action = "request.created"
 	}
-	err := s.db.Update(func(tx *bolt.Tx) error {
-		b, err := bucket(tx, bucketRequests)
-		if err != nil {
-			return err
-		}
-		if r.ID, err = b.NextSequence(); err != nil {
-			return err
-		}
-		if err := putRequest(tx, r); err != nil {
-			return err
-		}
-		if err := putRequestIndexes(tx, r); err != nil {
-			return err
-		}
-		ev.RequestID = r.ID
-		_, err = appendAudit(tx, ev)
-		return err
-	})
-	if err != nil {
-		return Request{}, err
+	op := &createOp{r: r, ev: ev, done: make(chan createResult, 1)}
+	s.create(op)
+	if op.err != nil {
+		return Request{}, op.err
 	}
-	return r, nil
+	return op.r, nil
+}
+
+// createOp is one CreateRequest waiting to be committed.
+type createOp struct {
+	r    Request
+	ev   AuditRecord
+	err  error
+	done chan createResult
+}
+
+type createResult struct{ lead bool }
+
+// create commits op, together with the CreateRequests that arrive while another commit is in
+// progress: one transaction, one fsync for all of them (group commit). Nobody waits for a batch
+// to fill: the first caller commits at once, callers that queued meanwhile go in the next
+// transaction, led by the first of them. So a lone request costs one fsync, as before, and
+// under load the fsyncs are shared instead of queued one behind the other.
+func (s *Store) create(op *createOp) {
+	s.createMu.Lock()
+	s.createQueue = append(s.createQueue, op)
+	if s.createLeading {
+		s.createMu.Unlock()
+		if res := <-op.done; !res.lead {
+			return // committed by a leader
+		}
+	} else {
+		s.createLeading = true
+		s.createMu.Unlock()
+	}
+	// Leading: commit everything queued now (op among it), then hand over to the next waiter.
+	s.createMu.Lock()
+	batch := s.createQueue
+	s.createQueue = nil
+	s.createMu.Unlock()
+	s.commitCreates(batch)
+	s.createMu.Lock()
+	if len(s.createQueue) > 0 {
+		next := s.createQueue[0]
+		s.createMu.Unlock()
+		next.done <- createResult{lead: true}
+	} else {
+		s.createLeading = false
+		s.createMu.Unlock()
+	}
+	for _, o := range batch {
+		if o != op {
+			o.done <- createResult{}
+		}
+	}
+}
+
+// commitCreates writes batch in one transaction. If that fails, each is tried alone, so one bad
+// request cannot fail the others.
+func (s *Store) commitCreates(batch []*createOp) {
+	err := s.db.Update(func(tx *bolt.Tx) error {
+		for _, o := range batch {
+			if err := createInTx(tx, &o.r, &o.ev); err != nil {
+				return err
+			}
+		}
+		return nil
+	})
+	if err == nil || len(batch) == 1 {
+		for _, o := range batch {
+			o.err = err
+		}
+		return
+	}
+	for _, o := range batch {
+		r, ev := o.r, o.ev
+		o.err = s.db.Update(func(tx *bolt.Tx) error { return createInTx(tx, &r, &ev) })
+		o.r, o.ev = r, ev
+	}
+}
+
+func createInTx(tx *bolt.Tx, r *Request, ev *AuditRecord) error {
+	b, err := bucket(tx, bucketRequests)
+	if err != nil {
+		return err
+	}
+	if r.ID, err = b.NextSequence(); err != nil {
+		return err
+	}
+	if err := putRequest(tx, *r); err != nil {
+		return err
+	}
+	if err := putRequestIndexes(tx, *r); err != nil {
+		return err
+	}
+	ev.RequestID = r.ID
+	_, err = appendAudit(tx, *ev)
+	return err
 }
 
 // Request returns the request with this id, or ErrNotFound.

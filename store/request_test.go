@@ -2,6 +2,8 @@ package store
 
 import (
 	"errors"
+	"fmt"
+	"path/filepath"
 	"sync"
 	"testing"
 	"time"
@@ -328,5 +330,60 @@ func TestIndexesFollowChanges(t *testing.T) {
 	}
 	if got, _ := s.Requests(Filter{Platform: "slack", ChatUser: "U124"}); len(got) != 1 || got[0].ID != r.ID {
 		t.Errorf("requests of slack/U124 = %v, want request %d", got, r.ID)
+	}
+}
+
+// TestCreateRequestGroupCommit: concurrent creates share transactions but each gets its own id,
+// its own audit record, and is durable (close and reopen).
+func TestCreateRequestGroupCommit(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "elevate.db")
+	s, err := Open(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	const n = 200
+	var wg sync.WaitGroup
+	ids := make(chan uint64, n)
+	for i := range n {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			r, err := s.CreateRequest(Request{Platform: "slack", ChatUser: fmt.Sprint("U", i%7), RoleName: "Exchange Administrator", Duration: time.Hour},
+				AuditRecord{Actor: "slack:U", Action: "request.created"})
+			if err != nil {
+				t.Error(err)
+				return
+			}
+			ids <- r.ID
+		}()
+	}
+	// A bad request in the middle of a batch fails alone.
+	if _, err := s.CreateRequest(Request{State: "nonsense"}, AuditRecord{}); err == nil {
+		t.Error("a request with an unknown state was stored")
+	}
+	wg.Wait()
+	close(ids)
+	seen := map[uint64]bool{}
+	for id := range ids {
+		if seen[id] {
+			t.Fatalf("id %d given twice", id)
+		}
+		seen[id] = true
+	}
+	if len(seen) != n {
+		t.Fatalf("%d ids, want %d", len(seen), n)
+	}
+	s.Close()
+	s, err = Open(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	rs, err := s.Requests(Filter{Platform: "slack"})
+	if err != nil || len(rs) != n {
+		t.Fatalf("after reopen: %d requests, %v", len(rs), err)
+	}
+	if got, err := s.VerifyAudit(); err != nil || got != n {
+		t.Fatalf("audit: %d records, %v; want %d", got, err, n)
 	}
 }

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"sync"
 	"time"
 
 	bolt "go.etcd.io/bbolt"
@@ -36,6 +37,11 @@ const lockTimeout = time.Second
 type Store struct {
 	db  *bolt.DB
 	now func() time.Time // for record times the caller left zero
+
+	// Group commit of CreateRequest (see create).
+	createMu      sync.Mutex
+	createQueue   []*createOp
+	createLeading bool
 }
 
 // Open opens the store at path, creating it (mode 0600) at the latest schema
