@@ -10,12 +10,8 @@ package main
 
 import (
 	"bytes"
-	"crypto/hmac"
-	"crypto/sha256"
-	"encoding/hex"
 	"flag"
 	"fmt"
-	"io"
 	"math/rand/v2"
 	"net"
 	"net/http"
@@ -29,6 +25,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/elevate-pim/elevate/bench/internal/signed"
 	"github.com/elevate-pim/elevate/bot/slack/slacktest"
 	"github.com/elevate-pim/elevate/store"
 )
@@ -151,7 +148,7 @@ func run(n, kills int, bin string, seed uint64) error {
 			"channel_id": {"C0CRASH"}, "team_id": {"T0CRASH"}, "response_url": {fake.ResponseURL(p.slack, "C0CRASH", "")},
 			"trigger_id": {"trig." + strconv.Itoa(i)}}
 		before := len(fake.Private(p.slack))
-		if code, err := post(client, base+"/slack/commands", form.Encode()); err == nil && code == http.StatusOK {
+		if code, err := signed.Post(client, base+"/slack/commands", secret, form.Encode()); err == nil && code == http.StatusOK {
 			acked[i] = true
 		}
 		// Half the time the user signs in at once, so activations run while kills happen.
@@ -232,30 +229,6 @@ func run(n, kills int, bin string, seed uint64) error {
 }
 
 var numRE = regexp.MustCompile(`crash (\d+)$`)
-
-func sign(ts, body string) string {
-	m := hmac.New(sha256.New, []byte(secret))
-	io.WriteString(m, "v0:"+ts+":"+body)
-	return "v0=" + hex.EncodeToString(m.Sum(nil))
-}
-
-func post(c *http.Client, u, body string) (int, error) {
-	req, err := http.NewRequest(http.MethodPost, u, strings.NewReader(body))
-	if err != nil {
-		return 0, err
-	}
-	ts := strconv.FormatInt(time.Now().Unix(), 10)
-	req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
-	req.Header.Set("X-Slack-Request-Timestamp", ts)
-	req.Header.Set("X-Slack-Signature", sign(ts, body))
-	resp, err := c.Do(req)
-	if err != nil {
-		return 0, err
-	}
-	io.Copy(io.Discard, resp.Body)
-	resp.Body.Close()
-	return resp.StatusCode, nil
-}
 
 var linkRE = regexp.MustCompile(`https?://[^\s"<>|]+/sandbox/sign-in\?to=[^\s"<>|]+`)
 

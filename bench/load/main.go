@@ -10,9 +10,6 @@ package main
 import (
 	"bytes"
 	"context"
-	"crypto/hmac"
-	"crypto/sha256"
-	"encoding/hex"
 	"errors"
 	"flag"
 	"fmt"
@@ -31,6 +28,7 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/elevate-pim/elevate/bench/internal/signed"
 	"github.com/elevate-pim/elevate/bot/slack/slacktest"
 	"github.com/elevate-pim/elevate/store"
 )
@@ -122,7 +120,7 @@ func run(rate int, duration, latency time.Duration, users int, bin string) error
 				"response_url": {fake.ResponseURL(user, "C0LOAD", "")}, "trigger_id": {"trig." + strconv.Itoa(i)},
 			}
 			t0 := time.Now()
-			code, err := post(client, base+"/slack/commands", form.Encode())
+			code, err := signed.Post(client, base+"/slack/commands", secret, form.Encode())
 			d := time.Since(t0)
 			mu.Lock()
 			defer mu.Unlock()
@@ -179,30 +177,6 @@ func run(rate int, duration, latency time.Duration, users int, bin string) error
 }
 
 func userID(i int) string { return fmt.Sprintf("U%05d", i) }
-
-func sign(ts, body string) string {
-	m := hmac.New(sha256.New, []byte(secret))
-	io.WriteString(m, "v0:"+ts+":"+body)
-	return "v0=" + hex.EncodeToString(m.Sum(nil))
-}
-
-func post(c *http.Client, u, body string) (int, error) {
-	req, err := http.NewRequest(http.MethodPost, u, strings.NewReader(body))
-	if err != nil {
-		return 0, err
-	}
-	ts := strconv.FormatInt(time.Now().Unix(), 10)
-	req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
-	req.Header.Set("X-Slack-Request-Timestamp", ts)
-	req.Header.Set("X-Slack-Signature", sign(ts, body))
-	resp, err := c.Do(req)
-	if err != nil {
-		return 0, err
-	}
-	io.Copy(io.Discard, resp.Body)
-	resp.Body.Close()
-	return resp.StatusCode, nil
-}
 
 func pct(ds []time.Duration, p int) string {
 	if len(ds) == 0 {
