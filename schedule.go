@@ -7,6 +7,7 @@ import (
 
 	"github.com/elevate-pim/elevate/bot"
 	"github.com/elevate-pim/elevate/bot/schedule"
+	"github.com/elevate-pim/elevate/graph"
 	"github.com/elevate-pim/elevate/policy"
 	"github.com/elevate-pim/elevate/store"
 )
@@ -20,7 +21,8 @@ func startSchedules(ctx context.Context, cfg *policy.Config, core *bot.Core, g b
 		log.Warn("scheduled work is off: this Graph client cannot read the tenant's audits and assignments")
 		return nil
 	}
-	sch, err := schedule.New(schedule.Options{Config: cfg, Core: core, Graph: sg, Store: s, Logger: log.With("component", "schedule")})
+	sch, err := schedule.New(schedule.Options{Config: cfg, Core: core, Graph: sg, Store: s, Logger: log.With("component", "schedule"),
+		AdminToken: func(_ context.Context, a bot.Actor) (graph.UserToken, bool) { return core.FreshToken(a) }})
 	if err != nil {
 		return err
 	}

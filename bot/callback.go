@@ -79,6 +79,8 @@ func (c *Core) continueAfter(ctx context.Context, p pendingSignIn, userID, upn s
 		return c.decide(ctx, p.actor, p.requestID, p.decision, p.reason)
 	case forDone, forExtend, forCancel, forConvert:
 		return c.continueLifecycle(ctx, p)
+	case forClick:
+		return c.Click(ctx, p.actor, p.decision, p.value, p.reason)
 	case forRequest:
 		r, err := c.update(ctx, p.requestID, systemEvent(c.now(), "request.signed_in", userID), func(r *store.Request) error {
 			if r.UserID == userID && r.UPN == upn {

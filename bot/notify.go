@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"time"
 
+	"github.com/elevate-pim/elevate/graph"
 	"github.com/elevate-pim/elevate/store"
 )
 
@@ -157,4 +158,28 @@ func (c *Core) ClickExtra(ctx context.Context, a Actor, action Action, value, re
 		return true, fmt.Errorf("bot: %s button: %w", action, err)
 	}
 	return true, nil
+}
+
+// FreshToken is a's delegated token if they signed in within the freshness window: for admin
+// work done with the admin's own rights (applying review removals). Never stored, never logged.
+func (c *Core) FreshToken(a Actor) (graph.UserToken, bool) {
+	who, known, err := c.identity(a)
+	if err != nil || !known {
+		return graph.UserToken{}, false
+	}
+	return c.tokens.fresh(who.ObjectID, c.cfg.SignInFreshness, 0)
+}
+
+// SignInThenClick sends a a sign-in link; once they are signed in, their click (action, value,
+// reason) runs again, now with a fresh token. why says what the sign-in is for.
+func (c *Core) SignInThenClick(ctx context.Context, a Actor, action Action, value, reason, why string) {
+	who, _, _ := c.identity(a)
+	link, err := c.signInLink(ctx, pendingSignIn{purpose: forClick, actor: a, decision: action, value: value, reason: reason}, who.UPN)
+	if err != nil {
+		c.log.Error("sign-in link", "action", string(action), "err", err)
+		c.reply(ctx, a, Message{Kind: KindError, Text: "I couldn't prepare a Microsoft sign-in link just now; try again in a minute."})
+		return
+	}
+	c.reply(ctx, a, Message{Kind: KindSignIn, Text: why + " The link works once, for 10 minutes.",
+		Buttons: []Button{{Action: ActionOpenURL, Label: "Sign in", URL: link, Style: StylePrimary}}})
 }

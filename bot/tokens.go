@@ -18,6 +18,7 @@ type purpose int
 const (
 	forRequest  purpose = iota + 1 // sign in to activate request
 	forApproval                    // sign in to approve or deny request
+	forClick                       // sign in, then the click (decision, value, reason) runs again
 )
 
 // pendingSignIn is what a sign-in link's state stands for until the callback arrives. It lives in
@@ -28,7 +29,8 @@ type pendingSignIn struct {
 	actor     Actor
 	verifier  string
 	claims    string
-	decision  Action // forApproval: approve or deny
+	decision  Action // forApproval: approve or deny; forClick: the button's action
+	value     string // forClick: the button's value
 	reason    string
 	created   time.Time
 }

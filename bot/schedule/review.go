@@ -364,7 +364,7 @@ func (s *Scheduler) applyClick(ctx context.Context, a bot.Actor, value, _ string
 		tok, ok = s.token(ctx, a)
 	}
 	if !ok {
-		s.core.Reply(ctx, a, bot.Message{Kind: bot.KindSignIn, Text: "Removing eligibilities needs your own fresh Microsoft sign-in with Privileged Role Administrator active. Activate it (`/elevate pra 30m apply review removals`), then click Apply again."})
+		s.core.SignInThenClick(ctx, a, ActionReviewApply, value, "", "Removing eligibilities is done with your own rights in PIM: sign in with your Microsoft account (Privileged Role Administrator must be active for you) and the removals are applied.")
 		return nil
 	}
 	items, err := s.store.ReviewItems(c.ID)
