@@ -244,6 +244,14 @@ func (c *Core) convertNow(ctx context.Context, a Actor, userID, roleID string) e
 	conv, err := pg.ConvertToEligible(ctx, tok, userID, roleID, fmt.Sprintf("Standing %s replaced by eligibility (Elevate, by %s)", roleName, cmpOr(who.UPN, a.Name)))
 	c.log.Info("convert", "admin", who.ObjectID, "user_id", userID, "role", roleName,
 		"eligibility_request", conv.EligibilityRequestID, "removal_request", conv.RemovalRequestID, "err", err)
+	outcome := "converted"
+	if err != nil {
+		outcome = "failed: " + graphWords(err)
+	}
+	if _, aerr := c.store.AppendAudit(c.event(a, "standing.convert", fmt.Sprintf("user=%s role=%q eligibility_request=%s removal_request=%s %s",
+		userID, roleName, conv.EligibilityRequestID, conv.RemovalRequestID, outcome))); aerr != nil {
+		c.log.Error("audit of a conversion", "err", aerr)
+	}
 	switch {
 	case errors.Is(err, graph.ErrForbidden):
 		c.reply(ctx, a, Message{Kind: KindError, Text: fmt.Sprintf("PIM refused: converting needs an active Privileged Role Administrator (or Global Administrator) role on your account. Activate it, then convert again. (%s is unchanged%s.)", name, partial(conv))})

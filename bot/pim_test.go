@@ -296,6 +296,22 @@ func TestDiscoverAndConvert(t *testing.T) {
 	w.click("alice", bot.ActionConvert, "")
 	w.signIn("alice")
 	contains(t, w.rec.lastTo("alice"), "Converted: erin@contoso.example is now permanently eligible for Global Administrator")
+	var audited []string
+	if err := w.store.Audit(func(r store.AuditRecord) error {
+		if r.Action == "standing.convert" {
+			audited = append(audited, r.Detail)
+		}
+		return nil
+	}); err != nil {
+		t.Fatal(err)
+	}
+	// The first attempt, before alice's Privileged Role Administrator was active, was refused.
+	if len(audited) != 2 || !strings.Contains(audited[0], "failed") || !strings.HasSuffix(audited[1], " converted") {
+		t.Errorf("conversion audit records: %q, want the refused attempt, then the conversion", audited)
+	}
+	if _, err := w.store.VerifyAudit(); err != nil {
+		t.Errorf("audit chain after a conversion: %v", err)
+	}
 	w.say("alice", "discover")
 	if strings.Contains(w.rec.lastTo("alice"), "erin@") {
 		t.Errorf("erin still standing: %s", w.rec.lastTo("alice"))

@@ -169,3 +169,19 @@ func (s *Store) VerifyAudit() (int, error) {
 	})
 	return n, err
 }
+
+// AppendAudit appends ev on its own, for events that change no request (an admin's conversion
+// of standing access, a review removal). The chain is the same one: Seq and hashes follow.
+func (s *Store) AppendAudit(ev AuditRecord) (AuditRecord, error) {
+	ev.At = s.at(ev.At)
+	if ev.Action == "" {
+		return AuditRecord{}, fmt.Errorf("store: audit record without an action")
+	}
+	var out AuditRecord
+	err := s.db.Update(func(tx *bolt.Tx) error {
+		var err error
+		out, err = appendAudit(tx, ev)
+		return err
+	})
+	return out, err
+}
