@@ -201,8 +201,11 @@ func (c *Core) cancelAll(ctx context.Context, a Actor) error {
 	if err != nil {
 		return err
 	}
-	n := 0
+	n, inPIM := 0, 0
 	for _, r := range rs {
+		if pimPending(r) {
+			inPIM++ // withdrawn in PIM, after the sign-in it may ask for (it says so itself)
+		}
 		ok, err := c.cancel1(ctx, a, r.ID)
 		if err != nil {
 			return err
@@ -211,10 +214,11 @@ func (c *Core) cancelAll(ctx context.Context, a Actor) error {
 			n++
 		}
 	}
-	switch n {
-	case 0:
+	switch {
+	case n == 0 && inPIM > 0:
+	case n == 0:
 		c.reply(ctx, a, Message{Kind: KindText, Text: "You have no pending requests to cancel. (An active role ends at its end time; see `/elevate status`.)"})
-	case 1:
+	case n == 1:
 		c.reply(ctx, a, Message{Kind: KindResult, Text: "Cancelled your pending request."})
 	default:
 		c.reply(ctx, a, Message{Kind: KindResult, Text: fmt.Sprintf("Cancelled your %d pending requests.", n)})
