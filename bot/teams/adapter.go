@@ -10,6 +10,7 @@ import (
 	"log/slog"
 	"net/http"
 	"regexp"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -68,6 +69,9 @@ type Options struct {
 	InvokeWait time.Duration
 	// MinKeyRefresh limits key fetches caused by unknown key ids (default one minute).
 	MinKeyRefresh time.Duration
+	// HintWait bounds how long a user's first activity waits for the member lookup that tells
+	// their UPN, a login hint only (default 300ms; the answer is cached).
+	HintWait time.Duration
 }
 
 // Adapter is the Teams chat adapter: the /api/messages endpoint and the bot.Messenger.
@@ -79,9 +83,11 @@ type Adapter struct {
 	shell     *core.BotFrameworkAdapter
 	botID     string
 
-	mu   sync.RWMutex
-	core Core
-	seen map[string]store.Conversation // what was last written, to skip redundant writes
+	mu      sync.RWMutex
+	core    Core
+	seen    map[string]store.Conversation // what was last written, to skip redundant writes
+	watches map[*clickWatch]struct{}      // card clicks waiting for the core's answer
+	members *memberCache
 
 	ctx    context.Context
 	cancel context.CancelFunc
@@ -110,6 +116,9 @@ func New(o Options) (*Adapter, error) {
 	if o.InvokeWait == 0 {
 		o.InvokeWait = 3 * time.Second
 	}
+	if o.HintWait == 0 {
+		o.HintWait = 300 * time.Millisecond
+	}
 	if o.TokenURL == "" {
 		o.TokenURL = TokenURL(o.AuthorityHost, o.TenantID)
 	}
@@ -129,7 +138,7 @@ func New(o Options) (*Adapter, error) {
 			TokenValidator: v,
 			Client:         libClient{conn},
 		},
-		seen: map[string]store.Conversation{},
+		seen: map[string]store.Conversation{}, watches: map[*clickWatch]struct{}{}, members: newMemberCache(10_000),
 	}
 	a.ctx, a.cancel = context.WithCancel(context.Background())
 	return a, nil
@@ -242,7 +251,7 @@ func (a *Adapter) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	case schema.Message:
 		a.message(w, c, act, in)
 	case schema.Invoke:
-		a.invoke(r.Context(), w, c, act)
+		a.invoke(r.Context(), w, c, act, in)
 	default:
 		// conversationUpdate, installationUpdate (captured above), typing, reactions, …
 		w.WriteHeader(http.StatusOK)
@@ -265,13 +274,14 @@ func (a *Adapter) ourTenant(act schema.Activity, in inbound) bool {
 }
 
 // actor is who sent act. UserID (the Entra object id) is trusted because the JWT and the
-// tenant were checked.
-func actor(act schema.Activity) bot.Actor {
+// tenant were checked; EmailHint (the member's UPN, when the connector told us) is a hint only.
+func (a *Adapter) actor(act schema.Activity, in inbound) bot.Actor {
 	ch := ""
 	if act.Conversation.ConversationType != "personal" {
 		ch = baseConversation(act.Conversation.ID)
 	}
-	return bot.Actor{Platform: Platform, ChatUser: act.From.ID, Name: act.From.Name, Channel: ch, UserID: act.From.AadObjectID}
+	return bot.Actor{Platform: Platform, ChatUser: act.From.ID, Name: act.From.Name, Channel: ch, UserID: act.From.AadObjectID,
+		EmailHint: a.hint(act, in)}
 }
 
 // baseConversation is a channel conversation id without the thread (";messageid=…").
@@ -317,7 +327,7 @@ func cutWord(s, word string) (string, bool) {
 }
 
 func (a *Adapter) message(w http.ResponseWriter, c Core, act schema.Activity, in inbound) {
-	who := actor(act)
+	who := a.actor(act, in)
 	if act.Value != nil {
 		// Action.Submit (clients without Universal Actions): data and inputs in Value, the
 		// card's activity id in ReplyToID.
@@ -394,7 +404,7 @@ func messageResponse(text string) invokeResponse {
 }
 
 // invoke answers Universal Actions (adaptiveCard/action) in the HTTP response.
-func (a *Adapter) invoke(ctx context.Context, w http.ResponseWriter, c Core, act schema.Activity) {
+func (a *Adapter) invoke(ctx context.Context, w http.ResponseWriter, c Core, act schema.Activity, in inbound) {
 	if act.Name != "adaptiveCard/action" {
 		w.WriteHeader(http.StatusNotImplemented)
 		return
@@ -411,7 +421,7 @@ func (a *Adapter) invoke(ctx context.Context, w http.ResponseWriter, c Core, act
 		writeInvoke(w, invokeResponse{StatusCode: 400, Type: "application/vnd.microsoft.error", Value: map[string]any{"code": "BadRequest", "message": "not an Action.Execute"}})
 		return
 	}
-	who := actor(act)
+	who := a.actor(act, in)
 	data := v.Action.Data
 	value, _ := data["value"].(string)
 	switch verb := v.Action.Verb; verb {
@@ -435,16 +445,26 @@ func (a *Adapter) invoke(ctx context.Context, w http.ResponseWriter, c Core, act
 			Fields: []bot.Field{{Label: "Role", Value: f.Role}, {Label: "Duration", Value: firstNonEmpty(f.Duration, "the role's default")}, {Label: "Justification", Value: f.Justification}}}
 		writeInvoke(w, invokeResponse{StatusCode: 200, Type: cardContentType, Value: messageCard(sent, nil)})
 	default:
+		// Every other button goes to the core's Click, which asks the handlers installed with
+		// bot.Core.HandleAction (review Keep / Remove) before its own actions.
 		reason, _ := data[inputReason].(string)
-		done := make(chan struct{})
+		wt := a.watch(who.ChatUser)
+		defer a.unwatch(wt)
+		done := make(chan error, 1)
 		a.background("teams click", func(ctx context.Context) error {
-			defer close(done)
-			return c.Click(ctx, who, bot.Action(verb), value, reason)
+			err := c.Click(ctx, who, bot.Action(verb), value, reason)
+			done <- err
+			return err
 		})
 		t := time.NewTimer(a.o.InvokeWait)
 		defer t.Stop()
+		var (
+			err      error
+			finished bool
+		)
 		select {
-		case <-done:
+		case err = <-done:
+			finished = true
 		case <-t.C: // the card is updated in place when the core gets there
 		case <-ctx.Done():
 			return
@@ -453,7 +473,71 @@ func (a *Adapter) invoke(ctx context.Context, w http.ResponseWriter, c Core, act
 			writeInvoke(w, a.liveCard(ctx, c, value))
 			return
 		}
-		writeInvoke(w, messageResponse("Got it."))
+		writeInvoke(w, clickResponse(finished, err, wt.replies()))
+	}
+}
+
+// clickResponse answers a click on a button other than Approve / Deny, whose card stays as it
+// is: Teams shows the message by the card. The core's answer (sent to the user's 1:1 chat as
+// well) when it came in time; an error when the click failed.
+func clickResponse(finished bool, err error, replies []bot.Message) invokeResponse {
+	switch {
+	case finished && err != nil:
+		return invokeResponse{StatusCode: 500, Type: "application/vnd.microsoft.error",
+			Value: map[string]any{"code": "InternalError", "message": "Something went wrong on our side; try again in a moment."}}
+	case len(replies) > 0:
+		var parts []string
+		for _, m := range replies {
+			if s := plain(firstNonEmpty(m.Text, m.Title)); s != "" {
+				parts = append(parts, s)
+			}
+		}
+		if len(parts) > 0 {
+			return messageResponse(cut(strings.Join(parts, " "), 500))
+		}
+	case !finished:
+		return messageResponse("Working on it; I'll message you when it's done.")
+	}
+	return messageResponse("Done.")
+}
+
+// clickWatch collects what the core sends a user privately while their click is answered.
+type clickWatch struct {
+	user string
+	mu   sync.Mutex
+	msgs []bot.Message
+}
+
+func (w *clickWatch) replies() []bot.Message {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	return slices.Clone(w.msgs)
+}
+
+func (a *Adapter) watch(user string) *clickWatch {
+	w := &clickWatch{user: user}
+	a.mu.Lock()
+	a.watches[w] = struct{}{}
+	a.mu.Unlock()
+	return w
+}
+
+func (a *Adapter) unwatch(w *clickWatch) {
+	a.mu.Lock()
+	delete(a.watches, w)
+	a.mu.Unlock()
+}
+
+// noticeReply shows m, sent privately to user, to the clicks of user being answered.
+func (a *Adapter) noticeReply(user string, m bot.Message) {
+	a.mu.RLock()
+	defer a.mu.RUnlock()
+	for w := range a.watches {
+		if w.user == user {
+			w.mu.Lock()
+			w.msgs = append(w.msgs, m)
+			w.mu.Unlock()
+		}
 	}
 }
 
@@ -501,8 +585,15 @@ func (a *Adapter) refreshUsers(ctx context.Context, m bot.Message) []string {
 // Send posts m: in a channel (approval cards, alerts), or as a direct message to a user.
 // Teams has no ephemeral messages, so a Private message goes to the user's 1:1 chat.
 func (a *Adapter) Send(ctx context.Context, to bot.Address, m bot.Message) (store.MessageRef, error) {
-	act := render(m, a.refreshUsers(ctx, m))
+	return a.deliver(ctx, to, m, render(m, a.refreshUsers(ctx, m)))
+}
+
+// deliver posts act, the rendering of m, to to.
+func (a *Adapter) deliver(ctx context.Context, to bot.Address, m bot.Message, act Activity) (store.MessageRef, error) {
 	act.Timestamp = a.o.Now().UTC()
+	if to.User != "" && (to.Private || to.Channel == "") {
+		a.noticeReply(to.User, m)
+	}
 	if to.Channel != "" && !to.Private {
 		conv, err := a.channel(to.Channel)
 		if err != nil {
@@ -513,7 +604,7 @@ func (a *Adapter) Send(ctx context.Context, to bot.Address, m bot.Message) (stor
 		if err != nil {
 			return store.MessageRef{}, err
 		}
-		return store.MessageRef{Platform: Platform, Channel: conv.ConversationID, MessageID: id, At: a.o.Now().UTC()}, nil
+		return store.MessageRef{Platform: Platform, Channel: conv.ConversationID, MessageID: id, Kind: string(m.Kind), At: a.o.Now().UTC()}, nil
 	}
 	if to.User == "" {
 		return store.MessageRef{}, errors.New("teams: a message needs a channel or a user")
@@ -522,12 +613,16 @@ func (a *Adapter) Send(ctx context.Context, to bot.Address, m bot.Message) (stor
 	if err != nil {
 		return store.MessageRef{}, err
 	}
-	return store.MessageRef{Platform: Platform, Channel: convID, MessageID: id, At: a.o.Now().UTC()}, nil
+	return store.MessageRef{Platform: Platform, Channel: convID, MessageID: id, Kind: string(m.Kind), At: a.o.Now().UTC()}, nil
 }
 
 // Update replaces a message posted earlier (UpdateActivity), for everyone who sees it.
 func (a *Adapter) Update(ctx context.Context, ref store.MessageRef, m bot.Message) error {
 	conv, err := a.o.Conversations.Conversation(Platform, ref.Channel)
+	if errors.Is(err, store.ErrNotFound) && strings.HasPrefix(ref.Channel, "19:") {
+		// A channel that never spoke to us, posted to on the tenant's serviceUrl (see channel).
+		conv, err = a.channel(ref.Channel)
+	}
 	if err != nil {
 		return fmt.Errorf("teams: no conversation reference for %s: %w", ref.Channel, err)
 	}
@@ -541,6 +636,14 @@ func (a *Adapter) Update(ctx context.Context, ref store.MessageRef, m bot.Messag
 // has not spoken with them yet.
 func (a *Adapter) sendDM(ctx context.Context, user string, act Activity) (convID, activityID string, err error) {
 	ref, err := a.o.Conversations.Conversation(Platform, userKeyPrefix+user)
+	if errors.Is(err, store.ErrNotFound) {
+		// Not met yet: a member of a team Elevate is in can be written to all the same.
+		if convs, cerr := a.o.Conversations.Conversations(Platform); cerr == nil {
+			if _, found, lerr := a.lookupMember(ctx, convs, user); found && lerr == nil {
+				ref, err = a.o.Conversations.Conversation(Platform, userKeyPrefix+user)
+			}
+		}
+	}
 	if err != nil {
 		return "", "", fmt.Errorf("teams: no conversation reference for user %s (they have not used Elevate in Teams yet): %w", user, err)
 	}

@@ -33,11 +33,23 @@ const (
 // inputReason is the id of the Deny reason input; inputs come back merged into the data.
 const inputReason = "reason"
 
+// Kinds of messages from scheduled work (bot/schedule's KindDigest and KindReview), named here
+// so that the adapter does not depend on the scheduler.
+const (
+	kindDigest bot.Kind = "digest"
+	kindReview bot.Kind = "review"
+)
+
+// alwaysCard are the kinds shown as a card even without buttons or fields: approval cards, and
+// scheduled work's messages, whose title reads best as a card's heading.
+var alwaysCard = map[bot.Kind]bool{bot.KindCard: true, kindDigest: true, kindReview: true}
+
 // render turns a neutral message into what Teams shows: an Adaptive Card when it has buttons or
-// fields or is an approval card, markdown text otherwise.
-func render(m bot.Message, refreshUsers []string) Activity {
+// fields or is of a kind in alwaysCard, markdown text otherwise. images (Image elements) go in
+// the card below the fields.
+func render(m bot.Message, refreshUsers []string, images ...Card) Activity {
 	a := Activity{Type: "message"}
-	if len(m.Buttons) == 0 && len(m.Fields) == 0 && m.Kind != bot.KindCard {
+	if len(m.Buttons) == 0 && len(m.Fields) == 0 && len(images) == 0 && !alwaysCard[m.Kind] {
 		a.TextFormat = "markdown"
 		var parts []string
 		if m.Title != "" {
@@ -54,35 +66,63 @@ func render(m bot.Message, refreshUsers []string) Activity {
 		a.Text = strings.ReplaceAll(a.Text, "\n\n\n\n", "\n\n")
 		return a
 	}
-	card := messageCard(m, refreshUsers)
+	card := messageCard(m, refreshUsers, images...)
 	a.Summary = cut(plain(firstNonEmpty(m.Title, m.Text)), 200)
 	a.Attachments = []schema.Attachment{{ContentType: cardContentType, Content: card}}
 	return a
 }
 
-func messageCard(m bot.Message, refreshUsers []string) Card {
+// messageCard is the Adaptive Card of m: its title as the heading, the text, the fields as a
+// FactSet, images, the footer in small print, the buttons as the card's actions.
+//
+// The weekly digest (kindDigest) is a full-width card: a large heading, the week in a sentence,
+// the figures, the chart, and what could not be read (its footer) as a warning. Review prompts
+// (kindReview) keep the common shape: the question, the deadline below it, Keep / Remove.
+func messageCard(m bot.Message, refreshUsers []string, images ...Card) Card {
 	var body []any
 	if m.Title != "" {
-		body = append(body, Card{"type": "TextBlock", "text": cut(markdown(m.Title), 200), "weight": "Bolder", "size": "Medium", "wrap": true})
+		size := "Medium"
+		if m.Kind == kindDigest {
+			size = "Large"
+		}
+		body = append(body, Card{"type": "TextBlock", "text": cut(markdown(m.Title), 200), "weight": "Bolder", "size": size, "wrap": true})
 	}
 	if m.Text != "" {
-		body = append(body, Card{"type": "TextBlock", "text": cut(markdown(m.Text), maxText), "wrap": true})
+		body = append(body, Card{"type": "TextBlock", "text": paragraphs(cut(markdown(m.Text), maxText)), "wrap": true})
 	}
 	if len(m.Fields) > 0 {
 		var facts []any
 		for _, f := range m.Fields {
-			facts = append(facts, Card{"title": cut(f.Label, 100), "value": cut(markdown(f.Value), maxFact)})
+			v := f.Value
+			if strings.TrimSpace(v) == "" {
+				v = "–"
+			}
+			facts = append(facts, Card{"title": cut(f.Label, 100), "value": cut(markdown(v), maxFact)})
 		}
-		body = append(body, Card{"type": "FactSet", "facts": facts})
+		fs := Card{"type": "FactSet", "facts": facts}
+		if m.Kind == kindDigest && m.Text != "" {
+			fs["separator"] = true
+			fs["spacing"] = "Medium"
+		}
+		body = append(body, fs)
 	}
+	body = append(body, anySlice(images)...)
 	if m.Footer != "" {
-		body = append(body, Card{"type": "TextBlock", "text": cut(markdown(m.Footer), maxText), "isSubtle": true, "size": "Small", "wrap": true})
+		foot := Card{"type": "TextBlock", "text": paragraphs(cut(markdown(m.Footer), maxText)), "isSubtle": true, "size": "Small", "wrap": true}
+		if m.Kind == kindDigest {
+			// The digest's footer says what could not be read: a warning, not small print.
+			foot = Card{"type": "TextBlock", "text": "⚠ " + paragraphs(cut(markdown(m.Footer), maxText)), "color": "Warning", "size": "Small", "wrap": true}
+		}
+		body = append(body, foot)
 	}
 	card := Card{
 		"type":    "AdaptiveCard",
 		"$schema": "http://adaptivecards.io/schemas/adaptive-card.json",
 		"version": cardVersion,
 		"body":    body,
+	}
+	if m.Kind == kindDigest {
+		card["msteams"] = Card{"width": "Full"}
 	}
 	if actions := cardActions(m.Buttons); len(actions) > 0 {
 		card["actions"] = actions
@@ -196,6 +236,30 @@ var (
 func markdown(s string) string {
 	s = slashRe.ReplaceAllString(s, "${1}elevate")
 	return boldRe.ReplaceAllString(s, "$1**$2**$3")
+}
+
+// paragraphs makes the core's line breaks show in a card's TextBlock, whose markdown joins
+// single lines: each line becomes a paragraph.
+func paragraphs(s string) string {
+	if !strings.Contains(s, "\n") {
+		return s
+	}
+	lines := strings.Split(strings.ReplaceAll(s, "\r\n", "\n"), "\n")
+	var out []string
+	for _, l := range lines {
+		if strings.TrimSpace(l) != "" {
+			out = append(out, l)
+		}
+	}
+	return strings.Join(out, "\n\n")
+}
+
+func anySlice(cs []Card) []any {
+	out := make([]any, len(cs))
+	for i, c := range cs {
+		out[i] = c
+	}
+	return out
 }
 
 // plain is s without markdown, for notification summaries.

@@ -15,6 +15,14 @@
 //   - Card actions are Universal Actions (Action.Execute, answered in the invoke response with
 //     the live card, refresh.userIds for the approvers) with Action.Submit as the fallback.
 //
+// It implements the core's optional capabilities: bot.Uploader embeds images (the digest's
+// chart) in the card as data: URLs, within Teams' activity size, and bot.UserFinder finds a
+// user who never wrote to Elevate by Entra object id or UPN among the members of the teams it
+// is installed in (cached), so review prompts reach them. Every button other than Approve and
+// Deny (review Keep / Remove) goes to the core's Click; the invoke response carries the core's
+// answer. The sender's UPN, from a member lookup on first contact (cached), is passed to the
+// core as bot.Actor.EmailHint: a login hint, never identity.
+//
 // Conversation references are captured from every activity (installationUpdate and
 // conversationUpdate included) and kept in the store, so channel posts and direct messages work
 // after a restart, on the serviceUrl Teams gave us.

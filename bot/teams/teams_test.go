@@ -3,6 +3,7 @@ package teams_test
 import (
 	"encoding/json"
 	"fmt"
+	"log/slog"
 	"net/http"
 	"net/http/httptest"
 	"path/filepath"
@@ -20,7 +21,10 @@ import (
 	"github.com/elevate-pim/elevate/examples"
 )
 
-const approvalsID = "19:approvals0000@thread.tacv2"
+const (
+	approvalsID = "19:approvals0000@thread.tacv2"
+	digestID    = "19:itadmins0000@thread.tacv2" // #it-admins, the digest channel
+)
 
 // world is the demo world with the Teams adapter registered, its /api/messages served, and the
 // fake Bot Connector behind it.
@@ -37,7 +41,10 @@ type world struct {
 
 func startWorld(t *testing.T) *world { return startWorldWith(t, examples.Config) }
 
-func startWorldWith(t testing.TB, config []byte) *world {
+func startWorldWith(t testing.TB, config []byte) *world { return startWorldLog(t, config, nil) }
+
+// startWorldLog is startWorldWith with the adapter logging to logger.
+func startWorldLog(t testing.TB, config []byte, logger *slog.Logger) *world {
 	t.Helper()
 	tenant := examplesTenantID(t)
 	fake := teamstest.New(teamstest.Options{AppID: appID, AppSecret: secret, TenantID: tenant})
@@ -45,7 +52,8 @@ func startWorldWith(t testing.TB, config []byte) *world {
 	var convs lateStore
 	a, err := teams.New(teams.Options{AppID: appID, AppPassword: secret, TenantID: tenant,
 		OpenIDMetadataURL: fake.MetadataURL(), AuthorityHost: fake.AuthorityHost(),
-		Channels: map[string]string{"#pim-approvals": approvalsID}, Conversations: &convs, InvokeWait: 10 * time.Second})
+		Channels: map[string]string{"#pim-approvals": approvalsID, "#it-admins": digestID}, Conversations: &convs,
+		InvokeWait: 10 * time.Second, HintWait: 5 * time.Second, Logger: logger})
 	if err != nil {
 		t.Fatal(err)
 	}

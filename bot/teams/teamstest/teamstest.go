@@ -160,6 +160,19 @@ func (s *Server) TokenCalls() int {
 	return s.tokenCalls
 }
 
+// MemberGets is how many member lookups (GET …/members/{id}) reached the fake, throttled or not.
+func (s *Server) MemberGets() int {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	n := 0
+	for _, r := range s.requests {
+		if strings.Contains(r.Path, "/members/") {
+			n++
+		}
+	}
+	return n
+}
+
 // Requests are the connector calls answered so far.
 func (s *Server) Requests() []Request {
 	s.mu.Lock()
@@ -511,8 +524,18 @@ func (s *Server) deleteActivity(w http.ResponseWriter, r *http.Request, _ map[st
 	return http.StatusOK
 }
 
+// getMember finds a member by Teams user id, Entra object id or UPN, as the Bot Connector does.
 func (s *Server) getMember(w http.ResponseWriter, r *http.Request, _ map[string]any) int {
-	m, ok := s.members[r.PathValue("user")]
+	id := r.PathValue("user")
+	m, ok := s.members[id]
+	if !ok {
+		for _, x := range s.members {
+			if strings.EqualFold(x.AadObjectID, id) || (x.UserPrincipalName != "" && strings.EqualFold(x.UserPrincipalName, id)) {
+				m, ok = x, true
+				break
+			}
+		}
+	}
 	if !ok {
 		connError(w, http.StatusNotFound, "MemberNotFound", "The member was not found.")
 		return http.StatusNotFound
