@@ -17,6 +17,7 @@ import (
 	"maps"
 	"net"
 	"net/http"
+	"net/http/pprof"
 	"os"
 	"os/signal"
 	"path/filepath"
@@ -182,6 +183,7 @@ func serve(ctx context.Context, args []string, stderr io.Writer) error {
 	backupDir := fs.String("backup-dir", "", "take hot backups of the store into this directory (with -backup-every)")
 	backupEvery := fs.Duration("backup-every", 24*time.Hour, "how often to back up the store when -backup-dir is set")
 	sandbox := fs.Bool("sandbox", false, "use the simulated tenant instead of Microsoft Graph (try Elevate in a real chat workspace before granting any Graph permission)")
+	pprofAddr := fs.String("pprof", "", "serve Go's /debug/pprof on this address (e.g. 127.0.0.1:6060; keep it on loopback)")
 	latency := fs.Duration("sandbox-graph-latency", 0, "with -sandbox: make every simulated Graph and sign-in answer take this long (load tests)")
 	if err := fs.Parse(args); err != nil {
 		return err
@@ -288,6 +290,16 @@ func serve(ctx context.Context, args []string, stderr io.Writer) error {
 	}()
 	if *backupDir != "" {
 		go backups(ctx, s, *backupDir, *backupEvery, log)
+	}
+	if *pprofAddr != "" {
+		// A separate listener: profiles never share the public one.
+		pp := http.NewServeMux()
+		pp.HandleFunc("/debug/pprof/", pprof.Index)
+		pp.HandleFunc("/debug/pprof/profile", pprof.Profile)
+		pp.HandleFunc("/debug/pprof/trace", pprof.Trace)
+		pps := &http.Server{Addr: *pprofAddr, Handler: pp, ReadHeaderTimeout: 10 * time.Second}
+		go func() { log.Info("pprof listening", "addr", *pprofAddr, "err", pps.ListenAndServe()) }()
+		defer pps.Close()
 	}
 	errc := make(chan error, 1)
 	go func() { errc <- srv.ListenAndServe() }()

@@ -36,9 +36,10 @@ type pendingSignIn struct {
 }
 
 type signInBook struct {
-	now func() time.Time
-	mu  sync.Mutex
-	m   map[string]pendingSignIn
+	now   func() time.Time
+	mu    sync.Mutex
+	m     map[string]pendingSignIn
+	order []string // states in the order added: links expire in the same order
 }
 
 func newSignInBook(now func() time.Time) *signInBook {
@@ -48,17 +49,24 @@ func newSignInBook(now func() time.Time) *signInBook {
 // add stores p and returns the state and PKCE challenge that go into the sign-in URL.
 func (b *signInBook) add(p pendingSignIn) (state, challenge string) {
 	state, p.verifier = randomString(), randomString()
-	p.created = b.now()
+	now := b.now()
+	p.created = now
 	sum := sha256.Sum256([]byte(p.verifier))
 	challenge = base64.RawURLEncoding.EncodeToString(sum[:])
 	b.mu.Lock()
 	defer b.mu.Unlock()
-	for k, v := range b.m { // drop stale links so the map cannot grow without bound
-		if b.now().Sub(v.created) > signInTTL {
-			delete(b.m, k)
+	// Drop stale links from the front, so the book cannot grow without bound; each add does
+	// only the work of the links that expired since the last one.
+	for len(b.order) > 0 {
+		old, ok := b.m[b.order[0]]
+		if ok && now.Sub(old.created) <= signInTTL {
+			break
 		}
+		delete(b.m, b.order[0])
+		b.order = b.order[1:]
 	}
 	b.m[state] = p
+	b.order = append(b.order, state)
 	return state, challenge
 }
 
@@ -67,7 +75,7 @@ func (b *signInBook) take(state string) (pendingSignIn, bool) {
 	b.mu.Lock()
 	defer b.mu.Unlock()
 	p, ok := b.m[state]
-	delete(b.m, state)
+	delete(b.m, state) // its entry in order is skipped when it reaches the front
 	if !ok || b.now().Sub(p.created) > signInTTL {
 		return pendingSignIn{}, false
 	}

@@ -41,14 +41,15 @@ func main() {
 	latency := flag.Duration("graph-latency", 300*time.Millisecond, "how long every simulated Graph and sign-in answer takes")
 	users := flag.Int("users", 200, "distinct Slack users")
 	bin := flag.String("bin", "", "elevate binary (built from this checkout when empty)")
+	profile := flag.String("cpuprofile", "", "write the server's CPU profile over the middle of the run to this file")
 	flag.Parse()
-	if err := run(*rate, *duration, *latency, *users, *bin); err != nil {
+	if err := run(*rate, *duration, *latency, *users, *bin, *profile); err != nil {
 		fmt.Fprintln(os.Stderr, "load:", err)
 		os.Exit(1)
 	}
 }
 
-func run(rate int, duration, latency time.Duration, users int, bin string) error {
+func run(rate int, duration, latency time.Duration, users int, bin, profile string) error {
 	dir, err := os.MkdirTemp("", "elevate-load-")
 	if err != nil {
 		return err
@@ -74,7 +75,15 @@ func run(rate int, duration, latency time.Duration, users int, bin string) error
 		return err
 	}
 	db := filepath.Join(dir, "elevate.db")
-	srv := exec.Command(bin, "serve", "-sandbox", "-listen", addr, "-db", db, "-sandbox-graph-latency", latency.String())
+	args := []string{"serve", "-sandbox", "-listen", addr, "-db", db, "-sandbox-graph-latency", latency.String()}
+	var pprofAddr string
+	if profile != "" {
+		if pprofAddr, err = freeAddr(); err != nil {
+			return err
+		}
+		args = append(args, "-pprof", pprofAddr)
+	}
+	srv := exec.Command(bin, args...)
 	srv.Env = append(os.Environ(), "SLACK_BOT_TOKEN="+slacktest.BotToken, "SLACK_SIGNING_SECRET="+secret,
 		"SLACK_API_URL="+fake.APIURL(), "SLACK_APP_TOKEN=")
 	var logs bytes.Buffer
@@ -102,6 +111,23 @@ func run(rate int, duration, latency time.Duration, users int, bin string) error
 		acked     atomic.Int64
 		wg        sync.WaitGroup
 	)
+	if profile != "" {
+		go func() {
+			// The middle of the run: after the first contacts, before the end.
+			time.Sleep(duration / 4)
+			secs := max(1, int(duration.Seconds()/2))
+			resp, err := http.Get(fmt.Sprintf("http://%s/debug/pprof/profile?seconds=%d", pprofAddr, secs))
+			if err != nil {
+				fmt.Fprintln(os.Stderr, "profile:", err)
+				return
+			}
+			defer resp.Body.Close()
+			b, _ := io.ReadAll(resp.Body)
+			if err := os.WriteFile(profile, b, 0o600); err != nil {
+				fmt.Fprintln(os.Stderr, "profile:", err)
+			}
+		}()
+	}
 	total := int(float64(rate) * duration.Seconds())
 	interval := time.Second / time.Duration(rate)
 	start := time.Now()
