@@ -136,6 +136,11 @@ func (c *Core) freshToken(r store.Request, role *policy.Role) (graph.UserToken, 
 // askSignIn puts r into awaiting_sign_in and sends the requester a sign-in link. why says what
 // PIM asked for, claims is a step-up claims challenge from PIM (empty for a plain sign-in).
 func (c *Core) askSignIn(ctx context.Context, r store.Request, why, claims string) error {
+	if r.State == store.StateAwaitingSignIn {
+		// Already there (a new request is stored so): no write transaction, which would only
+		// queue behind the acknowledgements' writes to find nothing to do.
+		return c.sendSignIn(ctx, r, why, claims)
+	}
 	r, err := c.update(ctx, r.ID, systemEvent(c.now(), "request.awaiting_sign_in", why), func(r *store.Request) error {
 		switch r.State {
 		case store.StateReceived, store.StateAwaitingApproval, store.StateActivating:
@@ -152,6 +157,11 @@ func (c *Core) askSignIn(ctx context.Context, r store.Request, why, claims strin
 	if err != nil && !errors.Is(err, store.ErrNoChange) {
 		return err
 	}
+	return c.sendSignIn(ctx, r, why, claims)
+}
+
+// sendSignIn sends the requester of r a sign-in link for it.
+func (c *Core) sendSignIn(ctx context.Context, r store.Request, why, claims string) error {
 	actor := Actor{Platform: r.Platform, ChatUser: r.ChatUser, Name: r.ChatName, Channel: r.Channel, UserID: r.UserID, EmailHint: r.LoginHint}
 	link, err := c.signInLink(ctx, pendingSignIn{purpose: forRequest, requestID: r.ID, actor: actor, claims: claims}, r.UPN)
 	if err != nil {
