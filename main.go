@@ -164,6 +164,10 @@ type serveEnv struct {
 	Sandbox bool
 	// AddCheck adds a readiness check to /readyz (e.g. "slack": the socket is connected).
 	AddCheck func(name string, check metrics.Check)
+	// AtShutdown registers an adapter's drain: serve calls it after the listener stopped taking
+	// requests and before the core and store close. wait lets in-flight work finish; stop
+	// cancels what is left after the grace period.
+	AtShutdown func(wait, stop func())
 }
 
 // chatAdapters start the chat platforms whose credentials are set; each adapter registers itself
@@ -249,8 +253,10 @@ func serve(ctx context.Context, args []string, stderr io.Writer) error {
 	core.Watch(met)
 
 	var checksMu sync.Mutex
+	var drains []drain
 	env := serveEnv{Core: core, Config: cfg, Mux: mux, Log: log, Getenv: os.Getenv, Sandbox: *sandbox,
-		AddCheck: func(name string, c metrics.Check) { checksMu.Lock(); defer checksMu.Unlock(); checks[name] = c }}
+		AddCheck:   func(name string, c metrics.Check) { checksMu.Lock(); defer checksMu.Unlock(); checks[name] = c },
+		AtShutdown: func(wait, stop func()) { drains = append(drains, drain{wait, stop}) }}
 	var chats []string
 	for _, start := range chatAdapters {
 		name, ok, err := start(ctx, env)
@@ -309,9 +315,30 @@ func serve(ctx context.Context, args []string, stderr io.Writer) error {
 		return err
 	case <-ctx.Done():
 	}
+	// Graceful: stop taking requests and let handlers finish, then let the adapters' work
+	// after acknowledgements finish, then (deferred) the core's sign-in continuations and the
+	// store. Whatever is cut short is in the store already.
 	shut, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
-	return srv.Shutdown(shut)
+	err = srv.Shutdown(shut)
+	for _, d := range drains {
+		waitFor(d.wait, 10*time.Second)
+		d.stop()
+	}
+	log.Info("stopped")
+	return err
+}
+
+type drain struct{ wait, stop func() }
+
+// waitFor runs wait, giving up after d.
+func waitFor(wait func(), d time.Duration) {
+	done := make(chan struct{})
+	go func() { wait(); close(done) }()
+	select {
+	case <-done:
+	case <-time.After(d):
+	}
 }
 
 // publicURL is where users' browsers reach this service: ELEVATE_PUBLIC_URL, or localhost on the

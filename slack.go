@@ -52,10 +52,7 @@ func startSlack(ctx context.Context, env serveEnv) (string, bool, error) {
 	if app != "" {
 		go a.RunSocket(ctx)
 	}
-	go func() {
-		<-ctx.Done()
-		a.Close()
-	}()
+	env.AtShutdown(a.Wait, a.Close)
 	env.Log.Info("slack started", "http", secret != "", "socket_mode", app != "")
 	return "slack", true, nil
 }

@@ -57,10 +57,7 @@ func startTeams(ctx context.Context, env serveEnv) (string, bool, error) {
 	}
 	env.Core.Register(a)
 	env.Mux.Handle("POST /api/messages", a)
-	go func() {
-		<-ctx.Done()
-		a.Close()
-	}()
+	env.AtShutdown(a.Wait, a.Close)
 	env.Log.Info("teams started", "tenant", tenant, "mapped_channels", len(channels))
 	return "teams", true, nil
 }

@@ -73,7 +73,8 @@ func TestStartTeams(t *testing.T) {
 	defer core.Close()
 	env := func(vars map[string]string) serveEnv {
 		return serveEnv{Config: cfg, Mux: http.NewServeMux(), Log: slog.New(slog.NewTextHandler(io.Discard, nil)),
-			Getenv: func(k string) string { return vars[k] }, Core: core}
+			Getenv: func(k string) string { return vars[k] }, Core: core,
+			AtShutdown: func(wait, stop func()) { t.Cleanup(func() { wait(); stop() }) }}
 	}
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
