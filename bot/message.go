@@ -111,3 +111,6 @@ func (a Actor) reply() Address { return Address{Channel: a.Channel, User: a.Chat
 
 // hm formats a duration the way users type it: 30m, 4h, 1h30m.
 func hm(d time.Duration) string { return policy.FormatDuration(d) }
+
+// FormatDuration writes d the way users type it (30m, 4h, 1h30m), for adapters' views.
+func FormatDuration(d time.Duration) string { return policy.FormatDuration(d) }

@@ -9,7 +9,6 @@ import (
 	slackapi "github.com/slack-go/slack"
 
 	"github.com/elevate-pim/elevate/bot"
-	"github.com/elevate-pim/elevate/policy"
 	"github.com/elevate-pim/elevate/store"
 )
 
@@ -86,7 +85,7 @@ func requestModal(choices []bot.RoleChoice, known bool, err error, role, md stri
 	var opts []*slackapi.OptionBlockObject
 	var initial *slackapi.OptionBlockObject
 	for _, c := range choices[:min(len(choices), maxOptions)] {
-		label := fmt.Sprintf("%s (up to %s)", c.Name, policy.FormatDuration(c.MaxDuration))
+		label := fmt.Sprintf("%s (up to %s)", c.Name, bot.FormatDuration(c.MaxDuration))
 		if c.Tier0 {
 			label = c.Name + " (tier 0)"
 		}
@@ -163,7 +162,7 @@ func homeView(h bot.Home, err error) slackapi.HomeTabViewRequest {
 		blocks = append(blocks, slackapi.NewDividerBlock())
 		section("*Your pending requests*")
 		for _, r := range h.Pending[:min(len(h.Pending), homeMaxPending)] {
-			text := fmt.Sprintf("#%d *%s* for %s: %s", r.ID, escape(r.RoleName), policy.FormatDuration(r.Duration), stateText(r))
+			text := fmt.Sprintf("#%d *%s* for %s: %s", r.ID, escape(r.RoleName), bot.FormatDuration(r.Duration), stateText(r))
 			cancel := slackapi.NewButtonBlockElement(string(bot.ActionCancel), fmt.Sprint(r.ID), plain("Cancel"))
 			blocks = append(blocks, slackapi.NewSectionBlock(mrkdwn(truncateEscaped(text, maxSectionText)), nil, slackapi.NewAccessory(cancel)))
 		}
@@ -177,7 +176,7 @@ func homeView(h bot.Home, err error) slackapi.HomeTabViewRequest {
 			if who == "" {
 				who = r.ChatName
 			}
-			text := fmt.Sprintf("#%d %s asks for *%s* for %s: %s", r.ID, escape(who), escape(r.RoleName), policy.FormatDuration(r.Duration), escape(r.Justification))
+			text := fmt.Sprintf("#%d %s asks for *%s* for %s: %s", r.ID, escape(who), escape(r.RoleName), bot.FormatDuration(r.Duration), escape(r.Justification))
 			if r.Ticket != "" {
 				text += " (" + escape(r.Ticket) + ")"
 			}
@@ -202,7 +201,7 @@ func homeView(h bot.Home, err error) slackapi.HomeTabViewRequest {
 	}
 	if err == nil {
 		for _, c := range h.Eligible[:min(len(h.Eligible), homeMaxEligible)] {
-			text := fmt.Sprintf("*%s* (`%s`) up to %s", escape(c.Name), escape(c.Alias), policy.FormatDuration(c.MaxDuration))
+			text := fmt.Sprintf("*%s* (`%s`) up to %s", escape(c.Name), escape(c.Alias), bot.FormatDuration(c.MaxDuration))
 			switch {
 			case c.Tier0:
 				text += ", tier 0: a fresh sign-in every time"

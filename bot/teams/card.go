@@ -8,7 +8,6 @@ import (
 	"github.com/infracloudio/msbotbuilder-go/schema"
 
 	"github.com/elevate-pim/elevate/bot"
-	"github.com/elevate-pim/elevate/policy"
 )
 
 // Card is an Adaptive Card as JSON-ready maps: the renderer builds it, tests compare it with
@@ -194,7 +193,7 @@ func style(s bot.Style) any {
 func formCard(choices []bot.RoleChoice, known bool, f bot.Form, errs map[string]string) Card {
 	var opts []any
 	for _, c := range choices {
-		title := fmt.Sprintf("%s (up to %s)", c.Name, policy.FormatDuration(c.MaxDuration))
+		title := fmt.Sprintf("%s (up to %s)", c.Name, bot.FormatDuration(c.MaxDuration))
 		if c.Approvals > 0 {
 			title += fmt.Sprintf(", %d approval%s", c.Approvals, map[bool]string{true: "", false: "s"}[c.Approvals == 1])
 		}
