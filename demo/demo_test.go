@@ -3,9 +3,12 @@ package demo_test
 import (
 	"bytes"
 	"context"
+	"log/slog"
 	"net/http"
 	"path/filepath"
+	"regexp"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -18,9 +21,18 @@ import (
 
 func start(t *testing.T, out *bytes.Buffer) *demo.World {
 	t.Helper()
+	return startLogged(t, out, nil)
+}
+
+func startLogged(t *testing.T, out *bytes.Buffer, logs *syncBuffer) *demo.World {
+	t.Helper()
+	var log *slog.Logger
+	if logs != nil {
+		log = slog.New(slog.NewJSONHandler(logs, &slog.HandlerOptions{Level: slog.LevelDebug}))
+	}
 	w, err := demo.Start(demo.Options{Config: examples.Config, ConfigName: "examples/elevate.yaml", Tenant: examples.Tenant,
 		Out: out, ActivationDelay: 30 * time.Millisecond, PollInterval: 10 * time.Millisecond,
-		StorePath: filepath.Join(t.TempDir(), "elevate.db")})
+		StorePath: filepath.Join(t.TempDir(), "elevate.db"), Logger: log})
 	if err != nil {
 		t.Fatalf("start: %v", err)
 	}
@@ -32,7 +44,8 @@ func start(t *testing.T, out *bytes.Buffer) *demo.World {
 // real Graph client, MSAL sign-in and store against the simulated tenant.
 func TestStory(t *testing.T) {
 	var out bytes.Buffer
-	w := start(t, &out)
+	var logs syncBuffer
+	w := startLogged(t, &out, &logs)
 	if err := w.Story(context.Background()); err != nil {
 		t.Fatalf("story: %v\n%s", err, out.String())
 	}
@@ -103,6 +116,19 @@ func TestStory(t *testing.T) {
 	if strings.Contains(transcript, "eyJ") {
 		t.Errorf("the transcript shows something token-shaped")
 	}
+	// Secrets and tokens never in logs: nothing JWT-shaped, no client secret, no PKCE verifier
+	// material, in everything the core logged during the whole story.
+	w.Core.Wait()
+	logged := logs.String()
+	if len(logged) == 0 {
+		t.Fatal("the story logged nothing; the scan below would prove nothing")
+	}
+	if m := tokenShaped.FindString(logged); m != "" {
+		t.Errorf("the log holds something token-shaped: %.40s…", m)
+	}
+	if secret := w.Tenant.ClientSecret(); strings.Contains(logged, secret) {
+		t.Errorf("the log holds the client secret")
+	}
 }
 
 // TestRunScripted runs `elevate demo` as a newcomer would.
@@ -168,3 +194,24 @@ func (p transcriptPlatform) Link(t *testing.T, user string) string {
 func (p transcriptPlatform) Seen(_ *testing.T, user string) []string  { return p.w.Seen(user) }
 func (p transcriptPlatform) Channel(_ *testing.T, ch string) []string { return p.w.Channel(ch) }
 func (p transcriptPlatform) Settle(*testing.T)                        { p.w.Core.Wait() }
+
+// tokenShaped matches JWTs (three base64url parts, the first a JSON header) and bearer headers.
+var tokenShaped = regexp.MustCompile(`eyJ[A-Za-z0-9_-]{8,}\.[A-Za-z0-9_-]{8,}\.|(?i)bearer [A-Za-z0-9._-]{20,}`)
+
+// syncBuffer is a bytes.Buffer safe for the core's concurrent logging.
+type syncBuffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (s *syncBuffer) Write(p []byte) (int, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.Write(p)
+}
+
+func (s *syncBuffer) String() string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.String()
+}

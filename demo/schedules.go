@@ -57,4 +57,3 @@ func (w *World) ScheduleStory(ctx context.Context) error {
 	w.Core.Wait()
 	return w.Say(ctx, "bob", "review status")
 }
-
