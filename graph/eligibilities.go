@@ -18,9 +18,9 @@ import (
 type RoleEligibility struct {
 	RoleID, RoleName string
 	PrincipalID      string
-	PrincipalType    string // "user" or "group"
-	PrincipalName    string // display name
-	PrincipalUPN     string // users only
+	PrincipalType    string    // "user" or "group"
+	PrincipalName    string    // display name
+	PrincipalUPN     string    // users only
 	Start, End       time.Time // End zero: permanent
 }
 
