@@ -53,6 +53,9 @@ func startSlack(ctx context.Context, env serveEnv) (string, bool, error) {
 		go a.RunSocket(ctx)
 	}
 	env.AtShutdown(a.Wait, a.Close)
+	if env.AddCheck != nil {
+		env.AddCheck("slack", a.Connected)
+	}
 	env.Log.Info("slack started", "http", secret != "", "socket_mode", app != "")
 	return "slack", true, nil
 }

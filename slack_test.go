@@ -143,4 +143,8 @@ func TestServeSandboxSlack(t *testing.T) {
 	if code, body := get(t, link); code != http.StatusOK || !strings.Contains(body, "Alice Admin") {
 		t.Fatalf("sign-in page: %d %s", code, body)
 	}
+	// The socket is connected (the command came through it): ready, with Slack among the checks.
+	if code, body := get(t, "http://"+addr+"/readyz"); code != http.StatusOK {
+		t.Errorf("/readyz = %d %q with the socket connected", code, body)
+	}
 }

@@ -81,6 +81,9 @@ type Adapter struct {
 	maxWait time.Duration
 	hintTO  time.Duration
 
+	socketOn atomic.Bool // RunSocket was started
+	socketUp atomic.Bool // the socket is connected
+
 	replays *replayCache
 	hints   *hintCache
 	finds   *findCache

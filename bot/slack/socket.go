@@ -32,10 +32,12 @@ func (a *Adapter) RunSocket(ctx context.Context) error {
 			}
 		}
 	}()
+	a.socketOn.Store(true)
 	wait := time.Second
 	for ctx.Err() == nil {
 		start := time.Now()
 		err := sm.RunContext(ctx)
+		a.socketUp.Store(false)
 		if ctx.Err() != nil {
 			break
 		}
@@ -58,9 +60,14 @@ func (a *Adapter) RunSocket(ctx context.Context) error {
 func (a *Adapter) socketEvent(ctx context.Context, sm *socketmode.Client, evt socketmode.Event) {
 	switch evt.Type {
 	case socketmode.EventTypeConnected:
+		a.socketUp.Store(true)
 		a.log.Info("slack socket mode connected")
 		return
+	case socketmode.EventTypeConnecting, socketmode.EventTypeConnectionError, socketmode.EventTypeDisconnect:
+		a.socketUp.Store(false)
+		return
 	case socketmode.EventTypeInvalidAuth:
+		a.socketUp.Store(false)
 		a.log.Error("slack socket mode: the app-level token was refused")
 		return
 	case socketmode.EventTypeSlashCommand, socketmode.EventTypeInteractive, socketmode.EventTypeEventsAPI:
@@ -95,4 +102,13 @@ func (a *Adapter) socketEvent(ctx context.Context, sm *socketmode.Client, evt so
 	if ak.then != nil {
 		ak.then()
 	}
+}
+
+// Connected is a readiness check: with Socket Mode on, the socket must be connected; over HTTP
+// there is no connection to check (Slack calls us).
+func (a *Adapter) Connected(context.Context) error {
+	if a.socketOn.Load() && !a.socketUp.Load() {
+		return errors.New("slack: socket mode is not connected")
+	}
+	return nil
 }
