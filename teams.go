@@ -58,6 +58,9 @@ func startTeams(ctx context.Context, env serveEnv) (string, bool, error) {
 	env.Core.Register(a)
 	env.Mux.Handle("POST /api/messages", a)
 	env.AtShutdown(a.Wait, a.Close)
+	if env.AddCheck != nil {
+		env.AddCheck("teams", a.Ready)
+	}
 	env.Log.Info("teams started", "tenant", tenant, "mapped_channels", len(channels))
 	return "teams", true, nil
 }

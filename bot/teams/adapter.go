@@ -670,3 +670,10 @@ func (a *Adapter) sendDM(ctx context.Context, user string, act Activity) (convID
 	id, err := a.conn.Send(ctx, ref.ServiceURL, ref.ConversationID, act)
 	return ref.ConversationID, id, err
 }
+
+// Ready is a readiness check: Elevate can get a Bot Connector token (cached, so this is cheap
+// once the first one is fetched), i.e. it can post to Teams.
+func (a *Adapter) Ready(ctx context.Context) error {
+	_, err := a.conn.tokens.Token(ctx)
+	return err
+}

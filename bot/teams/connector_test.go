@@ -101,3 +101,20 @@ func TestConnector(t *testing.T) {
 	}
 	fake.Throttle(0, "")
 }
+
+func TestAdapterReady(t *testing.T) {
+	w := startWorld(t)
+	if err := w.adapter.Ready(context.Background()); err != nil {
+		t.Errorf("with the token endpoint up: %v", err)
+	}
+	w.fake.Close()
+	bad, err := teams.New(teams.Options{AppID: appID, AppPassword: secret, TenantID: w.tenant,
+		OpenIDMetadataURL: w.fake.MetadataURL(), AuthorityHost: w.fake.AuthorityHost(), Conversations: &lateStore{s: w.Store}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer bad.Close()
+	if err := bad.Ready(context.Background()); err == nil {
+		t.Error("ready although the token endpoint is down")
+	}
+}
