@@ -27,7 +27,6 @@ import (
 	graphauth "github.com/microsoftgraph/msgraph-sdk-go-core/authentication"
 	"github.com/microsoftgraph/msgraph-sdk-go/policies"
 	"github.com/microsoftgraph/msgraph-sdk-go/rolemanagement"
-	"github.com/microsoftgraph/msgraph-sdk-go/users"
 )
 
 // Defaults for the zero values of Config.
@@ -216,10 +215,6 @@ func (c *Client) adapter(cred azcore.TokenCredential) (abstractions.RequestAdapt
 // The builders are made from the base URL as a path parameter. Their raw-URL constructors
 // (NewUsersRequestBuilder(rawURL, ...)) would pin every child request to that one URL.
 func (c *Client) pathParams() map[string]string { return map[string]string{"baseurl": c.baseURL} }
-
-func (c *Client) users(ad abstractions.RequestAdapter) *users.UsersRequestBuilder {
-	return users.NewUsersRequestBuilderInternal(c.pathParams(), ad)
-}
 
 func (c *Client) roles(ad abstractions.RequestAdapter) *rolemanagement.DirectoryRequestBuilder {
 	return rolemanagement.NewRoleManagementRequestBuilderInternal(c.pathParams(), ad).Directory()

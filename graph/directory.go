@@ -3,14 +3,16 @@ package graph
 import (
 	"cmp"
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
+	"net/url"
 	"slices"
 	"time"
 
+	abstractions "github.com/microsoft/kiota-abstractions-go"
 	"github.com/microsoftgraph/msgraph-sdk-go/models"
 	"github.com/microsoftgraph/msgraph-sdk-go/rolemanagement"
-	"github.com/microsoftgraph/msgraph-sdk-go/users"
 )
 
 // User is an Entra user.
@@ -36,14 +38,18 @@ func (c *Client) User(ctx context.Context, idOrUPN string) (User, error) {
 	if idOrUPN == "" {
 		return User{}, errors.New("graph: User: empty id")
 	}
-	u, err := c.users(c.app).ByUserId(idOrUPN).Get(ctx, &users.UserItemRequestBuilderGetRequestConfiguration{
-		QueryParameters: &users.UserItemRequestBuilderGetQueryParameters{
-			Select: []string{"id", "userPrincipalName", "displayName", "mail"}}})
-	if err != nil {
-		return User{}, wrapErr("GET users/{id}", err)
+	var u struct {
+		ID          string `json:"id"`
+		UPN         string `json:"userPrincipalName"`
+		DisplayName string `json:"displayName"`
+		Mail        string `json:"mail"`
 	}
-	return User{ID: deref(u.GetId()), UPN: deref(u.GetUserPrincipalName()),
-		DisplayName: deref(u.GetDisplayName()), Mail: deref(u.GetMail())}, nil
+	err := c.send(ctx, c.app, "GET users/{id}", abstractions.GET,
+		c.v1("/users/"+url.PathEscape(idOrUPN)+query("$select", "id,userPrincipalName,displayName,mail")), nil, &u, false)
+	if err != nil {
+		return User{}, err
+	}
+	return User{ID: u.ID, UPN: u.UPN, DisplayName: u.DisplayName, Mail: u.Mail}, nil
 }
 
 // MemberOfAny returns those of groupIDs the user is a member of, transitively
@@ -52,13 +58,16 @@ func (c *Client) MemberOfAny(ctx context.Context, userID string, groupIDs []stri
 	var in []string
 	const perCall = 20 // checkMemberGroups takes at most 20 group ids
 	for chunk := range slices.Chunk(groupIDs, perCall) {
-		body := users.NewItemCheckMemberGroupsPostRequestBody()
-		body.SetGroupIds(chunk)
-		r, err := c.users(c.app).ByUserId(userID).CheckMemberGroups().PostAsCheckMemberGroupsPostResponse(ctx, body, nil)
-		if err != nil {
-			return nil, wrapErr("POST users/{id}/checkMemberGroups", err)
+		var r struct {
+			Value []string `json:"value"`
 		}
-		in = append(in, r.GetValue()...)
+		body := map[string][]string{"groupIds": chunk}
+		// A read in POST's clothing: safe to retry, so not marked as a write.
+		if err := c.send(ctx, c.app, "POST users/{id}/checkMemberGroups", abstractions.POST,
+			c.v1("/users/"+url.PathEscape(userID)+"/checkMemberGroups"), body, &r, false); err != nil {
+			return nil, err
+		}
+		in = append(in, r.Value...)
 	}
 	return in, nil
 }
@@ -96,27 +105,24 @@ type group struct{ id, name string }
 // transitiveGroups lists the groups that can hold a role: only role-assignable groups can be
 // eligible for a directory role, so the others are skipped (when Graph says which they are).
 func (c *Client) transitiveGroups(ctx context.Context, userID string) ([]group, error) {
-	b := c.users(c.app).ByUserId(userID).TransitiveMemberOf().GraphGroup()
-	page, err := b.Get(ctx, &users.ItemTransitiveMemberOfGraphGroupRequestBuilderGetRequestConfiguration{
-		QueryParameters: &users.ItemTransitiveMemberOfGraphGroupRequestBuilderGetQueryParameters{
-			Select: []string{"id", "displayName", "isAssignableToRole"}}})
 	var out []group
-	for {
-		if err != nil {
-			return nil, wrapErr("GET users/{id}/transitiveMemberOf/graph.group", err)
-		}
-		for _, g := range page.GetValue() {
-			if a := g.GetIsAssignableToRole(); a != nil && !*a {
-				continue
+	err := c.list(ctx, c.app, "GET users/{id}/transitiveMemberOf/graph.group",
+		c.v1("/users/"+url.PathEscape(userID)+"/transitiveMemberOf/microsoft.graph.group"+query("$select", "id,displayName,isAssignableToRole")),
+		func(raw json.RawMessage) error {
+			var g struct {
+				ID                 string `json:"id"`
+				DisplayName        string `json:"displayName"`
+				IsAssignableToRole *bool  `json:"isAssignableToRole"`
 			}
-			out = append(out, group{id: deref(g.GetId()), name: deref(g.GetDisplayName())})
-		}
-		next := page.GetOdataNextLink()
-		if next == nil || *next == "" {
-			return out, nil
-		}
-		page, err = b.WithUrl(*next).Get(ctx, nil)
-	}
+			if err := json.Unmarshal(raw, &g); err != nil {
+				return fmt.Errorf("graph: transitiveMemberOf: %w", err)
+			}
+			if g.IsAssignableToRole == nil || *g.IsAssignableToRole {
+				out = append(out, group{id: g.ID, name: g.DisplayName})
+			}
+			return nil
+		})
+	return out, err
 }
 
 // eligibilities lists principalID's tenant-wide eligibility instances.
