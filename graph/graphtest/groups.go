@@ -402,16 +402,8 @@ func nilIfEmpty(s string) any {
 }
 
 func (t *Tenant) patchGroupApprovalStage(c *gctx, id, stageID string) {
-	if c.caller.App {
-		c.fail(http.StatusForbidden, "Forbidden", "Approving is not supported with an application-only token.")
-		return
-	}
-	var b struct {
-		ReviewResult  string `json:"reviewResult"`
-		Justification string `json:"justification"`
-	}
-	if err := json.Unmarshal(c.body, &b); err != nil {
-		c.fail(http.StatusBadRequest, "BadRequest", "Invalid request body: "+err.Error())
+	b, ok := decodeReview(c)
+	if !ok {
 		return
 	}
 	now := t.now().UTC()
@@ -423,18 +415,7 @@ func (t *Tenant) patchGroupApprovalStage(c *gctx, id, stageID string) {
 		return
 	}
 	r := t.st.gRequests[a.RequestID]
-	switch {
-	case c.caller.UserID == r.PrincipalID || !t.isGroupApprover(c.caller.UserID, r.GroupID):
-		c.fail(http.StatusForbidden, "Forbidden", "The signed-in user is not an approver of this request.")
-		return
-	case a.Result != "NotReviewed" || r.Status != "PendingApproval":
-		c.fail(http.StatusConflict, "Conflict", "This request has already been decided.")
-		return
-	case b.ReviewResult != "Approve" && b.ReviewResult != "Deny":
-		c.fail(http.StatusBadRequest, "BadRequest", `reviewResult must be "Approve" or "Deny".`)
-		return
-	case strings.TrimSpace(b.Justification) == "":
-		c.fail(http.StatusBadRequest, "BadRequest", "A justification is required from the approver.")
+	if !checkReview(c, b, c.caller.UserID != r.PrincipalID && t.isGroupApprover(c.caller.UserID, r.GroupID), a.Result == "NotReviewed" && r.Status == "PendingApproval") {
 		return
 	}
 	a.Result, a.ReviewedBy, a.Justification, a.Reviewed = b.ReviewResult, c.caller.UserID, b.Justification, &now

@@ -477,16 +477,8 @@ func (t *Tenant) getApproval(c *gctx, id string) {
 }
 
 func (t *Tenant) patchApprovalStep(c *gctx, id, stepID string) {
-	if c.caller.App {
-		c.fail(http.StatusForbidden, "Forbidden", "Approving is not supported with an application-only token.")
-		return
-	}
-	var b struct {
-		ReviewResult  string `json:"reviewResult"`
-		Justification string `json:"justification"`
-	}
-	if err := json.Unmarshal(c.body, &b); err != nil {
-		c.fail(http.StatusBadRequest, "BadRequest", "Invalid request body: "+err.Error())
+	b, ok := decodeReview(c)
+	if !ok {
 		return
 	}
 	now := t.now().UTC()
@@ -498,18 +490,7 @@ func (t *Tenant) patchApprovalStep(c *gctx, id, stepID string) {
 		return
 	}
 	r := t.st.requests[a.RequestID]
-	switch {
-	case c.caller.UserID == r.PrincipalID || !t.isApprover(c.caller.UserID, r.RoleID):
-		c.fail(http.StatusForbidden, "Forbidden", "The signed-in user is not an approver of this request.")
-		return
-	case a.Result != "NotReviewed" || r.Status != "PendingApproval":
-		c.fail(http.StatusConflict, "Conflict", "This request has already been decided.")
-		return
-	case b.ReviewResult != "Approve" && b.ReviewResult != "Deny":
-		c.fail(http.StatusBadRequest, "BadRequest", `reviewResult must be "Approve" or "Deny".`)
-		return
-	case strings.TrimSpace(b.Justification) == "":
-		c.fail(http.StatusBadRequest, "BadRequest", "A justification is required from the approver.")
+	if !checkReview(c, b, c.caller.UserID != r.PrincipalID && t.isApprover(c.caller.UserID, r.RoleID), a.Result == "NotReviewed" && r.Status == "PendingApproval") {
 		return
 	}
 	a.Result, a.ReviewedBy, a.Justification, a.Reviewed = b.ReviewResult, c.caller.UserID, b.Justification, &now
@@ -524,4 +505,42 @@ func (t *Tenant) patchApprovalStep(c *gctx, id, stepID string) {
 	}
 	c.status = http.StatusNoContent
 	c.w.WriteHeader(http.StatusNoContent)
+}
+
+// review is an approver's decision, as PATCH …/steps/{id} and …/stages/{id} carry it.
+type review struct {
+	ReviewResult  string `json:"reviewResult"`
+	Justification string `json:"justification"`
+}
+
+// decodeReview reads a decision; it answers the error itself when it returns false.
+func decodeReview(c *gctx) (review, bool) {
+	var b review
+	if c.caller.App {
+		c.fail(http.StatusForbidden, "Forbidden", "Approving is not supported with an application-only token.")
+		return b, false
+	}
+	if err := json.Unmarshal(c.body, &b); err != nil {
+		c.fail(http.StatusBadRequest, "BadRequest", "Invalid request body: "+err.Error())
+		return b, false
+	}
+	return b, true
+}
+
+// checkReview answers PIM's refusals of a decision: not an approver (or the requester), already
+// decided, a result other than Approve/Deny, no justification.
+func checkReview(c *gctx, b review, approver, open bool) bool {
+	switch {
+	case !approver:
+		c.fail(http.StatusForbidden, "Forbidden", "The signed-in user is not an approver of this request.")
+	case !open:
+		c.fail(http.StatusConflict, "Conflict", "This request has already been decided.")
+	case b.ReviewResult != "Approve" && b.ReviewResult != "Deny":
+		c.fail(http.StatusBadRequest, "BadRequest", `reviewResult must be "Approve" or "Deny".`)
+	case strings.TrimSpace(b.Justification) == "":
+		c.fail(http.StatusBadRequest, "BadRequest", "A justification is required from the approver.")
+	default:
+		return true
+	}
+	return false
 }
