@@ -179,7 +179,12 @@ var manifests = map[string]func(cfg *policy.Config, args []string, out io.Writer
 
 // serve runs the service: chat adapters, the sign-in callback, health endpoints and the expiry
 // sweep, on one HTTP listener.
-func serve(ctx context.Context, args []string, stderr io.Writer) error {
+func serve(parent context.Context, args []string, stderr io.Writer) error {
+	// Background work (schedules, sweeps, backups) runs until ctx ends and is waited for before
+	// the core and the store close: nothing uses the store after it is closed.
+	ctx, stop := context.WithCancel(parent)
+	defer stop()
+	var bg sync.WaitGroup
 	fs := flag.NewFlagSet("serve", flag.ContinueOnError)
 	config := fs.String("config", "elevate.yaml", "configuration file")
 	db := fs.String("db", "elevate.db", "store file")
@@ -250,6 +255,8 @@ func serve(ctx context.Context, args []string, stderr io.Writer) error {
 		return err
 	}
 	defer core.Close()
+	// Runs before core.Close and s.Close (defers run last-in first-out).
+	defer func() { stop(); bg.Wait() }()
 	core.Watch(met)
 
 	var checksMu sync.Mutex
@@ -267,7 +274,7 @@ func serve(ctx context.Context, args []string, stderr io.Writer) error {
 			chats = append(chats, name)
 		}
 	}
-	if err := startSchedules(ctx, cfg, core, g, s, log); err != nil {
+	if err := startSchedules(ctx, &bg, cfg, core, g, s, log); err != nil {
 		return err
 	}
 	if len(chats) == 0 {
@@ -280,7 +287,7 @@ func serve(ctx context.Context, args []string, stderr io.Writer) error {
 	checksMu.Unlock()
 	mux.Handle("GET /metrics", met.Handler())
 	srv := &http.Server{Addr: *listen, Handler: met.Middleware(mux), ReadHeaderTimeout: 10 * time.Second}
-	go func() {
+	bg.Go(func() {
 		tick := time.NewTicker(time.Minute)
 		defer tick.Stop()
 		for {
@@ -293,9 +300,9 @@ func serve(ctx context.Context, args []string, stderr io.Writer) error {
 				}
 			}
 		}
-	}()
+	})
 	if *backupDir != "" {
-		go backups(ctx, s, *backupDir, *backupEvery, log)
+		bg.Go(func() { backups(ctx, s, *backupDir, *backupEvery, log) })
 	}
 	if *pprofAddr != "" {
 		// A separate listener: profiles never share the public one.

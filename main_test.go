@@ -11,6 +11,7 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -156,7 +157,7 @@ func get(t *testing.T, url string) (int, string) {
 func TestServeSandbox(t *testing.T) {
 	addr := freePort(t)
 	ctx, cancel := context.WithCancel(context.Background())
-	var logs bytes.Buffer
+	var logs lockedBuffer
 	done := make(chan error, 1)
 	go func() {
 		done <- run(ctx, []string{"serve", "-sandbox", "-listen", addr, "-db", filepath.Join(t.TempDir(), "elevate.db")},
@@ -197,4 +198,22 @@ func TestServeSandbox(t *testing.T) {
 	if strings.Contains(logs.String(), "eyJ") {
 		t.Errorf("the log holds something token-shaped:\n%s", logs.String())
 	}
+}
+
+// lockedBuffer collects a server's log while its goroutines still write to it.
+type lockedBuffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (l *lockedBuffer) Write(p []byte) (int, error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.b.Write(p)
+}
+
+func (l *lockedBuffer) String() string {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.b.String()
 }

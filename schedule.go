@@ -3,6 +3,7 @@ package main
 import (
 	"context"
 	"log/slog"
+	"sync"
 	"time"
 
 	"github.com/elevate-pim/elevate/bot"
@@ -15,7 +16,7 @@ import (
 // startSchedules starts Elevate's scheduled work (digest, review, reminders, break-glass and
 // drift watches) in the background until ctx ends; serve calls it once the core exists. A Graph
 // that cannot do tenant-wide reads leaves scheduled work off, with a warning.
-func startSchedules(ctx context.Context, cfg *policy.Config, core *bot.Core, g bot.Graph, s *store.Store, log *slog.Logger) error {
+func startSchedules(ctx context.Context, bg *sync.WaitGroup, cfg *policy.Config, core *bot.Core, g bot.Graph, s *store.Store, log *slog.Logger) error {
 	sg, ok := g.(schedule.Graph)
 	if !ok {
 		log.Warn("scheduled work is off: this Graph client cannot read the tenant's audits and assignments")
@@ -26,12 +27,12 @@ func startSchedules(ctx context.Context, cfg *policy.Config, core *bot.Core, g b
 	if err != nil {
 		return err
 	}
-	go func() {
-		if err := sch.Run(ctx); err != nil {
+	bg.Go(func() {
+		if err := sch.Run(ctx); err != nil && ctx.Err() == nil {
 			log.Error("scheduler stopped", "err", err)
 		}
-	}()
-	go syncPIM(ctx, core, time.Minute, log)
+	})
+	bg.Go(func() { syncPIM(ctx, core, time.Minute, log) })
 	return nil
 }
 
