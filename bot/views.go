@@ -86,12 +86,22 @@ func (c *Core) Home(ctx context.Context, a Actor) (Home, error) {
 		if err != nil {
 			return h, err
 		}
+		// One approver check per role, not per request: a group check is a Graph call, and
+		// App Home views are rebuilt on every change.
+		may := map[string]bool{}
 		for _, r := range open {
 			role := c.cfg.RoleByID(r.RoleID)
 			if role == nil || r.UserID == who.ObjectID || approvals(r) >= r.ApprovalsNeeded {
 				continue
 			}
-			if ok, err := c.isApprover(ctx, role, who); err == nil && ok {
+			ok, seen := may[role.TemplateID]
+			if !seen {
+				var err error
+				ok, err = c.isApprover(ctx, role, who)
+				ok = ok && err == nil
+				may[role.TemplateID] = ok
+			}
+			if ok {
 				h.ToApprove = append(h.ToApprove, r)
 			}
 		}
