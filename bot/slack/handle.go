@@ -261,7 +261,7 @@ func (a *Adapter) hint(user string) string {
 		} else {
 			email = u.Profile.Email
 		}
-		a.hints.put(user, email)
+		a.hints.put(user, email, time.Hour)
 		done <- email
 	})
 	if !started {

@@ -85,7 +85,7 @@ type Adapter struct {
 	socketUp atomic.Bool // the socket is connected
 
 	replays *replayCache
-	hints   *hintCache
+	hints   *findCache
 	finds   *findCache
 	dms     sync.Map // Slack user id → DM channel id
 	homes   *homes
@@ -138,7 +138,7 @@ func New(o Options) (*Adapter, error) {
 	a := &Adapter{
 		api: slackapi.New(o.BotToken, opts...), secret: o.SigningSecret, app: o.AppToken, log: o.Logger,
 		retries: max(o.Retries, 0), maxWait: o.MaxRetryWait, hintTO: o.HintWait,
-		replays: newReplayCache(replayWindow, 50_000), hints: newHintCache(10_000, time.Hour),
+		replays: newReplayCache(replayWindow, 50_000), hints: newFindCache(10_000),
 		finds: newFindCache(10_000),
 	}
 	a.ctx, a.cancel = context.WithCancel(context.Background())

@@ -56,8 +56,8 @@ func (a *Adapter) FindUser(ctx context.Context, _, upn string) (string, bool, er
 	return u.ID, true, nil
 }
 
-// findCache remembers users.lookupByEmail answers (email → Slack user id, "" for nobody) until
-// they expire, bounded.
+// findCache remembers short answers until they expire, bounded: users.lookupByEmail (email →
+// Slack user id, "" for nobody) and users.info (user → email, the login hint).
 type findCache struct {
 	mu  sync.Mutex
 	m   map[string]findEntry
