@@ -111,7 +111,8 @@ func (s *Sandbox) SignInPage() http.Handler {
 			}
 			back, err := s.Tenant.Browse(r.Context(), to, r.FormValue("user"), opts...)
 			if err != nil && back == nil {
-				http.Error(w, "sandbox sign-in failed: "+err.Error(), http.StatusBadRequest)
+				// The simulated tenant's reason names the user or the link problem; it holds no secret.
+				http.Error(w, "The sandbox sign-in did not complete: pick a user from the list, or ask Elevate for a new link. ("+strings.TrimPrefix(err.Error(), "graphtest: ")+")", http.StatusBadRequest)
 				return
 			}
 			if !strings.HasPrefix(back.String(), s.public+"/") {
