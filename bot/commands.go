@@ -232,11 +232,12 @@ func (c *Core) cancel1(ctx context.Context, a Actor, id uint64) (bool, error) {
 	if r, err := c.store.Request(id); err == nil && pimPending(r) && r.Platform == a.Platform && r.ChatUser == a.ChatUser {
 		return c.cancelPIM(ctx, a, r)
 	}
-	r, err := c.update(ctx, id, c.event(a, "request.cancelled", ""), func(r *store.Request) error {
+	_, err := c.change(ctx, id, c.event(a, "request.cancelled", ""), func(r *store.Request, out *outbox) error {
 		if r.Platform != a.Platform || r.ChatUser != a.ChatUser || !pending(r.State) {
 			return store.ErrNoChange
 		}
 		r.State = store.StateCancelled
+		out.cards(*r)
 		return nil
 	})
 	if errors.Is(err, store.ErrNoChange) {
@@ -245,7 +246,6 @@ func (c *Core) cancel1(ctx context.Context, a Actor, id uint64) (bool, error) {
 	if err != nil {
 		return false, err
 	}
-	c.refreshCards(ctx, r)
 	return true, nil
 }
 

@@ -1,7 +1,9 @@
 package bot
 
 import (
+	"cmp"
 	"context"
+	"crypto/rand"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -39,6 +41,9 @@ type Options struct {
 	Location *time.Location
 	// UsableTimeout bounds how long the core waits for PIM to make an activation usable.
 	UsableTimeout time.Duration
+	// OutboxMaxAge is how long a chat delivery is retried (or held for an unknown target) before
+	// it is given up with an audit record; 24h when zero.
+	OutboxMaxAge time.Duration
 }
 
 // Core is the conversation core. It is safe for concurrent use by several adapters.
@@ -52,6 +57,12 @@ type Core struct {
 	usable  time.Duration
 	signins *signInBook
 	tokens  *tokenBook
+
+	// The outbox (outbox.go, deliver.go).
+	out          *deliveries
+	run          string    // this process run, for outbox items only it can deliver
+	started      time.Time // items queued before this were maybe posted by an earlier run
+	outboxMaxAge time.Duration
 
 	mu         sync.RWMutex
 	messengers map[string]Messenger
@@ -87,6 +98,10 @@ func New(o Options) (*Core, error) {
 	if c.usable == 0 {
 		c.usable = 10 * time.Minute
 	}
+	c.outboxMaxAge = cmp.Or(o.OutboxMaxAge, defaultOutboxMaxAge)
+	c.out = newDeliveries()
+	c.run = rand.Text()
+	c.started = c.now()
 	c.signins = newSignInBook(c.now)
 	c.tokens = newTokenBook(c.now)
 	c.ctx, c.cancel = context.WithCancel(context.Background())

@@ -45,7 +45,18 @@ func (c *Core) acceptRequest(a Actor, cmd policy.Command) (Job, error) {
 		r.Duration = offer
 		detail += fmt.Sprintf(" offered=%s", hm(offer))
 	}
-	r, err = c.store.CreateRequest(r, c.event(a, "request.created", detail))
+	var queued []store.OutboxItem
+	var queue func(store.Request, *store.Outbox) error
+	if offer > 0 {
+		// The offer is the acknowledged request's only next step: it is queued with it.
+		queue = func(r store.Request, ob *store.Outbox) error {
+			out := &outbox{c: c, ob: ob}
+			out.reply(a, offerMessage(r, dec.Problem.Message))
+			queued = ob.Added()
+			return out.err
+		}
+	}
+	r, err = c.store.CreateRequestWith(r, c.event(a, "request.created", detail), queue)
 	if err != nil {
 		return nil, err
 	}
@@ -53,36 +64,33 @@ func (c *Core) acceptRequest(a Actor, cmd policy.Command) (Job, error) {
 	return func(ctx context.Context) error {
 		c.notify(ctx, r)
 		if offer > 0 {
-			c.offer(ctx, a, r, dec.Problem.Message)
+			c.flush(ctx, queued)
 			return nil
 		}
 		if capped, msg := c.pimCap(ctx, cmd.Role, r.Duration); capped > 0 {
 			// PIM's own role setting is stricter than our config: offer what PIM will accept.
-			r, err := c.update(ctx, r.ID, c.event(a, "request.offered", hm(capped)), func(r *store.Request) error {
+			_, err := c.change(ctx, r.ID, c.event(a, "request.offered", hm(capped)), func(r *store.Request, out *outbox) error {
 				if r.State != store.StateReceived {
 					return store.ErrNoChange
 				}
 				r.Duration = capped
+				out.reply(a, offerMessage(*r, msg))
 				return nil
 			})
 			if errors.Is(err, store.ErrNoChange) {
 				return nil
 			}
-			if err != nil {
-				return err
-			}
-			c.offer(ctx, a, r, msg)
-			return nil
+			return err
 		}
 		return c.proceed(ctx, r.ID)
 	}, nil
 }
 
-func (c *Core) offer(ctx context.Context, a Actor, r store.Request, text string) {
-	c.reply(ctx, a, Message{Kind: KindOffer, RequestID: r.ID, Text: text, Buttons: []Button{
+func offerMessage(r store.Request, text string) Message {
+	return Message{Kind: KindOffer, RequestID: r.ID, Text: text, Buttons: []Button{
 		{Action: ActionUseOffer, Label: "Use " + hm(r.Duration), Value: idValue(r.ID), Style: StylePrimary},
 		{Action: ActionCancel, Label: "Cancel", Value: idValue(r.ID)},
-	}})
+	}}
 }
 
 // pimCap reads the role's PIM setting (cached in graph) and returns a smaller duration to offer
@@ -166,7 +174,10 @@ func (c *Core) sendSignIn(ctx context.Context, r store.Request, why, claims stri
 	link, err := c.signInLink(ctx, pendingSignIn{purpose: forRequest, requestID: r.ID, actor: actor, claims: claims}, r.UPN)
 	if err != nil {
 		c.log.Error("sign-in link", "request_id", r.ID, "err", err)
-		c.tell(ctx, r, Message{Kind: KindError, Text: "I couldn't prepare a Microsoft sign-in link just now. Your request is saved; try `/elevate status` in a minute."})
+		_ = c.enqueue(ctx, nil, func(out *outbox) error {
+			out.tell(r, Message{Kind: KindError, Text: "I couldn't prepare a Microsoft sign-in link just now. Your request is saved; try `/elevate status` in a minute."})
+			return nil
+		})
 		return nil
 	}
 	text := fmt.Sprintf("Sign in with your Microsoft account to activate %s for %s. The link works once, for 10 minutes.", r.RoleName, hm(r.Duration))
@@ -176,8 +187,11 @@ func (c *Core) sendSignIn(ctx context.Context, r store.Request, why, claims stri
 	if approvals(r) >= r.ApprovalsNeeded && r.ApprovalsNeeded > 0 {
 		text = fmt.Sprintf("Your request for %s was approved. Sign in to activate it now; the link works once, for 10 minutes.", r.RoleName)
 	}
-	c.tell(ctx, r, Message{Kind: KindSignIn, Text: text, Buttons: []Button{{Action: ActionOpenURL, Label: "Sign in", URL: link, Style: StylePrimary}}})
-	return nil
+	// The link lives in this process's memory: a later run drops it unsent and sends a new one.
+	return c.enqueue(ctx, nil, func(out *outbox) error {
+		out.signIn(r.Platform, DM(r.ChatUser), Message{Kind: KindSignIn, RequestID: r.ID, Text: text, Buttons: []Button{{Action: ActionOpenURL, Label: "Sign in", URL: link, Style: StylePrimary}}})
+		return nil
+	})
 }
 
 var errNotPending = errors.New("bot: request is no longer pending")
@@ -214,7 +228,7 @@ func (c *Core) activate(ctx context.Context, id uint64) error {
 		return c.askSignIn(ctx, r0, "", "")
 	}
 	// The transition to activating is the at-most-once gate: only one caller gets past it.
-	r, err := c.update(ctx, id, systemEvent(c.now(), "request.activating", ""), func(r *store.Request) error {
+	r, err := c.change(ctx, id, systemEvent(c.now(), "request.activating", ""), func(r *store.Request, out *outbox) error {
 		switch r.State {
 		case store.StateReceived, store.StateAwaitingSignIn:
 			if r.ApprovalsNeeded > 0 && approvals(*r) < r.ApprovalsNeeded {
@@ -228,6 +242,7 @@ func (c *Core) activate(ctx context.Context, id uint64) error {
 			return store.ErrNoChange
 		}
 		r.State = store.StateActivating
+		out.tell(*r, Message{Kind: KindProgress, Text: fmt.Sprintf("Activating %s for %s in PIM…", r.RoleName, hm(r.Duration))})
 		return nil
 	})
 	if errors.Is(err, store.ErrNoChange) {
@@ -253,7 +268,6 @@ func (c *Core) activate(ctx context.Context, id uint64) error {
 	if role != nil && role.Tier0 {
 		c.tokens.drop(r.UserID) // tier-0: one sign-in, one activation
 	}
-	c.tell(ctx, r, Message{Kind: KindProgress, Text: fmt.Sprintf("Activating %s for %s in PIM…", r.RoleName, hm(r.Duration))})
 	act, err := c.activateGraph(ctx, tok, r, role, start)
 	if err != nil {
 		if outage(err) {
@@ -276,20 +290,17 @@ func (c *Core) waitUsable(ctx context.Context, r store.Request) error {
 	defer cancel()
 	if _, err := c.graph.WaitUsable(wctx, r.UserID, r.RoleID); err != nil {
 		c.log.Warn("activation not visible yet", "request_id", r.ID, "err", err)
-		c.tell(ctx, r, Message{Kind: KindProgress, Text: fmt.Sprintf("PIM has granted %s but it is not visible yet; this can take a few minutes. Sign out and in again if an admin portal still says no.", r.RoleName)})
+		c.tellLater(ctx, r, Message{Kind: KindProgress, Text: fmt.Sprintf("PIM has granted %s but it is not visible yet; this can take a few minutes. Sign out and in again if an admin portal still says no.", r.RoleName)})
 		return nil
 	}
-	c.tell(ctx, r, Message{Kind: KindResult, Text: fmt.Sprintf("%s is usable now (until %s).", r.RoleName, c.clock(r.EndsAt))})
+	c.tellLater(ctx, r, Message{Kind: KindResult, Text: fmt.Sprintf("%s is usable now (until %s).", r.RoleName, c.clock(r.EndsAt))})
 	return nil
 }
 
-// announce posts the activation to the security channel.
-func (c *Core) announce(ctx context.Context, r store.Request) {
-	if c.cfg.Channels.Security == "" {
-		return
-	}
+// announce queues the activation's line for the security channel.
+func (c *Core) announce(out *outbox, r store.Request) {
 	text := fmt.Sprintf("%s activated %s for %s (until %s): %s", nameOf(r), r.RoleName, hm(r.Duration), c.clock(r.EndsAt), r.Justification)
-	c.send(ctx, r.Platform, Address{Channel: c.cfg.Channels.Security}, Message{Kind: KindAlert, RequestID: r.ID, Text: text})
+	out.alert(cmpOr(r.Platform, c.firstPlatform()), Message{Kind: KindAlert, RequestID: r.ID, Text: text})
 }
 
 func nameOf(r store.Request) string {
@@ -338,22 +349,19 @@ func (c *Core) activationFailed(ctx context.Context, r store.Request, err error)
 	case errors.Is(err, graph.ErrRoleAssignmentExists):
 		words = fmt.Sprintf("%s is already active for you, or another request for it is pending in PIM. See `/elevate status`.", r.RoleName)
 	}
-	r, uerr := c.update(ctx, r.ID, systemEvent(c.now(), "request.failed", code), func(r *store.Request) error {
+	_, uerr := c.change(ctx, r.ID, systemEvent(c.now(), "request.failed", code), func(r *store.Request, out *outbox) error {
 		if r.State != store.StateActivating {
 			return store.ErrNoChange
 		}
 		r.State, r.FailureCode, r.FailureMessage = store.StateFailed, code, words
+		out.tell(*r, Message{Kind: KindResult, Text: fmt.Sprintf("%s was not activated. %s", r.RoleName, words)})
+		out.cards(*r)
 		return nil
 	})
 	if errors.Is(uerr, store.ErrNoChange) {
 		return nil
 	}
-	if uerr != nil {
-		return uerr
-	}
-	c.tell(ctx, r, Message{Kind: KindResult, Text: fmt.Sprintf("%s was not activated. %s", r.RoleName, words)})
-	c.refreshCards(ctx, r)
-	return nil
+	return uerr
 }
 
 // graphWords says in plain words what a Graph failure means for the user.
@@ -400,11 +408,17 @@ func (c *Core) Expire(ctx context.Context) error {
 			continue
 		}
 		from := r.State
-		r, err := c.update(ctx, r.ID, systemEvent(now, "request."+string(to), ""), func(r *store.Request) error {
+		_, err := c.change(ctx, r.ID, systemEvent(now, "request."+string(to), ""), func(r *store.Request, out *outbox) error {
 			if r.State != from {
 				return store.ErrNoChange
 			}
 			r.State = to
+			if to == store.StateExpired {
+				out.tell(*r, Message{Kind: KindResult, Text: fmt.Sprintf("Your request for %s expired without a decision. Ask again if you still need it.", r.RoleName)})
+			} else {
+				out.tell(*r, Message{Kind: KindResult, Text: fmt.Sprintf("%s has ended.", r.RoleName)})
+			}
+			out.cards(*r)
 			return nil
 		})
 		if errors.Is(err, store.ErrNoChange) {
@@ -413,12 +427,6 @@ func (c *Core) Expire(ctx context.Context) error {
 		if err != nil {
 			return err
 		}
-		if to == store.StateExpired {
-			c.tell(ctx, r, Message{Kind: KindResult, Text: fmt.Sprintf("Your request for %s expired without a decision. Ask again if you still need it.", r.RoleName)})
-		} else {
-			c.tell(ctx, r, Message{Kind: KindResult, Text: fmt.Sprintf("%s has ended.", r.RoleName)})
-		}
-		c.refreshCards(ctx, r)
 	}
 	return nil
 }
@@ -437,6 +445,9 @@ func (c *Core) alertMismatch(ctx context.Context, a Actor, got string) {
 	if c.cfg.Channels.Security != "" {
 		text := fmt.Sprintf("Identity mismatch: chat user %s (%s) signed in as a different Microsoft account %s than the one it is linked to. Nothing was activated.",
 			a.ChatUser, a.Platform, strings.TrimSpace(got))
-		c.send(ctx, a.Platform, Address{Channel: c.cfg.Channels.Security}, Message{Kind: KindAlert, Text: text})
+		_ = c.enqueue(ctx, nil, func(out *outbox) error {
+			out.alert(a.Platform, Message{Kind: KindAlert, Text: text})
+			return nil
+		})
 	}
 }

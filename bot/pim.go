@@ -137,21 +137,18 @@ const CodeGraphUnavailable = "graph_unavailable"
 // not answer, and nothing is lost.
 func (c *Core) waitForGraph(ctx context.Context, r store.Request, cause error) error {
 	c.log.Warn("graph unavailable; request kept for retry", "request_id", r.ID, "err", cause)
-	r, err := c.update(ctx, r.ID, systemEvent(c.now(), "request.waiting_for_graph", ""), func(r *store.Request) error {
+	_, err := c.change(ctx, r.ID, systemEvent(c.now(), "request.waiting_for_graph", ""), func(r *store.Request, out *outbox) error {
 		if r.State != store.StateActivating {
 			return store.ErrNoChange
 		}
 		r.State, r.FailureCode, r.FailureMessage = store.StateReceived, CodeGraphUnavailable, "Microsoft Graph did not answer"
+		out.tell(*r, Message{Kind: KindProgress, Text: fmt.Sprintf("Microsoft Graph is not answering right now. Your request #%d for %s is saved; I'll try again in a minute and tell you. (`/elevate cancel` withdraws it.)", r.ID, r.RoleName)})
 		return nil
 	})
 	if errors.Is(err, store.ErrNoChange) {
 		return nil
 	}
-	if err != nil {
-		return err
-	}
-	c.tellUser(ctx, r, Message{Kind: KindProgress, Text: fmt.Sprintf("Microsoft Graph is not answering right now. Your request #%d for %s is saved; I'll try again in a minute and tell you. (`/elevate cancel` withdraws it.)", r.ID, r.RoleName)})
-	return nil
+	return err
 }
 
 // Retry moves on the requests that wait for Graph to come back: it looks first (a write whose
@@ -176,7 +173,7 @@ func (c *Core) Retry(ctx context.Context) error {
 // markActive records that PIM granted r (now, or found active after a lost answer) and tells
 // everyone; the wait for "usable" follows.
 func (c *Core) markActive(ctx context.Context, id uint64, act graph.Activation, start time.Time, why string) error {
-	r, err := c.update(ctx, id, systemEvent(c.now(), "request.active", strings.TrimSpace(act.RequestID+" "+act.Status+" "+why)), func(r *store.Request) error {
+	r, err := c.change(ctx, id, systemEvent(c.now(), "request.active", strings.TrimSpace(act.RequestID+" "+act.Status+" "+why)), func(r *store.Request, out *outbox) error {
 		if r.State == store.StateActive || r.State.Terminal() {
 			return store.ErrNoChange
 		}
@@ -185,6 +182,9 @@ func (c *Core) markActive(ctx context.Context, id uint64, act graph.Activation, 
 			r.GraphRequestID = act.RequestID
 		}
 		r.ActivatedAt, r.EndsAt = start, start.Add(r.Duration) // the clock starts at activation
+		out.tell(*r, Message{Kind: KindResult, Text: fmt.Sprintf("%s active until %s. PIM is applying it; I'll tell you when it is usable.", r.RoleName, c.clock(r.EndsAt))})
+		out.cards(*r)
+		c.announce(out, *r)
 		return nil
 	})
 	if errors.Is(err, store.ErrNoChange) {
@@ -194,17 +194,14 @@ func (c *Core) markActive(ctx context.Context, id uint64, act graph.Activation, 
 		return err
 	}
 	c.log.Info("activated", "request_id", r.ID, "role", r.RoleName, "graph_request_id", r.GraphRequestID)
-	c.tellUser(ctx, r, Message{Kind: KindResult, Text: fmt.Sprintf("%s active until %s. PIM is applying it; I'll tell you when it is usable.", r.RoleName, c.clock(r.EndsAt))})
-	c.refreshCards(ctx, r)
-	c.announce(ctx, r)
 	wctx, cancel := context.WithTimeout(ctx, c.usable)
 	defer cancel()
 	if err := c.waitUsableAny(wctx, r); err != nil {
 		c.log.Warn("activation not visible yet", "request_id", r.ID, "err", err)
-		c.tellUser(ctx, r, Message{Kind: KindProgress, Text: fmt.Sprintf("PIM has granted %s but it is not visible yet; this can take a few minutes. Sign out and in again if an admin portal still says no.", r.RoleName)})
+		c.tellLater(ctx, r, Message{Kind: KindProgress, Text: fmt.Sprintf("PIM has granted %s but it is not visible yet; this can take a few minutes. Sign out and in again if an admin portal still says no.", r.RoleName)})
 		return nil
 	}
-	c.tellUser(ctx, r, Message{Kind: KindResult, Text: fmt.Sprintf("%s is usable now (until %s).", r.RoleName, c.clock(r.EndsAt))})
+	c.tellLater(ctx, r, Message{Kind: KindResult, Text: fmt.Sprintf("%s is usable now (until %s).", r.RoleName, c.clock(r.EndsAt))})
 	return nil
 }
 
@@ -217,34 +214,15 @@ func cmpOr(a, b string) string {
 
 // pimApprovalPending records that PIM itself wants an approval for r and puts the card up.
 func (c *Core) pimApprovalPending(ctx context.Context, id uint64, act graph.Activation) error {
-	r, err := c.update(ctx, id, systemEvent(c.now(), "request.pim_approval", act.RequestID), func(r *store.Request) error {
+	_, err := c.change(ctx, id, systemEvent(c.now(), "request.pim_approval", act.RequestID), func(r *store.Request, out *outbox) error {
 		r.State, r.GraphRequestID, r.GraphStatus = store.StateAwaitingApproval, act.RequestID, act.Status
 		r.ApprovalsNeeded = max(r.ApprovalsNeeded, approvals(*r)+1)
 		// PIM's approval stage has its own deadline (a day by default), not Elevate's.
 		r.ExpiresAt = c.now().UTC().Add(24 * time.Hour)
+		out.then(out.card(*r)).tell(*r, Message{Kind: KindProgress, Text: fmt.Sprintf("PIM itself requires approval for %s. I've asked in %s; the approver's click approves it in PIM, with their own Microsoft sign-in. I'll tell you when it is decided.", r.RoleName, c.approvalChannel(*r))})
 		return nil
 	})
-	if err != nil {
-		return err
-	}
-	c.postCard(ctx, r)
-	c.tellUser(ctx, r, Message{Kind: KindProgress, Text: fmt.Sprintf("PIM itself requires approval for %s. I've asked in %s; the approver's click approves it in PIM, with their own Microsoft sign-in. I'll tell you when it is decided.", r.RoleName, c.approvalChannel(r))})
-	return nil
-}
-
-// postCard posts r's approval card unless it already has one.
-func (c *Core) postCard(ctx context.Context, r store.Request) {
-	refs, err := c.store.MessageRefs(r.ID)
-	if err == nil && slices.ContainsFunc(refs, func(ref store.MessageRef) bool { return ref.Kind == string(KindCard) }) {
-		c.refreshCards(ctx, r)
-		return
-	}
-	if ref, ok := c.send(ctx, r.Platform, Address{Channel: c.approvalChannel(r)}, c.card(r)); ok {
-		ref.Kind = string(KindCard)
-		if err := c.store.AddMessageRef(r.ID, ref); err != nil {
-			c.log.Error("saving card reference", "request_id", r.ID, "err", err)
-		}
-	}
+	return err
 }
 
 // decidePIM acts on PIM's own approval step with the approver's delegated token. PIM decides who
@@ -316,7 +294,7 @@ func (c *Core) decidePIM(ctx context.Context, a Actor, r store.Request, action A
 		return nil
 	}
 	ev := c.event(a, "request.pim_"+string(action), just)
-	r, err = c.update(ctx, r.ID, ev, func(r *store.Request) error {
+	r, err = c.change(ctx, r.ID, ev, func(r *store.Request, out *outbox) error {
 		if !pimPending(*r) {
 			return store.ErrNoChange
 		}
@@ -327,6 +305,14 @@ func (c *Core) decidePIM(ctx context.Context, a Actor, r store.Request, action A
 		} else {
 			r.State, r.GraphStatus = store.StateActivating, "Approved"
 		}
+		out.cards(*r)
+		if action == ActionDeny {
+			out.reply(a, Message{Kind: KindResult, Text: fmt.Sprintf("You denied %s's request for %s in PIM.", nameOf(*r), r.RoleName)})
+			out.tell(*r, Message{Kind: KindResult, Text: fmt.Sprintf("%s denied your request for %s in PIM: %s", name, r.RoleName, just)})
+			return nil
+		}
+		out.reply(a, Message{Kind: KindResult, Text: fmt.Sprintf("You approved %s's request for %s in PIM.", nameOf(*r), r.RoleName)})
+		out.tell(*r, Message{Kind: KindProgress, Text: fmt.Sprintf("%s approved your request for %s in PIM.", name, r.RoleName)})
 		return nil
 	})
 	if errors.Is(err, store.ErrNoChange) {
@@ -335,14 +321,9 @@ func (c *Core) decidePIM(ctx context.Context, a Actor, r store.Request, action A
 	if err != nil {
 		return err
 	}
-	c.refreshCards(ctx, r)
 	if action == ActionDeny {
-		c.reply(ctx, a, Message{Kind: KindResult, Text: fmt.Sprintf("You denied %s's request for %s in PIM.", nameOf(r), r.RoleName)})
-		c.tellUser(ctx, r, Message{Kind: KindResult, Text: fmt.Sprintf("%s denied your request for %s in PIM: %s", name, r.RoleName, just)})
 		return nil
 	}
-	c.reply(ctx, a, Message{Kind: KindResult, Text: fmt.Sprintf("You approved %s's request for %s in PIM.", nameOf(r), r.RoleName)})
-	c.tellUser(ctx, r, Message{Kind: KindProgress, Text: fmt.Sprintf("%s approved your request for %s in PIM.", name, r.RoleName)})
 	return c.markActive(ctx, r.ID, graph.Activation{Status: "Provisioned"}, c.now().UTC(), "approved in PIM")
 }
 
@@ -369,11 +350,13 @@ func (c *Core) syncPIMOutcome(ctx context.Context, tok graph.UserToken, r store.
 		if to == "" {
 			to = store.StateFailed
 		}
-		r, err := c.update(ctx, r.ID, systemEvent(c.now(), "request."+string(to), "decided in PIM: "+sr.Status), func(r *store.Request) error {
+		_, err := c.change(ctx, r.ID, systemEvent(c.now(), "request."+string(to), "decided in PIM: "+sr.Status), func(r *store.Request, out *outbox) error {
 			if !pimPending(*r) {
 				return store.ErrNoChange
 			}
 			r.State, r.GraphStatus = to, sr.Status
+			out.cards(*r)
+			out.tell(*r, Message{Kind: KindResult, Text: fmt.Sprintf("Your request for %s was %s in PIM.", r.RoleName, strings.ToLower(sr.Status))})
 			return nil
 		})
 		if errors.Is(err, store.ErrNoChange) {
@@ -382,8 +365,6 @@ func (c *Core) syncPIMOutcome(ctx context.Context, tok graph.UserToken, r store.
 		if err != nil {
 			return err
 		}
-		c.refreshCards(ctx, r)
-		c.tellUser(ctx, r, Message{Kind: KindResult, Text: fmt.Sprintf("Your request for %s was %s in PIM.", r.RoleName, strings.ToLower(sr.Status))})
 	default:
 		c.refreshCards(ctx, r)
 	}
@@ -500,26 +481,21 @@ func (c *Core) doneRequest(ctx context.Context, a Actor, r store.Request) error 
 		}
 	}
 	now := c.now().UTC()
-	r, err := c.update(ctx, r.ID, c.event(a, "request.ended", "deactivated early"), func(r *store.Request) error {
+	_, err := c.change(ctx, r.ID, c.event(a, "request.ended", "deactivated early"), func(r *store.Request, out *outbox) error {
 		if r.State != store.StateActive {
 			return store.ErrNoChange
 		}
 		r.State, r.EndsAt = store.StateEnded, now
+		out.reply(a, Message{Kind: KindResult, RequestID: r.ID, Text: fmt.Sprintf("Done: %s is deactivated in PIM. Thanks for giving it back early.", r.RoleName)})
+		out.cards(*r)
+		out.alert(cmpOr(r.Platform, c.firstPlatform()), Message{Kind: KindAlert, RequestID: r.ID,
+			Text: fmt.Sprintf("%s ended %s early (at %s).", nameOf(*r), r.RoleName, c.clock(now))})
 		return nil
 	})
 	if errors.Is(err, store.ErrNoChange) {
 		return nil
 	}
-	if err != nil {
-		return err
-	}
-	c.reply(ctx, a, Message{Kind: KindResult, RequestID: r.ID, Text: fmt.Sprintf("Done: %s is deactivated in PIM. Thanks for giving it back early.", r.RoleName)})
-	c.refreshCards(ctx, r)
-	if c.cfg.Channels.Security != "" {
-		c.send(ctx, r.Platform, Address{Channel: c.cfg.Channels.Security}, Message{Kind: KindAlert, RequestID: r.ID,
-			Text: fmt.Sprintf("%s ended %s early (at %s).", nameOf(r), r.RoleName, c.clock(now))})
-	}
-	return nil
+	return err
 }
 
 // doneFailed explains a refused deactivation; nil err means it worked.
@@ -533,11 +509,12 @@ func (c *Core) doneFailed(ctx context.Context, a Actor, r store.Request, err err
 			r.RoleName, c.clock(r.ActivatedAt), c.clock(when))})
 	case errors.Is(err, graph.ErrNotFound):
 		// Already over in PIM (expired, or deactivated in the portal): record it.
-		c.update(ctx, r.ID, c.event(a, "request.ended", "not active in PIM any more"), func(r *store.Request) error {
+		c.change(ctx, r.ID, c.event(a, "request.ended", "not active in PIM any more"), func(r *store.Request, out *outbox) error {
 			if r.State != store.StateActive {
 				return store.ErrNoChange
 			}
 			r.State = store.StateEnded
+			out.cards(*r)
 			return nil
 		})
 		c.reply(ctx, a, Message{Kind: KindText, Text: fmt.Sprintf("%s is no longer active in PIM; nothing to end.", r.RoleName)})
@@ -652,21 +629,25 @@ func (c *Core) extendRequest(ctx context.Context, a Actor, r store.Request, d ti
 	ext.Scheduled = append(ext.Scheduled, act.RequestID)
 	ext.All = append(ext.All, act.RequestID)
 	c.saveExtension(r.ID, ext)
-	r, err = c.update(ctx, r.ID, c.event(a, "request.extended", fmt.Sprintf("by=%s graph_request=%s", hm(d), act.RequestID)), func(r *store.Request) error {
+	extended := func(r store.Request, out *outbox) {
+		out.reply(a, Message{Kind: KindResult, RequestID: r.ID, Text: fmt.Sprintf("%s extended by %s: now active until %s, without a gap (PIM starts a follow-up activation at %s). Extension budget left: %s.",
+			r.RoleName, hm(d), c.clock(r.EndsAt), c.clock(start), hm(role.ExtensionBudget-ext.Used))})
+	}
+	r, err = c.change(ctx, r.ID, c.event(a, "request.extended", fmt.Sprintf("by=%s graph_request=%s", hm(d), act.RequestID)), func(r *store.Request, out *outbox) error {
 		if r.State != store.StateActive {
 			return store.ErrNoChange
 		}
 		r.EndsAt = start.Add(d)
 		r.Duration += d
+		extended(*r, out)
+		out.cards(*r)
 		return nil
 	})
-	if err != nil && !errors.Is(err, store.ErrNoChange) {
-		return err
+	if errors.Is(err, store.ErrNoChange) {
+		// PIM extended it, but the request ended meanwhile: say what PIM did all the same.
+		return c.enqueue(ctx, nil, func(out *outbox) error { extended(r, out); return nil })
 	}
-	c.reply(ctx, a, Message{Kind: KindResult, RequestID: r.ID, Text: fmt.Sprintf("%s extended by %s: now active until %s, without a gap (PIM starts a follow-up activation at %s). Extension budget left: %s.",
-		r.RoleName, hm(d), c.clock(r.EndsAt), c.clock(start), hm(role.ExtensionBudget-ext.Used))})
-	c.refreshCards(ctx, r)
-	return nil
+	return err
 }
 
 // currentEnd is when PIM ends r's current activation.
@@ -712,11 +693,12 @@ func (c *Core) cancelPIM(ctx context.Context, a Actor, r store.Request) (bool, e
 		c.reply(ctx, a, Message{Kind: KindError, Text: fmt.Sprintf("PIM did not cancel your request for %s. %s", r.RoleName, graphWords(err))})
 		return false, nil
 	}
-	r, err = c.update(ctx, r.ID, c.event(a, "request.cancelled", "cancelled in PIM"), func(r *store.Request) error {
+	_, err = c.change(ctx, r.ID, c.event(a, "request.cancelled", "cancelled in PIM"), func(r *store.Request, out *outbox) error {
 		if !pimPending(*r) {
 			return store.ErrNoChange
 		}
 		r.State, r.GraphStatus = store.StateCancelled, "Canceled"
+		out.cards(*r)
 		return nil
 	})
 	if errors.Is(err, store.ErrNoChange) {
@@ -725,7 +707,6 @@ func (c *Core) cancelPIM(ctx context.Context, a Actor, r store.Request) (bool, e
 	if err != nil {
 		return false, err
 	}
-	c.refreshCards(ctx, r)
 	return true, nil
 }
 

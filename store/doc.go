@@ -46,6 +46,8 @@
 //	review_items/                   v4: <str campaign><str user id><str role id> → ReviewItem (JSON)
 //	cursors/                        v5: pollers' state (cursors.go)
 //	  <name>                        → opaque bytes (JSON): high-water marks, posted ids, extensions
+//	outbox/                         v6: chat deliveries not made yet (outbox.go); sequence = last id
+//	  <id>                          → OutboxItem (JSON), written in the transaction that caused it
 //
 // Keys: <id>, <n> and <seq> are 8-byte big-endian integers so that byte order
 // is numeric order; time-ordered keys, if added, are big-endian Unix nanos.

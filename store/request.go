@@ -16,6 +16,12 @@ import (
 // set (CreatedAt keeps the caller's value if set). An empty State becomes
 // StateReceived. ev.RequestID is set to the new ID.
 func (s *Store) CreateRequest(r Request, ev AuditRecord) (Request, error) {
+	return s.CreateRequestWith(r, ev, nil)
+}
+
+// CreateRequestWith is CreateRequest whose out (if not nil) may queue chat deliveries for the new
+// request (which it gets with its ID set), committed in the same transaction.
+func (s *Store) CreateRequestWith(r Request, ev AuditRecord, out func(r Request, out *Outbox) error) (Request, error) {
 	ev.At = s.at(ev.At)
 	if r.State == "" {
 		r.State = StateReceived
@@ -32,7 +38,7 @@ func (s *Store) CreateRequest(r Request, ev AuditRecord) (Request, error) {
 	if ev.Action == "" {
 		ev.Action = "request.created"
 	}
-	op := &createOp{r: r, ev: ev, done: make(chan createResult, 1)}
+	op := &createOp{r: r, ev: ev, out: out, done: make(chan createResult, 1)}
 	s.create(op)
 	if op.err != nil {
 		return Request{}, op.err
@@ -44,6 +50,7 @@ func (s *Store) CreateRequest(r Request, ev AuditRecord) (Request, error) {
 type createOp struct {
 	r    Request
 	ev   AuditRecord
+	out  func(Request, *Outbox) error
 	err  error
 	done chan createResult
 }
@@ -94,7 +101,7 @@ func (s *Store) create(op *createOp) {
 func (s *Store) commitCreates(batch []*createOp) {
 	err := s.db.Update(func(tx *bolt.Tx) error {
 		for _, o := range batch {
-			if err := createInTx(tx, &o.r, &o.ev); err != nil {
+			if err := createInTx(tx, &o.r, &o.ev, o.out); err != nil {
 				return err
 			}
 		}
@@ -108,12 +115,12 @@ func (s *Store) commitCreates(batch []*createOp) {
 	}
 	for _, o := range batch {
 		r, ev := o.r, o.ev
-		o.err = s.db.Update(func(tx *bolt.Tx) error { return createInTx(tx, &r, &ev) })
+		o.err = s.db.Update(func(tx *bolt.Tx) error { return createInTx(tx, &r, &ev, o.out) })
 		o.r, o.ev = r, ev
 	}
 }
 
-func createInTx(tx *bolt.Tx, r *Request, ev *AuditRecord) error {
+func createInTx(tx *bolt.Tx, r *Request, ev *AuditRecord, out func(Request, *Outbox) error) error {
 	b, err := bucket(tx, bucketRequests)
 	if err != nil {
 		return err
@@ -128,8 +135,13 @@ func createInTx(tx *bolt.Tx, r *Request, ev *AuditRecord) error {
 		return err
 	}
 	ev.RequestID = r.ID
-	_, err = appendAudit(tx, *ev)
-	return err
+	if _, err = appendAudit(tx, *ev); err != nil {
+		return err
+	}
+	if out != nil {
+		return out(*r, &Outbox{tx: tx, now: ev.At, request: r.ID})
+	}
+	return nil
 }
 
 // Request returns the request with this id, or ErrNotFound.
@@ -157,6 +169,13 @@ func (s *Store) Request(id uint64) (Request, error) {
 // not move a request out of a terminal state (ErrConflict); the ID and
 // Version it sets are ignored.
 func (s *Store) Update(id uint64, ev AuditRecord, fn func(*Request) error) (Request, error) {
+	return s.UpdateWith(id, ev, func(r *Request, _ *Outbox) error { return fn(r) })
+}
+
+// UpdateWith is Update whose fn may also queue chat deliveries in out: they are committed in the
+// same transaction as the change and its audit record, or not at all (fn's error, ErrNoChange).
+// Items' RequestID defaults to id.
+func (s *Store) UpdateWith(id uint64, ev AuditRecord, fn func(r *Request, out *Outbox) error) (Request, error) {
 	ev.At = s.at(ev.At)
 	if ev.Action == "" {
 		ev.Action = "request.updated"
@@ -171,7 +190,8 @@ func (s *Store) Update(id uint64, ev AuditRecord, fn func(*Request) error) (Requ
 		if err != nil {
 			return err
 		}
-		if err := fn(&r); err != nil {
+		ob := &Outbox{tx: tx, now: ev.At, request: id}
+		if err := fn(&r, ob); err != nil {
 			if errors.Is(err, ErrNoChange) {
 				out = old
 			}
