@@ -714,7 +714,11 @@ func (a *Adapter) sendDM(ctx context.Context, user string, act Activity) (convID
 		}
 		ref.ConversationID = res.ID
 		if res.ServiceURL != "" {
-			ref.ServiceURL = res.ServiceURL
+			if err := a.allow.Check(res.ServiceURL); err != nil {
+				a.log.Warn("teams: createConversation named a service URL off the allowlist; keeping ours", "reason", err.Error())
+			} else {
+				ref.ServiceURL = res.ServiceURL
+			}
 		}
 		a.put(ref)
 		a.put(store.Conversation{Platform: Platform, Key: res.ID, ConversationID: res.ID, ServiceURL: ref.ServiceURL,

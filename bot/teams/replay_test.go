@@ -97,6 +97,31 @@ func TestServiceURLOffAllowlist(t *testing.T) {
 	}
 }
 
+// TestCreatedConversationServiceURL: a createConversation answer naming a service URL off the
+// allowlist is not kept: the direct message goes on the reference Teams gave in a validated
+// activity.
+func TestCreatedConversationServiceURL(t *testing.T) {
+	w := startWorld(t)
+	trap, hits := connectorTrap(t, true)
+	w.fake.AnswerServiceURL(trap.URL + "/amer/")
+	if _, err := w.adapter.Send(context.Background(), bot.Address{User: chatID("dave"), Private: true}, bot.Message{Text: "hello dave"}); err != nil {
+		t.Fatal(err)
+	}
+	if c, ok := w.fake.Personal(chatID("dave")); !ok || len(c.Activities) != 1 {
+		t.Errorf("dave's chat holds %d messages, want 1", len(c.Activities))
+	}
+	ref, err := w.Store.Conversation(teams.Platform, "user:"+chatID("dave"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if ref.ServiceURL != w.fake.ServiceURL() {
+		t.Errorf("dave's reference is on %s, want %s", ref.ServiceURL, w.fake.ServiceURL())
+	}
+	if n := hits.Load(); n != 0 {
+		t.Errorf("%d requests reached the other connector, want 0", n)
+	}
+}
+
 // TestDuplicateActivity: the Bot Connector delivering the same activity twice (same id) makes
 // one request.
 func TestDuplicateActivity(t *testing.T) {

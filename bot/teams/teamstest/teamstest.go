@@ -49,6 +49,8 @@ type Server struct {
 	members     map[string]Member
 	requests    []Request
 	personalFor map[string]string // user id → 1:1 conversation id
+	// createdServiceURL is the serviceUrl createConversation answers with ("" for none).
+	createdServiceURL string
 }
 
 // Key is a signing key of the fake's key set.
@@ -463,8 +465,20 @@ func (s *Server) createConversation(w http.ResponseWriter, _ *http.Request, body
 		return http.StatusNotFound
 	}
 	id := s.openPersonal(p.Members[0].ID)
-	writeJSON(w, http.StatusCreated, map[string]any{"id": id})
+	resp := map[string]any{"id": id}
+	if s.createdServiceURL != "" {
+		resp["serviceUrl"] = s.createdServiceURL
+	}
+	writeJSON(w, http.StatusCreated, resp)
 	return http.StatusCreated
+}
+
+// AnswerServiceURL makes createConversation answer with serviceUrl u (ConversationResourceResponse
+// has the field; the connector may name another regional URL).
+func (s *Server) AnswerServiceURL(u string) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.createdServiceURL = u
 }
 
 func (s *Server) nextID() string {
