@@ -387,6 +387,7 @@ func (c *Core) Expire(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
+	c.remind(ctx, rs)
 	now := c.now()
 	for _, r := range rs {
 		c.ensureCard(ctx, r)
