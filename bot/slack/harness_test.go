@@ -64,7 +64,9 @@ func startWith(t *testing.T, socket bool, tenant []byte) *env {
 	e.fake.AddChannel("C0APPROVALS", "pim-approvals")
 	e.fake.AddChannel("C0SECURITY", "security")
 	e.fake.AddChannel("C0ITADMINS", "it-admins")
-	o := slack.Options{BotToken: slacktest.BotToken, SigningSecret: secret, APIURL: e.fake.APIURL(), HomeDelay: 20 * time.Millisecond}
+	replays := &lateReplays{}
+	o := slack.Options{BotToken: slacktest.BotToken, SigningSecret: secret, APIURL: e.fake.APIURL(), HomeDelay: 20 * time.Millisecond,
+		Replays: replays}
 	if socket {
 		o.AppToken = slacktest.AppToken
 	}
@@ -81,6 +83,7 @@ func startWith(t *testing.T, socket bool, tenant []byte) *env {
 	}
 	t.Cleanup(w.Close)
 	e.w = w
+	replays.r.Store(w.Core)
 	a.Use(w.Core)
 	mux := http.NewServeMux()
 	mux.Handle("/slack/commands", a.Commands())
@@ -102,6 +105,13 @@ func startWith(t *testing.T, socket bool, tenant []byte) *env {
 	}
 	t.Cleanup(func() { cancel(); <-done; a.Close() })
 	return e
+}
+
+// lateReplays is the world's core as the adapter's Replays: the world starts after the adapter.
+type lateReplays struct{ r atomic.Pointer[bot.Core] }
+
+func (l *lateReplays) FirstSeen(key string, at time.Time, window time.Duration) (bool, error) {
+	return l.r.Load().FirstSeen(key, at, window)
 }
 
 func (e *env) next() string { return strconv.FormatInt(e.seq.Add(1), 10) }
