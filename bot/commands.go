@@ -137,7 +137,8 @@ func (c *Core) roles(ctx context.Context, a Actor) error {
 		}
 		for _, g := range gs {
 			if r := c.cfg.RoleByID(g.GroupID); r != nil && r.Group && r.Access == g.AccessID {
-				lines = append(lines, fmt.Sprintf("%s (`%s`, group %s, up to %s)", r.Name, firstAlias(r), g.AccessID, hm(r.MaxDuration)))
+				lim, _ := c.limit(ctx, r)
+				lines = append(lines, fmt.Sprintf("%s (`%s`, group %s, up to %s)", r.Name, firstAlias(r), g.AccessID, hm(lim)))
 			}
 		}
 	}
@@ -148,7 +149,11 @@ func (c *Core) roles(ctx context.Context, a Actor) error {
 	for _, e := range els {
 		line := e.RoleName
 		if r := c.cfg.RoleByID(e.RoleID); r != nil {
-			line = fmt.Sprintf("%s (`%s`, up to %s)", r.Name, firstAlias(r), hm(r.MaxDuration))
+			lim, byPIM := c.limit(ctx, r)
+			line = fmt.Sprintf("%s (`%s`, up to %s)", r.Name, firstAlias(r), hm(lim))
+			if byPIM {
+				line = fmt.Sprintf("%s (`%s`, up to %s: PIM's maximum)", r.Name, firstAlias(r), hm(lim))
+			}
 		}
 		if e.ViaGroupName != "" {
 			line += " through group " + e.ViaGroupName
