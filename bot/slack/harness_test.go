@@ -49,6 +49,12 @@ type env struct {
 
 func start(t *testing.T, socket bool) *env {
 	t.Helper()
+	return startWith(t, socket, examples.Tenant)
+}
+
+// startWith is start against the simulated tenant seeded from tenant.
+func startWith(t *testing.T, socket bool, tenant []byte) *env {
+	t.Helper()
 	e := &env{socket: socket, fake: slacktest.New(), timeout: 10 * time.Second}
 	t.Cleanup(e.fake.Close)
 	for _, u := range users {
@@ -69,7 +75,7 @@ func start(t *testing.T, socket bool) *env {
 		t.Fatal(err)
 	}
 	e.a = a
-	w, err := demo.Start(demo.Options{Config: examples.Config, ConfigName: "examples/elevate.yaml", Tenant: examples.Tenant,
+	w, err := demo.Start(demo.Options{Config: examples.Config, ConfigName: "examples/elevate.yaml", Tenant: tenant,
 		ActivationDelay: 30 * time.Millisecond, PollInterval: 10 * time.Millisecond,
 		StorePath: filepath.Join(t.TempDir(), "elevate.db"), Messengers: []bot.Messenger{a}})
 	if err != nil {
