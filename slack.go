@@ -38,7 +38,7 @@ func startSlack(ctx context.Context, env serveEnv) (string, bool, error) {
 		apiURL += "/"
 	}
 	a, err := slack.New(slack.Options{Core: env.Core, BotToken: token, SigningSecret: secret, AppToken: app,
-		APIURL: apiURL, Logger: env.Log.With("platform", "slack")})
+		APIURL: apiURL, Logger: env.Log.With("platform", "slack"), Replays: env.Core})
 	if err != nil {
 		return "slack", false, err
 	}

@@ -359,7 +359,7 @@ func (c *Core) card(r store.Request) Message {
 			{Action: ActionApprove, Label: "Approve", Value: idValue(r.ID), Style: StylePrimary},
 			{Action: ActionDeny, Label: "Deny", Value: idValue(r.ID), Style: StyleDanger},
 		}
-		m.Footer = "Expires at " + c.clock(r.ExpiresAt) + ". The requester cannot approve their own request."
+		m.Footer = strings.TrimSpace("Expires at " + c.clock(r.ExpiresAt) + ". " + c.reminderNote(r) + " The requester cannot approve their own request.")
 		if r.GraphStatus == "PendingApproval" {
 			m.Fields = append(m.Fields, Field{"Approved in", "PIM, with the approver's own Microsoft sign-in"})
 		}

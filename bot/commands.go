@@ -48,6 +48,10 @@ func (c *Core) Accept(a Actor, text string) (Job, error) {
 		return func(ctx context.Context) error { return c.done(ctx, a, cmd.Role) }, nil
 	case policy.KindExtend:
 		return func(ctx context.Context) error { return c.extend(ctx, a, cmd.Role, cmd.Duration) }, nil
+	case policy.KindApprove:
+		return func(ctx context.Context) error { return c.decide(ctx, a, cmd.RequestID, ActionApprove, "") }, nil
+	case policy.KindDeny:
+		return func(ctx context.Context) error { return c.decide(ctx, a, cmd.RequestID, ActionDeny, cmd.Reason) }, nil
 	}
 	c.mu.RLock()
 	h, ok := c.admin[cmd.Kind]
@@ -99,6 +103,7 @@ func (c *Core) help() Message {
 		"`/elevate status`: your pending and active elevations",
 		"`/elevate done [role]`: end an activation early · `/elevate extend [role] 1h`: extend it, within its budget",
 		"`/elevate cancel`: cancel your pending requests",
+		"`/elevate approve 3` · `/elevate deny 3 <why>`: decide on request #3, if you are one of its approvers",
 		"`/elevate help`: this help",
 		"Durations: 30m, 4h, 1h30m. Every activation is your own PIM activation, after your own Microsoft sign-in.",
 	}, "\n")}
@@ -132,7 +137,8 @@ func (c *Core) roles(ctx context.Context, a Actor) error {
 		}
 		for _, g := range gs {
 			if r := c.cfg.RoleByID(g.GroupID); r != nil && r.Group && r.Access == g.AccessID {
-				lines = append(lines, fmt.Sprintf("%s (`%s`, group %s, up to %s)", r.Name, firstAlias(r), g.AccessID, hm(r.MaxDuration)))
+				lim, _ := c.limit(ctx, r)
+				lines = append(lines, fmt.Sprintf("%s (`%s`, group %s, up to %s)", r.Name, firstAlias(r), g.AccessID, hm(lim)))
 			}
 		}
 	}
@@ -143,7 +149,11 @@ func (c *Core) roles(ctx context.Context, a Actor) error {
 	for _, e := range els {
 		line := e.RoleName
 		if r := c.cfg.RoleByID(e.RoleID); r != nil {
-			line = fmt.Sprintf("%s (`%s`, up to %s)", r.Name, firstAlias(r), hm(r.MaxDuration))
+			lim, byPIM := c.limit(ctx, r)
+			line = fmt.Sprintf("%s (`%s`, up to %s)", r.Name, firstAlias(r), hm(lim))
+			if byPIM {
+				line = fmt.Sprintf("%s (`%s`, up to %s: PIM's maximum)", r.Name, firstAlias(r), hm(lim))
+			}
 		}
 		if e.ViaGroupName != "" {
 			line += " through group " + e.ViaGroupName

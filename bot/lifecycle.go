@@ -52,17 +52,23 @@ func (c *Core) acceptRequest(a Actor, cmd policy.Command) (Job, error) {
 	c.log.Info("request created", "request_id", r.ID, "platform", a.Platform, "role", r.RoleName)
 	return func(ctx context.Context) error {
 		c.notify(ctx, r)
-		if offer > 0 {
-			c.offer(ctx, a, r, dec.Problem.Message)
-			return nil
+		// Before anyone is asked to sign in: is the user eligible at all, and does PIM's own
+		// maximum allow the duration? Both read with Elevate's read-only identity.
+		if el, who := c.checkEligible(ctx, r, cmd.Role); el == notEligible {
+			return c.refuseNotEligible(ctx, a, r, who)
 		}
-		if capped, msg := c.pimCap(ctx, cmd.Role, r.Duration); capped > 0 {
-			// PIM's own role setting is stricter than our config: offer what PIM will accept.
-			r, err := c.update(ctx, r.ID, c.event(a, "request.offered", hm(capped)), func(r *store.Request) error {
-				if r.State != store.StateReceived {
+		text := ""
+		if offer > 0 {
+			text = dec.Problem.Message
+		}
+		if pm := c.pimMax(ctx, cmd.Role); pm > 0 && r.Duration > pm {
+			// PIM's role setting is stricter than Elevate's: offer what PIM will accept.
+			text = limitWords(cmd.Role, pm, true)
+			r, err = c.update(ctx, r.ID, c.event(a, "request.offered", hm(pm)+" (PIM's maximum)"), func(r *store.Request) error {
+				if r.State != store.StateReceived && r.State != store.StateAwaitingSignIn {
 					return store.ErrNoChange
 				}
-				r.Duration = capped
+				r.Duration, r.State = pm, store.StateReceived // waits for the user's choice
 				return nil
 			})
 			if errors.Is(err, store.ErrNoChange) {
@@ -71,7 +77,9 @@ func (c *Core) acceptRequest(a Actor, cmd policy.Command) (Job, error) {
 			if err != nil {
 				return err
 			}
-			c.offer(ctx, a, r, msg)
+		}
+		if text != "" {
+			c.offer(ctx, a, r, text)
 			return nil
 		}
 		return c.proceed(ctx, r.ID)
@@ -83,23 +91,6 @@ func (c *Core) offer(ctx context.Context, a Actor, r store.Request, text string)
 		{Action: ActionUseOffer, Label: "Use " + hm(r.Duration), Value: idValue(r.ID), Style: StylePrimary},
 		{Action: ActionCancel, Label: "Cancel", Value: idValue(r.ID)},
 	}})
-}
-
-// pimCap reads the role's PIM setting (cached in graph) and returns a smaller duration to offer
-// when PIM would refuse d. A failed read is not fatal: PIM itself still enforces its maximum.
-func (c *Core) pimCap(ctx context.Context, role *policy.Role, d time.Duration) (time.Duration, string) {
-	if role.Group {
-		return 0, "" // PIM for Groups settings are read per group; PIM enforces its own maximum
-	}
-	pol, err := c.graph.RolePolicy(ctx, role.TemplateID)
-	if err != nil {
-		c.log.Warn("role policy read failed; PIM will enforce its own maximum", "role", role.Name, "err", err)
-		return 0, ""
-	}
-	if pol.MaxDuration <= 0 || d <= pol.MaxDuration {
-		return 0, ""
-	}
-	return pol.MaxDuration, fmt.Sprintf("%s allows at most %s in PIM — use %s?", role.Name, hm(pol.MaxDuration), hm(pol.MaxDuration))
 }
 
 func idValue(id uint64) string { return fmt.Sprint(id) }
@@ -329,6 +320,9 @@ func (c *Core) activationFailed(ctx context.Context, r store.Request, err error)
 	switch {
 	case errors.Is(err, graph.ErrPolicyValidation) && ge != nil && ge.Rule == "ExpirationRule":
 		words = fmt.Sprintf("PIM allows less than %s for %s. Ask again with a shorter duration.", hm(r.Duration), r.RoleName)
+		if pm := c.pimMax(ctx, c.cfg.RoleByID(r.RoleID)); pm > 0 && pm < r.Duration {
+			words = fmt.Sprintf("%s allows at most %s in PIM. Ask again for %s or less.", r.RoleName, hm(pm), hm(pm))
+		}
 	case errors.Is(err, graph.ErrPolicyValidation) && ge != nil && ge.Rule == "EligibilityRule":
 		words = fmt.Sprintf("You are not eligible for %s in PIM. A PIM administrator can make you eligible.", r.RoleName)
 	case errors.Is(err, graph.ErrPolicyValidation) && ge != nil && ge.Rule == "JustificationRule":
@@ -387,6 +381,7 @@ func (c *Core) Expire(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
+	c.remind(ctx, rs)
 	now := c.now()
 	for _, r := range rs {
 		c.ensureCard(ctx, r)
