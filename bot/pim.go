@@ -64,15 +64,6 @@ func (c *Core) isGroup(r store.Request) (*policy.Role, bool) {
 	return role, role != nil && role.Group
 }
 
-// tellUser DMs the requester when Elevate knows who they are in chat (a request made in the
-// Entra portal may have no chat user).
-func (c *Core) tellUser(ctx context.Context, r store.Request, m Message) {
-	if r.ChatUser == "" {
-		return
-	}
-	c.tell(ctx, r, m)
-}
-
 // activateGraph makes the one PIM write for r: a directory role or a group membership.
 func (c *Core) activateGraph(ctx context.Context, tok graph.UserToken, r store.Request, role *policy.Role, start time.Time) (graph.Activation, error) {
 	ticketSystem := ""

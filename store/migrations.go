@@ -24,7 +24,8 @@ var migrations = []migration{
 	{3, migrateV3}, // conversations.go
 	{4, migrateV4}, // schedule.go: scheduler state, events index, snapshots, review campaigns
 	{5, migrateV5}, // cursors.go: pollers' high-water marks and extension state
-	{6, migrateV6}, // outbox.go: chat deliveries waiting to be made
+	{6, migrateV6}, // replays.go: what chat adapters already handled, for replay protection
+	{7, migrateV7}, // outbox.go: chat deliveries waiting to be made
 }
 
 var latestVersion = uint64(migrations[len(migrations)-1].version)

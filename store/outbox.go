@@ -19,8 +19,8 @@ import (
 
 var bucketOutbox = []byte("outbox")
 
-// migrateV6 adds the outbox bucket.
-func migrateV6(tx *bolt.Tx) error {
+// migrateV7 adds the outbox bucket.
+func migrateV7(tx *bolt.Tx) error {
 	if _, err := tx.CreateBucketIfNotExists(bucketOutbox); err != nil {
 		return fmt.Errorf("create bucket %s: %w", bucketOutbox, err)
 	}

@@ -10,10 +10,10 @@ import (
 	bolt "go.etcd.io/bbolt"
 )
 
-func TestMigrationV6AddsOutbox(t *testing.T) {
-	path := buildFile(t, 5, func(tx *bolt.Tx) error {
+func TestMigrationV7AddsOutbox(t *testing.T) {
+	path := buildFile(t, 6, func(tx *bolt.Tx) error {
 		if tx.Bucket(bucketOutbox) != nil {
-			t.Error("outbox bucket exists at version 5")
+			t.Error("outbox bucket exists at version 6")
 		}
 		return nil
 	})
@@ -28,8 +28,8 @@ func TestMigrationV6AddsOutbox(t *testing.T) {
 		t.Errorf("outbox after migration: %v, %v", items, err)
 	}
 	s.Close()
-	if v := fileVersion(t, path); v != 6 {
-		t.Errorf("version = %d, want 6", v)
+	if v := fileVersion(t, path); v != 7 {
+		t.Errorf("version = %d, want 7", v)
 	}
 }
 
