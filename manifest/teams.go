@@ -32,9 +32,9 @@ type Teams struct {
 	WebsiteURL    string // the service's public URL (ELEVATE_PUBLIC_URL); its host becomes a valid domain
 	// PrivacyURL and TermsURL are the pages Teams links to; by default the ones Elevate serves,
 	// WebsiteURL + "/privacy" and "/terms". Without a WebsiteURL they must be given.
-	PrivacyURL string
-	TermsURL   string
-	ValidDomains  []string
+	PrivacyURL   string
+	TermsURL     string
+	ValidDomains []string
 }
 
 var guidRe = regexp.MustCompile(`^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}$`)
