@@ -31,7 +31,7 @@ func (c *Core) requestApproval(ctx context.Context, r store.Request) error {
 	channel := c.approvalChannel(r)
 	c.postCard(ctx, r)
 	c.tell(ctx, r, Message{Kind: KindProgress, Text: fmt.Sprintf("Your request for %s needs %d approval%s; I've asked in %s. It expires at %s if nobody decides.",
-		r.RoleName, r.ApprovalsNeeded, plural(r.ApprovalsNeeded), channel, c.clock(r.ExpiresAt))})
+		r.RoleName, r.ApprovalsNeeded, plural(r.ApprovalsNeeded), c.channelName(ctx, r.Platform, channel), c.clock(r.ExpiresAt))})
 	return nil
 }
 
