@@ -75,7 +75,8 @@ func newCheckSetup(t *testing.T, seedFn func(*graphtest.Seed)) *checkSetup {
 func (s *checkSetup) run(t *testing.T) (string, error) {
 	t.Helper()
 	var out bytes.Buffer
-	err := checkWith(context.Background(), s.cfg, checkEnv{Graph: s.gc, Getenv: func(k string) string { return s.env[k] }}, &out)
+	// The fake Bot Framework is https (its certificate trusted by this client); the fake Slack is http.
+	err := checkWith(context.Background(), s.cfg, checkEnv{Graph: s.gc, Getenv: func(k string) string { return s.env[k] }, HTTP: s.teams.Client()}, &out)
 	return out.String(), err
 }
 

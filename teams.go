@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"strings"
 
 	"github.com/elevate-pim/elevate/bot/teams"
 	"github.com/elevate-pim/elevate/manifest"
@@ -44,8 +45,14 @@ func startTeams(ctx context.Context, env serveEnv) (string, bool, error) {
 	if err != nil {
 		return "teams", false, err
 	}
+	var hosts []string // TEAMS_SERVICE_URL_HOSTS: sovereign clouds; the Bot Framework's public and US government hosts when empty
+	for _, h := range strings.Split(env.Getenv("TEAMS_SERVICE_URL_HOSTS"), ",") {
+		if h = strings.TrimSpace(h); h != "" {
+			hosts = append(hosts, h)
+		}
+	}
 	a, err := teams.New(teams.Options{
-		AppID: appID, AppPassword: password, TenantID: tenant,
+		AppID: appID, AppPassword: password, TenantID: tenant, ServiceURLHosts: hosts, Replays: env.Core,
 		OpenIDMetadataURL: env.Getenv("BOTFRAMEWORK_OPENID_METADATA_URL"), // sovereign clouds and tests; public cloud when empty
 		TokenURL:          env.Getenv("BOTFRAMEWORK_TOKEN_URL"),           // https://login.microsoftonline.com/<tenant>/oauth2/v2.0/token when empty
 		Channels:          channels, Conversations: env.Core, Core: env.Core,
