@@ -22,6 +22,8 @@ import (
 	"log/slog"
 	"net/http"
 	"path"
+	"regexp"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -89,11 +91,12 @@ type Adapter struct {
 	socketOn atomic.Bool // RunSocket was started
 	socketUp atomic.Bool // the socket is connected
 
-	replays Replays
-	hints   *findCache
-	finds   *findCache
-	dms     sync.Map // Slack user id → DM channel id
-	homes   *homes
+	replays    Replays
+	hints      *findCache
+	finds      *findCache
+	dms        sync.Map // Slack user id → DM channel id
+	channelIDs sync.Map // channel name (lower case, no #) → id, learnt from posts
+	homes      *homes
 
 	ctx    context.Context
 	cancel context.CancelFunc
@@ -274,7 +277,25 @@ func (a *Adapter) Send(ctx context.Context, to bot.Address, m bot.Message) (stor
 		return store.MessageRef{}, fmt.Errorf("slack: posting in %s: %w", to.Channel, err)
 	}
 	ref.Channel, ref.MessageID = ch, ts
+	if name := strings.ToLower(strings.TrimPrefix(to.Channel, "#")); name != ch {
+		a.channelIDs.Store(name, ch) // for ChannelName: Slack answered with the channel's id
+	}
 	return ref, nil
+}
+
+var slackChannelID = regexp.MustCompile(`^[CG][A-Z0-9]{6,}$`)
+
+// ChannelName implements bot.ChannelNamer: a channel mention (<#C…>) when the channel's id is
+// known (configured, or learnt from a post), else "#name".
+func (a *Adapter) ChannelName(_ context.Context, channel string) string {
+	ch := strings.TrimPrefix(strings.TrimSpace(channel), "#")
+	if slackChannelID.MatchString(ch) {
+		return bot.ChannelMention(ch)
+	}
+	if id, ok := a.channelIDs.Load(strings.ToLower(ch)); ok {
+		return bot.ChannelMention(id.(string))
+	}
+	return "#" + ch
 }
 
 func (a *Adapter) dm(ctx context.Context, user string, opts []slackapi.MsgOption, ref store.MessageRef) (store.MessageRef, error) {
