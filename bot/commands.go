@@ -1,9 +1,11 @@
 package bot
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
+	"slices"
 	"sort"
 	"strconv"
 	"strings"
@@ -172,8 +174,39 @@ func firstAlias(r *policy.Role) string {
 	return strings.ToLower(r.Name)
 }
 
+// mine returns a's open requests: those made from this chat account and, once Elevate knows who a
+// is in Entra, those the same person made from any other chat account or platform. A person is
+// their Entra identity, not a chat account.
 func (c *Core) mine(a Actor) ([]store.Request, error) {
-	return c.store.Requests(store.Filter{Platform: a.Platform, ChatUser: a.ChatUser, OpenOnly: true})
+	rs, err := c.store.Requests(store.Filter{Platform: a.Platform, ChatUser: a.ChatUser, OpenOnly: true})
+	if err != nil {
+		return nil, err
+	}
+	who, known, err := c.identity(a)
+	if err != nil || !known || who.ObjectID == "" {
+		return rs, nil // a mismatch is answered where it matters; here it only narrows the view
+	}
+	theirs, err := c.store.Requests(store.Filter{UserID: who.ObjectID, OpenOnly: true})
+	if err != nil {
+		return nil, err
+	}
+	for _, r := range theirs {
+		if !slices.ContainsFunc(rs, func(x store.Request) bool { return x.ID == r.ID }) {
+			rs = append(rs, r)
+		}
+	}
+	slices.SortFunc(rs, func(x, y store.Request) int { return cmp.Compare(x.ID, y.ID) })
+	return rs, nil
+}
+
+// owns reports whether r is a's: made from this chat account, or by the same Entra user from
+// another one.
+func (c *Core) owns(a Actor, r store.Request) bool {
+	if r.Platform == a.Platform && r.ChatUser == a.ChatUser {
+		return true
+	}
+	who, known, err := c.identity(a)
+	return err == nil && known && who.ObjectID != "" && who.ObjectID == r.UserID
 }
 
 func (c *Core) status(ctx context.Context, a Actor) error {
@@ -239,11 +272,20 @@ func (c *Core) cancelAll(ctx context.Context, a Actor) error {
 // cancel1 cancels one pending request of the actor's; false when it was no longer pending. A
 // request pending in PIM is withdrawn there too, with the requester's token.
 func (c *Core) cancel1(ctx context.Context, a Actor, id uint64) (bool, error) {
-	if r, err := c.store.Request(id); err == nil && pimPending(r) && r.Platform == a.Platform && r.ChatUser == a.ChatUser {
-		return c.cancelPIM(ctx, a, r)
+	cur, err := c.store.Request(id)
+	if errors.Is(err, store.ErrNotFound) || (err == nil && !c.owns(a, cur)) {
+		return false, nil
+	}
+	if err != nil {
+		return false, err
+	}
+	if pimPending(cur) {
+		return c.cancelPIM(ctx, a, cur)
 	}
 	r, err := c.update(ctx, id, c.event(a, "request.cancelled", ""), func(r *store.Request) error {
-		if r.Platform != a.Platform || r.ChatUser != a.ChatUser || !pending(r.State) {
+		// Ownership was checked above (it reads the store, which fn may not); the requester
+		// cannot change in between.
+		if r.UserID != cur.UserID && cur.UserID != "" || !pending(r.State) {
 			return store.ErrNoChange
 		}
 		r.State = store.StateCancelled

@@ -488,13 +488,37 @@ func (p *parser) tenant(n *yaml.Node, t *Tenant) {
 	}
 	if v := f.get("redirect_url"); v != nil {
 		if s, ok := p.url(v, "tenant.redirect_url", false); ok {
-			t.RedirectURL = s
+			if err := CheckRedirectURL(s); err != nil {
+				p.errorf(v.Line, "tenant.redirect_url: %v", err)
+			} else {
+				t.RedirectURL = s
+			}
 		}
 	}
 }
 
-// url checks an absolute http(s) URL. Plain http is only for a local address (tests, the demo)
-// or when the caller allows it for the redirect (an intranet callback behind TLS termination).
+// CheckRedirectURL refuses a sign-in redirect URL that Entra would refuse or that would carry
+// users' authorization codes in the clear: plain http is accepted only for a loopback host
+// (localhost, 127.0.0.1, [::1]), as Entra itself does.
+func CheckRedirectURL(s string) error {
+	rest, ok := strings.CutPrefix(s, "http://")
+	if !ok {
+		return nil
+	}
+	host, _, _ := strings.Cut(rest, "/")
+	if h, _, ok := strings.Cut(strings.TrimPrefix(host, "["), "]"); ok && strings.HasPrefix(host, "[") {
+		host = h
+	} else if i := strings.LastIndexByte(host, ':'); i >= 0 {
+		host = host[:i]
+	}
+	if host == "localhost" || host == "::1" || strings.HasPrefix(host, "127.") {
+		return nil
+	}
+	return fmt.Errorf("%q uses http:// for %s, which is not this machine: use https:// (Entra accepts http redirect URIs only for localhost, and the sign-in's authorization code must not cross a network in the clear)", s, host)
+}
+
+// url checks an absolute http(s) URL. httpsOnly refuses plain http outright; otherwise the
+// caller decides (tests and the demo use http on loopback addresses).
 func (p *parser) url(n *yaml.Node, path string, httpsOnly bool) (string, bool) {
 	s, ok := p.str(n, path)
 	if !ok {

@@ -87,7 +87,7 @@ func run(rate int, duration, latency time.Duration, users int, bin, profile stri
 		return err
 	}
 	db := filepath.Join(dir, "elevate.db")
-	args := []string{"serve", "-sandbox", "-listen", addr, "-db", db, "-sandbox-graph-latency", latency.String()}
+	args := []string{"serve", "-sandbox", "-listen", addr, "-metrics-on-main", "-db", db, "-sandbox-graph-latency", latency.String()}
 	var pprofAddr string
 	if profile != "" {
 		if pprofAddr, err = freeAddr(); err != nil {
