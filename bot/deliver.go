@@ -214,6 +214,7 @@ func (c *Core) deliverItem(ctx context.Context, it store.OutboxItem) (store.Mess
 		return store.MessageRef{}, &DeliveryError{Err: fmt.Errorf("bot: outbox item %d: unknown op %q", it.ID, it.Op), Refused: true}
 	}
 	m.Key = deliveryKey(it.ID)
+	c.resolveChannels(dctx, it.Platform, &m)
 	// A post that may have gone through already (no answer last time, or queued by an earlier
 	// run that may have posted it before it stopped) is looked for before it is posted again.
 	if f, ok := msgr.(Finder); ok && (it.Uncertain || it.CreatedAt.Before(c.started)) {

@@ -5,7 +5,9 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"regexp"
 	"slices"
+	"strings"
 	"time"
 
 	"github.com/elevate-pim/elevate/store"
@@ -268,4 +270,21 @@ func (c *Core) firstPlatform() string {
 		return ps[0]
 	}
 	return ""
+}
+
+// channelAt stands for channel's name in a queued message's text; it is written as the platform
+// shows it (a Slack mention) when the message is delivered, after the post that taught the
+// adapter the channel's id.
+func channelAt(channel string) string { return "\uE000" + channel + "\uE001" }
+
+var channelAtRE = regexp.MustCompile("\uE000([^\uE001]*)\uE001")
+
+// resolveChannels writes the channels a queued message names as the platform shows them.
+func (c *Core) resolveChannels(ctx context.Context, platform string, m *Message) {
+	if !strings.ContainsRune(m.Text, '\uE000') {
+		return
+	}
+	m.Text = channelAtRE.ReplaceAllStringFunc(m.Text, func(s string) string {
+		return c.channelName(ctx, platform, channelAtRE.FindStringSubmatch(s)[1])
+	})
 }

@@ -210,7 +210,7 @@ func (c *Core) pimApprovalPending(ctx context.Context, id uint64, act graph.Acti
 		r.ApprovalsNeeded = max(r.ApprovalsNeeded, approvals(*r)+1)
 		// PIM's approval stage has its own deadline (a day by default), not Elevate's.
 		r.ExpiresAt = c.now().UTC().Add(24 * time.Hour)
-		out.then(out.card(*r)).tell(*r, Message{Kind: KindProgress, Text: fmt.Sprintf("PIM itself requires approval for %s. I've asked in %s; the approver's click approves it in PIM, with their own Microsoft sign-in. I'll tell you when it is decided.", r.RoleName, c.approvalChannel(*r))})
+		out.then(out.card(*r)).tell(*r, Message{Kind: KindProgress, Text: fmt.Sprintf("PIM itself requires approval for %s. I've asked in %s; the approver's click approves it in PIM, with their own Microsoft sign-in. I'll tell you when it is decided.", r.RoleName, channelAt(c.approvalChannel(*r)))})
 		return nil
 	})
 	return err
