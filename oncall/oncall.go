@@ -192,7 +192,7 @@ func (c *Client) pagerDuty(ctx context.Context, emails []string, r Rule) (Answer
 		return Answer{}, pdError(err)
 	}
 	if len(inc.Incidents) == 0 {
-		ans.OnCall, ans.Reason = false, "no incident open on PagerDuty service "+r.IncidentService
+		ans.OnCall, ans.Reason = false, "on call, but no incident is open on PagerDuty service "+r.IncidentService
 		return ans, nil
 	}
 	ans.Incident = "#" + strconv.FormatUint(uint64(inc.Incidents[0].IncidentNumber), 10)
@@ -253,7 +253,7 @@ func (c *Client) opsgenie(ctx context.Context, emails []string, r Rule) (Answer,
 			return ans, nil
 		}
 	}
-	ans.OnCall, ans.Reason = false, "no incident open on Opsgenie service "+r.IncidentService
+	ans.OnCall, ans.Reason = false, "on call, but no incident is open on Opsgenie service "+r.IncidentService
 	return ans, nil
 }
 
