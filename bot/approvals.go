@@ -201,8 +201,13 @@ func (c *Core) decide(ctx context.Context, a Actor, id uint64, action Action, re
 	if err != nil {
 		return c.mismatch(ctx, a, err)
 	}
-	// Knowing who clicked needs a sign-in once; tier-0 roles need a fresh one every time.
-	if !known || (role.Tier0 && !c.tokens.hasFresh(who.ObjectID, c.cfg.SignInFreshness)) {
+	// Knowing who clicked needs a sign-in once; tier-0 roles need one made by this chat account
+	// for this very request, every time.
+	fresh := false
+	if known && role.Tier0 {
+		_, fresh = c.tokens.fresh(keyOf(a, who.ObjectID), c.cfg.SignInFreshness, id)
+	}
+	if !known || (role.Tier0 && !fresh) {
 		why := "Sign in once with your Microsoft account so I know who is approving."
 		if known {
 			why = role.Name + " is a tier-0 role: approving it needs a fresh sign-in."

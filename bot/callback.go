@@ -50,7 +50,7 @@ func (c *Core) AuthCallback() http.Handler {
 			page(w, http.StatusInternalServerError, "Something went wrong on our side.", "Nothing was activated. Go back to chat and try again.")
 			return
 		}
-		c.tokens.put(heldToken{tok: tok, signedIn: c.now(), requestID: p.requestID})
+		c.tokens.put(keyOf(p.actor, tok.UserID), heldToken{tok: tok, signedIn: c.now(), requestID: p.requestID})
 		page(w, http.StatusOK, "You're signed in as "+tok.UPN+".", "You can close this tab and go back to chat.")
 		c.log.Info("signed in", "platform", p.actor.Platform, "chat_user", p.actor.ChatUser, "user_id", tok.UserID, "request_id", p.requestID)
 		c.background("sign-in continuation", func(ctx context.Context) error { return c.continueAfter(ctx, p, tok.UserID, tok.UPN) })
