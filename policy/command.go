@@ -25,6 +25,8 @@ const (
 	KindReview               // review start|status (PIM admins)
 	KindDigest               // digest: the weekly digest, now
 	KindDrift                // drift: the baseline check, now
+	KindRebind               // rebind <chat user> <user>: link a chat account (PIM admins)
+	KindUnbind               // unbind <chat user>: remove a chat account's link (PIM admins)
 )
 
 func (k Kind) String() string {
@@ -55,6 +57,10 @@ func (k Kind) String() string {
 		return "digest"
 	case KindDrift:
 		return "drift"
+	case KindRebind:
+		return "rebind"
+	case KindUnbind:
+		return "unbind"
 	}
 	return "Kind(" + strconv.Itoa(int(k)) + ")"
 }
@@ -66,7 +72,8 @@ type Command struct {
 	Duration      time.Duration // 0 when not given
 	Justification string
 	Ticket        string // extracted ticket (e.g. INC-1234), also left in Justification
-	Target        string // convert: the user (UPN or object id)
+	Target        string // convert, rebind: the user (UPN or object id)
+	ChatUser      string // rebind, unbind: the chat platform's user id
 	Action        string // review: "start" or "status"
 }
 
@@ -104,7 +111,7 @@ func (c *Config) ParseCommand(text string) (Command, error) {
 		return c.parseDone(rest)
 	case "extend":
 		return c.parseExtend(rest)
-	case "discover", "digest", "drift", "convert", "review":
+	case "discover", "digest", "drift", "convert", "review", "rebind", "unbind":
 		return c.parseAdmin(first, rest)
 	}
 	if reservedWords[first] {
