@@ -257,6 +257,9 @@ func (c *Core) decide(ctx context.Context, a Actor, id uint64, action Action, re
 		}
 		return nil
 	})
+	if role.Tier0 {
+		c.tokens.drop(keyOf(a, who.ObjectID)) // one sign-in, one tier-0 decision
+	}
 	if errors.Is(err, store.ErrNoChange) {
 		c.reply(ctx, a, Message{Kind: KindText, Text: "Your decision on this request was already recorded."})
 		return nil

@@ -71,6 +71,17 @@ func (b *signInBook) add(p pendingSignIn) (state, challenge string) {
 	return state, challenge
 }
 
+// peek returns the sign-in for state without using it up.
+func (b *signInBook) peek(state string) (pendingSignIn, bool) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	p, ok := b.m[state]
+	if !ok || b.now().Sub(p.created) > signInTTL {
+		return pendingSignIn{}, false
+	}
+	return p, true
+}
+
 // take returns and forgets the sign-in for state: each link works once.
 func (b *signInBook) take(state string) (pendingSignIn, bool) {
 	b.mu.Lock()
