@@ -201,6 +201,10 @@ func (c *Core) decide(ctx context.Context, a Actor, id uint64, action Action, re
 	if err != nil {
 		return c.mismatch(ctx, a, err)
 	}
+	if known && slices.ContainsFunc(r.Approvals, func(ap store.Approval) bool { return ap.Approver == who.ObjectID }) {
+		c.reply(ctx, a, Message{Kind: KindText, Text: "Your decision on this request was already recorded."})
+		return nil // a double click, before asking for a sign-in it would not need
+	}
 	// Knowing who clicked needs a sign-in once; tier-0 roles need one made by this chat account
 	// for this very request, every time.
 	fresh := false
@@ -257,9 +261,6 @@ func (c *Core) decide(ctx context.Context, a Actor, id uint64, action Action, re
 		}
 		return nil
 	})
-	if role.Tier0 {
-		c.tokens.drop(keyOf(a, who.ObjectID)) // one sign-in, one tier-0 decision
-	}
 	if errors.Is(err, store.ErrNoChange) {
 		c.reply(ctx, a, Message{Kind: KindText, Text: "Your decision on this request was already recorded."})
 		return nil

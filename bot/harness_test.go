@@ -3,9 +3,9 @@ package bot_test
 import (
 	"context"
 	"fmt"
+	"html"
 	"io"
 	"log/slog"
-	"html"
 	"net/http"
 	"net/http/cookiejar"
 	"net/http/httptest"

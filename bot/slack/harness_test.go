@@ -49,6 +49,12 @@ type env struct {
 
 func start(t *testing.T, socket bool) *env {
 	t.Helper()
+	return startConfig(t, socket, examples.Config)
+}
+
+// startConfig is start with another Elevate config.
+func startConfig(t *testing.T, socket bool, config []byte) *env {
+	t.Helper()
 	e := &env{socket: socket, fake: slacktest.New(), timeout: 10 * time.Second}
 	t.Cleanup(e.fake.Close)
 	for _, u := range users {
@@ -67,7 +73,7 @@ func start(t *testing.T, socket bool) *env {
 		t.Fatal(err)
 	}
 	e.a = a
-	w, err := demo.Start(demo.Options{Config: examples.Config, ConfigName: "examples/elevate.yaml", Tenant: examples.Tenant,
+	w, err := demo.Start(demo.Options{Config: config, ConfigName: "examples/elevate.yaml", Tenant: examples.Tenant,
 		ActivationDelay: 30 * time.Millisecond, PollInterval: 10 * time.Millisecond,
 		StorePath: filepath.Join(t.TempDir(), "elevate.db"), Messengers: []bot.Messenger{a}})
 	if err != nil {

@@ -89,6 +89,7 @@ type Adapter struct {
 	finds   *findCache
 	dms     sync.Map // Slack user id → DM channel id
 	homes   *homes
+	team    workspaceName // the workspace's name, for the page that links accounts
 
 	ctx    context.Context
 	cancel context.CancelFunc

@@ -50,11 +50,16 @@ type Message struct {
 	Files     []string // ids of the files shared with it (files.completeUploadExternal)
 }
 
-// User is a workspace member.
+// User is a workspace member. Slack marks an email confirmed once the member proved they
+// receive mail there; Unconfirmed says they have not.
 type User struct {
 	ID, Name, Email string
 	Deleted, Bot    bool
+	Unconfirmed     bool
 }
+
+// Team is the fake workspace's name, as auth.test answers it.
+const Team = "Contoso"
 
 // File is a file uploaded with files.getUploadURLExternal and the upload URL, and shared (or
 // not yet) with files.completeUploadExternal.
@@ -419,7 +424,10 @@ func (s *Server) method(method string, c Call) (map[string]any, error) {
 			return nil, errors.New("user_not_found")
 		}
 		return map[string]any{"user": map[string]any{"id": u.ID, "name": u.Name, "real_name": u.Name,
-			"is_email_confirmed": u.Email != "", "profile": map[string]any{"email": u.Email, "real_name": u.Name, "display_name": u.Name}}}, nil
+			"is_email_confirmed": u.Email != "" && !u.Unconfirmed, "profile": map[string]any{"email": u.Email, "real_name": u.Name, "display_name": u.Name}}}, nil
+	case "auth.test":
+		return map[string]any{"url": "https://contoso.slack.com/", "team": Team, "user": "elevate",
+			"team_id": "T0CONTOSO", "user_id": "U0ELEVATE", "bot_id": "B0ELEVATE"}, nil
 	case "users.lookupByEmail":
 		email := strings.TrimSpace(f.Get("email"))
 		if email == "" {
