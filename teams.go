@@ -6,8 +6,8 @@ import (
 	"flag"
 	"fmt"
 	"io"
-	"net/url"
 	"os"
+	"strings"
 
 	"github.com/elevate-pim/elevate/bot/teams"
 	"github.com/elevate-pim/elevate/manifest"
@@ -45,8 +45,14 @@ func startTeams(ctx context.Context, env serveEnv) (string, bool, error) {
 	if err != nil {
 		return "teams", false, err
 	}
+	var hosts []string // TEAMS_SERVICE_URL_HOSTS: sovereign clouds; the Bot Framework's public and US government hosts when empty
+	for _, h := range strings.Split(env.Getenv("TEAMS_SERVICE_URL_HOSTS"), ",") {
+		if h = strings.TrimSpace(h); h != "" {
+			hosts = append(hosts, h)
+		}
+	}
 	a, err := teams.New(teams.Options{
-		AppID: appID, AppPassword: password, TenantID: tenant,
+		AppID: appID, AppPassword: password, TenantID: tenant, ServiceURLHosts: hosts, Replays: env.Core,
 		OpenIDMetadataURL: env.Getenv("BOTFRAMEWORK_OPENID_METADATA_URL"), // sovereign clouds and tests; public cloud when empty
 		TokenURL:          env.Getenv("BOTFRAMEWORK_TOKEN_URL"),           // https://login.microsoftonline.com/<tenant>/oauth2/v2.0/token when empty
 		Channels:          channels, Conversations: env.Core, Core: env.Core,
@@ -81,12 +87,11 @@ func manifestTeams(cfg *policy.Config, args []string, out io.Writer) error {
 	}
 	u := *public
 	if u == "" {
-		u = os.Getenv("ELEVATE_PUBLIC_URL")
-	}
-	if u == "" && cfg != nil && cfg.Tenant.RedirectURL != "" {
-		if r, err := url.Parse(cfg.Tenant.RedirectURL); err == nil && r.Host != "" {
-			u = r.Scheme + "://" + r.Host
+		_, pub, err := resolveURLs(cfg, os.Getenv)
+		if err != nil {
+			return err
 		}
+		u = pub
 	}
 	t := manifest.Teams{BotID: os.Getenv("MICROSOFT_APP_ID"), AppID: os.Getenv("TEAMS_APP_ID"), Version: *version,
 		ShortName: *name, DeveloperName: *developer, WebsiteURL: u}

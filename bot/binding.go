@@ -97,17 +97,6 @@ func (b *linkBook) take(id string) bool {
 
 const linkCookie = "elevate_link"
 
-// platformName is how people call a platform.
-func platformName(p string) string {
-	switch p {
-	case "slack":
-		return "Slack"
-	case "teams":
-		return "Microsoft Teams"
-	}
-	return p
-}
-
 // profile asks the platform about a's user; the chat message's name stands in when it cannot.
 func (c *Core) profile(ctx context.Context, a Actor) (Profile, bool) {
 	if m, ok := c.messenger(a.Platform); ok {

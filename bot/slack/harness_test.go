@@ -49,11 +49,22 @@ type env struct {
 
 func start(t *testing.T, socket bool) *env {
 	t.Helper()
-	return startConfig(t, socket, examples.Config)
+	return startWith(t, socket, examples.Tenant)
+}
+
+// startWith is start against the simulated tenant seeded from tenant.
+func startWith(t *testing.T, socket bool, tenant []byte) *env {
+	t.Helper()
+	return startEnv(t, socket, tenant, examples.Config)
 }
 
 // startConfig is start with another Elevate config.
 func startConfig(t *testing.T, socket bool, config []byte) *env {
+	t.Helper()
+	return startEnv(t, socket, examples.Tenant, config)
+}
+
+func startEnv(t *testing.T, socket bool, tenant, config []byte) *env {
 	t.Helper()
 	e := &env{socket: socket, fake: slacktest.New(), timeout: 10 * time.Second}
 	t.Cleanup(e.fake.Close)
@@ -64,7 +75,9 @@ func startConfig(t *testing.T, socket bool, config []byte) *env {
 	e.fake.AddChannel("C0APPROVALS", "pim-approvals")
 	e.fake.AddChannel("C0SECURITY", "security")
 	e.fake.AddChannel("C0ITADMINS", "it-admins")
-	o := slack.Options{BotToken: slacktest.BotToken, SigningSecret: secret, APIURL: e.fake.APIURL(), HomeDelay: 20 * time.Millisecond}
+	replays := &lateReplays{}
+	o := slack.Options{BotToken: slacktest.BotToken, SigningSecret: secret, APIURL: e.fake.APIURL(), HomeDelay: 20 * time.Millisecond,
+		Replays: replays}
 	if socket {
 		o.AppToken = slacktest.AppToken
 	}
@@ -73,7 +86,7 @@ func startConfig(t *testing.T, socket bool, config []byte) *env {
 		t.Fatal(err)
 	}
 	e.a = a
-	w, err := demo.Start(demo.Options{Config: config, ConfigName: "examples/elevate.yaml", Tenant: examples.Tenant,
+	w, err := demo.Start(demo.Options{Config: config, ConfigName: "examples/elevate.yaml", Tenant: tenant,
 		ActivationDelay: 30 * time.Millisecond, PollInterval: 10 * time.Millisecond,
 		StorePath: filepath.Join(t.TempDir(), "elevate.db"), Messengers: []bot.Messenger{a}})
 	if err != nil {
@@ -81,6 +94,7 @@ func startConfig(t *testing.T, socket bool, config []byte) *env {
 	}
 	t.Cleanup(w.Close)
 	e.w = w
+	replays.r.Store(w.Core)
 	a.Use(w.Core)
 	mux := http.NewServeMux()
 	mux.Handle("/slack/commands", a.Commands())
@@ -102,6 +116,13 @@ func startConfig(t *testing.T, socket bool, config []byte) *env {
 	}
 	t.Cleanup(func() { cancel(); <-done; a.Close() })
 	return e
+}
+
+// lateReplays is the world's core as the adapter's Replays: the world starts after the adapter.
+type lateReplays struct{ r atomic.Pointer[bot.Core] }
+
+func (l *lateReplays) FirstSeen(key string, at time.Time, window time.Duration) (bool, error) {
+	return l.r.Load().FirstSeen(key, at, window)
 }
 
 func (e *env) next() string { return strconv.FormatInt(e.seq.Add(1), 10) }

@@ -86,13 +86,25 @@ func (s *TokenSource) Token(ctx context.Context) (string, error) {
 	if resp.StatusCode != http.StatusOK {
 		// The error code and description name the problem (AADSTS7000215: invalid secret);
 		// they carry no secret.
-		return "", fmt.Errorf("teams: token endpoint: %s: %s %s", resp.Status, body.Error, firstLine(body.Description))
+		return "", &TokenError{Status: resp.StatusCode, Code: body.Error, Description: firstLine(body.Description)}
 	}
 	if err != nil || body.AccessToken == "" || body.ExpiresIn <= 0 {
 		return "", fmt.Errorf("teams: token endpoint answered 200 without a usable token (%v)", err)
 	}
 	s.tok, s.exp = body.AccessToken, s.now().Add(time.Duration(body.ExpiresIn)*time.Second)
 	return s.tok, nil
+}
+
+// TokenError is the token endpoint's refusal: Entra's error code and description (which
+// carries the AADSTS code, e.g. "AADSTS7000215: Invalid client secret provided. ...").
+type TokenError struct {
+	Status      int
+	Code        string // "invalid_client"
+	Description string // first line of error_description
+}
+
+func (e *TokenError) Error() string {
+	return fmt.Sprintf("teams: token endpoint: %d %s: %s %s", e.Status, http.StatusText(e.Status), e.Code, e.Description)
 }
 
 func firstLine(s string) string {
@@ -168,7 +180,13 @@ type Connector struct {
 	// Retries is how often a 429 or 503 is retried (honouring Retry-After); MaxWait caps one wait.
 	Retries int
 	MaxWait time.Duration
+	// ServiceURLs are where the bot's token may go (DefaultServiceURLHosts when nil): a call to
+	// any other URL is refused before a token is fetched, whatever conversation reference asked.
+	ServiceURLs *ServiceURLs
 }
+
+// ErrServiceURL is a call refused because its service URL is not https on an allowed host.
+var ErrServiceURL = errors.New("teams: service URL not allowed")
 
 // NewConnector returns a Connector that authenticates with tokens.
 func NewConnector(tokens interface {
@@ -226,6 +244,13 @@ func (c *Connector) GetMember(ctx context.Context, serviceURL, convID, userID st
 }
 
 func (c *Connector) do(ctx context.Context, method, u string, in, out any) error {
+	allow := c.ServiceURLs
+	if allow == nil {
+		allow = defaultServiceURLs
+	}
+	if err := allow.Check(u); err != nil {
+		return fmt.Errorf("%w: %w", ErrServiceURL, err)
+	}
 	var body []byte
 	if in != nil {
 		var err error

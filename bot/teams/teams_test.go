@@ -50,10 +50,12 @@ func startWorldLog(t testing.TB, config []byte, logger *slog.Logger) *world {
 	fake := teamstest.New(teamstest.Options{AppID: appID, AppSecret: secret, TenantID: tenant})
 	t.Cleanup(fake.Close)
 	var convs lateStore
+	var replays lateReplays
 	a, err := teams.New(teams.Options{AppID: appID, AppPassword: secret, TenantID: tenant,
 		OpenIDMetadataURL: fake.MetadataURL(), AuthorityHost: fake.AuthorityHost(),
 		Channels: map[string]string{"#pim-approvals": approvalsID, "#it-admins": digestID}, Conversations: &convs,
-		InvokeWait: 10 * time.Second, HintWait: 5 * time.Second, Logger: logger})
+		InvokeWait: 10 * time.Second, HintWait: 5 * time.Second, Logger: logger,
+		HTTPClient: fake.Client(), ServiceURLHosts: []string{fake.Host()}, Replays: &replays})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -64,6 +66,7 @@ func startWorldLog(t testing.TB, config []byte, logger *slog.Logger) *world {
 		t.Fatal(err)
 	}
 	convs.s = w.Store
+	replays.s = w.Store
 	a.Use(w.Core)
 	srv := httptest.NewServer(a)
 	t.Cleanup(func() { srv.Close(); a.Close(); w.Close() })
