@@ -228,7 +228,7 @@ func (c *Core) pimApprovalPending(ctx context.Context, id uint64, act graph.Acti
 		return err
 	}
 	c.postCard(ctx, r)
-	c.tellUser(ctx, r, Message{Kind: KindProgress, Text: fmt.Sprintf("PIM itself requires approval for %s. I've asked in %s; the approver's click approves it in PIM, with their own Microsoft sign-in. I'll tell you when it is decided.", r.RoleName, c.approvalChannel(r))})
+	c.tellUser(ctx, r, Message{Kind: KindProgress, Text: fmt.Sprintf("PIM itself requires approval for %s. I've asked in %s; the approver's click approves it in PIM, with their own Microsoft sign-in. I'll tell you when it is decided.", r.RoleName, c.channelName(ctx, r.Platform, c.approvalChannel(r)))})
 	return nil
 }
 

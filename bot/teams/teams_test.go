@@ -1,6 +1,7 @@
 package teams_test
 
 import (
+	"context"
 	"encoding/json"
 	"fmt"
 	"log/slog"
@@ -289,5 +290,27 @@ func TestConformance(t *testing.T) {
 	c, _ := w.fake.Conversation(approvalsID)
 	if len(c.Activities) != 1 || c.Activities[0].Updates == 0 {
 		t.Errorf("approvals channel: %d cards, first updated %d times; want 1 card updated in place", len(c.Activities), c.Activities[0].Updates)
+	}
+}
+
+// TestChannelByName: the requester is told where the card went by the channel's name as Teams
+// reported it, never its 19:… id.
+func TestChannelByName(t *testing.T) {
+	w := startWorld(t)
+	p := platform{w}
+	p.Type(t, "alice", "ga 1h INC-1234 restore tenant")
+	p.Settle(t)
+	if status, page, err := w.SignIn(context.Background(), p.Link(t, "alice"), "alice@"+w.Domain(), true); err != nil || status != http.StatusOK {
+		t.Fatalf("sign-in: %d %v %s", status, err, page)
+	}
+	p.Settle(t)
+	var told string
+	for _, m := range p.Seen(t, "alice") {
+		if strings.Contains(m, "I've asked in") {
+			told = m
+		}
+	}
+	if !strings.Contains(told, "I've asked in the PIM approvals channel.") || strings.Contains(told, "19:") {
+		t.Fatalf("alice was told %q, want the channel's name", told)
 	}
 }
