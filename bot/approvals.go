@@ -213,7 +213,8 @@ func (c *Core) decide(ctx context.Context, a Actor, id uint64, action Action, re
 	if known && role.Tier0 {
 		_, fresh = c.tokens.fresh(keyOf(a, who.ObjectID), c.cfg.SignInFreshness, id)
 	}
-	if !known || (role.Tier0 && !fresh) {
+	signIn := !known || (role.Tier0 && !fresh)
+	if signIn {
 		if cand, ok := c.candidate(ctx, a, who, known); ok {
 			if may, err := c.isApprover(ctx, role, cand); err == nil && !may {
 				c.reply(ctx, a, Message{Kind: KindError, Text: fmt.Sprintf("You are not an approver for %s.", role.Name)})
@@ -222,6 +223,12 @@ func (c *Core) decide(ctx context.Context, a Actor, id uint64, action Action, re
 				c.log.Warn("approver check before sign-in", "request_id", id, "err", err)
 			}
 		}
+	}
+	if action == ActionDeny && strings.TrimSpace(reason) == "" {
+		c.reply(ctx, a, Message{Kind: KindError, RequestID: id, Text: denyNeedsReason})
+		return nil
+	}
+	if signIn {
 		why := "Sign in once with your Microsoft account so I know who is approving."
 		if known {
 			why = role.Name + " is a tier-0 role: approving it needs a fresh sign-in."
@@ -248,9 +255,6 @@ func (c *Core) decide(ctx context.Context, a Actor, id uint64, action Action, re
 	} else if !ok {
 		c.reply(ctx, a, Message{Kind: KindError, Text: fmt.Sprintf("You are not an approver for %s.", role.Name)})
 		return nil
-	}
-	if action == ActionDeny && strings.TrimSpace(reason) == "" {
-		reason = "no reason given"
 	}
 	name := who.UPN
 	if name == "" {
@@ -309,6 +313,9 @@ func (c *Core) candidate(ctx context.Context, a Actor, who policy.Requester, kno
 	}
 	return policy.Requester{ObjectID: u.ID, UPN: u.UPN}, true
 }
+
+// denyNeedsReason answers a Deny without a reason: the requester is owed one, on every platform.
+const denyNeedsReason = "Say why you are denying this request: the requester reads it. Deny again with a reason."
 
 func (c *Core) refuseSelf(a Actor, r store.Request) {
 	c.log.Warn("self-approval refused", "request_id", r.ID, "platform", a.Platform, "chat_user", a.ChatUser)

@@ -260,6 +260,10 @@ func (c *Core) decidePIM(ctx context.Context, a Actor, r store.Request, action A
 	if err != nil {
 		return c.mismatch(ctx, a, err)
 	}
+	if action == ActionDeny && strings.TrimSpace(reason) == "" {
+		c.reply(ctx, a, Message{Kind: KindError, RequestID: r.ID, Text: denyNeedsReason})
+		return nil
+	}
 	role := c.cfg.RoleByID(r.RoleID)
 	tier0 := role != nil && role.Tier0
 	var forReq uint64
