@@ -2,7 +2,7 @@
 //
 //	elevate demo [-interactive]        the whole product offline, on embedded defaults
 //	elevate serve -config elevate.yaml  the service
-//	elevate check -config elevate.yaml  validate the configuration
+//	elevate check -config elevate.yaml  validate the configuration and prove what Elevate needs
 //	elevate audit verify -db elevate.db walk the audit hash chain
 //	elevate version
 package main
@@ -52,17 +52,20 @@ const usage = `usage: elevate <command> [flags]
 
 commands:
   demo [-interactive]            run Elevate offline against a simulated tenant
-  serve -config FILE -db FILE    run the service
+  serve -config FILE -db FILE    run the service (-metrics-addr, -log-level: see serve -h)
   check -config FILE [-config-only]
-                                 validate the configuration, the Graph permissions granted and
-                                 the chat tokens; say what is missing
+                                 validate the configuration and prove the credentials, Graph
+                                 permissions and consent, PIM licence, Slack and Teams settings;
+                                 say what is missing and how to fix it
   serve -sandbox                 run the chat adapters against the simulated tenant
   manifest slack|teams           the chat platform's app manifest or package
   audit verify -db FILE          verify the audit log's hash chain
   audit export -db FILE [-since DATE] [-format jsonl|csv]
                                  export the audit log with its hashes
   backup -db FILE OUT            a consistent copy of the store
-  version                        print the version
+  version                        print the version, commit and Go version
+
+elevate <command> -h lists a command's flags. Exit status: 0 success, 1 failure, 2 usage error.
 `
 
 func run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.Writer) error {
