@@ -262,6 +262,11 @@ func serve(parent context.Context, args []string, stdout, stderr io.Writer) erro
 		g = sb.Graph
 		mux.Handle("/sandbox/sign-in", sb.SignInPage())
 		log.Warn("sandbox: Graph and sign-in are simulated; sign in at /sandbox/sign-in as a seeded user", "tenant", sb.Tenant.TenantID())
+		// People pick any seeded user on the sandbox's sign-in page, so their real chat emails
+		// cannot be the simulated users' addresses: the linking page still asks, the email is
+		// not compared.
+		cfg.Identity.EmailMatch = policy.EmailMatchOff
+		log.Warn("sandbox: identity.email_match is off (chat emails are not the simulated users')")
 	} else {
 		t := cfg.Tenant
 		t.TenantID = envOr("AZURE_TENANT_ID", t.TenantID)
