@@ -44,6 +44,9 @@ type Options struct {
 	// OutboxMaxAge is how long a chat delivery is retried (or held for an unknown target) before
 	// it is given up with an audit record; 24h when zero.
 	OutboxMaxAge time.Duration
+	// OnCall answers roles' on-call waivers (approval.on_call); nil: every such role falls back
+	// to human approval, saying so.
+	OnCall OnCall
 }
 
 // Core is the conversation core. It is safe for concurrent use by several adapters.
@@ -55,8 +58,10 @@ type Core struct {
 	now     func() time.Time
 	loc     *time.Location
 	usable  time.Duration
+	oncall  OnCall
 	signins *signInBook
 	tokens  *tokenBook
+	links   *linkBook
 
 	// The outbox (outbox.go, deliver.go).
 	out          *deliveries
@@ -85,7 +90,7 @@ func New(o Options) (*Core, error) {
 	}
 	c := &Core{
 		cfg: o.Config, graph: o.Graph, store: o.Store, log: o.Logger, now: o.Now, loc: o.Location,
-		usable: o.UsableTimeout, messengers: map[string]Messenger{}, admin: map[policy.Kind]AdminHandler{}, actions: map[Action]ActionHandler{},
+		usable: o.UsableTimeout, oncall: o.OnCall, messengers: map[string]Messenger{}, admin: map[policy.Kind]AdminHandler{}, actions: map[Action]ActionHandler{},
 	}
 	if c.log == nil {
 		c.log = slog.New(slog.DiscardHandler)
@@ -105,6 +110,7 @@ func New(o Options) (*Core, error) {
 	c.started = c.now()
 	c.signins = newSignInBook(c.now)
 	c.tokens = newTokenBook(c.now)
+	c.links = newLinkBook(c.now)
 	c.ctx, c.cancel = context.WithCancel(context.Background())
 	return c, nil
 }
