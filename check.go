@@ -5,27 +5,47 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"net/http"
+	"slices"
 	"strings"
 	"time"
 
+	slackapi "github.com/slack-go/slack"
+
+	"github.com/elevate-pim/elevate/bot/slack"
+	"github.com/elevate-pim/elevate/bot/teams"
 	"github.com/elevate-pim/elevate/graph"
 	"github.com/elevate-pim/elevate/policy"
 )
 
-// checkGraph is the rest of `elevate check` once the config parsed: the Graph application
-// permissions actually granted (the roles in the app's own token) against those Elevate needs,
-// the endpoints reached, the chat tokens present, and what is missing, in plain words. It
-// returns an error (exit status 1) when something required is missing.
-//
-// main.go's "check" case calls it after printing the config's OK line:
-//
-//	return checkGraph(ctx, cfg, os.Getenv, stdout)
+// `elevate check` proves, rather than assumes, what Elevate needs: an app-only Graph token
+// obtained with the configured credential; the application permissions assigned to its service
+// principal; the tenant-wide admin consent for each delegated permission sign-in may ask for;
+// a licence for PIM; each Graph endpoint reached; a Bot Framework token obtained with the
+// configured secret; Slack's auth.test and the scopes granted; each configured channel found.
+// Every missing item is named with the step that fixes it, and the cause of a failure is shown
+// in one line (an AADSTS code and what it means, an x509 error as such).
+
+// checkEnv is what check reads besides the config: the Graph settings, the environment, and
+// the HTTP client for Slack and the Bot Framework (nil: the default).
+type checkEnv struct {
+	Graph  graph.Config
+	Getenv func(string) string
+	HTTP   *http.Client
+}
+
+// checkGraph is the rest of `elevate check` once the config parsed. It returns an error (exit
+// status 1) when something required is missing.
 func checkGraph(ctx context.Context, cfg *policy.Config, getenv func(string) string, out io.Writer) error {
 	t := cfg.Tenant
-	gc := graph.Config{GraphURL: t.GraphURL, AuthorityHost: t.AuthorityHost, RedirectURL: t.RedirectURL,
+	redirect, _, err := resolveURLs(cfg, getenv)
+	if err != nil {
+		return err
+	}
+	gc := graph.Config{GraphURL: t.GraphURL, AuthorityHost: t.AuthorityHost, RedirectURL: redirect,
 		TenantID: or(getenv("AZURE_TENANT_ID"), t.TenantID), ClientID: or(getenv("AZURE_CLIENT_ID"), t.ClientID),
-		ClientSecret: getenv("AZURE_CLIENT_SECRET")}
-	return checkWith(ctx, cfg, gc, getenv, out)
+		ClientSecret: getenv("AZURE_CLIENT_SECRET"), HTTPClient: &http.Client{Timeout: 30 * time.Second}}
+	return checkWith(ctx, cfg, checkEnv{Graph: gc, Getenv: getenv}, out)
 }
 
 func or(a, b string) string {
@@ -35,107 +55,349 @@ func or(a, b string) string {
 	return b
 }
 
-func checkWith(ctx context.Context, cfg *policy.Config, gc graph.Config, getenv func(string) string, out io.Writer) error {
-	var problems []string
+// checker collects what check found missing while it prints what it saw.
+type checker struct {
+	out      io.Writer
+	problems []string
+}
+
+func (c *checker) saw(format string, args ...any) { fmt.Fprintf(c.out, "  "+format+"\n", args...) }
+
+func (c *checker) missing(format string, args ...any) {
+	c.problems = append(c.problems, fmt.Sprintf(format, args...))
+}
+
+func checkWith(ctx context.Context, cfg *policy.Config, env checkEnv, out io.Writer) error {
+	c := &checker{out: out}
+	ctx, cancel := context.WithTimeout(ctx, 60*time.Second)
+	defer cancel()
 	fmt.Fprintln(out, "\nMicrosoft Graph")
-	if gc.TenantID == "" || gc.ClientID == "" {
-		problems = append(problems, "Elevate doesn't know its tenant: set tenant.tenant_id and tenant.client_id in the config (or AZURE_TENANT_ID and AZURE_CLIENT_ID).")
+	if env.Graph.TenantID == "" || env.Graph.ClientID == "" {
+		c.missing("Elevate doesn't know its tenant: set tenant.tenant_id and tenant.client_id in the config (or AZURE_TENANT_ID and AZURE_CLIENT_ID).")
 	} else {
-		problems = append(problems, checkTenant(ctx, cfg, gc, out)...)
+		checkTenant(ctx, c, cfg, env.Graph)
 	}
-	fmt.Fprintln(out, "\nChat")
-	problems = append(problems, checkChat(cfg, getenv, out)...)
-	if len(problems) == 0 {
+	fmt.Fprintln(out, "\nSlack")
+	checkSlack(ctx, c, cfg, env)
+	fmt.Fprintln(out, "\nTeams")
+	checkTeams(ctx, c, cfg, env)
+	if env.Getenv("SLACK_BOT_TOKEN") == "" && env.Getenv("MICROSOFT_APP_ID") == "" {
+		c.missing("No chat platform is configured: set SLACK_BOT_TOKEN (with SLACK_SIGNING_SECRET or SLACK_APP_TOKEN) for Slack, or MICROSOFT_APP_ID and MICROSOFT_APP_PASSWORD for Teams.")
+	}
+	if cfg.Channels.Approvals == "" || cfg.Channels.Security == "" {
+		c.missing("Set channels.approvals and channels.security: approval cards and security alerts have nowhere to go.")
+	}
+	if len(c.problems) == 0 {
 		fmt.Fprintln(out, "\nEverything Elevate needs is in place.")
 		return nil
 	}
 	fmt.Fprintln(out, "\nWhat is missing:")
-	for _, p := range problems {
+	for _, p := range c.problems {
 		fmt.Fprintln(out, "  - "+p)
 	}
-	return fmt.Errorf("%d thing%s to fix", len(problems), map[bool]string{true: "", false: "s"}[len(problems) == 1])
+	return fmt.Errorf("%d thing%s to fix", len(c.problems), map[bool]string{true: "", false: "s"}[len(c.problems) == 1])
 }
 
-func checkTenant(ctx context.Context, cfg *policy.Config, gc graph.Config, out io.Writer) []string {
+// appPage is where an app registration's settings are in the Entra admin center.
+func appPage(clientID string) string {
+	return "Entra admin center → Identity → Applications → App registrations → the app " + clientID
+}
+
+func checkTenant(ctx context.Context, c *checker, cfg *policy.Config, gc graph.Config) {
+	how := "its client secret (AZURE_CLIENT_SECRET)"
 	if gc.ClientSecret == "" {
-		// Without a secret the app may still use a managed or workload identity (DefaultAzureCredential).
-		fmt.Fprintln(out, "  AZURE_CLIENT_SECRET is not set: using the managed or workload identity from the environment.")
+		how = "the managed or workload identity from the environment (AZURE_CLIENT_SECRET is not set)"
 	}
 	g, err := graph.New(gc)
 	if err != nil {
-		return []string{"The Graph settings don't work: " + err.Error()}
+		c.missing("The Graph settings don't work: %v", err)
+		return
 	}
-	ctx, cancel := context.WithTimeout(ctx, 30*time.Second)
-	defer cancel()
-	granted, err := g.GrantedPermissions(ctx)
-	if err != nil {
-		return []string{"Elevate could not sign in as its app registration (" + gc.ClientID + "): check the client id, the secret or the managed identity, and the tenant. (" + err.Error() + ")"}
+	authority := or(gc.AuthorityHost, graph.DefaultAuthorityHost)
+	if err := g.ReachAuthority(ctx); err != nil {
+		c.saw("sign-in service %s: %s", authority, graph.Cause(err))
+		c.missing("Elevate cannot reach Microsoft Entra at %s for tenant %s: %s.%s", authority, gc.TenantID, graph.Cause(err), tlsHint(err))
+		return
 	}
-	var problems []string
-	fmt.Fprintf(out, "  signed in as the app %s; application permissions granted: %s\n", gc.ClientID, listOr(granted, "none"))
+	c.saw("reached the sign-in service %s for tenant %s", authority, gc.TenantID)
+	if err := g.AppToken(ctx); err != nil {
+		c.saw("app token: refused")
+		c.missing("Elevate could not get a token as the app %s with %s: %s.%s", gc.ClientID, how, graph.Cause(err), credentialFix(err, gc))
+		return
+	}
+	c.saw("app token: obtained for the app %s with %s", gc.ClientID, how)
+
+	withGroups := slices.ContainsFunc(cfg.Roles, func(r *policy.Role) bool { return r.Group })
+	consent, cerr := g.AppConsent(ctx)
+	granted := consent.AppPermissions
+	switch {
+	case cerr == nil:
+		c.saw("application permissions assigned: %s", listOr(granted, "none"))
+	case errors.Is(cerr, graph.ErrNoServicePrincipal):
+		c.missing("The app %s has no enterprise application (service principal) in tenant %s: grant admin consent on %s → API permissions → Grant admin consent (or run `az ad sp create --id %s`).",
+			gc.ClientID, gc.TenantID, appPage(gc.ClientID), gc.ClientID)
+		return
+	default:
+		// Without Directory.Read.All the directory's records can't be read; the token's roles
+		// claim says the same about application permissions, nothing about delegated ones.
+		c.saw("could not read the app's consent records: %s", graph.Cause(cerr))
+		if granted, err = g.GrantedPermissions(ctx); err != nil {
+			c.missing("Elevate could not read its own permissions: %s", graph.Cause(err))
+			return
+		}
+		c.saw("application permissions in the app's token: %s", listOr(granted, "none"))
+	}
 	missing, optional, excess := graph.Grants(granted)
-	withGroups := false
-	for _, r := range cfg.Roles {
-		withGroups = withGroups || r.Group
+	addRole := func(name string) string {
+		id := consent.RoleIDs[name]
+		if id == "" {
+			return ""
+		}
+		return fmt.Sprintf(" Or run `az ad app permission add --id %s --api %s --api-permissions %s=Role` and then `az ad app permission admin-consent --id %s`.",
+			gc.ClientID, graph.GraphAppID, id, gc.ClientID)
 	}
 	for _, p := range missing {
-		problems = append(problems, fmt.Sprintf("Grant the application permission %s (admin consent) so Elevate can %s.", p.Name, p.For))
+		c.missing("Grant the application permission %s so Elevate can %s: %s → API permissions → Add a permission → Microsoft Graph → Application permissions → %s, then Grant admin consent.%s",
+			p.Name, p.For, appPage(gc.ClientID), p.Name, addRole(p.Name))
 	}
 	for _, p := range optional {
 		if p.Name == "PrivilegedAccess.Read.AzureADGroup" && withGroups {
-			problems = append(problems, fmt.Sprintf("Grant %s: the config lists PIM for Groups groups, and Elevate needs it to %s.", p.Name, p.For))
+			c.missing("Grant the application permission %s: the config lists PIM for Groups groups, and Elevate needs it to %s: %s → API permissions → Add a permission → Microsoft Graph → Application permissions → %s, then Grant admin consent.%s",
+				p.Name, p.For, appPage(gc.ClientID), p.Name, addRole(p.Name))
 			continue
 		}
-		fmt.Fprintf(out, "  optional, not granted: %s (to %s)\n", p.Name, p.For)
+		c.saw("optional, not granted: %s (to %s)", p.Name, p.For)
 	}
 	for _, e := range excess {
-		problems = append(problems, fmt.Sprintf("Remove the application permission %s: with it the app itself could grant roles. Elevate needs read-only permissions; activations use each user's own sign-in.", e))
+		c.missing("Remove the application permission %s (%s → API permissions → … → Remove permission, then revoke its admin consent): with it the app itself could grant roles. Elevate needs read-only permissions; activations use each user's own sign-in.",
+			e, appPage(gc.ClientID))
 	}
+	if cerr == nil {
+		checkDelegated(c, consent, gc, withGroups)
+	} else {
+		c.missing("Elevate could not read the tenant-wide consent to its delegated permissions (%s): grant Directory.Read.All as above, then run check again.", graph.Cause(cerr))
+	}
+
+	switch lic, err := g.PIMLicence(ctx); {
+	case err == nil:
+		c.saw("licence for PIM: %s (service plan %s in the subscription %s)", lic.Product, lic.Plan, lic.SKU)
+	case errors.Is(err, graph.ErrNoPIMLicence):
+		c.missing("The tenant has no Microsoft Entra ID P2 or Microsoft Entra ID Governance licence, which PIM needs (no subscription with the service plan AAD_PREMIUM_P2 or Entra_Identity_Governance): without it every activation fails. Buy one or start a trial in the Microsoft 365 admin center → Billing → Purchase services, then check Entra admin center → Identity → Billing → Licenses → All products.")
+	default:
+		c.missing("Elevate could not read the tenant's subscriptions to check the PIM licence (%s): grant Directory.Read.All as above.", graph.Cause(err))
+	}
+
 	for _, p := range g.Probes(ctx, withGroups) {
 		switch {
 		case p.Err == nil:
-			fmt.Fprintf(out, "  reached %-30s %s (%s)\n", p.Name, p.Path, p.Elapsed.Round(time.Millisecond))
+			c.saw("reached %-30s %s (%s)", p.Name, p.Path, p.Elapsed.Round(time.Millisecond))
 		case errors.Is(p.Err, graph.ErrForbidden), errors.Is(p.Err, graph.ErrUnauthorized):
-			fmt.Fprintf(out, "  refused %-30s %s\n", p.Name, p.Path)
-			problems = append(problems, fmt.Sprintf("Graph refused to show %s: check the permissions above (and for the sign-in log, an Entra ID P1/P2 licence).", p.Name))
+			c.saw("refused %-30s %s", p.Name, p.Path)
+			c.missing("Graph refused to show %s: check the permissions above (and for the sign-in log, an Entra ID P1/P2 licence).", p.Name)
 		default:
-			fmt.Fprintf(out, "  failed  %-30s %s: %v\n", p.Name, p.Path, p.Err)
-			problems = append(problems, fmt.Sprintf("Graph did not answer for %s (%s): check the network path to %s.", p.Name, p.Err, gc.GraphURL))
+			c.saw("failed  %-30s %s: %s", p.Name, p.Path, graph.Cause(p.Err))
+			c.missing("Graph did not answer for %s (%s): check the network path to %s.", p.Name, graph.Cause(p.Err), or(gc.GraphURL, graph.DefaultGraphURL))
 		}
 	}
 	if gc.ClientSecret == "" {
-		problems = append(problems, "Set AZURE_CLIENT_SECRET: users' own sign-ins (needed for every activation) use the app's client secret.")
+		c.missing("Set AZURE_CLIENT_SECRET: users' own sign-ins (needed for every activation) use the app's client secret.")
 	}
 	if gc.RedirectURL == "" {
-		problems = append(problems, "Set tenant.redirect_url: users' browsers return there after signing in.")
+		c.missing("Set tenant.redirect_url (or ELEVATE_PUBLIC_URL): users' browsers return there after signing in.")
 	}
-	return problems
 }
 
-func checkChat(cfg *policy.Config, getenv func(string) string, out io.Writer) []string {
-	slack := getenv("SLACK_BOT_TOKEN") != ""
-	teams := getenv("MICROSOFT_APP_ID") != ""
-	var problems []string
+// checkDelegated proves the admin consent for every delegated permission sign-in may ask for.
+func checkDelegated(c *checker, consent graph.Consent, gc graph.Config, withGroups bool) {
+	c.saw("delegated permissions consented for all users: %s", listOr(consent.Delegated, "none"))
+	var lack []graph.Scope
+	for _, s := range graph.DelegatedScopes {
+		switch {
+		case slices.Contains(consent.Delegated, s.Name):
+		case s.Name == graph.ScopeGroups && !withGroups:
+			c.saw("not consented, not needed without PIM for Groups groups in the config: %s", s.Name)
+		default:
+			lack = append(lack, s)
+		}
+	}
+	for _, s := range lack {
+		add := ""
+		if id := consent.ScopeIDs[s.Name]; id != "" {
+			add = fmt.Sprintf(" Or run `az ad app permission add --id %s --api %s --api-permissions %s=Scope` and then `az ad app permission admin-consent --id %s`.",
+				gc.ClientID, graph.GraphAppID, id, gc.ClientID)
+		}
+		c.missing("Grant admin consent for the delegated permission %s so Elevate can %s (without it their sign-in ends with AADSTS65001): %s → API permissions → Add a permission → Microsoft Graph → Delegated permissions → %s, then Grant admin consent.%s",
+			s.Name, s.For, appPage(gc.ClientID), s.Name, add)
+	}
+}
+
+// tlsHint adds what to do about a certificate that is not trusted.
+func tlsHint(err error) string {
+	if strings.HasPrefix(graph.Cause(err), "x509:") || strings.HasPrefix(graph.Cause(err), "tls:") {
+		return " The certificate chain is not trusted here: if a TLS-inspecting proxy sits in between, add its root CA to this machine's trust store (or point SSL_CERT_FILE at it)."
+	}
+	return ""
+}
+
+// credentialFix says how to fix a refused app credential.
+func credentialFix(err error, gc graph.Config) string {
+	aadsts := ""
+	if ee := graph.AsEntraError(err); ee != nil {
+		aadsts = ee.AADSTS
+	}
+	switch aadsts {
+	case "7000215", "7000222":
+		return " Make a new secret: " + appPage(gc.ClientID) + " → Certificates & secrets → New client secret, and set AZURE_CLIENT_SECRET to its Value."
+	case "700016", "90002", "900023":
+		return " Check tenant.tenant_id and tenant.client_id (or AZURE_TENANT_ID and AZURE_CLIENT_ID) against the app registration's Overview page."
+	}
+	if gc.ClientSecret == "" {
+		return " Without AZURE_CLIENT_SECRET Elevate uses a managed or workload identity: assign one to this host, or set AZURE_CLIENT_SECRET."
+	}
+	return tlsHint(err)
+}
+
+// configuredChannels are the channels the config names, each once.
+func configuredChannels(cfg *policy.Config) []string {
+	var out []string
+	add := func(ch string) {
+		if ch != "" && !slices.Contains(out, ch) {
+			out = append(out, ch)
+		}
+	}
+	add(cfg.Channels.Approvals)
+	add(cfg.Channels.Security)
+	add(cfg.Channels.Digest)
+	add(cfg.Schedules.AdminsChannel)
+	for _, r := range cfg.Roles {
+		add(r.ApprovalChannel)
+	}
+	return out
+}
+
+func checkSlack(ctx context.Context, c *checker, cfg *policy.Config, env checkEnv) {
+	token := env.Getenv("SLACK_BOT_TOKEN")
+	if token == "" {
+		c.saw("not configured (SLACK_BOT_TOKEN is not set)")
+		return
+	}
+	if env.Getenv("SLACK_SIGNING_SECRET") == "" && env.Getenv("SLACK_APP_TOKEN") == "" {
+		c.missing("Slack needs SLACK_SIGNING_SECRET (HTTP requests) or SLACK_APP_TOKEN (Socket Mode) besides SLACK_BOT_TOKEN.")
+	}
+	apiURL := env.Getenv("SLACK_API_URL")
+	if apiURL != "" && !strings.HasSuffix(apiURL, "/") {
+		apiURL += "/"
+	}
+	res, err := slack.Check(ctx, slack.CheckOptions{BotToken: token, APIURL: apiURL, HTTPClient: env.HTTP, Channels: configuredChannels(cfg)})
+	if err != nil {
+		var se slackapi.SlackErrorResponse
+		if errors.As(err, &se) && (se.Err == "invalid_auth" || se.Err == "not_authed" || se.Err == "account_inactive" || se.Err == "token_revoked") {
+			c.saw("auth.test: %s", se.Err)
+			c.missing("Slack refused SLACK_BOT_TOKEN (%s): copy the Bot User OAuth Token (xoxb-…) from api.slack.com/apps → your app → OAuth & Permissions (install the app to the workspace first).", se.Err)
+			return
+		}
+		c.saw("auth.test: %s", graph.Cause(err))
+		c.missing("Slack did not answer auth.test: %s.%s", graph.Cause(err), tlsHint(err))
+		return
+	}
+	c.saw("auth.test: the bot @%s in the workspace %s (%s)", res.BotUser, res.Team, res.TeamID)
+	c.saw("scopes granted: %s", listOr(res.Scopes, "none"))
+	if len(res.Missing) > 0 {
+		c.missing("The Slack app lacks the bot scope%s %s that Elevate's manifest asks for: add %s under api.slack.com/apps → your app → OAuth & Permissions → Scopes (or paste the output of `elevate manifest slack` into App Manifest), then Reinstall to Workspace and update SLACK_BOT_TOKEN if it changed.",
+			plural(len(res.Missing)), strings.Join(res.Missing, ", "), map[bool]string{true: "it", false: "them"}[len(res.Missing) == 1])
+	}
+	for _, ch := range res.Channels {
+		var se slackapi.SlackErrorResponse
+		switch {
+		case errors.Is(ch.Err, slack.ErrNotChecked):
+			c.saw("channel %s: not checked (no channels:read and groups:read scopes)", ch.Name)
+		case ch.Err != nil && (errors.As(ch.Err, &se) && se.Err == "channel_not_found" || ch.Err.Error() == "channel_not_found"):
+			c.saw("channel %s: not found", ch.Name)
+			c.missing("Slack has no channel %s that the bot can see: create it (or fix the config's channel name); for a private channel, invite the bot first with /invite @%s in it.", ch.Name, res.BotUser)
+		case ch.Err != nil && ch.Err.Error() == "is_archived":
+			c.saw("channel %s: archived", ch.Name)
+			c.missing("The Slack channel %s is archived: unarchive it or name another channel in the config.", ch.Name)
+		case ch.Err != nil:
+			c.saw("channel %s: %s", ch.Name, graph.Cause(ch.Err))
+			c.missing("Slack could not look up the channel %s: %s.", ch.Name, graph.Cause(ch.Err))
+		case !ch.Member:
+			c.saw("channel %s: %s, the bot is not in it", ch.Name, ch.ID)
+			c.missing("Invite Elevate to the Slack channel %s: type /invite @%s in it (it cannot post there otherwise).", ch.Name, res.BotUser)
+		default:
+			c.saw("channel %s: %s, the bot is in it", ch.Name, ch.ID)
+		}
+	}
+}
+
+func checkTeams(ctx context.Context, c *checker, cfg *policy.Config, env checkEnv) {
+	appID := env.Getenv("MICROSOFT_APP_ID")
+	if appID == "" {
+		c.saw("not configured (MICROSOFT_APP_ID is not set)")
+		return
+	}
+	password := env.Getenv("MICROSOFT_APP_PASSWORD")
+	tenant := or(env.Getenv("MICROSOFT_APP_TENANT_ID"), cfg.Tenant.TenantID)
 	switch {
-	case slack:
-		fmt.Fprintln(out, "  Slack: SLACK_BOT_TOKEN is set")
-		if getenv("SLACK_SIGNING_SECRET") == "" && getenv("SLACK_APP_TOKEN") == "" {
-			problems = append(problems, "Slack needs SLACK_SIGNING_SECRET (HTTP requests) or SLACK_APP_TOKEN (Socket Mode) besides SLACK_BOT_TOKEN.")
+	case password == "":
+		c.missing("Teams needs MICROSOFT_APP_PASSWORD with MICROSOFT_APP_ID: the Azure Bot's client secret.")
+	case tenant == "":
+		c.missing("Teams needs MICROSOFT_APP_TENANT_ID (the single-tenant bot's tenant) with MICROSOFT_APP_ID.")
+	default:
+		tokenURL := or(env.Getenv("BOTFRAMEWORK_TOKEN_URL"), teams.TokenURL("", tenant))
+		_, err := teams.NewTokenSource(tokenURL, appID, password, env.HTTP, nil).Token(ctx)
+		var te *teams.TokenError
+		switch {
+		case err == nil:
+			c.saw("Bot Framework token: obtained for the bot %s in tenant %s", appID, tenant)
+		case errors.As(err, &te):
+			ee := graph.ParseEntraError(te.Code, te.Description)
+			c.saw("Bot Framework token: refused (%s)", ee.Error())
+			fix := ""
+			switch ee.AADSTS {
+			case "7000215", "7000222":
+				fix = " Make a new one: Azure portal → your Azure Bot → Configuration → Microsoft App ID (Manage Password) → Certificates & secrets → New client secret, and set MICROSOFT_APP_PASSWORD to its Value."
+			case "700016", "90002", "900023":
+				fix = " Check MICROSOFT_APP_ID and MICROSOFT_APP_TENANT_ID against the Azure Bot's Configuration page."
+			}
+			c.missing("The Bot Framework refused the bot's secret (MICROSOFT_APP_PASSWORD): %s: nothing can be posted to Teams.%s", graph.Cause(ee), fix)
+		default:
+			c.saw("Bot Framework token: %s", graph.Cause(err))
+			c.missing("Elevate could not reach the Bot Framework token endpoint %s: %s.%s", tokenURL, graph.Cause(err), tlsHint(err))
 		}
 	}
-	if teams {
-		fmt.Fprintln(out, "  Teams: MICROSOFT_APP_ID is set")
-		if getenv("MICROSOFT_APP_PASSWORD") == "" {
-			problems = append(problems, "Teams needs MICROSOFT_APP_PASSWORD with MICROSOFT_APP_ID.")
+	mapped, err := teams.ParseChannels(env.Getenv("TEAMS_CHANNELS"))
+	if err != nil {
+		c.missing("TEAMS_CHANNELS does not parse: %v", err)
+		return
+	}
+	for _, ch := range configuredChannels(cfg) {
+		if id, ok := teamsMapped(mapped, ch); ok {
+			c.saw("channel %s: mapped to %s (TEAMS_CHANNELS)", ch, id)
+			continue
+		}
+		// Not a failure: Elevate also learns channels from Teams itself (kept in its store,
+		// which check does not open).
+		c.saw("channel %s: not in TEAMS_CHANNELS; Elevate knows it only if it learned it from Teams (the app added to the team, or the channel created or renamed since). To be sure, set TEAMS_CHANNELS=%s=19:…@thread.tacv2 (Teams → the channel → … → Get link to channel: the id follows /channel/).", ch, ch)
+	}
+}
+
+// teamsMapped finds a configured channel in TEAMS_CHANNELS, whose names may be written with or
+// without '#'.
+func teamsMapped(m map[string]string, ch string) (string, bool) {
+	bare := strings.TrimPrefix(ch, "#")
+	for k, v := range m {
+		if strings.EqualFold(strings.TrimPrefix(k, "#"), bare) {
+			return v, true
 		}
 	}
-	if !slack && !teams {
-		problems = append(problems, "No chat platform is configured: set SLACK_BOT_TOKEN (with SLACK_SIGNING_SECRET or SLACK_APP_TOKEN) for Slack, or MICROSOFT_APP_ID and MICROSOFT_APP_PASSWORD for Teams.")
+	return "", false
+}
+
+func plural(n int) string {
+	if n == 1 {
+		return ""
 	}
-	if cfg.Channels.Approvals == "" || cfg.Channels.Security == "" {
-		problems = append(problems, "Set channels.approvals and channels.security: approval cards and security alerts have nowhere to go.")
-	}
-	return problems
+	return "s"
 }
 
 func listOr(s []string, none string) string {

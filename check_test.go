@@ -3,64 +3,274 @@ package main
 import (
 	"bytes"
 	"context"
+	"net/http"
 	"strings"
 	"testing"
 
+	"github.com/elevate-pim/elevate/bot/slack/slacktest"
+	"github.com/elevate-pim/elevate/bot/teams/teamstest"
 	"github.com/elevate-pim/elevate/examples"
 	"github.com/elevate-pim/elevate/graph"
 	"github.com/elevate-pim/elevate/graph/graphtest"
 	"github.com/elevate-pim/elevate/policy"
 )
 
-func checkTenantFor(t *testing.T, roles []string) (*graphtest.Tenant, graph.Config) {
+const (
+	botAppID  = "b0700000-0000-4000-8000-000000000001"
+	botSecret = "bot-secret"
+)
+
+// checkSetup is a whole environment for `elevate check`: the simulated tenant, a fake Slack
+// workspace with the example config's channels, and a fake Bot Framework.
+type checkSetup struct {
+	tn    *graphtest.Tenant
+	slack *slacktest.Server
+	teams *teamstest.Server
+	cfg   *policy.Config
+	env   map[string]string
+	gc    graph.Config
+}
+
+func newCheckSetup(t *testing.T, seedFn func(*graphtest.Seed)) *checkSetup {
 	t.Helper()
 	seed, err := graphtest.ParseSeed(examples.Tenant)
 	if err != nil {
 		t.Fatal(err)
 	}
-	seed.Client.Roles = roles
+	if seedFn != nil {
+		seedFn(&seed)
+	}
 	tn, err := graphtest.New(seed)
 	if err != nil {
 		t.Fatal(err)
 	}
 	t.Cleanup(tn.Close)
-	return tn, graph.Config{GraphURL: tn.GraphURL(), AuthorityHost: tn.AuthorityURL(), TenantID: tn.TenantID(),
-		ClientID: tn.ClientID(), ClientSecret: tn.ClientSecret(), RedirectURL: "https://elevate.test/auth/callback", HTTPClient: tn.HTTPClient()}
+	cfg, err := policy.Parse("examples/elevate.yaml", examples.Config)
+	if err != nil {
+		t.Fatal(err)
+	}
+	sl := slacktest.New()
+	t.Cleanup(sl.Close)
+	for i, ch := range configuredChannels(cfg) {
+		sl.AddChannel("C0CHECK00"+string(rune('A'+i)), ch)
+	}
+	tm := teamstest.New(teamstest.Options{AppID: botAppID, AppSecret: botSecret, TenantID: tn.TenantID()})
+	t.Cleanup(tm.Close)
+	var mapped []string
+	for i, ch := range configuredChannels(cfg) {
+		mapped = append(mapped, ch+"=19:check"+string(rune('a'+i))+"@thread.tacv2")
+	}
+	return &checkSetup{tn: tn, slack: sl, teams: tm, cfg: cfg,
+		env: map[string]string{
+			"SLACK_BOT_TOKEN": slacktest.BotToken, "SLACK_APP_TOKEN": slacktest.AppToken, "SLACK_API_URL": sl.APIURL(),
+			"MICROSOFT_APP_ID": botAppID, "MICROSOFT_APP_PASSWORD": botSecret, "MICROSOFT_APP_TENANT_ID": tn.TenantID(),
+			"BOTFRAMEWORK_TOKEN_URL": tm.AuthorityHost() + tn.TenantID() + "/oauth2/v2.0/token",
+			"TEAMS_CHANNELS":         strings.Join(mapped, ","),
+		},
+		gc: graph.Config{GraphURL: tn.GraphURL(), AuthorityHost: tn.AuthorityURL(), TenantID: tn.TenantID(),
+			ClientID: tn.ClientID(), ClientSecret: tn.ClientSecret(), RedirectURL: "https://elevate.test/auth/callback", HTTPClient: tn.HTTPClient()},
+	}
+}
+
+func (s *checkSetup) run(t *testing.T) (string, error) {
+	t.Helper()
+	var out bytes.Buffer
+	err := checkWith(context.Background(), s.cfg, checkEnv{Graph: s.gc, Getenv: func(k string) string { return s.env[k] }}, &out)
+	return out.String(), err
+}
+
+func wantLines(t *testing.T, out string, want ...string) {
+	t.Helper()
+	for _, w := range want {
+		if !strings.Contains(out, w) {
+			t.Errorf("output lacks %q:\n%s", w, out)
+		}
+	}
 }
 
 func TestCheckAllGood(t *testing.T) {
-	cfg, err := policy.Parse("examples/elevate.yaml", examples.Config)
+	s := newCheckSetup(t, nil)
+	out, err := s.run(t)
 	if err != nil {
-		t.Fatal(err)
+		t.Fatalf("check: %v\n%s", err, out)
 	}
-	_, gc := checkTenantFor(t, nil) // graphtest's default: the read-only set
-	env := map[string]string{"SLACK_BOT_TOKEN": "xoxb-1", "SLACK_APP_TOKEN": "xapp-1"}
-	var out bytes.Buffer
-	if err := checkWith(context.Background(), cfg, gc, func(k string) string { return env[k] }, &out); err != nil {
-		t.Fatalf("check: %v\n%s", err, out.String())
+	wantLines(t, out, "app token: obtained", "application permissions assigned: AuditLog.Read.All",
+		"delegated permissions consented for all users:", graph.ScopeActivate,
+		"licence for PIM: Microsoft Entra ID P2 (service plan AAD_PREMIUM_P2",
+		"reached directory audit log", "optional, not granted: RoleEligibilitySchedule.Remove.Directory",
+		"auth.test: the bot @elevate in the workspace Contoso", "channel #pim-approvals: C0CHECK00A, the bot is in it",
+		"Bot Framework token: obtained for the bot "+botAppID, "channel #security: mapped to 19:checkb@thread.tacv2",
+		"Everything Elevate needs is in place")
+}
+
+// The issue's scenario: a tenant consented as the old docs said (no delegated PIM scopes) and a
+// wrong MICROSOFT_APP_PASSWORD. Both are reported, each in one line with its fix, and check fails.
+func TestCheckMissingDelegatedConsentAndWrongBotSecret(t *testing.T) {
+	s := newCheckSetup(t, func(seed *graphtest.Seed) {
+		seed.Client.Scopes = []string{"User.Read", "openid", "profile", "offline_access"}
+	})
+	s.env["MICROSOFT_APP_PASSWORD"] = "not-the-secret"
+	out, err := s.run(t)
+	if err == nil {
+		t.Fatalf("check passed:\n%s", out)
 	}
-	for _, want := range []string{"AuditLog.Read.All", "reached directory audit log", "optional, not granted: RoleEligibilitySchedule.Remove.Directory", "Everything Elevate needs is in place"} {
-		if !strings.Contains(out.String(), want) {
-			t.Errorf("output lacks %q:\n%s", want, out.String())
+	wantLines(t, out,
+		"Grant admin consent for the delegated permission RoleAssignmentSchedule.ReadWrite.Directory",
+		"Grant admin consent for the delegated permission RoleEligibilitySchedule.ReadWrite.Directory",
+		"Delegated permissions → RoleAssignmentSchedule.ReadWrite.Directory, then Grant admin consent",
+		"=Scope` and then `az ad app permission admin-consent --id "+s.tn.ClientID(),
+		"Bot Framework token: refused (AADSTS7000215: Invalid client secret provided.)",
+		"The Bot Framework refused the bot's secret (MICROSOFT_APP_PASSWORD): AADSTS7000215: Invalid client secret provided. (the client secret is wrong: use the secret's Value",
+		"set MICROSOFT_APP_PASSWORD to its Value")
+	for _, line := range strings.Split(out, "\n") {
+		if strings.Contains(line, "Trace ID") || strings.Contains(line, "Correlation ID") {
+			t.Errorf("the refusal is not one clear line: %q", line)
+		}
+	}
+	if strings.Contains(out, "Everything Elevate needs") {
+		t.Errorf("check claims all is well:\n%s", out)
+	}
+}
+
+// PIM for Groups' delegated scope is needed only when the config has groups.
+func TestCheckGroupsScopeOnlyWithGroups(t *testing.T) {
+	s := newCheckSetup(t, func(seed *graphtest.Seed) {
+		seed.Client.Scopes = []string{graph.ScopeActivate, graph.ScopeEligibility, "User.Read"}
+	})
+	out, err := s.run(t)
+	withGroups := false
+	for _, r := range s.cfg.Roles {
+		withGroups = withGroups || r.Group
+	}
+	if !withGroups {
+		t.Fatal("the example config has no groups; this test needs one")
+	}
+	if err == nil || !strings.Contains(out, "Grant admin consent for the delegated permission "+graph.ScopeGroups) {
+		t.Errorf("with groups in the config, a missing %s is not reported (err %v):\n%s", graph.ScopeGroups, err, out)
+	}
+}
+
+func TestCheckLicence(t *testing.T) {
+	t.Run("none", func(t *testing.T) {
+		s := newCheckSetup(t, nil)
+		s.tn.SetSubscribedSkus(graphtest.Sku{PartNumber: "O365_BUSINESS_PREMIUM", Plans: []string{"EXCHANGE_S_STANDARD", "AAD_PREMIUM"}})
+		out, err := s.run(t)
+		if err == nil {
+			t.Fatalf("check passed without a PIM licence:\n%s", out)
+		}
+		wantLines(t, out, "The tenant has no Microsoft Entra ID P2 or Microsoft Entra ID Governance licence")
+	})
+	t.Run("suspended P2", func(t *testing.T) {
+		s := newCheckSetup(t, nil)
+		s.tn.SetSubscribedSkus(graphtest.Sku{PartNumber: "AAD_PREMIUM_P2", Status: "Suspended", Plans: []string{"AAD_PREMIUM_P2"}})
+		if out, err := s.run(t); err == nil {
+			t.Fatalf("check passed with a suspended licence:\n%s", out)
+		}
+	})
+	t.Run("governance", func(t *testing.T) {
+		s := newCheckSetup(t, nil)
+		s.tn.SetSubscribedSkus(graphtest.Sku{PartNumber: "Microsoft_Entra_ID_Governance", Plans: []string{"Entra_Identity_Governance"}})
+		out, err := s.run(t)
+		if err != nil {
+			t.Fatalf("check: %v\n%s", err, out)
+		}
+		wantLines(t, out, "licence for PIM: Microsoft Entra ID Governance (service plan Entra_Identity_Governance")
+	})
+}
+
+func TestCheckSaysWhatIsMissing(t *testing.T) {
+	s := newCheckSetup(t, func(seed *graphtest.Seed) {
+		seed.Client.Roles = []string{"RoleManagement.ReadWrite.Directory", "User.Read.All", "GroupMember.Read.All", "RoleManagementPolicy.Read.Directory"}
+	})
+	s.env = map[string]string{}
+	out, err := s.run(t)
+	if err == nil {
+		t.Fatalf("check passed:\n%s", out)
+	}
+	// Without Directory.Read.All the consent records can't be read: the token's roles say
+	// what is granted, and check says it could not see the delegated consent.
+	wantLines(t, out, "application permissions in the app's token:",
+		"Grant the application permission AuditLog.Read.All", "Application permissions → AuditLog.Read.All, then Grant admin consent",
+		"Remove the application permission RoleManagement.ReadWrite.Directory",
+		"could not read the tenant-wide consent to its delegated permissions",
+		"No chat platform is configured")
+}
+
+// A wrong client secret is one line with its AADSTS code and meaning, not azidentity's dump.
+func TestCheckWrongAppSecret(t *testing.T) {
+	s := newCheckSetup(t, nil)
+	s.gc.ClientSecret = "wrong"
+	out, err := s.run(t)
+	if err == nil {
+		t.Fatalf("check passed:\n%s", out)
+	}
+	wantLines(t, out, "Elevate could not get a token as the app "+s.tn.ClientID()+" with its client secret (AZURE_CLIENT_SECRET): AADSTS7000215: Invalid client secret provided.",
+		"Certificates & secrets → New client secret, and set AZURE_CLIENT_SECRET to its Value")
+	for _, dump := range []string{"RESPONSE", "-----", "aka.ms/azsdk"} {
+		if strings.Contains(out, dump) {
+			t.Errorf("output carries azidentity's dump (%q):\n%s", dump, out)
 		}
 	}
 }
 
-func TestCheckSaysWhatIsMissing(t *testing.T) {
-	cfg, err := policy.Parse("examples/elevate.yaml", examples.Config)
-	if err != nil {
-		t.Fatal(err)
-	}
-	_, gc := checkTenantFor(t, []string{"RoleManagement.ReadWrite.Directory", "User.Read.All", "GroupMember.Read.All", "RoleManagementPolicy.Read.Directory"})
-	var out bytes.Buffer
-	err = checkWith(context.Background(), cfg, gc, func(string) string { return "" }, &out)
+// A TLS failure is shown as the x509 error it is.
+func TestCheckUntrustedCertificate(t *testing.T) {
+	s := newCheckSetup(t, nil)
+	s.gc.HTTPClient = &http.Client{} // does not trust the simulated sign-in server's certificate
+	out, err := s.run(t)
 	if err == nil {
-		t.Fatalf("check passed:\n%s", out.String())
+		t.Fatalf("check passed:\n%s", out)
 	}
-	for _, want := range []string{"Grant the application permission AuditLog.Read.All", "Remove the application permission RoleManagement.ReadWrite.Directory",
-		"No chat platform is configured"} {
-		if !strings.Contains(out.String(), want) {
-			t.Errorf("output lacks %q:\n%s", want, out.String())
+	wantLines(t, out, "x509: certificate signed by unknown authority", "add its root CA to this machine's trust store")
+	if strings.Contains(out, "check the client id, the secret") {
+		t.Errorf("the TLS failure is blamed on the credentials:\n%s", out)
+	}
+}
+
+func TestCheckSlack(t *testing.T) {
+	t.Run("wrong token", func(t *testing.T) {
+		s := newCheckSetup(t, nil)
+		s.env["SLACK_BOT_TOKEN"] = "xoxb-wrong"
+		out, err := s.run(t)
+		if err == nil {
+			t.Fatalf("check passed:\n%s", out)
 		}
+		wantLines(t, out, "Slack refused SLACK_BOT_TOKEN (invalid_auth)")
+	})
+	t.Run("missing scopes", func(t *testing.T) {
+		s := newCheckSetup(t, nil)
+		s.slack.SetScopes("commands", "chat:write", "im:write", "users:read", "users:read.email", "files:write")
+		out, err := s.run(t)
+		if err == nil {
+			t.Fatalf("check passed:\n%s", out)
+		}
+		wantLines(t, out, "The Slack app lacks the bot scopes channels:read, groups:read", "Reinstall to Workspace",
+			"channel #pim-approvals: not checked")
+	})
+	t.Run("channels", func(t *testing.T) {
+		s := newCheckSetup(t, nil)
+		s.cfg.Channels.Approvals = "#no-such-channel"
+		s.cfg.Channels.Digest = "C0OUTSIDE1"
+		s.slack.AddOtherChannel("C0OUTSIDE1", "#outside")
+		out, err := s.run(t)
+		if err == nil {
+			t.Fatalf("check passed:\n%s", out)
+		}
+		wantLines(t, out, "Slack has no channel #no-such-channel that the bot can see",
+			"Invite Elevate to the Slack channel C0OUTSIDE1: type /invite @elevate in it")
+	})
+}
+
+func TestCheckTeamsChannels(t *testing.T) {
+	s := newCheckSetup(t, nil)
+	s.env["TEAMS_CHANNELS"] = "#security=19:sec@thread.tacv2"
+	out, err := s.run(t)
+	if err != nil {
+		t.Fatalf("an unmapped Teams channel is not a failure (Elevate may know it from Teams): %v\n%s", err, out)
+	}
+	wantLines(t, out, "channel #security: mapped to 19:sec@thread.tacv2", "channel #pim-approvals: not in TEAMS_CHANNELS")
+	s.env["TEAMS_CHANNELS"] = "#security=C0123"
+	if out, err := s.run(t); err == nil || !strings.Contains(out, "TEAMS_CHANNELS does not parse") {
+		t.Errorf("a malformed TEAMS_CHANNELS passes (err %v):\n%s", err, out)
 	}
 }

@@ -238,8 +238,11 @@ func serve(parent context.Context, args []string, stderr io.Writer) error {
 		t := cfg.Tenant
 		t.TenantID = envOr("AZURE_TENANT_ID", t.TenantID)
 		t.ClientID = envOr("AZURE_CLIENT_ID", t.ClientID)
+		if t.RedirectURL, _, err = resolveURLs(cfg, os.Getenv); err != nil {
+			return err
+		}
 		if t.TenantID == "" || t.ClientID == "" || t.RedirectURL == "" {
-			return errors.New("serve needs tenant.tenant_id, tenant.client_id and tenant.redirect_url in the config (or AZURE_TENANT_ID / AZURE_CLIENT_ID)")
+			return errors.New("serve needs tenant.tenant_id, tenant.client_id and tenant.redirect_url (or ELEVATE_PUBLIC_URL) in the config (or AZURE_TENANT_ID / AZURE_CLIENT_ID)")
 		}
 		secret := os.Getenv("AZURE_CLIENT_SECRET")
 		if secret == "" {

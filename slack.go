@@ -5,7 +5,6 @@ import (
 	"errors"
 	"flag"
 	"io"
-	"net/url"
 	"os"
 	"strings"
 
@@ -39,7 +38,7 @@ func startSlack(ctx context.Context, env serveEnv) (string, bool, error) {
 		apiURL += "/"
 	}
 	a, err := slack.New(slack.Options{Core: env.Core, BotToken: token, SigningSecret: secret, AppToken: app,
-		APIURL: apiURL, Logger: env.Log.With("platform", "slack")})
+		APIURL: apiURL, Logger: env.Log.With("platform", "slack"), Replays: env.Core})
 	if err != nil {
 		return "slack", false, err
 	}
@@ -73,12 +72,11 @@ func manifestSlack(cfg *policy.Config, args []string, out io.Writer) error {
 	}
 	u := *public
 	if u == "" {
-		u = os.Getenv("ELEVATE_PUBLIC_URL")
-	}
-	if u == "" && cfg != nil && cfg.Tenant.RedirectURL != "" {
-		if r, err := url.Parse(cfg.Tenant.RedirectURL); err == nil && r.Host != "" {
-			u = r.Scheme + "://" + r.Host
+		_, pub, err := resolveURLs(cfg, os.Getenv)
+		if err != nil {
+			return err
 		}
+		u = pub
 	}
 	m, err := slack.Manifest(slack.ManifestOptions{Name: *name, PublicURL: u, Socket: *socket})
 	if err != nil {

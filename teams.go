@@ -6,7 +6,6 @@ import (
 	"flag"
 	"fmt"
 	"io"
-	"net/url"
 	"os"
 
 	"github.com/elevate-pim/elevate/bot/teams"
@@ -81,12 +80,11 @@ func manifestTeams(cfg *policy.Config, args []string, out io.Writer) error {
 	}
 	u := *public
 	if u == "" {
-		u = os.Getenv("ELEVATE_PUBLIC_URL")
-	}
-	if u == "" && cfg != nil && cfg.Tenant.RedirectURL != "" {
-		if r, err := url.Parse(cfg.Tenant.RedirectURL); err == nil && r.Host != "" {
-			u = r.Scheme + "://" + r.Host
+		_, pub, err := resolveURLs(cfg, os.Getenv)
+		if err != nil {
+			return err
 		}
+		u = pub
 	}
 	t := manifest.Teams{BotID: os.Getenv("MICROSOFT_APP_ID"), AppID: os.Getenv("TEAMS_APP_ID"), Version: *version,
 		ShortName: *name, DeveloperName: *developer, WebsiteURL: u}

@@ -125,14 +125,14 @@ func (c *Core) Click(ctx context.Context, a Actor, action Action, value, reason 
 		return nil
 	case ActionActivate:
 		r, err := c.store.Request(id)
-		if err != nil || r.Platform != a.Platform || r.ChatUser != a.ChatUser {
+		if err != nil || !c.owns(a, r) {
 			c.reply(ctx, a, Message{Kind: KindError, Text: "That request isn't yours to activate."})
 			return nil
 		}
 		return c.activate(ctx, id)
 	case ActionExtend, ActionDone:
 		r, err := c.store.Request(id)
-		if err != nil || r.Platform != a.Platform || r.ChatUser != a.ChatUser {
+		if err != nil || !c.owns(a, r) {
 			c.reply(ctx, a, Message{Kind: KindError, Text: "That elevation isn't yours."})
 			return nil
 		}
@@ -151,7 +151,7 @@ func (c *Core) Click(ctx context.Context, a Actor, action Action, value, reason 
 
 func (c *Core) useOffer(ctx context.Context, a Actor, id uint64) error {
 	r, err := c.store.Request(id)
-	if errors.Is(err, store.ErrNotFound) || (err == nil && (r.Platform != a.Platform || r.ChatUser != a.ChatUser)) {
+	if errors.Is(err, store.ErrNotFound) || (err == nil && !c.owns(a, r)) {
 		c.reply(ctx, a, Message{Kind: KindError, Text: "That offer isn't yours."})
 		return nil
 	}
@@ -359,7 +359,7 @@ func (c *Core) card(r store.Request) Message {
 			{Action: ActionApprove, Label: "Approve", Value: idValue(r.ID), Style: StylePrimary},
 			{Action: ActionDeny, Label: "Deny", Value: idValue(r.ID), Style: StyleDanger},
 		}
-		m.Footer = "Expires at " + c.clock(r.ExpiresAt) + ". The requester cannot approve their own request."
+		m.Footer = strings.TrimSpace("Expires at " + c.clock(r.ExpiresAt) + ". " + c.reminderNote(r) + " The requester cannot approve their own request.")
 		if r.GraphStatus == "PendingApproval" {
 			m.Fields = append(m.Fields, Field{"Approved in", "PIM, with the approver's own Microsoft sign-in"})
 		}

@@ -1,9 +1,11 @@
 package bot
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
+	"slices"
 	"sort"
 	"strconv"
 	"strings"
@@ -48,6 +50,10 @@ func (c *Core) Accept(a Actor, text string) (Job, error) {
 		return func(ctx context.Context) error { return c.done(ctx, a, cmd.Role) }, nil
 	case policy.KindExtend:
 		return func(ctx context.Context) error { return c.extend(ctx, a, cmd.Role, cmd.Duration) }, nil
+	case policy.KindApprove:
+		return func(ctx context.Context) error { return c.decide(ctx, a, cmd.RequestID, ActionApprove, "") }, nil
+	case policy.KindDeny:
+		return func(ctx context.Context) error { return c.decide(ctx, a, cmd.RequestID, ActionDeny, cmd.Reason) }, nil
 	}
 	c.mu.RLock()
 	h, ok := c.admin[cmd.Kind]
@@ -99,6 +105,7 @@ func (c *Core) help() Message {
 		"`/elevate status`: your pending and active elevations",
 		"`/elevate done [role]`: end an activation early · `/elevate extend [role] 1h`: extend it, within its budget",
 		"`/elevate cancel`: cancel your pending requests",
+		"`/elevate approve 3` · `/elevate deny 3 <why>`: decide on request #3, if you are one of its approvers",
 		"`/elevate help`: this help",
 		"Durations: 30m, 4h, 1h30m. Every activation is your own PIM activation, after your own Microsoft sign-in.",
 	}, "\n")}
@@ -132,7 +139,8 @@ func (c *Core) roles(ctx context.Context, a Actor) error {
 		}
 		for _, g := range gs {
 			if r := c.cfg.RoleByID(g.GroupID); r != nil && r.Group && r.Access == g.AccessID {
-				lines = append(lines, fmt.Sprintf("%s (`%s`, group %s, up to %s)", r.Name, firstAlias(r), g.AccessID, hm(r.MaxDuration)))
+				lim, _ := c.limit(ctx, r)
+				lines = append(lines, fmt.Sprintf("%s (`%s`, group %s, up to %s)", r.Name, firstAlias(r), g.AccessID, hm(lim)))
 			}
 		}
 	}
@@ -143,7 +151,11 @@ func (c *Core) roles(ctx context.Context, a Actor) error {
 	for _, e := range els {
 		line := e.RoleName
 		if r := c.cfg.RoleByID(e.RoleID); r != nil {
-			line = fmt.Sprintf("%s (`%s`, up to %s)", r.Name, firstAlias(r), hm(r.MaxDuration))
+			lim, byPIM := c.limit(ctx, r)
+			line = fmt.Sprintf("%s (`%s`, up to %s)", r.Name, firstAlias(r), hm(lim))
+			if byPIM {
+				line = fmt.Sprintf("%s (`%s`, up to %s: PIM's maximum)", r.Name, firstAlias(r), hm(lim))
+			}
 		}
 		if e.ViaGroupName != "" {
 			line += " through group " + e.ViaGroupName
@@ -162,8 +174,39 @@ func firstAlias(r *policy.Role) string {
 	return strings.ToLower(r.Name)
 }
 
+// mine returns a's open requests: those made from this chat account and, once Elevate knows who a
+// is in Entra, those the same person made from any other chat account or platform. A person is
+// their Entra identity, not a chat account.
 func (c *Core) mine(a Actor) ([]store.Request, error) {
-	return c.store.Requests(store.Filter{Platform: a.Platform, ChatUser: a.ChatUser, OpenOnly: true})
+	rs, err := c.store.Requests(store.Filter{Platform: a.Platform, ChatUser: a.ChatUser, OpenOnly: true})
+	if err != nil {
+		return nil, err
+	}
+	who, known, err := c.identity(a)
+	if err != nil || !known || who.ObjectID == "" {
+		return rs, nil // a mismatch is answered where it matters; here it only narrows the view
+	}
+	theirs, err := c.store.Requests(store.Filter{UserID: who.ObjectID, OpenOnly: true})
+	if err != nil {
+		return nil, err
+	}
+	for _, r := range theirs {
+		if !slices.ContainsFunc(rs, func(x store.Request) bool { return x.ID == r.ID }) {
+			rs = append(rs, r)
+		}
+	}
+	slices.SortFunc(rs, func(x, y store.Request) int { return cmp.Compare(x.ID, y.ID) })
+	return rs, nil
+}
+
+// owns reports whether r is a's: made from this chat account, or by the same Entra user from
+// another one.
+func (c *Core) owns(a Actor, r store.Request) bool {
+	if r.Platform == a.Platform && r.ChatUser == a.ChatUser {
+		return true
+	}
+	who, known, err := c.identity(a)
+	return err == nil && known && who.ObjectID != "" && who.ObjectID == r.UserID
 }
 
 func (c *Core) status(ctx context.Context, a Actor) error {
@@ -229,11 +272,20 @@ func (c *Core) cancelAll(ctx context.Context, a Actor) error {
 // cancel1 cancels one pending request of the actor's; false when it was no longer pending. A
 // request pending in PIM is withdrawn there too, with the requester's token.
 func (c *Core) cancel1(ctx context.Context, a Actor, id uint64) (bool, error) {
-	if r, err := c.store.Request(id); err == nil && pimPending(r) && r.Platform == a.Platform && r.ChatUser == a.ChatUser {
-		return c.cancelPIM(ctx, a, r)
+	cur, err := c.store.Request(id)
+	if errors.Is(err, store.ErrNotFound) || (err == nil && !c.owns(a, cur)) {
+		return false, nil
+	}
+	if err != nil {
+		return false, err
+	}
+	if pimPending(cur) {
+		return c.cancelPIM(ctx, a, cur)
 	}
 	r, err := c.update(ctx, id, c.event(a, "request.cancelled", ""), func(r *store.Request) error {
-		if r.Platform != a.Platform || r.ChatUser != a.ChatUser || !pending(r.State) {
+		// Ownership was checked above (it reads the store, which fn may not); the requester
+		// cannot change in between.
+		if r.UserID != cur.UserID && cur.UserID != "" || !pending(r.State) {
 			return store.ErrNoChange
 		}
 		r.State = store.StateCancelled

@@ -58,6 +58,7 @@ type Core struct {
 	admin      map[policy.Kind]AdminHandler
 	actions    map[Action]ActionHandler
 	upns       sync.Map // Entra object id → UPN, for approvers known by object id only
+	eligibleAt sync.Map // "user|role" → when Entra last showed the user eligible (limits.go)
 	watchers   []Watcher
 
 	// background work (sign-in continuations) is tied to ctx and counted by wg.

@@ -39,6 +39,7 @@ type sent struct {
 
 // recorder is a Messenger that remembers everything, for assertions.
 type recorder struct {
+	name        string // the platform; "test" when empty
 	failChannel string // posts to this channel fail, as in a chat outage
 	mu          sync.Mutex
 	n           int
@@ -46,7 +47,12 @@ type recorder struct {
 	updates     map[string][]bot.Message
 }
 
-func (r *recorder) Platform() string { return "test" }
+func (r *recorder) Platform() string {
+	if r.name != "" {
+		return r.name
+	}
+	return "test"
+}
 
 func (r *recorder) Send(_ context.Context, to bot.Address, m bot.Message) (store.MessageRef, error) {
 	r.mu.Lock()
@@ -57,7 +63,7 @@ func (r *recorder) Send(_ context.Context, to bot.Address, m bot.Message) (store
 	r.n++
 	id := fmt.Sprintf("m%d", r.n)
 	r.sent = append(r.sent, sent{to: to, msg: m, ref: id})
-	return store.MessageRef{Platform: "test", Channel: to.Channel, MessageID: id}, nil
+	return store.MessageRef{Platform: r.Platform(), Channel: to.Channel, MessageID: id}, nil
 }
 
 func (r *recorder) Update(_ context.Context, ref store.MessageRef, m bot.Message) error {

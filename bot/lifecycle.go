@@ -18,6 +18,12 @@ func (c *Core) acceptRequest(a Actor, cmd policy.Command) (Job, error) {
 	if err != nil {
 		return func(ctx context.Context) error { return c.mismatch(ctx, a, err) }, nil
 	}
+	if words, dup := c.duplicate(a, cmd.Role); dup {
+		return func(ctx context.Context) error {
+			c.reply(ctx, a, Message{Kind: KindText, Text: words})
+			return nil
+		}, nil
+	}
 	now := c.now()
 	dec := c.cfg.Decide(cmd, who, now)
 	offer := time.Duration(0)
@@ -51,18 +57,25 @@ func (c *Core) acceptRequest(a Actor, cmd policy.Command) (Job, error) {
 	}
 	c.log.Info("request created", "request_id", r.ID, "platform", a.Platform, "role", r.RoleName)
 	return func(ctx context.Context) error {
+		c.supersede(ctx, a, r)
 		c.notify(ctx, r)
-		if offer > 0 {
-			c.offer(ctx, a, r, dec.Problem.Message)
-			return nil
+		// Before anyone is asked to sign in: is the user eligible at all, and does PIM's own
+		// maximum allow the duration? Both read with Elevate's read-only identity.
+		if el, who := c.checkEligible(ctx, r, cmd.Role); el == notEligible {
+			return c.refuseNotEligible(ctx, a, r, who)
 		}
-		if capped, msg := c.pimCap(ctx, cmd.Role, r.Duration); capped > 0 {
-			// PIM's own role setting is stricter than our config: offer what PIM will accept.
-			r, err := c.update(ctx, r.ID, c.event(a, "request.offered", hm(capped)), func(r *store.Request) error {
-				if r.State != store.StateReceived {
+		text := ""
+		if offer > 0 {
+			text = dec.Problem.Message
+		}
+		if pm := c.pimMax(ctx, cmd.Role); pm > 0 && r.Duration > pm {
+			// PIM's role setting is stricter than Elevate's: offer what PIM will accept.
+			text = limitWords(cmd.Role, pm, true)
+			r, err = c.update(ctx, r.ID, c.event(a, "request.offered", hm(pm)+" (PIM's maximum)"), func(r *store.Request) error {
+				if r.State != store.StateReceived && r.State != store.StateAwaitingSignIn {
 					return store.ErrNoChange
 				}
-				r.Duration = capped
+				r.Duration, r.State = pm, store.StateReceived // waits for the user's choice
 				return nil
 			})
 			if errors.Is(err, store.ErrNoChange) {
@@ -71,11 +84,89 @@ func (c *Core) acceptRequest(a Actor, cmd policy.Command) (Job, error) {
 			if err != nil {
 				return err
 			}
-			c.offer(ctx, a, r, msg)
+		}
+		if text != "" {
+			c.offer(ctx, a, r, text)
 			return nil
 		}
 		return c.proceed(ctx, r.ID)
 	}, nil
+}
+
+// duplicate says, in the user's words, why a request for role would duplicate one the same person
+// already has open, on any platform: waiting for approval, being activated, or active. A request
+// still waiting for its sign-in or an offer's answer does not block a new one; supersede ends it.
+func (c *Core) duplicate(a Actor, role *policy.Role) (string, bool) {
+	if role == nil {
+		return "", false
+	}
+	rs, err := c.mine(a)
+	if err != nil {
+		c.log.Error("reading open requests", "platform", a.Platform, "chat_user", a.ChatUser, "err", err)
+		return "", false
+	}
+	for _, r := range rs {
+		if !strings.EqualFold(r.RoleID, role.TemplateID) || superseded(r.State) {
+			continue
+		}
+		where := ""
+		if r.Platform != a.Platform {
+			where = ", made in " + platformName(r.Platform)
+		}
+		switch r.State {
+		case store.StateActive:
+			return fmt.Sprintf("%s is already active for you until %s (#%d%s). Use `/elevate extend 1h` for more time or `/elevate done` to end it.",
+				r.RoleName, c.clock(r.EndsAt), r.ID, where), true
+		case store.StateAwaitingApproval:
+			return fmt.Sprintf("You already have a pending request for %s: #%d%s, waiting for approval (%d of %d). Use `/elevate cancel` to withdraw it first.",
+				r.RoleName, r.ID, where, approvals(r), r.ApprovalsNeeded), true
+		default:
+			return fmt.Sprintf("Your request #%d for %s%s is being activated right now; `/elevate status` shows how it goes.", r.ID, r.RoleName, where), true
+		}
+	}
+	return "", false
+}
+
+// superseded says whether a request in state s gives way to a new request for the same role: it
+// waits only for its requester (a sign-in, an answer to an offer).
+func superseded(s store.State) bool {
+	return s == store.StateReceived || s == store.StateAwaitingSignIn
+}
+
+// supersede cancels the requester's older requests for the same role that still wait for them, so
+// that asking again (a sign-in link that lapsed, another duration) leaves one request open.
+func (c *Core) supersede(ctx context.Context, a Actor, r store.Request) {
+	rs, err := c.mine(a)
+	if err != nil {
+		c.log.Error("reading open requests", "request_id", r.ID, "err", err)
+		return
+	}
+	for _, old := range rs {
+		if old.ID == r.ID || old.ID > r.ID || !strings.EqualFold(old.RoleID, r.RoleID) || !superseded(old.State) {
+			continue
+		}
+		_, err := c.update(ctx, old.ID, c.event(a, "request.cancelled", fmt.Sprintf("superseded by #%d", r.ID)), func(x *store.Request) error {
+			if !superseded(x.State) {
+				return store.ErrNoChange
+			}
+			x.State = store.StateCancelled
+			return nil
+		})
+		if err != nil && !errors.Is(err, store.ErrNoChange) {
+			c.log.Error("superseding a request", "request_id", old.ID, "by", r.ID, "err", err)
+		}
+	}
+}
+
+// platformName is how users know a platform.
+func platformName(p string) string {
+	switch p {
+	case "slack":
+		return "Slack"
+	case "teams":
+		return "Teams"
+	}
+	return p
 }
 
 func (c *Core) offer(ctx context.Context, a Actor, r store.Request, text string) {
@@ -83,23 +174,6 @@ func (c *Core) offer(ctx context.Context, a Actor, r store.Request, text string)
 		{Action: ActionUseOffer, Label: "Use " + hm(r.Duration), Value: idValue(r.ID), Style: StylePrimary},
 		{Action: ActionCancel, Label: "Cancel", Value: idValue(r.ID)},
 	}})
-}
-
-// pimCap reads the role's PIM setting (cached in graph) and returns a smaller duration to offer
-// when PIM would refuse d. A failed read is not fatal: PIM itself still enforces its maximum.
-func (c *Core) pimCap(ctx context.Context, role *policy.Role, d time.Duration) (time.Duration, string) {
-	if role.Group {
-		return 0, "" // PIM for Groups settings are read per group; PIM enforces its own maximum
-	}
-	pol, err := c.graph.RolePolicy(ctx, role.TemplateID)
-	if err != nil {
-		c.log.Warn("role policy read failed; PIM will enforce its own maximum", "role", role.Name, "err", err)
-		return 0, ""
-	}
-	if pol.MaxDuration <= 0 || d <= pol.MaxDuration {
-		return 0, ""
-	}
-	return pol.MaxDuration, fmt.Sprintf("%s allows at most %s in PIM — use %s?", role.Name, hm(pol.MaxDuration), hm(pol.MaxDuration))
 }
 
 func idValue(id uint64) string { return fmt.Sprint(id) }
@@ -329,6 +403,9 @@ func (c *Core) activationFailed(ctx context.Context, r store.Request, err error)
 	switch {
 	case errors.Is(err, graph.ErrPolicyValidation) && ge != nil && ge.Rule == "ExpirationRule":
 		words = fmt.Sprintf("PIM allows less than %s for %s. Ask again with a shorter duration.", hm(r.Duration), r.RoleName)
+		if pm := c.pimMax(ctx, c.cfg.RoleByID(r.RoleID)); pm > 0 && pm < r.Duration {
+			words = fmt.Sprintf("%s allows at most %s in PIM. Ask again for %s or less.", r.RoleName, hm(pm), hm(pm))
+		}
 	case errors.Is(err, graph.ErrPolicyValidation) && ge != nil && ge.Rule == "EligibilityRule":
 		words = fmt.Sprintf("You are not eligible for %s in PIM. A PIM administrator can make you eligible.", r.RoleName)
 	case errors.Is(err, graph.ErrPolicyValidation) && ge != nil && ge.Rule == "JustificationRule":
@@ -387,6 +464,7 @@ func (c *Core) Expire(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
+	c.remind(ctx, rs)
 	now := c.now()
 	for _, r := range rs {
 		c.ensureCard(ctx, r)

@@ -40,10 +40,22 @@ func (c *Core) Choices(ctx context.Context, a Actor) ([]RoleChoice, bool, error)
 	if err != nil {
 		return nil, false, err
 	}
+	var out []RoleChoice
+	add := func(r *policy.Role, via string) {
+		if slices.ContainsFunc(out, func(x RoleChoice) bool { return x.RoleID == r.TemplateID }) {
+			return
+		}
+		ch := choice(r, via)
+		// The form offers what PIM will accept: Elevate's cap or PIM's maximum, the smaller.
+		ch.MaxDuration, _ = c.limit(ctx, r)
+		if ch.DefaultDuration > ch.MaxDuration && ch.MaxDuration > 0 {
+			ch.DefaultDuration = ch.MaxDuration
+		}
+		out = append(out, ch)
+	}
 	if !known {
-		var out []RoleChoice
 		for _, r := range c.cfg.Roles {
-			out = append(out, choice(r, ""))
+			add(r, "")
 		}
 		return out, false, nil
 	}
@@ -51,10 +63,21 @@ func (c *Core) Choices(ctx context.Context, a Actor) ([]RoleChoice, bool, error)
 	if err != nil {
 		return nil, true, err
 	}
-	var out []RoleChoice
 	for _, e := range els {
-		if r := c.cfg.RoleByID(e.RoleID); r != nil && !slices.ContainsFunc(out, func(x RoleChoice) bool { return x.RoleID == r.TemplateID }) {
-			out = append(out, choice(r, e.ViaGroupName))
+		if r := c.cfg.RoleByID(e.RoleID); r != nil && !r.Group {
+			add(r, e.ViaGroupName)
+		}
+	}
+	// PIM for Groups memberships, as `roles` lists them.
+	if pg, ok := c.pim(); ok && c.hasGroups() {
+		gs, err := pg.EligibleGroups(ctx, who.ObjectID)
+		if err != nil {
+			c.log.Warn("eligible groups", "user_id", who.ObjectID, "err", err)
+		}
+		for _, g := range gs {
+			if r := c.cfg.RoleByID(g.GroupID); r != nil && r.Group && strings.EqualFold(r.Access, g.AccessID) {
+				add(r, "")
+			}
 		}
 	}
 	slices.SortFunc(out, func(x, y RoleChoice) int { return strings.Compare(x.Name, y.Name) })

@@ -3,15 +3,11 @@ package graph
 import (
 	"context"
 	"errors"
-	"fmt"
 	"net/http"
 	"time"
 
 	abstractions "github.com/microsoft/kiota-abstractions-go"
-	"github.com/microsoft/kiota-abstractions-go/serialization"
 	khttp "github.com/microsoft/kiota-http-go"
-	"github.com/microsoftgraph/msgraph-sdk-go/models"
-	"github.com/microsoftgraph/msgraph-sdk-go/rolemanagement"
 )
 
 // ActivationRequest is a user's own PIM activation of a tenant-wide role.
@@ -51,45 +47,55 @@ func (c *Client) Activate(ctx context.Context, tok UserToken, r ActivationReques
 		return Activation{}, err
 	}
 
-	body := models.NewUnifiedRoleAssignmentScheduleRequest()
-	body.SetAction(ptr(models.SELFACTIVATE_UNIFIEDROLESCHEDULEREQUESTACTIONS))
-	body.SetPrincipalId(ptr(r.UserID))
-	body.SetRoleDefinitionId(ptr(r.RoleID))
-	body.SetDirectoryScopeId(ptr("/"))
-	if r.Justification != "" {
-		body.SetJustification(ptr(r.Justification))
-	}
 	start := r.Start
 	if start.IsZero() {
 		start = time.Now()
 	}
-	sched := models.NewRequestSchedule()
-	sched.SetStartDateTime(ptr(start.UTC().Truncate(time.Second)))
-	exp := models.NewExpirationPattern()
-	exp.SetTypeEscaped(ptr(models.AFTERDURATION_EXPIRATIONPATTERNTYPE)) // SetTypeEscaped: SetType is the OData type
-	// Whole minutes: ISODuration turns seconds into "P" (graph-pim.md §5.4).
-	exp.SetDuration(serialization.FromDuration(max(r.Duration.Truncate(time.Minute), time.Minute)))
-	sched.SetExpiration(exp)
-	body.SetScheduleInfo(sched)
+	body := roleRequestBody{
+		Action: "selfActivate", PrincipalID: r.UserID, RoleID: r.RoleID, DirectoryScopeID: "/",
+		Justification: r.Justification,
+		ScheduleInfo: &scheduleJSON{
+			StartDateTime: start.UTC().Truncate(time.Second).Format(time.RFC3339),
+			// Whole minutes (graph-pim.md §5.4).
+			Expiration: expirationJSON{Type: "afterDuration", Duration: isoMinutes(r.Duration)},
+		},
+	}
 	if r.TicketNumber != "" {
-		ti := models.NewTicketInfo()
-		ti.SetTicketNumber(ptr(r.TicketNumber))
-		if r.TicketSystem != "" {
-			ti.SetTicketSystem(ptr(r.TicketSystem))
-		}
-		body.SetTicketInfo(ti)
+		body.TicketInfo = &ticketJSON{TicketNumber: r.TicketNumber, TicketSystem: r.TicketSystem}
 	}
+	var res requestJSON
+	if err := c.send(ctx, ad, op, abstractions.POST, c.v1(roleRequests), body, &res, true); err != nil {
+		return Activation{}, err
+	}
+	return Activation{RequestID: res.ID, Status: res.Status, ApprovalID: deref(res.ApprovalID)}, nil
+}
 
-	res, err := c.roles(ad).RoleAssignmentScheduleRequests().Post(ctx, body,
-		&rolemanagement.DirectoryRoleAssignmentScheduleRequestsRequestBuilderPostRequestConfiguration{
-			Options: []abstractions.RequestOption{retryOnlyUnprocessed()}})
-	if err != nil {
-		return Activation{}, wrapErr(op, err)
-	}
-	if res == nil {
-		return Activation{}, fmt.Errorf("graph: %s: empty response", op)
-	}
-	return Activation{RequestID: deref(res.GetId()), Status: deref(res.GetStatus()), ApprovalID: deref(res.GetApprovalId())}, nil
+const roleRequests = "/roleManagement/directory/roleAssignmentScheduleRequests"
+
+// roleRequestBody is a unifiedRoleAssignmentScheduleRequest as Elevate writes it (graph-pim.md §3.1).
+type roleRequestBody struct {
+	Action           string        `json:"action"`
+	PrincipalID      string        `json:"principalId"`
+	RoleID           string        `json:"roleDefinitionId"`
+	DirectoryScopeID string        `json:"directoryScopeId"`
+	Justification    string        `json:"justification,omitempty"`
+	ScheduleInfo     *scheduleJSON `json:"scheduleInfo,omitempty"`
+	TicketInfo       *ticketJSON   `json:"ticketInfo,omitempty"`
+}
+
+type scheduleJSON struct {
+	StartDateTime string         `json:"startDateTime,omitempty"`
+	Expiration    expirationJSON `json:"expiration"`
+}
+
+type expirationJSON struct {
+	Type     string `json:"type"`
+	Duration string `json:"duration,omitempty"`
+}
+
+type ticketJSON struct {
+	TicketNumber string `json:"ticketNumber"`
+	TicketSystem string `json:"ticketSystem,omitempty"`
 }
 
 // retryOnlyUnprocessed lets the retry handler repeat a write only when Graph said it was not

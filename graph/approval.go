@@ -2,18 +2,13 @@ package graph
 
 import (
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"net/http"
 	"net/url"
-	"strings"
 
 	"github.com/Azure/azure-sdk-for-go/sdk/azcore"
 	abstractions "github.com/microsoft/kiota-abstractions-go"
-	"github.com/microsoftgraph/msgraph-sdk-go/models"
-	"github.com/microsoftgraph/msgraph-sdk-go/models/odataerrors"
-	"github.com/microsoftgraph/msgraph-sdk-go/rolemanagement"
 )
 
 // Deactivate ends the user's own activation early (selfDeactivate), with their token.
@@ -24,21 +19,12 @@ func (c *Client) Deactivate(ctx context.Context, tok UserToken, userID, roleID s
 	if err != nil {
 		return Activation{}, err
 	}
-	body := models.NewUnifiedRoleAssignmentScheduleRequest()
-	body.SetAction(ptr(models.SELFDEACTIVATE_UNIFIEDROLESCHEDULEREQUESTACTIONS))
-	body.SetPrincipalId(ptr(userID))
-	body.SetRoleDefinitionId(ptr(roleID))
-	body.SetDirectoryScopeId(ptr("/"))
-	res, err := c.roles(ad).RoleAssignmentScheduleRequests().Post(ctx, body,
-		&rolemanagement.DirectoryRoleAssignmentScheduleRequestsRequestBuilderPostRequestConfiguration{
-			Options: []abstractions.RequestOption{retryOnlyUnprocessed()}})
-	if err != nil {
-		return Activation{}, wrapErr(op, err)
+	body := roleRequestBody{Action: "selfDeactivate", PrincipalID: userID, RoleID: roleID, DirectoryScopeID: "/"}
+	var res requestJSON
+	if err := c.send(ctx, ad, op, abstractions.POST, c.v1(roleRequests), body, &res, true); err != nil {
+		return Activation{}, err
 	}
-	if res == nil {
-		return Activation{}, fmt.Errorf("graph: %s: empty response", op)
-	}
-	return Activation{RequestID: deref(res.GetId()), Status: deref(res.GetStatus())}, nil
+	return Activation{RequestID: res.ID, Status: res.Status}, nil
 }
 
 // ReviewApproval records the approver's decision on a PIM approval (the approvalId of a
@@ -54,19 +40,7 @@ func (c *Client) ReviewApproval(ctx context.Context, tok UserToken, approvalID s
 	if err != nil {
 		return err
 	}
-	base := strings.TrimSuffix(c.baseURL, "/v1.0") + "/beta/roleManagement/directory/roleAssignmentApprovals/" +
-		url.PathEscape(approvalID)
-	errs := abstractions.ErrorMappings{"XXX": odataerrors.CreateODataErrorFromDiscriminatorValue}
-
-	get, err := request(abstractions.GET, base)
-	if err != nil {
-		return err
-	}
-	raw, err := ad.SendPrimitive(ctx, get, "[]byte", errs)
-	if err != nil {
-		return wrapErr("GET beta roleAssignmentApprovals/{id}", err)
-	}
-	b, _ := raw.([]byte)
+	base := c.beta("/roleManagement/directory/roleAssignmentApprovals/" + url.PathEscape(approvalID))
 	var appr struct {
 		Steps []struct {
 			ID           string `json:"id"`
@@ -75,8 +49,8 @@ func (c *Client) ReviewApproval(ctx context.Context, tok UserToken, approvalID s
 			AssignedToMe bool   `json:"assignedToMe"`
 		} `json:"steps"`
 	}
-	if err := json.Unmarshal(b, &appr); err != nil {
-		return fmt.Errorf("graph: GET beta roleAssignmentApprovals/{id}: %w", err)
+	if err := c.send(ctx, ad, "GET beta roleAssignmentApprovals/{id}", abstractions.GET, base, nil, &appr, false); err != nil {
+		return err
 	}
 	stepID, decided := "", false
 	for _, s := range appr.Steps {
@@ -95,20 +69,12 @@ func (c *Client) ReviewApproval(ctx context.Context, tok UserToken, approvalID s
 			Message: "no approval step is assigned to the signed-in user"}
 	}
 
-	patch, err := request(abstractions.PATCH, base+"/steps/"+url.PathEscape(stepID))
-	if err != nil {
-		return err
-	}
 	result := "Deny"
 	if approve {
 		result = "Approve"
 	}
-	body, _ := json.Marshal(map[string]string{"reviewResult": result, "justification": justification})
-	patch.SetStreamContentAndContentType(body, "application/json")
-	if err := ad.SendNoContent(ctx, patch, errs); err != nil {
-		return wrapErr(op, err)
-	}
-	return nil
+	return c.send(ctx, ad, op, abstractions.PATCH, base+"/steps/"+url.PathEscape(stepID),
+		map[string]string{"reviewResult": result, "justification": justification}, nil, true)
 }
 
 // userAdapter checks a user's token and builds an adapter that sends exactly that token.

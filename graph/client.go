@@ -25,8 +25,6 @@ import (
 	textser "github.com/microsoft/kiota-serialization-text-go"
 	msgraphcore "github.com/microsoftgraph/msgraph-sdk-go-core"
 	graphauth "github.com/microsoftgraph/msgraph-sdk-go-core/authentication"
-	"github.com/microsoftgraph/msgraph-sdk-go/policies"
-	"github.com/microsoftgraph/msgraph-sdk-go/rolemanagement"
 )
 
 // Defaults for the zero values of Config.
@@ -212,18 +210,6 @@ func (c *Client) adapter(cred azcore.TokenCredential) (abstractions.RequestAdapt
 	return ad, nil
 }
 
-// The builders are made from the base URL as a path parameter. Their raw-URL constructors
-// (NewUsersRequestBuilder(rawURL, ...)) would pin every child request to that one URL.
-func (c *Client) pathParams() map[string]string { return map[string]string{"baseurl": c.baseURL} }
-
-func (c *Client) roles(ad abstractions.RequestAdapter) *rolemanagement.DirectoryRequestBuilder {
-	return rolemanagement.NewRoleManagementRequestBuilderInternal(c.pathParams(), ad).Directory()
-}
-
-func (c *Client) policyRoot(ad abstractions.RequestAdapter) *policies.PoliciesRequestBuilder {
-	return policies.NewPoliciesRequestBuilderInternal(c.pathParams(), ad)
-}
-
 // staticToken is a token the user already gave us (from CompleteSignIn) as an
 // azcore.TokenCredential, so a per-call adapter sends exactly that token and nothing else.
 type staticToken struct{ tok azcore.AccessToken }
@@ -259,8 +245,6 @@ func deref[T any](p *T) T {
 	}
 	return *p
 }
-
-func ptr[T any](v T) *T { return &v }
 
 func (c *Client) now() time.Time { return time.Now() }
 

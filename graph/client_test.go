@@ -478,3 +478,94 @@ func TestNoRootSDKImport(t *testing.T) {
 		}
 	}
 }
+
+// TestDeactivateAndBetaApprovalWire checks the bodies and URLs of the raw-JSON writes against
+// graph-pim.md §3.1 (selfDeactivate) and §4 (beta approval steps).
+func TestDeactivateAndBetaApprovalWire(t *testing.T) {
+	c, f, _ := newFake(t, map[string]http.HandlerFunc{
+		"POST /v1.0/roleManagement/directory/roleAssignmentScheduleRequests": reply(201,
+			`{"id":"req2","status":"Revoked","approvalId":null,"action":"selfDeactivate"}`),
+		"GET /beta/roleManagement/directory/roleAssignmentApprovals/ap 1": reply(200,
+			`{"id":"ap 1","steps":[{"id":"s0","reviewResult":"NotReviewed","status":"InProgress","assignedToMe":false},
+			  {"id":"s/1","reviewResult":"NotReviewed","status":"InProgress","assignedToMe":true}]}`),
+		"PATCH /beta/roleManagement/directory/roleAssignmentApprovals/ap 1/steps/s/1": func(w http.ResponseWriter, r *http.Request) {
+			w.WriteHeader(http.StatusNoContent)
+		},
+	})
+	got, err := c.Deactivate(t.Context(), userTok, "u1", "r1")
+	if err != nil {
+		t.Fatalf("Deactivate: %v", err)
+	}
+	if want := (Activation{RequestID: "req2", Status: "Revoked"}); got != want {
+		t.Errorf("Deactivate = %+v, want %+v", got, want)
+	}
+	if err := c.ReviewApproval(t.Context(), userTok, "ap 1", true, "ok by bob"); err != nil {
+		t.Fatalf("ReviewApproval: %v", err)
+	}
+	reqs := f.requests()
+	if len(reqs) != 3 {
+		t.Fatalf("got %d requests, want 3", len(reqs))
+	}
+	wantBodies := []map[string]any{
+		{"action": "selfDeactivate", "principalId": "u1", "roleDefinitionId": "r1", "directoryScopeId": "/"},
+		nil,
+		{"reviewResult": "Approve", "justification": "ok by bob"},
+	}
+	for i, r := range reqs {
+		if r.Auth != "Bearer user-token" {
+			t.Errorf("%s %s: Authorization = %q, want the user's token", r.Method, r.Path, r.Auth)
+		}
+		if wantBodies[i] == nil {
+			if len(r.Body) != 0 {
+				t.Errorf("%s %s sent a body %q", r.Method, r.Path, r.Body)
+			}
+			continue
+		}
+		var body map[string]any
+		if err := json.Unmarshal(r.Body, &body); err != nil {
+			t.Fatalf("%s %s body %q: %v", r.Method, r.Path, r.Body, err)
+		}
+		if d := cmp.Diff(body, wantBodies[i]); d != "" {
+			t.Errorf("%s %s body (-got +want):\n%s", r.Method, r.Path, d)
+		}
+	}
+}
+
+// TestEligibilitiesWire checks the eligibility read (graph-pim.md §2.2): the filter, the
+// roleDefinition expansion, the fields read, and that an administrative-unit eligibility is
+// left out (activation is tenant-wide).
+func TestEligibilitiesWire(t *testing.T) {
+	c, f, _ := newFake(t, map[string]http.HandlerFunc{
+		"GET /v1.0/roleManagement/directory/roleEligibilityScheduleInstances": reply(200, `{"value":[
+		  {"id":"e1","principalId":"u1","roleDefinitionId":"r1","directoryScopeId":"/","appScopeId":null,
+		   "startDateTime":"2022-04-12T14:44:50.287Z","endDateTime":"2024-04-10T00:00:00Z","memberType":"Direct",
+		   "roleDefinition":{"id":"r1","displayName":"Exchange Administrator","templateId":"r1"}},
+		  {"id":"e2","principalId":"u1","roleDefinitionId":"r2","directoryScopeId":"/administrativeUnits/au1",
+		   "endDateTime":null,"memberType":"Direct","roleDefinition":{"id":"r2","displayName":"User Administrator"}},
+		  {"id":"e3","principalId":"u1","roleDefinitionId":"r3","directoryScopeId":"/","endDateTime":null,"memberType":"Direct",
+		   "roleDefinition":{"id":"r3","displayName":"Global Reader"}}]}`),
+		"GET /v1.0/users/u1/transitiveMemberOf/microsoft.graph.group": reply(200, `{"value":[]}`),
+	})
+	got, err := c.EligibleRoles(t.Context(), "u1")
+	if err != nil {
+		t.Fatalf("EligibleRoles: %v", err)
+	}
+	want := []Eligibility{
+		{RoleID: "r1", RoleName: "Exchange Administrator", EndsAt: time.Date(2024, 4, 10, 0, 0, 0, 0, time.UTC)},
+		{RoleID: "r3", RoleName: "Global Reader"},
+	}
+	if d := cmp.Diff(got, want, cmp.Comparer(func(a, b time.Time) bool { return a.Equal(b) })); d != "" {
+		t.Errorf("EligibleRoles (-got +want):\n%s", d)
+	}
+	r := f.requests()[0]
+	q, _ := url.ParseQuery(r.Query)
+	if got, want := q.Get("$filter"), "principalId eq 'u1'"; got != want {
+		t.Errorf("$filter = %q, want %q", got, want)
+	}
+	if got, want := q.Get("$expand"), "roleDefinition"; got != want {
+		t.Errorf("$expand = %q, want %q", got, want)
+	}
+	if r.Auth != "Bearer app-token" {
+		t.Errorf("Authorization = %q, want the app token", r.Auth)
+	}
+}

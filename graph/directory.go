@@ -11,8 +11,6 @@ import (
 	"time"
 
 	abstractions "github.com/microsoft/kiota-abstractions-go"
-	"github.com/microsoftgraph/msgraph-sdk-go/models"
-	"github.com/microsoftgraph/msgraph-sdk-go/rolemanagement"
 )
 
 // User is an Entra user.
@@ -127,35 +125,38 @@ func (c *Client) transitiveGroups(ctx context.Context, userID string) ([]group, 
 
 // eligibilities lists principalID's tenant-wide eligibility instances.
 func (c *Client) eligibilities(ctx context.Context, principalID, viaID, viaName string) ([]Eligibility, error) {
-	filter := "principalId eq " + odataQuote(principalID)
-	b := c.roles(c.app).RoleEligibilityScheduleInstances()
-	page, err := b.Get(ctx, &rolemanagement.DirectoryRoleEligibilityScheduleInstancesRequestBuilderGetRequestConfiguration{
-		QueryParameters: &rolemanagement.DirectoryRoleEligibilityScheduleInstancesRequestBuilderGetQueryParameters{
-			Filter: &filter, Expand: []string{"roleDefinition"}}})
 	var out []Eligibility
-	for {
-		if err != nil {
-			return nil, wrapErr("GET roleEligibilityScheduleInstances", err)
-		}
-		for _, in := range page.GetValue() {
+	err := c.list(ctx, c.app, "GET roleEligibilityScheduleInstances",
+		c.v1("/roleManagement/directory/roleEligibilityScheduleInstances"+
+			query("$filter", "principalId eq "+odataQuote(principalID), "$expand", "roleDefinition")),
+		func(raw json.RawMessage) error {
+			var in struct {
+				RoleID           string     `json:"roleDefinitionId"`
+				DirectoryScopeID string     `json:"directoryScopeId"`
+				EndDateTime      *time.Time `json:"endDateTime"`
+				RoleDefinition   *struct {
+					DisplayName string `json:"displayName"`
+				} `json:"roleDefinition"`
+			}
+			if err := json.Unmarshal(raw, &in); err != nil {
+				return fmt.Errorf("graph: roleEligibilityScheduleInstances: %w", err)
+			}
 			// Activation is requested tenant-wide ("/"); an administrative-unit eligibility
 			// would fail it.
-			if s := deref(in.GetDirectoryScopeId()); s != "" && s != "/" {
-				continue
+			if in.DirectoryScopeID != "" && in.DirectoryScopeID != "/" {
+				return nil
 			}
-			e := Eligibility{RoleID: deref(in.GetRoleDefinitionId()), ViaGroupID: viaID, ViaGroupName: viaName,
-				EndsAt: deref(in.GetEndDateTime())}
-			if rd := in.GetRoleDefinition(); rd != nil {
-				e.RoleName = deref(rd.GetDisplayName())
+			e := Eligibility{RoleID: in.RoleID, ViaGroupID: viaID, ViaGroupName: viaName, EndsAt: deref(in.EndDateTime)}
+			if in.RoleDefinition != nil {
+				e.RoleName = in.RoleDefinition.DisplayName
 			}
 			out = append(out, e)
-		}
-		next := page.GetOdataNextLink()
-		if next == nil || *next == "" {
-			return out, nil
-		}
-		page, err = b.WithUrl(*next).Get(ctx, nil)
+			return nil
+		})
+	if err != nil {
+		return nil, err
 	}
+	return out, nil
 }
 
 // ActiveAssignments lists the user's active role assignment instances: activated eligibilities
@@ -164,33 +165,30 @@ func (c *Client) ActiveAssignments(ctx context.Context, userID string) ([]Assign
 	if userID == "" {
 		return nil, errors.New("graph: ActiveAssignments: empty user id")
 	}
-	filter := "principalId eq " + odataQuote(userID)
-	b := c.roles(c.app).RoleAssignmentScheduleInstances()
-	page, err := b.Get(ctx, &rolemanagement.DirectoryRoleAssignmentScheduleInstancesRequestBuilderGetRequestConfiguration{
-		QueryParameters: &rolemanagement.DirectoryRoleAssignmentScheduleInstancesRequestBuilderGetQueryParameters{
-			Filter: &filter}})
 	var out []Assignment
-	for {
-		if err != nil {
-			return nil, wrapErr("GET roleAssignmentScheduleInstances", err)
-		}
-		for _, in := range page.GetValue() {
-			out = append(out, assignment(in))
-		}
-		next := page.GetOdataNextLink()
-		if next == nil || *next == "" {
-			return out, nil
-		}
-		page, err = b.WithUrl(*next).Get(ctx, nil)
+	err := c.list(ctx, c.app, "GET roleAssignmentScheduleInstances",
+		c.v1("/roleManagement/directory/roleAssignmentScheduleInstances"+query("$filter", "principalId eq "+odataQuote(userID))),
+		func(raw json.RawMessage) error {
+			var in struct {
+				ID             string     `json:"id"`
+				RoleID         string     `json:"roleDefinitionId"`
+				PrincipalID    string     `json:"principalId"`
+				AssignmentType string     `json:"assignmentType"`
+				MemberType     string     `json:"memberType"`
+				Start          *time.Time `json:"startDateTime"`
+				End            *time.Time `json:"endDateTime"` // null: permanent
+			}
+			if err := json.Unmarshal(raw, &in); err != nil {
+				return fmt.Errorf("graph: roleAssignmentScheduleInstances: %w", err)
+			}
+			out = append(out, Assignment{ID: in.ID, RoleID: in.RoleID, PrincipalID: in.PrincipalID,
+				AssignmentType: in.AssignmentType, MemberType: in.MemberType, Start: deref(in.Start), End: deref(in.End)})
+			return nil
+		})
+	if err != nil {
+		return nil, err
 	}
-}
-
-func assignment(in models.UnifiedRoleAssignmentScheduleInstanceable) Assignment {
-	return Assignment{
-		ID: deref(in.GetId()), RoleID: deref(in.GetRoleDefinitionId()), PrincipalID: deref(in.GetPrincipalId()),
-		AssignmentType: deref(in.GetAssignmentType()), MemberType: deref(in.GetMemberType()),
-		Start: deref(in.GetStartDateTime()), End: deref(in.GetEndDateTime()),
-	}
+	return out, nil
 }
 
 // WaitUsable polls the user's assignment instances (app-only) every PollInterval until one for

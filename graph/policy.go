@@ -8,8 +8,8 @@ import (
 	"strings"
 	"time"
 
-	"github.com/microsoftgraph/msgraph-sdk-go/models"
-	"github.com/microsoftgraph/msgraph-sdk-go/policies"
+	abstractions "github.com/microsoft/kiota-abstractions-go"
+	"github.com/microsoft/kiota-abstractions-go/serialization"
 )
 
 // RolePolicy is what PIM requires to activate a role (its end-user assignment rules).
@@ -42,48 +42,82 @@ func (c *Client) RolePolicy(ctx context.Context, roleID string) (RolePolicy, err
 	}
 	// $filter on scopeId and scopeType is required by the API.
 	filter := "scopeId eq '/' and scopeType eq 'DirectoryRole' and roleDefinitionId eq " + odataQuote(roleID)
-	res, err := c.policyRoot(c.app).RoleManagementPolicyAssignments().Get(ctx,
-		&policies.RoleManagementPolicyAssignmentsRequestBuilderGetRequestConfiguration{
-			QueryParameters: &policies.RoleManagementPolicyAssignmentsRequestBuilderGetQueryParameters{
-				Filter: &filter, Expand: []string{"policy($expand=rules)"}}})
-	if err != nil {
-		return RolePolicy{}, wrapErr("GET roleManagementPolicyAssignments", err)
+	const op = "GET roleManagementPolicyAssignments"
+	var res struct {
+		Value []struct {
+			RoleID *string `json:"roleDefinitionId"`
+			Policy *struct {
+				Rules []policyRule `json:"rules"`
+			} `json:"policy"`
+		} `json:"value"`
 	}
-	var pa models.UnifiedRoleManagementPolicyAssignmentable
-	for _, a := range res.GetValue() {
-		if deref(a.GetRoleDefinitionId()) == roleID || a.GetRoleDefinitionId() == nil {
-			pa = a
+	err := c.send(ctx, c.app, op, abstractions.GET,
+		c.v1("/policies/roleManagementPolicyAssignments"+query("$filter", filter, "$expand", "policy($expand=rules)")), nil, &res, false)
+	if err != nil {
+		return RolePolicy{}, err
+	}
+	var rules []policyRule
+	found := false
+	for _, a := range res.Value {
+		if a.RoleID == nil || *a.RoleID == roleID {
+			found = a.Policy != nil
+			if found {
+				rules = a.Policy.Rules
+			}
 			break
 		}
 	}
-	if pa == nil || pa.GetPolicy() == nil {
-		return RolePolicy{}, &Error{op: "GET roleManagementPolicyAssignments", Status: http.StatusNotFound,
+	if !found {
+		return RolePolicy{}, &Error{op: op, Status: http.StatusNotFound,
 			Code: "PolicyNotFound", Message: "no PIM policy is assigned to role " + roleID}
 	}
-	p := parsePolicy(roleID, pa.GetPolicy().GetRules())
+	p := parsePolicy(roleID, rules)
 	c.mu.Lock()
 	c.policies[roleID] = cachedPolicy{p: p, at: time.Now()}
 	c.mu.Unlock()
 	return p, nil
 }
 
+// policyRule holds the fields of the rule types Elevate reads, told apart by @odata.type
+// (graph-pim.md §5): expiration, enablement, approval and authentication context.
+type policyRule struct {
+	Type   string `json:"@odata.type"`
+	ID     string `json:"id"`
+	Target *struct {
+		Caller string `json:"caller"`
+		Level  string `json:"level"`
+	} `json:"target"`
+	MaximumDuration string   `json:"maximumDuration"` // expiration
+	EnabledRules    []string `json:"enabledRules"`    // enablement
+	Setting         *struct {
+		IsApprovalRequired bool `json:"isApprovalRequired"`
+	} `json:"setting"` // approval
+	IsEnabled  bool   `json:"isEnabled"`  // authentication context
+	ClaimValue string `json:"claimValue"` // authentication context
+}
+
+// ruleType is the common prefix of the rules' @odata.type, without its "#".
+const ruleType = "microsoft.graph.unifiedRoleManagementPolicy"
+
 // parsePolicy reads the rules that govern a user's own activation: those whose target is
 // caller EndUser, level Assignment (ids *_EndUser_Assignment).
-func parsePolicy(roleID string, rules []models.UnifiedRoleManagementPolicyRuleable) RolePolicy {
+func parsePolicy(roleID string, rules []policyRule) RolePolicy {
 	p := RolePolicy{RoleID: roleID}
 	for _, r := range rules {
 		if !endUserAssignment(r) {
 			continue
 		}
-		switch r := r.(type) {
-		case models.UnifiedRoleManagementPolicyExpirationRuleable:
-			if d := r.GetMaximumDuration(); d != nil {
-				if v, err := d.ToDuration(); err == nil {
-					p.MaxDuration = v
+		switch strings.TrimPrefix(r.Type, "#") {
+		case ruleType + "ExpirationRule":
+			if r.MaximumDuration != "" {
+				if d, err := serialization.ParseISODuration(r.MaximumDuration); err == nil {
+					if v, err := d.ToDuration(); err == nil {
+						p.MaxDuration = v
+					}
 				}
 			}
-		case models.UnifiedRoleManagementPolicyEnablementRuleable:
-			for _, e := range r.GetEnabledRules() {
+		case ruleType + "EnablementRule":
+			for _, e := range r.EnabledRules {
 				switch {
 				case strings.EqualFold(e, "MultiFactorAuthentication"):
 					p.RequireMFA = true
@@ -93,23 +127,23 @@ func parsePolicy(roleID string, rules []models.UnifiedRoleManagementPolicyRuleab
 					p.RequireTicket = true
 				}
 			}
-		case models.UnifiedRoleManagementPolicyApprovalRuleable:
-			if s := r.GetSetting(); s != nil {
-				p.RequireApproval = deref(s.GetIsApprovalRequired())
+		case ruleType + "ApprovalRule":
+			if r.Setting != nil {
+				p.RequireApproval = r.Setting.IsApprovalRequired
 			}
-		case models.UnifiedRoleManagementPolicyAuthenticationContextRuleable:
-			if deref(r.GetIsEnabled()) {
-				p.AuthContext = deref(r.GetClaimValue())
+		case ruleType + "AuthenticationContextRule":
+			if r.IsEnabled {
+				p.AuthContext = r.ClaimValue
 			}
 		}
 	}
 	return p
 }
 
-func endUserAssignment(r models.UnifiedRoleManagementPolicyRuleable) bool {
-	if t := r.GetTarget(); t != nil && t.GetCaller() != nil && t.GetLevel() != nil {
-		return strings.EqualFold(*t.GetCaller(), "EndUser") && strings.EqualFold(*t.GetLevel(), "Assignment")
+func endUserAssignment(r policyRule) bool {
+	if t := r.Target; t != nil && t.Caller != "" && t.Level != "" {
+		return strings.EqualFold(t.Caller, "EndUser") && strings.EqualFold(t.Level, "Assignment")
 	}
 	return slices.Contains([]string{"Expiration_EndUser_Assignment", "Enablement_EndUser_Assignment",
-		"Approval_EndUser_Assignment", "AuthenticationContext_EndUser_Assignment"}, deref(r.GetId()))
+		"Approval_EndUser_Assignment", "AuthenticationContext_EndUser_Assignment"}, r.ID)
 }

@@ -74,9 +74,11 @@ func (forgetful) Export(_ context.Context, c cache.Marshaler, _ cache.ExportHint
 // signed-in user's roles allow, so a plain user's token cannot write eligibilities.
 // MSAL adds openid, profile and offline_access.
 func (c *Client) scopes() []string {
-	return []string{c.resource + "/RoleAssignmentSchedule.ReadWrite.Directory",
-		c.resource + "/PrivilegedAssignmentSchedule.ReadWrite.AzureADGroup",
-		c.resource + "/RoleEligibilitySchedule.ReadWrite.Directory"}
+	out := make([]string, 0, len(DelegatedScopes))
+	for _, s := range DelegatedScopes {
+		out = append(out, c.resource+"/"+s.Name)
+	}
+	return out
 }
 
 // SignInURL is the Entra authorize URL to send the user to: authorization code with PKCE

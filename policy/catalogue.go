@@ -63,4 +63,4 @@ var reservedWords = map[string]bool{
 }
 
 // commandWords are the reserved words that work today, offered in "did you mean".
-var commandWords = []string{"help", "roles", "status", "done", "extend", "cancel", "discover", "convert", "review", "digest", "drift"}
+var commandWords = []string{"help", "roles", "status", "done", "extend", "cancel", "discover", "convert", "review", "digest", "drift", "approve", "deny"}

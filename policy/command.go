@@ -25,6 +25,8 @@ const (
 	KindReview               // review start|status (PIM admins)
 	KindDigest               // digest: the weekly digest, now
 	KindDrift                // drift: the baseline check, now
+	KindApprove              // approve <n>: an approver approves request n
+	KindDeny                 // deny <n> <reason>: an approver denies request n
 )
 
 func (k Kind) String() string {
@@ -55,6 +57,10 @@ func (k Kind) String() string {
 		return "digest"
 	case KindDrift:
 		return "drift"
+	case KindApprove:
+		return "approve"
+	case KindDeny:
+		return "deny"
 	}
 	return "Kind(" + strconv.Itoa(int(k)) + ")"
 }
@@ -68,6 +74,8 @@ type Command struct {
 	Ticket        string // extracted ticket (e.g. INC-1234), also left in Justification
 	Target        string // convert: the user (UPN or object id)
 	Action        string // review: "start" or "status"
+	RequestID     uint64 // approve, deny: the request number
+	Reason        string // deny: why
 }
 
 // ParseCommand reads what the user typed after /elevate (or to the bot in Teams):
@@ -106,11 +114,42 @@ func (c *Config) ParseCommand(text string) (Command, error) {
 		return c.parseExtend(rest)
 	case "discover", "digest", "drift", "convert", "review":
 		return c.parseAdmin(first, rest)
+	case "approve", "deny":
+		return parseDecision(first, rest)
 	}
 	if reservedWords[first] {
 		return Command{}, &Error{Code: CodeNotYet, Message: fmt.Sprintf("%q isn't available yet — say \"help\" to see what Elevate can do", first)}
 	}
 	return c.parseRequest(words)
+}
+
+// parseDecision reads `approve 3` and `deny 3 <reason>` ("#3" works too); a denial needs a reason,
+// as the Deny button asks for one.
+func parseDecision(verb string, words []string) (Command, error) {
+	example := verb + " 3"
+	if verb == "deny" {
+		example = "deny 3 not during the change freeze"
+	}
+	if len(words) == 0 {
+		return Command{}, &Error{Code: CodeUnexpected, Message: fmt.Sprintf("Which request? Say %q with the request number from the card", example)}
+	}
+	n, err := strconv.ParseUint(strings.TrimPrefix(words[0], "#"), 10, 64)
+	if err != nil || n == 0 {
+		return Command{}, &Error{Code: CodeUnexpected, Message: fmt.Sprintf("%q is not a request number — say %q", words[0], example)}
+	}
+	cmd := Command{Kind: KindApprove, RequestID: n}
+	if verb == "approve" {
+		if len(words) > 1 {
+			return Command{}, &Error{Code: CodeUnexpected, Message: fmt.Sprintf("\"approve\" takes just the request number, e.g. %q", example)}
+		}
+		return cmd, nil
+	}
+	cmd.Kind = KindDeny
+	cmd.Reason = strings.Join(words[1:], " ")
+	if cmd.Reason == "" {
+		return Command{}, &Error{Code: CodeUnexpected, Message: fmt.Sprintf("Say why, so the requester knows: %q", fmt.Sprintf("deny %d <reason>", n))}
+	}
+	return cmd, nil
 }
 
 func (c *Config) parseDone(words []string) (Command, error) {

@@ -488,13 +488,37 @@ func (p *parser) tenant(n *yaml.Node, t *Tenant) {
 	}
 	if v := f.get("redirect_url"); v != nil {
 		if s, ok := p.url(v, "tenant.redirect_url", false); ok {
-			t.RedirectURL = s
+			if err := CheckRedirectURL(s); err != nil {
+				p.errorf(v.Line, "tenant.redirect_url: %v", err)
+			} else {
+				t.RedirectURL = s
+			}
 		}
 	}
 }
 
-// url checks an absolute http(s) URL. Plain http is only for a local address (tests, the demo)
-// or when the caller allows it for the redirect (an intranet callback behind TLS termination).
+// CheckRedirectURL refuses a sign-in redirect URL that Entra would refuse or that would carry
+// users' authorization codes in the clear: plain http is accepted only for a loopback host
+// (localhost, 127.0.0.1, [::1]), as Entra itself does.
+func CheckRedirectURL(s string) error {
+	rest, ok := strings.CutPrefix(s, "http://")
+	if !ok {
+		return nil
+	}
+	host, _, _ := strings.Cut(rest, "/")
+	if h, _, ok := strings.Cut(strings.TrimPrefix(host, "["), "]"); ok && strings.HasPrefix(host, "[") {
+		host = h
+	} else if i := strings.LastIndexByte(host, ':'); i >= 0 {
+		host = host[:i]
+	}
+	if host == "localhost" || host == "::1" || strings.HasPrefix(host, "127.") {
+		return nil
+	}
+	return fmt.Errorf("%q uses http:// for %s, which is not this machine: use https:// (Entra accepts http redirect URIs only for localhost, and the sign-in's authorization code must not cross a network in the clear)", s, host)
+}
+
+// url checks an absolute http(s) URL. httpsOnly refuses plain http outright; otherwise the
+// caller decides (tests and the demo use http on loopback addresses).
 func (p *parser) url(n *yaml.Node, path string, httpsOnly bool) (string, bool) {
 	s, ok := p.str(n, path)
 	if !ok {
@@ -973,8 +997,9 @@ func (p *parser) approval(n *yaml.Node, path string, r *Role, c *Config, keyLine
 		p.errorf(n.Line, "%s: %q should be none, or settings: required, approvers, group", path, n.Value)
 		return
 	}
-	f := p.mapping(n, path, []string{"required", "approvers", "group"})
+	f := p.mapping(n, path, []string{"required", "approvers", "group", "remind", "escalate"})
 	a := Approval{}
+	p.reminders(f, path, &a)
 	requiredSet := false
 	if v := f.get("required"); v != nil {
 		if k, ok := p.integer(v, path+".required"); ok {
@@ -1022,6 +1047,70 @@ func (p *parser) approval(n *yaml.Node, path string, r *Role, c *Config, keyLine
 		p.errorf(line, "%s: approvals need a channel for the approval cards: set channels.approvals or this role's approval_channel", path)
 	}
 	r.Approval = a
+}
+
+// reminders reads `remind: [30m, 10m]` (or `remind: none`) and `escalate: {before: 5m, to: [...]}`.
+func (p *parser) reminders(f fields, path string, a *Approval) {
+	if v := resolve(f.get("remind")); v != nil {
+		if v.Kind == yaml.ScalarNode && strings.EqualFold(v.Value, "none") {
+			a.Remind = []time.Duration{}
+		} else {
+			a.Remind = []time.Duration{}
+			list, nodes := p.list(v, path+".remind")
+			for i := range list {
+				d, ok := p.duration(nodes[i], fmt.Sprintf("%s.remind[%d]", path, i))
+				if !ok {
+					continue
+				}
+				if d <= 0 || d >= 24*time.Hour {
+					p.errorf(nodes[i].Line, "%s.remind[%d]: %s is out of range: remind between 1m and 24h before the request expires", path, i, formatDuration(d))
+					continue
+				}
+				a.Remind = append(a.Remind, d)
+			}
+		}
+	}
+	v := f.get("escalate")
+	if v == nil {
+		return
+	}
+	if r := resolve(v); r.Kind == yaml.ScalarNode && strings.EqualFold(r.Value, "none") {
+		return
+	}
+	epath := path + ".escalate"
+	ef := p.mapping(v, epath, []string{"before", "to"})
+	if b := ef.get("before"); b != nil {
+		if d, ok := p.duration(b, epath+".before"); ok {
+			if d <= 0 || d >= 24*time.Hour {
+				p.errorf(resolve(b).Line, "%s.before: %s is out of range: escalate between 1m and 24h before the request expires", epath, formatDuration(d))
+			} else {
+				a.Escalate = d
+			}
+		}
+	} else {
+		a.Escalate = DefaultEscalate
+	}
+	list, nodes := p.list(ef.get("to"), epath+".to")
+	for i, s := range list {
+		if !strings.HasPrefix(s, "#") && !isGUID(s) && !isUPN(s) && !looksLikeChannelID(s) {
+			p.errorf(nodes[i].Line, "%s.to[%d]: %q should be a channel (#it-leads) or a person (UPN or object id)", epath, i, s)
+			continue
+		}
+		a.EscalateTo = append(a.EscalateTo, s)
+	}
+}
+
+// looksLikeChannelID accepts a Slack channel id (C0123ABCD, G…) as an escalation target.
+func looksLikeChannelID(s string) bool {
+	if len(s) < 9 || (s[0] != 'C' && s[0] != 'G') {
+		return false
+	}
+	for _, r := range s {
+		if !(r >= 'A' && r <= 'Z' || r >= '0' && r <= '9') {
+			return false
+		}
+	}
+	return true
 }
 
 func plural(n int, one, many string) string {

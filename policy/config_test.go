@@ -201,6 +201,8 @@ func TestParseErrors(t *testing.T) {
 			`3: tenant.authority_host: "http://login.microsoftonline.com/" must use https://`,
 			`4: tenant.redirect_url: "https://" is not a valid URL`}},
 		{"graph version", "tenant:\n  graph_url: https://graph.microsoft.com/v1.0\n", []string{"2: tenant.graph_url: leave out the version"}},
+		{"http redirect", "tenant:\n  redirect_url: http://elevate.intranet.contoso.com/auth/callback\n", []string{
+			`2: tenant.redirect_url: "http://elevate.intranet.contoso.com/auth/callback" uses http:// for elevate.intranet.contoso.com, which is not this machine: use https://`}},
 		{"channel comment", "channels:\n  approvals: #pim-approvals\n", []string{`2: channels.approvals is empty: YAML reads # as the start of a comment, so quote it: "#pim-approvals"`}},
 		{"channel list", "channels:\n  security: [a, b]\n", []string{`2: channels.security should be a single value, not a list`}},
 		{"durations", "request_expiry: 4x\nsign_in_freshness: 90\n", []string{
@@ -400,5 +402,20 @@ roles:
 	paa, _ := c.Role("paa")
 	if pra.Approval.Required != 2 || len(paa.Approval.Approvers) != 3 || paa.Approval.Required != 1 {
 		t.Errorf("anchors: pra %+v paa %+v", pra.Approval, paa.Approval)
+	}
+}
+
+func TestCheckRedirectURL(t *testing.T) {
+	for _, ok := range []string{"https://elevate.contoso.com/auth/callback", "http://localhost:8080/auth/callback",
+		"http://127.0.0.1/auth/callback", "http://[::1]:8080/auth/callback", "http://localhost/auth/callback"} {
+		if err := CheckRedirectURL(ok); err != nil {
+			t.Errorf("CheckRedirectURL(%q) = %v", ok, err)
+		}
+	}
+	for _, bad := range []string{"http://elevate.contoso.com/auth/callback", "http://10.0.0.5:8080/auth/callback",
+		"http://localhost.contoso.com/auth/callback", "http://[fe80::1]/auth/callback"} {
+		if err := CheckRedirectURL(bad); err == nil {
+			t.Errorf("CheckRedirectURL(%q) accepted a plain-http redirect to another machine", bad)
+		}
 	}
 }

@@ -8,7 +8,9 @@
 package policy
 
 import (
+	"cmp"
 	"regexp"
+	"slices"
 	"strings"
 	"time"
 )
@@ -73,6 +75,54 @@ type Approval struct {
 	Required  int      // approvals needed; 0 = none
 	Approvers []string // Entra object ids or UPNs
 	Group     string   // Entra group object id; its members may approve too (checked by bot via graph)
+	// Remind are the points before a pending request expires at which its approvers are reminded
+	// (config `remind`); nil means DefaultRemind, empty (`remind: none`) never.
+	Remind []time.Duration
+	// Escalate is the last point before expiry at which the request is escalated to EscalateTo
+	// (config `escalate: {before, to}`); 0: tier-0 roles escalate DefaultEscalate before expiry,
+	// other roles not at all.
+	Escalate time.Duration
+	// EscalateTo are channels ("#it-leads") and people (UPN or object id) told at the escalation;
+	// empty: the security channel.
+	EscalateTo []string
+}
+
+// DefaultRemind is when approvers are reminded of a pending request unless the role says otherwise.
+var DefaultRemind = []time.Duration{15 * time.Minute}
+
+// DefaultEscalate is how long before expiry a tier-0 request is escalated unless the role says otherwise.
+const DefaultEscalate = 5 * time.Minute
+
+// ReminderPlan is when and to whom approvers of a pending request are reminded and escalated.
+type ReminderPlan struct {
+	Remind     []time.Duration // before expiry, largest first
+	Escalate   time.Duration   // before expiry; 0: no escalation
+	EscalateTo []string        // channels and people
+}
+
+// Reminders is r's reminder plan with the defaults applied: approvers reminded DefaultRemind
+// before expiry, tier-0 requests escalated to the security channel DefaultEscalate before expiry.
+// Roles without approval have no plan.
+func (c *Config) Reminders(r *Role) ReminderPlan {
+	if r == nil || r.Approval.Required == 0 {
+		return ReminderPlan{}
+	}
+	p := ReminderPlan{Remind: slices.Clone(r.Approval.Remind), Escalate: r.Approval.Escalate, EscalateTo: slices.Clone(r.Approval.EscalateTo)}
+	if r.Approval.Remind == nil {
+		p.Remind = slices.Clone(DefaultRemind)
+	}
+	slices.SortFunc(p.Remind, func(a, b time.Duration) int { return cmp.Compare(b, a) })
+	p.Remind = slices.Compact(p.Remind)
+	if p.Escalate == 0 && r.Tier0 {
+		p.Escalate = DefaultEscalate
+	}
+	if p.Escalate > 0 && len(p.EscalateTo) == 0 && c.Channels.Security != "" {
+		p.EscalateTo = []string{c.Channels.Security}
+	}
+	if len(p.EscalateTo) == 0 {
+		p.Escalate = 0
+	}
+	return p
 }
 
 // Admins are the PIM administrators who may run discover and convert (config `admins:`): listed

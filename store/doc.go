@@ -46,6 +46,9 @@
 //	review_items/                   v4: <str campaign><str user id><str role id> → ReviewItem (JSON)
 //	cursors/                        v5: pollers' state (cursors.go)
 //	  <name>                        → opaque bytes (JSON): high-water marks, posted ids, extensions
+//	replays/                        v6: what chat adapters already handled (replays.go)
+//	  keys/<key>                    → 8B unix nanos: remembered until then
+//	  expiry/<8B unix nanos><key>   → empty: the same, by expiry, for pruning
 //
 // Keys: <id>, <n> and <seq> are 8-byte big-endian integers so that byte order
 // is numeric order; time-ordered keys, if added, are big-endian Unix nanos.

@@ -4,6 +4,8 @@ import (
 	"fmt"
 	"math/rand/v2"
 	"time"
+
+	bolt "go.etcd.io/bbolt"
 )
 
 // FillEvents writes n synthetic events spread evenly over the year after
@@ -34,6 +36,43 @@ func FillEvents(tb interface {
 				tb.Fatal(err)
 			}
 			evs = evs[:0]
+		}
+	}
+}
+
+// FillActivations stores n requests that became active, one minute apart from start (1000
+// users, 15 roles), each with its request.created and request.active audit records, in
+// transactions of 2000 requests: new audit log for SyncEvents to index, for benchmarks. The
+// records are chained like any other; the events index is not touched.
+func FillActivations(tb interface {
+	Helper()
+	Fatal(...any)
+}, s *Store, n int, start time.Time) {
+	tb.Helper()
+	rng := rand.New(rand.NewPCG(uint64(start.UnixNano()), 3))
+	const batch = 2000
+	for lo := 0; lo < n; lo += batch {
+		err := s.db.Update(func(tx *bolt.Tx) error {
+			for i := lo; i < min(lo+batch, n); i++ {
+				u, ro := rng.IntN(1000), rng.IntN(15)
+				at := start.Add(time.Duration(i) * time.Minute).UTC()
+				r := Request{Platform: "slack", ChatUser: fmt.Sprintf("U%04d", u), ChatName: fmt.Sprintf("user%04d", u),
+					UserID: fmt.Sprintf("oid-%04d", u), UPN: fmt.Sprintf("user%04d@contoso.example", u),
+					RoleID: fmt.Sprintf("role-%02d", ro), RoleName: fmt.Sprintf("Role %02d Administrator", ro),
+					Duration: time.Duration(1+rng.IntN(8)) * time.Hour, Justification: "benchmark",
+					State: StateActive, CreatedAt: at, UpdatedAt: at, ActivatedAt: at.Add(time.Minute), Version: 1,
+					GraphRequestID: fmt.Sprintf("fill-%d-%d", start.Unix(), i)}
+				if err := createInTx(tx, &r, &AuditRecord{At: at, Actor: "slack:" + r.ChatUser, Action: "request.created"}); err != nil {
+					return err
+				}
+				if _, err := appendAudit(tx, AuditRecord{At: r.ActivatedAt, Actor: "system", Action: "request.active", RequestID: r.ID}); err != nil {
+					return err
+				}
+			}
+			return nil
+		})
+		if err != nil {
+			tb.Fatal(err)
 		}
 	}
 }

@@ -24,6 +24,7 @@ var migrations = []migration{
 	{3, migrateV3}, // conversations.go
 	{4, migrateV4}, // schedule.go: scheduler state, events index, snapshots, review campaigns
 	{5, migrateV5}, // cursors.go: pollers' high-water marks and extension state
+	{6, migrateV6}, // replays.go: what chat adapters already handled, for replay protection
 }
 
 var latestVersion = uint64(migrations[len(migrations)-1].version)

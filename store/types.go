@@ -70,6 +70,11 @@ type Request struct {
 	State           State      `json:"state"`
 	ApprovalsNeeded int        `json:"approvals_needed,omitempty"`
 	Approvals       []Approval `json:"approvals,omitempty"`
+	// Reminders is how many of the role's reminder points have passed for this request,
+	// RemindedAt when approvers were last reminded, EscalatedAt when it was escalated.
+	Reminders   int       `json:"reminders,omitempty"`
+	RemindedAt  time.Time `json:"reminded_at,omitzero"`
+	EscalatedAt time.Time `json:"escalated_at,omitzero"`
 
 	CreatedAt   time.Time `json:"created_at,omitzero"`
 	UpdatedAt   time.Time `json:"updated_at,omitzero"`
@@ -169,7 +174,7 @@ type Filter struct {
 // normalize puts every time in UTC without a monotonic reading, so that what
 // is stored compares equal to what is read back.
 func (r *Request) normalize() {
-	for _, t := range []*time.Time{&r.CreatedAt, &r.UpdatedAt, &r.ExpiresAt, &r.ActivatedAt, &r.EndsAt} {
+	for _, t := range []*time.Time{&r.CreatedAt, &r.UpdatedAt, &r.ExpiresAt, &r.ActivatedAt, &r.EndsAt, &r.RemindedAt, &r.EscalatedAt} {
 		*t = utc(*t)
 	}
 	for i := range r.Approvals {

@@ -4,6 +4,14 @@
 // acknowledgement latency, errors, the server's memory, and whether every acknowledged request
 // is in the store.
 //
+// The acknowledgement waits for the request's fsync'd write, so its latency is bounded below by
+// the disk, whose fsync latency swings by an order of magnitude between runs and machines. The
+// load generator therefore measures that floor in the same run: before the server starts and
+// again after it stops, it stores the same kind of request with the same store code
+// (store.CreateRequest: one fsync'd bbolt transaction, group commit) at the same rate, open loop,
+// from this process, on the same disk, and reports the acknowledgement's p50 and p99 as ratios
+// to the floor's (measured before) as well as in milliseconds.
+//
 //	go run ./bench/load -rate 200 -duration 60s -graph-latency 300ms
 package main
 
@@ -42,14 +50,18 @@ func main() {
 	users := flag.Int("users", 200, "distinct Slack users")
 	bin := flag.String("bin", "", "elevate binary (built from this checkout when empty)")
 	profile := flag.String("cpuprofile", "", "write the server's CPU profile over the middle of the run to this file")
+	floorFor := flag.Duration("floor-duration", 0, "how long to measure the floor before and after the load (0: -duration, at most 30s)")
 	flag.Parse()
-	if err := run(*rate, *duration, *latency, *users, *bin, *profile); err != nil {
+	if *floorFor <= 0 {
+		*floorFor = min(*duration, 30*time.Second)
+	}
+	if err := run(*rate, *duration, *latency, *users, *bin, *profile, *floorFor); err != nil {
 		fmt.Fprintln(os.Stderr, "load:", err)
 		os.Exit(1)
 	}
 }
 
-func run(rate int, duration, latency time.Duration, users int, bin, profile string) error {
+func run(rate int, duration, latency time.Duration, users int, bin, profile string, floorFor time.Duration) error {
 	dir, err := os.MkdirTemp("", "elevate-load-")
 	if err != nil {
 		return err
@@ -62,6 +74,11 @@ func run(rate int, duration, latency time.Duration, users int, bin, profile stri
 		if err := build.Run(); err != nil {
 			return fmt.Errorf("building elevate: %w", err)
 		}
+	}
+	loadBefore := loadAvg()
+	floorBefore, err := floor(dir, "floor-before.db", rate, floorFor, users)
+	if err != nil {
+		return fmt.Errorf("floor: %w", err)
 	}
 	fake := slacktest.New()
 	defer fake.Close()
@@ -187,11 +204,24 @@ func run(rate int, duration, latency time.Duration, users int, bin, profile stri
 		return err
 	}
 
+	floorAfter, err := floor(dir, "floor-after.db", rate, floorFor, users)
+	if err != nil {
+		return fmt.Errorf("floor: %w", err)
+	}
+
 	slices.Sort(latencies)
-	fmt.Printf("rate %d/s for %s (%d sent in %s), Graph latency %s, %d users\n", rate, duration, total, elapsed.Round(time.Millisecond), latency, users)
-	fmt.Printf("| acked | errors | ack p50 | ack p90 | ack p99 | ack max | server peak RSS | server RSS at end | requests in store |\n|---|---|---|---|---|---|---|---|---|\n")
-	fmt.Printf("| %d | %d | %s | %s | %s | %s | %s | %s | %d |\n", acked.Load(), sum(errs),
-		pct(latencies, 50), pct(latencies, 90), pct(latencies, 99), pct(latencies, 100), hwm, rss, len(rs))
+	fmt.Printf("rate %d/s for %s (%d sent in %s), Graph latency %s, %d users; load average before/after: %s / %s\n",
+		rate, duration, total, elapsed.Round(time.Millisecond), latency, users, loadBefore, loadAvg())
+	fmt.Printf("floor: store.CreateRequest (fsync'd) at %d/s for %s each, before and after the load, same disk\n", rate, floorFor)
+	fmt.Printf("| measure | p50 | p90 | p99 | max | errors |\n|---|---|---|---|---|---|\n")
+	fmt.Printf("| floor before | %s | %s | %s | %s | %d |\n", pct(floorBefore.lat, 50), pct(floorBefore.lat, 90), pct(floorBefore.lat, 99), pct(floorBefore.lat, 100), floorBefore.errs)
+	fmt.Printf("| ack | %s | %s | %s | %s | %d |\n", pct(latencies, 50), pct(latencies, 90), pct(latencies, 99), pct(latencies, 100), sum(errs))
+	fmt.Printf("| floor after | %s | %s | %s | %s | %d |\n", pct(floorAfter.lat, 50), pct(floorAfter.lat, 90), pct(floorAfter.lat, 99), pct(floorAfter.lat, 100), floorAfter.errs)
+	fmt.Printf("ack ÷ floor before: p50 %s, p99 %s (goal p99 ≤ 2); ÷ floor after: p50 %s, p99 %s\n",
+		ratio(latencies, floorBefore.lat, 50), ratio(latencies, floorBefore.lat, 99),
+		ratio(latencies, floorAfter.lat, 50), ratio(latencies, floorAfter.lat, 99))
+	fmt.Printf("| acked | errors | server peak RSS | server RSS at end | requests in store |\n|---|---|---|---|---|\n")
+	fmt.Printf("| %d | %d | %s | %s | %d |\n", acked.Load(), sum(errs), hwm, rss, len(rs))
 	fmt.Printf("server-side (from /metrics, the handler alone): %s\n", server)
 	for e, n := range errs {
 		fmt.Printf("error ×%d: %s\n", n, e)
@@ -202,15 +232,102 @@ func run(rate int, duration, latency time.Duration, users int, bin, profile stri
 	return nil
 }
 
+// floorResult is the latency of each write of a floor run.
+type floorResult struct {
+	lat  []time.Duration // sorted
+	errs int
+}
+
+// floor stores requests like the ones the load creates (same fields, same sizes) with
+// store.CreateRequest in a fresh store file in dir, at rate per second, open loop, for d: what
+// the acknowledgement cannot beat on this disk at this rate.
+func floor(dir, name string, rate int, d time.Duration, users int) (floorResult, error) {
+	path := filepath.Join(dir, name)
+	st, err := store.Open(path)
+	if err != nil {
+		return floorResult{}, err
+	}
+	defer os.Remove(path)
+	var (
+		mu  sync.Mutex
+		res floorResult
+		wg  sync.WaitGroup
+	)
+	total := int(float64(rate) * d.Seconds())
+	interval := time.Second / time.Duration(rate)
+	start := time.Now()
+	for i := range total {
+		if w := time.Until(start.Add(time.Duration(i) * interval)); w > 0 {
+			time.Sleep(w)
+		}
+		wg.Add(1)
+		go func(i int) {
+			defer wg.Done()
+			user := userID(i % users)
+			now := time.Now().UTC()
+			r := store.Request{Platform: "slack", ChatUser: user, ChatName: "user" + strconv.Itoa(i%users), Channel: "C0LOAD",
+				LoginHint: fmt.Sprintf("user%d@contoso.example", i%users),
+				RoleID:    "29232cdf-9323-42fd-ade2-1d097af3e4de", RoleName: "Exchange Administrator",
+				Duration: time.Hour, Justification: "load test " + strconv.Itoa(i), State: store.StateAwaitingSignIn,
+				CreatedAt: now, ExpiresAt: now.Add(time.Hour)}
+			t0 := time.Now()
+			_, err := st.CreateRequest(r, store.AuditRecord{Actor: "slack:" + user, Action: "request.created",
+				Detail: `role="Exchange Administrator" duration=1h`})
+			el := time.Since(t0)
+			mu.Lock()
+			defer mu.Unlock()
+			if err != nil {
+				res.errs++
+				return
+			}
+			res.lat = append(res.lat, el)
+		}(i)
+	}
+	wg.Wait()
+	if err := st.Close(); err != nil {
+		return floorResult{}, err
+	}
+	slices.Sort(res.lat)
+	return res, nil
+}
+
+// ratio is a's p-th percentile over b's, to two decimals.
+func ratio(a, b []time.Duration, p int) string {
+	pa, pb := at(a, p), at(b, p)
+	if pa <= 0 || pb <= 0 {
+		return "-"
+	}
+	return fmt.Sprintf("%.2f×", float64(pa)/float64(pb))
+}
+
+// loadAvg is the machine's 1-minute load average (the machine is shared; say how busy it was).
+func loadAvg() string {
+	b, err := os.ReadFile("/proc/loadavg")
+	if err != nil {
+		return "?"
+	}
+	if f := strings.Fields(string(b)); len(f) > 0 {
+		return f[0]
+	}
+	return "?"
+}
+
 func userID(i int) string { return fmt.Sprintf("U%05d", i) }
 
 func pct(ds []time.Duration, p int) string {
 	if len(ds) == 0 {
 		return "-"
 	}
+	return at(ds, p).Round(10 * time.Microsecond).String()
+}
+
+// at is the p-th percentile of sorted ds (nearest rank); 0 when ds is empty.
+func at(ds []time.Duration, p int) time.Duration {
+	if len(ds) == 0 {
+		return 0
+	}
 	i := (len(ds)*p+99)/100 - 1
-	i = max(0, min(i, len(ds)-1))
-	return ds[i].Round(10 * time.Microsecond).String()
+	return ds[max(0, min(i, len(ds)-1))]
 }
 
 func sum(m map[string]int) int {

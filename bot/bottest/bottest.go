@@ -93,7 +93,7 @@ func Run(t *testing.T, w *demo.World, p Platform) {
 			t.Fatal(err)
 		}
 		for i := len(rs) - 1; i >= 0; i-- {
-			if strings.HasPrefix(rs[i].UPN, user+"@") || rs[i].ChatName == user {
+			if strings.HasPrefix(rs[i].UPN, user+"@") || strings.HasPrefix(rs[i].LoginHint, user+"@") || rs[i].ChatName == user {
 				return rs[i].State
 			}
 		}
@@ -153,6 +153,49 @@ func Run(t *testing.T, w *demo.World, p Platform) {
 		click(t, "dave", bot.ActionUseOffer, "")
 		signIn(t, "dave", true)
 		want(t, last(t, "dave"), "usable now")
+	})
+
+	// signInsShown counts the sign-in requests user was shown.
+	signInsShown := func(t *testing.T, user string) int {
+		n := 0
+		for _, m := range p.Seen(t, user) {
+			if strings.Contains(m, "Sign in with your Microsoft account") {
+				n++
+			}
+		}
+		return n
+	}
+
+	// The simulated tenant's SharePoint setting (1h) is stricter than Elevate's cap (2h).
+	t.Run("PIM's maximum is offered at once", func(t *testing.T) {
+		before, posts := signInsShown(t, "dave"), activations()
+		say(t, "dave", "sharepoint 2h restore the intranet site") // within Elevate's cap, over PIM's
+		want(t, last(t, "dave"), "SharePoint Administrator allows at most 1h in PIM — use 1h?")
+		say(t, "dave", "sharepoint 3h restore the intranet site") // over both
+		want(t, last(t, "dave"), "SharePoint Administrator allows at most 1h in PIM — use 1h?")
+		if n := signInsShown(t, "dave"); n != before {
+			t.Fatalf("dave was asked to sign in %d more times before choosing the offer", n-before)
+		}
+		if n := activations(); n != posts {
+			t.Fatalf("%d PIM writes for offers", n-posts)
+		}
+		say(t, "dave", "roles")
+		want(t, last(t, "dave"), "SharePoint Administrator (`sharepoint`, up to 1h: PIM's maximum)")
+	})
+
+	t.Run("not eligible is told before any sign-in", func(t *testing.T) {
+		before, posts := signInsShown(t, "erin"), activations()
+		say(t, "erin", "exchange 1h check the mail flow")
+		want(t, last(t, "erin"), "You are not eligible for Exchange Administrator in PIM")
+		if n := signInsShown(t, "erin"); n != before {
+			t.Fatalf("erin was asked to sign in for a role she is not eligible for")
+		}
+		if n := activations(); n != posts {
+			t.Fatalf("%d PIM writes for a role erin is not eligible for", n-posts)
+		}
+		if got := stateOf(t, "erin"); got != store.StateFailed {
+			t.Fatalf("state %s, want failed", got)
+		}
 	})
 
 	t.Run("did you mean", func(t *testing.T) {

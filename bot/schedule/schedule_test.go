@@ -126,7 +126,7 @@ const (
 
 // newWorld starts the demo tenant and config at start, on the fake clock. Fake times stay before
 // the real present: the app's token cache runs on real time.
-func newWorld(t *testing.T, start time.Time, edit func(string) string) *world {
+func newWorld(t testing.TB, start time.Time, edit func(string) string) *world {
 	t.Helper()
 	w := &world{clk: &clock{t: start}, msgr: &recorder{}}
 	cfgText := string(examples.Config)
@@ -158,7 +158,7 @@ func newWorld(t *testing.T, start time.Time, edit func(string) string) *world {
 }
 
 // open (re)starts store, core and scheduler on w.path: a restart keeps only the file.
-func (w *world) open(t *testing.T) {
+func (w *world) open(t testing.TB) {
 	t.Helper()
 	var err error
 	if w.store, err = store.Open(w.path); err != nil {

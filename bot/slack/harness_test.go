@@ -49,6 +49,12 @@ type env struct {
 
 func start(t *testing.T, socket bool) *env {
 	t.Helper()
+	return startWith(t, socket, examples.Tenant)
+}
+
+// startWith is start against the simulated tenant seeded from tenant.
+func startWith(t *testing.T, socket bool, tenant []byte) *env {
+	t.Helper()
 	e := &env{socket: socket, fake: slacktest.New(), timeout: 10 * time.Second}
 	t.Cleanup(e.fake.Close)
 	for _, u := range users {
@@ -58,7 +64,9 @@ func start(t *testing.T, socket bool) *env {
 	e.fake.AddChannel("C0APPROVALS", "pim-approvals")
 	e.fake.AddChannel("C0SECURITY", "security")
 	e.fake.AddChannel("C0ITADMINS", "it-admins")
-	o := slack.Options{BotToken: slacktest.BotToken, SigningSecret: secret, APIURL: e.fake.APIURL(), HomeDelay: 20 * time.Millisecond}
+	replays := &lateReplays{}
+	o := slack.Options{BotToken: slacktest.BotToken, SigningSecret: secret, APIURL: e.fake.APIURL(), HomeDelay: 20 * time.Millisecond,
+		Replays: replays}
 	if socket {
 		o.AppToken = slacktest.AppToken
 	}
@@ -67,7 +75,7 @@ func start(t *testing.T, socket bool) *env {
 		t.Fatal(err)
 	}
 	e.a = a
-	w, err := demo.Start(demo.Options{Config: examples.Config, ConfigName: "examples/elevate.yaml", Tenant: examples.Tenant,
+	w, err := demo.Start(demo.Options{Config: examples.Config, ConfigName: "examples/elevate.yaml", Tenant: tenant,
 		ActivationDelay: 30 * time.Millisecond, PollInterval: 10 * time.Millisecond,
 		StorePath: filepath.Join(t.TempDir(), "elevate.db"), Messengers: []bot.Messenger{a}})
 	if err != nil {
@@ -75,6 +83,7 @@ func start(t *testing.T, socket bool) *env {
 	}
 	t.Cleanup(w.Close)
 	e.w = w
+	replays.r.Store(w.Core)
 	a.Use(w.Core)
 	mux := http.NewServeMux()
 	mux.Handle("/slack/commands", a.Commands())
@@ -96,6 +105,13 @@ func start(t *testing.T, socket bool) *env {
 	}
 	t.Cleanup(func() { cancel(); <-done; a.Close() })
 	return e
+}
+
+// lateReplays is the world's core as the adapter's Replays: the world starts after the adapter.
+type lateReplays struct{ r atomic.Pointer[bot.Core] }
+
+func (l *lateReplays) FirstSeen(key string, at time.Time, window time.Duration) (bool, error) {
+	return l.r.Load().FirstSeen(key, at, window)
 }
 
 func (e *env) next() string { return strconv.FormatInt(e.seq.Add(1), 10) }

@@ -5,6 +5,8 @@ import (
 	"encoding/json"
 	"io"
 	"net/http"
+	"strings"
+	"time"
 
 	slackapi "github.com/slack-go/slack"
 	"github.com/slack-go/slack/slackevents"
@@ -21,6 +23,9 @@ func (a *Adapter) Commands() http.Handler {
 			http.Error(w, "bad slash command", http.StatusBadRequest)
 			return
 		}
+		if !a.firstHTTP(w, commandKey(cmd)) {
+			return
+		}
 		a.answer(w, a.command(cmd))
 	})
 }
@@ -31,6 +36,9 @@ func (a *Adapter) Interactivity() http.Handler {
 		ic, err := slackapi.InteractionCallbackParse(r)
 		if err != nil {
 			http.Error(w, "bad interaction payload", http.StatusBadRequest)
+			return
+		}
+		if !a.firstHTTP(w, interactionKey(ic)) {
 			return
 		}
 		a.answer(w, a.interaction(ic))
@@ -56,9 +64,7 @@ func (a *Adapter) Events() http.Handler {
 			io.WriteString(w, outer.Challenge)
 			return
 		}
-		if outer.EventID != "" && !a.replays.first("event:"+outer.EventID) {
-			a.log.Info("slack event redelivered; already handled", "event_id", outer.EventID, "retry", r.Header.Get("X-Slack-Retry-Num"))
-			w.WriteHeader(http.StatusOK)
+		if outer.EventID != "" && !a.firstHTTP(w, "slack:event:"+outer.EventID) {
 			return
 		}
 		ev, err := slackevents.ParseEvent(body, slackevents.OptionNoVerifyToken())
@@ -72,7 +78,8 @@ func (a *Adapter) Events() http.Handler {
 }
 
 // verified checks a request's signature (read the body, verify, restore it) and drops replays:
-// the same signature again inside the window is acknowledged and ignored.
+// the same signed timestamp and body again inside the window, however its signature header is
+// spelled, is acknowledged and ignored.
 func (a *Adapter) verified(next func(w http.ResponseWriter, r *http.Request, body []byte)) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		if r.Method != http.MethodPost {
@@ -98,14 +105,50 @@ func (a *Adapter) verified(next func(w http.ResponseWriter, r *http.Request, bod
 			http.Error(w, "invalid signature", http.StatusUnauthorized)
 			return
 		}
-		if !a.replays.first("sig:" + r.Header.Get("X-Slack-Signature")) {
-			a.log.Warn("slack request replayed; ignored", "path", r.URL.Path, "retry", r.Header.Get("X-Slack-Retry-Num"))
-			w.WriteHeader(http.StatusOK)
+		if !a.firstHTTP(w, requestKey(r.Header, body)) {
 			return
 		}
 		r.Body = io.NopCloser(bytes.NewReader(body))
 		next(w, r, body)
 	})
+}
+
+// firstHTTP reports whether key (a request, a user action, an event) is handled for the first
+// time. When it is not, it has answered: 200 for a repeat (Slack must not retry it), 500 when
+// the store could not say (nothing was done; Slack or the user may try again).
+func (a *Adapter) firstHTTP(w http.ResponseWriter, key string) bool {
+	first, err := a.first(key)
+	switch {
+	case err != nil:
+		http.Error(w, "could not record the request", http.StatusInternalServerError)
+	case !first:
+		w.WriteHeader(http.StatusOK)
+	}
+	return first && err == nil
+}
+
+// first records key as handled and reports whether it is new; "" is always new (nothing to
+// tell it by). A store failure is logged and returned: the caller does nothing.
+func (a *Adapter) first(key string) (bool, error) {
+	if key == "" {
+		return true, nil
+	}
+	first, err := a.replays.FirstSeen(key, time.Now(), replayWindow)
+	if err != nil {
+		a.log.Error("slack: recording what was handled", "err", err)
+		return false, err
+	}
+	if !first {
+		a.log.Warn("slack: request or action already handled; ignored", "kind", keyKind(key))
+	}
+	return first, nil
+}
+
+// keyKind is the kind of a replay key (request, cmd, trigger, view, action, event), for the log.
+func keyKind(key string) string {
+	rest, _ := strings.CutPrefix(key, "slack:")
+	kind, _, _ := strings.Cut(rest, ":")
+	return kind
 }
 
 // verify checks Slack's request signature: HMAC-SHA256 over "v0:<timestamp>:<body>" with the

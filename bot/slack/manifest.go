@@ -10,8 +10,10 @@ import (
 
 // BotScopes are the bot token scopes Elevate needs: the slash command, posting (cards, replies,
 // DMs), opening DMs, reading users and their emails (a login hint, and users.lookupByEmail to
-// reach people for the access review; never identity), and sharing files (the digest's chart).
-var BotScopes = []string{"commands", "chat:write", "im:write", "users:read", "users:read.email", "files:write"}
+// reach people for the access review; never identity), sharing files (the digest's chart), and
+// reading channels' names and membership (conversations.info and .list: `elevate check` proves
+// each configured channel exists and the bot is in it).
+var BotScopes = []string{"commands", "chat:write", "im:write", "users:read", "users:read.email", "files:write", "channels:read", "groups:read"}
 
 // ManifestOptions say how the Slack app reaches Elevate.
 type ManifestOptions struct {

@@ -67,6 +67,10 @@ type Options struct {
 	// HintWait bounds how long a first contact waits for users.info to learn the user's email,
 	// a login hint only (default 300ms; the answer is cached).
 	HintWait time.Duration
+	// Replays remembers the requests and user actions already handled, for the five minutes a
+	// signed request stays valid; the core (its store) in production, so that a restart does
+	// not reopen the window. Memory only when nil.
+	Replays Replays
 }
 
 // Adapter is the Slack Messenger and the handlers that feed the core. Create it with New and
@@ -84,7 +88,7 @@ type Adapter struct {
 	socketOn atomic.Bool // RunSocket was started
 	socketUp atomic.Bool // the socket is connected
 
-	replays *replayCache
+	replays Replays
 	hints   *findCache
 	finds   *findCache
 	dms     sync.Map // Slack user id → DM channel id
@@ -138,8 +142,10 @@ func New(o Options) (*Adapter, error) {
 	a := &Adapter{
 		api: slackapi.New(o.BotToken, opts...), secret: o.SigningSecret, app: o.AppToken, log: o.Logger,
 		retries: max(o.Retries, 0), maxWait: o.MaxRetryWait, hintTO: o.HintWait,
-		replays: newReplayCache(replayWindow, 50_000), hints: newFindCache(10_000),
-		finds: newFindCache(10_000),
+		replays: o.Replays, hints: newFindCache(10_000), finds: newFindCache(10_000),
+	}
+	if a.replays == nil {
+		a.replays = newMemReplays(50_000)
 	}
 	a.ctx, a.cancel = context.WithCancel(context.Background())
 	a.homes = newHomes(a, o.HomeDelay)

@@ -13,6 +13,7 @@ import (
 	"github.com/elevate-pim/elevate/bot"
 	"github.com/elevate-pim/elevate/bot/slack"
 	"github.com/elevate-pim/elevate/bot/slack/slacktest"
+	"github.com/elevate-pim/elevate/examples"
 	"github.com/elevate-pim/elevate/store"
 )
 
@@ -296,7 +297,10 @@ func TestDenyAsksForReason(t *testing.T) {
 func TestAppHome(t *testing.T) {
 	for _, socket := range []bool{false, true} {
 		t.Run(map[bool]string{false: "http", true: "socket"}[socket], func(t *testing.T) {
-			e := start(t, socket)
+			// Alice asks for Privileged Authentication Administrator too: PIM must show her
+			// eligible, or Elevate refuses before any sign-in.
+			tenant := strings.Replace(string(examples.Tenant), "eligibilities:\n", "eligibilities:\n  - {principal: alice@contoso.example, role: Privileged Authentication Administrator}\n", 1)
+			e := startWith(t, socket, []byte(tenant))
 			p := platform{e}
 			homeOf := func(user string) (slacktest.View, int) {
 				var last slacktest.View
@@ -445,5 +449,43 @@ func TestLoginHint(t *testing.T) {
 	}
 	if b, err := e.w.Store.Binding(slack.Platform, uid("bob")); err == nil {
 		t.Errorf("bob was bound to %s before signing in", b.UserID)
+	}
+}
+
+// TestFormChecksEligibility: the form lists the PIM for Groups memberships `roles` lists, with
+// PIM's limits; a role the user is not eligible for (a forged submission: Slack does not check a
+// select's value against its options) is refused before any sign-in, and never reaches PIM.
+func TestFormChecksEligibility(t *testing.T) {
+	e := start(t, false)
+	e.command(t, "dave", general, "exchange 1h fixing mail flow")
+	e.settle()
+	e.signIn(t, "dave")
+	e.command(t, "dave", general, "roles")
+	e.settle()
+	wantContains(t, e.last(t, "dave"), "Tier1 Admins")
+	e.command(t, "dave", general, "")
+	e.settle()
+	vs := e.fake.Views()
+	v := vs[len(vs)-1]
+	if v.CallbackID != "elevate_request" {
+		t.Fatalf("newest view %+v, want the request form", v)
+	}
+	form := string(v.JSON)
+	for _, want := range []string{`"value":"tier1-admins"`, "Tier1 Admins (up to 4h)", "SharePoint Administrator (up to 1h)"} {
+		wantContains(t, form, want)
+	}
+	posts := e.activations()
+	out := e.interact(t, e.submit("dave", v, map[string]string{"role": "ga", "duration": "1h", "justification": "INC-1234 take over the tenant"}))
+	if len(out) != 0 {
+		t.Fatalf("the forged form was answered %s", out)
+	}
+	e.settle()
+	wantContains(t, e.last(t, "dave"), "You are not eligible for Global Administrator in PIM")
+	if n := e.activations() - posts; n != 0 {
+		t.Fatalf("%d PIM writes for a forged role", n)
+	}
+	rs := e.requests(t)
+	if got := rs[len(rs)-1]; got.RoleName != "Global Administrator" || got.State != store.StateFailed || got.FailureCode != bot.CodeNotEligible {
+		t.Fatalf("the forged request: %s %s %s", got.RoleName, got.State, got.FailureCode)
 	}
 }

@@ -77,8 +77,28 @@ func (a *Adapter) socketEvent(ctx context.Context, sm *socketmode.Client, evt so
 	if evt.Request == nil {
 		return
 	}
-	// Slack redelivers an envelope it thinks was not acknowledged: handle it once.
-	if !a.replays.first("envelope:" + evt.Request.EnvelopeID) {
+	// Slack redelivers what it thinks was not acknowledged, after a reconnect under a new
+	// envelope id: the user's action is handled once, told by what identifies it (the command's
+	// or click's trigger_id, the view, the event id), the envelope id only when nothing else.
+	key := ""
+	switch data := evt.Data.(type) {
+	case slackapi.SlashCommand:
+		key = commandKey(data)
+	case slackapi.InteractionCallback:
+		key = interactionKey(data)
+	case slackevents.EventsAPIEvent:
+		if cb, ok := data.Data.(*slackevents.EventsAPICallbackEvent); ok && cb.EventID != "" {
+			key = "slack:event:" + cb.EventID
+		}
+	}
+	if key == "" && evt.Request.EnvelopeID != "" {
+		key = "slack:envelope:" + evt.Request.EnvelopeID
+	}
+	first, err := a.first(key)
+	if err != nil {
+		return // not acknowledged: Slack delivers it again
+	}
+	if !first {
 		_ = sm.AckCtx(ctx, evt.Request.EnvelopeID, nil)
 		return
 	}
@@ -91,9 +111,6 @@ func (a *Adapter) socketEvent(ctx context.Context, sm *socketmode.Client, evt so
 	case slackapi.InteractionCallback:
 		ak = a.interaction(data)
 	case slackevents.EventsAPIEvent:
-		if cb, ok := data.Data.(*slackevents.EventsAPICallbackEvent); ok && cb.EventID != "" && !a.replays.first("event:"+cb.EventID) {
-			break
-		}
 		ak = a.event(data)
 	}
 	if err := sm.AckCtx(ctx, evt.Request.EnvelopeID, ak.body); err != nil {

@@ -86,13 +86,25 @@ func (s *TokenSource) Token(ctx context.Context) (string, error) {
 	if resp.StatusCode != http.StatusOK {
 		// The error code and description name the problem (AADSTS7000215: invalid secret);
 		// they carry no secret.
-		return "", fmt.Errorf("teams: token endpoint: %s: %s %s", resp.Status, body.Error, firstLine(body.Description))
+		return "", &TokenError{Status: resp.StatusCode, Code: body.Error, Description: firstLine(body.Description)}
 	}
 	if err != nil || body.AccessToken == "" || body.ExpiresIn <= 0 {
 		return "", fmt.Errorf("teams: token endpoint answered 200 without a usable token (%v)", err)
 	}
 	s.tok, s.exp = body.AccessToken, s.now().Add(time.Duration(body.ExpiresIn)*time.Second)
 	return s.tok, nil
+}
+
+// TokenError is the token endpoint's refusal: Entra's error code and description (which
+// carries the AADSTS code, e.g. "AADSTS7000215: Invalid client secret provided. ...").
+type TokenError struct {
+	Status      int
+	Code        string // "invalid_client"
+	Description string // first line of error_description
+}
+
+func (e *TokenError) Error() string {
+	return fmt.Sprintf("teams: token endpoint: %d %s: %s %s", e.Status, http.StatusText(e.Status), e.Code, e.Description)
 }
 
 func firstLine(s string) string {

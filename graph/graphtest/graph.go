@@ -180,6 +180,7 @@ func (t *Tenant) route(c *gctx) {
 		is("GET", "groups", "*", "transitiveMembers", "graph.user"):
 		t.transitiveMembers(c, p[1])
 	case t.routeGroups(c):
+	case t.routeDirectory(c):
 	case is("GET", rd, "directory", "roleDefinitions"):
 		t.listRoleDefinitions(c)
 	case is("GET", rd, "directory", "roleDefinitions", "*"):

@@ -31,6 +31,19 @@ type Seed struct {
 	BreakGlass    []string       `yaml:"break_glass"`
 	// GroupEligibilities are PIM for Groups eligible memberships (or ownerships).
 	GroupEligibilities []GroupEligibility `yaml:"group_eligibilities"`
+	// SubscribedSkus are the tenant's subscriptions (GET /subscribedSkus). nil: one Microsoft
+	// Entra ID P2 subscription, which licenses PIM; an empty non-nil list: none at all.
+	SubscribedSkus []Sku `yaml:"subscribed_skus"`
+}
+
+// Sku is one of the tenant's subscriptions and the service plans it includes.
+type Sku struct {
+	PartNumber string `yaml:"sku_part_number"` // e.g. AAD_PREMIUM_P2, SPE_E5, Microsoft_Entra_ID_Governance
+	// Status is the capabilityStatus: Enabled (default), Warning, Suspended, Deleted or LockedOut.
+	Status string `yaml:"capability_status"`
+	// Plans are the service plans' names (servicePlanName), e.g. AAD_PREMIUM_P2 or
+	// Entra_Identity_Governance; each is provisioned (Success).
+	Plans []string `yaml:"service_plans"`
 }
 
 // GroupEligibility makes a principal eligible to activate membership (or ownership) of a group
@@ -52,7 +65,9 @@ type Client struct {
 	RedirectURIs []string `yaml:"redirect_uris"`
 	// Roles are the application permissions in app-only tokens; empty means a read-only default set.
 	Roles []string `yaml:"roles"`
-	// Scopes are the delegated permissions in user tokens (scp); empty means a default set.
+	// Scopes are the delegated permissions an admin consented to for all users (the app's
+	// oauth2PermissionGrants, consentType AllPrincipals), which user tokens carry (scp); empty
+	// means a default set.
 	Scopes []string `yaml:"scopes"`
 }
 

@@ -113,8 +113,19 @@ type Call struct {
 }
 
 type channel struct {
-	id, name string
+	id, name  string
+	notMember bool // the bot has not been invited
 }
+
+// Workspace is the fake workspace's name and id, as auth.test reports them.
+const (
+	Team   = "Contoso"
+	TeamID = "T0ELEVATE1"
+)
+
+// DefaultScopes are the bot token's scopes unless SetScopes says otherwise: what Elevate's
+// manifest asks for.
+var DefaultScopes = []string{"commands", "chat:write", "im:write", "users:read", "users:read.email", "files:write", "channels:read", "groups:read"}
 
 type responseURL struct {
 	user, channel string
@@ -137,6 +148,7 @@ type Server struct {
 	fail      map[string][]string // method → Slack errors still to answer
 	responses map[string]*responseURL
 	seq       int
+	scopes    []string // granted to the bot token
 
 	sockMu  sync.Mutex
 	sock    *websocket.Conn
@@ -148,7 +160,7 @@ type Server struct {
 // New starts a fake workspace.
 func New() *Server {
 	s := &Server{users: map[string]User{}, throttle: map[string][]string{}, fail: map[string][]string{},
-		responses: map[string]*responseURL{}, acks: map[string]chan json.RawMessage{},
+		responses: map[string]*responseURL{}, acks: map[string]chan json.RawMessage{}, scopes: slices.Clone(DefaultScopes),
 		sockOK: make(chan struct{}), closing: make(chan struct{})}
 	mux := http.NewServeMux()
 	mux.HandleFunc("/api/", s.api)
@@ -188,7 +200,22 @@ func (s *Server) AddUser(u User) {
 func (s *Server) AddChannel(id, name string) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	s.channels = append(s.channels, channel{id, strings.TrimPrefix(name, "#")})
+	s.channels = append(s.channels, channel{id: id, name: strings.TrimPrefix(name, "#")})
+}
+
+// AddOtherChannel adds a public channel the bot has not been invited to.
+func (s *Server) AddOtherChannel(id, name string) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.channels = append(s.channels, channel{id: id, name: strings.TrimPrefix(name, "#"), notMember: true})
+}
+
+// SetScopes sets the scopes granted to the bot token (auth.test's x-oauth-scopes; methods
+// that need a scope it lacks answer missing_scope).
+func (s *Server) SetScopes(scopes ...string) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.scopes = slices.Clone(scopes)
 }
 
 // ChannelID resolves a channel name ("#x" or "x") or id to its id; "" if unknown.
@@ -349,6 +376,15 @@ func (s *Server) api(w http.ResponseWriter, r *http.Request) {
 		writeJSON(w, map[string]any{"ok": false, "error": e[0]})
 		return
 	}
+	if method == "auth.test" {
+		// Slack lists the token's scopes in a header on every Web API answer; auth.test is
+		// where clients read it.
+		w.Header().Set("X-OAuth-Scopes", strings.Join(s.scopes, ","))
+	}
+	if need := neededScopes[method]; len(need) > 0 && !slices.ContainsFunc(need, func(n string) bool { return slices.Contains(s.scopes, n) }) {
+		writeJSON(w, map[string]any{"ok": false, "error": "missing_scope", "needed": strings.Join(need, ","), "provided": strings.Join(s.scopes, ",")})
+		return
+	}
 	res, err := s.method(method, c)
 	if err != nil {
 		writeJSON(w, map[string]any{"ok": false, "error": err.Error()})
@@ -368,14 +404,45 @@ func (s *Server) ts() string {
 	return fmt.Sprintf("1700000000.%06d", s.seq)
 }
 
+// neededScopes are the scopes a method needs (any one of them), per Slack's method reference.
+var neededScopes = map[string][]string{
+	"conversations.info": {"channels:read", "groups:read", "im:read", "mpim:read"},
+	"conversations.list": {"channels:read", "groups:read", "im:read", "mpim:read"},
+}
+
+func channelJSON(c channel) map[string]any {
+	return map[string]any{"id": c.id, "name": c.name, "is_channel": true, "is_group": false, "is_im": false,
+		"is_private": false, "is_archived": false, "is_member": !c.notMember, "created": 1700000000}
+}
+
 // method answers one API method; s.mu is held.
 func (s *Server) method(method string, c Call) (map[string]any, error) {
 	f := c.Form
 	switch method {
+	case "auth.test":
+		return map[string]any{"url": "https://contoso.slack.com/", "team": Team, "user": "elevate", "team_id": TeamID,
+			"user_id": "U0ELEVATE1", "bot_id": "B0ELEVATE1", "is_enterprise_install": false}, nil
+	case "conversations.info":
+		id := f.Get("channel")
+		for _, ch := range s.channels {
+			if ch.id == id {
+				return map[string]any{"channel": channelJSON(ch)}, nil
+			}
+		}
+		return nil, errors.New("channel_not_found")
+	case "conversations.list":
+		var out []any
+		for _, ch := range s.channels {
+			out = append(out, channelJSON(ch))
+		}
+		return map[string]any{"channels": out, "response_metadata": map[string]any{"next_cursor": ""}}, nil
 	case "chat.postMessage", "chat.postEphemeral":
 		ch := s.channelID(f.Get("channel"))
 		if ch == "" {
 			return nil, errors.New("channel_not_found")
+		}
+		if slices.ContainsFunc(s.channels, func(c channel) bool { return c.id == ch && c.notMember }) {
+			return nil, errors.New("not_in_channel")
 		}
 		m := &Message{Seq: len(s.msgs) + 1, Channel: ch, Text: f.Get("text"), Blocks: json.RawMessage(f.Get("blocks")), Via: method}
 		if err := checkBlocks(m.Blocks); err != nil {

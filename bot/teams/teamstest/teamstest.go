@@ -352,21 +352,27 @@ func (s *Server) jwks(w http.ResponseWriter, _ *http.Request) {
 
 func (s *Server) token(w http.ResponseWriter, r *http.Request) {
 	if err := r.ParseForm(); err != nil {
-		oauthError(w, "invalid_request", "bad form")
+		oauthError(w, http.StatusBadRequest, "invalid_request", 900144, "The request body must contain the following parameter: 'grant_type'.")
 		return
 	}
 	switch {
 	case r.PathValue("tenant") != s.o.TenantID:
 		// A single-tenant bot must use its own tenant's endpoint.
-		oauthError(w, "unauthorized_client", "AADSTS700016: Application not found in the directory "+r.PathValue("tenant"))
+		oauthError(w, http.StatusBadRequest, "unauthorized_client", 700016, fmt.Sprintf("Application with identifier '%s' was not found in the directory '%s'. "+
+			"This can happen if the application has not been installed by the administrator of the tenant or consented to by any user in the tenant. "+
+			"You may have sent your authentication request to the wrong tenant.", r.PostForm.Get("client_id"), r.PathValue("tenant")))
 	case r.PostForm.Get("grant_type") != "client_credentials":
-		oauthError(w, "unsupported_grant_type", "client_credentials only")
+		oauthError(w, http.StatusBadRequest, "unsupported_grant_type", 70003, "The app requested an unsupported grant type.")
 	case r.PostForm.Get("client_id") != s.o.AppID:
-		oauthError(w, "unauthorized_client", "AADSTS700016: unknown client")
+		oauthError(w, http.StatusBadRequest, "unauthorized_client", 700016, fmt.Sprintf("Application with identifier '%s' was not found in the directory '%s'.",
+			r.PostForm.Get("client_id"), r.PathValue("tenant")))
 	case r.PostForm.Get("client_secret") != s.o.AppSecret:
-		oauthError(w, "invalid_client", "AADSTS7000215: Invalid client secret provided.")
+		// Entra's answer to a wrong secret, body and status as sent.
+		oauthError(w, http.StatusUnauthorized, "invalid_client", 7000215, fmt.Sprintf("Invalid client secret provided. "+
+			"Ensure the secret being sent in the request is the client secret value, not the client secret ID, for a secret added to app '%s'.", s.o.AppID))
 	case r.PostForm.Get("scope") != "https://api.botframework.com/.default":
-		oauthError(w, "invalid_scope", "AADSTS70011: wrong scope")
+		oauthError(w, http.StatusBadRequest, "invalid_scope", 70011, fmt.Sprintf("The provided request must include a 'scope' input parameter. "+
+			"The provided value for the input parameter 'scope' is not valid. The scope %s is not valid.", r.PostForm.Get("scope")))
 	default:
 		b := make([]byte, 24)
 		rand.Read(b)
@@ -379,8 +385,25 @@ func (s *Server) token(w http.ResponseWriter, r *http.Request) {
 	}
 }
 
-func oauthError(w http.ResponseWriter, code, desc string) {
-	writeJSON(w, http.StatusBadRequest, map[string]any{"error": code, "error_description": desc})
+// oauthError answers as Entra's token endpoint does: the AADSTS code and description, the
+// code list, trace and correlation ids, and the error page link.
+func oauthError(w http.ResponseWriter, status int, code string, aadsts int, desc string) {
+	trace, corr := newGUID(), newGUID()
+	now := time.Now().UTC()
+	writeJSON(w, status, map[string]any{
+		"error": code,
+		"error_description": fmt.Sprintf("AADSTS%d: %s Trace ID: %s Correlation ID: %s Timestamp: %s",
+			aadsts, desc, trace, corr, now.Format("2006-01-02 15:04:05Z")),
+		"error_codes": []int{aadsts}, "timestamp": now.Format("2006-01-02 15:04:05Z"),
+		"trace_id": trace, "correlation_id": corr,
+		"error_uri": fmt.Sprintf("https://login.microsoftonline.com/error?code=%d", aadsts),
+	})
+}
+
+func newGUID() string {
+	b := make([]byte, 16)
+	rand.Read(b)
+	return fmt.Sprintf("%x-%x-%x-%x-%x", b[0:4], b[4:6], b[6:8], b[8:10], b[10:16])
 }
 
 // connector wraps a connector endpoint: bearer check, throttling, recording. fn runs with s.mu held.

@@ -1,0 +1,150 @@
+package bot
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"strings"
+	"time"
+
+	"github.com/elevate-pim/elevate/graph"
+	"github.com/elevate-pim/elevate/policy"
+	"github.com/elevate-pim/elevate/store"
+)
+
+// What Elevate can know before anyone signs in, read with its own read-only identity: the
+// longest activation PIM's role setting allows, and whether the user is eligible at all. PIM
+// stays the final judge; these answer at once what it would refuse later.
+
+// pimMax is the maximum activation PIM's policy for role allows (cached by graph); 0 when it is
+// not known: a group (PIM for Groups settings are not read), or a failed read.
+func (c *Core) pimMax(ctx context.Context, role *policy.Role) time.Duration {
+	if role == nil || role.Group {
+		return 0
+	}
+	pol, err := c.graph.RolePolicy(ctx, role.TemplateID)
+	if err != nil {
+		c.log.Warn("role policy read failed; PIM will enforce its own maximum", "role", role.Name, "err", err)
+		return 0
+	}
+	return pol.MaxDuration
+}
+
+// limit is the longest activation of role a user can get: Elevate's cap or PIM's maximum,
+// whichever is smaller. byPIM says PIM's is the smaller one.
+func (c *Core) limit(ctx context.Context, role *policy.Role) (d time.Duration, byPIM bool) {
+	d = role.MaxDuration
+	if m := c.pimMax(ctx, role); m > 0 && (d <= 0 || m < d) {
+		return m, true
+	}
+	return d, false
+}
+
+// limitWords offers the limit in the user's words.
+func limitWords(role *policy.Role, d time.Duration, byPIM bool) string {
+	if byPIM {
+		return fmt.Sprintf("%s allows at most %s in PIM — use %s?", role.Name, hm(d), hm(d))
+	}
+	return fmt.Sprintf("%s allows at most %s — use %s?", role.Name, hm(d), hm(d))
+}
+
+// eligibility is what Entra says about a user's eligibility for a role before any sign-in.
+type eligibility int
+
+const (
+	eligibilityUnknown eligibility = iota // not known (no identity to look up, or Graph failed): PIM decides
+	eligible
+	notEligible
+)
+
+// checkEligible reads, with the app's read-only identity, whether the requester of r is eligible
+// for r's role (directly, through a group, or for a PIM for Groups membership). Who the requester
+// is comes from the platform or an earlier sign-in, else from the platform's email hint: a hint
+// is good enough to refuse early, never to grant anything.
+func (c *Core) checkEligible(ctx context.Context, r store.Request, role *policy.Role) (eligibility, string) {
+	userID, who := r.UserID, r.UPN
+	if userID == "" && r.LoginHint != "" {
+		u, err := c.graph.User(ctx, r.LoginHint)
+		if err != nil {
+			if !errors.Is(err, graph.ErrNotFound) {
+				c.log.Warn("looking up a login hint before sign-in", "request_id", r.ID, "err", err)
+			}
+			return eligibilityUnknown, ""
+		}
+		userID, who = u.ID, cmpOr(u.UPN, r.LoginHint)
+	}
+	if userID == "" || role == nil {
+		return eligibilityUnknown, ""
+	}
+	who = cmpOr(who, userID)
+	if role.Group {
+		pg, ok := c.pim()
+		if !ok {
+			return eligibilityUnknown, who
+		}
+		gs, err := pg.EligibleGroups(ctx, userID)
+		if err != nil {
+			c.log.Warn("reading group eligibility before sign-in", "request_id", r.ID, "err", err)
+			return eligibilityUnknown, who
+		}
+		for _, g := range gs {
+			if strings.EqualFold(g.GroupID, role.TemplateID) && (role.Access == "" || strings.EqualFold(g.AccessID, role.Access)) {
+				return eligible, who
+			}
+		}
+		return notEligible, who
+	}
+	if c.eligibleSeen(userID, role.TemplateID) {
+		return eligible, who
+	}
+	els, err := c.graph.EligibleRoles(ctx, userID)
+	if err != nil {
+		c.log.Warn("reading eligibility before sign-in", "request_id", r.ID, "err", err)
+		return eligibilityUnknown, who
+	}
+	for _, e := range els {
+		if strings.EqualFold(e.RoleID, role.TemplateID) {
+			c.seenEligible(userID, role.TemplateID)
+			return eligible, who
+		}
+	}
+	return notEligible, who
+}
+
+// eligibleTTL is how long a user seen eligible for a role is taken to still be: a stale "yes" only
+// means PIM refuses later, as it would have anyway. A "no" is never cached, so a user just made
+// eligible is not refused.
+const eligibleTTL = 10 * time.Minute
+
+func (c *Core) eligibleSeen(userID, roleID string) bool {
+	v, ok := c.eligibleAt.Load(strings.ToLower(userID + "|" + roleID))
+	return ok && c.now().Sub(v.(time.Time)) < eligibleTTL
+}
+
+func (c *Core) seenEligible(userID, roleID string) {
+	c.eligibleAt.Store(strings.ToLower(userID+"|"+roleID), c.now())
+}
+
+// CodeNotEligible is the failure code of a request refused because Entra shows no eligibility.
+const CodeNotEligible = "not_eligible"
+
+// refuseNotEligible ends r before any sign-in: Entra shows no eligibility for its role.
+func (c *Core) refuseNotEligible(ctx context.Context, a Actor, r store.Request, who string) error {
+	words := fmt.Sprintf("You are not eligible for %s in PIM (checked for %s), so there is nothing to sign in for. A PIM administrator can make you eligible; `/elevate roles` lists what you can activate.", r.RoleName, who)
+	r, err := c.update(ctx, r.ID, systemEvent(c.now(), "request.failed", CodeNotEligible+" "+who), func(r *store.Request) error {
+		if !pending(r.State) {
+			return store.ErrNoChange
+		}
+		r.State, r.FailureCode, r.FailureMessage = store.StateFailed, CodeNotEligible, words
+		return nil
+	})
+	if errors.Is(err, store.ErrNoChange) {
+		return nil
+	}
+	if err != nil {
+		return err
+	}
+	c.log.Info("request refused before sign-in: not eligible", "request_id", r.ID, "role", r.RoleName)
+	c.reply(ctx, a, Message{Kind: KindError, RequestID: r.ID, Text: words})
+	return nil
+}

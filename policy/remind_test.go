@@ -1,0 +1,99 @@
+package policy
+
+import (
+	"slices"
+	"strings"
+	"testing"
+	"time"
+)
+
+func TestReminders(t *testing.T) {
+	c := mustParse(t, `
+channels:
+  approvals: "#pim-approvals"
+  security: "#security"
+roles:
+  - name: Global Administrator
+    approval:
+      approvers: [bob@contoso.example]
+  - name: Exchange Administrator
+    approval:
+      approvers: [bob@contoso.example]
+      remind: [10m, 30m, 10m]
+      escalate:
+        before: 3m
+        to: ["#it-leads", carol@contoso.example]
+  - name: SharePoint Administrator
+    approval:
+      approvers: [bob@contoso.example]
+      remind: none
+  - name: Teams Administrator
+`)
+	tests := []struct {
+		role string
+		want ReminderPlan
+	}{
+		// Tier 0 by default: reminded at the default point, escalated to the security channel.
+		{"Global Administrator", ReminderPlan{Remind: []time.Duration{15 * time.Minute}, Escalate: 5 * time.Minute, EscalateTo: []string{"#security"}}},
+		{"Exchange Administrator", ReminderPlan{Remind: []time.Duration{30 * time.Minute, 10 * time.Minute}, Escalate: 3 * time.Minute, EscalateTo: []string{"#it-leads", "carol@contoso.example"}}},
+		{"SharePoint Administrator", ReminderPlan{Remind: []time.Duration{}}},
+		// No approval, no plan.
+		{"Teams Administrator", ReminderPlan{}},
+	}
+	for _, tt := range tests {
+		role, err := c.Role(tt.role)
+		if err != nil {
+			t.Fatal(err)
+		}
+		got := c.Reminders(role)
+		if !slices.Equal(got.Remind, tt.want.Remind) || got.Escalate != tt.want.Escalate || !slices.Equal(got.EscalateTo, tt.want.EscalateTo) {
+			t.Errorf("Reminders(%s) = %+v, want %+v", tt.role, got, tt.want)
+		}
+	}
+}
+
+func TestRemindersConfigErrors(t *testing.T) {
+	for _, tt := range []struct{ yaml, want string }{
+		{"remind: [soon]", `.remind[0]: "soon" is not a duration`},
+		{"remind: [25h]", "out of range"},
+		{"escalate: {before: 0m}", `escalate.before: "0m" is not a duration`},
+		{"escalate: {before: 30h}", "escalate.before: 30h is out of range"},
+		{"escalate: {to: [it leads]}", `"it leads" should be a channel`},
+		{"escalate: {after: 5m}", "after"},
+	} {
+		_, err := Parse("test.yaml", []byte(`
+channels: {approvals: "#pim-approvals"}
+roles:
+  - name: Exchange Administrator
+    approval:
+      approvers: [bob@contoso.example]
+      `+tt.yaml+"\n"))
+		if err == nil || !strings.Contains(err.Error(), tt.want) {
+			t.Errorf("%s: error %v, want one containing %q", tt.yaml, err, tt.want)
+		}
+	}
+}
+
+func TestParseDecision(t *testing.T) {
+	c := example(t)
+	for _, tt := range []struct {
+		in     string
+		kind   Kind
+		id     uint64
+		reason string
+	}{
+		{"approve 3", KindApprove, 3, ""},
+		{"/elevate approve #12", KindApprove, 12, ""},
+		{"deny 3 not during the freeze", KindDeny, 3, "not during the freeze"},
+		{"DENY #4 use the break-glass runbook", KindDeny, 4, "use the break-glass runbook"},
+	} {
+		got, err := c.ParseCommand(tt.in)
+		if err != nil {
+			t.Errorf("ParseCommand(%q): %v", tt.in, err)
+			continue
+		}
+		if got.Kind != tt.kind || got.RequestID != tt.id || got.Reason != tt.reason {
+			t.Errorf("ParseCommand(%q) = %+v, want %v #%d %q", tt.in, got, tt.kind, tt.id, tt.reason)
+		}
+	}
+}
