@@ -506,7 +506,7 @@ func (c *Core) reconcileDecision(ctx context.Context, r store.Request) error {
 			}
 			r.Approvals = append(r.Approvals, store.Approval{Approver: w.By, Platform: w.ByPlatform, ChatUser: w.ByChatUser,
 				Decision: map[string]string{store.WriteApprove: string(ActionApprove), store.WriteDeny: string(ActionDeny)}[w.Action],
-				Reason: w.Reason, At: c.now().UTC()})
+				Reason:   w.Reason, At: c.now().UTC()})
 			return nil
 		}); err != nil && !errors.Is(err, store.ErrNoChange) {
 			return err
