@@ -75,7 +75,8 @@ func newCheckSetup(t *testing.T, seedFn func(*graphtest.Seed)) *checkSetup {
 func (s *checkSetup) run(t *testing.T) (string, error) {
 	t.Helper()
 	var out bytes.Buffer
-	err := checkWith(context.Background(), s.cfg, checkEnv{Graph: s.gc, Getenv: func(k string) string { return s.env[k] }}, &out)
+	// The fake Bot Framework is https (its certificate trusted by this client); the fake Slack is http.
+	err := checkWith(context.Background(), s.cfg, checkEnv{Graph: s.gc, Getenv: func(k string) string { return s.env[k] }, HTTP: s.teams.Client()}, &out)
 	return out.String(), err
 }
 
@@ -111,8 +112,8 @@ func TestCheckMissingDelegatedConsentAndWrongBotSecret(t *testing.T) {
 	})
 	s.env["MICROSOFT_APP_PASSWORD"] = "not-the-secret"
 	out, err := s.run(t)
-	if err == nil {
-		t.Fatalf("check passed:\n%s", out)
+	if exitStatus(err) != exitFail {
+		t.Fatalf("check: %v (exit status %d, want 1)\n%s", err, exitStatus(err), out)
 	}
 	wantLines(t, out,
 		"Grant admin consent for the delegated permission RoleAssignmentSchedule.ReadWrite.Directory",

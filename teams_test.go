@@ -87,8 +87,12 @@ func TestStartTeams(t *testing.T) {
 	if _, _, err := startTeams(ctx, env(map[string]string{"MICROSOFT_APP_ID": "x", "MICROSOFT_APP_PASSWORD": "p", "TEAMS_CHANNELS": "#a=general"})); err == nil {
 		t.Fatal("a malformed TEAMS_CHANNELS was accepted")
 	}
+	if _, _, err := startTeams(ctx, env(map[string]string{"MICROSOFT_APP_ID": "x", "MICROSOFT_APP_PASSWORD": "p",
+		"TEAMS_SERVICE_URL_HOSTS": "https://smba.trafficmanager.net/amer/"})); err == nil {
+		t.Fatal("a TEAMS_SERVICE_URL_HOSTS entry that is a URL, not a host, was accepted")
+	}
 	e := env(map[string]string{"MICROSOFT_APP_ID": "b07e0000-0000-4000-8000-0000000000b1", "MICROSOFT_APP_PASSWORD": "p",
-		"TEAMS_CHANNELS": "#pim-approvals=19:abc@thread.tacv2"})
+		"TEAMS_CHANNELS": "#pim-approvals=19:abc@thread.tacv2", "TEAMS_SERVICE_URL_HOSTS": "smba.trafficmanager.net, smba.example.cloud:8443"})
 	if _, ok, err := startTeams(ctx, e); !ok || err != nil {
 		t.Fatalf("with credentials: started %v, %v", ok, err)
 	}

@@ -59,6 +59,7 @@ type Core struct {
 	usable  time.Duration
 	signins *signInBook
 	tokens  *tokenBook
+	links   *linkBook
 
 	mu         sync.RWMutex
 	messengers map[string]Messenger
@@ -112,6 +113,7 @@ func New(o Options) (*Core, error) {
 	c.slots = make(chan struct{}, workers)
 	c.signins = newSignInBook(c.now)
 	c.tokens = newTokenBook(c.now)
+	c.links = newLinkBook(c.now)
 	c.ctx, c.cancel = context.WithCancel(context.Background())
 	return c, nil
 }

@@ -25,6 +25,9 @@ var (
 	// ErrConflict: the write contradicts what is stored (a chat user bound to
 	// another Entra user, a finished request being reopened).
 	ErrConflict = errors.New("store: conflict")
+	// ErrIdentityTaken: the Entra user is already bound to another chat
+	// account of the same platform.
+	ErrIdentityTaken = errors.New("store: Entra user already bound to another chat account")
 	// ErrLocked: another process has the file open.
 	ErrLocked = errors.New("locked by another process")
 )
@@ -38,10 +41,10 @@ type Store struct {
 	db  *bolt.DB
 	now func() time.Time // for record times the caller left zero
 
-	// Group commit of CreateRequest (see create).
-	createMu      sync.Mutex
-	createQueue   []*createOp
-	createLeading bool
+	// Group commit of CreateRequest and FirstSeen (see group).
+	groupMu      sync.Mutex
+	groupQueue   []*groupOp
+	groupLeading bool
 }
 
 // Open opens the store at path, creating it (mode 0600) at the latest schema

@@ -158,7 +158,11 @@ func TestEventsRetry(t *testing.T) {
 func TestDoubleClickApprove(t *testing.T) {
 	for _, socket := range []bool{false, true} {
 		t.Run(map[bool]string{false: "http", true: "socket"}[socket], func(t *testing.T) {
-			e := start(t, socket)
+			// Global Administrator as an ordinary two-approval role: a tier-0 approval needs a
+			// sign-in for that very request, so a second click would only get another link.
+			cfg := strings.Replace(string(examples.Config), "  - name: Global Administrator        # aliases: ga, global, globaladmin\n    tier0: true\n",
+				"  - name: Global Administrator        # aliases: ga, global, globaladmin\n    tier0: false\n", 1)
+			e := startConfig(t, socket, []byte(cfg))
 			p := platform{e}
 			// Bob signs in once (his own request), so his approval needs no sign-in later.
 			p.Type(t, "bob", "user 30m reset a password")
@@ -487,5 +491,29 @@ func TestFormChecksEligibility(t *testing.T) {
 	rs := e.requests(t)
 	if got := rs[len(rs)-1]; got.RoleName != "Global Administrator" || got.State != store.StateFailed || got.FailureCode != bot.CodeNotEligible {
 		t.Fatalf("the forged request: %s %s %s", got.RoleName, got.State, got.FailureCode)
+	}
+}
+
+// TestChannelMention: the requester is told where the card went as a Slack channel mention
+// (<#C…>, which Slack shows as the channel's current name), never as a raw id or escaped text.
+func TestChannelMention(t *testing.T) {
+	e := start(t, false)
+	e.command(t, "alice", general, "ga 1h INC-1234 restore tenant")
+	e.settle()
+	e.signIn(t, "alice")
+	var told slacktest.Message
+	for _, m := range e.fake.Private(uid("alice")) {
+		if strings.Contains(m.Plain(), "I've asked in") {
+			told = m
+		}
+	}
+	var blocks []struct {
+		Text struct{ Text string } `json:"text"`
+	}
+	if err := json.Unmarshal(told.Blocks, &blocks); err != nil || len(blocks) == 0 {
+		t.Fatalf("alice was not told where the card is: %+v (%v)", told, err)
+	}
+	if got := blocks[0].Text.Text; !strings.Contains(got, "I've asked in <#C0APPROVALS>.") {
+		t.Fatalf("alice was told %q, want a mention of <#C0APPROVALS>", got)
 	}
 }

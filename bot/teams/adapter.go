@@ -45,6 +45,17 @@ type Conversations interface {
 	Conversations(platform string) ([]store.Conversation, error)
 }
 
+// Replays remembers the activities already handled: FirstSeen records key at `at`, for window,
+// and reports whether it is new. *store.Store (through the core) implements it, so a restart
+// does not forget; without one the adapter remembers in memory only.
+type Replays interface {
+	FirstSeen(key string, at time.Time, window time.Duration) (bool, error)
+}
+
+// activityWindow is how long a handled activity id is remembered: the Bot Connector's tokens
+// live an hour (plus our 5 minutes' leeway), so a delivery repeated later is refused anyway.
+const activityWindow = 70 * time.Minute
+
 // Options configure an Adapter.
 type Options struct {
 	AppID       string // MICROSOFT_APP_ID: required
@@ -72,6 +83,14 @@ type Options struct {
 	// HintWait bounds how long a user's first activity waits for the member lookup that tells
 	// their UPN, a login hint only (default 300ms; the answer is cached).
 	HintWait time.Duration
+	// ServiceURLHosts are the Bot Connector hosts an activity's serviceUrl may name, with :port
+	// when not 443 (DefaultServiceURLHosts when empty; sovereign clouds and tests set their
+	// own). An activity from any other, or not over https, is refused and nothing of it kept,
+	// and the bot's token is never sent anywhere else.
+	ServiceURLHosts []string
+	// Replays remembers the activity ids already handled (the core, its store, in production).
+	// Memory only when nil.
+	Replays Replays
 }
 
 // Adapter is the Teams chat adapter: the /api/messages endpoint and the bot.Messenger.
@@ -80,6 +99,8 @@ type Adapter struct {
 	log       *slog.Logger
 	validator *Validator
 	conn      *Connector
+	allow     *ServiceURLs
+	replays   Replays
 	shell     *core.BotFrameworkAdapter
 	botID     string
 
@@ -88,6 +109,7 @@ type Adapter struct {
 	seen    map[string]store.Conversation // what was last written, to skip redundant writes
 	watches map[*clickWatch]struct{}      // card clicks waiting for the core's answer
 	members *memberCache
+	listing channelListing // on-demand channel listings (channels.go)
 
 	ctx    context.Context
 	cancel context.CancelFunc
@@ -126,10 +148,19 @@ func New(o Options) (*Adapter, error) {
 	if err != nil {
 		return nil, err
 	}
+	allow, err := NewServiceURLs(o.ServiceURLHosts)
+	if err != nil {
+		return nil, err
+	}
 	conn := NewConnector(NewTokenSource(o.TokenURL, o.AppID, o.AppPassword, o.HTTPClient, o.Now), o.HTTPClient)
+	conn.ServiceURLs = allow
+	replays := o.Replays
+	if replays == nil {
+		replays = newMemReplays(50_000)
+	}
 	creds := auth.SimpleCredentialProvider{AppID: o.AppID, Password: o.AppPassword}
 	a := &Adapter{
-		o: o, log: o.Logger, validator: v, conn: conn, core: o.Core, botID: "28:" + o.AppID,
+		o: o, log: o.Logger, validator: v, conn: conn, allow: allow, replays: replays, core: o.Core, botID: "28:" + o.AppID,
 		// The library's adapter shell with our validator and our client: its own validator
 		// accepts anything for an empty app id and panics on a missing claim.
 		shell: &core.BotFrameworkAdapter{
@@ -241,6 +272,30 @@ func (a *Adapter) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		http.Error(w, "only Microsoft Teams is supported", http.StatusBadRequest)
 		return
 	}
+	// The token's serviceurl claim matched the activity's (Validate); the URL must also be one
+	// of the Bot Connector's: it is where replies, and the bot's token with them, would go.
+	if err := a.allow.Check(act.ServiceURL); err != nil {
+		a.log.Warn("teams: activity with a service URL off the allowlist refused; nothing kept", "reason", err.Error(), "type", string(act.Type), "remote", r.RemoteAddr)
+		http.Error(w, "forbidden", http.StatusForbidden)
+		return
+	}
+	if act.ID != "" {
+		first, err := a.replays.FirstSeen("teams:activity:"+digest(act.Conversation.ID, act.ID), a.o.Now(), activityWindow)
+		if err != nil {
+			a.log.Error("teams: recording a handled activity", "err", err)
+			http.Error(w, "could not record the activity", http.StatusInternalServerError)
+			return
+		}
+		if !first {
+			a.log.Warn("teams: activity already handled; ignored", "activity_id", act.ID, "type", string(act.Type))
+			if act.Type == schema.Invoke {
+				writeInvoke(w, messageResponse("Already received."))
+				return
+			}
+			w.WriteHeader(http.StatusOK)
+			return
+		}
+	}
 	a.capture(act, in)
 	c := a.theCore()
 	if c == nil {
@@ -255,6 +310,10 @@ func (a *Adapter) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	default:
 		// conversationUpdate, installationUpdate (captured above), typing, reactions, …
 		w.WriteHeader(http.StatusOK)
+		if a.added(act, in) {
+			team, teamName, su := in.ChannelData.Team.ID, in.ChannelData.Team.Name, act.ServiceURL
+			a.background("teams channels", func(ctx context.Context) error { return a.learnChannels(ctx, su, team, teamName) })
+		}
 	}
 }
 
@@ -469,7 +528,7 @@ func (a *Adapter) invoke(ctx context.Context, w http.ResponseWriter, c Core, act
 		case <-ctx.Done():
 			return
 		}
-		if bot.Action(verb) == bot.ActionApprove || bot.Action(verb) == bot.ActionDeny {
+		if bot.Action(verb) == bot.ActionApprove || (bot.Action(verb) == bot.ActionDeny && strings.TrimSpace(reason) != "") {
 			writeInvoke(w, a.liveCard(ctx, c, value))
 			return
 		}
@@ -595,7 +654,7 @@ func (a *Adapter) deliver(ctx context.Context, to bot.Address, m bot.Message, ac
 		a.noticeReply(to.User, m)
 	}
 	if to.Channel != "" && !to.Private {
-		conv, err := a.channel(to.Channel)
+		conv, err := a.channelNow(ctx, to.Channel)
 		if err != nil {
 			return store.MessageRef{}, err
 		}
@@ -660,7 +719,11 @@ func (a *Adapter) sendDM(ctx context.Context, user string, act Activity) (convID
 		}
 		ref.ConversationID = res.ID
 		if res.ServiceURL != "" {
-			ref.ServiceURL = res.ServiceURL
+			if err := a.allow.Check(res.ServiceURL); err != nil {
+				a.log.Warn("teams: createConversation named a service URL off the allowlist; keeping ours", "reason", err.Error())
+			} else {
+				ref.ServiceURL = res.ServiceURL
+			}
 		}
 		a.put(ref)
 		a.put(store.Conversation{Platform: Platform, Key: res.ID, ConversationID: res.ID, ServiceURL: ref.ServiceURL,

@@ -28,6 +28,11 @@ const (
 	leeway = 5 * time.Minute
 	// keysMaxAge is how long fetched keys are used before they are fetched again anyway.
 	keysMaxAge = 24 * time.Hour
+	// fetchTimeout bounds one fetch of the metadata and key set, whoever is waiting for it.
+	fetchTimeout = 15 * time.Second
+	// failRetry is how soon a fetch that failed may be tried again (MinRefresh applies to
+	// fetches that succeeded: the keys are known, just not this one).
+	failRetry = 5 * time.Second
 )
 
 // ErrUnauthorized is returned for every token that does not pass; the wrapped detail is for the log.
@@ -39,7 +44,10 @@ var ErrUnauthorized = errors.New("teams: unauthorized")
 // expiry with 5 minutes' leeway and the serviceurl claim. It never panics on any input.
 //
 // Keys are cached; an unknown key id makes it fetch them again (key rotation), at most once per
-// MinRefresh so that tokens with made-up key ids cannot turn it into a fetching machine.
+// MinRefresh so that tokens with made-up key ids cannot turn it into a fetching machine; after a
+// failed fetch, again a few seconds later. A fetch runs on its own, with its own timeout: the
+// request that started it may give up (its client disconnected) without aborting it, requests
+// arriving meanwhile wait for that one fetch, and no lock is held while it runs.
 // It implements msbotbuilder-go's auth.TokenValidator, replacing the library's own.
 type Validator struct {
 	appID       string
@@ -49,10 +57,17 @@ type Validator struct {
 	now         func() time.Time
 	minRefresh  time.Duration
 
-	mu      sync.Mutex
-	keys    map[string]jwk
-	fetched time.Time // when keys were fetched, zero for never
-	tried   time.Time // when a fetch was last attempted
+	mu       sync.Mutex
+	keys     map[string]jwk
+	fetched  time.Time  // when keys were fetched, zero for never
+	next     time.Time  // no fetch for an unknown key id before this
+	fetching *fetchCall // the fetch running now, if any
+}
+
+// fetchCall is one fetch of the key set; done is closed when it has finished, err set before.
+type fetchCall struct {
+	done chan struct{}
+	err  error
 }
 
 type jwk struct {
@@ -182,40 +197,69 @@ func (identity) IsAuthenticated() bool { return true }
 
 // key returns the key with id kid, fetching the keys when they are stale or do not have it.
 func (v *Validator) key(ctx context.Context, kid string) (jwk, error) {
+	var waited *fetchCall
+	for {
+		v.mu.Lock()
+		now := v.now()
+		k, ok := v.keys[kid]
+		stale := v.fetched.IsZero() || now.Sub(v.fetched) > keysMaxAge
+		if ok && !stale {
+			v.mu.Unlock()
+			return k, nil
+		}
+		call := v.fetching
+		if call == nil {
+			if waited != nil || now.Before(v.next) {
+				// A fetch just ran (ours, or one less than MinRefresh ago) and did not bring kid.
+				v.mu.Unlock()
+				switch {
+				case ok:
+					return k, nil // stale, but newer ones could not be fetched
+				case waited != nil && waited.err != nil:
+					return jwk{}, fmt.Errorf("fetching signing keys: %w", waited.err)
+				case waited != nil:
+					return jwk{}, fmt.Errorf("unknown key id %q", kid)
+				}
+				return jwk{}, fmt.Errorf("unknown key id %q (keys were fetched less than %s ago)", kid, v.minRefresh)
+			}
+			call = &fetchCall{done: make(chan struct{})}
+			v.fetching = call
+			go v.refresh(call)
+		}
+		v.mu.Unlock()
+		select {
+		case <-call.done:
+			waited = call
+		case <-ctx.Done():
+			// The fetch goes on for the requests after this one.
+			if ok {
+				return k, nil
+			}
+			return jwk{}, fmt.Errorf("waiting for signing keys: %w", ctx.Err())
+		}
+	}
+}
+
+// refresh fetches the keys for call, with its own context and timeout, and installs them.
+func (v *Validator) refresh(call *fetchCall) {
+	ctx, cancel := context.WithTimeout(context.Background(), fetchTimeout)
+	defer cancel()
+	keys, err := v.fetch(ctx)
 	v.mu.Lock()
 	defer v.mu.Unlock()
 	now := v.now()
-	k, ok := v.keys[kid]
-	stale := v.fetched.IsZero() || now.Sub(v.fetched) > keysMaxAge
-	if ok && !stale {
-		return k, nil
-	}
-	if !v.tried.IsZero() && now.Sub(v.tried) < v.minRefresh {
-		if ok {
-			return k, nil // stale, but we just tried and failed to fetch newer ones
-		}
-		return jwk{}, fmt.Errorf("unknown key id %q (keys were fetched less than %s ago)", kid, v.minRefresh)
-	}
-	v.tried = now
-	keys, err := v.fetch(ctx)
 	if err != nil {
-		if ok {
-			return k, nil
-		}
-		return jwk{}, fmt.Errorf("fetching signing keys: %w", err)
+		v.next = now.Add(min(failRetry, v.minRefresh))
+	} else {
+		v.keys, v.fetched, v.next = keys, now, now.Add(v.minRefresh)
 	}
-	v.keys, v.fetched = keys, now
-	if k, ok = keys[kid]; !ok {
-		return jwk{}, fmt.Errorf("unknown key id %q", kid)
-	}
-	return k, nil
+	call.err = err
+	v.fetching = nil
+	close(call.done)
 }
 
-// fetch reads the OpenID metadata and the key set it points to. It runs with v.mu held: requests
-// that need keys wait for one fetch rather than starting their own.
+// fetch reads the OpenID metadata and the key set it points to.
 func (v *Validator) fetch(ctx context.Context) (map[string]jwk, error) {
-	ctx, cancel := context.WithTimeout(ctx, 15*time.Second)
-	defer cancel()
 	var meta struct {
 		JWKSURI string `json:"jwks_uri"`
 	}

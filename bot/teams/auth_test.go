@@ -31,7 +31,7 @@ func (c *fakeClock) Advance(d time.Duration) { c.mu.Lock(); c.t = c.t.Add(d); c.
 
 func newValidator(t *testing.T, fake *teamstest.Server, now func() time.Time) *teams.Validator {
 	t.Helper()
-	v, err := teams.NewValidator(teams.ValidatorOptions{AppID: appID, MetadataURL: fake.MetadataURL(), Now: now})
+	v, err := teams.NewValidator(teams.ValidatorOptions{AppID: appID, MetadataURL: fake.MetadataURL(), Now: now, HTTPClient: fake.Client()})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -130,7 +130,7 @@ func TestKeyRotation(t *testing.T) {
 	clock := &fakeClock{t: time.Now()}
 	var fetches atomic.Int32
 	v, err := teams.NewValidator(teams.ValidatorOptions{AppID: appID, MetadataURL: fake.MetadataURL(), Now: clock.Now, MinRefresh: time.Minute,
-		HTTPClient: countingClient(&fetches)})
+		HTTPClient: countingClient(&fetches, fake)})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -195,7 +195,7 @@ func FuzzValidate(f *testing.F) {
 	fake := teamstest.New(teamstest.Options{AppID: appID, AppSecret: secret, TenantID: tenantID})
 	defer fake.Close()
 	su := fake.ServiceURL()
-	v, err := teams.NewValidator(teams.ValidatorOptions{AppID: appID, MetadataURL: fake.MetadataURL(), MinRefresh: time.Hour})
+	v, err := teams.NewValidator(teams.ValidatorOptions{AppID: appID, MetadataURL: fake.MetadataURL(), MinRefresh: time.Hour, HTTPClient: fake.Client()})
 	if err != nil {
 		f.Fatal(err)
 	}

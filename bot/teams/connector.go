@@ -180,7 +180,13 @@ type Connector struct {
 	// Retries is how often a 429 or 503 is retried (honouring Retry-After); MaxWait caps one wait.
 	Retries int
 	MaxWait time.Duration
+	// ServiceURLs are where the bot's token may go (DefaultServiceURLHosts when nil): a call to
+	// any other URL is refused before a token is fetched, whatever conversation reference asked.
+	ServiceURLs *ServiceURLs
 }
+
+// ErrServiceURL is a call refused because its service URL is not https on an allowed host.
+var ErrServiceURL = errors.New("teams: service URL not allowed")
 
 // NewConnector returns a Connector that authenticates with tokens.
 func NewConnector(tokens interface {
@@ -238,6 +244,13 @@ func (c *Connector) GetMember(ctx context.Context, serviceURL, convID, userID st
 }
 
 func (c *Connector) do(ctx context.Context, method, u string, in, out any) error {
+	allow := c.ServiceURLs
+	if allow == nil {
+		allow = defaultServiceURLs
+	}
+	if err := allow.Check(u); err != nil {
+		return fmt.Errorf("%w: %w", ErrServiceURL, err)
+	}
 	var body []byte
 	if in != nil {
 		var err error

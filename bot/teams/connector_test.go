@@ -13,7 +13,7 @@ import (
 
 func TestTokenSource(t *testing.T) {
 	fake := newFake(t)
-	ts := teams.NewTokenSource(teams.TokenURL(fake.AuthorityHost(), tenantID), appID, secret, nil, nil)
+	ts := teams.NewTokenSource(teams.TokenURL(fake.AuthorityHost(), tenantID), appID, secret, fake.Client(), nil)
 	var wg sync.WaitGroup
 	toks := make([]string, 20)
 	for i := range toks {
@@ -37,13 +37,13 @@ func TestTokenSource(t *testing.T) {
 		}
 	}
 
-	bad := teams.NewTokenSource(teams.TokenURL(fake.AuthorityHost(), tenantID), appID, "wrong-secret", nil, nil)
+	bad := teams.NewTokenSource(teams.TokenURL(fake.AuthorityHost(), tenantID), appID, "wrong-secret", fake.Client(), nil)
 	_, err := bad.Token(context.Background())
 	if err == nil || !strings.Contains(err.Error(), "AADSTS7000215") || strings.Contains(err.Error(), "wrong-secret") {
 		t.Errorf("bad secret: %v", err)
 	}
 	// The multi-tenant endpoint (botframework.com) is not ours.
-	multi := teams.NewTokenSource(teams.TokenURL(fake.AuthorityHost(), "botframework.com"), appID, secret, nil, nil)
+	multi := teams.NewTokenSource(teams.TokenURL(fake.AuthorityHost(), "botframework.com"), appID, secret, fake.Client(), nil)
 	if _, err := multi.Token(context.Background()); err == nil {
 		t.Error("a token from another tenant's endpoint")
 	}
@@ -55,7 +55,8 @@ func TestTokenSource(t *testing.T) {
 func TestConnector(t *testing.T) {
 	fake := newFake(t)
 	fake.AddMember(teamstest.Member{ID: "29:bob", AadObjectID: "oid-bob", UserPrincipalName: "bob@contoso.example"})
-	conn := teams.NewConnector(teams.NewTokenSource(teams.TokenURL(fake.AuthorityHost(), tenantID), appID, secret, nil, nil), nil)
+	conn := teams.NewConnector(teams.NewTokenSource(teams.TokenURL(fake.AuthorityHost(), tenantID), appID, secret, fake.Client(), nil), fake.Client())
+	conn.ServiceURLs = allowFake(t, fake)
 	ctx := context.Background()
 	su := fake.ServiceURL()
 	conv := "19:abc@thread.tacv2;messageid=1700000000000"
@@ -109,7 +110,8 @@ func TestAdapterReady(t *testing.T) {
 	}
 	w.fake.Close()
 	bad, err := teams.New(teams.Options{AppID: appID, AppPassword: secret, TenantID: w.tenant,
-		OpenIDMetadataURL: w.fake.MetadataURL(), AuthorityHost: w.fake.AuthorityHost(), Conversations: &lateStore{s: w.Store}})
+		OpenIDMetadataURL: w.fake.MetadataURL(), AuthorityHost: w.fake.AuthorityHost(), Conversations: &lateStore{s: w.Store},
+		HTTPClient: w.fake.Client(), ServiceURLHosts: []string{w.fake.Host()}})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -5,11 +5,17 @@
 // is unmaintained and its security-relevant parts are unsafe, so this package brings its own:
 //
 //   - Validator checks every activity's JWT against the Bot Framework's OpenID keys (cached,
-//     refetched on an unknown key id at most once a minute), the issuer, the audience (our app
-//     id), the expiry with 5 minutes' leeway, the serviceurl claim and the key's endorsement
-//     for the channel; it never panics and refuses to exist without an app id.
+//     refetched on an unknown key id at most once a minute, a few seconds after a failed fetch;
+//     the fetch runs with its own context and timeout, outside the lock), the issuer, the
+//     audience (our app id), the expiry with 5 minutes' leeway, the serviceurl claim and the
+//     key's endorsement for the channel; it never panics and refuses to exist without an app id.
 //   - Activities from any tenant but ours are refused after the token check; only then is the
 //     sender's aadObjectId passed to the core as the Entra user (bot.Actor.UserID).
+//   - An activity's serviceUrl must be https on an allowed host (ServiceURLs: the Bot
+//     Framework's public and US government hosts unless configured); one that is not is
+//     refused before anything of it is kept, and the Connector sends nothing, the bot's token
+//     included, to any other URL. An activity id already handled (kept in the store for the
+//     Bot Connector token's lifetime) is acknowledged and ignored.
 //   - Connector posts (returning the activity id), updates, opens 1:1 chats and reads members,
 //     with a single-tenant TokenSource and Retry-After on 429.
 //   - Card actions are Universal Actions (Action.Execute, answered in the invoke response with
@@ -25,5 +31,5 @@
 //
 // Conversation references are captured from every activity (installationUpdate and
 // conversationUpdate included) and kept in the store, so channel posts and direct messages work
-// after a restart, on the serviceUrl Teams gave us.
+// after a restart, on the serviceUrl Teams gave us (in a validated activity, on the allowlist).
 package teams

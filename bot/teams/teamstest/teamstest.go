@@ -1,8 +1,8 @@
 // Package teamstest is a stateful fake of what the Teams adapter talks to: the Bot Connector
 // (conversations, activities, members), the single-tenant token endpoint, and the Bot
-// Framework's OpenID metadata with a self-signed key set. It records every activity the bot
-// posts, applies updates in place, can answer 429, and signs activities the way the Bot
-// Connector does so tests can post them to the adapter's /api/messages.
+// Framework's OpenID metadata with a self-signed key set, all over https. It records every
+// activity the bot posts, applies updates in place, can answer 429, and signs activities the
+// way the Bot Connector does so tests can post them to the adapter's /api/messages.
 package teamstest
 
 import (
@@ -48,7 +48,10 @@ type Server struct {
 	convs       map[string]*Conversation
 	members     map[string]Member
 	requests    []Request
-	personalFor map[string]string // user id → 1:1 conversation id
+	personalFor map[string]string    // user id → 1:1 conversation id
+	teams       map[string][]Channel // team id → its channels, the General channel first
+	// createdServiceURL is the serviceUrl createConversation answers with ("" for none).
+	createdServiceURL string
 }
 
 // Key is a signing key of the fake's key set.
@@ -109,7 +112,9 @@ func New(o Options) *Server {
 	mux.HandleFunc("PUT /amer/v3/conversations/{conv}/activities/{id}", s.connector(s.putActivity))
 	mux.HandleFunc("DELETE /amer/v3/conversations/{conv}/activities/{id}", s.connector(s.deleteActivity))
 	mux.HandleFunc("GET /amer/v3/conversations/{conv}/members/{user}", s.connector(s.getMember))
-	s.srv = httptest.NewServer(mux)
+	mux.HandleFunc("GET /amer/v3/teams/{team}/conversations", s.connector(s.teamConversations))
+	// https, as the real services are: the adapter refuses a service URL that is not.
+	s.srv = httptest.NewTLSServer(mux)
 	return s
 }
 
@@ -124,8 +129,15 @@ func newKey(id string, endorsements ...string) *Key {
 // Close stops the fake.
 func (s *Server) Close() { s.srv.Close() }
 
-// URL is the fake's base URL.
+// URL is the fake's base URL (https).
 func (s *Server) URL() string { return s.srv.URL }
+
+// Host is the fake's host:port, to put on the adapter's service URL allowlist.
+func (s *Server) Host() string { return s.srv.Listener.Addr().String() }
+
+// Client is an HTTP client that trusts the fake's certificate (httptest's, which every
+// httptest TLS server shares), for the adapter, its validator and its connector.
+func (s *Server) Client() *http.Client { return s.srv.Client() }
 
 // MetadataURL is the OpenID metadata URL to configure in the validator.
 func (s *Server) MetadataURL() string { return s.srv.URL + "/botframework/openidconfiguration" }
@@ -478,8 +490,20 @@ func (s *Server) createConversation(w http.ResponseWriter, _ *http.Request, body
 		return http.StatusNotFound
 	}
 	id := s.openPersonal(p.Members[0].ID)
-	writeJSON(w, http.StatusCreated, map[string]any{"id": id})
+	resp := map[string]any{"id": id}
+	if s.createdServiceURL != "" {
+		resp["serviceUrl"] = s.createdServiceURL
+	}
+	writeJSON(w, http.StatusCreated, resp)
 	return http.StatusCreated
+}
+
+// AnswerServiceURL makes createConversation answer with serviceUrl u (ConversationResourceResponse
+// has the field; the connector may name another regional URL).
+func (s *Server) AnswerServiceURL(u string) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.createdServiceURL = u
 }
 
 func (s *Server) nextID() string {
@@ -630,4 +654,33 @@ func walkCard(v any, lines *[]string) {
 			walkCard(x[k], lines)
 		}
 	}
+}
+
+// Channel is a channel of a team the bot is in. The General channel's id is the team's id and
+// its name is empty, as the Bot Connector lists it.
+type Channel struct {
+	ID   string `json:"id"`
+	Name string `json:"name,omitempty"`
+}
+
+// AddTeam puts the bot in team teamID with these channels besides General.
+func (s *Server) AddTeam(teamID string, channels ...Channel) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.teams == nil {
+		s.teams = map[string][]Channel{}
+	}
+	s.teams[teamID] = append([]Channel{{ID: teamID}}, channels...)
+}
+
+// teamConversations is GET /v3/teams/{teamId}/conversations (Bot Framework REST: Teams
+// channels): the team's channels with their names; a team the bot is not in is refused.
+func (s *Server) teamConversations(w http.ResponseWriter, r *http.Request, _ map[string]any) int {
+	chs, ok := s.teams[r.PathValue("team")]
+	if !ok {
+		connError(w, http.StatusForbidden, "BotNotInConversationRoster", "The bot is not part of the conversation roster.")
+		return http.StatusForbidden
+	}
+	writeJSON(w, http.StatusOK, map[string]any{"conversations": chs})
+	return http.StatusOK
 }
