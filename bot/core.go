@@ -46,6 +46,9 @@ type Options struct {
 	// Workers is how many background tasks (reconciliations, retries, waits for PIM to make
 	// an activation usable) run at once; default 4.
 	Workers int
+	// OnCall answers roles' on-call waivers (approval.on_call); nil: every such role falls back
+	// to human approval, saying so.
+	OnCall OnCall
 }
 
 // Core is the conversation core. It is safe for concurrent use by several adapters.
@@ -57,6 +60,7 @@ type Core struct {
 	now     func() time.Time
 	loc     *time.Location
 	usable  time.Duration
+	oncall  OnCall
 	signins *signInBook
 	tokens  *tokenBook
 	links   *linkBook
@@ -88,7 +92,7 @@ func New(o Options) (*Core, error) {
 	}
 	c := &Core{
 		cfg: o.Config, graph: o.Graph, store: o.Store, log: o.Logger, now: o.Now, loc: o.Location,
-		usable: o.UsableTimeout, messengers: map[string]Messenger{}, admin: map[policy.Kind]AdminHandler{}, actions: map[Action]ActionHandler{},
+		usable: o.UsableTimeout, oncall: o.OnCall, messengers: map[string]Messenger{}, admin: map[policy.Kind]AdminHandler{}, actions: map[Action]ActionHandler{},
 	}
 	if c.log == nil {
 		c.log = slog.New(slog.DiscardHandler)

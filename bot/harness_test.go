@@ -202,6 +202,7 @@ type setup struct {
 	wrap func(*graph.Client) bot.Graph
 	// writeTimeout is the core's bound on one PIM write (default: the core's).
 	writeTimeout time.Duration
+	onCall       bot.OnCall
 }
 
 func newWorld(t *testing.T, s setup) *world {
@@ -251,8 +252,8 @@ func newWorld(t *testing.T, s setup) *world {
 		w.graph = s.wrap(g)
 	}
 	w.opts = bot.Options{Config: cfg, Graph: w.graph, Store: w.store, Now: w.clock.now, UsableTimeout: 5 * time.Second,
-		WriteTimeout: s.writeTimeout,
-		Logger:       slog.New(slog.NewTextHandler(testLog{t}, &slog.HandlerOptions{Level: slog.LevelDebug}))}
+		WriteTimeout: s.writeTimeout, OnCall: s.onCall,
+		Logger: slog.New(slog.NewTextHandler(testLog{t}, &slog.HandlerOptions{Level: slog.LevelDebug}))}
 	w.core, err = bot.New(w.opts)
 	if err != nil {
 		t.Fatal(err)
