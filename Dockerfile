@@ -16,6 +16,7 @@ COPY examples/elevate.yaml /etc/elevate/elevate.yaml
 VOLUME /data
 WORKDIR /data
 USER nonroot:nonroot
-EXPOSE 8080
+# 8080: chat, sign-in and probes; 9090: /metrics, for the scraper only.
+EXPOSE 8080 9090
 ENTRYPOINT ["/usr/local/bin/elevate"]
-CMD ["serve", "-config", "/etc/elevate/elevate.yaml", "-db", "/data/elevate.db", "-listen", ":8080"]
+CMD ["serve", "-config", "/etc/elevate/elevate.yaml", "-db", "/data/elevate.db", "-listen", ":8080", "-metrics-addr", ":9090"]

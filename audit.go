@@ -3,7 +3,6 @@ package main
 import (
 	"encoding/csv"
 	"encoding/json"
-	"errors"
 	"flag"
 	"fmt"
 	"io"
@@ -14,16 +13,34 @@ import (
 )
 
 // audit is `elevate audit verify|export`.
-func audit(args []string, stdout io.Writer) error {
+func audit(args []string, stdout, stderr io.Writer) error {
+	const synopsis = "audit verify -db FILE | elevate audit export -db FILE [-since 2026-01-01] [-format jsonl|csv]"
+	if len(args) > 0 && (args[0] == "-h" || args[0] == "-help" || args[0] == "--help") {
+		fmt.Fprintln(stdout, "usage: elevate "+synopsis)
+		return flag.ErrHelp
+	}
 	if len(args) == 0 || (args[0] != "verify" && args[0] != "export") {
-		return errors.New("usage: elevate audit verify -db FILE | elevate audit export -db FILE [-since 2026-01-01] [-format jsonl|csv]")
+		return usagef("usage: elevate %s", synopsis)
 	}
 	fs := flag.NewFlagSet("audit "+args[0], flag.ContinueOnError)
 	db := fs.String("db", "elevate.db", "store file (stop `elevate serve` or use a backup: the file is locked while it runs)")
 	since := fs.String("since", "", "export records at or after this time (RFC 3339 or YYYY-MM-DD)")
 	format := fs.String("format", "jsonl", "export format: jsonl or csv")
-	if err := fs.Parse(args[1:]); err != nil {
+	if err := parseFlags(fs, args[1:], synopsis, stdout, stderr); err != nil {
 		return err
+	}
+	if fs.NArg() > 0 {
+		return usagef("audit %s takes no arguments (got %q)", args[0], fs.Args())
+	}
+	var from time.Time
+	if *since != "" {
+		var err error
+		if from, err = parseSince(*since); err != nil {
+			return &usageError{err.Error()}
+		}
+	}
+	if *format != "jsonl" && *format != "csv" {
+		return usagef("-format %q: use jsonl or csv", *format)
 	}
 	s, err := store.Open(*db)
 	if err != nil {
@@ -37,12 +54,6 @@ func audit(args []string, stdout io.Writer) error {
 		}
 		fmt.Fprintf(stdout, "%s: %d audit records, hash chain intact\n", *db, n)
 		return nil
-	}
-	var from time.Time
-	if *since != "" {
-		if from, err = parseSince(*since); err != nil {
-			return err
-		}
 	}
 	return exportAudit(s, from, *format, stdout)
 }
@@ -91,14 +102,14 @@ func exportAudit(s *store.Store, from time.Time, format string, w io.Writer) err
 
 // backup is `elevate backup -db FILE OUT`: a consistent copy of a store that is not in use.
 // While `serve` runs, it takes backups itself (see -backup-every).
-func backup(args []string, stdout io.Writer) error {
+func backup(args []string, stdout, stderr io.Writer) error {
 	fs := flag.NewFlagSet("backup", flag.ContinueOnError)
 	db := fs.String("db", "elevate.db", "store file")
-	if err := fs.Parse(args); err != nil {
+	if err := parseFlags(fs, args, "backup -db FILE OUT", stdout, stderr); err != nil {
 		return err
 	}
 	if fs.NArg() != 1 {
-		return errors.New("usage: elevate backup -db FILE OUT")
+		return usagef("usage: elevate backup -db FILE OUT")
 	}
 	s, err := store.Open(*db)
 	if err != nil {

@@ -40,10 +40,12 @@ var version = "dev"
 func main() {
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
-	if err := run(ctx, os.Args[1:], os.Stdin, os.Stdout, os.Stderr); err != nil {
+	err := run(ctx, os.Args[1:], os.Stdin, os.Stdout, os.Stderr)
+	if err != nil && !errors.Is(err, flag.ErrHelp) {
 		fmt.Fprintln(os.Stderr, "elevate:", err)
-		os.Exit(1)
 	}
+	stop()
+	os.Exit(exitStatus(err))
 }
 
 const usage = `usage: elevate <command> [flags]
@@ -66,7 +68,7 @@ commands:
 func run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.Writer) error {
 	if len(args) == 0 {
 		fmt.Fprint(stderr, usage)
-		return errors.New("no command given")
+		return usagef("no command given")
 	}
 	switch args[0] {
 	case "demo":
@@ -74,7 +76,7 @@ func run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.
 		interactive := fs.Bool("interactive", false, "type as any seeded user and click buttons by number")
 		config := fs.String("config", "", "Elevate config (default: the embedded examples/elevate.yaml)")
 		tenant := fs.String("tenant", "", "simulated tenant seed (default: the embedded examples/tenant.yaml)")
-		if err := fs.Parse(args[1:]); err != nil {
+		if err := parseFlags(fs, args[1:], "demo [-interactive] [-config FILE] [-tenant FILE]", stdout, stderr); err != nil {
 			return err
 		}
 		o := demo.Options{Config: examples.Config, ConfigName: "examples/elevate.yaml", Tenant: examples.Tenant,
@@ -96,8 +98,13 @@ func run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.
 		fs := flag.NewFlagSet("check", flag.ContinueOnError)
 		config := fs.String("config", "elevate.yaml", "configuration file")
 		configOnly := fs.Bool("config-only", false, "validate the configuration file only (no Graph, no chat tokens)")
-		if err := fs.Parse(args[1:]); err != nil {
+		if err := parseFlags(fs, args[1:], "check -config FILE [-config-only]\n\n"+
+			"Validates the configuration, then proves the credentials, permissions, consent, licence and\n"+
+			"chat settings Elevate needs. Exit status: 0 all in place, 1 something missing, 2 usage error.", stdout, stderr); err != nil {
 			return err
+		}
+		if fs.NArg() > 0 {
+			return usagef("check takes no arguments (got %q)", fs.Args())
 		}
 		cfg, err := loadConfig(*config)
 		if err != nil {
@@ -109,18 +116,22 @@ func run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.
 		}
 		return checkGraph(ctx, cfg, os.Getenv, stdout)
 	case "serve":
-		return serve(ctx, args[1:], stderr)
+		return serve(ctx, args[1:], stdout, stderr)
 	case "audit":
-		return audit(args[1:], stdout)
+		return audit(args[1:], stdout, stderr)
 	case "backup":
-		return backup(args[1:], stdout)
+		return backup(args[1:], stdout, stderr)
 	case "manifest":
+		if len(args) >= 2 && (args[1] == "-h" || args[1] == "-help" || args[1] == "--help") {
+			fmt.Fprintf(stdout, "usage: elevate manifest slack|teams [flags]\n\nelevate manifest slack -h and elevate manifest teams -h list each one's flags.\n")
+			return flag.ErrHelp
+		}
 		if len(args) < 2 {
-			return errors.New("usage: elevate manifest slack|teams [-config FILE]")
+			return usagef("usage: elevate manifest slack|teams [-config FILE]")
 		}
 		make, ok := manifests[args[1]]
 		if !ok {
-			return fmt.Errorf("no manifest for %q yet (known: %v)", args[1], keys(manifests))
+			return usagef("no manifest for %q (known: %v)", args[1], keys(manifests))
 		}
 		fs := flag.NewFlagSet("manifest", flag.ContinueOnError)
 		config := fs.String("config", "", "configuration file (default: the embedded example)")
@@ -133,16 +144,17 @@ func run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.
 		if err != nil {
 			return err
 		}
-		return make(cfg, args[2:], stdout)
+		return make(cfg, args[2:], stdout, stderr)
 	case "version":
-		fmt.Fprintln(stdout, "elevate", version)
+		b := metrics.ReadBuild(version)
+		fmt.Fprintf(stdout, "elevate %s (commit %s, %s)\n", b.Version, b.Commit, b.GoVersion)
 		return nil
 	case "help", "-h", "--help":
 		fmt.Fprint(stdout, usage)
 		return nil
 	}
 	fmt.Fprint(stderr, usage)
-	return fmt.Errorf("unknown command %q", args[0])
+	return usagef("unknown command %q", args[0])
 }
 
 func loadConfig(path string) (*policy.Config, error) {
@@ -175,11 +187,11 @@ type serveEnv struct {
 var chatAdapters []func(ctx context.Context, env serveEnv) (name string, started bool, err error)
 
 // manifests print or write a chat platform's app package: `elevate manifest <name>`.
-var manifests = map[string]func(cfg *policy.Config, args []string, out io.Writer) error{}
+var manifests = map[string]func(cfg *policy.Config, args []string, stdout, stderr io.Writer) error{}
 
 // serve runs the service: chat adapters, the sign-in callback, health endpoints and the expiry
 // sweep, on one HTTP listener.
-func serve(parent context.Context, args []string, stderr io.Writer) error {
+func serve(parent context.Context, args []string, stdout, stderr io.Writer) error {
 	// Background work (schedules, sweeps, backups) runs until ctx ends and is waited for before
 	// the core and the store close: nothing uses the store after it is closed.
 	ctx, stop := context.WithCancel(parent)
@@ -194,12 +206,21 @@ func serve(parent context.Context, args []string, stderr io.Writer) error {
 	sandbox := fs.Bool("sandbox", false, "use the simulated tenant instead of Microsoft Graph (try Elevate in a real chat workspace before granting any Graph permission)")
 	pprofAddr := fs.String("pprof", "", "serve Go's /debug/pprof on this address (e.g. 127.0.0.1:6060; keep it on loopback)")
 	latency := fs.Duration("sandbox-graph-latency", 0, "with -sandbox: make every simulated Graph and sign-in answer take this long (load tests)")
-	if err := fs.Parse(args); err != nil {
+	level := fs.String("log-level", os.Getenv("ELEVATE_LOG_LEVEL"), "log level: debug, info, warn or error (default $ELEVATE_LOG_LEVEL, else info)")
+	metricsAddr := fs.String("metrics-addr", os.Getenv("ELEVATE_METRICS_ADDR"), "serve /metrics on its own listener at this address, e.g. :9090 (default $ELEVATE_METRICS_ADDR; /metrics is not served when both are empty)")
+	metricsOnMain := fs.Bool("metrics-on-main", false, "also serve /metrics on the main listener (-listen), for platforms with a single port; keep it away from the internet")
+	if err := parseFlags(fs, args, "serve -config FILE -db FILE [-listen ADDR] [flags]", stdout, stderr); err != nil {
 		return err
 	}
-	log := slog.New(metrics.LogHandler{Handler: slog.NewJSONHandler(stderr, nil)})
+	if fs.NArg() > 0 {
+		return usagef("serve takes no arguments (got %q)", fs.Args())
+	}
+	lvl, err := logLevel(*level)
+	if err != nil {
+		return &usageError{"-log-level: " + err.Error()}
+	}
+	log := slog.New(metrics.LogHandler{Handler: slog.NewJSONHandler(stderr, &slog.HandlerOptions{Level: lvl})})
 	var cfg *policy.Config
-	var err error
 	if *sandbox && !flagSet(fs, "config") {
 		cfg, err = policy.Parse("examples/elevate.yaml", examples.Config)
 	} else {
@@ -208,6 +229,8 @@ func serve(parent context.Context, args []string, stderr io.Writer) error {
 	if err != nil {
 		return err
 	}
+	log.Debug("config loaded", "roles", len(cfg.Roles), "approvals_channel", cfg.Channels.Approvals,
+		"security_channel", cfg.Channels.Security, "redirect_url", cfg.Tenant.RedirectURL, "graph_url", cfg.Tenant.GraphURL)
 	s, err := store.Open(*db)
 	if err != nil {
 		return err
@@ -215,6 +238,7 @@ func serve(parent context.Context, args []string, stderr io.Writer) error {
 	defer s.Close()
 	mux := http.NewServeMux()
 	met := metrics.New(func() (map[store.State]int, error) { return openCounts(s) })
+	met.SetBuild(metrics.ReadBuild(version))
 	checks := map[string]metrics.Check{
 		"store": func(context.Context) error { _, err := s.Request(0); return ignoreNotFound(err) },
 		"graph": met.GraphReachable,
@@ -288,7 +312,11 @@ func serve(parent context.Context, args []string, stderr io.Writer) error {
 	checksMu.Lock()
 	mux.Handle("GET /readyz", metrics.Ready(log, maps.Clone(checks)))
 	checksMu.Unlock()
-	mux.Handle("GET /metrics", met.Handler())
+	if *metricsOnMain {
+		mux.Handle("GET /metrics", met.Handler())
+	}
+	mux.HandleFunc("GET /privacy", legalPage(privacyPage))
+	mux.HandleFunc("GET /terms", legalPage(termsPage))
 	srv := &http.Server{Addr: *listen, Handler: met.Middleware(mux), ReadHeaderTimeout: 10 * time.Second}
 	bg.Go(func() {
 		tick := time.NewTicker(time.Minute)
@@ -306,6 +334,21 @@ func serve(parent context.Context, args []string, stderr io.Writer) error {
 	})
 	if *backupDir != "" {
 		bg.Go(func() { backups(ctx, s, *backupDir, *backupEvery, log) })
+	}
+	if *metricsAddr != "" {
+		// Its own listener: scrapers reach it, the public listener never shows it.
+		ml, err := net.Listen("tcp", *metricsAddr)
+		if err != nil {
+			return fmt.Errorf("-metrics-addr: %w", err)
+		}
+		mm := http.NewServeMux()
+		mm.Handle("GET /metrics", met.Handler())
+		ms := &http.Server{Handler: mm, ReadHeaderTimeout: 10 * time.Second}
+		go func() { _ = ms.Serve(ml) }()
+		defer ms.Close()
+		log.Info("metrics listening", "addr", ml.Addr().String())
+	} else if !*metricsOnMain {
+		log.Info("metrics not served: set -metrics-addr (or ELEVATE_METRICS_ADDR) to serve /metrics on its own listener")
 	}
 	if *pprofAddr != "" {
 		// A separate listener: profiles never share the public one.

@@ -155,13 +155,13 @@ func get(t *testing.T, url string) (int, string) {
 
 // TestServeSandbox starts `elevate serve -sandbox` and checks its operational endpoints.
 func TestServeSandbox(t *testing.T) {
-	addr := freePort(t)
+	addr, metricsAddr := freePort(t), freePort(t)
 	ctx, cancel := context.WithCancel(context.Background())
 	var logs lockedBuffer
 	done := make(chan error, 1)
 	go func() {
-		done <- run(ctx, []string{"serve", "-sandbox", "-listen", addr, "-db", filepath.Join(t.TempDir(), "elevate.db")},
-			strings.NewReader(""), io.Discard, &logs)
+		done <- run(ctx, []string{"serve", "-sandbox", "-listen", addr, "-metrics-addr", metricsAddr, "-log-level", "warn",
+			"-db", filepath.Join(t.TempDir(), "elevate.db")}, strings.NewReader(""), io.Discard, &logs)
 	}()
 	base := "http://" + addr
 	deadline := time.Now().Add(30 * time.Second)
@@ -179,9 +179,19 @@ func TestServeSandbox(t *testing.T) {
 	if code, body := get(t, base+"/readyz"); code != http.StatusOK {
 		t.Errorf("/readyz = %d %q", code, body)
 	}
-	code, body := get(t, base+"/metrics")
-	if code != http.StatusOK || !strings.Contains(body, "elevate_http_requests_total") {
-		t.Errorf("/metrics = %d, lacks elevate_http_requests_total", code)
+	// /metrics is on its own listener, with the build, and not on the public one.
+	code, body := get(t, "http://"+metricsAddr+"/metrics")
+	if code != http.StatusOK || !strings.Contains(body, "elevate_http_requests_total") || !strings.Contains(body, `elevate_build_info{commit="`) {
+		t.Errorf("/metrics on -metrics-addr = %d, lacks elevate_http_requests_total or elevate_build_info", code)
+	}
+	if code, _ := get(t, base+"/metrics"); code != http.StatusNotFound {
+		t.Errorf("/metrics on the public listener = %d, want 404 without -metrics-on-main", code)
+	}
+	// The pages the Teams package links to exist.
+	for _, p := range []string{"/privacy", "/terms"} {
+		if code, body := get(t, base+p); code != http.StatusOK || !strings.Contains(body, "Elevate") {
+			t.Errorf("%s = %d", p, code)
+		}
 	}
 	if code, _ := get(t, base+"/sandbox/sign-in?to=https://evil.example/"); code != http.StatusBadRequest {
 		t.Errorf("sandbox sign-in page accepted a foreign URL: %d", code)
@@ -197,6 +207,100 @@ func TestServeSandbox(t *testing.T) {
 	}
 	if strings.Contains(logs.String(), "eyJ") {
 		t.Errorf("the log holds something token-shaped:\n%s", logs.String())
+	}
+	if strings.Contains(logs.String(), `"level":"INFO"`) || !strings.Contains(logs.String(), `"level":"WARN"`) {
+		t.Errorf("-log-level warn: want warnings and no info records:\n%s", logs.String())
+	}
+}
+
+// TestServeMetricsOnMain: -metrics-on-main keeps /metrics on the public listener. The default
+// log level is info.
+func TestServeMetricsOnMain(t *testing.T) {
+	addr := freePort(t)
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	var logs lockedBuffer
+	done := make(chan error, 1)
+	go func() {
+		done <- run(ctx, []string{"serve", "-sandbox", "-listen", addr, "-metrics-on-main", "-db", filepath.Join(t.TempDir(), "elevate.db")},
+			strings.NewReader(""), io.Discard, &logs)
+	}()
+	base := "http://" + addr
+	deadline := time.Now().Add(30 * time.Second)
+	for {
+		resp, err := http.Get(base + "/healthz")
+		if err == nil {
+			resp.Body.Close()
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("serve did not come up: %v\n%s", err, logs.String())
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	if code, body := get(t, base+"/metrics"); code != http.StatusOK || !strings.Contains(body, "elevate_build_info") {
+		t.Errorf("/metrics with -metrics-on-main = %d", code)
+	}
+	cancel()
+	if err := <-done; err != nil {
+		t.Errorf("serve returned %v", err)
+	}
+	if !strings.Contains(logs.String(), `"level":"INFO"`) || strings.Contains(logs.String(), `"level":"DEBUG"`) {
+		t.Errorf("the default level is info:\n%s", logs.String())
+	}
+}
+
+// TestExitStatus: help is a success (0) printed on stdout, a usage error 2, a bad config or a
+// failed check 1.
+func TestExitStatus(t *testing.T) {
+	dir := t.TempDir()
+	bad := filepath.Join(dir, "bad.yaml")
+	if err := os.WriteFile(bad, []byte("request_expiry: 4x\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	tests := []struct {
+		args      []string
+		status    int
+		stdout    string // in stdout
+		stderr    string // in stderr
+		errSubstr string
+	}{
+		{[]string{"check", "--help"}, 0, "usage: elevate check", "", ""},
+		{[]string{"check", "-h"}, 0, "-config-only", "", ""},
+		{[]string{"serve", "-h"}, 0, "-metrics-addr", "", ""},
+		{[]string{"demo", "-help"}, 0, "-interactive", "", ""},
+		{[]string{"audit", "export", "-h"}, 0, "-format", "", ""},
+		{[]string{"backup", "-h"}, 0, "usage: elevate backup", "", ""},
+		{[]string{"manifest", "slack", "-h"}, 0, "-socket", "", ""},
+		{[]string{"manifest", "teams", "-h"}, 0, "-privacy-url", "", ""},
+		{[]string{"--help"}, 0, "usage: elevate <command>", "", ""},
+		{[]string{}, 2, "", "usage: elevate <command>", "no command given"},
+		{[]string{"frobnicate"}, 2, "", "usage: elevate <command>", `unknown command "frobnicate"`},
+		{[]string{"check", "-no-such-flag"}, 2, "", "usage: elevate check", "flag provided but not defined: -no-such-flag"},
+		{[]string{"serve", "-log-level", "loud"}, 2, "", "", `log level "loud"`},
+		{[]string{"backup"}, 2, "", "", "usage: elevate backup"},
+		{[]string{"audit", "export", "-format", "xml"}, 2, "", "", `-format "xml"`},
+		{[]string{"manifest", "nope"}, 2, "", "", `no manifest for "nope"`},
+		{[]string{"check", "-config-only", "-config", bad}, 1, "", "", "bad.yaml:1: request_expiry"},
+		{[]string{"check", "-config-only", "-config", filepath.Join(dir, "missing.yaml")}, 1, "", "", "missing.yaml"},
+	}
+	for _, tt := range tests {
+		t.Run(strings.Join(tt.args, " "), func(t *testing.T) {
+			var out, errOut bytes.Buffer
+			err := run(context.Background(), tt.args, strings.NewReader(""), &out, &errOut)
+			if got := exitStatus(err); got != tt.status {
+				t.Errorf("exit status %d (%v), want %d", got, err, tt.status)
+			}
+			if !strings.Contains(out.String(), tt.stdout) || !strings.Contains(errOut.String(), tt.stderr) {
+				t.Errorf("stdout %q lacks %q or stderr %q lacks %q", out.String(), tt.stdout, errOut.String(), tt.stderr)
+			}
+			if tt.errSubstr != "" && (err == nil || !strings.Contains(err.Error(), tt.errSubstr)) {
+				t.Errorf("err %v, want %q", err, tt.errSubstr)
+			}
+			if strings.Contains(out.String()+errOut.String(), "flag: help requested") {
+				t.Errorf("help printed as an error")
+			}
+		})
 	}
 }
 

@@ -60,14 +60,13 @@ func startSlack(ctx context.Context, env serveEnv) (string, bool, error) {
 }
 
 // manifestSlack is `elevate manifest slack [-url URL | -socket] [-name NAME]`.
-func manifestSlack(cfg *policy.Config, args []string, out io.Writer) error {
+func manifestSlack(cfg *policy.Config, args []string, out, stderr io.Writer) error {
 	fs := flag.NewFlagSet("manifest slack", flag.ContinueOnError)
-	fs.SetOutput(io.Discard)
 	fs.String("config", "", "configuration file (read by elevate itself)")
 	public := fs.String("url", "", "Elevate's public URL that Slack calls (default: ELEVATE_PUBLIC_URL, else the host of the config's tenant.redirect_url)")
 	socket := fs.Bool("socket", false, "Socket Mode: Elevate connects to Slack, no public URL needed")
 	name := fs.String("name", "Elevate", "the app's name in Slack")
-	if err := fs.Parse(args); err != nil {
+	if err := parseFlags(fs, args, "manifest slack [-socket | -url URL] [-name NAME]", out, stderr); err != nil {
 		return err
 	}
 	u := *public

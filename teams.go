@@ -72,9 +72,8 @@ func startTeams(ctx context.Context, env serveEnv) (string, bool, error) {
 }
 
 // manifestTeams is `elevate manifest teams [-o app.zip] [-version 1.0.0] [-url URL] [-print]`.
-func manifestTeams(cfg *policy.Config, args []string, out io.Writer) error {
+func manifestTeams(cfg *policy.Config, args []string, out, stderr io.Writer) error {
 	fs := flag.NewFlagSet("manifest teams", flag.ContinueOnError)
-	fs.SetOutput(io.Discard)
 	fs.String("config", "", "configuration file (read by elevate itself)")
 	file := fs.String("o", "app.zip", "where to write the Teams app package")
 	printOnly := fs.Bool("print", false, "print manifest.json instead of writing the package")
@@ -82,8 +81,10 @@ func manifestTeams(cfg *policy.Config, args []string, out io.Writer) error {
 	public := fs.String("url", "", "Elevate's public URL (default: ELEVATE_PUBLIC_URL, else the host of the config's tenant.redirect_url)")
 	name := fs.String("name", "Elevate", "the app's short name in Teams")
 	developer := fs.String("developer", "", "the developer name shown in Teams (default: the app name)")
-	if err := fs.Parse(args); err != nil {
-		return fmt.Errorf("manifest teams: %w", err)
+	privacy := fs.String("privacy-url", "", "the privacy statement's URL (default: Elevate's own page, URL/privacy)")
+	terms := fs.String("terms-url", "", "the terms of use's URL (default: Elevate's own page, URL/terms)")
+	if err := parseFlags(fs, args, "manifest teams [-o app.zip] [-url URL] [-version 1.0.0] [flags]", out, stderr); err != nil {
+		return err
 	}
 	u := *public
 	if u == "" {
@@ -93,8 +94,13 @@ func manifestTeams(cfg *policy.Config, args []string, out io.Writer) error {
 		}
 		u = pub
 	}
+	if u == "" {
+		return usagef("manifest teams: give Elevate's public URL with -url (or ELEVATE_PUBLIC_URL, or tenant.redirect_url in -config): the bot's domain, and the privacy and terms pages Teams links to, are there")
+	}
+	u = strings.TrimRight(u, "/")
 	t := manifest.Teams{BotID: os.Getenv("MICROSOFT_APP_ID"), AppID: os.Getenv("TEAMS_APP_ID"), Version: *version,
-		ShortName: *name, DeveloperName: *developer, WebsiteURL: u}
+		ShortName: *name, DeveloperName: *developer, WebsiteURL: u,
+		PrivacyURL: or(*privacy, u+"/privacy"), TermsURL: or(*terms, u+"/terms")}
 	if t.BotID == "" {
 		return errors.New("manifest teams: set MICROSOFT_APP_ID to the Azure Bot's Microsoft App ID")
 	}

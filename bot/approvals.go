@@ -31,7 +31,7 @@ func (c *Core) requestApproval(ctx context.Context, r store.Request) error {
 	channel := c.approvalChannel(r)
 	c.postCard(ctx, r)
 	c.tell(ctx, r, Message{Kind: KindProgress, Text: fmt.Sprintf("Your request for %s needs %d approval%s; I've asked in %s. It expires at %s if nobody decides.",
-		r.RoleName, r.ApprovalsNeeded, plural(r.ApprovalsNeeded), channel, c.clock(r.ExpiresAt))})
+		r.RoleName, r.ApprovalsNeeded, plural(r.ApprovalsNeeded), c.channelName(ctx, r.Platform, channel), c.clock(r.ExpiresAt))})
 	return nil
 }
 
@@ -201,8 +201,26 @@ func (c *Core) decide(ctx context.Context, a Actor, id uint64, action Action, re
 	if err != nil {
 		return c.mismatch(ctx, a, err)
 	}
-	// Knowing who clicked needs a sign-in once; tier-0 roles need a fresh one every time.
-	if !known || (role.Tier0 && !c.tokens.hasFresh(who.ObjectID, c.cfg.SignInFreshness)) {
+	// Knowing who clicked needs a sign-in once; tier-0 roles need a fresh one every time. Someone
+	// who is not an approver is told so at once, not after a sign-in: read with Elevate's own
+	// identity, for the known user or the platform's email hint (good enough to refuse, never
+	// to approve).
+	signIn := !known || (role.Tier0 && !c.tokens.hasFresh(who.ObjectID, c.cfg.SignInFreshness))
+	if signIn {
+		if cand, ok := c.candidate(ctx, a, who, known); ok {
+			if may, err := c.isApprover(ctx, role, cand); err == nil && !may {
+				c.reply(ctx, a, Message{Kind: KindError, Text: fmt.Sprintf("You are not an approver for %s.", role.Name)})
+				return nil
+			} else if err != nil {
+				c.log.Warn("approver check before sign-in", "request_id", id, "err", err)
+			}
+		}
+	}
+	if action == ActionDeny && strings.TrimSpace(reason) == "" {
+		c.reply(ctx, a, Message{Kind: KindError, RequestID: id, Text: denyNeedsReason})
+		return nil
+	}
+	if signIn {
 		why := "Sign in once with your Microsoft account so I know who is approving."
 		if known {
 			why = role.Name + " is a tier-0 role: approving it needs a fresh sign-in."
@@ -229,9 +247,6 @@ func (c *Core) decide(ctx context.Context, a Actor, id uint64, action Action, re
 	} else if !ok {
 		c.reply(ctx, a, Message{Kind: KindError, Text: fmt.Sprintf("You are not an approver for %s.", role.Name)})
 		return nil
-	}
-	if action == ActionDeny && strings.TrimSpace(reason) == "" {
-		reason = "no reason given"
 	}
 	name := who.UPN
 	if name == "" {
@@ -274,6 +289,25 @@ func (c *Core) decide(ctx context.Context, a Actor, id uint64, action Action, re
 	c.tell(ctx, r, Message{Kind: KindProgress, Text: fmt.Sprintf("%s approved your request for %s; that makes %d of %d.", name, r.RoleName, got, r.ApprovalsNeeded)})
 	return c.activate(ctx, id)
 }
+
+// candidate is who a probably is before a sign-in proves it: the known identity, or the Entra
+// user the platform's email hint names.
+func (c *Core) candidate(ctx context.Context, a Actor, who policy.Requester, known bool) (policy.Requester, bool) {
+	if known {
+		return who, true
+	}
+	if a.EmailHint == "" {
+		return policy.Requester{}, false
+	}
+	u, err := c.graph.User(ctx, a.EmailHint)
+	if err != nil {
+		return policy.Requester{}, false
+	}
+	return policy.Requester{ObjectID: u.ID, UPN: u.UPN}, true
+}
+
+// denyNeedsReason answers a Deny without a reason: the requester is owed one, on every platform.
+const denyNeedsReason = "Say why you are denying this request: the requester reads it. Deny again with a reason."
 
 func (c *Core) refuseSelf(a Actor, r store.Request) {
 	c.log.Warn("self-approval refused", "request_id", r.ID, "platform", a.Platform, "chat_user", a.ChatUser)

@@ -228,7 +228,7 @@ func (c *Core) pimApprovalPending(ctx context.Context, id uint64, act graph.Acti
 		return err
 	}
 	c.postCard(ctx, r)
-	c.tellUser(ctx, r, Message{Kind: KindProgress, Text: fmt.Sprintf("PIM itself requires approval for %s. I've asked in %s; the approver's click approves it in PIM, with their own Microsoft sign-in. I'll tell you when it is decided.", r.RoleName, c.approvalChannel(r))})
+	c.tellUser(ctx, r, Message{Kind: KindProgress, Text: fmt.Sprintf("PIM itself requires approval for %s. I've asked in %s; the approver's click approves it in PIM, with their own Microsoft sign-in. I'll tell you when it is decided.", r.RoleName, c.channelName(ctx, r.Platform, c.approvalChannel(r)))})
 	return nil
 }
 
@@ -259,6 +259,10 @@ func (c *Core) decidePIM(ctx context.Context, a Actor, r store.Request, action A
 	who, known, err := c.identity(a)
 	if err != nil {
 		return c.mismatch(ctx, a, err)
+	}
+	if action == ActionDeny && strings.TrimSpace(reason) == "" {
+		c.reply(ctx, a, Message{Kind: KindError, RequestID: r.ID, Text: denyNeedsReason})
+		return nil
 	}
 	role := c.cfg.RoleByID(r.RoleID)
 	tier0 := role != nil && role.Tier0

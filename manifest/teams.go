@@ -30,9 +30,11 @@ type Teams struct {
 	ShortName     string // "Elevate" when empty (at most 30 characters)
 	DeveloperName string
 	WebsiteURL    string // the service's public URL (ELEVATE_PUBLIC_URL); its host becomes a valid domain
-	PrivacyURL    string
-	TermsURL      string
-	ValidDomains  []string
+	// PrivacyURL and TermsURL are the pages Teams links to; by default the ones Elevate serves,
+	// WebsiteURL + "/privacy" and "/terms". Without a WebsiteURL they must be given.
+	PrivacyURL   string
+	TermsURL     string
+	ValidDomains []string
 }
 
 var guidRe = regexp.MustCompile(`^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}$`)
@@ -55,9 +57,15 @@ func (t *Teams) fill() error {
 	def(&t.Version, "1.0.0")
 	def(&t.ShortName, "Elevate")
 	def(&t.DeveloperName, "Elevate")
+	if strings.TrimSpace(t.WebsiteURL) != "" {
+		base := strings.TrimRight(t.WebsiteURL, "/")
+		def(&t.PrivacyURL, base+"/privacy")
+		def(&t.TermsURL, base+"/terms")
+	}
+	if strings.TrimSpace(t.PrivacyURL) == "" || strings.TrimSpace(t.TermsURL) == "" {
+		return errors.New("manifest: Teams links to a privacy statement and terms of use: give Elevate's public URL (it serves /privacy and /terms) or both page URLs")
+	}
 	def(&t.WebsiteURL, "https://github.com/elevate-pim/elevate")
-	def(&t.PrivacyURL, t.WebsiteURL)
-	def(&t.TermsURL, t.WebsiteURL)
 	if len(t.ShortName) > 30 {
 		return errors.New("manifest: the short name is longer than 30 characters")
 	}

@@ -133,14 +133,44 @@ func TestTeamsManifestErrors(t *testing.T) {
 		"bot id not guid": {BotID: "elevate"},
 		"http website":    {BotID: botID, WebsiteURL: "http://elevate.example"},
 		"bad app id":      {BotID: botID, AppID: "x"},
+		"no legal pages":  {BotID: botID},
+		"no terms":        {BotID: botID, PrivacyURL: "https://contoso.example/privacy"},
 	} {
 		if _, err := TeamsManifest(tm); err == nil {
 			t.Errorf("%s: no error", name)
 		}
 	}
-	a, _ := TeamsManifest(Teams{BotID: botID})
-	b, _ := TeamsManifest(Teams{BotID: botID})
-	if !bytes.Equal(a, b) {
+	a, errA := TeamsManifest(Teams{BotID: botID, WebsiteURL: "https://elevate.contoso.example"})
+	b, errB := TeamsManifest(Teams{BotID: botID, WebsiteURL: "https://elevate.contoso.example"})
+	if errA != nil || errB != nil || !bytes.Equal(a, b) {
 		t.Error("the same inputs gave different manifests")
+	}
+}
+
+// The privacy and terms links point at the pages Elevate serves, not at the bare public URL
+// (which answers 404), unless the organization gives its own.
+func TestTeamsLegalURLs(t *testing.T) {
+	var m struct {
+		Developer struct{ PrivacyURL, TermsOfUseURL string }
+	}
+	b, err := TeamsManifest(Teams{BotID: botID, WebsiteURL: "https://elevate.contoso.example/"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := json.Unmarshal(b, &m); err != nil {
+		t.Fatal(err)
+	}
+	if m.Developer.PrivacyURL != "https://elevate.contoso.example/privacy" || m.Developer.TermsOfUseURL != "https://elevate.contoso.example/terms" {
+		t.Errorf("privacy %q, terms %q", m.Developer.PrivacyURL, m.Developer.TermsOfUseURL)
+	}
+	b, err = TeamsManifest(Teams{BotID: botID, PrivacyURL: "https://contoso.example/privacy.html", TermsURL: "https://contoso.example/terms.html"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := json.Unmarshal(b, &m); err != nil {
+		t.Fatal(err)
+	}
+	if m.Developer.PrivacyURL != "https://contoso.example/privacy.html" || m.Developer.TermsOfUseURL != "https://contoso.example/terms.html" {
+		t.Errorf("own pages: privacy %q, terms %q", m.Developer.PrivacyURL, m.Developer.TermsOfUseURL)
 	}
 }

@@ -156,3 +156,21 @@ func TestReady(t *testing.T) {
 		}
 	}
 }
+
+func TestBuildInfo(t *testing.T) {
+	m := New(nil)
+	b := ReadBuild("v9.8.7")
+	m.SetBuild(b)
+	if b.GoVersion == "" || b.Commit == "" {
+		t.Fatalf("ReadBuild = %+v", b)
+	}
+	rec := httptest.NewRecorder()
+	m.Handler().ServeHTTP(rec, httptest.NewRequest("GET", "/metrics", nil))
+	want := `elevate_build_info{commit="` + b.Commit + `",goversion="` + b.GoVersion + `",version="v9.8.7"} 1`
+	if !strings.Contains(rec.Body.String(), want) {
+		t.Errorf("/metrics lacks %s", want)
+	}
+	if got := ReadBuild("").Version; got == "" {
+		t.Error("ReadBuild(\"\").Version is empty")
+	}
+}

@@ -55,7 +55,10 @@ func (s *Store) FirstSeen(key string, at time.Time, window time.Duration) (bool,
 	at = s.at(at)
 	now := uint64(at.UnixNano())
 	first := false
-	err := s.db.Update(func(tx *bolt.Tx) error {
+	// Group commit: an acknowledgement records its replay keys and then its request; under load
+	// they share transactions with everyone else's.
+	err := s.group(func(tx *bolt.Tx) error {
+		first = false // a failed shared transaction runs this again
 		root, err := bucket(tx, bucketReplays)
 		if err != nil {
 			return err

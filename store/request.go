@@ -32,85 +32,19 @@ func (s *Store) CreateRequest(r Request, ev AuditRecord) (Request, error) {
 	if ev.Action == "" {
 		ev.Action = "request.created"
 	}
-	op := &createOp{r: r, ev: ev, done: make(chan createResult, 1)}
-	s.create(op)
-	if op.err != nil {
-		return Request{}, op.err
-	}
-	return op.r, nil
-}
-
-// createOp is one CreateRequest waiting to be committed.
-type createOp struct {
-	r    Request
-	ev   AuditRecord
-	err  error
-	done chan createResult
-}
-
-type createResult struct{ lead bool }
-
-// create commits op, together with the CreateRequests that arrive while another commit is in
-// progress: one transaction, one fsync for all of them (group commit). Nobody waits for a batch
-// to fill: the first caller commits at once, callers that queued meanwhile go in the next
-// transaction, led by the first of them. So a lone request costs one fsync, as before, and
-// under load the fsyncs are shared instead of queued one behind the other.
-func (s *Store) create(op *createOp) {
-	s.createMu.Lock()
-	s.createQueue = append(s.createQueue, op)
-	if s.createLeading {
-		s.createMu.Unlock()
-		if res := <-op.done; !res.lead {
-			return // committed by a leader
+	var out Request
+	err := s.group(func(tx *bolt.Tx) error {
+		r, ev := r, ev // a failed shared transaction runs this again
+		if err := createInTx(tx, &r, &ev); err != nil {
+			return err
 		}
-	} else {
-		s.createLeading = true
-		s.createMu.Unlock()
-	}
-	// Leading: commit everything queued now (op among it), then hand over to the next waiter.
-	s.createMu.Lock()
-	batch := s.createQueue
-	s.createQueue = nil
-	s.createMu.Unlock()
-	s.commitCreates(batch)
-	s.createMu.Lock()
-	if len(s.createQueue) > 0 {
-		next := s.createQueue[0]
-		s.createMu.Unlock()
-		next.done <- createResult{lead: true}
-	} else {
-		s.createLeading = false
-		s.createMu.Unlock()
-	}
-	for _, o := range batch {
-		if o != op {
-			o.done <- createResult{}
-		}
-	}
-}
-
-// commitCreates writes batch in one transaction. If that fails, each is tried alone, so one bad
-// request cannot fail the others.
-func (s *Store) commitCreates(batch []*createOp) {
-	err := s.db.Update(func(tx *bolt.Tx) error {
-		for _, o := range batch {
-			if err := createInTx(tx, &o.r, &o.ev); err != nil {
-				return err
-			}
-		}
+		out = r
 		return nil
 	})
-	if err == nil || len(batch) == 1 {
-		for _, o := range batch {
-			o.err = err
-		}
-		return
+	if err != nil {
+		return Request{}, err
 	}
-	for _, o := range batch {
-		r, ev := o.r, o.ev
-		o.err = s.db.Update(func(tx *bolt.Tx) error { return createInTx(tx, &r, &ev) })
-		o.r, o.ev = r, ev
-	}
+	return out, nil
 }
 
 func createInTx(tx *bolt.Tx, r *Request, ev *AuditRecord) error {

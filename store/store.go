@@ -38,10 +38,10 @@ type Store struct {
 	db  *bolt.DB
 	now func() time.Time // for record times the caller left zero
 
-	// Group commit of CreateRequest (see create).
-	createMu      sync.Mutex
-	createQueue   []*createOp
-	createLeading bool
+	// Group commit of CreateRequest and FirstSeen (see group).
+	groupMu      sync.Mutex
+	groupQueue   []*groupOp
+	groupLeading bool
 }
 
 // Open opens the store at path, creating it (mode 0600) at the latest schema

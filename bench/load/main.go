@@ -5,12 +5,14 @@
 // is in the store.
 //
 // The acknowledgement waits for the request's fsync'd write, so its latency is bounded below by
-// the disk, whose fsync latency swings by an order of magnitude between runs and machines. The
-// load generator therefore measures that floor in the same run: before the server starts and
-// again after it stops, it stores the same kind of request with the same store code
-// (store.CreateRequest: one fsync'd bbolt transaction, group commit) at the same rate, open loop,
-// from this process, on the same disk, and reports the acknowledgement's p50 and p99 as ratios
-// to the floor's (measured before) as well as in milliseconds.
+// the disk, whose fsync latency swings by an order of magnitude between runs and machines (and
+// from one minute to the next on a shared machine). The load generator therefore measures that
+// floor side by side with the load, in the same run: it alternates phases of -phase, first the
+// floor (this process stores the same kind of request with the same store code,
+// store.CreateRequest: one fsync'd bbolt transaction, group commit, into its own file in the same
+// directory, at the same rate, open loop, while the server is idle), then the load on the server,
+// until each has had -duration. It reports the acknowledgement's p50 and p99 as ratios to the
+// floor's, as well as in milliseconds.
 //
 //	go run ./bench/load -rate 200 -duration 60s -graph-latency 300ms
 package main
@@ -50,18 +52,15 @@ func main() {
 	users := flag.Int("users", 200, "distinct Slack users")
 	bin := flag.String("bin", "", "elevate binary (built from this checkout when empty)")
 	profile := flag.String("cpuprofile", "", "write the server's CPU profile over the middle of the run to this file")
-	floorFor := flag.Duration("floor-duration", 0, "how long to measure the floor before and after the load (0: -duration, at most 30s)")
+	phase := flag.Duration("phase", 5*time.Second, "length of each floor and load phase; they alternate until each has had -duration")
 	flag.Parse()
-	if *floorFor <= 0 {
-		*floorFor = min(*duration, 30*time.Second)
-	}
-	if err := run(*rate, *duration, *latency, *users, *bin, *profile, *floorFor); err != nil {
+	if err := run(*rate, *duration, *latency, *users, *bin, *profile, *phase); err != nil {
 		fmt.Fprintln(os.Stderr, "load:", err)
 		os.Exit(1)
 	}
 }
 
-func run(rate int, duration, latency time.Duration, users int, bin, profile string, floorFor time.Duration) error {
+func run(rate int, duration, latency time.Duration, users int, bin, profile string, phase time.Duration) error {
 	dir, err := os.MkdirTemp("", "elevate-load-")
 	if err != nil {
 		return err
@@ -76,10 +75,6 @@ func run(rate int, duration, latency time.Duration, users int, bin, profile stri
 		}
 	}
 	loadBefore := loadAvg()
-	floorBefore, err := floor(dir, "floor-before.db", rate, floorFor, users)
-	if err != nil {
-		return fmt.Errorf("floor: %w", err)
-	}
 	fake := slacktest.New()
 	defer fake.Close()
 	for i := range users {
@@ -92,7 +87,7 @@ func run(rate int, duration, latency time.Duration, users int, bin, profile stri
 		return err
 	}
 	db := filepath.Join(dir, "elevate.db")
-	args := []string{"serve", "-sandbox", "-listen", addr, "-db", db, "-sandbox-graph-latency", latency.String()}
+	args := []string{"serve", "-sandbox", "-listen", addr, "-metrics-on-main", "-db", db, "-sandbox-graph-latency", latency.String()}
 	var pprofAddr string
 	if profile != "" {
 		if pprofAddr, err = freeAddr(); err != nil {
@@ -126,13 +121,13 @@ func run(rate int, duration, latency time.Duration, users int, bin, profile stri
 		latencies []time.Duration
 		errs      = map[string]int{}
 		acked     atomic.Int64
-		wg        sync.WaitGroup
 	)
 	if profile != "" {
 		go func() {
-			// The middle of the run: after the first contacts, before the end.
-			time.Sleep(duration / 4)
-			secs := max(1, int(duration.Seconds()/2))
+			// The middle of the run (floor and load phases alternate: about 2×duration in all),
+			// after the first contacts, before the end: about half of it is load.
+			time.Sleep(duration / 2)
+			secs := max(1, int(duration.Seconds()))
 			resp, err := http.Get(fmt.Sprintf("http://%s/debug/pprof/profile?seconds=%d", pprofAddr, secs))
 			if err != nil {
 				fmt.Fprintln(os.Stderr, "profile:", err)
@@ -145,17 +140,23 @@ func run(rate int, duration, latency time.Duration, users int, bin, profile stri
 			}
 		}()
 	}
-	total := int(float64(rate) * duration.Seconds())
-	interval := time.Second / time.Duration(rate)
-	start := time.Now()
-	for i := range total {
-		// Open loop: request i goes out at start + i·interval, late or not.
-		if d := time.Until(start.Add(time.Duration(i) * interval)); d > 0 {
-			time.Sleep(d)
+	fl, err := openFloor(dir, users)
+	if err != nil {
+		return fmt.Errorf("floor: %w", err)
+	}
+	// After a load phase the server finishes its background work (sign-in DMs, Graph reads)
+	// before the next floor phase starts, so the floor is not measured against it.
+	settle := max(time.Second, 3*latency)
+	total, sent := int(float64(rate)*duration.Seconds()), 0
+	var loadTime time.Duration
+	for sent < total {
+		n := min(total-sent, int(float64(rate)*phase.Seconds()))
+		if err := fl.run(rate, n); err != nil {
+			return fmt.Errorf("floor: %w", err)
 		}
-		wg.Add(1)
-		go func(i int) {
-			defer wg.Done()
+		t0 := time.Now()
+		openLoop(rate, n, func(j int) {
+			i := sent + j
 			user := userID(i % users)
 			form := url.Values{
 				"command": {"/elevate"}, "text": {"exchange 1h load test " + strconv.Itoa(i)},
@@ -176,10 +177,15 @@ func run(rate int, duration, latency time.Duration, users int, bin, profile stri
 				acked.Add(1)
 				latencies = append(latencies, d)
 			}
-		}(i)
+		})
+		loadTime += time.Since(t0)
+		sent += n
+		time.Sleep(settle)
 	}
-	wg.Wait()
-	elapsed := time.Since(start)
+	floorRes, err := fl.close()
+	if err != nil {
+		return fmt.Errorf("floor: %w", err)
+	}
 	hwm, rss := memory(srv.Process.Pid)
 	server := serverSide(base)
 
@@ -204,22 +210,14 @@ func run(rate int, duration, latency time.Duration, users int, bin, profile stri
 		return err
 	}
 
-	floorAfter, err := floor(dir, "floor-after.db", rate, floorFor, users)
-	if err != nil {
-		return fmt.Errorf("floor: %w", err)
-	}
-
 	slices.Sort(latencies)
-	fmt.Printf("rate %d/s for %s (%d sent in %s), Graph latency %s, %d users; load average before/after: %s / %s\n",
-		rate, duration, total, elapsed.Round(time.Millisecond), latency, users, loadBefore, loadAvg())
-	fmt.Printf("floor: store.CreateRequest (fsync'd) at %d/s for %s each, before and after the load, same disk\n", rate, floorFor)
+	fmt.Printf("rate %d/s, %d commands in phases of %s (load phases took %s in all), Graph latency %s, %d users; load average before/after: %s / %s\n",
+		rate, total, phase, loadTime.Round(time.Millisecond), latency, users, loadBefore, loadAvg())
+	fmt.Printf("floor: store.CreateRequest (fsync'd) at %d/s, %d writes in phases alternating with the load's, same disk\n", rate, len(floorRes.lat)+floorRes.errs)
 	fmt.Printf("| measure | p50 | p90 | p99 | max | errors |\n|---|---|---|---|---|---|\n")
-	fmt.Printf("| floor before | %s | %s | %s | %s | %d |\n", pct(floorBefore.lat, 50), pct(floorBefore.lat, 90), pct(floorBefore.lat, 99), pct(floorBefore.lat, 100), floorBefore.errs)
+	fmt.Printf("| floor | %s | %s | %s | %s | %d |\n", pct(floorRes.lat, 50), pct(floorRes.lat, 90), pct(floorRes.lat, 99), pct(floorRes.lat, 100), floorRes.errs)
 	fmt.Printf("| ack | %s | %s | %s | %s | %d |\n", pct(latencies, 50), pct(latencies, 90), pct(latencies, 99), pct(latencies, 100), sum(errs))
-	fmt.Printf("| floor after | %s | %s | %s | %s | %d |\n", pct(floorAfter.lat, 50), pct(floorAfter.lat, 90), pct(floorAfter.lat, 99), pct(floorAfter.lat, 100), floorAfter.errs)
-	fmt.Printf("ack ÷ floor before: p50 %s, p99 %s (goal p99 ≤ 2); ÷ floor after: p50 %s, p99 %s\n",
-		ratio(latencies, floorBefore.lat, 50), ratio(latencies, floorBefore.lat, 99),
-		ratio(latencies, floorAfter.lat, 50), ratio(latencies, floorAfter.lat, 99))
+	fmt.Printf("ack ÷ floor: p50 %s, p99 %s (goal p99 ≤ 2×)\n", ratio(latencies, floorRes.lat, 50), ratio(latencies, floorRes.lat, 99))
 	fmt.Printf("| acked | errors | server peak RSS | server RSS at end | requests in store |\n|---|---|---|---|---|\n")
 	fmt.Printf("| %d | %d | %s | %s | %d |\n", acked.Load(), sum(errs), hwm, rss, len(rs))
 	fmt.Printf("server-side (from /metrics, the handler alone): %s\n", server)
@@ -232,63 +230,87 @@ func run(rate int, duration, latency time.Duration, users int, bin, profile stri
 	return nil
 }
 
+// openLoop calls fn(0..n-1) on schedule, rate per second, each in its own goroutine whatever
+// the earlier calls are doing (open loop: call j starts at start + j/rate, late or not), and
+// waits for all of them.
+func openLoop(rate, n int, fn func(j int)) {
+	var wg sync.WaitGroup
+	interval := time.Second / time.Duration(rate)
+	start := time.Now()
+	for j := range n {
+		if d := time.Until(start.Add(time.Duration(j) * interval)); d > 0 {
+			time.Sleep(d)
+		}
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			fn(j)
+		}()
+	}
+	wg.Wait()
+}
+
 // floorResult is the latency of each write of a floor run.
 type floorResult struct {
 	lat  []time.Duration // sorted
 	errs int
 }
 
-// floor stores requests like the ones the load creates (same fields, same sizes) with
-// store.CreateRequest in a fresh store file in dir, at rate per second, open loop, for d: what
-// the acknowledgement cannot beat on this disk at this rate.
-func floor(dir, name string, rate int, d time.Duration, users int) (floorResult, error) {
-	path := filepath.Join(dir, name)
+// floorStore is the floor's own store file, next to the server's.
+type floorStore struct {
+	st    *store.Store
+	path  string
+	users int
+	next  int
+	mu    sync.Mutex
+	res   floorResult
+}
+
+func openFloor(dir string, users int) (*floorStore, error) {
+	path := filepath.Join(dir, "floor.db")
 	st, err := store.Open(path)
 	if err != nil {
-		return floorResult{}, err
+		return nil, err
 	}
-	defer os.Remove(path)
-	var (
-		mu  sync.Mutex
-		res floorResult
-		wg  sync.WaitGroup
-	)
-	total := int(float64(rate) * d.Seconds())
-	interval := time.Second / time.Duration(rate)
-	start := time.Now()
-	for i := range total {
-		if w := time.Until(start.Add(time.Duration(i) * interval)); w > 0 {
-			time.Sleep(w)
+	return &floorStore{st: st, path: path, users: users}, nil
+}
+
+// run stores n requests like the ones the load creates (same fields, same sizes) with
+// store.CreateRequest, at rate per second, open loop: what the acknowledgement cannot beat on
+// this disk at this rate.
+func (f *floorStore) run(rate, n int) error {
+	base := f.next
+	f.next += n
+	openLoop(rate, n, func(j int) {
+		i := base + j
+		user := userID(i % f.users)
+		now := time.Now().UTC()
+		r := store.Request{Platform: "slack", ChatUser: user, ChatName: "user", Channel: "C0LOAD",
+			LoginHint: fmt.Sprintf("user%d@contoso.example", i%f.users),
+			RoleID:    "29232cdf-9323-42fd-ade2-1d097af3e4de", RoleName: "Exchange Administrator",
+			Duration: time.Hour, Justification: "load test " + strconv.Itoa(i), State: store.StateAwaitingSignIn,
+			CreatedAt: now, ExpiresAt: now.Add(time.Hour)}
+		t0 := time.Now()
+		_, err := f.st.CreateRequest(r, store.AuditRecord{Actor: "slack:" + user, Action: "request.created",
+			Detail: `role="Exchange Administrator" duration=1h`})
+		el := time.Since(t0)
+		f.mu.Lock()
+		defer f.mu.Unlock()
+		if err != nil {
+			f.res.errs++
+			return
 		}
-		wg.Add(1)
-		go func(i int) {
-			defer wg.Done()
-			user := userID(i % users)
-			now := time.Now().UTC()
-			r := store.Request{Platform: "slack", ChatUser: user, ChatName: "user" + strconv.Itoa(i%users), Channel: "C0LOAD",
-				LoginHint: fmt.Sprintf("user%d@contoso.example", i%users),
-				RoleID:    "29232cdf-9323-42fd-ade2-1d097af3e4de", RoleName: "Exchange Administrator",
-				Duration: time.Hour, Justification: "load test " + strconv.Itoa(i), State: store.StateAwaitingSignIn,
-				CreatedAt: now, ExpiresAt: now.Add(time.Hour)}
-			t0 := time.Now()
-			_, err := st.CreateRequest(r, store.AuditRecord{Actor: "slack:" + user, Action: "request.created",
-				Detail: `role="Exchange Administrator" duration=1h`})
-			el := time.Since(t0)
-			mu.Lock()
-			defer mu.Unlock()
-			if err != nil {
-				res.errs++
-				return
-			}
-			res.lat = append(res.lat, el)
-		}(i)
-	}
-	wg.Wait()
-	if err := st.Close(); err != nil {
-		return floorResult{}, err
-	}
-	slices.Sort(res.lat)
-	return res, nil
+		f.res.lat = append(f.res.lat, el)
+	})
+	return nil
+}
+
+// close closes and removes the floor's file and returns its latencies, sorted.
+func (f *floorStore) close() (floorResult, error) {
+	err := f.st.Close()
+	os.Remove(f.path)
+	slices.Sort(f.res.lat)
+	return f.res, err
 }
 
 // ratio is a's p-th percentile over b's, to two decimals.

@@ -129,6 +129,15 @@ func Run(t *testing.T, w *demo.World, p Platform) {
 		click(t, "alice", bot.ActionApprove, "")
 		want(t, last(t, "alice"), "can't approve or deny your own request")
 
+		// Dave is no approver of Global Administrator: he is told so at once, not asked to sign in.
+		click(t, "dave", bot.ActionApprove, "")
+		want(t, last(t, "dave"), "You are not an approver for Global Administrator.")
+		for _, m := range p.Seen(t, "dave") {
+			if strings.Contains(m, "counts as soon as you are signed in") || strings.Contains(m, "approving it needs a fresh sign-in") {
+				t.Fatalf("dave, no approver, was asked to sign in first: %q", m)
+			}
+		}
+
 		click(t, "bob", bot.ActionApprove, "")
 		signIn(t, "bob", true)
 		want(t, last(t, "bob"), "1 of 2")

@@ -40,8 +40,10 @@ func (a *Adapter) SendFiles(ctx context.Context, to bot.Address, m bot.Message, 
 	return ref, nil
 }
 
-// upload shares one file in channel (an id). The three steps are retried together after a 429:
-// a file whose upload was not completed is never shown, so nothing is shared twice.
+// upload shares one file in channel (an id). slack-go retries the first and last of its three
+// steps after a 429 (never the upload of the bytes in between, a streamed body); a failed step
+// leaves the message without the file, logged, and a file whose upload was not completed is
+// never shown, so nothing is shared twice.
 func (a *Adapter) upload(ctx context.Context, channel string, f bot.Attachment) error {
 	if len(f.Data) == 0 {
 		return errors.New("empty file")

@@ -199,7 +199,9 @@ func mrkdwn(s string) *slackapi.TextBlockObject {
 // escape makes text safe for Slack's mrkdwn: only &, < and > are special (they start entities,
 // links and mentions); *bold* and `code` pass through as the neutral model intends.
 func escape(s string) string {
-	return strings.NewReplacer("&", "&amp;", "<", "&lt;", ">", "&gt;").Replace(s)
+	s = strings.NewReplacer("&", "&amp;", "<", "&lt;", ">", "&gt;").Replace(s)
+	// Channel mentions the core marked (ChannelName) become Slack's own: <#C…>.
+	return bot.ReplaceMentions(s, func(id string) string { return "<#" + id + ">" })
 }
 
 // truncate cuts s to at most n characters, marking the cut with an ellipsis.

@@ -11,7 +11,8 @@
 // updated in place with chat.update.
 //
 // A Slack API failure never loses a request: it is in the store. Rate limits (HTTP 429) are
-// retried after Slack's Retry-After a bounded number of times; other failures are logged.
+// retried by slack-go (OptionRetryConfig) after Slack's Retry-After, a bounded number of times
+// and only while Retry-After is short; other failures are logged.
 package slack
 
 import (
@@ -20,6 +21,9 @@ import (
 	"fmt"
 	"log/slog"
 	"net/http"
+	"path"
+	"regexp"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -59,7 +63,8 @@ type Options struct {
 	HTTPClient *http.Client
 	Logger     *slog.Logger
 	// Retries is how often a call refused with 429 is retried after Retry-After (default 3;
-	// negative for none). MaxRetryWait caps one wait (default 30s).
+	// negative for none). A 429 whose Retry-After is longer than MaxRetryWait (default 30s) is
+	// not waited for: the call fails at once with *slack.RateLimitedError carrying RetryAfter.
 	Retries      int
 	MaxRetryWait time.Duration
 	// HomeDelay gathers changes before App Home tabs are republished (default 2s).
@@ -76,23 +81,22 @@ type Options struct {
 // Adapter is the Slack Messenger and the handlers that feed the core. Create it with New and
 // Close it when done.
 type Adapter struct {
-	api     *slackapi.Client
-	secret  string
-	app     string
-	log     *slog.Logger
-	core    atomic.Pointer[coreBox]
-	retries int
-	maxWait time.Duration
-	hintTO  time.Duration
+	api    *slackapi.Client
+	secret string
+	app    string
+	log    *slog.Logger
+	core   atomic.Pointer[coreBox]
+	hintTO time.Duration
 
 	socketOn atomic.Bool // RunSocket was started
 	socketUp atomic.Bool // the socket is connected
 
-	replays Replays
-	hints   *findCache
-	finds   *findCache
-	dms     sync.Map // Slack user id → DM channel id
-	homes   *homes
+	replays    Replays
+	hints      *findCache
+	finds      *findCache
+	dms        sync.Map // Slack user id → DM channel id
+	channelIDs sync.Map // channel name (lower case, no #) → id, learnt from posts
+	homes      *homes
 
 	ctx    context.Context
 	cancel context.CancelFunc
@@ -136,12 +140,14 @@ func New(o Options) (*Adapter, error) {
 	if o.HTTPClient != nil {
 		opts = append(opts, slackapi.OptionHTTPClient(o.HTTPClient))
 	}
+	// After OptionHTTPClient: the retry wrapper wraps the client given.
+	opts = append(opts, slackapi.OptionRetryConfig(retryConfig(max(o.Retries, 0), o.MaxRetryWait, o.Logger)))
 	if o.AppToken != "" {
 		opts = append(opts, slackapi.OptionAppLevelToken(o.AppToken))
 	}
 	a := &Adapter{
 		api: slackapi.New(o.BotToken, opts...), secret: o.SigningSecret, app: o.AppToken, log: o.Logger,
-		retries: max(o.Retries, 0), maxWait: o.MaxRetryWait, hintTO: o.HintWait,
+		hintTO:  o.HintWait,
 		replays: o.Replays, hints: newFindCache(10_000), finds: newFindCache(10_000),
 	}
 	if a.replays == nil {
@@ -271,7 +277,25 @@ func (a *Adapter) Send(ctx context.Context, to bot.Address, m bot.Message) (stor
 		return store.MessageRef{}, fmt.Errorf("slack: posting in %s: %w", to.Channel, err)
 	}
 	ref.Channel, ref.MessageID = ch, ts
+	if name := strings.ToLower(strings.TrimPrefix(to.Channel, "#")); name != ch {
+		a.channelIDs.Store(name, ch) // for ChannelName: Slack answered with the channel's id
+	}
 	return ref, nil
+}
+
+var slackChannelID = regexp.MustCompile(`^[CG][A-Z0-9]{6,}$`)
+
+// ChannelName implements bot.ChannelNamer: a channel mention (<#C…>) when the channel's id is
+// known (configured, or learnt from a post), else "#name".
+func (a *Adapter) ChannelName(_ context.Context, channel string) string {
+	ch := strings.TrimPrefix(strings.TrimSpace(channel), "#")
+	if slackChannelID.MatchString(ch) {
+		return bot.ChannelMention(ch)
+	}
+	if id, ok := a.channelIDs.Load(strings.ToLower(ch)); ok {
+		return bot.ChannelMention(id.(string))
+	}
+	return "#" + ch
 }
 
 func (a *Adapter) dm(ctx context.Context, user string, opts []slackapi.MsgOption, ref store.MessageRef) (store.MessageRef, error) {
@@ -322,23 +346,46 @@ func (a *Adapter) Update(ctx context.Context, ref store.MessageRef, m bot.Messag
 	})
 }
 
-// call runs one Web API call, retrying after Slack's Retry-After when it is rate limited. A call
-// refused with 429 was not carried out, so retrying never posts twice.
+// call runs one Web API call. slack-go has already retried it after any 429 it was allowed to
+// wait for (retryConfig); a rate limit that outlived those retries is logged here with the
+// method, so an operator sees what was dropped.
 func (a *Adapter) call(ctx context.Context, method string, fn func() error) error {
-	for attempt := 0; ; attempt++ {
-		err := fn()
-		var rl *slackapi.RateLimitedError
-		if !errors.As(err, &rl) || attempt >= a.retries {
-			return err
-		}
-		wait := min(rl.RetryAfter, a.maxWait)
-		a.log.Warn("slack rate limited", "method", method, "retry_after", rl.RetryAfter, "attempt", attempt+1)
-		t := time.NewTimer(wait)
-		select {
-		case <-t.C:
-		case <-ctx.Done():
-			t.Stop()
-			return errors.Join(err, ctx.Err())
-		}
+	err := fn()
+	var rl *slackapi.RateLimitedError
+	if errors.As(err, &rl) {
+		a.log.Warn("slack rate limited; giving up on this call", "method", method, "retry_after", rl.RetryAfter)
 	}
+	return err
+}
+
+// retryConfig is slack-go's retry of 429s (only: a 5xx or a broken connection may have carried
+// the call out, and a post must not be made twice): after Slack's Retry-After (at least one
+// second, slack-go's floor), at most retries times, and only when Retry-After is at most
+// maxWait.
+func retryConfig(retries int, maxWait time.Duration, log *slog.Logger) slackapi.RetryConfig {
+	cfg := slackapi.RetryConfig{MaxRetries: retries, RetryAfterDuration: time.Second}
+	cfg.Handlers = []slackapi.RetryHandler{boundedRetry{inner: slackapi.NewRateLimitErrorRetryHandler(cfg), max: maxWait, log: log}}
+	return cfg
+}
+
+// boundedRetry is slack-go's 429 handler that will not wait longer than max: a longer
+// Retry-After fails the call at once, with the wait in the error, for the caller to schedule.
+type boundedRetry struct {
+	inner slackapi.RetryHandler
+	max   time.Duration
+	log   *slog.Logger
+}
+
+func (h boundedRetry) ShouldRetry(st *slackapi.RetryState, req *http.Request, resp *http.Response, err error) (bool, time.Duration) {
+	retry, wait := h.inner.ShouldRetry(st, req, resp, err)
+	if !retry {
+		return false, 0
+	}
+	method := path.Base(req.URL.Path)
+	if wait > h.max {
+		h.log.Warn("slack rate limited for longer than Elevate waits in line", "method", method, "retry_after", wait, "max_wait", h.max)
+		return false, 0
+	}
+	h.log.Warn("slack rate limited; retrying", "method", method, "retry_after", wait, "attempt", st.Attempt+1)
+	return true, wait
 }

@@ -489,3 +489,27 @@ func TestFormChecksEligibility(t *testing.T) {
 		t.Fatalf("the forged request: %s %s %s", got.RoleName, got.State, got.FailureCode)
 	}
 }
+
+// TestChannelMention: the requester is told where the card went as a Slack channel mention
+// (<#C…>, which Slack shows as the channel's current name), never as a raw id or escaped text.
+func TestChannelMention(t *testing.T) {
+	e := start(t, false)
+	e.command(t, "alice", general, "ga 1h INC-1234 restore tenant")
+	e.settle()
+	e.signIn(t, "alice")
+	var told slacktest.Message
+	for _, m := range e.fake.Private(uid("alice")) {
+		if strings.Contains(m.Plain(), "I've asked in") {
+			told = m
+		}
+	}
+	var blocks []struct {
+		Text struct{ Text string } `json:"text"`
+	}
+	if err := json.Unmarshal(told.Blocks, &blocks); err != nil || len(blocks) == 0 {
+		t.Fatalf("alice was not told where the card is: %+v (%v)", told, err)
+	}
+	if got := blocks[0].Text.Text; !strings.Contains(got, "I've asked in <#C0APPROVALS>.") {
+		t.Fatalf("alice was told %q, want a mention of <#C0APPROVALS>", got)
+	}
+}

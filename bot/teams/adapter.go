@@ -109,6 +109,7 @@ type Adapter struct {
 	seen    map[string]store.Conversation // what was last written, to skip redundant writes
 	watches map[*clickWatch]struct{}      // card clicks waiting for the core's answer
 	members *memberCache
+	listing channelListing // on-demand channel listings (channels.go)
 
 	ctx    context.Context
 	cancel context.CancelFunc
@@ -311,6 +312,10 @@ func (a *Adapter) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	default:
 		// conversationUpdate, installationUpdate (captured above), typing, reactions, …
 		w.WriteHeader(http.StatusOK)
+		if a.added(act, in) {
+			team, teamName, su := in.ChannelData.Team.ID, in.ChannelData.Team.Name, act.ServiceURL
+			a.background("teams channels", func(ctx context.Context) error { return a.learnChannels(ctx, su, team, teamName) })
+		}
 	}
 }
 
@@ -525,7 +530,7 @@ func (a *Adapter) invoke(ctx context.Context, w http.ResponseWriter, c Core, act
 		case <-ctx.Done():
 			return
 		}
-		if bot.Action(verb) == bot.ActionApprove || bot.Action(verb) == bot.ActionDeny {
+		if bot.Action(verb) == bot.ActionApprove || (bot.Action(verb) == bot.ActionDeny && strings.TrimSpace(reason) != "") {
 			writeInvoke(w, a.liveCard(ctx, c, value))
 			return
 		}
@@ -651,7 +656,7 @@ func (a *Adapter) deliver(ctx context.Context, to bot.Address, m bot.Message, ac
 		a.noticeReply(to.User, m)
 	}
 	if to.Channel != "" && !to.Private {
-		conv, err := a.channel(to.Channel)
+		conv, err := a.channelNow(ctx, to.Channel)
 		if err != nil {
 			return store.MessageRef{}, err
 		}

@@ -231,8 +231,8 @@ func TestPolicyAssignments(t *testing.T) {
 	if len(rules) != 17 {
 		t.Errorf("%d rules, want 17", len(rules))
 	}
-	if got := rules["Expiration_EndUser_Assignment"]["maximumDuration"]; got != "PT2H" {
-		t.Errorf("SharePoint max %v, want PT2H", got)
+	if got := rules["Expiration_EndUser_Assignment"]["maximumDuration"]; got != "PT1H" { // examples/tenant.yaml: stricter than Elevate
+		t.Errorf("SharePoint max %v, want PT1H", got)
 	}
 	if got := rules["Enablement_EndUser_Assignment"]["enabledRules"]; len(got.([]any)) != 2 {
 		t.Errorf("SharePoint enabledRules %v, want MFA + justification (defaults)", got)

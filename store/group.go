@@ -1,0 +1,78 @@
+package store
+
+import bolt "go.etcd.io/bbolt"
+
+// groupOp is one small write waiting to be committed together with others.
+type groupOp struct {
+	fn   func(*bolt.Tx) error
+	err  error
+	done chan bool // true: lead the next commit
+}
+
+// group runs fn in a write transaction shared with the other group writes (CreateRequest,
+// FirstSeen) that arrive while another commit is in progress: one transaction, one fsync for
+// all of them (group commit). Nobody waits for a batch to fill: the first caller commits at
+// once, callers that queued meanwhile go in the next transaction, led by the first of them. So
+// a lone write costs one fsync, as before, and under load the fsyncs are shared instead of
+// queued one behind the other. An acknowledgement waits for several such writes (the replay
+// keys, then the request), so they share one queue rather than queueing for the file in turn.
+//
+// fn sees the writes of the ops before it in the same transaction. If the shared transaction
+// fails, each fn is run again alone, so one bad write cannot fail the others: fn must set its
+// results afresh on every run.
+func (s *Store) group(fn func(*bolt.Tx) error) error {
+	op := &groupOp{fn: fn, done: make(chan bool, 1)}
+	s.groupMu.Lock()
+	s.groupQueue = append(s.groupQueue, op)
+	if s.groupLeading {
+		s.groupMu.Unlock()
+		if lead := <-op.done; !lead {
+			return op.err // committed by a leader
+		}
+	} else {
+		s.groupLeading = true
+		s.groupMu.Unlock()
+	}
+	// Leading: commit everything queued now (op among it), then hand over to the next waiter.
+	s.groupMu.Lock()
+	batch := s.groupQueue
+	s.groupQueue = nil
+	s.groupMu.Unlock()
+	s.commitGroup(batch)
+	s.groupMu.Lock()
+	if len(s.groupQueue) > 0 {
+		next := s.groupQueue[0]
+		s.groupMu.Unlock()
+		next.done <- true
+	} else {
+		s.groupLeading = false
+		s.groupMu.Unlock()
+	}
+	for _, o := range batch {
+		if o != op {
+			o.done <- false
+		}
+	}
+	return op.err
+}
+
+// commitGroup writes batch in one transaction. If that fails, each is tried alone.
+func (s *Store) commitGroup(batch []*groupOp) {
+	err := s.db.Update(func(tx *bolt.Tx) error {
+		for _, o := range batch {
+			if err := o.fn(tx); err != nil {
+				return err
+			}
+		}
+		return nil
+	})
+	if err == nil || len(batch) == 1 {
+		for _, o := range batch {
+			o.err = err
+		}
+		return
+	}
+	for _, o := range batch {
+		o.err = s.db.Update(o.fn)
+	}
+}
