@@ -52,6 +52,7 @@ type Core struct {
 	usable  time.Duration
 	signins *signInBook
 	tokens  *tokenBook
+	links   *linkBook
 
 	mu         sync.RWMutex
 	messengers map[string]Messenger
@@ -90,6 +91,7 @@ func New(o Options) (*Core, error) {
 	}
 	c.signins = newSignInBook(c.now)
 	c.tokens = newTokenBook(c.now)
+	c.links = newLinkBook(c.now)
 	c.ctx, c.cancel = context.WithCancel(context.Background())
 	return c, nil
 }

@@ -69,7 +69,7 @@ func (p *parser) parse(data []byte) *Config {
 		}
 	}
 
-	f := p.mapping(top, "", []string{"version", "tenant", "channels", "request_expiry", "sign_in_freshness", "ticket_pattern", "roles", "users", "schedules", "baseline", "admins", "groups"})
+	f := p.mapping(top, "", []string{"version", "tenant", "channels", "request_expiry", "sign_in_freshness", "ticket_pattern", "roles", "users", "schedules", "baseline", "admins", "groups", "identity"})
 	if n := f.get("version"); n != nil {
 		if v, ok := p.integer(n, "version"); ok && v != 1 {
 			p.errorf(n.Line, "version: %d is not a config version this Elevate knows (it knows 1)", v)
@@ -102,6 +102,7 @@ func (p *parser) parse(data []byte) *Config {
 	}
 	p.users(f.get("users"), &c.Users)
 	p.admins(f.get("admins"), &c.Admins)
+	p.identity(f.get("identity"), &c.Identity)
 	p.groups(f.get("groups"), c)
 	p.roles(f.get("roles"), c)
 	p.schedules(f.get("schedules"), f.get("baseline"), c) // schedule.go

@@ -27,6 +27,7 @@ type Config struct {
 	DefaultTicketPattern *regexp.Regexp // default `\b[A-Z][A-Z0-9]+-\d+\b`
 	Admins               Admins         // who may run discover and convert
 	Schedules            Schedules      // scheduled work and the drift baseline (schedule.go)
+	Identity             Identity       // linking chat accounts to Entra users (identity.go)
 
 	disabled []*Role // roles hidden by `enabled: false`, so a request for one gets a clear answer
 }
