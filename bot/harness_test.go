@@ -194,6 +194,7 @@ type world struct {
 type setup struct {
 	config []byte
 	seed   func(*graphtest.Seed)
+	onCall bot.OnCall
 }
 
 func newWorld(t *testing.T, s setup) *world {
@@ -237,7 +238,7 @@ func newWorld(t *testing.T, s setup) *world {
 	if err != nil {
 		t.Fatal(err)
 	}
-	w.core, err = bot.New(bot.Options{Config: cfg, Graph: g, Store: w.store, Now: w.clock.now, UsableTimeout: 5 * time.Second,
+	w.core, err = bot.New(bot.Options{Config: cfg, Graph: g, Store: w.store, Now: w.clock.now, UsableTimeout: 5 * time.Second, OnCall: s.onCall,
 		Logger: slog.New(slog.NewTextHandler(testLog{t}, &slog.HandlerOptions{Level: slog.LevelDebug}))})
 	if err != nil {
 		t.Fatal(err)

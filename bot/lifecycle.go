@@ -271,7 +271,9 @@ func (c *Core) afterSignIn(ctx context.Context, id uint64) error {
 		return err
 	}
 	if r.ApprovalsNeeded > 0 && approvals(r) < r.ApprovalsNeeded {
-		return c.requestApproval(ctx, r)
+		if !c.waiveOnCall(ctx, r) {
+			return c.requestApproval(ctx, r)
+		}
 	}
 	return c.activate(ctx, id)
 }
