@@ -99,7 +99,7 @@ func TestCheckAllGood(t *testing.T) {
 		"delegated permissions consented for all users:", graph.ScopeActivate,
 		"licence for PIM: Microsoft Entra ID P2 (service plan AAD_PREMIUM_P2",
 		"reached directory audit log", "optional, not granted: RoleEligibilitySchedule.Remove.Directory",
-		"auth.test: the bot @elevate in the workspace Contoso", "channel #pim-approvals: C0CHECK00A, the bot is in it",
+		"auth.test: the bot @elevate in the workspace Contoso", "Socket Mode (apps.connections.open): the app-level token works", "channel #pim-approvals: C0CHECK00A, the bot is in it",
 		"Bot Framework token: obtained for the bot "+botAppID, "channel #security: mapped to 19:checkb@thread.tacv2",
 		"Everything Elevate needs is in place")
 }
@@ -237,6 +237,15 @@ func TestCheckSlack(t *testing.T) {
 			t.Fatalf("check passed:\n%s", out)
 		}
 		wantLines(t, out, "Slack refused SLACK_BOT_TOKEN (invalid_auth)")
+	})
+	t.Run("wrong app token", func(t *testing.T) {
+		s := newCheckSetup(t, nil)
+		s.env["SLACK_APP_TOKEN"] = "xapp-wrong"
+		out, err := s.run(t)
+		if err == nil {
+			t.Fatalf("check passed:\n%s", out)
+		}
+		wantLines(t, out, "Slack refused SLACK_APP_TOKEN for Socket Mode (invalid_auth)")
 	})
 	t.Run("missing scopes", func(t *testing.T) {
 		s := newCheckSetup(t, nil)
