@@ -284,3 +284,14 @@ func TestCheckTeamsChannels(t *testing.T) {
 		t.Errorf("a malformed TEAMS_CHANNELS passes (err %v):\n%s", err, out)
 	}
 }
+
+// A wrong tenant id is named by Entra's own code before any credential is tried.
+func TestCheckUnknownTenant(t *testing.T) {
+	s := newCheckSetup(t, nil)
+	s.gc.TenantID = "0bad0000-0000-4000-8000-000000000000"
+	out, err := s.run(t)
+	if err == nil {
+		t.Fatalf("check passed:\n%s", out)
+	}
+	wantLines(t, out, "Elevate cannot reach Microsoft Entra at "+s.tn.AuthorityURL()+" for tenant 0bad0000-0000-4000-8000-000000000000: AADSTS90002: Tenant '0bad0000-0000-4000-8000-000000000000' not found. (the tenant was not found: check the tenant id)")
+}
