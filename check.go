@@ -288,7 +288,8 @@ func checkSlack(ctx context.Context, c *checker, cfg *policy.Config, env checkEn
 	if apiURL != "" && !strings.HasSuffix(apiURL, "/") {
 		apiURL += "/"
 	}
-	res, err := slack.Check(ctx, slack.CheckOptions{BotToken: token, APIURL: apiURL, HTTPClient: env.HTTP, Channels: configuredChannels(cfg)})
+	res, err := slack.Check(ctx, slack.CheckOptions{BotToken: token, AppToken: env.Getenv("SLACK_APP_TOKEN"), APIURL: apiURL,
+		HTTPClient: env.HTTP, Channels: configuredChannels(cfg)})
 	if err != nil {
 		var se slackapi.SlackErrorResponse
 		if errors.As(err, &se) && (se.Err == "invalid_auth" || se.Err == "not_authed" || se.Err == "account_inactive" || se.Err == "token_revoked") {
@@ -302,6 +303,14 @@ func checkSlack(ctx context.Context, c *checker, cfg *policy.Config, env checkEn
 	}
 	c.saw("auth.test: the bot @%s in the workspace %s (%s)", res.BotUser, res.Team, res.TeamID)
 	c.saw("scopes granted: %s", listOr(res.Scopes, "none"))
+	if env.Getenv("SLACK_APP_TOKEN") != "" {
+		if res.AppTokenErr != nil {
+			c.saw("Socket Mode (apps.connections.open): %s", graph.Cause(res.AppTokenErr))
+			c.missing("Slack refused SLACK_APP_TOKEN for Socket Mode (%s): generate an app-level token with the connections:write scope at api.slack.com/apps → your app → Basic Information → App-Level Tokens, and turn Socket Mode on.", graph.Cause(res.AppTokenErr))
+		} else {
+			c.saw("Socket Mode (apps.connections.open): the app-level token works")
+		}
+	}
 	if len(res.Missing) > 0 {
 		c.missing("The Slack app lacks the bot scope%s %s that Elevate's manifest asks for: add %s under api.slack.com/apps → your app → OAuth & Permissions → Scopes (or paste the output of `elevate manifest slack` into App Manifest), then Reinstall to Workspace and update SLACK_BOT_TOKEN if it changed.",
 			plural(len(res.Missing)), strings.Join(res.Missing, ", "), map[bool]string{true: "it", false: "them"}[len(res.Missing) == 1])

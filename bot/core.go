@@ -9,6 +9,7 @@ import (
 	"log/slog"
 	"slices"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/elevate-pim/elevate/graph"
@@ -44,6 +45,12 @@ type Options struct {
 	// OutboxMaxAge is how long a chat delivery is retried (or held for an unknown target) before
 	// it is given up with an audit record; 24h when zero.
 	OutboxMaxAge time.Duration
+	// WriteTimeout bounds one PIM write, which runs detached from its caller's cancellation
+	// (default 30s); a write that takes longer has an unknown outcome and is looked up.
+	WriteTimeout time.Duration
+	// Workers is how many background tasks (reconciliations, retries, waits for PIM to make
+	// an activation usable) run at once; default 4.
+	Workers int
 	// OnCall answers roles' on-call waivers (approval.on_call); nil: every such role falls back
 	// to human approval, saying so.
 	OnCall OnCall
@@ -81,6 +88,12 @@ type Core struct {
 	ctx    context.Context
 	cancel context.CancelFunc
 	wg     sync.WaitGroup
+
+	writeTimeout time.Duration
+	slots        chan struct{} // one per background task allowed to run at once (intent.go)
+	inflight     sync.Map      // request id → struct{}: a PIM write or a reconciliation runs for it here
+	asked        sync.Map      // request id → struct{}: this process sent a sign-in link for it
+	syncing      atomic.Bool   // a check of active requests against PIM is running
 }
 
 // New returns a core; Register at least one Messenger before use and Close it when done.
@@ -108,6 +121,15 @@ func New(o Options) (*Core, error) {
 	c.out = newDeliveries()
 	c.run = rand.Text()
 	c.started = c.now()
+	c.writeTimeout = o.WriteTimeout
+	if c.writeTimeout <= 0 {
+		c.writeTimeout = defaultWriteTimeout
+	}
+	workers := o.Workers
+	if workers <= 0 {
+		workers = 4
+	}
+	c.slots = make(chan struct{}, workers)
 	c.signins = newSignInBook(c.now)
 	c.tokens = newTokenBook(c.now)
 	c.links = newLinkBook(c.now)
@@ -133,6 +155,9 @@ func (c *Core) Close() {
 }
 
 func (c *Core) background(name string, fn func(ctx context.Context) error) {
+	if c.ctx.Err() != nil {
+		return // closed: nothing new starts (it is in the store; the next start resumes it)
+	}
 	c.wg.Add(1)
 	go func() {
 		defer c.wg.Done()
@@ -173,10 +198,15 @@ func (c *Core) reply(ctx context.Context, a Actor, m Message) {
 	c.send(ctx, a.Platform, a.reply(), m)
 }
 
-// tell sends a direct message to the requester of r.
+// tell sends a direct message to the requester of r through the outbox, in a transaction of its
+// own; a change that causes the message queues it with out.tell instead, atomically.
 func (c *Core) tell(ctx context.Context, r store.Request, m Message) {
-	m.RequestID = r.ID
-	c.send(ctx, r.Platform, DM(r.ChatUser), m)
+	c.tellLater(ctx, r, m)
+}
+
+// tellUser is tell; a request without a chat user (made in the Entra portal) gets nothing.
+func (c *Core) tellUser(ctx context.Context, r store.Request, m Message) {
+	c.tellLater(ctx, r, m)
 }
 
 func (c *Core) event(a Actor, action, detail string) store.AuditRecord {
