@@ -178,6 +178,21 @@ func checkTenant(ctx context.Context, c *checker, cfg *policy.Config, gc graph.C
 		c.missing("Elevate could not read the tenant-wide consent to its delegated permissions (%s): grant Directory.Read.All as above, then run check again.", graph.Cause(cerr))
 	}
 
+	if gc.RedirectURL != "" {
+		switch uris, err := g.RedirectURIs(ctx); {
+		case err == nil && slices.Contains(uris, gc.RedirectURL):
+			c.saw("redirect URI %s: registered on the app (Web platform)", gc.RedirectURL)
+		case err == nil:
+			c.saw("redirect URIs registered on the app (Web platform): %s", listOr(uris, "none"))
+			c.missing("Register the sign-in redirect %s on the app, exactly (without it every sign-in ends with AADSTS50011): %s → Authentication → Add a platform → Web (or, under Web, Add URI) → %s, then Save.",
+				gc.RedirectURL, appPage(gc.ClientID), gc.RedirectURL)
+		case errors.Is(err, graph.ErrNoApplication):
+			c.saw("redirect URIs: not checked (the app is registered in another tenant)")
+		default:
+			c.saw("redirect URIs: could not be read (%s)", graph.Cause(err))
+		}
+	}
+
 	switch lic, err := g.PIMLicence(ctx); {
 	case err == nil:
 		c.saw("licence for PIM: %s (service plan %s in the subscription %s)", lic.Product, lic.Plan, lic.SKU)

@@ -37,6 +37,7 @@ func newCheckSetup(t *testing.T, seedFn func(*graphtest.Seed)) *checkSetup {
 	if err != nil {
 		t.Fatal(err)
 	}
+	seed.Client.RedirectURIs = []string{"https://elevate.test/auth/callback"}
 	if seedFn != nil {
 		seedFn(&seed)
 	}
@@ -98,6 +99,7 @@ func TestCheckAllGood(t *testing.T) {
 	wantLines(t, out, "app token: obtained", "application permissions assigned: AuditLog.Read.All",
 		"delegated permissions consented for all users:", graph.ScopeActivate,
 		"licence for PIM: Microsoft Entra ID P2 (service plan AAD_PREMIUM_P2",
+		"redirect URI https://elevate.test/auth/callback: registered on the app (Web platform)",
 		"reached directory audit log", "optional, not granted: RoleEligibilitySchedule.Remove.Directory",
 		"auth.test: the bot @elevate in the workspace Contoso", "Socket Mode (apps.connections.open): the app-level token works", "channel #pim-approvals: C0CHECK00A, the bot is in it",
 		"Bot Framework token: obtained for the bot "+botAppID, "channel #security: mapped to 19:checkb@thread.tacv2",
@@ -294,4 +296,17 @@ func TestCheckUnknownTenant(t *testing.T) {
 		t.Fatalf("check passed:\n%s", out)
 	}
 	wantLines(t, out, "Elevate cannot reach Microsoft Entra at "+s.tn.AuthorityURL()+" for tenant 0bad0000-0000-4000-8000-000000000000: AADSTS90002: Tenant '0bad0000-0000-4000-8000-000000000000' not found. (the tenant was not found: check the tenant id)")
+}
+
+// A redirect URL the app registration does not list would end every sign-in with AADSTS50011.
+func TestCheckRedirectNotRegistered(t *testing.T) {
+	s := newCheckSetup(t, func(seed *graphtest.Seed) {
+		seed.Client.RedirectURIs = []string{"https://elevate.test/callback"}
+	})
+	out, err := s.run(t)
+	if err == nil {
+		t.Fatalf("check passed:\n%s", out)
+	}
+	wantLines(t, out, "redirect URIs registered on the app (Web platform): https://elevate.test/callback",
+		"Register the sign-in redirect https://elevate.test/auth/callback on the app, exactly (without it every sign-in ends with AADSTS50011)")
 }
