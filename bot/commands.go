@@ -229,6 +229,9 @@ func (c *Core) status(ctx context.Context, a Actor) error {
 func (c *Core) statusLine(r store.Request) string {
 	switch r.State {
 	case store.StateActive:
+		if e := r.Extension; e != nil && e.By > 0 {
+			return fmt.Sprintf("#%d %s: active until %s, then activated again for %s (your extension)", r.ID, r.RoleName, c.clock(r.EndsAt), hm(e.By))
+		}
 		return fmt.Sprintf("#%d %s: active until %s", r.ID, r.RoleName, c.clock(r.EndsAt))
 	case store.StateAwaitingApproval:
 		return fmt.Sprintf("#%d %s for %s: waiting for approval (%d of %d)", r.ID, r.RoleName, hm(r.Duration), approvals(r), r.ApprovalsNeeded)
