@@ -112,8 +112,8 @@ func TestCheckMissingDelegatedConsentAndWrongBotSecret(t *testing.T) {
 	})
 	s.env["MICROSOFT_APP_PASSWORD"] = "not-the-secret"
 	out, err := s.run(t)
-	if err == nil {
-		t.Fatalf("check passed:\n%s", out)
+	if exitStatus(err) != exitFail {
+		t.Fatalf("check: %v (exit status %d, want 1)\n%s", err, exitStatus(err), out)
 	}
 	wantLines(t, out,
 		"Grant admin consent for the delegated permission RoleAssignmentSchedule.ReadWrite.Directory",

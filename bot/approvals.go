@@ -201,11 +201,19 @@ func (c *Core) decide(ctx context.Context, a Actor, id uint64, action Action, re
 	if err != nil {
 		return c.mismatch(ctx, a, err)
 	}
-	// Knowing who clicked needs a sign-in once; tier-0 roles need a fresh one every time. Someone
-	// who is not an approver is told so at once, not after a sign-in: read with Elevate's own
-	// identity, for the known user or the platform's email hint (good enough to refuse, never
-	// to approve).
-	signIn := !known || (role.Tier0 && !c.tokens.hasFresh(who.ObjectID, c.cfg.SignInFreshness))
+	if known && slices.ContainsFunc(r.Approvals, func(ap store.Approval) bool { return ap.Approver == who.ObjectID }) {
+		c.reply(ctx, a, Message{Kind: KindText, Text: "Your decision on this request was already recorded."})
+		return nil // a double click, before asking for a sign-in it would not need
+	}
+	// Knowing who clicked needs a sign-in once; tier-0 roles need one made by this chat account
+	// for this very request, every time. Someone who is not an approver is told so at once, not
+	// after a sign-in: read with Elevate's own identity, for the known user or the platform's
+	// email hint (good enough to refuse, never to approve).
+	fresh := false
+	if known && role.Tier0 {
+		_, fresh = c.tokens.fresh(keyOf(a, who.ObjectID), c.cfg.SignInFreshness, id)
+	}
+	signIn := !known || (role.Tier0 && !fresh)
 	if signIn {
 		if cand, ok := c.candidate(ctx, a, who, known); ok {
 			if may, err := c.isApprover(ctx, role, cand); err == nil && !may {
@@ -377,7 +385,15 @@ func (c *Core) card(r store.Request) Message {
 	if recent := c.recentActivations(r); recent != "" {
 		m.Fields = append(m.Fields, Field{"Recent activations", recent})
 	}
-	m.Fields = append(m.Fields, Field{"Approvals", fmt.Sprintf("%d of %d", approvals(r), r.ApprovalsNeeded)})
+	switch {
+	case r.Waived != "":
+		m.Fields = append(m.Fields, Field{"Approvals", "auto-approved: " + r.Waived})
+	default:
+		m.Fields = append(m.Fields, Field{"Approvals", fmt.Sprintf("%d of %d", approvals(r), r.ApprovalsNeeded)})
+		if r.OnCallNote != "" {
+			m.Fields = append(m.Fields, Field{"On call", r.OnCallNote})
+		}
+	}
 	var decided []string
 	for _, ap := range r.Approvals {
 		line := fmt.Sprintf("%s by %s at %s", map[string]string{"approve": "Approved", "deny": "Denied"}[ap.Decision], ap.ApproverName, c.clock(ap.At))

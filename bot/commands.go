@@ -66,6 +66,10 @@ func (c *Core) Accept(a Actor, text string) (Job, error) {
 		return func(ctx context.Context) error { return c.Discover(ctx, a, cmd) }, nil
 	case policy.KindConvert:
 		return func(ctx context.Context) error { return c.Convert(ctx, a, cmd) }, nil
+	case policy.KindRebind:
+		return func(ctx context.Context) error { return c.Rebind(ctx, a, cmd) }, nil
+	case policy.KindUnbind:
+		return func(ctx context.Context) error { return c.Unbind(ctx, a, cmd) }, nil
 	}
 	if cmd.Kind >= policy.KindDiscover {
 		return func(ctx context.Context) error {
@@ -313,7 +317,12 @@ func pending(s store.State) bool {
 	return false
 }
 
+// approvals counts r's approvals; a request whose approvals were waived (its requester on call)
+// counts as fully approved.
 func approvals(r store.Request) int {
+	if r.Waived != "" {
+		return r.ApprovalsNeeded
+	}
 	n := 0
 	for _, ap := range r.Approvals {
 		if ap.Decision == string(ActionApprove) {

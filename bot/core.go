@@ -39,6 +39,9 @@ type Options struct {
 	Location *time.Location
 	// UsableTimeout bounds how long the core waits for PIM to make an activation usable.
 	UsableTimeout time.Duration
+	// OnCall answers roles' on-call waivers (approval.on_call); nil: every such role falls back
+	// to human approval, saying so.
+	OnCall OnCall
 }
 
 // Core is the conversation core. It is safe for concurrent use by several adapters.
@@ -50,8 +53,10 @@ type Core struct {
 	now     func() time.Time
 	loc     *time.Location
 	usable  time.Duration
+	oncall  OnCall
 	signins *signInBook
 	tokens  *tokenBook
+	links   *linkBook
 
 	mu         sync.RWMutex
 	messengers map[string]Messenger
@@ -74,7 +79,7 @@ func New(o Options) (*Core, error) {
 	}
 	c := &Core{
 		cfg: o.Config, graph: o.Graph, store: o.Store, log: o.Logger, now: o.Now, loc: o.Location,
-		usable: o.UsableTimeout, messengers: map[string]Messenger{}, admin: map[policy.Kind]AdminHandler{}, actions: map[Action]ActionHandler{},
+		usable: o.UsableTimeout, oncall: o.OnCall, messengers: map[string]Messenger{}, admin: map[policy.Kind]AdminHandler{}, actions: map[Action]ActionHandler{},
 	}
 	if c.log == nil {
 		c.log = slog.New(slog.DiscardHandler)
@@ -90,6 +95,7 @@ func New(o Options) (*Core, error) {
 	}
 	c.signins = newSignInBook(c.now)
 	c.tokens = newTokenBook(c.now)
+	c.links = newLinkBook(c.now)
 	c.ctx, c.cancel = context.WithCancel(context.Background())
 	return c, nil
 }

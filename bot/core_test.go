@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/elevate-pim/elevate/bot"
+	"github.com/elevate-pim/elevate/examples"
 	"github.com/elevate-pim/elevate/graph/graphtest"
 	"github.com/elevate-pim/elevate/store"
 )
@@ -70,13 +71,15 @@ func TestActivateAfterSignIn(t *testing.T) {
 func TestSignInLinkWorksOnce(t *testing.T) {
 	w := newWorld(t, setup{})
 	w.say("alice", "exchange 1h mail flow")
-	b, _ := w.rec.button("alice", bot.ActionOpenURL)
-	back, err := w.tenant.Browse(context.Background(), b.URL, "alice@"+w.domain)
+	back, err := w.tenant.Browse(context.Background(), w.link("alice"), "alice@"+w.domain)
 	if err != nil {
 		t.Fatal(err)
 	}
-	if status, _ := w.get(back.String()); status != http.StatusOK {
-		t.Fatalf("first callback: %d", status)
+	br := w.browser()
+	if status, page := br.get(back.String()); status != http.StatusOK || !isLinkPage(page) {
+		t.Fatalf("first callback: %d %s", status, page)
+	} else if status, page := br.answer(page, "link"); status != http.StatusOK {
+		t.Fatalf("confirming: %d %s", status, page)
 	}
 	status, page := w.get(back.String())
 	if status != http.StatusBadRequest {
@@ -139,7 +142,15 @@ func TestApprovalTwoOfN(t *testing.T) {
 }
 
 func TestConcurrentApprovalsActivateOnce(t *testing.T) {
-	w := newWorld(t, setup{})
+	// Global Administrator as an ordinary two-approval role here: a tier-0 approval needs a
+	// sign-in for each decision (TestTier0ApprovalNeedsSignInForThatRequest), which would
+	// serialize the clicks this test fires at once.
+	cfg := strings.Replace(string(examples.Config), "  - name: Global Administrator        # aliases: ga, global, globaladmin\n    tier0: true\n",
+		"  - name: Global Administrator        # aliases: ga, global, globaladmin\n    tier0: false\n", 1)
+	if cfg == string(examples.Config) {
+		t.Fatal("the example config changed; update this test")
+	}
+	w := newWorld(t, setup{config: []byte(cfg)})
 	// carol signs in through a request of her own, so her clicks below need no sign-in.
 	w.say("carol", "user 1h reset a password")
 	w.signIn("carol")
@@ -291,6 +302,7 @@ func TestCancel(t *testing.T) {
 
 func TestThrottledGraphFailsCleanly(t *testing.T) {
 	w := newWorld(t, setup{})
+	w.linked("alice") // linking would need Graph too (the email check)
 	w.say("alice", "exchange 1h mail flow")
 	w.tenant.Throttle(100)
 	w.signIn("alice")

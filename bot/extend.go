@@ -124,7 +124,7 @@ func (c *Core) tokenFreshAt(r store.Request, role *policy.Role, t time.Time) boo
 	b := c.tokens
 	b.mu.Lock()
 	defer b.mu.Unlock()
-	h, ok := b.m[r.UserID]
+	h, ok := b.m[requesterKey(r)]
 	return ok && !t.After(h.signedIn.Add(c.cfg.SignInFreshness)) && (h.tok.ExpiresOn.IsZero() || t.Before(h.tok.ExpiresOn.Add(-time.Minute)))
 }
 
@@ -245,7 +245,7 @@ func (c *Core) followUp(ctx context.Context, r store.Request) error {
 		return err
 	}
 	if role != nil && role.Tier0 {
-		c.tokens.drop(r.UserID) // tier-0: one sign-in, one activation
+		c.tokens.drop(requesterKey(r)) // tier-0: one sign-in, one activation
 	}
 	next := r
 	next.Duration = r.Extension.By
@@ -272,7 +272,7 @@ func (c *Core) followUp(ctx context.Context, r store.Request) error {
 		c.log.Warn("follow-up activation outcome unknown; looking in PIM at the next sweep", "request_id", r.ID, "err", err)
 		return nil
 	case errors.Is(err, graph.ErrAcrsRequired), errors.Is(err, graph.ErrPolicyValidation) && ge != nil && ge.Rule == "MfaRule":
-		c.tokens.drop(r.UserID)
+		c.tokens.drop(requesterKey(r))
 		if err := c.clearWriting(ctx, r); err != nil {
 			return err
 		}

@@ -204,7 +204,7 @@ func (c *Core) freshToken(r store.Request, role *policy.Role) (graph.UserToken, 
 	if role != nil && role.Tier0 {
 		forReq = r.ID // tier-0: a sign-in made for this very request
 	}
-	return c.tokens.fresh(r.UserID, c.cfg.SignInFreshness, forReq)
+	return c.tokens.fresh(requesterKey(r), c.cfg.SignInFreshness, forReq)
 }
 
 // askSignIn puts r into awaiting_sign_in and sends the requester a sign-in link. why says what
@@ -271,7 +271,9 @@ func (c *Core) afterSignIn(ctx context.Context, id uint64) error {
 		return err
 	}
 	if r.ApprovalsNeeded > 0 && approvals(r) < r.ApprovalsNeeded {
-		return c.requestApproval(ctx, r)
+		if !c.waiveOnCall(ctx, r) {
+			return c.requestApproval(ctx, r)
+		}
 	}
 	return c.activate(ctx, id)
 }
@@ -325,7 +327,7 @@ func (c *Core) activate(ctx context.Context, id uint64) error {
 		}
 	}
 	if role != nil && role.Tier0 {
-		c.tokens.drop(r.UserID) // tier-0: one sign-in, one activation
+		c.tokens.drop(requesterKey(r)) // tier-0: one sign-in, one activation
 	}
 	c.tell(ctx, r, Message{Kind: KindProgress, Text: fmt.Sprintf("Activating %s for %s in PIM…", r.RoleName, hm(r.Duration))})
 	act, err := c.activateGraph(ctx, tok, r, role, start)
@@ -383,14 +385,14 @@ func (c *Core) activationFailed(ctx context.Context, r store.Request, err error)
 	c.log.Warn("activation refused", "request_id", r.ID, "err", err)
 	switch {
 	case errors.Is(err, graph.ErrAcrsRequired):
-		c.tokens.drop(r.UserID)
+		c.tokens.drop(requesterKey(r))
 		claims := ""
 		if ge != nil {
 			claims = ge.Claims
 		}
 		return c.askSignIn(ctx, r, "PIM asks for a stronger sign-in for this role (Conditional Access authentication context).", claims)
 	case errors.Is(err, graph.ErrPolicyValidation) && ge != nil && ge.Rule == "MfaRule":
-		c.tokens.drop(r.UserID)
+		c.tokens.drop(requesterKey(r))
 		return c.askSignIn(ctx, r, "PIM needs a sign-in with multi-factor authentication for this role.", "")
 	}
 	code, words := "graph_error", graphWords(err)

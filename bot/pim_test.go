@@ -458,6 +458,7 @@ func TestLostAnswerIsNotWrittenTwice(t *testing.T) {
 // Graph down before anything was written: the request waits, then the retry writes once.
 func TestOutageKeepsRequest(t *testing.T) {
 	w := pimWorld(t, nil)
+	w.linked("alice") // linking would need Graph too (the email check)
 	w.say("alice", "exchange 1h mail flow")
 	w.tenant.Outage(1, http.StatusInternalServerError)
 	w.signIn("alice")

@@ -441,7 +441,12 @@ func Cause(err error) string {
 	}
 	var af *azidentity.AuthenticationFailedError
 	if errors.As(err, &af) && af.RawResponse != nil {
-		return fmt.Sprintf("Entra answered %s", af.RawResponse.Status)
+		// Not an Entra error body: say who answered (a managed identity endpoint, a proxy).
+		where := "the token endpoint"
+		if r := af.RawResponse.Request; r != nil && r.URL != nil {
+			where = r.URL.Scheme + "://" + r.URL.Host + r.URL.Path
+		}
+		return fmt.Sprintf("%s answered %s", where, af.RawResponse.Status)
 	}
 	var ua x509.UnknownAuthorityError
 	var hn x509.HostnameError

@@ -75,6 +75,10 @@ type Request struct {
 	Reminders   int       `json:"reminders,omitempty"`
 	RemindedAt  time.Time `json:"reminded_at,omitzero"`
 	EscalatedAt time.Time `json:"escalated_at,omitzero"`
+	// Waived says why no approver was needed ("alice is on call for … (PagerDuty schedule
+	// P123ABC)"); OnCallNote why an on-call waiver did not apply, for the approvers' card.
+	Waived     string `json:"waived,omitempty"`
+	OnCallNote string `json:"on_call_note,omitempty"`
 
 	CreatedAt   time.Time `json:"created_at,omitzero"`
 	UpdatedAt   time.Time `json:"updated_at,omitzero"`

@@ -212,7 +212,7 @@ func userJSON(u *User) map[string]any {
 	}
 	return map[string]any{
 		"@odata.type": "#microsoft.graph.user", "id": u.ID, "userPrincipalName": u.UPN,
-		"displayName": u.DisplayName, "mail": mail,
+		"displayName": u.DisplayName, "mail": mail, "proxyAddresses": append([]string{}, u.ProxyAddresses...),
 	}
 }
 

@@ -77,6 +77,9 @@ type User struct {
 	UPN         string `yaml:"upn"`
 	DisplayName string `yaml:"display_name"`
 	Mail        string `yaml:"mail"`
+	// ProxyAddresses are the user's email aliases as Exchange keeps them ("SMTP:primary",
+	// "smtp:alias").
+	ProxyAddresses []string `yaml:"proxy_addresses"`
 }
 
 // Group is a security group; members may be users or groups (nesting is transitive).
