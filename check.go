@@ -178,6 +178,21 @@ func checkTenant(ctx context.Context, c *checker, cfg *policy.Config, gc graph.C
 		c.missing("Elevate could not read the tenant-wide consent to its delegated permissions (%s): grant Directory.Read.All as above, then run check again.", graph.Cause(cerr))
 	}
 
+	if gc.RedirectURL != "" {
+		switch uris, err := g.RedirectURIs(ctx); {
+		case err == nil && slices.Contains(uris, gc.RedirectURL):
+			c.saw("redirect URI %s: registered on the app (Web platform)", gc.RedirectURL)
+		case err == nil:
+			c.saw("redirect URIs registered on the app (Web platform): %s", listOr(uris, "none"))
+			c.missing("Register the sign-in redirect %s on the app, exactly (without it every sign-in ends with AADSTS50011): %s → Authentication → Add a platform → Web (or, under Web, Add URI) → %s, then Save.",
+				gc.RedirectURL, appPage(gc.ClientID), gc.RedirectURL)
+		case errors.Is(err, graph.ErrNoApplication):
+			c.saw("redirect URIs: not checked (the app is registered in another tenant)")
+		default:
+			c.saw("redirect URIs: could not be read (%s)", graph.Cause(err))
+		}
+	}
+
 	switch lic, err := g.PIMLicence(ctx); {
 	case err == nil:
 		c.saw("licence for PIM: %s (service plan %s in the subscription %s)", lic.Product, lic.Plan, lic.SKU)
@@ -288,7 +303,8 @@ func checkSlack(ctx context.Context, c *checker, cfg *policy.Config, env checkEn
 	if apiURL != "" && !strings.HasSuffix(apiURL, "/") {
 		apiURL += "/"
 	}
-	res, err := slack.Check(ctx, slack.CheckOptions{BotToken: token, APIURL: apiURL, HTTPClient: env.HTTP, Channels: configuredChannels(cfg)})
+	res, err := slack.Check(ctx, slack.CheckOptions{BotToken: token, AppToken: env.Getenv("SLACK_APP_TOKEN"), APIURL: apiURL,
+		HTTPClient: env.HTTP, Channels: configuredChannels(cfg)})
 	if err != nil {
 		var se slackapi.SlackErrorResponse
 		if errors.As(err, &se) && (se.Err == "invalid_auth" || se.Err == "not_authed" || se.Err == "account_inactive" || se.Err == "token_revoked") {
@@ -302,6 +318,14 @@ func checkSlack(ctx context.Context, c *checker, cfg *policy.Config, env checkEn
 	}
 	c.saw("auth.test: the bot @%s in the workspace %s (%s)", res.BotUser, res.Team, res.TeamID)
 	c.saw("scopes granted: %s", listOr(res.Scopes, "none"))
+	if env.Getenv("SLACK_APP_TOKEN") != "" {
+		if res.AppTokenErr != nil {
+			c.saw("Socket Mode (apps.connections.open): %s", graph.Cause(res.AppTokenErr))
+			c.missing("Slack refused SLACK_APP_TOKEN for Socket Mode (%s): generate an app-level token with the connections:write scope at api.slack.com/apps → your app → Basic Information → App-Level Tokens, and turn Socket Mode on.", graph.Cause(res.AppTokenErr))
+		} else {
+			c.saw("Socket Mode (apps.connections.open): the app-level token works")
+		}
+	}
 	if len(res.Missing) > 0 {
 		c.missing("The Slack app lacks the bot scope%s %s that Elevate's manifest asks for: add %s under api.slack.com/apps → your app → OAuth & Permissions → Scopes (or paste the output of `elevate manifest slack` into App Manifest), then Reinstall to Workspace and update SLACK_BOT_TOKEN if it changed.",
 			plural(len(res.Missing)), strings.Join(res.Missing, ", "), map[bool]string{true: "it", false: "them"}[len(res.Missing) == 1])

@@ -18,8 +18,9 @@ import (
 // `extend` time, stores it with the request, and activates the role again itself when the
 // current activation has ended: the requester's own selfActivate, with a sign-in fresh enough
 // at that moment (a link is sent ahead of time when the held one will be too old). The
-// follow-up's intent is committed in the request's transaction before the PIM write; after a
-// crash or a lost answer the sweep looks in PIM before writing again (docs/config.md).
+// follow-up's intent (store.Write, action extend) is committed in the request's transaction
+// before the PIM write; after a crash or a lost answer Reconcile looks in PIM before anything is
+// written again (intent.go, docs/config.md).
 
 const (
 	// followUpReason marks a sign-in made for the follow-up activation (pendingSignIn.reason).
@@ -131,15 +132,15 @@ func (c *Core) tokenFreshAt(r store.Request, role *policy.Role, t time.Time) boo
 // sweepExtension moves r's follow-up on; true when the sweep must not end r yet.
 func (c *Core) sweepExtension(ctx context.Context, r store.Request) bool {
 	e := r.Extension
-	if r.State != store.StateActive || e == nil || (e.By == 0 && e.Writing.IsZero()) {
+	writing := r.Write != nil && r.Write.Action == store.WriteExtend
+	if r.State != store.StateActive || e == nil || (e.By == 0 && !writing) {
 		return false
 	}
 	now := c.now()
 	role := c.cfg.RoleByID(r.RoleID)
 	switch {
-	case !e.Writing.IsZero():
-		c.logFollowUp(r, c.followUp(ctx, r))
-		return true
+	case r.Write != nil:
+		return true // a write in flight: its owner or Reconcile settles it first
 	case now.Before(r.EndsAt):
 		if !now.Before(r.EndsAt.Add(-followUpLead)) && e.AskedAt.IsZero() && !c.tokenFreshAt(r, role, r.EndsAt) {
 			c.logFollowUp(r, c.askFollowUpSignIn(ctx, r, ""))
@@ -201,29 +202,14 @@ func (c *Core) followUp(ctx context.Context, r store.Request) error {
 		return err
 	}
 	e := r.Extension
-	if r.State != store.StateActive || e == nil || (e.By == 0 && e.Writing.IsZero()) {
-		return nil
+	if r.State != store.StateActive || e == nil || e.By == 0 || r.Write != nil {
+		return nil // nothing to do, or a write in flight that its owner or Reconcile settles
 	}
 	now := c.now().UTC()
 	if now.Before(r.EndsAt) {
 		return nil // the sweep acts at the end
 	}
 	role := c.cfg.RoleByID(r.RoleID)
-	if !e.Writing.IsZero() {
-		// A follow-up write was committed to and its outcome never recorded (a crash, a lost
-		// answer): what PIM holds decides.
-		found, end, err := c.followUpInPIM(ctx, r)
-		if err != nil {
-			c.log.Warn("looking for an unrecorded follow-up in PIM", "request_id", r.ID, "err", err)
-			return nil // the next sweep looks again
-		}
-		if found {
-			return c.extended(ctx, r, end, "", "found in PIM after an unrecorded write")
-		}
-	}
-	if e.By == 0 {
-		return c.clearWriting(ctx, r)
-	}
 	tok, ok := c.freshToken(r, role)
 	if !ok {
 		if e.AskedAt.Before(r.EndsAt) {
@@ -231,13 +217,15 @@ func (c *Core) followUp(ctx context.Context, r store.Request) error {
 		}
 		return nil
 	}
-	r, err = c.update(ctx, r.ID, systemEvent(now, "request.extending", fmt.Sprintf("by=%s start=%s", hm(e.By), now.Format(time.RFC3339))), func(x *store.Request) error {
-		if x.State != store.StateActive || x.Extension == nil || x.Extension.By == 0 {
-			return store.ErrNoChange
-		}
-		x.Extension.Writing = now
-		return nil
-	})
+	// The intent first, in the request's transaction: after a crash or a lost answer,
+	// Reconcile finds the follow-up in PIM (reconcileExtension) instead of writing twice.
+	r, err = c.beginWrite(ctx, r.ID, systemEvent(now, "request.extending", fmt.Sprintf("by=%s start=%s", hm(e.By), now.Format(time.RFC3339))),
+		store.Write{Action: store.WriteExtend, At: now, Start: now, By: r.UserID, Attempts: 1}, func(x *store.Request, _ *store.Write) error {
+			if x.State != store.StateActive || x.Write != nil || x.Extension == nil || x.Extension.By == 0 {
+				return store.ErrNoChange
+			}
+			return nil
+		})
 	if errors.Is(err, store.ErrNoChange) {
 		return nil
 	}
@@ -249,7 +237,11 @@ func (c *Core) followUp(ctx context.Context, r store.Request) error {
 	}
 	next := r
 	next.Duration = r.Extension.By
-	act, err := c.activateGraph(ctx, tok, next, role, now)
+	var act graph.Activation
+	err = c.pimCall(ctx, func(ctx context.Context) (err error) {
+		act, err = c.activateGraph(ctx, tok, next, role, now)
+		return err
+	})
 	var ge *graph.Error
 	errors.As(err, &ge)
 	switch {
@@ -266,14 +258,13 @@ func (c *Core) followUp(ctx context.Context, r store.Request) error {
 			return c.extended(ctx, r, end, "", "the earlier write had gone through")
 		}
 		c.log.Info("follow-up refused while PIM still shows the activation; trying again at the next sweep", "request_id", r.ID)
-		return c.clearWriting(ctx, r)
-	case outage(err) || errors.Is(err, context.Canceled):
-		// Nobody knows whether PIM took it: the intent stays, and the next sweep looks first.
-		c.log.Warn("follow-up activation outcome unknown; looking in PIM at the next sweep", "request_id", r.ID, "err", err)
-		return nil
+		return c.clearWrite(ctx, r, "follow-up refused while PIM still shows the current activation")
+	case graph.OutcomeUnknown(err):
+		// Nobody knows whether PIM took it: the intent stays, and Reconcile looks first.
+		return c.writeUnknown(ctx, r, err)
 	case errors.Is(err, graph.ErrAcrsRequired), errors.Is(err, graph.ErrPolicyValidation) && ge != nil && ge.Rule == "MfaRule":
 		c.tokens.drop(requesterKey(r))
-		if err := c.clearWriting(ctx, r); err != nil {
+		if err := c.clearWrite(ctx, r, "PIM asks for a stronger sign-in"); err != nil {
 			return err
 		}
 		claims := ""
@@ -308,18 +299,20 @@ func (c *Core) followUpInPIM(ctx context.Context, r store.Request) (bool, time.T
 	return end.After(r.EndsAt.Add(time.Minute)), end, nil
 }
 
-func (c *Core) clearWriting(ctx context.Context, r store.Request) error {
-	_, err := c.update(ctx, r.ID, systemEvent(c.now(), "request.extension_retry", ""), func(x *store.Request) error {
-		if x.Extension == nil || x.Extension.Writing.IsZero() {
-			return store.ErrNoChange
-		}
-		x.Extension.Writing = time.Time{}
-		return nil
-	})
-	if errors.Is(err, store.ErrNoChange) {
-		return nil
+// reconcileExtension settles a follow-up activation whose answer never came (a crash, a lost
+// answer, a timeout): PIM's instances say whether it is there; if not, the intent is dropped
+// and the sweep writes again while the grace period lasts.
+func (c *Core) reconcileExtension(ctx context.Context, r store.Request) error {
+	found, end, err := c.followUpInPIM(ctx, r)
+	if err != nil {
+		return c.lookFailed(ctx, r, err, func() error {
+			return c.dropFollowUp(ctx, r, "follow_up.unconfirmed", fmt.Sprintf("Microsoft Graph has not answered for an hour, so I could not confirm whether PIM activated %s again. Check My roles in the PIM portal, and ask again if it is not there.", r.RoleName))
+		})
 	}
-	return err
+	if found {
+		return c.extended(ctx, r, end, "", "reconciled: the follow-up is in PIM")
+	}
+	return c.clearWrite(ctx, r, "reconciled: the follow-up is not in PIM; written again at the next sweep")
 }
 
 // extended records that the follow-up is in force until end.
@@ -334,7 +327,7 @@ func (c *Core) extended(ctx context.Context, r store.Request, end time.Time, gra
 			by = end.Sub(x.EndsAt)
 		}
 		x.Extension.Used += by
-		x.Extension.By, x.Extension.Writing, x.Extension.AskedAt = 0, time.Time{}, time.Time{}
+		x.Extension.By, x.Extension.AskedAt, x.Write = 0, time.Time{}, nil
 		if graphRequestID != "" {
 			x.Extension.Requests = append(x.Extension.Requests, graphRequestID)
 		}
@@ -358,10 +351,13 @@ func (c *Core) extended(ctx context.Context, r store.Request, end time.Time, gra
 // dropFollowUp gives up r's follow-up and tells the requester why; the sweep ends r.
 func (c *Core) dropFollowUp(ctx context.Context, r store.Request, detail, words string, graphRequestIDs ...string) error {
 	r, err := c.update(ctx, r.ID, systemEvent(c.now(), "request.extension_dropped", detail), func(x *store.Request) error {
-		if x.Extension == nil || (x.Extension.By == 0 && x.Extension.Writing.IsZero()) {
+		if x.Extension == nil || (x.Extension.By == 0 && (x.Write == nil || x.Write.Action != store.WriteExtend)) {
 			return store.ErrNoChange
 		}
-		x.Extension.By, x.Extension.Writing = 0, time.Time{}
+		x.Extension.By = 0
+		if x.Write != nil && x.Write.Action == store.WriteExtend {
+			x.Write = nil
+		}
 		x.Extension.Requests = append(x.Extension.Requests, graphRequestIDs...)
 		return nil
 	})
