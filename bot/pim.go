@@ -154,6 +154,7 @@ func (c *Core) activeNow(ctx context.Context, id uint64, act graph.Activation, s
 			c.tellUser(ctx, r, Message{Kind: KindProgress, Text: fmt.Sprintf("PIM has granted %s but it is not visible yet; this can take a few minutes. Sign out and in again if an admin portal still says no.", r.RoleName)})
 			return nil
 		}
+		c.seen.Store(r.ID, true)
 		c.tellUser(ctx, r, Message{Kind: KindResult, Text: fmt.Sprintf("%s is usable now (until %s).", r.RoleName, c.clock(r.EndsAt))})
 		return nil
 	})
