@@ -251,7 +251,7 @@ func (c *Core) sendSignIn(ctx context.Context, r store.Request, why, claims stri
 	}
 	// The link lives in this process's memory: a later run drops it unsent and sends a new one.
 	return c.enqueue(ctx, nil, func(out *outbox) error {
-		out.signIn(r.Platform, DM(r.ChatUser), Message{Kind: KindSignIn, RequestID: r.ID, Text: text, Buttons: []Button{{Action: ActionOpenURL, Label: "Sign in", URL: link, Style: StylePrimary}}})
+		out.send(r.Platform, DM(r.ChatUser), Message{Kind: KindSignIn, RequestID: r.ID, Text: text, Buttons: []Button{{Action: ActionOpenURL, Label: "Sign in", URL: link, Style: StylePrimary}}})
 		return nil
 	})
 }
@@ -524,6 +524,9 @@ func (c *Core) Expire(ctx context.Context) error {
 	now := c.now()
 	for _, r := range rs {
 		c.ensureCard(ctx, r)
+		if c.sweepExtension(ctx, r) {
+			continue // a follow-up activation the requester asked for with `extend` is due or on its way
+		}
 		var to store.State
 		switch {
 		case pending(r.State) && r.Write != nil:

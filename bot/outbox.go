@@ -69,8 +69,15 @@ func (o *outbox) add(it store.OutboxItem, m *Message, files []Attachment) uint64
 }
 
 // send queues m to to on platform.
+//
+// A sign-in link lives in this process's memory, so a message carrying one is only good for this
+// run: another run drops it as stale (that run sends a new link when it resumes the request).
 func (o *outbox) send(platform string, to Address, m Message) uint64 {
-	return o.add(store.OutboxItem{Op: store.OutboxSend, Platform: platform, Channel: to.Channel, User: to.User, Private: to.Private, RequestID: m.RequestID}, &m, nil)
+	it := store.OutboxItem{Op: store.OutboxSend, Platform: platform, Channel: to.Channel, User: to.User, Private: to.Private, RequestID: m.RequestID}
+	if m.Kind == KindSignIn {
+		it.Run = o.c.run
+	}
+	return o.add(it, &m, nil)
 }
 
 // tell queues a direct message to r's requester; nothing when the request has no chat user (made
@@ -86,12 +93,6 @@ func (o *outbox) tell(r store.Request, m Message) uint64 {
 // reply queues a private answer to a where they typed or clicked.
 func (o *outbox) reply(a Actor, m Message) uint64 {
 	return o.send(a.Platform, a.reply(), m)
-}
-
-// signIn queues a message carrying a sign-in link: the link lives in this process's memory, so
-// another run drops it as stale (that run sends a new one when it resumes the request).
-func (o *outbox) signIn(platform string, to Address, m Message) uint64 {
-	return o.add(store.OutboxItem{Op: store.OutboxSend, Platform: platform, Channel: to.Channel, User: to.User, Private: to.Private, RequestID: m.RequestID, Run: o.c.run}, &m, nil)
 }
 
 // alert queues a line for the security channel on platform; nothing when none is configured.
