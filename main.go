@@ -327,6 +327,12 @@ func serve(parent context.Context, args []string, stdout, stderr io.Writer) erro
 	mux.HandleFunc("GET /privacy", legalPage(privacyPage))
 	mux.HandleFunc("GET /terms", legalPage(termsPage))
 	srv := &http.Server{Addr: *listen, Handler: met.Middleware(mux), ReadHeaderTimeout: 10 * time.Second}
+	// What the previous process acknowledged but did not finish (PIM writes of unknown outcome,
+	// sign-in links that lived in its memory, approved requests never activated) is looked up
+	// in PIM and resumed now, then by every minute's sweep.
+	if err := core.Resume(ctx); err != nil {
+		log.Error("resuming stored requests", "err", err)
+	}
 	bg.Go(func() {
 		tick := time.NewTicker(time.Minute)
 		defer tick.Stop()

@@ -233,11 +233,22 @@ func (c *Core) status(ctx context.Context, a Actor) error {
 func (c *Core) statusLine(r store.Request) string {
 	switch r.State {
 	case store.StateActive:
+		if r.Write != nil && r.Write.Action == store.WriteDeactivate {
+			return fmt.Sprintf("#%d %s: active until %s; ending it in PIM (being confirmed)", r.ID, r.RoleName, c.clock(r.EndsAt))
+		}
+		if e := r.Extension; e != nil && e.By > 0 {
+			return fmt.Sprintf("#%d %s: active until %s, then activated again for %s (your extension)", r.ID, r.RoleName, c.clock(r.EndsAt), hm(e.By))
+		}
 		return fmt.Sprintf("#%d %s: active until %s", r.ID, r.RoleName, c.clock(r.EndsAt))
 	case store.StateAwaitingApproval:
 		return fmt.Sprintf("#%d %s for %s: waiting for approval (%d of %d)", r.ID, r.RoleName, hm(r.Duration), approvals(r), r.ApprovalsNeeded)
 	case store.StateAwaitingSignIn:
 		return fmt.Sprintf("#%d %s for %s: waiting for your sign-in", r.ID, r.RoleName, hm(r.Duration))
+	case store.StateActivating:
+		if r.Write != nil && r.Write.Unknown {
+			return fmt.Sprintf("#%d %s for %s: activating; Microsoft Graph has not confirmed it yet, I'm checking with PIM (attempt %d)", r.ID, r.RoleName, hm(r.Duration), r.Write.Attempts)
+		}
+		return fmt.Sprintf("#%d %s for %s: activating in PIM", r.ID, r.RoleName, hm(r.Duration))
 	default:
 		return fmt.Sprintf("#%d %s for %s: %s", r.ID, r.RoleName, hm(r.Duration), strings.ReplaceAll(string(r.State), "_", " "))
 	}

@@ -290,3 +290,67 @@ func cmpOr(a, b string) string {
 }
 
 func looksLikeUUID(s string) bool { return len(s) == 36 && strings.Count(s, "-") == 4 }
+
+// Check proves that the client's key works and that what r names exists: the schedule or
+// escalation policy, and the incident service. It returns what it found, for `elevate check`.
+func (c *Client) Check(ctx context.Context, r Rule) (string, error) {
+	if !c.Configured(r.Provider) {
+		return "", fmt.Errorf("%w: %s", ErrNotConfigured, r.Provider)
+	}
+	ctx, cancel := context.WithTimeout(ctx, c.timeout)
+	defer cancel()
+	var found []string
+	if r.Provider == "pagerduty" {
+		if r.Schedule != "" {
+			s, err := c.pd.GetScheduleWithContext(ctx, r.Schedule, pagerduty.GetScheduleOptions{})
+			if err != nil {
+				return "", pdError(err)
+			}
+			found = append(found, fmt.Sprintf("schedule %s (%s)", r.Schedule, s.Name))
+		}
+		if r.EscalationPolicy != "" {
+			ep, err := c.pd.GetEscalationPolicyWithContext(ctx, r.EscalationPolicy, &pagerduty.GetEscalationPolicyOptions{})
+			if err != nil {
+				return "", pdError(err)
+			}
+			found = append(found, fmt.Sprintf("escalation policy %s (%s)", r.EscalationPolicy, ep.Name))
+		}
+		if r.IncidentService != "" {
+			sv, err := c.pd.GetServiceWithContext(ctx, r.IncidentService, &pagerduty.GetServiceOptions{})
+			if err != nil {
+				return "", pdError(err)
+			}
+			found = append(found, fmt.Sprintf("service %s (%s)", r.IncidentService, sv.Name))
+		}
+		return "PagerDuty " + strings.Join(found, ", "), nil
+	}
+	idType := "name"
+	if looksLikeUUID(r.Schedule) {
+		idType = "id"
+	}
+	var sc struct {
+		Data struct {
+			Name    string `json:"name"`
+			Enabled bool   `json:"enabled"`
+		} `json:"data"`
+	}
+	if err := c.ogGet(ctx, "/v2/schedules/"+url.PathEscape(r.Schedule)+"?"+url.Values{"identifierType": {idType}}.Encode(), &sc); err != nil {
+		return "", err
+	}
+	found = append(found, fmt.Sprintf("schedule %s", sc.Data.Name))
+	if !sc.Data.Enabled {
+		return "", &Error{Provider: "Opsgenie", Status: http.StatusOK, Err: fmt.Errorf("the schedule %s is disabled", sc.Data.Name)}
+	}
+	if r.IncidentService != "" {
+		var sv struct {
+			Data struct {
+				Name string `json:"name"`
+			} `json:"data"`
+		}
+		if err := c.ogGet(ctx, "/v1/services/"+url.PathEscape(r.IncidentService), &sv); err != nil {
+			return "", err
+		}
+		found = append(found, fmt.Sprintf("service %s (%s)", r.IncidentService, sv.Data.Name))
+	}
+	return "Opsgenie " + strings.Join(found, ", "), nil
+}

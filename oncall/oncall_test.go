@@ -105,3 +105,30 @@ func TestOnCallErrors(t *testing.T) {
 		t.Errorf("Opsgenie down: %v", err)
 	}
 }
+
+func TestCheck(t *testing.T) {
+	fake := oncalltest.New()
+	defer fake.Close()
+	fake.OnCall("P123ABC")
+	fake.OnCall("ops-team")
+	fake.AddService("PSVC1", "Exchange Online")
+	c := newClient(fake, oncalltest.PagerDutyToken, oncalltest.OpsgenieKey)
+	ctx := context.Background()
+	got, err := c.Check(ctx, oncall.Rule{Provider: "pagerduty", Schedule: "P123ABC", IncidentService: "PSVC1"})
+	if err != nil || got != "PagerDuty schedule P123ABC (Schedule P123ABC), service PSVC1 (Exchange Online)" {
+		t.Errorf("pagerduty check: %q, %v", got, err)
+	}
+	if got, err := c.Check(ctx, oncall.Rule{Provider: "opsgenie", Schedule: "ops-team"}); err != nil || got != "Opsgenie schedule ops-team" {
+		t.Errorf("opsgenie check: %q, %v", got, err)
+	}
+	var oe *oncall.Error
+	if _, err := c.Check(ctx, oncall.Rule{Provider: "pagerduty", Schedule: "PNOPE"}); !errors.As(err, &oe) || oe.Status != http.StatusNotFound {
+		t.Errorf("unknown schedule: %v", err)
+	}
+	if _, err := c.Check(ctx, oncall.Rule{Provider: "opsgenie", Schedule: "ops-team", IncidentService: "nope"}); !errors.As(err, &oe) || oe.Status != http.StatusNotFound {
+		t.Errorf("unknown Opsgenie service: %v", err)
+	}
+	if _, err := newClient(fake, "bad", "bad").Check(ctx, oncall.Rule{Provider: "pagerduty", Schedule: "P123ABC"}); !errors.As(err, &oe) || oe.Status != http.StatusUnauthorized {
+		t.Errorf("bad key: %v", err)
+	}
+}

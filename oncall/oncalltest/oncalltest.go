@@ -35,6 +35,7 @@ type Server struct {
 
 	mu        sync.Mutex
 	schedules map[string][]string // PagerDuty schedule or escalation policy id, or Opsgenie schedule name → on-call emails
+	services  map[string]string   // service id → name
 	incidents []Incident
 	fail      int // the next fail calls answer failStatus
 	failCode  int
@@ -43,12 +44,17 @@ type Server struct {
 
 // New starts a fake; Close it when done.
 func New() *Server {
-	s := &Server{schedules: map[string][]string{}}
+	s := &Server{schedules: map[string][]string{}, services: map[string]string{}}
 	mux := http.NewServeMux()
 	mux.HandleFunc("GET /pagerduty/oncalls", s.pdOnCalls)
 	mux.HandleFunc("GET /pagerduty/incidents", s.pdIncidents)
 	mux.HandleFunc("GET /opsgenie/v2/schedules/{id}/on-calls", s.ogOnCalls)
 	mux.HandleFunc("GET /opsgenie/v1/incidents", s.ogIncidents)
+	mux.HandleFunc("GET /pagerduty/schedules/{id}", s.pdObject("schedule"))
+	mux.HandleFunc("GET /pagerduty/escalation_policies/{id}", s.pdObject("escalation_policy"))
+	mux.HandleFunc("GET /pagerduty/services/{id}", s.pdObject("service"))
+	mux.HandleFunc("GET /opsgenie/v2/schedules/{id}", s.ogSchedule)
+	mux.HandleFunc("GET /opsgenie/v1/services/{id}", s.ogService)
 	s.srv = httptest.NewServer(s.wrap(mux))
 	return s
 }
@@ -65,6 +71,13 @@ func (s *Server) OnCall(schedule string, emails ...string) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	s.schedules[schedule] = emails
+}
+
+// AddService adds a service incidents can be open on.
+func (s *Server) AddService(id, name string) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.services[id] = name
 }
 
 // AddIncident adds an incident.
@@ -223,4 +236,57 @@ func (s *Server) ogIncidents(w http.ResponseWriter, r *http.Request) {
 	}
 	s.mu.Unlock()
 	writeJSON(w, http.StatusOK, map[string]any{"data": out, "took": 0.003, "requestId": "r-200"})
+}
+
+// pdObject answers GET /{schedules,escalation_policies,services}/{id} as {"<kind>": {...}}, or
+// PagerDuty's 404 body.
+func (s *Server) pdObject(kind string) http.HandlerFunc {
+	return func(w http.ResponseWriter, r *http.Request) {
+		if !pdAuth(w, r) {
+			return
+		}
+		id := r.PathValue("id")
+		s.mu.Lock()
+		_, isSchedule := s.schedules[id]
+		name, isService := s.services[id]
+		s.mu.Unlock()
+		if kind == "service" && !isService || kind != "service" && !isSchedule {
+			writeJSON(w, http.StatusNotFound, map[string]any{"error": map[string]any{"message": "Not Found", "code": 2100}})
+			return
+		}
+		if name == "" {
+			name = "Schedule " + id
+		}
+		writeJSON(w, http.StatusOK, map[string]any{kind: map[string]any{"id": id, "type": kind, "name": name, "summary": name}})
+	}
+}
+
+func (s *Server) ogSchedule(w http.ResponseWriter, r *http.Request) {
+	if !ogAuth(w, r) {
+		return
+	}
+	id := r.PathValue("id")
+	s.mu.Lock()
+	_, ok := s.schedules[id]
+	s.mu.Unlock()
+	if !ok {
+		writeJSON(w, http.StatusNotFound, map[string]any{"message": fmt.Sprintf("Schedule with identifier [%s] not found.", id), "took": 0.001, "requestId": "r-404"})
+		return
+	}
+	writeJSON(w, http.StatusOK, map[string]any{"data": map[string]any{"id": "d875e654-9b4e-4219-a803-0c26ca4b5fd4", "name": id, "enabled": true, "timezone": "Europe/London"}, "took": 0.002, "requestId": "r-200"})
+}
+
+func (s *Server) ogService(w http.ResponseWriter, r *http.Request) {
+	if !ogAuth(w, r) {
+		return
+	}
+	id := r.PathValue("id")
+	s.mu.Lock()
+	name, ok := s.services[id]
+	s.mu.Unlock()
+	if !ok {
+		writeJSON(w, http.StatusNotFound, map[string]any{"message": "Service not found", "took": 0.001, "requestId": "r-404"})
+		return
+	}
+	writeJSON(w, http.StatusOK, map[string]any{"data": map[string]any{"id": id, "name": name}, "took": 0.002, "requestId": "r-200"})
 }
