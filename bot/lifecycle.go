@@ -204,7 +204,7 @@ func (c *Core) freshToken(r store.Request, role *policy.Role) (graph.UserToken, 
 	if role != nil && role.Tier0 {
 		forReq = r.ID // tier-0: a sign-in made for this very request
 	}
-	return c.tokens.fresh(requesterKey(r), c.cfg.SignInFreshness, forReq)
+	return c.tokens.fresh(requesterKey(r), c.cfg.SignInFreshness, forReq, scopeOf(role))
 }
 
 // askSignIn puts r into awaiting_sign_in and sends the requester a sign-in link. why says what
@@ -260,8 +260,11 @@ func (c *Core) signInLink(ctx context.Context, p pendingSignIn, hint string) (st
 	if hint == "" {
 		hint = p.actor.EmailHint
 	}
+	if p.scopes == nil {
+		p.scopes = c.scopesFor(p)
+	}
 	state, challenge := c.signins.add(p)
-	return c.graph.SignInURL(ctx, state, challenge, hint, p.claims)
+	return c.graph.SignInURL(ctx, state, challenge, hint, p.claims, p.scopes)
 }
 
 // afterSignIn runs once the requester has a fresh token: approval first, then activation.
