@@ -30,7 +30,7 @@ type session struct {
 	// Empty: every consented permission (UserToken, for tests that skip the browser).
 	Granted []string
 	XmsCC   []string
-	Nonce    string
+	Nonce   string
 }
 
 // caller is the verified identity behind a Graph request.
