@@ -31,6 +31,7 @@ import (
 	"github.com/elevate-pim/elevate/examples"
 	"github.com/elevate-pim/elevate/graph"
 	"github.com/elevate-pim/elevate/metrics"
+	"github.com/elevate-pim/elevate/oncall"
 	"github.com/elevate-pim/elevate/policy"
 	"github.com/elevate-pim/elevate/store"
 )
@@ -285,7 +286,7 @@ func serve(parent context.Context, args []string, stdout, stderr io.Writer) erro
 			return err
 		}
 	}
-	core, err := bot.New(bot.Options{Config: cfg, Graph: g, Store: s, Logger: log})
+	core, err := bot.New(bot.Options{Config: cfg, Graph: g, Store: s, Logger: log, OnCall: onCallClient(cfg, os.Getenv, log)})
 	if err != nil {
 		return err
 	}
@@ -326,6 +327,12 @@ func serve(parent context.Context, args []string, stdout, stderr io.Writer) erro
 	mux.HandleFunc("GET /privacy", legalPage(privacyPage))
 	mux.HandleFunc("GET /terms", legalPage(termsPage))
 	srv := &http.Server{Addr: *listen, Handler: met.Middleware(mux), ReadHeaderTimeout: 10 * time.Second}
+	// What the previous process acknowledged but did not finish (PIM writes of unknown outcome,
+	// sign-in links that lived in its memory, approved requests never activated) is looked up
+	// in PIM and resumed now, then by every minute's sweep.
+	if err := core.Resume(ctx); err != nil {
+		log.Error("resuming stored requests", "err", err)
+	}
 	bg.Go(func() {
 		tick := time.NewTicker(time.Minute)
 		defer tick.Stop()
@@ -491,4 +498,22 @@ func envOr(name, def string) string {
 		return v
 	}
 	return def
+}
+
+// onCallClient is the PagerDuty and Opsgenie client for roles' on-call waivers, from
+// PAGERDUTY_TOKEN (PAGERDUTY_API_URL) and OPSGENIE_API_KEY (OPSGENIE_API_URL; the EU instance is
+// https://api.eu.opsgenie.com). A role whose provider has no key falls back to its approvers and
+// its cards say why; the operator is told at start.
+func onCallClient(cfg *policy.Config, getenv func(string) string, log *slog.Logger) *oncall.Client {
+	c := oncall.New(oncall.Config{
+		PagerDutyToken: getenv("PAGERDUTY_TOKEN"), PagerDutyURL: getenv("PAGERDUTY_API_URL"),
+		OpsgenieKey: getenv("OPSGENIE_API_KEY"), OpsgenieURL: getenv("OPSGENIE_API_URL"),
+	})
+	for _, r := range cfg.Roles {
+		if oc := r.Approval.OnCall; oc != nil && !c.Configured(oc.Provider) {
+			env := map[string]string{"pagerduty": "PAGERDUTY_TOKEN", "opsgenie": "OPSGENIE_API_KEY"}[oc.Provider]
+			log.Warn("a role's on-call waiver has no credentials: its approvers decide until "+env+" is set", "role", r.Name, "provider", oc.Provider)
+		}
+	}
+	return c
 }

@@ -385,7 +385,15 @@ func (c *Core) card(r store.Request) Message {
 	if recent := c.recentActivations(r); recent != "" {
 		m.Fields = append(m.Fields, Field{"Recent activations", recent})
 	}
-	m.Fields = append(m.Fields, Field{"Approvals", fmt.Sprintf("%d of %d", approvals(r), r.ApprovalsNeeded)})
+	switch {
+	case r.Waived != "":
+		m.Fields = append(m.Fields, Field{"Approvals", "auto-approved: " + r.Waived})
+	default:
+		m.Fields = append(m.Fields, Field{"Approvals", fmt.Sprintf("%d of %d", approvals(r), r.ApprovalsNeeded)})
+		if r.OnCallNote != "" {
+			m.Fields = append(m.Fields, Field{"On call", r.OnCallNote})
+		}
+	}
 	var decided []string
 	for _, ap := range r.Approvals {
 		line := fmt.Sprintf("%s by %s at %s", map[string]string{"approve": "Approved", "deny": "Denied"}[ap.Decision], ap.ApproverName, c.clock(ap.At))

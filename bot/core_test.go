@@ -300,17 +300,34 @@ func TestCancel(t *testing.T) {
 	contains(t, w.rec.lastTo("alice"), "no pending requests")
 }
 
-func TestThrottledGraphFailsCleanly(t *testing.T) {
+// Graph throttling a selfActivate past the client's own retries neither fails the request nor
+// drops it from status: it stays activating, the user is told once it is being retried, and the
+// sweep looks at PIM, then writes once more.
+func TestThrottledActivationIsRetried(t *testing.T) {
 	w := newWorld(t, setup{})
 	w.linked("alice") // linking would need Graph too (the email check)
 	w.say("alice", "exchange 1h mail flow")
 	w.tenant.Throttle(100)
 	w.signIn("alice")
 	r := w.only("alice")
-	if r.State != store.StateFailed {
-		t.Fatalf("state %s, want failed", r.State)
+	if r.State != store.StateActivating || r.Write == nil || !r.Write.Unknown {
+		t.Fatalf("state %s, write %+v; want activating with its write kept", r.State, r.Write)
 	}
-	contains(t, w.rec.lastTo("alice"), "throttled")
+	contains(t, w.rec.lastTo("alice"), "Microsoft Graph is busy right now. Your request #")
+	w.say("alice", "status")
+	contains(t, w.rec.lastTo("alice"), "activating")
+	w.tenant.Throttle(0)
+	w.clock.advance(2 * time.Minute)
+	if err := w.core.Expire(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	w.core.Wait()
+	if r := w.request(r.ID); r.State != store.StateActive || r.Write != nil {
+		t.Fatalf("after the retry: %s (%s), write %+v", r.State, r.FailureMessage, r.Write)
+	}
+	if n := strings.Count(strings.Join(w.rec.to("alice"), "\n"), "is busy right now"); n != 1 {
+		t.Errorf("told %d times about the retry, want once", n)
+	}
 }
 
 func TestHelpAndStatus(t *testing.T) {

@@ -187,6 +187,10 @@ type world struct {
 	clock  *clock
 	cfg    *policy.Config
 	domain string
+	path   string      // the store's file
+	graph  bot.Graph   // what the core talks to Graph with
+	opts   bot.Options // the core's options, for restart
+	setCb  func(http.Handler)
 	// callbackURL is the scheme and host of Elevate's /auth/callback.
 	callbackURL string
 }
@@ -194,6 +198,11 @@ type world struct {
 type setup struct {
 	config []byte
 	seed   func(*graphtest.Seed)
+	// wrap, when set, stands between the core and the real Graph client (crash injection).
+	wrap func(*graph.Client) bot.Graph
+	// writeTimeout is the core's bound on one PIM write (default: the core's).
+	writeTimeout time.Duration
+	onCall       bot.OnCall
 }
 
 func newWorld(t *testing.T, s setup) *world {
@@ -224,7 +233,8 @@ func newWorld(t *testing.T, s setup) *world {
 		t.Fatalf("tenant: %v", err)
 	}
 	t.Cleanup(w.tenant.Close)
-	w.store, err = store.Open(filepath.Join(t.TempDir(), "elevate.db"))
+	w.path = filepath.Join(t.TempDir(), "elevate.db")
+	w.store, err = store.Open(w.path)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -237,16 +247,50 @@ func newWorld(t *testing.T, s setup) *world {
 	if err != nil {
 		t.Fatal(err)
 	}
-	w.core, err = bot.New(bot.Options{Config: cfg, Graph: g, Store: w.store, Now: w.clock.now, UsableTimeout: 5 * time.Second,
-		Logger: slog.New(slog.NewTextHandler(testLog{t}, &slog.HandlerOptions{Level: slog.LevelDebug}))})
+	w.graph = g
+	if s.wrap != nil {
+		w.graph = s.wrap(g)
+	}
+	w.opts = bot.Options{Config: cfg, Graph: w.graph, Store: w.store, Now: w.clock.now, UsableTimeout: 5 * time.Second,
+		WriteTimeout: s.writeTimeout, OnCall: s.onCall,
+		Logger: slog.New(slog.NewTextHandler(testLog{t}, &slog.HandlerOptions{Level: slog.LevelDebug}))}
+	w.core, err = bot.New(w.opts)
 	if err != nil {
 		t.Fatal(err)
 	}
-	t.Cleanup(w.core.Close)
+	t.Cleanup(func() { w.core.Close() })
 	w.core.Register(w.rec)
 	handler = w.core.AuthCallback()
+	w.setCb = func(h http.Handler) { handler = h }
 	w.callbackURL = srv.URL
 	return w
+}
+
+// restart is a crash and a start: the core stops (what it held in memory, sign-in links and
+// tokens, is gone), the store file is closed and opened again, and a new core on it resumes.
+// The recorder stays, so tests see everything each user was told, before and after.
+func (w *world) restart() {
+	w.t.Helper()
+	w.core.Close()
+	if err := w.store.Close(); err != nil {
+		w.t.Fatal(err)
+	}
+	s, err := store.Open(w.path)
+	if err != nil {
+		w.t.Fatal(err)
+	}
+	w.store = s
+	w.opts.Store = s
+	w.core, err = bot.New(w.opts)
+	if err != nil {
+		w.t.Fatal(err)
+	}
+	w.core.Register(w.rec)
+	w.setCb(w.core.AuthCallback())
+	if err := w.core.Resume(context.Background()); err != nil {
+		w.t.Fatal(err)
+	}
+	w.core.Wait()
 }
 
 func (w *world) actor(user string) bot.Actor {

@@ -70,6 +70,19 @@ func (c *Core) elevateMade(userID, graphRequestID string) (bool, error) {
 	return false, nil
 }
 
+// writing says whether Elevate has an activation of roleID for userID in flight or of unknown
+// outcome since before at: PIM's record of it may be that write, which Reconcile will find.
+func (c *Core) writing(userID, roleID string, at time.Time) bool {
+	rs, err := c.store.Requests(store.Filter{UserID: userID, OpenOnly: true})
+	if err != nil {
+		return false
+	}
+	return slices.ContainsFunc(rs, func(r store.Request) bool {
+		return strings.EqualFold(r.RoleID, roleID) && r.Write != nil && r.Write.Action == store.WriteActivate &&
+			!r.Write.At.After(at.Add(10*time.Minute)) // margin: Elevate's and Entra's clocks
+	})
+}
+
 // platforms are the registered chat platforms, sorted.
 func (c *Core) platforms() []string {
 	c.mu.RLock()
@@ -123,6 +136,12 @@ func (c *Core) SyncOutsideActivations(ctx context.Context, since time.Time) (int
 		mine, err := c.elevateMade(e.TargetID, e.RequestID)
 		if err != nil {
 			return posted, err
+		}
+		if !mine && c.writing(e.TargetID, e.RoleID, e.At) {
+			// Elevate's own write whose answer was lost: not marked seen, so it is checked
+			// again once Reconcile has recorded PIM's request id.
+			delete(cur.Seen, e.ID)
+			continue
 		}
 		if mine || c.cfg.Channels.Security == "" {
 			continue
@@ -178,6 +197,9 @@ func (c *Core) SyncPIMApprovals(ctx context.Context) (int, error) {
 		mine, err := c.elevateMade(e.TargetID, e.RequestID)
 		if err != nil {
 			return posted, err
+		}
+		if !mine && c.writing(e.TargetID, e.RoleID, e.At) {
+			continue // Elevate's own write whose answer was lost; Reconcile attaches it
 		}
 		if mine || e.RequestID == "" || e.TargetID == "" {
 			cur.Seen[e.ID] = e.At

@@ -336,45 +336,52 @@ func TestSyncOutsideActivations(t *testing.T) {
 	}
 }
 
-// A write whose answer is lost (504) is not repeated: the request waits in the store, the user
-// is told, and the retry looks first and finds the role active.
+// A write whose answer is lost (504) is not repeated: the request stays activating with its
+// write's outcome unknown, the user is told once, and the sweep looks first and finds the role
+// active in PIM.
 func TestLostAnswerIsNotWrittenTwice(t *testing.T) {
 	w := pimWorld(t, nil)
 	w.say("alice", "exchange 1h mail flow")
 	w.tenant.LoseResponses(1)
 	w.signIn("alice")
 	r := w.only("alice")
-	if r.State != store.StateReceived || r.FailureCode != bot.CodeGraphUnavailable {
-		t.Fatalf("after a lost answer: %s %s", r.State, r.FailureCode)
+	if r.State != store.StateActivating || r.Write == nil || !r.Write.Unknown {
+		t.Fatalf("after a lost answer: %s %+v", r.State, r.Write)
 	}
-	contains(t, strings.Join(w.rec.to("alice"), "\n"), "is saved; I'll try again")
-	time.Sleep(100 * time.Millisecond) // the retry comes a minute later; PIM has provisioned by then
+	contains(t, strings.Join(w.rec.to("alice"), "\n"), "did not answer whether PIM activated Exchange Administrator")
+	time.Sleep(100 * time.Millisecond) // the look comes a minute later; PIM has provisioned by then
+	w.clock.advance(2 * time.Minute)
 	if err := w.core.Expire(context.Background()); err != nil {
 		t.Fatal(err)
 	}
 	w.core.Wait()
 	if got := w.request(r.ID); got.State != store.StateActive {
-		t.Fatalf("after retry: %s (%s)", got.State, got.FailureMessage)
+		t.Fatalf("after reconciliation: %s (%s)", got.State, got.FailureMessage)
 	}
 	if n := len(w.activations()); n != 1 {
 		t.Errorf("%d activation writes, want 1", n)
 	}
 }
 
-// Graph down before anything was written: the request waits, then the retry writes once.
+// Graph down before anything was written: the request waits, then the sweep looks, finds
+// nothing in PIM and writes once.
 func TestOutageKeepsRequest(t *testing.T) {
 	w := pimWorld(t, nil)
 	w.linked("alice") // linking would need Graph too (the email check)
 	w.say("alice", "exchange 1h mail flow")
 	w.tenant.Outage(1, http.StatusInternalServerError)
 	w.signIn("alice")
-	if r := w.only("alice"); r.State != store.StateReceived {
+	if r := w.only("alice"); r.State != store.StateActivating {
 		t.Fatalf("state %s", r.State)
 	}
+	w.clock.advance(2 * time.Minute)
 	w.core.Expire(context.Background())
 	w.core.Wait()
 	if r := w.only("alice"); r.State != store.StateActive {
 		t.Fatalf("after retry: %s (%s)", r.State, r.FailureMessage)
+	}
+	if n := len(w.activations()); n != 2 {
+		t.Errorf("%d activation POSTs, want 2 (the refused one and the retry)", n)
 	}
 }
 

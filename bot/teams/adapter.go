@@ -279,7 +279,10 @@ func (a *Adapter) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		http.Error(w, "forbidden", http.StatusForbidden)
 		return
 	}
-	if act.ID != "" {
+	c := a.theCore()
+	// An activity id already handled is acknowledged and dropped (the Bot Connector retries
+	// what it thinks was lost). Not while starting: that answer asks for a retry.
+	if c != nil && act.ID != "" {
 		first, err := a.replays.FirstSeen("teams:activity:"+digest(act.Conversation.ID, act.ID), a.o.Now(), activityWindow)
 		if err != nil {
 			a.log.Error("teams: recording a handled activity", "err", err)
@@ -297,7 +300,6 @@ func (a *Adapter) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		}
 	}
 	a.capture(act, in)
-	c := a.theCore()
 	if c == nil {
 		http.Error(w, "starting", http.StatusServiceUnavailable)
 		return

@@ -117,6 +117,9 @@ func (t *Tenant) serveGraph(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	c.version, c.parts = segs[0], segs[1:]
+	if f := t.takeFault(c); f != nil && t.serveFault(c, f) {
+		return
+	}
 	t.mu.Lock()
 	down, downStatus, lose := t.outage > 0, t.outageStatus, t.lose > 0 && r.Method != http.MethodGet
 	if down {

@@ -61,7 +61,8 @@ type Client struct {
 	ClientSecret string `yaml:"client_secret"`
 	ObjectID     string `yaml:"object_id"` // service principal object id (oid of app tokens); derived when empty
 	DisplayName  string `yaml:"display_name"`
-	// RedirectURIs are the registered reply URLs; empty accepts any http(s) redirect URI.
+	// RedirectURIs are the registered (Web platform) reply URLs; empty accepts any http(s)
+	// redirect URI at sign-in, while GET /applications then lists none.
 	RedirectURIs []string `yaml:"redirect_uris"`
 	// Roles are the application permissions in app-only tokens; empty means a read-only default set.
 	Roles []string `yaml:"roles"`
