@@ -542,6 +542,9 @@ func (c *Core) Expire(ctx context.Context) error {
 	now := c.now()
 	for _, r := range rs {
 		c.ensureCard(ctx, r)
+		if c.sweepExtension(ctx, r) {
+			continue // a follow-up activation the requester asked for with `extend` is due or on its way
+		}
 		var to store.State
 		switch {
 		case pending(r.State) && r.Write != nil:
