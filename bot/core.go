@@ -83,6 +83,7 @@ type Core struct {
 	inflight     sync.Map      // request id → struct{}: a PIM write or a reconciliation runs for it here
 	asked        sync.Map      // request id → struct{}: this process sent a sign-in link for it
 	syncing      atomic.Bool   // a check of active requests against PIM is running
+	seen         sync.Map      // request id → bool: PIM showed the activation (true), or it was absent at the last look (false)
 }
 
 // New returns a core; Register at least one Messenger before use and Close it when done.

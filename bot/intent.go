@@ -220,6 +220,8 @@ func (c *Core) reconcile(ctx context.Context, id uint64) error {
 		return c.reconcileDeactivation(ctx, r)
 	case w.Action == store.WriteApprove, w.Action == store.WriteDeny, w.Action == store.WriteCancel:
 		return c.reconcileDecision(ctx, r)
+	case w.Action == store.WriteExtend:
+		return c.reconcileExtension(ctx, r)
 	}
 	c.log.Warn("no reconciliation for this write; left for its owner", "request_id", id, "action", w.Action)
 	return nil
@@ -513,7 +515,19 @@ func (c *Core) reconcileDecision(ctx context.Context, r store.Request) error {
 		}
 		r, _ = c.store.Request(r.ID)
 	}
-	return c.applyPIMStatus(ctx, r, sr.Status, "request.reconciled")
+	if err := c.applyPIMStatus(ctx, r, sr.Status, "request.reconciled"); err != nil {
+		return err
+	}
+	if w.ByChatUser != "" && (w.Action == store.WriteApprove || w.Action == store.WriteDeny) {
+		took := (w.Action == store.WriteApprove) == (sr.Status != "Denied")
+		what := map[string]string{store.WriteApprove: "approval", store.WriteDeny: "denial"}[w.Action]
+		text := fmt.Sprintf("PIM took your %s of request #%d for %s.", what, r.ID, r.RoleName)
+		if !took {
+			text = fmt.Sprintf("Request #%d for %s was decided otherwise in PIM (%s) before your %s.", r.ID, r.RoleName, strings.ToLower(sr.Status), what)
+		}
+		c.tellWriter(ctx, r, w, text)
+	}
+	return nil
 }
 
 // tellWriter tells whoever made write w on r.
@@ -573,6 +587,13 @@ func (c *Core) syncOne(ctx context.Context, r store.Request) error {
 		return err
 	}
 	now := c.now().UTC()
+	if says.active {
+		c.seen.Store(r.ID, true)
+	} else if _, ok := c.seen.Swap(r.ID, false); !ok {
+		// Never seen in PIM by this process: PIM may still be provisioning it. Absent at the
+		// next look too, it has ended.
+		return nil
+	}
 	switch {
 	case !says.active:
 		r, err := c.update(ctx, r.ID, systemEvent(now, "request.reconciled", "ended in PIM outside Elevate"), func(r *store.Request) error {

@@ -236,3 +236,187 @@ func TestActivationConverges(t *testing.T) {
 		})
 	}
 }
+
+// done: the deactivation's answer is lost (PIM took it) or Graph refuses it with a 503 before
+// processing (PIM did not): after a restart and a sweep Elevate says what PIM says, and alice is
+// told once.
+func TestDoneConverges(t *testing.T) {
+	const exchange = graphtest.RoleExchangeAdministrator
+	for _, tc := range []struct {
+		name    string
+		fault   graphtest.Fault
+		crash   bool // the process dies after PIM answered, before the answer was recorded
+		applied bool
+	}{
+		{name: "answer lost", fault: graphtest.Fault{Method: "POST", Path: "roleAssignmentScheduleRequests", Body: "selfDeactivate", Apply: true}, applied: true},
+		{name: "answer received, not committed", crash: true, applied: true},
+		{name: "500 before processing", fault: graphtest.Fault{Method: "POST", Path: "roleAssignmentScheduleRequests", Body: "selfDeactivate", Status: http.StatusInternalServerError}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			w, cg := crashWorld(t, 0)
+			w.say("alice", "exchange 1h mail flow")
+			w.signIn("alice")
+			w.tenant.Advance(6 * time.Minute) // past PIM's first minutes
+			if tc.crash {
+				cg.arm("deactivate", true)
+			} else {
+				w.tenant.Inject(tc.fault)
+			}
+			func() {
+				defer func() { _ = recover() }() // the crash, in the command's own goroutine
+				w.say("alice", "done")
+			}()
+			r := w.only("alice")
+			if r.State != store.StateActive || r.Write == nil || r.Write.Action != store.WriteDeactivate {
+				t.Fatalf("after the fault: %s %+v", r.State, r.Write)
+			}
+			w.restart()
+			w.minute()
+			r = w.request(r.ID)
+			inPIM := w.pimActive("alice@contoso.example", exchange)
+			if tc.applied {
+				if r.State != store.StateEnded || inPIM != 0 {
+					t.Fatalf("PIM ended it; Elevate: %s, PIM active %d", r.State, inPIM)
+				}
+				if n := w.told("alice", "deactivated"); n != 1 {
+					t.Errorf("told %d times it was deactivated: %q", n, w.rec.to("alice"))
+				}
+			} else {
+				if r.State != store.StateActive || r.Write != nil || inPIM != 1 {
+					t.Fatalf("PIM did not end it; Elevate: %s %+v, PIM active %d", r.State, r.Write, inPIM)
+				}
+				contains(t, w.rec.lastTo("alice"), "the deactivation did not go through. Say `/elevate done` again")
+				if n := w.told("alice", "deactivated"); n != 0 {
+					t.Errorf("told it was deactivated: %q", w.rec.to("alice"))
+				}
+			}
+			if !w.audited(r.ID, "request.deactivating") || !w.audited(r.ID, "request.reconciled") {
+				t.Error("intent or reconciliation missing from the audit log")
+			}
+		})
+	}
+}
+
+// PIM's own approval and a cancellation in PIM whose answers are lost: the sweep reads PIM's
+// request and records what it says; the approver and the requester are told once.
+func TestPIMDecisionsConverge(t *testing.T) {
+	t.Run("approval, answer lost", func(t *testing.T) {
+		w := pimWorld(t, nil)
+		w.say("erin", "teams 1h fix a meeting policy")
+		w.signIn("erin")
+		r := w.only("erin")
+		if !r.State.Valid() || r.GraphStatus != "PendingApproval" {
+			t.Fatalf("setup: %s %s", r.State, r.GraphStatus)
+		}
+		w.tenant.Inject(graphtest.Fault{Method: "PATCH", Path: "roleAssignmentApprovals", Apply: true})
+		w.click("bob", bot.ActionApprove, "")
+		w.signIn("bob")
+		got := w.request(r.ID)
+		if got.State != store.StateAwaitingApproval || got.Write == nil || got.Write.Action != store.WriteApprove {
+			t.Fatalf("after the lost answer: %s %+v", got.State, got.Write)
+		}
+		contains(t, w.rec.lastTo("bob"), "did not answer whether PIM took your decision")
+		w.restart()
+		w.minute()
+		got = w.request(r.ID)
+		if got.State != store.StateActive || got.Write != nil {
+			t.Fatalf("after the sweep: %s %+v", got.State, got.Write)
+		}
+		if len(got.Approvals) != 1 || got.Approvals[0].Approver != w.tenant.UserID("bob@contoso.example") {
+			t.Errorf("approvals %+v, want bob's", got.Approvals)
+		}
+		if n := w.told("erin", "Teams Administrator active until"); n != 1 {
+			t.Errorf("erin told %d times it is active", n)
+		}
+		contains(t, w.rec.lastTo("bob"), "PIM took your approval")
+		card, _ := w.rec.latestCard(w.cfg.Channels.Approvals)
+		contains(t, card.Text, "active until")
+	})
+	t.Run("approval refused before processing", func(t *testing.T) {
+		w := pimWorld(t, nil)
+		w.say("erin", "teams 1h fix a meeting policy")
+		w.signIn("erin")
+		r := w.only("erin")
+		w.tenant.Inject(graphtest.Fault{Method: "PATCH", Path: "roleAssignmentApprovals", Status: http.StatusBadGateway})
+		w.click("bob", bot.ActionApprove, "")
+		w.signIn("bob")
+		w.minute()
+		got := w.request(r.ID)
+		if got.State != store.StateAwaitingApproval || got.Write != nil || len(got.Approvals) != 0 {
+			t.Fatalf("PIM still waits; Elevate: %s %+v %+v", got.State, got.Write, got.Approvals)
+		}
+		contains(t, w.rec.lastTo("bob"), "PIM did not take your approval of request #")
+		card, _ := w.rec.latestCard(w.cfg.Channels.Approvals)
+		if len(card.Buttons) != 2 {
+			t.Errorf("the card lost its buttons: %+v", card)
+		}
+	})
+	t.Run("cancel, answer lost", func(t *testing.T) {
+		w := pimWorld(t, nil)
+		w.say("erin", "teams 1h fix a meeting policy")
+		w.signIn("erin")
+		r := w.only("erin")
+		w.tenant.Inject(graphtest.Fault{Method: "POST", Path: "/cancel", Apply: true})
+		w.say("erin", "cancel")
+		if got := w.request(r.ID); got.State != store.StateAwaitingApproval || got.Write == nil {
+			t.Fatalf("after the lost answer: %s %+v", got.State, got.Write)
+		}
+		w.restart()
+		w.minute()
+		if got := w.request(r.ID); got.State != store.StateCancelled || got.Write != nil {
+			t.Fatalf("after the sweep: %s %+v", got.State, got.Write)
+		}
+		if n := w.told("erin", "was canceled in PIM"); n != 1 {
+			t.Errorf("erin told %d times: %q", n, w.rec.to("erin"))
+		}
+	})
+}
+
+// A PIM for Groups activation whose answer is lost converges like a role's.
+func TestGroupActivationConverges(t *testing.T) {
+	w := pimWorld(t, nil)
+	w.tenant.Inject(graphtest.Fault{Method: "POST", Path: "group/assignmentScheduleRequests", Apply: true, Drop: true})
+	w.say("dave", "tier1-admins 2h rotate the helpdesk queue")
+	w.signIn("dave")
+	r := w.only("dave")
+	if r.State != store.StateActivating {
+		t.Fatalf("after the lost answer: %s", r.State)
+	}
+	time.Sleep(60 * time.Millisecond)
+	w.restart()
+	w.minute()
+	if got := w.request(r.ID); got.State != store.StateActive {
+		t.Fatalf("after the sweep: %s (%s)", got.State, got.FailureMessage)
+	}
+	writes := 0
+	for _, c := range w.tenant.Calls() {
+		if c.Method == http.MethodPost && strings.HasSuffix(c.Path, "/privilegedAccess/group/assignmentScheduleRequests") {
+			writes++
+		}
+	}
+	if writes != 1 {
+		t.Errorf("%d group writes, want 1", writes)
+	}
+}
+
+// An activation ended in the PIM portal ends in Elevate at the next sweep; status says so.
+func TestEndedOutsideElevate(t *testing.T) {
+	w := pimWorld(t, nil)
+	w.say("alice", "exchange 1h mail flow")
+	w.signIn("alice")
+	r := w.only("alice")
+	w.tenant.Advance(6 * time.Minute)
+	tok, _ := w.tenant.UserToken("alice@contoso.example")
+	graphCall(t, w, http.MethodPost, "/v1.0/roleManagement/directory/roleAssignmentScheduleRequests", tok, map[string]any{
+		"action": "selfDeactivate", "principalId": r.UserID, "roleDefinitionId": r.RoleID, "directoryScopeId": "/"})
+	w.clock.advance(10 * time.Minute)
+	w.minute()
+	if got := w.request(r.ID); got.State != store.StateEnded {
+		t.Fatalf("after the sweep: %s", got.State)
+	}
+	if n := w.told("alice", "has ended in PIM (outside Elevate"); n != 1 {
+		t.Errorf("told %d times", n)
+	}
+	w.say("alice", "status")
+	contains(t, w.rec.lastTo("alice"), "no pending or active")
+}
