@@ -658,21 +658,21 @@ func (a *Adapter) deliver(ctx context.Context, to bot.Address, m bot.Message, ac
 	if to.Channel != "" && !to.Private {
 		conv, err := a.channelNow(ctx, to.Channel)
 		if err != nil {
-			return store.MessageRef{}, err
+			return store.MessageRef{}, unknownTarget(err)
 		}
 		act.Conversation = &schema.ConversationAccount{ID: conv.ConversationID}
 		id, err := a.conn.Send(ctx, conv.ServiceURL, conv.ConversationID, act)
 		if err != nil {
-			return store.MessageRef{}, err
+			return store.MessageRef{}, deliveryError(err)
 		}
 		return store.MessageRef{Platform: Platform, Channel: conv.ConversationID, MessageID: id, Kind: string(m.Kind), At: a.o.Now().UTC()}, nil
 	}
 	if to.User == "" {
-		return store.MessageRef{}, errors.New("teams: a message needs a channel or a user")
+		return store.MessageRef{}, &bot.DeliveryError{Err: errors.New("teams: a message needs a channel or a user"), Refused: true}
 	}
 	convID, id, err := a.sendDM(ctx, to.User, act)
 	if err != nil {
-		return store.MessageRef{}, err
+		return store.MessageRef{}, deliveryError(err)
 	}
 	return store.MessageRef{Platform: Platform, Channel: convID, MessageID: id, Kind: string(m.Kind), At: a.o.Now().UTC()}, nil
 }
@@ -685,12 +685,12 @@ func (a *Adapter) Update(ctx context.Context, ref store.MessageRef, m bot.Messag
 		conv, err = a.channel(ref.Channel)
 	}
 	if err != nil {
-		return fmt.Errorf("teams: no conversation reference for %s: %w", ref.Channel, err)
+		return unknownTarget(fmt.Errorf("teams: no conversation reference for %s: %w", ref.Channel, err))
 	}
 	act := render(m, a.refreshUsers(ctx, m))
 	act.Timestamp = a.o.Now().UTC()
 	act.Conversation = &schema.ConversationAccount{ID: ref.Channel}
-	return a.conn.Update(ctx, conv.ServiceURL, ref.Channel, ref.MessageID, act)
+	return deliveryError(a.conn.Update(ctx, conv.ServiceURL, ref.Channel, ref.MessageID, act))
 }
 
 // sendDM posts act in the 1:1 chat with user, opening it (createConversation) when the bot
@@ -706,7 +706,7 @@ func (a *Adapter) sendDM(ctx context.Context, user string, act Activity) (convID
 		}
 	}
 	if err != nil {
-		return "", "", fmt.Errorf("teams: no conversation reference for user %s (they have not used Elevate in Teams yet): %w", user, err)
+		return "", "", unknownTarget(fmt.Errorf("teams: no conversation reference for user %s (they have not used Elevate in Teams yet): %w", user, err))
 	}
 	if ref.ConversationID == "" {
 		res, err := a.conn.CreateConversation(ctx, ref.ServiceURL, ConversationParams{
