@@ -391,26 +391,40 @@ func (a *Adapter) message(w http.ResponseWriter, c Core, act schema.Activity, in
 	who := a.actor(act, in)
 	if act.Value != nil {
 		// Action.Submit (clients without Universal Actions): data and inputs in Value, the
-		// card's activity id in ReplyToID.
-		w.WriteHeader(http.StatusOK)
+		// card's activity id in ReplyToID. As on the invoke path, a form is stored before the
+		// 200, so an acknowledged request is never lost; a click gets the same wait.
 		verb, _ := act.Value["elevate"].(string)
 		if verb == verbRequest {
 			f := formOf(act.Value)
-			a.background("teams form submit", func(ctx context.Context) error {
-				if errs := c.CheckForm(who, f); len(errs) > 0 {
-					return a.sendForm(ctx, who, f, errs)
-				}
-				job, err := c.SubmitForm(who, f)
-				if err != nil {
-					return err
-				}
-				return job(ctx)
-			})
+			if errs := c.CheckForm(who, f); len(errs) > 0 {
+				w.WriteHeader(http.StatusOK)
+				a.background("teams form", func(ctx context.Context) error { return a.sendForm(ctx, who, f, errs) })
+				return
+			}
+			job, err := c.SubmitForm(who, f)
+			if err != nil {
+				a.log.Error("teams: submitting form", "chat_user", who.ChatUser, "err", err)
+				http.Error(w, "could not accept the form", http.StatusInternalServerError)
+				return
+			}
+			w.WriteHeader(http.StatusOK)
+			a.background("teams form submit", job)
 			return
 		}
 		value, _ := act.Value["value"].(string)
 		reason, _ := act.Value[inputReason].(string)
-		a.background("teams submit", func(ctx context.Context) error { return c.Click(ctx, who, bot.Action(verb), value, reason) })
+		done := make(chan struct{})
+		a.background("teams submit", func(ctx context.Context) error {
+			defer close(done)
+			return c.Click(ctx, who, bot.Action(verb), value, reason)
+		})
+		t := time.NewTimer(a.o.InvokeWait)
+		defer t.Stop()
+		select {
+		case <-done:
+		case <-t.C: // the decision is stored when the core gets there; Teams must have its answer
+		}
+		w.WriteHeader(http.StatusOK)
 		return
 	}
 	text := a.commandText(act, in)
