@@ -61,6 +61,8 @@ type Core struct {
 	loc     *time.Location
 	usable  time.Duration
 	oncall  OnCall
+
+	feedbackMu sync.Mutex // feedback notes: read, append, write
 	signins *signInBook
 	tokens  *tokenBook
 	links   *linkBook
