@@ -500,7 +500,7 @@ func (c *Core) reconcileDecision(ctx context.Context, r store.Request) error {
 	if w.Action == store.WriteApprove || w.Action == store.WriteDeny {
 		// Record whose decision PIM took, as the answer would have.
 		if _, err := c.update(ctx, r.ID, systemEvent(c.now(), "request.reconciled", "decided in PIM: "+sr.Status), func(r *store.Request) error {
-			if !pimPending(*r) || slices.ContainsFunc(r.Approvals, func(a store.Approval) bool { return a.Approver == w.By }) {
+			if !pimPending(*r) || slices.ContainsFunc(r.Approvals, func(a store.Approval) bool { return a.Approver == w.By && a.InPIM }) {
 				return store.ErrNoChange
 			}
 			if (w.Action == store.WriteApprove) != (sr.Status != "Denied") {
@@ -508,7 +508,7 @@ func (c *Core) reconcileDecision(ctx context.Context, r store.Request) error {
 			}
 			r.Approvals = append(r.Approvals, store.Approval{Approver: w.By, Platform: w.ByPlatform, ChatUser: w.ByChatUser,
 				Decision: map[string]string{store.WriteApprove: string(ActionApprove), store.WriteDeny: string(ActionDeny)}[w.Action],
-				Reason:   w.Reason, At: c.now().UTC()})
+				Reason:   w.Reason, At: c.now().UTC(), InPIM: true})
 			return nil
 		}); err != nil && !errors.Is(err, store.ErrNoChange) {
 			return err
