@@ -174,6 +174,9 @@ func (c *Core) Reconcile(ctx context.Context) error {
 			if r.Write != nil && !r.Write.Retry.IsZero() && now.Before(r.Write.Retry) {
 				continue
 			}
+		case now.Sub(r.UpdatedAt) < time.Minute:
+			// Its own next step may be on its way (a job after an acknowledgement).
+			continue
 		case r.State == store.StateAwaitingSignIn:
 			if _, sent := c.asked.Load(r.ID); sent || expired(r, now) {
 				continue
