@@ -471,3 +471,42 @@ func TestResumeAfterRestart(t *testing.T) {
 		}
 	})
 }
+
+// A conversion whose second write's answer is lost (PIM removed the standing assignment): after
+// a restart and a sweep the admin is told what PIM shows, once, and the intent is gone.
+func TestConvertConverges(t *testing.T) {
+	w := pimWorld(t, nil)
+	// alice gets Global Administrator active (PIM wants a privileged role to convert).
+	w.say("alice", "ga 1h INC-42 convert standing access")
+	w.signIn("alice")
+	w.click("bob", bot.ActionApprove, "")
+	w.signIn("bob")
+	w.click("carol", bot.ActionApprove, "")
+	w.signIn("carol")
+	w.say("alice", "convert erin@contoso.example ga")
+	w.click("alice", bot.ActionConvert, "")
+	w.tenant.Inject(graphtest.Fault{Method: "POST", Path: "roleAssignmentScheduleRequests", Body: "adminRemove", Apply: true})
+	w.signIn("alice")
+	contains(t, w.rec.lastTo("alice"), "did not answer whether PIM converted erin@contoso.example's Global Administrator")
+	w.restart()
+	w.minute()
+	if n := w.told("alice", "Converted: PIM shows erin@contoso.example eligible for Global Administrator"); n != 1 {
+		t.Fatalf("alice told %d times; messages %q", n, w.rec.to("alice"))
+	}
+	var actions []string
+	if err := w.store.Audit(func(r store.AuditRecord) error {
+		if strings.HasPrefix(r.Action, "standing.") {
+			actions = append(actions, r.Action)
+		}
+		return nil
+	}); err != nil {
+		t.Fatal(err)
+	}
+	if strings.Join(actions, ",") != "standing.converting,standing.write_unknown,standing.reconciled" {
+		t.Errorf("audit %q", actions)
+	}
+	w.minute()
+	if n := w.told("alice", "Converted"); n != 1 {
+		t.Errorf("told again after the intent was settled: %d", n)
+	}
+}
