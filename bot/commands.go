@@ -238,6 +238,9 @@ func (c *Core) statusLine(r store.Request) string {
 		if r.Write != nil && r.Write.Action == store.WriteDeactivate {
 			return fmt.Sprintf("#%d %s: active until %s; ending it in PIM (being confirmed)", r.ID, r.RoleName, c.clock(r.EndsAt))
 		}
+		if e := r.Extension; e != nil && e.By > 0 {
+			return fmt.Sprintf("#%d %s: active until %s, then activated again for %s (your extension)", r.ID, r.RoleName, c.clock(r.EndsAt), hm(e.By))
+		}
 		return fmt.Sprintf("#%d %s: active until %s", r.ID, r.RoleName, c.clock(r.EndsAt))
 	case store.StateAwaitingApproval:
 		return fmt.Sprintf("#%d %s for %s: waiting for approval (%d of %d)", r.ID, r.RoleName, hm(r.Duration), approvals(r), r.ApprovalsNeeded)

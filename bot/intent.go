@@ -225,6 +225,8 @@ func (c *Core) reconcile(ctx context.Context, id uint64) error {
 		return c.reconcileDeactivation(ctx, r)
 	case w.Action == store.WriteApprove, w.Action == store.WriteDeny, w.Action == store.WriteCancel:
 		return c.reconcileDecision(ctx, r)
+	case w.Action == store.WriteExtend:
+		return c.reconcileExtension(ctx, r)
 	}
 	c.log.Warn("no reconciliation for this write; left for its owner", "request_id", id, "action", w.Action)
 	return nil

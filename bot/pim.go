@@ -235,7 +235,7 @@ func (c *Core) decidePIM(ctx context.Context, a Actor, r store.Request, action A
 	}
 	tok, fresh := graph.UserToken{}, false
 	if known {
-		tok, fresh = c.tokens.fresh(keyOf(a, who.ObjectID), c.cfg.SignInFreshness, forReq)
+		tok, fresh = c.tokens.fresh(keyOf(a, who.ObjectID), c.cfg.SignInFreshness, forReq, scopeOf(role))
 	}
 	if !fresh {
 		why := "PIM itself asks for approval here, and your decision is made in PIM with your own Microsoft account: sign in first."
@@ -406,7 +406,7 @@ func (c *Core) userToken(ctx context.Context, a Actor, r store.Request, p purpos
 	if role != nil && role.Tier0 && p == forExtend {
 		forReq = r.ID // an extension is an activation: tier-0 wants a sign-in for it
 	}
-	if tok, ok := c.tokens.fresh(requesterKey(r), c.cfg.SignInFreshness, forReq); ok && r.UserID != "" {
+	if tok, ok := c.tokens.fresh(requesterKey(r), c.cfg.SignInFreshness, forReq, scopeOf(role)); ok && r.UserID != "" {
 		return tok, true
 	}
 	link, err := c.signInLink(ctx, pendingSignIn{purpose: p, requestID: r.ID, actor: a, reason: reason}, r.UPN)
@@ -537,6 +537,9 @@ func (c *Core) doneRequest(ctx context.Context, a Actor, r store.Request) error 
 			return store.ErrNoChange
 		}
 		r.State, r.EndsAt, r.Write = store.StateEnded, now, nil
+		if r.Extension != nil {
+			r.Extension.By = 0 // the follow-up it consented to is off too
+		}
 		return nil
 	})
 	if errors.Is(err, store.ErrNoChange) {
@@ -591,7 +594,8 @@ func (c *Core) doneFailed(ctx context.Context, a Actor, r store.Request, err err
 	return nil
 }
 
-// extensionState is what Elevate remembers of an activation's extensions (store cursor).
+// extensionState is what Elevate versions before store.Extension remembered of an activation's
+// extensions (a store cursor): follow-ups scheduled in PIM, which `done` still withdraws.
 type extensionState struct {
 	Used      time.Duration `json:"used"`
 	Scheduled []string      `json:"scheduled,omitempty"` // PIM request ids of follow-ups not started yet
@@ -613,125 +617,6 @@ func (c *Core) saveExtension(id uint64, e extensionState) {
 	if err := c.store.SetCursor(extensionKey(id), b); err != nil {
 		c.log.Error("saving extension state", "request_id", id, "err", err)
 	}
-}
-
-// extend lengthens the actor's activation within its role's extension budget. PIM cannot
-// lengthen a running activation, so Elevate asks PIM for the user's own second activation that
-// starts when the current one ends: no gap, nothing deactivated (docs/config.md).
-func (c *Core) extend(ctx context.Context, a Actor, role *policy.Role, d time.Duration) error {
-	r, ok, err := c.pickActive(ctx, a, role, "extend")
-	if err != nil || !ok {
-		return err
-	}
-	return c.extendRequest(ctx, a, r, d)
-}
-
-func (c *Core) extendRequest(ctx context.Context, a Actor, r store.Request, d time.Duration) error {
-	role := c.cfg.RoleByID(r.RoleID)
-	if role == nil {
-		c.reply(ctx, a, Message{Kind: KindError, Text: fmt.Sprintf("%s is no longer in Elevate's configuration, so it can't be extended here.", r.RoleName)})
-		return nil
-	}
-	dec := c.cfg.Decide(policy.Command{Kind: policy.KindExtend, Role: role, Duration: d}, policy.Requester{ObjectID: r.UserID, UPN: r.UPN}, c.now())
-	if !dec.Allowed && (dec.Problem == nil || dec.Problem.Code != policy.CodeTooLong) {
-		c.replyError(ctx, a, dec.Problem)
-		return nil
-	}
-	ext := c.extension(r.ID)
-	left := role.ExtensionBudget - ext.Used
-	switch {
-	case role.ExtensionBudget <= 0:
-		c.reply(ctx, a, Message{Kind: KindText, Text: fmt.Sprintf("%s can't be extended (its extension budget is none). Ask again for a new activation when it ends.", role.Name)})
-		return nil
-	case left < policy.MinDuration:
-		c.reply(ctx, a, Message{Kind: KindText, Text: fmt.Sprintf("%s's extension budget (%s) is used up for this activation. Ask for a new activation when it ends.", role.Name, hm(role.ExtensionBudget))})
-		return nil
-	case d > left:
-		c.reply(ctx, a, Message{Kind: KindText, Text: fmt.Sprintf("%s can be extended by %s more at most (budget %s). Say `/elevate extend %s %s`.", role.Name, hm(left), hm(role.ExtensionBudget), role.Alias(), hm(left))})
-		return nil
-	case !c.now().Before(r.EndsAt.Add(-time.Minute)):
-		c.reply(ctx, a, Message{Kind: KindText, Text: fmt.Sprintf("%s ends too soon to extend; ask for a new activation.", role.Name)})
-		return nil
-	}
-	tok, ok := c.userToken(ctx, a, r, forExtend, d.String(), fmt.Sprintf("Extending %s by %s is your own PIM activation: sign in with your Microsoft account.", r.RoleName, hm(d)))
-	if !ok {
-		return nil
-	}
-	if role.Tier0 {
-		c.tokens.drop(requesterKey(r))
-	}
-	// The follow-up starts when PIM ends the current activation (PIM's own record, not ours),
-	// on a whole second: PIM's times have no fractions.
-	start := r.EndsAt
-	if end, err := c.currentEnd(ctx, r); err == nil && end.After(start) {
-		start = end
-	}
-	if t := start.Truncate(time.Second); t.Before(start) {
-		start = t.Add(time.Second)
-	}
-	next := r
-	next.Duration = d
-	act, err := c.activateGraph(ctx, tok, next, role, start)
-	if err != nil {
-		c.log.Warn("extension refused", "request_id", r.ID, "err", err)
-		var ge *graph.Error
-		words := graphWords(err)
-		switch {
-		case errors.Is(err, graph.ErrRoleAssignmentExists):
-			words = "PIM already has an activation of it scheduled then. See `/elevate status`."
-		case errors.Is(err, graph.ErrPolicyValidation) && errors.As(err, &ge) && ge.Rule == "MfaRule",
-			errors.Is(err, graph.ErrAcrsRequired):
-			c.tokens.drop(requesterKey(r))
-			words = "PIM wants a stronger sign-in: say `/elevate extend` again and sign in with MFA."
-		}
-		c.reply(ctx, a, Message{Kind: KindError, Text: fmt.Sprintf("%s was not extended. %s", r.RoleName, words)})
-		return nil
-	}
-	if act.Status == "PendingApproval" {
-		c.reply(ctx, a, Message{Kind: KindText, Text: fmt.Sprintf("PIM requires approval to extend %s; its approvers were notified by PIM. Your current activation ends at %s.", r.RoleName, c.clock(r.EndsAt))})
-		return nil
-	}
-	ext.Used += d
-	ext.Scheduled = append(ext.Scheduled, act.RequestID)
-	ext.All = append(ext.All, act.RequestID)
-	c.saveExtension(r.ID, ext)
-	r, err = c.update(ctx, r.ID, c.event(a, "request.extended", fmt.Sprintf("by=%s graph_request=%s", hm(d), act.RequestID)), func(r *store.Request) error {
-		if r.State != store.StateActive {
-			return store.ErrNoChange
-		}
-		r.EndsAt = start.Add(d)
-		r.Duration += d
-		return nil
-	})
-	if err != nil && !errors.Is(err, store.ErrNoChange) {
-		return err
-	}
-	c.reply(ctx, a, Message{Kind: KindResult, RequestID: r.ID, Text: fmt.Sprintf("%s extended by %s: now active until %s, without a gap (PIM starts a follow-up activation at %s). Extension budget left: %s.",
-		r.RoleName, hm(d), c.clock(r.EndsAt), c.clock(start), hm(role.ExtensionBudget-ext.Used))})
-	c.refreshCards(ctx, r)
-	return nil
-}
-
-// currentEnd is when PIM ends r's current activation.
-func (c *Core) currentEnd(ctx context.Context, r store.Request) (time.Time, error) {
-	var end time.Time
-	if _, ok := c.isGroup(r); ok {
-		pg, _ := c.pim()
-		as, err := pg.ActiveGroupAssignments(ctx, r.UserID)
-		for _, a := range as {
-			if strings.EqualFold(a.GroupID, r.RoleID) && a.End.After(end) {
-				end = a.End
-			}
-		}
-		return end, err
-	}
-	as, err := c.graph.ActiveAssignments(ctx, r.UserID)
-	for _, a := range as {
-		if strings.EqualFold(a.RoleID, r.RoleID) && a.End.After(end) {
-			end = a.End
-		}
-	}
-	return end, err
 }
 
 // cancelPIM withdraws a request waiting for PIM's own approval, in PIM, with the requester's token.
@@ -812,6 +697,13 @@ func (c *Core) continueLifecycle(ctx context.Context, p pendingSignIn) error {
 			return c.doneRequest(ctx, p.actor, r)
 		}
 	case forExtend:
+		if p.reason == followUpReason {
+			if r.State == store.StateActive && c.now().Before(r.EndsAt) && r.Extension != nil && r.Extension.By > 0 {
+				c.reply(ctx, p.actor, Message{Kind: KindText, Text: fmt.Sprintf("Thanks: I'll activate %s again for %s when it ends at %s.", r.RoleName, hm(r.Extension.By), c.clock(r.EndsAt))})
+				return nil
+			}
+			return c.followUp(ctx, r)
+		}
 		d, _ := time.ParseDuration(p.reason)
 		if r.State == store.StateActive && d > 0 {
 			return c.extendRequest(ctx, p.actor, r, d)

@@ -63,7 +63,8 @@ func (c *Core) elevateMade(userID, graphRequestID string) (bool, error) {
 		return false, err
 	}
 	for _, r := range rs {
-		if strings.EqualFold(r.GraphRequestID, graphRequestID) || slices.Contains(c.extension(r.ID).All, graphRequestID) {
+		if strings.EqualFold(r.GraphRequestID, graphRequestID) || slices.Contains(c.extension(r.ID).All, graphRequestID) ||
+			(r.Extension != nil && slices.ContainsFunc(r.Extension.Requests, func(id string) bool { return strings.EqualFold(id, graphRequestID) })) {
 			return true, nil
 		}
 	}

@@ -95,8 +95,24 @@ type Request struct {
 	FailureCode    string `json:"failure_code,omitempty"`
 	FailureMessage string `json:"failure_message,omitempty"`
 
+	// Extension is what `extend` added to this activation, stored with the request so that the
+	// consent, the follow-up activation's intent and its outcome share the request's transactions.
+	Extension *Extension `json:"extension,omitempty"`
+
 	// Version is 1 after CreateRequest and incremented by every write.
 	Version uint64 `json:"version"`
+}
+
+// Extension is an activation's extension. PIM refuses a second activation of a role while one
+// is running (RoleAssignmentExists), so Elevate activates the role again when the current one
+// ends: the requester's consent (By, ConsentAt) is stored at `extend` time, and the follow-up
+// activation's intent (Write, action WriteExtend) is committed before the PIM write is sent.
+type Extension struct {
+	Used      time.Duration `json:"used,omitempty"`      // extension budget spent on this request
+	By        time.Duration `json:"by,omitempty"`        // the follow-up waiting for the current end (0: none)
+	ConsentAt time.Time     `json:"consent_at,omitzero"` // when the requester asked for it
+	AskedAt   time.Time     `json:"asked_at,omitzero"`   // when the requester was sent a sign-in link for it
+	Requests  []string      `json:"requests,omitempty"`  // PIM request ids of the follow-ups Elevate made
 }
 
 // Write is a PIM write Elevate has committed to make for a request: its intent, stored (with its
@@ -183,6 +199,9 @@ func (r *Request) normalize() {
 	}
 	for i := range r.Approvals {
 		r.Approvals[i].At = utc(r.Approvals[i].At)
+	}
+	if e := r.Extension; e != nil {
+		e.ConsentAt, e.AskedAt = utc(e.ConsentAt), utc(e.AskedAt)
 	}
 	if w := r.Write; w != nil {
 		w.At, w.Start, w.Retry = utc(w.At), utc(w.Start), utc(w.Retry)
