@@ -16,7 +16,9 @@ import (
 
 // Job is the part of handling input that talks to Graph and the chat platform. Adapters that
 // must acknowledge quickly (Slack: 3 s) run it after the acknowledgement; nothing is lost if it
-// never runs, because what was accepted is already in the store.
+// never runs, because what was accepted is already in the store and Reconcile (at start and in
+// every minute's sweep) picks up a request whose next step never ran: a sign-in link is sent
+// again, an approved request is activated, a PIM write of unknown outcome is looked up.
 type Job func(ctx context.Context) error
 
 // Command handles what a user typed after /elevate (Slack) or to the bot (Teams): Accept, then
