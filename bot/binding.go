@@ -86,6 +86,12 @@ func (b *linkBook) peek(id string) (pendingLink, bool) {
 	return l, true
 }
 
+func (b *linkBook) clear() {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	clear(b.m)
+}
+
 // take forgets id: a confirmation works once.
 func (b *linkBook) take(id string) bool {
 	b.mu.Lock()

@@ -338,3 +338,17 @@ func TestCallbackWithoutCodeKeepsLink(t *testing.T) {
 func withIdentity(mode string) []byte {
 	return append(append([]byte{}, pimConfig()...), []byte("identity:\n  email_match: "+mode+"\n")...)
 }
+
+// What the platform says about a chat account is shown escaped on the page.
+func TestLinkPageEscapes(t *testing.T) {
+	w := newWorld(t, setup{config: withIdentity("off")})
+	w.say("alice", "ga 1h INC-1 restore tenant")
+	w.signIn("alice")
+	evil := `x<script>alert(1)</script>`
+	w.click(evil, bot.ActionApprove, "")
+	_, page := w.browser().open(w.link(evil), "bob@"+w.domain)
+	if !isLinkPage(page) || strings.Contains(page, "<script>") {
+		t.Fatalf("page: %s", page)
+	}
+	contains(t, page, "X&lt;script&gt;alert(1)&lt;/script&gt;")
+}

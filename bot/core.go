@@ -138,6 +138,7 @@ func (c *Core) Close() {
 	c.cancel()
 	c.wg.Wait()
 	c.tokens.clear()
+	c.links.clear()
 }
 
 func (c *Core) background(name string, fn func(ctx context.Context) error) {
