@@ -52,9 +52,10 @@ type pendingLink struct {
 }
 
 type linkBook struct {
-	now func() time.Time
-	mu  sync.Mutex
-	m   map[string]pendingLink
+	now   func() time.Time
+	mu    sync.Mutex
+	m     map[string]pendingLink
+	order []string // ids in the order added: pages expire in the same order
 }
 
 func newLinkBook(now func() time.Time) *linkBook {
@@ -67,12 +68,17 @@ func (b *linkBook) add(l pendingLink) (id, csrf string) {
 	l.csrf, l.created = randomString(), b.now()
 	b.mu.Lock()
 	defer b.mu.Unlock()
-	for k, old := range b.m { // few at a time: people confirm within minutes
-		if l.created.Sub(old.created) > signInTTL {
-			delete(b.m, k)
+	// Expired pages go from the front, as sign-in links do (signInBook.add): no scan per add.
+	for len(b.order) > 0 {
+		old, ok := b.m[b.order[0]]
+		if ok && l.created.Sub(old.created) <= signInTTL {
+			break
 		}
+		delete(b.m, b.order[0])
+		b.order = b.order[1:]
 	}
 	b.m[id] = l
+	b.order = append(b.order, id)
 	return id, l.csrf
 }
 
@@ -90,6 +96,7 @@ func (b *linkBook) clear() {
 	b.mu.Lock()
 	defer b.mu.Unlock()
 	clear(b.m)
+	b.order = nil
 }
 
 // take forgets id: a confirmation works once.
