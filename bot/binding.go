@@ -183,24 +183,29 @@ func (c *Core) alert(ctx context.Context, platform, text string) {
 func (c *Core) link(w http.ResponseWriter, req *http.Request, p pendingSignIn, tok graph.UserToken) {
 	ctx := req.Context()
 	a := p.actor
-	prof, _ := c.profile(ctx, a)
+	prof, known := c.profile(ctx, a)
 	who := describe(a, prof)
-	if bs, err := c.store.BindingsByUser(tok.UserID); err != nil {
+	bs, err := c.store.BindingsByUser(tok.UserID)
+	if err != nil {
 		c.log.Error("reading bindings", "user_id", tok.UserID, "err", err)
 		page(w, http.StatusInternalServerError, "Something went wrong on our side.", "Nothing was linked or activated. Go back to chat and try again.")
 		return
-	} else {
-		for _, b := range bs {
-			if b.Platform == a.Platform && b.ChatUser != a.ChatUser {
-				c.refuseTaken(ctx, w, a, who, tok, b.ChatUser)
-				return
-			}
+	}
+	for _, b := range bs {
+		if b.Platform == a.Platform && b.ChatUser != a.ChatUser {
+			c.refuseTaken(ctx, w, a, who, tok, b.ChatUser)
+			return
 		}
 	}
 	warning := ""
 	if mode := c.cfg.Identity.EmailMatch; mode != policy.EmailMatchOff && a.UserID == "" {
-		ok, err := false, error(nil)
-		if prof.Email != "" {
+		var ok bool
+		var err error
+		switch {
+		case !known:
+			// The platform could not say (an outage, or no Profiler): not a mismatch to alert.
+			err = fmt.Errorf("bot: no profile of %s user %s to compare emails with", a.Platform, a.ChatUser)
+		case prof.Email != "":
 			ok, err = c.emailMatches(ctx, prof.Email, tok)
 		}
 		switch {

@@ -352,3 +352,18 @@ func TestLinkPageEscapes(t *testing.T) {
 	}
 	contains(t, page, "X&lt;script&gt;alert(1)&lt;/script&gt;")
 }
+
+// When the platform cannot say which email it verified (an outage), nothing is linked under
+// require, and it is not reported as a mismatch.
+func TestEmailCheckWithoutProfile(t *testing.T) {
+	w := newWorld(t, setup{})
+	w.rec.profileDown = true
+	w.say("alice", "exchange 1h mail flow")
+	status, page := w.signIn("alice")
+	if status != http.StatusServiceUnavailable || w.bound("alice") != "" {
+		t.Fatalf("status %d, bound %q: %s", status, w.bound("alice"), page)
+	}
+	if got := w.rec.to(w.cfg.Channels.Security); len(got) != 0 {
+		t.Errorf("alerted: %q", got)
+	}
+}
