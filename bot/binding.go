@@ -171,11 +171,12 @@ func (c *Core) emailMatches(ctx context.Context, email string, tok graph.UserTok
 	return false, nil
 }
 
-// alert posts text to the security channel of platform.
+// alert posts text to the security channel of platform, through the outbox.
 func (c *Core) alert(ctx context.Context, platform, text string) {
-	if c.cfg.Channels.Security != "" {
-		c.send(ctx, platform, Address{Channel: c.cfg.Channels.Security}, Message{Kind: KindAlert, Text: text})
-	}
+	_ = c.enqueue(ctx, nil, func(out *outbox) error {
+		out.alert(platform, Message{Kind: KindAlert, Text: text})
+		return nil
+	})
 }
 
 // link decides what a completed sign-in of a chat account not linked yet leads to: refused

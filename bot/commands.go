@@ -297,13 +297,14 @@ func (c *Core) cancel1(ctx context.Context, a Actor, id uint64) (bool, error) {
 	if pimPending(cur) {
 		return c.cancelPIM(ctx, a, cur)
 	}
-	r, err := c.update(ctx, id, c.event(a, "request.cancelled", ""), func(r *store.Request) error {
+	_, err = c.change(ctx, id, c.event(a, "request.cancelled", ""), func(r *store.Request, out *outbox) error {
 		// Ownership was checked above (it reads the store, which fn may not); the requester
 		// cannot change in between.
 		if r.UserID != cur.UserID && cur.UserID != "" || !pending(r.State) {
 			return store.ErrNoChange
 		}
 		r.State = store.StateCancelled
+		out.cards(*r)
 		return nil
 	})
 	if errors.Is(err, store.ErrNoChange) {
@@ -312,7 +313,6 @@ func (c *Core) cancel1(ctx context.Context, a Actor, id uint64) (bool, error) {
 	if err != nil {
 		return false, err
 	}
-	c.refreshCards(ctx, r)
 	return true, nil
 }
 

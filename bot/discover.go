@@ -266,10 +266,10 @@ func (c *Core) convertNow(ctx context.Context, a Actor, userID, roleID string) e
 		until = "eligible until " + conv.EligibleUntil.Format("2 Jan 2006")
 	}
 	c.reply(ctx, a, Message{Kind: KindResult, Text: fmt.Sprintf("Converted: %s is now %s for %s, and the standing assignment is removed.", name, until, roleName)})
-	if c.cfg.Channels.Security != "" {
-		c.send(ctx, a.Platform, Address{Channel: c.cfg.Channels.Security}, Message{Kind: KindAlert,
-			Text: fmt.Sprintf("%s converted %s's standing %s to eligible.", cmpOr(who.UPN, a.Name), name, roleName)})
-	}
+	_ = c.enqueue(ctx, nil, func(out *outbox) error {
+		out.alert(a.Platform, Message{Kind: KindAlert, Text: fmt.Sprintf("%s converted %s's standing %s to eligible.", cmpOr(who.UPN, a.Name), name, roleName)})
+		return nil
+	})
 	return nil
 }
 
