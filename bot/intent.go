@@ -2,6 +2,7 @@ package bot
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"slices"
@@ -163,6 +164,7 @@ func (c *Core) Resume(ctx context.Context) error {
 // resumes stored requests whose next step never ran. The work runs in the background, a few at
 // a time; Wait waits for it.
 func (c *Core) Reconcile(ctx context.Context) error {
+	c.reconcileConversions()
 	rs, err := c.store.Requests(store.Filter{OpenOnly: true})
 	if err != nil {
 		return err
@@ -174,6 +176,9 @@ func (c *Core) Reconcile(ctx context.Context) error {
 			if r.Write != nil && !r.Write.Retry.IsZero() && now.Before(r.Write.Retry) {
 				continue
 			}
+		case now.Sub(r.UpdatedAt) < time.Minute:
+			// Its own next step may be on its way (a job after an acknowledgement).
+			continue
 		case r.State == store.StateAwaitingSignIn:
 			if _, sent := c.asked.Load(r.ID); sent || expired(r, now) {
 				continue
@@ -500,7 +505,7 @@ func (c *Core) reconcileDecision(ctx context.Context, r store.Request) error {
 	if w.Action == store.WriteApprove || w.Action == store.WriteDeny {
 		// Record whose decision PIM took, as the answer would have.
 		if _, err := c.update(ctx, r.ID, systemEvent(c.now(), "request.reconciled", "decided in PIM: "+sr.Status), func(r *store.Request) error {
-			if !pimPending(*r) || slices.ContainsFunc(r.Approvals, func(a store.Approval) bool { return a.Approver == w.By }) {
+			if !pimPending(*r) || slices.ContainsFunc(r.Approvals, func(a store.Approval) bool { return a.Approver == w.By && a.InPIM }) {
 				return store.ErrNoChange
 			}
 			if (w.Action == store.WriteApprove) != (sr.Status != "Denied") {
@@ -508,7 +513,7 @@ func (c *Core) reconcileDecision(ctx context.Context, r store.Request) error {
 			}
 			r.Approvals = append(r.Approvals, store.Approval{Approver: w.By, Platform: w.ByPlatform, ChatUser: w.ByChatUser,
 				Decision: map[string]string{store.WriteApprove: string(ActionApprove), store.WriteDeny: string(ActionDeny)}[w.Action],
-				Reason:   w.Reason, At: c.now().UTC()})
+				Reason:   w.Reason, At: c.now().UTC(), InPIM: true})
 			return nil
 		}); err != nil && !errors.Is(err, store.ErrNoChange) {
 			return err
@@ -627,6 +632,120 @@ func (c *Core) syncOne(ctx context.Context, r store.Request) error {
 		}
 		c.tellUser(ctx, r, Message{Kind: KindText, RequestID: r.ID, Text: fmt.Sprintf("PIM now ends %s at %s (changed outside Elevate).", r.RoleName, c.clock(r.EndsAt))})
 		c.refreshCards(ctx, r)
+	}
+	return nil
+}
+
+// claimKey and releaseKey are claim and release for writes without a request (conversions).
+func (c *Core) claimKey(key string) bool {
+	_, busy := c.inflight.LoadOrStore(key, struct{}{})
+	return !busy
+}
+
+func (c *Core) releaseKey(key string) { c.inflight.Delete(key) }
+
+// convertIntent is the intent of `/elevate convert`: an admin's two PIM writes (the eligibility,
+// then the removal of the standing assignment), kept in a store cursor until the answer, or a
+// look at PIM, says what became of them.
+type convertIntent struct {
+	Admin     string    `json:"admin"` // Entra object id whose token makes the writes
+	AdminName string    `json:"admin_name,omitempty"`
+	Platform  string    `json:"platform"` // where to tell the admin
+	ChatUser  string    `json:"chat_user"`
+	User      string    `json:"user"`
+	UserName  string    `json:"user_name,omitempty"`
+	Role      string    `json:"role"`
+	RoleName  string    `json:"role_name,omitempty"`
+	At        time.Time `json:"at"`
+	Unknown   bool      `json:"unknown,omitempty"`
+	Retry     time.Time `json:"retry,omitzero"`
+}
+
+const convertPrefix = "intent/convert/"
+
+func convertKey(userID, roleID string) string {
+	return convertPrefix + strings.ToLower(userID) + "|" + strings.ToLower(roleID)
+}
+
+func (c *Core) saveConvertIntent(in convertIntent, ev store.AuditRecord) error {
+	b, err := json.Marshal(in)
+	if err != nil {
+		return err
+	}
+	_, err = c.store.SetCursorAudit(convertKey(in.User, in.Role), b, ev)
+	return err
+}
+
+// reconcileConversions looks up in PIM the conversions whose outcome is unknown or that a crash
+// cut off, in the background.
+func (c *Core) reconcileConversions() {
+	all, err := c.store.Cursors(convertPrefix)
+	if err != nil {
+		c.log.Error("reading conversion intents", "err", err)
+		return
+	}
+	now := c.now()
+	for key, b := range all {
+		var in convertIntent
+		if err := json.Unmarshal(b, &in); err != nil {
+			c.log.Error("a conversion intent", "key", key, "err", err)
+			continue
+		}
+		if !in.Retry.IsZero() && now.Before(in.Retry) || !c.claimKey(key) {
+			continue
+		}
+		c.spawn("reconcile conversion", func(ctx context.Context) error {
+			defer c.releaseKey(key)
+			return c.reconcileConversion(ctx, key, in)
+		})
+	}
+}
+
+// reconcileConversion reads the user's standing assignments and eligibilities and tells the
+// admin what PIM shows; the intent is then cleared (a conversion is not retried unasked).
+func (c *Core) reconcileConversion(ctx context.Context, key string, in convertIntent) error {
+	as, err := c.graph.ActiveAssignments(ctx, in.User)
+	var els []graph.Eligibility
+	if err == nil {
+		els, err = c.graph.EligibleRoles(ctx, in.User)
+	}
+	if err != nil {
+		c.log.Warn("looking a conversion up in PIM", "user_id", in.User, "err", err)
+		if c.now().Sub(in.At) > lookBound {
+			if _, err := c.store.SetCursorAudit(key, nil, systemEvent(c.now(), "standing.convert", fmt.Sprintf("user=%s role=%q unconfirmed", in.User, in.RoleName))); err != nil {
+				return err
+			}
+			c.send(ctx, in.Platform, DM(in.ChatUser), Message{Kind: KindText, Text: fmt.Sprintf("I could not confirm with PIM whether %s's %s was converted; `/elevate discover` shows what is standing now.", in.UserName, in.RoleName)})
+			return nil
+		}
+		in.Retry = c.now().UTC().Add(writeBackoff(1))
+		b, _ := json.Marshal(in)
+		return c.store.SetCursor(key, b)
+	}
+	standing := slices.ContainsFunc(as, func(x graph.Assignment) bool {
+		return strings.EqualFold(x.RoleID, in.Role) && x.AssignmentType == "Assigned" && x.End.IsZero()
+	})
+	eligible := slices.ContainsFunc(els, func(e graph.Eligibility) bool {
+		return strings.EqualFold(e.RoleID, in.Role) && e.ViaGroupName == ""
+	})
+	var outcome, text string
+	switch {
+	case !standing && eligible:
+		outcome, text = "converted", fmt.Sprintf("Converted: PIM shows %s eligible for %s, and the standing assignment is removed.", in.UserName, in.RoleName)
+	case standing && eligible:
+		outcome, text = "half", fmt.Sprintf("PIM shows %s eligible for %s, but the standing assignment is still there: say `/elevate convert` again to remove it.", in.UserName, in.RoleName)
+	case standing:
+		outcome, text = "unchanged", fmt.Sprintf("PIM shows %s's standing %s unchanged: the conversion did not go through. Say `/elevate convert` again.", in.UserName, in.RoleName)
+	default:
+		outcome, text = "removed_not_eligible", fmt.Sprintf("PIM shows %s's standing %s removed, but no eligibility for it: make them eligible in PIM if they still need it.", in.UserName, in.RoleName)
+	}
+	if _, err := c.store.SetCursorAudit(key, nil, systemEvent(c.now(), "standing.reconciled", fmt.Sprintf("user=%s role=%q %s", in.User, in.RoleName, outcome))); err != nil {
+		return err
+	}
+	c.send(ctx, in.Platform, DM(in.ChatUser), Message{Kind: KindResult, Text: text})
+	if outcome == "converted" && c.cfg.Channels.Security != "" {
+		c.send(ctx, in.Platform, Address{Channel: c.cfg.Channels.Security}, Message{Kind: KindAlert,
+			Text: fmt.Sprintf("%s converted %s's standing %s to eligible.", in.AdminName, in.UserName, in.RoleName)})
 	}
 	return nil
 }

@@ -45,7 +45,8 @@
 //	reviews/                        v4: <str campaign id> → Campaign (JSON) (reviews.go)
 //	review_items/                   v4: <str campaign><str user id><str role id> → ReviewItem (JSON)
 //	cursors/                        v5: pollers' state (cursors.go)
-//	  <name>                        → opaque bytes (JSON): high-water marks, posted ids, extensions
+//	  <name>                        → opaque bytes (JSON): high-water marks, posted ids, extensions,
+//	                                  intents of PIM writes without a request (intent/convert/…)
 //	replays/                        v6: what chat adapters already handled (replays.go)
 //	  keys/<key>                    → 8B unix nanos: remembered until then
 //	  expiry/<8B unix nanos><key>   → empty: the same, by expiry, for pruning
