@@ -398,6 +398,13 @@ func (c *Core) card(r store.Request) Message {
 	switch {
 	case r.Waived != "":
 		m.Fields = append(m.Fields, Field{"Approvals", "auto-approved: " + r.Waived})
+	case pimStage(r):
+		// Elevate's approvals and PIM's own approval stage are separate steps, each with its
+		// own count and expiry.
+		if n := elevateNeeded(r); n > 0 {
+			m.Fields = append(m.Fields, Field{"Approvals", fmt.Sprintf("%d of %d", elevateApprovals(r), n)})
+		}
+		m.Fields = append(m.Fields, Field{"PIM approval", c.pimStageWords(r)})
 	default:
 		m.Fields = append(m.Fields, Field{"Approvals", fmt.Sprintf("%d of %d", approvals(r), r.ApprovalsNeeded)})
 		if r.OnCallNote != "" {
@@ -406,11 +413,17 @@ func (c *Core) card(r store.Request) Message {
 	}
 	var decided []string
 	for _, ap := range r.Approvals {
-		line := fmt.Sprintf("%s by %s at %s", map[string]string{"approve": "Approved", "deny": "Denied"}[ap.Decision], ap.ApproverName, c.clock(ap.At))
+		verb := map[string]string{"approve": "Approved", "deny": "Denied"}[ap.Decision]
+		if ap.InPIM {
+			verb += " in PIM"
+		}
+		line := fmt.Sprintf("%s by %s at %s", verb, cmpOr(ap.ApproverName, ap.Approver), c.clock(ap.At))
 		if ap.Decision == string(ActionDeny) {
 			line += ": " + ap.Reason
 		}
-		decided = append(decided, line)
+		if !slices.Contains(decided, line) {
+			decided = append(decided, line)
+		}
 	}
 	switch {
 	case r.State == store.StateAwaitingApproval && approvals(r) < r.ApprovalsNeeded:
@@ -420,8 +433,8 @@ func (c *Core) card(r store.Request) Message {
 			{Action: ActionDeny, Label: "Deny", Value: idValue(r.ID), Style: StyleDanger},
 		}
 		m.Footer = strings.TrimSpace("Expires at " + c.clock(r.ExpiresAt) + ". " + c.reminderNote(r) + " The requester cannot approve their own request.")
-		if r.GraphStatus == "PendingApproval" {
-			m.Fields = append(m.Fields, Field{"Approved in", "PIM, with the approver's own Microsoft sign-in"})
+		if pimPending(r) {
+			m.Footer = "PIM's approval expires at " + c.clock(r.PIMStageExpiresAt) + ". The requester cannot approve their own request."
 		}
 	case r.State == store.StateActive:
 		m.Text = fmt.Sprintf("Approved. %s is active until %s.", r.RoleName, c.clock(r.EndsAt))

@@ -243,6 +243,9 @@ func (c *Core) statusLine(r store.Request) string {
 		}
 		return fmt.Sprintf("#%d %s: active until %s", r.ID, r.RoleName, c.clock(r.EndsAt))
 	case store.StateAwaitingApproval:
+		if pimPending(r) {
+			return fmt.Sprintf("#%d %s for %s: waiting for PIM's approval (until %s)", r.ID, r.RoleName, hm(r.Duration), c.clock(r.PIMStageExpiresAt))
+		}
 		return fmt.Sprintf("#%d %s for %s: waiting for approval (%d of %d)", r.ID, r.RoleName, hm(r.Duration), approvals(r), r.ApprovalsNeeded)
 	case store.StateAwaitingSignIn:
 		return fmt.Sprintf("#%d %s for %s: waiting for your sign-in", r.ID, r.RoleName, hm(r.Duration))

@@ -504,7 +504,7 @@ func (c *Core) reconcileDecision(ctx context.Context, r store.Request) error {
 		what := map[string]string{store.WriteApprove: "approval", store.WriteDeny: "denial"}[w.Action]
 		took := (w.Action == store.WriteApprove) == (sr.Status != "Denied")
 		_, err := c.change(ctx, r.ID, systemEvent(c.now(), "request.reconciled", "decided in PIM: "+sr.Status), func(r *store.Request, out *outbox) error {
-			if !pimPending(*r) || r.Write == nil || slices.ContainsFunc(r.Approvals, func(a store.Approval) bool { return a.Approver == w.By }) {
+			if !pimPending(*r) || r.Write == nil || slices.ContainsFunc(r.Approvals, func(a store.Approval) bool { return a.Approver == w.By && a.InPIM }) {
 				return store.ErrNoChange
 			}
 			if !took {
@@ -514,7 +514,7 @@ func (c *Core) reconcileDecision(ctx context.Context, r store.Request) error {
 			}
 			r.Approvals = append(r.Approvals, store.Approval{Approver: w.By, Platform: w.ByPlatform, ChatUser: w.ByChatUser,
 				Decision: map[string]string{store.WriteApprove: string(ActionApprove), store.WriteDeny: string(ActionDeny)}[w.Action],
-				Reason:   w.Reason, At: c.now().UTC()})
+				Reason:   w.Reason, At: c.now().UTC(), InPIM: true})
 			queueToWriter(out, *r, w, Message{Kind: KindText, Text: fmt.Sprintf("PIM took your %s of request #%d for %s.", what, r.ID, r.RoleName)})
 			return nil
 		})

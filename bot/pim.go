@@ -170,8 +170,10 @@ func (c *Core) pimApprovalPendingEv(ctx context.Context, id uint64, act graph.Ac
 		}
 		r.State, r.GraphRequestID, r.GraphStatus, r.Write = store.StateAwaitingApproval, act.RequestID, act.Status, nil
 		r.ApprovalsNeeded = max(r.ApprovalsNeeded, approvals(*r)+1)
-		// PIM's approval stage has its own deadline (a day by default), not Elevate's.
+		// PIM's approval stage has its own deadline (a day by default), not Elevate's; the card
+		// shows it as a step of its own (stages.go).
 		r.ExpiresAt = c.now().UTC().Add(24 * time.Hour)
+		r.PIMStageExpiresAt = r.ExpiresAt
 		out.then(out.card(*r)).tell(*r, Message{Kind: KindProgress, Text: fmt.Sprintf("PIM itself requires approval for %s. I've asked in %s; the approver's click approves it in PIM, with their own Microsoft sign-in. I'll tell you when it is decided.", r.RoleName, channelAt(c.approvalChannel(*r)))})
 		return nil
 	})
@@ -292,7 +294,7 @@ func (c *Core) decidePIM(ctx context.Context, a Actor, r store.Request, action A
 		}
 		r.Write = nil
 		r.Approvals = append(r.Approvals, store.Approval{Approver: who.ObjectID, ApproverName: name, Platform: a.Platform,
-			ChatUser: a.ChatUser, Decision: string(action), Reason: reason, At: c.now().UTC()})
+			ChatUser: a.ChatUser, Decision: string(action), Reason: reason, At: c.now().UTC(), InPIM: true})
 		if action == ActionDeny {
 			r.State, r.GraphStatus = store.StateDenied, "Denied"
 		} else {

@@ -226,7 +226,7 @@ func (c *Core) SyncPIMApprovals(ctx context.Context) (int, error) {
 		r := store.Request{Platform: platform, ChatUser: chatUser, UserID: e.TargetID, UPN: e.Upn,
 			RoleID: strings.ToLower(e.RoleID), RoleName: roleName, Duration: d, Justification: e.Justification,
 			State: store.StateAwaitingApproval, ApprovalsNeeded: 1, GraphRequestID: e.RequestID, GraphStatus: "PendingApproval",
-			CreatedAt: e.At.UTC(), ExpiresAt: e.At.UTC().Add(24 * time.Hour)}
+			CreatedAt: e.At.UTC(), ExpiresAt: e.At.UTC().Add(24 * time.Hour), PIMStageExpiresAt: e.At.UTC().Add(24 * time.Hour)}
 		if details := e.Details["TicketNumber"]; details != "" {
 			r.Ticket = details
 		}
