@@ -155,6 +155,7 @@ func (c *Core) Close() {
 	c.cancel()
 	c.wg.Wait()
 	c.tokens.clear()
+	c.links.clear()
 }
 
 func (c *Core) background(name string, fn func(ctx context.Context) error) {

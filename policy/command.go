@@ -93,6 +93,7 @@ type Command struct {
 //	exchange administrator 4h ...         full role names work too
 //	help | roles | status | cancel
 //	done [role] | extend [role] <duration>
+//	rebind <chat user> <user> | unbind <chat user>   admins (admin.go)
 //	(nothing)                             the request form
 //
 // A leading "elevate" or "/elevate" is skipped, for Teams where users type it to the bot. The
