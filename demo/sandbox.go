@@ -41,8 +41,13 @@ func (g *SandboxGraph) SignInURL(ctx context.Context, state, challenge, hint, cl
 
 // StartSandbox starts the simulated tenant from seed for a service reachable at publicURL (what
 // users' browsers use, e.g. http://localhost:8080). Mount SignInPage at /sandbox/sign-in.
-// wrap, when set, wraps the transport Elevate uses towards the tenant (metrics).
-func StartSandbox(seedYAML []byte, publicURL string, wrap func(http.RoundTripper) http.RoundTripper) (*Sandbox, error) {
+// wrap, when set, wraps the transport Elevate uses towards the tenant (metrics). stateFile, when
+// set, keeps PIM's state in that file across restarts (graphtest.WithStateFile; crash tests).
+func StartSandbox(seedYAML []byte, publicURL string, wrap func(http.RoundTripper) http.RoundTripper, stateFile string) (*Sandbox, error) {
+	var opts []graphtest.Option
+	if stateFile != "" {
+		opts = append(opts, graphtest.WithStateFile(stateFile))
+	}
 	seed, err := graphtest.ParseSeed(seedYAML)
 	if err != nil {
 		return nil, fmt.Errorf("sandbox tenant: %w", err)
@@ -50,7 +55,7 @@ func StartSandbox(seedYAML []byte, publicURL string, wrap func(http.RoundTripper
 	publicURL = strings.TrimRight(publicURL, "/")
 	redirect := publicURL + "/auth/callback"
 	seed.Client.RedirectURIs = append(seed.Client.RedirectURIs, redirect)
-	tenant, err := graphtest.New(seed, graphtest.WithActivationDelay(5*time.Second))
+	tenant, err := graphtest.New(seed, append([]graphtest.Option{graphtest.WithActivationDelay(5 * time.Second)}, opts...)...)
 	if err != nil {
 		return nil, err
 	}
