@@ -48,6 +48,9 @@ type Message struct {
 	Via       string   // the method that posted it: chat.postMessage, chat.postEphemeral, response_url, files.completeUploadExternal
 	ThreadTS  string   // the thread it was posted in, if any
 	Files     []string // ids of the files shared with it (files.completeUploadExternal)
+	// Original is, for a message sent through a response_url, the original given to ResponseURL:
+	// which interaction it answers.
+	Original string
 }
 
 // User is a workspace member. Slack marks an email confirmed once the member proved they
@@ -836,7 +839,7 @@ func (s *Server) respond(w http.ResponseWriter, r *http.Request) {
 		}
 	} else {
 		s.msgs = append(s.msgs, &Message{Seq: len(s.msgs) + 1, Channel: ru.channel, Ephemeral: body.ResponseType != "in_channel",
-			User: ru.user, Text: body.Text, Blocks: body.Blocks, Via: "response_url"})
+			User: ru.user, Text: body.Text, Blocks: body.Blocks, Via: "response_url", Original: ru.original})
 		if body.ResponseType == "in_channel" {
 			s.msgs[len(s.msgs)-1].TS = s.ts()
 		}
