@@ -73,7 +73,7 @@ func main() {
 }
 
 type server struct {
-	bin, addr, db, state, config string
+	bin, addr, metrics, db, state, config string
 	latency                      time.Duration
 	env                          []string
 	mu                           sync.Mutex
@@ -87,7 +87,8 @@ func (s *server) start() error {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	s.cmd = exec.Command(s.bin, "serve", "-sandbox", "-sandbox-state", s.state, "-config", s.config,
-		"-sandbox-graph-latency", s.latency.String(), "-listen", s.addr, "-db", s.db)
+		"-sandbox-graph-latency", s.latency.String(), "-sandbox-min-active", "1s", "-listen", s.addr, "-db", s.db,
+		"-metrics-addr", s.metrics)
 	s.cmd.Env = s.env
 	s.cmd.Stderr = &s.logs
 	s.starts++
@@ -196,13 +197,15 @@ func run(n, kills int, bin string, seed uint64, latency, settle time.Duration) e
 	fake.AddChannel("C0APPROVALS", "pim-approvals")
 	fake.AddChannel("C0SECURITY", "security")
 	fake.AddChannel("C0ITADMINS", "it-admins")
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	addr, err := freeAddr()
 	if err != nil {
 		return err
 	}
-	addr := ln.Addr().String()
-	ln.Close()
-	srv := &server{bin: bin, addr: addr, db: filepath.Join(dir, "elevate.db"), state: filepath.Join(dir, "tenant.json"),
+	metricsAddr, err := freeAddr()
+	if err != nil {
+		return err
+	}
+	srv := &server{bin: bin, addr: addr, metrics: metricsAddr, db: filepath.Join(dir, "elevate.db"), state: filepath.Join(dir, "tenant.json"),
 		config: cfgPath, latency: latency,
 		env: append(os.Environ(), "SLACK_BOT_TOKEN="+slacktest.BotToken, "SLACK_SIGNING_SECRET="+secret,
 			"SLACK_API_URL="+fake.APIURL(), "SLACK_APP_TOKEN=")}
@@ -250,8 +253,39 @@ func run(n, kills int, bin string, seed uint64, latency, settle time.Duration) e
 	<-sendersDone
 	fmt.Printf("sent %d commands with %d kills; settling for %s\n", n, killed, settle)
 	time.Sleep(settle)
+	// The outbox as the settled server sees it; what the shutdown itself queues is not counted.
+	depth, err := outboxDepth(metricsAddr)
+	if err != nil {
+		return err
+	}
 	srv.stop()
-	return check(srv, fake, st, n, killed)
+	return check(srv, fake, st, n, killed, depth)
+}
+
+func freeAddr() (string, error) {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		return "", err
+	}
+	defer ln.Close()
+	return ln.Addr().String(), nil
+}
+
+var depthRE = regexp.MustCompile(`(?m)^elevate_outbox_depth (\d+)$`)
+
+// outboxDepth reads elevate_outbox_depth from the server's /metrics.
+func outboxDepth(addr string) (int, error) {
+	resp, err := http.Get("http://" + addr + "/metrics")
+	if err != nil {
+		return 0, err
+	}
+	defer resp.Body.Close()
+	b, _ := io.ReadAll(resp.Body)
+	m := depthRE.FindSubmatch(b)
+	if m == nil {
+		return 0, fmt.Errorf("no elevate_outbox_depth in /metrics")
+	}
+	return strconv.Atoi(string(m[1]))
 }
 
 // send plays one user until n commands were sent by everyone: a request, often a sign-in, and
@@ -287,7 +321,7 @@ func send(client *http.Client, base string, fake *slacktest.Server, slack, upn, 
 		before := len(fake.Private(slack))
 		var cmd string
 		switch r := rng.IntN(10); {
-		case r < 6:
+		case r < 5:
 			cmd = fmt.Sprintf("%s %d", text, i)
 		case r < 8:
 			cmd = "done"
@@ -352,7 +386,7 @@ type pimState struct {
 	}
 }
 
-func check(srv *server, fake *slacktest.Server, st *stats, n, killed int) error {
+func check(srv *server, fake *slacktest.Server, st *stats, n, killed, queued int) error {
 	now := time.Now()
 	var pim pimState
 	b, err := os.ReadFile(srv.state)
@@ -451,6 +485,18 @@ func check(srv *server, fake *slacktest.Server, st *stats, n, killed int) error 
 	for k := range inPIM {
 		if _, ok := elevate[k]; !ok {
 			problem("PIM has %s active, Elevate has no active request for it", k)
+			for _, r := range rs {
+				if strings.EqualFold(r.UserID+" "+r.RoleID, k) {
+					problem("  Elevate #%d %s %q created %s updated %s ends %s failure %s", r.ID, r.State, r.Justification,
+						r.CreatedAt.Format(time.TimeOnly), r.UpdatedAt.Format(time.TimeOnly), r.EndsAt.Format(time.TimeOnly), r.FailureCode)
+				}
+			}
+			for id, q := range pim.Requests {
+				if strings.EqualFold(q.PrincipalID+" "+q.RoleID, k) {
+					problem("  PIM %s %s %s %q created %s start %s", id, q.Action, q.Status, q.Justification,
+						q.Created.Format(time.TimeOnly), q.Start.Format(time.TimeOnly))
+				}
+			}
 		}
 	}
 
@@ -537,8 +583,14 @@ func check(srv *server, fake *slacktest.Server, st *stats, n, killed int) error 
 	if err != nil {
 		return err
 	}
-	if depth > 0 {
-		problem("%d chat deliveries still in the outbox (oldest from %s)", depth, oldest.Format(time.TimeOnly))
+	if queued > 0 {
+		problem("%d chat deliveries still in the outbox after settling (%d after the stop, oldest from %s)", queued, depth, oldest.Format(time.TimeOnly))
+		items, _ := db.OutboxItems()
+		for _, it := range items {
+			problem("still queued: #%d %s %s to %q/%q for request #%d, created %s, %d attempts, next %s, after #%d, run %q: %s",
+				it.ID, it.Platform, it.Op, it.Channel, it.User, it.RequestID, it.CreatedAt.Format(time.TimeOnly), it.Attempts,
+				it.NextAt.Format(time.TimeOnly), it.After, it.Run, it.LastError)
+		}
 	}
 	nAudit, verr := db.VerifyAudit()
 	if verr != nil {
