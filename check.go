@@ -15,6 +15,7 @@ import (
 	"github.com/elevate-pim/elevate/bot/slack"
 	"github.com/elevate-pim/elevate/bot/teams"
 	"github.com/elevate-pim/elevate/graph"
+	"github.com/elevate-pim/elevate/oncall"
 	"github.com/elevate-pim/elevate/policy"
 )
 
@@ -81,6 +82,7 @@ func checkWith(ctx context.Context, cfg *policy.Config, env checkEnv, out io.Wri
 	checkSlack(ctx, c, cfg, env)
 	fmt.Fprintln(out, "\nTeams")
 	checkTeams(ctx, c, cfg, env)
+	checkOnCall(ctx, c, cfg, env)
 	if env.Getenv("SLACK_BOT_TOKEN") == "" && env.Getenv("MICROSOFT_APP_ID") == "" {
 		c.missing("No chat platform is configured: set SLACK_BOT_TOKEN (with SLACK_SIGNING_SECRET or SLACK_APP_TOKEN) for Slack, or MICROSOFT_APP_ID and MICROSOFT_APP_PASSWORD for Teams.")
 	}
@@ -176,6 +178,21 @@ func checkTenant(ctx context.Context, c *checker, cfg *policy.Config, gc graph.C
 		checkDelegated(c, consent, gc, withGroups)
 	} else {
 		c.missing("Elevate could not read the tenant-wide consent to its delegated permissions (%s): grant Directory.Read.All as above, then run check again.", graph.Cause(cerr))
+	}
+
+	if gc.RedirectURL != "" {
+		switch uris, err := g.RedirectURIs(ctx); {
+		case err == nil && slices.Contains(uris, gc.RedirectURL):
+			c.saw("redirect URI %s: registered on the app (Web platform)", gc.RedirectURL)
+		case err == nil:
+			c.saw("redirect URIs registered on the app (Web platform): %s", listOr(uris, "none"))
+			c.missing("Register the sign-in redirect %s on the app, exactly (without it every sign-in ends with AADSTS50011): %s → Authentication → Add a platform → Web (or, under Web, Add URI) → %s, then Save.",
+				gc.RedirectURL, appPage(gc.ClientID), gc.RedirectURL)
+		case errors.Is(err, graph.ErrNoApplication):
+			c.saw("redirect URIs: not checked (the app is registered in another tenant)")
+		default:
+			c.saw("redirect URIs: could not be read (%s)", graph.Cause(err))
+		}
 	}
 
 	switch lic, err := g.PIMLicence(ctx); {
@@ -288,7 +305,8 @@ func checkSlack(ctx context.Context, c *checker, cfg *policy.Config, env checkEn
 	if apiURL != "" && !strings.HasSuffix(apiURL, "/") {
 		apiURL += "/"
 	}
-	res, err := slack.Check(ctx, slack.CheckOptions{BotToken: token, APIURL: apiURL, HTTPClient: env.HTTP, Channels: configuredChannels(cfg)})
+	res, err := slack.Check(ctx, slack.CheckOptions{BotToken: token, AppToken: env.Getenv("SLACK_APP_TOKEN"), APIURL: apiURL,
+		HTTPClient: env.HTTP, Channels: configuredChannels(cfg)})
 	if err != nil {
 		var se slackapi.SlackErrorResponse
 		if errors.As(err, &se) && (se.Err == "invalid_auth" || se.Err == "not_authed" || se.Err == "account_inactive" || se.Err == "token_revoked") {
@@ -302,6 +320,14 @@ func checkSlack(ctx context.Context, c *checker, cfg *policy.Config, env checkEn
 	}
 	c.saw("auth.test: the bot @%s in the workspace %s (%s)", res.BotUser, res.Team, res.TeamID)
 	c.saw("scopes granted: %s", listOr(res.Scopes, "none"))
+	if env.Getenv("SLACK_APP_TOKEN") != "" {
+		if res.AppTokenErr != nil {
+			c.saw("Socket Mode (apps.connections.open): %s", graph.Cause(res.AppTokenErr))
+			c.missing("Slack refused SLACK_APP_TOKEN for Socket Mode (%s): generate an app-level token with the connections:write scope at api.slack.com/apps → your app → Basic Information → App-Level Tokens, and turn Socket Mode on.", graph.Cause(res.AppTokenErr))
+		} else {
+			c.saw("Socket Mode (apps.connections.open): the app-level token works")
+		}
+	}
 	if len(res.Missing) > 0 {
 		c.missing("The Slack app lacks the bot scope%s %s that Elevate's manifest asks for: add %s under api.slack.com/apps → your app → OAuth & Permissions → Scopes (or paste the output of `elevate manifest slack` into App Manifest), then Reinstall to Workspace and update SLACK_BOT_TOKEN if it changed.",
 			plural(len(res.Missing)), strings.Join(res.Missing, ", "), map[bool]string{true: "it", false: "them"}[len(res.Missing) == 1])
@@ -405,4 +431,44 @@ func listOr(s []string, none string) string {
 		return none
 	}
 	return strings.Join(s, ", ")
+}
+
+// checkOnCall proves the PagerDuty and Opsgenie keys and each schedule, escalation policy and
+// service that roles' on-call waivers name; it says nothing when no role has one.
+func checkOnCall(ctx context.Context, c *checker, cfg *policy.Config, env checkEnv) {
+	var roles []*policy.Role
+	for _, r := range cfg.Roles {
+		if r.Approval.OnCall != nil {
+			roles = append(roles, r)
+		}
+	}
+	if len(roles) == 0 {
+		return
+	}
+	fmt.Fprintln(c.out, "\nOn call")
+	oc := oncall.New(oncall.Config{PagerDutyToken: env.Getenv("PAGERDUTY_TOKEN"), PagerDutyURL: env.Getenv("PAGERDUTY_API_URL"),
+		OpsgenieKey: env.Getenv("OPSGENIE_API_KEY"), OpsgenieURL: env.Getenv("OPSGENIE_API_URL"), HTTPClient: env.HTTP})
+	for _, r := range roles {
+		rule := r.Approval.OnCall
+		got, err := oc.Check(ctx, oncall.Rule{Provider: rule.Provider, Schedule: rule.Schedule, EscalationPolicy: rule.EscalationPolicy, IncidentService: rule.IncidentService})
+		var oe *oncall.Error
+		switch {
+		case err == nil:
+			c.saw("%s: %s", r.Name, got)
+		case errors.Is(err, oncall.ErrNotConfigured):
+			env := map[string]string{"pagerduty": "PAGERDUTY_TOKEN (a read-only REST API key: PagerDuty → Integrations → API Access Keys)",
+				"opsgenie": "OPSGENIE_API_KEY (an API integration's key: Opsgenie → Settings → Integrations → API)"}[rule.Provider]
+			c.saw("%s: %s is not configured", r.Name, rule.Provider)
+			c.missing("%s's on-call waiver needs %s; until it is set, its approvers decide.", r.Name, env)
+		case errors.As(err, &oe) && (oe.Status == http.StatusUnauthorized || oe.Status == http.StatusForbidden):
+			c.saw("%s: %s refused the key (%d)", r.Name, oe.Provider, oe.Status)
+			c.missing("%s refused Elevate's key (%d): create a new read-only key and set it in the environment.", oe.Provider, oe.Status)
+		case errors.As(err, &oe) && oe.Status == http.StatusNotFound:
+			c.saw("%s: not found: %s", r.Name, graph.Cause(err))
+			c.missing("%s does not know the schedule, escalation policy or service that %s's on_call names (%s): fix the id in the config.", oe.Provider, r.Name, graph.Cause(err))
+		default:
+			c.saw("%s: %s", r.Name, graph.Cause(err))
+			c.missing("%s's on-call service could not be checked: %s.%s", r.Name, graph.Cause(err), tlsHint(err))
+		}
+	}
 }

@@ -12,6 +12,7 @@ import (
 	"github.com/elevate-pim/elevate/examples"
 	"github.com/elevate-pim/elevate/graph"
 	"github.com/elevate-pim/elevate/graph/graphtest"
+	"github.com/elevate-pim/elevate/oncall/oncalltest"
 	"github.com/elevate-pim/elevate/policy"
 )
 
@@ -37,6 +38,7 @@ func newCheckSetup(t *testing.T, seedFn func(*graphtest.Seed)) *checkSetup {
 	if err != nil {
 		t.Fatal(err)
 	}
+	seed.Client.RedirectURIs = []string{"https://elevate.test/auth/callback"}
 	if seedFn != nil {
 		seedFn(&seed)
 	}
@@ -98,8 +100,9 @@ func TestCheckAllGood(t *testing.T) {
 	wantLines(t, out, "app token: obtained", "application permissions assigned: AuditLog.Read.All",
 		"delegated permissions consented for all users:", graph.ScopeActivate,
 		"licence for PIM: Microsoft Entra ID P2 (service plan AAD_PREMIUM_P2",
+		"redirect URI https://elevate.test/auth/callback: registered on the app (Web platform)",
 		"reached directory audit log", "optional, not granted: RoleEligibilitySchedule.Remove.Directory",
-		"auth.test: the bot @elevate in the workspace Contoso", "channel #pim-approvals: C0CHECK00A, the bot is in it",
+		"auth.test: the bot @elevate in the workspace Contoso", "Socket Mode (apps.connections.open): the app-level token works", "channel #pim-approvals: C0CHECK00A, the bot is in it",
 		"Bot Framework token: obtained for the bot "+botAppID, "channel #security: mapped to 19:checkb@thread.tacv2",
 		"Everything Elevate needs is in place")
 }
@@ -112,8 +115,8 @@ func TestCheckMissingDelegatedConsentAndWrongBotSecret(t *testing.T) {
 	})
 	s.env["MICROSOFT_APP_PASSWORD"] = "not-the-secret"
 	out, err := s.run(t)
-	if err == nil {
-		t.Fatalf("check passed:\n%s", out)
+	if exitStatus(err) != exitFail {
+		t.Fatalf("check: %v (exit status %d, want 1)\n%s", err, exitStatus(err), out)
 	}
 	wantLines(t, out,
 		"Grant admin consent for the delegated permission RoleAssignmentSchedule.ReadWrite.Directory",
@@ -238,6 +241,15 @@ func TestCheckSlack(t *testing.T) {
 		}
 		wantLines(t, out, "Slack refused SLACK_BOT_TOKEN (invalid_auth)")
 	})
+	t.Run("wrong app token", func(t *testing.T) {
+		s := newCheckSetup(t, nil)
+		s.env["SLACK_APP_TOKEN"] = "xapp-wrong"
+		out, err := s.run(t)
+		if err == nil {
+			t.Fatalf("check passed:\n%s", out)
+		}
+		wantLines(t, out, "Slack refused SLACK_APP_TOKEN for Socket Mode (invalid_auth)")
+	})
 	t.Run("missing scopes", func(t *testing.T) {
 		s := newCheckSetup(t, nil)
 		s.slack.SetScopes("commands", "chat:write", "im:write", "users:read", "users:read.email", "files:write")
@@ -274,4 +286,70 @@ func TestCheckTeamsChannels(t *testing.T) {
 	if out, err := s.run(t); err == nil || !strings.Contains(out, "TEAMS_CHANNELS does not parse") {
 		t.Errorf("a malformed TEAMS_CHANNELS passes (err %v):\n%s", err, out)
 	}
+}
+
+// A wrong tenant id is named by Entra's own code before any credential is tried.
+func TestCheckUnknownTenant(t *testing.T) {
+	s := newCheckSetup(t, nil)
+	s.gc.TenantID = "0bad0000-0000-4000-8000-000000000000"
+	out, err := s.run(t)
+	if err == nil {
+		t.Fatalf("check passed:\n%s", out)
+	}
+	wantLines(t, out, "Elevate cannot reach Microsoft Entra at "+s.tn.AuthorityURL()+" for tenant 0bad0000-0000-4000-8000-000000000000: AADSTS90002: Tenant '0bad0000-0000-4000-8000-000000000000' not found. (the tenant was not found: check the tenant id)")
+}
+
+// A redirect URL the app registration does not list would end every sign-in with AADSTS50011.
+func TestCheckRedirectNotRegistered(t *testing.T) {
+	s := newCheckSetup(t, func(seed *graphtest.Seed) {
+		seed.Client.RedirectURIs = []string{"https://elevate.test/callback"}
+	})
+	out, err := s.run(t)
+	if err == nil {
+		t.Fatalf("check passed:\n%s", out)
+	}
+	wantLines(t, out, "redirect URIs registered on the app (Web platform): https://elevate.test/callback",
+		"Register the sign-in redirect https://elevate.test/auth/callback on the app, exactly (without it every sign-in ends with AADSTS50011)")
+}
+
+// A role with an on-call waiver: check proves the key and that the schedule and service exist.
+func TestCheckOnCall(t *testing.T) {
+	fake := oncalltest.New()
+	defer fake.Close()
+	fake.OnCall("P123ABC")
+	fake.AddService("PSVC1", "Exchange Online")
+	s := newCheckSetup(t, nil)
+	cfg, err := policy.Parse("test.yaml", []byte(strings.Replace(string(examples.Config), "    max_duration: 8h\n    approval: none\n",
+		"    max_duration: 8h\n    approval:\n      approvers: [bob@contoso.example]\n      on_call:\n        pagerduty: {schedule: P123ABC, incident_service: PSVC1}\n", 1)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if ex, _ := cfg.Role("exchange"); ex.Approval.OnCall == nil {
+		t.Fatal("the test config has no on_call for Exchange Administrator")
+	}
+	s.cfg = cfg
+	s.env["PAGERDUTY_API_URL"] = fake.PagerDutyURL()
+
+	out, err := s.run(t)
+	if err == nil {
+		t.Fatalf("check passed without PAGERDUTY_TOKEN:\n%s", out)
+	}
+	wantLines(t, out, "Exchange Administrator: pagerduty is not configured", "on-call waiver needs PAGERDUTY_TOKEN")
+
+	s.env["PAGERDUTY_TOKEN"] = "wrong"
+	out, _ = s.run(t)
+	wantLines(t, out, "PagerDuty refused Elevate's key (401)")
+
+	s.env["PAGERDUTY_TOKEN"] = oncalltest.PagerDutyToken
+	out, err = s.run(t)
+	if err != nil {
+		t.Fatalf("check: %v\n%s", err, out)
+	}
+	wantLines(t, out, "Exchange Administrator: PagerDuty schedule P123ABC (Schedule P123ABC), service PSVC1 (Exchange Online)")
+
+	fake.OnCall("P123ABC") // still there; the service goes
+	s.cfg.Roles[0].Approval.OnCall = &policy.OnCall{Provider: "pagerduty", Schedule: "PGONE"}
+	s.cfg.Roles[0].Tier0 = false
+	out, _ = s.run(t)
+	wantLines(t, out, "does not know the schedule, escalation policy or service")
 }

@@ -48,7 +48,7 @@ func TestImportGraph(t *testing.T) {
 	}
 	// allowed lists, per package, the module's own packages it may import.
 	allowed := map[string][]string{
-		module:                   {"bot", "demo", "examples", "graph", "metrics", "policy", "store", "bot/slack", "bot/teams", "bot/schedule", "manifest"},
+		module:                   {"bot", "demo", "examples", "graph", "metrics", "oncall", "policy", "store", "bot/slack", "bot/teams", "bot/schedule", "manifest"},
 		module + "/metrics":      {"store"},
 		module + "/demo":         {"bot", "bot/schedule", "graph", "graph/graphtest", "policy", "store"},
 		module + "/bot/schedule": {"bot", "graph", "policy", "store"},
@@ -58,7 +58,8 @@ func TestImportGraph(t *testing.T) {
 		module + "/bot/teams":       {"bot", "store"},
 		module + "/bot/bottest":     {"bot", "demo", "store"},
 		module + "/manifest":        {},
-		module + "/bot":             {"graph", "policy", "store"},
+		module + "/bot":             {"graph", "oncall", "policy", "store"},
+		module + "/oncall":          {},
 		module + "/graph":           {},
 		module + "/graph/graphtest": {},
 		module + "/policy":          {},

@@ -2,7 +2,7 @@
 //
 //	elevate demo [-interactive]        the whole product offline, on embedded defaults
 //	elevate serve -config elevate.yaml  the service
-//	elevate check -config elevate.yaml  validate the configuration
+//	elevate check -config elevate.yaml  validate the configuration and prove what Elevate needs
 //	elevate audit verify -db elevate.db walk the audit hash chain
 //	elevate version
 package main
@@ -31,6 +31,7 @@ import (
 	"github.com/elevate-pim/elevate/examples"
 	"github.com/elevate-pim/elevate/graph"
 	"github.com/elevate-pim/elevate/metrics"
+	"github.com/elevate-pim/elevate/oncall"
 	"github.com/elevate-pim/elevate/policy"
 	"github.com/elevate-pim/elevate/store"
 )
@@ -52,17 +53,20 @@ const usage = `usage: elevate <command> [flags]
 
 commands:
   demo [-interactive]            run Elevate offline against a simulated tenant
-  serve -config FILE -db FILE    run the service
+  serve -config FILE -db FILE    run the service (-metrics-addr, -log-level: see serve -h)
   check -config FILE [-config-only]
-                                 validate the configuration, the Graph permissions granted and
-                                 the chat tokens; say what is missing
+                                 validate the configuration and prove the credentials, Graph
+                                 permissions and consent, PIM licence, Slack and Teams settings;
+                                 say what is missing and how to fix it
   serve -sandbox                 run the chat adapters against the simulated tenant
   manifest slack|teams           the chat platform's app manifest or package
   audit verify -db FILE          verify the audit log's hash chain
   audit export -db FILE [-since DATE] [-format jsonl|csv]
                                  export the audit log with its hashes
   backup -db FILE OUT            a consistent copy of the store
-  version                        print the version
+  version                        print the version, commit and Go version
+
+elevate <command> -h lists a command's flags. Exit status: 0 success, 1 failure, 2 usage error.
 `
 
 func run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.Writer) error {
@@ -258,6 +262,11 @@ func serve(parent context.Context, args []string, stdout, stderr io.Writer) erro
 		g = sb.Graph
 		mux.Handle("/sandbox/sign-in", sb.SignInPage())
 		log.Warn("sandbox: Graph and sign-in are simulated; sign in at /sandbox/sign-in as a seeded user", "tenant", sb.Tenant.TenantID())
+		// People pick any seeded user on the sandbox's sign-in page, so their real chat emails
+		// cannot be the simulated users' addresses: the linking page still asks, the email is
+		// not compared.
+		cfg.Identity.EmailMatch = policy.EmailMatchOff
+		log.Warn("sandbox: identity.email_match is off (chat emails are not the simulated users')")
 	} else {
 		t := cfg.Tenant
 		t.TenantID = envOr("AZURE_TENANT_ID", t.TenantID)
@@ -277,7 +286,7 @@ func serve(parent context.Context, args []string, stdout, stderr io.Writer) erro
 			return err
 		}
 	}
-	core, err := bot.New(bot.Options{Config: cfg, Graph: g, Store: s, Logger: log})
+	core, err := bot.New(bot.Options{Config: cfg, Graph: g, Store: s, Logger: log, OnCall: onCallClient(cfg, os.Getenv, log)})
 	if err != nil {
 		return err
 	}
@@ -318,6 +327,12 @@ func serve(parent context.Context, args []string, stdout, stderr io.Writer) erro
 	mux.HandleFunc("GET /privacy", legalPage(privacyPage))
 	mux.HandleFunc("GET /terms", legalPage(termsPage))
 	srv := &http.Server{Addr: *listen, Handler: met.Middleware(mux), ReadHeaderTimeout: 10 * time.Second}
+	// What the previous process acknowledged but did not finish (PIM writes of unknown outcome,
+	// sign-in links that lived in its memory, approved requests never activated) is looked up
+	// in PIM and resumed now, then by every minute's sweep.
+	if err := core.Resume(ctx); err != nil {
+		log.Error("resuming stored requests", "err", err)
+	}
 	bg.Go(func() {
 		tick := time.NewTicker(time.Minute)
 		defer tick.Stop()
@@ -483,4 +498,22 @@ func envOr(name, def string) string {
 		return v
 	}
 	return def
+}
+
+// onCallClient is the PagerDuty and Opsgenie client for roles' on-call waivers, from
+// PAGERDUTY_TOKEN (PAGERDUTY_API_URL) and OPSGENIE_API_KEY (OPSGENIE_API_URL; the EU instance is
+// https://api.eu.opsgenie.com). A role whose provider has no key falls back to its approvers and
+// its cards say why; the operator is told at start.
+func onCallClient(cfg *policy.Config, getenv func(string) string, log *slog.Logger) *oncall.Client {
+	c := oncall.New(oncall.Config{
+		PagerDutyToken: getenv("PAGERDUTY_TOKEN"), PagerDutyURL: getenv("PAGERDUTY_API_URL"),
+		OpsgenieKey: getenv("OPSGENIE_API_KEY"), OpsgenieURL: getenv("OPSGENIE_API_URL"),
+	})
+	for _, r := range cfg.Roles {
+		if oc := r.Approval.OnCall; oc != nil && !c.Configured(oc.Provider) {
+			env := map[string]string{"pagerduty": "PAGERDUTY_TOKEN", "opsgenie": "OPSGENIE_API_KEY"}[oc.Provider]
+			log.Warn("a role's on-call waiver has no credentials: its approvers decide until "+env+" is set", "role", r.Name, "provider", oc.Provider)
+		}
+	}
+	return c
 }

@@ -201,11 +201,20 @@ func (c *Core) decide(ctx context.Context, a Actor, id uint64, action Action, re
 	if err != nil {
 		return c.mismatch(ctx, a, err)
 	}
-	// Knowing who clicked needs a sign-in once; tier-0 roles need a fresh one every time. Someone
-	// who is not an approver is told so at once, not after a sign-in: read with Elevate's own
-	// identity, for the known user or the platform's email hint (good enough to refuse, never
-	// to approve).
-	if !known || (role.Tier0 && !c.tokens.hasFresh(who.ObjectID, c.cfg.SignInFreshness)) {
+	if known && slices.ContainsFunc(r.Approvals, func(ap store.Approval) bool { return ap.Approver == who.ObjectID }) {
+		c.reply(ctx, a, Message{Kind: KindText, Text: "Your decision on this request was already recorded."})
+		return nil // a double click, before asking for a sign-in it would not need
+	}
+	// Knowing who clicked needs a sign-in once; tier-0 roles need one made by this chat account
+	// for this very request, every time. Someone who is not an approver is told so at once, not
+	// after a sign-in: read with Elevate's own identity, for the known user or the platform's
+	// email hint (good enough to refuse, never to approve).
+	fresh := false
+	if known && role.Tier0 {
+		_, fresh = c.tokens.fresh(keyOf(a, who.ObjectID), c.cfg.SignInFreshness, id)
+	}
+	signIn := !known || (role.Tier0 && !fresh)
+	if signIn {
 		if cand, ok := c.candidate(ctx, a, who, known); ok {
 			if may, err := c.isApprover(ctx, role, cand); err == nil && !may {
 				c.reply(ctx, a, Message{Kind: KindError, Text: fmt.Sprintf("You are not an approver for %s.", role.Name)})
@@ -214,6 +223,12 @@ func (c *Core) decide(ctx context.Context, a Actor, id uint64, action Action, re
 				c.log.Warn("approver check before sign-in", "request_id", id, "err", err)
 			}
 		}
+	}
+	if action == ActionDeny && strings.TrimSpace(reason) == "" {
+		c.reply(ctx, a, Message{Kind: KindError, RequestID: id, Text: denyNeedsReason})
+		return nil
+	}
+	if signIn {
 		why := "Sign in once with your Microsoft account so I know who is approving."
 		if known {
 			why = role.Name + " is a tier-0 role: approving it needs a fresh sign-in."
@@ -240,9 +255,6 @@ func (c *Core) decide(ctx context.Context, a Actor, id uint64, action Action, re
 	} else if !ok {
 		c.reply(ctx, a, Message{Kind: KindError, Text: fmt.Sprintf("You are not an approver for %s.", role.Name)})
 		return nil
-	}
-	if action == ActionDeny && strings.TrimSpace(reason) == "" {
-		reason = "no reason given"
 	}
 	name := who.UPN
 	if name == "" {
@@ -301,6 +313,9 @@ func (c *Core) candidate(ctx context.Context, a Actor, who policy.Requester, kno
 	}
 	return policy.Requester{ObjectID: u.ID, UPN: u.UPN}, true
 }
+
+// denyNeedsReason answers a Deny without a reason: the requester is owed one, on every platform.
+const denyNeedsReason = "Say why you are denying this request: the requester reads it. Deny again with a reason."
 
 func (c *Core) refuseSelf(a Actor, r store.Request) {
 	c.log.Warn("self-approval refused", "request_id", r.ID, "platform", a.Platform, "chat_user", a.ChatUser)
@@ -370,7 +385,15 @@ func (c *Core) card(r store.Request) Message {
 	if recent := c.recentActivations(r); recent != "" {
 		m.Fields = append(m.Fields, Field{"Recent activations", recent})
 	}
-	m.Fields = append(m.Fields, Field{"Approvals", fmt.Sprintf("%d of %d", approvals(r), r.ApprovalsNeeded)})
+	switch {
+	case r.Waived != "":
+		m.Fields = append(m.Fields, Field{"Approvals", "auto-approved: " + r.Waived})
+	default:
+		m.Fields = append(m.Fields, Field{"Approvals", fmt.Sprintf("%d of %d", approvals(r), r.ApprovalsNeeded)})
+		if r.OnCallNote != "" {
+			m.Fields = append(m.Fields, Field{"On call", r.OnCallNote})
+		}
+	}
 	var decided []string
 	for _, ap := range r.Approvals {
 		line := fmt.Sprintf("%s by %s at %s", map[string]string{"approve": "Approved", "deny": "Denied"}[ap.Decision], ap.ApproverName, c.clock(ap.At))

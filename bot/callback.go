@@ -6,71 +6,121 @@ import (
 	"fmt"
 	"html/template"
 	"net/http"
+	"strings"
 
+	"github.com/elevate-pim/elevate/graph"
 	"github.com/elevate-pim/elevate/policy"
 	"github.com/elevate-pim/elevate/store"
 )
 
 // AuthCallback serves /auth/callback, where Microsoft Entra sends the user's browser after
-// sign-in. It exchanges the code (PKCE), binds the chat user to the Entra user on first sign-in,
-// and continues whatever the sign-in was for in the background.
+// sign-in. GET exchanges the code (PKCE); a chat account already linked to the Microsoft account
+// that signed in (or vouched for by its platform) goes straight on with whatever the sign-in was
+// for, in the background. A chat account not linked yet gets the confirmation page, whose POST
+// links it (binding.go).
 func (c *Core) AuthCallback() http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, req *http.Request) {
-		if req.Method != http.MethodGet {
-			w.Header().Set("Allow", http.MethodGet)
+		switch req.Method {
+		case http.MethodGet:
+			c.callback(w, req)
+		case http.MethodPost:
+			c.confirm(w, req)
+		default:
+			w.Header().Set("Allow", "GET, POST")
 			http.Error(w, "method not allowed", http.StatusMethodNotAllowed)
-			return
 		}
-		q := req.URL.Query()
-		p, ok := c.signins.take(q.Get("state"))
+	})
+}
+
+func (c *Core) callback(w http.ResponseWriter, req *http.Request) {
+	q := req.URL.Query()
+	state, code := q.Get("state"), q.Get("code")
+	if e := q.Get("error"); e != "" || code == "" {
+		// No code: nothing was proven, so the link is not used up (whoever can put an error on
+		// the URL must not be able to void someone's link).
+		p, ok := c.signins.peek(state)
 		if !ok {
 			page(w, http.StatusBadRequest, "This sign-in link has expired or was already used.", "Go back to chat and ask again; your request is kept.")
 			return
 		}
-		if e := q.Get("error"); e != "" {
-			// error_description comes from Entra; it is shown escaped and only to this browser.
-			c.log.Warn("sign-in returned an error", "platform", p.actor.Platform, "chat_user", p.actor.ChatUser, "error", e)
-			page(w, http.StatusBadRequest, "Sign-in did not complete.", q.Get("error_description"))
-			c.send(req.Context(), p.actor.Platform, DM(p.actor.ChatUser), Message{Kind: KindError, RequestID: p.requestID,
-				Text: "Your Microsoft sign-in did not complete (" + e + "). Nothing was activated; ask again when you are ready."})
+		c.log.Warn("sign-in returned no code", "platform", p.actor.Platform, "chat_user", p.actor.ChatUser, "error", e)
+		again := "Nothing was done. The sign-in link in chat still works until " + c.clock(p.created.Add(signInTTL)) + ": open it again when you are ready."
+		if e == "" {
+			page(w, http.StatusBadRequest, "Sign-in did not complete.", "Microsoft Entra sent no sign-in code back. "+again)
 			return
 		}
-		tok, err := c.graph.CompleteSignIn(req.Context(), q.Get("code"), p.verifier, p.claims)
-		if err != nil {
-			c.log.Error("completing sign-in", "platform", p.actor.Platform, "chat_user", p.actor.ChatUser, "err", err)
-			page(w, http.StatusBadGateway, "Sign-in could not be completed.", "Microsoft Entra did not accept the sign-in. Go back to chat and try again.")
-			return
-		}
-		if err := c.bind(req.Context(), p.actor, tok.UserID, tok.UPN); err != nil {
-			if errors.Is(err, errBindingMismatch) {
-				page(w, http.StatusForbidden, "This Microsoft account does not match your chat account.", "Your chat account is linked to a different Microsoft account. The security team has been told.")
-				return
-			}
-			c.log.Error("binding identity", "platform", p.actor.Platform, "chat_user", p.actor.ChatUser, "err", err)
-			page(w, http.StatusInternalServerError, "Something went wrong on our side.", "Nothing was activated. Go back to chat and try again.")
-			return
-		}
-		c.tokens.put(heldToken{tok: tok, signedIn: c.now(), requestID: p.requestID})
-		page(w, http.StatusOK, "You're signed in as "+tok.UPN+".", "You can close this tab and go back to chat.")
-		c.log.Info("signed in", "platform", p.actor.Platform, "chat_user", p.actor.ChatUser, "user_id", tok.UserID, "request_id", p.requestID)
-		c.background("sign-in continuation", func(ctx context.Context) error { return c.continueAfter(ctx, p, tok.UserID, tok.UPN) })
-	})
+		// error_description comes from Entra; it is shown escaped and only to this browser.
+		page(w, http.StatusBadRequest, "Sign-in did not complete.", strings.TrimSpace(q.Get("error_description")+" "+again))
+		return
+	}
+	p, ok := c.signins.take(state)
+	if !ok {
+		page(w, http.StatusBadRequest, "This sign-in link has expired or was already used.", "Go back to chat and ask again; your request is kept.")
+		return
+	}
+	tok, err := c.graph.CompleteSignIn(req.Context(), code, p.verifier, p.claims)
+	if err != nil {
+		c.log.Error("completing sign-in", "platform", p.actor.Platform, "chat_user", p.actor.ChatUser, "err", err)
+		page(w, http.StatusBadGateway, "Sign-in could not be completed.", "Microsoft Entra did not accept the sign-in. Go back to chat and try again.")
+		return
+	}
+	a := p.actor
+	mismatch := func() {
+		c.alertMismatch(req.Context(), a, tok.UPN)
+		page(w, http.StatusForbidden, "This Microsoft account does not match your chat account.", "Your chat account is linked to a different Microsoft account, so nothing was done. The security team has been told.")
+	}
+	if a.UserID != "" && a.UserID != tok.UserID {
+		mismatch() // the platform vouched for someone else
+		return
+	}
+	b, err := c.store.Binding(a.Platform, a.ChatUser)
+	switch {
+	case err == nil && b.UserID == tok.UserID:
+		c.finish(w, p, tok, "")
+		return
+	case err == nil:
+		mismatch()
+		return
+	case !errors.Is(err, store.ErrNotFound):
+		c.log.Error("reading binding", "platform", a.Platform, "chat_user", a.ChatUser, "err", err)
+		page(w, http.StatusInternalServerError, "Something went wrong on our side.", "Nothing was activated. Go back to chat and try again.")
+		return
+	}
+	if a.UserID == "" {
+		c.link(w, req, p, tok) // not linked yet: the person confirms
+		return
+	}
+	// The platform vouches for this very Entra user (Teams): linked without a page, unless the
+	// Entra user is linked to another account of the platform.
+	err = c.store.Bind(store.Binding{Platform: a.Platform, ChatUser: a.ChatUser, UserID: tok.UserID, UPN: tok.UPN, BoundAt: c.now().UTC()},
+		store.AuditRecord{At: c.now().UTC(), Actor: a.Platform + ":" + a.ChatUser, Action: "identity.bound", Detail: tok.UserID})
+	switch {
+	case errors.Is(err, store.ErrIdentityTaken):
+		prof, _ := c.profile(req.Context(), a)
+		c.refuseTaken(req.Context(), w, a, describe(a, prof), tok, "")
+		return
+	case errors.Is(err, store.ErrConflict):
+		mismatch()
+		return
+	case err != nil:
+		c.log.Error("binding identity", "platform", a.Platform, "chat_user", a.ChatUser, "err", err)
+		page(w, http.StatusInternalServerError, "Something went wrong on our side.", "Nothing was activated. Go back to chat and try again.")
+		return
+	}
+	c.finish(w, p, tok, "")
 }
 
-// bind links the chat user to the Entra user who signed in; a different user than before (or
-// than Teams vouched for) is refused and alerted.
-func (c *Core) bind(ctx context.Context, a Actor, userID, upn string) error {
-	if a.UserID != "" && a.UserID != userID {
-		c.alertMismatch(ctx, a, upn)
-		return errBindingMismatch
+// finish holds the token for the chat account whose sign-in produced it, tells the browser what
+// happens now, and continues what the sign-in was for.
+func (c *Core) finish(w http.ResponseWriter, p pendingSignIn, tok graph.UserToken, prefix string) {
+	c.tokens.put(keyOf(p.actor, tok.UserID), heldToken{tok: tok, signedIn: c.now(), requestID: p.requestID})
+	text := "You can close this tab and go back to chat."
+	if what := c.purposeWords(p); what != "" {
+		text = "Now " + what + " " + text
 	}
-	err := c.store.Bind(store.Binding{Platform: a.Platform, ChatUser: a.ChatUser, UserID: userID, UPN: upn, BoundAt: c.now().UTC()},
-		store.AuditRecord{At: c.now().UTC(), Actor: a.Platform + ":" + a.ChatUser, Action: "identity.bound", Detail: userID})
-	if errors.Is(err, store.ErrConflict) {
-		c.alertMismatch(ctx, a, upn)
-		return errBindingMismatch
-	}
-	return err
+	page(w, http.StatusOK, prefix+"You're signed in as "+tok.UPN+".", text)
+	c.log.Info("signed in", "platform", p.actor.Platform, "chat_user", p.actor.ChatUser, "user_id", tok.UserID, "request_id", p.requestID)
+	c.background("sign-in continuation", func(ctx context.Context) error { return c.continueAfter(ctx, p, tok.UserID, tok.UPN) })
 }
 
 func (c *Core) continueAfter(ctx context.Context, p pendingSignIn, userID, upn string) error {
@@ -111,12 +161,19 @@ var pageTmpl = template.Must(template.New("page").Parse(`<!doctype html>
 `))
 
 func page(w http.ResponseWriter, status int, title, text string) {
-	w.Header().Set("Content-Type", "text/html; charset=utf-8")
-	w.Header().Set("Cache-Control", "no-store")
-	w.Header().Set("Content-Security-Policy", "default-src 'none'; style-src 'unsafe-inline'")
-	w.Header().Set("Referrer-Policy", "no-referrer")
+	secureHeaders(w)
 	w.WriteHeader(status)
 	_ = pageTmpl.Execute(w, struct{ Title, Text string }{title, text})
+}
+
+// secureHeaders: no caching, no scripts, forms only to ourselves, never in a frame (a confirm
+// button must not be clickjacked), no referrer carrying the code onwards.
+func secureHeaders(w http.ResponseWriter) {
+	w.Header().Set("Content-Type", "text/html; charset=utf-8")
+	w.Header().Set("Cache-Control", "no-store")
+	w.Header().Set("Content-Security-Policy", "default-src 'none'; style-src 'unsafe-inline'; form-action 'self'; frame-ancestors 'none'")
+	w.Header().Set("X-Frame-Options", "DENY")
+	w.Header().Set("Referrer-Policy", "no-referrer")
 }
 
 // recheck decides r again now that the requester's Entra identity is known; it returns the

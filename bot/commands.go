@@ -66,6 +66,10 @@ func (c *Core) Accept(a Actor, text string) (Job, error) {
 		return func(ctx context.Context) error { return c.Discover(ctx, a, cmd) }, nil
 	case policy.KindConvert:
 		return func(ctx context.Context) error { return c.Convert(ctx, a, cmd) }, nil
+	case policy.KindRebind:
+		return func(ctx context.Context) error { return c.Rebind(ctx, a, cmd) }, nil
+	case policy.KindUnbind:
+		return func(ctx context.Context) error { return c.Unbind(ctx, a, cmd) }, nil
 	}
 	if cmd.Kind >= policy.KindDiscover {
 		return func(ctx context.Context) error {
@@ -229,11 +233,22 @@ func (c *Core) status(ctx context.Context, a Actor) error {
 func (c *Core) statusLine(r store.Request) string {
 	switch r.State {
 	case store.StateActive:
+		if r.Write != nil && r.Write.Action == store.WriteDeactivate {
+			return fmt.Sprintf("#%d %s: active until %s; ending it in PIM (being confirmed)", r.ID, r.RoleName, c.clock(r.EndsAt))
+		}
+		if e := r.Extension; e != nil && e.By > 0 {
+			return fmt.Sprintf("#%d %s: active until %s, then activated again for %s (your extension)", r.ID, r.RoleName, c.clock(r.EndsAt), hm(e.By))
+		}
 		return fmt.Sprintf("#%d %s: active until %s", r.ID, r.RoleName, c.clock(r.EndsAt))
 	case store.StateAwaitingApproval:
 		return fmt.Sprintf("#%d %s for %s: waiting for approval (%d of %d)", r.ID, r.RoleName, hm(r.Duration), approvals(r), r.ApprovalsNeeded)
 	case store.StateAwaitingSignIn:
 		return fmt.Sprintf("#%d %s for %s: waiting for your sign-in", r.ID, r.RoleName, hm(r.Duration))
+	case store.StateActivating:
+		if r.Write != nil && r.Write.Unknown {
+			return fmt.Sprintf("#%d %s for %s: activating; Microsoft Graph has not confirmed it yet, I'm checking with PIM (attempt %d)", r.ID, r.RoleName, hm(r.Duration), r.Write.Attempts)
+		}
+		return fmt.Sprintf("#%d %s for %s: activating in PIM", r.ID, r.RoleName, hm(r.Duration))
 	default:
 		return fmt.Sprintf("#%d %s for %s: %s", r.ID, r.RoleName, hm(r.Duration), strings.ReplaceAll(string(r.State), "_", " "))
 	}
@@ -310,7 +325,12 @@ func pending(s store.State) bool {
 	return false
 }
 
+// approvals counts r's approvals; a request whose approvals were waived (its requester on call)
+// counts as fully approved.
 func approvals(r store.Request) int {
+	if r.Waived != "" {
+		return r.ApprovalsNeeded
+	}
 	n := 0
 	for _, ap := range r.Approvals {
 		if ap.Decision == string(ActionApprove) {

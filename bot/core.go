@@ -7,6 +7,7 @@ import (
 	"log/slog"
 	"slices"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/elevate-pim/elevate/graph"
@@ -39,6 +40,15 @@ type Options struct {
 	Location *time.Location
 	// UsableTimeout bounds how long the core waits for PIM to make an activation usable.
 	UsableTimeout time.Duration
+	// WriteTimeout bounds one PIM write, which runs detached from its caller's cancellation
+	// (default 30s); a write that takes longer has an unknown outcome and is looked up.
+	WriteTimeout time.Duration
+	// Workers is how many background tasks (reconciliations, retries, waits for PIM to make
+	// an activation usable) run at once; default 4.
+	Workers int
+	// OnCall answers roles' on-call waivers (approval.on_call); nil: every such role falls back
+	// to human approval, saying so.
+	OnCall OnCall
 }
 
 // Core is the conversation core. It is safe for concurrent use by several adapters.
@@ -50,8 +60,10 @@ type Core struct {
 	now     func() time.Time
 	loc     *time.Location
 	usable  time.Duration
+	oncall  OnCall
 	signins *signInBook
 	tokens  *tokenBook
+	links   *linkBook
 
 	mu         sync.RWMutex
 	messengers map[string]Messenger
@@ -65,6 +77,13 @@ type Core struct {
 	ctx    context.Context
 	cancel context.CancelFunc
 	wg     sync.WaitGroup
+
+	writeTimeout time.Duration
+	slots        chan struct{} // one per background task allowed to run at once (intent.go)
+	inflight     sync.Map      // request id → struct{}: a PIM write or a reconciliation runs for it here
+	asked        sync.Map      // request id → struct{}: this process sent a sign-in link for it
+	syncing      atomic.Bool   // a check of active requests against PIM is running
+	seen         sync.Map      // request id → bool: PIM showed the activation (true), or it was absent at the last look (false)
 }
 
 // New returns a core; Register at least one Messenger before use and Close it when done.
@@ -74,7 +93,7 @@ func New(o Options) (*Core, error) {
 	}
 	c := &Core{
 		cfg: o.Config, graph: o.Graph, store: o.Store, log: o.Logger, now: o.Now, loc: o.Location,
-		usable: o.UsableTimeout, messengers: map[string]Messenger{}, admin: map[policy.Kind]AdminHandler{}, actions: map[Action]ActionHandler{},
+		usable: o.UsableTimeout, oncall: o.OnCall, messengers: map[string]Messenger{}, admin: map[policy.Kind]AdminHandler{}, actions: map[Action]ActionHandler{},
 	}
 	if c.log == nil {
 		c.log = slog.New(slog.DiscardHandler)
@@ -88,8 +107,18 @@ func New(o Options) (*Core, error) {
 	if c.usable == 0 {
 		c.usable = 10 * time.Minute
 	}
+	c.writeTimeout = o.WriteTimeout
+	if c.writeTimeout <= 0 {
+		c.writeTimeout = defaultWriteTimeout
+	}
+	workers := o.Workers
+	if workers <= 0 {
+		workers = 4
+	}
+	c.slots = make(chan struct{}, workers)
 	c.signins = newSignInBook(c.now)
 	c.tokens = newTokenBook(c.now)
+	c.links = newLinkBook(c.now)
 	c.ctx, c.cancel = context.WithCancel(context.Background())
 	return c, nil
 }
@@ -112,6 +141,9 @@ func (c *Core) Close() {
 }
 
 func (c *Core) background(name string, fn func(ctx context.Context) error) {
+	if c.ctx.Err() != nil {
+		return // closed: nothing new starts (it is in the store; the next start resumes it)
+	}
 	c.wg.Add(1)
 	go func() {
 		defer c.wg.Done()

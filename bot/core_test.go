@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/elevate-pim/elevate/bot"
+	"github.com/elevate-pim/elevate/examples"
 	"github.com/elevate-pim/elevate/graph/graphtest"
 	"github.com/elevate-pim/elevate/store"
 )
@@ -70,13 +71,15 @@ func TestActivateAfterSignIn(t *testing.T) {
 func TestSignInLinkWorksOnce(t *testing.T) {
 	w := newWorld(t, setup{})
 	w.say("alice", "exchange 1h mail flow")
-	b, _ := w.rec.button("alice", bot.ActionOpenURL)
-	back, err := w.tenant.Browse(context.Background(), b.URL, "alice@"+w.domain)
+	back, err := w.tenant.Browse(context.Background(), w.link("alice"), "alice@"+w.domain)
 	if err != nil {
 		t.Fatal(err)
 	}
-	if status, _ := w.get(back.String()); status != http.StatusOK {
-		t.Fatalf("first callback: %d", status)
+	br := w.browser()
+	if status, page := br.get(back.String()); status != http.StatusOK || !isLinkPage(page) {
+		t.Fatalf("first callback: %d %s", status, page)
+	} else if status, page := br.answer(page, "link"); status != http.StatusOK {
+		t.Fatalf("confirming: %d %s", status, page)
 	}
 	status, page := w.get(back.String())
 	if status != http.StatusBadRequest {
@@ -139,7 +142,15 @@ func TestApprovalTwoOfN(t *testing.T) {
 }
 
 func TestConcurrentApprovalsActivateOnce(t *testing.T) {
-	w := newWorld(t, setup{})
+	// Global Administrator as an ordinary two-approval role here: a tier-0 approval needs a
+	// sign-in for each decision (TestTier0ApprovalNeedsSignInForThatRequest), which would
+	// serialize the clicks this test fires at once.
+	cfg := strings.Replace(string(examples.Config), "  - name: Global Administrator        # aliases: ga, global, globaladmin\n    tier0: true\n",
+		"  - name: Global Administrator        # aliases: ga, global, globaladmin\n    tier0: false\n", 1)
+	if cfg == string(examples.Config) {
+		t.Fatal("the example config changed; update this test")
+	}
+	w := newWorld(t, setup{config: []byte(cfg)})
 	// carol signs in through a request of her own, so her clicks below need no sign-in.
 	w.say("carol", "user 1h reset a password")
 	w.signIn("carol")
@@ -289,16 +300,34 @@ func TestCancel(t *testing.T) {
 	contains(t, w.rec.lastTo("alice"), "no pending requests")
 }
 
-func TestThrottledGraphFailsCleanly(t *testing.T) {
+// Graph throttling a selfActivate past the client's own retries neither fails the request nor
+// drops it from status: it stays activating, the user is told once it is being retried, and the
+// sweep looks at PIM, then writes once more.
+func TestThrottledActivationIsRetried(t *testing.T) {
 	w := newWorld(t, setup{})
+	w.linked("alice") // linking would need Graph too (the email check)
 	w.say("alice", "exchange 1h mail flow")
 	w.tenant.Throttle(100)
 	w.signIn("alice")
 	r := w.only("alice")
-	if r.State != store.StateFailed {
-		t.Fatalf("state %s, want failed", r.State)
+	if r.State != store.StateActivating || r.Write == nil || !r.Write.Unknown {
+		t.Fatalf("state %s, write %+v; want activating with its write kept", r.State, r.Write)
 	}
-	contains(t, w.rec.lastTo("alice"), "throttled")
+	contains(t, w.rec.lastTo("alice"), "Microsoft Graph is busy right now. Your request #")
+	w.say("alice", "status")
+	contains(t, w.rec.lastTo("alice"), "activating")
+	w.tenant.Throttle(0)
+	w.clock.advance(2 * time.Minute)
+	if err := w.core.Expire(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	w.core.Wait()
+	if r := w.request(r.ID); r.State != store.StateActive || r.Write != nil {
+		t.Fatalf("after the retry: %s (%s), write %+v", r.State, r.FailureMessage, r.Write)
+	}
+	if n := strings.Count(strings.Join(w.rec.to("alice"), "\n"), "is busy right now"); n != 1 {
+		t.Errorf("told %d times about the retry, want once", n)
+	}
 }
 
 func TestHelpAndStatus(t *testing.T) {

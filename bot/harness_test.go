@@ -3,11 +3,15 @@ package bot_test
 import (
 	"context"
 	"fmt"
+	"html"
 	"io"
 	"log/slog"
 	"net/http"
+	"net/http/cookiejar"
 	"net/http/httptest"
+	"net/url"
 	"path/filepath"
+	"regexp"
 	"strings"
 	"sync"
 	"testing"
@@ -37,10 +41,14 @@ type sent struct {
 	ref string
 }
 
-// recorder is a Messenger that remembers everything, for assertions.
+// recorder is a Messenger that remembers everything, for assertions. As a Profiler it plays
+// the platform's user directory: every user's verified email is <user>@domain unless emails
+// says otherwise ("" for none).
 type recorder struct {
 	name        string // the platform; "test" when empty
 	failChannel string // posts to this channel fail, as in a chat outage
+	domain      string
+	emails      map[string]string
 	mu          sync.Mutex
 	n           int
 	sent        []sent
@@ -52,6 +60,26 @@ func (r *recorder) Platform() string {
 		return r.name
 	}
 	return "test"
+}
+
+func (r *recorder) Profile(_ context.Context, user string) (bot.Profile, error) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	email, ok := r.emails[user]
+	if !ok {
+		email = user + "@" + r.domain
+	}
+	return bot.Profile{Name: strings.ToUpper(user[:1]) + user[1:], Handle: user, Workspace: "Contoso", Email: email}, nil
+}
+
+// setEmail sets the verified email the platform has for user.
+func (r *recorder) setEmail(user, email string) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if r.emails == nil {
+		r.emails = map[string]string{}
+	}
+	r.emails[user] = email
 }
 
 func (r *recorder) Send(_ context.Context, to bot.Address, m bot.Message) (store.MessageRef, error) {
@@ -159,11 +187,22 @@ type world struct {
 	clock  *clock
 	cfg    *policy.Config
 	domain string
+	path   string      // the store's file
+	graph  bot.Graph   // what the core talks to Graph with
+	opts   bot.Options // the core's options, for restart
+	setCb  func(http.Handler)
+	// callbackURL is the scheme and host of Elevate's /auth/callback.
+	callbackURL string
 }
 
 type setup struct {
 	config []byte
 	seed   func(*graphtest.Seed)
+	// wrap, when set, stands between the core and the real Graph client (crash injection).
+	wrap func(*graph.Client) bot.Graph
+	// writeTimeout is the core's bound on one PIM write (default: the core's).
+	writeTimeout time.Duration
+	onCall       bot.OnCall
 }
 
 func newWorld(t *testing.T, s setup) *world {
@@ -182,7 +221,7 @@ func newWorld(t *testing.T, s setup) *world {
 	if s.seed != nil {
 		s.seed(&seed)
 	}
-	w := &world{t: t, cfg: cfg, rec: &recorder{}, clock: &clock{}, domain: seed.Domain}
+	w := &world{t: t, cfg: cfg, rec: &recorder{domain: seed.Domain}, clock: &clock{}, domain: seed.Domain}
 	// The callback server must exist before the tenant registers its redirect URI.
 	var handler http.Handler = http.NotFoundHandler()
 	srv := httptest.NewServer(http.HandlerFunc(func(rw http.ResponseWriter, r *http.Request) { handler.ServeHTTP(rw, r) }))
@@ -194,7 +233,8 @@ func newWorld(t *testing.T, s setup) *world {
 		t.Fatalf("tenant: %v", err)
 	}
 	t.Cleanup(w.tenant.Close)
-	w.store, err = store.Open(filepath.Join(t.TempDir(), "elevate.db"))
+	w.path = filepath.Join(t.TempDir(), "elevate.db")
+	w.store, err = store.Open(w.path)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -207,15 +247,50 @@ func newWorld(t *testing.T, s setup) *world {
 	if err != nil {
 		t.Fatal(err)
 	}
-	w.core, err = bot.New(bot.Options{Config: cfg, Graph: g, Store: w.store, Now: w.clock.now, UsableTimeout: 5 * time.Second,
-		Logger: slog.New(slog.NewTextHandler(testLog{t}, &slog.HandlerOptions{Level: slog.LevelDebug}))})
+	w.graph = g
+	if s.wrap != nil {
+		w.graph = s.wrap(g)
+	}
+	w.opts = bot.Options{Config: cfg, Graph: w.graph, Store: w.store, Now: w.clock.now, UsableTimeout: 5 * time.Second,
+		WriteTimeout: s.writeTimeout, OnCall: s.onCall,
+		Logger: slog.New(slog.NewTextHandler(testLog{t}, &slog.HandlerOptions{Level: slog.LevelDebug}))}
+	w.core, err = bot.New(w.opts)
 	if err != nil {
 		t.Fatal(err)
 	}
-	t.Cleanup(w.core.Close)
+	t.Cleanup(func() { w.core.Close() })
 	w.core.Register(w.rec)
 	handler = w.core.AuthCallback()
+	w.setCb = func(h http.Handler) { handler = h }
+	w.callbackURL = srv.URL
 	return w
+}
+
+// restart is a crash and a start: the core stops (what it held in memory, sign-in links and
+// tokens, is gone), the store file is closed and opened again, and a new core on it resumes.
+// The recorder stays, so tests see everything each user was told, before and after.
+func (w *world) restart() {
+	w.t.Helper()
+	w.core.Close()
+	if err := w.store.Close(); err != nil {
+		w.t.Fatal(err)
+	}
+	s, err := store.Open(w.path)
+	if err != nil {
+		w.t.Fatal(err)
+	}
+	w.store = s
+	w.opts.Store = s
+	w.core, err = bot.New(w.opts)
+	if err != nil {
+		w.t.Fatal(err)
+	}
+	w.core.Register(w.rec)
+	w.setCb(w.core.AuthCallback())
+	if err := w.core.Resume(context.Background()); err != nil {
+		w.t.Fatal(err)
+	}
+	w.core.Wait()
 }
 
 func (w *world) actor(user string) bot.Actor {
@@ -251,29 +326,110 @@ func (w *world) signIn(user string, opts ...graphtest.BrowseOption) (int, string
 	return w.signInAs(user, user+"@"+w.domain, opts...)
 }
 
+// signInAs follows user's newest sign-in link as upn, in a browser of its own, and links the
+// chat account when Elevate asks (the person confirms it is theirs).
 func (w *world) signInAs(user, upn string, opts ...graphtest.BrowseOption) (int, string) {
+	w.t.Helper()
+	br := w.browser()
+	status, page := br.open(w.link(user), upn, opts...)
+	if isLinkPage(page) {
+		return br.answer(page, "link")
+	}
+	return status, page
+}
+
+// linked binds user's chat account to their own Entra user in the store, as an earlier
+// confirmed sign-in would have, so their next sign-in needs no Graph call to link them.
+func (w *world) linked(user string) {
+	w.t.Helper()
+	upn := user + "@" + w.domain
+	id := w.tenant.UserID(upn)
+	if id == "" {
+		w.t.Fatalf("no user %s in the tenant", upn)
+	}
+	if err := w.store.Bind(store.Binding{Platform: "test", ChatUser: user, UserID: id, UPN: upn},
+		store.AuditRecord{Actor: "test:" + user, Action: "identity.bound"}); err != nil {
+		w.t.Fatal(err)
+	}
+}
+
+// link is user's newest sign-in link.
+func (w *world) link(user string) string {
 	w.t.Helper()
 	b, ok := w.rec.button(user, bot.ActionOpenURL)
 	if !ok {
 		w.t.Fatalf("%s has no sign-in link; last message: %q", user, w.rec.lastTo(user))
 	}
-	back, err := w.tenant.Browse(context.Background(), b.URL, upn, opts...)
-	if err != nil {
-		w.t.Fatalf("browse: %v", err)
-	}
-	return w.get(back.String())
+	return b.URL
 }
 
 func (w *world) get(u string) (int, string) {
 	w.t.Helper()
-	resp, err := http.Get(u)
+	return w.browser().get(u)
+}
+
+// browser is one person's web browser: its own cookies.
+type browser struct {
+	w  *world
+	hc *http.Client
+}
+
+func (w *world) browser() *browser {
+	jar, err := cookiejar.New(nil)
 	if err != nil {
-		w.t.Fatalf("callback: %v", err)
+		w.t.Fatal(err)
 	}
+	return &browser{w: w, hc: &http.Client{Jar: jar}}
+}
+
+// open signs in at the tenant as upn through authorizeURL and follows the redirect to Elevate;
+// it returns Elevate's page.
+func (b *browser) open(authorizeURL, upn string, opts ...graphtest.BrowseOption) (int, string) {
+	b.w.t.Helper()
+	back, err := b.w.tenant.Browse(context.Background(), authorizeURL, upn, opts...)
+	if err != nil {
+		b.w.t.Fatalf("browse: %v", err)
+	}
+	return b.get(back.String())
+}
+
+func (b *browser) get(u string) (int, string) {
+	b.w.t.Helper()
+	resp, err := b.hc.Get(u)
+	if err != nil {
+		b.w.t.Fatalf("callback: %v", err)
+	}
+	return b.read(resp)
+}
+
+func (b *browser) read(resp *http.Response) (int, string) {
 	body, _ := io.ReadAll(resp.Body)
 	resp.Body.Close()
-	w.core.Wait()
+	b.w.core.Wait()
 	return resp.StatusCode, string(body)
+}
+
+var formInput = regexp.MustCompile(`<input type="hidden" name="([a-z]+)" value="([^"]*)">`)
+var formAction = regexp.MustCompile(`<form method="post" action="([^"]*)">`)
+
+func isLinkPage(page string) bool { return formAction.MatchString(page) }
+
+// answer submits the confirmation page's form with the button answer ("link" or "decline").
+func (b *browser) answer(page, answer string) (int, string) {
+	b.w.t.Helper()
+	act := formAction.FindStringSubmatch(page)
+	if act == nil {
+		b.w.t.Fatalf("not a confirmation page: %s", page)
+	}
+	form := url.Values{"answer": {answer}}
+	for _, m := range formInput.FindAllStringSubmatch(page, -1) {
+		form.Set(m[1], html.UnescapeString(m[2]))
+	}
+	resp, err := b.hc.PostForm(b.w.callbackURL+html.UnescapeString(act[1]), form)
+	if err != nil {
+		b.w.t.Fatalf("confirm: %v", err)
+	}
+	return b.read(resp)
 }
 
 // activations counts selfActivate POSTs the tenant received.

@@ -204,7 +204,7 @@ func (c *Core) freshToken(r store.Request, role *policy.Role) (graph.UserToken, 
 	if role != nil && role.Tier0 {
 		forReq = r.ID // tier-0: a sign-in made for this very request
 	}
-	return c.tokens.fresh(r.UserID, c.cfg.SignInFreshness, forReq)
+	return c.tokens.fresh(requesterKey(r), c.cfg.SignInFreshness, forReq)
 }
 
 // askSignIn puts r into awaiting_sign_in and sends the requester a sign-in link. why says what
@@ -243,6 +243,7 @@ func (c *Core) sendSignIn(ctx context.Context, r store.Request, why, claims stri
 		c.tell(ctx, r, Message{Kind: KindError, Text: "I couldn't prepare a Microsoft sign-in link just now. Your request is saved; try `/elevate status` in a minute."})
 		return nil
 	}
+	c.asked.Store(r.ID, struct{}{})
 	text := fmt.Sprintf("Sign in with your Microsoft account to activate %s for %s. The link works once, for 10 minutes.", r.RoleName, hm(r.Duration))
 	if why != "" {
 		text = why + " " + text
@@ -271,13 +272,26 @@ func (c *Core) afterSignIn(ctx context.Context, id uint64) error {
 		return err
 	}
 	if r.ApprovalsNeeded > 0 && approvals(r) < r.ApprovalsNeeded {
-		return c.requestApproval(ctx, r)
+		if !c.waiveOnCall(ctx, r) {
+			return c.requestApproval(ctx, r)
+		}
 	}
 	return c.activate(ctx, id)
 }
 
 // activate makes the one PIM write: selfActivate with the requester's own token.
 func (c *Core) activate(ctx context.Context, id uint64) error {
+	if !c.claim(id) {
+		return nil // a write or a look-up for it runs in this process already
+	}
+	defer c.release(id)
+	return c.activateClaimed(ctx, id)
+}
+
+// activateClaimed is activate with the request's claim held. Its intent (state activating with
+// the write) is committed before the POST: the at-most-once gate, and what Reconcile looks up
+// in PIM if the answer never comes.
+func (c *Core) activateClaimed(ctx context.Context, id uint64) error {
 	r0, err := c.store.Request(id)
 	if err != nil {
 		return err
@@ -287,21 +301,41 @@ func (c *Core) activate(ctx context.Context, id uint64) error {
 	if !ok {
 		return c.askSignIn(ctx, r0, "", "")
 	}
-	// The transition to activating is the at-most-once gate: only one caller gets past it.
-	r, err := c.update(ctx, id, systemEvent(c.now(), "request.activating", ""), func(r *store.Request) error {
+	now := c.now().UTC()
+	start := now
+	var prior *store.Write
+	legacy := false
+	w := store.Write{Action: store.WriteActivate, At: now, By: r0.UserID, Attempts: 1}
+	r, err := c.beginWrite(ctx, id, systemEvent(now, "request.activating", fmt.Sprintf("intent: selfActivate principal=%s role=%s", r0.UserID, r0.RoleID)), w, func(r *store.Request, w *store.Write) error {
 		switch r.State {
 		case store.StateReceived, store.StateAwaitingSignIn:
 			if r.ApprovalsNeeded > 0 && approvals(*r) < r.ApprovalsNeeded {
 				return store.ErrNoChange
 			}
 		case store.StateAwaitingApproval:
-			if approvals(*r) < r.ApprovalsNeeded {
+			if approvals(*r) < r.ApprovalsNeeded || pimPending(*r) {
+				return store.ErrNoChange
+			}
+		case store.StateActivating:
+			// Only a write PIM showed no trace of is made again, by Reconcile, after looking.
+			if r.Write == nil || r.Write.Action != store.WriteActivate {
 				return store.ErrNoChange
 			}
 		default:
 			return store.ErrNoChange
 		}
-		r.State = store.StateActivating
+		if r.Write != nil && r.Write.Action != store.WriteActivate {
+			return store.ErrNoChange
+		}
+		legacy = r.FailureCode == CodeGraphUnavailable
+		if r.Write != nil {
+			p := *r.Write
+			prior = &p
+			// Keep the first intent's time (PIM's record of any earlier write is no older) and
+			// count the attempts; the user was told about the retries once.
+			w.At, w.Attempts, w.Told = p.At, p.Attempts+1, p.Told
+		}
+		r.State, r.FailureCode, r.FailureMessage = store.StateActivating, "", ""
 		return nil
 	})
 	if errors.Is(err, store.ErrNoChange) {
@@ -310,39 +344,59 @@ func (c *Core) activate(ctx context.Context, id uint64) error {
 	if err != nil {
 		return err
 	}
-	start := c.now().UTC()
-	if r0.FailureCode == CodeGraphUnavailable {
-		// A retry after Graph did not answer: the first write may have gone through. Look
-		// before writing again, so a role is never requested twice.
-		active, err := c.alreadyActive(ctx, r)
+	if prior != nil || legacy {
+		// An earlier write may have gone through: look before writing again, so a role is
+		// never requested twice.
+		says, err := c.lookActivation(ctx, r)
 		switch {
-		case err != nil && outage(err):
-			return c.waitForGraph(ctx, r, err)
+		case err != nil && graph.Transient(err):
+			return c.writeUnknown(ctx, r, err)
 		case err != nil:
 			c.log.Warn("looking before a retried activation", "request_id", r.ID, "err", err)
-		case active:
-			return c.markActive(ctx, id, graph.Activation{Status: "Provisioned"}, start, "found active before re-posting")
+		case says.active:
+			return c.activeNow(ctx, id, graph.Activation{RequestID: says.request, Status: "Provisioned"}, says.start, says.end,
+				systemEvent(c.now(), "request.reconciled", "found active before writing again"))
+		case says.pending() != "":
+			return c.pimApprovalPendingEv(ctx, id, graph.Activation{RequestID: says.request, Status: "PendingApproval"},
+				systemEvent(c.now(), "request.reconciled", "waiting for PIM's approval: "+says.request))
 		}
 	}
 	if role != nil && role.Tier0 {
-		c.tokens.drop(r.UserID) // tier-0: one sign-in, one activation
+		c.tokens.drop(requesterKey(r)) // tier-0: one sign-in, one activation
 	}
-	c.tell(ctx, r, Message{Kind: KindProgress, Text: fmt.Sprintf("Activating %s for %s in PIM…", r.RoleName, hm(r.Duration))})
-	act, err := c.activateGraph(ctx, tok, r, role, start)
-	if err != nil {
-		if outage(err) {
-			return c.waitForGraph(ctx, r, err)
-		}
-		if r0.FailureCode == CodeGraphUnavailable && errors.Is(err, graph.ErrRoleAssignmentExists) {
-			// The write whose answer was lost had gone through; PIM had not shown it yet.
-			return c.markActive(ctx, id, graph.Activation{Status: "Provisioned"}, start, "the earlier write had gone through")
-		}
-		return c.activationFailed(ctx, r, err)
+	if prior == nil && !legacy {
+		c.tell(ctx, r, Message{Kind: KindProgress, Text: fmt.Sprintf("Activating %s for %s in PIM…", r.RoleName, hm(r.Duration))})
 	}
-	if act.Status == "PendingApproval" {
+	var act graph.Activation
+	err = c.pimCall(ctx, func(ctx context.Context) error {
+		var err error
+		// No start time is sent: PIM starts the activation when it takes it (its clock, not
+		// ours); Elevate's clock for it starts now.
+		act, err = c.activateGraph(ctx, tok, r, role, time.Time{})
+		return err
+	})
+	switch {
+	case err == nil && act.Status == "PendingApproval":
 		return c.pimApprovalPending(ctx, id, act)
+	case err == nil:
+		return c.markActive(ctx, id, act, start, "")
+	case (prior != nil || legacy) && errors.Is(err, graph.ErrRoleAssignmentExists):
+		// PIM refuses a second activation: the earlier write had gone through, PIM had not
+		// shown it yet.
+		says, _ := c.lookActivation(ctx, r)
+		if p := says.pending(); p != "" {
+			return c.pimApprovalPendingEv(ctx, id, graph.Activation{RequestID: p, Status: "PendingApproval"},
+				systemEvent(c.now(), "request.reconciled", "PIM refuses a second activation: waiting for PIM's approval of "+p))
+		}
+		if !says.active {
+			says.start, says.end = start, time.Time{}
+		}
+		return c.activeNow(ctx, id, graph.Activation{RequestID: says.request, Status: "Provisioned"}, says.start, says.end,
+			systemEvent(c.now(), "request.reconciled", "PIM refuses a second activation: the earlier write had gone through"))
+	case graph.Transient(err):
+		return c.writeUnknown(ctx, r, err)
 	}
-	return c.markActive(ctx, id, act, start, "")
+	return c.activationFailed(ctx, r, err)
 }
 
 func (c *Core) waitUsable(ctx context.Context, r store.Request) error {
@@ -383,14 +437,14 @@ func (c *Core) activationFailed(ctx context.Context, r store.Request, err error)
 	c.log.Warn("activation refused", "request_id", r.ID, "err", err)
 	switch {
 	case errors.Is(err, graph.ErrAcrsRequired):
-		c.tokens.drop(r.UserID)
+		c.tokens.drop(requesterKey(r))
 		claims := ""
 		if ge != nil {
 			claims = ge.Claims
 		}
 		return c.askSignIn(ctx, r, "PIM asks for a stronger sign-in for this role (Conditional Access authentication context).", claims)
 	case errors.Is(err, graph.ErrPolicyValidation) && ge != nil && ge.Rule == "MfaRule":
-		c.tokens.drop(r.UserID)
+		c.tokens.drop(requesterKey(r))
 		return c.askSignIn(ctx, r, "PIM needs a sign-in with multi-factor authentication for this role.", "")
 	}
 	code, words := "graph_error", graphWords(err)
@@ -419,7 +473,7 @@ func (c *Core) activationFailed(ctx context.Context, r store.Request, err error)
 		if r.State != store.StateActivating {
 			return store.ErrNoChange
 		}
-		r.State, r.FailureCode, r.FailureMessage = store.StateFailed, code, words
+		r.State, r.FailureCode, r.FailureMessage, r.Write = store.StateFailed, code, words, nil
 		return nil
 	})
 	if errors.Is(uerr, store.ErrNoChange) {
@@ -442,24 +496,31 @@ func graphWords(err error) string {
 		if errors.As(err, &ge) && ge.RetryAfter > 0 {
 			wait = hm(ge.RetryAfter.Round(time.Minute) + time.Minute)
 		}
-		return "Microsoft Graph is busy (throttled); nothing was changed. Try again in " + wait + "."
+		return "Microsoft Graph is busy (throttled). Try again in " + wait + "."
 	case errors.Is(err, graph.ErrForbidden), errors.Is(err, graph.ErrUnauthorized):
 		return "Microsoft Graph refused the call (permissions). An administrator can run `elevate check`."
+	case errors.Is(err, context.Canceled):
+		// Elevate was stopping: whether a write got through is looked up, never assumed.
+		return "Elevate was interrupted before Microsoft Graph answered."
 	case errors.Is(err, context.DeadlineExceeded):
-		return "Microsoft Graph did not answer in time; nothing was changed."
+		return "Microsoft Graph did not answer in time."
 	}
-	if errors.As(err, &ge) && ge.Code != "" {
+	if errors.As(err, &ge) && ge.Code != "" && ge.Status < 500 {
 		return "PIM refused it (" + ge.Code + "). An administrator can find the details in the log."
 	}
-	return "Microsoft Graph could not be reached; nothing was changed."
+	// No answer, or a 5xx: a write may or may not have been made, so nothing is claimed.
+	return "Microsoft Graph could not be reached."
 }
 
 // Expire ends what has run out: pending requests past their deadline become expired, active ones
 // past their end become ended. A scheduler calls it every minute; it is safe to call any time.
 func (c *Core) Expire(ctx context.Context) error {
-	if err := c.Retry(ctx); err != nil {
-		c.log.Error("retrying requests that wait for Graph", "err", err)
+	// Graph work (look-ups, retried writes, the comparison with PIM) runs in the background,
+	// a few at a time: the sweep itself never waits for Graph.
+	if err := c.Reconcile(ctx); err != nil {
+		c.log.Error("reconciling requests with PIM", "err", err)
 	}
+	c.syncActive(ctx)
 	rs, err := c.store.Requests(store.Filter{OpenOnly: true})
 	if err != nil {
 		return err
@@ -468,8 +529,14 @@ func (c *Core) Expire(ctx context.Context) error {
 	now := c.now()
 	for _, r := range rs {
 		c.ensureCard(ctx, r)
+		if c.sweepExtension(ctx, r) {
+			continue // a follow-up activation the requester asked for with `extend` is due or on its way
+		}
 		var to store.State
 		switch {
+		case pending(r.State) && r.Write != nil:
+			// A PIM write for it may have gone through: Reconcile looks before anything ends.
+			continue
 		case pending(r.State) && !r.ExpiresAt.IsZero() && now.After(r.ExpiresAt):
 			to = store.StateExpired
 		case r.State == store.StateActive && !r.EndsAt.IsZero() && !now.Before(r.EndsAt):
@@ -479,10 +546,10 @@ func (c *Core) Expire(ctx context.Context) error {
 		}
 		from := r.State
 		r, err := c.update(ctx, r.ID, systemEvent(now, "request."+string(to), ""), func(r *store.Request) error {
-			if r.State != from {
+			if r.State != from || to == store.StateExpired && r.Write != nil {
 				return store.ErrNoChange
 			}
-			r.State = to
+			r.State, r.Write = to, nil
 			return nil
 		})
 		if errors.Is(err, store.ErrNoChange) {

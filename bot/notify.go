@@ -167,7 +167,7 @@ func (c *Core) FreshToken(a Actor) (graph.UserToken, bool) {
 	if err != nil || !known {
 		return graph.UserToken{}, false
 	}
-	return c.tokens.fresh(who.ObjectID, c.cfg.SignInFreshness, 0)
+	return c.tokens.fresh(keyOf(a, who.ObjectID), c.cfg.SignInFreshness, 0)
 }
 
 // SignInThenClick sends a a sign-in link; once they are signed in, their click (action, value,

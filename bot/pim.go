@@ -93,28 +93,6 @@ func (c *Core) activateGraph(ctx context.Context, tok graph.UserToken, r store.R
 	})
 }
 
-// alreadyActive looks at the tenant before a retried write: is the role (or group) active for
-// the user already? A write whose answer was lost may have gone through.
-func (c *Core) alreadyActive(ctx context.Context, r store.Request) (bool, error) {
-	if role, ok := c.isGroup(r); ok {
-		pg, _ := c.pim()
-		as, err := pg.ActiveGroupAssignments(ctx, r.UserID)
-		if err != nil {
-			return false, err
-		}
-		return slices.ContainsFunc(as, func(a graph.GroupAssignment) bool {
-			return strings.EqualFold(a.GroupID, r.RoleID) && (role.Access == "" || strings.EqualFold(a.AccessID, role.Access))
-		}), nil
-	}
-	as, err := c.graph.ActiveAssignments(ctx, r.UserID)
-	if err != nil {
-		return false, err
-	}
-	return slices.ContainsFunc(as, func(a graph.Assignment) bool {
-		return strings.EqualFold(a.RoleID, r.RoleID) && a.AssignmentType == "Activated"
-	}), nil
-}
-
 // waitUsableAny waits until r's role or group membership is in force.
 func (c *Core) waitUsableAny(ctx context.Context, r store.Request) error {
 	if _, ok := c.isGroup(r); ok {
@@ -125,58 +103,26 @@ func (c *Core) waitUsableAny(ctx context.Context, r store.Request) error {
 	return err
 }
 
-// outage is a Graph failure after which nobody knows whether the write happened.
-func outage(err error) bool {
-	return errors.Is(err, graph.ErrUnavailable) || errors.Is(err, context.DeadlineExceeded)
-}
-
-// CodeGraphUnavailable marks a request that waits in the store for Graph to come back.
+// CodeGraphUnavailable marked, before write intents, a request that waited in the store (as
+// received) for Graph to come back. Requests stored so by an older version are still resumed:
+// looked up in PIM first, then written.
 const CodeGraphUnavailable = "graph_unavailable"
 
-// waitForGraph puts an activating request back to received, to be retried by Retry: Graph did
-// not answer, and nothing is lost.
-func (c *Core) waitForGraph(ctx context.Context, r store.Request, cause error) error {
-	c.log.Warn("graph unavailable; request kept for retry", "request_id", r.ID, "err", cause)
-	r, err := c.update(ctx, r.ID, systemEvent(c.now(), "request.waiting_for_graph", ""), func(r *store.Request) error {
-		if r.State != store.StateActivating {
-			return store.ErrNoChange
-		}
-		r.State, r.FailureCode, r.FailureMessage = store.StateReceived, CodeGraphUnavailable, "Microsoft Graph did not answer"
-		return nil
-	})
-	if errors.Is(err, store.ErrNoChange) {
-		return nil
-	}
-	if err != nil {
-		return err
-	}
-	c.tellUser(ctx, r, Message{Kind: KindProgress, Text: fmt.Sprintf("Microsoft Graph is not answering right now. Your request #%d for %s is saved; I'll try again in a minute and tell you. (`/elevate cancel` withdraws it.)", r.ID, r.RoleName)})
-	return nil
-}
+// Retry moves on the requests that wait for Graph: it is Reconcile, kept for callers of the
+// name.
+func (c *Core) Retry(ctx context.Context) error { return c.Reconcile(ctx) }
 
-// Retry moves on the requests that wait for Graph to come back: it looks first (a write whose
-// answer was lost may have worked), then activates or asks for a new sign-in. Expire calls it;
-// a scheduler may call it on its own.
-func (c *Core) Retry(ctx context.Context) error {
-	rs, err := c.store.Requests(store.Filter{States: []store.State{store.StateReceived}})
-	if err != nil {
-		return err
-	}
-	for _, r := range rs {
-		if r.FailureCode != CodeGraphUnavailable || (!r.ExpiresAt.IsZero() && c.now().After(r.ExpiresAt)) {
-			continue
-		}
-		if err := c.activate(ctx, r.ID); err != nil {
-			c.log.Error("retry", "request_id", r.ID, "err", err)
-		}
-	}
-	return nil
-}
-
-// markActive records that PIM granted r (now, or found active after a lost answer) and tells
-// everyone; the wait for "usable" follows.
+// markActive records that PIM granted r just now and tells everyone; the wait for "usable"
+// follows in the background.
 func (c *Core) markActive(ctx context.Context, id uint64, act graph.Activation, start time.Time, why string) error {
-	r, err := c.update(ctx, id, systemEvent(c.now(), "request.active", strings.TrimSpace(act.RequestID+" "+act.Status+" "+why)), func(r *store.Request) error {
+	return c.activeNow(ctx, id, act, start, time.Time{}, systemEvent(c.now(), "request.active", strings.TrimSpace(act.RequestID+" "+act.Status+" "+why)))
+}
+
+// activeNow records that r is active in PIM from start (until end; zero: start plus the
+// request's duration, as the clock starts at activation) with audit record ev, clears its write,
+// and tells the requester, the approvers' card and the security channel once.
+func (c *Core) activeNow(ctx context.Context, id uint64, act graph.Activation, start, end time.Time, ev store.AuditRecord) error {
+	r, err := c.update(ctx, id, ev, func(r *store.Request) error {
 		if r.State == store.StateActive || r.State.Terminal() {
 			return store.ErrNoChange
 		}
@@ -184,7 +130,10 @@ func (c *Core) markActive(ctx context.Context, id uint64, act graph.Activation, 
 		if act.RequestID != "" {
 			r.GraphRequestID = act.RequestID
 		}
-		r.ActivatedAt, r.EndsAt = start, start.Add(r.Duration) // the clock starts at activation
+		r.ActivatedAt, r.EndsAt, r.Write = start, start.Add(r.Duration), nil
+		if !end.IsZero() {
+			r.EndsAt = end
+		}
 		return nil
 	})
 	if errors.Is(err, store.ErrNoChange) {
@@ -193,18 +142,22 @@ func (c *Core) markActive(ctx context.Context, id uint64, act graph.Activation, 
 	if err != nil {
 		return err
 	}
-	c.log.Info("activated", "request_id", r.ID, "role", r.RoleName, "graph_request_id", r.GraphRequestID)
+	c.log.Info("activated", "request_id", r.ID, "role", r.RoleName, "graph_request_id", r.GraphRequestID, "how", ev.Action)
 	c.tellUser(ctx, r, Message{Kind: KindResult, Text: fmt.Sprintf("%s active until %s. PIM is applying it; I'll tell you when it is usable.", r.RoleName, c.clock(r.EndsAt))})
 	c.refreshCards(ctx, r)
 	c.announce(ctx, r)
-	wctx, cancel := context.WithTimeout(ctx, c.usable)
-	defer cancel()
-	if err := c.waitUsableAny(wctx, r); err != nil {
-		c.log.Warn("activation not visible yet", "request_id", r.ID, "err", err)
-		c.tellUser(ctx, r, Message{Kind: KindProgress, Text: fmt.Sprintf("PIM has granted %s but it is not visible yet; this can take a few minutes. Sign out and in again if an admin portal still says no.", r.RoleName)})
+	c.spawn("wait until usable", func(ctx context.Context) error {
+		wctx, cancel := context.WithTimeout(ctx, c.usable)
+		defer cancel()
+		if err := c.waitUsableAny(wctx, r); err != nil {
+			c.log.Warn("activation not visible yet", "request_id", r.ID, "err", err)
+			c.tellUser(ctx, r, Message{Kind: KindProgress, Text: fmt.Sprintf("PIM has granted %s but it is not visible yet; this can take a few minutes. Sign out and in again if an admin portal still says no.", r.RoleName)})
+			return nil
+		}
+		c.seen.Store(r.ID, true)
+		c.tellUser(ctx, r, Message{Kind: KindResult, Text: fmt.Sprintf("%s is usable now (until %s).", r.RoleName, c.clock(r.EndsAt))})
 		return nil
-	}
-	c.tellUser(ctx, r, Message{Kind: KindResult, Text: fmt.Sprintf("%s is usable now (until %s).", r.RoleName, c.clock(r.EndsAt))})
+	})
 	return nil
 }
 
@@ -217,13 +170,23 @@ func cmpOr(a, b string) string {
 
 // pimApprovalPending records that PIM itself wants an approval for r and puts the card up.
 func (c *Core) pimApprovalPending(ctx context.Context, id uint64, act graph.Activation) error {
-	r, err := c.update(ctx, id, systemEvent(c.now(), "request.pim_approval", act.RequestID), func(r *store.Request) error {
-		r.State, r.GraphRequestID, r.GraphStatus = store.StateAwaitingApproval, act.RequestID, act.Status
+	return c.pimApprovalPendingEv(ctx, id, act, systemEvent(c.now(), "request.pim_approval", act.RequestID))
+}
+
+func (c *Core) pimApprovalPendingEv(ctx context.Context, id uint64, act graph.Activation, ev store.AuditRecord) error {
+	r, err := c.update(ctx, id, ev, func(r *store.Request) error {
+		if r.State.Terminal() || r.State == store.StateActive || pimPending(*r) {
+			return store.ErrNoChange
+		}
+		r.State, r.GraphRequestID, r.GraphStatus, r.Write = store.StateAwaitingApproval, act.RequestID, act.Status, nil
 		r.ApprovalsNeeded = max(r.ApprovalsNeeded, approvals(*r)+1)
 		// PIM's approval stage has its own deadline (a day by default), not Elevate's.
 		r.ExpiresAt = c.now().UTC().Add(24 * time.Hour)
 		return nil
 	})
+	if errors.Is(err, store.ErrNoChange) {
+		return nil
+	}
 	if err != nil {
 		return err
 	}
@@ -260,6 +223,10 @@ func (c *Core) decidePIM(ctx context.Context, a Actor, r store.Request, action A
 	if err != nil {
 		return c.mismatch(ctx, a, err)
 	}
+	if action == ActionDeny && strings.TrimSpace(reason) == "" {
+		c.reply(ctx, a, Message{Kind: KindError, RequestID: r.ID, Text: denyNeedsReason})
+		return nil
+	}
 	role := c.cfg.RoleByID(r.RoleID)
 	tier0 := role != nil && role.Tier0
 	var forReq uint64
@@ -268,7 +235,7 @@ func (c *Core) decidePIM(ctx context.Context, a Actor, r store.Request, action A
 	}
 	tok, fresh := graph.UserToken{}, false
 	if known {
-		tok, fresh = c.tokens.fresh(who.ObjectID, c.cfg.SignInFreshness, forReq)
+		tok, fresh = c.tokens.fresh(keyOf(a, who.ObjectID), c.cfg.SignInFreshness, forReq)
 	}
 	if !fresh {
 		why := "PIM itself asks for approval here, and your decision is made in PIM with your own Microsoft account: sign in first."
@@ -295,13 +262,45 @@ func (c *Core) decidePIM(ctx context.Context, a Actor, r store.Request, action A
 	if just == "" {
 		just = map[Action]string{ActionApprove: "Approved", ActionDeny: "Denied"}[action] + " in chat by " + name
 	}
-	if _, group := c.isGroup(r); group {
-		err = pg.ReviewGroupApproval(ctx, tok, r.GraphRequestID, action == ActionApprove, just)
-	} else {
-		err = pg.ReviewRoleRequest(ctx, tok, r.GraphRequestID, action == ActionApprove, just)
+	// The intent first: what PIM request, whose decision, which way. The claim comes before
+	// it, so the sweep never looks up a write this process is still making.
+	if !c.claim(r.ID) {
+		c.reply(ctx, a, Message{Kind: KindText, Text: fmt.Sprintf("Request #%d is being decided in PIM already; the card shows how it goes.", r.ID)})
+		return nil
 	}
+	defer c.release(r.ID)
+	wa := map[Action]string{ActionApprove: store.WriteApprove, ActionDeny: store.WriteDeny}[action]
+	w := store.Write{Action: wa, At: c.now().UTC(), Target: r.GraphRequestID, By: who.ObjectID, ByPlatform: a.Platform, ByChatUser: a.ChatUser, Reason: just, Attempts: 1}
+	r, err = c.beginWrite(ctx, r.ID, c.event(a, "request.pim_deciding", "intent: "+wa+" "+r.GraphRequestID), w, func(r *store.Request, _ *store.Write) error {
+		if !pimPending(*r) || r.Write != nil {
+			return store.ErrNoChange
+		}
+		return nil
+	})
+	if errors.Is(err, store.ErrNoChange) {
+		c.reply(ctx, a, Message{Kind: KindText, Text: fmt.Sprintf("Request #%d is being decided in PIM already; the card shows how it goes.", r.ID)})
+		return nil
+	}
+	if err != nil {
+		return err
+	}
+	err = c.pimCall(ctx, func(ctx context.Context) error {
+		if _, group := c.isGroup(r); group {
+			return pg.ReviewGroupApproval(ctx, tok, r.GraphRequestID, action == ActionApprove, just)
+		}
+		return pg.ReviewRoleRequest(ctx, tok, r.GraphRequestID, action == ActionApprove, just)
+	})
 	if tier0 {
-		c.tokens.drop(who.ObjectID) // one fresh sign-in, one tier-0 decision
+		c.tokens.drop(keyOf(a, who.ObjectID)) // one fresh sign-in, one tier-0 decision
+	}
+	if err != nil && graph.Transient(err) {
+		return c.writeUnknown(ctx, r, err)
+	}
+	if err != nil {
+		if cerr := c.clearWrite(ctx, r, "PIM refused the decision"); cerr != nil {
+			return cerr
+		}
+		r.Write = nil
 	}
 	switch {
 	case errors.Is(err, graph.ErrConflict):
@@ -320,6 +319,7 @@ func (c *Core) decidePIM(ctx context.Context, a Actor, r store.Request, action A
 		if !pimPending(*r) {
 			return store.ErrNoChange
 		}
+		r.Write = nil
 		r.Approvals = append(r.Approvals, store.Approval{Approver: who.ObjectID, ApproverName: name, Platform: a.Platform,
 			ChatUser: a.ChatUser, Decision: string(action), Reason: reason, At: c.now().UTC()})
 		if action == ActionDeny {
@@ -361,19 +361,27 @@ func (c *Core) syncPIMOutcome(ctx context.Context, tok graph.UserToken, r store.
 		c.refreshCards(ctx, r)
 		return nil
 	}
-	switch sr.Status {
+	return c.applyPIMStatus(ctx, r, sr.Status, "")
+}
+
+// applyPIMStatus moves a request pending in PIM to what PIM's request status says: active,
+// denied, cancelled or failed (anything else only refreshes the cards). action names the audit
+// record ("" for "request.<state>").
+func (c *Core) applyPIMStatus(ctx context.Context, r store.Request, status, action string) error {
+	switch status {
 	case "Provisioned", "Granted", "ScheduleCreated", "PendingProvisioning":
-		return c.markActive(ctx, r.ID, graph.Activation{Status: sr.Status}, c.now().UTC(), "approved in PIM by someone else")
+		ev := systemEvent(c.now(), cmpOr(action, "request.active"), "approved in PIM: "+status)
+		return c.activeNow(ctx, r.ID, graph.Activation{Status: status}, c.now().UTC(), time.Time{}, ev)
 	case "Denied", "Canceled", "Revoked", "Failed":
-		to := map[string]store.State{"Denied": store.StateDenied, "Canceled": store.StateCancelled}[sr.Status]
+		to := map[string]store.State{"Denied": store.StateDenied, "Canceled": store.StateCancelled}[status]
 		if to == "" {
 			to = store.StateFailed
 		}
-		r, err := c.update(ctx, r.ID, systemEvent(c.now(), "request."+string(to), "decided in PIM: "+sr.Status), func(r *store.Request) error {
+		r, err := c.update(ctx, r.ID, systemEvent(c.now(), cmpOr(action, "request."+string(to)), "decided in PIM: "+status), func(r *store.Request) error {
 			if !pimPending(*r) {
 				return store.ErrNoChange
 			}
-			r.State, r.GraphStatus = to, sr.Status
+			r.State, r.GraphStatus, r.Write = to, status, nil
 			return nil
 		})
 		if errors.Is(err, store.ErrNoChange) {
@@ -383,7 +391,7 @@ func (c *Core) syncPIMOutcome(ctx context.Context, tok graph.UserToken, r store.
 			return err
 		}
 		c.refreshCards(ctx, r)
-		c.tellUser(ctx, r, Message{Kind: KindResult, Text: fmt.Sprintf("Your request for %s was %s in PIM.", r.RoleName, strings.ToLower(sr.Status))})
+		c.tellUser(ctx, r, Message{Kind: KindResult, Text: fmt.Sprintf("Your request for %s was %s in PIM.", r.RoleName, strings.ToLower(status))})
 	default:
 		c.refreshCards(ctx, r)
 	}
@@ -398,7 +406,7 @@ func (c *Core) userToken(ctx context.Context, a Actor, r store.Request, p purpos
 	if role != nil && role.Tier0 && p == forExtend {
 		forReq = r.ID // an extension is an activation: tier-0 wants a sign-in for it
 	}
-	if tok, ok := c.tokens.fresh(r.UserID, c.cfg.SignInFreshness, forReq); ok && r.UserID != "" {
+	if tok, ok := c.tokens.fresh(requesterKey(r), c.cfg.SignInFreshness, forReq); ok && r.UserID != "" {
 		return tok, true
 	}
 	link, err := c.signInLink(ctx, pendingSignIn{purpose: p, requestID: r.ID, actor: a, reason: reason}, r.UPN)
@@ -471,6 +479,26 @@ func (c *Core) doneRequest(ctx context.Context, a Actor, r store.Request) error 
 	if !ok {
 		return nil
 	}
+	// The intent first; the claim before it, so the sweep never looks up a write still being made.
+	if !c.claim(r.ID) {
+		c.reply(ctx, a, Message{Kind: KindText, Text: fmt.Sprintf("%s is being changed in PIM right now; `/elevate status` shows how it goes.", r.RoleName)})
+		return nil
+	}
+	defer c.release(r.ID)
+	w := store.Write{Action: store.WriteDeactivate, At: c.now().UTC(), By: r.UserID, ByPlatform: a.Platform, ByChatUser: a.ChatUser, Attempts: 1}
+	r, err := c.beginWrite(ctx, r.ID, c.event(a, "request.deactivating", "intent: selfDeactivate principal="+r.UserID+" role="+r.RoleID), w, func(r *store.Request, _ *store.Write) error {
+		if r.State != store.StateActive || r.Write != nil {
+			return store.ErrNoChange
+		}
+		return nil
+	})
+	if errors.Is(err, store.ErrNoChange) {
+		c.reply(ctx, a, Message{Kind: KindText, Text: fmt.Sprintf("%s is not active from Elevate now, or is being changed in PIM; see `/elevate status`.", r.RoleName)})
+		return nil
+	}
+	if err != nil {
+		return err
+	}
 	ext := c.extension(r.ID)
 	role, group := c.isGroup(r)
 	for _, next := range ext.Scheduled {
@@ -488,23 +516,30 @@ func (c *Core) doneRequest(ctx context.Context, a Actor, r store.Request) error 
 		ext.Scheduled = nil
 		c.saveExtension(r.ID, ext)
 	}
-	if group {
-		_, err := pg.DeactivateGroup(ctx, tok, r.UserID, r.RoleID, role.Access)
-		if e := c.doneFailed(ctx, a, r, err); e != nil || err != nil {
-			return e
+	err = c.pimCall(ctx, func(ctx context.Context) error {
+		var err error
+		if group {
+			_, err = pg.DeactivateGroup(ctx, tok, r.UserID, r.RoleID, role.Access)
+		} else {
+			_, err = pg.Deactivate(ctx, tok, r.UserID, r.RoleID)
 		}
-	} else {
-		_, err := pg.Deactivate(ctx, tok, r.UserID, r.RoleID)
-		if e := c.doneFailed(ctx, a, r, err); e != nil || err != nil {
-			return e
-		}
+		return err
+	})
+	if err != nil && graph.Transient(err) {
+		return c.writeUnknown(ctx, r, err)
+	}
+	if e := c.doneFailed(ctx, a, r, err); e != nil || err != nil {
+		return e
 	}
 	now := c.now().UTC()
-	r, err := c.update(ctx, r.ID, c.event(a, "request.ended", "deactivated early"), func(r *store.Request) error {
+	r, err = c.update(ctx, r.ID, c.event(a, "request.ended", "deactivated early"), func(r *store.Request) error {
 		if r.State != store.StateActive {
 			return store.ErrNoChange
 		}
-		r.State, r.EndsAt = store.StateEnded, now
+		r.State, r.EndsAt, r.Write = store.StateEnded, now, nil
+		if r.Extension != nil {
+			r.Extension.By = 0 // the follow-up it consented to is off too
+		}
 		return nil
 	})
 	if errors.Is(err, store.ErrNoChange) {
@@ -515,18 +550,29 @@ func (c *Core) doneRequest(ctx context.Context, a Actor, r store.Request) error 
 	}
 	c.reply(ctx, a, Message{Kind: KindResult, RequestID: r.ID, Text: fmt.Sprintf("Done: %s is deactivated in PIM. Thanks for giving it back early.", r.RoleName)})
 	c.refreshCards(ctx, r)
+	c.alertEnded(ctx, r, now)
+	return nil
+}
+
+// alertEnded tells the security channel that r was ended early.
+func (c *Core) alertEnded(ctx context.Context, r store.Request, at time.Time) {
 	if c.cfg.Channels.Security != "" {
 		c.send(ctx, r.Platform, Address{Channel: c.cfg.Channels.Security}, Message{Kind: KindAlert, RequestID: r.ID,
-			Text: fmt.Sprintf("%s ended %s early (at %s).", nameOf(r), r.RoleName, c.clock(now))})
+			Text: fmt.Sprintf("%s ended %s early (at %s).", nameOf(r), r.RoleName, c.clock(at))})
 	}
-	return nil
 }
 
 // doneFailed explains a refused deactivation; nil err means it worked.
 func (c *Core) doneFailed(ctx context.Context, a Actor, r store.Request, err error) error {
-	switch {
-	case err == nil:
+	if err == nil {
 		return nil
+	}
+	if !errors.Is(err, graph.ErrNotFound) {
+		if cerr := c.clearWrite(ctx, r, "PIM refused the deactivation"); cerr != nil {
+			return cerr
+		}
+	}
+	switch {
 	case errors.Is(err, graph.ErrActiveDurationTooShort):
 		when := r.ActivatedAt.Add(5 * time.Minute)
 		c.reply(ctx, a, Message{Kind: KindText, RequestID: r.ID, Text: fmt.Sprintf("PIM doesn't let an activation be ended in its first 5 minutes, and %s was activated at %s. It is still active; say `/elevate done` again after %s.",
@@ -537,7 +583,7 @@ func (c *Core) doneFailed(ctx context.Context, a Actor, r store.Request, err err
 			if r.State != store.StateActive {
 				return store.ErrNoChange
 			}
-			r.State = store.StateEnded
+			r.State, r.Write = store.StateEnded, nil
 			return nil
 		})
 		c.reply(ctx, a, Message{Kind: KindText, Text: fmt.Sprintf("%s is no longer active in PIM; nothing to end.", r.RoleName)})
@@ -548,7 +594,8 @@ func (c *Core) doneFailed(ctx context.Context, a Actor, r store.Request, err err
 	return nil
 }
 
-// extensionState is what Elevate remembers of an activation's extensions (store cursor).
+// extensionState is what Elevate versions before store.Extension remembered of an activation's
+// extensions (a store cursor): follow-ups scheduled in PIM, which `done` still withdraws.
 type extensionState struct {
 	Used      time.Duration `json:"used"`
 	Scheduled []string      `json:"scheduled,omitempty"` // PIM request ids of follow-ups not started yet
@@ -572,125 +619,6 @@ func (c *Core) saveExtension(id uint64, e extensionState) {
 	}
 }
 
-// extend lengthens the actor's activation within its role's extension budget. PIM cannot
-// lengthen a running activation, so Elevate asks PIM for the user's own second activation that
-// starts when the current one ends: no gap, nothing deactivated (docs/config.md).
-func (c *Core) extend(ctx context.Context, a Actor, role *policy.Role, d time.Duration) error {
-	r, ok, err := c.pickActive(ctx, a, role, "extend")
-	if err != nil || !ok {
-		return err
-	}
-	return c.extendRequest(ctx, a, r, d)
-}
-
-func (c *Core) extendRequest(ctx context.Context, a Actor, r store.Request, d time.Duration) error {
-	role := c.cfg.RoleByID(r.RoleID)
-	if role == nil {
-		c.reply(ctx, a, Message{Kind: KindError, Text: fmt.Sprintf("%s is no longer in Elevate's configuration, so it can't be extended here.", r.RoleName)})
-		return nil
-	}
-	dec := c.cfg.Decide(policy.Command{Kind: policy.KindExtend, Role: role, Duration: d}, policy.Requester{ObjectID: r.UserID, UPN: r.UPN}, c.now())
-	if !dec.Allowed && (dec.Problem == nil || dec.Problem.Code != policy.CodeTooLong) {
-		c.replyError(ctx, a, dec.Problem)
-		return nil
-	}
-	ext := c.extension(r.ID)
-	left := role.ExtensionBudget - ext.Used
-	switch {
-	case role.ExtensionBudget <= 0:
-		c.reply(ctx, a, Message{Kind: KindText, Text: fmt.Sprintf("%s can't be extended (its extension budget is none). Ask again for a new activation when it ends.", role.Name)})
-		return nil
-	case left < policy.MinDuration:
-		c.reply(ctx, a, Message{Kind: KindText, Text: fmt.Sprintf("%s's extension budget (%s) is used up for this activation. Ask for a new activation when it ends.", role.Name, hm(role.ExtensionBudget))})
-		return nil
-	case d > left:
-		c.reply(ctx, a, Message{Kind: KindText, Text: fmt.Sprintf("%s can be extended by %s more at most (budget %s). Say `/elevate extend %s %s`.", role.Name, hm(left), hm(role.ExtensionBudget), role.Alias(), hm(left))})
-		return nil
-	case !c.now().Before(r.EndsAt.Add(-time.Minute)):
-		c.reply(ctx, a, Message{Kind: KindText, Text: fmt.Sprintf("%s ends too soon to extend; ask for a new activation.", role.Name)})
-		return nil
-	}
-	tok, ok := c.userToken(ctx, a, r, forExtend, d.String(), fmt.Sprintf("Extending %s by %s is your own PIM activation: sign in with your Microsoft account.", r.RoleName, hm(d)))
-	if !ok {
-		return nil
-	}
-	if role.Tier0 {
-		c.tokens.drop(r.UserID)
-	}
-	// The follow-up starts when PIM ends the current activation (PIM's own record, not ours),
-	// on a whole second: PIM's times have no fractions.
-	start := r.EndsAt
-	if end, err := c.currentEnd(ctx, r); err == nil && end.After(start) {
-		start = end
-	}
-	if t := start.Truncate(time.Second); t.Before(start) {
-		start = t.Add(time.Second)
-	}
-	next := r
-	next.Duration = d
-	act, err := c.activateGraph(ctx, tok, next, role, start)
-	if err != nil {
-		c.log.Warn("extension refused", "request_id", r.ID, "err", err)
-		var ge *graph.Error
-		words := graphWords(err)
-		switch {
-		case errors.Is(err, graph.ErrRoleAssignmentExists):
-			words = "PIM already has an activation of it scheduled then. See `/elevate status`."
-		case errors.Is(err, graph.ErrPolicyValidation) && errors.As(err, &ge) && ge.Rule == "MfaRule",
-			errors.Is(err, graph.ErrAcrsRequired):
-			c.tokens.drop(r.UserID)
-			words = "PIM wants a stronger sign-in: say `/elevate extend` again and sign in with MFA."
-		}
-		c.reply(ctx, a, Message{Kind: KindError, Text: fmt.Sprintf("%s was not extended. %s", r.RoleName, words)})
-		return nil
-	}
-	if act.Status == "PendingApproval" {
-		c.reply(ctx, a, Message{Kind: KindText, Text: fmt.Sprintf("PIM requires approval to extend %s; its approvers were notified by PIM. Your current activation ends at %s.", r.RoleName, c.clock(r.EndsAt))})
-		return nil
-	}
-	ext.Used += d
-	ext.Scheduled = append(ext.Scheduled, act.RequestID)
-	ext.All = append(ext.All, act.RequestID)
-	c.saveExtension(r.ID, ext)
-	r, err = c.update(ctx, r.ID, c.event(a, "request.extended", fmt.Sprintf("by=%s graph_request=%s", hm(d), act.RequestID)), func(r *store.Request) error {
-		if r.State != store.StateActive {
-			return store.ErrNoChange
-		}
-		r.EndsAt = start.Add(d)
-		r.Duration += d
-		return nil
-	})
-	if err != nil && !errors.Is(err, store.ErrNoChange) {
-		return err
-	}
-	c.reply(ctx, a, Message{Kind: KindResult, RequestID: r.ID, Text: fmt.Sprintf("%s extended by %s: now active until %s, without a gap (PIM starts a follow-up activation at %s). Extension budget left: %s.",
-		r.RoleName, hm(d), c.clock(r.EndsAt), c.clock(start), hm(role.ExtensionBudget-ext.Used))})
-	c.refreshCards(ctx, r)
-	return nil
-}
-
-// currentEnd is when PIM ends r's current activation.
-func (c *Core) currentEnd(ctx context.Context, r store.Request) (time.Time, error) {
-	var end time.Time
-	if _, ok := c.isGroup(r); ok {
-		pg, _ := c.pim()
-		as, err := pg.ActiveGroupAssignments(ctx, r.UserID)
-		for _, a := range as {
-			if strings.EqualFold(a.GroupID, r.RoleID) && a.End.After(end) {
-				end = a.End
-			}
-		}
-		return end, err
-	}
-	as, err := c.graph.ActiveAssignments(ctx, r.UserID)
-	for _, a := range as {
-		if strings.EqualFold(a.RoleID, r.RoleID) && a.End.After(end) {
-			end = a.End
-		}
-	}
-	return end, err
-}
-
 // cancelPIM withdraws a request waiting for PIM's own approval, in PIM, with the requester's token.
 func (c *Core) cancelPIM(ctx context.Context, a Actor, r store.Request) (bool, error) {
 	pg, ok := c.pim()
@@ -701,14 +629,38 @@ func (c *Core) cancelPIM(ctx context.Context, a Actor, r store.Request) (bool, e
 	if !ok {
 		return false, nil
 	}
-	var err error
-	if _, group := c.isGroup(r); group {
-		err = pg.CancelGroupRequest(ctx, tok, r.GraphRequestID)
-	} else {
-		err = pg.CancelRoleRequest(ctx, tok, r.GraphRequestID)
+	if !c.claim(r.ID) {
+		c.reply(ctx, a, Message{Kind: KindText, Text: fmt.Sprintf("Request #%d is being changed in PIM right now; `/elevate status` shows how it goes.", r.ID)})
+		return false, nil
+	}
+	defer c.release(r.ID)
+	w := store.Write{Action: store.WriteCancel, At: c.now().UTC(), Target: r.GraphRequestID, By: r.UserID, ByPlatform: a.Platform, ByChatUser: a.ChatUser, Attempts: 1}
+	r, err := c.beginWrite(ctx, r.ID, c.event(a, "request.cancelling", "intent: cancel "+r.GraphRequestID), w, func(r *store.Request, _ *store.Write) error {
+		if !pimPending(*r) || r.Write != nil {
+			return store.ErrNoChange
+		}
+		return nil
+	})
+	if errors.Is(err, store.ErrNoChange) {
+		return false, nil
+	}
+	if err != nil {
+		return false, err
+	}
+	err = c.pimCall(ctx, func(ctx context.Context) error {
+		if _, group := c.isGroup(r); group {
+			return pg.CancelGroupRequest(ctx, tok, r.GraphRequestID)
+		}
+		return pg.CancelRoleRequest(ctx, tok, r.GraphRequestID)
+	})
+	if err != nil && graph.Transient(err) {
+		return false, c.writeUnknown(ctx, r, err)
 	}
 	if err != nil && !errors.Is(err, graph.ErrNotFound) {
 		c.log.Warn("cancel in PIM", "request_id", r.ID, "err", err)
+		if cerr := c.clearWrite(ctx, r, "PIM refused the cancellation"); cerr != nil {
+			return false, cerr
+		}
 		c.reply(ctx, a, Message{Kind: KindError, Text: fmt.Sprintf("PIM did not cancel your request for %s. %s", r.RoleName, graphWords(err))})
 		return false, nil
 	}
@@ -716,7 +668,7 @@ func (c *Core) cancelPIM(ctx context.Context, a Actor, r store.Request) (bool, e
 		if !pimPending(*r) {
 			return store.ErrNoChange
 		}
-		r.State, r.GraphStatus = store.StateCancelled, "Canceled"
+		r.State, r.GraphStatus, r.Write = store.StateCancelled, "Canceled", nil
 		return nil
 	})
 	if errors.Is(err, store.ErrNoChange) {
@@ -745,6 +697,13 @@ func (c *Core) continueLifecycle(ctx context.Context, p pendingSignIn) error {
 			return c.doneRequest(ctx, p.actor, r)
 		}
 	case forExtend:
+		if p.reason == followUpReason {
+			if r.State == store.StateActive && c.now().Before(r.EndsAt) && r.Extension != nil && r.Extension.By > 0 {
+				c.reply(ctx, p.actor, Message{Kind: KindText, Text: fmt.Sprintf("Thanks: I'll activate %s again for %s when it ends at %s.", r.RoleName, hm(r.Extension.By), c.clock(r.EndsAt))})
+				return nil
+			}
+			return c.followUp(ctx, r)
+		}
 		d, _ := time.ParseDuration(p.reason)
 		if r.State == store.StateActive && d > 0 {
 			return c.extendRequest(ctx, p.actor, r, d)

@@ -63,11 +63,25 @@ func (c *Core) elevateMade(userID, graphRequestID string) (bool, error) {
 		return false, err
 	}
 	for _, r := range rs {
-		if strings.EqualFold(r.GraphRequestID, graphRequestID) || slices.Contains(c.extension(r.ID).All, graphRequestID) {
+		if strings.EqualFold(r.GraphRequestID, graphRequestID) || slices.Contains(c.extension(r.ID).All, graphRequestID) ||
+			(r.Extension != nil && slices.ContainsFunc(r.Extension.Requests, func(id string) bool { return strings.EqualFold(id, graphRequestID) })) {
 			return true, nil
 		}
 	}
 	return false, nil
+}
+
+// writing says whether Elevate has an activation of roleID for userID in flight or of unknown
+// outcome since before at: PIM's record of it may be that write, which Reconcile will find.
+func (c *Core) writing(userID, roleID string, at time.Time) bool {
+	rs, err := c.store.Requests(store.Filter{UserID: userID, OpenOnly: true})
+	if err != nil {
+		return false
+	}
+	return slices.ContainsFunc(rs, func(r store.Request) bool {
+		return strings.EqualFold(r.RoleID, roleID) && r.Write != nil && r.Write.Action == store.WriteActivate &&
+			!r.Write.At.After(at.Add(10*time.Minute)) // margin: Elevate's and Entra's clocks
+	})
 }
 
 // platforms are the registered chat platforms, sorted.
@@ -124,6 +138,12 @@ func (c *Core) SyncOutsideActivations(ctx context.Context, since time.Time) (int
 		if err != nil {
 			return posted, err
 		}
+		if !mine && c.writing(e.TargetID, e.RoleID, e.At) {
+			// Elevate's own write whose answer was lost: not marked seen, so it is checked
+			// again once Reconcile has recorded PIM's request id.
+			delete(cur.Seen, e.ID)
+			continue
+		}
 		if mine || c.cfg.Channels.Security == "" {
 			continue
 		}
@@ -178,6 +198,9 @@ func (c *Core) SyncPIMApprovals(ctx context.Context) (int, error) {
 		mine, err := c.elevateMade(e.TargetID, e.RequestID)
 		if err != nil {
 			return posted, err
+		}
+		if !mine && c.writing(e.TargetID, e.RoleID, e.At) {
+			continue // Elevate's own write whose answer was lost; Reconcile attaches it
 		}
 		if mine || e.RequestID == "" || e.TargetID == "" {
 			cur.Seen[e.ID] = e.At

@@ -181,37 +181,131 @@ func TestDoneExplainsTooShortThenEnds(t *testing.T) {
 	contains(t, w.rec.lastTo(w.cfg.Channels.Security), "ended Exchange Administrator early")
 }
 
-func TestExtendWithinBudget(t *testing.T) {
+// extendWorld has alice's Exchange activation (30m) extended by 90m: consented, not written.
+// (30m: the simulated tenant's tokens expire an hour after the real clock, whatever the core's.)
+func extendWorld(t *testing.T) (*world, store.Request) {
+	t.Helper()
 	w := pimWorld(t, nil)
-	w.say("alice", "exchange 1h mail flow")
+	w.say("alice", "exchange 30m mail flow")
 	w.signIn("alice")
 	r := w.only("alice")
 	w.say("alice", "extend 3h")
 	contains(t, w.rec.lastTo("alice"), "by 2h more at most")
 	w.say("alice", "extend 90m")
-	contains(t, w.rec.lastTo("alice"), "extended by 1h30m")
-	got := w.request(r.ID)
-	if d := got.EndsAt.Sub(r.EndsAt); d < 90*time.Minute || d > 90*time.Minute+2*time.Second {
-		t.Errorf("ends %v later, want 1h30m", d)
+	contains(t, w.rec.lastTo("alice"), "when Exchange Administrator ends at "+clockOf(r.EndsAt)+", I'll activate it again for 1h30m")
+	contains(t, w.rec.lastTo("alice"), "I'll send you a link at "+clockOf(r.EndsAt.Add(-10*time.Minute)))
+	// PIM refuses a second activation while one runs: nothing is written now.
+	if n := len(w.activations()); n != 1 {
+		t.Fatalf("%d PIM writes after extend, want only the first activation", n)
 	}
+	w.say("alice", "status")
+	contains(t, w.rec.lastTo("alice"), "then activated again for 1h30m (your extension)")
+	return w, r
+}
+
+// later moves the core's clock and the tenant's by d, then runs the sweep.
+func (w *world) later(t *testing.T, d time.Duration) {
+	t.Helper()
+	w.clock.advance(d)
+	w.tenant.Advance(d)
+	if err := w.core.Expire(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	w.core.Wait()
+}
+
+func clockOf(t time.Time) string { return t.UTC().Format("15:04") + " UTC" }
+
+// TestExtendActivatesAgainAtTheEnd: the tenant refuses overlapping activations, so the follow-up
+// is made when the current activation has ended, with a sign-in asked for ahead of time.
+func TestExtendActivatesAgainAtTheEnd(t *testing.T) {
+	w, r := extendWorld(t)
+	w.later(t, 21*time.Minute) // 9 minutes left; alice's sign-in is 21 minutes old
+	contains(t, w.rec.lastTo("alice"), "To activate Exchange Administrator again for 1h30m when it ends")
+	w.signIn("alice")
+	contains(t, w.rec.lastTo("alice"), "Thanks: I'll activate Exchange Administrator again for 1h30m")
+	if n := len(w.activations()); n != 1 {
+		t.Fatalf("%d PIM writes before the end", n)
+	}
+	w.later(t, 10*time.Minute) // the first activation has ended
 	acts := w.activations()
-	if len(acts) != 2 || !strings.Contains(acts[1].Body, `"startDateTime":"`+got.EndsAt.Add(-90*time.Minute).UTC().Format("2006-01-02T15:04:05")) || acts[1].Status != 201 {
-		t.Errorf("the follow-up activation does not start when the current one ends (%s): %+v", got.EndsAt.Add(-90*time.Minute), acts)
+	if len(acts) != 2 || acts[1].Status != 201 {
+		t.Fatalf("the follow-up activation: %+v", acts)
+	}
+	got := w.request(r.ID)
+	if got.State != store.StateActive || got.Extension == nil || got.Extension.By != 0 || got.Extension.Used != 90*time.Minute || len(got.Extension.Requests) != 1 {
+		t.Fatalf("after the follow-up: %s %+v", got.State, got.Extension)
+	}
+	if d := got.EndsAt.Sub(r.EndsAt); d < 90*time.Minute || d > 92*time.Minute {
+		t.Errorf("ends %v later, want 1h30m after the first end (plus the sweep's delay)", d)
+	}
+	contains(t, w.rec.lastTo("alice"), "Exchange Administrator is active again until "+clockOf(got.EndsAt))
+	w.later(t, time.Minute) // a second sweep writes nothing more
+	if n := len(w.activations()); n != 2 {
+		t.Errorf("%d PIM writes after another sweep, want 2", n)
 	}
 	w.say("alice", "extend 1h")
 	contains(t, w.rec.lastTo("alice"), "by 30m more at most")
-	// done withdraws the scheduled follow-up, then deactivates.
-	w.tenant.Advance(6 * time.Minute)
+	w.later(t, 6*time.Minute)
 	w.say("alice", "done")
+	w.signIn("alice")
 	contains(t, w.rec.lastTo("alice"), "Done")
-	cancels := 0
-	for _, c := range w.tenant.Calls() {
-		if strings.HasSuffix(c.Path, "/cancel") && c.Status == 204 {
-			cancels++
+	if got := w.request(r.ID); got.State != store.StateEnded {
+		t.Errorf("state %s after done", got.State)
+	}
+}
+
+// TestExtendAnswerLost: the follow-up's answer is lost; the intent stored before the write makes
+// the next sweep look in PIM, find the activation, and not write again.
+func TestExtendAnswerLost(t *testing.T) {
+	w, r := extendWorld(t)
+	w.later(t, 21*time.Minute)
+	w.signIn("alice")
+	w.tenant.LoseResponses(1)
+	w.later(t, 10*time.Minute)
+	got := w.request(r.ID)
+	if got.Write == nil || got.Write.Action != store.WriteExtend || !got.Write.Unknown {
+		t.Fatalf("after a lost answer the intent should stay, its outcome unknown: %+v", got.Write)
+	}
+	w.later(t, time.Minute)
+	got = w.request(r.ID)
+	if got.State != store.StateActive || got.Extension.By != 0 || got.Write != nil || got.EndsAt.Sub(r.EndsAt) < 90*time.Minute {
+		t.Fatalf("after the sweep looked: %s ends %v %+v", got.State, got.EndsAt, got.Extension)
+	}
+	if n := len(w.activations()); n != 2 {
+		t.Errorf("%d PIM writes, want 2 (no second follow-up after the lost answer)", n)
+	}
+	n := 0
+	for _, m := range w.rec.to("alice") {
+		if strings.Contains(m, "is active again until") {
+			n++
 		}
 	}
-	if cancels != 1 {
-		t.Errorf("%d follow-ups cancelled, want 1", cancels)
+	if n != 1 {
+		t.Errorf("alice was told %d times that it is active again", n)
+	}
+}
+
+// TestExtendNoSignIn: without the sign-in, the follow-up is given up after the grace period and
+// alice is told; nothing is written to PIM.
+func TestExtendNoSignIn(t *testing.T) {
+	w, r := extendWorld(t)
+	w.later(t, 21*time.Minute)
+	w.later(t, 10*time.Minute)
+	contains(t, w.rec.lastTo("alice"), "Exchange Administrator ended at "+clockOf(r.EndsAt)+". Sign in with your Microsoft account to activate it again")
+	w.later(t, 11*time.Minute)
+	if got := w.request(r.ID); got.State != store.StateEnded {
+		t.Fatalf("state %s, want ended", got.State)
+	}
+	found := false
+	for _, m := range w.rec.to("alice") {
+		found = found || strings.Contains(m, "was not activated again: the follow-up you asked for needed your sign-in")
+	}
+	if !found {
+		t.Errorf("alice was not told why: %q", w.rec.to("alice"))
+	}
+	if n := len(w.activations()); n != 1 {
+		t.Errorf("%d PIM writes, want 1", n)
 	}
 }
 
@@ -336,44 +430,52 @@ func TestSyncOutsideActivations(t *testing.T) {
 	}
 }
 
-// A write whose answer is lost (504) is not repeated: the request waits in the store, the user
-// is told, and the retry looks first and finds the role active.
+// A write whose answer is lost (504) is not repeated: the request stays activating with its
+// write's outcome unknown, the user is told once, and the sweep looks first and finds the role
+// active in PIM.
 func TestLostAnswerIsNotWrittenTwice(t *testing.T) {
 	w := pimWorld(t, nil)
 	w.say("alice", "exchange 1h mail flow")
 	w.tenant.LoseResponses(1)
 	w.signIn("alice")
 	r := w.only("alice")
-	if r.State != store.StateReceived || r.FailureCode != bot.CodeGraphUnavailable {
-		t.Fatalf("after a lost answer: %s %s", r.State, r.FailureCode)
+	if r.State != store.StateActivating || r.Write == nil || !r.Write.Unknown {
+		t.Fatalf("after a lost answer: %s %+v", r.State, r.Write)
 	}
-	contains(t, strings.Join(w.rec.to("alice"), "\n"), "is saved; I'll try again")
-	time.Sleep(100 * time.Millisecond) // the retry comes a minute later; PIM has provisioned by then
+	contains(t, strings.Join(w.rec.to("alice"), "\n"), "did not answer whether PIM activated Exchange Administrator")
+	time.Sleep(100 * time.Millisecond) // the look comes a minute later; PIM has provisioned by then
+	w.clock.advance(2 * time.Minute)
 	if err := w.core.Expire(context.Background()); err != nil {
 		t.Fatal(err)
 	}
 	w.core.Wait()
 	if got := w.request(r.ID); got.State != store.StateActive {
-		t.Fatalf("after retry: %s (%s)", got.State, got.FailureMessage)
+		t.Fatalf("after reconciliation: %s (%s)", got.State, got.FailureMessage)
 	}
 	if n := len(w.activations()); n != 1 {
 		t.Errorf("%d activation writes, want 1", n)
 	}
 }
 
-// Graph down before anything was written: the request waits, then the retry writes once.
+// Graph down before anything was written: the request waits, then the sweep looks, finds
+// nothing in PIM and writes once.
 func TestOutageKeepsRequest(t *testing.T) {
 	w := pimWorld(t, nil)
+	w.linked("alice") // linking would need Graph too (the email check)
 	w.say("alice", "exchange 1h mail flow")
 	w.tenant.Outage(1, http.StatusInternalServerError)
 	w.signIn("alice")
-	if r := w.only("alice"); r.State != store.StateReceived {
+	if r := w.only("alice"); r.State != store.StateActivating {
 		t.Fatalf("state %s", r.State)
 	}
+	w.clock.advance(2 * time.Minute)
 	w.core.Expire(context.Background())
 	w.core.Wait()
 	if r := w.only("alice"); r.State != store.StateActive {
 		t.Fatalf("after retry: %s (%s)", r.State, r.FailureMessage)
+	}
+	if n := len(w.activations()); n != 2 {
+		t.Errorf("%d activation POSTs, want 2 (the refused one and the retry)", n)
 	}
 }
 

@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/elevate-pim/elevate/graph"
+	"github.com/elevate-pim/elevate/store"
 )
 
 // signInTTL is how long a sign-in link stays valid.
@@ -70,6 +71,17 @@ func (b *signInBook) add(p pendingSignIn) (state, challenge string) {
 	return state, challenge
 }
 
+// peek returns the sign-in for state without using it up.
+func (b *signInBook) peek(state string) (pendingSignIn, bool) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	p, ok := b.m[state]
+	if !ok || b.now().Sub(p.created) > signInTTL {
+		return pendingSignIn{}, false
+	}
+	return p, true
+}
+
 // take returns and forgets the sign-in for state: each link works once.
 func (b *signInBook) take(state string) (pendingSignIn, bool) {
 	b.mu.Lock()
@@ -97,34 +109,50 @@ type heldToken struct {
 	requestID uint64 // the request the sign-in was made for (tier-0 needs one per request)
 }
 
+// tokenKey is whose a held token is: the chat account whose sign-in produced it and the Entra
+// user it is for. A token is never used for another chat account, even one bound to the same
+// Entra user (a second chat account must not borrow the first one's sign-in).
+type tokenKey struct{ platform, chatUser, userID string }
+
+func keyOf(a Actor, userID string) tokenKey { return tokenKey{a.Platform, a.ChatUser, userID} }
+
+// requesterKey is the key of r's requester's tokens.
+func requesterKey(r store.Request) tokenKey { return tokenKey{r.Platform, r.ChatUser, r.UserID} }
+
 type tokenBook struct {
 	now func() time.Time
 	mu  sync.Mutex
-	m   map[string]heldToken // by Entra object id
+	m   map[tokenKey]heldToken
 }
 
 func newTokenBook(now func() time.Time) *tokenBook {
-	return &tokenBook{now: now, m: map[string]heldToken{}}
+	return &tokenBook{now: now, m: map[tokenKey]heldToken{}}
 }
 
-func (b *tokenBook) put(t heldToken) {
+func (b *tokenBook) put(k tokenKey, t heldToken) {
+	if k.platform == "" || k.chatUser == "" || k.userID == "" || k.userID != t.tok.UserID {
+		return // a token nobody can be sure is theirs is not kept
+	}
 	b.mu.Lock()
 	defer b.mu.Unlock()
-	b.m[t.tok.UserID] = t
+	b.m[k] = t
 }
 
-// fresh returns the user's token if it was obtained within window and is still valid. When
-// forRequest is non-zero the sign-in must have been made for that request (tier-0 roles).
-func (b *tokenBook) fresh(userID string, window time.Duration, forRequest uint64) (graph.UserToken, bool) {
+// fresh returns k's token if it was obtained within window and is still valid. When forRequest
+// is non-zero the sign-in must have been made for that request (tier-0 roles).
+func (b *tokenBook) fresh(k tokenKey, window time.Duration, forRequest uint64) (graph.UserToken, bool) {
+	if k.userID == "" {
+		return graph.UserToken{}, false
+	}
 	b.mu.Lock()
 	defer b.mu.Unlock()
-	t, ok := b.m[userID]
+	t, ok := b.m[k]
 	if !ok {
 		return graph.UserToken{}, false
 	}
 	now := b.now()
 	if !t.tok.ExpiresOn.IsZero() && !now.Before(t.tok.ExpiresOn.Add(-time.Minute)) {
-		delete(b.m, userID)
+		delete(b.m, k)
 		return graph.UserToken{}, false
 	}
 	if now.Sub(t.signedIn) > window {
@@ -136,19 +164,25 @@ func (b *tokenBook) fresh(userID string, window time.Duration, forRequest uint64
 	return t.tok, true
 }
 
-func (b *tokenBook) drop(userID string) {
+func (b *tokenBook) drop(k tokenKey) {
 	b.mu.Lock()
 	defer b.mu.Unlock()
-	delete(b.m, userID)
+	delete(b.m, k)
+}
+
+// dropChatUser forgets every token a chat account holds (its binding changed).
+func (b *tokenBook) dropChatUser(platform, chatUser string) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	for k := range b.m {
+		if k.platform == platform && k.chatUser == chatUser {
+			delete(b.m, k)
+		}
+	}
 }
 
 func (b *tokenBook) clear() {
 	b.mu.Lock()
 	defer b.mu.Unlock()
 	clear(b.m)
-}
-
-func (b *tokenBook) hasFresh(userID string, window time.Duration) bool {
-	_, ok := b.fresh(userID, window, 0)
-	return ok
 }

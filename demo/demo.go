@@ -14,8 +14,11 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"net/http/cookiejar"
+	"net/url"
 	"os"
 	"path/filepath"
+	"regexp"
 	"strconv"
 	"strings"
 	"time"
@@ -58,6 +61,8 @@ type World struct {
 	srv    *http.Server
 	domain string
 	dir    string
+	// callbackBase is the scheme and host of the callback server.
+	callbackBase string
 }
 
 // Start builds a World; Close it when done.
@@ -89,7 +94,8 @@ func Start(o Options) (_ *World, err error) {
 	if err != nil {
 		return nil, err
 	}
-	redirect := "http://" + ln.Addr().String() + "/auth/callback"
+	w.callbackBase = "http://" + ln.Addr().String()
+	redirect := w.callbackBase + "/auth/callback"
 	seed.Client.RedirectURIs = append(seed.Client.RedirectURIs, redirect)
 	opts := []graphtest.Option{graphtest.WithActivationDelay(o.ActivationDelay)}
 	if w.Tenant, err = graphtest.New(seed, opts...); err != nil {
@@ -123,6 +129,7 @@ func Start(o Options) (_ *World, err error) {
 		return nil, err
 	}
 	w.t = newTranscript(o.Out, time.Now)
+	w.t.domain = seed.Domain
 	w.Core.Register(w.t)
 	for _, m := range o.Messengers {
 		w.Core.Register(m)
@@ -203,22 +210,56 @@ func (w *World) signIn(ctx context.Context, user, authURL string, mfa bool) erro
 		how = "without MFA"
 	}
 	w.t.say("\n%s ▸ opens the sign-in link and signs in to Microsoft %s (simulated)\n", user, how)
-	_, body, err := w.SignIn(ctx, authURL, user+"@"+w.domain, mfa)
+	b := w.Browser()
+	_, body, err := b.Open(ctx, authURL, user+"@"+w.domain, mfa)
 	if err != nil {
 		return err
+	}
+	if IsLinkPage(body) {
+		w.t.say("    (browser) %s\n", pageTitle(body))
+		w.t.say("%s ▸ clicks [Link my account]\n", user)
+		if _, body, err = b.Answer(ctx, body, "link"); err != nil {
+			return err
+		}
 	}
 	w.t.say("    (browser) %s\n", pageTitle(body))
 	return nil
 }
 
 // SignIn plays a browser: Entra's sign-in page as upn (simulated), then the redirect to Elevate's
-// /auth/callback. It returns the callback page and waits for the work it set off.
+// /auth/callback, and, when Elevate asks whether to link the chat account to upn, says yes (the
+// person confirms the chat account is theirs). It returns Elevate's last page and waits for the
+// work it set off.
 func (w *World) SignIn(ctx context.Context, authURL, upn string, mfa bool) (int, string, error) {
+	b := w.Browser()
+	status, body, err := b.Open(ctx, authURL, upn, mfa)
+	if err != nil || !IsLinkPage(body) {
+		return status, body, err
+	}
+	return b.Answer(ctx, body, "link")
+}
+
+// Browser is one person's web browser, with cookies of its own.
+type Browser struct {
+	w  *World
+	hc *http.Client
+}
+
+// Browser returns a new browser.
+func (w *World) Browser() *Browser {
+	jar, _ := cookiejar.New(nil) // never fails without options
+	return &Browser{w: w, hc: &http.Client{Jar: jar, Timeout: time.Minute}}
+}
+
+// Open signs in at the simulated tenant as upn through authURL and follows the redirect to
+// Elevate's /auth/callback; it returns Elevate's page (the linking page for a chat account not
+// linked yet) and waits for the work it set off.
+func (b *Browser) Open(ctx context.Context, authURL, upn string, mfa bool) (int, string, error) {
 	var bo []graphtest.BrowseOption
 	if !mfa {
 		bo = append(bo, graphtest.WithoutMFA())
 	}
-	back, err := w.Tenant.Browse(ctx, authURL, upn, bo...)
+	back, err := b.w.Tenant.Browse(ctx, authURL, upn, bo...)
 	if err != nil {
 		return 0, "", fmt.Errorf("simulated sign-in: %w", err)
 	}
@@ -226,14 +267,44 @@ func (w *World) SignIn(ctx context.Context, authURL, upn string, mfa bool) (int,
 	if err != nil {
 		return 0, "", err
 	}
-	resp, err := http.DefaultClient.Do(req)
+	return b.do(req)
+}
+
+func (b *Browser) do(req *http.Request) (int, string, error) {
+	resp, err := b.hc.Do(req)
 	if err != nil {
 		return 0, "", err
 	}
 	body, _ := io.ReadAll(io.LimitReader(resp.Body, 1<<16))
 	resp.Body.Close()
-	w.Core.Wait()
+	b.w.Core.Wait()
 	return resp.StatusCode, string(body), nil
+}
+
+var (
+	linkForm  = regexp.MustCompile(`<form method="post" action="([^"]*)">`)
+	linkInput = regexp.MustCompile(`<input type="hidden" name="([a-z]+)" value="([^"]*)">`)
+)
+
+// IsLinkPage says whether page is Elevate's page asking to link a chat account.
+func IsLinkPage(page string) bool { return linkForm.MatchString(page) }
+
+// Answer presses a button of the linking page: "link" or "decline".
+func (b *Browser) Answer(ctx context.Context, page, answer string) (int, string, error) {
+	m := linkForm.FindStringSubmatch(page)
+	if m == nil {
+		return 0, "", errors.New("not Elevate's linking page")
+	}
+	form := url.Values{"answer": {answer}}
+	for _, in := range linkInput.FindAllStringSubmatch(page, -1) {
+		form.Set(in[1], html.UnescapeString(in[2]))
+	}
+	req, err := http.NewRequestWithContext(ctx, http.MethodPost, b.w.callbackBase+html.UnescapeString(m[1]), strings.NewReader(form.Encode()))
+	if err != nil {
+		return 0, "", err
+	}
+	req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+	return b.do(req)
 }
 
 // Domain is the simulated tenant's domain: user names are <user>@Domain.

@@ -2,6 +2,7 @@ package demo
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"io"
 	"strings"
@@ -22,6 +23,7 @@ type transcript struct {
 	buttons []shown
 	msgs    map[string]bot.Message
 	order   []posted
+	domain  string // the simulated tenant's: demo users' emails are <user>@domain
 }
 
 // posted is where a message went, in the order sent.
@@ -44,6 +46,15 @@ func newTranscript(out io.Writer, now func() time.Time) *transcript {
 }
 
 func (t *transcript) Platform() string { return "demo" }
+
+// Profile plays the chat platform's directory: every demo user's verified email is
+// <user>@domain, as in the simulated tenant.
+func (t *transcript) Profile(_ context.Context, user string) (bot.Profile, error) {
+	if user == "" {
+		return bot.Profile{}, errors.New("demo: no user")
+	}
+	return bot.Profile{Name: strings.ToUpper(user[:1]) + user[1:], Handle: user, Workspace: "Contoso", Email: user + "@" + t.domain}, nil
+}
 
 func (t *transcript) Send(_ context.Context, to bot.Address, m bot.Message) (store.MessageRef, error) {
 	t.mu.Lock()

@@ -441,7 +441,12 @@ func Cause(err error) string {
 	}
 	var af *azidentity.AuthenticationFailedError
 	if errors.As(err, &af) && af.RawResponse != nil {
-		return fmt.Sprintf("Entra answered %s", af.RawResponse.Status)
+		// Not an Entra error body: say who answered (a managed identity endpoint, a proxy).
+		where := "the token endpoint"
+		if r := af.RawResponse.Request; r != nil && r.URL != nil {
+			where = r.URL.Scheme + "://" + r.URL.Host + r.URL.Path
+		}
+		return fmt.Sprintf("%s answered %s", where, af.RawResponse.Status)
 	}
 	var ua x509.UnknownAuthorityError
 	var hn x509.HostnameError
@@ -467,4 +472,29 @@ func Cause(err error) string {
 	}
 	s, _, _ := strings.Cut(err.Error(), "\n")
 	return s
+}
+
+// ErrNoApplication: the tenant has no app registration with Elevate's client id (an app
+// registered in another tenant, used here through its service principal only).
+var ErrNoApplication = errors.New("graph: no app registration with this client id in the tenant")
+
+// RedirectURIs are the app registration's Web platform redirect URIs: where Entra may send a
+// user's browser back with an authorization code for a confidential client. It needs
+// Application.Read.All or Directory.Read.All.
+func (c *Client) RedirectURIs(ctx context.Context) ([]string, error) {
+	var page struct {
+		Value []struct {
+			Web struct {
+				RedirectURIs []string `json:"redirectUris"`
+			} `json:"web"`
+		} `json:"value"`
+	}
+	u := c.v1("/applications" + query("$filter", "appId eq "+odataQuote(c.cfg.ClientID), "$select", "id,appId,web"))
+	if err := c.send(ctx, c.app, "GET applications", abstractions.GET, u, nil, &page, false); err != nil {
+		return nil, err
+	}
+	if len(page.Value) == 0 {
+		return nil, ErrNoApplication
+	}
+	return page.Value[0].Web.RedirectURIs, nil
 }

@@ -109,3 +109,30 @@ func TestParseEntraError(t *testing.T) {
 		t.Errorf("Cause = %q", got)
 	}
 }
+
+// Sign-in asks only for delegated permissions in graph.DelegatedScopes, the list `elevate check`
+// proves the consent for: the two cannot drift apart.
+func TestSignInScopesAreListed(t *testing.T) {
+	_, c := newTenant(t)
+	raw, err := c.SignInURL(context.Background(), "state", "E9Melhoa2OwvFrEMTJguCHaoeK1t8URWbuGJSstw-cM", "", "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	u, err := url.Parse(raw)
+	if err != nil {
+		t.Fatal(err)
+	}
+	asked := strings.Fields(u.Query().Get("scope"))
+	if len(asked) == 0 {
+		t.Fatalf("no scope in %s", raw)
+	}
+	for _, s := range asked {
+		if s == "openid" || s == "profile" || s == "offline_access" {
+			continue
+		}
+		name := s[strings.LastIndex(s, "/")+1:]
+		if !slices.ContainsFunc(graph.DelegatedScopes, func(d graph.Scope) bool { return d.Name == name }) {
+			t.Errorf("sign-in asks for %s, which graph.DelegatedScopes (and so elevate check) does not list", s)
+		}
+	}
+}

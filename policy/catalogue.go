@@ -60,6 +60,7 @@ var reservedWords = map[string]bool{
 	"help": true, "roles": true, "status": true, "done": true, "extend": true, "cancel": true,
 	"discover": true, "convert": true, "review": true, "digest": true, "drift": true,
 	"approve": true, "deny": true, "request": true, "whoami": true, "elevate": true,
+	"rebind": true, "unbind": true,
 }
 
 // commandWords are the reserved words that work today, offered in "did you mean".

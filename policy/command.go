@@ -27,6 +27,8 @@ const (
 	KindDrift                // drift: the baseline check, now
 	KindApprove              // approve <n>: an approver approves request n
 	KindDeny                 // deny <n> <reason>: an approver denies request n
+	KindRebind               // rebind <chat user> <user>: link a chat account (PIM admins)
+	KindUnbind               // unbind <chat user>: remove a chat account's link (PIM admins)
 )
 
 func (k Kind) String() string {
@@ -61,6 +63,10 @@ func (k Kind) String() string {
 		return "approve"
 	case KindDeny:
 		return "deny"
+	case KindRebind:
+		return "rebind"
+	case KindUnbind:
+		return "unbind"
 	}
 	return "Kind(" + strconv.Itoa(int(k)) + ")"
 }
@@ -72,7 +78,8 @@ type Command struct {
 	Duration      time.Duration // 0 when not given
 	Justification string
 	Ticket        string // extracted ticket (e.g. INC-1234), also left in Justification
-	Target        string // convert: the user (UPN or object id)
+	Target        string // convert, rebind: the user (UPN or object id)
+	ChatUser      string // rebind, unbind: the chat platform's user id
 	Action        string // review: "start" or "status"
 	RequestID     uint64 // approve, deny: the request number
 	Reason        string // deny: why
@@ -112,7 +119,7 @@ func (c *Config) ParseCommand(text string) (Command, error) {
 		return c.parseDone(rest)
 	case "extend":
 		return c.parseExtend(rest)
-	case "discover", "digest", "drift", "convert", "review":
+	case "discover", "digest", "drift", "convert", "review", "rebind", "unbind":
 		return c.parseAdmin(first, rest)
 	case "approve", "deny":
 		return parseDecision(first, rest)

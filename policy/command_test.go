@@ -100,6 +100,12 @@ func TestParseCommandErrors(t *testing.T) {
 		{in: "convert erin", code: CodeMissingRole},
 		{in: "convert notauser global", code: CodeUnexpected},
 		{in: "convert erin@contoso.example exchnage", code: CodeUnknownRole},
+		{in: "rebind <@U123>", code: CodeUnexpected},
+		{in: "rebind @mallory mallory@contoso.example", code: CodeUnexpected},
+		{in: "rebind <@U123 mallory@contoso.example", code: CodeUnexpected},
+		{in: "rebind U123 mallory", code: CodeUnexpected},
+		{in: "unbind", code: CodeUnexpected},
+		{in: "unbind U1 U2", code: CodeUnexpected},
 		{in: "approve", code: CodeUnexpected},
 		{in: "approve twelve", code: CodeUnexpected},
 		{in: "approve 12 now", code: CodeUnexpected},
@@ -331,6 +337,9 @@ func TestParseAdminCommands(t *testing.T) {
 		{"review Status", KindReview, "", "status", ""},
 		{"convert erin@contoso.example global", KindConvert, "erin@contoso.example", "", "Global Administrator"},
 		{"convert 55555555-5555-4555-8555-555555555555 exchange administrator", KindConvert, "55555555-5555-4555-8555-555555555555", "", "Exchange Administrator"},
+		{"rebind <@U0MALLORY|mallory> mallory@contoso.example", KindRebind, "mallory@contoso.example", "", ""},
+		{"rebind U0MALLORY 55555555-5555-4555-8555-555555555555", KindRebind, "55555555-5555-4555-8555-555555555555", "", ""},
+		{"unbind <@U0MALLORY>", KindUnbind, "", "", ""},
 	}
 	for _, tt := range tests {
 		got, err := c.ParseCommand(tt.in)
@@ -341,6 +350,9 @@ func TestParseAdminCommands(t *testing.T) {
 		role := ""
 		if got.Role != nil {
 			role = got.Role.Name
+		}
+		if (tt.kind == KindRebind || tt.kind == KindUnbind) && got.ChatUser != "U0MALLORY" {
+			t.Errorf("ParseCommand(%q): chat user %q, want U0MALLORY", tt.in, got.ChatUser)
 		}
 		if got.Kind != tt.kind || got.Target != tt.target || got.Action != tt.action || role != tt.role {
 			t.Errorf("ParseCommand(%q) = %v %q %q %q, want %v %q %q %q", tt.in, got.Kind, got.Target, got.Action, role, tt.kind, tt.target, tt.action, tt.role)

@@ -69,7 +69,7 @@ func (p *parser) parse(data []byte) *Config {
 		}
 	}
 
-	f := p.mapping(top, "", []string{"version", "tenant", "channels", "request_expiry", "sign_in_freshness", "ticket_pattern", "roles", "users", "schedules", "baseline", "admins", "groups"})
+	f := p.mapping(top, "", []string{"version", "tenant", "channels", "request_expiry", "sign_in_freshness", "ticket_pattern", "roles", "users", "schedules", "baseline", "admins", "groups", "identity"})
 	if n := f.get("version"); n != nil {
 		if v, ok := p.integer(n, "version"); ok && v != 1 {
 			p.errorf(n.Line, "version: %d is not a config version this Elevate knows (it knows 1)", v)
@@ -102,6 +102,7 @@ func (p *parser) parse(data []byte) *Config {
 	}
 	p.users(f.get("users"), &c.Users)
 	p.admins(f.get("admins"), &c.Admins)
+	p.identity(f.get("identity"), &c.Identity)
 	p.groups(f.get("groups"), c)
 	p.roles(f.get("roles"), c)
 	p.schedules(f.get("schedules"), f.get("baseline"), c) // schedule.go
@@ -997,9 +998,12 @@ func (p *parser) approval(n *yaml.Node, path string, r *Role, c *Config, keyLine
 		p.errorf(n.Line, "%s: %q should be none, or settings: required, approvers, group", path, n.Value)
 		return
 	}
-	f := p.mapping(n, path, []string{"required", "approvers", "group", "remind", "escalate"})
+	f := p.mapping(n, path, []string{"required", "approvers", "group", "remind", "escalate", "on_call"})
 	a := Approval{}
 	p.reminders(f, path, &a)
+	if v := f.get("on_call"); v != nil {
+		a.OnCall = p.onCall(v, path+".on_call", r)
+	}
 	requiredSet := false
 	if v := f.get("required"); v != nil {
 		if k, ok := p.integer(v, path+".required"); ok {
@@ -1098,6 +1102,58 @@ func (p *parser) reminders(f fields, path string, a *Approval) {
 		}
 		a.EscalateTo = append(a.EscalateTo, s)
 	}
+}
+
+// onCall reads `on_call: {pagerduty: {schedule | escalation_policy, incident_service}, tier0}` or
+// the same with `opsgenie: {schedule, incident_service}`.
+func (p *parser) onCall(n *yaml.Node, path string, r *Role) *OnCall {
+	f := p.mapping(n, path, []string{"pagerduty", "opsgenie", "tier0"})
+	oc := &OnCall{}
+	providers := 0
+	for _, prov := range []string{"pagerduty", "opsgenie"} {
+		v := f.get(prov)
+		if v == nil {
+			continue
+		}
+		providers++
+		oc.Provider = prov
+		keys := []string{"schedule", "incident_service"}
+		if prov == "pagerduty" {
+			keys = append(keys, "escalation_policy")
+		}
+		pf := p.mapping(v, path+"."+prov, keys)
+		for _, k := range []struct {
+			key string
+			to  *string
+		}{{"schedule", &oc.Schedule}, {"escalation_policy", &oc.EscalationPolicy}, {"incident_service", &oc.IncidentService}} {
+			if x := pf.get(k.key); x != nil {
+				if s, ok := p.str(x, path+"."+prov+"."+k.key); ok {
+					*k.to = s
+				}
+			}
+		}
+		if oc.Schedule == "" && oc.EscalationPolicy == "" {
+			what := "schedule (a PagerDuty schedule id such as P123ABC) or escalation_policy"
+			if prov == "opsgenie" {
+				what = "schedule (an Opsgenie schedule name or id)"
+			}
+			p.errorf(resolve(v).Line, "%s.%s: say whose on-call counts: %s", path, prov, what)
+		}
+	}
+	if providers != 1 {
+		p.errorf(resolve(n).Line, "%s: name exactly one of pagerduty or opsgenie", path)
+		return nil
+	}
+	if v := f.get("tier0"); v != nil {
+		if b, ok := p.boolean(v, path+".tier0"); ok {
+			oc.Tier0 = b
+		}
+	}
+	if r.Tier0 && !oc.Tier0 {
+		p.errorf(resolve(n).Line, "%s: %s is a tier-0 role, and being on call never waives its approvals unless this role's on_call says `tier0: true`", path, r.Name)
+		return nil
+	}
+	return oc
 }
 
 // looksLikeChannelID accepts a Slack channel id (C0123ABCD, G…) as an escalation target.

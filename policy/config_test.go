@@ -106,6 +106,9 @@ func TestDefaults(t *testing.T) {
 		if c.RequestExpiry != time.Hour || c.SignInFreshness != 15*time.Minute || c.DefaultTicketPattern.String() != DefaultTicketPattern {
 			t.Errorf("defaults: %+v", c)
 		}
+		if c.Identity.EmailMatch != EmailMatchRequire {
+			t.Errorf("identity.email_match defaults to %q, want require", c.Identity.EmailMatch)
+		}
 		if c.Tenant != (Tenant{GraphURL: DefaultGraphURL, AuthorityHost: DefaultAuthorityHost}) {
 			t.Errorf("tenant defaults: %+v", c.Tenant)
 		}
@@ -124,6 +127,8 @@ tenant:
 ticket_pattern: 'CHG\d{7}'
 request_expiry: 2h
 sign_in_freshness: 5m
+identity:
+  email_match: Warn
 roles:
   - name: sharepoint            # an alias names the built-in too
     max_duration: 30m           # the default 1h is capped to it
@@ -142,6 +147,9 @@ roles:
 `)
 	if c.Tenant.TenantID != "contoso.onmicrosoft.com" || c.Tenant.GraphURL != "http://127.0.0.1:8080" || c.Tenant.AuthorityHost != "https://127.0.0.1:8443/" {
 		t.Errorf("Tenant = %+v", c.Tenant)
+	}
+	if c.Identity.EmailMatch != EmailMatchWarn {
+		t.Errorf("identity.email_match = %q, want warn", c.Identity.EmailMatch)
 	}
 	if c.RequestExpiry != 2*time.Hour || c.SignInFreshness != 5*time.Minute {
 		t.Errorf("expiry %v freshness %v", c.RequestExpiry, c.SignInFreshness)
@@ -190,6 +198,7 @@ func TestParseErrors(t *testing.T) {
 		{"upper-case key", "Request_Expiry: 1h\n", []string{`1: the config: unknown setting "Request_Expiry" — did you mean "request_expiry"?`}},
 		{"duplicate key", "request_expiry: 1h\nrequest_expiry: 2h\n", []string{"2: request_expiry appears twice (first on line 1)"}},
 		{"version", "version: 2\n", []string{"1: version: 2 is not a config version"}},
+		{"email match", "identity:\n  email_match: strict\n", []string{`2: identity.email_match: "strict" should be require, warn or off`}},
 		{"client secret", "tenant:\n  client_id: e1e70000-0000-4000-8000-0000000000a9\n  client_secret: hunter2\n", []string{"3: tenant.client_secret: secrets never go in the config file — set AZURE_CLIENT_SECRET in the environment instead"}},
 		{"slack token", "slack:\n  bot_token: xoxb-1\n", []string{`1: the config: unknown setting "slack"`}},
 		{"secret anywhere", "roles:\n  - name: ga\n    api_key: x\n", []string{"3: roles[0].api_key: this looks like a secret"}},

@@ -27,6 +27,7 @@ type Config struct {
 	DefaultTicketPattern *regexp.Regexp // default `\b[A-Z][A-Z0-9]+-\d+\b`
 	Admins               Admins         // who may run discover and convert
 	Schedules            Schedules      // scheduled work and the drift baseline (schedule.go)
+	Identity             Identity       // linking chat accounts to Entra users (identity.go)
 
 	disabled []*Role // roles hidden by `enabled: false`, so a request for one gets a clear answer
 }
@@ -85,6 +86,19 @@ type Approval struct {
 	// EscalateTo are channels ("#it-leads") and people (UPN or object id) told at the escalation;
 	// empty: the security channel.
 	EscalateTo []string
+	// OnCall waives the approvals when the requester is on call (config `on_call`); nil: never.
+	OnCall *OnCall
+}
+
+// OnCall is an on-call waiver: approvals are waived while the requester is on call in a PagerDuty
+// schedule or escalation policy, or an Opsgenie schedule, optionally only while an incident is open
+// on a named service. Never for a tier-0 role unless Tier0 says so for that role.
+type OnCall struct {
+	Provider         string // "pagerduty" or "opsgenie"
+	Schedule         string
+	EscalationPolicy string // PagerDuty only
+	IncidentService  string // optional
+	Tier0            bool   // the role is tier 0 and the config allows the waiver anyway
 }
 
 // DefaultRemind is when approvers are reminded of a pending request unless the role says otherwise.

@@ -97,3 +97,46 @@ func TestParseDecision(t *testing.T) {
 		}
 	}
 }
+
+func TestOnCallConfig(t *testing.T) {
+	c := mustParse(t, `
+channels: {approvals: "#pim-approvals"}
+roles:
+  - name: Exchange Administrator
+    approval:
+      approvers: [bob@contoso.example]
+      on_call:
+        pagerduty: {schedule: P123ABC, incident_service: PSVC1}
+  - name: Global Administrator
+    approval:
+      approvers: [bob@contoso.example]
+      on_call:
+        opsgenie: {schedule: ops-team}
+        tier0: true
+`)
+	ex, _ := c.Role("exchange")
+	if oc := ex.Approval.OnCall; oc == nil || oc.Provider != "pagerduty" || oc.Schedule != "P123ABC" || oc.IncidentService != "PSVC1" || oc.Tier0 {
+		t.Errorf("exchange on_call = %+v", ex.Approval.OnCall)
+	}
+	ga, _ := c.Role("ga")
+	if oc := ga.Approval.OnCall; oc == nil || oc.Provider != "opsgenie" || oc.Schedule != "ops-team" || !oc.Tier0 {
+		t.Errorf("ga on_call = %+v", ga.Approval.OnCall)
+	}
+	for _, tt := range []struct{ role, yaml, want string }{
+		{"Global Administrator", "on_call: {pagerduty: {schedule: P1}}", "tier-0 role, and being on call never waives"},
+		{"Exchange Administrator", "on_call: {pagerduty: {incident_service: S}}", "say whose on-call counts"},
+		{"Exchange Administrator", "on_call: {pagerduty: {schedule: P1}, opsgenie: {schedule: x}}", "exactly one of pagerduty or opsgenie"},
+		{"Exchange Administrator", "on_call: {opsgenie: {escalation_policy: x}}", "escalation_policy"},
+	} {
+		_, err := Parse("test.yaml", []byte(`
+channels: {approvals: "#pim-approvals"}
+roles:
+  - name: `+tt.role+`
+    approval:
+      approvers: [bob@contoso.example]
+      `+tt.yaml+"\n"))
+		if err == nil || !strings.Contains(err.Error(), tt.want) {
+			t.Errorf("%s: error %v, want one containing %q", tt.yaml, err, tt.want)
+		}
+	}
+}

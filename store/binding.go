@@ -13,6 +13,9 @@ import (
 // transaction. Binding again to the same Entra user is a no-op (no audit
 // record). Binding to a different Entra user is refused with ErrConflict:
 // one chat account signing in as someone else is an alert, not an update.
+// Binding an Entra user that another chat account of the same platform is
+// already bound to is refused with ErrIdentityTaken: only an administrator
+// links a second account (Rebind).
 //
 // The chat user's requests that have no Entra user yet get b.UserID and b.UPN
 // (Version+1), so they show up when querying by Entra user; ev is the one
@@ -46,26 +49,133 @@ func (s *Store) Bind(b Binding, ev AuditRecord) error {
 			return fmt.Errorf("%w: %s user %s is bound to Entra user %s, not %s",
 				ErrConflict, b.Platform, b.ChatUser, cur.UserID, b.UserID)
 		}
-		v, err := json.Marshal(b)
-		if err != nil {
+		if other, ok, err := boundElsewhere(tx, b); err != nil {
+			return err
+		} else if ok {
+			return fmt.Errorf("%w: Entra user %s is bound to %s user %s, not %s", ErrIdentityTaken, b.UserID, b.Platform, other, b.ChatUser)
+		}
+		return putBinding(tx, b, ev)
+	})
+}
+
+// boundElsewhere finds another chat user of b's platform bound to b's Entra user.
+func boundElsewhere(tx *bolt.Tx, b Binding) (string, bool, error) {
+	byUser, err := bucket(tx, bucketBindingsByUser)
+	if err != nil {
+		return "", false, err
+	}
+	prefix := strs(b.UserID, b.Platform)
+	c := byUser.Cursor()
+	for k, _ := c.Seek(prefix); k != nil && bytes.HasPrefix(k, prefix); k, _ = c.Next() {
+		other, rest, ok := readStr(k[len(prefix):])
+		if !ok || len(rest) != 0 {
+			return "", false, fmt.Errorf("%w: binding index key %x", errIndexDangling, k)
+		}
+		if other != b.ChatUser {
+			return other, true, nil
+		}
+	}
+	return "", false, nil
+}
+
+// putBinding writes b and its index entry, gives the chat user's unbound requests their Entra
+// user, and appends ev.
+func putBinding(tx *bolt.Tx, b Binding, ev AuditRecord) error {
+	bb, err := bucket(tx, bucketBindings)
+	if err != nil {
+		return err
+	}
+	v, err := json.Marshal(b)
+	if err != nil {
+		return err
+	}
+	if err := bb.Put(strs(b.Platform, b.ChatUser), v); err != nil {
+		return err
+	}
+	byUser, err := bucket(tx, bucketBindingsByUser)
+	if err != nil {
+		return err
+	}
+	if err := byUser.Put(bindingByUserKey(b), []byte{}); err != nil {
+		return err
+	}
+	if err := fillRequestUser(tx, b, ev); err != nil {
+		return err
+	}
+	_, err = appendAudit(tx, ev)
+	return err
+}
+
+// Rebind is an administrator's binding of a chat user to an Entra user, with
+// audit record ev: it replaces the chat user's binding, if any, and is allowed
+// even when another chat account of the platform is bound to the same Entra
+// user. It returns the binding it replaced (zero when there was none).
+func (s *Store) Rebind(b Binding, ev AuditRecord) (Binding, error) {
+	if b.Platform == "" || b.ChatUser == "" || b.UserID == "" {
+		return Binding{}, fmt.Errorf("store: binding needs platform, chat user and user id (got %q, %q, %q)", b.Platform, b.ChatUser, b.UserID)
+	}
+	ev.At = s.at(ev.At)
+	if b.BoundAt.IsZero() {
+		b.BoundAt = ev.At
+	}
+	b.BoundAt = b.BoundAt.UTC()
+	if ev.Action == "" {
+		ev.Action = "identity.rebound"
+	}
+	var old Binding
+	err := s.db.Update(func(tx *bolt.Tx) error {
+		var err error
+		if old, err = deleteBinding(tx, b.Platform, b.ChatUser); err != nil && !errors.Is(err, ErrNotFound) {
 			return err
 		}
-		if err := bb.Put(key, v); err != nil {
-			return err
-		}
-		byUser, err := bucket(tx, bucketBindingsByUser)
-		if err != nil {
-			return err
-		}
-		if err := byUser.Put(bindingByUserKey(b), []byte{}); err != nil {
-			return err
-		}
-		if err := fillRequestUser(tx, b, ev); err != nil {
+		return putBinding(tx, b, ev)
+	})
+	return old, err
+}
+
+// Unbind removes a chat user's binding, with audit record ev; the next
+// sign-in binds the chat user again. It returns the binding removed, or
+// ErrNotFound.
+func (s *Store) Unbind(platform, chatUser string, ev AuditRecord) (Binding, error) {
+	ev.At = s.at(ev.At)
+	if ev.Action == "" {
+		ev.Action = "identity.unbound"
+	}
+	var old Binding
+	err := s.db.Update(func(tx *bolt.Tx) error {
+		var err error
+		if old, err = deleteBinding(tx, platform, chatUser); err != nil {
 			return err
 		}
 		_, err = appendAudit(tx, ev)
 		return err
 	})
+	return old, err
+}
+
+// deleteBinding removes a chat user's binding and its index entry.
+func deleteBinding(tx *bolt.Tx, platform, chatUser string) (Binding, error) {
+	bb, err := bucket(tx, bucketBindings)
+	if err != nil {
+		return Binding{}, err
+	}
+	key := strs(platform, chatUser)
+	v := bb.Get(key)
+	if v == nil {
+		return Binding{}, fmt.Errorf("%w: binding of %s user %s", ErrNotFound, platform, chatUser)
+	}
+	var cur Binding
+	if err := json.Unmarshal(v, &cur); err != nil {
+		return Binding{}, fmt.Errorf("store: binding %s/%s: %w", platform, chatUser, err)
+	}
+	if err := bb.Delete(key); err != nil {
+		return Binding{}, err
+	}
+	byUser, err := bucket(tx, bucketBindingsByUser)
+	if err != nil {
+		return Binding{}, err
+	}
+	return cur, byUser.Delete(bindingByUserKey(cur))
 }
 
 // fillRequestUser gives the chat user's unbound requests their Entra user.

@@ -387,3 +387,27 @@ func TestCreateRequestGroupCommit(t *testing.T) {
 		t.Fatalf("audit: %d records, %v; want %d", got, err, n)
 	}
 }
+
+// TestExtensionKept: an activation's extension (consent, intent, PIM request ids) is written
+// with the request and read back whole, its times in UTC.
+func TestExtensionKept(t *testing.T) {
+	s := newTestStore(t)
+	created := mustCreate(t, s, sampleRequest())
+	paris := time.FixedZone("CET", 3600)
+	want := Extension{Used: time.Hour, By: 30 * time.Minute, ConsentAt: t0.In(paris), AskedAt: t0.Add(time.Hour).In(paris), Requests: []string{"pim-1"}}
+	if _, err := s.Update(created.ID, AuditRecord{At: t0, Actor: "system", Action: "request.extending"}, func(r *Request) error {
+		e := want
+		r.Extension = &e
+		return nil
+	}); err != nil {
+		t.Fatal(err)
+	}
+	got, err := s.Request(created.ID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got.Extension == nil || got.Extension.Used != want.Used || got.Extension.By != want.By || !got.Extension.ConsentAt.Equal(t0) ||
+		got.Extension.AskedAt.Location() != time.UTC || !got.Extension.AskedAt.Equal(want.AskedAt) || len(got.Extension.Requests) != 1 {
+		t.Fatalf("extension read back as %+v, want %+v in UTC", got.Extension, want)
+	}
+}

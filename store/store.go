@@ -25,6 +25,9 @@ var (
 	// ErrConflict: the write contradicts what is stored (a chat user bound to
 	// another Entra user, a finished request being reopened).
 	ErrConflict = errors.New("store: conflict")
+	// ErrIdentityTaken: the Entra user is already bound to another chat
+	// account of the same platform.
+	ErrIdentityTaken = errors.New("store: Entra user already bound to another chat account")
 	// ErrLocked: another process has the file open.
 	ErrLocked = errors.New("locked by another process")
 )

@@ -75,6 +75,10 @@ type Request struct {
 	Reminders   int       `json:"reminders,omitempty"`
 	RemindedAt  time.Time `json:"reminded_at,omitzero"`
 	EscalatedAt time.Time `json:"escalated_at,omitzero"`
+	// Waived says why no approver was needed ("alice is on call for … (PagerDuty schedule
+	// P123ABC)"); OnCallNote why an on-call waiver did not apply, for the approvers' card.
+	Waived     string `json:"waived,omitempty"`
+	OnCallNote string `json:"on_call_note,omitempty"`
 
 	CreatedAt   time.Time `json:"created_at,omitzero"`
 	UpdatedAt   time.Time `json:"updated_at,omitzero"`
@@ -82,14 +86,69 @@ type Request struct {
 	ActivatedAt time.Time `json:"activated_at,omitzero"`
 	EndsAt      time.Time `json:"ends_at,omitzero"`
 
+	// Write is the PIM write in flight for this request, if any: committed before it is sent,
+	// cleared when PIM's answer (or a look at PIM) says what became of it.
+	Write *Write `json:"write,omitempty"`
+
 	GraphRequestID string `json:"graph_request_id,omitempty"`
 	GraphStatus    string `json:"graph_status,omitempty"`
 	FailureCode    string `json:"failure_code,omitempty"`
 	FailureMessage string `json:"failure_message,omitempty"`
 
+	// Extension is what `extend` added to this activation, stored with the request so that the
+	// consent, the follow-up activation's intent and its outcome share the request's transactions.
+	Extension *Extension `json:"extension,omitempty"`
+
 	// Version is 1 after CreateRequest and incremented by every write.
 	Version uint64 `json:"version"`
 }
+
+// Extension is an activation's extension. PIM refuses a second activation of a role while one
+// is running (RoleAssignmentExists), so Elevate activates the role again when the current one
+// ends: the requester's consent (By, ConsentAt) is stored at `extend` time, and the follow-up
+// activation's intent (Write, action WriteExtend) is committed before the PIM write is sent.
+type Extension struct {
+	Used      time.Duration `json:"used,omitempty"`      // extension budget spent on this request
+	By        time.Duration `json:"by,omitempty"`        // the follow-up waiting for the current end (0: none)
+	ConsentAt time.Time     `json:"consent_at,omitzero"` // when the requester asked for it
+	AskedAt   time.Time     `json:"asked_at,omitzero"`   // when the requester was sent a sign-in link for it
+	Requests  []string      `json:"requests,omitempty"`  // PIM request ids of the follow-ups Elevate made
+}
+
+// Write is a PIM write Elevate has committed to make for a request: its intent, stored (with its
+// audit record) before the write is sent, so that after a crash, a lost answer or a timeout the
+// write can be found in PIM and the request moved to what PIM says. The principal and the role
+// or group are the request's; the rest of what identifies the write is here.
+type Write struct {
+	Action string    `json:"action"` // WriteActivate, WriteDeactivate, …
+	At     time.Time `json:"at"`     // when the intent was committed: PIM's record of the write is no older
+	// Start is the schedule start sent with an activation (PIM's instance starts then).
+	Start time.Time `json:"start,omitzero"`
+	// Target is the PIM request the write acts on (approve, deny, cancel).
+	Target string `json:"target,omitempty"`
+	// By is the Entra user whose delegated token makes the write; ByPlatform and ByChatUser
+	// are where to tell them (an approver), when it is not the requester.
+	By         string `json:"by,omitempty"`
+	ByPlatform string `json:"by_platform,omitempty"`
+	ByChatUser string `json:"by_chat_user,omitempty"`
+	Reason     string `json:"reason,omitempty"` // the justification sent (approve, deny)
+
+	Attempts int  `json:"attempts,omitempty"` // writes sent so far
+	Unknown  bool `json:"unknown,omitempty"`  // a write was sent and nothing says whether PIM took it
+	// Retry is when to look at PIM (and, if nothing is there, write) again.
+	Retry time.Time `json:"retry,omitzero"`
+	Told  bool      `json:"told,omitempty"` // the user was told the write is being retried
+}
+
+// Write actions.
+const (
+	WriteActivate   = "activate"   // selfActivate (directory role or group membership)
+	WriteDeactivate = "deactivate" // selfDeactivate (`done`)
+	WriteApprove    = "approve"    // PIM's own approval step, approved with the approver's token
+	WriteDeny       = "deny"       // … denied
+	WriteCancel     = "cancel"     // a request pending in PIM withdrawn by its requester
+	WriteExtend     = "extend"     // a follow-up activation (`extend`)
+)
 
 // Approval is one approver's decision on a request.
 type Approval struct {
@@ -140,6 +199,12 @@ func (r *Request) normalize() {
 	}
 	for i := range r.Approvals {
 		r.Approvals[i].At = utc(r.Approvals[i].At)
+	}
+	if e := r.Extension; e != nil {
+		e.ConsentAt, e.AskedAt = utc(e.ConsentAt), utc(e.AskedAt)
+	}
+	if w := r.Write; w != nil {
+		w.At, w.Start, w.Retry = utc(w.At), utc(w.Start), utc(w.Retry)
 	}
 }
 

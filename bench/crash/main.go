@@ -13,6 +13,8 @@ import (
 	"bytes"
 	"flag"
 	"fmt"
+	"html"
+	"io"
 	"math/rand/v2"
 	"net"
 	"net/http"
@@ -308,6 +310,39 @@ func signIn(c *http.Client, link, upn string) bool {
 	if err != nil {
 		return false
 	}
+	page, _ := io.ReadAll(io.LimitReader(resp.Body, 1<<16))
+	resp.Body.Close()
+	lf := linkForm.FindStringSubmatch(string(page))
+	if resp.StatusCode != http.StatusOK || lf == nil {
+		return resp.StatusCode == http.StatusOK
+	}
+	// A chat account's first sign-in: the person confirms on Elevate's page that it is theirs
+	// (the form's token and the cookie the page set).
+	v := url.Values{"answer": {"link"}}
+	for _, in := range linkInput.FindAllStringSubmatch(string(page), -1) {
+		v.Set(in[1], html.UnescapeString(in[2]))
+	}
+	cb, err := url.Parse(loc)
+	if err != nil {
+		return false
+	}
+	req, err := http.NewRequest(http.MethodPost, cb.Scheme+"://"+cb.Host+html.UnescapeString(lf[1]), strings.NewReader(v.Encode()))
+	if err != nil {
+		return false
+	}
+	req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+	for _, ck := range resp.Cookies() {
+		req.AddCookie(ck)
+	}
+	resp, err = c.Do(req)
+	if err != nil {
+		return false
+	}
 	resp.Body.Close()
 	return resp.StatusCode == http.StatusOK
 }
+
+var (
+	linkForm  = regexp.MustCompile(`<form method="post" action="([^"]*)">`)
+	linkInput = regexp.MustCompile(`<input type="hidden" name="([a-z]+)" value="([^"]*)">`)
+)

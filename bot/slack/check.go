@@ -13,7 +13,10 @@ import (
 
 // CheckOptions say what `elevate check` proves about Slack.
 type CheckOptions struct {
-	BotToken   string
+	BotToken string
+	// AppToken (xapp-…), when set, is proved with apps.connections.open, which Socket Mode
+	// calls first; the URL it hands out is not connected to.
+	AppToken   string
 	APIURL     string // with its trailing slash; Slack's own when empty
 	HTTPClient *http.Client
 	// Channels are the configured channels, as the config names them ("#pim-approvals" or an id).
@@ -27,6 +30,8 @@ type CheckResult struct {
 	// are those of BotScopes among them that are not.
 	Scopes, Missing []string
 	Channels        []ChannelCheck
+	// AppTokenErr is Slack's refusal of the app-level token (nil when accepted or not given).
+	AppTokenErr error
 }
 
 // ChannelCheck is one configured channel as Slack knows it.
@@ -72,6 +77,9 @@ func Check(ctx context.Context, o CheckOptions) (CheckResult, error) {
 		if !slices.Contains(res.Scopes, s) {
 			res.Missing = append(res.Missing, s)
 		}
+	}
+	if o.AppToken != "" {
+		_, _, res.AppTokenErr = slackapi.New(o.BotToken, append(opts, slackapi.OptionAppLevelToken(o.AppToken))...).StartSocketModeContext(ctx)
 	}
 	canRead := slices.Contains(res.Scopes, "channels:read") && slices.Contains(res.Scopes, "groups:read")
 	var byName map[string]slackapi.Channel

@@ -55,6 +55,17 @@ func start(t *testing.T, socket bool) *env {
 // startWith is start against the simulated tenant seeded from tenant.
 func startWith(t *testing.T, socket bool, tenant []byte) *env {
 	t.Helper()
+	return startEnv(t, socket, tenant, examples.Config)
+}
+
+// startConfig is start with another Elevate config.
+func startConfig(t *testing.T, socket bool, config []byte) *env {
+	t.Helper()
+	return startEnv(t, socket, examples.Tenant, config)
+}
+
+func startEnv(t *testing.T, socket bool, tenant, config []byte) *env {
+	t.Helper()
 	e := &env{socket: socket, fake: slacktest.New(), timeout: 10 * time.Second}
 	t.Cleanup(e.fake.Close)
 	for _, u := range users {
@@ -75,7 +86,7 @@ func startWith(t *testing.T, socket bool, tenant []byte) *env {
 		t.Fatal(err)
 	}
 	e.a = a
-	w, err := demo.Start(demo.Options{Config: examples.Config, ConfigName: "examples/elevate.yaml", Tenant: tenant,
+	w, err := demo.Start(demo.Options{Config: config, ConfigName: "examples/elevate.yaml", Tenant: tenant,
 		ActivationDelay: 30 * time.Millisecond, PollInterval: 10 * time.Millisecond,
 		StorePath: filepath.Join(t.TempDir(), "elevate.db"), Messengers: []bot.Messenger{a}})
 	if err != nil {

@@ -3,6 +3,7 @@ package slack
 import (
 	"crypto/sha256"
 	"encoding/hex"
+	"encoding/json"
 	"net/http"
 	"sync"
 	"time"
@@ -42,16 +43,17 @@ func commandKey(cmd slackapi.SlashCommand) string {
 }
 
 // interactionKey identifies the user's click or submission: a view submission by the view, its
-// hash and the submission's trigger_id (a form sent back with errors keeps its view id and hash;
-// its corrected resubmission is a new trigger), anything else by its trigger_id, else by the
-// clicking user and the action's action_ts. "" when there is none.
+// hash, the submission's trigger_id and what was entered (a form sent back with errors keeps its
+// view id and hash; its corrected resubmission is a new trigger with new values), anything else
+// by its trigger_id, else by the clicking user and the action's action_ts. "" when there is none.
 func interactionKey(ic slackapi.InteractionCallback) string {
 	switch {
 	case ic.Type == slackapi.InteractionTypeViewSubmission || ic.Type == slackapi.InteractionTypeViewClosed:
 		if ic.View.ID == "" {
 			return ""
 		}
-		return "slack:view:" + digest(ic.View.ID, ic.View.Hash, ic.TriggerID, ic.User.ID)
+		state, _ := json.Marshal(ic.View.State) // map keys sorted: the same values, the same bytes
+		return "slack:view:" + digest(ic.View.ID, ic.View.Hash, ic.TriggerID, ic.User.ID, string(state))
 	case ic.TriggerID != "":
 		return "slack:trigger:" + digest(ic.TriggerID)
 	}

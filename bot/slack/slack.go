@@ -97,6 +97,7 @@ type Adapter struct {
 	dms        sync.Map // Slack user id → DM channel id
 	channelIDs sync.Map // channel name (lower case, no #) → id, learnt from posts
 	homes      *homes
+	team       workspaceName // the workspace's name, for the page that links accounts
 
 	ctx    context.Context
 	cancel context.CancelFunc

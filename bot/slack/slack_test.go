@@ -158,7 +158,11 @@ func TestEventsRetry(t *testing.T) {
 func TestDoubleClickApprove(t *testing.T) {
 	for _, socket := range []bool{false, true} {
 		t.Run(map[bool]string{false: "http", true: "socket"}[socket], func(t *testing.T) {
-			e := start(t, socket)
+			// Global Administrator as an ordinary two-approval role: a tier-0 approval needs a
+			// sign-in for that very request, so a second click would only get another link.
+			cfg := strings.Replace(string(examples.Config), "  - name: Global Administrator        # aliases: ga, global, globaladmin\n    tier0: true\n",
+				"  - name: Global Administrator        # aliases: ga, global, globaladmin\n    tier0: false\n", 1)
+			e := startConfig(t, socket, []byte(cfg))
 			p := platform{e}
 			// Bob signs in once (his own request), so his approval needs no sign-in later.
 			p.Type(t, "bob", "user 30m reset a password")

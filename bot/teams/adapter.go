@@ -109,6 +109,7 @@ type Adapter struct {
 	seen    map[string]store.Conversation // what was last written, to skip redundant writes
 	watches map[*clickWatch]struct{}      // card clicks waiting for the core's answer
 	members *memberCache
+	listing channelListing // on-demand channel listings (channels.go)
 
 	ctx    context.Context
 	cancel context.CancelFunc
@@ -278,7 +279,10 @@ func (a *Adapter) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		http.Error(w, "forbidden", http.StatusForbidden)
 		return
 	}
-	if act.ID != "" {
+	c := a.theCore()
+	// An activity id already handled is acknowledged and dropped (the Bot Connector retries
+	// what it thinks was lost). Not while starting: that answer asks for a retry.
+	if c != nil && act.ID != "" {
 		first, err := a.replays.FirstSeen("teams:activity:"+digest(act.Conversation.ID, act.ID), a.o.Now(), activityWindow)
 		if err != nil {
 			a.log.Error("teams: recording a handled activity", "err", err)
@@ -296,7 +300,6 @@ func (a *Adapter) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		}
 	}
 	a.capture(act, in)
-	c := a.theCore()
 	if c == nil {
 		http.Error(w, "starting", http.StatusServiceUnavailable)
 		return
@@ -309,6 +312,10 @@ func (a *Adapter) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	default:
 		// conversationUpdate, installationUpdate (captured above), typing, reactions, …
 		w.WriteHeader(http.StatusOK)
+		if a.added(act, in) {
+			team, teamName, su := in.ChannelData.Team.ID, in.ChannelData.Team.Name, act.ServiceURL
+			a.background("teams channels", func(ctx context.Context) error { return a.learnChannels(ctx, su, team, teamName) })
+		}
 	}
 }
 
@@ -523,7 +530,7 @@ func (a *Adapter) invoke(ctx context.Context, w http.ResponseWriter, c Core, act
 		case <-ctx.Done():
 			return
 		}
-		if bot.Action(verb) == bot.ActionApprove || bot.Action(verb) == bot.ActionDeny {
+		if bot.Action(verb) == bot.ActionApprove || (bot.Action(verb) == bot.ActionDeny && strings.TrimSpace(reason) != "") {
 			writeInvoke(w, a.liveCard(ctx, c, value))
 			return
 		}
@@ -649,7 +656,7 @@ func (a *Adapter) deliver(ctx context.Context, to bot.Address, m bot.Message, ac
 		a.noticeReply(to.User, m)
 	}
 	if to.Channel != "" && !to.Private {
-		conv, err := a.channel(to.Channel)
+		conv, err := a.channelNow(ctx, to.Channel)
 		if err != nil {
 			return store.MessageRef{}, err
 		}

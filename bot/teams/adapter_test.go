@@ -320,3 +320,31 @@ func TestProactive(t *testing.T) {
 		t.Error("a DM to a user Teams never showed us was sent")
 	}
 }
+
+// TestDenyAsksForReason: a Deny with an empty reason is not a decision; the approver is asked
+// for one (as Slack's modal does), and the request stays pending.
+func TestDenyAsksForReason(t *testing.T) {
+	w := startWorldWith(t, oneApproverConfig(t))
+	p := platform{w}
+	p.Type(t, "dave", "sharepoint 1h fix the intranet site")
+	p.Settle(t)
+	signIn(t, w, p, "dave")
+	r := lastRequest(t, w)
+	p.Type(t, "bob", "help")
+	p.Settle(t)
+	if status, _ := invokeCard(t, w, "bob", "deny", itoa(r.ID), "  "); status != 200 {
+		t.Fatalf("invoke status %d", status)
+	}
+	p.Settle(t)
+	if got := lastRequest(t, w); got.State != store.StateAwaitingApproval || len(got.Approvals) != 0 {
+		t.Fatalf("a deny without a reason was taken: %s %+v", got.State, got.Approvals)
+	}
+	if seen := p.Seen(t, "bob"); !strings.Contains(seen[len(seen)-1], "Say why you are denying this request") {
+		t.Fatalf("bob was told %q", seen[len(seen)-1])
+	}
+	invokeCard(t, w, "bob", "deny", itoa(r.ID), "not during the freeze")
+	p.Settle(t)
+	if got := lastRequest(t, w); got.State != store.StateDenied || got.Approvals[0].Reason != "not during the freeze" {
+		t.Fatalf("a deny with a reason: %s %+v", got.State, got.Approvals)
+	}
+}

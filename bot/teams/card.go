@@ -149,7 +149,8 @@ func cardActions(buttons []bot.Button) []any {
 			out = append(out, Card{"type": "Action.ShowCard", "title": b.Label, "card": Card{
 				"type": "AdaptiveCard",
 				"body": []any{Card{"type": "Input.Text", "id": inputReason, "label": "Why are you denying this request?",
-					"placeholder": "Seen by the requester", "isMultiline": true, "maxLength": 500}},
+					"placeholder": "Seen by the requester", "isMultiline": true, "maxLength": 500,
+					"isRequired": true, "errorMessage": "Say why: the requester reads it."}},
 				"actions": []any{execute(b.Label, string(b.Action), b.Value, style(b.Style))},
 			}})
 		default:

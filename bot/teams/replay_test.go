@@ -147,6 +147,40 @@ func TestDuplicateActivity(t *testing.T) {
 	}
 }
 
+// TestActivityWhileStarting: an activity refused because the adapter has no core yet (503, a
+// retry asked for) is handled when the Bot Connector delivers it again, not dropped as a repeat.
+func TestActivityWhileStarting(t *testing.T) {
+	w := startWorld(t)
+	a, err := teams.New(teams.Options{AppID: appID, AppPassword: secret, TenantID: w.tenant,
+		OpenIDMetadataURL: w.fake.MetadataURL(), AuthorityHost: w.fake.AuthorityHost(), Conversations: &lateStore{s: w.Store},
+		HTTPClient: w.fake.Client(), ServiceURLHosts: []string{w.fake.Host()}, Replays: &lateReplays{s: w.Store}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	srv := httptest.NewServer(a)
+	t.Cleanup(func() { srv.Close(); a.Close() })
+	act := w.activity(map[string]any{"id": "early-1", "type": "message", "text": "exchange 1h fixing mail flow", "from": w.from("alice"),
+		"conversation": w.personal("alice"), "channelData": w.tenantData()})
+	deliver := func(want int) {
+		t.Helper()
+		status, body, err := w.fake.Deliver(srv.URL, act)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if status != want {
+			t.Fatalf("status %d, want %d: %s", status, want, body)
+		}
+	}
+	deliver(http.StatusServiceUnavailable)
+	a.Use(w.Core)
+	deliver(http.StatusOK)
+	a.Wait()
+	w.settle()
+	if rs, _ := w.Store.Requests(store.Filter{Platform: teams.Platform}); len(rs) != 1 {
+		t.Fatalf("%d requests after the retry, want 1", len(rs))
+	}
+}
+
 // gatedTransport holds requests until open is closed (or their context ends), counting them.
 type gatedTransport struct {
 	open    chan struct{}

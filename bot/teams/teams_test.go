@@ -47,14 +47,24 @@ func startWorldWith(t testing.TB, config []byte) *world { return startWorldLog(t
 // startWorldLog is startWorldWith with the adapter logging to logger.
 func startWorldLog(t testing.TB, config []byte, logger *slog.Logger) *world {
 	t.Helper()
+	return startWorldFull(t, config, logger, map[string]string{"#pim-approvals": approvalsID, "#it-admins": digestID}, nil)
+}
+
+// startWorldFull is startWorldLog with TEAMS_CHANNELS set to channels, and setup run on the
+// fake Bot Connector before the app is installed.
+func startWorldFull(t testing.TB, config []byte, logger *slog.Logger, channels map[string]string, setup func(*teamstest.Server)) *world {
+	t.Helper()
 	tenant := examplesTenantID(t)
 	fake := teamstest.New(teamstest.Options{AppID: appID, AppSecret: secret, TenantID: tenant})
 	t.Cleanup(fake.Close)
+	if setup != nil {
+		setup(fake)
+	}
 	var convs lateStore
 	var replays lateReplays
 	a, err := teams.New(teams.Options{AppID: appID, AppPassword: secret, TenantID: tenant,
 		OpenIDMetadataURL: fake.MetadataURL(), AuthorityHost: fake.AuthorityHost(),
-		Channels: map[string]string{"#pim-approvals": approvalsID, "#it-admins": digestID}, Conversations: &convs,
+		Channels: channels, Conversations: &convs,
 		InvokeWait: 10 * time.Second, HintWait: 5 * time.Second, Logger: logger,
 		HTTPClient: fake.Client(), ServiceURLHosts: []string{fake.Host()}, Replays: &replays})
 	if err != nil {
@@ -312,5 +322,43 @@ func TestChannelByName(t *testing.T) {
 	}
 	if !strings.Contains(told, "I've asked in the PIM approvals channel.") || strings.Contains(told, "19:") {
 		t.Fatalf("alice was told %q, want the channel's name", told)
+	}
+}
+
+// TestChannelsListedOnInstall: without TEAMS_CHANNELS, Elevate lists the team's channels when it
+// is added to the team (Bot Connector GET /v3/teams/{teamId}/conversations), so the configured
+// "#pim-approvals" is found by name; a channel created later is found on demand.
+func TestChannelsListedOnInstall(t *testing.T) {
+	const team = "19:team0000@thread.tacv2"
+	w := startWorldFull(t, examples.Config, nil, nil, func(f *teamstest.Server) {
+		f.AddTeam(team, teamstest.Channel{ID: approvalsID, Name: "PIM Approvals"})
+	})
+	w.deliver(t, map[string]any{"type": "conversationUpdate", "membersAdded": []any{map[string]any{"id": "28:" + appID}},
+		"from":         map[string]any{"id": chatID("erin"), "aadObjectId": w.Tenant.UserID("erin@" + w.Domain())},
+		"conversation": map[string]any{"id": team, "conversationType": "channel", "tenantId": w.tenant, "isGroup": true},
+		"channelData":  map[string]any{"tenant": map[string]any{"id": w.tenant}, "team": map[string]any{"id": team, "name": "IT"}, "eventType": "teamMemberAdded"},
+	}, http.StatusOK)
+	w.adapter.Wait()
+	p := platform{w}
+	p.Type(t, "alice", "ga 1h INC-1234 restore tenant")
+	p.Settle(t)
+	signIn(t, w, p, "alice")
+	c, _ := w.fake.Conversation(approvalsID)
+	if len(c.Activities) != 1 || !strings.Contains(teamstest.Text(c.Activities[0].Body), "Global Administrator") {
+		t.Fatalf("approvals channel after install: %d activities", len(c.Activities))
+	}
+	seen := p.Seen(t, "alice")
+	if got := seen[len(seen)-1]; !strings.Contains(got, "I've asked in the PIM Approvals channel") {
+		t.Fatalf("alice was told %q", got)
+	}
+
+	// #security was created after the install: the first post to it lists the channels again.
+	const security = "19:security0000@thread.tacv2"
+	w.fake.AddTeam(team, teamstest.Channel{ID: approvalsID, Name: "PIM Approvals"}, teamstest.Channel{ID: security, Name: "security"})
+	if _, err := w.adapter.Send(context.Background(), bot.Address{Channel: "#security"}, bot.Message{Kind: bot.KindAlert, Text: "drift"}); err != nil {
+		t.Fatalf("posting to #security created after the install: %v", err)
+	}
+	if c, _ := w.fake.Conversation(security); len(c.Activities) != 1 {
+		t.Fatalf("#security has %d posts", len(c.Activities))
 	}
 }

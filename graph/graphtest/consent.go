@@ -50,6 +50,10 @@ func (t *Tenant) routeDirectory(c *gctx) bool {
 		if t.allowRead(c, "Organization.Read.All", "LicenseAssignment.Read.All", "Directory.Read.All") {
 			t.listSubscribedSkus(c)
 		}
+	case len(p) == 1 && strings.EqualFold(p[0], "applications"):
+		if t.allowRead(c, "Application.Read.All", "Directory.Read.All") {
+			t.listApplications(c)
+		}
 	case len(p) == 1 && strings.EqualFold(p[0], "servicePrincipals"):
 		if t.allowRead(c, "Application.Read.All", "Directory.Read.All") {
 			t.listServicePrincipals(c)
@@ -242,4 +246,40 @@ func nonNil(v []any) []any {
 		return []any{}
 	}
 	return v
+}
+
+// listApplications lists the seeded app registration (the tenant's only one), with its Web
+// redirect URIs. A seed without redirect_uris lists none, although its sign-in then accepts any.
+func (t *Tenant) listApplications(c *gctx) {
+	conds, err := parseFilter(c.r.URL.Query().Get("$filter"))
+	if err != nil {
+		c.fail(http.StatusBadRequest, "BadRequest", err.Error())
+		return
+	}
+	t.mu.Lock()
+	cl := t.seed.Client
+	t.mu.Unlock()
+	h := sha256.Sum256([]byte("app:" + cl.ClientID))
+	app := map[string]any{"id": guidFrom(h[:16]), "appId": cl.ClientID, "displayName": or(cl.DisplayName, "Elevate"),
+		"signInAudience": "AzureADMyOrg", "web": map[string]any{"redirectUris": append([]string{}, cl.RedirectURIs...),
+			"homePageUrl": nil, "logoutUrl": nil, "implicitGrantSettings": map[string]any{"enableAccessTokenIssuance": false, "enableIdTokenIssuance": false}},
+		"spa": map[string]any{"redirectUris": []string{}}, "publicClient": map[string]any{"redirectUris": []string{}}}
+	var out []any
+	ok, err := matchAll(conds, func(field string) (string, bool) {
+		switch strings.ToLower(field) {
+		case "appid":
+			return cl.ClientID, true
+		case "id":
+			return app["id"].(string), true
+		}
+		return "", false
+	})
+	if err != nil {
+		c.fail(http.StatusBadRequest, "BadRequest", err.Error())
+		return
+	}
+	if ok {
+		out = append(out, selectFields(app, c.r.URL.Query().Get("$select")))
+	}
+	c.json(http.StatusOK, map[string]any{"@odata.context": c.context("applications"), "value": nonNil(out)})
 }

@@ -117,6 +117,9 @@ func (t *Tenant) serveGraph(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	c.version, c.parts = segs[0], segs[1:]
+	if f := t.takeFault(c); f != nil && t.serveFault(c, f) {
+		return
+	}
 	t.mu.Lock()
 	down, downStatus, lose := t.outage > 0, t.outageStatus, t.lose > 0 && r.Method != http.MethodGet
 	if down {
@@ -212,7 +215,7 @@ func userJSON(u *User) map[string]any {
 	}
 	return map[string]any{
 		"@odata.type": "#microsoft.graph.user", "id": u.ID, "userPrincipalName": u.UPN,
-		"displayName": u.DisplayName, "mail": mail,
+		"displayName": u.DisplayName, "mail": mail, "proxyAddresses": append([]string{}, u.ProxyAddresses...),
 	}
 }
 

@@ -260,7 +260,7 @@ func (t *Tenant) createGroupRequest(c *gctx) {
 	end := r.Start.Add(r.Duration)
 	busy := slices.ContainsFunc(t.st.gAssign, func(a *groupAssign) bool {
 		return a.PrincipalID == principal && a.GroupID == gid && a.AccessID == access && (a.End == nil || a.End.After(now)) &&
-			a.Start.Before(end) && (a.End == nil || a.End.After(r.Start))
+			!a.Start.After(end) && (a.End == nil || !a.End.Before(r.Start)) // touching counts (see pim.go overlaps)
 	})
 	for _, x := range t.st.gRequests {
 		busy = busy || (x.PrincipalID == principal && x.GroupID == gid && x.AccessID == access && x.Status == "PendingApproval")

@@ -173,9 +173,10 @@ func (t *Tenant) createScheduleRequest(c *gctx) {
 		c.fail(http.StatusBadRequest, codePolicyFailed, `The following policy rules failed: ["EligibilityRule"]`)
 		return
 	}
-	// A request may start later (scheduleInfo.startDateTime): it conflicts only with assignments
-	// and pending requests whose window overlaps its own. Elevate's extension schedules the next
-	// activation to start when the current one ends.
+	// A request may start later (scheduleInfo.startDateTime): it conflicts with assignments whose
+	// window overlaps its own, and with pending requests. PIM refuses overlapping activations
+	// (RoleAssignmentExists); whether it takes one that starts exactly when the current one ends
+	// is not documented, so this tenant refuses that too (reference §14).
 	winStart := r.Start
 	if !r.StartGiven || winStart.Before(now) {
 		winStart = now
@@ -283,14 +284,14 @@ func (t *Tenant) activeOrPending(principal, roleID string, now time.Time) bool {
 	return false
 }
 
-// overlaps reports an unexpired assignment or a pending request of principal for role whose
-// window meets [start, end); lock held.
+// overlaps reports an unexpired assignment of principal for role whose window overlaps or
+// touches [start, end], or a pending request; lock held.
 func (t *Tenant) overlaps(principal, roleID string, start, end, now time.Time) bool {
 	for _, a := range t.st.assign {
 		if a.PrincipalID != principal || a.RoleID != roleID || (a.End != nil && !a.End.After(now)) {
 			continue
 		}
-		if a.Start.Before(end) && (a.End == nil || a.End.After(start)) {
+		if !a.Start.After(end) && (a.End == nil || !a.End.Before(start)) {
 			return true
 		}
 	}

@@ -61,7 +61,8 @@ type Client struct {
 	ClientSecret string `yaml:"client_secret"`
 	ObjectID     string `yaml:"object_id"` // service principal object id (oid of app tokens); derived when empty
 	DisplayName  string `yaml:"display_name"`
-	// RedirectURIs are the registered reply URLs; empty accepts any http(s) redirect URI.
+	// RedirectURIs are the registered (Web platform) reply URLs; empty accepts any http(s)
+	// redirect URI at sign-in, while GET /applications then lists none.
 	RedirectURIs []string `yaml:"redirect_uris"`
 	// Roles are the application permissions in app-only tokens; empty means a read-only default set.
 	Roles []string `yaml:"roles"`
@@ -77,6 +78,9 @@ type User struct {
 	UPN         string `yaml:"upn"`
 	DisplayName string `yaml:"display_name"`
 	Mail        string `yaml:"mail"`
+	// ProxyAddresses are the user's email aliases as Exchange keeps them ("SMTP:primary",
+	// "smtp:alias").
+	ProxyAddresses []string `yaml:"proxy_addresses"`
 }
 
 // Group is a security group; members may be users or groups (nesting is transitive).

@@ -85,10 +85,12 @@ func writeJSON(w http.ResponseWriter, status int, v any) {
 
 // oauthError answers like Entra's token endpoint: error, error_description with an AADSTS code.
 func (t *Tenant) oauthError(w http.ResponseWriter, status int, code string, aadsts int, desc string) {
+	trace, corr, now := newID(), newID(), t.now().UTC().Format("2006-01-02 15:04:05Z")
 	writeJSON(w, status, map[string]any{
-		"error": code, "error_description": fmt.Sprintf("AADSTS%d: %s", aadsts, desc),
-		"error_codes": []int{aadsts}, "timestamp": t.now().UTC().Format("2006-01-02 15:04:05Z"),
-		"trace_id": newID(), "correlation_id": newID(),
+		"error": code, "error_description": fmt.Sprintf("AADSTS%d: %s Trace ID: %s Correlation ID: %s Timestamp: %s",
+			aadsts, desc, trace, corr, now),
+		"error_codes": []int{aadsts}, "timestamp": now, "trace_id": trace, "correlation_id": corr,
+		"error_uri": fmt.Sprintf("%s/error?code=%d", t.login.URL, aadsts),
 	})
 }
 
@@ -308,7 +310,7 @@ func (t *Tenant) token(w http.ResponseWriter, r *http.Request) {
 				fmt.Sprintf("Application with identifier '%s' was not found in the directory.", id))
 			return
 		}
-		t.oauthError(w, http.StatusUnauthorized, "invalid_client", 7000215, "Invalid client secret provided.")
+		t.oauthError(w, http.StatusUnauthorized, "invalid_client", 7000215, "Invalid client secret provided. Ensure the secret being sent in the request is the client secret value, not the client secret ID, for a secret added to app '"+id+"'.")
 		return
 	}
 	switch f.Get("grant_type") {

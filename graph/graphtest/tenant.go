@@ -38,6 +38,7 @@ type Tenant struct {
 	outage       int // Outage: requests still to refuse
 	outageStatus int
 	lose         int // LoseResponses: writes whose answers still to lose
+	faults       []*Fault
 	codes        map[string]*authCode
 	refresh      map[string]*session
 }

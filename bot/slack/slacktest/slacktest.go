@@ -51,10 +51,12 @@ type Message struct {
 	Files     []string // ids of the files shared with it (files.completeUploadExternal)
 }
 
-// User is a workspace member.
+// User is a workspace member. Slack marks an email confirmed once the member proved they
+// receive mail there; Unconfirmed says they have not.
 type User struct {
 	ID, Name, Email string
 	Deleted, Bot    bool
+	Unconfirmed     bool
 }
 
 // File is a file uploaded with files.getUploadURLExternal and the upload URL, and shared (or
@@ -487,7 +489,7 @@ func (s *Server) method(method string, c Call) (map[string]any, error) {
 			return nil, errors.New("user_not_found")
 		}
 		return map[string]any{"user": map[string]any{"id": u.ID, "name": u.Name, "real_name": u.Name,
-			"is_email_confirmed": u.Email != "", "profile": map[string]any{"email": u.Email, "real_name": u.Name, "display_name": u.Name}}}, nil
+			"is_email_confirmed": u.Email != "" && !u.Unconfirmed, "profile": map[string]any{"email": u.Email, "real_name": u.Name, "display_name": u.Name}}}, nil
 	case "users.lookupByEmail":
 		email := strings.TrimSpace(f.Get("email"))
 		if email == "" {

@@ -48,7 +48,8 @@ type Server struct {
 	convs       map[string]*Conversation
 	members     map[string]Member
 	requests    []Request
-	personalFor map[string]string // user id → 1:1 conversation id
+	personalFor map[string]string    // user id → 1:1 conversation id
+	teams       map[string][]Channel // team id → its channels, the General channel first
 	// createdServiceURL is the serviceUrl createConversation answers with ("" for none).
 	createdServiceURL string
 }
@@ -111,6 +112,7 @@ func New(o Options) *Server {
 	mux.HandleFunc("PUT /amer/v3/conversations/{conv}/activities/{id}", s.connector(s.putActivity))
 	mux.HandleFunc("DELETE /amer/v3/conversations/{conv}/activities/{id}", s.connector(s.deleteActivity))
 	mux.HandleFunc("GET /amer/v3/conversations/{conv}/members/{user}", s.connector(s.getMember))
+	mux.HandleFunc("GET /amer/v3/teams/{team}/conversations", s.connector(s.teamConversations))
 	// https, as the real services are: the adapter refuses a service URL that is not.
 	s.srv = httptest.NewTLSServer(mux)
 	return s
@@ -652,4 +654,33 @@ func walkCard(v any, lines *[]string) {
 			walkCard(x[k], lines)
 		}
 	}
+}
+
+// Channel is a channel of a team the bot is in. The General channel's id is the team's id and
+// its name is empty, as the Bot Connector lists it.
+type Channel struct {
+	ID   string `json:"id"`
+	Name string `json:"name,omitempty"`
+}
+
+// AddTeam puts the bot in team teamID with these channels besides General.
+func (s *Server) AddTeam(teamID string, channels ...Channel) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.teams == nil {
+		s.teams = map[string][]Channel{}
+	}
+	s.teams[teamID] = append([]Channel{{ID: teamID}}, channels...)
+}
+
+// teamConversations is GET /v3/teams/{teamId}/conversations (Bot Framework REST: Teams
+// channels): the team's channels with their names; a team the bot is not in is refused.
+func (s *Server) teamConversations(w http.ResponseWriter, r *http.Request, _ map[string]any) int {
+	chs, ok := s.teams[r.PathValue("team")]
+	if !ok {
+		connError(w, http.StatusForbidden, "BotNotInConversationRoster", "The bot is not part of the conversation roster.")
+		return http.StatusForbidden
+	}
+	writeJSON(w, http.StatusOK, map[string]any{"conversations": chs})
+	return http.StatusOK
 }

@@ -1,0 +1,422 @@
+package bot_test
+
+import (
+	"context"
+	"net/http"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/elevate-pim/elevate/bot"
+	"github.com/elevate-pim/elevate/graph"
+	"github.com/elevate-pim/elevate/graph/graphtest"
+	"github.com/elevate-pim/elevate/store"
+)
+
+// crashGraph is the real Graph client with a crash injected around one write: the process
+// "dies" (a panic, which the core's background work recovers from and which leaves everything
+// as a crash would) before the write is sent, or after PIM answered and before Elevate could
+// record the answer.
+type crashGraph struct {
+	*graph.Client
+	mu    sync.Mutex
+	op    string // "activate", "deactivate", "review", "cancel"
+	after bool   // crash after the call returned (answer received, not committed)
+}
+
+func (g *crashGraph) crash(op string, call func() error) error {
+	g.mu.Lock()
+	hit := g.op == op
+	if hit {
+		g.op = "" // once
+	}
+	after := g.after
+	g.mu.Unlock()
+	if hit && !after {
+		panic("crash before the " + op + " write")
+	}
+	err := call()
+	if hit {
+		panic("crash after the " + op + " write")
+	}
+	return err
+}
+
+func (g *crashGraph) Activate(ctx context.Context, tok graph.UserToken, r graph.ActivationRequest) (a graph.Activation, err error) {
+	err = g.crash("activate", func() error { a, err = g.Client.Activate(ctx, tok, r); return err })
+	return a, err
+}
+
+func (g *crashGraph) ActivateGroup(ctx context.Context, tok graph.UserToken, r graph.GroupActivationRequest) (a graph.Activation, err error) {
+	err = g.crash("activate", func() error { a, err = g.Client.ActivateGroup(ctx, tok, r); return err })
+	return a, err
+}
+
+func (g *crashGraph) Deactivate(ctx context.Context, tok graph.UserToken, userID, roleID string) (a graph.Activation, err error) {
+	err = g.crash("deactivate", func() error { a, err = g.Client.Deactivate(ctx, tok, userID, roleID); return err })
+	return a, err
+}
+
+func (g *crashGraph) ReviewRoleRequest(ctx context.Context, tok graph.UserToken, id string, approve bool, just string) error {
+	return g.crash("review", func() error { return g.Client.ReviewRoleRequest(ctx, tok, id, approve, just) })
+}
+
+func (g *crashGraph) CancelRoleRequest(ctx context.Context, tok graph.UserToken, id string) error {
+	return g.crash("cancel", func() error { return g.Client.CancelRoleRequest(ctx, tok, id) })
+}
+
+func (g *crashGraph) arm(op string, after bool) {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	g.op, g.after = op, after
+}
+
+// crashWorld is pimWorld with crash injection; write is the core's bound on one PIM write.
+func crashWorld(t *testing.T, write time.Duration) (*world, *crashGraph) {
+	var cg *crashGraph
+	w := newWorld(t, setup{config: pimConfig(), writeTimeout: write,
+		wrap: func(g *graph.Client) bot.Graph { cg = &crashGraph{Client: g}; return cg }})
+	return w, cg
+}
+
+// minute is the minute sweep, a little over a minute on: what is due is looked up in PIM.
+func (w *world) minute() {
+	w.t.Helper()
+	w.clock.advance(61 * time.Second)
+	if err := w.core.Expire(context.Background()); err != nil {
+		w.t.Fatal(err)
+	}
+	w.core.Wait()
+}
+
+// pimActive lists user's active assignments of role in PIM, read with Elevate's identity.
+func (w *world) pimActive(user, roleID string) int {
+	w.t.Helper()
+	g := w.graph.(interface {
+		ActiveAssignments(context.Context, string) ([]graph.Assignment, error)
+	})
+	as, err := g.ActiveAssignments(context.Background(), w.tenant.UserID(user))
+	if err != nil {
+		w.t.Fatal(err)
+	}
+	n := 0
+	for _, a := range as {
+		if strings.EqualFold(a.RoleID, roleID) && a.AssignmentType == "Activated" {
+			n++
+		}
+	}
+	return n
+}
+
+// told counts the messages to user containing s.
+func (w *world) told(user, s string) int {
+	return strings.Count(strings.Join(w.rec.to(user), "\n"), s)
+}
+
+// audited reports whether request id has an audit record with action.
+func (w *world) audited(id uint64, action string) bool {
+	w.t.Helper()
+	found := false
+	err := w.store.Audit(func(r store.AuditRecord) error {
+		found = found || r.RequestID == id && r.Action == action
+		return nil
+	})
+	if err != nil {
+		w.t.Fatal(err)
+	}
+	return found
+}
+
+// Activation: each point at which a selfActivate can be cut off, through the core with the real
+// Graph client against the simulated tenant and a real store file. After a restart and one sweep
+// (and, where the token was lost with the process, the sign-in Elevate asks for) Elevate's record
+// equals PIM's, PIM got one activation, and alice was told once that the role is active and never
+// that it was not.
+func TestActivationConverges(t *testing.T) {
+	const exchange = graphtest.RoleExchangeAdministrator
+	for _, tc := range []struct {
+		name    string
+		crash   string // "before" or "after" the call
+		fault   *graphtest.Fault
+		hold    bool // the fault holds the write until the client gave up (write timeout)
+		restart bool
+		// signIn: PIM shows nothing and the token died with the process: Elevate asks again.
+		signIn bool
+	}{
+		{name: "crash before the call", crash: "before", restart: true, signIn: true},
+		{name: "answer received, not committed", crash: "after", restart: true},
+		{name: "PIM applied, answer lost", fault: &graphtest.Fault{Method: "POST", Path: "roleAssignmentScheduleRequests", Apply: true}, restart: true},
+		{name: "PIM applied, connection reset", fault: &graphtest.Fault{Method: "POST", Path: "roleAssignmentScheduleRequests", Apply: true, Drop: true}},
+		{name: "503 with Retry-After", fault: &graphtest.Fault{Method: "POST", Path: "roleAssignmentScheduleRequests", Status: http.StatusServiceUnavailable, RetryAfter: "1", Times: 4}},
+		{name: "500, then a restart", fault: &graphtest.Fault{Method: "POST", Path: "roleAssignmentScheduleRequests", Status: http.StatusInternalServerError}, restart: true, signIn: true},
+		{name: "timeout, PIM applies it later", fault: &graphtest.Fault{Method: "POST", Path: "roleAssignmentScheduleRequests", Apply: true, Status: http.StatusCreated}, hold: true},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			write := time.Duration(0)
+			if tc.hold {
+				write = 300 * time.Millisecond
+			}
+			w, cg := crashWorld(t, write)
+			var release chan struct{}
+			if tc.fault != nil {
+				f := *tc.fault
+				if tc.hold {
+					release = make(chan struct{})
+					f.Hold = release
+					defer func() {
+						select {
+						case <-release:
+						default:
+							close(release)
+						}
+					}()
+				}
+				w.tenant.Inject(f)
+			}
+			if tc.crash != "" {
+				cg.arm("activate", tc.crash == "after")
+			}
+			w.say("alice", "exchange 1h mail flow")
+			w.signIn("alice")
+			r := w.only("alice")
+			if r.State.Terminal() {
+				t.Fatalf("after the fault: %s (%s): a write of unknown outcome ended the request", r.State, r.FailureMessage)
+			}
+			if w.told("alice", "was not activated") > 0 || w.told("alice", "nothing was changed") > 0 {
+				t.Fatalf("alice was told something not known: %q", w.rec.to("alice"))
+			}
+			if r.State != store.StateActivating || r.Write == nil || r.Write.Action != store.WriteActivate || r.Write.By != r.UserID {
+				t.Fatalf("intent after the fault: %s %+v", r.State, r.Write)
+			}
+			if release != nil {
+				close(release) // PIM takes the write after Elevate gave up waiting
+				for w.tenant.Faults() > 0 || w.pimActive("alice@contoso.example", exchange) == 0 {
+					time.Sleep(5 * time.Millisecond)
+				}
+			}
+			time.Sleep(60 * time.Millisecond) // past the tenant's provisioning delay (50ms)
+			if tc.restart {
+				w.restart()
+			}
+			w.minute()
+			r = w.request(r.ID)
+			if tc.signIn {
+				if r.State != store.StateAwaitingSignIn || w.pimActive("alice@contoso.example", exchange) != 0 {
+					t.Fatalf("after restart and sweep: %s, PIM active %d; want awaiting_sign_in and nothing in PIM", r.State, w.pimActive("alice@contoso.example", exchange))
+				}
+				contains(t, w.rec.lastTo("alice"), "Sign in again")
+				w.signIn("alice")
+				r = w.request(r.ID)
+			}
+			if r.State != store.StateActive || r.Write != nil {
+				t.Fatalf("after the sweep: %s (%s), write %+v; PIM active %d", r.State, r.FailureMessage, r.Write, w.pimActive("alice@contoso.example", exchange))
+			}
+			if n := w.pimActive("alice@contoso.example", exchange); n != 1 {
+				t.Errorf("PIM has %d activations, want 1", n)
+			}
+			if n := w.told("alice", "Exchange Administrator active until"); n != 1 {
+				t.Errorf("told %d times that it is active, want once: %q", n, w.rec.to("alice"))
+			}
+			if n := w.told("alice", "was not activated"); n != 0 {
+				t.Errorf("told it was not activated: %q", w.rec.to("alice"))
+			}
+			if !w.audited(r.ID, "request.activating") {
+				t.Error("no intent in the audit log")
+			}
+			if !tc.signIn && tc.crash != "" && !w.audited(r.ID, "request.reconciled") {
+				t.Error("no reconciled record")
+			}
+			// The sweep after convergence changes nothing and tells nobody anything.
+			before := len(w.rec.to("alice"))
+			w.minute()
+			if got := w.request(r.ID); got.State != store.StateActive || len(w.rec.to("alice")) != before {
+				t.Errorf("a further sweep: %s, messages %q", got.State, w.rec.to("alice")[before:])
+			}
+		})
+	}
+}
+
+// done: the deactivation's answer is lost (PIM took it) or Graph refuses it with a 503 before
+// processing (PIM did not): after a restart and a sweep Elevate says what PIM says, and alice is
+// told once.
+func TestDoneConverges(t *testing.T) {
+	const exchange = graphtest.RoleExchangeAdministrator
+	for _, tc := range []struct {
+		name    string
+		fault   graphtest.Fault
+		crash   bool // the process dies after PIM answered, before the answer was recorded
+		applied bool
+	}{
+		{name: "answer lost", fault: graphtest.Fault{Method: "POST", Path: "roleAssignmentScheduleRequests", Body: "selfDeactivate", Apply: true}, applied: true},
+		{name: "answer received, not committed", crash: true, applied: true},
+		{name: "500 before processing", fault: graphtest.Fault{Method: "POST", Path: "roleAssignmentScheduleRequests", Body: "selfDeactivate", Status: http.StatusInternalServerError}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			w, cg := crashWorld(t, 0)
+			w.say("alice", "exchange 1h mail flow")
+			w.signIn("alice")
+			w.tenant.Advance(6 * time.Minute) // past PIM's first minutes
+			if tc.crash {
+				cg.arm("deactivate", true)
+			} else {
+				w.tenant.Inject(tc.fault)
+			}
+			func() {
+				defer func() { _ = recover() }() // the crash, in the command's own goroutine
+				w.say("alice", "done")
+			}()
+			r := w.only("alice")
+			if r.State != store.StateActive || r.Write == nil || r.Write.Action != store.WriteDeactivate {
+				t.Fatalf("after the fault: %s %+v", r.State, r.Write)
+			}
+			w.restart()
+			w.minute()
+			r = w.request(r.ID)
+			inPIM := w.pimActive("alice@contoso.example", exchange)
+			if tc.applied {
+				if r.State != store.StateEnded || inPIM != 0 {
+					t.Fatalf("PIM ended it; Elevate: %s, PIM active %d", r.State, inPIM)
+				}
+				if n := w.told("alice", "deactivated"); n != 1 {
+					t.Errorf("told %d times it was deactivated: %q", n, w.rec.to("alice"))
+				}
+			} else {
+				if r.State != store.StateActive || r.Write != nil || inPIM != 1 {
+					t.Fatalf("PIM did not end it; Elevate: %s %+v, PIM active %d", r.State, r.Write, inPIM)
+				}
+				contains(t, w.rec.lastTo("alice"), "the deactivation did not go through. Say `/elevate done` again")
+				if n := w.told("alice", "deactivated"); n != 0 {
+					t.Errorf("told it was deactivated: %q", w.rec.to("alice"))
+				}
+			}
+			if !w.audited(r.ID, "request.deactivating") || !w.audited(r.ID, "request.reconciled") {
+				t.Error("intent or reconciliation missing from the audit log")
+			}
+		})
+	}
+}
+
+// PIM's own approval and a cancellation in PIM whose answers are lost: the sweep reads PIM's
+// request and records what it says; the approver and the requester are told once.
+func TestPIMDecisionsConverge(t *testing.T) {
+	t.Run("approval, answer lost", func(t *testing.T) {
+		w := pimWorld(t, nil)
+		w.say("erin", "teams 1h fix a meeting policy")
+		w.signIn("erin")
+		r := w.only("erin")
+		if !r.State.Valid() || r.GraphStatus != "PendingApproval" {
+			t.Fatalf("setup: %s %s", r.State, r.GraphStatus)
+		}
+		w.tenant.Inject(graphtest.Fault{Method: "PATCH", Path: "roleAssignmentApprovals", Apply: true})
+		w.click("bob", bot.ActionApprove, "")
+		w.signIn("bob")
+		got := w.request(r.ID)
+		if got.State != store.StateAwaitingApproval || got.Write == nil || got.Write.Action != store.WriteApprove {
+			t.Fatalf("after the lost answer: %s %+v", got.State, got.Write)
+		}
+		contains(t, w.rec.lastTo("bob"), "did not answer whether PIM took your decision")
+		w.restart()
+		w.minute()
+		got = w.request(r.ID)
+		if got.State != store.StateActive || got.Write != nil {
+			t.Fatalf("after the sweep: %s %+v", got.State, got.Write)
+		}
+		if len(got.Approvals) != 1 || got.Approvals[0].Approver != w.tenant.UserID("bob@contoso.example") {
+			t.Errorf("approvals %+v, want bob's", got.Approvals)
+		}
+		if n := w.told("erin", "Teams Administrator active until"); n != 1 {
+			t.Errorf("erin told %d times it is active", n)
+		}
+		contains(t, w.rec.lastTo("bob"), "PIM took your approval")
+		card, _ := w.rec.latestCard(w.cfg.Channels.Approvals)
+		contains(t, card.Text, "active until")
+	})
+	t.Run("approval refused before processing", func(t *testing.T) {
+		w := pimWorld(t, nil)
+		w.say("erin", "teams 1h fix a meeting policy")
+		w.signIn("erin")
+		r := w.only("erin")
+		w.tenant.Inject(graphtest.Fault{Method: "PATCH", Path: "roleAssignmentApprovals", Status: http.StatusBadGateway})
+		w.click("bob", bot.ActionApprove, "")
+		w.signIn("bob")
+		w.minute()
+		got := w.request(r.ID)
+		if got.State != store.StateAwaitingApproval || got.Write != nil || len(got.Approvals) != 0 {
+			t.Fatalf("PIM still waits; Elevate: %s %+v %+v", got.State, got.Write, got.Approvals)
+		}
+		contains(t, w.rec.lastTo("bob"), "PIM did not take your approval of request #")
+		card, _ := w.rec.latestCard(w.cfg.Channels.Approvals)
+		if len(card.Buttons) != 2 {
+			t.Errorf("the card lost its buttons: %+v", card)
+		}
+	})
+	t.Run("cancel, answer lost", func(t *testing.T) {
+		w := pimWorld(t, nil)
+		w.say("erin", "teams 1h fix a meeting policy")
+		w.signIn("erin")
+		r := w.only("erin")
+		w.tenant.Inject(graphtest.Fault{Method: "POST", Path: "/cancel", Apply: true})
+		w.say("erin", "cancel")
+		if got := w.request(r.ID); got.State != store.StateAwaitingApproval || got.Write == nil {
+			t.Fatalf("after the lost answer: %s %+v", got.State, got.Write)
+		}
+		w.restart()
+		w.minute()
+		if got := w.request(r.ID); got.State != store.StateCancelled || got.Write != nil {
+			t.Fatalf("after the sweep: %s %+v", got.State, got.Write)
+		}
+		if n := w.told("erin", "was canceled in PIM"); n != 1 {
+			t.Errorf("erin told %d times: %q", n, w.rec.to("erin"))
+		}
+	})
+}
+
+// A PIM for Groups activation whose answer is lost converges like a role's.
+func TestGroupActivationConverges(t *testing.T) {
+	w := pimWorld(t, nil)
+	w.tenant.Inject(graphtest.Fault{Method: "POST", Path: "group/assignmentScheduleRequests", Apply: true, Drop: true})
+	w.say("dave", "tier1-admins 2h rotate the helpdesk queue")
+	w.signIn("dave")
+	r := w.only("dave")
+	if r.State != store.StateActivating {
+		t.Fatalf("after the lost answer: %s", r.State)
+	}
+	time.Sleep(60 * time.Millisecond)
+	w.restart()
+	w.minute()
+	if got := w.request(r.ID); got.State != store.StateActive {
+		t.Fatalf("after the sweep: %s (%s)", got.State, got.FailureMessage)
+	}
+	writes := 0
+	for _, c := range w.tenant.Calls() {
+		if c.Method == http.MethodPost && strings.HasSuffix(c.Path, "/privilegedAccess/group/assignmentScheduleRequests") {
+			writes++
+		}
+	}
+	if writes != 1 {
+		t.Errorf("%d group writes, want 1", writes)
+	}
+}
+
+// An activation ended in the PIM portal ends in Elevate at the next sweep; status says so.
+func TestEndedOutsideElevate(t *testing.T) {
+	w := pimWorld(t, nil)
+	w.say("alice", "exchange 1h mail flow")
+	w.signIn("alice")
+	r := w.only("alice")
+	w.tenant.Advance(6 * time.Minute)
+	tok, _ := w.tenant.UserToken("alice@contoso.example")
+	graphCall(t, w, http.MethodPost, "/v1.0/roleManagement/directory/roleAssignmentScheduleRequests", tok, map[string]any{
+		"action": "selfDeactivate", "principalId": r.UserID, "roleDefinitionId": r.RoleID, "directoryScopeId": "/"})
+	w.clock.advance(10 * time.Minute)
+	w.minute()
+	if got := w.request(r.ID); got.State != store.StateEnded {
+		t.Fatalf("after the sweep: %s", got.State)
+	}
+	if n := w.told("alice", "has ended in PIM (outside Elevate"); n != 1 {
+		t.Errorf("told %d times", n)
+	}
+	w.say("alice", "status")
+	contains(t, w.rec.lastTo("alice"), "no pending or active")
+}
