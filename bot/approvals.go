@@ -211,7 +211,7 @@ func (c *Core) decide(ctx context.Context, a Actor, id uint64, action Action, re
 	// email hint (good enough to refuse, never to approve).
 	fresh := false
 	if known && role.Tier0 {
-		_, fresh = c.tokens.fresh(keyOf(a, who.ObjectID), c.cfg.SignInFreshness, id)
+		_, fresh = c.tokens.fresh(keyOf(a, who.ObjectID), c.cfg.SignInFreshness, id, "")
 	}
 	signIn := !known || (role.Tier0 && !fresh)
 	if signIn {

@@ -58,7 +58,7 @@ func (c *Core) callback(w http.ResponseWriter, req *http.Request) {
 		page(w, http.StatusBadRequest, "This sign-in link has expired or was already used.", "Go back to chat and ask again; your request is kept.")
 		return
 	}
-	tok, err := c.graph.CompleteSignIn(req.Context(), code, p.verifier, p.claims)
+	tok, err := c.graph.CompleteSignIn(req.Context(), code, p.verifier, p.claims, p.scopes)
 	if err != nil {
 		c.log.Error("completing sign-in", "platform", p.actor.Platform, "chat_user", p.actor.ChatUser, "err", err)
 		page(w, http.StatusBadGateway, "Sign-in could not be completed.", "Microsoft Entra did not accept the sign-in. Go back to chat and try again.")

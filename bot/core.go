@@ -24,8 +24,8 @@ type Graph interface {
 	ActiveAssignments(ctx context.Context, userID string) ([]graph.Assignment, error)
 	Activate(ctx context.Context, tok graph.UserToken, r graph.ActivationRequest) (graph.Activation, error)
 	WaitUsable(ctx context.Context, userID, roleID string) (graph.Assignment, error)
-	SignInURL(ctx context.Context, state, codeChallenge, loginHint, claims string) (string, error)
-	CompleteSignIn(ctx context.Context, code, codeVerifier, claims string) (graph.UserToken, error)
+	SignInURL(ctx context.Context, state, codeChallenge, loginHint, claims string, scopes []string) (string, error)
+	CompleteSignIn(ctx context.Context, code, codeVerifier, claims string, scopes []string) (graph.UserToken, error)
 }
 
 // Options configure a Core.

@@ -227,7 +227,7 @@ func (c *Core) convertNow(ctx context.Context, a Actor, userID, roleID string) e
 		c.reply(ctx, a, Message{Kind: KindError, Text: "That is a break-glass account; it is never converted."})
 		return nil
 	}
-	tok, fresh := c.tokens.fresh(keyOf(a, who.ObjectID), c.cfg.SignInFreshness, 0)
+	tok, fresh := c.tokens.fresh(keyOf(a, who.ObjectID), c.cfg.SignInFreshness, 0, graph.ScopeEligibility)
 	if !fresh {
 		c.reply(ctx, a, Message{Kind: KindError, Text: "Your sign-in is no longer fresh; say `/elevate convert` again."})
 		return nil

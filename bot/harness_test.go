@@ -436,7 +436,7 @@ func (b *browser) answer(page, answer string) (int, string) {
 func (w *world) activations() []graphtest.Call {
 	var out []graphtest.Call
 	for _, c := range w.tenant.Calls() {
-		if c.Method == http.MethodPost && strings.HasSuffix(c.Path, "/roleAssignmentScheduleRequests") {
+		if c.Method == http.MethodPost && strings.HasSuffix(c.Path, "/roleAssignmentScheduleRequests") && !c.ValidationOnly() {
 			out = append(out, c)
 		}
 	}

@@ -204,7 +204,7 @@ func (c *Core) freshToken(r store.Request, role *policy.Role) (graph.UserToken, 
 	if role != nil && role.Tier0 {
 		forReq = r.ID // tier-0: a sign-in made for this very request
 	}
-	return c.tokens.fresh(requesterKey(r), c.cfg.SignInFreshness, forReq)
+	return c.tokens.fresh(requesterKey(r), c.cfg.SignInFreshness, forReq, scopeOf(role))
 }
 
 // askSignIn puts r into awaiting_sign_in and sends the requester a sign-in link. why says what
@@ -261,8 +261,11 @@ func (c *Core) signInLink(ctx context.Context, p pendingSignIn, hint string) (st
 	if hint == "" {
 		hint = p.actor.EmailHint
 	}
+	if p.scopes == nil {
+		p.scopes = c.scopesFor(p)
+	}
 	state, challenge := c.signins.add(p)
-	return c.graph.SignInURL(ctx, state, challenge, hint, p.claims)
+	return c.graph.SignInURL(ctx, state, challenge, hint, p.claims, p.scopes)
 }
 
 // afterSignIn runs once the requester has a fresh token: approval first, then activation.
@@ -272,6 +275,11 @@ func (c *Core) afterSignIn(ctx context.Context, id uint64) error {
 		return err
 	}
 	if r.ApprovalsNeeded > 0 && approvals(r) < r.ApprovalsNeeded {
+		// Ask PIM before asking people: what PIM would refuse is answered now, and no
+		// approver is asked to approve a request PIM would refuse.
+		if ok, err := c.pimWouldAccept(ctx, r); !ok {
+			return err
+		}
 		if !c.waiveOnCall(ctx, r) {
 			return c.requestApproval(ctx, r)
 		}
@@ -447,7 +455,30 @@ func (c *Core) activationFailed(ctx context.Context, r store.Request, err error)
 		c.tokens.drop(requesterKey(r))
 		return c.askSignIn(ctx, r, "PIM needs a sign-in with multi-factor authentication for this role.", "")
 	}
-	code, words := "graph_error", graphWords(err)
+	code, words := c.refusal(ctx, r, err)
+	r, uerr := c.update(ctx, r.ID, systemEvent(c.now(), "request.failed", code), func(r *store.Request) error {
+		if r.State != store.StateActivating {
+			return store.ErrNoChange
+		}
+		r.State, r.FailureCode, r.FailureMessage, r.Write = store.StateFailed, code, words, nil
+		return nil
+	})
+	if errors.Is(uerr, store.ErrNoChange) {
+		return nil
+	}
+	if uerr != nil {
+		return uerr
+	}
+	c.tell(ctx, r, Message{Kind: KindResult, Text: fmt.Sprintf("%s was not activated. %s", r.RoleName, words)})
+	c.refreshCards(ctx, r)
+	return nil
+}
+
+// refusal is PIM's refusal err as a failure code for the record and words for the requester.
+func (c *Core) refusal(ctx context.Context, r store.Request, err error) (code, words string) {
+	var ge *graph.Error
+	errors.As(err, &ge)
+	code, words = "graph_error", graphWords(err)
 	if ge != nil && ge.Code != "" {
 		code = ge.Code
 		if ge.Rule != "" {
@@ -469,22 +500,7 @@ func (c *Core) activationFailed(ctx context.Context, r store.Request, err error)
 	case errors.Is(err, graph.ErrRoleAssignmentExists):
 		words = fmt.Sprintf("%s is already active for you, or another request for it is pending in PIM. See `/elevate status`.", r.RoleName)
 	}
-	r, uerr := c.update(ctx, r.ID, systemEvent(c.now(), "request.failed", code), func(r *store.Request) error {
-		if r.State != store.StateActivating {
-			return store.ErrNoChange
-		}
-		r.State, r.FailureCode, r.FailureMessage, r.Write = store.StateFailed, code, words, nil
-		return nil
-	})
-	if errors.Is(uerr, store.ErrNoChange) {
-		return nil
-	}
-	if uerr != nil {
-		return uerr
-	}
-	c.tell(ctx, r, Message{Kind: KindResult, Text: fmt.Sprintf("%s was not activated. %s", r.RoleName, words)})
-	c.refreshCards(ctx, r)
-	return nil
+	return code, words
 }
 
 // graphWords says in plain words what a Graph failure means for the user.

@@ -160,18 +160,20 @@ func (c *Core) ClickExtra(ctx context.Context, a Actor, action Action, value, re
 	return true, nil
 }
 
-// FreshToken is a's delegated token if they signed in within the freshness window: for admin
-// work done with the admin's own rights (applying review removals). Never stored, never logged.
+// FreshToken is a's delegated token if they signed in within the freshness window with the
+// eligibility-write permission: for admin work done with the admin's own rights (applying review
+// removals). Never stored, never logged.
 func (c *Core) FreshToken(a Actor) (graph.UserToken, bool) {
 	who, known, err := c.identity(a)
 	if err != nil || !known {
 		return graph.UserToken{}, false
 	}
-	return c.tokens.fresh(keyOf(a, who.ObjectID), c.cfg.SignInFreshness, 0)
+	return c.tokens.fresh(keyOf(a, who.ObjectID), c.cfg.SignInFreshness, 0, graph.ScopeEligibility)
 }
 
 // SignInThenClick sends a a sign-in link; once they are signed in, their click (action, value,
-// reason) runs again, now with a fresh token. why says what the sign-in is for.
+// reason) runs again, now with a fresh token. why says what the sign-in is for. The sign-in asks
+// for the eligibility-write permission (graph.ScopeEligibility): it is for admins' writes.
 func (c *Core) SignInThenClick(ctx context.Context, a Actor, action Action, value, reason, why string) {
 	who, _, _ := c.identity(a)
 	link, err := c.signInLink(ctx, pendingSignIn{purpose: forClick, actor: a, decision: action, value: value, reason: reason}, who.UPN)

@@ -235,7 +235,7 @@ func (c *Core) decidePIM(ctx context.Context, a Actor, r store.Request, action A
 	}
 	tok, fresh := graph.UserToken{}, false
 	if known {
-		tok, fresh = c.tokens.fresh(keyOf(a, who.ObjectID), c.cfg.SignInFreshness, forReq)
+		tok, fresh = c.tokens.fresh(keyOf(a, who.ObjectID), c.cfg.SignInFreshness, forReq, scopeOf(role))
 	}
 	if !fresh {
 		why := "PIM itself asks for approval here, and your decision is made in PIM with your own Microsoft account: sign in first."
@@ -406,7 +406,7 @@ func (c *Core) userToken(ctx context.Context, a Actor, r store.Request, p purpos
 	if role != nil && role.Tier0 && p == forExtend {
 		forReq = r.ID // an extension is an activation: tier-0 wants a sign-in for it
 	}
-	if tok, ok := c.tokens.fresh(requesterKey(r), c.cfg.SignInFreshness, forReq); ok && r.UserID != "" {
+	if tok, ok := c.tokens.fresh(requesterKey(r), c.cfg.SignInFreshness, forReq, scopeOf(role)); ok && r.UserID != "" {
 		return tok, true
 	}
 	link, err := c.signInLink(ctx, pendingSignIn{purpose: p, requestID: r.ID, actor: a, reason: reason}, r.UPN)

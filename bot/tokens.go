@@ -26,6 +26,7 @@ const (
 // memory only: after a restart the user gets a new link and nothing else is lost.
 type pendingSignIn struct {
 	purpose   purpose
+	scopes    []string // the delegated permissions the sign-in asks for (scopesFor)
 	requestID uint64
 	actor     Actor
 	verifier  string
@@ -138,9 +139,10 @@ func (b *tokenBook) put(k tokenKey, t heldToken) {
 	b.m[k] = t
 }
 
-// fresh returns k's token if it was obtained within window and is still valid. When forRequest
-// is non-zero the sign-in must have been made for that request (tier-0 roles).
-func (b *tokenBook) fresh(k tokenKey, window time.Duration, forRequest uint64) (graph.UserToken, bool) {
+// fresh returns k's token if it was obtained within window, is still valid and carries the
+// delegated permission scope (any token when ""). When forRequest is non-zero the sign-in must
+// have been made for that request (tier-0 roles).
+func (b *tokenBook) fresh(k tokenKey, window time.Duration, forRequest uint64, scope string) (graph.UserToken, bool) {
 	if k.userID == "" {
 		return graph.UserToken{}, false
 	}
@@ -160,6 +162,9 @@ func (b *tokenBook) fresh(k tokenKey, window time.Duration, forRequest uint64) (
 	}
 	if forRequest != 0 && t.requestID != forRequest {
 		return graph.UserToken{}, false
+	}
+	if scope != "" && !t.tok.Has(scope) {
+		return graph.UserToken{}, false // incremental consent: this action needs another sign-in
 	}
 	return t.tok, true
 }

@@ -342,6 +342,7 @@ func (w *World) Story(ctx context.Context) error {
 		{"", func() error { return w.ClickLast(ctx, "erin", bot.ActionOpenURL, "") }},
 		{"Bob approves; his click approves in PIM, with his own recent sign-in.", func() error { return w.ClickLast(ctx, "bob", bot.ActionApprove, "") }},
 		{"Dave activates his Tier1 Admins group membership (PIM for Groups).", func() error { return w.Say(ctx, "dave", "tier1-admins 2h rotate the helpdesk queue") }},
+		{"A group is his first: the sign-in asks for the PIM for Groups permission now, not before.", func() error { return w.ClickLast(ctx, "dave", bot.ActionOpenURL, "") }},
 		{"Six minutes later, Alice is done with Exchange Administrator early.", func() error {
 			w.Tenant.Advance(6 * time.Minute) // PIM refuses to end an activation in its first 5 minutes
 			return w.Say(ctx, "alice", "done exchange")

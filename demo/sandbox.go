@@ -31,8 +31,8 @@ type SandboxGraph struct {
 }
 
 // SignInURL wraps the simulated tenant's authorize URL in the sandbox's sign-in page.
-func (g *SandboxGraph) SignInURL(ctx context.Context, state, challenge, hint, claims string) (string, error) {
-	u, err := g.Client.SignInURL(ctx, state, challenge, hint, claims)
+func (g *SandboxGraph) SignInURL(ctx context.Context, state, challenge, hint, claims string, scopes []string) (string, error) {
+	u, err := g.Client.SignInURL(ctx, state, challenge, hint, claims, scopes)
 	if err != nil {
 		return "", err
 	}

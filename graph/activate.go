@@ -18,6 +18,9 @@ type ActivationRequest struct {
 	TicketNumber   string // ticketInfo is sent only when set
 	TicketSystem   string
 	Start          time.Time // zero: now
+	// ValidationOnly asks PIM to check the request without making it (isValidationOnly): what it
+	// would refuse is refused the same way, and nothing is activated.
+	ValidationOnly bool
 }
 
 // Activation is PIM's answer to an activation request.
@@ -53,7 +56,7 @@ func (c *Client) Activate(ctx context.Context, tok UserToken, r ActivationReques
 	}
 	body := roleRequestBody{
 		Action: "selfActivate", PrincipalID: r.UserID, RoleID: r.RoleID, DirectoryScopeID: "/",
-		Justification: r.Justification,
+		Justification: r.Justification, IsValidationOnly: r.ValidationOnly,
 		ScheduleInfo: &scheduleJSON{
 			StartDateTime: start.UTC().Truncate(time.Second).Format(time.RFC3339),
 			// Whole minutes (graph-pim.md §5.4).
@@ -81,6 +84,7 @@ type roleRequestBody struct {
 	Justification    string        `json:"justification,omitempty"`
 	ScheduleInfo     *scheduleJSON `json:"scheduleInfo,omitempty"`
 	TicketInfo       *ticketJSON   `json:"ticketInfo,omitempty"`
+	IsValidationOnly bool          `json:"isValidationOnly,omitempty"`
 }
 
 type scheduleJSON struct {

@@ -410,7 +410,7 @@ func TestNewValidates(t *testing.T) {
 	if c.baseURL != "https://graph.microsoft.com/v1.0" || c.hosts[0] != "graph.microsoft.com" {
 		t.Errorf("defaults: base %q hosts %v", c.baseURL, c.hosts)
 	}
-	if _, err := c.SignInURL(t.Context(), "s", "c", "", ""); !errors.Is(err, errNoSignIn) {
+	if _, err := c.SignInURL(t.Context(), "s", "c", "", "", nil); !errors.Is(err, errNoSignIn) {
 		t.Errorf("SignInURL without a secret: %v, want errNoSignIn", err)
 	}
 }

@@ -113,6 +113,7 @@ type GroupActivationRequest struct {
 	TicketNumber    string
 	TicketSystem    string
 	Start           time.Time // zero: now; later: a scheduled activation
+	ValidationOnly  bool      // check only (isValidationOnly): nothing is activated
 }
 
 const groupBase = "/identityGovernance/privilegedAccess/group"
@@ -197,6 +198,9 @@ func (c *Client) ActivateGroup(ctx context.Context, tok UserToken, r GroupActiva
 	}
 	if r.TicketNumber != "" {
 		body["ticketInfo"] = map[string]any{"ticketNumber": r.TicketNumber, "ticketSystem": r.TicketSystem}
+	}
+	if r.ValidationOnly {
+		body["isValidationOnly"] = true
 	}
 	var res requestJSON
 	if err := c.send(ctx, ad, op, abstractions.POST, c.v1(groupBase+"/assignmentScheduleRequests"), body, &res, true); err != nil {

@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"net/url"
+	"slices"
 	"strings"
 	"time"
 
@@ -20,6 +21,7 @@ type UserToken struct {
 	AccessToken string
 	UserID, UPN string   // oid, preferred_username/upn
 	AMR, ACRS   []string // how they signed in ("pwd", "mfa"), which auth contexts they satisfied ("c1")
+	Scopes      []string // the delegated permissions the token carries (scp), e.g. ScopeActivate
 	AuthTime    time.Time
 	ExpiresOn   time.Time
 }
@@ -28,6 +30,16 @@ type UserToken struct {
 func (t UserToken) String() string {
 	return fmt.Sprintf("UserToken{UserID:%s UPN:%s AMR:%v ACRS:%v AuthTime:%s ExpiresOn:%s}",
 		t.UserID, t.UPN, t.AMR, t.ACRS, t.AuthTime.Format(time.RFC3339), t.ExpiresOn.Format(time.RFC3339))
+}
+
+// Has says whether the token carries the delegated permission scope.
+func (t UserToken) Has(scope string) bool {
+	for _, s := range t.Scopes {
+		if strings.EqualFold(s, scope) {
+			return true
+		}
+	}
+	return false
 }
 
 // GoString keeps the token out of %#v.
@@ -68,31 +80,41 @@ func (forgetful) Export(_ context.Context, c cache.Marshaler, _ cache.ExportHint
 	return nil
 }
 
-// scopes are what the user's token is for: the delegated permissions of the user's own PIM
-// calls (activate, deactivate, cancel, approve for directory roles; the same for PIM for
-// Groups; an admin's conversion of standing access to eligible). Entra grants only what the
-// signed-in user's roles allow, so a plain user's token cannot write eligibilities.
-// MSAL adds openid, profile and offline_access.
-func (c *Client) scopes() []string {
-	out := make([]string, 0, len(DelegatedScopes))
-	for _, s := range DelegatedScopes {
-		out = append(out, c.resource+"/"+s.Name)
+// scopes are the resource scopes a sign-in asks for: names, among DelegatedScopes (ScopeActivate
+// when none). Consent is incremental: each sign-in asks only for what the action it was started
+// for needs (docs/security.md says when). MSAL adds openid, profile and offline_access. Entra
+// grants only what the signed-in user's roles allow, so a plain user's token cannot write
+// eligibilities whatever it asks for.
+func (c *Client) scopes(names []string) []string {
+	if len(names) == 0 {
+		names = []string{ScopeActivate}
+	}
+	out := make([]string, 0, len(names))
+	for _, n := range names {
+		out = append(out, c.resource+"/"+n)
 	}
 	return out
 }
 
 // SignInURL is the Entra authorize URL to send the user to: authorization code with PKCE
 // (codeChallenge is the S256 challenge of the verifier the caller keeps), client capability CP1,
-// and claims from a step-up challenge when set (decoded JSON, e.g. Error.Claims).
+// claims from a step-up challenge when set (decoded JSON, e.g. Error.Claims), and the delegated
+// permissions scopes (ScopeActivate when none).
 //
 // It always asks for prompt=login: the sign-in is the user's proof of presence for an
 // activation, so an SSO session must not answer for them (and AuthTime is then the sign-in's).
-func (c *Client) SignInURL(ctx context.Context, state, codeChallenge, loginHint, claims string) (string, error) {
+func (c *Client) SignInURL(ctx context.Context, state, codeChallenge, loginHint, claims string, scopes []string) (string, error) {
 	if c.msal == nil {
 		return "", errNoSignIn
 	}
 	if state == "" || codeChallenge == "" {
 		return "", errors.New("graph: SignInURL: state and code challenge are required")
+	}
+	for _, n := range scopes {
+		if !slices.ContainsFunc(DelegatedScopes, func(s Scope) bool { return s.Name == n }) {
+			// docs/security.md lists what users are asked for; DelegatedScopes is that list.
+			return "", fmt.Errorf("graph: SignInURL: %s is not a permission Elevate asks users for", n)
+		}
 	}
 	var opts []confidential.AuthCodeURLOption
 	if loginHint != "" {
@@ -101,7 +123,7 @@ func (c *Client) SignInURL(ctx context.Context, state, codeChallenge, loginHint,
 	if claims != "" {
 		opts = append(opts, confidential.WithClaims(claims))
 	}
-	raw, err := c.msal.AuthCodeURL(ctx, c.cfg.ClientID, c.cfg.RedirectURL, c.scopes(), opts...)
+	raw, err := c.msal.AuthCodeURL(ctx, c.cfg.ClientID, c.cfg.RedirectURL, c.scopes(scopes), opts...)
 	if err != nil {
 		return "", fmt.Errorf("graph: sign-in URL: %w", err)
 	}
@@ -120,8 +142,8 @@ func (c *Client) SignInURL(ctx context.Context, state, codeChallenge, loginHint,
 }
 
 // CompleteSignIn redeems the authorization code from the callback, with the PKCE verifier and
-// the same claims the sign-in URL carried.
-func (c *Client) CompleteSignIn(ctx context.Context, code, codeVerifier, claims string) (UserToken, error) {
+// the same claims and scopes the sign-in URL carried.
+func (c *Client) CompleteSignIn(ctx context.Context, code, codeVerifier, claims string, scopes []string) (UserToken, error) {
 	if c.msal == nil {
 		return UserToken{}, errNoSignIn
 	}
@@ -132,7 +154,7 @@ func (c *Client) CompleteSignIn(ctx context.Context, code, codeVerifier, claims 
 	if claims != "" {
 		opts = append(opts, confidential.WithClaims(claims))
 	}
-	res, err := c.msal.AcquireTokenByAuthCode(ctx, code, c.cfg.RedirectURL, c.scopes(), opts...)
+	res, err := c.msal.AcquireTokenByAuthCode(ctx, code, c.cfg.RedirectURL, c.scopes(scopes), opts...)
 	if err != nil {
 		// MSAL's errors describe the token endpoint's answer; they do not contain tokens.
 		return UserToken{}, fmt.Errorf("graph: sign-in: %w", err)
@@ -149,6 +171,7 @@ func (c *Client) CompleteSignIn(ctx context.Context, code, codeVerifier, claims 
 		UPN:         firstString(id.PreferredUsername, at.UPN, id.UPN, res.IDToken.PreferredUsername, at.UniqueName),
 		AMR:         firstSlice(at.AMR, id.AMR),
 		ACRS:        firstSlice(at.ACRS, id.ACRS),
+		Scopes:      strings.Fields(at.Scp),
 		ExpiresOn:   res.ExpiresOn,
 	}
 	switch {
@@ -174,6 +197,7 @@ type tokenClaims struct {
 	UniqueName        string   `json:"unique_name"`
 	AMR               []string `json:"amr"`
 	ACRS              []string `json:"acrs"`
+	Scp               string   `json:"scp"`
 	AuthTime          int64    `json:"auth_time"`
 	IssuedAt          int64    `json:"iat"`
 }

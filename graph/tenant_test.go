@@ -97,14 +97,24 @@ func newTenant(t *testing.T, opts ...graphtest.Option) (*graphtest.Tenant, *grap
 }
 
 // signIn runs the browser round trip: SignInURL with a PKCE challenge, the simulated browser,
-// the callback's code redeemed with the verifier.
+// the callback's code redeemed with the verifier. It asks for every delegated permission.
 func signIn(t *testing.T, tenant *graphtest.Tenant, c *graph.Client, user, claims string, opts ...graphtest.BrowseOption) graph.UserToken {
+	t.Helper()
+	var all []string
+	for _, s := range graph.DelegatedScopes {
+		all = append(all, s.Name)
+	}
+	return signInFor(t, tenant, c, user, claims, all, opts...)
+}
+
+// signInFor is signIn asking for scopes only.
+func signInFor(t *testing.T, tenant *graphtest.Tenant, c *graph.Client, user, claims string, scopes []string, opts ...graphtest.BrowseOption) graph.UserToken {
 	t.Helper()
 	verifier := rand.Text() + rand.Text()
 	sum := sha256.Sum256([]byte(verifier))
 	challenge := base64.RawURLEncoding.EncodeToString(sum[:])
 	state := rand.Text()
-	u, err := c.SignInURL(t.Context(), state, challenge, user, claims)
+	u, err := c.SignInURL(t.Context(), state, challenge, user, claims, scopes)
 	if err != nil {
 		t.Fatalf("SignInURL: %v", err)
 	}
@@ -115,7 +125,7 @@ func signIn(t *testing.T, tenant *graphtest.Tenant, c *graph.Client, user, claim
 	if got := back.Query().Get("state"); got != state {
 		t.Fatalf("callback state = %q, want %q", got, state)
 	}
-	tok, err := c.CompleteSignIn(t.Context(), back.Query().Get("code"), verifier, claims)
+	tok, err := c.CompleteSignIn(t.Context(), back.Query().Get("code"), verifier, claims, scopes)
 	if err != nil {
 		t.Fatalf("CompleteSignIn: %v", err)
 	}
@@ -425,7 +435,7 @@ func TestTenantThrottling(t *testing.T) {
 func TestTenantSignInRefusesWrongVerifier(t *testing.T) {
 	tenant, c := newTenant(t)
 	sum := sha256.Sum256([]byte("right-verifier-right-verifier-right-verifier"))
-	u, err := c.SignInURL(t.Context(), "st", base64.RawURLEncoding.EncodeToString(sum[:]), "", "")
+	u, err := c.SignInURL(t.Context(), "st", base64.RawURLEncoding.EncodeToString(sum[:]), "", "", nil)
 	if err != nil {
 		t.Fatalf("SignInURL: %v", err)
 	}
@@ -433,7 +443,7 @@ func TestTenantSignInRefusesWrongVerifier(t *testing.T) {
 	if err != nil {
 		t.Fatalf("Browse: %v", err)
 	}
-	if _, err := c.CompleteSignIn(t.Context(), back.Query().Get("code"), "wrong-verifier-wrong-verifier-wrong-verifier", ""); err == nil {
+	if _, err := c.CompleteSignIn(t.Context(), back.Query().Get("code"), "wrong-verifier-wrong-verifier-wrong-verifier", "", nil); err == nil {
 		t.Error("CompleteSignIn with the wrong PKCE verifier succeeded")
 	}
 }

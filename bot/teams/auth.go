@@ -61,6 +61,7 @@ type Validator struct {
 	keys     map[string]jwk
 	fetched  time.Time  // when keys were fetched, zero for never
 	next     time.Time  // no fetch for an unknown key id before this
+	failed   error      // why the last fetch failed, nil when it succeeded
 	fetching *fetchCall // the fetch running now, if any
 }
 
@@ -219,6 +220,8 @@ func (v *Validator) key(ctx context.Context, kid string) (jwk, error) {
 					return jwk{}, fmt.Errorf("fetching signing keys: %w", waited.err)
 				case waited != nil:
 					return jwk{}, fmt.Errorf("unknown key id %q", kid)
+				case v.failed != nil:
+					return jwk{}, fmt.Errorf("signing keys unavailable (the last fetch failed, retried after %s): %w", failRetry, v.failed)
 				}
 				return jwk{}, fmt.Errorf("unknown key id %q (keys were fetched less than %s ago)", kid, v.minRefresh)
 			}
@@ -253,6 +256,7 @@ func (v *Validator) refresh(call *fetchCall) {
 	} else {
 		v.keys, v.fetched, v.next = keys, now, now.Add(v.minRefresh)
 	}
+	v.failed = err
 	call.err = err
 	v.fetching = nil
 	close(call.done)

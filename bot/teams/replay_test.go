@@ -234,3 +234,39 @@ func TestKeyFetchSurvivesDisconnect(t *testing.T) {
 		t.Errorf("%d requests for keys, want 2 (one metadata, one key set)", n)
 	}
 }
+
+// failingTransport fails the first fail requests, then passes them on.
+type failingTransport struct {
+	fail *atomic.Int32
+	next http.RoundTripper
+}
+
+func (f failingTransport) RoundTrip(r *http.Request) (*http.Response, error) {
+	if f.fail.Add(-1) >= 0 {
+		return nil, errors.New("connection reset")
+	}
+	return f.next.RoundTrip(r)
+}
+
+// TestKeyFetchFailureRetriedSoon: a key fetch that failed is tried again seconds later, not
+// after MinRefresh (meanwhile every activity would be refused).
+func TestKeyFetchFailureRetriedSoon(t *testing.T) {
+	fake := newFake(t)
+	clock := &fakeClock{t: time.Now()}
+	var fail atomic.Int32
+	fail.Store(1)
+	v, err := teams.NewValidator(teams.ValidatorOptions{AppID: appID, MetadataURL: fake.MetadataURL(), Now: clock.Now, MinRefresh: time.Hour,
+		HTTPClient: &http.Client{Transport: failingTransport{&fail, fake.Client().Transport}}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	su := fake.ServiceURL()
+	tok := "Bearer " + fake.Token(su)
+	if _, err := v.Validate(context.Background(), tok, su, "msteams"); err == nil {
+		t.Fatal("validated although the key fetch failed")
+	}
+	clock.Advance(10 * time.Second)
+	if _, err := v.Validate(context.Background(), tok, su, "msteams"); err != nil {
+		t.Fatalf("10s after a failed fetch: %v, want the keys fetched again", err)
+	}
+}

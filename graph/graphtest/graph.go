@@ -146,6 +146,9 @@ func (t *Tenant) serveGraph(w http.ResponseWriter, r *http.Request) {
 }
 
 func (t *Tenant) route(c *gctx) {
+	if !t.scopeAllows(c) {
+		return
+	}
 	p, m := c.parts, c.r.Method
 	is := func(method string, path ...string) bool {
 		if m != method || len(p) != len(path) {

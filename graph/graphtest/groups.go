@@ -35,6 +35,7 @@ type groupRequest struct {
 	Start                                      time.Time
 	Duration                                   time.Duration
 	CreatedBy                                  string
+	ValidationOnly                             bool
 }
 
 type groupRequestBody struct {
@@ -42,8 +43,9 @@ type groupRequestBody struct {
 	PrincipalID   string `json:"principalId"`
 	GroupID       string `json:"groupId"`
 	AccessID      string `json:"accessId"`
-	Justification string `json:"justification"`
-	ScheduleInfo  *struct {
+	Justification    string `json:"justification"`
+	IsValidationOnly bool   `json:"isValidationOnly"`
+	ScheduleInfo     *struct {
 		StartDateTime *time.Time `json:"startDateTime"`
 		Expiration    *struct {
 			Type     string  `json:"type"`
@@ -283,6 +285,12 @@ func (t *Tenant) createGroupRequest(c *gctx) {
 		c.fail(http.StatusBadRequest, codePolicyFailed, "The following policy rules failed: "+jsonList(failed))
 		return
 	}
+	if b.IsValidationOnly {
+		// Checked like a real request and answered the same way, but nothing is kept (graph-pim.md §3.1).
+		r.ValidationOnly, r.Status = true, "Granted"
+		c.json(http.StatusCreated, t.groupRequestJSON(c, r))
+		return
+	}
 	if pol.ApprovalOn {
 		r.Status = "PendingApproval"
 		// For groups the approval is addressed by the request id (reference §3.5).
@@ -319,7 +327,7 @@ func (t *Tenant) groupRequestJSON(c *gctx, r *groupRequest) map[string]any {
 	return map[string]any{
 		"@odata.context": c.context("identityGovernance/privilegedAccess/group/assignmentScheduleRequests/$entity"),
 		"id":             r.ID, "status": r.Status, "action": r.Action, "principalId": r.PrincipalID,
-		"groupId": r.GroupID, "accessId": r.AccessID, "justification": just, "isValidationOnly": false,
+		"groupId": r.GroupID, "accessId": r.AccessID, "justification": just, "isValidationOnly": r.ValidationOnly,
 		"createdDateTime": timeJSON(r.Created), "completedDateTime": completed, "approvalId": nil,
 		"targetScheduleId": r.GroupID + "_" + r.AccessID + "_" + r.ID,
 		"createdBy":        map[string]any{"user": map[string]any{"id": r.CreatedBy}},

@@ -209,9 +209,39 @@ func (t *Tenant) authorize(w http.ResponseWriter, r *http.Request) {
 		page(http.StatusBadRequest, "AADSTS50034: The user account does not exist in this directory.")
 		return
 	}
+	// Consent: every Graph permission asked for must have been consented for the tenant (the
+	// PIM scopes need an admin's consent); otherwise Entra ends the sign-in with AADSTS65001.
+	asked, other := requestedScopes(q.Get("scope"))
+	if len(other) > 0 {
+		redirectErr("invalid_client", fmt.Sprintf("AADSTS650057: Invalid resource. The client has requested access to a resource which is not listed in the requested permissions in the client's application registration. (%s)", strings.Join(other, " ")))
+		return
+	}
+	t.mu.Lock()
+	consented := slices.Clone(t.seed.Client.Scopes)
+	t.mu.Unlock()
+	if i := slices.Index(asked, ".default"); i >= 0 {
+		// .default: every permission consented for the app, and nothing else.
+		asked = slices.Delete(asked, i, i+1)
+		for _, c := range consented {
+			if !slices.Contains(asked, c) && !slices.Contains(oidcScopes, strings.ToLower(c)) {
+				asked = append(asked, c)
+			}
+		}
+	}
+	var missing []string
+	for _, s := range asked {
+		if !slices.ContainsFunc(consented, func(c string) bool { return strings.EqualFold(c, s) }) {
+			missing = append(missing, s)
+		}
+	}
+	if len(missing) > 0 {
+		redirectErr("consent_required", fmt.Sprintf("AADSTS65001: The user or administrator has not consented to use the application with ID '%s' named '%s'. Send an interactive authorization request for this user and resource. (Missing permission: %s)",
+			t.seed.Client.ClientID, t.clientName(), strings.Join(missing, " ")))
+		return
+	}
 	mfa := r.Header.Get(browserMFAHeader) != "false"
 	s := session{UserID: u.ID, AMR: []string{"pwd"}, AuthTime: t.now(), ClientID: t.seed.Client.ClientID,
-		Scope: q.Get("scope"), Nonce: q.Get("nonce")}
+		Scope: q.Get("scope"), Granted: asked, Nonce: q.Get("nonce")}
 	if mfa {
 		s.AMR = []string{"pwd", "mfa"}
 	}

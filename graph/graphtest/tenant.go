@@ -206,3 +206,9 @@ func (t *Tenant) Throttle(n int) {
 	defer t.mu.Unlock()
 	t.throttle = n
 }
+
+// ValidationOnly reports whether the call was a PIM dry run (isValidationOnly: true): checked
+// like a request, but nothing was written.
+func (c Call) ValidationOnly() bool {
+	return strings.Contains(strings.ReplaceAll(c.Body, " ", ""), `"isValidationOnly":true`)
+}

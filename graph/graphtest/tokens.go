@@ -26,8 +26,11 @@ type session struct {
 	AuthTime time.Time
 	ClientID string
 	Scope    string
-	XmsCC    []string
-	Nonce    string
+	// Granted are the Graph permissions the sign-in asked for (all consented); the token's scp.
+	// Empty: every consented permission (UserToken, for tests that skip the browser).
+	Granted []string
+	XmsCC   []string
+	Nonce   string
 }
 
 // caller is the verified identity behind a Graph request.
@@ -79,11 +82,15 @@ func (t *Tenant) v2Issuer() string { return t.login.URL + "/" + t.seed.TenantID 
 // accessToken mints a delegated Graph token for a session; u must exist. Lock held or not needed.
 func (t *Tenant) accessToken(u *User, s *session) (string, time.Time) {
 	now := t.now()
+	scp := s.Granted
+	if len(scp) == 0 {
+		scp = t.seed.Client.Scopes
+	}
 	exp := now.Add(time.Hour)
 	c := jwt.MapClaims{
 		"aud": GraphAudience, "iss": t.stsIssuer(), "iat": now.Unix(), "nbf": now.Unix(), "exp": exp.Unix(),
 		"tid": t.seed.TenantID, "oid": u.ID, "sub": u.ID, "upn": u.UPN, "unique_name": u.UPN, "name": u.DisplayName,
-		"scp": strings.Join(t.seed.Client.Scopes, " "), "amr": s.AMR, "auth_time": s.AuthTime.Unix(),
+		"scp": strings.Join(scp, " "), "amr": s.AMR, "auth_time": s.AuthTime.Unix(),
 		"appid": s.ClientID, "azp": s.ClientID, "idtyp": "user", "ver": "1.0", "uti": newID(),
 	}
 	if len(s.ACRS) > 0 {
