@@ -294,6 +294,10 @@ func serve(parent context.Context, args []string, stdout, stderr io.Writer) erro
 	// Runs before core.Close and s.Close (defers run last-in first-out).
 	defer func() { stop(); bg.Wait() }()
 	core.Watch(met)
+	met.Outbox(func() (metrics.OutboxStats, error) {
+		st, err := core.Outbox()
+		return metrics.OutboxStats(st), err
+	})
 
 	var checksMu sync.Mutex
 	var drains []drain
@@ -313,6 +317,9 @@ func serve(parent context.Context, args []string, stdout, stderr io.Writer) erro
 	if err := startSchedules(ctx, &bg, cfg, core, g, s, log); err != nil {
 		return err
 	}
+	// The outbox worker delivers what changes queued and could not deliver at once, what an
+	// earlier run left, and what waited for a target to become known.
+	bg.Go(func() { core.RunOutbox(ctx) })
 	if len(chats) == 0 {
 		log.Warn("no chat platform configured: set SLACK_BOT_TOKEN and SLACK_SIGNING_SECRET, or MICROSOFT_APP_ID and MICROSOFT_APP_PASSWORD")
 	}
@@ -391,6 +398,11 @@ func serve(parent context.Context, args []string, stdout, stderr io.Writer) erro
 	err = srv.Shutdown(shut)
 	for _, d := range drains {
 		waitFor(d.wait, 10*time.Second)
+	}
+	// One last outbox pass while the adapters can still post (the worker stopped with ctx): what
+	// the last jobs queued goes out now, not at the next start. Anything left stays queued.
+	waitFor(func() { core.DeliverDue(shut) }, 5*time.Second)
+	for _, d := range drains {
 		d.stop()
 	}
 	log.Info("stopped")

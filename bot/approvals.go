@@ -14,25 +14,22 @@ import (
 
 // requestApproval puts r into awaiting_approval and posts the card to the approvals channel.
 func (c *Core) requestApproval(ctx context.Context, r store.Request) error {
-	r, err := c.update(ctx, r.ID, systemEvent(c.now(), "request.awaiting_approval", fmt.Sprintf("needs %d", r.ApprovalsNeeded)), func(r *store.Request) error {
+	_, err := c.change(ctx, r.ID, systemEvent(c.now(), "request.awaiting_approval", fmt.Sprintf("needs %d", r.ApprovalsNeeded)), func(r *store.Request, out *outbox) error {
 		switch r.State {
 		case store.StateReceived, store.StateAwaitingSignIn:
 			r.State = store.StateAwaitingApproval
-			return nil
+		default:
+			return store.ErrNoChange
 		}
-		return store.ErrNoChange
+		// The requester hears "I've asked" only once the card is posted.
+		out.then(out.card(*r)).tell(*r, Message{Kind: KindProgress, Text: fmt.Sprintf("Your request for %s needs %d approval%s; I've asked in %s. It expires at %s if nobody decides.",
+			r.RoleName, r.ApprovalsNeeded, plural(r.ApprovalsNeeded), channelAt(c.approvalChannel(*r)), c.clock(r.ExpiresAt))})
+		return nil
 	})
 	if errors.Is(err, store.ErrNoChange) {
 		return nil
 	}
-	if err != nil {
-		return err
-	}
-	channel := c.approvalChannel(r)
-	c.postCard(ctx, r)
-	c.tell(ctx, r, Message{Kind: KindProgress, Text: fmt.Sprintf("Your request for %s needs %d approval%s; I've asked in %s. It expires at %s if nobody decides.",
-		r.RoleName, r.ApprovalsNeeded, plural(r.ApprovalsNeeded), c.channelName(ctx, r.Platform, channel), c.clock(r.ExpiresAt))})
-	return nil
+	return err
 }
 
 // ensureCard posts the card of a request awaiting approval that has none yet: a failed post
@@ -49,8 +46,18 @@ func (c *Core) ensureCard(ctx context.Context, r store.Request) {
 	if slices.ContainsFunc(refs, func(ref store.MessageRef) bool { return ref.Kind == string(KindCard) }) {
 		return
 	}
-	c.log.Info("posting an approval card again after a failed post", "request_id", r.ID)
-	c.postCard(ctx, r)
+	_ = c.enqueue(ctx, nil, func(out *outbox) error {
+		queued, err := out.ob.Queued(r.ID)
+		if err != nil {
+			return err
+		}
+		if slices.ContainsFunc(queued, func(it store.OutboxItem) bool { return it.Op == store.OutboxCard }) {
+			return nil // still being delivered
+		}
+		c.log.Info("posting an approval card again after its post was given up", "request_id", r.ID)
+		out.card(r)
+		return nil
+	})
 }
 
 // recentActivations tells approvers how often the requester used privileged roles lately.
@@ -261,7 +268,7 @@ func (c *Core) decide(ctx context.Context, a Actor, id uint64, action Action, re
 		name = a.Name
 	}
 	ev := c.event(a, "request."+string(action), reason)
-	r, err = c.update(ctx, id, ev, func(r *store.Request) error {
+	r, err = c.change(ctx, id, ev, func(r *store.Request, out *outbox) error {
 		if r.State != store.StateAwaitingApproval || approvals(*r) >= r.ApprovalsNeeded {
 			return store.ErrNoChange
 		}
@@ -273,6 +280,19 @@ func (c *Core) decide(ctx context.Context, a Actor, id uint64, action Action, re
 		if action == ActionDeny {
 			r.State = store.StateDenied
 		}
+		out.cards(*r)
+		if action == ActionDeny {
+			out.reply(a, Message{Kind: KindResult, Text: fmt.Sprintf("You denied %s's request for %s.", nameOf(*r), r.RoleName)})
+			out.tell(*r, Message{Kind: KindResult, Text: fmt.Sprintf("%s denied your request for %s: %s", name, r.RoleName, reason)})
+			return nil
+		}
+		got := approvals(*r)
+		out.reply(a, Message{Kind: KindResult, Text: fmt.Sprintf("You approved %s's request for %s (%d of %d).", nameOf(*r), r.RoleName, got, r.ApprovalsNeeded)})
+		if got < r.ApprovalsNeeded {
+			out.tell(*r, Message{Kind: KindProgress, Text: fmt.Sprintf("%s approved your request for %s (%d of %d).", name, r.RoleName, got, r.ApprovalsNeeded)})
+		} else {
+			out.tell(*r, Message{Kind: KindProgress, Text: fmt.Sprintf("%s approved your request for %s; that makes %d of %d.", name, r.RoleName, got, r.ApprovalsNeeded)})
+		}
 		return nil
 	})
 	if errors.Is(err, store.ErrNoChange) {
@@ -282,19 +302,9 @@ func (c *Core) decide(ctx context.Context, a Actor, id uint64, action Action, re
 	if err != nil {
 		return err
 	}
-	c.refreshCards(ctx, r)
-	if action == ActionDeny {
-		c.reply(ctx, a, Message{Kind: KindResult, Text: fmt.Sprintf("You denied %s's request for %s.", nameOf(r), r.RoleName)})
-		c.tell(ctx, r, Message{Kind: KindResult, Text: fmt.Sprintf("%s denied your request for %s: %s", name, r.RoleName, reason)})
+	if action == ActionDeny || approvals(r) < r.ApprovalsNeeded {
 		return nil
 	}
-	got := approvals(r)
-	c.reply(ctx, a, Message{Kind: KindResult, Text: fmt.Sprintf("You approved %s's request for %s (%d of %d).", nameOf(r), r.RoleName, got, r.ApprovalsNeeded)})
-	if got < r.ApprovalsNeeded {
-		c.tell(ctx, r, Message{Kind: KindProgress, Text: fmt.Sprintf("%s approved your request for %s (%d of %d).", name, r.RoleName, got, r.ApprovalsNeeded)})
-		return nil
-	}
-	c.tell(ctx, r, Message{Kind: KindProgress, Text: fmt.Sprintf("%s approved your request for %s; that makes %d of %d.", name, r.RoleName, got, r.ApprovalsNeeded)})
 	return c.activate(ctx, id)
 }
 
@@ -388,6 +398,13 @@ func (c *Core) card(r store.Request) Message {
 	switch {
 	case r.Waived != "":
 		m.Fields = append(m.Fields, Field{"Approvals", "auto-approved: " + r.Waived})
+	case pimStage(r):
+		// Elevate's approvals and PIM's own approval stage are separate steps, each with its
+		// own count and expiry.
+		if n := elevateNeeded(r); n > 0 {
+			m.Fields = append(m.Fields, Field{"Approvals", fmt.Sprintf("%d of %d", elevateApprovals(r), n)})
+		}
+		m.Fields = append(m.Fields, Field{"PIM approval", c.pimStageWords(r)})
 	default:
 		m.Fields = append(m.Fields, Field{"Approvals", fmt.Sprintf("%d of %d", approvals(r), r.ApprovalsNeeded)})
 		if r.OnCallNote != "" {
@@ -396,11 +413,17 @@ func (c *Core) card(r store.Request) Message {
 	}
 	var decided []string
 	for _, ap := range r.Approvals {
-		line := fmt.Sprintf("%s by %s at %s", map[string]string{"approve": "Approved", "deny": "Denied"}[ap.Decision], ap.ApproverName, c.clock(ap.At))
+		verb := map[string]string{"approve": "Approved", "deny": "Denied"}[ap.Decision]
+		if ap.InPIM {
+			verb += " in PIM"
+		}
+		line := fmt.Sprintf("%s by %s at %s", verb, cmpOr(ap.ApproverName, ap.Approver), c.clock(ap.At))
 		if ap.Decision == string(ActionDeny) {
 			line += ": " + ap.Reason
 		}
-		decided = append(decided, line)
+		if !slices.Contains(decided, line) {
+			decided = append(decided, line)
+		}
 	}
 	switch {
 	case r.State == store.StateAwaitingApproval && approvals(r) < r.ApprovalsNeeded:
@@ -410,8 +433,8 @@ func (c *Core) card(r store.Request) Message {
 			{Action: ActionDeny, Label: "Deny", Value: idValue(r.ID), Style: StyleDanger},
 		}
 		m.Footer = strings.TrimSpace("Expires at " + c.clock(r.ExpiresAt) + ". " + c.reminderNote(r) + " The requester cannot approve their own request.")
-		if r.GraphStatus == "PendingApproval" {
-			m.Fields = append(m.Fields, Field{"Approved in", "PIM, with the approver's own Microsoft sign-in"})
+		if pimPending(r) {
+			m.Footer = "PIM's approval expires at " + c.clock(r.PIMStageExpiresAt) + ". The requester cannot approve their own request."
 		}
 	case r.State == store.StateActive:
 		m.Text = fmt.Sprintf("Approved. %s is active until %s.", r.RoleName, c.clock(r.EndsAt))
@@ -426,24 +449,11 @@ func (c *Core) card(r store.Request) Message {
 	return m
 }
 
-// refreshCards updates every approval card of r in place, wherever it was posted.
+// refreshCards queues an update of every approval card of r, in a transaction of its own: for a
+// change that did not queue it itself (out.cards).
 func (c *Core) refreshCards(ctx context.Context, r store.Request) {
-	refs, err := c.store.MessageRefs(r.ID)
-	if err != nil {
-		c.log.Error("reading card references", "request_id", r.ID, "err", err)
-		return
-	}
-	card := c.card(r)
-	for _, ref := range refs {
-		if ref.Kind != string(KindCard) {
-			continue
-		}
-		m, ok := c.messenger(ref.Platform)
-		if !ok {
-			continue
-		}
-		if err := m.Update(ctx, ref, card); err != nil {
-			c.log.Error("updating card", "request_id", r.ID, "platform", ref.Platform, "err", err)
-		}
-	}
+	_ = c.enqueue(ctx, nil, func(out *outbox) error {
+		out.cards(r)
+		return nil
+	})
 }

@@ -192,20 +192,17 @@ func (c *Core) recheck(r store.Request, role *policy.Role) string {
 
 // refuse ends a pending request as failed because policy refuses it.
 func (c *Core) refuse(ctx context.Context, r store.Request, words string) error {
-	r, err := c.update(ctx, r.ID, systemEvent(c.now(), "request.refused", words), func(r *store.Request) error {
+	_, err := c.change(ctx, r.ID, systemEvent(c.now(), "request.refused", words), func(r *store.Request, out *outbox) error {
 		if !pending(r.State) {
 			return store.ErrNoChange
 		}
 		r.State, r.FailureCode, r.FailureMessage = store.StateFailed, "policy", words
+		out.tell(*r, Message{Kind: KindResult, Text: fmt.Sprintf("%s was not activated. %s", r.RoleName, words)})
+		out.cards(*r)
 		return nil
 	})
 	if errors.Is(err, store.ErrNoChange) {
 		return nil
 	}
-	if err != nil {
-		return err
-	}
-	c.tell(ctx, r, Message{Kind: KindResult, Text: fmt.Sprintf("%s was not activated. %s", r.RoleName, words)})
-	c.refreshCards(ctx, r)
-	return nil
+	return err
 }

@@ -16,7 +16,9 @@ import (
 
 // Job is the part of handling input that talks to Graph and the chat platform. Adapters that
 // must acknowledge quickly (Slack: 3 s) run it after the acknowledgement; nothing is lost if it
-// never runs, because what was accepted is already in the store.
+// never runs, because what was accepted is already in the store and Reconcile (at start and in
+// every minute's sweep) picks up a request whose next step never ran: a sign-in link is sent
+// again, an approved request is activated, a PIM write of unknown outcome is looked up.
 type Job func(ctx context.Context) error
 
 // Command handles what a user typed after /elevate (Slack) or to the bot (Teams): Accept, then
@@ -54,6 +56,8 @@ func (c *Core) Accept(a Actor, text string) (Job, error) {
 		return func(ctx context.Context) error { return c.decide(ctx, a, cmd.RequestID, ActionApprove, "") }, nil
 	case policy.KindDeny:
 		return func(ctx context.Context) error { return c.decide(ctx, a, cmd.RequestID, ActionDeny, cmd.Reason) }, nil
+	case policy.KindFeedback:
+		return func(ctx context.Context) error { return c.feedback(ctx, a, cmd.Reason) }, nil
 	}
 	c.mu.RLock()
 	h, ok := c.admin[cmd.Kind]
@@ -241,6 +245,9 @@ func (c *Core) statusLine(r store.Request) string {
 		}
 		return fmt.Sprintf("#%d %s: active until %s", r.ID, r.RoleName, c.clock(r.EndsAt))
 	case store.StateAwaitingApproval:
+		if pimPending(r) {
+			return fmt.Sprintf("#%d %s for %s: waiting for PIM's approval (until %s)", r.ID, r.RoleName, hm(r.Duration), c.clock(r.PIMStageExpiresAt))
+		}
 		return fmt.Sprintf("#%d %s for %s: waiting for approval (%d of %d)", r.ID, r.RoleName, hm(r.Duration), approvals(r), r.ApprovalsNeeded)
 	case store.StateAwaitingSignIn:
 		return fmt.Sprintf("#%d %s for %s: waiting for your sign-in", r.ID, r.RoleName, hm(r.Duration))
@@ -297,13 +304,14 @@ func (c *Core) cancel1(ctx context.Context, a Actor, id uint64) (bool, error) {
 	if pimPending(cur) {
 		return c.cancelPIM(ctx, a, cur)
 	}
-	r, err := c.update(ctx, id, c.event(a, "request.cancelled", ""), func(r *store.Request) error {
+	_, err = c.change(ctx, id, c.event(a, "request.cancelled", ""), func(r *store.Request, out *outbox) error {
 		// Ownership was checked above (it reads the store, which fn may not); the requester
 		// cannot change in between.
 		if r.UserID != cur.UserID && cur.UserID != "" || !pending(r.State) {
 			return store.ErrNoChange
 		}
 		r.State = store.StateCancelled
+		out.cards(*r)
 		return nil
 	})
 	if errors.Is(err, store.ErrNoChange) {
@@ -312,7 +320,6 @@ func (c *Core) cancel1(ctx context.Context, a Actor, id uint64) (bool, error) {
 	if err != nil {
 		return false, err
 	}
-	c.refreshCards(ctx, r)
 	return true, nil
 }
 

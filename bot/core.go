@@ -1,7 +1,9 @@
 package bot
 
 import (
+	"cmp"
 	"context"
+	"crypto/rand"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -40,6 +42,9 @@ type Options struct {
 	Location *time.Location
 	// UsableTimeout bounds how long the core waits for PIM to make an activation usable.
 	UsableTimeout time.Duration
+	// OutboxMaxAge is how long a chat delivery is retried (or held for an unknown target) before
+	// it is given up with an audit record; 24h when zero.
+	OutboxMaxAge time.Duration
 	// WriteTimeout bounds one PIM write, which runs detached from its caller's cancellation
 	// (default 30s); a write that takes longer has an unknown outcome and is looked up.
 	WriteTimeout time.Duration
@@ -53,17 +58,25 @@ type Options struct {
 
 // Core is the conversation core. It is safe for concurrent use by several adapters.
 type Core struct {
-	cfg     *policy.Config
-	graph   Graph
-	store   *store.Store
-	log     *slog.Logger
-	now     func() time.Time
-	loc     *time.Location
-	usable  time.Duration
-	oncall  OnCall
-	signins *signInBook
-	tokens  *tokenBook
-	links   *linkBook
+	cfg    *policy.Config
+	graph  Graph
+	store  *store.Store
+	log    *slog.Logger
+	now    func() time.Time
+	loc    *time.Location
+	usable time.Duration
+	oncall OnCall
+
+	feedbackMu sync.Mutex // feedback notes: read, append, write
+	signins    *signInBook
+	tokens     *tokenBook
+	links      *linkBook
+
+	// The outbox (outbox.go, deliver.go).
+	out          *deliveries
+	run          string    // this process run, for outbox items only it can deliver
+	started      time.Time // items queued before this were maybe posted by an earlier run
+	outboxMaxAge time.Duration
 
 	mu         sync.RWMutex
 	messengers map[string]Messenger
@@ -107,6 +120,10 @@ func New(o Options) (*Core, error) {
 	if c.usable == 0 {
 		c.usable = 10 * time.Minute
 	}
+	c.outboxMaxAge = cmp.Or(o.OutboxMaxAge, defaultOutboxMaxAge)
+	c.out = newDeliveries()
+	c.run = rand.Text()
+	c.started = c.now()
 	c.writeTimeout = o.WriteTimeout
 	if c.writeTimeout <= 0 {
 		c.writeTimeout = defaultWriteTimeout
@@ -138,6 +155,7 @@ func (c *Core) Close() {
 	c.cancel()
 	c.wg.Wait()
 	c.tokens.clear()
+	c.links.clear()
 }
 
 func (c *Core) background(name string, fn func(ctx context.Context) error) {
@@ -184,10 +202,15 @@ func (c *Core) reply(ctx context.Context, a Actor, m Message) {
 	c.send(ctx, a.Platform, a.reply(), m)
 }
 
-// tell sends a direct message to the requester of r.
+// tell sends a direct message to the requester of r through the outbox, in a transaction of its
+// own; a change that causes the message queues it with out.tell instead, atomically.
 func (c *Core) tell(ctx context.Context, r store.Request, m Message) {
-	m.RequestID = r.ID
-	c.send(ctx, r.Platform, DM(r.ChatUser), m)
+	c.tellLater(ctx, r, m)
+}
+
+// tellUser is tell; a request without a chat user (made in the Entra portal) gets nothing.
+func (c *Core) tellUser(ctx context.Context, r store.Request, m Message) {
+	c.tellLater(ctx, r, m)
 }
 
 func (c *Core) event(a Actor, action, detail string) store.AuditRecord {

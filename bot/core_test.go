@@ -364,21 +364,36 @@ func TestFailedCardIsPostedAgain(t *testing.T) {
 	if r.State != store.StateAwaitingApproval {
 		t.Fatalf("state %s, want awaiting_approval: the request must survive a chat outage", r.State)
 	}
+	for _, text := range w.rec.to("alice") {
+		if strings.Contains(text, "I've asked in") {
+			t.Fatalf("alice was told %q before the card was posted", text)
+		}
+	}
 	w.rec.mu.Lock()
 	w.rec.failChannel = ""
 	w.rec.mu.Unlock()
-	for range 2 { // the sweep posts it once, not every minute
+	w.core.DeliverDue(context.Background()) // still backing off: nothing yet
+	if _, ok := w.rec.latestCard(w.cfg.Channels.Approvals); ok {
+		t.Fatal("the card was posted again before its backoff ran out")
+	}
+	w.clock.advance(time.Minute)
+	for range 2 { // the outbox posts it once, however often it runs (the sweep too)
+		w.core.DeliverDue(context.Background())
 		if err := w.core.Expire(context.Background()); err != nil {
 			t.Fatal(err)
 		}
 	}
 	card, ok := w.rec.latestCard(w.cfg.Channels.Approvals)
 	if !ok {
-		t.Fatal("the sweep did not post the card")
+		t.Fatal("the outbox did not post the card")
 	}
 	contains(t, card.Text, "asks for Global Administrator")
 	if n := len(w.rec.to(w.cfg.Channels.Approvals)); n != 1 {
 		t.Errorf("%d cards posted, want 1", n)
+	}
+	contains(t, w.rec.lastTo("alice"), "I've asked in "+w.cfg.Channels.Approvals)
+	if st, err := w.core.Outbox(); err != nil || st.Depth != 0 || st.Failures == 0 {
+		t.Errorf("outbox %+v, %v; want empty after at least one failure", st, err)
 	}
 }
 

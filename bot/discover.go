@@ -241,14 +241,40 @@ func (c *Core) convertNow(ctx context.Context, a Actor, userID, roleID string) e
 	if err == nil {
 		name = u.UPN
 	}
-	conv, err := pg.ConvertToEligible(ctx, tok, userID, roleID, fmt.Sprintf("Standing %s replaced by eligibility (Elevate, by %s)", roleName, cmpOr(who.UPN, a.Name)))
+	// The intent first, with its audit record: Reconcile finds the conversion in PIM if the
+	// answer never comes.
+	key := convertKey(userID, roleID)
+	if !c.claimKey(key) {
+		c.reply(ctx, a, Message{Kind: KindText, Text: fmt.Sprintf("%s's %s is being converted already.", name, roleName)})
+		return nil
+	}
+	defer c.releaseKey(key)
+	in := convertIntent{Admin: who.ObjectID, AdminName: cmpOr(who.UPN, a.Name), Platform: a.Platform, ChatUser: a.ChatUser,
+		User: userID, UserName: name, Role: roleID, RoleName: roleName, At: c.now().UTC()}
+	if err := c.saveConvertIntent(in, c.event(a, "standing.converting", fmt.Sprintf("intent: user=%s role=%q", userID, roleName))); err != nil {
+		return err
+	}
+	var conv graph.Conversion
+	err = c.pimCall(ctx, func(ctx context.Context) error {
+		var err error
+		conv, err = pg.ConvertToEligible(ctx, tok, userID, roleID, fmt.Sprintf("Standing %s replaced by eligibility (Elevate, by %s)", roleName, in.AdminName))
+		return err
+	})
 	c.log.Info("convert", "admin", who.ObjectID, "user_id", userID, "role", roleName,
 		"eligibility_request", conv.EligibilityRequestID, "removal_request", conv.RemovalRequestID, "err", err)
+	if graph.Transient(err) {
+		in.Unknown, in.Retry = true, c.now().UTC().Add(writeBackoff(1))
+		if serr := c.saveConvertIntent(in, systemEvent(c.now(), "standing.write_unknown", unknownCode(err))); serr != nil {
+			return serr
+		}
+		c.reply(ctx, a, Message{Kind: KindProgress, Text: fmt.Sprintf("Microsoft Graph did not answer whether PIM converted %s's %s. I'll look it up in PIM and tell you.", name, roleName)})
+		return nil
+	}
 	outcome := "converted"
 	if err != nil {
 		outcome = "failed: " + graphWords(err)
 	}
-	if _, aerr := c.store.AppendAudit(c.event(a, "standing.convert", fmt.Sprintf("user=%s role=%q eligibility_request=%s removal_request=%s %s",
+	if _, aerr := c.store.SetCursorAudit(key, nil, c.event(a, "standing.convert", fmt.Sprintf("user=%s role=%q eligibility_request=%s removal_request=%s %s",
 		userID, roleName, conv.EligibilityRequestID, conv.RemovalRequestID, outcome))); aerr != nil {
 		c.log.Error("audit of a conversion", "err", aerr)
 	}
@@ -266,10 +292,10 @@ func (c *Core) convertNow(ctx context.Context, a Actor, userID, roleID string) e
 		until = "eligible until " + conv.EligibleUntil.Format("2 Jan 2006")
 	}
 	c.reply(ctx, a, Message{Kind: KindResult, Text: fmt.Sprintf("Converted: %s is now %s for %s, and the standing assignment is removed.", name, until, roleName)})
-	if c.cfg.Channels.Security != "" {
-		c.send(ctx, a.Platform, Address{Channel: c.cfg.Channels.Security}, Message{Kind: KindAlert,
-			Text: fmt.Sprintf("%s converted %s's standing %s to eligible.", cmpOr(who.UPN, a.Name), name, roleName)})
-	}
+	_ = c.enqueue(ctx, nil, func(out *outbox) error {
+		out.alert(a.Platform, Message{Kind: KindAlert, Text: fmt.Sprintf("%s converted %s's standing %s to eligible.", cmpOr(who.UPN, a.Name), name, roleName)})
+		return nil
+	})
 	return nil
 }
 

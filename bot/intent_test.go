@@ -420,3 +420,93 @@ func TestEndedOutsideElevate(t *testing.T) {
 	w.say("alice", "status")
 	contains(t, w.rec.lastTo("alice"), "no pending or active")
 }
+
+// Acknowledged work whose next step never ran is resumed after a restart: a sign-in link that
+// lived only in the old process's memory is sent again (and works), an approved request that
+// was never activated asks its requester to sign in and then activates.
+func TestResumeAfterRestart(t *testing.T) {
+	t.Run("sign-in link lost", func(t *testing.T) {
+		w := newWorld(t, setup{})
+		w.say("alice", "exchange 1h mail flow")
+		r := w.only("alice")
+		old, _ := w.rec.button("alice", bot.ActionOpenURL)
+		w.clock.advance(2 * time.Minute)
+		w.restart()
+		b, ok := w.rec.button("alice", bot.ActionOpenURL)
+		if !ok || b.URL == old.URL {
+			t.Fatalf("no new sign-in link after the restart: %q", w.rec.lastTo("alice"))
+		}
+		w.minute() // asked once per process: the sweep does not ask again
+		if n := w.told("alice", "Sign in with your Microsoft account"); n != 2 {
+			t.Errorf("asked %d times, want 2 (before and after the restart)", n)
+		}
+		w.signIn("alice")
+		if got := w.request(r.ID); got.State != store.StateActive {
+			t.Fatalf("after signing in with the new link: %s (%s)", got.State, got.FailureMessage)
+		}
+	})
+	t.Run("approved, never activated", func(t *testing.T) {
+		w := newWorld(t, setup{})
+		w.say("alice", "ga 1h INC-1234 restore tenant")
+		w.signIn("alice")
+		r := w.only("alice")
+		// The approvals were committed; the process died before the activation began.
+		if _, err := w.store.Update(r.ID, store.AuditRecord{Actor: "test", Action: "request.approve"}, func(r *store.Request) error {
+			for _, who := range []string{"bob", "carol"} {
+				r.Approvals = append(r.Approvals, store.Approval{Approver: w.tenant.UserID(who + "@contoso.example"), Decision: "approve"})
+			}
+			return nil
+		}); err != nil {
+			t.Fatal(err)
+		}
+		w.clock.advance(2 * time.Minute)
+		w.restart()
+		contains(t, w.rec.lastTo("alice"), "was approved. Sign in to activate it now")
+		w.signIn("alice")
+		if got := w.request(r.ID); got.State != store.StateActive {
+			t.Fatalf("after sign-in: %s (%s)", got.State, got.FailureMessage)
+		}
+		if n := len(w.activations()); n != 1 {
+			t.Errorf("%d activation writes", n)
+		}
+	})
+}
+
+// A conversion whose second write's answer is lost (PIM removed the standing assignment): after
+// a restart and a sweep the admin is told what PIM shows, once, and the intent is gone.
+func TestConvertConverges(t *testing.T) {
+	w := pimWorld(t, nil)
+	// alice gets Global Administrator active (PIM wants a privileged role to convert).
+	w.say("alice", "ga 1h INC-42 convert standing access")
+	w.signIn("alice")
+	w.click("bob", bot.ActionApprove, "")
+	w.signIn("bob")
+	w.click("carol", bot.ActionApprove, "")
+	w.signIn("carol")
+	w.say("alice", "convert erin@contoso.example ga")
+	w.click("alice", bot.ActionConvert, "")
+	w.tenant.Inject(graphtest.Fault{Method: "POST", Path: "roleAssignmentScheduleRequests", Body: "adminRemove", Apply: true})
+	w.signIn("alice")
+	contains(t, w.rec.lastTo("alice"), "did not answer whether PIM converted erin@contoso.example's Global Administrator")
+	w.restart()
+	w.minute()
+	if n := w.told("alice", "Converted: PIM shows erin@contoso.example eligible for Global Administrator"); n != 1 {
+		t.Fatalf("alice told %d times; messages %q", n, w.rec.to("alice"))
+	}
+	var actions []string
+	if err := w.store.Audit(func(r store.AuditRecord) error {
+		if strings.HasPrefix(r.Action, "standing.") {
+			actions = append(actions, r.Action)
+		}
+		return nil
+	}); err != nil {
+		t.Fatal(err)
+	}
+	if strings.Join(actions, ",") != "standing.converting,standing.write_unknown,standing.reconciled" {
+		t.Errorf("audit %q", actions)
+	}
+	w.minute()
+	if n := w.told("alice", "Converted"); n != 1 {
+		t.Errorf("told again after the intent was settled: %d", n)
+	}
+}

@@ -58,6 +58,9 @@ func (c *Core) acceptRequest(a Actor, cmd policy.Command) (Job, error) {
 	c.log.Info("request created", "request_id", r.ID, "platform", a.Platform, "role", r.RoleName)
 	return func(ctx context.Context) error {
 		c.supersede(ctx, a, r)
+		if stop, err := c.pilotGate(ctx, r); stop {
+			return err
+		}
 		c.notify(ctx, r)
 		// Before anyone is asked to sign in: is the user eligible at all, and does PIM's own
 		// maximum allow the duration? Both read with Elevate's read-only identity.
@@ -71,23 +74,21 @@ func (c *Core) acceptRequest(a Actor, cmd policy.Command) (Job, error) {
 		if pm := c.pimMax(ctx, cmd.Role); pm > 0 && r.Duration > pm {
 			// PIM's role setting is stricter than Elevate's: offer what PIM will accept.
 			text = limitWords(cmd.Role, pm, true)
-			r, err = c.update(ctx, r.ID, c.event(a, "request.offered", hm(pm)+" (PIM's maximum)"), func(r *store.Request) error {
+			_, err = c.change(ctx, r.ID, c.event(a, "request.offered", hm(pm)+" (PIM's maximum)"), func(r *store.Request, out *outbox) error {
 				if r.State != store.StateReceived && r.State != store.StateAwaitingSignIn {
 					return store.ErrNoChange
 				}
 				r.Duration, r.State = pm, store.StateReceived // waits for the user's choice
+				out.reply(a, offerMessage(*r, text))
 				return nil
 			})
 			if errors.Is(err, store.ErrNoChange) {
 				return nil
 			}
-			if err != nil {
-				return err
-			}
+			return err
 		}
 		if text != "" {
-			c.offer(ctx, a, r, text)
-			return nil
+			return c.enqueue(ctx, nil, func(out *outbox) error { out.reply(a, offerMessage(r, text)); return nil })
 		}
 		return c.proceed(ctx, r.ID)
 	}, nil
@@ -169,11 +170,11 @@ func platformName(p string) string {
 	return p
 }
 
-func (c *Core) offer(ctx context.Context, a Actor, r store.Request, text string) {
-	c.reply(ctx, a, Message{Kind: KindOffer, RequestID: r.ID, Text: text, Buttons: []Button{
+func offerMessage(r store.Request, text string) Message {
+	return Message{Kind: KindOffer, RequestID: r.ID, Text: text, Buttons: []Button{
 		{Action: ActionUseOffer, Label: "Use " + hm(r.Duration), Value: idValue(r.ID), Style: StylePrimary},
 		{Action: ActionCancel, Label: "Cancel", Value: idValue(r.ID)},
-	}})
+	}}
 }
 
 func idValue(id uint64) string { return fmt.Sprint(id) }
@@ -240,7 +241,7 @@ func (c *Core) sendSignIn(ctx context.Context, r store.Request, why, claims stri
 	link, err := c.signInLink(ctx, pendingSignIn{purpose: forRequest, requestID: r.ID, actor: actor, claims: claims}, r.UPN)
 	if err != nil {
 		c.log.Error("sign-in link", "request_id", r.ID, "err", err)
-		c.tell(ctx, r, Message{Kind: KindError, Text: "I couldn't prepare a Microsoft sign-in link just now. Your request is saved; try `/elevate status` in a minute."})
+		c.tellLater(ctx, r, Message{Kind: KindError, Text: "I couldn't prepare a Microsoft sign-in link just now. Your request is saved; try `/elevate status` in a minute."})
 		return nil
 	}
 	c.asked.Store(r.ID, struct{}{})
@@ -251,8 +252,11 @@ func (c *Core) sendSignIn(ctx context.Context, r store.Request, why, claims stri
 	if approvals(r) >= r.ApprovalsNeeded && r.ApprovalsNeeded > 0 {
 		text = fmt.Sprintf("Your request for %s was approved. Sign in to activate it now; the link works once, for 10 minutes.", r.RoleName)
 	}
-	c.tell(ctx, r, Message{Kind: KindSignIn, Text: text, Buttons: []Button{{Action: ActionOpenURL, Label: "Sign in", URL: link, Style: StylePrimary}}})
-	return nil
+	// The link lives in this process's memory: a later run drops it unsent and sends a new one.
+	return c.enqueue(ctx, nil, func(out *outbox) error {
+		out.send(r.Platform, DM(r.ChatUser), Message{Kind: KindSignIn, RequestID: r.ID, Text: text, Buttons: []Button{{Action: ActionOpenURL, Label: "Sign in", URL: link, Style: StylePrimary}}})
+		return nil
+	})
 }
 
 var errNotPending = errors.New("bot: request is no longer pending")
@@ -273,6 +277,9 @@ func (c *Core) afterSignIn(ctx context.Context, id uint64) error {
 	r, err := c.store.Request(id)
 	if err != nil {
 		return err
+	}
+	if stop, err := c.pilotGate(ctx, r); stop {
+		return err // known only now for a first sign-in
 	}
 	if r.ApprovalsNeeded > 0 && approvals(r) < r.ApprovalsNeeded {
 		// Ask PIM before asking people: what PIM would refuse is answered now, and no
@@ -412,20 +419,17 @@ func (c *Core) waitUsable(ctx context.Context, r store.Request) error {
 	defer cancel()
 	if _, err := c.graph.WaitUsable(wctx, r.UserID, r.RoleID); err != nil {
 		c.log.Warn("activation not visible yet", "request_id", r.ID, "err", err)
-		c.tell(ctx, r, Message{Kind: KindProgress, Text: fmt.Sprintf("PIM has granted %s but it is not visible yet; this can take a few minutes. Sign out and in again if an admin portal still says no.", r.RoleName)})
+		c.tellLater(ctx, r, Message{Kind: KindProgress, Text: fmt.Sprintf("PIM has granted %s but it is not visible yet; this can take a few minutes. Sign out and in again if an admin portal still says no.", r.RoleName)})
 		return nil
 	}
-	c.tell(ctx, r, Message{Kind: KindResult, Text: fmt.Sprintf("%s is usable now (until %s).", r.RoleName, c.clock(r.EndsAt))})
+	c.tellLater(ctx, r, Message{Kind: KindResult, Text: fmt.Sprintf("%s is usable now (until %s).", r.RoleName, c.clock(r.EndsAt))})
 	return nil
 }
 
-// announce posts the activation to the security channel.
-func (c *Core) announce(ctx context.Context, r store.Request) {
-	if c.cfg.Channels.Security == "" {
-		return
-	}
+// announce queues the activation's line for the security channel.
+func (c *Core) announce(out *outbox, r store.Request) {
 	text := fmt.Sprintf("%s activated %s for %s (until %s): %s", nameOf(r), r.RoleName, hm(r.Duration), c.clock(r.EndsAt), r.Justification)
-	c.send(ctx, r.Platform, Address{Channel: c.cfg.Channels.Security}, Message{Kind: KindAlert, RequestID: r.ID, Text: text})
+	out.alert(cmpOr(r.Platform, c.firstPlatform()), Message{Kind: KindAlert, RequestID: r.ID, Text: text})
 }
 
 func nameOf(r store.Request) string {
@@ -456,22 +460,19 @@ func (c *Core) activationFailed(ctx context.Context, r store.Request, err error)
 		return c.askSignIn(ctx, r, "PIM needs a sign-in with multi-factor authentication for this role.", "")
 	}
 	code, words := c.refusal(ctx, r, err)
-	r, uerr := c.update(ctx, r.ID, systemEvent(c.now(), "request.failed", code), func(r *store.Request) error {
+	_, uerr := c.change(ctx, r.ID, systemEvent(c.now(), "request.failed", code), func(r *store.Request, out *outbox) error {
 		if r.State != store.StateActivating {
 			return store.ErrNoChange
 		}
 		r.State, r.FailureCode, r.FailureMessage, r.Write = store.StateFailed, code, words, nil
+		out.tell(*r, Message{Kind: KindResult, Text: fmt.Sprintf("%s was not activated. %s", r.RoleName, words)})
+		out.cards(*r)
 		return nil
 	})
 	if errors.Is(uerr, store.ErrNoChange) {
 		return nil
 	}
-	if uerr != nil {
-		return uerr
-	}
-	c.tell(ctx, r, Message{Kind: KindResult, Text: fmt.Sprintf("%s was not activated. %s", r.RoleName, words)})
-	c.refreshCards(ctx, r)
-	return nil
+	return uerr
 }
 
 // refusal is PIM's refusal err as a failure code for the record and words for the requester.
@@ -561,11 +562,17 @@ func (c *Core) Expire(ctx context.Context) error {
 			continue
 		}
 		from := r.State
-		r, err := c.update(ctx, r.ID, systemEvent(now, "request."+string(to), ""), func(r *store.Request) error {
+		_, err := c.change(ctx, r.ID, systemEvent(now, "request."+string(to), ""), func(r *store.Request, out *outbox) error {
 			if r.State != from || to == store.StateExpired && r.Write != nil {
 				return store.ErrNoChange
 			}
 			r.State, r.Write = to, nil
+			if to == store.StateExpired {
+				out.tell(*r, Message{Kind: KindResult, Text: fmt.Sprintf("Your request for %s expired without a decision. Ask again if you still need it.", r.RoleName)})
+			} else {
+				out.tell(*r, Message{Kind: KindResult, Text: fmt.Sprintf("%s has ended.", r.RoleName)})
+			}
+			out.cards(*r)
 			return nil
 		})
 		if errors.Is(err, store.ErrNoChange) {
@@ -574,12 +581,6 @@ func (c *Core) Expire(ctx context.Context) error {
 		if err != nil {
 			return err
 		}
-		if to == store.StateExpired {
-			c.tell(ctx, r, Message{Kind: KindResult, Text: fmt.Sprintf("Your request for %s expired without a decision. Ask again if you still need it.", r.RoleName)})
-		} else {
-			c.tell(ctx, r, Message{Kind: KindResult, Text: fmt.Sprintf("%s has ended.", r.RoleName)})
-		}
-		c.refreshCards(ctx, r)
 	}
 	return nil
 }
@@ -598,6 +599,9 @@ func (c *Core) alertMismatch(ctx context.Context, a Actor, got string) {
 	if c.cfg.Channels.Security != "" {
 		text := fmt.Sprintf("Identity mismatch: chat user %s (%s) signed in as a different Microsoft account %s than the one it is linked to. Nothing was activated.",
 			a.ChatUser, a.Platform, strings.TrimSpace(got))
-		c.send(ctx, a.Platform, Address{Channel: c.cfg.Channels.Security}, Message{Kind: KindAlert, Text: text})
+		_ = c.enqueue(ctx, nil, func(out *outbox) error {
+			out.alert(a.Platform, Message{Kind: KindAlert, Text: text})
+			return nil
+		})
 	}
 }

@@ -131,11 +131,12 @@ const CodeNotEligible = "not_eligible"
 // refuseNotEligible ends r before any sign-in: Entra shows no eligibility for its role.
 func (c *Core) refuseNotEligible(ctx context.Context, a Actor, r store.Request, who string) error {
 	words := fmt.Sprintf("You are not eligible for %s in PIM (checked for %s), so there is nothing to sign in for. A PIM administrator can make you eligible; `/elevate roles` lists what you can activate.", r.RoleName, who)
-	r, err := c.update(ctx, r.ID, systemEvent(c.now(), "request.failed", CodeNotEligible+" "+who), func(r *store.Request) error {
+	r, err := c.change(ctx, r.ID, systemEvent(c.now(), "request.failed", CodeNotEligible+" "+who), func(r *store.Request, out *outbox) error {
 		if !pending(r.State) {
 			return store.ErrNoChange
 		}
 		r.State, r.FailureCode, r.FailureMessage = store.StateFailed, CodeNotEligible, words
+		out.reply(a, Message{Kind: KindError, RequestID: r.ID, Text: words})
 		return nil
 	})
 	if errors.Is(err, store.ErrNoChange) {
@@ -145,6 +146,5 @@ func (c *Core) refuseNotEligible(ctx context.Context, a Actor, r store.Request, 
 		return err
 	}
 	c.log.Info("request refused before sign-in: not eligible", "request_id", r.ID, "role", r.RoleName)
-	c.reply(ctx, a, Message{Kind: KindError, RequestID: r.ID, Text: words})
 	return nil
 }

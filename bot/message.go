@@ -55,6 +55,9 @@ type Message struct {
 	Buttons   []Button
 	Footer    string
 	RequestID uint64 // the request this message is about, 0 for none
+	// Key identifies a post made from the outbox, so that an adapter with Finder can tell whether
+	// a post whose answer was lost went through; empty for direct answers.
+	Key string `json:",omitempty"`
 }
 
 // Field is a label and its value, shown as a small table on cards.

@@ -45,11 +45,15 @@ func (c *Core) waiveOnCall(ctx context.Context, r store.Request) bool {
 	if words != "" {
 		action, detail = "request.auto_approved", "auto-approved: "+words
 	}
-	r, err := c.update(ctx, r.ID, systemEvent(c.now(), action, detail), func(x *store.Request) error {
+	_, err := c.change(ctx, r.ID, systemEvent(c.now(), action, detail), func(x *store.Request, out *outbox) error {
 		if x.State != store.StateReceived && x.State != store.StateAwaitingSignIn {
 			return store.ErrNoChange
 		}
 		x.Waived, x.OnCallNote = words, note
+		if words != "" {
+			out.card(*x)
+			out.tell(*x, Message{Kind: KindProgress, Text: fmt.Sprintf("No approval needed: you are on call (%s). Activating %s now.", ans0(words), x.RoleName)})
+		}
 		return nil
 	})
 	if err != nil {
@@ -58,12 +62,7 @@ func (c *Core) waiveOnCall(ctx context.Context, r store.Request) bool {
 		}
 		return false
 	}
-	if words == "" {
-		return false
-	}
-	c.postCard(ctx, r)
-	c.tell(ctx, r, Message{Kind: KindProgress, Text: fmt.Sprintf("No approval needed: you are on call (%s). Activating %s now.", ans0(words), r.RoleName)})
-	return true
+	return words != ""
 }
 
 // ans0 is the part of the waiver's words in brackets: where the on-call was found.

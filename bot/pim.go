@@ -5,7 +5,6 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"slices"
 	"strings"
 	"time"
 
@@ -64,15 +63,6 @@ func (c *Core) isGroup(r store.Request) (*policy.Role, bool) {
 	return role, role != nil && role.Group
 }
 
-// tellUser DMs the requester when Elevate knows who they are in chat (a request made in the
-// Entra portal may have no chat user).
-func (c *Core) tellUser(ctx context.Context, r store.Request, m Message) {
-	if r.ChatUser == "" {
-		return
-	}
-	c.tell(ctx, r, m)
-}
-
 // activateGraph makes the one PIM write for r: a directory role or a group membership.
 func (c *Core) activateGraph(ctx context.Context, tok graph.UserToken, r store.Request, role *policy.Role, start time.Time) (graph.Activation, error) {
 	ticketSystem := ""
@@ -122,7 +112,7 @@ func (c *Core) markActive(ctx context.Context, id uint64, act graph.Activation, 
 // request's duration, as the clock starts at activation) with audit record ev, clears its write,
 // and tells the requester, the approvers' card and the security channel once.
 func (c *Core) activeNow(ctx context.Context, id uint64, act graph.Activation, start, end time.Time, ev store.AuditRecord) error {
-	r, err := c.update(ctx, id, ev, func(r *store.Request) error {
+	r, err := c.change(ctx, id, ev, func(r *store.Request, out *outbox) error {
 		if r.State == store.StateActive || r.State.Terminal() {
 			return store.ErrNoChange
 		}
@@ -134,6 +124,9 @@ func (c *Core) activeNow(ctx context.Context, id uint64, act graph.Activation, s
 		if !end.IsZero() {
 			r.EndsAt = end
 		}
+		out.tell(*r, Message{Kind: KindResult, Text: fmt.Sprintf("%s active until %s. PIM is applying it; I'll tell you when it is usable.", r.RoleName, c.clock(r.EndsAt))})
+		out.cards(*r)
+		c.announce(out, *r)
 		return nil
 	})
 	if errors.Is(err, store.ErrNoChange) {
@@ -143,9 +136,6 @@ func (c *Core) activeNow(ctx context.Context, id uint64, act graph.Activation, s
 		return err
 	}
 	c.log.Info("activated", "request_id", r.ID, "role", r.RoleName, "graph_request_id", r.GraphRequestID, "how", ev.Action)
-	c.tellUser(ctx, r, Message{Kind: KindResult, Text: fmt.Sprintf("%s active until %s. PIM is applying it; I'll tell you when it is usable.", r.RoleName, c.clock(r.EndsAt))})
-	c.refreshCards(ctx, r)
-	c.announce(ctx, r)
 	c.spawn("wait until usable", func(ctx context.Context) error {
 		wctx, cancel := context.WithTimeout(ctx, c.usable)
 		defer cancel()
@@ -174,40 +164,23 @@ func (c *Core) pimApprovalPending(ctx context.Context, id uint64, act graph.Acti
 }
 
 func (c *Core) pimApprovalPendingEv(ctx context.Context, id uint64, act graph.Activation, ev store.AuditRecord) error {
-	r, err := c.update(ctx, id, ev, func(r *store.Request) error {
+	_, err := c.change(ctx, id, ev, func(r *store.Request, out *outbox) error {
 		if r.State.Terminal() || r.State == store.StateActive || pimPending(*r) {
 			return store.ErrNoChange
 		}
 		r.State, r.GraphRequestID, r.GraphStatus, r.Write = store.StateAwaitingApproval, act.RequestID, act.Status, nil
 		r.ApprovalsNeeded = max(r.ApprovalsNeeded, approvals(*r)+1)
-		// PIM's approval stage has its own deadline (a day by default), not Elevate's.
+		// PIM's approval stage has its own deadline (a day by default), not Elevate's; the card
+		// shows it as a step of its own (stages.go).
 		r.ExpiresAt = c.now().UTC().Add(24 * time.Hour)
+		r.PIMStageExpiresAt = r.ExpiresAt
+		out.then(out.card(*r)).tell(*r, Message{Kind: KindProgress, Text: fmt.Sprintf("PIM itself requires approval for %s. I've asked in %s; the approver's click approves it in PIM, with their own Microsoft sign-in. I'll tell you when it is decided.", r.RoleName, channelAt(c.approvalChannel(*r)))})
 		return nil
 	})
 	if errors.Is(err, store.ErrNoChange) {
 		return nil
 	}
-	if err != nil {
-		return err
-	}
-	c.postCard(ctx, r)
-	c.tellUser(ctx, r, Message{Kind: KindProgress, Text: fmt.Sprintf("PIM itself requires approval for %s. I've asked in %s; the approver's click approves it in PIM, with their own Microsoft sign-in. I'll tell you when it is decided.", r.RoleName, c.channelName(ctx, r.Platform, c.approvalChannel(r)))})
-	return nil
-}
-
-// postCard posts r's approval card unless it already has one.
-func (c *Core) postCard(ctx context.Context, r store.Request) {
-	refs, err := c.store.MessageRefs(r.ID)
-	if err == nil && slices.ContainsFunc(refs, func(ref store.MessageRef) bool { return ref.Kind == string(KindCard) }) {
-		c.refreshCards(ctx, r)
-		return
-	}
-	if ref, ok := c.send(ctx, r.Platform, Address{Channel: c.approvalChannel(r)}, c.card(r)); ok {
-		ref.Kind = string(KindCard)
-		if err := c.store.AddMessageRef(r.ID, ref); err != nil {
-			c.log.Error("saving card reference", "request_id", r.ID, "err", err)
-		}
-	}
+	return err
 }
 
 // decidePIM acts on PIM's own approval step with the approver's delegated token. PIM decides who
@@ -315,18 +288,26 @@ func (c *Core) decidePIM(ctx context.Context, a Actor, r store.Request, action A
 		return nil
 	}
 	ev := c.event(a, "request.pim_"+string(action), just)
-	r, err = c.update(ctx, r.ID, ev, func(r *store.Request) error {
+	r, err = c.change(ctx, r.ID, ev, func(r *store.Request, out *outbox) error {
 		if !pimPending(*r) {
 			return store.ErrNoChange
 		}
 		r.Write = nil
 		r.Approvals = append(r.Approvals, store.Approval{Approver: who.ObjectID, ApproverName: name, Platform: a.Platform,
-			ChatUser: a.ChatUser, Decision: string(action), Reason: reason, At: c.now().UTC()})
+			ChatUser: a.ChatUser, Decision: string(action), Reason: reason, At: c.now().UTC(), InPIM: true})
 		if action == ActionDeny {
 			r.State, r.GraphStatus = store.StateDenied, "Denied"
 		} else {
 			r.State, r.GraphStatus = store.StateActivating, "Approved"
 		}
+		out.cards(*r)
+		if action == ActionDeny {
+			out.reply(a, Message{Kind: KindResult, Text: fmt.Sprintf("You denied %s's request for %s in PIM.", nameOf(*r), r.RoleName)})
+			out.tell(*r, Message{Kind: KindResult, Text: fmt.Sprintf("%s denied your request for %s in PIM: %s", name, r.RoleName, just)})
+			return nil
+		}
+		out.reply(a, Message{Kind: KindResult, Text: fmt.Sprintf("You approved %s's request for %s in PIM.", nameOf(*r), r.RoleName)})
+		out.tell(*r, Message{Kind: KindProgress, Text: fmt.Sprintf("%s approved your request for %s in PIM.", name, r.RoleName)})
 		return nil
 	})
 	if errors.Is(err, store.ErrNoChange) {
@@ -335,14 +316,9 @@ func (c *Core) decidePIM(ctx context.Context, a Actor, r store.Request, action A
 	if err != nil {
 		return err
 	}
-	c.refreshCards(ctx, r)
 	if action == ActionDeny {
-		c.reply(ctx, a, Message{Kind: KindResult, Text: fmt.Sprintf("You denied %s's request for %s in PIM.", nameOf(r), r.RoleName)})
-		c.tellUser(ctx, r, Message{Kind: KindResult, Text: fmt.Sprintf("%s denied your request for %s in PIM: %s", name, r.RoleName, just)})
 		return nil
 	}
-	c.reply(ctx, a, Message{Kind: KindResult, Text: fmt.Sprintf("You approved %s's request for %s in PIM.", nameOf(r), r.RoleName)})
-	c.tellUser(ctx, r, Message{Kind: KindProgress, Text: fmt.Sprintf("%s approved your request for %s in PIM.", name, r.RoleName)})
 	return c.markActive(ctx, r.ID, graph.Activation{Status: "Provisioned"}, c.now().UTC(), "approved in PIM")
 }
 
@@ -377,11 +353,13 @@ func (c *Core) applyPIMStatus(ctx context.Context, r store.Request, status, acti
 		if to == "" {
 			to = store.StateFailed
 		}
-		r, err := c.update(ctx, r.ID, systemEvent(c.now(), cmpOr(action, "request."+string(to)), "decided in PIM: "+status), func(r *store.Request) error {
+		_, err := c.change(ctx, r.ID, systemEvent(c.now(), cmpOr(action, "request."+string(to)), "decided in PIM: "+status), func(r *store.Request, out *outbox) error {
 			if !pimPending(*r) {
 				return store.ErrNoChange
 			}
 			r.State, r.GraphStatus, r.Write = to, status, nil
+			out.cards(*r)
+			out.tell(*r, Message{Kind: KindResult, Text: fmt.Sprintf("Your request for %s was %s in PIM.", r.RoleName, strings.ToLower(status))})
 			return nil
 		})
 		if errors.Is(err, store.ErrNoChange) {
@@ -390,8 +368,6 @@ func (c *Core) applyPIMStatus(ctx context.Context, r store.Request, status, acti
 		if err != nil {
 			return err
 		}
-		c.refreshCards(ctx, r)
-		c.tellUser(ctx, r, Message{Kind: KindResult, Text: fmt.Sprintf("Your request for %s was %s in PIM.", r.RoleName, strings.ToLower(status))})
 	default:
 		c.refreshCards(ctx, r)
 	}
@@ -532,11 +508,14 @@ func (c *Core) doneRequest(ctx context.Context, a Actor, r store.Request) error 
 		return e
 	}
 	now := c.now().UTC()
-	r, err = c.update(ctx, r.ID, c.event(a, "request.ended", "deactivated early"), func(r *store.Request) error {
+	_, err = c.change(ctx, r.ID, c.event(a, "request.ended", "deactivated early"), func(r *store.Request, out *outbox) error {
 		if r.State != store.StateActive {
 			return store.ErrNoChange
 		}
 		r.State, r.EndsAt, r.Write = store.StateEnded, now, nil
+		out.reply(a, Message{Kind: KindResult, RequestID: r.ID, Text: fmt.Sprintf("Done: %s is deactivated in PIM. Thanks for giving it back early.", r.RoleName)})
+		out.cards(*r)
+		c.queueEnded(out, *r, now)
 		if r.Extension != nil {
 			r.Extension.By = 0 // the follow-up it consented to is off too
 		}
@@ -545,21 +524,18 @@ func (c *Core) doneRequest(ctx context.Context, a Actor, r store.Request) error 
 	if errors.Is(err, store.ErrNoChange) {
 		return nil
 	}
-	if err != nil {
-		return err
-	}
-	c.reply(ctx, a, Message{Kind: KindResult, RequestID: r.ID, Text: fmt.Sprintf("Done: %s is deactivated in PIM. Thanks for giving it back early.", r.RoleName)})
-	c.refreshCards(ctx, r)
-	c.alertEnded(ctx, r, now)
-	return nil
+	return err
 }
 
-// alertEnded tells the security channel that r was ended early.
+// alertEnded tells the security channel that r was ended early, in a transaction of its own.
 func (c *Core) alertEnded(ctx context.Context, r store.Request, at time.Time) {
-	if c.cfg.Channels.Security != "" {
-		c.send(ctx, r.Platform, Address{Channel: c.cfg.Channels.Security}, Message{Kind: KindAlert, RequestID: r.ID,
-			Text: fmt.Sprintf("%s ended %s early (at %s).", nameOf(r), r.RoleName, c.clock(at))})
-	}
+	_ = c.enqueue(ctx, nil, func(out *outbox) error { c.queueEnded(out, r, at); return nil })
+}
+
+// queueEnded queues the security channel's line that r was ended early.
+func (c *Core) queueEnded(out *outbox, r store.Request, at time.Time) {
+	out.alert(cmpOr(r.Platform, c.firstPlatform()), Message{Kind: KindAlert, RequestID: r.ID,
+		Text: fmt.Sprintf("%s ended %s early (at %s).", nameOf(r), r.RoleName, c.clock(at))})
 }
 
 // doneFailed explains a refused deactivation; nil err means it worked.
@@ -579,11 +555,12 @@ func (c *Core) doneFailed(ctx context.Context, a Actor, r store.Request, err err
 			r.RoleName, c.clock(r.ActivatedAt), c.clock(when))})
 	case errors.Is(err, graph.ErrNotFound):
 		// Already over in PIM (expired, or deactivated in the portal): record it.
-		c.update(ctx, r.ID, c.event(a, "request.ended", "not active in PIM any more"), func(r *store.Request) error {
+		c.change(ctx, r.ID, c.event(a, "request.ended", "not active in PIM any more"), func(r *store.Request, out *outbox) error {
 			if r.State != store.StateActive {
 				return store.ErrNoChange
 			}
 			r.State, r.Write = store.StateEnded, nil
+			out.cards(*r)
 			return nil
 		})
 		c.reply(ctx, a, Message{Kind: KindText, Text: fmt.Sprintf("%s is no longer active in PIM; nothing to end.", r.RoleName)})
@@ -664,11 +641,12 @@ func (c *Core) cancelPIM(ctx context.Context, a Actor, r store.Request) (bool, e
 		c.reply(ctx, a, Message{Kind: KindError, Text: fmt.Sprintf("PIM did not cancel your request for %s. %s", r.RoleName, graphWords(err))})
 		return false, nil
 	}
-	r, err = c.update(ctx, r.ID, c.event(a, "request.cancelled", "cancelled in PIM"), func(r *store.Request) error {
+	_, err = c.change(ctx, r.ID, c.event(a, "request.cancelled", "cancelled in PIM"), func(r *store.Request, out *outbox) error {
 		if !pimPending(*r) {
 			return store.ErrNoChange
 		}
 		r.State, r.GraphStatus, r.Write = store.StateCancelled, "Canceled", nil
+		out.cards(*r)
 		return nil
 	})
 	if errors.Is(err, store.ErrNoChange) {
@@ -677,7 +655,6 @@ func (c *Core) cancelPIM(ctx context.Context, a Actor, r store.Request) (bool, e
 	if err != nil {
 		return false, err
 	}
-	c.refreshCards(ctx, r)
 	return true, nil
 }
 

@@ -161,7 +161,7 @@ func (c *Core) SyncOutsideActivations(ctx context.Context, since time.Time) (int
 		if platform == "" {
 			continue
 		}
-		if _, ok := c.send(ctx, platform, Address{Channel: c.cfg.Channels.Security}, Message{Kind: KindAlert, Text: text}); ok {
+		if c.enqueue(ctx, nil, func(out *outbox) error { out.alert(platform, Message{Kind: KindAlert, Text: text}); return nil }) == nil {
 			posted++
 		}
 	}
@@ -226,17 +226,23 @@ func (c *Core) SyncPIMApprovals(ctx context.Context) (int, error) {
 		r := store.Request{Platform: platform, ChatUser: chatUser, UserID: e.TargetID, UPN: e.Upn,
 			RoleID: strings.ToLower(e.RoleID), RoleName: roleName, Duration: d, Justification: e.Justification,
 			State: store.StateAwaitingApproval, ApprovalsNeeded: 1, GraphRequestID: e.RequestID, GraphStatus: "PendingApproval",
-			CreatedAt: e.At.UTC(), ExpiresAt: e.At.UTC().Add(24 * time.Hour)}
+			CreatedAt: e.At.UTC(), ExpiresAt: e.At.UTC().Add(24 * time.Hour), PIMStageExpiresAt: e.At.UTC().Add(24 * time.Hour)}
 		if details := e.Details["TicketNumber"]; details != "" {
 			r.Ticket = details
 		}
-		r, err = c.store.CreateRequest(r, systemEvent(c.now(), "request.pim_approval_seen", "requested outside Elevate: "+e.RequestID))
+		var queued []store.OutboxItem
+		r, err = c.store.CreateRequestWith(r, systemEvent(c.now(), "request.pim_approval_seen", "requested outside Elevate: "+e.RequestID), func(r store.Request, ob *store.Outbox) error {
+			out := &outbox{c: c, ob: ob}
+			out.postCard(r)
+			queued = ob.Added()
+			return out.err
+		})
 		if err != nil {
 			return posted, err
 		}
 		cur.Seen[e.ID] = e.At
-		c.postCard(ctx, r)
 		c.notify(ctx, r)
+		c.flush(ctx, queued)
 		posted++
 	}
 	return posted, c.saveCursor(name, cur)

@@ -63,7 +63,11 @@ func (c *Core) remind1(ctx context.Context, r store.Request, role *policy.Role, 
 	if escalate {
 		action, detail = "request.escalated", detail+"; to "+strings.Join(plan.EscalateTo, ", ")
 	}
-	r, err := c.update(ctx, r.ID, systemEvent(now, action, detail), func(x *store.Request) error {
+	what := fmt.Sprintf("request #%d: %s asks for %s (%s)", r.ID, nameOf(r), r.RoleName, r.Justification)
+	remindText := fmt.Sprintf("Reminder — %s. It expires in %s, at %s; %s so far.", what, hm(left), c.clock(r.ExpiresAt), status)
+	escalateText := fmt.Sprintf("Escalation — %s. It expires in %s, at %s, with %s. Its approvers can decide on the card in %s or with `approve %d` / `deny %d <why>`.",
+		what, hm(left), c.clock(r.ExpiresAt), status, c.approvalChannel(r), r.ID, r.ID)
+	r, err := c.change(ctx, r.ID, systemEvent(now, action, detail), func(x *store.Request, out *outbox) error {
 		if x.State != store.StateAwaitingApproval || (passed <= x.Reminders && (!escalate || !x.EscalatedAt.IsZero())) {
 			return store.ErrNoChange // another sweep got here first
 		}
@@ -76,6 +80,28 @@ func (c *Core) remind1(ctx context.Context, r store.Request, role *policy.Role, 
 		if escalate {
 			x.EscalatedAt = now.UTC()
 		}
+		// The channel posts and the requester's "I've reminded …" go with the change, the
+		// requester's words after the posts they claim.
+		var posted uint64
+		if send {
+			posted = out.post(c.approvalChannel(*x), Message{Kind: KindProgress, RequestID: x.ID, Text: remindText}, nil)
+		}
+		if escalate {
+			for _, to := range plan.EscalateTo {
+				if isChannel(to) {
+					posted = out.post(to, Message{Kind: KindAlert, RequestID: x.ID, Text: escalateText}, nil)
+				}
+			}
+		}
+		switch {
+		case escalate:
+			out.then(posted).tell(*x, Message{Kind: KindProgress, Text: fmt.Sprintf("Your request for %s still has %s and expires at %s; I've escalated it to %s.",
+				x.RoleName, status, c.clock(x.ExpiresAt), strings.Join(plan.EscalateTo, ", "))})
+		case send:
+			out.then(posted).tell(*x, Message{Kind: KindProgress, Text: fmt.Sprintf("I've reminded the approvers of your request for %s (%s so far); it expires at %s.",
+				x.RoleName, status, c.clock(x.ExpiresAt))})
+		}
+		out.cards(*x)
 		return nil
 	})
 	if errors.Is(err, store.ErrNoChange) {
@@ -84,32 +110,18 @@ func (c *Core) remind1(ctx context.Context, r store.Request, role *policy.Role, 
 	if err != nil {
 		return err
 	}
-	what := fmt.Sprintf("request #%d: %s asks for %s (%s)", r.ID, nameOf(r), r.RoleName, r.Justification)
+	// People are found through Graph and the chat platforms, which a transaction cannot wait
+	// for: their DMs are queued once they are found.
 	if send {
-		text := fmt.Sprintf("Reminder — %s. It expires in %s, at %s; %s so far.", what, hm(left), c.clock(r.ExpiresAt), status)
-		c.Post(ctx, c.approvalChannel(r), Message{Kind: KindProgress, RequestID: r.ID, Text: text})
-		c.remindApprovers(ctx, r, role, text)
+		c.remindApprovers(ctx, r, role, remindText)
 	}
 	if escalate {
-		text := fmt.Sprintf("Escalation — %s. It expires in %s, at %s, with %s. Its approvers can decide on the card in %s or with `approve %d` / `deny %d <why>`.",
-			what, hm(left), c.clock(r.ExpiresAt), status, c.approvalChannel(r), r.ID, r.ID)
 		for _, to := range plan.EscalateTo {
-			if isChannel(to) {
-				c.Post(ctx, to, Message{Kind: KindAlert, RequestID: r.ID, Text: text})
-				continue
+			if !isChannel(to) {
+				c.dm(ctx, to, Message{Kind: KindAlert, RequestID: r.ID, Text: escalateText})
 			}
-			c.dm(ctx, to, Message{Kind: KindAlert, RequestID: r.ID, Text: text})
 		}
 	}
-	switch {
-	case escalate:
-		c.tell(ctx, r, Message{Kind: KindProgress, Text: fmt.Sprintf("Your request for %s still has %s and expires at %s; I've escalated it to %s.",
-			r.RoleName, status, c.clock(r.ExpiresAt), strings.Join(plan.EscalateTo, ", "))})
-	case send:
-		c.tell(ctx, r, Message{Kind: KindProgress, Text: fmt.Sprintf("I've reminded the approvers of your request for %s (%s so far); it expires at %s.",
-			r.RoleName, status, c.clock(r.ExpiresAt))})
-	}
-	c.refreshCards(ctx, r)
 	return nil
 }
 
@@ -155,9 +167,12 @@ func (c *Core) dm(ctx context.Context, who string, m Message) {
 	if len(rs) == 0 {
 		c.log.Warn("nobody to remind: no chat account found", "user", who, "request_id", m.RequestID)
 	}
-	for _, to := range rs {
-		c.send(ctx, to.Platform, DM(to.ChatUser), m)
-	}
+	_ = c.enqueue(ctx, nil, func(out *outbox) error {
+		for _, to := range rs {
+			out.send(to.Platform, DM(to.ChatUser), m)
+		}
+		return nil
+	})
 }
 
 // isChannel tells a channel (#name or a channel id) from a person (UPN or object id).

@@ -1,6 +1,7 @@
 package store
 
 import (
+	"bytes"
 	"errors"
 	"fmt"
 
@@ -56,4 +57,51 @@ func (s *Store) SetCursor(name string, value []byte) error {
 		}
 		return b.Put([]byte(name), value)
 	})
+}
+
+// SetCursorAudit is SetCursor and AppendAudit in one transaction: a named record (an intent, an
+// outcome) and the audit record that says why change together or not at all.
+func (s *Store) SetCursorAudit(name string, value []byte, ev AuditRecord) (AuditRecord, error) {
+	if name == "" {
+		return AuditRecord{}, errors.New("store: empty cursor name")
+	}
+	ev.At = s.at(ev.At)
+	if ev.Action == "" {
+		return AuditRecord{}, fmt.Errorf("store: audit record without an action")
+	}
+	var out AuditRecord
+	err := s.db.Update(func(tx *bolt.Tx) error {
+		b, err := bucket(tx, bucketCursors)
+		if err != nil {
+			return err
+		}
+		if value == nil {
+			err = b.Delete([]byte(name))
+		} else {
+			err = b.Put([]byte(name), value)
+		}
+		if err != nil {
+			return err
+		}
+		out, err = appendAudit(tx, ev)
+		return err
+	})
+	return out, err
+}
+
+// Cursors returns every cursor whose name starts with prefix, by name.
+func (s *Store) Cursors(prefix string) (map[string][]byte, error) {
+	out := map[string][]byte{}
+	err := s.db.View(func(tx *bolt.Tx) error {
+		b := tx.Bucket(bucketCursors)
+		if b == nil {
+			return errors.New("store: no cursors bucket (schema too old)")
+		}
+		c := b.Cursor()
+		for k, v := c.Seek([]byte(prefix)); k != nil && bytes.HasPrefix(k, []byte(prefix)); k, v = c.Next() {
+			out[string(k)] = append([]byte(nil), v...)
+		}
+		return nil
+	})
+	return out, err
 }

@@ -45,10 +45,13 @@
 //	reviews/                        v4: <str campaign id> → Campaign (JSON) (reviews.go)
 //	review_items/                   v4: <str campaign><str user id><str role id> → ReviewItem (JSON)
 //	cursors/                        v5: pollers' state (cursors.go)
-//	  <name>                        → opaque bytes (JSON): high-water marks, posted ids, extensions
+//	  <name>                        → opaque bytes (JSON): high-water marks, posted ids, extensions,
+//	                                  intents of PIM writes without a request (intent/convert/…)
 //	replays/                        v6: what chat adapters already handled (replays.go)
 //	  keys/<key>                    → 8B unix nanos: remembered until then
 //	  expiry/<8B unix nanos><key>   → empty: the same, by expiry, for pruning
+//	outbox/                         v7: chat deliveries not made yet (outbox.go); sequence = last id
+//	  <id>                          → OutboxItem (JSON), written in the transaction that caused it
 //
 // Keys: <id>, <n> and <seq> are 8-byte big-endian integers so that byte order
 // is numeric order; time-ordered keys, if added, are big-endian Unix nanos.

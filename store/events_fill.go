@@ -62,7 +62,7 @@ func FillActivations(tb interface {
 					Duration: time.Duration(1+rng.IntN(8)) * time.Hour, Justification: "benchmark",
 					State: StateActive, CreatedAt: at, UpdatedAt: at, ActivatedAt: at.Add(time.Minute), Version: 1,
 					GraphRequestID: fmt.Sprintf("fill-%d-%d", start.Unix(), i)}
-				if err := createInTx(tx, &r, &AuditRecord{At: at, Actor: "slack:" + r.ChatUser, Action: "request.created"}); err != nil {
+				if err := createInTx(tx, &r, &AuditRecord{At: at, Actor: "slack:" + r.ChatUser, Action: "request.created"}, nil); err != nil {
 					return err
 				}
 				if _, err := appendAudit(tx, AuditRecord{At: r.ActivatedAt, Actor: "system", Action: "request.active", RequestID: r.ID}); err != nil {

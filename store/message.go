@@ -13,37 +13,40 @@ import (
 // duplicate it. ErrNotFound if there is no such request.
 func (s *Store) AddMessageRef(requestID uint64, ref MessageRef) error {
 	ref.At = s.at(ref.At)
+	return s.db.Update(func(tx *bolt.Tx) error { return addMessageRef(tx, requestID, ref) })
+}
+
+func addMessageRef(tx *bolt.Tx, requestID uint64, ref MessageRef) error {
+	ref.At = utc(ref.At)
 	v, err := json.Marshal(ref)
 	if err != nil {
 		return err
 	}
-	return s.db.Update(func(tx *bolt.Tx) error {
-		if _, err := getRequest(tx, requestID); err != nil {
-			return err
+	if _, err := getRequest(tx, requestID); err != nil {
+		return err
+	}
+	msgs, err := bucket(tx, bucketMessages)
+	if err != nil {
+		return err
+	}
+	b, err := msgs.CreateBucketIfNotExists(u64(requestID))
+	if err != nil {
+		return err
+	}
+	refs, err := messageRefs(b)
+	if err != nil {
+		return err
+	}
+	for _, r := range refs {
+		if r.Platform == ref.Platform && r.Channel == ref.Channel && r.MessageID == ref.MessageID {
+			return nil
 		}
-		msgs, err := bucket(tx, bucketMessages)
-		if err != nil {
-			return err
-		}
-		b, err := msgs.CreateBucketIfNotExists(u64(requestID))
-		if err != nil {
-			return err
-		}
-		refs, err := messageRefs(b)
-		if err != nil {
-			return err
-		}
-		for _, r := range refs {
-			if r.Platform == ref.Platform && r.Channel == ref.Channel && r.MessageID == ref.MessageID {
-				return nil
-			}
-		}
-		n, err := b.NextSequence()
-		if err != nil {
-			return err
-		}
-		return b.Put(u64(n), v)
-	})
+	}
+	n, err := b.NextSequence()
+	if err != nil {
+		return err
+	}
+	return b.Put(u64(n), v)
 }
 
 // MessageRefs returns the messages showing request requestID, in the order

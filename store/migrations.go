@@ -25,6 +25,7 @@ var migrations = []migration{
 	{4, migrateV4}, // schedule.go: scheduler state, events index, snapshots, review campaigns
 	{5, migrateV5}, // cursors.go: pollers' high-water marks and extension state
 	{6, migrateV6}, // replays.go: what chat adapters already handled, for replay protection
+	{7, migrateV7}, // outbox.go: chat deliveries waiting to be made
 }
 
 var latestVersion = uint64(migrations[len(migrations)-1].version)

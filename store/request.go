@@ -16,6 +16,12 @@ import (
 // set (CreatedAt keeps the caller's value if set). An empty State becomes
 // StateReceived. ev.RequestID is set to the new ID.
 func (s *Store) CreateRequest(r Request, ev AuditRecord) (Request, error) {
+	return s.CreateRequestWith(r, ev, nil)
+}
+
+// CreateRequestWith is CreateRequest whose out (if not nil) may queue chat deliveries for the new
+// request (which it gets with its ID set), committed in the same transaction.
+func (s *Store) CreateRequestWith(r Request, ev AuditRecord, out func(r Request, out *Outbox) error) (Request, error) {
 	ev.At = s.at(ev.At)
 	if r.State == "" {
 		r.State = StateReceived
@@ -32,22 +38,22 @@ func (s *Store) CreateRequest(r Request, ev AuditRecord) (Request, error) {
 	if ev.Action == "" {
 		ev.Action = "request.created"
 	}
-	var out Request
+	var created Request
 	err := s.group(func(tx *bolt.Tx) error {
 		r, ev := r, ev // a failed shared transaction runs this again
-		if err := createInTx(tx, &r, &ev); err != nil {
+		if err := createInTx(tx, &r, &ev, out); err != nil {
 			return err
 		}
-		out = r
+		created = r
 		return nil
 	})
 	if err != nil {
 		return Request{}, err
 	}
-	return out, nil
+	return created, nil
 }
 
-func createInTx(tx *bolt.Tx, r *Request, ev *AuditRecord) error {
+func createInTx(tx *bolt.Tx, r *Request, ev *AuditRecord, out func(Request, *Outbox) error) error {
 	b, err := bucket(tx, bucketRequests)
 	if err != nil {
 		return err
@@ -62,8 +68,13 @@ func createInTx(tx *bolt.Tx, r *Request, ev *AuditRecord) error {
 		return err
 	}
 	ev.RequestID = r.ID
-	_, err = appendAudit(tx, *ev)
-	return err
+	if _, err = appendAudit(tx, *ev); err != nil {
+		return err
+	}
+	if out != nil {
+		return out(*r, &Outbox{tx: tx, now: ev.At, request: r.ID})
+	}
+	return nil
 }
 
 // Request returns the request with this id, or ErrNotFound.
@@ -98,6 +109,13 @@ func (s *Store) Request(id uint64) (Request, error) {
 // each write is tried again alone, so fn can be called a second time: it
 // should only change the *Request it is given.
 func (s *Store) Update(id uint64, ev AuditRecord, fn func(*Request) error) (Request, error) {
+	return s.UpdateWith(id, ev, func(r *Request, _ *Outbox) error { return fn(r) })
+}
+
+// UpdateWith is Update whose fn may also queue chat deliveries in out: they are committed in the
+// same transaction as the change and its audit record, or not at all (fn's error, ErrNoChange).
+// Items' RequestID defaults to id.
+func (s *Store) UpdateWith(id uint64, ev AuditRecord, fn func(r *Request, out *Outbox) error) (Request, error) {
 	ev.At = s.at(ev.At)
 	if ev.Action == "" {
 		ev.Action = "request.updated"
@@ -118,7 +136,8 @@ func (s *Store) Update(id uint64, ev AuditRecord, fn func(*Request) error) (Requ
 			refused = err
 			return nil
 		}
-		if err := fn(&r); err != nil {
+		ob := &Outbox{tx: tx, now: ev.At, request: id}
+		if err := fn(&r, ob); err != nil {
 			if errors.Is(err, ErrNoChange) {
 				out = old
 			}

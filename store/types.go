@@ -95,6 +95,10 @@ type Request struct {
 	FailureCode    string `json:"failure_code,omitempty"`
 	FailureMessage string `json:"failure_message,omitempty"`
 
+	// PIMStageExpiresAt is when PIM's own approval stage for this request expires; zero when PIM
+	// did not ask for approval. Elevate's approvals and PIM's stage are separate steps.
+	PIMStageExpiresAt time.Time `json:"pim_stage_expires_at,omitzero"`
+
 	// Extension is what `extend` added to this activation, stored with the request so that the
 	// consent, the follow-up activation's intent and its outcome share the request's transactions.
 	Extension *Extension `json:"extension,omitempty"`
@@ -159,6 +163,9 @@ type Approval struct {
 	Decision     string    `json:"decision"` // "approve" or "deny"
 	Reason       string    `json:"reason,omitempty"`
 	At           time.Time `json:"at,omitzero"`
+	// InPIM marks a decision on PIM's own approval stage (made in PIM with the approver's
+	// token), apart from Elevate's approvals.
+	InPIM bool `json:"in_pim,omitempty"`
 }
 
 // MessageRef points at a chat message that shows a request (the approvals
@@ -194,7 +201,7 @@ type Filter struct {
 // normalize puts every time in UTC without a monotonic reading, so that what
 // is stored compares equal to what is read back.
 func (r *Request) normalize() {
-	for _, t := range []*time.Time{&r.CreatedAt, &r.UpdatedAt, &r.ExpiresAt, &r.ActivatedAt, &r.EndsAt, &r.RemindedAt, &r.EscalatedAt} {
+	for _, t := range []*time.Time{&r.CreatedAt, &r.UpdatedAt, &r.ExpiresAt, &r.ActivatedAt, &r.EndsAt, &r.RemindedAt, &r.EscalatedAt, &r.PIMStageExpiresAt} {
 		*t = utc(*t)
 	}
 	for i := range r.Approvals {

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"slices"
 	"strings"
 	"time"
 
@@ -371,7 +372,7 @@ func (s *Scheduler) applyClick(ctx context.Context, a bot.Actor, value, _ string
 	if err != nil {
 		return err
 	}
-	var done, failed []string
+	var done, failed, unknown []string
 	for _, it := range items {
 		if it.Outcome != "queued" {
 			continue
@@ -382,18 +383,30 @@ func (s *Scheduler) applyClick(ctx context.Context, a bot.Actor, value, _ string
 			// Eligible through a group: the user leaves the group; that is the group owner's call.
 			note = "eligible through group " + it.ViaGroup + ": remove them from the group"
 			failed = append(failed, fmt.Sprintf("%s: %s (%s)", orWord(it.User, it.UserID), it.RoleName, note))
-			s.setOutcome(c.ID, it, "failed", note)
+			s.setOutcome(c.ID, it, "queued", "failed", note)
 			continue
 		}
-		err := s.graph.RemoveEligibility(ctx, tok, principal, it.RoleID, "Access review "+c.ID+": not needed")
+		// The intent first ("removing", with its audit record): a removal whose answer is lost
+		// is looked up in PIM by the next tick (reconcileRemovals), never assumed.
+		if !s.setOutcome(c.ID, it, "queued", outcomeRemoving, "by "+a.Platform+":"+a.ChatUser) {
+			continue // applied by another click meanwhile
+		}
+		wctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), removalTimeout)
+		err := s.graph.RemoveEligibility(wctx, tok, principal, it.RoleID, "Access review "+c.ID+": not needed")
+		cancel()
+		if err != nil && graph.Transient(err) {
+			s.log.Warn("review removal outcome unknown; it will be looked up", "campaign", c.ID, "user_id", it.UserID, "role_id", it.RoleID, "err", err)
+			unknown = append(unknown, fmt.Sprintf("%s: %s", orWord(it.User, it.UserID), it.RoleName))
+			continue
+		}
 		if err != nil {
 			s.log.Warn("review removal failed", "campaign", c.ID, "user_id", it.UserID, "role_id", it.RoleID, "err", err)
 			failed = append(failed, fmt.Sprintf("%s: %s", orWord(it.User, it.UserID), it.RoleName))
-			s.setOutcome(c.ID, it, "failed", err.Error())
+			s.setOutcome(c.ID, it, outcomeRemoving, "failed", err.Error())
 			continue
 		}
 		done = append(done, fmt.Sprintf("%s: %s", orWord(it.User, it.UserID), it.RoleName))
-		s.setOutcome(c.ID, it, "removed", "by "+a.Platform+":"+a.ChatUser)
+		s.setOutcome(c.ID, it, outcomeRemoving, "removed", "by "+a.Platform+":"+a.ChatUser)
 		if it.ChatUser != "" {
 			s.core.Tell(ctx, it.Platform, it.ChatUser, bot.Message{Kind: bot.KindResult,
 				Text: fmt.Sprintf("As decided in access review %s, your eligibility for %s has been removed.", c.ID, it.RoleName)})
@@ -406,16 +419,21 @@ func (s *Scheduler) applyClick(ctx context.Context, a bot.Actor, value, _ string
 	if len(failed) > 0 {
 		text += fmt.Sprintf(" Not removed (%d): %s.", len(failed), strings.Join(failed, "; "))
 	}
+	if len(unknown) > 0 {
+		text += fmt.Sprintf(" Not confirmed yet (%d; Microsoft Graph did not answer, I'll check PIM and tell you): %s.", len(unknown), strings.Join(unknown, "; "))
+	}
 	s.admins(ctx, bot.Message{Kind: KindReview, Title: "Access review " + c.ID + ": removals applied", Text: text})
 	return nil
 }
 
-func (s *Scheduler) setOutcome(cid string, it store.ReviewItem, outcome, note string) {
+// setOutcome moves an item from outcome from to outcome to, with an audit record; false when it
+// was not in from (another click, or a look at PIM, got there first).
+func (s *Scheduler) setOutcome(cid string, it store.ReviewItem, from, outcome, note string) bool {
 	now := s.now()
 	_, err := s.store.UpdateReviewItem(cid, it.UserID, it.RoleID, store.AuditRecord{At: now, Actor: "elevate", Action: "review." + outcome, Detail: it.Key()},
 		func(x *store.ReviewItem) error {
-			if x.Outcome != "queued" {
-				return store.ErrNoChange // applied by another click meanwhile
+			if x.Outcome != from {
+				return store.ErrNoChange
 			}
 			x.Outcome, x.OutcomeAt, x.Note = outcome, now, note
 			return nil
@@ -423,6 +441,78 @@ func (s *Scheduler) setOutcome(cid string, it store.ReviewItem, outcome, note st
 	if err != nil && !errors.Is(err, store.ErrNoChange) {
 		s.log.Error("review: saving outcome", "campaign", cid, "err", err)
 	}
+	return err == nil
+}
+
+// outcomeRemoving is the intent of a removal: committed before the PIM write, settled by its
+// answer or, when the answer is lost, by reconcileRemovals.
+const outcomeRemoving = "removing"
+
+// removalTimeout bounds one removal, which runs detached from the click's cancellation.
+const removalTimeout = 30 * time.Second
+
+// reconcileRemovals looks up in PIM the removals whose answer never came (or that a crash cut
+// off): still eligible → queued again (the admins are told to apply again); gone → removed, and
+// the user is told. A removal younger than a minute may still be on its way and is left alone.
+func (s *Scheduler) reconcileRemovals(ctx context.Context, now time.Time) error {
+	cs, err := s.store.Campaigns()
+	if err != nil {
+		return err
+	}
+	var open []store.ReviewItem
+	for _, c := range cs {
+		if !c.Closed {
+			continue
+		}
+		items, err := s.store.ReviewItems(c.ID)
+		if err != nil {
+			return err
+		}
+		for _, it := range items {
+			if it.Outcome == outcomeRemoving && now.Sub(it.OutcomeAt) >= time.Minute {
+				open = append(open, it)
+			}
+		}
+	}
+	if len(open) == 0 {
+		return nil
+	}
+	els, err := s.graph.TenantEligibilities(ctx)
+	if err != nil {
+		return err // looked up again at the next tick
+	}
+	var removed, again []string
+	for _, it := range open {
+		still := slices.ContainsFunc(els, func(e graph.RoleEligibility) bool {
+			return strings.EqualFold(e.PrincipalID, it.UserID) && strings.EqualFold(e.RoleID, it.RoleID)
+		})
+		line := fmt.Sprintf("%s: %s", orWord(it.User, it.UserID), it.RoleName)
+		if still {
+			if s.setOutcome(it.Campaign, it, outcomeRemoving, "queued", "PIM shows it still eligible") {
+				again = append(again, line)
+			}
+			continue
+		}
+		if !s.setOutcome(it.Campaign, it, outcomeRemoving, "removed", "confirmed in PIM") {
+			continue
+		}
+		removed = append(removed, line)
+		if it.ChatUser != "" {
+			s.core.Tell(ctx, it.Platform, it.ChatUser, bot.Message{Kind: bot.KindResult,
+				Text: fmt.Sprintf("As decided in access review %s, your eligibility for %s has been removed.", it.Campaign, it.RoleName)})
+		}
+	}
+	var parts []string
+	if len(removed) > 0 {
+		parts = append(parts, fmt.Sprintf("PIM confirms removed (%d): %s.", len(removed), strings.Join(removed, "; ")))
+	}
+	if len(again) > 0 {
+		parts = append(parts, fmt.Sprintf("PIM shows still eligible, queued again (%d): %s. Click Apply again to remove them.", len(again), strings.Join(again, "; ")))
+	}
+	if len(parts) > 0 {
+		s.admins(ctx, bot.Message{Kind: KindReview, Title: "Access review: removals checked with PIM", Text: strings.Join(parts, " ")})
+	}
+	return nil
 }
 
 // reviewCommand is `/elevate review start|status`.

@@ -7,6 +7,7 @@ import (
 
 	"github.com/elevate-pim/elevate/bot"
 	"github.com/elevate-pim/elevate/bot/schedule"
+	"github.com/elevate-pim/elevate/graph/graphtest"
 )
 
 func click(t *testing.T, w *world, a bot.Actor, action bot.Action, value string) []sent {
@@ -162,5 +163,47 @@ func TestReviewStartCommandOncePerQuarter(t *testing.T) {
 	w.core.Command(t.Context(), erinA, "review start")
 	if r := w.msgr.take(); len(r) != 1 || !strings.Contains(r[0].m.Text, "already open") {
 		t.Errorf("second start = %+v", r)
+	}
+}
+
+// A review removal whose answer is lost (PIM took it): the admin is told it is not confirmed
+// yet, the item stays "removing" (not "failed", not "removed"), and after a restart the next
+// tick finds it gone in PIM, records it removed and tells dave once.
+func TestReviewRemovalLostAnswer(t *testing.T) {
+	w := newWorld(t, day("2026-03-20T12:00:00Z"), nil)
+	daveA := w.bind(t, "dave", dave)
+	erinA := w.bind(t, "erin", erin)
+	w.at(t, day("2026-03-20T12:00:00Z"))
+	got := w.at(t, day("2026-04-06T09:00:00Z"))
+	remove := button(t, to(got, "U-dave"), schedule.ActionReviewRemove, "Exchange Administrator")
+	click(t, w, daveA, schedule.ActionReviewRemove, remove)
+	closed := to(w.at(t, day("2026-04-20T09:00:00Z")), "#security")
+	if len(closed) != 1 || len(closed[0].m.Buttons) != 1 {
+		t.Fatalf("closing summary = %+v", closed)
+	}
+	w.tenant.Inject(graphtest.Fault{Method: "POST", Path: "roleEligibilityScheduleRequests", Body: "adminRemove", Apply: true})
+	r := click(t, w, erinA, schedule.ActionReviewApply, closed[0].m.Buttons[0].Value)
+	if len(to(r, "U-dave")) != 0 || !strings.Contains(text(to(r, "#security")[0].m), "Not confirmed yet (1") {
+		t.Fatalf("apply with the answer lost = %+v", r)
+	}
+	items, err := w.store.ReviewItems("2026-Q2")
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, it := range items {
+		if it.UserID == dave && it.RoleID == exo && it.Outcome != "removing" {
+			t.Fatalf("dave's Exchange item: %q, want removing", it.Outcome)
+		}
+	}
+	w.restart(t)
+	got = w.at(t, day("2026-04-20T09:05:00Z"))
+	if d := to(got, "U-dave"); len(d) != 1 || !strings.Contains(d[0].m.Text, "has been removed") {
+		t.Errorf("dave told = %+v", d)
+	}
+	if s := to(got, "#security"); len(s) != 1 || !strings.Contains(text(s[0].m), "PIM confirms removed (1): dave@contoso.example: Exchange Administrator") {
+		t.Errorf("admins told = %+v", s)
+	}
+	if again := w.at(t, day("2026-04-20T09:10:00Z")); len(to(again, "U-dave")) != 0 {
+		t.Errorf("told again: %+v", again)
 	}
 }

@@ -212,6 +212,7 @@ func (s *Scheduler) Tick(ctx context.Context) error {
 		}
 	}
 	run("reviews", func() error { return s.advanceReviews(ctx, now) })
+	run("review removals", func() error { return s.reconcileRemovals(ctx, now) })
 	return errors.Join(errs...)
 }
 

@@ -234,6 +234,9 @@ func when(t time.Time) string {
 func stateText(r store.Request) string {
 	switch r.State {
 	case store.StateAwaitingApproval:
+		if !r.PIMStageExpiresAt.IsZero() && r.GraphStatus == "PendingApproval" {
+			return "waiting for PIM's approval (until " + r.PIMStageExpiresAt.UTC().Format("15:04") + " UTC)" // a step of its own, not counted with Elevate's
+		}
 		n := 0
 		for _, ap := range r.Approvals {
 			if ap.Decision == string(bot.ActionApprove) {

@@ -7,10 +7,12 @@ import (
 	"strings"
 	"sync"
 	"testing"
+	"time"
 
 	"github.com/elevate-pim/elevate/bot"
 	"github.com/elevate-pim/elevate/bot/teams/teamstest"
 	"github.com/elevate-pim/elevate/examples"
+	"github.com/elevate-pim/elevate/graph/graphtest"
 	"github.com/elevate-pim/elevate/store"
 )
 
@@ -346,5 +348,59 @@ func TestDenyAsksForReason(t *testing.T) {
 	p.Settle(t)
 	if got := lastRequest(t, w); got.State != store.StateDenied || got.Approvals[0].Reason != "not during the freeze" {
 		t.Fatalf("a deny with a reason: %s %+v", got.State, got.Approvals)
+	}
+}
+
+// TestPIMStageOnItsOwn: SharePoint needs bob's approval in Elevate, and the tenant's PIM setting
+// wants its own approval too. The card shows the two as separate steps, each with its own count
+// and expiry: never Elevate's and PIM's approvals summed, never an expiry of "now".
+func TestPIMStageOnItsOwn(t *testing.T) {
+	w := startWorldWith(t, oneApproverConfig(t))
+	if err := w.Tenant.SetPolicy(graphtest.PolicyConfig{Role: "SharePoint Administrator", MaxDuration: graphtest.Duration(time.Hour),
+		Approval: &struct {
+			Approvers []string `yaml:"approvers"`
+		}{Approvers: []string{"PIM Approvers"}}}); err != nil {
+		t.Fatal(err)
+	}
+	p := platform{w}
+	p.Type(t, "dave", "sharepoint 1h fix the intranet site")
+	p.Settle(t)
+	signIn(t, w, p, "dave")
+	p.Type(t, "bob", "help")
+	p.Settle(t)
+	r := lastRequest(t, w)
+	invokeCard(t, w, "bob", "approve", itoa(r.ID), "")
+	p.Settle(t)
+	if got := lastRequest(t, w); got.GraphStatus != "PendingApproval" {
+		t.Fatalf("after Elevate's approval: %s %s, want PIM's approval pending", got.State, got.GraphStatus)
+	}
+	c, _ := w.fake.Conversation(approvalsID)
+	card := teamstest.Text(c.Activities[len(c.Activities)-1].Body)
+	for _, want := range []string{"Approvals: 1 of 1", "PIM approval: waiting for one of PIM's approvers", "PIM's approval expires at"} {
+		if !strings.Contains(card, want) {
+			t.Errorf("card during PIM's stage lacks %q:\n%s", want, card)
+		}
+	}
+	if strings.Contains(card, "of 2") || strings.Contains(card, "Expires at "+time.Now().UTC().Format("15:04")) {
+		t.Errorf("card during PIM's stage sums the steps or expires now:\n%s", card)
+	}
+	// Carol approves PIM's stage, in PIM, after her own sign-in.
+	p.Type(t, "carol", "help")
+	p.Settle(t)
+	invokeCard(t, w, "carol", "approve", itoa(r.ID), "")
+	p.Settle(t)
+	signIn(t, w, p, "carol")
+	if got := lastRequest(t, w); got.State != store.StateActive {
+		t.Fatalf("after PIM's approval: %s", got.State)
+	}
+	c, _ = w.fake.Conversation(approvalsID)
+	card = teamstest.Text(c.Activities[len(c.Activities)-1].Body)
+	for _, want := range []string{"Approvals: 1 of 1", "PIM approval: approved by", "Approved in PIM by"} {
+		if !strings.Contains(card, want) {
+			t.Errorf("final card lacks %q:\n%s", want, card)
+		}
+	}
+	if n := strings.Count(card, "Approved by bob"); n > 1 {
+		t.Errorf("bob is listed %d times:\n%s", n, card)
 	}
 }

@@ -39,10 +39,10 @@ type groupRequest struct {
 }
 
 type groupRequestBody struct {
-	Action        string `json:"action"`
-	PrincipalID   string `json:"principalId"`
-	GroupID       string `json:"groupId"`
-	AccessID      string `json:"accessId"`
+	Action           string `json:"action"`
+	PrincipalID      string `json:"principalId"`
+	GroupID          string `json:"groupId"`
+	AccessID         string `json:"accessId"`
 	Justification    string `json:"justification"`
 	IsValidationOnly bool   `json:"isValidationOnly"`
 	ScheduleInfo     *struct {
