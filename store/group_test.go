@@ -168,3 +168,53 @@ func TestGroupCommitUpdates(t *testing.T) {
 		t.Errorf("audit: %d records, %v; want %d", got, err, n+1+int(written.Load()))
 	}
 }
+
+// TestGroupCommitUpdateWithOutbox: an UpdateWith that queues deliveries and then gives up leaves
+// none of them, even when its transaction was shared with others that went through.
+func TestGroupCommitUpdateWithOutbox(t *testing.T) {
+	s := newTestStore(t)
+	const n = 40
+	ids := make([]uint64, n)
+	for i := range ids {
+		r, err := s.CreateRequest(Request{Platform: "slack", ChatUser: fmt.Sprint("U", i), RoleName: "Exchange Administrator"},
+			AuditRecord{Actor: "slack:U", Action: "request.created"})
+		if err != nil {
+			t.Fatal(err)
+		}
+		ids[i] = r.ID
+	}
+	var wg sync.WaitGroup
+	for i, id := range ids {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			_, err := s.UpdateWith(id, AuditRecord{Action: "request.awaiting_approval"}, func(r *Request, out *Outbox) error {
+				if _, err := out.Add(OutboxItem{Op: OutboxSend, Platform: "slack", User: r.ChatUser}); err != nil {
+					return err
+				}
+				if i%2 == 1 {
+					return ErrNoChange
+				}
+				r.State = StateAwaitingApproval
+				return nil
+			})
+			if (i%2 == 1) != errors.Is(err, ErrNoChange) || (i%2 == 0 && err != nil) {
+				t.Errorf("update %d: %v", i, err)
+			}
+		}()
+	}
+	wg.Wait()
+	items, err := s.OutboxItems()
+	if err != nil {
+		t.Fatal(err)
+	}
+	got := map[uint64]int{}
+	for _, it := range items {
+		got[it.RequestID]++
+	}
+	for i, id := range ids {
+		if want := 1 - i%2; got[id] != want {
+			t.Errorf("request %d has %d deliveries queued, want %d", i, got[id], want)
+		}
+	}
+}

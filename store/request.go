@@ -105,9 +105,10 @@ func (s *Store) Request(id uint64) (Request, error) {
 // The transaction is shared with the other writes queued meanwhile (group
 // commit, see group): one fsync for all of them. A refusal (fn's error,
 // ErrConflict, an invalid request) writes nothing and fails only this
-// Update. When the shared transaction fails for another reason (the disk),
-// each write is tried again alone, so fn can be called a second time: it
-// should only change the *Request it is given.
+// Update. When the shared transaction fails for another reason (the disk,
+// or UpdateWith's fn giving up after queuing deliveries), each write is
+// tried again alone, so fn can be called a second time: it should only
+// change the *Request (and Outbox) it is given.
 func (s *Store) Update(id uint64, ev AuditRecord, fn func(*Request) error) (Request, error) {
 	return s.UpdateWith(id, ev, func(r *Request, _ *Outbox) error { return fn(r) })
 }
@@ -140,6 +141,11 @@ func (s *Store) UpdateWith(id uint64, ev AuditRecord, fn func(r *Request, out *O
 		if err := fn(&r, ob); err != nil {
 			if errors.Is(err, ErrNoChange) {
 				out = old
+			}
+			if len(ob.added) > 0 {
+				// fn queued deliveries before it gave up: only rolling the transaction back
+				// undoes them (the writes sharing it are then tried again alone).
+				return err
 			}
 			refused = err
 			return nil
