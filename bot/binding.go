@@ -52,9 +52,10 @@ type pendingLink struct {
 }
 
 type linkBook struct {
-	now func() time.Time
-	mu  sync.Mutex
-	m   map[string]pendingLink
+	now   func() time.Time
+	mu    sync.Mutex
+	m     map[string]pendingLink
+	order []string // ids in the order added: pages expire in the same order
 }
 
 func newLinkBook(now func() time.Time) *linkBook {
@@ -67,12 +68,17 @@ func (b *linkBook) add(l pendingLink) (id, csrf string) {
 	l.csrf, l.created = randomString(), b.now()
 	b.mu.Lock()
 	defer b.mu.Unlock()
-	for k, old := range b.m { // few at a time: people confirm within minutes
-		if l.created.Sub(old.created) > signInTTL {
-			delete(b.m, k)
+	// Expired pages go from the front, as sign-in links do (signInBook.add): no scan per add.
+	for len(b.order) > 0 {
+		old, ok := b.m[b.order[0]]
+		if ok && l.created.Sub(old.created) <= signInTTL {
+			break
 		}
+		delete(b.m, b.order[0])
+		b.order = b.order[1:]
 	}
 	b.m[id] = l
+	b.order = append(b.order, id)
 	return id, l.csrf
 }
 
@@ -84,6 +90,13 @@ func (b *linkBook) peek(id string) (pendingLink, bool) {
 		return pendingLink{}, false
 	}
 	return l, true
+}
+
+func (b *linkBook) clear() {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	clear(b.m)
+	b.order = nil
 }
 
 // take forgets id: a confirmation works once.
@@ -171,24 +184,29 @@ func (c *Core) alert(ctx context.Context, platform, text string) {
 func (c *Core) link(w http.ResponseWriter, req *http.Request, p pendingSignIn, tok graph.UserToken) {
 	ctx := req.Context()
 	a := p.actor
-	prof, _ := c.profile(ctx, a)
+	prof, known := c.profile(ctx, a)
 	who := describe(a, prof)
-	if bs, err := c.store.BindingsByUser(tok.UserID); err != nil {
+	bs, err := c.store.BindingsByUser(tok.UserID)
+	if err != nil {
 		c.log.Error("reading bindings", "user_id", tok.UserID, "err", err)
 		page(w, http.StatusInternalServerError, "Something went wrong on our side.", "Nothing was linked or activated. Go back to chat and try again.")
 		return
-	} else {
-		for _, b := range bs {
-			if b.Platform == a.Platform && b.ChatUser != a.ChatUser {
-				c.refuseTaken(ctx, w, a, who, tok, b.ChatUser)
-				return
-			}
+	}
+	for _, b := range bs {
+		if b.Platform == a.Platform && b.ChatUser != a.ChatUser {
+			c.refuseTaken(ctx, w, a, who, tok, b.ChatUser)
+			return
 		}
 	}
 	warning := ""
 	if mode := c.cfg.Identity.EmailMatch; mode != policy.EmailMatchOff && a.UserID == "" {
-		ok, err := false, error(nil)
-		if prof.Email != "" {
+		var ok bool
+		var err error
+		switch {
+		case !known:
+			// The platform could not say (an outage, or no Profiler): not a mismatch to alert.
+			err = fmt.Errorf("bot: no profile of %s user %s to compare emails with", a.Platform, a.ChatUser)
+		case prof.Email != "":
 			ok, err = c.emailMatches(ctx, prof.Email, tok)
 		}
 		switch {

@@ -338,3 +338,32 @@ func TestCallbackWithoutCodeKeepsLink(t *testing.T) {
 func withIdentity(mode string) []byte {
 	return append(append([]byte{}, pimConfig()...), []byte("identity:\n  email_match: "+mode+"\n")...)
 }
+
+// What the platform says about a chat account is shown escaped on the page.
+func TestLinkPageEscapes(t *testing.T) {
+	w := newWorld(t, setup{config: withIdentity("off")})
+	w.say("alice", "ga 1h INC-1 restore tenant")
+	w.signIn("alice")
+	evil := `x<script>alert(1)</script>`
+	w.click(evil, bot.ActionApprove, "")
+	_, page := w.browser().open(w.link(evil), "bob@"+w.domain)
+	if !isLinkPage(page) || strings.Contains(page, "<script>") {
+		t.Fatalf("page: %s", page)
+	}
+	contains(t, page, "X&lt;script&gt;alert(1)&lt;/script&gt;")
+}
+
+// When the platform cannot say which email it verified (an outage), nothing is linked under
+// require, and it is not reported as a mismatch.
+func TestEmailCheckWithoutProfile(t *testing.T) {
+	w := newWorld(t, setup{})
+	w.rec.profileDown = true
+	w.say("alice", "exchange 1h mail flow")
+	status, page := w.signIn("alice")
+	if status != http.StatusServiceUnavailable || w.bound("alice") != "" {
+		t.Fatalf("status %d, bound %q: %s", status, w.bound("alice"), page)
+	}
+	if got := w.rec.to(w.cfg.Channels.Security); len(got) != 0 {
+		t.Errorf("alerted: %q", got)
+	}
+}

@@ -56,6 +56,8 @@ func (c *Core) Accept(a Actor, text string) (Job, error) {
 		return func(ctx context.Context) error { return c.decide(ctx, a, cmd.RequestID, ActionApprove, "") }, nil
 	case policy.KindDeny:
 		return func(ctx context.Context) error { return c.decide(ctx, a, cmd.RequestID, ActionDeny, cmd.Reason) }, nil
+	case policy.KindFeedback:
+		return func(ctx context.Context) error { return c.feedback(ctx, a, cmd.Reason) }, nil
 	}
 	c.mu.RLock()
 	h, ok := c.admin[cmd.Kind]

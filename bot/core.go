@@ -58,17 +58,19 @@ type Options struct {
 
 // Core is the conversation core. It is safe for concurrent use by several adapters.
 type Core struct {
-	cfg     *policy.Config
-	graph   Graph
-	store   *store.Store
-	log     *slog.Logger
-	now     func() time.Time
-	loc     *time.Location
-	usable  time.Duration
-	oncall  OnCall
-	signins *signInBook
-	tokens  *tokenBook
-	links   *linkBook
+	cfg    *policy.Config
+	graph  Graph
+	store  *store.Store
+	log    *slog.Logger
+	now    func() time.Time
+	loc    *time.Location
+	usable time.Duration
+	oncall OnCall
+
+	feedbackMu sync.Mutex // feedback notes: read, append, write
+	signins    *signInBook
+	tokens     *tokenBook
+	links      *linkBook
 
 	// The outbox (outbox.go, deliver.go).
 	out          *deliveries
@@ -153,6 +155,7 @@ func (c *Core) Close() {
 	c.cancel()
 	c.wg.Wait()
 	c.tokens.clear()
+	c.links.clear()
 }
 
 func (c *Core) background(name string, fn func(ctx context.Context) error) {

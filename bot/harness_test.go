@@ -49,6 +49,7 @@ type recorder struct {
 	failChannel string // posts to this channel fail, as in a chat outage
 	domain      string
 	emails      map[string]string
+	profileDown bool // Profile fails, as in a chat outage
 	mu          sync.Mutex
 	n           int
 	sent        []sent
@@ -65,6 +66,9 @@ func (r *recorder) Platform() string {
 func (r *recorder) Profile(_ context.Context, user string) (bot.Profile, error) {
 	r.mu.Lock()
 	defer r.mu.Unlock()
+	if r.profileDown {
+		return bot.Profile{}, fmt.Errorf("test: the user directory is down")
+	}
 	email, ok := r.emails[user]
 	if !ok {
 		email = user + "@" + r.domain

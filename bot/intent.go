@@ -89,33 +89,34 @@ func (c *Core) beginWrite(ctx context.Context, id uint64, ev store.AuditRecord, 
 // made it is told once that it is being checked. cause is for the log and the audit.
 func (c *Core) writeUnknown(ctx context.Context, r store.Request, cause error) error {
 	c.log.Warn("PIM write outcome unknown; it will be looked up", "request_id", r.ID, "err", cause)
-	var told bool
-	r, err := c.update(ctx, r.ID, systemEvent(c.now(), "request.write_unknown", unknownCode(cause)), func(r *store.Request) error {
+	_, err := c.change(ctx, r.ID, systemEvent(c.now(), "request.write_unknown", unknownCode(cause)), func(r *store.Request, out *outbox) error {
 		if r.Write == nil {
 			return store.ErrNoChange
 		}
 		w := *r.Write
 		w.Unknown, w.Retry = true, c.now().UTC().Add(writeBackoff(w.Attempts))
-		told, w.Told = w.Told, true
+		told := w.Told
+		w.Told = true
 		r.Write = &w
+		if !told {
+			queueToWriter(out, *r, w, Message{Kind: KindProgress, RequestID: r.ID, Text: unknownWords(*r, cause)})
+		}
 		return nil
 	})
 	if errors.Is(err, store.ErrNoChange) {
 		return nil
 	}
-	if err != nil {
-		return err
+	return err
+}
+
+// queueToWriter queues m for whoever made write w on r: an approver, or the requester.
+func queueToWriter(out *outbox, r store.Request, w store.Write, m Message) {
+	m.RequestID = r.ID
+	if w.ByChatUser != "" && (w.ByPlatform != r.Platform || w.ByChatUser != r.ChatUser) {
+		out.send(w.ByPlatform, DM(w.ByChatUser), m)
+		return
 	}
-	if told {
-		return nil
-	}
-	m := Message{Kind: KindProgress, RequestID: r.ID, Text: unknownWords(r, cause)}
-	if w := r.Write; w.ByChatUser != "" && (w.ByPlatform != r.Platform || w.ByChatUser != r.ChatUser) {
-		c.send(ctx, w.ByPlatform, DM(w.ByChatUser), m)
-		return nil
-	}
-	c.tellUser(ctx, r, m)
-	return nil
+	out.tell(r, m)
 }
 
 func unknownCode(err error) string {
@@ -368,46 +369,36 @@ func (c *Core) reconcileActivation(ctx context.Context, r store.Request) error {
 // failUnknown ends a request whose write could not be completed or confirmed, with the words
 // that say exactly what is known.
 func (c *Core) failUnknown(ctx context.Context, r store.Request, words string) error {
-	r, err := c.update(ctx, r.ID, systemEvent(c.now(), "request.failed", "write_unconfirmed"), func(r *store.Request) error {
-		if r.State.Terminal() || r.State == store.StateActive && (r.Write == nil || r.Write.Action != store.WriteActivate) {
+	_, err := c.change(ctx, r.ID, systemEvent(c.now(), "request.failed", "write_unconfirmed"), func(r *store.Request, out *outbox) error {
+		if r.State.Terminal() || r.State == store.StateActive {
 			return store.ErrNoChange
 		}
-		if r.State == store.StateActive {
-			r.Write = nil // a deactivation: the activation itself stands
-			return nil
-		}
 		r.State, r.FailureCode, r.FailureMessage, r.Write = store.StateFailed, "write_unconfirmed", words, nil
+		out.tell(*r, Message{Kind: KindResult, Text: fmt.Sprintf("%s was not activated. %s", r.RoleName, words)})
+		out.cards(*r)
 		return nil
 	})
 	if errors.Is(err, store.ErrNoChange) {
 		return nil
 	}
-	if err != nil {
-		return err
-	}
-	c.tellUser(ctx, r, Message{Kind: KindResult, Text: fmt.Sprintf("%s was not activated. %s", r.RoleName, words)})
-	c.refreshCards(ctx, r)
-	return nil
+	return err
 }
 
 // expireNow ends a pending request past its deadline.
 func (c *Core) expireNow(ctx context.Context, r store.Request, why string) error {
-	r, err := c.update(ctx, r.ID, systemEvent(c.now(), "request.expired", why), func(r *store.Request) error {
+	_, err := c.change(ctx, r.ID, systemEvent(c.now(), "request.expired", why), func(r *store.Request, out *outbox) error {
 		if !pending(r.State) {
 			return store.ErrNoChange
 		}
 		r.State, r.Write = store.StateExpired, nil
+		out.tell(*r, Message{Kind: KindResult, Text: fmt.Sprintf("Your request for %s expired without a decision. Ask again if you still need it.", r.RoleName)})
+		out.cards(*r)
 		return nil
 	})
 	if errors.Is(err, store.ErrNoChange) {
 		return nil
 	}
-	if err != nil {
-		return err
-	}
-	c.tellUser(ctx, r, Message{Kind: KindResult, Text: fmt.Sprintf("Your request for %s expired without a decision. Ask again if you still need it.", r.RoleName)})
-	c.refreshCards(ctx, r)
-	return nil
+	return err
 }
 
 // reconcileDeactivation settles a `done` whose answer did not come: PIM shows the role ended
@@ -415,42 +406,50 @@ func (c *Core) expireNow(ctx context.Context, r store.Request, why string) error
 func (c *Core) reconcileDeactivation(ctx context.Context, r store.Request) error {
 	says, err := c.lookActivation(ctx, r)
 	if err != nil {
-		return c.lookFailed(ctx, r, err, func() error { return c.clearWrite(ctx, r, "deactivation unconfirmed") })
+		return c.lookFailed(ctx, r, err, func() error {
+			return c.clearWriteTelling(ctx, r, "deactivation unconfirmed", func(r store.Request, w store.Write, out *outbox) {
+				queueToWriter(out, r, w, Message{Kind: KindText, Text: fmt.Sprintf("I could not confirm with PIM whether %s ended; `/elevate status` and PIM's My roles show it.", r.RoleName)})
+			})
+		})
 	}
 	if !says.active {
 		now := c.now().UTC()
-		r, err := c.update(ctx, r.ID, systemEvent(now, "request.reconciled", "not active in PIM any more"), func(r *store.Request) error {
+		_, err := c.change(ctx, r.ID, systemEvent(now, "request.reconciled", "not active in PIM any more"), func(r *store.Request, out *outbox) error {
 			if r.State != store.StateActive {
 				return store.ErrNoChange
 			}
 			r.State, r.EndsAt, r.Write = store.StateEnded, now, nil
+			out.tell(*r, Message{Kind: KindResult, RequestID: r.ID, Text: fmt.Sprintf("Done: PIM shows %s deactivated. Thanks for giving it back early.", r.RoleName)})
+			out.cards(*r)
+			c.queueEnded(out, *r, now)
 			return nil
 		})
 		if errors.Is(err, store.ErrNoChange) {
 			return nil
 		}
-		if err != nil {
-			return err
-		}
-		c.tellUser(ctx, r, Message{Kind: KindResult, RequestID: r.ID, Text: fmt.Sprintf("Done: PIM shows %s deactivated. Thanks for giving it back early.", r.RoleName)})
-		c.refreshCards(ctx, r)
-		c.alertEnded(ctx, r, now)
-		return nil
-	}
-	if err := c.clearWrite(ctx, r, "still active in PIM"); err != nil {
 		return err
 	}
-	c.tellUser(ctx, r, Message{Kind: KindText, RequestID: r.ID, Text: fmt.Sprintf("PIM still shows %s active until %s: the deactivation did not go through. Say `/elevate done` again to end it.", r.RoleName, c.clock(says.end))})
-	return nil
+	return c.clearWriteTelling(ctx, r, "still active in PIM", func(r store.Request, w store.Write, out *outbox) {
+		queueToWriter(out, r, w, Message{Kind: KindText, Text: fmt.Sprintf("PIM still shows %s active until %s: the deactivation did not go through. Say `/elevate done` again to end it.", r.RoleName, c.clock(says.end))})
+	})
 }
 
 // clearWrite drops r's write (its outcome is settled without a state change), with an audit record.
 func (c *Core) clearWrite(ctx context.Context, r store.Request, why string) error {
-	_, err := c.update(ctx, r.ID, systemEvent(c.now(), "request.reconciled", why), func(r *store.Request) error {
+	return c.clearWriteTelling(ctx, r, why, nil)
+}
+
+// clearWriteTelling is clearWrite that also queues, in the same transaction, what tell queues.
+func (c *Core) clearWriteTelling(ctx context.Context, r store.Request, why string, tell func(r store.Request, w store.Write, out *outbox)) error {
+	_, err := c.change(ctx, r.ID, systemEvent(c.now(), "request.reconciled", why), func(r *store.Request, out *outbox) error {
 		if r.Write == nil {
 			return store.ErrNoChange
 		}
+		w := *r.Write
 		r.Write = nil
+		if tell != nil {
+			tell(*r, w, out)
+		}
 		return nil
 	})
 	if errors.Is(err, store.ErrNoChange) {
@@ -482,76 +481,51 @@ func (c *Core) reconcileDecision(ctx context.Context, r store.Request) error {
 				systemEvent(c.now(), "request.reconciled", "active in PIM"))
 		}
 		return c.lookFailed(ctx, r, err, func() error {
-			if err := c.clearWrite(ctx, r, "decision unconfirmed"); err != nil {
-				return err
-			}
-			c.tellWriter(ctx, r, w, fmt.Sprintf("I could not confirm with PIM what became of request #%d; check it in the PIM portal.", r.ID))
-			return nil
+			return c.clearWriteTelling(ctx, r, "decision unconfirmed", func(r store.Request, w store.Write, out *outbox) {
+				queueToWriter(out, r, w, Message{Kind: KindText, Text: fmt.Sprintf("I could not confirm with PIM what became of request #%d; check it in the PIM portal.", r.ID)})
+			})
 		})
 	}
 	if sr.Status == "PendingApproval" {
 		// PIM did not take it.
-		if err := c.clearWrite(ctx, r, "PIM shows it still pending"); err != nil {
-			return err
-		}
 		what := map[string]string{store.WriteApprove: "approval", store.WriteDeny: "denial", store.WriteCancel: "withdrawal"}[w.Action]
 		again := "Click again on the card to decide."
 		if w.Action == store.WriteCancel {
 			again = "Say `/elevate cancel` again to withdraw it."
 		}
-		c.tellWriter(ctx, r, w, fmt.Sprintf("PIM did not take your %s of request #%d for %s; it is still pending there. %s", what, r.ID, r.RoleName, again))
-		return c.refreshAfter(ctx, r.ID)
+		return c.clearWriteTelling(ctx, r, "PIM shows it still pending", func(r store.Request, w store.Write, out *outbox) {
+			queueToWriter(out, r, w, Message{Kind: KindText, Text: fmt.Sprintf("PIM did not take your %s of request #%d for %s; it is still pending there. %s", what, r.ID, r.RoleName, again)})
+			out.cards(r)
+		})
 	}
 	if w.Action == store.WriteApprove || w.Action == store.WriteDeny {
-		// Record whose decision PIM took, as the answer would have.
-		if _, err := c.update(ctx, r.ID, systemEvent(c.now(), "request.reconciled", "decided in PIM: "+sr.Status), func(r *store.Request) error {
-			if !pimPending(*r) || slices.ContainsFunc(r.Approvals, func(a store.Approval) bool { return a.Approver == w.By && a.InPIM }) {
+		// Record whose decision PIM took, as the answer would have, and tell its author (once:
+		// the approval is recorded, or the write cleared, in the same transaction).
+		what := map[string]string{store.WriteApprove: "approval", store.WriteDeny: "denial"}[w.Action]
+		took := (w.Action == store.WriteApprove) == (sr.Status != "Denied")
+		_, err := c.change(ctx, r.ID, systemEvent(c.now(), "request.reconciled", "decided in PIM: "+sr.Status), func(r *store.Request, out *outbox) error {
+			if !pimPending(*r) || r.Write == nil || slices.ContainsFunc(r.Approvals, func(a store.Approval) bool { return a.Approver == w.By && a.InPIM }) {
 				return store.ErrNoChange
 			}
-			if (w.Action == store.WriteApprove) != (sr.Status != "Denied") {
-				return store.ErrNoChange // someone else decided otherwise
+			if !took {
+				r.Write = nil
+				queueToWriter(out, *r, w, Message{Kind: KindText, Text: fmt.Sprintf("Request #%d for %s was decided otherwise in PIM (%s) before your %s.", r.ID, r.RoleName, strings.ToLower(sr.Status), what)})
+				return nil
 			}
 			r.Approvals = append(r.Approvals, store.Approval{Approver: w.By, Platform: w.ByPlatform, ChatUser: w.ByChatUser,
 				Decision: map[string]string{store.WriteApprove: string(ActionApprove), store.WriteDeny: string(ActionDeny)}[w.Action],
 				Reason:   w.Reason, At: c.now().UTC(), InPIM: true})
+			queueToWriter(out, *r, w, Message{Kind: KindText, Text: fmt.Sprintf("PIM took your %s of request #%d for %s.", what, r.ID, r.RoleName)})
 			return nil
-		}); err != nil && !errors.Is(err, store.ErrNoChange) {
+		})
+		if err != nil && !errors.Is(err, store.ErrNoChange) {
 			return err
 		}
-		r, _ = c.store.Request(r.ID)
-	}
-	if err := c.applyPIMStatus(ctx, r, sr.Status, "request.reconciled"); err != nil {
-		return err
-	}
-	if w.ByChatUser != "" && (w.Action == store.WriteApprove || w.Action == store.WriteDeny) {
-		took := (w.Action == store.WriteApprove) == (sr.Status != "Denied")
-		what := map[string]string{store.WriteApprove: "approval", store.WriteDeny: "denial"}[w.Action]
-		text := fmt.Sprintf("PIM took your %s of request #%d for %s.", what, r.ID, r.RoleName)
-		if !took {
-			text = fmt.Sprintf("Request #%d for %s was decided otherwise in PIM (%s) before your %s.", r.ID, r.RoleName, strings.ToLower(sr.Status), what)
+		if r, err = c.store.Request(r.ID); err != nil {
+			return err
 		}
-		c.tellWriter(ctx, r, w, text)
 	}
-	return nil
-}
-
-// tellWriter tells whoever made write w on r.
-func (c *Core) tellWriter(ctx context.Context, r store.Request, w store.Write, text string) {
-	m := Message{Kind: KindText, RequestID: r.ID, Text: text}
-	if w.ByChatUser != "" {
-		c.send(ctx, w.ByPlatform, DM(w.ByChatUser), m)
-		return
-	}
-	c.tellUser(ctx, r, m)
-}
-
-func (c *Core) refreshAfter(ctx context.Context, id uint64) error {
-	r, err := c.store.Request(id)
-	if err != nil {
-		return err
-	}
-	c.refreshCards(ctx, r)
-	return nil
+	return c.applyPIMStatus(ctx, r, sr.Status, "request.reconciled")
 }
 
 // syncActive compares Elevate's active requests with PIM's assignments: an activation ended in
@@ -601,11 +575,13 @@ func (c *Core) syncOne(ctx context.Context, r store.Request) error {
 	}
 	switch {
 	case !says.active:
-		r, err := c.update(ctx, r.ID, systemEvent(now, "request.reconciled", "ended in PIM outside Elevate"), func(r *store.Request) error {
+		_, err := c.change(ctx, r.ID, systemEvent(now, "request.reconciled", "ended in PIM outside Elevate"), func(r *store.Request, out *outbox) error {
 			if r.State != store.StateActive || r.Write != nil {
 				return store.ErrNoChange
 			}
 			r.State, r.EndsAt = store.StateEnded, now
+			out.tell(*r, Message{Kind: KindResult, RequestID: r.ID, Text: fmt.Sprintf("%s has ended in PIM (outside Elevate, before %s).", r.RoleName, c.clock(now))})
+			out.cards(*r)
 			return nil
 		})
 		if errors.Is(err, store.ErrNoChange) {
@@ -614,14 +590,14 @@ func (c *Core) syncOne(ctx context.Context, r store.Request) error {
 		if err != nil {
 			return err
 		}
-		c.tellUser(ctx, r, Message{Kind: KindResult, RequestID: r.ID, Text: fmt.Sprintf("%s has ended in PIM (outside Elevate, before %s).", r.RoleName, c.clock(now))})
-		c.refreshCards(ctx, r)
 	case says.end.After(r.EndsAt.Add(time.Minute)):
-		r, err := c.update(ctx, r.ID, systemEvent(now, "request.reconciled", "PIM ends it at "+says.end.UTC().Format(time.RFC3339)), func(r *store.Request) error {
+		_, err := c.change(ctx, r.ID, systemEvent(now, "request.reconciled", "PIM ends it at "+says.end.UTC().Format(time.RFC3339)), func(r *store.Request, out *outbox) error {
 			if r.State != store.StateActive || r.Write != nil {
 				return store.ErrNoChange
 			}
 			r.EndsAt = says.end
+			out.tell(*r, Message{Kind: KindText, RequestID: r.ID, Text: fmt.Sprintf("PIM now ends %s at %s (changed outside Elevate).", r.RoleName, c.clock(r.EndsAt))})
+			out.cards(*r)
 			return nil
 		})
 		if errors.Is(err, store.ErrNoChange) {
@@ -630,8 +606,6 @@ func (c *Core) syncOne(ctx context.Context, r store.Request) error {
 		if err != nil {
 			return err
 		}
-		c.tellUser(ctx, r, Message{Kind: KindText, RequestID: r.ID, Text: fmt.Sprintf("PIM now ends %s at %s (changed outside Elevate).", r.RoleName, c.clock(r.EndsAt))})
-		c.refreshCards(ctx, r)
 	}
 	return nil
 }
@@ -715,7 +689,10 @@ func (c *Core) reconcileConversion(ctx context.Context, key string, in convertIn
 			if _, err := c.store.SetCursorAudit(key, nil, systemEvent(c.now(), "standing.convert", fmt.Sprintf("user=%s role=%q unconfirmed", in.User, in.RoleName))); err != nil {
 				return err
 			}
-			c.send(ctx, in.Platform, DM(in.ChatUser), Message{Kind: KindText, Text: fmt.Sprintf("I could not confirm with PIM whether %s's %s was converted; `/elevate discover` shows what is standing now.", in.UserName, in.RoleName)})
+			_ = c.enqueue(ctx, nil, func(out *outbox) error {
+				out.send(in.Platform, DM(in.ChatUser), Message{Kind: KindText, Text: fmt.Sprintf("I could not confirm with PIM whether %s's %s was converted; `/elevate discover` shows what is standing now.", in.UserName, in.RoleName)})
+				return nil
+			})
 			return nil
 		}
 		in.Retry = c.now().UTC().Add(writeBackoff(1))
@@ -742,10 +719,11 @@ func (c *Core) reconcileConversion(ctx context.Context, key string, in convertIn
 	if _, err := c.store.SetCursorAudit(key, nil, systemEvent(c.now(), "standing.reconciled", fmt.Sprintf("user=%s role=%q %s", in.User, in.RoleName, outcome))); err != nil {
 		return err
 	}
-	c.send(ctx, in.Platform, DM(in.ChatUser), Message{Kind: KindResult, Text: text})
-	if outcome == "converted" && c.cfg.Channels.Security != "" {
-		c.send(ctx, in.Platform, Address{Channel: c.cfg.Channels.Security}, Message{Kind: KindAlert,
-			Text: fmt.Sprintf("%s converted %s's standing %s to eligible.", in.AdminName, in.UserName, in.RoleName)})
-	}
-	return nil
+	return c.enqueue(ctx, nil, func(out *outbox) error {
+		out.send(in.Platform, DM(in.ChatUser), Message{Kind: KindResult, Text: text})
+		if outcome == "converted" {
+			out.alert(in.Platform, Message{Text: fmt.Sprintf("%s converted %s's standing %s to eligible.", in.AdminName, in.UserName, in.RoleName)})
+		}
+		return nil
+	})
 }

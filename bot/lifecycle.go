@@ -58,6 +58,9 @@ func (c *Core) acceptRequest(a Actor, cmd policy.Command) (Job, error) {
 	c.log.Info("request created", "request_id", r.ID, "platform", a.Platform, "role", r.RoleName)
 	return func(ctx context.Context) error {
 		c.supersede(ctx, a, r)
+		if stop, err := c.pilotGate(ctx, r); stop {
+			return err
+		}
 		c.notify(ctx, r)
 		// Before anyone is asked to sign in: is the user eligible at all, and does PIM's own
 		// maximum allow the duration? Both read with Elevate's read-only identity.
@@ -274,6 +277,9 @@ func (c *Core) afterSignIn(ctx context.Context, id uint64) error {
 	r, err := c.store.Request(id)
 	if err != nil {
 		return err
+	}
+	if stop, err := c.pilotGate(ctx, r); stop {
+		return err // known only now for a first sign-in
 	}
 	if r.ApprovalsNeeded > 0 && approvals(r) < r.ApprovalsNeeded {
 		// Ask PIM before asking people: what PIM would refuse is answered now, and no

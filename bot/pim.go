@@ -353,11 +353,13 @@ func (c *Core) applyPIMStatus(ctx context.Context, r store.Request, status, acti
 		if to == "" {
 			to = store.StateFailed
 		}
-		r, err := c.update(ctx, r.ID, systemEvent(c.now(), cmpOr(action, "request."+string(to)), "decided in PIM: "+status), func(r *store.Request) error {
+		_, err := c.change(ctx, r.ID, systemEvent(c.now(), cmpOr(action, "request."+string(to)), "decided in PIM: "+status), func(r *store.Request, out *outbox) error {
 			if !pimPending(*r) {
 				return store.ErrNoChange
 			}
 			r.State, r.GraphStatus, r.Write = to, status, nil
+			out.cards(*r)
+			out.tell(*r, Message{Kind: KindResult, Text: fmt.Sprintf("Your request for %s was %s in PIM.", r.RoleName, strings.ToLower(status))})
 			return nil
 		})
 		if errors.Is(err, store.ErrNoChange) {
@@ -366,8 +368,6 @@ func (c *Core) applyPIMStatus(ctx context.Context, r store.Request, status, acti
 		if err != nil {
 			return err
 		}
-		c.refreshCards(ctx, r)
-		c.tellUser(ctx, r, Message{Kind: KindResult, Text: fmt.Sprintf("Your request for %s was %s in PIM.", r.RoleName, strings.ToLower(status))})
 	default:
 		c.refreshCards(ctx, r)
 	}

@@ -35,3 +35,23 @@ func BenchmarkSignInBookAdd(b *testing.B) {
 		book.add(pendingSignIn{requestID: 1})
 	}
 }
+
+func TestLinkBookExpiresInOrder(t *testing.T) {
+	now := time.Date(2026, 11, 26, 9, 0, 0, 0, time.UTC)
+	b := newLinkBook(func() time.Time { return now })
+	first, _ := b.add(pendingLink{})
+	now = now.Add(signInTTL + time.Second)
+	if _, ok := b.peek(first); ok {
+		t.Error("an expired page was found")
+	}
+	second, csrf := b.add(pendingLink{}) // prunes the expired first page
+	if len(b.m) != 1 || len(b.order) != 1 {
+		t.Errorf("after expiry the book holds %d pages (%d in order), want only the new one", len(b.m), len(b.order))
+	}
+	if l, ok := b.peek(second); !ok || l.csrf != csrf || csrf == "" {
+		t.Errorf("the new page: %+v, %v", l, ok)
+	}
+	if !b.take(second) || b.take(second) {
+		t.Error("a page was taken other than once")
+	}
+}

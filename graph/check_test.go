@@ -114,17 +114,20 @@ func TestParseEntraError(t *testing.T) {
 // proves the consent for: the two cannot drift apart.
 func TestSignInScopesAreListed(t *testing.T) {
 	_, c := newTenant(t)
-	raw, err := c.SignInURL(context.Background(), "state", "E9Melhoa2OwvFrEMTJguCHaoeK1t8URWbuGJSstw-cM", "", "")
-	if err != nil {
-		t.Fatal(err)
+	var asked []string
+	for _, ask := range [][]string{nil, {graph.ScopeActivate}, {graph.ScopeGroups}, {graph.ScopeEligibility, graph.ScopeActivate}} {
+		raw, err := c.SignInURL(context.Background(), "state", "E9Melhoa2OwvFrEMTJguCHaoeK1t8URWbuGJSstw-cM", "", "", ask)
+		if err != nil {
+			t.Fatal(err)
+		}
+		u, err := url.Parse(raw)
+		if err != nil {
+			t.Fatal(err)
+		}
+		asked = append(asked, strings.Fields(u.Query().Get("scope"))...)
 	}
-	u, err := url.Parse(raw)
-	if err != nil {
-		t.Fatal(err)
-	}
-	asked := strings.Fields(u.Query().Get("scope"))
 	if len(asked) == 0 {
-		t.Fatalf("no scope in %s", raw)
+		t.Fatal("no scope asked")
 	}
 	for _, s := range asked {
 		if s == "openid" || s == "profile" || s == "offline_access" {

@@ -59,9 +59,9 @@ const (
 var reservedWords = map[string]bool{
 	"help": true, "roles": true, "status": true, "done": true, "extend": true, "cancel": true,
 	"discover": true, "convert": true, "review": true, "digest": true, "drift": true,
-	"approve": true, "deny": true, "request": true, "whoami": true, "elevate": true,
+	"approve": true, "deny": true, "request": true, "whoami": true, "elevate": true, "feedback": true,
 	"rebind": true, "unbind": true,
 }
 
 // commandWords are the reserved words that work today, offered in "did you mean".
-var commandWords = []string{"help", "roles", "status", "done", "extend", "cancel", "discover", "convert", "review", "digest", "drift", "approve", "deny"}
+var commandWords = []string{"help", "roles", "status", "done", "extend", "cancel", "discover", "convert", "review", "digest", "drift", "approve", "deny", "feedback"}

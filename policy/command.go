@@ -27,6 +27,7 @@ const (
 	KindDrift                // drift: the baseline check, now
 	KindApprove              // approve <n>: an approver approves request n
 	KindDeny                 // deny <n> <reason>: an approver denies request n
+	KindFeedback             // feedback <text>: a note for the pilot's digest
 	KindRebind               // rebind <chat user> <user>: link a chat account (PIM admins)
 	KindUnbind               // unbind <chat user>: remove a chat account's link (PIM admins)
 )
@@ -92,6 +93,7 @@ type Command struct {
 //	exchange administrator 4h ...         full role names work too
 //	help | roles | status | cancel
 //	done [role] | extend [role] <duration>
+//	rebind <chat user> <user> | unbind <chat user>   admins (admin.go)
 //	(nothing)                             the request form
 //
 // A leading "elevate" or "/elevate" is skipped, for Teams where users type it to the bot. The
@@ -123,6 +125,11 @@ func (c *Config) ParseCommand(text string) (Command, error) {
 		return c.parseAdmin(first, rest)
 	case "approve", "deny":
 		return parseDecision(first, rest)
+	case "feedback":
+		if len(rest) == 0 {
+			return Command{}, &Error{Code: CodeUnexpected, Message: `What would you like to tell the team? Say "feedback" and your note, e.g. "feedback the form should remember my last role"`}
+		}
+		return Command{Kind: KindFeedback, Reason: strings.Join(rest, " ")}, nil
 	}
 	if reservedWords[first] {
 		return Command{}, &Error{Code: CodeNotYet, Message: fmt.Sprintf("%q isn't available yet — say \"help\" to see what Elevate can do", first)}

@@ -69,7 +69,7 @@ func (p *parser) parse(data []byte) *Config {
 		}
 	}
 
-	f := p.mapping(top, "", []string{"version", "tenant", "channels", "request_expiry", "sign_in_freshness", "ticket_pattern", "roles", "users", "schedules", "baseline", "admins", "groups", "identity"})
+	f := p.mapping(top, "", []string{"version", "tenant", "channels", "request_expiry", "sign_in_freshness", "ticket_pattern", "roles", "users", "schedules", "baseline", "admins", "groups", "identity", "pilot"})
 	if n := f.get("version"); n != nil {
 		if v, ok := p.integer(n, "version"); ok && v != 1 {
 			p.errorf(n.Line, "version: %d is not a config version this Elevate knows (it knows 1)", v)
@@ -102,6 +102,7 @@ func (p *parser) parse(data []byte) *Config {
 	}
 	p.users(f.get("users"), &c.Users)
 	p.admins(f.get("admins"), &c.Admins)
+	p.pilot(f.get("pilot"), c)
 	p.identity(f.get("identity"), &c.Identity)
 	p.groups(f.get("groups"), c)
 	p.roles(f.get("roles"), c)
@@ -1206,10 +1207,35 @@ func (p *parser) checkNames(entries []*roleEntry) {
 
 func (p *parser) admins(n *yaml.Node, a *Admins) {
 	f := p.mapping(n, "admins", []string{"users", "group"})
+	a.Users, a.Group = p.people(f, "admins")
+}
+
+// pilot reads `pilot: {users: [...], group: <id>, meanwhile: "..."}`.
+func (p *parser) pilot(n *yaml.Node, c *Config) {
+	if isNull(resolve(n)) {
+		return
+	}
+	f := p.mapping(n, "pilot", []string{"users", "group", "meanwhile"})
+	pl := &Pilot{}
+	pl.Users, pl.Group = p.people(f, "pilot")
+	if v := f.get("meanwhile"); v != nil {
+		if s, ok := p.str(v, "pilot.meanwhile"); ok {
+			pl.Meanwhile = s
+		}
+	}
+	if len(pl.Users) == 0 && pl.Group == "" {
+		p.errorf(resolve(n).Line, "pilot: name who is in the pilot (users, group); without anyone, nobody could use Elevate")
+		return
+	}
+	c.Pilot = pl
+}
+
+// people reads a `users:` list (object ids or UPNs) and a `group:` object id under path.
+func (p *parser) people(f fields, path string) (users []string, group string) {
 	seen := map[string]int{}
-	list, nodes := p.list(f.get("users"), "admins.users")
+	list, nodes := p.list(f.get("users"), path+".users")
 	for i, u := range list {
-		path := fmt.Sprintf("admins.users[%d]", i)
+		path := fmt.Sprintf("%s.users[%d]", path, i)
 		if !isGUID(u) && !isUPN(u) {
 			p.errorf(nodes[i].Line, "%s: %q is neither an object id (GUID) nor a UPN (name@domain)", path, u)
 			continue
@@ -1219,13 +1245,14 @@ func (p *parser) admins(n *yaml.Node, a *Admins) {
 			continue
 		}
 		seen[strings.ToLower(u)] = nodes[i].Line
-		a.Users = append(a.Users, u)
+		users = append(users, u)
 	}
 	if v := f.get("group"); v != nil {
-		if g, ok := p.guid(v, "admins.group", "a group object id"); ok {
-			a.Group = g
+		if g, ok := p.guid(v, path+".group", "a group object id"); ok {
+			group = g
 		}
 	}
+	return users, group
 }
 
 var groupKeys = []string{"name", "group_id", "access", "enabled", "aliases", "max_duration", "default_duration",

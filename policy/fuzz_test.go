@@ -69,6 +69,11 @@ func FuzzParseCommand(f *testing.F) {
 			if cmd.Duration <= 0 || cmd.Justification != "" || cmd.Ticket != "" {
 				t.Fatalf("ParseCommand(%q): extend without a duration: %+v", text, cmd)
 			}
+		case KindFeedback:
+			if strings.TrimSpace(cmd.Reason) == "" {
+				t.Fatalf("ParseCommand(%q): feedback without a note", text)
+			}
+			return
 		case KindApprove, KindDeny:
 			if cmd.RequestID == 0 || cmd.Role != nil || (cmd.Kind == KindDeny) == (strings.TrimSpace(cmd.Reason) == "") {
 				t.Fatalf("ParseCommand(%q): %v without a request number or with a wrong reason: %+v", text, cmd.Kind, cmd)

@@ -26,6 +26,7 @@ type Config struct {
 	SignInFreshness      time.Duration  // default 15m; tier-0 roles always need a fresh sign-in
 	DefaultTicketPattern *regexp.Regexp // default `\b[A-Z][A-Z0-9]+-\d+\b`
 	Admins               Admins         // who may run discover and convert
+	Pilot                *Pilot         // nil: everyone may use Elevate
 	Schedules            Schedules      // scheduled work and the drift baseline (schedule.go)
 	Identity             Identity       // linking chat accounts to Entra users (identity.go)
 
@@ -137,6 +138,26 @@ func (c *Config) Reminders(r *Role) ReminderPlan {
 		p.Escalate = 0
 	}
 	return p
+}
+
+// Pilot limits Elevate to a few people while it is tried out (config `pilot:`), as the PIM rollout
+// guide advises: the listed users and the members of an Entra group (checked by the bot through
+// Graph). Others are told politely where to go meanwhile.
+type Pilot struct {
+	Users     []string // object ids or UPNs
+	Group     string   // Entra group object id
+	Meanwhile string   // what others should do meanwhile; a default sentence when empty
+}
+
+// Listed reports whether the user is one of the pilot's listed users (group membership is the
+// bot's to check).
+func (p *Pilot) Listed(objectID, upn string) bool {
+	for _, u := range p.Users {
+		if (objectID != "" && strings.EqualFold(u, objectID)) || (upn != "" && strings.EqualFold(u, upn)) {
+			return true
+		}
+	}
+	return false
 }
 
 // Admins are the PIM administrators who may run discover and convert (config `admins:`): listed

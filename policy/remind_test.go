@@ -140,3 +140,26 @@ roles:
 		}
 	}
 }
+
+func TestPilotConfig(t *testing.T) {
+	c := mustParse(t, `
+pilot:
+  users: [alice@contoso.example]
+  group: 5e6c0000-0000-4000-8000-0000000000a1
+  meanwhile: "Use the Entra portal meanwhile."
+`)
+	if c.Pilot == nil || !c.Pilot.Listed("", "Alice@Contoso.example") || c.Pilot.Listed("", "bob@contoso.example") ||
+		c.Pilot.Group != "5e6c0000-0000-4000-8000-0000000000a1" || c.Pilot.Meanwhile != "Use the Entra portal meanwhile." {
+		t.Errorf("pilot = %+v", c.Pilot)
+	}
+	if c := mustParse(t, "version: 1\n"); c.Pilot != nil {
+		t.Errorf("no pilot configured, got %+v", c.Pilot)
+	}
+	if _, err := Parse("test.yaml", []byte("pilot:\n  meanwhile: soon\n")); err == nil || !strings.Contains(err.Error(), "name who is in the pilot") {
+		t.Errorf("empty pilot: %v", err)
+	}
+	cmd, err := mustParse(t, "version: 1\n").ParseCommand("feedback the form should remember my role")
+	if err != nil || cmd.Kind != KindFeedback || cmd.Reason != "the form should remember my role" {
+		t.Errorf("feedback command: %+v, %v", cmd, err)
+	}
+}

@@ -101,7 +101,9 @@ type Digest struct {
 	BreakGlassLast           string
 	Review                   string // the latest review's completion, "" when there is none
 	Problems                 []string
-	Chart                    []byte // PNG
+	Chart                    []byte         // PNG
+	Pilot                    bool           // the config names a pilot
+	Feedback                 []bot.Feedback // pilot feedback notes left this week
 }
 
 // BuildDigest computes the digest of [from, to): events from the store, standing access and sign-ins
@@ -160,6 +162,12 @@ func (s *Scheduler) BuildDigest(ctx context.Context, from, to time.Time) (Digest
 		c := cs[len(cs)-1]
 		if items, err := s.store.ReviewItems(c.ID); err == nil {
 			d.Review = completion(c, items, to)
+		}
+	}
+	if s.cfg.Pilot != nil {
+		d.Pilot = true
+		if d.Feedback, err = s.core.PilotFeedback(from, to); err != nil {
+			d.Problems = append(d.Problems, "pilot feedback could not be read")
 		}
 	}
 	d.Chart, err = Chart(fmt.Sprintf("Activations %s - %s", from.In(s.loc).Format("2 Jan"), to.Add(-time.Second).In(s.loc).Format("2 Jan 2006")), d.ByRole)
@@ -249,6 +257,21 @@ func (d Digest) Message(loc *time.Location) bot.Message {
 	m.Fields = append(m.Fields, bot.Field{Label: "Break-glass sign-ins", Value: bg})
 	if d.Review != "" {
 		m.Fields = append(m.Fields, bot.Field{Label: "Access review", Value: d.Review})
+	}
+	if d.Pilot {
+		fb := "none this week — `/elevate feedback <note>` sends one"
+		if n := len(d.Feedback); n > 0 {
+			var notes []string
+			for i, f := range d.Feedback {
+				if i == 5 {
+					notes = append(notes, fmt.Sprintf("and %d more", n-5))
+					break
+				}
+				notes = append(notes, fmt.Sprintf("“%s” (%s)", f.Text, f.From))
+			}
+			fb = fmt.Sprintf("%d note%s: %s", n, plural(n), strings.Join(notes, "; "))
+		}
+		m.Fields = append(m.Fields, bot.Field{Label: "Pilot feedback", Value: fb})
 	}
 	m.Text = strings.Join(lines, "\n")
 	if len(d.Problems) > 0 {

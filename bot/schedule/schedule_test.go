@@ -443,3 +443,35 @@ func TestContractWarning(t *testing.T) {
 		}
 	}
 }
+
+// With a pilot configured, the digest carries the week's `feedback` notes.
+func TestDigestPilotFeedback(t *testing.T) {
+	w := newWorld(t, day("2026-01-02T12:00:00Z"), func(s string) string {
+		return s + "\npilot:\n  users: [alice@contoso.example, bob@contoso.example]\n"
+	})
+	bob := w.bind(t, "bob", bob)
+	w.at(t, day("2026-01-02T12:00:00Z"))
+	if err := w.core.Command(t.Context(), bob, "feedback the form should remember my last role"); err != nil {
+		t.Fatal(err)
+	}
+	if got := w.msgr.take(); len(got) != 1 || !strings.Contains(got[0].m.Text, "weekly digest") {
+		t.Fatalf("feedback answer: %+v", got)
+	}
+	w.clk.Set(day("2026-01-02T12:05:00Z"))
+	if err := w.core.Command(t.Context(), bob, "digest"); err != nil {
+		t.Fatal(err)
+	}
+	got := w.msgr.take()
+	if len(got) != 1 {
+		t.Fatalf("digest: %+v", got)
+	}
+	var fb string
+	for _, f := range got[0].m.Fields {
+		if f.Label == "Pilot feedback" {
+			fb = f.Value
+		}
+	}
+	if fb != "1 note: “the form should remember my last role” (bob@contoso.example)" {
+		t.Errorf("pilot feedback field %q", fb)
+	}
+}

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"net/http"
 	"net/http/httptest"
+	"path/filepath"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -178,6 +179,42 @@ func TestActivityWhileStarting(t *testing.T) {
 	w.settle()
 	if rs, _ := w.Store.Requests(store.Filter{Platform: teams.Platform}); len(rs) != 1 {
 		t.Fatalf("%d requests after the retry, want 1", len(rs))
+	}
+}
+
+// TestDuplicateActivityAcrossRestart: an activity handled before a restart (a new adapter on
+// the same store file) is still a repeat after it.
+func TestDuplicateActivityAcrossRestart(t *testing.T) {
+	w := startWorld(t)
+	path := filepath.Join(t.TempDir(), "replays.db")
+	act := w.activity(map[string]any{"id": "restart-1", "type": "message", "text": "exchange 1h fixing mail flow", "from": w.from("alice"),
+		"conversation": w.personal("alice"), "channelData": w.tenantData()})
+	run := func() {
+		t.Helper()
+		s, err := store.Open(path)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer s.Close()
+		a, err := teams.New(teams.Options{AppID: appID, AppPassword: secret, TenantID: w.tenant, Core: w.Core,
+			OpenIDMetadataURL: w.fake.MetadataURL(), AuthorityHost: w.fake.AuthorityHost(), Conversations: &lateStore{s: w.Store},
+			HTTPClient: w.fake.Client(), ServiceURLHosts: []string{w.fake.Host()}, Replays: s})
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer a.Close()
+		srv := httptest.NewServer(a)
+		defer srv.Close()
+		if status, body, err := w.fake.Deliver(srv.URL, act); err != nil || status != http.StatusOK {
+			t.Fatalf("status %d, %v: %s", status, err, body)
+		}
+		a.Wait()
+		w.settle()
+	}
+	run()
+	run()
+	if rs, _ := w.Store.Requests(store.Filter{Platform: teams.Platform}); len(rs) != 1 {
+		t.Fatalf("%d requests after an activity delivered before and after a restart, want 1", len(rs))
 	}
 }
 

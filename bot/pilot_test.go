@@ -1,0 +1,51 @@
+package bot_test
+
+import (
+	"testing"
+
+	"github.com/elevate-pim/elevate/examples"
+	"github.com/elevate-pim/elevate/store"
+)
+
+// In a pilot, only its people can request roles: Dave, not in it, is told politely after his
+// first sign-in (Elevate could not know who he was before) and, once known, at once, without a
+// sign-in; nothing reaches PIM for him. Carol is in through the pilot group; Alice is listed.
+func TestPilot(t *testing.T) {
+	cfg := string(examples.Config) + `
+pilot:
+  users: [alice@contoso.example]
+  group: 5e6c0000-0000-4000-8000-0000000000a1   # PIM Approvers: bob, carol
+  meanwhile: "Ask in #it-help meanwhile."
+`
+	w := newWorld(t, setup{config: []byte(cfg)})
+	w.say("dave", "exchange 1h fixing mail flow")
+	w.signIn("dave")
+	r := w.only("dave")
+	if r.State != store.StateFailed || r.FailureCode != "not_in_pilot" {
+		t.Fatalf("dave's request: %s %s", r.State, r.FailureCode)
+	}
+	contains(t, w.rec.lastTo("dave"), "It is in a pilot with a few people for now")
+	contains(t, w.rec.lastTo("dave"), "Ask in #it-help meanwhile.")
+
+	n := len(w.rec.to("dave"))
+	w.say("dave", "exchange 1h again")
+	got := w.rec.to("dave")[n:]
+	if len(got) != 1 {
+		t.Fatalf("dave's second request got %d messages, want just the pilot answer: %q", len(got), got)
+	}
+	contains(t, got[0], "in a pilot")
+	if a := len(w.activations()); a != 0 {
+		t.Errorf("%d activations for someone outside the pilot", a)
+	}
+
+	w.say("alice", "exchange 1h fixing mail flow")
+	w.signIn("alice")
+	if got := w.only("alice"); got.State != store.StateActive {
+		t.Fatalf("alice (listed): %s (%s)", got.State, got.FailureMessage)
+	}
+	w.say("carol", "tier1 1h rotating keys")
+	w.signIn("carol")
+	if got := w.only("carol"); got.State != store.StateActive {
+		t.Fatalf("carol (in the pilot group): %s (%s)", got.State, got.FailureMessage)
+	}
+}
