@@ -48,6 +48,8 @@ type Options struct {
 	Messengers []bot.Messenger
 	// PollInterval is how often the Graph client polls for a usable activation (default 200ms).
 	PollInterval time.Duration
+	// Now is the core's clock (the tenant keeps real time); time.Now when nil.
+	Now func() time.Time
 }
 
 // World is a running demo: tenant, store, Graph client, core and the callback server.
@@ -123,7 +125,7 @@ func Start(o Options) (_ *World, err error) {
 		ln.Close()
 		return nil, err
 	}
-	w.Core, err = bot.New(bot.Options{Config: cfg, Graph: w.Graph, Store: w.Store, Logger: o.Logger, UsableTimeout: time.Minute})
+	w.Core, err = bot.New(bot.Options{Config: cfg, Graph: w.Graph, Store: w.Store, Logger: o.Logger, UsableTimeout: time.Minute, Now: o.Now})
 	if err != nil {
 		ln.Close()
 		return nil, err
