@@ -48,6 +48,8 @@ type Options struct {
 	Messengers []bot.Messenger
 	// PollInterval is how often the Graph client polls for a usable activation (default 200ms).
 	PollInterval time.Duration
+	// Now is the core's clock (the tenant keeps real time); time.Now when nil.
+	Now func() time.Time
 }
 
 // World is a running demo: tenant, store, Graph client, core and the callback server.
@@ -123,7 +125,7 @@ func Start(o Options) (_ *World, err error) {
 		ln.Close()
 		return nil, err
 	}
-	w.Core, err = bot.New(bot.Options{Config: cfg, Graph: w.Graph, Store: w.Store, Logger: o.Logger, UsableTimeout: time.Minute})
+	w.Core, err = bot.New(bot.Options{Config: cfg, Graph: w.Graph, Store: w.Store, Logger: o.Logger, UsableTimeout: time.Minute, Now: o.Now})
 	if err != nil {
 		ln.Close()
 		return nil, err
@@ -360,10 +362,16 @@ func (w *World) Story(ctx context.Context) error {
 		{"", func() error { return w.ClickLast(ctx, "dave", bot.ActionUseOffer, "") }},
 		{"", func() error { return w.ClickLast(ctx, "dave", bot.ActionOpenURL, "") }},
 		{"Dave mistypes a role.", func() error { return w.Say(ctx, "dave", "exchnage 1h check quarantine") }},
+		{"SharePoint's setting in PIM (1h) is stricter than Elevate's cap (2h): Elevate offers PIM's maximum at once, before any sign-in.", func() error {
+			return w.Say(ctx, "dave", "sharepoint 2h restore the intranet site")
+		}},
 		{"Alice checks what she has.", func() error { return w.Say(ctx, "alice", "status") }},
 		{"Erin needs Teams Administrator, for which PIM itself requires approval.", func() error { return w.Say(ctx, "erin", "teams 1h fix a meeting policy") }},
 		{"", func() error { return w.ClickLast(ctx, "erin", bot.ActionOpenURL, "") }},
 		{"Bob approves; his click approves in PIM, with his own recent sign-in.", func() error { return w.ClickLast(ctx, "bob", bot.ActionApprove, "") }},
+		{"Erin asks for Exchange Administrator, which PIM does not make her eligible for: she is told at once, without signing in.", func() error {
+			return w.Say(ctx, "erin", "exchange 1h check the mail queue")
+		}},
 		{"Dave activates his Tier1 Admins group membership (PIM for Groups).", func() error { return w.Say(ctx, "dave", "tier1-admins 2h rotate the helpdesk queue") }},
 		{"A group is his first: the sign-in asks for the PIM for Groups permission now, not before.", func() error { return w.ClickLast(ctx, "dave", bot.ActionOpenURL, "") }},
 		{"Six minutes later, Alice is done with Exchange Administrator early.", func() error {
