@@ -339,10 +339,16 @@ func (w *World) Story(ctx context.Context) error {
 		{"", func() error { return w.ClickLast(ctx, "dave", bot.ActionUseOffer, "") }},
 		{"", func() error { return w.ClickLast(ctx, "dave", bot.ActionOpenURL, "") }},
 		{"Dave mistypes a role.", func() error { return w.Say(ctx, "dave", "exchnage 1h check quarantine") }},
+		{"SharePoint's setting in PIM (1h) is stricter than Elevate's cap (2h): Elevate offers PIM's maximum at once, before any sign-in.", func() error {
+			return w.Say(ctx, "dave", "sharepoint 2h restore the intranet site")
+		}},
 		{"Alice checks what she has.", func() error { return w.Say(ctx, "alice", "status") }},
 		{"Erin needs Teams Administrator, for which PIM itself requires approval.", func() error { return w.Say(ctx, "erin", "teams 1h fix a meeting policy") }},
 		{"", func() error { return w.ClickLast(ctx, "erin", bot.ActionOpenURL, "") }},
 		{"Bob approves; his click approves in PIM, with his own recent sign-in.", func() error { return w.ClickLast(ctx, "bob", bot.ActionApprove, "") }},
+		{"Erin asks for Exchange Administrator, which PIM does not make her eligible for: she is told at once, without signing in.", func() error {
+			return w.Say(ctx, "erin", "exchange 1h check the mail queue")
+		}},
 		{"Dave activates his Tier1 Admins group membership (PIM for Groups).", func() error { return w.Say(ctx, "dave", "tier1-admins 2h rotate the helpdesk queue") }},
 		{"A group is his first: the sign-in asks for the PIM for Groups permission now, not before.", func() error { return w.ClickLast(ctx, "dave", bot.ActionOpenURL, "") }},
 		{"Six minutes later, Alice is done with Exchange Administrator early.", func() error {
