@@ -90,6 +90,21 @@ func TestStory(t *testing.T) {
 		"dave@contoso.example SharePoint Administrator": store.StateReceived, // PIM's maximum offered, not taken
 		"erin@contoso.example Exchange Administrator":   store.StateFailed,   // not eligible: refused before any sign-in
 	}
+	// One Elevate across platforms: the card was in Teams too, and Carol approved there.
+	for _, want := range []string{"Elevate in Teams → #pim-approvals", "carol ▸ clicks [Approve] on #"} {
+		if !strings.Contains(transcript, want) {
+			t.Errorf("the transcript lacks %q", want)
+		}
+	}
+	fromTeams := false
+	for _, r := range rs {
+		for _, ap := range r.Approvals {
+			fromTeams = fromTeams || (r.RoleName == "Global Administrator" && ap.Platform == "teams" && strings.HasPrefix(ap.ApproverName, "carol@"))
+		}
+	}
+	if !fromTeams {
+		t.Error("no approval of Global Administrator was given from Teams")
+	}
 	for k, want := range wantStates {
 		if got := states[k]; got != want {
 			t.Errorf("%s: state %q, want %q", k, got, want)
