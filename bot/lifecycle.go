@@ -63,15 +63,28 @@ func (c *Core) acceptRequest(a Actor, cmd policy.Command) (Job, error) {
 		}
 		c.notify(ctx, r)
 		// Before anyone is asked to sign in: is the user eligible at all, and does PIM's own
-		// maximum allow the duration? Both read with Elevate's read-only identity.
-		if el, who := c.checkEligible(ctx, r, cmd.Role); el == notEligible {
+		// maximum allow the duration? Both read with Elevate's read-only identity; when Graph is
+		// slow the user hears that it is being checked rather than nothing.
+		checked := make(chan struct{})
+		slow := time.AfterFunc(slowAnswer, func() {
+			select {
+			case <-checked:
+			default:
+				c.reply(ctx, a, Message{Kind: KindProgress, RequestID: r.ID, Text: fmt.Sprintf("Checking your eligibility and PIM's limit for %s in Microsoft Entra…", r.RoleName)})
+			}
+		})
+		el, who := c.checkEligible(ctx, r, cmd.Role)
+		pm := c.pimMax(ctx, cmd.Role)
+		close(checked)
+		slow.Stop()
+		if el == notEligible {
 			return c.refuseNotEligible(ctx, a, r, who)
 		}
 		text := ""
 		if offer > 0 {
 			text = dec.Problem.Message
 		}
-		if pm := c.pimMax(ctx, cmd.Role); pm > 0 && r.Duration > pm {
+		if pm > 0 && r.Duration > pm {
 			// PIM's role setting is stricter than Elevate's: offer what PIM will accept.
 			text = limitWords(cmd.Role, pm, true)
 			_, err = c.change(ctx, r.ID, c.event(a, "request.offered", hm(pm)+" (PIM's maximum)"), func(r *store.Request, out *outbox) error {
@@ -169,6 +182,10 @@ func platformName(p string) string {
 	}
 	return p
 }
+
+// slowAnswer is how long a request's checks may take before the user is told they are under way:
+// Slack shows nothing for a slash command until the first reply.
+const slowAnswer = 2 * time.Second
 
 func offerMessage(r store.Request, text string) Message {
 	return Message{Kind: KindOffer, RequestID: r.ID, Text: text, Buttons: []Button{

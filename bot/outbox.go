@@ -95,13 +95,27 @@ func (o *outbox) reply(a Actor, m Message) uint64 {
 	return o.send(a.Platform, a.reply(), m)
 }
 
-// alert queues a line for the security channel on platform; nothing when none is configured.
+// alert queues a line for the security channel on every registered platform (the docs promise
+// the security channel every activation, whichever platform it came from); nothing when none is
+// configured. platform, where the event happened, goes first.
 func (o *outbox) alert(platform string, m Message) uint64 {
 	if o.c.cfg.Channels.Security == "" {
 		return 0
 	}
 	m.Kind = KindAlert
-	return o.send(platform, Address{Channel: o.c.cfg.Channels.Security}, m)
+	var id uint64
+	for _, p := range firstOf(platform, o.c.platforms()) {
+		id = o.send(p, Address{Channel: o.c.cfg.Channels.Security}, m)
+	}
+	return id
+}
+
+// firstOf orders platforms with p first, when it is one of them.
+func firstOf(p string, platforms []string) []string {
+	if i := slices.Index(platforms, p); i > 0 {
+		platforms = append([]string{p}, slices.Delete(platforms, i, i+1)...)
+	}
+	return platforms
 }
 
 // post queues m (with files) to channel on every registered platform and returns the last id.
@@ -113,10 +127,23 @@ func (o *outbox) post(channel string, m Message, files []Attachment) uint64 {
 	return id
 }
 
-// postCard queues r's approval card in its approval channel, rendered from the store when it is
-// delivered; its reference is stored then, for later updates.
-func (o *outbox) postCard(r store.Request) uint64 {
-	return o.add(store.OutboxItem{Op: store.OutboxCard, Platform: r.Platform, Channel: o.c.approvalChannel(r), RequestID: r.ID, RefKind: string(KindCard)}, nil, nil)
+// postCard queues r's approval card in its approval channel on every registered platform (or on
+// those listed), rendered from the store when it is delivered; each reference is stored then,
+// for later updates. Approvers who live in Teams see a request made in Slack, and the other way
+// round. It returns the id of the post on r's platform (else the first queued).
+func (o *outbox) postCard(r store.Request, only ...string) uint64 {
+	platforms := firstOf(r.Platform, o.c.platforms())
+	if only != nil {
+		platforms = only
+	}
+	var id uint64
+	for _, p := range platforms {
+		x := o.add(store.OutboxItem{Op: store.OutboxCard, Platform: p, Channel: o.c.approvalChannel(r), RequestID: r.ID, RefKind: string(KindCard)}, nil, nil)
+		if id == 0 || p == r.Platform {
+			id = x
+		}
+	}
+	return id
 }
 
 // cards queues an update of every approval card of r (on each platform that has one posted or
@@ -152,9 +179,9 @@ func (o *outbox) cards(r store.Request) {
 	}
 }
 
-// card queues r's approval card on r's platform: a post when it has none yet (posted or queued),
-// else an update. It returns the id of the queued post, for words that claim it, or 0 when the
-// card was posted already.
+// card queues r's approval card on every registered platform: a post where it has none yet
+// (posted or queued), else an update. It returns the id of the post on r's platform while it is
+// queued, for words that claim it, or 0 when it was posted already.
 func (o *outbox) card(r store.Request) uint64 {
 	if o.err != nil {
 		return 0
@@ -164,22 +191,37 @@ func (o *outbox) card(r store.Request) uint64 {
 		o.err = err
 		return 0
 	}
-	if slices.ContainsFunc(refs, func(ref store.MessageRef) bool { return ref.Kind == string(KindCard) && ref.Platform == r.Platform }) {
-		o.cards(r)
-		return 0
-	}
 	queued, err := o.ob.Queued(r.ID)
 	if err != nil {
 		o.err = err
 		return 0
 	}
-	for _, it := range queued {
-		if it.Op == store.OutboxCard && it.Platform == r.Platform {
-			o.cards(r)
-			return it.ID
+	var id uint64
+	var missing []string
+	some := false
+	for _, p := range firstOf(r.Platform, o.c.platforms()) {
+		if slices.ContainsFunc(refs, func(ref store.MessageRef) bool { return ref.Kind == string(KindCard) && ref.Platform == p }) {
+			some = true
+			continue
+		}
+		if i := slices.IndexFunc(queued, func(it store.OutboxItem) bool { return it.Op == store.OutboxCard && it.Platform == p }); i >= 0 {
+			some = true
+			if p == r.Platform {
+				id = queued[i].ID
+			}
+			continue
+		}
+		missing = append(missing, p)
+	}
+	if some {
+		o.cards(r) // before the new posts: they are rendered from the store anyway
+	}
+	if len(missing) > 0 {
+		if x := o.postCard(r, missing...); id == 0 && missing[0] == r.Platform {
+			id = x
 		}
 	}
-	return o.postCard(r)
+	return id
 }
 
 // change is store.UpdateWith: fn changes the request and queues what the change must tell

@@ -2,6 +2,7 @@ package bot_test
 
 import (
 	"context"
+	"strings"
 	"testing"
 
 	"github.com/elevate-pim/elevate/bot"
@@ -72,4 +73,80 @@ func TestAskingAgainSupersedesWaitingRequest(t *testing.T) {
 	if len(rs) != 2 || rs[0].State != store.StateCancelled || rs[1].State.Terminal() {
 		t.Fatalf("requests after asking twice: %+v", rs)
 	}
+}
+
+// One Elevate across two platforms: a request made on one posts its card in the approvals channel
+// on both; an approver on the other platform decides; both cards show it; the security channel on
+// both gets the activation.
+func TestCardsAndAlertsOnEveryPlatform(t *testing.T) {
+	w := newWorld(t, setup{})
+	other := &recorder{name: "other", domain: w.domain}
+	w.core.Register(other)
+	ctx := context.Background()
+	approvals, security := w.cfg.Channels.Approvals, w.cfg.Channels.Security
+
+	w.say("alice", "ga 1h INC-1234 restore tenant")
+	w.signIn("alice")
+	r := w.only("alice")
+	for _, rec := range []*recorder{w.rec, other} {
+		card, ok := rec.latestCard(approvals)
+		if !ok || len(card.Buttons) != 2 {
+			t.Fatalf("%s: no live card in %s: %+v", rec.Platform(), approvals, card)
+		}
+	}
+	// Bob approves on the other platform: his first click there asks him to sign in.
+	bob := bot.Actor{Platform: "other", ChatUser: "bob", Name: "bob"}
+	click := func(a bot.Actor) {
+		t.Helper()
+		b, ok := other.button(approvals, bot.ActionApprove)
+		if !ok {
+			t.Fatal("no Approve button on the other platform's card")
+		}
+		if err := w.core.Click(ctx, a, bot.ActionApprove, b.Value, ""); err != nil {
+			t.Fatal(err)
+		}
+		w.core.Wait()
+	}
+	click(bob)
+	link, ok := other.button("bob", bot.ActionOpenURL)
+	if !ok {
+		t.Fatalf("bob got no sign-in link on the other platform: %q", other.to("bob"))
+	}
+	br := w.browser()
+	if _, page := br.open(link.URL, "bob@"+w.domain); isLinkPage(page) {
+		br.answer(page, "link") // his first sign-in on that platform links the account
+	}
+	w.core.Wait()
+	if got := w.request(r.ID); len(got.Approvals) != 1 || got.Approvals[0].Platform != "other" {
+		t.Fatalf("after bob's approval on the other platform: %+v", got.Approvals)
+	}
+	for _, rec := range []*recorder{w.rec, other} {
+		card, _ := rec.latestCard(approvals)
+		contains(t, card.Footer, "Approved by bob@")
+	}
+	w.click("carol", bot.ActionApprove, "")
+	w.signIn("carol")
+	if got := w.request(r.ID); got.State != store.StateActive {
+		t.Fatalf("after two approvals: %s (%s)", got.State, got.FailureMessage)
+	}
+	for _, rec := range []*recorder{w.rec, other} {
+		card, _ := rec.latestCard(approvals)
+		contains(t, card.Text, "active until")
+		if len(card.Buttons) != 0 {
+			t.Errorf("%s: decided card still has buttons", rec.Platform())
+		}
+		if n := countContaining(rec.to(security), "Global Administrator"); n == 0 {
+			t.Errorf("%s: the security channel did not hear of the activation: %q", rec.Platform(), rec.to(security))
+		}
+	}
+}
+
+func countContaining(ss []string, sub string) int {
+	n := 0
+	for _, s := range ss {
+		if strings.Contains(s, sub) {
+			n++
+		}
+	}
+	return n
 }

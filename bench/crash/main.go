@@ -1,6 +1,7 @@
 // Command crash kills Elevate with SIGKILL at random moments while it serves requests, restarts
-// it, and then checks the store: every acknowledged request is there exactly once, and no request
-// was activated twice.
+// it, and then checks the store: every acknowledged request is there exactly once (or the user
+// was told it duplicates one of theirs already open, which Elevate refuses without storing it),
+// and no request was activated twice.
 //
 //	go run ./bench/crash -requests 500 -kills 10
 //
@@ -20,6 +21,7 @@ import (
 	"net/url"
 	"os"
 	"os/exec"
+	"path"
 	"path/filepath"
 	"regexp"
 	"strconv"
@@ -35,11 +37,17 @@ import (
 const secret = "crash-test-signing-secret"
 
 // people are Slack users and who they are in the sandbox tenant, with a role each can activate.
-var people = []struct{ slack, upn, text string }{
-	{"UALICE", "alice@contoso.example", "exchange 1h crash"},
-	{"UDAVE", "dave@contoso.example", "sharepoint 1h crash"},
-	{"UBOB", "bob@contoso.example", "user 1h crash"},
-	{"UCAROL", "carol@contoso.example", "user 1h crash"},
+// Those who sign in get their role activated, after which Elevate refuses their next requests
+// for it as duplicates (without storing them); those who never sign in make a stored request
+// every time (each superseding the last), so kills keep landing on request writes too.
+var people = []struct {
+	slack, upn, text string
+	signsIn          bool
+}{
+	{"UALICE", "alice@contoso.example", "exchange 1h crash", true},
+	{"UDAVE", "dave@contoso.example", "sharepoint 1h crash", false},
+	{"UBOB", "bob@contoso.example", "user 1h crash", true},
+	{"UCAROL", "carol@contoso.example", "user 1h crash", false},
 }
 
 func main() {
@@ -134,6 +142,7 @@ func run(n, kills int, bin string, seed uint64) error {
 	base := "http://" + addr
 	client := &http.Client{Timeout: 10 * time.Second, CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}
 	acked := map[int]bool{}
+	respID := map[int]string{} // command → its response_url's id, where a refusal is told
 	signIns, signInFailures := 0, 0
 	for i := range n {
 		if killAt[i] {
@@ -146,15 +155,17 @@ func run(n, kills int, bin string, seed uint64) error {
 		}
 		p := people[i%len(people)]
 		text := fmt.Sprintf("%s %d", p.text, i)
+		ru := fake.ResponseURL(p.slack, "C0CRASH", "")
+		respID[i] = path.Base(ru)
 		form := url.Values{"command": {"/elevate"}, "text": {text}, "user_id": {p.slack}, "user_name": {p.slack},
-			"channel_id": {"C0CRASH"}, "team_id": {"T0CRASH"}, "response_url": {fake.ResponseURL(p.slack, "C0CRASH", "")},
+			"channel_id": {"C0CRASH"}, "team_id": {"T0CRASH"}, "response_url": {ru},
 			"trigger_id": {"trig." + strconv.Itoa(i)}}
 		before := len(fake.Private(p.slack))
 		if code, err := signed.Post(client, base+"/slack/commands", secret, form.Encode()); err == nil && code == http.StatusOK {
 			acked[i] = true
 		}
 		// Half the time the user signs in at once, so activations run while kills happen.
-		if rng.IntN(2) == 0 {
+		if p.signsIn && rng.IntN(2) == 0 {
 			if link := waitLink(fake, p.slack, before, 2*time.Second); link != "" {
 				signIns++
 				if !signIn(client, link, p.upn) {
@@ -199,9 +210,34 @@ func run(n, kills int, bin string, seed uint64) error {
 	}
 	nAudit, verr := st.VerifyAudit()
 
+	// A second request for a role the person already has open (active, waiting for approval,
+	// being activated) is refused, not stored, and the user is told so through the command's
+	// response_url.
+	refusedIDs := map[string]bool{}
+	for _, m := range fake.Messages() {
+		if m.Via == "response_url" && duplicateRE.MatchString(m.Plain()) {
+			refusedIDs[m.Response] = true
+		}
+	}
+	// open: the people with a request open at the end (each person asks for one role only, so a
+	// refusal whose reply a kill cut short is explained by one of these).
+	open := map[string]bool{}
+	for _, r := range rs {
+		if r.State == store.StateActive || r.State == store.StateAwaitingApproval || r.State == store.StateActivating {
+			open[r.ChatUser] = true
+		}
+	}
 	var problems []string
+	refused, cutShort := 0, 0
 	for i := range acked {
-		if byText[i] != 1 {
+		p := people[i%len(people)]
+		switch {
+		case byText[i] == 1:
+		case byText[i] == 0 && refusedIDs[respID[i]]:
+			refused++
+		case byText[i] == 0 && killAt[i+1] && open[p.slack]:
+			cutShort++ // refused as a duplicate, its reply lost to the kill right after
+		default:
 			problems = append(problems, fmt.Sprintf("acknowledged request %d is in the store %d times", i, byText[i]))
 		}
 	}
@@ -218,8 +254,8 @@ func run(n, kills int, bin string, seed uint64) error {
 	if verr != nil {
 		problems = append(problems, "audit chain: "+verr.Error())
 	}
-	fmt.Printf("| sent | acknowledged | kills (restarts) | in store | sign-ins (failed: link died with a kill) | activation attempts | audit records | problems |\n|---|---|---|---|---|---|---|---|\n")
-	fmt.Printf("| %d | %d | %d (%d) | %d | %d (%d) | %d | %d | %d |\n", n, len(acked), kills, srv.starts-1, len(rs), signIns, signInFailures, len(activating), nAudit, len(problems))
+	fmt.Printf("| sent | acknowledged | kills (restarts) | in store | refused as duplicates (reply cut short by a kill) | sign-ins (failed: link died with a kill) | activation attempts | audit records | problems |\n|---|---|---|---|---|---|---|---|---|\n")
+	fmt.Printf("| %d | %d | %d (%d) | %d | %d (%d) | %d (%d) | %d | %d | %d |\n", n, len(acked), kills, srv.starts-1, len(rs), refused+cutShort, cutShort, signIns, signInFailures, len(activating), nAudit, len(problems))
 	fmt.Printf("states: %v\n", states)
 	for _, p := range problems {
 		fmt.Println("PROBLEM:", p)
@@ -231,6 +267,9 @@ func run(n, kills int, bin string, seed uint64) error {
 }
 
 var numRE = regexp.MustCompile(`crash (\d+)$`)
+
+// duplicateRE matches the core's refusal of a request for a role the person already has open.
+var duplicateRE = regexp.MustCompile(`is already active for you|You already have a pending request for|is being activated right now`)
 
 var linkRE = regexp.MustCompile(`https?://[^\s"<>|]+/sandbox/sign-in\?to=[^\s"<>|]+`)
 

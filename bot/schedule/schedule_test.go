@@ -370,6 +370,9 @@ func TestDriftAppearsAndClearsOnce(t *testing.T) {
 		t.Fatal(err)
 	}
 	got = to(w.at(t, day("2026-01-07T11:00:00Z")), "#security")
+	if len(got) != 1 {
+		t.Errorf("%d drift posts, want the new findings and the setting changes in one", len(got))
+	}
 	all := ""
 	for _, s := range got {
 		all += text(s.m) + "\n"
@@ -387,17 +390,30 @@ func TestDriftAppearsAndClearsOnce(t *testing.T) {
 	w.tenant.SetPolicy(graphtest.PolicyConfig{Role: "Exchange Administrator", MaxDuration: graphtest.Duration(8 * time.Hour), MFA: &on, Justification: &on})
 	w.restart(t) // cleared alerts are remembered across restarts too
 	got = to(w.at(t, day("2026-01-07T13:00:00Z")), "#security")
-	cleared := 0
-	for _, s := range got {
-		if s.m.Title == "Drift cleared" {
-			cleared++
-		}
-	}
-	if cleared != 2 {
-		t.Errorf("%d cleared alerts, want 2: %+v", cleared, got)
+	if len(got) != 1 || got[0].m.Title != "Drift cleared" || strings.Count(got[0].m.Text, "✅") != 2 {
+		t.Errorf("cleared alerts: %+v, want one post with both", got)
 	}
 	if got := to(w.at(t, day("2026-01-07T14:00:00Z")), "#security"); len(got) != 0 {
 		t.Errorf("cleared twice: %+v", got)
+	}
+}
+
+// TestDriftOneMessageAtFirstStart: a tenant that drifts in many ways gets one drift post at
+// Elevate's first start, not one per finding.
+func TestDriftOneMessageAtFirstStart(t *testing.T) {
+	w := newWorld(t, day("2026-01-07T10:00:00Z"), nil)
+	off := false
+	for _, role := range []string{"Exchange Administrator", "SharePoint Administrator", "Teams Administrator", "Intune Administrator"} {
+		if err := w.tenant.SetPolicy(graphtest.PolicyConfig{Role: role, MaxDuration: graphtest.Duration(24 * time.Hour), MFA: &off}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	got := to(w.at(t, day("2026-01-07T10:00:00Z")), "#security")
+	if len(got) != 1 {
+		t.Fatalf("%d drift posts at first start, want 1: %+v", len(got), got)
+	}
+	if n := strings.Count(got[0].m.Text, "⚠"); n != 9 {
+		t.Errorf("the drift post has %d findings, want 9 (4 roles × max and MFA, and erin's standing access):\n%s", n, got[0].m.Text)
 	}
 }
 

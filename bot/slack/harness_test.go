@@ -64,7 +64,7 @@ func startConfig(t *testing.T, socket bool, config []byte) *env {
 	return startEnv(t, socket, examples.Tenant, config)
 }
 
-func startEnv(t *testing.T, socket bool, tenant, config []byte) *env {
+func startEnv(t *testing.T, socket bool, tenant, config []byte, opts ...func(*demo.Options)) *env {
 	t.Helper()
 	e := &env{socket: socket, fake: slacktest.New(), timeout: 10 * time.Second}
 	t.Cleanup(e.fake.Close)
@@ -86,9 +86,13 @@ func startEnv(t *testing.T, socket bool, tenant, config []byte) *env {
 		t.Fatal(err)
 	}
 	e.a = a
-	w, err := demo.Start(demo.Options{Config: config, ConfigName: "examples/elevate.yaml", Tenant: tenant,
+	do := demo.Options{Config: config, ConfigName: "examples/elevate.yaml", Tenant: tenant,
 		ActivationDelay: 30 * time.Millisecond, PollInterval: 10 * time.Millisecond,
-		StorePath: filepath.Join(t.TempDir(), "elevate.db"), Messengers: []bot.Messenger{a}})
+		StorePath: filepath.Join(t.TempDir(), "elevate.db"), Messengers: []bot.Messenger{a}}
+	for _, o := range opts {
+		o(&do)
+	}
+	w, err := demo.Start(do)
 	if err != nil {
 		t.Fatal(err)
 	}

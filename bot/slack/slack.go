@@ -239,6 +239,11 @@ func (a *Adapter) Platform() string { return Platform }
 // response_url when there is one, else as an ephemeral message in the channel, else as a DM;
 // a message without a channel is a DM; anything else is posted in the channel (a name or id).
 func (a *Adapter) Send(ctx context.Context, to bot.Address, m bot.Message) (store.MessageRef, error) {
+	ref, err := a.send(ctx, to, m)
+	return ref, deliveryError(err)
+}
+
+func (a *Adapter) send(ctx context.Context, to bot.Address, m bot.Message) (store.MessageRef, error) {
 	blocks, text := render(m)
 	opts := []slackapi.MsgOption{slackapi.MsgOptionText(text, false), slackapi.MsgOptionBlocks(blocks...)}
 	ref := store.MessageRef{Platform: Platform, Kind: string(m.Kind)}
@@ -338,13 +343,13 @@ func (a *Adapter) dmChannel(ctx context.Context, user string) (string, error) {
 // Update implements bot.Messenger with chat.update on the message's channel and ts.
 func (a *Adapter) Update(ctx context.Context, ref store.MessageRef, m bot.Message) error {
 	if ref.Channel == "" || ref.MessageID == "" {
-		return errors.New("slack: this message cannot be updated (an ephemeral message has no ts)")
+		return &bot.DeliveryError{Err: errors.New("slack: this message cannot be updated (an ephemeral message has no ts)"), Refused: true}
 	}
 	blocks, text := render(m)
-	return a.call(ctx, "chat.update", func() error {
+	return deliveryError(a.call(ctx, "chat.update", func() error {
 		_, _, _, err := a.api.UpdateMessageContext(ctx, ref.Channel, ref.MessageID, slackapi.MsgOptionText(text, false), slackapi.MsgOptionBlocks(blocks...))
 		return err
-	})
+	}))
 }
 
 // call runs one Web API call. slack-go has already retried it after any 429 it was allowed to

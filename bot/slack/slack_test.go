@@ -14,6 +14,7 @@ import (
 	"github.com/elevate-pim/elevate/bot/slack"
 	"github.com/elevate-pim/elevate/bot/slack/slacktest"
 	"github.com/elevate-pim/elevate/examples"
+	"github.com/elevate-pim/elevate/graph/graphtest"
 	"github.com/elevate-pim/elevate/store"
 )
 
@@ -516,4 +517,21 @@ func TestChannelMention(t *testing.T) {
 	if got := blocks[0].Text.Text; !strings.Contains(got, "I've asked in <#C0APPROVALS>.") {
 		t.Fatalf("alice was told %q, want a mention of <#C0APPROVALS>", got)
 	}
+}
+
+// TestSlowChecksSayWorkingOnIt: when Microsoft Graph is slow to say whether the user is eligible,
+// the user is told the request is being checked (Slack shows nothing for a slash command until
+// the first reply), and the answer follows.
+func TestSlowChecksSayWorkingOnIt(t *testing.T) {
+	e := start(t, false)
+	hold := make(chan struct{})
+	e.w.Tenant.Inject(graphtest.Fault{Method: http.MethodGet, Path: "roleEligibilityScheduleInstances", Hold: hold})
+	e.command(t, "dave", general, "sharepoint 2h restore the intranet site")
+	waitFor(t, func() bool {
+		seen := platform{e}.Seen(t, "dave")
+		return len(seen) > 0 && strings.Contains(seen[len(seen)-1], "Checking your eligibility and PIM's limit for SharePoint Administrator")
+	})
+	close(hold)
+	e.settle()
+	wantContains(t, e.last(t, "dave"), "SharePoint Administrator allows at most 1h in PIM — use 1h?")
 }

@@ -391,26 +391,40 @@ func (a *Adapter) message(w http.ResponseWriter, c Core, act schema.Activity, in
 	who := a.actor(act, in)
 	if act.Value != nil {
 		// Action.Submit (clients without Universal Actions): data and inputs in Value, the
-		// card's activity id in ReplyToID.
-		w.WriteHeader(http.StatusOK)
+		// card's activity id in ReplyToID. As on the invoke path, a form is stored before the
+		// 200, so an acknowledged request is never lost; a click gets the same wait.
 		verb, _ := act.Value["elevate"].(string)
 		if verb == verbRequest {
 			f := formOf(act.Value)
-			a.background("teams form submit", func(ctx context.Context) error {
-				if errs := c.CheckForm(who, f); len(errs) > 0 {
-					return a.sendForm(ctx, who, f, errs)
-				}
-				job, err := c.SubmitForm(who, f)
-				if err != nil {
-					return err
-				}
-				return job(ctx)
-			})
+			if errs := c.CheckForm(who, f); len(errs) > 0 {
+				w.WriteHeader(http.StatusOK)
+				a.background("teams form", func(ctx context.Context) error { return a.sendForm(ctx, who, f, errs) })
+				return
+			}
+			job, err := c.SubmitForm(who, f)
+			if err != nil {
+				a.log.Error("teams: submitting form", "chat_user", who.ChatUser, "err", err)
+				http.Error(w, "could not accept the form", http.StatusInternalServerError)
+				return
+			}
+			w.WriteHeader(http.StatusOK)
+			a.background("teams form submit", job)
 			return
 		}
 		value, _ := act.Value["value"].(string)
 		reason, _ := act.Value[inputReason].(string)
-		a.background("teams submit", func(ctx context.Context) error { return c.Click(ctx, who, bot.Action(verb), value, reason) })
+		done := make(chan struct{})
+		a.background("teams submit", func(ctx context.Context) error {
+			defer close(done)
+			return c.Click(ctx, who, bot.Action(verb), value, reason)
+		})
+		t := time.NewTimer(a.o.InvokeWait)
+		defer t.Stop()
+		select {
+		case <-done:
+		case <-t.C: // the decision is stored when the core gets there; Teams must have its answer
+		}
+		w.WriteHeader(http.StatusOK)
 		return
 	}
 	text := a.commandText(act, in)
@@ -658,21 +672,21 @@ func (a *Adapter) deliver(ctx context.Context, to bot.Address, m bot.Message, ac
 	if to.Channel != "" && !to.Private {
 		conv, err := a.channelNow(ctx, to.Channel)
 		if err != nil {
-			return store.MessageRef{}, err
+			return store.MessageRef{}, unknownTarget(err)
 		}
 		act.Conversation = &schema.ConversationAccount{ID: conv.ConversationID}
 		id, err := a.conn.Send(ctx, conv.ServiceURL, conv.ConversationID, act)
 		if err != nil {
-			return store.MessageRef{}, err
+			return store.MessageRef{}, deliveryError(err)
 		}
 		return store.MessageRef{Platform: Platform, Channel: conv.ConversationID, MessageID: id, Kind: string(m.Kind), At: a.o.Now().UTC()}, nil
 	}
 	if to.User == "" {
-		return store.MessageRef{}, errors.New("teams: a message needs a channel or a user")
+		return store.MessageRef{}, &bot.DeliveryError{Err: errors.New("teams: a message needs a channel or a user"), Refused: true}
 	}
 	convID, id, err := a.sendDM(ctx, to.User, act)
 	if err != nil {
-		return store.MessageRef{}, err
+		return store.MessageRef{}, deliveryError(err)
 	}
 	return store.MessageRef{Platform: Platform, Channel: convID, MessageID: id, Kind: string(m.Kind), At: a.o.Now().UTC()}, nil
 }
@@ -685,12 +699,12 @@ func (a *Adapter) Update(ctx context.Context, ref store.MessageRef, m bot.Messag
 		conv, err = a.channel(ref.Channel)
 	}
 	if err != nil {
-		return fmt.Errorf("teams: no conversation reference for %s: %w", ref.Channel, err)
+		return unknownTarget(fmt.Errorf("teams: no conversation reference for %s: %w", ref.Channel, err))
 	}
 	act := render(m, a.refreshUsers(ctx, m))
 	act.Timestamp = a.o.Now().UTC()
 	act.Conversation = &schema.ConversationAccount{ID: ref.Channel}
-	return a.conn.Update(ctx, conv.ServiceURL, ref.Channel, ref.MessageID, act)
+	return deliveryError(a.conn.Update(ctx, conv.ServiceURL, ref.Channel, ref.MessageID, act))
 }
 
 // sendDM posts act in the 1:1 chat with user, opening it (createConversation) when the bot
@@ -706,7 +720,7 @@ func (a *Adapter) sendDM(ctx context.Context, user string, act Activity) (convID
 		}
 	}
 	if err != nil {
-		return "", "", fmt.Errorf("teams: no conversation reference for user %s (they have not used Elevate in Teams yet): %w", user, err)
+		return "", "", unknownTarget(fmt.Errorf("teams: no conversation reference for user %s (they have not used Elevate in Teams yet): %w", user, err))
 	}
 	if ref.ConversationID == "" {
 		res, err := a.conn.CreateConversation(ctx, ref.ServiceURL, ConversationParams{

@@ -351,6 +351,23 @@ func TestDenyAsksForReason(t *testing.T) {
 	}
 }
 
+// TestSubmitFormStoredBeforeAck: a request form sent as Action.Submit (clients without Universal
+// Actions) is stored before Teams gets its 200, as on the invoke path: an acknowledged request
+// is never lost to a crash right after the answer.
+func TestSubmitFormStoredBeforeAck(t *testing.T) {
+	w := startWorld(t)
+	p := platform{w}
+	w.deliver(t, map[string]any{"type": "message", "from": w.from("alice"), "channelData": w.tenantData(),
+		"conversation": map[string]any{"id": "a:alice-chat", "conversationType": "personal", "tenantId": w.tenant},
+		"value": map[string]any{"elevate": "request", bot.FieldRole: "exchange", bot.FieldDuration: "1h", bot.FieldJustification: "mail flow is broken"}}, http.StatusOK)
+	// Checked as soon as the 200 is in, before the adapter's background work is waited for.
+	rs, err := w.Store.Requests(store.Filter{Platform: "teams"})
+	if err != nil || len(rs) != 1 || rs[0].RoleName != "Exchange Administrator" || rs[0].Justification != "mail flow is broken" {
+		t.Fatalf("requests when the 200 was sent: %+v (%v); want alice's, stored", rs, err)
+	}
+	p.Settle(t)
+}
+
 // TestPIMStageOnItsOwn: SharePoint needs bob's approval in Elevate, and the tenant's PIM setting
 // wants its own approval too. The card shows the two as separate steps, each with its own count
 // and expiry: never Elevate's and PIM's approvals summed, never an expiry of "now".

@@ -247,7 +247,15 @@ func (v *Validator) key(ctx context.Context, kid string) (jwk, error) {
 func (v *Validator) refresh(call *fetchCall) {
 	ctx, cancel := context.WithTimeout(context.Background(), fetchTimeout)
 	defer cancel()
-	keys, err := v.fetch(ctx)
+	keys, err := func() (keys map[string]jwk, err error) {
+		defer func() {
+			// Nobody's request recovers this goroutine: a panic would end the process.
+			if p := recover(); p != nil {
+				keys, err = nil, fmt.Errorf("key fetch panicked: %v", p)
+			}
+		}()
+		return v.fetch(ctx)
+	}()
 	v.mu.Lock()
 	defer v.mu.Unlock()
 	now := v.now()

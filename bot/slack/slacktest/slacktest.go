@@ -46,6 +46,7 @@ type Message struct {
 	Blocks    json.RawMessage
 	Updates   int
 	Via       string   // the method that posted it: chat.postMessage, chat.postEphemeral, response_url, files.completeUploadExternal
+	Response  string   // for Via response_url: the response_url's id (the last part of the URL ResponseURL gave)
 	ThreadTS  string   // the thread it was posted in, if any
 	Files     []string // ids of the files shared with it (files.completeUploadExternal)
 }
@@ -151,6 +152,7 @@ type Server struct {
 	responses map[string]*responseURL
 	seq       int
 	scopes    []string // granted to the bot token
+	down      bool     // every Web API call answers 503 (an outage)
 
 	sockMu  sync.Mutex
 	sock    *websocket.Conn
@@ -203,6 +205,22 @@ func (s *Server) AddChannel(id, name string) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	s.channels = append(s.channels, channel{id: id, name: strings.TrimPrefix(name, "#")})
+}
+
+// RemoveChannel deletes a channel: posting to it answers channel_not_found, as for a channel
+// that does not exist (yet).
+func (s *Server) RemoveChannel(id string) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.channels = slices.DeleteFunc(s.channels, func(c channel) bool { return c.id == id })
+}
+
+// Outage makes every Web API call answer HTTP 503 (Slack is down, nothing is carried out) until
+// it is called with false.
+func (s *Server) Outage(down bool) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.down = down
 }
 
 // AddOtherChannel adds a public channel the bot has not been invited to.
@@ -358,6 +376,11 @@ func (s *Server) api(w http.ResponseWriter, r *http.Request) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	defer func() { s.calls = append(s.calls, c) }()
+	if s.down {
+		c.Status = http.StatusServiceUnavailable
+		http.Error(w, "service unavailable", http.StatusServiceUnavailable)
+		return
+	}
 	if ra := s.throttle[method]; len(ra) > 0 {
 		s.throttle[method] = ra[1:]
 		c.Status = http.StatusTooManyRequests
@@ -814,7 +837,7 @@ func (s *Server) respond(w http.ResponseWriter, r *http.Request) {
 		}
 	} else {
 		s.msgs = append(s.msgs, &Message{Seq: len(s.msgs) + 1, Channel: ru.channel, Ephemeral: body.ResponseType != "in_channel",
-			User: ru.user, Text: body.Text, Blocks: body.Blocks, Via: "response_url"})
+			User: ru.user, Text: body.Text, Blocks: body.Blocks, Via: "response_url", Response: id})
 		if body.ResponseType == "in_channel" {
 			s.msgs[len(s.msgs)-1].TS = s.ts()
 		}
