@@ -119,10 +119,49 @@ func (c *Core) duplicate(a Actor, role *policy.Role) (string, bool) {
 		c.log.Error("reading open requests", "platform", a.Platform, "chat_user", a.ChatUser, "err", err)
 		return "", false
 	}
+	return c.duplicateIn(rs, a.Platform, role.TemplateID, 0)
+}
+
+// duplicateAfterSignIn ends r when its requester, known only now (a first sign-in on this
+// platform), already has an open request for the same role from another chat account: Elevate
+// could not tell it was the same person when r was made.
+func (c *Core) duplicateAfterSignIn(ctx context.Context, r store.Request) (stop bool, err error) {
+	if r.UserID == "" || !superseded(r.State) {
+		return false, nil // approved requests come back here for their activation's sign-in
+	}
+	theirs, err := c.store.Requests(store.Filter{UserID: r.UserID, OpenOnly: true})
+	if err != nil {
+		return false, err
+	}
+	words, dup := c.duplicateIn(theirs, r.Platform, r.RoleID, r.ID)
+	if !dup {
+		return false, nil
+	}
+	r, err = c.update(ctx, r.ID, systemEvent(c.now(), "request.cancelled", "duplicate: "+words), func(x *store.Request) error {
+		if !superseded(x.State) {
+			return store.ErrNoChange
+		}
+		x.State = store.StateCancelled
+		return nil
+	})
+	if errors.Is(err, store.ErrNoChange) {
+		return false, nil // it moved on meanwhile; its own path decides
+	}
+	if err != nil {
+		return true, err
+	}
+	c.tell(ctx, r, Message{Kind: KindText, Text: words})
+	return true, nil
+}
+
+// duplicateIn says, in the user's words, which of rs (one person's open requests) a new request
+// for roleID from platform would duplicate; except is the new request itself, if stored.
+func (c *Core) duplicateIn(rs []store.Request, platform, roleID string, except uint64) (string, bool) {
 	for _, r := range rs {
-		if !strings.EqualFold(r.RoleID, role.TemplateID) || superseded(r.State) {
+		if r.ID == except || !strings.EqualFold(r.RoleID, roleID) || superseded(r.State) || r.State.Terminal() {
 			continue
 		}
+		a := Actor{Platform: platform}
 		where := ""
 		if r.Platform != a.Platform {
 			where = ", made in " + platformName(r.Platform)
@@ -297,6 +336,9 @@ func (c *Core) afterSignIn(ctx context.Context, id uint64) error {
 	}
 	if stop, err := c.pilotGate(ctx, r); stop {
 		return err // known only now for a first sign-in
+	}
+	if stop, err := c.duplicateAfterSignIn(ctx, r); stop {
+		return err
 	}
 	if r.ApprovalsNeeded > 0 && approvals(r) < r.ApprovalsNeeded {
 		// Ask PIM before asking people: what PIM would refuse is answered now, and no
