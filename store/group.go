@@ -10,7 +10,8 @@ type groupOp struct {
 }
 
 // group runs fn in a write transaction shared with the other group writes (CreateRequest,
-// Update, FirstSeen) that arrive while another commit is in progress: one transaction, one fsync for
+// Update, FirstSeen, the outbox's Enqueue, OutboxDone and OutboxFailed, AddMessageRef) that
+// arrive while another commit is in progress: one transaction, one fsync for
 // all of them (group commit). Nobody waits for a batch to fill: the first caller commits at
 // once, callers that queued meanwhile go in the next transaction, led by the first of them. So
 // a lone write costs one fsync, as before, and under load the fsyncs are shared instead of
