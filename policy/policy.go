@@ -30,8 +30,8 @@ type Config struct {
 	// DirectMessages is where people are sent direct messages that no conversation of theirs
 	// prompts (reminders, review prompts): "last", the platform they last used (default), or "all".
 	DirectMessages string
-	Schedules            Schedules      // scheduled work and the drift baseline (schedule.go)
-	Identity             Identity       // linking chat accounts to Entra users (identity.go)
+	Schedules      Schedules // scheduled work and the drift baseline (schedule.go)
+	Identity       Identity  // linking chat accounts to Entra users (identity.go)
 
 	disabled []*Role // roles hidden by `enabled: false`, so a request for one gets a clear answer
 }
