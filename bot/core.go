@@ -68,6 +68,7 @@ type Core struct {
 	oncall OnCall
 
 	feedbackMu sync.Mutex // feedback notes: read, append, write
+	lastUsed   sync.Map   // Entra object id → Recipient: where the person last used Elevate
 	signins    *signInBook
 	tokens     *tokenBook
 	links      *linkBook

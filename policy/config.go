@@ -48,6 +48,7 @@ func (p *parser) parse(data []byte) *Config {
 		Tenant:          Tenant{GraphURL: DefaultGraphURL, AuthorityHost: DefaultAuthorityHost},
 		RequestExpiry:   DefaultRequestExpiry,
 		SignInFreshness: DefaultSignInFreshness,
+		DirectMessages:  "last",
 	}
 	c.DefaultTicketPattern = regexp.MustCompile(DefaultTicketPattern)
 
@@ -69,7 +70,7 @@ func (p *parser) parse(data []byte) *Config {
 		}
 	}
 
-	f := p.mapping(top, "", []string{"version", "tenant", "channels", "request_expiry", "sign_in_freshness", "ticket_pattern", "roles", "users", "schedules", "baseline", "admins", "groups", "identity", "pilot"})
+	f := p.mapping(top, "", []string{"version", "tenant", "channels", "request_expiry", "sign_in_freshness", "ticket_pattern", "roles", "users", "schedules", "baseline", "admins", "groups", "identity", "pilot", "direct_messages"})
 	if n := f.get("version"); n != nil {
 		if v, ok := p.integer(n, "version"); ok && v != 1 {
 			p.errorf(n.Line, "version: %d is not a config version this Elevate knows (it knows 1)", v)
@@ -103,6 +104,16 @@ func (p *parser) parse(data []byte) *Config {
 	p.users(f.get("users"), &c.Users)
 	p.admins(f.get("admins"), &c.Admins)
 	p.pilot(f.get("pilot"), c)
+	if n := f.get("direct_messages"); n != nil {
+		if s, ok := p.str(n, "direct_messages"); ok {
+			switch strings.ToLower(s) {
+			case "last", "all":
+				c.DirectMessages = strings.ToLower(s)
+			default:
+				p.errorf(resolve(n).Line, "direct_messages: %q should be last (the platform the person last used) or all (every platform they are on)", s)
+			}
+		}
+	}
 	p.identity(f.get("identity"), &c.Identity)
 	p.groups(f.get("groups"), c)
 	p.roles(f.get("roles"), c)

@@ -27,8 +27,11 @@ type Config struct {
 	DefaultTicketPattern *regexp.Regexp // default `\b[A-Z][A-Z0-9]+-\d+\b`
 	Admins               Admins         // who may run discover and convert
 	Pilot                *Pilot         // nil: everyone may use Elevate
-	Schedules            Schedules      // scheduled work and the drift baseline (schedule.go)
-	Identity             Identity       // linking chat accounts to Entra users (identity.go)
+	// DirectMessages is where people are sent direct messages that no conversation of theirs
+	// prompts (reminders, review prompts): "last", the platform they last used (default), or "all".
+	DirectMessages string
+	Schedules      Schedules // scheduled work and the drift baseline (schedule.go)
+	Identity       Identity  // linking chat accounts to Entra users (identity.go)
 
 	disabled []*Role // roles hidden by `enabled: false`, so a request for one gets a clear answer
 }
