@@ -578,3 +578,29 @@ func TestShutdownDuringWrite(t *testing.T) {
 		t.Errorf("told it was not activated: %q", w.rec.to("alice"))
 	}
 }
+
+// An activation an administrator lengthened in the Entra portal gets PIM's end time in Elevate at
+// the next sweep, and the user is told once.
+func TestExtendedOutsideElevate(t *testing.T) {
+	w := pimWorld(t, nil)
+	w.say("alice", "exchange 1h mail flow")
+	w.signIn("alice")
+	r := w.only("alice")
+	end := time.Now().Add(3 * time.Hour).Truncate(time.Second)
+	if err := w.tenant.PortalExtend("alice@contoso.example", "Exchange Administrator", end); err != nil {
+		t.Fatal(err)
+	}
+	w.clock.advance(10 * time.Minute)
+	w.minute()
+	got := w.request(r.ID)
+	if got.State != store.StateActive || !got.EndsAt.Equal(end) {
+		t.Fatalf("after the sweep: %s until %s, want active until %s", got.State, got.EndsAt, end)
+	}
+	if n := w.told("alice", "changed outside Elevate"); n != 1 {
+		t.Errorf("told %d times", n)
+	}
+	w.minute()
+	if n := w.told("alice", "changed outside Elevate"); n != 1 {
+		t.Errorf("told again: %d", n)
+	}
+}
