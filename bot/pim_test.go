@@ -605,3 +605,27 @@ func approveInPortal(t *testing.T, w *world, approvalID, tok string) {
 	graphCall(t, w, http.MethodPatch, "/beta/roleManagement/directory/roleAssignmentApprovals/"+approvalID+"/steps/"+step, tok,
 		map[string]any{"reviewResult": "Approve", "justification": "approved in the portal"})
 }
+
+// TestGroupPIMMaximum: a PIM for Groups setting stricter than Elevate's cap is read (the group's
+// policy, scopeType Group) and offered at once, before any sign-in; `roles` shows it.
+func TestGroupPIMMaximum(t *testing.T) {
+	w := pimWorld(t, func(s *graphtest.Seed) {
+		for i, p := range s.Policies {
+			if p.Group == "Tier1 Admins" {
+				s.Policies[i].MaxDuration = graphtest.Duration(time.Hour)
+			}
+		}
+	})
+	w.say("dave", "tier1 2h on call")
+	contains(t, w.rec.lastTo("dave"), "Tier1 Admins allows at most 1h in PIM — use 1h?")
+	if n := len(w.activations()); n != 0 {
+		t.Fatalf("%d PIM writes before the offer was taken", n)
+	}
+	w.click("dave", bot.ActionUseOffer, "")
+	w.signIn("dave")
+	if r := w.only("dave"); r.State != store.StateActive || r.Duration != time.Hour {
+		t.Fatalf("after the offer: %s %v (%s)", r.State, r.Duration, r.FailureMessage)
+	}
+	w.say("dave", "roles")
+	contains(t, w.rec.lastTo("dave"), "up to 1h")
+}
