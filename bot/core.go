@@ -290,4 +290,5 @@ func (c *Core) notify(ctx context.Context, r store.Request) {
 	for _, w := range ws {
 		w.RequestChanged(ctx, r)
 	}
+	c.failureBurst(ctx, r)
 }
