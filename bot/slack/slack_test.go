@@ -479,6 +479,10 @@ func TestFormChecksEligibility(t *testing.T) {
 	for _, want := range []string{`"value":"tier1-admins"`, "Tier1 Admins (up to 4h)", "SharePoint Administrator (up to 1h)"} {
 		wantContains(t, form, want)
 	}
+	// Within Elevate's cap (2h) but over PIM's (1h): the field says PIM's limit.
+	res := e.interact(t, e.submit("dave", v, map[string]string{"role": "sharepoint", "duration": "2h", "justification": "restore the site"}))
+	wantContains(t, string(res), `"response_action":"errors"`)
+	wantContains(t, string(res), "SharePoint Administrator allows at most 1h in PIM")
 	posts := e.activations()
 	out := e.interact(t, e.submit("dave", v, map[string]string{"role": "ga", "duration": "1h", "justification": "INC-1234 take over the tenant"}))
 	if len(out) != 0 {
