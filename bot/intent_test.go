@@ -648,3 +648,40 @@ func TestPIMApprovalCrash(t *testing.T) {
 		})
 	}
 }
+
+// PIM for Groups with PIM's own approval: bob's approval of the stage loses its answer; the sweep
+// reads PIM's group request and records the membership active.
+func TestGroupApprovalConverges(t *testing.T) {
+	w := pimWorld(t, func(s *graphtest.Seed) {
+		for i := range s.Policies {
+			if s.Policies[i].Group == "Tier1 Admins" {
+				s.Policies[i].Approval = &struct {
+					Approvers []string `yaml:"approvers"`
+				}{Approvers: []string{"PIM Approvers"}}
+			}
+		}
+	})
+	w.say("dave", "tier1-admins 2h rotate the helpdesk queue")
+	w.signIn("dave")
+	r := w.only("dave")
+	if r.State != store.StateAwaitingApproval || r.GraphStatus != "PendingApproval" {
+		t.Fatalf("setup: %s %s", r.State, r.GraphStatus)
+	}
+	w.tenant.Inject(graphtest.Fault{Method: "PATCH", Path: "assignmentApprovals", Apply: true, Drop: true})
+	w.click("bob", bot.ActionApprove, "")
+	w.signIn("bob")
+	if got := w.request(r.ID); got.State != store.StateAwaitingApproval || got.Write == nil {
+		t.Fatalf("after the lost answer: %s %+v", got.State, got.Write)
+	}
+	w.restart()
+	w.minute()
+	if got := w.request(r.ID); got.State != store.StateActive || got.Write != nil {
+		t.Fatalf("after the sweep: %s %+v", got.State, got.Write)
+	}
+	if n := w.told("dave", "Tier1 Admins active until"); n != 1 {
+		t.Errorf("dave told %d times", n)
+	}
+	if n := w.told("bob", "PIM took your approval"); n != 1 {
+		t.Errorf("bob told %d times", n)
+	}
+}
