@@ -2,6 +2,7 @@ package schedule_test
 
 import (
 	"bytes"
+	"image/png"
 
 	"context"
 	"fmt"
@@ -474,4 +475,57 @@ func TestDigestPilotFeedback(t *testing.T) {
 	if fb != "1 note: “the form should remember my last role” (bob@contoso.example)" {
 		t.Errorf("pilot feedback field %q", fb)
 	}
+}
+
+// The guide's four numbers as week-over-week trends, from the weekly snapshots, and 12 weeks of
+// them under the chart's bars.
+func TestDigestTrends(t *testing.T) {
+	w := newWorld(t, day("2026-01-12T09:00:00Z"), nil)
+	to := day("2026-01-12T09:00:00Z")
+	for i := 11; i >= 1; i-- {
+		at := to.AddDate(0, 0, -7*i)
+		if err := w.store.PutSnapshot("weekly", store.Snapshot{At: at, Weekly: true, Permanent: 3 + i, Failed: i % 3,
+			Activations: 4, AvgDuration: 3 * time.Hour}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	w.clk.Set(to)
+	w.activated(t, "alice", alice, exo, "Exchange Administrator", time.Hour, 0)
+	d, err := w.sched.BuildDigest(t.Context(), to.AddDate(0, 0, -7), to.Add(time.Hour))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !d.Prev.Weekly || d.Prev.Permanent != 4 || len(d.Weeks) != 12 {
+		t.Fatalf("prev %+v, %d weeks", d.Prev, len(d.Weeks))
+	}
+	fields := map[string]string{}
+	for _, f := range d.Message(time.UTC).Fields {
+		fields[f.Label] = f.Value
+	}
+	if got := fields["Duration"]; !strings.Contains(got, "(▼ 120m on average since last week)") {
+		t.Errorf("duration trend: %q", got)
+	}
+	if got := fields["Not granted"]; !strings.Contains(got, "since last week") {
+		t.Errorf("failed attempts trend: %q", got)
+	}
+	plain, err := png.DecodeConfig(bytes.NewReader(mustChart(t, d, nil)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	withTrends, err := png.DecodeConfig(bytes.NewReader(d.Chart))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if withTrends.Height <= plain.Height {
+		t.Errorf("chart with 12 weeks of trends is %dpx high, without %dpx", withTrends.Height, plain.Height)
+	}
+}
+
+func mustChart(t *testing.T, d schedule.Digest, weeks []store.Snapshot) []byte {
+	t.Helper()
+	b, err := schedule.ChartWithTrends("x", d.ByRole, weeks, time.UTC)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return b
 }

@@ -13,6 +13,7 @@ import (
 	"github.com/elevate-pim/elevate/bot"
 	"github.com/elevate-pim/elevate/bot/slack"
 	"github.com/elevate-pim/elevate/bot/slack/slacktest"
+	"github.com/elevate-pim/elevate/demo"
 	"github.com/elevate-pim/elevate/examples"
 	"github.com/elevate-pim/elevate/graph/graphtest"
 	"github.com/elevate-pim/elevate/store"
@@ -538,4 +539,42 @@ func TestSlowChecksSayWorkingOnIt(t *testing.T) {
 	close(hold)
 	e.settle()
 	wantContains(t, e.last(t, "dave"), "SharePoint Administrator allows at most 1h in PIM — use 1h?")
+}
+
+// TestExtendInSlack: `extend` stores the consent and writes nothing (PIM refuses a second
+// activation while one runs); the sign-in for the follow-up is asked for ahead of the end, and
+// the role is activated again once the first activation has ended, as the user was told.
+func TestExtendInSlack(t *testing.T) {
+	var mu sync.Mutex
+	var off time.Duration
+	now := func() time.Time { mu.Lock(); defer mu.Unlock(); return time.Now().Add(off) }
+	e := startEnv(t, false, examples.Tenant, examples.Config, func(o *demo.Options) { o.Now = now })
+	later := func(d time.Duration) {
+		mu.Lock()
+		off += d
+		mu.Unlock()
+		e.w.Tenant.Advance(d)
+		if err := e.w.Core.Expire(context.Background()); err != nil {
+			t.Fatal(err)
+		}
+		e.settle()
+	}
+	e.command(t, "alice", general, "exchange 30m fixing mail flow")
+	e.settle()
+	e.signIn(t, "alice")
+	wantContains(t, e.last(t, "alice"), "usable now")
+	e.command(t, "alice", general, "extend 1h")
+	e.settle()
+	wantContains(t, e.last(t, "alice"), "I'll activate it again for 1h")
+	if n := e.activations(); n != 1 {
+		t.Fatalf("%d PIM writes after extend, want 1", n)
+	}
+	later(21 * time.Minute)
+	wantContains(t, e.last(t, "alice"), "To activate Exchange Administrator again for 1h when it ends")
+	e.signIn(t, "alice")
+	later(10 * time.Minute)
+	wantContains(t, e.last(t, "alice"), "Exchange Administrator is active again until")
+	if n := e.activations(); n != 2 {
+		t.Fatalf("%d PIM writes, want 2 (the follow-up)", n)
+	}
 }
