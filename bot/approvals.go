@@ -103,6 +103,7 @@ func (c *Core) approvalChannel(r store.Request) string {
 // Click handles a button press. value is the button's Value (a request id); reason is the text a
 // Deny asked for, if any.
 func (c *Core) Click(ctx context.Context, a Actor, action Action, value, reason string) error {
+	c.used(a)
 	if h, ok := c.ActionHandlerFor(action); ok {
 		return h(ctx, a, value, reason)
 	}

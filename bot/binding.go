@@ -171,6 +171,18 @@ func (c *Core) emailMatches(ctx context.Context, email string, tok graph.UserTok
 	return false, nil
 }
 
+// refused records a refused or declined link in the audit chain, in the same transaction as
+// the alert to the security channel and the words to the chat account (requestID: the request
+// the sign-in was for, if any).
+func (c *Core) refused(ctx context.Context, a Actor, action string, tok graph.UserToken, why, alert, words string, requestID uint64) {
+	ev := c.event(a, action, fmt.Sprintf("%s (%s): %s", tok.UPN, tok.UserID, why))
+	_ = c.enqueue(ctx, &ev, func(out *outbox) error { // a failure is logged by enqueue
+		out.alert(a.Platform, Message{Kind: KindAlert, Text: alert})
+		out.send(a.Platform, DM(a.ChatUser), Message{Kind: KindError, RequestID: requestID, Text: words})
+		return nil
+	})
+}
+
 // alert posts text to the security channel of platform, through the outbox.
 func (c *Core) alert(ctx context.Context, platform, text string) {
 	_ = c.enqueue(ctx, nil, func(out *outbox) error {
@@ -221,10 +233,11 @@ func (c *Core) link(w http.ResponseWriter, req *http.Request, p pendingSignIn, t
 			c.log.Warn("chat email does not match the Microsoft account", "platform", a.Platform, "chat_user", a.ChatUser,
 				"user_id", tok.UserID, "mode", string(mode))
 			if mode == policy.EmailMatchRequire {
-				c.alert(ctx, a.Platform, fmt.Sprintf("Refused: %s (%s) signed in as %s, whose addresses do not include that email. Nothing was linked or activated; if the sign-in link was forwarded, this was someone else's account.",
-					who, email, tok.UPN))
-				c.send(ctx, a.Platform, DM(a.ChatUser), Message{Kind: KindError, RequestID: p.requestID,
-					Text: "The Microsoft account that signed in (" + tok.UPN + ") does not match your chat account's email, so it was not linked and nothing was done. Sign in with your own account; the security team has been told."})
+				c.refused(ctx, a, "identity.refused", tok, "the chat account's verified email ("+email+") is not one of the user's addresses",
+					fmt.Sprintf("Refused: %s (%s) signed in as %s, whose addresses do not include that email. Nothing was linked or activated; if the sign-in link was forwarded, this was someone else's account.",
+						who, email, tok.UPN),
+					"The Microsoft account that signed in ("+tok.UPN+") does not match your chat account's email, so it was not linked and nothing was done. Sign in with your own account; the security team has been told.",
+					p.requestID)
 				page(w, http.StatusForbidden, "This Microsoft account does not match the chat account.",
 					"The chat account's verified email ("+email+") is not one of "+tok.UPN+"'s addresses, so they were not linked and nothing was done. The security team has been told.")
 				return
@@ -248,10 +261,10 @@ func (c *Core) refuseTaken(ctx context.Context, w http.ResponseWriter, a Actor, 
 		other = "(another account)"
 	}
 	c.log.Warn("second chat account for a Microsoft account refused", "platform", a.Platform, "chat_user", a.ChatUser, "user_id", tok.UserID, "bound_chat_user", other)
-	c.alert(ctx, a.Platform, fmt.Sprintf("Refused: %s tried to link to %s, which is already linked to %s user %s. Nothing was linked or activated; an Elevate admin can link a second account with `/elevate rebind`.",
-		who, tok.UPN, platformName(a.Platform), other))
-	c.send(ctx, a.Platform, DM(a.ChatUser), Message{Kind: KindError,
-		Text: tok.UPN + " is already linked to another chat account, so it was not linked to this one and nothing was done. Ask an Elevate admin if you need both."})
+	c.refused(ctx, a, "identity.refused", tok, "already linked to "+a.Platform+" user "+other,
+		fmt.Sprintf("Refused: %s tried to link to %s, which is already linked to %s user %s. Nothing was linked or activated; an Elevate admin can link a second account with `/elevate rebind`.",
+			who, tok.UPN, platformName(a.Platform), other),
+		tok.UPN+" is already linked to another chat account, so it was not linked to this one and nothing was done. Ask an Elevate admin if you need both.", 0)
 	page(w, http.StatusForbidden, "This Microsoft account is already linked to another chat account.",
 		tok.UPN+" is linked to a different "+platformName(a.Platform)+" account, so it was not linked to "+who+" and nothing was done. The security team has been told.")
 }
@@ -303,9 +316,10 @@ func (c *Core) confirm(w http.ResponseWriter, req *http.Request) {
 	who := describe(a, prof)
 	if req.PostForm.Get("answer") != "link" {
 		c.log.Warn("link declined", "platform", a.Platform, "chat_user", a.ChatUser, "user_id", tok.UserID)
-		c.alert(ctx, a.Platform, fmt.Sprintf("%s declined to link %s to their Microsoft account: the sign-in link was probably forwarded. Nothing was linked or activated.", tok.UPN, who))
-		c.send(ctx, a.Platform, DM(a.ChatUser), Message{Kind: KindError, RequestID: l.p.requestID,
-			Text: "The person who opened your sign-in link said this chat account is not theirs, so nothing was linked or done. Sign in yourself, with your own Microsoft account."})
+		c.refused(ctx, a, "identity.declined", tok, "the person who signed in said the chat account is not theirs",
+			fmt.Sprintf("%s declined to link %s to their Microsoft account: the sign-in link was probably forwarded. Nothing was linked or activated.", tok.UPN, who),
+			"The person who opened your sign-in link said this chat account is not theirs, so nothing was linked or done. Sign in yourself, with your own Microsoft account.",
+			l.p.requestID)
 		page(w, http.StatusOK, "Nothing was linked.", "Thank you. The security team has been told; you can close this tab.")
 		return
 	}

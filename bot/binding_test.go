@@ -140,6 +140,9 @@ func TestForwardedApprovalLinkRefused(t *testing.T) {
 	if w.bound("carol") != "" {
 		t.Error("carol got linked to a chat account")
 	}
+	if got := strings.Count(strings.Join(w.auditActions(), " "), "identity.refused"); got != 2 {
+		t.Errorf("%d identity.refused audit records, want 2", got)
+	}
 }
 
 // With the email check off, the page is the defence: it names the chat account, and the person
@@ -163,6 +166,7 @@ func TestLinkDeclined(t *testing.T) {
 	}
 	contains(t, w.rec.lastTo(w.cfg.Channels.Security), "bob@contoso.example declined to link test user Alice2")
 	contains(t, w.rec.lastTo("alice2"), "said this chat account is not theirs")
+	contains(t, strings.Join(w.auditActions(), " "), "identity.declined")
 	if got := w.only("alice"); len(got.Approvals) != 0 {
 		t.Errorf("approvals: %+v", got.Approvals)
 	}

@@ -35,6 +35,17 @@ func (c *Core) Command(ctx context.Context, a Actor, text string) error {
 // the store, so it is fast enough to run before a platform's acknowledgement; the returned job
 // does the rest.
 func (c *Core) Accept(a Actor, text string) (Job, error) {
+	job, err := c.accept(a, text)
+	if err != nil || job == nil {
+		return job, err
+	}
+	return func(ctx context.Context) error {
+		c.used(a) // after the acknowledgement: it reads the store
+		return job(ctx)
+	}, nil
+}
+
+func (c *Core) accept(a Actor, text string) (Job, error) {
 	cmd, err := c.cfg.ParseCommand(text)
 	if err != nil {
 		return func(ctx context.Context) error { c.replyError(ctx, a, err); return nil }, nil

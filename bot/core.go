@@ -68,6 +68,7 @@ type Core struct {
 	oncall OnCall
 
 	feedbackMu sync.Mutex // feedback notes: read, append, write
+	lastUsed   sync.Map   // Entra object id → Recipient: where the person last used Elevate
 	signins    *signInBook
 	tokens     *tokenBook
 	links      *linkBook
@@ -289,4 +290,5 @@ func (c *Core) notify(ctx context.Context, r store.Request) {
 	for _, w := range ws {
 		w.RequestChanged(ctx, r)
 	}
+	c.failureBurst(ctx, r)
 }

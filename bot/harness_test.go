@@ -291,6 +291,7 @@ func (w *world) restart() {
 	}
 	w.core.Register(w.rec)
 	w.setCb(w.core.AuthCallback())
+	w.core.DeliverDue(context.Background()) // what the old process queued and never delivered
 	if err := w.core.Resume(context.Background()); err != nil {
 		w.t.Fatal(err)
 	}

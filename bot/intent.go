@@ -544,7 +544,7 @@ func (c *Core) syncActive(ctx context.Context) {
 		for _, r := range rs {
 			now := c.now()
 			// PIM can take minutes to show a new activation; extensions are followed by their owner.
-			if r.Write != nil || r.UserID == "" || now.Sub(r.ActivatedAt) < c.usable || !now.Before(r.EndsAt) || c.extension(r.ID).Used > 0 {
+			if r.Write != nil || r.UserID == "" || now.Sub(r.ActivatedAt) < c.usable || !now.Before(r.EndsAt) || r.Extension != nil || c.extension(r.ID).Used > 0 {
 				continue
 			}
 			if !c.claim(r.ID) {

@@ -191,7 +191,10 @@ func TestActivationConverges(t *testing.T) {
 			}
 			if release != nil {
 				close(release) // PIM takes the write after Elevate gave up waiting
-				for w.tenant.Faults() > 0 || w.pimActive("alice@contoso.example", exchange) == 0 {
+				for deadline := time.Now().Add(10 * time.Second); w.tenant.Faults() > 0 || w.pimActive("alice@contoso.example", exchange) == 0; {
+					if time.Now().After(deadline) {
+						t.Fatal("PIM never took the held write")
+					}
 					time.Sleep(5 * time.Millisecond)
 				}
 			}
@@ -508,5 +511,177 @@ func TestConvertConverges(t *testing.T) {
 	w.minute()
 	if n := w.told("alice", "Converted"); n != 1 {
 		t.Errorf("told again after the intent was settled: %d", n)
+	}
+}
+
+// A shutdown while the selfActivate is on its way does not cut it off: the write runs detached
+// from the core's cancellation, shutdown waits for it, its answer is recorded, and after the
+// restart the request is active, PIM has one activation, and alice was told so once.
+func TestShutdownDuringWrite(t *testing.T) {
+	w := pimWorld(t, nil)
+	release := make(chan struct{})
+	w.tenant.Inject(graphtest.Fault{Method: "POST", Path: "roleAssignmentScheduleRequests", Hold: release})
+	defer func() {
+		select {
+		case <-release:
+		default:
+			close(release)
+		}
+	}()
+	w.linked("alice") // no page to confirm the link: the callback goes straight on
+	w.say("alice", "exchange 1h mail flow")
+	b, ok := w.rec.button("alice", bot.ActionOpenURL)
+	if !ok {
+		t.Fatal("no sign-in link")
+	}
+	back, err := w.tenant.Browse(context.Background(), b.URL, "alice@contoso.example")
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp, err := http.Get(back.String()) // the callback answers; the activation goes on behind it
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	for deadline := time.Now().Add(10 * time.Second); w.tenant.Faults() > 0; {
+		if time.Now().After(deadline) {
+			t.Fatalf("the write never reached PIM; alice was told %q", w.rec.to("alice"))
+		}
+		time.Sleep(time.Millisecond) // the write has reached PIM and is held there
+	}
+	closed := make(chan struct{})
+	go func() { w.core.Close(); close(closed) }() // the shutdown
+	select {
+	case <-closed:
+		t.Fatal("shutdown did not wait for the PIM write")
+	default:
+	}
+	close(release)
+	<-closed
+	r := w.only("alice")
+	if r.State != store.StateActive || r.Write != nil {
+		t.Fatalf("after the shutdown: %s (%s) %+v", r.State, r.FailureMessage, r.Write)
+	}
+	time.Sleep(60 * time.Millisecond)
+	w.restart()
+	w.minute()
+	if got := w.request(r.ID); got.State != store.StateActive {
+		t.Fatalf("after the restart: %s", got.State)
+	}
+	if n := w.pimActive("alice@contoso.example", graphtest.RoleExchangeAdministrator); n != 1 {
+		t.Errorf("PIM has %d activations", n)
+	}
+	if n := w.told("alice", "Exchange Administrator active until"); n != 1 {
+		t.Errorf("told %d times it is active: %q", n, w.rec.to("alice"))
+	}
+	if n := w.told("alice", "was not activated"); n != 0 {
+		t.Errorf("told it was not activated: %q", w.rec.to("alice"))
+	}
+}
+
+// An activation an administrator lengthened in the Entra portal gets PIM's end time in Elevate at
+// the next sweep, and the user is told once.
+func TestExtendedOutsideElevate(t *testing.T) {
+	w := pimWorld(t, nil)
+	w.say("alice", "exchange 1h mail flow")
+	w.signIn("alice")
+	r := w.only("alice")
+	end := time.Now().Add(3 * time.Hour).Truncate(time.Second)
+	if err := w.tenant.PortalExtend("alice@contoso.example", "Exchange Administrator", end); err != nil {
+		t.Fatal(err)
+	}
+	w.clock.advance(10 * time.Minute)
+	w.minute()
+	got := w.request(r.ID)
+	if got.State != store.StateActive || !got.EndsAt.Equal(end) {
+		t.Fatalf("after the sweep: %s until %s, want active until %s", got.State, got.EndsAt, end)
+	}
+	if n := w.told("alice", "changed outside Elevate"); n != 1 {
+		t.Errorf("told %d times", n)
+	}
+	w.minute()
+	if n := w.told("alice", "changed outside Elevate"); n != 1 {
+		t.Errorf("told again: %d", n)
+	}
+}
+
+// Crashes around PIM's own approval: before the PATCH (PIM still waits; bob is told to decide
+// again) and after PIM's answer, before Elevate recorded it (the request is active, bob's
+// approval recorded, each told once).
+func TestPIMApprovalCrash(t *testing.T) {
+	for _, after := range []bool{false, true} {
+		t.Run(map[bool]string{false: "before the call", true: "answer received, not committed"}[after], func(t *testing.T) {
+			w, cg := crashWorld(t, 0)
+			w.say("erin", "teams 1h fix a meeting policy")
+			w.signIn("erin")
+			r := w.only("erin")
+			cg.arm("review", after)
+			w.click("bob", bot.ActionApprove, "")
+			w.signIn("bob")
+			if got := w.request(r.ID); got.State != store.StateAwaitingApproval || got.Write == nil || got.Write.Action != store.WriteApprove {
+				t.Fatalf("after the crash: %s %+v", got.State, got.Write)
+			}
+			w.restart()
+			w.minute()
+			got := w.request(r.ID)
+			if after {
+				if got.State != store.StateActive || got.Write != nil || len(got.Approvals) != 1 {
+					t.Fatalf("PIM approved; Elevate: %s %+v %+v", got.State, got.Write, got.Approvals)
+				}
+				if n := w.told("bob", "PIM took your approval"); n != 1 {
+					t.Errorf("bob told %d times", n)
+				}
+				if n := w.told("erin", "Teams Administrator active until"); n != 1 {
+					t.Errorf("erin told %d times it is active", n)
+				}
+				return
+			}
+			if got.State != store.StateAwaitingApproval || got.Write != nil || len(got.Approvals) != 0 {
+				t.Fatalf("PIM still waits; Elevate: %s %+v %+v", got.State, got.Write, got.Approvals)
+			}
+			contains(t, w.rec.lastTo("bob"), "PIM did not take your approval")
+			w.click("bob", bot.ActionApprove, "")
+			w.signIn("bob")
+			if got := w.request(r.ID); got.State != store.StateActive {
+				t.Fatalf("after deciding again: %s", got.State)
+			}
+		})
+	}
+}
+
+// PIM for Groups with PIM's own approval: bob's approval of the stage loses its answer; the sweep
+// reads PIM's group request and records the membership active.
+func TestGroupApprovalConverges(t *testing.T) {
+	w := pimWorld(t, func(s *graphtest.Seed) {
+		for i := range s.Policies {
+			if s.Policies[i].Group == "Tier1 Admins" {
+				s.Policies[i].Approval = &struct {
+					Approvers []string `yaml:"approvers"`
+				}{Approvers: []string{"PIM Approvers"}}
+			}
+		}
+	})
+	w.say("dave", "tier1-admins 2h rotate the helpdesk queue")
+	w.signIn("dave")
+	r := w.only("dave")
+	if r.State != store.StateAwaitingApproval || r.GraphStatus != "PendingApproval" {
+		t.Fatalf("setup: %s %s", r.State, r.GraphStatus)
+	}
+	w.tenant.Inject(graphtest.Fault{Method: "PATCH", Path: "assignmentApprovals", Apply: true, Drop: true})
+	w.click("bob", bot.ActionApprove, "")
+	w.signIn("bob")
+	if got := w.request(r.ID); got.State != store.StateAwaitingApproval || got.Write == nil {
+		t.Fatalf("after the lost answer: %s %+v", got.State, got.Write)
+	}
+	w.restart()
+	w.minute()
+	if got := w.request(r.ID); got.State != store.StateActive || got.Write != nil {
+		t.Fatalf("after the sweep: %s %+v", got.State, got.Write)
+	}
+	if n := w.told("dave", "Tier1 Admins active until"); n != 1 {
+		t.Errorf("dave told %d times", n)
+	}
+	if n := w.told("bob", "PIM took your approval"); n != 1 {
+		t.Errorf("bob told %d times", n)
 	}
 }

@@ -63,15 +63,28 @@ func (c *Core) acceptRequest(a Actor, cmd policy.Command) (Job, error) {
 		}
 		c.notify(ctx, r)
 		// Before anyone is asked to sign in: is the user eligible at all, and does PIM's own
-		// maximum allow the duration? Both read with Elevate's read-only identity.
-		if el, who := c.checkEligible(ctx, r, cmd.Role); el == notEligible {
+		// maximum allow the duration? Both read with Elevate's read-only identity; when Graph is
+		// slow the user hears that it is being checked rather than nothing.
+		checked := make(chan struct{})
+		slow := time.AfterFunc(slowAnswer, func() {
+			select {
+			case <-checked:
+			default:
+				c.reply(ctx, a, Message{Kind: KindProgress, RequestID: r.ID, Text: fmt.Sprintf("Checking your eligibility and PIM's limit for %s in Microsoft Entra…", r.RoleName)})
+			}
+		})
+		el, who := c.checkEligible(ctx, r, cmd.Role)
+		pm := c.pimMax(ctx, cmd.Role)
+		close(checked)
+		slow.Stop()
+		if el == notEligible {
 			return c.refuseNotEligible(ctx, a, r, who)
 		}
 		text := ""
 		if offer > 0 {
 			text = dec.Problem.Message
 		}
-		if pm := c.pimMax(ctx, cmd.Role); pm > 0 && r.Duration > pm {
+		if pm > 0 && r.Duration > pm {
 			// PIM's role setting is stricter than Elevate's: offer what PIM will accept.
 			text = limitWords(cmd.Role, pm, true)
 			_, err = c.change(ctx, r.ID, c.event(a, "request.offered", hm(pm)+" (PIM's maximum)"), func(r *store.Request, out *outbox) error {
@@ -106,10 +119,49 @@ func (c *Core) duplicate(a Actor, role *policy.Role) (string, bool) {
 		c.log.Error("reading open requests", "platform", a.Platform, "chat_user", a.ChatUser, "err", err)
 		return "", false
 	}
+	return c.duplicateIn(rs, a.Platform, role.TemplateID, 0)
+}
+
+// duplicateAfterSignIn ends r when its requester, known only now (a first sign-in on this
+// platform), already has an open request for the same role from another chat account: Elevate
+// could not tell it was the same person when r was made.
+func (c *Core) duplicateAfterSignIn(ctx context.Context, r store.Request) (stop bool, err error) {
+	if r.UserID == "" || !superseded(r.State) {
+		return false, nil // approved requests come back here for their activation's sign-in
+	}
+	theirs, err := c.store.Requests(store.Filter{UserID: r.UserID, OpenOnly: true})
+	if err != nil {
+		return false, err
+	}
+	words, dup := c.duplicateIn(theirs, r.Platform, r.RoleID, r.ID)
+	if !dup {
+		return false, nil
+	}
+	r, err = c.update(ctx, r.ID, systemEvent(c.now(), "request.cancelled", "duplicate: "+words), func(x *store.Request) error {
+		if !superseded(x.State) {
+			return store.ErrNoChange
+		}
+		x.State = store.StateCancelled
+		return nil
+	})
+	if errors.Is(err, store.ErrNoChange) {
+		return false, nil // it moved on meanwhile; its own path decides
+	}
+	if err != nil {
+		return true, err
+	}
+	c.tell(ctx, r, Message{Kind: KindText, Text: words})
+	return true, nil
+}
+
+// duplicateIn says, in the user's words, which of rs (one person's open requests) a new request
+// for roleID from platform would duplicate; except is the new request itself, if stored.
+func (c *Core) duplicateIn(rs []store.Request, platform, roleID string, except uint64) (string, bool) {
 	for _, r := range rs {
-		if !strings.EqualFold(r.RoleID, role.TemplateID) || superseded(r.State) {
+		if r.ID == except || !strings.EqualFold(r.RoleID, roleID) || superseded(r.State) || r.State.Terminal() {
 			continue
 		}
+		a := Actor{Platform: platform}
 		where := ""
 		if r.Platform != a.Platform {
 			where = ", made in " + platformName(r.Platform)
@@ -169,6 +221,10 @@ func platformName(p string) string {
 	}
 	return p
 }
+
+// slowAnswer is how long a request's checks may take before the user is told they are under way:
+// Slack shows nothing for a slash command until the first reply.
+const slowAnswer = 2 * time.Second
 
 func offerMessage(r store.Request, text string) Message {
 	return Message{Kind: KindOffer, RequestID: r.ID, Text: text, Buttons: []Button{
@@ -280,6 +336,9 @@ func (c *Core) afterSignIn(ctx context.Context, id uint64) error {
 	}
 	if stop, err := c.pilotGate(ctx, r); stop {
 		return err // known only now for a first sign-in
+	}
+	if stop, err := c.duplicateAfterSignIn(ctx, r); stop {
+		return err
 	}
 	if r.ApprovalsNeeded > 0 && approvals(r) < r.ApprovalsNeeded {
 		// Ask PIM before asking people: what PIM would refuse is answered now, and no

@@ -16,13 +16,28 @@ import (
 // longest activation PIM's role setting allows, and whether the user is eligible at all. PIM
 // stays the final judge; these answer at once what it would refuse later.
 
-// pimMax is the maximum activation PIM's policy for role allows (cached by graph); 0 when it is
-// not known: a group (PIM for Groups settings are not read), or a failed read.
+// groupPolicies is the optional Graph capability of reading PIM for Groups settings.
+type groupPolicies interface {
+	GroupPolicy(ctx context.Context, groupID, access string) (graph.RolePolicy, error)
+}
+
+// pimMax is the maximum activation PIM's policy for role (or group membership) allows, cached by
+// graph; 0 when it is not known (a failed read: PIM still enforces its own).
 func (c *Core) pimMax(ctx context.Context, role *policy.Role) time.Duration {
-	if role == nil || role.Group {
+	if role == nil {
 		return 0
 	}
-	pol, err := c.graph.RolePolicy(ctx, role.TemplateID)
+	var pol graph.RolePolicy
+	var err error
+	if role.Group {
+		gp, ok := c.graph.(groupPolicies)
+		if !ok {
+			return 0
+		}
+		pol, err = gp.GroupPolicy(ctx, role.TemplateID, role.Access)
+	} else {
+		pol, err = c.graph.RolePolicy(ctx, role.TemplateID)
+	}
 	if err != nil {
 		c.log.Warn("role policy read failed; PIM will enforce its own maximum", "role", role.Name, "err", err)
 		return 0

@@ -4,6 +4,8 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"slices"
+	"strings"
 	"time"
 
 	"github.com/elevate-pim/elevate/graph"
@@ -77,7 +79,9 @@ type Recipient struct {
 }
 
 // Reach finds where an Entra user can be reached: the chat accounts bound to them by a sign-in,
-// else whatever a platform's UserFinder finds. None is not an error.
+// and on platforms without one whatever that platform's UserFinder finds. With
+// direct_messages: last (the default) only the platform the person last used Elevate from is
+// returned, when this process has seen them; otherwise every account found. None is not an error.
 func (c *Core) Reach(ctx context.Context, userID, upn string) ([]Recipient, error) {
 	var out []Recipient
 	if userID != "" {
@@ -91,17 +95,15 @@ func (c *Core) Reach(ctx context.Context, userID, upn string) ([]Recipient, erro
 			}
 		}
 	}
-	if len(out) > 0 {
-		return out, nil
-	}
 	c.mu.RLock()
 	var fs []Messenger
 	for _, m := range c.messengers {
-		if _, ok := m.(UserFinder); ok {
+		if _, ok := m.(UserFinder); ok && !slices.ContainsFunc(out, func(r Recipient) bool { return r.Platform == m.Platform() }) {
 			fs = append(fs, m)
 		}
 	}
 	c.mu.RUnlock()
+	slices.SortFunc(fs, func(a, b Messenger) int { return strings.Compare(a.Platform(), b.Platform()) })
 	for _, m := range fs {
 		u, ok, err := m.(UserFinder).FindUser(ctx, userID, upn)
 		if err != nil {
@@ -112,7 +114,29 @@ func (c *Core) Reach(ctx context.Context, userID, upn string) ([]Recipient, erro
 			out = append(out, Recipient{Platform: m.Platform(), ChatUser: u})
 		}
 	}
+	if c.cfg.DirectMessages != "all" && userID != "" {
+		if v, ok := c.lastUsed.Load(userID); ok {
+			last := v.(Recipient)
+			if i := slices.IndexFunc(out, func(r Recipient) bool { return r.Platform == last.Platform }); i >= 0 {
+				return out[i : i+1], nil
+			}
+		}
+	}
 	return out, nil
+}
+
+// used notes the platform a person last used Elevate from, for Reach; a chat user Elevate does
+// not know yet is not noted.
+func (c *Core) used(a Actor) {
+	userID := a.UserID
+	if userID == "" {
+		b, err := c.store.Binding(a.Platform, a.ChatUser)
+		if err != nil {
+			return
+		}
+		userID = b.UserID
+	}
+	c.lastUsed.Store(userID, Recipient{Platform: a.Platform, ChatUser: a.ChatUser})
 }
 
 // Identity returns who the actor is in Entra: vouched for by the platform or bound by an earlier

@@ -6,6 +6,7 @@ import (
 	"testing"
 
 	"github.com/elevate-pim/elevate/bot"
+	"github.com/elevate-pim/elevate/examples"
 	"github.com/elevate-pim/elevate/store"
 )
 
@@ -149,4 +150,50 @@ func countContaining(ss []string, sub string) int {
 		}
 	}
 	return n
+}
+
+// Direct messages nobody's conversation prompts (reminders, review prompts) go to the platform
+// the person last used Elevate from; with direct_messages: all, to every platform they are on.
+func TestDirectMessagesGoWhereLastUsed(t *testing.T) {
+	for _, mode := range []string{"last", "all"} {
+		t.Run(mode, func(t *testing.T) {
+			cfg := string(examples.Config)
+			if mode == "all" {
+				cfg += "\ndirect_messages: all\n"
+			}
+			w := newWorld(t, setup{config: []byte(cfg)})
+			w.core.Register(&recorder{name: "other", domain: w.domain})
+			carol := w.tenant.UserID("carol@" + w.domain)
+			for _, p := range []string{"test", "other"} {
+				if err := w.store.Bind(store.Binding{Platform: p, ChatUser: "carol", UserID: carol, UPN: "carol@" + w.domain},
+					store.AuditRecord{Actor: "test", Action: "identity.bound"}); err != nil {
+					t.Fatal(err)
+				}
+			}
+			reach := func() []string {
+				t.Helper()
+				rs, err := w.core.Reach(context.Background(), carol, "")
+				if err != nil {
+					t.Fatal(err)
+				}
+				var out []string
+				for _, r := range rs {
+					out = append(out, r.Platform)
+				}
+				return out
+			}
+			if got := reach(); len(got) != 2 {
+				t.Fatalf("before carol used Elevate: %v, want both platforms", got)
+			}
+			if err := w.core.Command(context.Background(), bot.Actor{Platform: "other", ChatUser: "carol", Name: "carol"}, "status"); err != nil {
+				t.Fatal(err)
+			}
+			w.core.Wait()
+			got := reach()
+			want := map[string]int{"last": 1, "all": 2}[mode]
+			if len(got) != want || (mode == "last" && got[0] != "other") {
+				t.Errorf("after carol used the other platform: %v (direct_messages: %s)", got, mode)
+			}
+		})
+	}
 }

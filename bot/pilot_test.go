@@ -1,6 +1,7 @@
 package bot_test
 
 import (
+	"strings"
 	"testing"
 
 	"github.com/elevate-pim/elevate/examples"
@@ -47,5 +48,35 @@ pilot:
 	w.signIn("carol")
 	if got := w.only("carol"); got.State != store.StateActive {
 		t.Fatalf("carol (in the pilot group): %s (%s)", got.State, got.FailureMessage)
+	}
+}
+
+// Three refused activations by one person within the hour alert the security channel once; a
+// fourth in the same burst does not alert again.
+func TestFailureBurstAlertsOnce(t *testing.T) {
+	w := newWorld(t, setup{})
+	security := w.cfg.Channels.Security
+	// Dave is not eligible for Teams Administrator in PIM: each try is refused before any sign-in.
+	for range 4 {
+		w.say("dave", "teams 1h fixing a policy")
+	}
+	rs, _ := w.store.Requests(store.Filter{Platform: "test", ChatUser: "dave"})
+	failed := 0
+	for _, r := range rs {
+		if r.State == store.StateFailed {
+			failed++
+		}
+	}
+	if failed != 4 {
+		t.Fatalf("%d failed requests, want 4: %+v", failed, rs)
+	}
+	n := 0
+	for _, s := range w.rec.to(security) {
+		if strings.Contains(s, "failed or refused activations by test user dave") {
+			n++
+		}
+	}
+	if n != 1 {
+		t.Errorf("%d burst alerts in %s, want 1: %q", n, security, w.rec.to(security))
 	}
 }

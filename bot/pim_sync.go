@@ -24,8 +24,11 @@ import (
 const auditOverlap = 15 * time.Minute
 
 type auditCursor struct {
-	Since time.Time            `json:"since"`
-	Seen  map[string]time.Time `json:"seen,omitempty"` // audit id → event time, pruned past the overlap
+	Since time.Time `json:"since"`
+	// Started is when the poll first ran: what PIM recorded before is summarised once, not
+	// posted event by event.
+	Started time.Time            `json:"started,omitzero"`
+	Seen    map[string]time.Time `json:"seen,omitempty"` // audit id → event time, pruned past the overlap
 }
 
 func (c *Core) loadCursor(name string) auditCursor {
@@ -125,7 +128,11 @@ func (c *Core) SyncOutsideActivations(ctx context.Context, since time.Time) (int
 	if err != nil {
 		return 0, err
 	}
+	if cur.Started.IsZero() {
+		cur.Started = c.now().UTC()
+	}
 	posted := 0
+	var before []graph.AuditEvent // outside Elevate, before its first poll: one summary
 	for _, e := range evs {
 		if _, seen := cur.Seen[e.ID]; seen {
 			continue
@@ -147,8 +154,11 @@ func (c *Core) SyncOutsideActivations(ctx context.Context, since time.Time) (int
 		if mine || c.cfg.Channels.Security == "" {
 			continue
 		}
-		who := cmpOr(e.Upn, e.TargetName)
-		text := fmt.Sprintf("Activated outside Elevate: %s activated %s at %s", who, cmpOr(e.RoleName, e.RoleID), c.clock(e.At))
+		if e.At.Before(cur.Started) {
+			before = append(before, e)
+			continue
+		}
+		text := fmt.Sprintf("Activated outside Elevate: %s activated %s at %s", c.auditWho(ctx, e), c.auditWhat(e), c.clock(e.At))
 		if d, ok := isoDuration(e.Duration); ok {
 			text += " for " + hm(d)
 		}
@@ -165,7 +175,64 @@ func (c *Core) SyncOutsideActivations(ctx context.Context, since time.Time) (int
 			posted++
 		}
 	}
+	if len(before) > 0 && c.postBefore(ctx, cur.Started, before) {
+		posted++
+	}
 	return posted, c.saveCursor(name, cur)
+}
+
+// auditWho names the principal of an audit event: its UPN, else the directory's (cached).
+func (c *Core) auditWho(ctx context.Context, e graph.AuditEvent) string {
+	if e.Upn != "" {
+		return e.Upn
+	}
+	if e.TargetID != "" {
+		if upn, err := c.upnOf(ctx, e.TargetID); err == nil && upn != "" {
+			return upn
+		}
+	}
+	return cmpOr(e.TargetName, e.TargetID)
+}
+
+// auditWhat names what an audit event activated: a role, or a group's membership.
+func (c *Core) auditWhat(e graph.AuditEvent) string {
+	name := cmpOr(e.RoleName, e.RoleID)
+	if role := c.cfg.RoleByID(e.RoleID); role != nil {
+		name = role.Name
+	}
+	if e.Group {
+		return "membership of the group " + name + " (PIM for Groups)"
+	}
+	return name
+}
+
+// postBefore summarises, in one alert, the activations PIM recorded outside Elevate before
+// Elevate's first poll: a fresh store must not replay the past as 15 separate alarms.
+func (c *Core) postBefore(ctx context.Context, started time.Time, evs []graph.AuditEvent) bool {
+	count := map[string]int{}
+	var keys []string
+	for _, e := range evs {
+		k := c.auditWho(ctx, e) + ": " + c.auditWhat(e)
+		if count[k] == 0 {
+			keys = append(keys, k)
+		}
+		count[k]++
+	}
+	var lines []string
+	for _, k := range keys {
+		line := "• " + k
+		if n := count[k]; n > 1 {
+			line += fmt.Sprintf(" (%d times)", n)
+		}
+		lines = append(lines, line)
+	}
+	text := fmt.Sprintf("Before Elevate started watching (%s), PIM recorded %d activation%s made outside Elevate (Entra portal, PowerShell or another tool) since %s:\n%s\nThe Entra audit log has the details; from now on each one is posted as it happens.",
+		c.clock(started), len(evs), plural(len(evs)), evs[0].At.In(c.loc).Format("2 Jan 15:04"), strings.Join(lines, "\n"))
+	platform, _ := c.platformOf(evs[0].TargetID)
+	if platform == "" {
+		return false
+	}
+	return c.enqueue(ctx, nil, func(out *outbox) error { out.alert(platform, Message{Kind: KindAlert, Text: text}); return nil }) == nil
 }
 
 // SyncPIMApprovals surfaces PIM approvals requested outside Elevate (in the Entra portal) on

@@ -412,21 +412,72 @@ func TestDiscoverAndConvert(t *testing.T) {
 	}
 }
 
-func TestSyncOutsideActivations(t *testing.T) {
-	w := pimWorld(t, nil)
-	since := time.Now().Add(-time.Minute)
-	w.say("alice", "exchange 1h mail flow")
-	w.signIn("alice") // Elevate's own: not reported
-	if err := w.tenant.PortalActivate("dave@contoso.example", "SharePoint Administrator", time.Hour); err != nil {
+// portalGroupActivate activates user's membership of the Tier1 Admins group outside Elevate, as
+// the Entra portal does: the user's own selfActivate with their own token.
+func portalGroupActivate(t *testing.T, w *world, user string) {
+	t.Helper()
+	tok, err := w.tenant.UserToken(user + "@contoso.example")
+	if err != nil {
 		t.Fatal(err)
 	}
-	n, err := w.core.SyncOutsideActivations(context.Background(), since)
-	if err != nil || n != 1 {
-		t.Fatalf("sync: %d %v", n, err)
+	body, _ := json.Marshal(map[string]any{"action": "selfActivate", "principalId": w.tenant.UserID(user + "@contoso.example"),
+		"groupId": "71e10000-0000-4000-8000-000000000001", "accessId": "member", "justification": "on call",
+		"scheduleInfo": map[string]any{"expiration": map[string]any{"type": "afterDuration", "duration": "PT1H"}}})
+	req, _ := http.NewRequest(http.MethodPost, w.tenant.GraphURL()+"/v1.0/identityGovernance/privilegedAccess/group/assignmentScheduleRequests", bytes.NewReader(body))
+	req.Header.Set("Authorization", "Bearer "+tok)
+	req.Header.Set("Content-Type", "application/json")
+	resp, err := w.tenant.HTTPClient().Do(req)
+	if err != nil {
+		t.Fatal(err)
 	}
-	contains(t, w.rec.lastTo(w.cfg.Channels.Security), "Activated outside Elevate: dave@contoso.example activated SharePoint Administrator")
+	defer resp.Body.Close()
+	if resp.StatusCode != http.StatusCreated {
+		b, _ := io.ReadAll(resp.Body)
+		t.Fatalf("portal group activation: %d %s", resp.StatusCode, b)
+	}
+}
+
+// TestSyncOutsideActivations: what PIM recorded before Elevate's first poll is summarised in one
+// alert; afterwards each activation made outside Elevate is posted, named (a PIM for Groups
+// membership by its group); Elevate's own activations, roles and groups alike, are recognised by
+// the PIM request ids it stored and not reported.
+func TestSyncOutsideActivations(t *testing.T) {
+	w := pimWorld(t, nil)
+	since := time.Now().Add(-time.Hour)
+	security := func() []string { return w.rec.to(w.cfg.Channels.Security) }
+	for _, a := range [][2]string{{"carol@contoso.example", "User Administrator"}, {"dave@contoso.example", "SharePoint Administrator"}} {
+		if err := w.tenant.PortalActivate(a[0], a[1], time.Hour); err != nil {
+			t.Fatal(err)
+		}
+	}
+	n, err := w.core.SyncOutsideActivations(context.Background(), since)
+	if err != nil || n != 1 || len(security()) != 1 {
+		t.Fatalf("first sync: %d posted (%v): %q", n, err, security())
+	}
+	for _, want := range []string{"Before Elevate started watching", "2 activations made outside Elevate", "carol@contoso.example: User Administrator", "dave@contoso.example: SharePoint Administrator"} {
+		contains(t, security()[0], want)
+	}
+
+	w.say("alice", "exchange 1h mail flow")
+	w.signIn("alice") // Elevate's own directory role activation
+	w.say("dave", "tier1 1h on call")
+	w.signIn("dave") // Elevate's own PIM for Groups activation
+	if r := w.only("dave"); r.State != store.StateActive {
+		t.Fatalf("dave's group activation: %s %s", r.State, r.FailureMessage)
+	}
+	portalGroupActivate(t, w, "carol")
+	if n, err := w.core.SyncOutsideActivations(context.Background(), since); err != nil || n != 1 {
+		t.Fatalf("second sync: %d posted (%v): %q", n, err, security())
+	}
+	got := security()
+	contains(t, got[len(got)-1], "Activated outside Elevate: carol@contoso.example activated membership of the group Tier1 Admins (PIM for Groups)")
+	for _, m := range got {
+		if strings.Contains(m, "outside Elevate: alice@") || strings.Contains(m, "outside Elevate: dave@") {
+			t.Errorf("Elevate's own activation reported as outside: %q", m)
+		}
+	}
 	if n, _ := w.core.SyncOutsideActivations(context.Background(), since); n != 0 {
-		t.Errorf("second sync posted %d", n)
+		t.Errorf("third sync posted %d", n)
 	}
 }
 
@@ -553,4 +604,28 @@ func approveInPortal(t *testing.T, w *world, approvalID, tok string) {
 	step := ap["steps"].([]any)[0].(map[string]any)["id"].(string)
 	graphCall(t, w, http.MethodPatch, "/beta/roleManagement/directory/roleAssignmentApprovals/"+approvalID+"/steps/"+step, tok,
 		map[string]any{"reviewResult": "Approve", "justification": "approved in the portal"})
+}
+
+// TestGroupPIMMaximum: a PIM for Groups setting stricter than Elevate's cap is read (the group's
+// policy, scopeType Group) and offered at once, before any sign-in; `roles` shows it.
+func TestGroupPIMMaximum(t *testing.T) {
+	w := pimWorld(t, func(s *graphtest.Seed) {
+		for i, p := range s.Policies {
+			if p.Group == "Tier1 Admins" {
+				s.Policies[i].MaxDuration = graphtest.Duration(time.Hour)
+			}
+		}
+	})
+	w.say("dave", "tier1 2h on call")
+	contains(t, w.rec.lastTo("dave"), "Tier1 Admins allows at most 1h in PIM — use 1h?")
+	if n := len(w.activations()); n != 0 {
+		t.Fatalf("%d PIM writes before the offer was taken", n)
+	}
+	w.click("dave", bot.ActionUseOffer, "")
+	w.signIn("dave")
+	if r := w.only("dave"); r.State != store.StateActive || r.Duration != time.Hour {
+		t.Fatalf("after the offer: %s %v (%s)", r.State, r.Duration, r.FailureMessage)
+	}
+	w.say("dave", "roles")
+	contains(t, w.rec.lastTo("dave"), "up to 1h")
 }

@@ -162,8 +162,23 @@ func (c *Core) CheckForm(a Actor, f Form) map[string]string {
 		errs[FieldRole] = "This chat account is linked to a different Microsoft account; ask your security team."
 		return errs
 	}
-	if dec := c.cfg.Decide(cmd, who, c.now()); !dec.Allowed && dec.Problem != nil {
+	dec := c.cfg.Decide(cmd, who, c.now())
+	if !dec.Allowed && dec.Problem != nil {
 		errs[formField(dec.Problem.Code)] = dec.Problem.Message
+	}
+	// PIM's own maximum, when stricter, is what the duration field says. The form was built with
+	// it, so the read is normally in graph's cache; a slow read is not waited for (the request's
+	// job offers it anyway).
+	if _, bad := errs[FieldDuration]; !bad || (dec.Problem != nil && dec.Problem.Code == policy.CodeTooLong) {
+		ctx, cancel := context.WithTimeout(context.Background(), time.Second)
+		defer cancel()
+		d := cmd.Duration
+		if d == 0 {
+			d = dec.Duration
+		}
+		if pm := c.pimMax(ctx, cmd.Role); pm > 0 && d > pm {
+			errs[FieldDuration] = limitWords(cmd.Role, pm, true)
+		}
 	}
 	return errs
 }

@@ -133,6 +133,10 @@ func Start(o Options) (_ *World, err error) {
 	w.t = newTranscript(o.Out, time.Now)
 	w.t.domain = seed.Domain
 	w.Core.Register(w.t)
+	if len(o.Messengers) == 0 {
+		// People who live in Teams see the same Elevate: every card and alert is there too.
+		w.Core.Register(w.t.view(platformTeams))
+	}
 	for _, m := range o.Messengers {
 		w.Core.Register(m)
 	}
@@ -162,8 +166,16 @@ func (w *World) Close() {
 	}
 }
 
-func (w *World) actor(user string) bot.Actor {
-	return bot.Actor{Platform: "demo", ChatUser: user, Name: strings.ToUpper(user[:1]) + user[1:], EmailHint: user + "@" + w.domain}
+func (w *World) actor(user string) bot.Actor { return w.actorOn(platformDemo, user) }
+
+// actorOn is user on platform; Teams vouches for its users' Entra object id, as the real adapter
+// does after validating the activity.
+func (w *World) actorOn(platform, user string) bot.Actor {
+	a := bot.Actor{Platform: platform, ChatUser: user, Name: strings.ToUpper(user[:1]) + user[1:], EmailHint: user + "@" + w.domain}
+	if platform == platformTeams {
+		a.UserID = w.Tenant.UserID(user + "@" + w.domain)
+	}
+	return a
 }
 
 // Say has user type text to Elevate and waits until everything it set off has finished.
@@ -188,8 +200,12 @@ func (w *World) Click(ctx context.Context, user string, n int, reason string, mf
 	if s.button.Action == bot.ActionOpenURL {
 		return w.signIn(ctx, user, s.button.URL, mfa)
 	}
-	w.t.say("\n%s ▸ clicks [%s] on #%s\n", user, s.button.Label, s.button.Value)
-	if err := w.Core.Click(ctx, w.actor(user), s.button.Action, s.button.Value, reason); err != nil {
+	where := ""
+	if s.platform == platformTeams {
+		where = " in Teams"
+	}
+	w.t.say("\n%s ▸ clicks [%s] on #%s%s\n", user, s.button.Label, s.button.Value, where)
+	if err := w.Core.Click(ctx, w.actorOn(s.platform, user), s.button.Action, s.button.Value, reason); err != nil {
 		return err
 	}
 	w.Core.Wait()
@@ -198,9 +214,14 @@ func (w *World) Click(ctx context.Context, user string, n int, reason string, mf
 
 // ClickLast has user press the newest button with action a that they can see.
 func (w *World) ClickLast(ctx context.Context, user string, a bot.Action, reason string) error {
-	s, ok := w.t.last(user, a)
+	return w.ClickLastOn(ctx, platformDemo, user, a, reason)
+}
+
+// ClickLastOn is ClickLast on platform ("teams": the demo's Teams view).
+func (w *World) ClickLastOn(ctx context.Context, platform, user string, a bot.Action, reason string) error {
+	s, ok := w.t.lastOn(platform, user, a)
 	if !ok {
-		return fmt.Errorf("%s sees no %q button", user, a)
+		return fmt.Errorf("%s sees no %q button in %s", user, a, platform)
 	}
 	return w.Click(ctx, user, s.n, reason, true)
 }
@@ -333,16 +354,24 @@ func (w *World) Story(ctx context.Context) error {
 		{"Alice tries to approve her own request.", func() error { return w.ClickLast(ctx, "alice", bot.ActionApprove, "") }},
 		{"Bob approves; he has never signed in, so Elevate asks who he is first.", func() error { return w.ClickLast(ctx, "bob", bot.ActionApprove, "") }},
 		{"", func() error { return w.ClickLast(ctx, "bob", bot.ActionOpenURL, "") }},
-		{"Carol approves too: two of two.", func() error { return w.ClickLast(ctx, "carol", bot.ActionApprove, "") }},
-		{"", func() error { return w.ClickLast(ctx, "carol", bot.ActionOpenURL, "") }},
+		{"Carol lives in Teams: the same card was posted there, and she approves from it. Two of two.", func() error {
+			return w.ClickLastOn(ctx, platformTeams, "carol", bot.ActionApprove, "")
+		}},
+		{"", func() error { return w.ClickLastOn(ctx, platformTeams, "carol", bot.ActionOpenURL, "") }},
 		{"Dave asks for more than the role allows.", func() error { return w.Say(ctx, "dave", "exchange 12h migrate public folders") }},
 		{"", func() error { return w.ClickLast(ctx, "dave", bot.ActionUseOffer, "") }},
 		{"", func() error { return w.ClickLast(ctx, "dave", bot.ActionOpenURL, "") }},
 		{"Dave mistypes a role.", func() error { return w.Say(ctx, "dave", "exchnage 1h check quarantine") }},
+		{"SharePoint's setting in PIM (1h) is stricter than Elevate's cap (2h): Elevate offers PIM's maximum at once, before any sign-in.", func() error {
+			return w.Say(ctx, "dave", "sharepoint 2h restore the intranet site")
+		}},
 		{"Alice checks what she has.", func() error { return w.Say(ctx, "alice", "status") }},
 		{"Erin needs Teams Administrator, for which PIM itself requires approval.", func() error { return w.Say(ctx, "erin", "teams 1h fix a meeting policy") }},
 		{"", func() error { return w.ClickLast(ctx, "erin", bot.ActionOpenURL, "") }},
 		{"Bob approves; his click approves in PIM, with his own recent sign-in.", func() error { return w.ClickLast(ctx, "bob", bot.ActionApprove, "") }},
+		{"Erin asks for Exchange Administrator, which PIM does not make her eligible for: she is told at once, without signing in.", func() error {
+			return w.Say(ctx, "erin", "exchange 1h check the mail queue")
+		}},
 		{"Dave activates his Tier1 Admins group membership (PIM for Groups).", func() error { return w.Say(ctx, "dave", "tier1-admins 2h rotate the helpdesk queue") }},
 		{"A group is his first: the sign-in asks for the PIM for Groups permission now, not before.", func() error { return w.ClickLast(ctx, "dave", bot.ActionOpenURL, "") }},
 		{"Six minutes later, Alice is done with Exchange Administrator early.", func() error {

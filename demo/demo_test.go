@@ -56,6 +56,8 @@ func TestStory(t *testing.T) {
 		"You approved alice@contoso.example's request for Global Administrator (1 of 2)",
 		"Global Administrator is usable now",
 		"Exchange Administrator allows at most 8h — use 8h?",
+		"SharePoint Administrator allows at most 1h in PIM — use 1h?",
+		"You are not eligible for Exchange Administrator in PIM",
 		"did you mean",
 		"(updated in place)",
 		"PIM itself requires approval for Teams Administrator",
@@ -80,11 +82,28 @@ func TestStory(t *testing.T) {
 		states[r.UPN+" "+r.RoleName] = r.State
 	}
 	wantStates := map[string]store.State{
-		"alice@contoso.example Exchange Administrator": store.StateEnded, // an early done
-		"alice@contoso.example Global Administrator":   store.StateActive,
-		"dave@contoso.example Exchange Administrator":  store.StateActive,
-		"erin@contoso.example Teams Administrator":     store.StateActive, // approved in PIM
-		"dave@contoso.example Tier1 Admins":            store.StateActive, // PIM for Groups
+		"alice@contoso.example Exchange Administrator":  store.StateEnded, // an early done
+		"alice@contoso.example Global Administrator":    store.StateActive,
+		"dave@contoso.example Exchange Administrator":   store.StateActive,
+		"erin@contoso.example Teams Administrator":      store.StateActive,   // approved in PIM
+		"dave@contoso.example Tier1 Admins":             store.StateActive,   // PIM for Groups
+		"dave@contoso.example SharePoint Administrator": store.StateReceived, // PIM's maximum offered, not taken
+		"erin@contoso.example Exchange Administrator":   store.StateFailed,   // not eligible: refused before any sign-in
+	}
+	// One Elevate across platforms: the card was in Teams too, and Carol approved there.
+	for _, want := range []string{"Elevate in Teams → #pim-approvals", "carol ▸ clicks [Approve] on #"} {
+		if !strings.Contains(transcript, want) {
+			t.Errorf("the transcript lacks %q", want)
+		}
+	}
+	fromTeams := false
+	for _, r := range rs {
+		for _, ap := range r.Approvals {
+			fromTeams = fromTeams || (r.RoleName == "Global Administrator" && ap.Platform == "teams" && strings.HasPrefix(ap.ApproverName, "carol@"))
+		}
+	}
+	if !fromTeams {
+		t.Error("no approval of Global Administrator was given from Teams")
 	}
 	for k, want := range wantStates {
 		if got := states[k]; got != want {

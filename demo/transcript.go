@@ -28,17 +28,48 @@ type transcript struct {
 
 // posted is where a message went, in the order sent.
 type posted struct {
-	to  bot.Address
-	ref string
+	platform string
+	to       bot.Address
+	ref      string
 }
 
 // shown is a button as it was shown to someone.
 type shown struct {
-	n      int
-	to     bot.Address
-	button bot.Button
-	live   bool // false once the message it was on has been replaced
-	ref    string
+	n        int
+	platform string
+	to       bot.Address
+	button   bot.Button
+	live     bool // false once the message it was on has been replaced
+	ref      string
+}
+
+// The demo's chat platforms: the transcript itself is a Slack-like "demo" platform, and its
+// Teams view shows what people who live in Teams see of the same Elevate (DESIGN: one Elevate
+// across both platforms).
+const (
+	platformDemo  = "demo"
+	platformTeams = "teams"
+)
+
+// view is the transcript as one more chat platform shows it; it shares the transcript's output
+// and button numbers.
+type view struct {
+	t    *transcript
+	name string
+}
+
+func (v view) Platform() string { return v.name }
+
+func (v view) Profile(ctx context.Context, user string) (bot.Profile, error) {
+	return v.t.Profile(ctx, user)
+}
+
+func (v view) Send(_ context.Context, to bot.Address, m bot.Message) (store.MessageRef, error) {
+	return v.t.send(v.name, to, m)
+}
+
+func (v view) Update(_ context.Context, ref store.MessageRef, m bot.Message) error {
+	return v.t.update(v.name, ref, m)
 }
 
 func newTranscript(out io.Writer, now func() time.Time) *transcript {
@@ -57,20 +88,31 @@ func (t *transcript) Profile(_ context.Context, user string) (bot.Profile, error
 }
 
 func (t *transcript) Send(_ context.Context, to bot.Address, m bot.Message) (store.MessageRef, error) {
+	return t.send(platformDemo, to, m)
+}
+
+func (t *transcript) Update(_ context.Context, ref store.MessageRef, m bot.Message) error {
+	return t.update(platformDemo, ref, m)
+}
+
+// view returns the transcript as the named platform.
+func (t *transcript) view(name string) view { return view{t: t, name: name} }
+
+func (t *transcript) send(platform string, to bot.Address, m bot.Message) (store.MessageRef, error) {
 	t.mu.Lock()
 	defer t.mu.Unlock()
 	t.seq++
-	ref := store.MessageRef{Platform: "demo", Channel: to.Channel, MessageID: fmt.Sprintf("m%d", t.seq), At: t.now()}
+	ref := store.MessageRef{Platform: platform, Channel: to.Channel, MessageID: fmt.Sprintf("m%d", t.seq), At: t.now()}
 	if to.Channel == "" || to.Private {
 		ref.Channel = "@" + to.User
 	}
 	t.msgs[ref.MessageID] = m
-	t.order = append(t.order, posted{to: to, ref: ref.MessageID})
-	t.print(audience(to), "", ref.MessageID, to, m)
+	t.order = append(t.order, posted{platform: platform, to: to, ref: ref.MessageID})
+	t.print(platform, audience(to), "", ref.MessageID, to, m)
 	return ref, nil
 }
 
-func (t *transcript) Update(_ context.Context, ref store.MessageRef, m bot.Message) error {
+func (t *transcript) update(platform string, ref store.MessageRef, m bot.Message) error {
 	t.mu.Lock()
 	defer t.mu.Unlock()
 	if _, ok := t.msgs[ref.MessageID]; !ok {
@@ -82,7 +124,7 @@ func (t *transcript) Update(_ context.Context, ref store.MessageRef, m bot.Messa
 			t.buttons[i].live = false
 		}
 	}
-	t.print(ref.Channel, " (updated in place)", ref.MessageID, bot.Address{Channel: ref.Channel}, m)
+	t.print(platform, ref.Channel, " (updated in place)", ref.MessageID, bot.Address{Channel: ref.Channel}, m)
 	return nil
 }
 
@@ -96,9 +138,13 @@ func audience(to bot.Address) string {
 	return to.Channel
 }
 
-func (t *transcript) print(where, note, ref string, to bot.Address, m bot.Message) {
+func (t *transcript) print(platform, where, note, ref string, to bot.Address, m bot.Message) {
 	var b strings.Builder
-	fmt.Fprintf(&b, "    ┌ Elevate → %s%s\n", where, note)
+	from := "Elevate"
+	if platform == platformTeams {
+		from = "Elevate in Teams"
+	}
+	fmt.Fprintf(&b, "    ┌ %s → %s%s\n", from, where, note)
 	if m.Title != "" {
 		fmt.Fprintf(&b, "    │ *%s*\n", m.Title)
 	}
@@ -117,7 +163,7 @@ func (t *transcript) print(where, note, ref string, to bot.Address, m bot.Messag
 		var labels []string
 		for _, btn := range m.Buttons {
 			n := len(t.buttons) + 1
-			t.buttons = append(t.buttons, shown{n: n, to: to, button: btn, live: true, ref: ref})
+			t.buttons = append(t.buttons, shown{n: n, platform: platform, to: to, button: btn, live: true, ref: ref})
 			label := fmt.Sprintf("[%d %s]", n, btn.Label)
 			if btn.URL != "" {
 				label = fmt.Sprintf("[%d %s ↗]", n, btn.Label)
@@ -140,14 +186,19 @@ func (t *transcript) button(n int) (shown, bool) {
 	return t.buttons[n-1], true
 }
 
-// last finds the newest live button with action a that user can see (their own messages and
-// channel posts).
+// last finds the newest live button with action a that user can see on the demo platform (their
+// own messages and channel posts).
 func (t *transcript) last(user string, a bot.Action) (shown, bool) {
+	return t.lastOn(platformDemo, user, a)
+}
+
+// lastOn is last on the given platform.
+func (t *transcript) lastOn(platform, user string, a bot.Action) (shown, bool) {
 	t.mu.Lock()
 	defer t.mu.Unlock()
 	for i := len(t.buttons) - 1; i >= 0; i-- {
 		s := t.buttons[i]
-		if !s.live || s.button.Action != a {
+		if !s.live || s.button.Action != a || s.platform != platform {
 			continue
 		}
 		if s.to.User == user || (!s.to.Private && s.to.Channel != "") {
@@ -173,12 +224,17 @@ func (t *transcript) channel(channel string) []string {
 	return t.texts(func(to bot.Address) bool { return to.Channel == channel && !to.Private })
 }
 
+// texts returns what the demo platform showed where match says, updates applied.
 func (t *transcript) texts(match func(bot.Address) bool) []string {
+	return t.textsOn(platformDemo, match)
+}
+
+func (t *transcript) textsOn(platform string, match func(bot.Address) bool) []string {
 	t.mu.Lock()
 	defer t.mu.Unlock()
 	var out []string
 	for _, p := range t.order {
-		if match(p.to) {
+		if p.platform == platform && match(p.to) {
 			out = append(out, plain(t.msgs[p.ref]))
 		}
 	}

@@ -24,9 +24,12 @@ type AuditEvent struct {
 	InitiatorApp               bool
 	RoleID, RoleName           string
 	TargetID, TargetName, Upn  string // the user (or group) the event is about
-	RequestID, Justification   string // from additionalDetails
-	Duration                   string // ISO 8601, from additionalDetails
-	Details                    map[string]string
+	// Group is true for a PIM for Groups event: RoleID and RoleName are then the group's id and
+	// name (Elevate treats a group like a role), TargetID the member (from PrincipalId).
+	Group                    bool
+	RequestID, Justification string // from additionalDetails
+	Duration                 string // ISO 8601, from additionalDetails
+	Details                  map[string]string
 }
 
 // DirectoryAudits lists the audit events of one activity since a time, oldest first. App-only
@@ -61,16 +64,30 @@ func (c *Client) DirectoryAudits(ctx context.Context, activity string, since tim
 			case v.InitiatedBy.App != nil:
 				e.InitiatorID, e.InitiatorName, e.InitiatorApp = v.InitiatedBy.App.AppID, v.InitiatedBy.App.DisplayName, true
 			}
+			var groupID, groupName string
+			user := false
 			for _, t := range v.TargetResources {
 				switch t.Type {
 				case "Role":
 					e.RoleID, e.RoleName = t.ID, t.DisplayName
-				case "User", "Group":
-					e.TargetID, e.TargetName, e.Upn = t.ID, t.DisplayName, t.UserPrincipalName
+				case "User":
+					e.TargetID, e.TargetName, e.Upn, user = t.ID, t.DisplayName, t.UserPrincipalName, true
+				case "Group":
+					groupID, groupName = t.ID, t.DisplayName
 				}
 			}
 			for _, d := range v.AdditionalDetails {
 				e.Details[d.Key] = d.Value
+			}
+			switch {
+			case e.RoleID == "" && groupID != "":
+				// PIM for Groups: the group is what was activated; the member is the principal.
+				e.RoleID, e.RoleName, e.Group = groupID, groupName, true
+				if !user {
+					e.TargetID, e.TargetName = e.Details["PrincipalId"], ""
+				}
+			case !user && groupID != "":
+				e.TargetID, e.TargetName = groupID, groupName // a role activated by a role-assignable group
 			}
 			e.RequestID, e.Justification, e.Duration = e.Details["RequestId"], e.Details["Justification"], e.Details["Duration"]
 			out = append(out, e)

@@ -47,6 +47,7 @@ var Permissions = []Permission{
 	{Name: "Directory.Read.All", For: "read the sign-in log (Graph requires it with AuditLog.Read.All)"},
 	{Name: "PrivilegedAccess.Read.AzureADGroup", For: "list PIM for Groups eligibilities (only with groups in the config)", Optional: true,
 		CoveredBy: []string{"PrivilegedEligibilitySchedule.Read.AzureADGroup", "PrivilegedAccess.ReadWrite.AzureADGroup"}},
+	{Name: "RoleManagementPolicy.Read.AzureADGroup", For: "read PIM for Groups settings (the maximum a group membership allows; without it Elevate's cap is shown and PIM enforces its own)", Optional: true},
 	{Name: "RoleEligibilitySchedule.Remove.Directory", For: "apply access-review removals without an admin's sign-in (removal only)", Optional: true,
 		CoveredBy: []string{"RoleEligibilitySchedule.ReadWrite.Directory"}},
 }

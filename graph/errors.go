@@ -171,6 +171,8 @@ func wrapErr(op string, err error) error {
 		return fmt.Errorf("graph: %s: %w: %w", op, ErrUnauthorized, err)
 	}
 	if errors.Is(err, context.Canceled) {
+		// Our side gave up, not Graph: kept apart from ErrUnavailable, but for a write it is just
+		// as unknown whether Graph made it (OutcomeUnknown); never "nothing was changed".
 		return fmt.Errorf("graph: %s: %w", op, err)
 	}
 	// No answer (timeout, connection refused, reset): Graph is unavailable from here, and a

@@ -78,6 +78,50 @@ func (c *Client) RolePolicy(ctx context.Context, roleID string) (RolePolicy, err
 	return p, nil
 }
 
+// GroupPolicy reads the PIM for Groups settings for a user's own activation of access ("member"
+// or "owner") in a group, cached like RolePolicy. Reading it needs
+// RoleManagementPolicy.Read.AzureADGroup.
+func (c *Client) GroupPolicy(ctx context.Context, groupID, access string) (RolePolicy, error) {
+	if groupID == "" {
+		return RolePolicy{}, errors.New("graph: GroupPolicy: empty group id")
+	}
+	if access == "" {
+		access = "member"
+	}
+	key := "group:" + strings.ToLower(groupID) + "|" + access
+	c.mu.Lock()
+	cp, ok := c.policies[key]
+	c.mu.Unlock()
+	if ok && time.Since(cp.at) < c.cfg.PolicyTTL {
+		return cp.p, nil
+	}
+	filter := "scopeId eq " + odataQuote(groupID) + " and scopeType eq 'Group' and roleDefinitionId eq " + odataQuote(access)
+	const op = "GET roleManagementPolicyAssignments (group)"
+	var res struct {
+		Value []struct {
+			RoleID *string `json:"roleDefinitionId"`
+			Policy *struct {
+				Rules []policyRule `json:"rules"`
+			} `json:"policy"`
+		} `json:"value"`
+	}
+	err := c.send(ctx, c.app, op, abstractions.GET,
+		c.v1("/policies/roleManagementPolicyAssignments"+query("$filter", filter, "$expand", "policy($expand=rules)")), nil, &res, false)
+	if err != nil {
+		return RolePolicy{}, err
+	}
+	for _, a := range res.Value {
+		if (a.RoleID == nil || strings.EqualFold(*a.RoleID, access)) && a.Policy != nil {
+			p := parsePolicy(groupID, a.Policy.Rules)
+			c.mu.Lock()
+			c.policies[key] = cachedPolicy{p: p, at: time.Now()}
+			c.mu.Unlock()
+			return p, nil
+		}
+	}
+	return RolePolicy{}, &Error{op: op, Status: http.StatusNotFound, Code: "PolicyNotFound", Message: "no PIM policy is assigned to group " + groupID}
+}
+
 // policyRule holds the fields of the rule types Elevate reads, told apart by @odata.type
 // (graph-pim.md §5): expiration, enablement, approval and authentication context.
 type policyRule struct {

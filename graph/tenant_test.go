@@ -52,6 +52,7 @@ policies:
   - {role: Global Administrator, max_duration: PT4H, mfa: true, justification: true, ticket: true}
   - {role: Security Administrator, max_duration: PT1H, auth_context: c1}
   - {role: User Administrator, approval: {approvers: [PIM Approvers]}}
+  - {group: PIM Approvers, max_duration: PT2H}
 `
 
 const (
@@ -210,6 +211,21 @@ func TestTenantRolePolicy(t *testing.T) {
 		if got != tt.want {
 			t.Errorf("RolePolicy(%s) = %+v, want %+v", tt.role, got, tt.want)
 		}
+	}
+}
+
+// TestTenantGroupPolicy: a PIM for Groups member policy is read with scopeType Group.
+func TestTenantGroupPolicy(t *testing.T) {
+	_, c := newTenant(t)
+	got, err := c.GroupPolicy(t.Context(), approver, "member")
+	if err != nil {
+		t.Fatalf("GroupPolicy: %v", err)
+	}
+	if got.MaxDuration != 2*time.Hour || got.RoleID != approver {
+		t.Errorf("GroupPolicy = %+v, want a 2h maximum", got)
+	}
+	if _, err := c.GroupPolicy(t.Context(), "00000000-0000-4000-8000-00000000dead", "member"); !errors.Is(err, graph.ErrNotFound) {
+		t.Errorf("GroupPolicy(unknown group) = %v, want not found", err)
 	}
 }
 

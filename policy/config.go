@@ -48,6 +48,8 @@ func (p *parser) parse(data []byte) *Config {
 		Tenant:          Tenant{GraphURL: DefaultGraphURL, AuthorityHost: DefaultAuthorityHost},
 		RequestExpiry:   DefaultRequestExpiry,
 		SignInFreshness: DefaultSignInFreshness,
+		DirectMessages:  "last",
+		FailureAlert:    FailureAlert{Count: 3, Within: time.Hour},
 	}
 	c.DefaultTicketPattern = regexp.MustCompile(DefaultTicketPattern)
 
@@ -69,7 +71,7 @@ func (p *parser) parse(data []byte) *Config {
 		}
 	}
 
-	f := p.mapping(top, "", []string{"version", "tenant", "channels", "request_expiry", "sign_in_freshness", "ticket_pattern", "roles", "users", "schedules", "baseline", "admins", "groups", "identity", "pilot"})
+	f := p.mapping(top, "", []string{"version", "tenant", "channels", "request_expiry", "sign_in_freshness", "ticket_pattern", "roles", "users", "schedules", "baseline", "admins", "groups", "identity", "pilot", "direct_messages", "failure_alert"})
 	if n := f.get("version"); n != nil {
 		if v, ok := p.integer(n, "version"); ok && v != 1 {
 			p.errorf(n.Line, "version: %d is not a config version this Elevate knows (it knows 1)", v)
@@ -103,6 +105,19 @@ func (p *parser) parse(data []byte) *Config {
 	p.users(f.get("users"), &c.Users)
 	p.admins(f.get("admins"), &c.Admins)
 	p.pilot(f.get("pilot"), c)
+	if n := f.get("failure_alert"); n != nil {
+		p.failureAlert(n, &c.FailureAlert)
+	}
+	if n := f.get("direct_messages"); n != nil {
+		if s, ok := p.str(n, "direct_messages"); ok {
+			switch strings.ToLower(s) {
+			case "last", "all":
+				c.DirectMessages = strings.ToLower(s)
+			default:
+				p.errorf(resolve(n).Line, "direct_messages: %q should be last (the platform the person last used) or all (every platform they are on)", s)
+			}
+		}
+	}
 	p.identity(f.get("identity"), &c.Identity)
 	p.groups(f.get("groups"), c)
 	p.roles(f.get("roles"), c)
@@ -1208,6 +1223,33 @@ func (p *parser) checkNames(entries []*roleEntry) {
 func (p *parser) admins(n *yaml.Node, a *Admins) {
 	f := p.mapping(n, "admins", []string{"users", "group"})
 	a.Users, a.Group = p.people(f, "admins")
+}
+
+// failureAlert reads `failure_alert: {count: 3, within: 1h}` or `failure_alert: none`.
+func (p *parser) failureAlert(n *yaml.Node, fa *FailureAlert) {
+	if r := resolve(n); r.Kind == yaml.ScalarNode && strings.EqualFold(r.Value, "none") {
+		*fa = FailureAlert{}
+		return
+	}
+	f := p.mapping(n, "failure_alert", []string{"count", "within"})
+	if v := f.get("count"); v != nil {
+		if k, ok := p.integer(v, "failure_alert.count"); ok {
+			if k < 2 {
+				p.errorf(resolve(v).Line, "failure_alert.count: %d would alert on a single typo; use 2 or more (or failure_alert: none)", k)
+			} else {
+				fa.Count = k
+			}
+		}
+	}
+	if v := f.get("within"); v != nil {
+		if d, ok := p.duration(v, "failure_alert.within"); ok {
+			if d < time.Minute || d > 7*24*time.Hour {
+				p.errorf(resolve(v).Line, "failure_alert.within: %s is out of range: between 1m and 7 days", formatDuration(d))
+			} else {
+				fa.Within = d
+			}
+		}
+	}
 }
 
 // pilot reads `pilot: {users: [...], group: <id>, meanwhile: "..."}`.

@@ -27,8 +27,14 @@ type Config struct {
 	DefaultTicketPattern *regexp.Regexp // default `\b[A-Z][A-Z0-9]+-\d+\b`
 	Admins               Admins         // who may run discover and convert
 	Pilot                *Pilot         // nil: everyone may use Elevate
-	Schedules            Schedules      // scheduled work and the drift baseline (schedule.go)
-	Identity             Identity       // linking chat accounts to Entra users (identity.go)
+	// DirectMessages is where people are sent direct messages that no conversation of theirs
+	// prompts (reminders, review prompts): "last", the platform they last used (default), or "all".
+	DirectMessages string
+	// FailureAlert is how many failed or refused activations by one person within how long alert
+	// the security channel (config `failure_alert`); Count 0: never.
+	FailureAlert FailureAlert
+	Schedules    Schedules // scheduled work and the drift baseline (schedule.go)
+	Identity     Identity  // linking chat accounts to Entra users (identity.go)
 
 	disabled []*Role // roles hidden by `enabled: false`, so a request for one gets a clear answer
 }
@@ -138,6 +144,13 @@ func (c *Config) Reminders(r *Role) ReminderPlan {
 		p.Escalate = 0
 	}
 	return p
+}
+
+// FailureAlert is the threshold for a burst of failed or refused activations by one person: the
+// PIM rollout guide's "may indicate compromised accounts or confused users".
+type FailureAlert struct {
+	Count  int
+	Within time.Duration
 }
 
 // Pilot limits Elevate to a few people while it is tried out (config `pilot:`), as the PIM rollout

@@ -338,6 +338,40 @@ type Snapshot struct {
 	Permanent    int       `json:"permanent"`     // standing assignments, break-glass excluded
 	GlobalAdmins int       `json:"global_admins"` // principals holding or eligible for Global Administrator
 	BreakGlass   int       `json:"break_glass"`
+	// The PIM rollout guide's numbers for the week before At (weekly digests only; older
+	// snapshots lack them and say so with Weekly false).
+	Weekly      bool          `json:"weekly,omitempty"`
+	Activations int           `json:"activations,omitempty"`
+	AvgDuration time.Duration `json:"avg_duration,omitempty"`
+	Failed      int           `json:"failed,omitempty"`      // failed and denied activation attempts
+	ReviewPct   int           `json:"review_pct,omitempty"`  // the latest access review's completion
+	HaveReview  bool          `json:"have_review,omitempty"` // a review existed
+}
+
+// Snapshots returns the snapshots under name taken in [from, to), oldest first.
+func (s *Store) Snapshots(name string, from, to time.Time) ([]Snapshot, error) {
+	var out []Snapshot
+	err := s.db.View(func(tx *bolt.Tx) error {
+		b, err := bucket(tx, bucketSnapshots)
+		if err != nil {
+			return err
+		}
+		prefix := strs(name)
+		end := binary.BigEndian.AppendUint64(strs(name), uint64(to.UnixNano()))
+		c := b.Cursor()
+		for k, v := c.Seek(binary.BigEndian.AppendUint64(strs(name), uint64(from.UnixNano()))); k != nil && bytes.HasPrefix(k, prefix) && bytes.Compare(k, end) < 0; k, v = c.Next() {
+			if len(k) != len(prefix)+8 {
+				continue
+			}
+			var snap Snapshot
+			if err := json.Unmarshal(v, &snap); err != nil {
+				return err
+			}
+			out = append(out, snap)
+		}
+		return nil
+	})
+	return out, err
 }
 
 // PutSnapshot stores snap under name at snap.At, replacing one at the same time.

@@ -10,12 +10,14 @@ type groupOp struct {
 }
 
 // group runs fn in a write transaction shared with the other group writes (CreateRequest,
-// FirstSeen) that arrive while another commit is in progress: one transaction, one fsync for
+// Update, FirstSeen, the outbox's Enqueue, OutboxDone and OutboxFailed, AddMessageRef) that
+// arrive while another commit is in progress: one transaction, one fsync for
 // all of them (group commit). Nobody waits for a batch to fill: the first caller commits at
 // once, callers that queued meanwhile go in the next transaction, led by the first of them. So
 // a lone write costs one fsync, as before, and under load the fsyncs are shared instead of
-// queued one behind the other. An acknowledgement waits for several such writes (the replay
-// keys, then the request), so they share one queue rather than queueing for the file in turn.
+// queued one behind the other. An acknowledgement waits for two such writes (its replay key, then
+// its request) while the background work of earlier commands updates theirs: all of them share
+// one queue rather than queueing for the file in turn.
 //
 // fn sees the writes of the ops before it in the same transaction. If the shared transaction
 // fails, each fn is run again alone, so one bad write cannot fail the others: fn must set its

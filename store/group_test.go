@@ -1,6 +1,7 @@
 package store
 
 import (
+	"errors"
 	"fmt"
 	"path/filepath"
 	"sync"
@@ -84,6 +85,136 @@ func TestGroupCommitReplaysAndRequests(t *testing.T) {
 	for k := range keys {
 		if first, err := s.FirstSeen(fmt.Sprintf("slack:cmd:%d", k), t0.Add(time.Second), time.Minute); err != nil || first {
 			t.Errorf("key %d after reopen: new = %v, %v; want remembered", k, first, err)
+		}
+	}
+}
+
+// TestGroupCommitUpdates: concurrent Updates share transactions with creates; one that refuses
+// (ErrNoChange, its own error, leaving a terminal state) fails alone and writes nothing, the
+// others are all written, each with its audit record, and the chain verifies.
+func TestGroupCommitUpdates(t *testing.T) {
+	s := newTestStore(t)
+	const n = 60
+	ids := make([]uint64, n)
+	for i := range ids {
+		r, err := s.CreateRequest(Request{Platform: "slack", ChatUser: fmt.Sprint("U", i), RoleName: "Exchange Administrator"},
+			AuditRecord{Actor: "slack:U", Action: "request.created"})
+		if err != nil {
+			t.Fatal(err)
+		}
+		ids[i] = r.ID
+	}
+	// Request 0 is already finished: moving it out of its terminal state is refused.
+	if _, err := s.Update(ids[0], AuditRecord{Action: "request.expired"}, func(r *Request) error { r.State = StateExpired; return nil }); err != nil {
+		t.Fatal(err)
+	}
+	errMine := errors.New("not this one")
+	var wg sync.WaitGroup
+	var written atomic.Int32
+	for i, id := range ids {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			r, err := s.Update(id, AuditRecord{Actor: "system", Action: "request.awaiting_approval"}, func(r *Request) error {
+				switch {
+				case i%3 == 1:
+					return ErrNoChange
+				case i%3 == 2:
+					return errMine
+				}
+				r.State = StateAwaitingApproval
+				return nil
+			})
+			switch {
+			case i == 0:
+				if !errors.Is(err, ErrConflict) {
+					t.Errorf("update of a finished request: %v, want ErrConflict", err)
+				}
+			case i%3 == 1:
+				if !errors.Is(err, ErrNoChange) || r.ID != id || r.State != StateReceived {
+					t.Errorf("ErrNoChange update: %+v, %v; want the request unchanged and ErrNoChange", r, err)
+				}
+			case i%3 == 2:
+				if !errors.Is(err, errMine) {
+					t.Errorf("refused update: %v, want fn's error", err)
+				}
+			default:
+				if err != nil || r.State != StateAwaitingApproval || r.Version != 2 {
+					t.Errorf("update: %+v, %v", r, err)
+				}
+				written.Add(1)
+			}
+		}()
+	}
+	wg.Wait()
+	for i, id := range ids {
+		r, err := s.Request(id)
+		if err != nil {
+			t.Fatal(err)
+		}
+		want := StateReceived
+		switch {
+		case i == 0:
+			want = StateExpired
+		case i%3 == 0:
+			want = StateAwaitingApproval
+		}
+		if r.State != want {
+			t.Errorf("request %d is %s, want %s", i, r.State, want)
+		}
+	}
+	// n creates, the expiry of request 0, and one record per written update.
+	if got, err := s.VerifyAudit(); err != nil || got != n+1+int(written.Load()) {
+		t.Errorf("audit: %d records, %v; want %d", got, err, n+1+int(written.Load()))
+	}
+}
+
+// TestGroupCommitUpdateWithOutbox: an UpdateWith that queues deliveries and then gives up leaves
+// none of them, even when its transaction was shared with others that went through.
+func TestGroupCommitUpdateWithOutbox(t *testing.T) {
+	s := newTestStore(t)
+	const n = 40
+	ids := make([]uint64, n)
+	for i := range ids {
+		r, err := s.CreateRequest(Request{Platform: "slack", ChatUser: fmt.Sprint("U", i), RoleName: "Exchange Administrator"},
+			AuditRecord{Actor: "slack:U", Action: "request.created"})
+		if err != nil {
+			t.Fatal(err)
+		}
+		ids[i] = r.ID
+	}
+	var wg sync.WaitGroup
+	for i, id := range ids {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			_, err := s.UpdateWith(id, AuditRecord{Action: "request.awaiting_approval"}, func(r *Request, out *Outbox) error {
+				if _, err := out.Add(OutboxItem{Op: OutboxSend, Platform: "slack", User: r.ChatUser}); err != nil {
+					return err
+				}
+				if i%2 == 1 {
+					return ErrNoChange
+				}
+				r.State = StateAwaitingApproval
+				return nil
+			})
+			if (i%2 == 1) != errors.Is(err, ErrNoChange) || (i%2 == 0 && err != nil) {
+				t.Errorf("update %d: %v", i, err)
+			}
+		}()
+	}
+	wg.Wait()
+	items, err := s.OutboxItems()
+	if err != nil {
+		t.Fatal(err)
+	}
+	got := map[uint64]int{}
+	for _, it := range items {
+		got[it.RequestID]++
+	}
+	for i, id := range ids {
+		if want := 1 - i%2; got[id] != want {
+			t.Errorf("request %d has %d deliveries queued, want %d", i, got[id], want)
 		}
 	}
 }

@@ -13,7 +13,7 @@ import (
 // duplicate it. ErrNotFound if there is no such request.
 func (s *Store) AddMessageRef(requestID uint64, ref MessageRef) error {
 	ref.At = s.at(ref.At)
-	return s.db.Update(func(tx *bolt.Tx) error { return addMessageRef(tx, requestID, ref) })
+	return s.group(func(tx *bolt.Tx) error { return addMessageRef(tx, requestID, ref) })
 }
 
 func addMessageRef(tx *bolt.Tx, requestID uint64, ref MessageRef) error {

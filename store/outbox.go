@@ -127,13 +127,15 @@ func putOutbox(b *bolt.Bucket, it OutboxItem) error {
 	return b.Put(u64(it.ID), v)
 }
 
-// Enqueue adds items in a transaction of their own, with fn, for deliveries that no request
-// change causes (alerts, scheduled posts). ev, when not nil, is appended to the audit log in
+// Enqueue adds items in a transaction of their own (shared with the other writes queued
+// meanwhile: group commit, see group; fn may then run again), with fn, for deliveries that no
+// request change causes (alerts, scheduled posts). ev, when not nil, is appended to the audit log in
 // the same transaction. It returns what was added.
 func (s *Store) Enqueue(ev *AuditRecord, fn func(out *Outbox) error) ([]OutboxItem, error) {
 	now := s.at(time.Time{})
 	var added []OutboxItem
-	err := s.db.Update(func(tx *bolt.Tx) error {
+	err := s.group(func(tx *bolt.Tx) error {
+		added = nil // a failed shared transaction runs this again
 		out := &Outbox{tx: tx, now: now}
 		if err := fn(out); err != nil {
 			return err
@@ -207,7 +209,7 @@ func getOutbox(tx *bolt.Tx, id uint64) (OutboxItem, error) {
 // skipped.
 func (s *Store) OutboxDone(ids []uint64, refs map[uint64]MessageRef) error {
 	now := s.at(time.Time{})
-	return s.db.Update(func(tx *bolt.Tx) error {
+	return s.group(func(tx *bolt.Tx) error {
 		b, err := bucket(tx, bucketOutbox)
 		if err != nil {
 			return err
@@ -240,7 +242,7 @@ func (s *Store) OutboxDone(ids []uint64, refs map[uint64]MessageRef) error {
 // OutboxFailed records a failed attempt on item it.ID: the caller's Attempts, NextAt,
 // LastError, Uncertain and HeldSince are saved. ErrNotFound if the item is gone.
 func (s *Store) OutboxFailed(it OutboxItem) error {
-	return s.db.Update(func(tx *bolt.Tx) error {
+	return s.group(func(tx *bolt.Tx) error {
 		b, err := bucket(tx, bucketOutbox)
 		if err != nil {
 			return err

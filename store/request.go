@@ -101,6 +101,14 @@ func (s *Store) Request(id uint64) (Request, error) {
 // fn must not call the Store: it runs inside the write transaction. It may
 // not move a request out of a terminal state (ErrConflict); the ID and
 // Version it sets are ignored.
+//
+// The transaction is shared with the other writes queued meanwhile (group
+// commit, see group): one fsync for all of them. A refusal (fn's error,
+// ErrConflict, an invalid request) writes nothing and fails only this
+// Update. When the shared transaction fails for another reason (the disk,
+// or UpdateWith's fn giving up after queuing deliveries), each write is
+// tried again alone, so fn can be called a second time: it should only
+// change the *Request (and Outbox) it is given.
 func (s *Store) Update(id uint64, ev AuditRecord, fn func(*Request) error) (Request, error) {
 	return s.UpdateWith(id, ev, func(r *Request, _ *Outbox) error { return fn(r) })
 }
@@ -113,37 +121,53 @@ func (s *Store) UpdateWith(id uint64, ev AuditRecord, fn func(r *Request, out *O
 	if ev.Action == "" {
 		ev.Action = "request.updated"
 	}
-	var out Request
-	err := s.db.Update(func(tx *bolt.Tx) error {
+	var (
+		out     Request
+		refused error // fn's error or a refusal: nothing written, this Update alone fails
+	)
+	err := s.group(func(tx *bolt.Tx) error {
+		out, refused = Request{}, nil // a failed shared transaction runs this again
 		old, err := getRequest(tx, id)
 		if err != nil {
-			return err
+			refused = err
+			return nil
 		}
 		r, err := getRequest(tx, id) // fn's own copy, sharing nothing with old
 		if err != nil {
-			return err
+			refused = err
+			return nil
 		}
 		ob := &Outbox{tx: tx, now: ev.At, request: id}
 		if err := fn(&r, ob); err != nil {
 			if errors.Is(err, ErrNoChange) {
 				out = old
 			}
-			return err
+			if len(ob.added) > 0 {
+				// fn queued deliveries before it gave up: only rolling the transaction back
+				// undoes them (the writes sharing it are then tried again alone).
+				return err
+			}
+			refused = err
+			return nil
 		}
 		r.ID, r.Version, r.UpdatedAt = id, old.Version+1, ev.At
 		r.normalize()
 		if err := r.validate(); err != nil {
-			return err
+			refused = err
+			return nil
 		}
 		if old.State.Terminal() && r.State != old.State {
-			return fmt.Errorf("%w: request %d is already %s and cannot become %s", ErrConflict, id, old.State, r.State)
+			refused = fmt.Errorf("%w: request %d is already %s and cannot become %s", ErrConflict, id, old.State, r.State)
+			return nil
 		}
+		// From here on a failure leaves a partial write: it fails the transaction.
 		if err := putRequest(tx, r); err != nil {
 			return err
 		}
 		if err := reindexRequest(tx, old, r); err != nil {
 			return err
 		}
+		ev := ev
 		ev.RequestID = id
 		if _, err := appendAudit(tx, ev); err != nil {
 			return err
@@ -151,6 +175,9 @@ func (s *Store) UpdateWith(id uint64, ev AuditRecord, fn func(r *Request, out *O
 		out = r
 		return nil
 	})
+	if err == nil {
+		err = refused
+	}
 	if err != nil {
 		if errors.Is(err, ErrNoChange) {
 			return out, err
@@ -234,10 +261,22 @@ func candidates(tx *bolt.Tx, f Filter) (ids []uint64, indexed bool, err error) {
 	if err != nil {
 		return nil, false, err
 	}
+	// Open requests only, from a chat user's or an Entra user's whole history: the open index
+	// says which without decoding every past request (a command reads its requester's open
+	// requests before it is acknowledged).
+	var open *bolt.Bucket
+	if (f.OpenOnly || onlyOpenStates) && !bytes.Equal(name, bucketRequestsOpen) {
+		if open, err = bucket(tx, bucketRequestsOpen); err != nil {
+			return nil, false, err
+		}
+	}
 	c := b.Cursor()
 	for k, _ := c.Seek(prefix); k != nil && bytes.HasPrefix(k, prefix); k, _ = c.Next() {
 		if len(k) < len(prefix)+8 {
 			return nil, false, fmt.Errorf("store: bad key %x in %s", k, name)
+		}
+		if open != nil && open.Get(k[len(k)-8:]) == nil {
+			continue
 		}
 		ids = append(ids, binary.BigEndian.Uint64(k[len(k)-8:]))
 	}

@@ -41,7 +41,7 @@ type Store struct {
 	db  *bolt.DB
 	now func() time.Time // for record times the caller left zero
 
-	// Group commit of CreateRequest and FirstSeen (see group).
+	// Group commit of CreateRequest, Update and FirstSeen (see group).
 	groupMu      sync.Mutex
 	groupQueue   []*groupOp
 	groupLeading bool

@@ -7,10 +7,13 @@ import (
 	"image/color"
 	"image/draw"
 	"image/png"
+	"time"
 
 	"golang.org/x/image/font"
 	"golang.org/x/image/font/basicfont"
 	"golang.org/x/image/math/fixed"
+
+	"github.com/elevate-pim/elevate/store"
 )
 
 // The digest's chart: horizontal bars of activations per role, through Elevate and outside it,
@@ -18,11 +21,13 @@ import (
 // library (gonum/plot) would bring fonts, PDF, SVG and LaTeX back ends for one bar chart.
 
 var (
-	chartBG      = color.RGBA{0xff, 0xff, 0xff, 0xff}
-	chartInk     = color.RGBA{0x22, 0x22, 0x22, 0xff}
-	chartGrid    = color.RGBA{0xe4, 0xe4, 0xe4, 0xff}
-	chartElevate = color.RGBA{0x2f, 0x6f, 0xdf, 0xff}
-	chartOutside = color.RGBA{0xf0, 0x8c, 0x24, 0xff}
+	chartBG        = color.RGBA{0xff, 0xff, 0xff, 0xff}
+	chartInk       = color.RGBA{0x22, 0x22, 0x22, 0xff}
+	chartGrid      = color.RGBA{0xe4, 0xe4, 0xe4, 0xff}
+	chartElevate   = color.RGBA{0x2f, 0x6f, 0xdf, 0xff}
+	chartOutside   = color.RGBA{0xf0, 0x8c, 0x24, 0xff}
+	chartPermanent = color.RGBA{0x8a, 0x4f, 0xc8, 0xff}
+	chartFailed    = color.RGBA{0xd6, 0x3a, 0x3a, 0xff}
 )
 
 const (
@@ -35,11 +40,28 @@ const (
 
 // Chart draws counts as a PNG bar chart with title above it. No counts gives a chart that says so.
 func Chart(title string, counts []Count) ([]byte, error) {
+	return ChartWithTrends(title, counts, nil, time.UTC)
+}
+
+// trendH is the height of the weekly trends section under the bars.
+const trendH = 150
+
+// ChartWithTrends is Chart with, when there are two weeks or more, a section under the bars: the
+// permanent assignments and the failed or denied attempts of each of the last weeks (the PIM
+// rollout guide's "should decrease" and "may indicate compromised accounts" numbers).
+func ChartWithTrends(title string, counts []Count, weeks []store.Snapshot, loc *time.Location) ([]byte, error) {
 	if len(counts) > maxBars {
 		counts = counts[:maxBars]
 	}
+	if len(weeks) > 12 {
+		weeks = weeks[len(weeks)-12:]
+	}
 	rows := max(len(counts), 1)
 	h := chartTop + rows*chartRow + 46
+	barsH := h
+	if len(weeks) >= 2 {
+		h += trendH
+	}
 	img := image.NewRGBA(image.Rect(0, 0, chartW, h))
 	draw.Draw(img, img.Bounds(), &image.Uniform{chartBG}, image.Point{}, draw.Src)
 	text(img, 12, 20, title, chartInk)
@@ -72,17 +94,48 @@ func Chart(title string, counts []Count) ([]byte, error) {
 		fill(img, chartLabel+in, y+4, out, chartRow-8, chartOutside)
 		text(img, chartLabel+in+out+6, y+15, fmt.Sprint(c.Total()), chartInk)
 	}
-	ly := h - 10
+	ly := barsH - 10
 	fill(img, chartLabel, ly-9, 10, 10, chartElevate)
 	text(img, chartLabel+14, ly, "through Elevate", chartInk)
 	fill(img, chartLabel+150, ly-9, 10, 10, chartOutside)
 	text(img, chartLabel+164, ly, "outside (portal, PowerShell)", chartInk)
+
+	if len(weeks) >= 2 {
+		drawTrends(img, barsH, weeks, loc)
+	}
 
 	var buf bytes.Buffer
 	if err := png.Encode(&buf, img); err != nil {
 		return nil, err
 	}
 	return buf.Bytes(), nil
+}
+
+// drawTrends draws, from y top, two bars per week: permanent assignments and failed attempts.
+func drawTrends(img *image.RGBA, top int, weeks []store.Snapshot, loc *time.Location) {
+	fill(img, 12, top, chartW-24, 1, chartGrid)
+	text(img, 12, top+20, fmt.Sprintf("Last %d weeks", len(weeks)), chartInk)
+	most := 1
+	for _, w := range weeks {
+		most = max(most, w.Permanent, w.Failed)
+	}
+	base := top + trendH - 30
+	plotH := trendH - 70
+	colW := (chartW - 40) / len(weeks)
+	for i, w := range weeks {
+		x := 20 + i*colW
+		ph := w.Permanent * plotH / most
+		fh := w.Failed * plotH / most
+		fill(img, x, base-ph, colW/3, ph, chartPermanent)
+		fill(img, x+colW/3+2, base-fh, colW/3, fh, chartFailed)
+		text(img, x, base-max(ph, fh)-4, fmt.Sprintf("%d/%d", w.Permanent, w.Failed), chartInk)
+		text(img, x, base+14, w.At.In(loc).Format("2 Jan"), chartInk)
+	}
+	ly := top + trendH - 4
+	fill(img, chartLabel, ly-9, 10, 10, chartPermanent)
+	text(img, chartLabel+14, ly, "permanent assignments", chartInk)
+	fill(img, chartLabel+200, ly-9, 10, 10, chartFailed)
+	text(img, chartLabel+214, ly, "failed or denied", chartInk)
 }
 
 func fill(img *image.RGBA, x, y, w, h int, c color.Color) {

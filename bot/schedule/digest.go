@@ -101,9 +101,15 @@ type Digest struct {
 	BreakGlassLast           string
 	Review                   string // the latest review's completion, "" when there is none
 	Problems                 []string
-	Chart                    []byte         // PNG
-	Pilot                    bool           // the config names a pilot
-	Feedback                 []bot.Feedback // pilot feedback notes left this week
+	Chart                    []byte // PNG
+	// The PIM rollout guide's four numbers as trends: this week's (Snapshot), last week's, and
+	// up to 12 weeks of them for the chart, from the weekly snapshots in the store.
+	Prev       store.Snapshot   // Prev.Weekly is false when there is none
+	Weeks      []store.Snapshot // oldest first, this week last
+	ReviewPct  int
+	HaveReview bool
+	Pilot      bool           // the config names a pilot
+	Feedback   []bot.Feedback // pilot feedback notes left this week
 }
 
 // BuildDigest computes the digest of [from, to): events from the store, standing access and sign-ins
@@ -143,6 +149,7 @@ func (s *Scheduler) BuildDigest(ctx context.Context, from, to time.Time) (Digest
 	d.GlobalAdmins = len(ga)
 	if prev, ok, err := s.store.SnapshotBefore("weekly", to); err == nil && ok {
 		d.StandingBefore, d.HaveBefore = prev.Permanent, true
+		d.Prev = prev
 	}
 	if ids := s.cfg.Users.BreakGlass; len(ids) > 0 {
 		sis, err := s.graph.BreakGlassSignIns(ctx, ids, from)
@@ -162,6 +169,7 @@ func (s *Scheduler) BuildDigest(ctx context.Context, from, to time.Time) (Digest
 		c := cs[len(cs)-1]
 		if items, err := s.store.ReviewItems(c.ID); err == nil {
 			d.Review = completion(c, items, to)
+			d.ReviewPct, d.HaveReview = answeredPct(items), true
 		}
 	}
 	if s.cfg.Pilot != nil {
@@ -170,11 +178,56 @@ func (s *Scheduler) BuildDigest(ctx context.Context, from, to time.Time) (Digest
 			d.Problems = append(d.Problems, "pilot feedback could not be read")
 		}
 	}
-	d.Chart, err = Chart(fmt.Sprintf("Activations %s - %s", from.In(s.loc).Format("2 Jan"), to.Add(-time.Second).In(s.loc).Format("2 Jan 2006")), d.ByRole)
+	if weeks, err := s.store.Snapshots("weekly", to.AddDate(0, 0, -7*12), to); err == nil {
+		for _, w := range weeks {
+			if w.Weekly && w.At.Before(to.Add(-time.Hour)) { // this week's own, if stored already, is replaced below
+				d.Weeks = append(d.Weeks, w)
+			}
+		}
+	}
+	d.Weeks = append(d.Weeks, d.Snapshot(to))
+	if len(d.Weeks) > 12 {
+		d.Weeks = d.Weeks[len(d.Weeks)-12:]
+	}
+	d.Chart, err = ChartWithTrends(fmt.Sprintf("Activations %s - %s", from.In(s.loc).Format("2 Jan"), to.Add(-time.Second).In(s.loc).Format("2 Jan 2006")), d.ByRole, d.Weeks, s.loc)
 	if err != nil {
 		s.log.Warn("digest chart", "err", err)
 	}
 	return d, nil
+}
+
+// Snapshot is this digest's numbers, as kept for next week's trends.
+func (d Digest) Snapshot(at time.Time) store.Snapshot {
+	snap := store.Snapshot{At: at, Permanent: d.Standing, GlobalAdmins: d.GlobalAdmins, Weekly: true,
+		Activations: d.Activations, Failed: d.Failed + d.Denied, ReviewPct: d.ReviewPct, HaveReview: d.HaveReview}
+	if d.Activations > 0 {
+		snap.AvgDuration = (d.TotalDuration / time.Duration(d.Activations)).Round(time.Minute)
+	}
+	return snap
+}
+
+func answeredPct(items []store.ReviewItem) int {
+	if len(items) == 0 {
+		return 100
+	}
+	answered := 0
+	for _, it := range items {
+		if it.Decision != "" {
+			answered++
+		}
+	}
+	return answered * 100 / len(items)
+}
+
+// trend says how now compares with last week's before, in unit ("", "m", " points").
+func trend(now, before int, unit string) string {
+	switch diff := now - before; {
+	case diff > 0:
+		return fmt.Sprintf(" (▲ %d%s since last week)", diff, unit)
+	case diff < 0:
+		return fmt.Sprintf(" (▼ %d%s since last week)", -diff, unit)
+	}
+	return " (no change since last week)"
 }
 
 func completion(c store.Campaign, items []store.ReviewItem, now time.Time) string {
@@ -225,26 +278,27 @@ func (d Digest) Message(loc *time.Location) bot.Message {
 		m.Fields = append(m.Fields, bot.Field{Label: "By role", Value: top(d.ByRole, 6)}, bot.Field{Label: "By person", Value: top(d.ByPerson, 6)})
 	}
 	if d.Activations > 0 {
-		m.Fields = append(m.Fields, bot.Field{Label: "Duration", Value: fmt.Sprintf("average %s, longest %s (%s, %s)",
-			hm((d.TotalDuration / time.Duration(d.Activations)).Round(time.Minute)), hm(d.Longest), d.LongestBy, d.LongestRole)})
+		avg := (d.TotalDuration / time.Duration(d.Activations)).Round(time.Minute)
+		dur := fmt.Sprintf("average %s, longest %s (%s, %s)", hm(avg), hm(d.Longest), d.LongestBy, d.LongestRole)
+		if d.Prev.Weekly && d.Prev.Activations > 0 {
+			dur += trend(int(avg.Minutes()), int(d.Prev.AvgDuration.Minutes()), "m on average")
+		}
+		m.Fields = append(m.Fields, bot.Field{Label: "Duration", Value: dur})
 	}
-	m.Fields = append(m.Fields, bot.Field{Label: "Not granted", Value: fmt.Sprintf("%d denied, %d failed, %d expired", d.Denied, d.Failed, d.Expired)})
+	notGranted := fmt.Sprintf("%d denied, %d failed, %d expired", d.Denied, d.Failed, d.Expired)
+	if d.Prev.Weekly {
+		notGranted += trend(d.Denied+d.Failed, d.Prev.Failed, " failed or denied")
+	}
+	m.Fields = append(m.Fields, bot.Field{Label: "Not granted", Value: notGranted})
 	if n := len(d.Latencies); n > 0 {
 		m.Fields = append(m.Fields, bot.Field{Label: "Approval time", Value: fmt.Sprintf("median %s, slowest %s (%d decision%s)",
 			short(d.Latencies[n/2]), short(d.Latencies[n-1]), n, plural(n))})
 	}
-	trend := ""
+	standing := ""
 	if d.HaveBefore {
-		switch diff := d.Standing - d.StandingBefore; {
-		case diff > 0:
-			trend = fmt.Sprintf(" (▲ %d since last week)", diff)
-		case diff < 0:
-			trend = fmt.Sprintf(" (▼ %d since last week)", -diff)
-		default:
-			trend = " (no change since last week)"
-		}
+		standing = trend(d.Standing, d.StandingBefore, "")
 	}
-	m.Fields = append(m.Fields, bot.Field{Label: "Standing access", Value: fmt.Sprintf("%d permanent assignment%s outside break-glass%s", d.Standing, plural(d.Standing), trend)})
+	m.Fields = append(m.Fields, bot.Field{Label: "Standing access", Value: fmt.Sprintf("%d permanent assignment%s outside break-glass%s", d.Standing, plural(d.Standing), standing)})
 	ga := fmt.Sprintf("%d", d.GlobalAdmins)
 	if d.GlobalAdmins > d.GlobalAdminsMax && d.GlobalAdminsMax > 0 {
 		ga = fmt.Sprintf("⚠ %d — keep it under %d", d.GlobalAdmins, d.GlobalAdminsMax+1)
@@ -256,7 +310,11 @@ func (d Digest) Message(loc *time.Location) bot.Message {
 	}
 	m.Fields = append(m.Fields, bot.Field{Label: "Break-glass sign-ins", Value: bg})
 	if d.Review != "" {
-		m.Fields = append(m.Fields, bot.Field{Label: "Access review", Value: d.Review})
+		review := d.Review
+		if d.Prev.Weekly && d.Prev.HaveReview {
+			review += trend(d.ReviewPct, d.Prev.ReviewPct, " points")
+		}
+		m.Fields = append(m.Fields, bot.Field{Label: "Access review", Value: review})
 	}
 	if d.Pilot {
 		fb := "none this week — `/elevate feedback <note>` sends one"
@@ -298,7 +356,7 @@ func (s *Scheduler) postDigest(ctx context.Context, slot time.Time) error {
 	if err != nil {
 		return err
 	}
-	if err := s.store.PutSnapshot("weekly", store.Snapshot{At: slot, Permanent: d.Standing, GlobalAdmins: d.GlobalAdmins}); err != nil {
+	if err := s.store.PutSnapshot("weekly", d.Snapshot(slot)); err != nil {
 		return err
 	}
 	ch := cmp.Or(s.cfg.Channels.Digest, s.cfg.Channels.Security)

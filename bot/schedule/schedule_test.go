@@ -2,6 +2,7 @@ package schedule_test
 
 import (
 	"bytes"
+	"image/png"
 
 	"context"
 	"fmt"
@@ -370,6 +371,9 @@ func TestDriftAppearsAndClearsOnce(t *testing.T) {
 		t.Fatal(err)
 	}
 	got = to(w.at(t, day("2026-01-07T11:00:00Z")), "#security")
+	if len(got) != 1 {
+		t.Errorf("%d drift posts, want the new findings and the setting changes in one", len(got))
+	}
 	all := ""
 	for _, s := range got {
 		all += text(s.m) + "\n"
@@ -387,17 +391,30 @@ func TestDriftAppearsAndClearsOnce(t *testing.T) {
 	w.tenant.SetPolicy(graphtest.PolicyConfig{Role: "Exchange Administrator", MaxDuration: graphtest.Duration(8 * time.Hour), MFA: &on, Justification: &on})
 	w.restart(t) // cleared alerts are remembered across restarts too
 	got = to(w.at(t, day("2026-01-07T13:00:00Z")), "#security")
-	cleared := 0
-	for _, s := range got {
-		if s.m.Title == "Drift cleared" {
-			cleared++
-		}
-	}
-	if cleared != 2 {
-		t.Errorf("%d cleared alerts, want 2: %+v", cleared, got)
+	if len(got) != 1 || got[0].m.Title != "Drift cleared" || strings.Count(got[0].m.Text, "✅") != 2 {
+		t.Errorf("cleared alerts: %+v, want one post with both", got)
 	}
 	if got := to(w.at(t, day("2026-01-07T14:00:00Z")), "#security"); len(got) != 0 {
 		t.Errorf("cleared twice: %+v", got)
+	}
+}
+
+// TestDriftOneMessageAtFirstStart: a tenant that drifts in many ways gets one drift post at
+// Elevate's first start, not one per finding.
+func TestDriftOneMessageAtFirstStart(t *testing.T) {
+	w := newWorld(t, day("2026-01-07T10:00:00Z"), nil)
+	off := false
+	for _, role := range []string{"Exchange Administrator", "SharePoint Administrator", "Teams Administrator", "Intune Administrator"} {
+		if err := w.tenant.SetPolicy(graphtest.PolicyConfig{Role: role, MaxDuration: graphtest.Duration(24 * time.Hour), MFA: &off}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	got := to(w.at(t, day("2026-01-07T10:00:00Z")), "#security")
+	if len(got) != 1 {
+		t.Fatalf("%d drift posts at first start, want 1: %+v", len(got), got)
+	}
+	if n := strings.Count(got[0].m.Text, "⚠"); n != 9 {
+		t.Errorf("the drift post has %d findings, want 9 (4 roles × max and MFA, and erin's standing access):\n%s", n, got[0].m.Text)
 	}
 }
 
@@ -458,4 +475,57 @@ func TestDigestPilotFeedback(t *testing.T) {
 	if fb != "1 note: “the form should remember my last role” (bob@contoso.example)" {
 		t.Errorf("pilot feedback field %q", fb)
 	}
+}
+
+// The guide's four numbers as week-over-week trends, from the weekly snapshots, and 12 weeks of
+// them under the chart's bars.
+func TestDigestTrends(t *testing.T) {
+	w := newWorld(t, day("2026-01-12T09:00:00Z"), nil)
+	to := day("2026-01-12T09:00:00Z")
+	for i := 11; i >= 1; i-- {
+		at := to.AddDate(0, 0, -7*i)
+		if err := w.store.PutSnapshot("weekly", store.Snapshot{At: at, Weekly: true, Permanent: 3 + i, Failed: i % 3,
+			Activations: 4, AvgDuration: 3 * time.Hour}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	w.clk.Set(to)
+	w.activated(t, "alice", alice, exo, "Exchange Administrator", time.Hour, 0)
+	d, err := w.sched.BuildDigest(t.Context(), to.AddDate(0, 0, -7), to.Add(time.Hour))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !d.Prev.Weekly || d.Prev.Permanent != 4 || len(d.Weeks) != 12 {
+		t.Fatalf("prev %+v, %d weeks", d.Prev, len(d.Weeks))
+	}
+	fields := map[string]string{}
+	for _, f := range d.Message(time.UTC).Fields {
+		fields[f.Label] = f.Value
+	}
+	if got := fields["Duration"]; !strings.Contains(got, "(▼ 120m on average since last week)") {
+		t.Errorf("duration trend: %q", got)
+	}
+	if got := fields["Not granted"]; !strings.Contains(got, "since last week") {
+		t.Errorf("failed attempts trend: %q", got)
+	}
+	plain, err := png.DecodeConfig(bytes.NewReader(mustChart(t, d, nil)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	withTrends, err := png.DecodeConfig(bytes.NewReader(d.Chart))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if withTrends.Height <= plain.Height {
+		t.Errorf("chart with 12 weeks of trends is %dpx high, without %dpx", withTrends.Height, plain.Height)
+	}
+}
+
+func mustChart(t *testing.T, d schedule.Digest, weeks []store.Snapshot) []byte {
+	t.Helper()
+	b, err := schedule.ChartWithTrends("x", d.ByRole, weeks, time.UTC)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return b
 }

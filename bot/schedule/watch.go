@@ -157,6 +157,7 @@ func (s *Scheduler) checkDrift(ctx context.Context, now time.Time, post bool) ([
 
 	// Role settings, per role in Elevate's catalogue.
 	var policyErr error
+	var changes []string // what changed in PIM's role settings since the last look
 	for _, r := range s.cfg.Roles {
 		if r.Group {
 			continue // PIM for Groups: a group's member policy is not a directory role setting
@@ -184,7 +185,7 @@ func (s *Scheduler) checkDrift(ctx context.Context, now time.Time, post bool) ([
 			found = append(found, finding{prefix + "approval", fmt.Sprintf("%s: activation needs no approval, neither in PIM nor in Elevate", r.Name)})
 		}
 		if post {
-			s.diffRules(ctx, r, p)
+			changes = append(changes, s.diffRules(r, p)...)
 		}
 	}
 
@@ -226,7 +227,7 @@ func (s *Scheduler) checkDrift(ctx context.Context, now time.Time, post bool) ([
 	}
 
 	if post {
-		if err := s.raiseAndClear(ctx, now, found, checked); err != nil {
+		if err := s.raiseAndClear(ctx, now, found, checked, changes); err != nil {
 			return found, err
 		}
 		s.contractWarnings(ctx, now)
@@ -234,8 +235,11 @@ func (s *Scheduler) checkDrift(ctx context.Context, now time.Time, post bool) ([
 	return found, policyErr
 }
 
-// raiseAndClear posts each finding that is new, and each alert of a checked kind that is gone.
-func (s *Scheduler) raiseAndClear(ctx context.Context, now time.Time, found []finding, checked []string) error {
+// raiseAndClear posts, in one message, the findings that are new, the alerts of a checked kind
+// that are gone and the changes in PIM's role settings: a first start in a drifted tenant is one
+// post, not one per finding.
+func (s *Scheduler) raiseAndClear(ctx context.Context, now time.Time, found []finding, checked, changes []string) error {
+	var raised, cleared []string
 	live := map[string]bool{}
 	for _, f := range found {
 		live[f.key] = true
@@ -244,9 +248,32 @@ func (s *Scheduler) raiseAndClear(ctx context.Context, now time.Time, found []fi
 			return err
 		}
 		if changed {
-			s.security(ctx, bot.Message{Kind: bot.KindAlert, Title: "Drift from the baseline", Text: "⚠ " + f.text + "."})
+			raised = append(raised, "⚠ "+f.text+".")
 		}
 	}
+	defer func() {
+		if len(raised)+len(cleared)+len(changes) == 0 {
+			return
+		}
+		title, parts := "Drift from the baseline", []string{}
+		switch {
+		case len(raised) > 0:
+		case len(cleared) > 0:
+			title = "Drift cleared"
+		default:
+			title = "PIM role settings changed"
+		}
+		if len(raised) > 0 {
+			parts = append(parts, strings.Join(raised, "\n"))
+		}
+		if len(cleared) > 0 {
+			parts = append(parts, "Resolved:\n"+strings.Join(cleared, "\n"))
+		}
+		if len(changes) > 0 {
+			parts = append(parts, "PIM role settings changed:\n```\n"+strings.Join(changes, "\n")+"\n```")
+		}
+		s.security(ctx, bot.Message{Kind: bot.KindAlert, Title: title, Text: strings.Join(parts, "\n\n")})
+	}()
 	alerts, err := s.store.Alerts()
 	if err != nil {
 		return err
@@ -260,18 +287,18 @@ func (s *Scheduler) raiseAndClear(ctx context.Context, now time.Time, found []fi
 			return err
 		}
 		if changed {
-			s.security(ctx, bot.Message{Kind: bot.KindAlert, Title: "Drift cleared", Text: "✅ Resolved: " + a.Detail + "."})
+			cleared = append(cleared, "✅ "+a.Detail+".")
 		}
 	}
 	return nil
 }
 
-// diffRules posts what changed in a role's PIM settings since the watch last looked.
-func (s *Scheduler) diffRules(ctx context.Context, r *policy.Role, p graph.RolePolicy) {
+// diffRules says what changed in a role's PIM settings since the watch last looked.
+func (s *Scheduler) diffRules(r *policy.Role, p graph.RolePolicy) []string {
 	now := rulesOf(p)
 	old, err := s.store.SwapState("rules/"+r.TemplateID, []byte(strings.Join(now, "\n")))
 	if err != nil || old == nil {
-		return // first look: nothing to compare with
+		return nil // first look: nothing to compare with
 	}
 	was := strings.Split(string(old), "\n")
 	var lines []string
@@ -281,10 +308,9 @@ func (s *Scheduler) diffRules(ctx context.Context, r *policy.Role, p graph.RoleP
 		}
 	}
 	if len(lines) == 0 {
-		return
+		return nil
 	}
-	s.security(ctx, bot.Message{Kind: bot.KindAlert, Title: "PIM role settings changed: " + r.Name,
-		Text: "```\n" + strings.Join(lines, "\n") + "\n```"})
+	return append([]string{r.Name + ":"}, lines...)
 }
 
 func rulesOf(p graph.RolePolicy) []string {

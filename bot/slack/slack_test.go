@@ -13,7 +13,9 @@ import (
 	"github.com/elevate-pim/elevate/bot"
 	"github.com/elevate-pim/elevate/bot/slack"
 	"github.com/elevate-pim/elevate/bot/slack/slacktest"
+	"github.com/elevate-pim/elevate/demo"
 	"github.com/elevate-pim/elevate/examples"
+	"github.com/elevate-pim/elevate/graph/graphtest"
 	"github.com/elevate-pim/elevate/store"
 )
 
@@ -478,6 +480,10 @@ func TestFormChecksEligibility(t *testing.T) {
 	for _, want := range []string{`"value":"tier1-admins"`, "Tier1 Admins (up to 4h)", "SharePoint Administrator (up to 1h)"} {
 		wantContains(t, form, want)
 	}
+	// Within Elevate's cap (2h) but over PIM's (1h): the field says PIM's limit.
+	res := e.interact(t, e.submit("dave", v, map[string]string{"role": "sharepoint", "duration": "2h", "justification": "restore the site"}))
+	wantContains(t, string(res), `"response_action":"errors"`)
+	wantContains(t, string(res), "SharePoint Administrator allows at most 1h in PIM")
 	posts := e.activations()
 	out := e.interact(t, e.submit("dave", v, map[string]string{"role": "ga", "duration": "1h", "justification": "INC-1234 take over the tenant"}))
 	if len(out) != 0 {
@@ -515,5 +521,60 @@ func TestChannelMention(t *testing.T) {
 	}
 	if got := blocks[0].Text.Text; !strings.Contains(got, "I've asked in <#C0APPROVALS>.") {
 		t.Fatalf("alice was told %q, want a mention of <#C0APPROVALS>", got)
+	}
+}
+
+// TestSlowChecksSayWorkingOnIt: when Microsoft Graph is slow to say whether the user is eligible,
+// the user is told the request is being checked (Slack shows nothing for a slash command until
+// the first reply), and the answer follows.
+func TestSlowChecksSayWorkingOnIt(t *testing.T) {
+	e := start(t, false)
+	hold := make(chan struct{})
+	e.w.Tenant.Inject(graphtest.Fault{Method: http.MethodGet, Path: "roleEligibilityScheduleInstances", Hold: hold})
+	e.command(t, "dave", general, "sharepoint 2h restore the intranet site")
+	waitFor(t, func() bool {
+		seen := platform{e}.Seen(t, "dave")
+		return len(seen) > 0 && strings.Contains(seen[len(seen)-1], "Checking your eligibility and PIM's limit for SharePoint Administrator")
+	})
+	close(hold)
+	e.settle()
+	wantContains(t, e.last(t, "dave"), "SharePoint Administrator allows at most 1h in PIM — use 1h?")
+}
+
+// TestExtendInSlack: `extend` stores the consent and writes nothing (PIM refuses a second
+// activation while one runs); the sign-in for the follow-up is asked for ahead of the end, and
+// the role is activated again once the first activation has ended, as the user was told.
+func TestExtendInSlack(t *testing.T) {
+	var mu sync.Mutex
+	var off time.Duration
+	now := func() time.Time { mu.Lock(); defer mu.Unlock(); return time.Now().Add(off) }
+	e := startEnv(t, false, examples.Tenant, examples.Config, func(o *demo.Options) { o.Now = now })
+	later := func(d time.Duration) {
+		mu.Lock()
+		off += d
+		mu.Unlock()
+		e.w.Tenant.Advance(d)
+		if err := e.w.Core.Expire(context.Background()); err != nil {
+			t.Fatal(err)
+		}
+		e.settle()
+	}
+	e.command(t, "alice", general, "exchange 30m fixing mail flow")
+	e.settle()
+	e.signIn(t, "alice")
+	wantContains(t, e.last(t, "alice"), "usable now")
+	e.command(t, "alice", general, "extend 1h")
+	e.settle()
+	wantContains(t, e.last(t, "alice"), "I'll activate it again for 1h")
+	if n := e.activations(); n != 1 {
+		t.Fatalf("%d PIM writes after extend, want 1", n)
+	}
+	later(21 * time.Minute)
+	wantContains(t, e.last(t, "alice"), "To activate Exchange Administrator again for 1h when it ends")
+	e.signIn(t, "alice")
+	later(10 * time.Minute)
+	wantContains(t, e.last(t, "alice"), "Exchange Administrator is active again until")
+	if n := e.activations(); n != 2 {
+		t.Fatalf("%d PIM writes, want 2 (the follow-up)", n)
 	}
 }

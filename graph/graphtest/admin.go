@@ -307,3 +307,32 @@ func (st *state) roleID(ref string) (string, bool) {
 	}
 	return "", false
 }
+
+// PortalExtend lengthens user's running activation of role to end, as an administrator's
+// extension in the Entra portal does (adminExtend): the instance ends later, and the audit log
+// says so.
+func (t *Tenant) PortalExtend(user, role string, end time.Time) error {
+	now := t.now().UTC()
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	u := t.st.user(user)
+	if u == nil {
+		return fmt.Errorf("graphtest: no user %q", user)
+	}
+	roleID, ok := t.st.roleID(role)
+	if !ok {
+		return fmt.Errorf("graphtest: no role %q", role)
+	}
+	for _, a := range t.st.assign {
+		if a.PrincipalID == u.ID && a.RoleID == roleID && a.AssignmentType == "Activated" && !a.Start.After(now) && a.End != nil && a.End.After(now) {
+			if !end.After(*a.End) {
+				return fmt.Errorf("graphtest: %s's %s already ends at %s", u.UPN, role, a.End)
+			}
+			e := end.UTC()
+			a.End = &e
+			t.audit(now, "Add member to role completed (PIM activation extended)", "Update", "", true, roleID, u.ID)
+			return nil
+		}
+	}
+	return fmt.Errorf("graphtest: %s has no running activation of %s", u.UPN, role)
+}

@@ -110,3 +110,25 @@ func TestScenarioHelpers(t *testing.T) {
 		t.Errorf("portal activation outlived its end: %v", got)
 	}
 }
+
+// PortalExtend lengthens a running activation as the instances show it, and refuses what there
+// is nothing to extend.
+func TestPortalExtend(t *testing.T) {
+	tn, clk := newDemo(t)
+	if err := tn.PortalExtend("alice@contoso.example", "Exchange Administrator", clk.Now().Add(3*time.Hour)); err == nil {
+		t.Error("extended an activation that does not exist")
+	}
+	if err := tn.PortalActivate("alice@contoso.example", "Exchange Administrator", time.Hour); err != nil {
+		t.Fatal(err)
+	}
+	if err := tn.PortalExtend("alice@contoso.example", "Exchange Administrator", clk.Now().Add(30*time.Minute)); err == nil {
+		t.Error("shortened an activation")
+	}
+	if err := tn.PortalExtend("alice@contoso.example", "Exchange Administrator", clk.Now().Add(3*time.Hour)); err != nil {
+		t.Fatal(err)
+	}
+	vs := values(t, call(t, tn, "GET", "/v1.0/roleManagement/directory/roleAssignmentScheduleInstances?$filter=principalId%20eq%20'"+alice+"'", tn.AppToken(), nil))
+	if len(vs) != 1 || vs[0]["endDateTime"] != "2026-11-26T12:00:00.000Z" {
+		t.Errorf("instances after the extension: %v", vs)
+	}
+}

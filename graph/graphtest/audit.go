@@ -219,12 +219,16 @@ func (t *Tenant) auditJSON(a *auditRec) map[string]any {
 		targets = append(targets, map[string]any{"id": g.ID, "displayName": g.DisplayName, "type": "Group",
 			"userPrincipalName": nil, "groupType": "azureAD", "modifiedProperties": []any{}})
 	}
+	category := "RoleManagement"
+	if _, group := t.st.groups[a.TargetID]; group && a.RoleID == "" {
+		category = "GroupManagement"
+	}
 	details := []any{}
 	for _, d := range a.Details {
 		details = append(details, map[string]any{"key": d[0], "value": d[1]})
 	}
 	return map[string]any{
-		"id": a.ID, "category": "RoleManagement", "correlationId": newID(), "result": "success", "resultReason": "",
+		"id": a.ID, "category": category, "correlationId": newID(), "result": "success", "resultReason": "",
 		"activityDisplayName": a.Activity, "activityDateTime": timeJSON(a.At), "loggedByService": a.Service,
 		"operationType": a.Operation, "initiatedBy": initiated, "targetResources": targets, "additionalDetails": details,
 	}

@@ -25,7 +25,7 @@ var graphPermissions = []string{
 	"PrivilegedAssignmentSchedule.ReadWrite.AzureADGroup", "PrivilegedEligibilitySchedule.Read.AzureADGroup",
 	"RoleAssignmentSchedule.ReadWrite.Directory", "RoleEligibilitySchedule.Remove.Directory", "RoleEligibilitySchedule.ReadWrite.Directory",
 	"RoleManagement.Read.Directory", "RoleManagement.ReadWrite.Directory", "RoleManagementPolicy.Read.Directory",
-	"RoleManagementPolicy.ReadWrite.Directory", "User.Read", "User.Read.All", "User.ReadWrite.All",
+	"RoleManagementPolicy.ReadWrite.Directory", "RoleManagementPolicy.Read.AzureADGroup", "User.Read", "User.Read.All", "User.ReadWrite.All",
 }
 
 // permID is the fake's stable id of a Graph permission of kind "role" or "scope" (Graph's own

@@ -312,7 +312,9 @@ func (t *Tenant) grantGroup(r *groupRequest, now time.Time) {
 	end := start.Add(r.Duration)
 	t.st.gAssign = append(t.st.gAssign, &groupAssign{ID: newID(), PrincipalID: r.PrincipalID, GroupID: r.GroupID,
 		AccessID: r.AccessID, Start: start, End: &end, VisibleAt: now.Add(t.delay), RequestID: r.ID})
-	t.audit(now, "Add member to group completed (PIM activation)", "Add", "", true, "", r.GroupID,
+	// PIM for Groups logs the same activity names as roles, under the GroupManagement category
+	// (reference §9); the group is the target, the member is in the details.
+	t.audit(now, "Add member to role completed (PIM activation)", "Add", "", true, "", r.GroupID,
 		[2]string{"RequestId", r.ID}, [2]string{"PrincipalId", r.PrincipalID})
 }
 

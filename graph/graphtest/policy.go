@@ -1,6 +1,7 @@
 package graphtest
 
 import (
+	"crypto/sha256"
 	"net/http"
 	"strings"
 )
@@ -60,6 +61,28 @@ func (t *Tenant) listPolicyAssignments(c *gctx) {
 					"isOrganizationDefault": false, "scopeId": "/", "scopeType": "DirectoryRole",
 					"lastModifiedDateTime": nil, "lastModifiedBy": nil,
 				}
+				if withRules {
+					pol["rules"] = t.policyRules(p)
+				}
+				v["policy"] = pol
+			}
+			out = append(out, v)
+		}
+	}
+	if g := t.st.groups[strings.ToLower(scopeID)]; g != nil && strings.EqualFold(scopeType, "Group") {
+		// PIM for Groups: scopeId is the group, roleDefinitionId member or owner (reference §5.1).
+		// The simulated tenant keeps one (member) policy per group and serves it for both.
+		for _, access := range []string{"member", "owner"} {
+			if roleID != "" && roleID != access {
+				continue
+			}
+			p := t.groupPolicy(g.ID)
+			h := sha256.Sum256([]byte(t.seed.TenantID + g.ID + access))
+			id := "Group_" + t.seed.TenantID + "_" + guidFrom(h[:16])
+			v := map[string]any{"id": id + "_" + access, "policyId": id, "scopeId": g.ID, "scopeType": "Group", "roleDefinitionId": access}
+			if withPolicy {
+				pol := map[string]any{"id": id, "displayName": "Group", "description": "Group", "isOrganizationDefault": false,
+					"scopeId": g.ID, "scopeType": "Group", "lastModifiedDateTime": nil, "lastModifiedBy": nil}
 				if withRules {
 					pol["rules"] = t.policyRules(p)
 				}

@@ -102,7 +102,7 @@ func New(seed Seed, opts ...Option) (*Tenant, error) {
 	}
 	if len(t.seed.Client.Roles) == 0 {
 		t.seed.Client.Roles = []string{"RoleManagement.Read.Directory", "RoleManagementPolicy.Read.Directory",
-			"PrivilegedAccess.Read.AzureADGroup", "Directory.Read.All",
+			"PrivilegedAccess.Read.AzureADGroup", "RoleManagementPolicy.Read.AzureADGroup", "Directory.Read.All",
 			"User.Read.All", "GroupMember.Read.All", "AuditLog.Read.All"}
 	}
 	if len(t.seed.Client.Scopes) == 0 {
