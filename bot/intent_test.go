@@ -604,3 +604,84 @@ func TestExtendedOutsideElevate(t *testing.T) {
 		t.Errorf("told again: %d", n)
 	}
 }
+
+// Crashes around PIM's own approval: before the PATCH (PIM still waits; bob is told to decide
+// again) and after PIM's answer, before Elevate recorded it (the request is active, bob's
+// approval recorded, each told once).
+func TestPIMApprovalCrash(t *testing.T) {
+	for _, after := range []bool{false, true} {
+		t.Run(map[bool]string{false: "before the call", true: "answer received, not committed"}[after], func(t *testing.T) {
+			w, cg := crashWorld(t, 0)
+			w.say("erin", "teams 1h fix a meeting policy")
+			w.signIn("erin")
+			r := w.only("erin")
+			cg.arm("review", after)
+			w.click("bob", bot.ActionApprove, "")
+			w.signIn("bob")
+			if got := w.request(r.ID); got.State != store.StateAwaitingApproval || got.Write == nil || got.Write.Action != store.WriteApprove {
+				t.Fatalf("after the crash: %s %+v", got.State, got.Write)
+			}
+			w.restart()
+			w.minute()
+			got := w.request(r.ID)
+			if after {
+				if got.State != store.StateActive || got.Write != nil || len(got.Approvals) != 1 {
+					t.Fatalf("PIM approved; Elevate: %s %+v %+v", got.State, got.Write, got.Approvals)
+				}
+				if n := w.told("bob", "PIM took your approval"); n != 1 {
+					t.Errorf("bob told %d times", n)
+				}
+				if n := w.told("erin", "Teams Administrator active until"); n != 1 {
+					t.Errorf("erin told %d times it is active", n)
+				}
+				return
+			}
+			if got.State != store.StateAwaitingApproval || got.Write != nil || len(got.Approvals) != 0 {
+				t.Fatalf("PIM still waits; Elevate: %s %+v %+v", got.State, got.Write, got.Approvals)
+			}
+			contains(t, w.rec.lastTo("bob"), "PIM did not take your approval")
+			w.click("bob", bot.ActionApprove, "")
+			w.signIn("bob")
+			if got := w.request(r.ID); got.State != store.StateActive {
+				t.Fatalf("after deciding again: %s", got.State)
+			}
+		})
+	}
+}
+
+// PIM for Groups with PIM's own approval: bob's approval of the stage loses its answer; the sweep
+// reads PIM's group request and records the membership active.
+func TestGroupApprovalConverges(t *testing.T) {
+	w := pimWorld(t, func(s *graphtest.Seed) {
+		for i := range s.Policies {
+			if s.Policies[i].Group == "Tier1 Admins" {
+				s.Policies[i].Approval = &struct {
+					Approvers []string `yaml:"approvers"`
+				}{Approvers: []string{"PIM Approvers"}}
+			}
+		}
+	})
+	w.say("dave", "tier1-admins 2h rotate the helpdesk queue")
+	w.signIn("dave")
+	r := w.only("dave")
+	if r.State != store.StateAwaitingApproval || r.GraphStatus != "PendingApproval" {
+		t.Fatalf("setup: %s %s", r.State, r.GraphStatus)
+	}
+	w.tenant.Inject(graphtest.Fault{Method: "PATCH", Path: "assignmentApprovals", Apply: true, Drop: true})
+	w.click("bob", bot.ActionApprove, "")
+	w.signIn("bob")
+	if got := w.request(r.ID); got.State != store.StateAwaitingApproval || got.Write == nil {
+		t.Fatalf("after the lost answer: %s %+v", got.State, got.Write)
+	}
+	w.restart()
+	w.minute()
+	if got := w.request(r.ID); got.State != store.StateActive || got.Write != nil {
+		t.Fatalf("after the sweep: %s %+v", got.State, got.Write)
+	}
+	if n := w.told("dave", "Tier1 Admins active until"); n != 1 {
+		t.Errorf("dave told %d times", n)
+	}
+	if n := w.told("bob", "PIM took your approval"); n != 1 {
+		t.Errorf("bob told %d times", n)
+	}
+}

@@ -379,6 +379,10 @@ func TestPaging(t *testing.T) {
 				writeJSON(w, 200, `{"value":[{"id":"a2","roleDefinitionId":"r2","principalId":"u1","assignmentType":"Assigned","memberType":"Direct","startDateTime":"2021-03-01T00:00:00Z","endDateTime":null}]}`)
 				return
 			}
+			if got, want := r.URL.Query().Get("$filter"), "principalId eq 'u1'"; got != want {
+				writeJSON(w, 400, fmt.Sprintf(`{"error":{"code":"BadRequest","message":"$filter [%s], want [%s]"}}`, got, want))
+				return
+			}
 			writeJSON(w, 200, fmt.Sprintf(`{"value":[{"id":"a1","roleDefinitionId":"r1","principalId":"u1","assignmentType":"Activated","memberType":"Direct","startDateTime":"2025-01-02T03:04:05Z","endDateTime":"2025-01-02T07:04:05Z"}],"@odata.nextLink":"%s/v1.0/roleManagement/directory/roleAssignmentScheduleInstances?page=2"}`, base))
 		},
 	})
