@@ -24,25 +24,48 @@ type groupPolicies interface {
 // pimMax is the maximum activation PIM's policy for role (or group membership) allows, cached by
 // graph; 0 when it is not known (a failed read: PIM still enforces its own).
 func (c *Core) pimMax(ctx context.Context, role *policy.Role) time.Duration {
-	if role == nil {
-		return 0
-	}
-	var pol graph.RolePolicy
-	var err error
-	if role.Group {
-		gp, ok := c.graph.(groupPolicies)
-		if !ok {
-			return 0
-		}
-		pol, err = gp.GroupPolicy(ctx, role.TemplateID, role.Access)
-	} else {
-		pol, err = c.graph.RolePolicy(ctx, role.TemplateID)
-	}
+	pol, err := c.pimPolicy(ctx, role)
 	if err != nil {
 		c.log.Warn("role policy read failed; PIM will enforce its own maximum", "role", role.Name, "err", err)
 		return 0
 	}
 	return pol.MaxDuration
+}
+
+// pimPolicy reads the PIM setting of role or group membership (cached by graph).
+func (c *Core) pimPolicy(ctx context.Context, role *policy.Role) (graph.RolePolicy, error) {
+	if role == nil {
+		return graph.RolePolicy{}, errors.New("bot: no role")
+	}
+	if role.Group {
+		gp, ok := c.graph.(groupPolicies)
+		if !ok {
+			return graph.RolePolicy{}, errors.New("bot: this Graph client cannot read PIM for Groups settings")
+		}
+		return gp.GroupPolicy(ctx, role.TemplateID, role.Access)
+	}
+	return c.graph.RolePolicy(ctx, role.TemplateID)
+}
+
+// pimApprover says whether who is one of PIM's own approvers for role: false only when PIM's
+// setting names its approvers and who is none of them (directly or through a group).
+func (c *Core) pimApprover(ctx context.Context, role *policy.Role, who policy.Requester) bool {
+	pol, err := c.pimPolicy(ctx, role)
+	if err != nil || !pol.RequireApproval || len(pol.ApproverUsers)+len(pol.ApproverGroups) == 0 {
+		return true // not known: PIM decides
+	}
+	for _, u := range pol.ApproverUsers {
+		if strings.EqualFold(u, who.ObjectID) {
+			return true
+		}
+	}
+	if len(pol.ApproverGroups) > 0 {
+		in, err := c.graph.MemberOfAny(ctx, who.ObjectID, pol.ApproverGroups)
+		if err != nil || len(in) > 0 {
+			return true
+		}
+	}
+	return false
 }
 
 // limit is the longest activation of role a user can get: Elevate's cap or PIM's maximum,

@@ -211,6 +211,12 @@ func (c *Core) decidePIM(ctx context.Context, a Actor, r store.Request, action A
 		tok, fresh = c.tokens.fresh(keyOf(a, who.ObjectID), c.cfg.SignInFreshness, forReq, scopeOf(role))
 	}
 	if !fresh {
+		// Someone PIM's setting does not name as an approver is told so at once, not after a
+		// sign-in (read with Elevate's identity; PIM still decides).
+		if cand, ok := c.candidate(ctx, a, who, known); ok && role != nil && cand.ObjectID != r.UserID && !c.pimApprover(ctx, role, cand) {
+			c.reply(ctx, a, Message{Kind: KindError, Text: fmt.Sprintf("You are not an approver for %s in PIM: its setting names who decides there.", r.RoleName)})
+			return nil
+		}
 		why := "PIM itself asks for approval here, and your decision is made in PIM with your own Microsoft account: sign in first."
 		if tier0 {
 			why = r.RoleName + " is a tier-0 role: deciding on it in PIM needs a fresh sign-in."

@@ -12,6 +12,7 @@ import (
 	"net/http/httptest"
 	"net/url"
 	"path/filepath"
+	"reflect"
 	"strconv"
 	"strings"
 	"sync"
@@ -344,7 +345,7 @@ func TestRolePolicyParsedAndCached(t *testing.T) {
 		}
 		want := RolePolicy{RoleID: "r1", MaxDuration: 4 * time.Hour, RequireMFA: true, RequireJustification: true,
 			RequireTicket: true, RequireApproval: true, AuthContext: "c1"}
-		if got != want {
+		if !reflect.DeepEqual(got, want) {
 			t.Errorf("RolePolicy = %+v, want %+v", got, want)
 		}
 	}

@@ -21,6 +21,9 @@ type RolePolicy struct {
 	RequireTicket        bool
 	RequireApproval      bool
 	AuthContext          string // Conditional Access authentication context ("c1"); "" when off
+	// ApproverUsers and ApproverGroups are PIM's own approvers (the first stage's primary
+	// approvers: singleUser and groupMembers), when RequireApproval.
+	ApproverUsers, ApproverGroups []string
 }
 
 type cachedPolicy struct {
@@ -135,6 +138,13 @@ type policyRule struct {
 	EnabledRules    []string `json:"enabledRules"`    // enablement
 	Setting         *struct {
 		IsApprovalRequired bool `json:"isApprovalRequired"`
+		ApprovalStages     []struct {
+			PrimaryApprovers []struct {
+				Type    string `json:"@odata.type"`
+				UserID  string `json:"userId"`
+				GroupID string `json:"groupId"`
+			} `json:"primaryApprovers"`
+		} `json:"approvalStages"`
 	} `json:"setting"` // approval
 	IsEnabled  bool   `json:"isEnabled"`  // authentication context
 	ClaimValue string `json:"claimValue"` // authentication context
@@ -174,6 +184,16 @@ func parsePolicy(roleID string, rules []policyRule) RolePolicy {
 		case ruleType + "ApprovalRule":
 			if r.Setting != nil {
 				p.RequireApproval = r.Setting.IsApprovalRequired
+				if len(r.Setting.ApprovalStages) > 0 {
+					for _, a := range r.Setting.ApprovalStages[0].PrimaryApprovers {
+						switch {
+						case strings.HasSuffix(a.Type, "singleUser") && a.UserID != "":
+							p.ApproverUsers = append(p.ApproverUsers, a.UserID)
+						case strings.HasSuffix(a.Type, "groupMembers") && a.GroupID != "":
+							p.ApproverGroups = append(p.ApproverGroups, a.GroupID)
+						}
+					}
+				}
 			}
 		case ruleType + "AuthenticationContextRule":
 			if r.IsEnabled {

@@ -401,6 +401,14 @@ func TestPIMStageOnItsOwn(t *testing.T) {
 	if strings.Contains(card, "of 2") || strings.Contains(card, "Expires at "+time.Now().UTC().Format("15:04")) {
 		t.Errorf("card during PIM's stage sums the steps or expires now:\n%s", card)
 	}
+	// Erin is no approver in PIM's setting (PIM Approvers: bob and carol): told at once.
+	p.Type(t, "erin", "help")
+	p.Settle(t)
+	invokeCard(t, w, "erin", "approve", itoa(r.ID), "")
+	p.Settle(t)
+	if seen := p.Seen(t, "erin"); !strings.Contains(seen[len(seen)-1], "You are not an approver for SharePoint Administrator in PIM") {
+		t.Errorf("erin, no approver in PIM, was told %q", seen[len(seen)-1])
+	}
 	// Carol approves PIM's stage, in PIM, after her own sign-in.
 	p.Type(t, "carol", "help")
 	p.Settle(t)
