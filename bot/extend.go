@@ -197,6 +197,12 @@ func (c *Core) askFollowUpSignIn(ctx context.Context, r store.Request, claims st
 // requester's fresh token: the intent is committed first; an unrecorded earlier write is looked
 // up in PIM before writing again.
 func (c *Core) followUp(ctx context.Context, r store.Request) error {
+	// Claimed before the intent, so the sweep's Reconcile never looks up (and clears) a write
+	// still on its way.
+	if !c.claim(r.ID) {
+		return nil
+	}
+	defer c.release(r.ID)
 	r, err := c.store.Request(r.ID)
 	if err != nil {
 		return err

@@ -21,9 +21,10 @@ import (
 // moves its request to what PIM says, with a "request.reconciled" audit record; a write PIM
 // shows no trace of is made again (after looking, so never twice) a bounded number of times.
 //
-// The mechanism is reusable: a new kind of write records its intent with beginWrite, makes the
-// write with pimCall, settles the answer with writeUnknown or its own transition (clearing
-// Write), and adds its look-up to reconcile.
+// The mechanism is reusable: a new kind of write claims its request (claim, release) BEFORE
+// recording its intent with beginWrite, so the sweep never looks up a write still being made
+// in this process; makes the write with pimCall; settles the answer with writeUnknown or its own
+// transition (clearing Write); and adds its look-up to reconcile.
 
 const (
 	defaultWriteTimeout = 30 * time.Second
@@ -350,6 +351,10 @@ func (c *Core) reconcileActivation(ctx context.Context, r store.Request) error {
 	if r.State == store.StateAwaitingSignIn {
 		if expired(r, c.now()) {
 			return c.expireNow(ctx, r, "not in PIM")
+		}
+		if _, sent := c.asked.Load(r.ID); !sent {
+			// The link asked for lived in the memory of a process that is gone: ask again.
+			return c.sendSignIn(ctx, r, fmt.Sprintf("PIM shows no activation of %s for you yet.", r.RoleName), "")
 		}
 		return c.lookFailed(ctx, r, errors.New("not in PIM yet; waiting for the requester's sign-in"), nil)
 	}

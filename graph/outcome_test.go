@@ -35,21 +35,25 @@ func TestWriteOutcomes(t *testing.T) {
 			f := tc.fault
 			ctx := t.Context()
 			var release chan struct{}
+			var watch func()
 			if tc.cancel {
 				var cancel context.CancelFunc
 				ctx, cancel = context.WithCancel(ctx)
 				release = make(chan struct{})
 				f.Hold = release
-				go func() {
+				watch = func() {
 					// Cancel once the write is held at PIM, then let PIM take it.
 					for tenant.Faults() > 0 {
 						time.Sleep(time.Millisecond)
 					}
 					cancel()
-				}()
+				}
 			}
 			if f.Method != "" {
 				tenant.Inject(f)
+			}
+			if watch != nil {
+				go watch() // only now: before Inject there is no fault to wait for
 			}
 			req := graph.ActivationRequest{UserID: alice, RoleID: graphtest.RoleExchangeAdministrator, Duration: time.Hour, Justification: "mail flow"}
 			if tc.name == "PIM refuses" {

@@ -187,6 +187,7 @@ func run(rate int, duration, latency time.Duration, users int, bin, profile stri
 		return fmt.Errorf("floor: %w", err)
 	}
 	hwm, rss := memory(srv.Process.Pid)
+	cpu := cpuSeconds(srv.Process.Pid)
 	server := serverSide(base)
 
 	// Stop the server the way an operator would, then count what the store kept.
@@ -218,8 +219,12 @@ func run(rate int, duration, latency time.Duration, users int, bin, profile stri
 	fmt.Printf("| floor | %s | %s | %s | %s | %d |\n", pct(floorRes.lat, 50), pct(floorRes.lat, 90), pct(floorRes.lat, 99), pct(floorRes.lat, 100), floorRes.errs)
 	fmt.Printf("| ack | %s | %s | %s | %s | %d |\n", pct(latencies, 50), pct(latencies, 90), pct(latencies, 99), pct(latencies, 100), sum(errs))
 	fmt.Printf("ack ÷ floor: p50 %s, p99 %s (goal p99 ≤ 2×)\n", ratio(latencies, floorRes.lat, 50), ratio(latencies, floorRes.lat, 99))
-	fmt.Printf("| acked | errors | server peak RSS | server RSS at end | requests in store |\n|---|---|---|---|---|\n")
-	fmt.Printf("| %d | %d | %s | %s | %d |\n", acked.Load(), sum(errs), hwm, rss, len(rs))
+	fmt.Printf("| acked | errors | server peak RSS | server RSS at end | requests in store | server CPU per 1000 commands |\n|---|---|---|---|---|---|\n")
+	perK := "?"
+	if cpu >= 0 && total > 0 {
+		perK = fmt.Sprintf("%.2f s", cpu*1000/float64(total))
+	}
+	fmt.Printf("| %d | %d | %s | %s | %d | %s |\n", acked.Load(), sum(errs), hwm, rss, len(rs), perK)
 	fmt.Printf("server-side (from /metrics, the handler alone): %s\n", server)
 	for e, n := range errs {
 		fmt.Printf("error ×%d: %s\n", n, e)
@@ -376,6 +381,32 @@ func memory(pid int) (hwm, rss string) {
 		}
 	}
 	return hwm, rss
+}
+
+// cpuSeconds is the user and system CPU time the process has used, from /proc (Linux's clock
+// tick is 1/100 s); -1 when it cannot be read. For the server: its start, the background work
+// and the acknowledgements, over the whole run.
+func cpuSeconds(pid int) float64 {
+	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
+	if err != nil {
+		return -1
+	}
+	// The command name (field 2) may hold spaces; the fields after its closing parenthesis are
+	// state (3), ..., utime (14), stime (15).
+	i := bytes.LastIndexByte(b, ')')
+	if i < 0 {
+		return -1
+	}
+	f := strings.Fields(string(b[i+1:]))
+	if len(f) < 13 {
+		return -1
+	}
+	ut, err1 := strconv.ParseFloat(f[11], 64)
+	st, err2 := strconv.ParseFloat(f[12], 64)
+	if err1 != nil || err2 != nil {
+		return -1
+	}
+	return (ut + st) / 100
 }
 
 func freeAddr() (string, error) {
