@@ -37,35 +37,17 @@ type UserFinder interface {
 }
 
 // Post sends m to channel on every registered platform, with files where the platform can show
-// them. It returns where it was delivered; a failure on one platform is logged, not fatal.
-func (c *Core) Post(ctx context.Context, channel string, m Message, files ...Attachment) []store.MessageRef {
+// them, through the outbox: delivered at once when the platform takes it, else retried (and held
+// while the channel is unknown) like every other delivery. Security alerts, digests and reminders
+// are not lost to a chat outage or a restart. The error is the store's, if it could not queue m.
+func (c *Core) Post(ctx context.Context, channel string, m Message, files ...Attachment) error {
 	if channel == "" {
 		return nil
 	}
-	c.mu.RLock()
-	ms := make([]Messenger, 0, len(c.messengers))
-	for _, m := range c.messengers {
-		ms = append(ms, m)
-	}
-	c.mu.RUnlock()
-	var refs []store.MessageRef
-	for _, msgr := range ms {
-		var (
-			ref store.MessageRef
-			err error
-		)
-		if u, ok := msgr.(Uploader); ok && len(files) > 0 {
-			ref, err = u.SendFiles(ctx, Address{Channel: channel}, m, files)
-		} else {
-			ref, err = msgr.Send(ctx, Address{Channel: channel}, m)
-		}
-		if err != nil {
-			c.log.Error("post failed", "platform", msgr.Platform(), "channel", channel, "err", err)
-			continue
-		}
-		refs = append(refs, ref)
-	}
-	return refs
+	return c.enqueue(ctx, nil, func(out *outbox) error {
+		out.post(channel, m, files)
+		return nil
+	})
 }
 
 // Tell sends m as a direct message to chatUser on platform.

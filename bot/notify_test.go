@@ -3,6 +3,7 @@ package bot_test
 import (
 	"context"
 	"testing"
+	"time"
 
 	"github.com/elevate-pim/elevate/bot"
 )
@@ -34,5 +35,29 @@ func TestSignInThenClick(t *testing.T) {
 	}
 	if _, ok := w.core.FreshToken(w.actor("dave")); ok {
 		t.Error("dave, who never signed in, has a token")
+	}
+}
+
+// TestPostSurvivesChatOutage: a channel post from scheduled work (a security alert, a digest)
+// that the platform refuses is kept and delivered once when the channel works again.
+func TestPostSurvivesChatOutage(t *testing.T) {
+	w := newWorld(t, setup{})
+	w.rec.mu.Lock()
+	w.rec.failChannel = "#security"
+	w.rec.mu.Unlock()
+	if err := w.core.Post(context.Background(), "#security", bot.Message{Kind: bot.KindAlert, Text: "break-glass sign-in"}); err != nil {
+		t.Fatal(err)
+	}
+	if got := w.rec.to("#security"); len(got) != 0 {
+		t.Fatalf("posted during the outage: %q", got)
+	}
+	w.rec.mu.Lock()
+	w.rec.failChannel = ""
+	w.rec.mu.Unlock()
+	w.clock.advance(time.Minute)
+	w.core.DeliverDue(context.Background())
+	w.core.DeliverDue(context.Background())
+	if got := w.rec.to("#security"); len(got) != 1 || got[0] != "break-glass sign-in" {
+		t.Errorf("#security got %q, want the alert once", got)
 	}
 }
