@@ -352,6 +352,10 @@ func (c *Core) reconcileActivation(ctx context.Context, r store.Request) error {
 		if expired(r, c.now()) {
 			return c.expireNow(ctx, r, "not in PIM")
 		}
+		if _, sent := c.asked.Load(r.ID); !sent {
+			// The link asked for lived in the memory of a process that is gone: ask again.
+			return c.sendSignIn(ctx, r, fmt.Sprintf("PIM shows no activation of %s for you yet.", r.RoleName), "")
+		}
 		return c.lookFailed(ctx, r, errors.New("not in PIM yet; waiting for the requester's sign-in"), nil)
 	}
 	if attempts >= maxWriteAttempts {

@@ -685,3 +685,29 @@ func TestGroupApprovalConverges(t *testing.T) {
 		t.Errorf("bob told %d times", n)
 	}
 }
+
+// A restart while Elevate waits for the sign-in it asked for after a lost answer: PIM shows
+// nothing, so the new process asks again (the old link died with the old process), and the
+// activation then goes through once.
+func TestRestartWhileAskingAgain(t *testing.T) {
+	w := pimWorld(t, nil)
+	w.tenant.Inject(graphtest.Fault{Method: "POST", Path: "roleAssignmentScheduleRequests", Status: http.StatusInternalServerError})
+	w.say("alice", "exchange 1h mail flow")
+	w.signIn("alice")
+	w.restart() // the token is gone with the process
+	w.minute()  // PIM shows nothing: a new sign-in is asked for, keeping the write's intent
+	r := w.only("alice")
+	if r.State != store.StateAwaitingSignIn || r.Write == nil {
+		t.Fatalf("after the sweep: %s %+v", r.State, r.Write)
+	}
+	w.restart() // and that link dies too
+	w.minute()
+	contains(t, w.rec.lastTo("alice"), "PIM shows no activation of Exchange Administrator for you yet.")
+	w.signIn("alice")
+	if got := w.request(r.ID); got.State != store.StateActive {
+		t.Fatalf("after signing in: %s (%s)", got.State, got.FailureMessage)
+	}
+	if n := w.pimActive("alice@contoso.example", graphtest.RoleExchangeAdministrator); n != 1 {
+		t.Errorf("PIM has %d activations", n)
+	}
+}
