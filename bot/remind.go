@@ -96,7 +96,7 @@ func (c *Core) remind1(ctx context.Context, r store.Request, role *policy.Role, 
 		switch {
 		case escalate:
 			out.then(posted).tell(*x, Message{Kind: KindProgress, Text: fmt.Sprintf("Your request for %s still has %s and expires at %s; I've escalated it to %s.",
-				x.RoleName, status, c.clock(x.ExpiresAt), strings.Join(plan.EscalateTo, ", "))})
+				x.RoleName, status, c.clock(x.ExpiresAt), escalatedTo(plan.EscalateTo))})
 		case send:
 			out.then(posted).tell(*x, Message{Kind: KindProgress, Text: fmt.Sprintf("I've reminded the approvers of your request for %s (%s so far); it expires at %s.",
 				x.RoleName, status, c.clock(x.ExpiresAt))})
@@ -196,4 +196,17 @@ func (c *Core) reminderNote(r store.Request) string {
 		}
 	}
 	return strings.Join(parts, " ")
+}
+
+// escalatedTo names escalation targets for a message's text: channels as the platform shows them
+// (channelAt), people as configured.
+func escalatedTo(targets []string) string {
+	var out []string
+	for _, to := range targets {
+		if isChannel(to) {
+			to = channelAt(to)
+		}
+		out = append(out, to)
+	}
+	return strings.Join(out, ", ")
 }

@@ -578,3 +578,23 @@ func TestExtendInSlack(t *testing.T) {
 		t.Fatalf("%d PIM writes, want 2 (the follow-up)", n)
 	}
 }
+
+// TestEscalationNamesChannel: the requester of an escalated tier-0 request is told where it was
+// escalated with a Slack channel mention, not the configured name or id.
+func TestEscalationNamesChannel(t *testing.T) {
+	var mu sync.Mutex
+	var off time.Duration
+	now := func() time.Time { mu.Lock(); defer mu.Unlock(); return time.Now().Add(off) }
+	e := startEnv(t, false, examples.Tenant, examples.Config, func(o *demo.Options) { o.Now = now })
+	e.command(t, "alice", general, "ga 1h INC-1234 restore tenant")
+	e.settle()
+	e.signIn(t, "alice")
+	mu.Lock()
+	off += 56 * time.Minute // tier-0: escalated to the security channel 5 minutes before expiry
+	mu.Unlock()
+	if err := e.w.Core.Expire(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	e.settle()
+	wantContains(t, e.last(t, "alice"), "I've escalated it to <#C0SECURITY>")
+}
