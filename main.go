@@ -210,6 +210,8 @@ func serve(parent context.Context, args []string, stdout, stderr io.Writer) erro
 	sandbox := fs.Bool("sandbox", false, "use the simulated tenant instead of Microsoft Graph (try Elevate in a real chat workspace before granting any Graph permission)")
 	pprofAddr := fs.String("pprof", "", "serve Go's /debug/pprof on this address (e.g. 127.0.0.1:6060; keep it on loopback)")
 	latency := fs.Duration("sandbox-graph-latency", 0, "with -sandbox: make every simulated Graph and sign-in answer take this long (load tests)")
+	sandboxState := fs.String("sandbox-state", "", "with -sandbox: keep the simulated tenant's PIM state in this file, so it survives restarts (crash tests)")
+	sandboxMinActive := fs.Duration("sandbox-min-active", 0, "with -sandbox: how long an activation must run before it can be ended (default PIM's 5m; crash tests)")
 	level := fs.String("log-level", os.Getenv("ELEVATE_LOG_LEVEL"), "log level: debug, info, warn or error (default $ELEVATE_LOG_LEVEL, else info)")
 	metricsAddr := fs.String("metrics-addr", os.Getenv("ELEVATE_METRICS_ADDR"), "serve /metrics on its own listener at this address, e.g. :9090 (default $ELEVATE_METRICS_ADDR; /metrics is not served when both are empty)")
 	metricsOnMain := fs.Bool("metrics-on-main", false, "also serve /metrics on the main listener (-listen), for platforms with a single port; keep it away from the internet")
@@ -254,7 +256,7 @@ func serve(parent context.Context, args []string, stdout, stderr io.Writer) erro
 		if *latency > 0 {
 			wrap = func(rt http.RoundTripper) http.RoundTripper { return met.Transport(slowed(rt, *latency)) }
 		}
-		sb, err := demo.StartSandbox(examples.Tenant, publicURL(*listen), wrap)
+		sb, err := demo.StartSandbox(examples.Tenant, publicURL(*listen), wrap, demo.SandboxOptions{StateFile: *sandboxState, MinActive: *sandboxMinActive})
 		if err != nil {
 			return err
 		}

@@ -60,6 +60,12 @@ func (c *Core) TargetsChanged() {
 // flush delivers what a change just queued, conversation by conversation, in the caller's
 // goroutine: the common case needs no worker and keeps today's latency.
 func (c *Core) flush(ctx context.Context, added []store.OutboxItem) {
+	if len(added) == 0 {
+		return
+	}
+	// Should this goroutine not get to them (its context ends, another is draining), the
+	// worker looks at once instead of at its next retry time.
+	defer c.out.wake()
 	var convs []string
 	for _, it := range added {
 		if conv := it.Conversation(); !slices.Contains(convs, conv) {

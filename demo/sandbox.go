@@ -42,7 +42,14 @@ func (g *SandboxGraph) SignInURL(ctx context.Context, state, challenge, hint, cl
 // StartSandbox starts the simulated tenant from seed for a service reachable at publicURL (what
 // users' browsers use, e.g. http://localhost:8080). Mount SignInPage at /sandbox/sign-in.
 // wrap, when set, wraps the transport Elevate uses towards the tenant (metrics).
-func StartSandbox(seedYAML []byte, publicURL string, wrap func(http.RoundTripper) http.RoundTripper) (*Sandbox, error) {
+func StartSandbox(seedYAML []byte, publicURL string, wrap func(http.RoundTripper) http.RoundTripper, so SandboxOptions) (*Sandbox, error) {
+	var opts []graphtest.Option
+	if so.StateFile != "" {
+		opts = append(opts, graphtest.WithStateFile(so.StateFile))
+	}
+	if so.MinActive > 0 {
+		opts = append(opts, graphtest.WithMinActiveDuration(so.MinActive))
+	}
 	seed, err := graphtest.ParseSeed(seedYAML)
 	if err != nil {
 		return nil, fmt.Errorf("sandbox tenant: %w", err)
@@ -50,7 +57,7 @@ func StartSandbox(seedYAML []byte, publicURL string, wrap func(http.RoundTripper
 	publicURL = strings.TrimRight(publicURL, "/")
 	redirect := publicURL + "/auth/callback"
 	seed.Client.RedirectURIs = append(seed.Client.RedirectURIs, redirect)
-	tenant, err := graphtest.New(seed, graphtest.WithActivationDelay(5*time.Second))
+	tenant, err := graphtest.New(seed, append([]graphtest.Option{graphtest.WithActivationDelay(5 * time.Second)}, opts...)...)
 	if err != nil {
 		return nil, err
 	}
@@ -67,6 +74,14 @@ func StartSandbox(seedYAML []byte, publicURL string, wrap func(http.RoundTripper
 	}
 	return &Sandbox{Tenant: tenant, Graph: &SandboxGraph{Client: g, page: publicURL + "/sandbox/sign-in"},
 		users: seed.Users, public: publicURL}, nil
+}
+
+// SandboxOptions are the crash tests' knobs for the simulated tenant.
+type SandboxOptions struct {
+	// StateFile keeps PIM's state in that file across restarts (graphtest.WithStateFile).
+	StateFile string
+	// MinActive is how long an activation must run before it can be ended (PIM: 5 minutes).
+	MinActive time.Duration
 }
 
 // Close stops the simulated tenant.

@@ -1,16 +1,27 @@
-// Command crash kills Elevate with SIGKILL at random moments while it serves requests, restarts
-// it, and then checks the store: every acknowledged request is there exactly once (or the user
-// was told it duplicates one of theirs already open, which Elevate refuses without storing it),
-// and no request was activated twice.
+// Command crash kills Elevate with SIGKILL at random moments while requests are in flight,
+// restarts it, lets it settle, and then checks Elevate's record against the simulated tenant's:
 //
-//	go run ./bench/crash -requests 500 -kills 10
+//   - every acknowledged request is stored exactly once;
+//   - no request is left in flight (activating, or with a PIM write whose outcome is unknown), and
+//     none is still pending past its deadline;
+//   - Elevate's active elevations are exactly PIM's activated assignments;
+//   - PIM activated no request twice (PIM's own requests, by the marker in the justification);
+//   - every approval card in the channel shows its request as it is (approvals, buttons), once;
+//   - the chat outbox is empty, and the audit chain verifies.
 //
-// It runs `elevate serve -sandbox` (simulated tenant) with a fake Slack Web API in this process.
-// Users sign in through the sandbox's sign-in page, so requests really activate.
+// It exits non-zero on any problem.
+//
+//	go run ./bench/crash -requests 300 -kills 20
+//
+// It runs `elevate serve -sandbox -sandbox-state FILE` (the simulated tenant keeps its PIM state
+// in FILE, so it survives the kills and a double write stays visible) with a fake Slack Web API in
+// this process. Four users send commands concurrently — requests, sign-ins, approvals of each
+// other's Exchange requests, `done` and `extend` — while a killer kills and restarts the server.
 package main
 
 import (
 	"bytes"
+	"encoding/json"
 	"flag"
 	"fmt"
 	"html"
@@ -21,60 +32,63 @@ import (
 	"net/url"
 	"os"
 	"os/exec"
-	"path"
 	"path/filepath"
 	"regexp"
 	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
+	"syscall"
 	"time"
 
 	"github.com/elevate-pim/elevate/bench/internal/signed"
 	"github.com/elevate-pim/elevate/bot/slack/slacktest"
+	"github.com/elevate-pim/elevate/examples"
 	"github.com/elevate-pim/elevate/store"
 )
 
 const secret = "crash-test-signing-secret"
 
 // people are Slack users and who they are in the sandbox tenant, with a role each can activate.
-// Those who sign in get their role activated, after which Elevate refuses their next requests
-// for it as duplicates (without storing them); those who never sign in make a stored request
-// every time (each superseding the last), so kills keep landing on request writes too.
-var people = []struct {
-	slack, upn, text string
-	signsIn          bool
-}{
-	{"UALICE", "alice@contoso.example", "exchange 1h crash", true},
-	{"UDAVE", "dave@contoso.example", "sharepoint 1h crash", false},
-	{"UBOB", "bob@contoso.example", "user 1h crash", true},
-	{"UCAROL", "carol@contoso.example", "user 1h crash", false},
+// Exchange needs one approval from bob or carol (the bench's config), so approvals run too.
+var people = []struct{ slack, upn, text string }{
+	{"UALICE", "alice@contoso.example", "exchange 1h crash"},
+	{"UDAVE", "dave@contoso.example", "sharepoint 1h crash"},
+	{"UBOB", "bob@contoso.example", "user 1h crash"},
+	{"UCAROL", "carol@contoso.example", "user 1h crash"},
 }
 
 func main() {
-	requests := flag.Int("requests", 500, "slash commands to send")
-	kills := flag.Int("kills", 10, "SIGKILLs at random moments")
+	requests := flag.Int("requests", 300, "slash commands to send, all users together")
+	kills := flag.Int("kills", 20, "SIGKILLs at random moments")
 	bin := flag.String("bin", "", "elevate binary (built from this checkout when empty)")
 	seed := flag.Uint64("seed", uint64(time.Now().UnixNano()), "random seed (printed, to replay a run)")
+	latency := flag.Duration("graph-latency", 150*time.Millisecond, "how long every simulated Graph answer takes")
+	settle := flag.Duration("settle", 75*time.Second, "how long the last server runs before the checks (its minute sweep must run)")
 	flag.Parse()
-	if err := run(*requests, *kills, *bin, *seed); err != nil {
+	if err := run(*requests, *kills, *bin, *seed, *latency, *settle); err != nil {
 		fmt.Fprintln(os.Stderr, "crash:", err)
 		os.Exit(1)
 	}
 }
 
 type server struct {
-	bin, addr, db string
-	env           []string
-	mu            sync.Mutex
-	cmd           *exec.Cmd
-	logs          bytes.Buffer
-	starts        int
+	bin, addr, metrics, db, state, config string
+	latency                      time.Duration
+	env                          []string
+	mu                           sync.Mutex
+	cmd                          *exec.Cmd
+	logs                         bytes.Buffer
+	starts                       int
+	up                           bool
 }
 
 func (s *server) start() error {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	s.cmd = exec.Command(s.bin, "serve", "-sandbox", "-listen", s.addr, "-db", s.db)
+	s.cmd = exec.Command(s.bin, "serve", "-sandbox", "-sandbox-state", s.state, "-config", s.config,
+		"-sandbox-graph-latency", s.latency.String(), "-sandbox-min-active", "1s", "-listen", s.addr, "-db", s.db,
+		"-metrics-addr", s.metrics)
 	s.cmd.Env = s.env
 	s.cmd.Stderr = &s.logs
 	s.starts++
@@ -85,6 +99,7 @@ func (s *server) start() error {
 	for time.Now().Before(deadline) {
 		if resp, err := http.Get("http://" + s.addr + "/healthz"); err == nil {
 			resp.Body.Close()
+			s.up = true
 			return nil
 		}
 		time.Sleep(50 * time.Millisecond)
@@ -92,15 +107,65 @@ func (s *server) start() error {
 	return fmt.Errorf("the server did not come up:\n%s", s.logs.String())
 }
 
+// kill stops the server with SIGKILL.
 func (s *server) kill() {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	s.cmd.Process.Kill()
 	s.cmd.Wait()
+	s.up = false
 }
 
-func run(n, kills int, bin string, seed uint64) error {
-	rng := rand.New(rand.NewPCG(seed, seed^0x5eed))
+// stop stops the server as an operator would (SIGTERM), so its last outbox pass runs.
+func (s *server) stop() {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.cmd.Process.Signal(syscall.SIGTERM)
+	done := make(chan struct{})
+	go func() { s.cmd.Wait(); close(done) }()
+	select {
+	case <-done:
+	case <-time.After(30 * time.Second):
+		s.cmd.Process.Kill()
+		<-done
+	}
+	s.up = false
+}
+
+// benchConfig is the example config with Exchange Administrator needing one approval from bob or
+// carol, so kills also land during approvals.
+func benchConfig() ([]byte, error) {
+	old := []byte("  - name: Exchange Administrator      # aliases: exchange, exo\n    max_duration: 8h\n    approval: none\n")
+	cfg := bytes.Replace(examples.Config, old,
+		[]byte("  - name: Exchange Administrator\n    max_duration: 8h\n    approval:\n      approvers: [bob@contoso.example, carol@contoso.example]\n"), 1)
+	if bytes.Equal(cfg, examples.Config) {
+		return nil, fmt.Errorf("the example config changed: Exchange Administrator's entry not found")
+	}
+	return cfg, nil
+}
+
+// stats counts what the senders did.
+type stats struct {
+	mu                         sync.Mutex
+	acked                      map[int]bool
+	ackedAt                    map[int]time.Time
+	kills                      []time.Time
+	sent, signIns, signInFails int
+	approves, dones, extends   int
+}
+
+// killedAfter says whether a kill came within 5 seconds after command i was acknowledged.
+func (st *stats) killedAfter(i int) bool {
+	at := st.ackedAt[i]
+	for _, k := range st.kills {
+		if !k.Before(at) && k.Sub(at) < 5*time.Second {
+			return true
+		}
+	}
+	return false
+}
+
+func run(n, kills int, bin string, seed uint64, latency, settle time.Duration) error {
 	fmt.Printf("seed %d\n", seed)
 	dir, err := os.MkdirTemp("", "elevate-crash-")
 	if err != nil {
@@ -115,148 +180,427 @@ func run(n, kills int, bin string, seed uint64) error {
 			return fmt.Errorf("building elevate: %w", err)
 		}
 	}
+	cfg, err := benchConfig()
+	if err != nil {
+		return err
+	}
+	cfgPath := filepath.Join(dir, "elevate.yaml")
+	if err := os.WriteFile(cfgPath, cfg, 0o600); err != nil {
+		return err
+	}
 	fake := slacktest.New()
 	defer fake.Close()
 	for _, p := range people {
 		fake.AddUser(slacktest.User{ID: p.slack, Name: p.slack, Email: p.upn})
 	}
 	fake.AddChannel("C0CRASH", "it-ops")
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	fake.AddChannel("C0APPROVALS", "pim-approvals")
+	fake.AddChannel("C0SECURITY", "security")
+	fake.AddChannel("C0ITADMINS", "it-admins")
+	addr, err := freeAddr()
 	if err != nil {
 		return err
 	}
-	addr := ln.Addr().String()
-	ln.Close()
-	srv := &server{bin: bin, addr: addr, db: filepath.Join(dir, "elevate.db"),
+	metricsAddr, err := freeAddr()
+	if err != nil {
+		return err
+	}
+	srv := &server{bin: bin, addr: addr, metrics: metricsAddr, db: filepath.Join(dir, "elevate.db"), state: filepath.Join(dir, "tenant.json"),
+		config: cfgPath, latency: latency,
 		env: append(os.Environ(), "SLACK_BOT_TOKEN="+slacktest.BotToken, "SLACK_SIGNING_SECRET="+secret,
 			"SLACK_API_URL="+fake.APIURL(), "SLACK_APP_TOKEN=")}
 	if err := srv.start(); err != nil {
 		return err
 	}
-	defer srv.kill()
+	defer func() {
+		if srv.up {
+			srv.kill()
+		}
+	}()
 
-	killAt := map[int]bool{}
-	for len(killAt) < kills {
-		killAt[1+rng.IntN(n-1)] = true
-	}
 	base := "http://" + addr
 	client := &http.Client{Timeout: 10 * time.Second, CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}
-	acked := map[int]bool{}
-	respID := map[int]string{} // command → its response_url's id, where a refusal is told
-	signIns, signInFailures := 0, 0
-	for i := range n {
-		if killAt[i] {
-			// Kill while the previous request's work (sign-in, activation) may still run.
-			time.Sleep(time.Duration(rng.IntN(50)) * time.Millisecond)
-			srv.kill()
-			if err := srv.start(); err != nil {
-				return err
-			}
+	st := &stats{acked: map[int]bool{}, ackedAt: map[int]time.Time{}}
+	var next atomic.Int64
+	var senders sync.WaitGroup
+	for w, p := range people {
+		rng := rand.New(rand.NewPCG(seed+uint64(w), seed^0x5eed))
+		senders.Add(1)
+		go func() {
+			defer senders.Done()
+			send(client, base, fake, p.slack, p.upn, p.text, rng, &next, n, st)
+		}()
+	}
+	// The killer: kills at random moments while the senders run, each followed by a restart.
+	killRNG := rand.New(rand.NewPCG(seed, seed^0xdead))
+	sendersDone := make(chan struct{})
+	go func() { senders.Wait(); close(sendersDone) }()
+	killed := 0
+	for killed < kills {
+		select {
+		case <-sendersDone:
+		case <-time.After(time.Duration(300+killRNG.IntN(2500)) * time.Millisecond):
 		}
-		p := people[i%len(people)]
-		text := fmt.Sprintf("%s %d", p.text, i)
-		ru := fake.ResponseURL(p.slack, "C0CRASH", "")
-		respID[i] = path.Base(ru)
-		form := url.Values{"command": {"/elevate"}, "text": {text}, "user_id": {p.slack}, "user_name": {p.slack},
-			"channel_id": {"C0CRASH"}, "team_id": {"T0CRASH"}, "response_url": {ru},
-			"trigger_id": {"trig." + strconv.Itoa(i)}}
-		before := len(fake.Private(p.slack))
-		if code, err := signed.Post(client, base+"/slack/commands", secret, form.Encode()); err == nil && code == http.StatusOK {
-			acked[i] = true
-		}
-		// Half the time the user signs in at once, so activations run while kills happen.
-		if p.signsIn && rng.IntN(2) == 0 {
-			if link := waitLink(fake, p.slack, before, 2*time.Second); link != "" {
-				signIns++
-				if !signIn(client, link, p.upn) {
-					signInFailures++
-				}
-			}
+		srv.kill()
+		st.mu.Lock()
+		st.kills = append(st.kills, time.Now())
+		st.mu.Unlock()
+		killed++
+		if err := srv.start(); err != nil {
+			return err
 		}
 	}
-	time.Sleep(2 * time.Second) // let the last activations finish before the final stop
-	srv.kill()
+	<-sendersDone
+	fmt.Printf("sent %d commands with %d kills; settling for %s\n", n, killed, settle)
+	time.Sleep(settle)
+	// The outbox as the settled server sees it; what the shutdown itself queues is not counted.
+	depth, err := outboxDepth(metricsAddr)
+	if err != nil {
+		return err
+	}
+	srv.stop()
+	return check(srv, fake, st, n, killed, depth)
+}
 
-	st, err := store.Open(srv.db)
+func freeAddr() (string, error) {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		return "", err
+	}
+	defer ln.Close()
+	return ln.Addr().String(), nil
+}
+
+var depthRE = regexp.MustCompile(`(?m)^elevate_outbox_depth (\d+)$`)
+
+// outboxDepth reads elevate_outbox_depth from the server's /metrics.
+func outboxDepth(addr string) (int, error) {
+	resp, err := http.Get("http://" + addr + "/metrics")
+	if err != nil {
+		return 0, err
+	}
+	defer resp.Body.Close()
+	b, _ := io.ReadAll(resp.Body)
+	m := depthRE.FindSubmatch(b)
+	if m == nil {
+		return 0, fmt.Errorf("no elevate_outbox_depth in /metrics")
+	}
+	return strconv.Atoi(string(m[1]))
+}
+
+// send plays one user until n commands were sent by everyone: a request, often a sign-in, and
+// now and then done or extend; approvers approve the Exchange requests on the channel's cards.
+func send(client *http.Client, base string, fake *slacktest.Server, slack, upn, text string, rng *rand.Rand, next *atomic.Int64, n int, st *stats) {
+	approver := slack == "UBOB" || slack == "UCAROL"
+	command := func(i int, cmd string) bool {
+		form := url.Values{"command": {"/elevate"}, "text": {cmd}, "user_id": {slack}, "user_name": {slack},
+			"channel_id": {"C0CRASH"}, "team_id": {"T0CRASH"}, "response_url": {fake.ResponseURL(slack, "C0CRASH", "cmd-"+strconv.Itoa(i))},
+			"trigger_id": {"trig." + slack + "." + strconv.Itoa(i)}}
+		code, err := signed.Post(client, base+"/slack/commands", secret, form.Encode())
+		return err == nil && code == http.StatusOK
+	}
+	maybeSignIn := func(before int) {
+		if rng.IntN(3) == 0 {
+			return
+		}
+		if link := waitLink(fake, slack, before, 2*time.Second); link != "" {
+			ok := signIn(client, link, upn)
+			st.mu.Lock()
+			st.signIns++
+			if !ok {
+				st.signInFails++
+			}
+			st.mu.Unlock()
+		}
+	}
+	for {
+		i := int(next.Add(1)) - 1
+		if i >= n {
+			return
+		}
+		before := len(fake.Private(slack))
+		var cmd string
+		switch r := rng.IntN(10); {
+		case r < 5:
+			cmd = fmt.Sprintf("%s %d", text, i)
+		case r < 8:
+			cmd = "done"
+		default:
+			cmd = "extend 30m"
+		}
+		ok := command(i, cmd)
+		st.mu.Lock()
+		st.sent++
+		switch {
+		case strings.HasPrefix(cmd, "done"):
+			st.dones++
+		case strings.HasPrefix(cmd, "extend"):
+			st.extends++
+		case ok:
+			st.acked[i], st.ackedAt[i] = true, time.Now()
+		}
+		st.mu.Unlock()
+		maybeSignIn(before)
+		if approver {
+			for _, id := range undecided(fake) {
+				if rng.IntN(2) == 0 {
+					continue
+				}
+				before := len(fake.Private(slack))
+				if command(i, "approve "+id) {
+					st.mu.Lock()
+					st.approves++
+					st.mu.Unlock()
+				}
+				maybeSignIn(before)
+			}
+		}
+		time.Sleep(time.Duration(rng.IntN(200)) * time.Millisecond)
+	}
+}
+
+var cardRE = regexp.MustCompile(`Elevation request #(\d+)`)
+
+// undecided are the ids of the requests whose card in the approvals channel still has buttons.
+func undecided(fake *slacktest.Server) []string {
+	var out []string
+	for _, m := range fake.InChannel("C0APPROVALS") {
+		if c := cardRE.FindStringSubmatch(m.Plain()); c != nil && strings.Contains(m.Plain(), "[Approve]") {
+			out = append(out, c[1])
+		}
+	}
+	return out
+}
+
+// pimState is what the simulated tenant keeps in its state file (graph/graphtest/persist.go).
+type pimState struct {
+	Assign []struct {
+		PrincipalID, RoleID, AssignmentType string
+		Start                               time.Time
+		End                                 *time.Time
+	}
+	Requests map[string]struct {
+		Action, PrincipalID, RoleID, Justification, Status string
+		Created, Start                                     time.Time
+		StartGiven                                         bool
+	}
+}
+
+func check(srv *server, fake *slacktest.Server, st *stats, n, killed, queued int) error {
+	now := time.Now()
+	var pim pimState
+	b, err := os.ReadFile(srv.state)
+	if err != nil {
+		return fmt.Errorf("reading the tenant's state: %w", err)
+	}
+	if err := json.Unmarshal(b, &pim); err != nil {
+		return fmt.Errorf("reading the tenant's state: %w", err)
+	}
+	db, err := store.Open(srv.db)
 	if err != nil {
 		return err
 	}
-	defer st.Close()
-	rs, err := st.Requests(store.Filter{Platform: "slack"})
+	defer db.Close()
+	rs, err := db.Requests(store.Filter{Platform: "slack"})
 	if err != nil {
 		return err
 	}
+	var problems []string
+	problem := func(format string, args ...any) { problems = append(problems, fmt.Sprintf(format, args...)) }
+
+	// Every acknowledged request stored once.
 	byText := map[int]int{}
+	byID := map[uint64]store.Request{}
 	states := map[store.State]int{}
 	for _, r := range rs {
+		byID[r.ID] = r
 		states[r.State]++
 		if m := numRE.FindStringSubmatch(r.Justification); m != nil {
 			k, _ := strconv.Atoi(m[1])
 			byText[k]++
 		}
+		// Nothing left in flight, nothing pending past its deadline.
+		switch {
+		case r.State == store.StateActivating:
+			problem("request #%d is still activating (%s)", r.ID, r.UpdatedAt.Format(time.TimeOnly))
+		case r.Write != nil:
+			problem("request #%d (%s) still has a PIM write (%s) of unknown outcome", r.ID, r.State, r.Write.Action)
+		case !r.State.Terminal() && r.State != store.StateActive && !r.ExpiresAt.IsZero() && now.Sub(r.ExpiresAt) > 90*time.Second:
+			problem("request #%d is %s, %s past its deadline", r.ID, r.State, now.Sub(r.ExpiresAt).Round(time.Second))
+		}
 	}
-	activating := map[uint64]int{}
+	// A request refused at once (a duplicate of one the user has open) is acknowledged and
+	// answered, not stored; the answer goes through the command's response_url.
+	refused := map[int]bool{}
+	answered := map[int]bool{}
+	for _, m := range fake.Messages() {
+		if k, ok := strings.CutPrefix(m.Original, "cmd-"); ok {
+			i, _ := strconv.Atoi(k)
+			answered[i] = true
+			if dupRE.MatchString(m.Plain()) {
+				refused[i] = true
+			}
+		}
+	}
+	lostAnswers := 0
+	for i := range st.acked {
+		switch {
+		case byText[i] == 1:
+		case byText[i] == 0 && refused[i]:
+		case byText[i] == 0 && !answered[i] && st.killedAfter(i):
+			// Not stored, so Accept refused it (it stores before acknowledging); its answer died
+			// with the kill right after. Counted, not a problem: nothing was acknowledged as taken.
+			lostAnswers++
+		default:
+			problem("acknowledged request %d is in the store %d times (answered: %v)", i, byText[i], answered[i])
+		}
+	}
+	for i, c := range byText {
+		if c > 1 {
+			problem("request %d stored %d times", i, c)
+		}
+	}
+
+	// Elevate's active set is PIM's: (user, role) pairs, leaving out what ends within the
+	// tolerance of the sweep.
+	near := func(t time.Time) bool { d := t.Sub(now); return d > -90*time.Second && d < 90*time.Second }
+	elevate := map[string]uint64{}
+	for _, r := range rs {
+		if r.State == store.StateActive && !near(r.EndsAt) {
+			elevate[strings.ToLower(r.UserID+" "+r.RoleID)] = r.ID
+		}
+	}
+	inPIM := map[string]bool{}
+	for _, a := range pim.Assign {
+		if a.AssignmentType != "Activated" || a.End == nil || a.Start.After(now) || !a.End.After(now) || near(*a.End) {
+			continue
+		}
+		inPIM[strings.ToLower(a.PrincipalID+" "+a.RoleID)] = true
+	}
+	for k, id := range elevate {
+		if !inPIM[k] {
+			problem("request #%d is active in Elevate, not in PIM (%s)", id, k)
+		}
+	}
+	for k := range inPIM {
+		if _, ok := elevate[k]; !ok {
+			problem("PIM has %s active, Elevate has no active request for it", k)
+			for _, r := range rs {
+				if strings.EqualFold(r.UserID+" "+r.RoleID, k) {
+					problem("  Elevate #%d %s %q created %s updated %s ends %s failure %s", r.ID, r.State, r.Justification,
+						r.CreatedAt.Format(time.TimeOnly), r.UpdatedAt.Format(time.TimeOnly), r.EndsAt.Format(time.TimeOnly), r.FailureCode)
+				}
+			}
+			for id, q := range pim.Requests {
+				if strings.EqualFold(q.PrincipalID+" "+q.RoleID, k) {
+					problem("  PIM %s %s %s %q created %s start %s", id, q.Action, q.Status, q.Justification,
+						q.Created.Format(time.TimeOnly), q.Start.Format(time.TimeOnly))
+				}
+			}
+		}
+	}
+
+	// PIM activated no request twice: its own selfActivate requests (not extensions' scheduled
+	// follow-ups) that it granted, by the request's marker.
+	granted := map[string]int{}
+	for _, q := range pim.Requests {
+		if q.Action != "selfActivate" || q.StartGiven && q.Start.After(q.Created.Add(time.Second)) {
+			continue
+		}
+		switch q.Status {
+		case "Granted", "Provisioned", "PendingProvisioning", "ScheduleCreated":
+		default:
+			continue
+		}
+		if m := numRE.FindStringSubmatch(q.Justification); m != nil {
+			granted[q.PrincipalID+" "+m[1]]++
+		}
+	}
+	activations := 0
+	for k, c := range granted {
+		activations += c
+		if c > 1 {
+			problem("PIM activated request %q %d times", k, c)
+		}
+	}
 	active := map[uint64]int{}
-	if err := st.Audit(func(a store.AuditRecord) error {
-		switch a.Action {
-		case "request.activating":
-			activating[a.RequestID]++
-		case "request.active":
+	if err := db.Audit(func(a store.AuditRecord) error {
+		if a.Action == "request.active" {
 			active[a.RequestID]++
 		}
 		return nil
 	}); err != nil {
 		return err
 	}
-	nAudit, verr := st.VerifyAudit()
-
-	// A second request for a role the person already has open (active, waiting for approval,
-	// being activated) is refused, not stored, and the user is told so through the command's
-	// response_url.
-	refusedIDs := map[string]bool{}
-	for _, m := range fake.Messages() {
-		if m.Via == "response_url" && duplicateRE.MatchString(m.Plain()) {
-			refusedIDs[m.Response] = true
-		}
-	}
-	// open: the people with a request open at the end (each person asks for one role only, so a
-	// refusal whose reply a kill cut short is explained by one of these).
-	open := map[string]bool{}
-	for _, r := range rs {
-		if r.State == store.StateActive || r.State == store.StateAwaitingApproval || r.State == store.StateActivating {
-			open[r.ChatUser] = true
-		}
-	}
-	var problems []string
-	refused, cutShort := 0, 0
-	for i := range acked {
-		p := people[i%len(people)]
-		switch {
-		case byText[i] == 1:
-		case byText[i] == 0 && refusedIDs[respID[i]]:
-			refused++
-		case byText[i] == 0 && killAt[i+1] && open[p.slack]:
-			cutShort++ // refused as a duplicate, its reply lost to the kill right after
-		default:
-			problems = append(problems, fmt.Sprintf("acknowledged request %d is in the store %d times", i, byText[i]))
-		}
-	}
-	for i, c := range byText {
+	for id, c := range active {
 		if c > 1 {
-			problems = append(problems, fmt.Sprintf("request %d stored %d times", i, c))
+			problem("request #%d recorded active %d times", id, c)
 		}
 	}
-	for id, c := range activating {
-		if c > 1 || active[id] > 1 {
-			problems = append(problems, fmt.Sprintf("request #%d activated %d times (%d active records)", id, c, active[id]))
+
+	// Every card shows its request as it is, and each request has one card at most.
+	cards := map[uint64]int{}
+	for _, m := range fake.InChannel("C0APPROVALS") {
+		c := cardRE.FindStringSubmatch(m.Plain())
+		if c == nil {
+			continue
+		}
+		id, _ := strconv.ParseUint(c[1], 10, 64)
+		cards[id]++
+		r, ok := byID[id]
+		if !ok {
+			problem("a card for request #%d, which is not in the store", id)
+			continue
+		}
+		text := m.Plain()
+		got := 0
+		for _, ap := range r.Approvals {
+			if ap.Decision == "approve" {
+				got++
+			}
+		}
+		if want := fmt.Sprintf("%d of %d", got, r.ApprovalsNeeded); !strings.Contains(text, want) {
+			problem("request #%d's card does not say %q (%s): %q", id, want, r.State, text)
+		}
+		live := r.State == store.StateAwaitingApproval && got < r.ApprovalsNeeded
+		if buttons := strings.Contains(text, "[Approve]"); buttons != live {
+			problem("request #%d is %s but its card has buttons=%v", id, r.State, buttons)
 		}
 	}
+	for id, c := range cards {
+		if c > 1 {
+			problem("request #%d has %d cards", id, c)
+		}
+	}
+	for _, r := range rs {
+		if r.ApprovalsNeeded > 0 && cards[r.ID] == 0 && (r.State == store.StateAwaitingApproval || len(r.Approvals) > 0) {
+			problem("request #%d (%s) waited for approval but has no card", r.ID, r.State)
+		}
+	}
+
+	// The outbox is empty and the audit chain verifies.
+	depth, oldest, err := db.OutboxStats()
+	if err != nil {
+		return err
+	}
+	if queued > 0 {
+		problem("%d chat deliveries still in the outbox after settling (%d after the stop, oldest from %s)", queued, depth, oldest.Format(time.TimeOnly))
+		items, _ := db.OutboxItems()
+		for _, it := range items {
+			problem("still queued: #%d %s %s to %q/%q for request #%d, created %s, %d attempts, next %s, after #%d, run %q: %s",
+				it.ID, it.Platform, it.Op, it.Channel, it.User, it.RequestID, it.CreatedAt.Format(time.TimeOnly), it.Attempts,
+				it.NextAt.Format(time.TimeOnly), it.After, it.Run, it.LastError)
+		}
+	}
+	nAudit, verr := db.VerifyAudit()
 	if verr != nil {
-		problems = append(problems, "audit chain: "+verr.Error())
+		problem("audit chain: %v", verr)
 	}
-	fmt.Printf("| sent | acknowledged | kills (restarts) | in store | refused as duplicates (reply cut short by a kill) | sign-ins (failed: link died with a kill) | activation attempts | audit records | problems |\n|---|---|---|---|---|---|---|---|---|\n")
-	fmt.Printf("| %d | %d | %d (%d) | %d | %d (%d) | %d (%d) | %d | %d | %d |\n", n, len(acked), kills, srv.starts-1, len(rs), refused+cutShort, cutShort, signIns, signInFailures, len(activating), nAudit, len(problems))
-	fmt.Printf("states: %v\n", states)
+
+	fmt.Printf("| sent | acknowledged requests | done / extend / approve | kills (restarts) | in store | sign-ins (failed) | PIM activations | cards | audit records | problems |\n|---|---|---|---|---|---|---|---|---|---|\n")
+	fmt.Printf("| %d | %d | %d / %d / %d | %d (%d) | %d | %d (%d) | %d | %d | %d | %d |\n", st.sent, len(st.acked), st.dones, st.extends, st.approves,
+		killed, srv.starts-1, len(rs), st.signIns, st.signInFails, activations, len(cards), nAudit, len(problems))
+	fmt.Printf("states: %v\nrefused as duplicates: %d; refused with the answer lost in a kill: %d\n", states, len(refused), lostAnswers)
 	for _, p := range problems {
 		fmt.Println("PROBLEM:", p)
 	}
@@ -266,10 +610,10 @@ func run(n, kills int, bin string, seed uint64) error {
 	return nil
 }
 
-var numRE = regexp.MustCompile(`crash (\d+)$`)
-
-// duplicateRE matches the core's refusal of a request for a role the person already has open.
-var duplicateRE = regexp.MustCompile(`is already active for you|You already have a pending request for|is being activated right now`)
+var (
+	numRE = regexp.MustCompile(`crash (\d+)$`)
+	dupRE = regexp.MustCompile(`already (have a pending request|active for you)|is being activated right now`)
+)
 
 var linkRE = regexp.MustCompile(`https?://[^\s"<>|]+/sandbox/sign-in\?to=[^\s"<>|]+`)
 

@@ -359,7 +359,7 @@ func TestSubmitFormStoredBeforeAck(t *testing.T) {
 	p := platform{w}
 	w.deliver(t, map[string]any{"type": "message", "from": w.from("alice"), "channelData": w.tenantData(),
 		"conversation": map[string]any{"id": "a:alice-chat", "conversationType": "personal", "tenantId": w.tenant},
-		"value": map[string]any{"elevate": "request", bot.FieldRole: "exchange", bot.FieldDuration: "1h", bot.FieldJustification: "mail flow is broken"}}, http.StatusOK)
+		"value":        map[string]any{"elevate": "request", bot.FieldRole: "exchange", bot.FieldDuration: "1h", bot.FieldJustification: "mail flow is broken"}}, http.StatusOK)
 	// Checked as soon as the 200 is in, before the adapter's background work is waited for.
 	rs, err := w.Store.Requests(store.Filter{Platform: "teams"})
 	if err != nil || len(rs) != 1 || rs[0].RoleName != "Exchange Administrator" || rs[0].Justification != "mail flow is broken" {

@@ -139,7 +139,16 @@ func (t *Tenant) serveGraph(w http.ResponseWriter, r *http.Request) {
 		c.w = rec
 		t.route(c)
 		c.w = w
+		if t.stateFile != "" {
+			t.mu.Lock()
+			t.saveState()
+			t.mu.Unlock()
+		}
 		c.fail(http.StatusGatewayTimeout, "GatewayTimeout", "The gateway timed out.")
+		return
+	}
+	if t.stateFile != "" && r.Method != http.MethodGet {
+		t.routeDurably(c)
 		return
 	}
 	t.route(c)

@@ -31,6 +31,8 @@ type Tenant struct {
 
 	skew atomic.Int64 // Advance: nanoseconds added to the clock
 
+	stateFile string // WithStateFile: PIM's state survives restarts
+
 	mu           sync.Mutex
 	st           *state
 	calls        []Call
@@ -87,6 +89,11 @@ func New(seed Seed, opts ...Option) (*Tenant, error) {
 		return nil, err
 	}
 	t.st = st
+	if t.stateFile != "" {
+		if err := t.loadState(); err != nil {
+			return nil, err
+		}
+	}
 	t.seed.TenantID = strings.ToLower(seed.TenantID)
 	t.seed.Client.ClientID = strings.ToLower(seed.Client.ClientID)
 	if t.seed.Client.ObjectID == "" {

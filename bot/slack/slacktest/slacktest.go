@@ -49,6 +49,9 @@ type Message struct {
 	Response  string   // for Via response_url: the response_url's id (the last part of the URL ResponseURL gave)
 	ThreadTS  string   // the thread it was posted in, if any
 	Files     []string // ids of the files shared with it (files.completeUploadExternal)
+	// Original is, for a message sent through a response_url, the original given to ResponseURL:
+	// which interaction it answers.
+	Original string
 }
 
 // User is a workspace member. Slack marks an email confirmed once the member proved they
@@ -837,7 +840,7 @@ func (s *Server) respond(w http.ResponseWriter, r *http.Request) {
 		}
 	} else {
 		s.msgs = append(s.msgs, &Message{Seq: len(s.msgs) + 1, Channel: ru.channel, Ephemeral: body.ResponseType != "in_channel",
-			User: ru.user, Text: body.Text, Blocks: body.Blocks, Via: "response_url", Response: id})
+			User: ru.user, Text: body.Text, Blocks: body.Blocks, Via: "response_url", Response: id, Original: ru.original})
 		if body.ResponseType == "in_channel" {
 			s.msgs[len(s.msgs)-1].TS = s.ts()
 		}
