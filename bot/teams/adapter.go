@@ -36,6 +36,8 @@ type Core interface {
 	SubmitForm(a bot.Actor, f bot.Form) (bot.Job, error)
 	Card(id uint64) (bot.Message, error)
 	Approvers(ctx context.Context, id uint64) ([]string, error)
+	Home(ctx context.Context, a bot.Actor) (bot.Home, error)
+	Clock(t time.Time) string
 }
 
 // Conversations keeps conversation references; *store.Store implements it.
@@ -316,6 +318,13 @@ func (a *Adapter) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 			team, teamName, su := in.ChannelData.Team.ID, in.ChannelData.Team.Name, act.ServiceURL
 			a.background("teams channels", func(ctx context.Context) error { return a.learnChannels(ctx, su, team, teamName) })
 		}
+		if act.Type == "installationUpdate" && (act.Action == "add" || act.Action == "") && act.Conversation.ConversationType == "personal" {
+			// Installed for this user: a welcome and their home.
+			who := a.actor(act, in)
+			a.background("teams welcome", func(ctx context.Context) error {
+				return a.sendHome(ctx, who, "Hi! I activate your eligible admin roles through PIM, with your own sign-in. Say `elevate exchange 4h fixing mail flow`, or pick a role below; `home` shows this card again, `help` everything else.")
+			})
+		}
 	}
 }
 
@@ -428,6 +437,11 @@ func (a *Adapter) message(w http.ResponseWriter, c Core, act schema.Activity, in
 		return
 	}
 	text := a.commandText(act, in)
+	if isHome(text) {
+		w.WriteHeader(http.StatusOK)
+		a.background("teams home", func(ctx context.Context) error { return a.sendHome(ctx, who, "") })
+		return
+	}
 	if text == "" {
 		w.WriteHeader(http.StatusOK)
 		a.background("teams form", func(ctx context.Context) error { return a.sendForm(ctx, who, bot.Form{}, nil) })
@@ -502,6 +516,17 @@ func (a *Adapter) invoke(ctx context.Context, w http.ResponseWriter, c Core, act
 	switch verb := v.Action.Verb; verb {
 	case verbRefresh:
 		writeInvoke(w, a.liveCard(ctx, c, value))
+	case verbHome:
+		card, err := a.homeCard(ctx, c, who, "")
+		if err != nil {
+			a.log.Error("teams: home card", "chat_user", who.ChatUser, "err", err)
+			writeInvoke(w, invokeResponse{StatusCode: 500, Type: "application/vnd.microsoft.error", Value: map[string]any{"code": "InternalError", "message": "I couldn't read your roles just now; try again in a minute."}})
+			return
+		}
+		writeInvoke(w, invokeResponse{StatusCode: 200, Type: cardContentType, Value: card})
+	case verbForm:
+		choices, known, _ := c.Choices(ctx, who)
+		writeInvoke(w, invokeResponse{StatusCode: 200, Type: cardContentType, Value: formCard(choices, known, bot.Form{Role: value}, nil)})
 	case verbRequest:
 		f := formOf(data)
 		if errs := c.CheckForm(who, f); len(errs) > 0 {

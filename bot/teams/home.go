@@ -1,0 +1,111 @@
+package teams
+
+import (
+	"context"
+	"fmt"
+	"strings"
+
+	"github.com/infracloudio/msbotbuilder-go/schema"
+
+	"github.com/elevate-pim/elevate/bot"
+	"github.com/elevate-pim/elevate/store"
+)
+
+// Teams has no App Home tab like Slack's; its home is a card in the personal chat, sent when the
+// user says "home" and when the app is installed for them. The card asks Teams to refresh it
+// (Universal Actions) whenever its user opens it, so it is current without being re-posted.
+
+const (
+	verbHome = "home" // the home card's refresh, and its Refresh button
+	verbForm = "form" // a role's one-click button: the request form with the role picked
+)
+
+// maxHomeRoles is how many one-click role buttons the home card shows; `roles` lists the rest.
+const maxHomeRoles = 10
+
+// isHome reports whether text asks for the home card.
+func isHome(text string) bool { return strings.EqualFold(strings.TrimSpace(text), "home") }
+
+// sendHome posts who's home card in their personal chat, after intro when set.
+func (a *Adapter) sendHome(ctx context.Context, who bot.Actor, intro string) error {
+	card, err := a.homeCard(ctx, a.theCore(), who, intro)
+	if err != nil {
+		return err
+	}
+	_, _, err = a.sendDM(ctx, who.ChatUser, Activity{Type: "message", Summary: "Elevate: your admin roles",
+		Attachments: []schema.Attachment{{ContentType: cardContentType, Content: card}}})
+	return err
+}
+
+// homeCard is who's home: active elevations with Extend and I'm done, pending requests with
+// Cancel, for approvers the requests waiting for them, and one-click role buttons.
+func (a *Adapter) homeCard(ctx context.Context, c Core, who bot.Actor, intro string) (Card, error) {
+	h, err := c.Home(ctx, who)
+	if err != nil && len(h.Active)+len(h.Pending)+len(h.Eligible) == 0 {
+		return nil, err
+	}
+	body := []any{Card{"type": "TextBlock", "text": "Elevate: your admin roles", "weight": "Bolder", "size": "Medium", "wrap": true}}
+	if intro != "" {
+		body = append(body, Card{"type": "TextBlock", "text": intro, "wrap": true})
+	}
+	section := func(title string) {
+		body = append(body, Card{"type": "TextBlock", "text": title, "weight": "Bolder", "separator": true, "spacing": "Medium", "wrap": true})
+	}
+	item := func(text string, buttons ...bot.Button) {
+		body = append(body, Card{"type": "TextBlock", "text": cut(markdown(text), maxFact), "wrap": true})
+		if len(buttons) > 0 {
+			body = append(body, Card{"type": "ActionSet", "actions": cardActions(buttons)})
+		}
+	}
+	id := func(r store.Request) string { return fmt.Sprint(r.ID) }
+	section("Active now")
+	if len(h.Active) == 0 {
+		item("Nothing: no admin role is active for you through Elevate.")
+	}
+	for _, r := range h.Active {
+		item(fmt.Sprintf("**%s** until %s (#%d)", r.RoleName, c.Clock(r.EndsAt), r.ID),
+			bot.Button{Action: bot.ActionExtend, Label: "Extend 1h", Value: id(r)}, bot.Button{Action: bot.ActionDone, Label: "I'm done", Value: id(r)})
+	}
+	if len(h.Pending) > 0 {
+		section("Pending")
+		for _, r := range h.Pending {
+			item(fmt.Sprintf("**%s** for %s: %s (#%d)", r.RoleName, bot.FormatDuration(r.Duration), strings.ReplaceAll(string(r.State), "_", " "), r.ID),
+				bot.Button{Action: bot.ActionCancel, Label: "Cancel", Value: id(r)})
+		}
+	}
+	if len(h.ToApprove) > 0 {
+		section("Waiting for your approval")
+		for _, r := range h.ToApprove {
+			who := firstNonEmpty(r.UPN, r.ChatName, "someone")
+			item(fmt.Sprintf("**#%d %s** asks for **%s** for %s: %s", r.ID, who, r.RoleName, bot.FormatDuration(r.Duration), r.Justification),
+				bot.Button{Action: bot.ActionApprove, Label: "Approve", Value: id(r), Style: bot.StylePrimary},
+				bot.Button{Action: bot.ActionDeny, Label: "Deny", Value: id(r), Style: bot.StyleDanger})
+		}
+	}
+	section("Request a role")
+	if !h.Known {
+		item("Sign in once through a request and this lists the roles you are eligible for; until then it lists every role Elevate knows.")
+	}
+	var roles []any
+	for i, r := range h.Eligible {
+		if i == maxHomeRoles {
+			break
+		}
+		roles = append(roles, execute(r.Name, verbForm, r.Alias, nil))
+	}
+	for len(roles) > 0 { // Teams shows at most 5 actions in a row
+		n := min(len(roles), 5)
+		body = append(body, Card{"type": "ActionSet", "actions": roles[:n]})
+		roles = roles[n:]
+	}
+	if len(h.Eligible) > maxHomeRoles {
+		item(fmt.Sprintf("%d more: say `roles` to see them all.", len(h.Eligible)-maxHomeRoles))
+	}
+	return Card{
+		"type": "AdaptiveCard", "$schema": "http://adaptivecards.io/schemas/adaptive-card.json", "version": cardVersion,
+		"body":    body,
+		"actions": []any{execute("Refresh", verbHome, "", nil)},
+		// Current whenever its user opens it (Universal Actions refresh).
+		"refresh": Card{"action": execute("", verbHome, "", nil), "userIds": []string{who.ChatUser}},
+	}, nil
+}
