@@ -152,7 +152,7 @@ func New(o Options) (*Adapter, error) {
 		replays: o.Replays, hints: newFindCache(10_000), finds: newFindCache(10_000),
 	}
 	if a.replays == nil {
-		a.replays = newMemReplays(50_000)
+		a.replays = bot.NewMemoryReplays(50_000)
 	}
 	a.ctx, a.cancel = context.WithCancel(context.Background())
 	a.homes = newHomes(a, o.HomeDelay)

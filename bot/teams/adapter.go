@@ -158,7 +158,7 @@ func New(o Options) (*Adapter, error) {
 	conn.ServiceURLs = allow
 	replays := o.Replays
 	if replays == nil {
-		replays = newMemReplays(50_000)
+		replays = bot.NewMemoryReplays(50_000)
 	}
 	creds := auth.SimpleCredentialProvider{AppID: o.AppID, Password: o.AppPassword}
 	a := &Adapter{

@@ -230,34 +230,12 @@ func (p platform) Link(t *testing.T, user string) string {
 	c, ok := p.w.fake.Personal(chatID(user))
 	if ok {
 		for i := len(c.Activities) - 1; i >= 0; i-- {
-			if u := openURL(c.Activities[i].Body); u != "" {
+			if u := teamstest.OpenURL(c.Activities[i].Body); u != "" {
 				return u
 			}
 		}
 	}
 	t.Fatalf("%s was shown no link", user)
-	return ""
-}
-
-func openURL(v any) string {
-	switch x := v.(type) {
-	case []any:
-		for _, e := range x {
-			if u := openURL(e); u != "" {
-				return u
-			}
-		}
-	case map[string]any:
-		if x["type"] == "Action.OpenUrl" {
-			u, _ := x["url"].(string)
-			return u
-		}
-		for _, k := range []string{"attachments", "content", "actions", "body"} {
-			if u := openURL(x[k]); u != "" {
-				return u
-			}
-		}
-	}
 	return ""
 }
 

@@ -684,3 +684,26 @@ func (s *Server) teamConversations(w http.ResponseWriter, r *http.Request, _ map
 	writeJSON(w, http.StatusOK, map[string]any{"conversations": chs})
 	return http.StatusOK
 }
+
+// OpenURL is the URL of the first Action.OpenUrl (a sign-in link) in an activity or card, or "".
+func OpenURL(v any) string {
+	switch x := v.(type) {
+	case []any:
+		for _, e := range x {
+			if u := OpenURL(e); u != "" {
+				return u
+			}
+		}
+	case map[string]any:
+		if x["type"] == "Action.OpenUrl" {
+			u, _ := x["url"].(string)
+			return u
+		}
+		for _, k := range []string{"attachments", "content", "actions", "body"} {
+			if u := OpenURL(x[k]); u != "" {
+				return u
+			}
+		}
+	}
+	return ""
+}
