@@ -74,13 +74,13 @@ func main() {
 
 type server struct {
 	bin, addr, metrics, db, state, config string
-	latency                      time.Duration
-	env                          []string
-	mu                           sync.Mutex
-	cmd                          *exec.Cmd
-	logs                         bytes.Buffer
-	starts                       int
-	up                           bool
+	latency                               time.Duration
+	env                                   []string
+	mu                                    sync.Mutex
+	cmd                                   *exec.Cmd
+	logs                                  bytes.Buffer
+	starts                                int
+	up                                    bool
 }
 
 func (s *server) start() error {
