@@ -444,3 +444,47 @@ roles:
 		t.Fatalf("state %s (%q to bob), want active: bob is a listed approver", got.State, w.rec.lastTo("bob-teams"))
 	}
 }
+
+// TestStaleSignInLinkDropped: a sign-in link queued while the requester's DMs failed is not
+// delivered by the next run (the link lived in the old process's memory): it is dropped with an
+// audit record, and the requester gets at most the new run's link.
+func TestStaleSignInLinkDropped(t *testing.T) {
+	w := newWorld(t, setup{})
+	w.rec.mu.Lock()
+	w.rec.failUser = "alice"
+	w.rec.mu.Unlock()
+	w.say("alice", "exchange 1h mail flow")
+	if st, _ := w.core.Outbox(); st.Depth == 0 {
+		t.Fatal("nothing queued while alice's DMs fail")
+	}
+	w.restart()
+	w.rec.mu.Lock()
+	w.rec.failUser = ""
+	w.rec.mu.Unlock()
+	w.clock.advance(10 * time.Minute)
+	w.core.DeliverDue(context.Background())
+	links := 0
+	for _, text := range w.rec.to("alice") {
+		if strings.Contains(text, "Sign in") {
+			links++
+		}
+	}
+	if links > 1 {
+		t.Errorf("alice got %d sign-in links, want at most the new run's", links)
+	}
+	stale := 0
+	if err := w.store.Audit(func(a store.AuditRecord) error {
+		if a.Action == "outbox.stale" {
+			stale++
+		}
+		return nil
+	}); err != nil {
+		t.Fatal(err)
+	}
+	if stale == 0 {
+		t.Error("the old run's link was not recorded as dropped (outbox.stale)")
+	}
+	if st, _ := w.core.Outbox(); st.Depth != 0 {
+		t.Errorf("outbox %+v, want empty", st)
+	}
+}

@@ -47,6 +47,7 @@ type sent struct {
 type recorder struct {
 	name        string // the platform; "test" when empty
 	failChannel string // posts to this channel fail, as in a chat outage
+	failUser    string // DMs and private replies to this user fail
 	domain      string
 	emails      map[string]string
 	profileDown bool // Profile fails, as in a chat outage
@@ -91,6 +92,9 @@ func (r *recorder) Send(_ context.Context, to bot.Address, m bot.Message) (store
 	defer r.mu.Unlock()
 	if r.failChannel != "" && to.Channel == r.failChannel && !to.Private {
 		return store.MessageRef{}, fmt.Errorf("test: %s is down", to.Channel)
+	}
+	if r.failUser != "" && to.User == r.failUser && (to.Channel == "" || to.Private) {
+		return store.MessageRef{}, fmt.Errorf("test: DMs to %s fail", to.User)
 	}
 	r.n++
 	id := fmt.Sprintf("m%d", r.n)
