@@ -213,7 +213,7 @@ type setup struct {
 	writeTimeout time.Duration
 	// activationDelay is how long the tenant takes to show an activation (default 50ms).
 	activationDelay time.Duration
-	onCall       bot.OnCall
+	onCall          bot.OnCall
 }
 
 func newWorld(t *testing.T, s setup) *world {
