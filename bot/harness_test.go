@@ -1,6 +1,7 @@
 package bot_test
 
 import (
+	"cmp"
 	"context"
 	"fmt"
 	"html"
@@ -210,7 +211,9 @@ type setup struct {
 	wrap func(*graph.Client) bot.Graph
 	// writeTimeout is the core's bound on one PIM write (default: the core's).
 	writeTimeout time.Duration
-	onCall       bot.OnCall
+	// activationDelay is how long the tenant takes to show an activation (default 50ms).
+	activationDelay time.Duration
+	onCall          bot.OnCall
 }
 
 func newWorld(t *testing.T, s setup) *world {
@@ -236,7 +239,7 @@ func newWorld(t *testing.T, s setup) *world {
 	t.Cleanup(srv.Close)
 	redirect := srv.URL + "/auth/callback"
 	seed.Client.RedirectURIs = append(seed.Client.RedirectURIs, redirect)
-	w.tenant, err = graphtest.New(seed, graphtest.WithActivationDelay(50*time.Millisecond))
+	w.tenant, err = graphtest.New(seed, graphtest.WithActivationDelay(cmp.Or(s.activationDelay, 50*time.Millisecond)))
 	if err != nil {
 		t.Fatalf("tenant: %v", err)
 	}

@@ -417,6 +417,12 @@ func (c *Core) reconcileDeactivation(ctx context.Context, r store.Request) error
 			})
 		})
 	}
+	if !says.active && c.maybeNotShownYet(ctx, r) {
+		// Not shown active, but PIM may not show an activation this new yet and has recorded no
+		// deactivation: a crash between the intent and the write looks just like this. Look again
+		// later; past the provisioning window, absent means ended.
+		return c.lookFailed(ctx, r, errNotShownYet, nil)
+	}
 	if !says.active {
 		now := c.now().UTC()
 		_, err := c.change(ctx, r.ID, systemEvent(now, "request.reconciled", "not active in PIM any more"), func(r *store.Request, out *outbox) error {
@@ -437,6 +443,36 @@ func (c *Core) reconcileDeactivation(ctx context.Context, r store.Request) error
 	return c.clearWriteTelling(ctx, r, "still active in PIM", func(r store.Request, w store.Write, out *outbox) {
 		queueToWriter(out, r, w, Message{Kind: KindText, Text: fmt.Sprintf("PIM still shows %s active until %s: the deactivation did not go through. Say `/elevate done` again to end it.", r.RoleName, c.clock(says.end))})
 	})
+}
+
+// errNotShownYet is a deactivation's look-up that found the activation neither active nor ended.
+var errNotShownYet = errors.New("bot: PIM shows the activation neither active nor deactivated yet")
+
+// activityDeactivated is what PIM's audit log records for a completed selfDeactivate (graph-pim.md).
+const activityDeactivated = "Remove member from role completed (PIM deactivate)"
+
+// maybeNotShownYet says whether r, not shown active by PIM, may still be an activation PIM has not
+// made visible yet rather than one that ended: it was activated less than the provisioning window
+// ago (UsableTimeout) and PIM's audit log records no deactivation of it since its write's intent.
+// Group memberships are judged by the window alone.
+func (c *Core) maybeNotShownYet(ctx context.Context, r store.Request) bool {
+	if r.ActivatedAt.IsZero() || c.now().Sub(r.ActivatedAt) >= c.usable {
+		return false
+	}
+	pg, ok := c.pim()
+	if _, group := c.isGroup(r); group || !ok || r.Write == nil {
+		return true
+	}
+	evs, err := pg.DirectoryAudits(ctx, activityDeactivated, r.Write.At.Add(-10*time.Minute))
+	if err != nil {
+		return true
+	}
+	for _, e := range evs {
+		if strings.EqualFold(e.TargetID, r.UserID) && strings.EqualFold(e.RoleID, r.RoleID) && !e.At.Before(r.ActivatedAt) {
+			return false // PIM recorded it ended
+		}
+	}
+	return true
 }
 
 // clearWrite drops r's write (its outcome is settled without a state change), with an audit record.

@@ -711,3 +711,47 @@ func TestRestartWhileAskingAgain(t *testing.T) {
 		t.Errorf("PIM has %d activations", n)
 	}
 }
+
+// A crash between `done`'s intent and its write, right after the activation: PIM does not show
+// the new activation yet and recorded no deactivation. That is not "ended": Elevate keeps the
+// request active and looks again later (bench/crash found this: Elevate said ended while PIM
+// kept the role).
+func TestDeactivationIntentOnActivationNotShownYet(t *testing.T) {
+	w := newWorld(t, setup{activationDelay: 10 * time.Minute})
+	upn := "alice@" + w.domain
+	alice := w.tenant.UserID(upn)
+	// Alice's own selfActivate, which PIM takes 10 minutes to show.
+	raw, err := w.tenant.UserToken(upn)
+	if err != nil {
+		t.Fatal(err)
+	}
+	g, err := graph.New(graph.Config{GraphURL: w.tenant.GraphURL(), AuthorityHost: w.tenant.AuthorityURL(), TenantID: w.tenant.TenantID(),
+		ClientID: w.tenant.ClientID(), ClientSecret: w.tenant.ClientSecret(), RedirectURL: "http://127.0.0.1/auth/callback", HTTPClient: w.tenant.HTTPClient()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := g.Activate(context.Background(), graph.UserToken{AccessToken: raw, UserID: alice, UPN: upn},
+		graph.ActivationRequest{UserID: alice, RoleID: graphtest.RoleExchangeAdministrator, Duration: time.Hour, Justification: "mail flow"}); err != nil {
+		t.Fatal(err)
+	}
+	if as, err := g.ActiveAssignments(context.Background(), alice); err != nil || len(as) != 0 {
+		t.Fatalf("PIM shows the new activation already (%v, %v): the test proves nothing", as, err)
+	}
+	now := w.clock.now().UTC()
+	r, err := w.store.CreateRequest(store.Request{Platform: "test", ChatUser: "alice", UserID: alice, UPN: upn,
+		RoleID: graphtest.RoleExchangeAdministrator, RoleName: "Exchange Administrator", Duration: time.Hour, Justification: "mail flow",
+		State: store.StateActive, ActivatedAt: now, EndsAt: now.Add(time.Hour),
+		Write: &store.Write{Action: store.WriteDeactivate, At: now, By: alice, ByPlatform: "test", ByChatUser: "alice", Attempts: 1}},
+		store.AuditRecord{Actor: "test", Action: "request.deactivating"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := w.core.Reconcile(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	w.core.Wait()
+	got := w.request(r.ID)
+	if got.State != store.StateActive || got.Write == nil {
+		t.Fatalf("after reconciling a deactivation intent PIM shows no trace of: %s, write %+v; want still active, looked at again later", got.State, got.Write)
+	}
+}
