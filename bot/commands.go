@@ -35,7 +35,21 @@ func (c *Core) Command(ctx context.Context, a Actor, text string) error {
 // the store, so it is fast enough to run before a platform's acknowledgement; the returned job
 // does the rest.
 func (c *Core) Accept(a Actor, text string) (Job, error) {
-	job, err := c.accept(a, text)
+	return c.AcceptOnce(a, text, Once{})
+}
+
+// Once is an adapter's replay key for what it accepts (see store.FirstSeen): a command that
+// creates a request records it in the request's own transaction, any other records it first.
+type Once = store.Once
+
+// ErrReplay is AcceptOnce's answer for a key already handled: nothing was done or stored.
+var ErrReplay = store.ErrReplay
+
+// AcceptOnce is Accept that first makes sure once.Key (if not empty) was not handled before,
+// returning ErrReplay if it was. For an activation request the key is recorded in the same
+// transaction as the request (one commit before the acknowledgement, not two).
+func (c *Core) AcceptOnce(a Actor, text string, once Once) (Job, error) {
+	job, err := c.accept(a, text, once)
 	if err != nil || job == nil {
 		return job, err
 	}
@@ -45,14 +59,18 @@ func (c *Core) Accept(a Actor, text string) (Job, error) {
 	}, nil
 }
 
-func (c *Core) accept(a Actor, text string) (Job, error) {
+func (c *Core) accept(a Actor, text string, once Once) (Job, error) {
 	cmd, err := c.cfg.ParseCommand(text)
+	if err == nil && cmd.Kind == policy.KindRequest {
+		return c.acceptRequest(a, cmd, once)
+	}
+	if err := c.firstSeen(once); err != nil {
+		return nil, err
+	}
 	if err != nil {
 		return func(ctx context.Context) error { c.replyError(ctx, a, err); return nil }, nil
 	}
 	switch cmd.Kind {
-	case policy.KindRequest:
-		return c.acceptRequest(a, cmd)
 	case policy.KindRoles:
 		return func(ctx context.Context) error { return c.roles(ctx, a) }, nil
 	case policy.KindStatus:
@@ -370,4 +388,23 @@ func (c *Core) hasGroups() bool {
 		}
 	}
 	return false
+}
+
+// firstSeen records once.Key on its own (for what creates no request): ErrReplay if it was seen.
+func (c *Core) firstSeen(once Once) error {
+	if once.Key == "" {
+		return nil
+	}
+	at := once.At
+	if at.IsZero() {
+		at = c.now()
+	}
+	first, err := c.store.FirstSeen(once.Key, at, once.Window)
+	if err != nil {
+		return err
+	}
+	if !first {
+		return ErrReplay
+	}
+	return nil
 }

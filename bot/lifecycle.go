@@ -13,12 +13,18 @@ import (
 )
 
 // acceptRequest decides and persists an activation request; the job it returns moves it on.
-func (c *Core) acceptRequest(a Actor, cmd policy.Command) (Job, error) {
+func (c *Core) acceptRequest(a Actor, cmd policy.Command, once Once) (Job, error) {
 	who, _, err := c.identity(a)
 	if err != nil {
+		if err := c.firstSeen(once); err != nil {
+			return nil, err
+		}
 		return func(ctx context.Context) error { return c.mismatch(ctx, a, err) }, nil
 	}
 	if words, dup := c.duplicate(a, cmd.Role); dup {
+		if err := c.firstSeen(once); err != nil {
+			return nil, err
+		}
 		return func(ctx context.Context) error {
 			c.reply(ctx, a, Message{Kind: KindText, Text: words})
 			return nil
@@ -29,6 +35,9 @@ func (c *Core) acceptRequest(a Actor, cmd policy.Command) (Job, error) {
 	offer := time.Duration(0)
 	if !dec.Allowed {
 		if dec.Problem == nil || dec.Problem.Offer <= 0 {
+			if err := c.firstSeen(once); err != nil {
+				return nil, err
+			}
 			return func(ctx context.Context) error { c.replyError(ctx, a, dec.Problem); return nil }, nil
 		}
 		offer = dec.Problem.Offer
@@ -51,7 +60,7 @@ func (c *Core) acceptRequest(a Actor, cmd policy.Command) (Job, error) {
 		r.Duration = offer
 		detail += fmt.Sprintf(" offered=%s", hm(offer))
 	}
-	r, err = c.store.CreateRequest(r, c.event(a, "request.created", detail))
+	r, err = c.store.CreateRequestOnce(r, c.event(a, "request.created", detail), once)
 	if err != nil {
 		return nil, err
 	}

@@ -46,51 +46,56 @@ func migrateV6(tx *bolt.Tx) error {
 // whether it is new: false when the same key was recorded before and has not expired (then
 // nothing changes: a replay does not extend the window). It also prunes expired keys.
 func (s *Store) FirstSeen(key string, at time.Time, window time.Duration) (bool, error) {
-	if key == "" || len(key) > maxReplayKey {
-		return false, fmt.Errorf("store: replay key of %d bytes (want 1 to %d)", len(key), maxReplayKey)
-	}
-	if window <= 0 {
-		return false, fmt.Errorf("store: replay window %s", window)
+	if err := checkReplayKey(key, window); err != nil {
+		return false, err
 	}
 	at = s.at(at)
-	now := uint64(at.UnixNano())
 	first := false
 	// Group commit: an acknowledgement records its replay keys and then its request; under load
 	// they share transactions with everyone else's.
 	err := s.group(func(tx *bolt.Tx) error {
-		first = false // a failed shared transaction runs this again
-		root, err := bucket(tx, bucketReplays)
-		if err != nil {
-			return err
-		}
-		keys, exp := root.Bucket(bucketReplayKeys), root.Bucket(bucketReplayExpiry)
-		if keys == nil || exp == nil {
-			return fmt.Errorf("%w: %s", errBucketMissing, bucketReplays)
-		}
-		if err := pruneReplays(keys, exp, now); err != nil {
-			return err
-		}
-		k := []byte(key)
-		if v := keys.Get(k); v != nil {
-			if len(v) != 8 {
-				return fmt.Errorf("store: replay key %q holds %d bytes, want 8 (damaged file?)", key, len(v))
-			}
-			if binary.BigEndian.Uint64(v) > now {
-				return nil
-			}
-			// Expired but not pruned yet (more than a batch was due): replace it.
-			if err := exp.Delete(append(bytes.Clone(v), k...)); err != nil {
-				return err
-			}
-		}
-		until := u64(uint64(at.Add(window).UnixNano()))
-		if err := keys.Put(k, until); err != nil {
-			return err
-		}
-		first = true
-		return exp.Put(append(until, k...), []byte{})
+		var err error
+		first, err = firstSeenInTx(tx, key, at, window) // a failed shared transaction runs this again
+		return err
 	})
 	return first, err
+}
+
+// firstSeenInTx is FirstSeen inside tx: it records key unless it is already recorded and unexpired.
+func firstSeenInTx(tx *bolt.Tx, key string, at time.Time, window time.Duration) (bool, error) {
+	if err := checkReplayKey(key, window); err != nil {
+		return false, err
+	}
+	now := uint64(at.UnixNano())
+	root, err := bucket(tx, bucketReplays)
+	if err != nil {
+		return false, err
+	}
+	keys, exp := root.Bucket(bucketReplayKeys), root.Bucket(bucketReplayExpiry)
+	if keys == nil || exp == nil {
+		return false, fmt.Errorf("%w: %s", errBucketMissing, bucketReplays)
+	}
+	if err := pruneReplays(keys, exp, now); err != nil {
+		return false, err
+	}
+	k := []byte(key)
+	if v := keys.Get(k); v != nil {
+		if len(v) != 8 {
+			return false, fmt.Errorf("store: replay key %q holds %d bytes, want 8 (damaged file?)", key, len(v))
+		}
+		if binary.BigEndian.Uint64(v) > now {
+			return false, nil
+		}
+		// Expired but not pruned yet (more than a batch was due): replace it.
+		if err := exp.Delete(append(bytes.Clone(v), k...)); err != nil {
+			return false, err
+		}
+	}
+	until := u64(uint64(at.Add(window).UnixNano()))
+	if err := keys.Put(k, until); err != nil {
+		return false, err
+	}
+	return true, exp.Put(append(until, k...), []byte{})
 }
 
 // pruneReplays deletes up to replayPruneBatch keys that expired at or before now.
@@ -114,6 +119,16 @@ func pruneReplays(keys, exp *bolt.Bucket, now uint64) error {
 			return err
 		}
 		n++
+	}
+	return nil
+}
+
+func checkReplayKey(key string, window time.Duration) error {
+	if key == "" || len(key) > maxReplayKey {
+		return fmt.Errorf("store: replay key of %d bytes (want 1 to %d)", len(key), maxReplayKey)
+	}
+	if window <= 0 {
+		return fmt.Errorf("store: replay window %s", window)
 	}
 	return nil
 }

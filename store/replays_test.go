@@ -1,6 +1,7 @@
 package store
 
 import (
+	"errors"
 	"fmt"
 	"testing"
 	"time"
@@ -98,5 +99,30 @@ func TestFirstSeenPrunes(t *testing.T) {
 	}
 	if k, e := count(); k != 3 || e != 3 {
 		t.Errorf("at the end: %d keys, %d expiries; want 3 each", k, e)
+	}
+}
+
+// CreateRequestOnce records its key with the request: a replay stores nothing, and the key is
+// then seen by FirstSeen as well.
+func TestCreateRequestOnceRefusesReplay(t *testing.T) {
+	s := newTestStore(t)
+	at := time.Date(2026, 1, 2, 3, 4, 5, 0, time.UTC)
+	once := Once{Key: "slack:cmd:T1", At: at, Window: time.Minute}
+	r := Request{Platform: "slack", ChatUser: "U1", RoleName: "Exchange Administrator", Duration: time.Hour}
+	if _, err := s.CreateRequestOnce(r, AuditRecord{Actor: "slack:U1"}, once); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := s.CreateRequestOnce(r, AuditRecord{Actor: "slack:U1"}, once); !errors.Is(err, ErrReplay) {
+		t.Fatalf("replay: err %v, want ErrReplay", err)
+	}
+	all, err := s.Requests(Filter{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(all) != 1 {
+		t.Fatalf("%d requests, want 1", len(all))
+	}
+	if first, err := s.FirstSeen(once.Key, at.Add(time.Second), time.Minute); err != nil || first {
+		t.Fatalf("FirstSeen after CreateRequestOnce: first=%v err=%v, want false", first, err)
 	}
 }

@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"slices"
+	"time"
 
 	bolt "go.etcd.io/bbolt"
 )
@@ -22,6 +23,28 @@ func (s *Store) CreateRequest(r Request, ev AuditRecord) (Request, error) {
 // CreateRequestWith is CreateRequest whose out (if not nil) may queue chat deliveries for the new
 // request (which it gets with its ID set), committed in the same transaction.
 func (s *Store) CreateRequestWith(r Request, ev AuditRecord, out func(r Request, out *Outbox) error) (Request, error) {
+	return s.createRequest(r, ev, Once{}, out)
+}
+
+// Once is a replay key recorded in the same transaction as what it guards (see FirstSeen).
+type Once struct {
+	Key    string
+	At     time.Time // when it was handled; zero: the request's audit time
+	Window time.Duration
+}
+
+// ErrReplay is returned by CreateRequestOnce when its replay key was already recorded and has not
+// expired: nothing was stored.
+var ErrReplay = errors.New("store: already handled (replay)")
+
+// CreateRequestOnce is CreateRequest that also records once.Key as FirstSeen does, in the same
+// transaction: when the key is not new it stores nothing and returns ErrReplay. An empty key
+// records nothing.
+func (s *Store) CreateRequestOnce(r Request, ev AuditRecord, once Once) (Request, error) {
+	return s.createRequest(r, ev, once, nil)
+}
+
+func (s *Store) createRequest(r Request, ev AuditRecord, once Once, out func(r Request, out *Outbox) error) (Request, error) {
 	ev.At = s.at(ev.At)
 	if r.State == "" {
 		r.State = StateReceived
@@ -38,9 +61,28 @@ func (s *Store) CreateRequestWith(r Request, ev AuditRecord, out func(r Request,
 	if ev.Action == "" {
 		ev.Action = "request.created"
 	}
+	if once.Key != "" {
+		if err := checkReplayKey(once.Key, once.Window); err != nil {
+			return Request{}, err
+		}
+	}
 	var created Request
+	replayed := false
 	err := s.group(func(tx *bolt.Tx) error {
 		r, ev := r, ev // a failed shared transaction runs this again
+		replayed = false
+		if once.Key != "" {
+			at := ev.At
+			if !once.At.IsZero() {
+				at = s.at(once.At)
+			}
+			// A replay stores nothing but returns nil: it must not fail the shared transaction.
+			first, err := firstSeenInTx(tx, once.Key, at, once.Window)
+			if err != nil || !first {
+				replayed = err == nil
+				return err
+			}
+		}
 		if err := createInTx(tx, &r, &ev, out); err != nil {
 			return err
 		}
@@ -49,6 +91,9 @@ func (s *Store) CreateRequestWith(r Request, ev AuditRecord, out func(r Request,
 	})
 	if err != nil {
 		return Request{}, err
+	}
+	if replayed {
+		return Request{}, ErrReplay
 	}
 	return created, nil
 }

@@ -3,6 +3,7 @@ package slack
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"strings"
 	"sync"
 	"time"
@@ -120,6 +121,33 @@ func (a *Adapter) command(cmd slackapi.SlashCommand) ack {
 		}}
 	}
 	job, err := core.Accept(actor, text)
+	return a.accepted(o, cmd, job, err)
+}
+
+// onceCore is the core when it is also the adapter's Replays and can record a command's replay
+// key itself (see bot.Core.AcceptOnce); nil otherwise.
+func (a *Adapter) onceCore() OnceCore {
+	core := a.getCore()
+	oc, ok := core.(OnceCore)
+	if !ok || core == nil || any(a.replays) != any(core) {
+		return nil
+	}
+	return oc
+}
+
+// commandOnce is command for a non-empty text, the core recording key: replay reports a repeat.
+func (a *Adapter) commandOnce(core OnceCore, cmd slackapi.SlashCommand, key string) (ak ack, replay bool) {
+	o := newOrigin(cmd.UserID, cmd.ChannelID, cmd.ResponseURL)
+	actor := a.actor(cmd.UserID, cmd.UserName, cmd.ChannelID)
+	job, err := core.AcceptOnce(actor, strings.TrimSpace(cmd.Text), bot.Once{Key: key, At: time.Now(), Window: replayWindow})
+	if errors.Is(err, bot.ErrReplay) {
+		return ack{}, true
+	}
+	return a.accepted(o, cmd, job, err), false
+}
+
+// accepted is the acknowledgement of an accepted command.
+func (a *Adapter) accepted(o *origin, cmd slackapi.SlashCommand, job bot.Job, err error) ack {
 	if err != nil {
 		a.log.Error("accepting a command", "user", cmd.UserID, "err", err)
 		return ack{body: ephemeral("Something went wrong on our side; nothing was saved. Please try again in a minute.")}

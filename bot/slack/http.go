@@ -24,7 +24,20 @@ func (a *Adapter) Commands() http.Handler {
 			http.Error(w, "bad slash command", http.StatusBadRequest)
 			return
 		}
-		if !a.firstHTTP(w, cmp.Or(commandKey(cmd), requestKey(r.Header, body))) {
+		key := cmp.Or(commandKey(cmd), requestKey(r.Header, body))
+		if oc := a.onceCore(); oc != nil && key != "" && strings.TrimSpace(cmd.Text) != "" {
+			// The core records the key itself: for a command that creates a request, in the
+			// request's own transaction (one commit before the acknowledgement, not two).
+			ak, replay := a.commandOnce(oc, cmd, key)
+			if replay {
+				a.log.Warn("slack: request or action already handled; ignored", "kind", keyKind(key))
+				w.WriteHeader(http.StatusOK)
+				return
+			}
+			a.answer(w, ak)
+			return
+		}
+		if !a.firstHTTP(w, key) {
 			return
 		}
 		a.answer(w, a.command(cmd))

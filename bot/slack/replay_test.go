@@ -129,3 +129,47 @@ func TestSocketRedelivery(t *testing.T) {
 		t.Fatalf("%d requests after a second command, want 2", n)
 	}
 }
+
+// A request-creating command replayed to an adapter whose Replays is the core itself (as in
+// production: the replay key goes into the request's own transaction) creates nothing more.
+func TestReplayedRequestCommandCreatesNothing(t *testing.T) {
+	e := start(t, false)
+	a, err := slack.New(slack.Options{Core: e.w.Core, BotToken: slacktest.BotToken, SigningSecret: secret,
+		APIURL: e.fake.APIURL(), HomeDelay: 20 * time.Millisecond, Replays: e.w.Core})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer a.Close()
+	srv := httptest.NewServer(a.Commands())
+	defer srv.Close()
+	body := e.commandForm("alice", "exchange 1h fixing mail flow", "trig-once")
+	h := sign(body, time.Now())
+	post := func() int {
+		t.Helper()
+		req, _ := http.NewRequest(http.MethodPost, srv.URL, bytes.NewReader(body))
+		req.Header = h.Clone()
+		req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp.Body.Close()
+		a.Wait()
+		e.settle()
+		return resp.StatusCode
+	}
+	if status := post(); status != http.StatusOK {
+		t.Fatalf("first delivery: status %d", status)
+	}
+	if n := len(e.requests(t)); n != 1 {
+		t.Fatalf("%d requests after the first delivery, want 1", n)
+	}
+	for range 2 {
+		if status := post(); status != http.StatusOK {
+			t.Fatalf("replay: status %d, want 200", status)
+		}
+	}
+	if n := len(e.requests(t)); n != 1 {
+		t.Fatalf("%d requests after replays, want 1", n)
+	}
+}

@@ -47,6 +47,13 @@ type Core interface {
 	SubmitForm(a bot.Actor, f bot.Form) (bot.Job, error)
 }
 
+// OnceCore is a Core that records a command's replay key itself (bot.Core.AcceptOnce): used
+// when the Core is also the adapter's Replays, so that a request and its replay key are one commit.
+type OnceCore interface {
+	Core
+	AcceptOnce(a bot.Actor, text string, once bot.Once) (bot.Job, error)
+}
+
 // Options configure an Adapter.
 type Options struct {
 	// Core handles what users type and click; it may also be set later with Use.
