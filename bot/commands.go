@@ -336,7 +336,7 @@ func (c *Core) cancel1(ctx context.Context, a Actor, id uint64) (bool, error) {
 	_, err = c.change(ctx, id, c.event(a, "request.cancelled", ""), func(r *store.Request, out *outbox) error {
 		// Ownership was checked above (it reads the store, which fn may not); the requester
 		// cannot change in between.
-		if r.UserID != cur.UserID && cur.UserID != "" || !pending(r.State) {
+		if r.UserID != cur.UserID && cur.UserID != "" || !pending(r.State) || unsettledActivation(*r) {
 			return store.ErrNoChange
 		}
 		r.State = store.StateCancelled
@@ -350,6 +350,13 @@ func (c *Core) cancel1(ctx context.Context, a Actor, id uint64) (bool, error) {
 		return false, err
 	}
 	return true, nil
+}
+
+// unsettledActivation says whether r carries an activation write PIM may have taken (a crash or
+// a lost answer, PIM not showing it yet): such a request is not cancelled or superseded by chat,
+// which would leave PIM holding a role Elevate calls cancelled; reconciliation settles it first.
+func unsettledActivation(r store.Request) bool {
+	return r.Write != nil && r.Write.Action == store.WriteActivate && r.Write.Attempts > 0
 }
 
 // pending says whether a request can still be cancelled, denied or expire.

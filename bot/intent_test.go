@@ -755,3 +755,28 @@ func TestDeactivationIntentOnActivationNotShownYet(t *testing.T) {
 		t.Fatalf("after reconciling a deactivation intent PIM shows no trace of: %s, write %+v; want still active, looked at again later", got.State, got.Write)
 	}
 }
+
+// A request whose activation PIM may have taken (a write made, its answer lost, PIM not showing it
+// yet) and that now waits for the requester's sign-in again is not cancelled by chat: Elevate would
+// call cancelled a role PIM holds. Reconciliation settles it first.
+func TestUnsettledActivationIsNotCancelled(t *testing.T) {
+	w := newWorld(t, setup{})
+	w.say("alice", "exchange 1h fixing mail flow")
+	r := w.only("alice")
+	now := w.clock.now().UTC()
+	if _, err := w.store.Update(r.ID, store.AuditRecord{Actor: "test", Action: "request.write_unknown"}, func(x *store.Request) error {
+		x.State = store.StateAwaitingSignIn
+		x.Write = &store.Write{Action: store.WriteActivate, At: now, By: x.UserID, Attempts: 1}
+		return nil
+	}); err != nil {
+		t.Fatal(err)
+	}
+	w.say("alice", "cancel")
+	if got := w.request(r.ID); got.State == store.StateCancelled {
+		t.Fatalf("a request whose activation PIM may hold was cancelled: %s", got.State)
+	}
+	w.say("alice", "exchange 2h fixing mail flow properly")
+	if got := w.request(r.ID); got.State == store.StateCancelled {
+		t.Fatalf("a request whose activation PIM may hold was superseded: %s", got.State)
+	}
+}

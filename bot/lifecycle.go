@@ -147,7 +147,7 @@ func (c *Core) duplicateAfterSignIn(ctx context.Context, r store.Request) (stop 
 		return false, nil
 	}
 	r, err = c.update(ctx, r.ID, systemEvent(c.now(), "request.cancelled", "duplicate: "+words), func(x *store.Request) error {
-		if !superseded(x.State) {
+		if !superseded(x.State) || unsettledActivation(*x) {
 			return store.ErrNoChange
 		}
 		x.State = store.StateCancelled
@@ -208,7 +208,7 @@ func (c *Core) supersede(ctx context.Context, a Actor, r store.Request) {
 			continue
 		}
 		_, err := c.update(ctx, old.ID, c.event(a, "request.cancelled", fmt.Sprintf("superseded by #%d", r.ID)), func(x *store.Request) error {
-			if !superseded(x.State) {
+			if !superseded(x.State) || unsettledActivation(*x) {
 				return store.ErrNoChange
 			}
 			x.State = store.StateCancelled
