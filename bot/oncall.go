@@ -35,7 +35,7 @@ func (c *Core) waiveOnCall(ctx context.Context, r store.Request) bool {
 	switch ans, err := c.askOnCall(ctx, r, rule); {
 	case err != nil:
 		c.log.Warn("on-call check failed; asking approvers", "request_id", r.ID, "provider", rule.Provider, "err", err)
-		note = fmt.Sprintf("Could not check whether %s is on call (%s), so approvers decide.", name, onCallWords(err))
+		note = fmt.Sprintf("Could not check whether %s is on call (%s), so approvers decide.", name, onCallWords(err, rule.Provider))
 	case !ans.OnCall:
 		note = fmt.Sprintf("%s is %s, so approvers decide.", name, ans.Reason)
 	default:
@@ -86,13 +86,12 @@ func (c *Core) askOnCall(ctx context.Context, r store.Request, rule *policy.OnCa
 }
 
 // onCallWords says what went wrong with an on-call service, for approvers and the requester.
-func onCallWords(err error) string {
+func onCallWords(err error, provider string) string {
 	var oe *oncall.Error
 	switch {
+	case errors.Is(err, oncall.ErrNotConfigured) && provider == "opsgenie":
+		return "Opsgenie is not set up: OPSGENIE_API_KEY is missing"
 	case errors.Is(err, oncall.ErrNotConfigured):
-		if strings.Contains(err.Error(), "opsgenie") {
-			return "Opsgenie is not set up: OPSGENIE_API_KEY is missing"
-		}
 		return "PagerDuty is not set up: PAGERDUTY_TOKEN is missing"
 	case errors.As(err, &oe) && oe.Status == 0:
 		return oe.Provider + " could not be reached"
