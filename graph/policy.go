@@ -37,48 +37,9 @@ func (c *Client) RolePolicy(ctx context.Context, roleID string) (RolePolicy, err
 	if roleID == "" {
 		return RolePolicy{}, errors.New("graph: RolePolicy: empty role id")
 	}
-	c.mu.Lock()
-	cp, ok := c.policies[roleID]
-	c.mu.Unlock()
-	if ok && time.Since(cp.at) < c.cfg.PolicyTTL {
-		return cp.p, nil
-	}
 	// $filter on scopeId and scopeType is required by the API.
-	filter := "scopeId eq '/' and scopeType eq 'DirectoryRole' and roleDefinitionId eq " + odataQuote(roleID)
-	const op = "GET roleManagementPolicyAssignments"
-	var res struct {
-		Value []struct {
-			RoleID *string `json:"roleDefinitionId"`
-			Policy *struct {
-				Rules []policyRule `json:"rules"`
-			} `json:"policy"`
-		} `json:"value"`
-	}
-	err := c.send(ctx, c.app, op, abstractions.GET,
-		c.v1("/policies/roleManagementPolicyAssignments"+query("$filter", filter, "$expand", "policy($expand=rules)")), nil, &res, false)
-	if err != nil {
-		return RolePolicy{}, err
-	}
-	var rules []policyRule
-	found := false
-	for _, a := range res.Value {
-		if a.RoleID == nil || *a.RoleID == roleID {
-			found = a.Policy != nil
-			if found {
-				rules = a.Policy.Rules
-			}
-			break
-		}
-	}
-	if !found {
-		return RolePolicy{}, &Error{op: op, Status: http.StatusNotFound,
-			Code: "PolicyNotFound", Message: "no PIM policy is assigned to role " + roleID}
-	}
-	p := parsePolicy(roleID, rules)
-	c.mu.Lock()
-	c.policies[roleID] = cachedPolicy{p: p, at: time.Now()}
-	c.mu.Unlock()
-	return p, nil
+	return c.policy(ctx, "GET roleManagementPolicyAssignments", roleID, roleID, roleID,
+		"scopeId eq '/' and scopeType eq 'DirectoryRole' and roleDefinitionId eq "+odataQuote(roleID), "role")
 }
 
 // GroupPolicy reads the PIM for Groups settings for a user's own activation of access ("member"
@@ -91,15 +52,19 @@ func (c *Client) GroupPolicy(ctx context.Context, groupID, access string) (RoleP
 	if access == "" {
 		access = "member"
 	}
-	key := "group:" + strings.ToLower(groupID) + "|" + access
+	return c.policy(ctx, "GET roleManagementPolicyAssignments (group)", "group:"+strings.ToLower(groupID)+"|"+access, groupID, access,
+		"scopeId eq "+odataQuote(groupID)+" and scopeType eq 'Group' and roleDefinitionId eq "+odataQuote(access), "group")
+}
+
+// policy reads the policy assignment filter selects, for id (a role, or a group), the one whose
+// roleDefinitionId is def (or that names none), parses its rules and caches them under key.
+func (c *Client) policy(ctx context.Context, op, key, id, def, filter, what string) (RolePolicy, error) {
 	c.mu.Lock()
 	cp, ok := c.policies[key]
 	c.mu.Unlock()
 	if ok && time.Since(cp.at) < c.cfg.PolicyTTL {
 		return cp.p, nil
 	}
-	filter := "scopeId eq " + odataQuote(groupID) + " and scopeType eq 'Group' and roleDefinitionId eq " + odataQuote(access)
-	const op = "GET roleManagementPolicyAssignments (group)"
 	var res struct {
 		Value []struct {
 			RoleID *string `json:"roleDefinitionId"`
@@ -114,15 +79,15 @@ func (c *Client) GroupPolicy(ctx context.Context, groupID, access string) (RoleP
 		return RolePolicy{}, err
 	}
 	for _, a := range res.Value {
-		if (a.RoleID == nil || strings.EqualFold(*a.RoleID, access)) && a.Policy != nil {
-			p := parsePolicy(groupID, a.Policy.Rules)
+		if (a.RoleID == nil || strings.EqualFold(*a.RoleID, def)) && a.Policy != nil {
+			p := parsePolicy(id, a.Policy.Rules)
 			c.mu.Lock()
 			c.policies[key] = cachedPolicy{p: p, at: time.Now()}
 			c.mu.Unlock()
 			return p, nil
 		}
 	}
-	return RolePolicy{}, &Error{op: op, Status: http.StatusNotFound, Code: "PolicyNotFound", Message: "no PIM policy is assigned to group " + groupID}
+	return RolePolicy{}, &Error{op: op, Status: http.StatusNotFound, Code: "PolicyNotFound", Message: "no PIM policy is assigned to " + what + " " + id}
 }
 
 // policyRule holds the fields of the rule types Elevate reads, told apart by @odata.type
