@@ -146,21 +146,18 @@ func (c *Core) duplicateAfterSignIn(ctx context.Context, r store.Request) (stop 
 	if !dup {
 		return false, nil
 	}
-	r, err = c.update(ctx, r.ID, systemEvent(c.now(), "request.cancelled", "duplicate: "+words), func(x *store.Request) error {
+	_, err = c.change(ctx, r.ID, systemEvent(c.now(), "request.cancelled", "duplicate: "+words), func(x *store.Request, out *outbox) error {
 		if !superseded(x.State) || unsettledActivation(*x) {
 			return store.ErrNoChange
 		}
 		x.State = store.StateCancelled
+		out.tell(*x, Message{Kind: KindText, Text: words})
 		return nil
 	})
 	if errors.Is(err, store.ErrNoChange) {
 		return false, nil // it moved on meanwhile; its own path decides
 	}
-	if err != nil {
-		return true, err
-	}
-	c.tell(ctx, r, Message{Kind: KindText, Text: words})
-	return true, nil
+	return true, err
 }
 
 // duplicateIn says, in the user's words, which of rs (one person's open requests) a new request

@@ -44,21 +44,19 @@ func (c *Core) pilotGate(ctx context.Context, r store.Request) (stop bool, err e
 }
 
 func (c *Core) endForPilot(ctx context.Context, r store.Request, code, words string) error {
-	r, err := c.update(ctx, r.ID, systemEvent(c.now(), "request.failed", code), func(x *store.Request) error {
+	// The answer is queued in the same transaction as the end, so a crash cannot lose it.
+	_, err := c.change(ctx, r.ID, systemEvent(c.now(), "request.failed", code), func(x *store.Request, out *outbox) error {
 		if x.State.Terminal() || x.State == store.StateActivating || x.State == store.StateActive {
 			return store.ErrNoChange
 		}
 		x.State, x.FailureCode, x.FailureMessage = store.StateFailed, code, words
+		out.tell(*x, Message{Kind: KindResult, Text: words})
 		return nil
 	})
 	if errors.Is(err, store.ErrNoChange) {
 		return nil
 	}
-	if err != nil {
-		return err
-	}
-	c.tell(ctx, r, Message{Kind: KindResult, Text: words})
-	return nil
+	return err
 }
 
 // Feedback is one `feedback` note.

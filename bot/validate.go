@@ -60,19 +60,16 @@ func (c *Core) pimWouldAccept(ctx context.Context, r store.Request) (bool, error
 		return true, nil
 	}
 	code, words := c.refusal(ctx, r, err)
-	r, uerr := c.update(ctx, r.ID, systemEvent(c.now(), "request.failed", code+" (PIM's dry run, before approval)"), func(x *store.Request) error {
+	_, uerr := c.change(ctx, r.ID, systemEvent(c.now(), "request.failed", code+" (PIM's dry run, before approval)"), func(x *store.Request, out *outbox) error {
 		if x.State != store.StateReceived && x.State != store.StateAwaitingSignIn {
 			return store.ErrNoChange
 		}
 		x.State, x.FailureCode, x.FailureMessage = store.StateFailed, code, words
+		out.tell(*x, Message{Kind: KindResult, Text: fmt.Sprintf("%s was not activated. %s", x.RoleName, words)})
 		return nil
 	})
 	if errors.Is(uerr, store.ErrNoChange) {
 		return false, nil
 	}
-	if uerr != nil {
-		return false, uerr
-	}
-	c.tell(ctx, r, Message{Kind: KindResult, Text: fmt.Sprintf("%s was not activated. %s", r.RoleName, words)})
-	return false, nil
+	return false, uerr
 }
