@@ -323,7 +323,7 @@ func serve(parent context.Context, args []string, stdout, stderr io.Writer) erro
 	// earlier run left, and what waited for a target to become known.
 	bg.Go(func() { core.RunOutbox(ctx) })
 	if len(chats) == 0 {
-		log.Warn("no chat platform configured: set SLACK_BOT_TOKEN and SLACK_SIGNING_SECRET, or MICROSOFT_APP_ID and MICROSOFT_APP_PASSWORD")
+		log.Warn("no chat platform configured: set SLACK_BOT_TOKEN and SLACK_SIGNING_SECRET, or MICROSOFT_APP_ID with the bot's credential (README → Teams)")
 	}
 	mux.Handle("/auth/callback", core.AuthCallback())
 	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, _ *http.Request) { io.WriteString(w, "ok\n") })

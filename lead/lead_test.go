@@ -6,8 +6,11 @@ import (
 	"testing"
 	"time"
 
+	"github.com/elevate-pim/elevate/internal/pgtest"
 	"github.com/jackc/pgx/v5"
 )
+
+func TestMain(m *testing.M) { pgtest.Main(m) }
 
 // Short numbers so takeovers happen within a test; the bounds asserted below follow from them.
 var testConfig = Config{TTL: 2 * time.Second, RenewEvery: 200 * time.Millisecond, Margin: 500 * time.Millisecond}
@@ -122,7 +125,7 @@ func waitingOnLock(t *testing.T, conn *pgx.Conn, e *Elector) {
 }
 
 func TestOnlyOneLeads(t *testing.T) {
-	url := testURL(t)
+	url := pgtest.URL(t)
 	a, b := newElector(t, url, "a"), newElector(t, url, "b")
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
@@ -187,7 +190,7 @@ func TestOnlyOneLeads(t *testing.T) {
 }
 
 func TestTakeoverWhenLeaderLosesDatabase(t *testing.T) {
-	url := testURL(t)
+	url := pgtest.URL(t)
 	conn := connect(t, url)
 	setupWrites(t, conn)
 	a, b := newElector(t, url, "a"), newElector(t, url, "b")
@@ -232,7 +235,7 @@ func TestTakeoverWhenLeaderLosesDatabase(t *testing.T) {
 // A leader that believes it leads but was overtaken (it was paused past its lease) is refused
 // by the database, not by its own bookkeeping.
 func TestFenceRefusesAnUnseenTakeover(t *testing.T) {
-	url := testURL(t)
+	url := pgtest.URL(t)
 	conn := connect(t, url)
 	setupWrites(t, conn)
 	a := newElector(t, url, "a")
@@ -251,7 +254,7 @@ func TestFenceRefusesAnUnseenTakeover(t *testing.T) {
 
 // A write in flight during a takeover commits before it or not at all.
 func TestInflightWriteDuringTakeover(t *testing.T) {
-	url := testURL(t)
+	url := pgtest.URL(t)
 	conn := connect(t, url)
 	setupWrites(t, conn)
 	a, b := newElector(t, url, "a"), newElector(t, url, "b")
@@ -307,7 +310,7 @@ func TestInflightWriteDuringTakeover(t *testing.T) {
 // A renewal that hangs does not keep a leader leading: it steps down at its local deadline,
 // before its lease can expire in the database.
 func TestStepsDownWhenRenewalHangs(t *testing.T) {
-	url := testURL(t)
+	url := pgtest.URL(t)
 	conn := connect(t, url)
 	a := newElector(t, url, "a")
 	actx := mustLead(t, a)
