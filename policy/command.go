@@ -74,8 +74,8 @@ func (k Kind) String() string {
 
 // Command is one parsed chat command.
 type Command struct {
-	Kind          Kind
-	Role          *Role         // nil when not given (done/extend take an optional role); Roles[0] when several
+	Kind Kind
+	Role *Role // nil when not given (done/extend take an optional role); Roles[0] when several
 	// Roles are the roles named, in order, when there are several ("exchange,sharepoint 4h …",
 	// "done exchange,sharepoint"); nil for one role or none.
 	Roles []*Role

@@ -2,9 +2,9 @@ package policy
 
 import (
 	"errors"
-	"strings"
 	"reflect"
 	"slices"
+	"strings"
 	"testing"
 	"time"
 	"unicode/utf8"
