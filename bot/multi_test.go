@@ -1,0 +1,70 @@
+package bot_test
+
+import (
+	"testing"
+	"time"
+
+	"github.com/elevate-pim/elevate/graph/graphtest"
+	"github.com/elevate-pim/elevate/store"
+)
+
+// Several roles in one request, cut off between its two PIM activations: Exchange's selfActivate
+// reached PIM and the process died before SharePoint's was made. After a restart each role's
+// intent is settled on its own: Exchange is found active in PIM (never activated twice),
+// SharePoint, with no write made and the token gone with the process, asks for one sign-in and is
+// activated; dave hears one line for both roles at the end.
+func TestMultiRoleCrashBetweenActivations(t *testing.T) {
+	const exo, spo = graphtest.RoleExchangeAdministrator, graphtest.RoleSharePointAdministrator
+	w, cg := crashWorld(t, 0)
+	cg.arm("activate", true) // the first activation's answer arrives, then the process dies
+	w.say("dave", "exchange,sharepoint 1h fixing mail flow")
+	w.signIn("dave")
+	w.core.Wait()
+	rs, err := w.store.Requests(store.Filter{ChatUser: "dave", Platform: "test"})
+	if err != nil || len(rs) != 2 {
+		t.Fatalf("dave's requests: %d, %v", len(rs), err)
+	}
+	ex, sp := rs[0], rs[1]
+	if ex.Group != ex.ID || sp.Group != ex.ID || ex.RoleID != exo || sp.RoleID != spo {
+		t.Fatalf("items: %+v / %+v", ex, sp)
+	}
+	if ex.State != store.StateActivating || ex.Write == nil || ex.Write.Action != store.WriteActivate {
+		t.Fatalf("Exchange after the crash: %s, write %+v; want its intent", ex.State, ex.Write)
+	}
+	if sp.State != store.StateAwaitingSignIn || sp.Write != nil || w.pimActive("dave@contoso.example", spo) != 0 {
+		t.Fatalf("SharePoint after the crash: %s, write %+v; want untouched", sp.State, sp.Write)
+	}
+	time.Sleep(60 * time.Millisecond) // past the tenant's provisioning delay
+	if w.pimActive("dave@contoso.example", exo) != 1 {
+		t.Fatal("PIM did not take Exchange's write")
+	}
+
+	w.restart()
+	w.minute()
+	if got := w.request(ex.ID); got.State != store.StateActive || got.Write != nil {
+		t.Fatalf("Exchange after the restart: %s, write %+v", got.State, got.Write)
+	}
+	if got := w.request(sp.ID); got.State != store.StateAwaitingSignIn {
+		t.Fatalf("SharePoint after the restart: %s", got.State)
+	}
+	contains(t, w.rec.lastTo("dave"), "to activate Exchange Administrator and SharePoint Administrator for 1h")
+	w.signIn("dave")
+	w.core.Wait()
+	for _, id := range []uint64{ex.ID, sp.ID} {
+		if got := w.request(id); got.State != store.StateActive || got.Write != nil {
+			t.Fatalf("#%d %s after the sign-in: %s (%s)", id, got.RoleName, got.State, got.FailureMessage)
+		}
+	}
+	if n, m := w.pimActive("dave@contoso.example", exo), w.pimActive("dave@contoso.example", spo); n != 1 || m != 1 {
+		t.Fatalf("PIM activations: Exchange %d, SharePoint %d; want one each", n, m)
+	}
+	if n := w.told("dave", "Exchange Administrator active until"); n != 2 { // its own line, and the request's line
+		t.Errorf("told %d times that Exchange is active, want twice: %q", n, w.rec.to("dave"))
+	}
+	if n := w.told("dave", "; SharePoint Administrator active until"); n != 1 {
+		t.Errorf("told %d times the request's line, want once: %q", n, w.rec.to("dave"))
+	}
+	if !w.audited(ex.ID, "request.reconciled") {
+		t.Error("no reconciled record for Exchange")
+	}
+}
