@@ -25,7 +25,7 @@ import (
 //   - the requester's sign-in (one link; tier-0: made for this request) and PIM's dry run of every
 //     role before any approver is asked: what PIM would refuse stops the request before the card;
 //   - one card, for the first item, listing every role; one approval decision, recorded on every
-//     item in one transaction (an approver must be an approver of every role);
+//     item in one transaction (an approver must be an approver of every role that needs approval);
 //   - then one PIM activation per role, each its own intent; the requester hears each role's
 //     outcome and, when the last one settles, one line for all ("Exchange Administrator active
 //     until 14:00; SharePoint Administrator refused by PIM: …").
@@ -414,6 +414,9 @@ func (c *Core) waiveOnCallGroup(ctx context.Context, rs []store.Request) bool {
 	note := ""
 	for _, r := range rs {
 		role := c.cfg.RoleByID(r.RoleID)
+		if role != nil && role.Approval.Required == 0 {
+			continue // needs no approval, so no waiver
+		}
 		if role == nil || role.Approval.OnCall == nil || (role.Tier0 && !role.Approval.OnCall.Tier0) {
 			if len(words) > 0 || slices.ContainsFunc(rs, func(x store.Request) bool { return c.hasOnCall(x) }) {
 				note = fmt.Sprintf("%s has no on-call waiver, so approvers decide for the whole request.", r.RoleName)
@@ -525,8 +528,9 @@ func (c *Core) activateGroup(ctx context.Context, head uint64) error {
 }
 
 // decideGroup records an approver's decision on a multi-role request: once, on every item, in one
-// transaction. The approver must be an approver of every role; a tier-0 role among them makes it
-// need a sign-in for this request.
+// transaction. The approver must be an approver of every role whose rule asks for approval (a role
+// without approvers adds no constraint); a tier-0 role among them makes it need a sign-in for this
+// request.
 func (c *Core) decideGroup(ctx context.Context, a Actor, head uint64, action Action, reason string) error {
 	rs, err := c.store.GroupRequests(head)
 	if err != nil {
@@ -549,7 +553,7 @@ func (c *Core) decideGroup(ctx context.Context, a Actor, head uint64, action Act
 		c.reply(ctx, a, Message{Kind: KindError, Text: "You can't approve or deny your own request."})
 		return nil
 	}
-	var roles []*policy.Role
+	var roles []*policy.Role // the roles whose rule asks for approvers: who approves must be one of each
 	tier0 := false
 	for _, r := range rs {
 		role := c.cfg.RoleByID(r.RoleID)
@@ -557,7 +561,9 @@ func (c *Core) decideGroup(ctx context.Context, a Actor, head uint64, action Act
 			c.reply(ctx, a, Message{Kind: KindError, Text: fmt.Sprintf("%s is no longer in Elevate's configuration, so nobody can approve this request here.", r.RoleName)})
 			return nil
 		}
-		roles = append(roles, role)
+		if role.Approval.Required > 0 {
+			roles = append(roles, role)
+		}
 		tier0 = tier0 || role.Tier0
 	}
 	who, known, err := c.identity(a)
@@ -569,7 +575,7 @@ func (c *Core) decideGroup(ctx context.Context, a Actor, head uint64, action Act
 		return nil
 	}
 	notApprover := func(role *policy.Role) {
-		c.reply(ctx, a, Message{Kind: KindError, Text: fmt.Sprintf("You are not an approver for %s, one of the roles of this request: an approver of a request for several roles must be an approver of each.", role.Name)})
+		c.reply(ctx, a, Message{Kind: KindError, Text: fmt.Sprintf("You are not an approver for %s, one of the roles of this request: a request for several roles is approved by approvers of each role that needs approval.", role.Name)})
 	}
 	fresh := false
 	if known && tier0 {
@@ -778,7 +784,7 @@ func (c *Core) groupCard(h store.Request) Message {
 		if tier0 {
 			rule += "; tier-0 rules"
 		}
-		m.Fields = append(m.Fields, Field{"Rule", rule + " (the strictest of its roles); an approver must approve for every role"})
+		m.Fields = append(m.Fields, Field{"Rule", rule + " (the strictest of its roles); approvers of each role that needs approval"})
 	}
 	what := c.groupRoles(rs)
 	switch {
