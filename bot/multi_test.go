@@ -68,3 +68,56 @@ func TestMultiRoleCrashBetweenActivations(t *testing.T) {
 		t.Error("no reconciled record for Exchange")
 	}
 }
+
+// `done` and `extend` with several roles active: the roles of one request are ended together by
+// a plain `done`; roles from different requests make `done` ask which, offering `done all`; a role
+// list names exactly the ones to end, and one sign-in covers them all.
+func TestMultiRoleDoneAndExtendWords(t *testing.T) {
+	const exo, spo = graphtest.RoleExchangeAdministrator, graphtest.RoleSharePointAdministrator
+	w, _ := crashWorld(t, 0)
+	w.say("dave", "exchange,sharepoint 1h fixing mail flow")
+	w.signIn("dave")
+	w.core.Wait()
+	time.Sleep(60 * time.Millisecond)
+	w.tenant.Advance(6 * time.Minute) // past PIM's first five minutes, when it refuses to end one
+	w.clock.advance(6 * time.Minute)
+	w.say("dave", "done")
+	w.core.Wait()
+	if n, m := w.pimActive("dave@contoso.example", exo), w.pimActive("dave@contoso.example", spo); n != 0 || m != 0 {
+		t.Fatalf("after done: PIM still has Exchange %d, SharePoint %d", n, m)
+	}
+	for _, r := range w.requests("dave") {
+		if r.State != store.StateEnded {
+			t.Fatalf("after done: #%d %s %s", r.ID, r.RoleName, r.State)
+		}
+	}
+
+	// Two separate requests: `done` asks which.
+	w.say("dave", "exchange 1h a")
+	w.say("dave", "sharepoint 1h b")
+	w.core.Wait()
+	time.Sleep(60 * time.Millisecond)
+	w.say("dave", "done")
+	contains(t, w.rec.lastTo("dave"), "You have more than one active role, from different requests; say which: `done exchange`, `done sharepoint`, or `done all`")
+	w.say("dave", "extend exchange,teams 30m")
+	contains(t, w.rec.lastTo("dave"), "You have no active Teams Administrator from Elevate, so nothing was done")
+	w.restart() // the token is gone: one sign-in for both
+	w.tenant.Advance(6 * time.Minute)
+	w.clock.advance(6 * time.Minute)
+	w.say("dave", "done exchange,sharepoint")
+	contains(t, w.rec.lastTo("dave"), "Ending Exchange Administrator and SharePoint Administrator is your own PIM deactivation: sign in with your Microsoft account (one sign-in for all of them)")
+	w.signIn("dave")
+	w.core.Wait()
+	if n, m := w.pimActive("dave@contoso.example", exo), w.pimActive("dave@contoso.example", spo); n != 0 || m != 0 {
+		t.Fatalf("after done exchange,sharepoint: PIM still has Exchange %d, SharePoint %d", n, m)
+	}
+}
+
+func (w *world) requests(user string) []store.Request {
+	w.t.Helper()
+	rs, err := w.store.Requests(store.Filter{Platform: "test", ChatUser: user})
+	if err != nil {
+		w.t.Fatal(err)
+	}
+	return rs
+}
