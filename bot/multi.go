@@ -248,6 +248,9 @@ func (c *Core) sendSignInGroup(ctx context.Context, head store.Request, why, cla
 	if err != nil {
 		return err
 	}
+	if head.ID != rs[0].ID && rs[0].State == store.StateAwaitingSignIn {
+		return nil // the first item waits for the same sign-in: its link is the one (Reconcile goes through every item)
+	}
 	head = rs[0]
 	actor := Actor{Platform: head.Platform, ChatUser: head.ChatUser, Name: head.ChatName, Channel: head.Channel, UserID: head.UserID, EmailHint: head.LoginHint}
 	link, err := c.signInLink(ctx, pendingSignIn{purpose: forRequest, requestID: head.ID, actor: actor, claims: claims}, head.UPN)
@@ -256,10 +259,19 @@ func (c *Core) sendSignInGroup(ctx context.Context, head store.Request, why, cla
 		c.tellLater(ctx, head, Message{Kind: KindError, Text: "I couldn't prepare a Microsoft sign-in link just now. Your request is saved; try `/elevate status` in a minute."})
 		return nil
 	}
-	c.asked.Store(head.ID, struct{}{})
-	text := fmt.Sprintf("Sign in with your Microsoft account to activate %s. One sign-in covers every role of this request; the link works once, for 10 minutes.", c.groupRoles(rs))
+	var waiting []store.Request // the roles the sign-in is for: not those active or over already
+	for _, r := range rs {
+		c.asked.Store(r.ID, struct{}{})
+		if pending(r.State) && r.State != store.StateActive {
+			waiting = append(waiting, r)
+		}
+	}
+	if len(waiting) == 0 {
+		return nil
+	}
+	text := fmt.Sprintf("Sign in with your Microsoft account to activate %s. One sign-in covers every role of this request; the link works once, for 10 minutes.", c.groupRoles(waiting))
 	if approvals(head) >= head.ApprovalsNeeded && head.ApprovalsNeeded > 0 {
-		text = fmt.Sprintf("Your request for %s was approved. Sign in to activate it now; the link works once, for 10 minutes.", c.groupRoles(rs))
+		text = fmt.Sprintf("Your request for %s was approved. Sign in to activate it now; the link works once, for 10 minutes.", c.groupRoles(waiting))
 	}
 	if why != "" {
 		text = why + " " + text

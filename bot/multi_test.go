@@ -47,7 +47,9 @@ func TestMultiRoleCrashBetweenActivations(t *testing.T) {
 	if got := w.request(sp.ID); got.State != store.StateAwaitingSignIn {
 		t.Fatalf("SharePoint after the restart: %s", got.State)
 	}
-	contains(t, w.rec.lastTo("dave"), "to activate Exchange Administrator and SharePoint Administrator for 1h")
+	if n := w.told("dave", "Elevate restarted, so the sign-in link I sent you earlier no longer works. Sign in with your Microsoft account to activate SharePoint Administrator for 1h"); n != 1 {
+		t.Fatalf("told %d times to sign in again for SharePoint, want once: %q", n, w.rec.to("dave"))
+	}
 	w.signIn("dave")
 	w.core.Wait()
 	for _, id := range []uint64{ex.ID, sp.ID} {
@@ -120,4 +122,28 @@ func (w *world) requests(user string) []store.Request {
 		w.t.Fatal(err)
 	}
 	return rs
+}
+
+// A multi-role request waiting for its sign-in when Elevate restarts gets one new link, for all
+// its roles, not one per role.
+func TestMultiRoleRestartWaitingForSignIn(t *testing.T) {
+	w, _ := crashWorld(t, 0)
+	w.say("dave", "exchange,sharepoint,tier1 1h fixing mail flow")
+	w.core.Wait()
+	if n := w.told("dave", "Sign in with your Microsoft account"); n != 1 {
+		t.Fatalf("%d sign-in messages before the restart, want 1: %q", n, w.rec.to("dave"))
+	}
+	w.restart()
+	w.minute()
+	w.minute()
+	if n := w.told("dave", "Elevate restarted, so the sign-in link I sent you earlier no longer works."); n != 1 {
+		t.Fatalf("%d new links after the restart, want 1: %q", n, w.rec.to("dave"))
+	}
+	w.signIn("dave")
+	w.core.Wait()
+	for _, r := range w.requests("dave") {
+		if r.State != store.StateActive {
+			t.Fatalf("#%d %s: %s (%s)", r.ID, r.RoleName, r.State, r.FailureMessage)
+		}
+	}
 }
