@@ -70,10 +70,15 @@ func server() (string, error) {
 // Without it the cluster is still stopped, a second after the test binary exits.
 func Main(m *testing.M) {
 	code := m.Run()
+	Stop()
+	os.Exit(code)
+}
+
+// Stop stops the cluster that URL started, if any; for a TestMain that runs the tests itself.
+func Stop() {
 	if serverStop != nil {
 		serverStop()
 	}
-	os.Exit(code)
 }
 
 var dbSeq struct {
