@@ -5,8 +5,6 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-
-	bolt "go.etcd.io/bbolt"
 )
 
 // A multi-role request ("exchange,sharepoint 4h fixing mail flow") is stored as sibling requests,
@@ -54,7 +52,7 @@ func (s *Store) CreateRequestsOnce(rs []Request, evs []AuditRecord, once Once) (
 	}
 	var created []Request
 	replayed := false
-	err := s.group(func(tx *bolt.Tx) error {
+	err := s.group(func(tx kvTx) error {
 		created, replayed = nil, false // a failed shared transaction runs this again
 		if once.Key != "" {
 			when := at
@@ -104,7 +102,7 @@ func (s *Store) CreateRequestsOnce(rs []Request, evs []AuditRecord, once Once) (
 // GroupRequests returns the items of the multi-role request whose first item is group, in order.
 func (s *Store) GroupRequests(group uint64) ([]Request, error) {
 	var rs []Request
-	err := s.db.View(func(tx *bolt.Tx) error {
+	err := s.db.View(func(tx kvTx) error {
 		var err error
 		rs, err = groupInTx(tx, group)
 		return err
@@ -112,7 +110,7 @@ func (s *Store) GroupRequests(group uint64) ([]Request, error) {
 	return rs, err
 }
 
-func groupInTx(tx *bolt.Tx, group uint64) ([]Request, error) {
+func groupInTx(tx kvTx, group uint64) ([]Request, error) {
 	head, err := getRequest(tx, group)
 	if err != nil {
 		return nil, err
@@ -147,7 +145,7 @@ func (s *Store) UpdateGroup(group uint64, ev AuditRecord, fn func(rs []*Request,
 		out     []Request
 		refused error
 	)
-	err := s.group(func(tx *bolt.Tx) error {
+	err := s.group(func(tx kvTx) error {
 		out, refused = nil, nil
 		olds, err := groupInTx(tx, group)
 		if err != nil {
