@@ -208,7 +208,9 @@ func serve(parent context.Context, args []string, stdout, stderr io.Writer) erro
 	var bg sync.WaitGroup
 	fs := flag.NewFlagSet("serve", flag.ContinueOnError)
 	config := fs.String("config", "elevate.yaml", "configuration file")
-	db := fs.String("db", "elevate.db", "store file")
+	// The store from the environment too: a platform that cannot template arguments from a
+	// secret (Azure Container Apps) gives it as ELEVATE_DATABASE_URL, from Key Vault.
+	db := fs.String("db", envOr("ELEVATE_DATABASE_URL", "elevate.db"), "the store (default $ELEVATE_DATABASE_URL, else elevate.db)")
 	listen := fs.String("listen", defaultListen(os.Getenv), "HTTP listen address (default $ELEVATE_LISTEN, else :8080)")
 	backupDir := fs.String("backup-dir", "", "take hot backups of the store into this directory (with -backup-every)")
 	backupEvery := fs.Duration("backup-every", 24*time.Hour, "how often to back up the store when -backup-dir is set")
