@@ -1,10 +1,14 @@
 package bot_test
 
 import (
+	"context"
+	"errors"
+	"sync/atomic"
 	"testing"
 	"time"
 
 	"github.com/elevate-pim/elevate/bot"
+	"github.com/elevate-pim/elevate/graph"
 	"github.com/elevate-pim/elevate/store"
 )
 
@@ -81,5 +85,59 @@ func TestOfferSurvivesRestart(t *testing.T) {
 	w.signIn("alice")
 	if got := w.request(r.ID); got.State != store.StateActive || got.Duration != 8*time.Hour {
 		t.Fatalf("after using the offer: %s for %s (%s)", got.State, got.Duration, got.FailureMessage)
+	}
+}
+
+// crashOnLookup is the core's Graph, except that looking a person up by UPN (whom to remind)
+// "crashes" the process once armed: the store is closed under the core, so nothing after it
+// commits.
+type crashOnLookup struct {
+	bot.Graph
+	armed atomic.Bool
+	w     atomic.Pointer[world]
+}
+
+func (g *crashOnLookup) User(ctx context.Context, idOrUPN string) (graph.User, error) {
+	if g.armed.CompareAndSwap(true, false) {
+		if w := g.w.Load(); w != nil {
+			w.store.Close()
+		}
+		return graph.User{}, errors.New("test: the process died here")
+	}
+	return g.Graph.User(ctx, idOrUPN)
+}
+
+// The approvers' reminder DMs are queued in the same transaction as the reminder itself: a crash
+// while the people to remind are being looked up loses nothing: after the restart the reminder
+// is due again and goes out whole, the DMs included, once.
+func TestReminderDMsWithTheReminder(t *testing.T) {
+	g := &crashOnLookup{}
+	w := newWorld(t, setup{wrap: func(c *graph.Client) bot.Graph { g.Graph = c; return g }})
+	g.w.Store(w)
+	if err := w.store.Bind(store.Binding{Platform: "test", ChatUser: "carol", UserID: w.tenant.UserID("carol@" + w.domain), UPN: "carol@" + w.domain},
+		store.AuditRecord{Actor: "test", Action: "binding.created"}); err != nil {
+		t.Fatal(err)
+	}
+	w.say("alice", "ga 1h INC-1234 restore tenant")
+	w.signIn("alice")
+	r := w.only("alice")
+	w.clock.advance(w.cfg.RequestExpiry - 14*time.Minute) // past the 15-minute reminder point
+	g.armed.Store(true)
+	_ = w.core.Expire(context.Background()) // dies half-way
+	w.core.Wait()
+	if g.armed.Load() {
+		t.Fatal("the reminder looked nobody up: the test proves nothing")
+	}
+	w.restart()
+	w.sweep()
+	w.sweep()
+	if n := w.count("carol", "Reminder — request #"+num(r.ID)); n != 1 {
+		t.Errorf("carol got %d reminders after the crash and restart, want 1: %q", n, w.rec.to("carol"))
+	}
+	if n := w.count(w.cfg.Channels.Approvals, "Reminder — request #"+num(r.ID)); n != 1 {
+		t.Errorf("%d reminders in the approvals channel, want 1", n)
+	}
+	if got := w.request(r.ID); got.Reminders != 1 {
+		t.Errorf("reminders recorded: %d, want 1", got.Reminders)
 	}
 }
