@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/elevate-pim/elevate/bot"
+	"github.com/elevate-pim/elevate/bot/schedule"
 	"github.com/elevate-pim/elevate/bot/slack"
 	"github.com/elevate-pim/elevate/bot/slack/slacktest"
 	"github.com/elevate-pim/elevate/demo"
@@ -194,5 +195,65 @@ func TestHeldUntilInvited(t *testing.T) {
 				t.Error("alice was not told the approvers were asked once the card was posted")
 			}
 		})
+	}
+}
+
+// TestReviewPromptLostAnswer: review prompts go through the outbox, queued with the record that
+// the item was prompted. Slack posts dave's first prompt but its answer is lost: both items are
+// recorded as prompted all the same, and the retry finds the first in his DM's history instead
+// of posting it again, then posts the second.
+func TestReviewPromptLostAnswer(t *testing.T) {
+	clk := &fakeClock{}
+	e := startEnv(t, false, examples.Tenant, examples.Config, func(o *demo.Options) { o.Now = clk.now })
+	e.fake.SetClock(clk.now)
+	dm := slacktest.DMChannel(uid("dave"))
+	e.fake.LoseAnswer("chat.postMessage", dm)
+	sch, err := schedule.New(schedule.Options{Config: e.w.Config, Core: e.w.Core, Graph: e.w.Graph, Store: e.w.Store, Now: clk.now})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := sch.StartReview(t.Context(), "test"); err != nil {
+		t.Fatal(err)
+	}
+	e.settle()
+	prompts := func() int {
+		n := 0
+		for _, m := range e.fake.Private(uid("dave")) {
+			if strings.Contains(m.Plain(), "Do you still need") {
+				n++
+			}
+		}
+		return n
+	}
+	if n := prompts(); n != 1 {
+		t.Fatalf("dave has %d prompts in his DM, want 1 (posted, its answer lost; the second waits behind it)", n)
+	}
+	cs, err := e.w.Store.Campaigns()
+	if err != nil || len(cs) != 1 {
+		t.Fatalf("campaigns %+v %v", cs, err)
+	}
+	items, err := e.w.Store.ReviewItems(cs[0].ID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	daves := 0
+	for _, it := range items {
+		if it.User == "dave@contoso.example" {
+			daves++
+			if it.Prompted.IsZero() || it.ChatUser != uid("dave") {
+				t.Errorf("dave's item %s: prompted %v to %q; want recorded with its queued prompt", it.RoleName, it.Prompted, it.ChatUser)
+			}
+		}
+	}
+	if daves != 2 {
+		t.Fatalf("dave has %d review items, want 2", daves)
+	}
+	clk.advance(10 * time.Second)
+	e.w.Core.DeliverDue(t.Context())
+	if n := prompts(); n != 2 {
+		t.Errorf("dave has %d prompts after the retry, want 2: none posted twice", n)
+	}
+	if st, _ := e.w.Core.Outbox(); st.Depth != 0 {
+		t.Errorf("outbox %+v: want empty", st)
 	}
 }
