@@ -3,8 +3,6 @@ package store
 import (
 	"encoding/json"
 	"fmt"
-
-	bolt "go.etcd.io/bbolt"
 )
 
 // UpdateReviewItemWith is UpdateReviewItem whose fn may also queue chat deliveries (a review
@@ -13,7 +11,7 @@ import (
 func (s *Store) UpdateReviewItemWith(campaign, userID, roleID string, ev AuditRecord, fn func(it *ReviewItem, out *Outbox) error) (ReviewItem, error) {
 	var out ReviewItem
 	now := s.at(ev.At)
-	err := s.db.Update(func(tx *bolt.Tx) error {
+	err := s.db.Update(func(tx kvTx) error {
 		b, err := bucket(tx, bucketReviewItems)
 		if err != nil {
 			return err
