@@ -84,7 +84,9 @@ func tenantID(t *testing.T) string {
 	return ""
 }
 
-func start(t *testing.T) *env {
+func start(t *testing.T) *env { return startWith(t, examples.Config) }
+
+func startWith(t *testing.T, config []byte) *env {
 	t.Helper()
 	e := &env{sl: slacktest.New(), tenant: tenantID(t)}
 	t.Cleanup(e.sl.Close)
@@ -111,7 +113,7 @@ func start(t *testing.T) *env {
 		t.Fatal(err)
 	}
 	e.teamsA = ta
-	w, err := demo.Start(demo.Options{Config: examples.Config, ConfigName: "examples/elevate.yaml", Tenant: examples.Tenant,
+	w, err := demo.Start(demo.Options{Config: config, ConfigName: "examples/elevate.yaml", Tenant: examples.Tenant,
 		Now: e.clock.now, ActivationDelay: 30 * time.Millisecond, PollInterval: 10 * time.Millisecond,
 		StorePath: filepath.Join(t.TempDir(), "elevate.db"), Messengers: []bot.Messenger{sa, ta}})
 	if err != nil {
