@@ -50,6 +50,9 @@ type Options struct {
 	PollInterval time.Duration
 	// Now is the core's clock (the tenant keeps real time); time.Now when nil.
 	Now func() time.Time
+	// OnCall answers roles' on-call waivers (approval.on_call); nil: such roles fall back to
+	// their approvers, as without PAGERDUTY_TOKEN or OPSGENIE_API_KEY.
+	OnCall bot.OnCall
 }
 
 // World is a running demo: tenant, store, Graph client, core and the callback server.
@@ -125,7 +128,7 @@ func Start(o Options) (_ *World, err error) {
 		ln.Close()
 		return nil, err
 	}
-	w.Core, err = bot.New(bot.Options{Config: cfg, Graph: w.Graph, Store: w.Store, Logger: o.Logger, UsableTimeout: time.Minute, Now: o.Now})
+	w.Core, err = bot.New(bot.Options{Config: cfg, Graph: w.Graph, Store: w.Store, Logger: o.Logger, UsableTimeout: time.Minute, Now: o.Now, OnCall: o.OnCall})
 	if err != nil {
 		ln.Close()
 		return nil, err
