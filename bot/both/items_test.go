@@ -340,4 +340,3 @@ func (e *env) teamsRefresh(t *testing.T, user string) string {
 	}
 	return teamstest.CardText(resp.Value)
 }
-
