@@ -55,7 +55,9 @@ func (c *Core) callback(w http.ResponseWriter, req *http.Request) {
 	}
 	p, ok := c.signins.take(state)
 	if !ok {
-		page(w, http.StatusBadRequest, "This sign-in link has expired or was already used.", "Go back to chat and ask again; your request is kept.")
+		// Links live in the memory of the process that made them: after a restart or a
+		// takeover the request's new link is in chat.
+		page(w, http.StatusBadRequest, "This sign-in link has expired or was already used.", "Use the newest sign-in link Elevate sent you in chat (after a restart it sends a new one), or ask again; your request is kept.")
 		return
 	}
 	tok, err := c.graph.CompleteSignIn(req.Context(), code, p.verifier, p.claims, p.scopes)

@@ -313,6 +313,9 @@ func (c *Core) sendSignIn(ctx context.Context, r store.Request, why, claims stri
 	}
 	if approvals(r) >= r.ApprovalsNeeded && r.ApprovalsNeeded > 0 {
 		text = fmt.Sprintf("Your request for %s was approved. Sign in to activate it now; the link works once, for 10 minutes.", r.RoleName)
+		if why != "" {
+			text = why + " " + text
+		}
 	}
 	// The link lives in this process's memory: a later run drops it unsent and sends a new one.
 	return c.enqueue(ctx, nil, func(out *outbox) error {
