@@ -123,7 +123,16 @@ func (b boltBucket) Sequence() uint64                         { return b.b.Seque
 func (b boltBucket) SetSequence(v uint64) error               { return b.b.SetSequence(v) }
 func (b boltBucket) Bucket(name []byte) kvBucket              { return wrapBucket(b.b.Bucket(name)) }
 func (b boltBucket) DeleteBucket(name []byte) error           { return b.b.DeleteBucket(name) }
-func (b boltBucket) KeyN() (int, error)                       { return b.b.Stats().KeyN, nil }
+
+// KeyN counts with a cursor: Stats misses a write transaction's pending writes.
+func (b boltBucket) KeyN() (int, error) {
+	n := 0
+	c := b.b.Cursor()
+	for k, _ := c.First(); k != nil; k, _ = c.Next() {
+		n++
+	}
+	return n, nil
+}
 
 func (b boltBucket) CreateBucketIfNotExists(name []byte) (kvBucket, error) {
 	nb, err := b.b.CreateBucketIfNotExists(name)

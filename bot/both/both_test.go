@@ -85,6 +85,12 @@ func tenantID(t *testing.T) string {
 	return ""
 }
 
+// startWith starts both adapters against one World on config.
+func startWith(t *testing.T, config []byte) *env {
+	t.Helper()
+	return start(t, func(o *demo.Options) { o.Config = config })
+}
+
 // start starts both adapters against one World on the example config; opts change the World's
 // options (its config, its on-call service).
 func start(t *testing.T, opts ...func(*demo.Options)) *env {

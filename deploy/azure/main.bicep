@@ -11,7 +11,8 @@
 // and a what-if deployment before the first real one.
 //
 //   az deployment group create -g <rg> --template-file deploy/azure/main.bicep \
-//     --parameters @deploy/azure/main.parameters.json
+//     --parameters @deploy/azure/main.parameters.json elevateConfig="$(cat elevate.yaml)" \
+//     graphClientSecret=<secret> postgresAdminPassword=<password> [slackBotToken=… slackSigningSecret=…]
 
 @description('Name prefix for every resource (lowercase letters and digits, 3-12).')
 @minLength(3)
@@ -24,7 +25,7 @@ param location string = resourceGroup().location
 @description('The Elevate container image, by digest: <registry>.azurecr.io/elevate@sha256:...')
 param image string
 
-@description('The container registry server the identity pulls the image from (it needs AcrPull there); empty for a public image.')
+@description('The Azure Container Registry server (<registry>.azurecr.io) in this resource group that the image comes from: the identity gets AcrPull on the resource group and pulls with it. Empty for a public image.')
 param registryServer string = ''
 
 @description('Elevate\'s public host name, the Container App\'s custom domain or its default FQDN once known; users\' browsers return to https://<publicHost>/auth/callback.')
@@ -81,6 +82,8 @@ var keyVaultName = take('${name}-kv-${suffix}', 24)
 var publicURL = 'https://${publicHost}'
 // Key Vault Secrets User: read secret values, nothing else.
 var keyVaultSecretsUser = subscriptionResourceId('Microsoft.Authorization/roleDefinitions', '4633458b-17de-408a-b874-0445c86b69e6')
+// AcrPull: pull images, nothing else.
+var acrPull = subscriptionResourceId('Microsoft.Authorization/roleDefinitions', '7f951dda-4ed3-4680-a7ca-43fe172d538d')
 var slackEnabled = !empty(slackBotToken)
 
 // learn.microsoft.com/azure/templates/microsoft.operationalinsights/2022-10-01/workspaces
@@ -125,6 +128,16 @@ resource vaultReader 'Microsoft.Authorization/roleAssignments@2022-04-01' = {
   scope: vault
   properties: {
     roleDefinitionId: keyVaultSecretsUser
+    principalId: identity.properties.principalId
+    principalType: 'ServicePrincipal'
+  }
+}
+
+// The registry's pull right, on this resource group (where the registry is).
+resource registryPull 'Microsoft.Authorization/roleAssignments@2022-04-01' = if (!empty(registryServer)) {
+  name: guid(resourceGroup().id, identity.id, acrPull)
+  properties: {
+    roleDefinitionId: acrPull
     principalId: identity.properties.principalId
     principalType: 'ServicePrincipal'
   }
@@ -258,6 +271,7 @@ resource app 'Microsoft.App/containerApps@2024-03-01' = {
   }
   dependsOn: [
     vaultReader
+    registryPull
   ]
   properties: {
     managedEnvironmentId: environment.id
