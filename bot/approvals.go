@@ -452,6 +452,9 @@ func (c *Core) singleCard(r store.Request) Message {
 		m.Text = fmt.Sprintf("Approved. %s is active until %s.", r.RoleName, c.clock(r.EndsAt))
 	case r.State == store.StateFailed:
 		m.Text = "Approved, but PIM did not activate it: " + r.FailureMessage
+	case r.Waived != "" && (r.State == store.StateReceived || r.State == store.StateAwaitingSignIn):
+		// Posted when the waiver applies, after the sign-in and before the activation's write.
+		m.Text = fmt.Sprintf("Auto-approved: %s is on call. Activating %s for %s.", onCallName(r), r.RoleName, hm(r.Duration))
 	default:
 		m.Text = strings.ToUpper(stateWords(r)[:1]) + stateWords(r)[1:] + "."
 	}
