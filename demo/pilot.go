@@ -120,11 +120,11 @@ func (w *World) playPilot(ctx context.Context, pd *oncalltest.Server) error {
 		{"Anyone may leave a note for the team; during the pilot it goes into the weekly digest.", func() error {
 			return w.SayOn(ctx, platformTeams, "erin", "feedback please open it to the service desk soon")
 		}},
-		{"03:12, incident #4521: mail is stuck. Alice is on call in PagerDuty (simulated), so Exchange Administrator needs no approver.", func() error {
+		{"Incident #4521: mail is stuck. Alice is on call in PagerDuty (simulated), so Exchange Administrator needs no approver.", func() error {
 			return w.Say(ctx, "alice", "exchange 2h INC-4521 mail flow outage")
 		}},
 		{"", func() error { return w.ClickLast(ctx, "alice", bot.ActionOpenURL, "") }},
-		{"Dave activated Exchange Administrator in the Entra portal an hour ago and forgot. PIM's dry run answers before Bob or Carol are asked: no card is posted.", func() error {
+		{"Dave activated Exchange Administrator in the Entra portal earlier and forgot. PIM's dry run answers before Bob or Carol are asked: no card is posted.", func() error {
 			if err := w.Tenant.PortalActivate("dave@"+w.domain, "Exchange Administrator", 2*time.Hour); err != nil {
 				return err
 			}
