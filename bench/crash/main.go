@@ -643,7 +643,12 @@ func check(srv *server, fake *slacktest.Server, st *stats, n, killed, queued int
 	fmt.Printf("| sent | acknowledged requests | done / extend / approve | kills (restarts) | in store | sign-ins (failed) | PIM activations | cards | audit records | problems |\n|---|---|---|---|---|---|---|---|---|---|\n")
 	fmt.Printf("| %d | %d | %d / %d / %d | %d (%d) | %d | %d (%d) | %d | %d | %d | %d |\n", st.sent, len(st.acked), st.dones, st.extends, st.approves,
 		killed, srv.starts-1, len(rs), st.signIns, st.signInFails, activations, len(cards), nAudit, len(problems))
-	fmt.Printf("states: %v\nrefused as duplicates: %d; refused with the answer lost in a kill: %d\nposts with an outbox key: %d\n", states, len(refused), lostAnswers, len(keys))
+	srv.mu.Lock()
+	found := strings.Count(srv.logs.String(), "outbox post was already delivered")
+	srv.mu.Unlock()
+	fmt.Printf("states: %v\nrefused as duplicates: %d; refused with the answer lost in a kill: %d\n", states, len(refused), lostAnswers)
+	fmt.Printf("posts with an outbox key: %d; conversations.history look-ups: %d; posts found there instead of posted again: %d\n",
+		len(keys), fake.CallCount("conversations.history"), found)
 	fmt.Printf("\n| assertion | result |\n|---|---|\n")
 	seen := map[string]bool{}
 	for _, a := range assertions {
