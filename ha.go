@@ -27,15 +27,25 @@ func isPostgresURL(db string) bool {
 
 // gate passes requests to next only while this process serves: it leads and has started.
 type gate struct {
-	next  http.Handler
-	ready atomic.Pointer[http.Handler] // /readyz's checks while serving; nil otherwise
+	next   http.Handler
+	ready  atomic.Pointer[http.Handler] // /readyz's checks while serving; nil otherwise
+	closed atomic.Bool                  // for good: leadership was lost
 }
 
-// open starts serving, with ready as /readyz.
-func (g *gate) open(ready http.Handler) { g.ready.Store(&ready) }
+// open starts serving, with ready as /readyz, unless close came first (leadership lost while
+// starting): whatever the interleaving, a closed gate stays closed.
+func (g *gate) open(ready http.Handler) {
+	g.ready.Store(&ready)
+	if g.closed.Load() {
+		g.ready.Store(nil)
+	}
+}
 
-// close stops serving at once.
-func (g *gate) close() { g.ready.Store(nil) }
+// close stops serving at once, for good.
+func (g *gate) close() {
+	g.closed.Store(true)
+	g.ready.Store(nil)
+}
 
 func (g *gate) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	if g.ready.Load() == nil {

@@ -4,6 +4,7 @@ import (
 	"context"
 	"io"
 	"net/http"
+	"net/http/httptest"
 	"strings"
 	"testing"
 	"time"
@@ -147,5 +148,24 @@ func TestServeActivePassive(t *testing.T) {
 	c.cancel()
 	if <-c.exited; c.err != nil {
 		t.Errorf("the last leader's stop returned %v", c.err)
+	}
+}
+
+// A gate closed while the process was still starting (leadership lost) stays closed when the
+// start-up finishes and opens it.
+func TestGateClosedStaysClosed(t *testing.T) {
+	g := &gate{next: http.NotFoundHandler()}
+	ok := http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) {})
+	g.close()
+	g.open(ok)
+	rec := httptest.NewRecorder()
+	g.Ready().ServeHTTP(rec, httptest.NewRequest("GET", "/readyz", nil))
+	if rec.Code != http.StatusServiceUnavailable {
+		t.Errorf("/readyz after close then open = %d, want 503", rec.Code)
+	}
+	rec = httptest.NewRecorder()
+	g.ServeHTTP(rec, httptest.NewRequest("POST", "/slack/commands", nil))
+	if rec.Code != http.StatusServiceUnavailable || rec.Header().Get("Retry-After") == "" {
+		t.Errorf("a chat endpoint after close then open = %d (Retry-After %q), want 503 with Retry-After", rec.Code, rec.Header().Get("Retry-After"))
 	}
 }
