@@ -3,7 +3,6 @@ package main
 import (
 	"context"
 	"net/http"
-	"strings"
 	"sync/atomic"
 
 	"github.com/elevate-pim/elevate/lead"
@@ -19,11 +18,6 @@ import (
 // supervisor restarts it as a standby. Exiting, rather than stepping back to standby in-process,
 // leaves no half-stopped adapter or worker behind; Kubernetes controllers' leader election does
 // the same.
-
-// isPostgresURL says whether -db names a PostgreSQL database rather than a bbolt file.
-func isPostgresURL(db string) bool {
-	return strings.HasPrefix(db, "postgres://") || strings.HasPrefix(db, "postgresql://")
-}
 
 // gate passes requests to next only while this process serves: it leads and has started.
 type gate struct {

@@ -7,6 +7,7 @@ import (
 	"net"
 	"net/http"
 	"net/http/httptest"
+	"os"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -19,12 +20,14 @@ func TestHealth(t *testing.T) {
 	addr := freePort(t)
 	_, port, _ := net.SplitHostPort(addr)
 	t.Setenv("ELEVATE_LISTEN", ":"+port) // the wildcard address serve listens on in a container
+	dbPath := filepath.Join(t.TempDir(), "from-env.db")
+	t.Setenv("ELEVATE_DATABASE_URL", dbPath) // the store, when -db is not given
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
 	var logs lockedBuffer
 	done := make(chan error, 1)
 	go func() {
-		done <- run(ctx, []string{"serve", "-sandbox", "-log-level", "warn", "-db", filepath.Join(t.TempDir(), "elevate.db")},
+		done <- run(ctx, []string{"serve", "-sandbox", "-log-level", "warn"},
 			strings.NewReader(""), io.Discard, &logs)
 	}()
 	health := func(args ...string) (int, string) {
@@ -53,6 +56,9 @@ func TestHealth(t *testing.T) {
 	cancel()
 	if err := <-done; err != nil {
 		t.Fatalf("serve: %v", err)
+	}
+	if _, err := os.Stat(dbPath); err != nil {
+		t.Errorf("serve without -db did not open the store ELEVATE_DATABASE_URL names: %v", err)
 	}
 
 	// The port serve listened on is dead now.

@@ -134,6 +134,9 @@ func (c *Core) continueAfter(ctx context.Context, p pendingSignIn, userID, upn s
 	case forClick:
 		return c.Click(ctx, p.actor, p.decision, p.value, p.reason)
 	case forRequest:
+		if r, err := c.store.Request(p.requestID); err == nil && r.Group != 0 {
+			return c.signedInGroup(ctx, r.Group, userID, upn)
+		}
 		r, err := c.update(ctx, p.requestID, systemEvent(c.now(), "request.signed_in", userID), func(r *store.Request) error {
 			if r.UserID == userID && r.UPN == upn {
 				return store.ErrNoChange

@@ -61,6 +61,9 @@ func (c *Core) AcceptOnce(a Actor, text string, once Once) (Job, error) {
 
 func (c *Core) accept(a Actor, text string, once Once) (Job, error) {
 	cmd, err := c.cfg.ParseCommand(text)
+	if err == nil && cmd.Kind == policy.KindRequest && len(cmd.Roles) > 1 {
+		return c.acceptGroup(a, cmd, once)
+	}
 	if err == nil && cmd.Kind == policy.KindRequest {
 		return c.acceptRequest(a, cmd, once)
 	}
@@ -78,9 +81,9 @@ func (c *Core) accept(a Actor, text string, once Once) (Job, error) {
 	case policy.KindCancel:
 		return func(ctx context.Context) error { return c.cancelAll(ctx, a) }, nil
 	case policy.KindDone:
-		return func(ctx context.Context) error { return c.done(ctx, a, cmd.Role) }, nil
+		return func(ctx context.Context) error { return c.doneMany(ctx, a, cmd) }, nil
 	case policy.KindExtend:
-		return func(ctx context.Context) error { return c.extend(ctx, a, cmd.Role, cmd.Duration) }, nil
+		return func(ctx context.Context) error { return c.extendMany(ctx, a, cmd) }, nil
 	case policy.KindApprove:
 		return func(ctx context.Context) error { return c.decide(ctx, a, cmd.RequestID, ActionApprove, "") }, nil
 	case policy.KindDeny:
@@ -138,9 +141,10 @@ func (c *Core) replyError(ctx context.Context, a Actor, err error) {
 func (c *Core) help() Message {
 	return Message{Kind: KindText, Title: "Elevate: just-in-time admin roles through PIM", Text: strings.Join([]string{
 		"`/elevate <role> [duration] <why>`: activate a role, e.g. `/elevate exchange 4h fixing mail flow` or `/elevate ga 90m INC-1234 restore tenant`",
+		"`/elevate exchange,sharepoint 4h <why>`: several roles in one request (up to 5), approved together",
 		"`/elevate roles`: the roles you can activate",
 		"`/elevate status`: your pending and active elevations",
-		"`/elevate done [role]`: end an activation early · `/elevate extend [role] 1h`: extend it, within its budget",
+		"`/elevate done [role|all]`: end an activation early · `/elevate extend [role|all] 1h`: extend it, within its budget",
 		"`/elevate cancel`: cancel your pending requests",
 		"`/elevate approve 3` · `/elevate deny 3 <why>`: decide on request #3, if you are one of its approvers",
 		"`/elevate help`: this help",
@@ -257,7 +261,11 @@ func (c *Core) status(ctx context.Context, a Actor) error {
 	}
 	var lines []string
 	for _, r := range rs {
-		lines = append(lines, c.statusLine(r))
+		line := c.statusLine(r)
+		if r.Group != 0 && r.Group != r.ID {
+			line += fmt.Sprintf(" (with #%d: one request)", r.Group)
+		}
+		lines = append(lines, line)
 	}
 	c.reply(ctx, a, Message{Kind: KindText, Title: "Your elevations", Text: strings.Join(lines, "\n")})
 	return nil

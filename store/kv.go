@@ -31,6 +31,8 @@ type kvTx interface {
 	Bucket(name []byte) kvBucket
 	CreateBucketIfNotExists(name []byte) (kvBucket, error)
 	DeleteBucket(name []byte) error
+	// ForEach calls fn with each top-level bucket.
+	ForEach(fn func(name []byte, b kvBucket) error) error
 	Writable() bool
 }
 
@@ -103,6 +105,10 @@ func (t boltTx) CreateBucketIfNotExists(name []byte) (kvBucket, error) {
 	return boltBucket{b}, nil
 }
 
+func (t boltTx) ForEach(fn func(name []byte, b kvBucket) error) error {
+	return t.Tx.ForEach(func(name []byte, b *bolt.Bucket) error { return fn(name, boltBucket{b}) })
+}
+
 type boltBucket struct{ b *bolt.Bucket }
 
 // wrapBucket keeps a missing bucket a nil interface, so callers can compare with nil.
@@ -123,7 +129,16 @@ func (b boltBucket) Sequence() uint64                         { return b.b.Seque
 func (b boltBucket) SetSequence(v uint64) error               { return b.b.SetSequence(v) }
 func (b boltBucket) Bucket(name []byte) kvBucket              { return wrapBucket(b.b.Bucket(name)) }
 func (b boltBucket) DeleteBucket(name []byte) error           { return b.b.DeleteBucket(name) }
-func (b boltBucket) KeyN() (int, error)                       { return b.b.Stats().KeyN, nil }
+
+// KeyN counts with a cursor: Stats misses a write transaction's pending writes.
+func (b boltBucket) KeyN() (int, error) {
+	n := 0
+	c := b.b.Cursor()
+	for k, _ := c.First(); k != nil; k, _ = c.Next() {
+		n++
+	}
+	return n, nil
+}
 
 func (b boltBucket) CreateBucketIfNotExists(name []byte) (kvBucket, error) {
 	nb, err := b.b.CreateBucketIfNotExists(name)

@@ -290,6 +290,16 @@ func (t *pgTx) DeleteBucket(name []byte) error { return t.root().DeleteBucket(na
 
 func (t *pgTx) Writable() bool { return t.writable }
 
+func (t *pgTx) ForEach(fn func(name []byte, b kvBucket) error) error {
+	r := t.root()
+	return r.ForEach(func(k, v []byte) error {
+		if v != nil {
+			return nil // the root holds only buckets
+		}
+		return fn(k, r.Bucket(k))
+	})
+}
+
 func (t *pgTx) isHidden(path []byte) bool {
 	for _, h := range t.hidden {
 		if bytes.HasPrefix(path, h) {
@@ -563,9 +573,10 @@ func (b *pgBucket) Cursor() kvCursor { return &pgCursor{b: b} }
 // pgCursor walks the union of the database's rows (a page at a time) and the transaction's
 // pending writes, which take precedence.
 type pgCursor struct {
-	b   *pgBucket
-	cur []byte // the key under the cursor; nil once off either end
-	pg  pgPageRows
+	b    *pgBucket
+	cur  []byte // the key under the cursor
+	past bool   // cur is nil because Seek went past the last key
+	pg   pgPageRows
 }
 
 // pgPageRows is a run of consecutive rows of the bucket, and the key range it covers entirely:
@@ -587,29 +598,48 @@ type pgBound struct {
 }
 
 func (c *pgCursor) First() ([]byte, []byte) {
-	return c.land(c.succ(nil, true, true))
+	k, v := c.succ(nil, true, true)
+	c.cur, c.past = k, false
+	return k, v
 }
 
 func (c *pgCursor) Last() ([]byte, []byte) {
-	return c.land(c.pred(nil, true, true))
+	k, v := c.pred(nil, true, true)
+	c.cur, c.past = k, false
+	return k, v
 }
 
 func (c *pgCursor) Seek(seek []byte) ([]byte, []byte) {
-	return c.land(c.succ(seek, true, len(seek) == 0)) // no key is empty
+	k, v := c.succ(seek, true, len(seek) == 0) // no key is empty
+	c.cur, c.past = k, k == nil
+	return k, v
 }
 
+// Next and Prev stay on the last key they returned when they run off an end, as bbolt's do: Prev
+// past the start then Next gives the second key.
 func (c *pgCursor) Next() ([]byte, []byte) {
 	if c.cur == nil {
 		return nil, nil
 	}
-	return c.land(c.succ(c.cur, false, false))
+	k, v := c.succ(c.cur, false, false)
+	if k != nil {
+		c.cur = k
+	}
+	return k, v
 }
 
 func (c *pgCursor) Prev() ([]byte, []byte) {
 	if c.cur == nil {
+		if c.past {
+			return c.Last()
+		}
 		return nil, nil
 	}
-	return c.land(c.pred(c.cur, false, false))
+	k, v := c.pred(c.cur, false, false)
+	if k != nil {
+		c.cur = k
+	}
+	return k, v
 }
 
 func (c *pgCursor) Delete() error {
@@ -617,11 +647,6 @@ func (c *pgCursor) Delete() error {
 		return errors.New("store: cursor not on a key")
 	}
 	return c.b.Delete(c.cur)
-}
-
-func (c *pgCursor) land(k, v []byte) ([]byte, []byte) {
-	c.cur = k
-	return k, v
 }
 
 // succ returns the first live key after k (at or after it when incl; from the start when

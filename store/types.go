@@ -85,6 +85,9 @@ type Request struct {
 	ExpiresAt   time.Time `json:"expires_at,omitzero"`
 	ActivatedAt time.Time `json:"activated_at,omitzero"`
 	EndsAt      time.Time `json:"ends_at,omitzero"`
+	// OfferedAt is when the requester was offered another duration (queued in the same
+	// transaction); a received request with it set waits for their answer.
+	OfferedAt time.Time `json:"offered_at,omitzero"`
 
 	// Write is the PIM write in flight for this request, if any: committed before it is sent,
 	// cleared when PIM's answer (or a look at PIM) says what became of it.
@@ -102,6 +105,12 @@ type Request struct {
 	// Extension is what `extend` added to this activation, stored with the request so that the
 	// consent, the follow-up activation's intent and its outcome share the request's transactions.
 	Extension *Extension `json:"extension,omitempty"`
+
+	// Group is the id of the first request of a multi-role request ("exchange,sharepoint 4h …"),
+	// on each of its items (the first included); GroupSize is how many items it has. Zero for a
+	// request for one role. See doc.go and multi.go.
+	Group     uint64 `json:"group,omitempty"`
+	GroupSize int    `json:"group_size,omitempty"`
 
 	// Version is 1 after CreateRequest and incremented by every write.
 	Version uint64 `json:"version"`
@@ -201,7 +210,7 @@ type Filter struct {
 // normalize puts every time in UTC without a monotonic reading, so that what
 // is stored compares equal to what is read back.
 func (r *Request) normalize() {
-	for _, t := range []*time.Time{&r.CreatedAt, &r.UpdatedAt, &r.ExpiresAt, &r.ActivatedAt, &r.EndsAt, &r.RemindedAt, &r.EscalatedAt, &r.PIMStageExpiresAt} {
+	for _, t := range []*time.Time{&r.CreatedAt, &r.UpdatedAt, &r.ExpiresAt, &r.ActivatedAt, &r.EndsAt, &r.OfferedAt, &r.RemindedAt, &r.EscalatedAt, &r.PIMStageExpiresAt} {
 		*t = utc(*t)
 	}
 	for i := range r.Approvals {

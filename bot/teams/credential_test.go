@@ -334,3 +334,32 @@ func TestNewCredentialRefuses(t *testing.T) {
 		t.Errorf("certificate through BOTFRAMEWORK_TOKEN_URL: %v (%d tokens)", err, f.TokenCalls())
 	}
 }
+
+// TestAdapterWithCredential: an adapter given a credential instead of a password is ready once
+// that credential gets a token (the fake has no secret for the app: only the identity works).
+func TestAdapterWithCredential(t *testing.T) {
+	f := teamstest.New(teamstest.Options{AppID: "b07e0000-0000-4000-8000-0000000000b4", TenantID: tenantID, ManagedIdentity: true})
+	defer f.Close()
+	ep, hdr := f.ManagedIdentityEndpoint()
+	t.Setenv("IDENTITY_ENDPOINT", ep)
+	t.Setenv("IDENTITY_HEADER", hdr)
+	cred, err := teams.NewCredential(teams.CredentialConfig{AppType: "UserAssignedMSI", AppID: "b07e0000-0000-4000-8000-0000000000b4", TenantID: tenantID, HTTPClient: f.Client()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	a, err := teams.New(teams.Options{AppID: "b07e0000-0000-4000-8000-0000000000b4", TenantID: tenantID, Credential: cred,
+		OpenIDMetadataURL: f.MetadataURL(), Conversations: &lateStore{}, HTTPClient: f.Client(), ServiceURLHosts: []string{f.Host()}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer a.Close()
+	if err := a.Ready(context.Background()); err != nil {
+		t.Fatalf("Ready: %v", err)
+	}
+	if n := f.TokenCalls(); n != 1 {
+		t.Errorf("%d tokens issued, want the managed identity's one", n)
+	}
+	if _, err := teams.New(teams.Options{AppID: appID, TenantID: tenantID, Conversations: &lateStore{}}); err == nil {
+		t.Error("an adapter with neither a password nor a credential was made")
+	}
+}
