@@ -36,7 +36,7 @@ func TestDocsConfigKeys(t *testing.T) {
 		`"identity"`: {"`identity`", "", true}, `"baseline"`: {"`baseline`", "", true}, `"schedules"`: {"`schedules`", "", true},
 		`"schedules.digest"`: {"`schedules`", "digest.", true}, `"schedules.review"`: {"`schedules`", "review.", true},
 		`"failure_alert"`: {"Top level", "", false},
-		"roles": {"`roles`", "", true}, "groups": {"`groups`", "", true}, "users": {"`users`", "", false},
+		"roles":           {"`roles`", "", true}, "groups": {"`groups`", "", true}, "users": {"`users`", "", false},
 		"justification": {"`roles`", "", false}, "ticket": {"`roles`", "", false}, "approval": {"`roles`", "", false},
 		"reminders": {"`roles`", "", false}, "onCall": {"`roles`", "", false},
 	}
