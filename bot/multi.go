@@ -966,3 +966,6 @@ func (c *Core) extendMany(ctx context.Context, a Actor, cmd policy.Command) erro
 	}
 	return errors.Join(errs...)
 }
+
+// MaxRoles is how many roles one request may name (policy.MaxRoles), for the adapters' forms.
+const MaxRoles = policy.MaxRoles

@@ -3,12 +3,14 @@ package bot_test
 import (
 	"context"
 	"errors"
+	"fmt"
 	"sync/atomic"
 	"testing"
 	"time"
 
 	"github.com/elevate-pim/elevate/bot"
 	"github.com/elevate-pim/elevate/graph"
+	"github.com/elevate-pim/elevate/graph/graphtest"
 	"github.com/elevate-pim/elevate/store"
 )
 
@@ -139,5 +141,82 @@ func TestReminderDMsWithTheReminder(t *testing.T) {
 	}
 	if got := w.request(r.ID); got.Reminders != 1 {
 		t.Errorf("reminders recorded: %d, want 1", got.Reminders)
+	}
+}
+
+// A follow-up activation (`extend`) whose answer was lost moments ago, which PIM does not show
+// yet: that is not "not in PIM". Elevate keeps the intent and looks again later instead of
+// clearing it, which would have the sweep write the follow-up a second time.
+func TestExtensionIntentNotShownYet(t *testing.T) {
+	w := newWorld(t, setup{activationDelay: 10 * time.Minute})
+	upn := "alice@" + w.domain
+	alice := w.tenant.UserID(upn)
+	raw, err := w.tenant.UserToken(upn)
+	if err != nil {
+		t.Fatal(err)
+	}
+	g, err := graph.New(graph.Config{GraphURL: w.tenant.GraphURL(), AuthorityHost: w.tenant.AuthorityURL(), TenantID: w.tenant.TenantID(),
+		ClientID: w.tenant.ClientID(), ClientSecret: w.tenant.ClientSecret(), RedirectURL: "http://127.0.0.1/auth/callback", HTTPClient: w.tenant.HTTPClient()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	// The follow-up went through (alice's own selfActivate), and PIM takes 10 minutes to show it.
+	if _, err := g.Activate(context.Background(), graph.UserToken{AccessToken: raw, UserID: alice, UPN: upn},
+		graph.ActivationRequest{UserID: alice, RoleID: graphtest.RoleExchangeAdministrator, Duration: time.Hour, Justification: "mail flow"}); err != nil {
+		t.Fatal(err)
+	}
+	if as, err := g.ActiveAssignments(context.Background(), alice); err != nil || len(as) != 0 {
+		t.Fatalf("PIM shows the follow-up already (%v, %v): the test proves nothing", as, err)
+	}
+	now := w.clock.now().UTC()
+	r, err := w.store.CreateRequest(store.Request{Platform: "test", ChatUser: "alice", UserID: alice, UPN: upn,
+		RoleID: graphtest.RoleExchangeAdministrator, RoleName: "Exchange Administrator", Duration: time.Hour, Justification: "mail flow",
+		State: store.StateActive, ActivatedAt: now.Add(-time.Hour), EndsAt: now.Add(-time.Second),
+		Extension: &store.Extension{By: time.Hour, ConsentAt: now.Add(-30 * time.Minute)},
+		Write:     &store.Write{Action: store.WriteExtend, At: now, Start: now, By: alice, Attempts: 1, Unknown: true}},
+		store.AuditRecord{Actor: "test", Action: "request.extending"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := w.core.Reconcile(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	w.core.Wait()
+	got := w.request(r.ID)
+	if got.Write == nil || got.Write.Action != store.WriteExtend || got.Extension == nil || got.Extension.By != time.Hour {
+		t.Fatalf("after reconciling a follow-up PIM does not show yet: write %+v, extension %+v; want the intent kept, looked at again later", got.Write, got.Extension)
+	}
+}
+
+// `done` withdraws the follow-ups an Elevate version before store.Extension scheduled in PIM
+// (kept in a store cursor) and records that in the request's own transaction, with an audit
+// record, not in a cursor written apart from it.
+func TestDoneRecordsWithdrawnFollowUps(t *testing.T) {
+	w := newWorld(t, setup{})
+	w.say("alice", "exchange 1h mail flow")
+	w.signIn("alice")
+	r := w.only("alice")
+	if r.State != store.StateActive {
+		t.Fatalf("state %s", r.State)
+	}
+	// What the older version left: a follow-up scheduled in PIM (gone there since).
+	if err := w.store.SetCursor(fmt.Sprintf("extension/%d", r.ID), []byte(`{"used":3600000000000,"scheduled":["legacy-follow-up"]}`)); err != nil {
+		t.Fatal(err)
+	}
+	w.clock.advance(6 * time.Minute)
+	w.tenant.Advance(6 * time.Minute)
+	w.say("alice", "done")
+	if got := w.request(r.ID); got.State != store.StateEnded {
+		w.signIn("alice")
+	}
+	got := w.request(r.ID)
+	if got.State != store.StateEnded {
+		t.Fatalf("after done: %s (%q)", got.State, w.rec.lastTo("alice"))
+	}
+	if got.Extension == nil || len(got.Extension.Withdrawn) != 1 || got.Extension.Withdrawn[0] != "legacy-follow-up" {
+		t.Errorf("the request records %+v, want the withdrawn follow-up", got.Extension)
+	}
+	if !w.audited(r.ID, "request.extension_withdrawn") {
+		t.Error("no request.extension_withdrawn audit record")
 	}
 }
