@@ -6,8 +6,8 @@ import (
 	"time"
 
 	"github.com/elevate-pim/elevate/bot"
-	"github.com/elevate-pim/elevate/examples"
 	"github.com/elevate-pim/elevate/bot/teams/teamstest"
+	"github.com/elevate-pim/elevate/examples"
 	"github.com/elevate-pim/elevate/graph/graphtest"
 	"github.com/elevate-pim/elevate/store"
 )
