@@ -14,7 +14,14 @@
 // until each has had -duration. It reports the acknowledgement's p50 and p99 as ratios to the
 // floor's, as well as in milliseconds.
 //
-//	go run ./bench/load -rate 200 -duration 60s -graph-latency 300ms
+// -db picks the store: bolt (a file in a temporary directory, the default), postgres (a
+// throwaway PostgreSQL cluster started for the run, as the tests start theirs), a postgres:// URL
+// of a server whose role may CREATE DATABASE (the run creates the server's and the floor's
+// databases there and drops them after), or both: bbolt, then PostgreSQL, in one invocation, with
+// their figures side by side at the end. On PostgreSQL the floor is the same store code writing
+// into a database of its own on the same server.
+//
+//	go run ./bench/load -rate 200 -duration 60s -graph-latency 300ms [-db both]
 package main
 
 import (
@@ -40,7 +47,9 @@ import (
 
 	"github.com/elevate-pim/elevate/bench/internal/signed"
 	"github.com/elevate-pim/elevate/bot/slack/slacktest"
+	"github.com/elevate-pim/elevate/internal/pgtest"
 	"github.com/elevate-pim/elevate/store"
+	"github.com/jackc/pgx/v5"
 )
 
 const secret = "load-test-signing-secret"
@@ -53,14 +62,24 @@ func main() {
 	bin := flag.String("bin", "", "elevate binary (built from this checkout when empty)")
 	profile := flag.String("cpuprofile", "", "write the server's CPU profile over the middle of the run to this file")
 	phase := flag.Duration("phase", 5*time.Second, "length of each floor and load phase; they alternate until each has had -duration")
+	db := flag.String("db", "bolt", "the store: bolt, postgres (a throwaway cluster), a postgres:// URL (its role may CREATE DATABASE), or both (bolt then postgres)")
 	flag.Parse()
-	if err := run(*rate, *duration, *latency, *users, *bin, *profile, *phase); err != nil {
+	if err := runAll(*db, *rate, *duration, *latency, *users, *bin, *profile, *phase); err != nil {
 		fmt.Fprintln(os.Stderr, "load:", err)
 		os.Exit(1)
 	}
 }
 
-func run(rate int, duration, latency time.Duration, users int, bin, profile string, phase time.Duration) error {
+// result is one run's headline figures, for the side-by-side table of -db both.
+type result struct {
+	store                      string
+	floorP50, floorP99         time.Duration
+	ackP50, ackP99, ackMax     time.Duration
+	acked, errors, inStore     int
+	loadBefore, loadAfter, rss string
+}
+
+func runAll(db string, rate int, duration, latency time.Duration, users int, bin, profile string, phase time.Duration) error {
 	dir, err := os.MkdirTemp("", "elevate-load-")
 	if err != nil {
 		return err
@@ -74,6 +93,120 @@ func run(rate int, duration, latency time.Duration, users int, bin, profile stri
 			return fmt.Errorf("building elevate: %w", err)
 		}
 	}
+	var kinds []string
+	switch {
+	case db == "both":
+		kinds = []string{"bolt", "postgres"}
+	case db == "bolt" || db == "postgres" || isPostgresURL(db):
+		kinds = []string{db}
+	default:
+		return fmt.Errorf("-db %q: use bolt, postgres, a postgres:// URL or both", db)
+	}
+	var results []result
+	for _, kind := range kinds {
+		t, err := newTarget(kind, dir)
+		if err != nil {
+			return err
+		}
+		fmt.Printf("## store: %s\n", t.name)
+		res, err := run(t, bin, rate, duration, latency, users, profile, phase)
+		t.cleanup()
+		if err != nil {
+			return fmt.Errorf("%s: %w", t.name, err)
+		}
+		results = append(results, res)
+	}
+	if len(results) > 1 {
+		fmt.Printf("\n## side by side (%d/s, %s, Graph latency %s)\n", rate, duration, latency)
+		fmt.Printf("| store | load before / after | floor p50 | floor p99 | ack p50 | ack p99 | ack max | ack p99 ÷ floor p99 | acked / errors / in store | server peak RSS |\n|---|---|---|---|---|---|---|---|---|---|\n")
+		for _, r := range results {
+			fmt.Printf("| %s | %s / %s | %s | %s | %s | %s | %s | %.2f× | %d / %d / %d | %s |\n", r.store, r.loadBefore, r.loadAfter,
+				ms(r.floorP50), ms(r.floorP99), ms(r.ackP50), ms(r.ackP99), ms(r.ackMax),
+				float64(r.ackP99)/float64(max(r.floorP99, 1)), r.acked, r.errors, r.inStore, r.rss)
+		}
+	}
+	return nil
+}
+
+func ms(d time.Duration) string { return fmt.Sprintf("%.2f ms", float64(d)/float64(time.Millisecond)) }
+
+// target is where one run's server and floor keep their stores.
+type target struct {
+	name          string
+	server, floor string // a bbolt path or a database URL each
+	cleanup       func()
+}
+
+func isPostgresURL(s string) bool {
+	return strings.HasPrefix(s, "postgres://") || strings.HasPrefix(s, "postgresql://")
+}
+
+func newTarget(kind, dir string) (target, error) {
+	if kind == "bolt" {
+		return target{name: "bbolt", server: filepath.Join(dir, "elevate.db"), floor: filepath.Join(dir, "floor.db"),
+			cleanup: func() { os.Remove(filepath.Join(dir, "elevate.db")); os.Remove(filepath.Join(dir, "floor.db")) }}, nil
+	}
+	admin, stopServer := kind, func() {}
+	if kind == "postgres" {
+		cdir, err := os.MkdirTemp("", "elevate-pgtest-") // the postgres user must reach it
+		if err != nil {
+			return target{}, err
+		}
+		var stop func()
+		if admin, stop, err = pgtest.Start(cdir); err != nil {
+			os.RemoveAll(cdir)
+			return target{}, fmt.Errorf("starting PostgreSQL: %w", err)
+		}
+		stopServer = stop
+	}
+	ctx := context.Background()
+	conn, err := pgx.Connect(ctx, admin)
+	if err != nil {
+		stopServer()
+		return target{}, fmt.Errorf("PostgreSQL %s: %w", store.RedactURL(admin), err)
+	}
+	defer conn.Close(ctx)
+	var urls []string
+	var names []string
+	for _, role := range []string{"server", "floor"} {
+		name := fmt.Sprintf("elevate_load_%s_%d", role, os.Getpid())
+		if _, err := conn.Exec(ctx, "CREATE DATABASE "+name); err != nil {
+			stopServer()
+			return target{}, fmt.Errorf("PostgreSQL: %w", err)
+		}
+		u, err := url.Parse(admin)
+		if err != nil {
+			stopServer()
+			return target{}, err
+		}
+		u.Path = "/" + name
+		urls, names = append(urls, u.String()), append(names, name)
+	}
+	var version string
+	conn.QueryRow(ctx, "SHOW server_version").Scan(&version)
+	version, _, _ = strings.Cut(version, " ")
+	drop := func() {
+		c, err := pgx.Connect(ctx, admin)
+		if err == nil {
+			for _, n := range names {
+				c.Exec(ctx, "DROP DATABASE IF EXISTS "+n+" WITH (FORCE)")
+			}
+			c.Close(ctx)
+		}
+		stopServer()
+	}
+	return target{name: "PostgreSQL " + version, server: urls[0], floor: urls[1], cleanup: drop}, nil
+}
+
+// openStore opens a bbolt path or a database URL, as elevate's -db does.
+func openStore(loc string) (*store.Store, error) {
+	if isPostgresURL(loc) {
+		return store.OpenPostgres(context.Background(), loc, store.PostgresOptions{})
+	}
+	return store.Open(loc)
+}
+
+func run(t target, bin string, rate int, duration, latency time.Duration, users int, profile string, phase time.Duration) (result, error) {
 	loadBefore := loadAvg()
 	fake := slacktest.New()
 	defer fake.Close()
@@ -84,14 +217,13 @@ func run(rate int, duration, latency time.Duration, users int, bin, profile stri
 
 	addr, err := freeAddr()
 	if err != nil {
-		return err
+		return result{}, err
 	}
-	db := filepath.Join(dir, "elevate.db")
-	args := []string{"serve", "-sandbox", "-listen", addr, "-metrics-on-main", "-db", db, "-sandbox-graph-latency", latency.String()}
+	args := []string{"serve", "-sandbox", "-listen", addr, "-metrics-on-main", "-db", t.server, "-sandbox-graph-latency", latency.String()}
 	var pprofAddr string
 	if profile != "" {
 		if pprofAddr, err = freeAddr(); err != nil {
-			return err
+			return result{}, err
 		}
 		args = append(args, "-pprof", pprofAddr)
 	}
@@ -101,7 +233,7 @@ func run(rate int, duration, latency time.Duration, users int, bin, profile stri
 	var logs bytes.Buffer
 	srv.Stderr = &logs
 	if err := srv.Start(); err != nil {
-		return err
+		return result{}, err
 	}
 	stopped := false
 	defer func() {
@@ -112,7 +244,7 @@ func run(rate int, duration, latency time.Duration, users int, bin, profile stri
 	}()
 	base := "http://" + addr
 	if err := waitUp(base, 60*time.Second); err != nil {
-		return fmt.Errorf("%w\n%s", err, logs.String())
+		return result{}, fmt.Errorf("%w\n%s", err, logs.String())
 	}
 
 	client := &http.Client{Timeout: 10 * time.Second, Transport: &http.Transport{MaxIdleConnsPerHost: 512}}
@@ -140,9 +272,9 @@ func run(rate int, duration, latency time.Duration, users int, bin, profile stri
 			}
 		}()
 	}
-	fl, err := openFloor(dir, users)
+	fl, err := openFloor(t.floor, users)
 	if err != nil {
-		return fmt.Errorf("floor: %w", err)
+		return result{}, fmt.Errorf("floor: %w", err)
 	}
 	// After a load phase the server finishes its background work (sign-in DMs, Graph reads)
 	// before the next floor phase starts, so the floor is not measured against it.
@@ -152,7 +284,7 @@ func run(rate int, duration, latency time.Duration, users int, bin, profile stri
 	for sent < total {
 		n := min(total-sent, int(float64(rate)*phase.Seconds()))
 		if err := fl.run(rate, n); err != nil {
-			return fmt.Errorf("floor: %w", err)
+			return result{}, fmt.Errorf("floor: %w", err)
 		}
 		t0 := time.Now()
 		openLoop(rate, n, func(j int) {
@@ -184,7 +316,7 @@ func run(rate int, duration, latency time.Duration, users int, bin, profile stri
 	}
 	floorRes, err := fl.close()
 	if err != nil {
-		return fmt.Errorf("floor: %w", err)
+		return result{}, fmt.Errorf("floor: %w", err)
 	}
 	hwm, rss := memory(srv.Process.Pid)
 	cpu := cpuSeconds(srv.Process.Pid)
@@ -201,20 +333,21 @@ func run(rate int, duration, latency time.Duration, users int, bin, profile stri
 		<-werr
 	}
 	stopped = true
-	st, err := store.Open(db)
+	st, err := openStore(t.server)
 	if err != nil {
-		return err
+		return result{}, err
 	}
 	rs, err := st.Requests(store.Filter{Platform: "slack"})
 	st.Close()
 	if err != nil {
-		return err
+		return result{}, err
 	}
 
 	slices.Sort(latencies)
+	loadAfter := loadAvg()
 	fmt.Printf("rate %d/s, %d commands in phases of %s (load phases took %s in all), Graph latency %s, %d users; load average before/after: %s / %s\n",
-		rate, total, phase, loadTime.Round(time.Millisecond), latency, users, loadBefore, loadAvg())
-	fmt.Printf("floor: store.CreateRequest (fsync'd) at %d/s, %d writes in phases alternating with the load's, same disk\n", rate, len(floorRes.lat)+floorRes.errs)
+		rate, total, phase, loadTime.Round(time.Millisecond), latency, users, loadBefore, loadAfter)
+	fmt.Printf("floor: store.CreateRequest (durable) at %d/s into %s, %d writes in phases alternating with the load's, same disk\n", rate, t.name, len(floorRes.lat)+floorRes.errs)
 	fmt.Printf("| measure | p50 | p90 | p99 | max | errors |\n|---|---|---|---|---|---|\n")
 	fmt.Printf("| floor | %s | %s | %s | %s | %d |\n", pct(floorRes.lat, 50), pct(floorRes.lat, 90), pct(floorRes.lat, 99), pct(floorRes.lat, 100), floorRes.errs)
 	fmt.Printf("| ack | %s | %s | %s | %s | %d |\n", pct(latencies, 50), pct(latencies, 90), pct(latencies, 99), pct(latencies, 100), sum(errs))
@@ -229,10 +362,13 @@ func run(rate int, duration, latency time.Duration, users int, bin, profile stri
 	for e, n := range errs {
 		fmt.Printf("error ×%d: %s\n", n, e)
 	}
+	res := result{store: t.name, floorP50: at(floorRes.lat, 50), floorP99: at(floorRes.lat, 99),
+		ackP50: at(latencies, 50), ackP99: at(latencies, 99), ackMax: at(latencies, 100),
+		acked: int(acked.Load()), errors: sum(errs), inStore: len(rs), loadBefore: loadBefore, loadAfter: loadAfter, rss: hwm}
 	if int64(len(rs)) != acked.Load() {
-		return fmt.Errorf("%d requests acknowledged but %d in the store", acked.Load(), len(rs))
+		return res, fmt.Errorf("%d requests acknowledged but %d in the store", acked.Load(), len(rs))
 	}
-	return nil
+	return res, nil
 }
 
 // openLoop calls fn(0..n-1) on schedule, rate per second, each in its own goroutine whatever
@@ -261,7 +397,8 @@ type floorResult struct {
 	errs int
 }
 
-// floorStore is the floor's own store file, next to the server's.
+// floorStore is the floor's own store, next to the server's: a file in the same directory, or a
+// database on the same server.
 type floorStore struct {
 	st    *store.Store
 	path  string
@@ -271,9 +408,8 @@ type floorStore struct {
 	res   floorResult
 }
 
-func openFloor(dir string, users int) (*floorStore, error) {
-	path := filepath.Join(dir, "floor.db")
-	st, err := store.Open(path)
+func openFloor(path string, users int) (*floorStore, error) {
+	st, err := openStore(path)
 	if err != nil {
 		return nil, err
 	}
@@ -313,7 +449,9 @@ func (f *floorStore) run(rate, n int) error {
 // close closes and removes the floor's file and returns its latencies, sorted.
 func (f *floorStore) close() (floorResult, error) {
 	err := f.st.Close()
-	os.Remove(f.path)
+	if !isPostgresURL(f.path) {
+		os.Remove(f.path)
+	}
 	slices.Sort(f.res.lat)
 	return f.res, err
 }
