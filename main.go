@@ -211,6 +211,7 @@ func serve(parent context.Context, args []string, stdout, stderr io.Writer) erro
 	pprofAddr := fs.String("pprof", "", "serve Go's /debug/pprof on this address (e.g. 127.0.0.1:6060; keep it on loopback)")
 	latency := fs.Duration("sandbox-graph-latency", 0, "with -sandbox: make every simulated Graph and sign-in answer take this long (load tests)")
 	sandboxState := fs.String("sandbox-state", "", "with -sandbox: keep the simulated tenant's PIM state in this file, so it survives restarts (crash tests)")
+	sandboxTenant := fs.String("sandbox-tenant", "", "with -sandbox: seed the simulated tenant from this YAML file (format: examples/tenant.yaml; default the embedded demo tenant; load tests)")
 	sandboxMinActive := fs.Duration("sandbox-min-active", 0, "with -sandbox: how long an activation must run before it can be ended (default PIM's 5m; crash tests)")
 	level := fs.String("log-level", os.Getenv("ELEVATE_LOG_LEVEL"), "log level: debug, info, warn or error (default $ELEVATE_LOG_LEVEL, else info)")
 	metricsAddr := fs.String("metrics-addr", os.Getenv("ELEVATE_METRICS_ADDR"), "serve /metrics on its own listener at this address, e.g. :9090 (default $ELEVATE_METRICS_ADDR; /metrics is not served when both are empty)")
@@ -256,7 +257,13 @@ func serve(parent context.Context, args []string, stdout, stderr io.Writer) erro
 		if *latency > 0 {
 			wrap = func(rt http.RoundTripper) http.RoundTripper { return met.Transport(slowed(rt, *latency)) }
 		}
-		sb, err := demo.StartSandbox(examples.Tenant, publicURL(*listen), wrap, demo.SandboxOptions{StateFile: *sandboxState, MinActive: *sandboxMinActive})
+		seed := examples.Tenant
+		if *sandboxTenant != "" {
+			if seed, err = os.ReadFile(*sandboxTenant); err != nil {
+				return fmt.Errorf("-sandbox-tenant: %w", err)
+			}
+		}
+		sb, err := demo.StartSandbox(seed, publicURL(*listen), wrap, demo.SandboxOptions{StateFile: *sandboxState, MinActive: *sandboxMinActive})
 		if err != nil {
 			return err
 		}
