@@ -10,6 +10,8 @@ import (
 	"strings"
 	"time"
 
+	azpolicy "github.com/Azure/azure-sdk-for-go/sdk/azcore/policy"
+	"github.com/Azure/azure-sdk-for-go/sdk/azidentity"
 	slackapi "github.com/slack-go/slack"
 
 	"github.com/elevate-pim/elevate/bot/slack"
@@ -23,7 +25,7 @@ import (
 // obtained with the configured credential; the application permissions assigned to its service
 // principal; the tenant-wide admin consent for each delegated permission sign-in may ask for;
 // a licence for PIM; each Graph endpoint reached; a Bot Framework token obtained with the
-// configured secret; Slack's auth.test and the scopes granted; each configured channel found.
+// bot's configured credential (secret, certificate, workload or managed identity); Slack's auth.test and the scopes granted; each configured channel found.
 // Every missing item is named with the step that fixes it, and the cause of a failure is shown
 // in one line (an AADSTS code and what it means, an x509 error as such).
 
@@ -84,7 +86,7 @@ func checkWith(ctx context.Context, cfg *policy.Config, env checkEnv, out io.Wri
 	checkTeams(ctx, c, cfg, env)
 	checkOnCall(ctx, c, cfg, env)
 	if env.Getenv("SLACK_BOT_TOKEN") == "" && env.Getenv("MICROSOFT_APP_ID") == "" {
-		c.missing("No chat platform is configured: set SLACK_BOT_TOKEN (with SLACK_SIGNING_SECRET or SLACK_APP_TOKEN) for Slack, or MICROSOFT_APP_ID and MICROSOFT_APP_PASSWORD for Teams.")
+		c.missing("No chat platform is configured: set SLACK_BOT_TOKEN (with SLACK_SIGNING_SECRET or SLACK_APP_TOKEN) for Slack, or MICROSOFT_APP_ID with its credential for Teams.")
 	}
 	if cfg.Channels.Approvals == "" || cfg.Channels.Security == "" {
 		c.missing("Set channels.approvals and channels.security: approval cards and security alerts have nowhere to go.")
@@ -361,35 +363,11 @@ func checkTeams(ctx context.Context, c *checker, cfg *policy.Config, env checkEn
 		c.saw("not configured (MICROSOFT_APP_ID is not set)")
 		return
 	}
-	password := env.Getenv("MICROSOFT_APP_PASSWORD")
 	tenant := or(env.Getenv("MICROSOFT_APP_TENANT_ID"), cfg.Tenant.TenantID)
-	switch {
-	case password == "":
-		c.missing("Teams needs MICROSOFT_APP_PASSWORD with MICROSOFT_APP_ID: the Azure Bot's client secret.")
-	case tenant == "":
-		c.missing("Teams needs MICROSOFT_APP_TENANT_ID (the single-tenant bot's tenant) with MICROSOFT_APP_ID.")
-	default:
-		tokenURL := or(env.Getenv("BOTFRAMEWORK_TOKEN_URL"), teams.TokenURL("", tenant))
-		_, err := teams.NewTokenSource(tokenURL, appID, password, env.HTTP, nil).Token(ctx)
-		var te *teams.TokenError
-		switch {
-		case err == nil:
-			c.saw("Bot Framework token: obtained for the bot %s in tenant %s", appID, tenant)
-		case errors.As(err, &te):
-			ee := graph.ParseEntraError(te.Code, te.Description)
-			c.saw("Bot Framework token: refused (%s)", ee.Error())
-			fix := ""
-			switch ee.AADSTS {
-			case "7000215", "7000222":
-				fix = " Make a new one: Azure portal → your Azure Bot → Configuration → Microsoft App ID (Manage Password) → Certificates & secrets → New client secret, and set MICROSOFT_APP_PASSWORD to its Value."
-			case "700016", "90002", "900023":
-				fix = " Check MICROSOFT_APP_ID and MICROSOFT_APP_TENANT_ID against the Azure Bot's Configuration page."
-			}
-			c.missing("The Bot Framework refused the bot's secret (MICROSOFT_APP_PASSWORD): %s: nothing can be posted to Teams.%s", graph.Cause(ee), fix)
-		default:
-			c.saw("Bot Framework token: %s", graph.Cause(err))
-			c.missing("Elevate could not reach the Bot Framework token endpoint %s: %s.%s", tokenURL, graph.Cause(err), tlsHint(err))
-		}
+	if tenant == "" {
+		c.missing("Teams needs MICROSOFT_APP_TENANT_ID (the bot's tenant) with MICROSOFT_APP_ID.")
+	} else {
+		checkBotToken(ctx, c, env, appID, tenant)
 	}
 	mapped, err := teams.ParseChannels(env.Getenv("TEAMS_CHANNELS"))
 	if err != nil {
@@ -405,6 +383,56 @@ func checkTeams(ctx context.Context, c *checker, cfg *policy.Config, env checkEn
 		// which check does not open).
 		c.saw("channel %s: not in TEAMS_CHANNELS; Elevate knows it only if it learned it from Teams (the app added to the team, or the channel created or renamed since). To be sure, set TEAMS_CHANNELS=%s=19:…@thread.tacv2 (Teams → the channel → … → Get link to channel: the id follows /channel/).", ch, ch)
 	}
+}
+
+// checkBotToken gets a Bot Connector token through the configured credential and says which
+// kind it is; a refusal is named with its fix for that kind.
+func checkBotToken(ctx context.Context, c *checker, env checkEnv, appID, tenant string) {
+	cred, err := botCredential(env.Getenv, appID, tenant, env.HTTP)
+	if err != nil {
+		c.missing("The Teams bot's credential is not usable: %v.", err)
+		return
+	}
+	c.saw("bot credential: %s", cred.Describe())
+	_, err = cred.GetToken(ctx, azpolicy.TokenRequestOptions{Scopes: []string{teams.BotFrameworkScope}})
+	if err == nil {
+		c.saw("Bot Framework token: obtained for the bot %s in tenant %s with its %s", appID, tenant, cred.Kind)
+		return
+	}
+	var te *teams.TokenError
+	var af *azidentity.AuthenticationFailedError
+	if !errors.As(err, &te) && !errors.As(err, &af) {
+		c.saw("Bot Framework token: %s", teams.TokenCause(err))
+		c.missing("Elevate could not reach where the bot's %s gets its token (%s): %s.%s", cred.Kind, cred.Authority, teams.TokenCause(err), tlsHint(err))
+		return
+	}
+	ee := graph.AsEntraError(err)
+	if te != nil {
+		ee = graph.ParseEntraError(te.Code, te.Description)
+	}
+	cause, aadsts := teams.TokenCause(err), ""
+	if ee != nil {
+		cause, aadsts = graph.Cause(ee), ee.AADSTS
+		c.saw("Bot Framework token: refused (%s)", ee.Error())
+	} else {
+		c.saw("Bot Framework token: refused (%s)", cause)
+	}
+	fix := ""
+	switch {
+	case aadsts == "700016" || aadsts == "90002" || aadsts == "900023":
+		fix = " Check MICROSOFT_APP_ID, MICROSOFT_APP_TENANT_ID and MICROSOFT_APP_TYPE against the Azure Bot's Configuration page (Microsoft App ID, App Tenant ID, Type)."
+	case cred.Kind == teams.KindSecret && (aadsts == "7000215" || aadsts == "7000222"):
+		fix = " Make a new one: Azure portal → your Azure Bot → Configuration → Microsoft App ID (Manage Password) → Certificates & secrets → New client secret, and set MICROSOFT_APP_PASSWORD to its Value."
+	case cred.Kind == teams.KindCertificate:
+		fix = " Upload the certificate's public part to the bot's app registration: " + appPage(appID) + " → Certificates & secrets → Certificates → Upload certificate (or `az ad app credential reset --id " + appID + " --cert @bot.pem --append`)."
+	case cred.Kind == teams.KindWorkloadIdentity:
+		fix = " Add a federated credential for this pod's service account on the identity " + appID + ": Azure portal → Managed Identities (or the app registration → Certificates & secrets) → Federated credentials → Kubernetes, with the cluster's OIDC issuer and subject system:serviceaccount:<namespace>:<service account> (`az identity federated-credential create`)."
+	case cred.Kind == teams.KindManagedIdentity:
+		fix = " Assign the user-assigned managed identity whose client id is " + appID + " to this app (Container App → Identity → User assigned → Add); it must be the Azure Bot's Microsoft App ID."
+	}
+	what := map[string]string{teams.KindSecret: "the bot's secret (MICROSOFT_APP_PASSWORD)", teams.KindCertificate: "the bot's certificate (MICROSOFT_APP_CERTIFICATE_PATH)",
+		teams.KindWorkloadIdentity: "the bot's workload identity", teams.KindManagedIdentity: "the bot's managed identity"}[cred.Kind]
+	c.missing("The Bot Framework refused %s: %s: nothing can be posted to Teams.%s", what, cause, fix)
 }
 
 // teamsMapped finds a configured channel in TEAMS_CHANNELS, whose names may be written with or

@@ -3,6 +3,7 @@
 //	elevate demo [-interactive]        the whole product offline, on embedded defaults
 //	elevate serve -config elevate.yaml  the service
 //	elevate check -config elevate.yaml  validate the configuration and prove what Elevate needs
+//	elevate health                      ask the local serve's /healthz (container health check)
 //	elevate audit verify -db elevate.db walk the audit hash chain
 //	elevate version
 package main
@@ -59,6 +60,8 @@ commands:
                                  permissions and consent, PIM licence, Slack and Teams settings;
                                  say what is missing and how to fix it
   serve -sandbox                 run the chat adapters against the simulated tenant
+  health [-listen ADDR]          ask the local serve's /healthz (exit 0 healthy, 1 not): the
+                                 container's health check, the image having no shell
   manifest slack|teams           the chat platform's app manifest or package
   audit verify -db FILE          verify the audit log's hash chain
   audit export -db FILE [-since DATE] [-format jsonl|csv]
@@ -121,6 +124,8 @@ func run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.
 		return checkGraph(ctx, cfg, os.Getenv, stdout)
 	case "serve":
 		return serve(ctx, args[1:], stdout, stderr)
+	case "health":
+		return health(ctx, args[1:], stdout, stderr)
 	case "audit":
 		return audit(args[1:], stdout, stderr)
 	case "backup":
@@ -203,8 +208,10 @@ func serve(parent context.Context, args []string, stdout, stderr io.Writer) erro
 	var bg sync.WaitGroup
 	fs := flag.NewFlagSet("serve", flag.ContinueOnError)
 	config := fs.String("config", "elevate.yaml", "configuration file")
-	db := fs.String("db", "elevate.db", "store file")
-	listen := fs.String("listen", ":8080", "HTTP listen address")
+	// The store from the environment too: a platform that cannot template arguments from a
+	// secret (Azure Container Apps) gives it as ELEVATE_DATABASE_URL, from Key Vault.
+	db := fs.String("db", envOr("ELEVATE_DATABASE_URL", "elevate.db"), "the store (default $ELEVATE_DATABASE_URL, else elevate.db)")
+	listen := fs.String("listen", defaultListen(os.Getenv), "HTTP listen address (default $ELEVATE_LISTEN, else :8080)")
 	backupDir := fs.String("backup-dir", "", "take hot backups of the store into this directory (with -backup-every)")
 	backupEvery := fs.Duration("backup-every", 24*time.Hour, "how often to back up the store when -backup-dir is set")
 	sandbox := fs.Bool("sandbox", false, "use the simulated tenant instead of Microsoft Graph (try Elevate in a real chat workspace before granting any Graph permission)")
@@ -330,7 +337,7 @@ func serve(parent context.Context, args []string, stdout, stderr io.Writer) erro
 	// earlier run left, and what waited for a target to become known.
 	bg.Go(func() { core.RunOutbox(ctx) })
 	if len(chats) == 0 {
-		log.Warn("no chat platform configured: set SLACK_BOT_TOKEN and SLACK_SIGNING_SECRET, or MICROSOFT_APP_ID and MICROSOFT_APP_PASSWORD")
+		log.Warn("no chat platform configured: set SLACK_BOT_TOKEN and SLACK_SIGNING_SECRET, or MICROSOFT_APP_ID with the bot's credential (README → Teams)")
 	}
 	mux.Handle("/auth/callback", core.AuthCallback())
 	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, _ *http.Request) { io.WriteString(w, "ok\n") })

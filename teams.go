@@ -6,6 +6,7 @@ import (
 	"flag"
 	"fmt"
 	"io"
+	"net/http"
 	"os"
 	"strings"
 
@@ -30,16 +31,17 @@ func startTeams(ctx context.Context, env serveEnv) (string, bool, error) {
 		}
 		return "teams", false, nil
 	}
-	if password == "" {
-		return "teams", false, errors.New("MICROSOFT_APP_ID is set: also set MICROSOFT_APP_PASSWORD (the Azure Bot's client secret)")
-	}
 	tenant := env.Getenv("MICROSOFT_APP_TENANT_ID")
 	// In the sandbox the config's tenant is the simulated one, never where Teams runs.
 	if tenant == "" && env.Config != nil && !env.Sandbox {
 		tenant = env.Config.Tenant.TenantID
 	}
 	if tenant == "" {
-		return "teams", false, errors.New("MICROSOFT_APP_ID is set: also set MICROSOFT_APP_TENANT_ID (the single-tenant bot's tenant)")
+		return "teams", false, errors.New("MICROSOFT_APP_ID is set: also set MICROSOFT_APP_TENANT_ID (the bot's tenant)")
+	}
+	cred, err := botCredential(env.Getenv, appID, tenant, nil)
+	if err != nil {
+		return "teams", false, err
 	}
 	channels, err := teams.ParseChannels(env.Getenv("TEAMS_CHANNELS"))
 	if err != nil {
@@ -52,7 +54,7 @@ func startTeams(ctx context.Context, env serveEnv) (string, bool, error) {
 		}
 	}
 	a, err := teams.New(teams.Options{
-		AppID: appID, AppPassword: password, TenantID: tenant, ServiceURLHosts: hosts, Replays: env.Core,
+		AppID: appID, Credential: cred, TenantID: tenant, ServiceURLHosts: hosts, Replays: env.Core,
 		OpenIDMetadataURL: env.Getenv("BOTFRAMEWORK_OPENID_METADATA_URL"), // sovereign clouds and tests; public cloud when empty
 		TokenURL:          env.Getenv("BOTFRAMEWORK_TOKEN_URL"),           // https://login.microsoftonline.com/<tenant>/oauth2/v2.0/token when empty
 		Channels:          channels, Conversations: env.Core, Core: env.Core,
@@ -67,8 +69,21 @@ func startTeams(ctx context.Context, env serveEnv) (string, bool, error) {
 	if env.AddCheck != nil {
 		env.AddCheck("teams", a.Ready)
 	}
-	env.Log.Info("teams started", "tenant", tenant, "mapped_channels", len(channels))
+	env.Log.Info("teams started", "tenant", tenant, "mapped_channels", len(channels), "credential", cred.Describe())
 	return "teams", true, nil
+}
+
+// botCredential is the bot's Bot Connector credential from the Bot Framework's settings
+// (MICROSOFT_APP_TYPE, MICROSOFT_APP_ID, MICROSOFT_APP_PASSWORD, MICROSOFT_APP_TENANT_ID), a
+// certificate (MICROSOFT_APP_CERTIFICATE_PATH, MICROSOFT_APP_CERTIFICATE_PASSWORD) or the
+// workload identity's token file (AZURE_FEDERATED_TOKEN_FILE). BOTFRAMEWORK_TOKEN_URL replaces
+// the token endpoint (sovereign clouds, tests).
+func botCredential(getenv func(string) string, appID, tenant string, hc *http.Client) (*teams.Credential, error) {
+	return teams.NewCredential(teams.CredentialConfig{
+		AppType: getenv("MICROSOFT_APP_TYPE"), AppID: appID, Password: getenv("MICROSOFT_APP_PASSWORD"), TenantID: tenant,
+		CertificatePath: getenv("MICROSOFT_APP_CERTIFICATE_PATH"), CertificatePassword: getenv("MICROSOFT_APP_CERTIFICATE_PASSWORD"),
+		FederatedTokenFile: getenv("AZURE_FEDERATED_TOKEN_FILE"), TokenURL: getenv("BOTFRAMEWORK_TOKEN_URL"), HTTPClient: hc,
+	})
 }
 
 // manifestTeams is `elevate manifest teams [-o app.zip] [-version 1.0.0] [-url URL] [-print]`.

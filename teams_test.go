@@ -2,6 +2,7 @@ package main
 
 import (
 	"archive/zip"
+	"bytes"
 	"context"
 	"io"
 	"log/slog"
@@ -95,6 +96,20 @@ func TestStartTeams(t *testing.T) {
 		"TEAMS_CHANNELS": "#pim-approvals=19:abc@thread.tacv2", "TEAMS_SERVICE_URL_HOSTS": "smba.trafficmanager.net, smba.example.cloud:8443"})
 	if _, ok, err := startTeams(ctx, e); !ok || err != nil {
 		t.Fatalf("with credentials: started %v, %v", ok, err)
+	}
+	// The bot's identity without a secret: a user-assigned managed identity starts Teams; a
+	// secret besides it is refused as ambiguous.
+	var logs bytes.Buffer
+	msi := env(map[string]string{"MICROSOFT_APP_ID": "5e1f0000-0000-4000-8000-0000000000e1", "MICROSOFT_APP_TYPE": "UserAssignedMSI"})
+	msi.Log = slog.New(slog.NewTextHandler(&logs, nil))
+	if _, ok, err := startTeams(ctx, msi); !ok || err != nil {
+		t.Fatalf("with a managed identity: started %v, %v", ok, err)
+	}
+	if !strings.Contains(logs.String(), `credential="managed identity, UserAssignedMSI`) {
+		t.Errorf("the start log does not say which credential the bot uses:\n%s", logs.String())
+	}
+	if _, _, err := startTeams(ctx, env(map[string]string{"MICROSOFT_APP_ID": "x", "MICROSOFT_APP_TYPE": "UserAssignedMSI", "MICROSOFT_APP_PASSWORD": "p"})); err == nil || !strings.Contains(err.Error(), "unset MICROSOFT_APP_PASSWORD") {
+		t.Errorf("a managed identity with a secret: %v", err)
 	}
 	rec := httptest.NewRecorder()
 	e.Mux.ServeHTTP(rec, httptest.NewRequest(http.MethodPost, "/api/messages", strings.NewReader(`{"type":"message"}`)))

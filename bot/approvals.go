@@ -35,8 +35,8 @@ func (c *Core) requestApproval(ctx context.Context, r store.Request) error {
 // ensureCard posts the card of a request awaiting approval that has none yet: a failed post
 // (chat outage, rate limit) is tried again by the expiry sweep, so no request is stranded.
 func (c *Core) ensureCard(ctx context.Context, r store.Request) {
-	if r.State != store.StateAwaitingApproval {
-		return
+	if r.State != store.StateAwaitingApproval || (r.Group != 0 && r.Group != r.ID) {
+		return // a multi-role request's card is its first item's
 	}
 	refs, err := c.store.MessageRefs(r.ID)
 	if err != nil {
@@ -187,6 +187,9 @@ func (c *Core) decide(ctx context.Context, a Actor, id uint64, action Action, re
 	}
 	if err != nil {
 		return err
+	}
+	if r.Group != 0 {
+		return c.decideGroup(ctx, a, r.Group, action, reason)
 	}
 	if r.State != store.StateAwaitingApproval || approvals(r) >= r.ApprovalsNeeded {
 		c.reply(ctx, a, Message{Kind: KindText, Text: fmt.Sprintf("Request #%d is already %s.", r.ID, stateWords(r))})
@@ -376,8 +379,16 @@ func stateWords(r store.Request) string {
 	return strings.ReplaceAll(string(r.State), "_", " ")
 }
 
-// card is the approvers' view of r; it is re-rendered from the store on every change.
+// card is the approvers' view of r; it is re-rendered from the store on every change. A
+// multi-role request has one card, its first item's, listing every role (groupCard).
 func (c *Core) card(r store.Request) Message {
+	if r.Group != 0 {
+		return c.groupCard(r)
+	}
+	return c.singleCard(r)
+}
+
+func (c *Core) singleCard(r store.Request) Message {
 	role := c.cfg.RoleByID(r.RoleID)
 	title := "Elevation request #" + idValue(r.ID)
 	roleName := r.RoleName
@@ -441,6 +452,9 @@ func (c *Core) card(r store.Request) Message {
 		m.Text = fmt.Sprintf("Approved. %s is active until %s.", r.RoleName, c.clock(r.EndsAt))
 	case r.State == store.StateFailed:
 		m.Text = "Approved, but PIM did not activate it: " + r.FailureMessage
+	case r.Waived != "" && (r.State == store.StateReceived || r.State == store.StateAwaitingSignIn):
+		// Posted when the waiver applies, after the sign-in and before the activation's write.
+		m.Text = fmt.Sprintf("Auto-approved: %s is on call. Activating %s for %s.", onCallName(r), r.RoleName, hm(r.Duration))
 	default:
 		m.Text = strings.ToUpper(stateWords(r)[:1]) + stateWords(r)[1:] + "."
 	}

@@ -55,7 +55,9 @@ func (c *Core) callback(w http.ResponseWriter, req *http.Request) {
 	}
 	p, ok := c.signins.take(state)
 	if !ok {
-		page(w, http.StatusBadRequest, "This sign-in link has expired or was already used.", "Go back to chat and ask again; your request is kept.")
+		// Links live in the memory of the process that made them: after a restart or a
+		// takeover the request's new link is in chat.
+		page(w, http.StatusBadRequest, "This sign-in link has expired or was already used.", "Use the newest sign-in link Elevate sent you in chat (after a restart it sends a new one), or ask again; your request is kept.")
 		return
 	}
 	tok, err := c.graph.CompleteSignIn(req.Context(), code, p.verifier, p.claims, p.scopes)
@@ -132,6 +134,9 @@ func (c *Core) continueAfter(ctx context.Context, p pendingSignIn, userID, upn s
 	case forClick:
 		return c.Click(ctx, p.actor, p.decision, p.value, p.reason)
 	case forRequest:
+		if r, err := c.store.Request(p.requestID); err == nil && r.Group != 0 {
+			return c.signedInGroup(ctx, r.Group, userID, upn)
+		}
 		r, err := c.update(ctx, p.requestID, systemEvent(c.now(), "request.signed_in", userID), func(r *store.Request) error {
 			if r.UserID == userID && r.UPN == upn {
 				return store.ErrNoChange

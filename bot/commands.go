@@ -61,6 +61,9 @@ func (c *Core) AcceptOnce(a Actor, text string, once Once) (Job, error) {
 
 func (c *Core) accept(a Actor, text string, once Once) (Job, error) {
 	cmd, err := c.cfg.ParseCommand(text)
+	if err == nil && cmd.Kind == policy.KindRequest && len(cmd.Roles) > 1 {
+		return c.acceptGroup(a, cmd, once)
+	}
 	if err == nil && cmd.Kind == policy.KindRequest {
 		return c.acceptRequest(a, cmd, once)
 	}
@@ -78,9 +81,9 @@ func (c *Core) accept(a Actor, text string, once Once) (Job, error) {
 	case policy.KindCancel:
 		return func(ctx context.Context) error { return c.cancelAll(ctx, a) }, nil
 	case policy.KindDone:
-		return func(ctx context.Context) error { return c.done(ctx, a, cmd.Role) }, nil
+		return func(ctx context.Context) error { return c.doneMany(ctx, a, cmd) }, nil
 	case policy.KindExtend:
-		return func(ctx context.Context) error { return c.extend(ctx, a, cmd.Role, cmd.Duration) }, nil
+		return func(ctx context.Context) error { return c.extendMany(ctx, a, cmd) }, nil
 	case policy.KindApprove:
 		return func(ctx context.Context) error { return c.decide(ctx, a, cmd.RequestID, ActionApprove, "") }, nil
 	case policy.KindDeny:
@@ -257,7 +260,11 @@ func (c *Core) status(ctx context.Context, a Actor) error {
 	}
 	var lines []string
 	for _, r := range rs {
-		lines = append(lines, c.statusLine(r))
+		line := c.statusLine(r)
+		if r.Group != 0 && r.Group != r.ID {
+			line += fmt.Sprintf(" (with #%d: one request)", r.Group)
+		}
+		lines = append(lines, line)
 	}
 	c.reply(ctx, a, Message{Kind: KindText, Title: "Your elevations", Text: strings.Join(lines, "\n")})
 	return nil

@@ -1,6 +1,8 @@
 package bot
 
 import (
+	"slices"
+
 	"github.com/elevate-pim/elevate/graph"
 	"github.com/elevate-pim/elevate/policy"
 )
@@ -33,6 +35,16 @@ func (c *Core) scopesFor(p pendingSignIn) []string {
 	if p.requestID != 0 {
 		if r, err := c.store.Request(p.requestID); err == nil {
 			role = c.cfg.RoleByID(r.RoleID)
+			if rs, err := c.groupOf(r); err == nil && len(rs) > 0 && p.purpose == forRequest {
+				// One sign-in for every role of a multi-role request: every scope they need.
+				var scopes []string
+				for _, x := range rs {
+					if s := scopeOf(c.cfg.RoleByID(x.RoleID)); !slices.Contains(scopes, s) {
+						scopes = append(scopes, s)
+					}
+				}
+				return scopes
+			}
 		}
 	}
 	return []string{scopeOf(role)}

@@ -178,13 +178,17 @@ func (c *Core) Reconcile(ctx context.Context) error {
 			if r.Write != nil && !r.Write.Retry.IsZero() && now.Before(r.Write.Retry) {
 				continue
 			}
+		case r.State == store.StateAwaitingSignIn:
+			// Its link lived in the memory of the process that sent it. One stored before this
+			// process started (a restart, a takeover by a standby) gets a new link now; one of
+			// this process's own waits a minute, as its link may be on its way.
+			mine := !r.UpdatedAt.Before(c.started)
+			if _, sent := c.asked.Load(r.ID); sent || expired(r, now) || mine && now.Sub(r.UpdatedAt) < time.Minute {
+				continue
+			}
 		case now.Sub(r.UpdatedAt) < time.Minute:
 			// Its own next step may be on its way (a job after an acknowledgement).
 			continue
-		case r.State == store.StateAwaitingSignIn:
-			if _, sent := c.asked.Load(r.ID); sent || expired(r, now) {
-				continue
-			}
 		case r.State == store.StateAwaitingApproval && !pimPending(r) && r.ApprovalsNeeded > 0 && approvals(r) >= r.ApprovalsNeeded:
 			// approved, never activated
 		case r.State == store.StateReceived && r.FailureCode == CodeGraphUnavailable && !expired(r, now):
@@ -217,8 +221,13 @@ func (c *Core) reconcile(ctx context.Context, id uint64) error {
 	w := r.Write
 	switch {
 	case w == nil && r.State == store.StateAwaitingSignIn:
-		// The link was in the memory of a process that is gone: ask again.
-		return c.sendSignIn(ctx, r, "", "")
+		// The link was in the memory of a process that is gone: ask again, saying the old
+		// link is dead (its page says so too).
+		why := ""
+		if r.UpdatedAt.Before(c.started) {
+			why = "Elevate restarted, so the sign-in link I sent you earlier no longer works."
+		}
+		return c.sendSignIn(ctx, r, why, "")
 	case w == nil && (r.State == store.StateAwaitingApproval || r.State == store.StateReceived):
 		return c.activateClaimed(ctx, id)
 	case w == nil, w.Action == store.WriteActivate:

@@ -475,6 +475,44 @@ func TestResumeAfterRestart(t *testing.T) {
 	})
 }
 
+// A standby that takes over seconds later (well within the sweep's minute) asks again at once
+// for every request waiting for a sign-in, whose link lived only in the old leader's memory:
+// one new link, words that say the old one is dead, and the old link's page says where to look.
+func TestTakeoverAsksSignInAgain(t *testing.T) {
+	w := newWorld(t, setup{})
+	w.say("alice", "exchange 1h mail flow")
+	r := w.only("alice")
+	old := w.link("alice")
+	w.clock.advance(5 * time.Second)
+	w.restart() // a new Core over the same store, as the standby that took over
+	if n := w.told("alice", "Sign in with your Microsoft account"); n != 2 {
+		t.Fatalf("asked %d times, want 2 (before and after the takeover); messages %q", n, w.rec.to("alice"))
+	}
+	contains(t, w.rec.lastTo("alice"), "Elevate restarted, so the sign-in link I sent you earlier no longer works.")
+	if w.link("alice") == old {
+		t.Fatal("the new message carries the old link")
+	}
+	w.minute()
+	if n := w.told("alice", "Sign in with your Microsoft account"); n != 2 {
+		t.Errorf("asked %d times after the sweep, want still 2", n)
+	}
+	status, page := w.browser().open(old, "alice@"+w.domain)
+	if status != http.StatusBadRequest {
+		t.Errorf("old link: status %d, want 400", status)
+	}
+	contains(t, page, "Use the newest sign-in link Elevate sent you in chat")
+	if got := w.request(r.ID); got.State != store.StateAwaitingSignIn {
+		t.Fatalf("after the old link: %s, want still awaiting sign-in", got.State)
+	}
+	w.signIn("alice")
+	if got := w.request(r.ID); got.State != store.StateActive {
+		t.Fatalf("after signing in with the new link: %s (%s)", got.State, got.FailureMessage)
+	}
+	if n := len(w.activations()); n != 1 {
+		t.Errorf("%d activation writes, want 1", n)
+	}
+}
+
 // A conversion whose second write's answer is lost (PIM removed the standing assignment): after
 // a restart and a sweep the admin is told what PIM shows, once, and the intent is gone.
 func TestConvertConverges(t *testing.T) {

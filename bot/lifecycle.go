@@ -247,6 +247,9 @@ func (c *Core) proceed(ctx context.Context, id uint64) error {
 	if err != nil {
 		return err
 	}
+	if r.Group != 0 {
+		return c.proceedGroup(ctx, r.Group)
+	}
 	if r.State != store.StateReceived && r.State != store.StateAwaitingSignIn {
 		return nil
 	}
@@ -266,6 +269,9 @@ func (c *Core) freshToken(r store.Request, role *policy.Role) (graph.UserToken, 
 	var forReq uint64
 	if role != nil && role.Tier0 {
 		forReq = r.ID // tier-0: a sign-in made for this very request
+		if r.Group != 0 {
+			forReq = r.Group // … for all the roles of a multi-role request
+		}
 	}
 	return c.tokens.fresh(requesterKey(r), c.cfg.SignInFreshness, forReq, scopeOf(role))
 }
@@ -299,6 +305,9 @@ func (c *Core) askSignIn(ctx context.Context, r store.Request, why, claims strin
 
 // sendSignIn sends the requester of r a sign-in link for it.
 func (c *Core) sendSignIn(ctx context.Context, r store.Request, why, claims string) error {
+	if r.Group != 0 {
+		return c.sendSignInGroup(ctx, r, why, claims) // one link for every role of the request
+	}
 	actor := Actor{Platform: r.Platform, ChatUser: r.ChatUser, Name: r.ChatName, Channel: r.Channel, UserID: r.UserID, EmailHint: r.LoginHint}
 	link, err := c.signInLink(ctx, pendingSignIn{purpose: forRequest, requestID: r.ID, actor: actor, claims: claims}, r.UPN)
 	if err != nil {
@@ -313,6 +322,9 @@ func (c *Core) sendSignIn(ctx context.Context, r store.Request, why, claims stri
 	}
 	if approvals(r) >= r.ApprovalsNeeded && r.ApprovalsNeeded > 0 {
 		text = fmt.Sprintf("Your request for %s was approved. Sign in to activate it now; the link works once, for 10 minutes.", r.RoleName)
+		if why != "" {
+			text = why + " " + text
+		}
 	}
 	// The link lives in this process's memory: a later run drops it unsent and sends a new one.
 	return c.enqueue(ctx, nil, func(out *outbox) error {
@@ -339,6 +351,9 @@ func (c *Core) afterSignIn(ctx context.Context, id uint64) error {
 	r, err := c.store.Request(id)
 	if err != nil {
 		return err
+	}
+	if r.Group != 0 {
+		return c.afterSignInGroup(ctx, r.Group)
 	}
 	if stop, err := c.pilotGate(ctx, r); stop {
 		return err // known only now for a first sign-in
@@ -441,8 +456,8 @@ func (c *Core) activateClaimed(ctx context.Context, id uint64) error {
 				systemEvent(c.now(), "request.reconciled", "waiting for PIM's approval: "+says.request))
 		}
 	}
-	if role != nil && role.Tier0 {
-		c.tokens.drop(requesterKey(r)) // tier-0: one sign-in, one activation
+	if role != nil && role.Tier0 && r.Group == 0 {
+		c.tokens.drop(requesterKey(r)) // tier-0: one sign-in, one activation (activateGroup: one request's)
 	}
 	if prior == nil && !legacy {
 		c.tell(ctx, r, Message{Kind: KindProgress, Text: fmt.Sprintf("Activating %s for %s in PIM…", r.RoleName, hm(r.Duration))})

@@ -30,7 +30,7 @@ func (c *Core) waiveOnCall(ctx context.Context, r store.Request) bool {
 	if role.Tier0 && !rule.Tier0 {
 		return false // the config refuses this too; never waive a tier-0 role by accident
 	}
-	name := firstNonEmpty(strings.Split(r.UPN, "@")[0], r.ChatName, "the requester")
+	name := onCallName(r)
 	note, words := "", ""
 	switch ans, err := c.askOnCall(ctx, r, rule); {
 	case err != nil:
@@ -63,6 +63,11 @@ func (c *Core) waiveOnCall(ctx context.Context, r store.Request) bool {
 		return false
 	}
 	return words != ""
+}
+
+// onCallName is how the on-call words name the requester: "alice".
+func onCallName(r store.Request) string {
+	return firstNonEmpty(strings.Split(r.UPN, "@")[0], r.ChatName, "the requester")
 }
 
 // ans0 is the part of the waiver's words in brackets: where the on-call was found.

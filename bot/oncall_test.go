@@ -79,6 +79,15 @@ func TestOnCallWaivesApproval(t *testing.T) {
 	if acts := strings.Join(auditActions(t, w.store, r.ID), "\n"); !strings.Contains(acts, "request.auto_approved: auto-approved: "+want) {
 		t.Errorf("audit:\n%s", acts)
 	}
+	// The card as first posted, before the activation: it says what is happening, not that the
+	// requester still has to sign in.
+	posted := w.rec.to(w.cfg.Channels.Approvals)
+	if len(posted) == 0 {
+		t.Fatal("no card posted")
+	}
+	if got := posted[0]; got != "Auto-approved: alice is on call. Activating Exchange Administrator for 1h." {
+		t.Errorf("the auto-approved card as posted says %q", got)
+	}
 	contains(t, strings.Join(w.rec.to("alice"), "\n"), "No approval needed: you are on call (PagerDuty schedule P123ABC with incident #4521 open)")
 	if n := len(w.activations()); n != 1 {
 		t.Errorf("%d activations, want 1", n)

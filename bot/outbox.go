@@ -153,6 +153,9 @@ func (o *outbox) cards(r store.Request) {
 	if o.err != nil {
 		return
 	}
+	if r = o.head(r); o.err != nil {
+		return
+	}
 	refs, err := o.ob.MessageRefs(r.ID)
 	if err != nil {
 		o.err = err
@@ -184,6 +187,9 @@ func (o *outbox) cards(r store.Request) {
 // queued, for words that claim it, or 0 when it was posted already.
 func (o *outbox) card(r store.Request) uint64 {
 	if o.err != nil {
+		return 0
+	}
+	if r = o.head(r); o.err != nil {
 		return 0
 	}
 	refs, err := o.ob.MessageRefs(r.ID)
@@ -230,8 +236,12 @@ func (c *Core) change(ctx context.Context, id uint64, ev store.AuditRecord, fn f
 	var added []store.OutboxItem
 	r, err := c.store.UpdateWith(id, ev, func(r *store.Request, ob *store.Outbox) error {
 		o := &outbox{c: c, ob: ob}
+		before := r.State
 		if err := fn(r, o); err != nil {
 			return err
+		}
+		if settling(before, *r) {
+			c.groupSummary(o, *r) // the last role of a multi-role request settled: one line for all
 		}
 		if o.err != nil {
 			return o.err
@@ -330,4 +340,16 @@ func (c *Core) resolveChannels(ctx context.Context, platform string, m *Message)
 	m.Text = channelAtRE.ReplaceAllStringFunc(m.Text, func(s string) string {
 		return c.channelName(ctx, platform, channelAtRE.FindStringSubmatch(s)[1])
 	})
+}
+
+// head is the item whose card shows r: r itself, or the first item of r's multi-role request.
+func (o *outbox) head(r store.Request) store.Request {
+	if r.Group == 0 || r.Group == r.ID {
+		return r
+	}
+	h, err := o.ob.Request(r.Group)
+	if err != nil {
+		o.err = err
+	}
+	return h
 }

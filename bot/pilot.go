@@ -23,6 +23,18 @@ func (c *Core) pilotGate(ctx context.Context, r store.Request) (stop bool, err e
 	if pl == nil || r.UserID == "" || pl.Listed(r.UserID, r.UPN) {
 		return false, nil
 	}
+	if r.UPN == "" {
+		// Teams vouches for the object id before any sign-in, but the pilot may list people by
+		// UPN: look it up rather than turn a listed person away.
+		u, err := c.graph.User(ctx, r.UserID)
+		if err != nil {
+			c.log.Warn("pilot: looking up the requester's UPN; checking after their sign-in", "request_id", r.ID, "err", err)
+			return false, nil // the sign-in tells who they are; afterSignIn checks again
+		}
+		if pl.Listed(r.UserID, u.UPN) {
+			return false, nil
+		}
+	}
 	if pl.Group != "" {
 		in, err := c.graph.MemberOfAny(ctx, r.UserID, []string{pl.Group})
 		if err != nil {
@@ -101,7 +113,12 @@ func (c *Core) feedback(ctx context.Context, a Actor, text string) error {
 	if _, err := c.store.SwapState(feedbackKey, b); err != nil {
 		return err
 	}
-	c.reply(ctx, a, Message{Kind: KindResult, Text: "Thanks! Your note goes to the team in the weekly digest."})
+	ack := "Thanks! Your note goes to the team in the weekly digest."
+	if c.cfg.Pilot == nil {
+		// The digest shows notes only during a pilot (its "Pilot feedback" line).
+		ack = "Thanks! Your note is kept in Elevate's audit log for the team."
+	}
+	c.reply(ctx, a, Message{Kind: KindResult, Text: ack})
 	return nil
 }
 

@@ -80,3 +80,25 @@ func TestFailureBurstAlertsOnce(t *testing.T) {
 		t.Errorf("%d burst alerts in %s, want 1: %q", n, security, w.rec.to(security))
 	}
 }
+
+// Without a pilot the digest has no feedback line, so the acknowledgement must not promise one:
+// the note is kept in the audit log, and the user is told so.
+func TestFeedbackWithoutPilotSaysWhereItGoes(t *testing.T) {
+	w := newWorld(t, setup{})
+	w.say("alice", "feedback the form should remember my last role")
+	got := w.rec.lastTo("alice")
+	if strings.Contains(got, "weekly digest") {
+		t.Errorf("without a pilot, the ack promises the digest: %q", got)
+	}
+	contains(t, got, "Thanks! Your note is kept in Elevate's audit log for the team.")
+	found := false
+	if err := w.store.Audit(func(ev store.AuditRecord) error {
+		found = found || (ev.Action == "pilot.feedback" && ev.Detail == "the form should remember my last role")
+		return nil
+	}); err != nil {
+		t.Fatal(err)
+	}
+	if !found {
+		t.Error("the note is not in the audit log")
+	}
+}

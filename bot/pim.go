@@ -676,6 +676,15 @@ func (c *Core) continueLifecycle(ctx context.Context, p pendingSignIn) error {
 	}
 	switch p.purpose {
 	case forDone:
+		if strings.HasPrefix(p.reason, doneMoreReason) {
+			rs := c.continueDoneMore(ctx, p.actor, p.reason)
+			if r.State == store.StateActive {
+				rs = append([]store.Request{r}, rs...)
+			}
+			if len(rs) > 0 {
+				return c.doneAll(ctx, p.actor, rs)
+			}
+		}
 		if r.State == store.StateActive {
 			return c.doneRequest(ctx, p.actor, r)
 		}

@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"github.com/elevate-pim/elevate/graph"
+	"github.com/elevate-pim/elevate/policy"
 	"github.com/elevate-pim/elevate/store"
 )
 
@@ -25,18 +26,7 @@ func (c *Core) pimWouldAccept(ctx context.Context, r store.Request) (bool, error
 	}
 	ctx, cancel := context.WithTimeout(ctx, 30*time.Second)
 	defer cancel()
-	var err error
-	if role.Group {
-		pg, ok := c.pim()
-		if !ok {
-			return true, nil
-		}
-		_, err = pg.ActivateGroup(ctx, tok, graph.GroupActivationRequest{UserID: r.UserID, GroupID: r.RoleID, AccessID: role.Access,
-			Duration: r.Duration, Justification: r.Justification, TicketNumber: r.Ticket, TicketSystem: role.TicketSystem, ValidationOnly: true})
-	} else {
-		_, err = c.graph.Activate(ctx, tok, graph.ActivationRequest{UserID: r.UserID, RoleID: r.RoleID, Duration: r.Duration,
-			Justification: r.Justification, TicketNumber: r.Ticket, TicketSystem: role.TicketSystem, ValidationOnly: true})
-	}
+	err := c.dryRunWith(ctx, tok, r, role)
 	if err == nil {
 		return true, nil
 	}
@@ -72,4 +62,31 @@ func (c *Core) pimWouldAccept(ctx context.Context, r store.Request) (bool, error
 		return false, nil
 	}
 	return false, uerr
+}
+
+// dryRun is PIM's dry run of r's activation (isValidationOnly) with the requester's held token:
+// nil when PIM would accept it, or when it cannot be asked (no token, no PIM for Groups client).
+func (c *Core) dryRun(ctx context.Context, r store.Request, role *policy.Role) error {
+	tok, ok := c.freshToken(r, role)
+	if !ok || role == nil {
+		return nil
+	}
+	ctx, cancel := context.WithTimeout(ctx, 30*time.Second)
+	defer cancel()
+	return c.dryRunWith(ctx, tok, r, role)
+}
+
+func (c *Core) dryRunWith(ctx context.Context, tok graph.UserToken, r store.Request, role *policy.Role) error {
+	if role.Group {
+		pg, ok := c.pim()
+		if !ok {
+			return nil
+		}
+		_, err := pg.ActivateGroup(ctx, tok, graph.GroupActivationRequest{UserID: r.UserID, GroupID: r.RoleID, AccessID: role.Access,
+			Duration: r.Duration, Justification: r.Justification, TicketNumber: r.Ticket, TicketSystem: role.TicketSystem, ValidationOnly: true})
+		return err
+	}
+	_, err := c.graph.Activate(ctx, tok, graph.ActivationRequest{UserID: r.UserID, RoleID: r.RoleID, Duration: r.Duration,
+		Justification: r.Justification, TicketNumber: r.Ticket, TicketSystem: role.TicketSystem, ValidationOnly: true})
+	return err
 }

@@ -50,6 +50,12 @@ type Options struct {
 	PollInterval time.Duration
 	// Now is the core's clock (the tenant keeps real time); time.Now when nil.
 	Now func() time.Time
+	// ChartDir is where the digests' charts are written (they outlive the demo); os.TempDir()
+	// when empty.
+	ChartDir string
+	// OnCall answers roles' on-call waivers (approval.on_call); nil: such roles fall back to
+	// their approvers, as without PAGERDUTY_TOKEN or OPSGENIE_API_KEY.
+	OnCall bot.OnCall
 }
 
 // World is a running demo: tenant, store, Graph client, core and the callback server.
@@ -65,6 +71,8 @@ type World struct {
 	dir    string
 	// callbackBase is the scheme and host of the callback server.
 	callbackBase string
+	chartDir     string
+	home         map[string]store.MessageRef // each user's Teams home card, refreshed in place
 }
 
 // Start builds a World; Close it when done.
@@ -83,7 +91,7 @@ func Start(o Options) (_ *World, err error) {
 	if err != nil {
 		return nil, fmt.Errorf("demo tenant: %w", err)
 	}
-	w := &World{Config: cfg, domain: seed.Domain}
+	w := &World{Config: cfg, domain: seed.Domain, chartDir: o.ChartDir}
 	defer func() {
 		if err != nil {
 			w.Close()
@@ -125,7 +133,7 @@ func Start(o Options) (_ *World, err error) {
 		ln.Close()
 		return nil, err
 	}
-	w.Core, err = bot.New(bot.Options{Config: cfg, Graph: w.Graph, Store: w.Store, Logger: o.Logger, UsableTimeout: time.Minute, Now: o.Now})
+	w.Core, err = bot.New(bot.Options{Config: cfg, Graph: w.Graph, Store: w.Store, Logger: o.Logger, UsableTimeout: time.Minute, Now: o.Now, OnCall: o.OnCall})
 	if err != nil {
 		ln.Close()
 		return nil, err
@@ -477,7 +485,12 @@ func Run(ctx context.Context, o Options) error {
 		return fmt.Errorf("audit chain: %w", err)
 	}
 	fmt.Fprintf(o.Out, "\nThe audit log holds %d records; its hash chain verifies.\n", n)
-	return nil
+	if _, ok := PilotConfig(o.Config); !ok {
+		fmt.Fprintf(o.Out, "\n(The pilot story needs the example config's Exchange Administrator entry; skipped.)\n")
+		return nil
+	}
+	o.StorePath = "" // a store of its own
+	return PilotStory(ctx, o)
 }
 
 // Seen is everything user was shown privately, as text, oldest first.

@@ -5,6 +5,7 @@ import (
 	"context"
 	"log/slog"
 	"net/http"
+	"os"
 	"path/filepath"
 	"regexp"
 	"strings"
@@ -150,18 +151,31 @@ func TestStory(t *testing.T) {
 	}
 }
 
-// TestRunScripted runs `elevate demo` as a newcomer would.
+// TestRunScripted runs `elevate demo` as a newcomer would: both parts, and the digests' charts
+// are still where the transcript says once the demo is over.
 func TestRunScripted(t *testing.T) {
 	var out bytes.Buffer
 	err := demo.Run(context.Background(), demo.Options{Config: examples.Config, ConfigName: "examples/elevate.yaml",
-		Tenant: examples.Tenant, Out: &out, ActivationDelay: 20 * time.Millisecond})
+		Tenant: examples.Tenant, Out: &out, ActivationDelay: 20 * time.Millisecond, ChartDir: t.TempDir()})
 	if err != nil {
 		t.Fatalf("demo: %v\n%s", err, out.String())
 	}
-	if !strings.Contains(out.String(), "hash chain verifies") {
-		t.Errorf("demo output lacks the audit check:\n%s", out.String())
+	if n := strings.Count(out.String(), "hash chain verifies"); n != 2 {
+		t.Errorf("demo output has %d audit checks, want one per part:\n%s", n, out.String())
+	}
+	charts := chartPath.FindAllStringSubmatch(out.String(), -1)
+	if len(charts) != 2 {
+		t.Fatalf("%d charts named, want the two digests':\n%s", len(charts), out.String())
+	}
+	for _, m := range charts {
+		b, err := os.ReadFile(m[1])
+		if err != nil || !bytes.HasPrefix(b, []byte("\x89PNG")) {
+			t.Errorf("the chart the transcript names is not there after the demo: %v", err)
+		}
 	}
 }
+
+var chartPath = regexp.MustCompile(`written to (\S+\.png)\]`)
 
 func TestInteractive(t *testing.T) {
 	var out bytes.Buffer

@@ -3,7 +3,6 @@ package demo
 import (
 	"context"
 	"fmt"
-	"os"
 	"time"
 
 	"github.com/elevate-pim/elevate/bot/schedule"
@@ -23,23 +22,8 @@ func (w *World) ScheduleStory(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
-	if len(d.Chart) > 0 {
-		dir := w.dir
-		if dir == "" {
-			dir = os.TempDir()
-		}
-		f, err := os.CreateTemp(dir, "elevate-digest-*.png")
-		if err != nil {
-			return err
-		}
-		_, err = f.Write(d.Chart)
-		if cerr := f.Close(); err == nil {
-			err = cerr
-		}
-		if err != nil {
-			return err
-		}
-		w.t.say("    [chart: %d bytes PNG, written to %s]\n", len(d.Chart), f.Name())
+	if err := w.writeChart(d.Chart, len(d.Weeks)); err != nil {
+		return err
 	}
 
 	w.t.say("\n── The first Monday of the quarter: the access review asks everyone about each eligible role.\n")

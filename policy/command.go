@@ -74,8 +74,13 @@ func (k Kind) String() string {
 
 // Command is one parsed chat command.
 type Command struct {
-	Kind          Kind
-	Role          *Role         // nil when not given (done/extend take an optional role)
+	Kind Kind
+	Role *Role // nil when not given (done/extend take an optional role); Roles[0] when several
+	// Roles are the roles named, in order, when there are several ("exchange,sharepoint 4h …",
+	// "done exchange,sharepoint"); nil for one role or none.
+	Roles []*Role
+	// All is `done all` / `extend all 1h`: every active elevation of the user.
+	All           bool
 	Duration      time.Duration // 0 when not given
 	Justification string
 	Ticket        string // extracted ticket (e.g. INC-1234), also left in Justification
@@ -91,8 +96,9 @@ type Command struct {
 //	exchange 4h fixing mail flow          a request: role, optional duration, justification
 //	ga 90m INC-1234 restore tenant        the ticket is found in the justification
 //	exchange administrator 4h ...         full role names work too
+//	exchange,sharepoint 4h ...            several roles (at most MaxRoles), one justification
 //	help | roles | status | cancel
-//	done [role] | extend [role] <duration>
+//	done [role[,role…]|all] | extend [role[,role…]|all] <duration>
 //	rebind <chat user> <user> | unbind <chat user>   admins (admin.go)
 //	(nothing)                             the request form
 //
@@ -170,18 +176,33 @@ func (c *Config) parseDone(words []string) (Command, error) {
 	if len(words) == 0 {
 		return Command{Kind: KindDone}, nil
 	}
-	r, n, err := c.rolePrefix(words, false)
+	if strings.EqualFold(words[0], "all") {
+		if len(words) > 1 {
+			return Command{}, &Error{Code: CodeUnexpected, Message: `"done all" takes nothing after it — it ends every role you have active`}
+		}
+		return Command{Kind: KindDone, All: true}, nil
+	}
+	roles, rest, err := c.roleList(words, false)
 	if err != nil {
 		return Command{}, err
 	}
-	if n < len(words) {
-		return Command{}, &Error{Code: CodeUnexpected, Message: fmt.Sprintf("\"done\" takes just a role, e.g. \"done %s\" — one role at a time", r.Alias())}
+	if len(rest) > 0 {
+		return Command{}, &Error{Code: CodeUnexpected, Message: fmt.Sprintf("\"done\" takes just roles, e.g. \"done %s\", \"done %s,sharepoint\" or \"done all\"", roles[0].Alias(), roles[0].Alias())}
 	}
-	return Command{Kind: KindDone, Role: r}, nil
+	return withRoles(Command{Kind: KindDone}, roles), nil
+}
+
+// withRoles sets cmd's role, and its role list when there are several.
+func withRoles(cmd Command, roles []*Role) Command {
+	cmd.Role = roles[0]
+	if len(roles) > 1 {
+		cmd.Roles = roles
+	}
+	return cmd
 }
 
 func (c *Config) parseExtend(words []string) (Command, error) {
-	const example = `e.g. "extend 1h" or "extend exchange 1h"`
+	const example = `e.g. "extend 1h", "extend exchange 1h" or "extend all 1h"`
 	if len(words) == 0 {
 		return Command{}, &Error{Code: CodeMissingDuration, Message: "How much longer? Say " + example}
 	}
@@ -194,24 +215,29 @@ func (c *Config) parseExtend(words []string) (Command, error) {
 		return Command{}, &Error{Code: CodeBadDuration, Message: fmt.Sprintf("%s — hours or minutes? Say e.g. \"extend 1h\" or \"extend 30m\"", words[0])}
 	}
 	if !looks {
-		r, n, err := c.rolePrefix(words, false)
-		if err != nil {
-			return Command{}, err
+		what := "all"
+		if strings.EqualFold(words[0], "all") {
+			cmd.All, words = true, words[1:]
+		} else {
+			roles, rest, err := c.roleList(words, false)
+			if err != nil {
+				return Command{}, err
+			}
+			cmd, words = withRoles(cmd, roles), rest
+			what = roles[0].Alias()
 		}
-		cmd.Role = r
-		words = words[n:]
 		if len(words) == 0 {
-			return Command{}, &Error{Code: CodeMissingDuration, Message: fmt.Sprintf("How much longer? Say e.g. \"extend %s 1h\"", r.Alias())}
+			return Command{}, &Error{Code: CodeMissingDuration, Message: fmt.Sprintf("How much longer? Say e.g. \"extend %s 1h\"", what)}
 		}
 		if d, looks, derr = parseDuration(words[0]); derr != nil {
 			return Command{}, derr
 		}
 		if !looks {
-			return Command{}, &Error{Code: CodeBadDuration, Message: fmt.Sprintf("%q isn't a duration — say e.g. \"extend %s 1h\" (30m, 4h, 1h30m)", clip(words[0]), r.Alias())}
+			return Command{}, &Error{Code: CodeBadDuration, Message: fmt.Sprintf("%q isn't a duration — say e.g. \"extend %s 1h\" (30m, 4h, 1h30m)", clip(words[0]), what)}
 		}
 	}
 	if len(words) > 1 {
-		return Command{}, &Error{Code: CodeUnexpected, Message: "\"extend\" takes a role and a duration only, " + example}
+		return Command{}, &Error{Code: CodeUnexpected, Message: "\"extend\" takes roles and a duration only, " + example}
 	}
 	cmd.Duration = d
 	return cmd, nil
@@ -221,12 +247,15 @@ func (c *Config) parseRequest(words []string) (Command, error) {
 	if d, looks, _ := parseDuration(words[0]); looks && d > 0 {
 		return Command{}, &Error{Code: CodeMissingRole, Message: fmt.Sprintf("Start with the role, then the duration, e.g. \"exchange %s fixing mail flow\"", formatDuration(d))}
 	}
-	r, n, err := c.rolePrefix(words, true)
+	roles, rest, err := c.roleList(words, true)
 	if err != nil {
 		return Command{}, err
 	}
-	cmd := Command{Kind: KindRequest, Role: r}
-	rest := words[n:]
+	if e := c.spacedList(roles, rest); e != nil {
+		return Command{}, e
+	}
+	r := roles[0]
+	cmd := withRoles(Command{Kind: KindRequest}, roles)
 	if len(rest) > 0 {
 		if len(rest) > 1 && isNumber(rest[0]) && unitWords[strings.ToLower(rest[1])] != 0 {
 			// "4 hours": understood, but there is one way to write it.
@@ -271,13 +300,7 @@ var defaultTicketRe = regexp.MustCompile(DefaultTicketPattern)
 // rolePrefix resolves the longest run of leading words that names a role ("exchange",
 // "exchange administrator", "privileged role admin"), and says how many words it took.
 func (c *Config) rolePrefix(words []string, withCommands bool) (*Role, int, error) {
-	maxWords := 1
-	for _, r := range c.Roles {
-		maxWords = max(maxWords, len(strings.Fields(r.Name)))
-	}
-	for _, r := range c.disabled {
-		maxWords = max(maxWords, len(strings.Fields(r.Name)))
-	}
+	maxWords := c.maxRoleWords()
 	for n := min(len(words), maxWords); n >= 1; n-- {
 		key := strings.ToLower(strings.Join(words[:n], " "))
 		if r := findRole(c.Roles, key); r != nil {

@@ -2,6 +2,8 @@ package policy
 
 import (
 	"errors"
+	"reflect"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -19,6 +21,10 @@ func FuzzParseCommand(f *testing.F) {
 		"elevate", "approve 42", "exchange 0m", "exchange 99999999999h", "ga 1h CHG-0001234 fix\u00a0it",
 		"exchange\t4h\nfixing", "29232cdf-9323-42fd-ade2-1d097af3e4de 1h", "extend exchange administrator",
 		"exchange 1h75m", "ga 4H INC-1 ÄÖÜ ünïcode", "global admin 30min",
+		"exchange,sharepoint 4h fixing mail flow", "exchange, sharepoint administrator 1h x", "exchange,,spo 1h",
+		"exchange,sharpoint 4h", "exchange, 4h x", "done exchange,spo", "done all", "extend all 1h",
+		"extend exchange,teams 30m", "exchange,spo,teams,intune,user,helpdesk 1h", "exchange sharepoint 4h x",
+		"exchange 4h a, b", ",", "exchange,tier1 1h x",
 	} {
 		f.Add(s)
 	}
@@ -39,7 +45,7 @@ func FuzzParseCommand(f *testing.F) {
 			if e.Offer < 0 {
 				t.Fatalf("ParseCommand(%q): negative offer %v", text, e.Offer)
 			}
-			if cmd != (Command{}) {
+			if !reflect.DeepEqual(cmd, Command{}) {
 				t.Fatalf("ParseCommand(%q): error %v with a command %+v", text, err, cmd)
 			}
 			return
@@ -55,6 +61,15 @@ func FuzzParseCommand(f *testing.F) {
 		}
 		if utf8.ValidString(text) && !utf8.ValidString(cmd.Justification) {
 			t.Fatalf("ParseCommand(%q): justification is not UTF-8", text)
+		}
+		// A role list: at most MaxRoles distinct configured roles, led by Role; never with All.
+		if len(cmd.Roles) == 1 || len(cmd.Roles) > MaxRoles || (len(cmd.Roles) > 0 && cmd.Role != cmd.Roles[0]) || (cmd.All && cmd.Role != nil) {
+			t.Fatalf("ParseCommand(%q): role list %d roles, role %v, all %v", text, len(cmd.Roles), cmd.Role, cmd.All)
+		}
+		for i, r := range cmd.Roles {
+			if c.RoleByID(r.TemplateID) != r || slices.Contains(cmd.Roles[:i], r) {
+				t.Fatalf("ParseCommand(%q): role %s unknown or named twice", text, r.Name)
+			}
 		}
 		switch cmd.Kind {
 		case KindForm, KindHelp, KindRoles, KindStatus, KindCancel:
@@ -82,6 +97,9 @@ func FuzzParseCommand(f *testing.F) {
 		case KindRequest:
 			if cmd.Role == nil {
 				t.Fatalf("ParseCommand(%q): request without a role", text)
+			}
+			if cmd.All {
+				t.Fatalf("ParseCommand(%q): a request for all roles", text)
 			}
 			if c.RoleByID(cmd.Role.TemplateID) != cmd.Role {
 				t.Fatalf("ParseCommand(%q): role %s is not in the config", text, cmd.Role.Name)

@@ -7,8 +7,6 @@ import (
 	"encoding/json"
 	"fmt"
 	"time"
-
-	bolt "go.etcd.io/bbolt"
 )
 
 // AuditRecord is one entry of the append-only audit log. The store assigns
@@ -56,7 +54,7 @@ func (r AuditRecord) hash() string {
 }
 
 // appendAudit appends ev to the log in tx, chained to the last record.
-func appendAudit(tx *bolt.Tx, ev AuditRecord) (AuditRecord, error) {
+func appendAudit(tx kvTx, ev AuditRecord) (AuditRecord, error) {
 	b, err := bucket(tx, bucketAudit)
 	if err != nil {
 		return AuditRecord{}, err
@@ -97,7 +95,7 @@ func (s *Store) Audit(fn func(AuditRecord) error) error {
 	next := uint64(1)
 	for {
 		var page []AuditRecord
-		err := s.db.View(func(tx *bolt.Tx) error {
+		err := s.db.View(func(tx kvTx) error {
 			b, err := bucket(tx, bucketAudit)
 			if err != nil {
 				return err
@@ -132,7 +130,7 @@ func (s *Store) Audit(fn func(AuditRecord) error) error {
 // altered, missing (deleted from the middle or the end), or out of place.
 func (s *Store) VerifyAudit() (int, error) {
 	var n int
-	err := s.db.View(func(tx *bolt.Tx) error {
+	err := s.db.View(func(tx kvTx) error {
 		b, err := bucket(tx, bucketAudit)
 		if err != nil {
 			return err
@@ -178,7 +176,7 @@ func (s *Store) AppendAudit(ev AuditRecord) (AuditRecord, error) {
 		return AuditRecord{}, fmt.Errorf("store: audit record without an action")
 	}
 	var out AuditRecord
-	err := s.db.Update(func(tx *bolt.Tx) error {
+	err := s.db.Update(func(tx kvTx) error {
 		var err error
 		out, err = appendAudit(tx, ev)
 		return err

@@ -5,8 +5,6 @@ import (
 	"encoding/json"
 	"errors"
 	"testing"
-
-	bolt "go.etcd.io/bbolt"
 )
 
 // fillAudit writes n audit records through the public API.
@@ -87,35 +85,28 @@ func TestAuditPagesInOrder(t *testing.T) {
 
 // tamper changes the stored audit log directly in the bbolt file, as someone
 // with access to the file could, with the store closed.
-func tamper(t *testing.T, path string, fn func(b *bolt.Bucket) error) {
+func tamper(t *testing.T, path string, fn func(b kvBucket) error) {
 	t.Helper()
-	db, err := bolt.Open(path, 0o600, nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer db.Close()
-	if err := db.Update(func(tx *bolt.Tx) error { return fn(tx.Bucket(bucketAudit)) }); err != nil {
-		t.Fatal(err)
-	}
+	rawUpdate(t, path, func(tx kvTx) error { return fn(tx.Bucket(bucketAudit)) })
 }
 
 func TestVerifyAuditDetectsTampering(t *testing.T) {
 	tests := []struct {
 		name     string
-		tamper   func(b *bolt.Bucket) error
+		tamper   func(b kvBucket) error
 		wantN    int
 		wantSeq  uint64
 		wantText string
 	}{
-		{"altered detail", func(b *bolt.Bucket) error {
+		{"altered detail", func(b kvBucket) error {
 			v := bytes.Replace(b.Get(u64(3)), []byte(`"request.note"`), []byte(`"request.nope"`), 1)
 			return b.Put(u64(3), v)
 		}, 2, 3, "altered"},
-		{"altered hash", func(b *bolt.Bucket) error {
+		{"altered hash", func(b kvBucket) error {
 			v := bytes.Replace(b.Get(u64(3)), []byte(`"hash":"`), []byte(`"hash":"0`), 1)
 			return b.Put(u64(3), v)
 		}, 2, 3, "altered"},
-		{"altered and rehashed", func(b *bolt.Bucket) error {
+		{"altered and rehashed", func(b kvBucket) error {
 			// Record 3 verifies on its own; record 4's prev_hash exposes it.
 			var r AuditRecord
 			if err := json.Unmarshal(b.Get(u64(3)), &r); err != nil {
@@ -129,10 +120,10 @@ func TestVerifyAuditDetectsTampering(t *testing.T) {
 			}
 			return b.Put(u64(3), v)
 		}, 3, 4, "prev_hash"},
-		{"deleted middle record", func(b *bolt.Bucket) error { return b.Delete(u64(3)) }, 2, 3, "missing"},
-		{"deleted last record", func(b *bolt.Bucket) error { return b.Delete(u64(5)) }, 4, 5, "truncated"},
-		{"garbage", func(b *bolt.Bucket) error { return b.Put(u64(2), []byte("{")) }, 1, 2, "unreadable"},
-		{"record moved", func(b *bolt.Bucket) error {
+		{"deleted middle record", func(b kvBucket) error { return b.Delete(u64(3)) }, 2, 3, "missing"},
+		{"deleted last record", func(b kvBucket) error { return b.Delete(u64(5)) }, 4, 5, "truncated"},
+		{"garbage", func(b kvBucket) error { return b.Put(u64(2), []byte("{")) }, 1, 2, "unreadable"},
+		{"record moved", func(b kvBucket) error {
 			v := append([]byte(nil), b.Get(u64(5))...)
 			if err := b.Delete(u64(5)); err != nil {
 				return err
@@ -143,7 +134,7 @@ func TestVerifyAuditDetectsTampering(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			path := testPath(t)
-			s, err := Open(path)
+			s, err := openAt(path)
 			if err != nil {
 				t.Fatal(err)
 			}

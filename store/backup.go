@@ -5,28 +5,30 @@ import (
 	"io"
 	"os"
 	"path/filepath"
-
-	bolt "go.etcd.io/bbolt"
 )
 
 // Backup writes a consistent copy of the whole store to w while it stays in use: one read
 // transaction, so writers are not blocked. It returns the number of bytes written.
 func (s *Store) Backup(w io.Writer) (int64, error) {
-	var n int64
-	err := s.db.View(func(tx *bolt.Tx) error {
-		var err error
-		n, err = tx.WriteTo(w)
-		return err
-	})
+	wt, ok := s.db.(io.WriterTo)
+	if !ok {
+		return 0, errBackupUnsupported
+	}
+	n, err := wt.WriteTo(w)
 	if err != nil {
 		return n, fmt.Errorf("store: backup: %w", err)
 	}
 	return n, nil
 }
 
+// On PostgreSQL there is no file: Backup returns an error saying to use the server's backups.
+
 // BackupFile writes a consistent copy of the store to path (mode 0600) through a temporary file,
 // so a crash never leaves a half-written backup under the final name.
 func (s *Store) BackupFile(path string) (int64, error) {
+	if _, ok := s.db.(io.WriterTo); !ok {
+		return 0, errBackupUnsupported
+	}
 	tmp, err := os.CreateTemp(filepath.Dir(path), filepath.Base(path)+".tmp-*")
 	if err != nil {
 		return 0, fmt.Errorf("store: backup: %w", err)

@@ -1,7 +1,11 @@
 package store
 
 import (
+	"bytes"
+	"errors"
+	"os"
 	"path/filepath"
+	"strings"
 	"testing"
 	"time"
 )
@@ -38,5 +42,25 @@ func TestBackupWhileOpen(t *testing.T) {
 	}
 	if n, err := b.VerifyAudit(); err != nil || n != 1 {
 		t.Errorf("backup audit: %d records, %v", n, err)
+	}
+}
+
+// On PostgreSQL there is no file to copy: Backup and BackupFile refuse with a message naming what
+// to use instead, and write nothing.
+func TestBackupRefusedOnPostgres(t *testing.T) {
+	if current.name != "postgres" {
+		return // bbolt's backup is TestBackupWhileOpen
+	}
+	s := newTestStore(t)
+	var buf bytes.Buffer
+	if n, err := s.Backup(&buf); !errors.Is(err, errBackupUnsupported) || n != 0 || buf.Len() != 0 {
+		t.Errorf("Backup = %d, %v (%d bytes written); want errBackupUnsupported", n, err, buf.Len())
+	}
+	path := filepath.Join(t.TempDir(), "backup.db")
+	if _, err := s.BackupFile(path); !errors.Is(err, errBackupUnsupported) || !strings.Contains(err.Error(), "pg_dump") {
+		t.Errorf("BackupFile = %v; want errBackupUnsupported naming pg_dump", err)
+	}
+	if _, err := os.Stat(path); !os.IsNotExist(err) {
+		t.Errorf("BackupFile left %s behind: %v", path, err)
 	}
 }

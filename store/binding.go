@@ -5,8 +5,6 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-
-	bolt "go.etcd.io/bbolt"
 )
 
 // Bind ties a chat user to an Entra user, with audit record ev, in one
@@ -32,7 +30,7 @@ func (s *Store) Bind(b Binding, ev AuditRecord) error {
 	if ev.Action == "" {
 		ev.Action = "identity.bound"
 	}
-	return s.db.Update(func(tx *bolt.Tx) error {
+	return s.db.Update(func(tx kvTx) error {
 		bb, err := bucket(tx, bucketBindings)
 		if err != nil {
 			return err
@@ -59,7 +57,7 @@ func (s *Store) Bind(b Binding, ev AuditRecord) error {
 }
 
 // boundElsewhere finds another chat user of b's platform bound to b's Entra user.
-func boundElsewhere(tx *bolt.Tx, b Binding) (string, bool, error) {
+func boundElsewhere(tx kvTx, b Binding) (string, bool, error) {
 	byUser, err := bucket(tx, bucketBindingsByUser)
 	if err != nil {
 		return "", false, err
@@ -80,7 +78,7 @@ func boundElsewhere(tx *bolt.Tx, b Binding) (string, bool, error) {
 
 // putBinding writes b and its index entry, gives the chat user's unbound requests their Entra
 // user, and appends ev.
-func putBinding(tx *bolt.Tx, b Binding, ev AuditRecord) error {
+func putBinding(tx kvTx, b Binding, ev AuditRecord) error {
 	bb, err := bucket(tx, bucketBindings)
 	if err != nil {
 		return err
@@ -123,7 +121,7 @@ func (s *Store) Rebind(b Binding, ev AuditRecord) (Binding, error) {
 		ev.Action = "identity.rebound"
 	}
 	var old Binding
-	err := s.db.Update(func(tx *bolt.Tx) error {
+	err := s.db.Update(func(tx kvTx) error {
 		var err error
 		if old, err = deleteBinding(tx, b.Platform, b.ChatUser); err != nil && !errors.Is(err, ErrNotFound) {
 			return err
@@ -142,7 +140,7 @@ func (s *Store) Unbind(platform, chatUser string, ev AuditRecord) (Binding, erro
 		ev.Action = "identity.unbound"
 	}
 	var old Binding
-	err := s.db.Update(func(tx *bolt.Tx) error {
+	err := s.db.Update(func(tx kvTx) error {
 		var err error
 		if old, err = deleteBinding(tx, platform, chatUser); err != nil {
 			return err
@@ -154,7 +152,7 @@ func (s *Store) Unbind(platform, chatUser string, ev AuditRecord) (Binding, erro
 }
 
 // deleteBinding removes a chat user's binding and its index entry.
-func deleteBinding(tx *bolt.Tx, platform, chatUser string) (Binding, error) {
+func deleteBinding(tx kvTx, platform, chatUser string) (Binding, error) {
 	bb, err := bucket(tx, bucketBindings)
 	if err != nil {
 		return Binding{}, err
@@ -179,7 +177,7 @@ func deleteBinding(tx *bolt.Tx, platform, chatUser string) (Binding, error) {
 }
 
 // fillRequestUser gives the chat user's unbound requests their Entra user.
-func fillRequestUser(tx *bolt.Tx, b Binding, ev AuditRecord) error {
+func fillRequestUser(tx kvTx, b Binding, ev AuditRecord) error {
 	ids, _, err := candidates(tx, Filter{Platform: b.Platform, ChatUser: b.ChatUser})
 	if err != nil {
 		return err
@@ -212,7 +210,7 @@ func fillRequestUser(tx *bolt.Tx, b Binding, ev AuditRecord) error {
 // Binding returns the binding of a chat user, or ErrNotFound.
 func (s *Store) Binding(platform, chatUser string) (Binding, error) {
 	var b Binding
-	err := s.db.View(func(tx *bolt.Tx) error {
+	err := s.db.View(func(tx kvTx) error {
 		bb, err := bucket(tx, bucketBindings)
 		if err != nil {
 			return err
@@ -233,7 +231,7 @@ func (s *Store) Binding(platform, chatUser string) (Binding, error) {
 // platform at most, in practice), e.g. to DM them a review.
 func (s *Store) BindingsByUser(userID string) ([]Binding, error) {
 	var out []Binding
-	err := s.db.View(func(tx *bolt.Tx) error {
+	err := s.db.View(func(tx kvTx) error {
 		byUser, err := bucket(tx, bucketBindingsByUser)
 		if err != nil {
 			return err

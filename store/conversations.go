@@ -5,8 +5,6 @@ import (
 	"encoding/json"
 	"fmt"
 	"time"
-
-	bolt "go.etcd.io/bbolt"
 )
 
 // Conversation is where a chat platform lets the bot post without being
@@ -35,7 +33,7 @@ var bucketConversations = []byte("conversations")
 
 // migrateV3 adds the conversations bucket for chat adapters' conversation
 // references (proactive posts and direct messages).
-func migrateV3(tx *bolt.Tx) error {
+func migrateV3(tx kvTx) error {
 	if _, err := tx.CreateBucketIfNotExists(bucketConversations); err != nil {
 		return fmt.Errorf("create bucket %s: %w", bucketConversations, err)
 	}
@@ -50,7 +48,7 @@ func (s *Store) PutConversation(c Conversation) error {
 		return fmt.Errorf("store: conversation needs platform and key (got %q, %q)", c.Platform, c.Key)
 	}
 	c.UpdatedAt = s.at(c.UpdatedAt)
-	return s.db.Update(func(tx *bolt.Tx) error {
+	return s.db.Update(func(tx kvTx) error {
 		b, err := bucket(tx, bucketConversations)
 		if err != nil {
 			return err
@@ -93,7 +91,7 @@ func mergeConversation(old, c Conversation) Conversation {
 // ErrNotFound.
 func (s *Store) Conversation(platform, key string) (Conversation, error) {
 	var c Conversation
-	err := s.db.View(func(tx *bolt.Tx) error {
+	err := s.db.View(func(tx kvTx) error {
 		b, err := bucket(tx, bucketConversations)
 		if err != nil {
 			return err
@@ -110,7 +108,7 @@ func (s *Store) Conversation(platform, key string) (Conversation, error) {
 // Conversations returns every conversation of platform (shorter keys first).
 func (s *Store) Conversations(platform string) ([]Conversation, error) {
 	var out []Conversation
-	err := s.db.View(func(tx *bolt.Tx) error {
+	err := s.db.View(func(tx kvTx) error {
 		b, err := bucket(tx, bucketConversations)
 		if err != nil {
 			return err

@@ -5,19 +5,18 @@ import (
 	"testing"
 
 	"github.com/google/go-cmp/cmp"
-	bolt "go.etcd.io/bbolt"
 )
 
 // TestMigrationV3AddsConversations opens a v2 file with a request in it:
 // Open migrates it to v3, the request is intact and conversations work.
 func TestMigrationV3AddsConversations(t *testing.T) {
-	path := buildFile(t, 2, func(tx *bolt.Tx) error {
+	path := buildFile(t, 2, func(tx kvTx) error {
 		if tx.Bucket(bucketConversations) != nil {
 			t.Errorf("bucket %s exists at v2", bucketConversations)
 		}
 		return nil
 	})
-	s, err := Open(path)
+	s, err := openAt(path)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -4,8 +4,6 @@ import (
 	"bytes"
 	"errors"
 	"fmt"
-
-	bolt "go.etcd.io/bbolt"
 )
 
 // Cursors are small named values the core's pollers keep between runs: a high-water mark and
@@ -16,7 +14,7 @@ import (
 var bucketCursors = []byte("cursors")
 
 // migrateV5 adds the cursors bucket.
-func migrateV5(tx *bolt.Tx) error {
+func migrateV5(tx kvTx) error {
 	if _, err := tx.CreateBucketIfNotExists(bucketCursors); err != nil {
 		return fmt.Errorf("create bucket %s: %w", bucketCursors, err)
 	}
@@ -29,7 +27,7 @@ func (s *Store) Cursor(name string) ([]byte, error) {
 		return nil, errors.New("store: empty cursor name")
 	}
 	var out []byte
-	err := s.db.View(func(tx *bolt.Tx) error {
+	err := s.db.View(func(tx kvTx) error {
 		b := tx.Bucket(bucketCursors)
 		if b == nil {
 			return errors.New("store: no cursors bucket (schema too old)")
@@ -47,7 +45,7 @@ func (s *Store) SetCursor(name string, value []byte) error {
 	if name == "" {
 		return errors.New("store: empty cursor name")
 	}
-	return s.db.Update(func(tx *bolt.Tx) error {
+	return s.db.Update(func(tx kvTx) error {
 		b, err := bucket(tx, bucketCursors)
 		if err != nil {
 			return err
@@ -70,7 +68,7 @@ func (s *Store) SetCursorAudit(name string, value []byte, ev AuditRecord) (Audit
 		return AuditRecord{}, fmt.Errorf("store: audit record without an action")
 	}
 	var out AuditRecord
-	err := s.db.Update(func(tx *bolt.Tx) error {
+	err := s.db.Update(func(tx kvTx) error {
 		b, err := bucket(tx, bucketCursors)
 		if err != nil {
 			return err
@@ -92,7 +90,7 @@ func (s *Store) SetCursorAudit(name string, value []byte, ev AuditRecord) (Audit
 // Cursors returns every cursor whose name starts with prefix, by name.
 func (s *Store) Cursors(prefix string) (map[string][]byte, error) {
 	out := map[string][]byte{}
-	err := s.db.View(func(tx *bolt.Tx) error {
+	err := s.db.View(func(tx kvTx) error {
 		b := tx.Bucket(bucketCursors)
 		if b == nil {
 			return errors.New("store: no cursors bucket (schema too old)")

@@ -2,13 +2,11 @@ package store
 
 import (
 	"testing"
-
-	bolt "go.etcd.io/bbolt"
 )
 
 func TestMigrationV5AddsCursors(t *testing.T) {
-	path := buildFile(t, 4, func(*bolt.Tx) error { return nil })
-	s, err := Open(path)
+	path := buildFile(t, 4, func(kvTx) error { return nil })
+	s, err := openAt(path)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -53,6 +53,12 @@
 //	outbox/                         v7: chat deliveries not made yet (outbox.go); sequence = last id
 //	  <id>                          → OutboxItem (JSON), written in the transaction that caused it
 //
+// A multi-role request ("exchange,sharepoint 4h …") is one Request per role, created together
+// with consecutive ids and linked by Request.Group (the first id) and GroupSize; no bucket or
+// index of its own. Each item keeps its own state, PIM write intent, schedule ids and
+// extension, so every PIM write is reconciled per role; the approval is one decision written
+// to all items in one transaction (UpdateGroup). Why, and the rest: multi.go.
+//
 // Keys: <id>, <n> and <seq> are 8-byte big-endian integers so that byte order
 // is numeric order; time-ordered keys, if added, are big-endian Unix nanos.
 // <str s> is uvarint(len(s)) followed by s: self-delimiting, so any bytes are

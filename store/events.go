@@ -8,8 +8,6 @@ import (
 	"fmt"
 	"hash/fnv"
 	"time"
-
-	bolt "go.etcd.io/bbolt"
 )
 
 // The activation-events index: one small record per activation, denial,
@@ -71,7 +69,7 @@ func eventKey(e *Event) []byte {
 }
 
 // dictID returns the number of the (id, name) pair, adding it if new.
-func dictID(b *bolt.Bucket, id, name string) (uint64, error) {
+func dictID(b kvBucket, id, name string) (uint64, error) {
 	pair := appendStr(appendStr(nil, id), name)
 	sk := append([]byte{'s'}, pair...)
 	if v := b.Get(sk); v != nil {
@@ -87,7 +85,7 @@ func dictID(b *bolt.Bucket, id, name string) (uint64, error) {
 	return n, b.Put(append([]byte{'i'}, u64(n)...), pair)
 }
 
-func putEvent(tx *bolt.Tx, e *Event) (bool, error) {
+func putEvent(tx kvTx, e *Event) (bool, error) {
 	evs, dict, byGraph := tx.Bucket(bucketEvents), tx.Bucket(bucketEventDict), tx.Bucket(bucketEventsByGraph)
 	if evs == nil || dict == nil || byGraph == nil {
 		return false, fmt.Errorf("%w: events", errBucketMissing)
@@ -136,7 +134,7 @@ func putEvent(tx *bolt.Tx, e *Event) (bool, error) {
 // is already indexed, changes nothing; it returns how many were new.
 func (s *Store) AddEvents(evs []Event) (int, error) {
 	n := 0
-	err := s.db.Update(func(tx *bolt.Tx) error {
+	err := s.db.Update(func(tx kvTx) error {
 		for i := range evs {
 			e := evs[i]
 			e.At = utc(e.At)
@@ -172,7 +170,7 @@ func (s *Store) SyncEvents() (int, error) {
 	total := 0
 	for {
 		n, more := 0, false
-		err := s.db.Update(func(tx *bolt.Tx) error {
+		err := s.db.Update(func(tx kvTx) error {
 			sch, err := bucket(tx, bucketSchedule)
 			if err != nil {
 				return err
@@ -260,7 +258,7 @@ func requestEvent(r Request, kind EventKind, at time.Time) Event {
 // what it keeps. fn runs inside a read transaction and must not call the
 // Store; its error stops the walk and is returned.
 func (s *Store) Events(from, to time.Time, fn func(*Event) error) error {
-	return s.db.View(func(tx *bolt.Tx) error {
+	return s.db.View(func(tx kvTx) error {
 		evs, dict := tx.Bucket(bucketEvents), tx.Bucket(bucketEventDict)
 		if evs == nil || dict == nil {
 			return fmt.Errorf("%w: events", errBucketMissing)
@@ -351,7 +349,7 @@ type Snapshot struct {
 // Snapshots returns the snapshots under name taken in [from, to), oldest first.
 func (s *Store) Snapshots(name string, from, to time.Time) ([]Snapshot, error) {
 	var out []Snapshot
-	err := s.db.View(func(tx *bolt.Tx) error {
+	err := s.db.View(func(tx kvTx) error {
 		b, err := bucket(tx, bucketSnapshots)
 		if err != nil {
 			return err
@@ -381,7 +379,7 @@ func (s *Store) PutSnapshot(name string, snap Snapshot) error {
 	if err != nil {
 		return err
 	}
-	return s.db.Update(func(tx *bolt.Tx) error {
+	return s.db.Update(func(tx kvTx) error {
 		b, err := bucket(tx, bucketSnapshots)
 		if err != nil {
 			return err
@@ -392,7 +390,7 @@ func (s *Store) PutSnapshot(name string, snap Snapshot) error {
 
 // SnapshotBefore returns the newest snapshot under name taken before t.
 func (s *Store) SnapshotBefore(name string, t time.Time) (snap Snapshot, ok bool, err error) {
-	err = s.db.View(func(tx *bolt.Tx) error {
+	err = s.db.View(func(tx kvTx) error {
 		b, err := bucket(tx, bucketSnapshots)
 		if err != nil {
 			return err

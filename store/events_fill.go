@@ -4,8 +4,6 @@ import (
 	"fmt"
 	"math/rand/v2"
 	"time"
-
-	bolt "go.etcd.io/bbolt"
 )
 
 // FillEvents writes n synthetic events spread evenly over the year after
@@ -52,7 +50,7 @@ func FillActivations(tb interface {
 	rng := rand.New(rand.NewPCG(uint64(start.UnixNano()), 3))
 	const batch = 2000
 	for lo := 0; lo < n; lo += batch {
-		err := s.db.Update(func(tx *bolt.Tx) error {
+		err := s.db.Update(func(tx kvTx) error {
 			for i := lo; i < min(lo+batch, n); i++ {
 				u, ro := rng.IntN(1000), rng.IntN(15)
 				at := start.Add(time.Duration(i) * time.Minute).UTC()

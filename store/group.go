@@ -1,10 +1,8 @@
 package store
 
-import bolt "go.etcd.io/bbolt"
-
 // groupOp is one small write waiting to be committed together with others.
 type groupOp struct {
-	fn   func(*bolt.Tx) error
+	fn   func(kvTx) error
 	err  error
 	done chan bool // true: lead the next commit
 }
@@ -22,7 +20,7 @@ type groupOp struct {
 // fn sees the writes of the ops before it in the same transaction. If the shared transaction
 // fails, each fn is run again alone, so one bad write cannot fail the others: fn must set its
 // results afresh on every run.
-func (s *Store) group(fn func(*bolt.Tx) error) error {
+func (s *Store) group(fn func(kvTx) error) error {
 	op := &groupOp{fn: fn, done: make(chan bool, 1)}
 	s.groupMu.Lock()
 	s.groupQueue = append(s.groupQueue, op)
@@ -60,7 +58,7 @@ func (s *Store) group(fn func(*bolt.Tx) error) error {
 
 // commitGroup writes batch in one transaction. If that fails, each is tried alone.
 func (s *Store) commitGroup(batch []*groupOp) {
-	err := s.db.Update(func(tx *bolt.Tx) error {
+	err := s.db.Update(func(tx kvTx) error {
 		for _, o := range batch {
 			if err := o.fn(tx); err != nil {
 				return err

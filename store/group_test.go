@@ -3,7 +3,6 @@ package store
 import (
 	"errors"
 	"fmt"
-	"path/filepath"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -15,8 +14,8 @@ import (
 // request gets its own id and audit record, a bad write fails alone, and all of it is on disk
 // after a reopen.
 func TestGroupCommitReplaysAndRequests(t *testing.T) {
-	path := filepath.Join(t.TempDir(), "elevate.db")
-	s, err := Open(path)
+	path := testPath(t)
+	s, err := openAt(path)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -71,7 +70,7 @@ func TestGroupCommitReplaysAndRequests(t *testing.T) {
 		}
 	}
 	s.Close()
-	if s, err = Open(path); err != nil {
+	if s, err = openAt(path); err != nil {
 		t.Fatal(err)
 	}
 	defer s.Close()

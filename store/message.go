@@ -3,8 +3,6 @@ package store
 import (
 	"encoding/json"
 	"fmt"
-
-	bolt "go.etcd.io/bbolt"
 )
 
 // AddMessageRef remembers a message that shows request requestID, so the
@@ -13,10 +11,10 @@ import (
 // duplicate it. ErrNotFound if there is no such request.
 func (s *Store) AddMessageRef(requestID uint64, ref MessageRef) error {
 	ref.At = s.at(ref.At)
-	return s.group(func(tx *bolt.Tx) error { return addMessageRef(tx, requestID, ref) })
+	return s.group(func(tx kvTx) error { return addMessageRef(tx, requestID, ref) })
 }
 
-func addMessageRef(tx *bolt.Tx, requestID uint64, ref MessageRef) error {
+func addMessageRef(tx kvTx, requestID uint64, ref MessageRef) error {
 	ref.At = utc(ref.At)
 	v, err := json.Marshal(ref)
 	if err != nil {
@@ -53,7 +51,7 @@ func addMessageRef(tx *bolt.Tx, requestID uint64, ref MessageRef) error {
 // they were added; none (and no error) if there are none.
 func (s *Store) MessageRefs(requestID uint64) ([]MessageRef, error) {
 	var out []MessageRef
-	err := s.db.View(func(tx *bolt.Tx) error {
+	err := s.db.View(func(tx kvTx) error {
 		msgs, err := bucket(tx, bucketMessages)
 		if err != nil {
 			return err
@@ -68,7 +66,7 @@ func (s *Store) MessageRefs(requestID uint64) ([]MessageRef, error) {
 	return out, err
 }
 
-func messageRefs(b *bolt.Bucket) ([]MessageRef, error) {
+func messageRefs(b kvBucket) ([]MessageRef, error) {
 	var out []MessageRef
 	err := b.ForEach(func(k, v []byte) error {
 		var r MessageRef

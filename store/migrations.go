@@ -4,13 +4,11 @@ import (
 	"encoding/binary"
 	"encoding/json"
 	"fmt"
-
-	bolt "go.etcd.io/bbolt"
 )
 
 type migration struct {
 	version int
-	apply   func(*bolt.Tx) error
+	apply   func(kvTx) error
 }
 
 // migrations is every schema change, ordered by version from least to
@@ -31,7 +29,7 @@ var migrations = []migration{
 var latestVersion = uint64(migrations[len(migrations)-1].version)
 
 // migrateV1 creates the base buckets.
-func migrateV1(tx *bolt.Tx) error {
+func migrateV1(tx kvTx) error {
 	for _, name := range [][]byte{bucketMeta, bucketRequests, bucketRequestsOpen, bucketMessages, bucketBindings, bucketAudit} {
 		if _, err := tx.CreateBucketIfNotExists(name); err != nil {
 			return fmt.Errorf("create bucket %s: %w", name, err)
@@ -43,7 +41,7 @@ func migrateV1(tx *bolt.Tx) error {
 // migrateV2 adds the indexes of requests by chat user and by Entra user and
 // of bindings by Entra user, built from what v1 stored, so that "my requests"
 // and "who is this Entra user in chat" stop scanning everything.
-func migrateV2(tx *bolt.Tx) error {
+func migrateV2(tx kvTx) error {
 	for _, name := range [][]byte{bucketRequestsByChat, bucketRequestsByUser, bucketBindingsByUser} {
 		if _, err := tx.CreateBucketIfNotExists(name); err != nil {
 			return fmt.Errorf("create bucket %s: %w", name, err)
@@ -69,9 +67,9 @@ func migrateV2(tx *bolt.Tx) error {
 }
 
 // readVersion returns the schema version, 0 for a file without one.
-func readVersion(db *bolt.DB) (uint64, error) {
+func readVersion(db kvDB) (uint64, error) {
 	var v uint64
-	err := db.View(func(tx *bolt.Tx) error {
+	err := db.View(func(tx kvTx) error {
 		var err error
 		v, err = version(tx)
 		return err
@@ -79,7 +77,7 @@ func readVersion(db *bolt.DB) (uint64, error) {
 	return v, err
 }
 
-func version(tx *bolt.Tx) (uint64, error) {
+func version(tx kvTx) (uint64, error) {
 	meta := tx.Bucket(bucketMeta)
 	if meta == nil {
 		return 0, nil
@@ -93,7 +91,7 @@ func version(tx *bolt.Tx) (uint64, error) {
 
 // migrate brings the file to latestVersion in one transaction, or leaves it
 // untouched when it is current (no write at all) or newer (ErrSchemaTooNew).
-func migrate(db *bolt.DB, name string) error {
+func migrate(db kvDB, name string) error {
 	v, err := readVersion(db)
 	if err != nil {
 		return err
@@ -104,13 +102,13 @@ func migrate(db *bolt.DB, name string) error {
 	if v > latestVersion {
 		return tooNew(name, v)
 	}
-	return db.Update(func(tx *bolt.Tx) error {
+	return db.Update(func(tx kvTx) error {
 		return migrateTx(tx, name, latestVersion)
 	})
 }
 
 // migrateTx applies the migrations after the file's version up to target.
-func migrateTx(tx *bolt.Tx, name string, target uint64) error {
+func migrateTx(tx kvTx, name string, target uint64) error {
 	v, err := version(tx)
 	if err != nil {
 		return err

@@ -7,8 +7,6 @@ import (
 	"fmt"
 	"slices"
 	"time"
-
-	bolt "go.etcd.io/bbolt"
 )
 
 // The outbox holds the chat deliveries (posts, DMs, card updates, files) that state changes
@@ -20,7 +18,7 @@ import (
 var bucketOutbox = []byte("outbox")
 
 // migrateV7 adds the outbox bucket.
-func migrateV7(tx *bolt.Tx) error {
+func migrateV7(tx kvTx) error {
 	if _, err := tx.CreateBucketIfNotExists(bucketOutbox); err != nil {
 		return fmt.Errorf("create bucket %s: %w", bucketOutbox, err)
 	}
@@ -77,7 +75,7 @@ func (it OutboxItem) Conversation() string {
 
 // Outbox adds items inside a store transaction; see UpdateWith.
 type Outbox struct {
-	tx      *bolt.Tx
+	tx      kvTx
 	now     time.Time
 	request uint64 // the request being changed, 0 for none
 	added   []OutboxItem
@@ -119,7 +117,7 @@ func (o *Outbox) Add(it OutboxItem) (uint64, error) {
 // Added is what was added so far in this transaction.
 func (o *Outbox) Added() []OutboxItem { return slices.Clone(o.added) }
 
-func putOutbox(b *bolt.Bucket, it OutboxItem) error {
+func putOutbox(b kvBucket, it OutboxItem) error {
 	v, err := json.Marshal(it)
 	if err != nil {
 		return err
@@ -134,7 +132,7 @@ func putOutbox(b *bolt.Bucket, it OutboxItem) error {
 func (s *Store) Enqueue(ev *AuditRecord, fn func(out *Outbox) error) ([]OutboxItem, error) {
 	now := s.at(time.Time{})
 	var added []OutboxItem
-	err := s.group(func(tx *bolt.Tx) error {
+	err := s.group(func(tx kvTx) error {
 		added = nil // a failed shared transaction runs this again
 		out := &Outbox{tx: tx, now: now}
 		if err := fn(out); err != nil {
@@ -159,7 +157,7 @@ func (s *Store) Enqueue(ev *AuditRecord, fn func(out *Outbox) error) ([]OutboxIt
 // OutboxItems returns every item waiting, oldest first.
 func (s *Store) OutboxItems() ([]OutboxItem, error) {
 	var out []OutboxItem
-	err := s.db.View(func(tx *bolt.Tx) error {
+	err := s.db.View(func(tx kvTx) error {
 		b, err := bucket(tx, bucketOutbox)
 		if err != nil {
 			return err
@@ -179,7 +177,7 @@ func (s *Store) OutboxItems() ([]OutboxItem, error) {
 // OutboxItem returns the item with this id, or ErrNotFound (delivered or dropped).
 func (s *Store) OutboxItem(id uint64) (OutboxItem, error) {
 	var it OutboxItem
-	err := s.db.View(func(tx *bolt.Tx) error {
+	err := s.db.View(func(tx kvTx) error {
 		var err error
 		it, err = getOutbox(tx, id)
 		return err
@@ -187,7 +185,7 @@ func (s *Store) OutboxItem(id uint64) (OutboxItem, error) {
 	return it, err
 }
 
-func getOutbox(tx *bolt.Tx, id uint64) (OutboxItem, error) {
+func getOutbox(tx kvTx, id uint64) (OutboxItem, error) {
 	b, err := bucket(tx, bucketOutbox)
 	if err != nil {
 		return OutboxItem{}, err
@@ -209,7 +207,7 @@ func getOutbox(tx *bolt.Tx, id uint64) (OutboxItem, error) {
 // skipped.
 func (s *Store) OutboxDone(ids []uint64, refs map[uint64]MessageRef) error {
 	now := s.at(time.Time{})
-	return s.group(func(tx *bolt.Tx) error {
+	return s.group(func(tx kvTx) error {
 		b, err := bucket(tx, bucketOutbox)
 		if err != nil {
 			return err
@@ -242,7 +240,7 @@ func (s *Store) OutboxDone(ids []uint64, refs map[uint64]MessageRef) error {
 // OutboxFailed records a failed attempt on item it.ID: the caller's Attempts, NextAt,
 // LastError, Uncertain and HeldSince are saved. ErrNotFound if the item is gone.
 func (s *Store) OutboxFailed(it OutboxItem) error {
-	return s.group(func(tx *bolt.Tx) error {
+	return s.group(func(tx kvTx) error {
 		b, err := bucket(tx, bucketOutbox)
 		if err != nil {
 			return err
@@ -265,7 +263,7 @@ func (s *Store) OutboxDrop(id uint64, ev AuditRecord) ([]OutboxItem, error) {
 		ev.Action = "outbox.dropped"
 	}
 	var dropped []OutboxItem
-	err := s.db.Update(func(tx *bolt.Tx) error {
+	err := s.db.Update(func(tx kvTx) error {
 		b, err := bucket(tx, bucketOutbox)
 		if err != nil {
 			return err
@@ -322,12 +320,14 @@ func target(it OutboxItem) string {
 
 // OutboxStats is the queue's depth and the creation time of its oldest item (zero when empty).
 func (s *Store) OutboxStats() (depth int, oldest time.Time, err error) {
-	err = s.db.View(func(tx *bolt.Tx) error {
+	err = s.db.View(func(tx kvTx) error {
 		b, err := bucket(tx, bucketOutbox)
 		if err != nil {
 			return err
 		}
-		depth = b.Stats().KeyN
+		if depth, err = b.KeyN(); err != nil {
+			return err
+		}
 		if k, v := b.Cursor().First(); k != nil {
 			var it OutboxItem
 			if err := json.Unmarshal(v, &it); err != nil {

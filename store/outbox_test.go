@@ -7,11 +7,10 @@ import (
 	"time"
 
 	"github.com/google/go-cmp/cmp"
-	bolt "go.etcd.io/bbolt"
 )
 
 func TestMigrationV7AddsOutbox(t *testing.T) {
-	path := buildFile(t, 6, func(tx *bolt.Tx) error {
+	path := buildFile(t, 6, func(tx kvTx) error {
 		if tx.Bucket(bucketOutbox) != nil {
 			t.Error("outbox bucket exists at version 6")
 		}

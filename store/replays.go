@@ -6,8 +6,6 @@ import (
 	"errors"
 	"fmt"
 	"time"
-
-	bolt "go.etcd.io/bbolt"
 )
 
 // Replays: what chat adapters have already handled (a signed Slack request, a Slack action's
@@ -29,7 +27,7 @@ const maxReplayKey = 512
 const replayPruneBatch = 1000
 
 // migrateV6 adds the replays bucket.
-func migrateV6(tx *bolt.Tx) error {
+func migrateV6(tx kvTx) error {
 	b, err := tx.CreateBucketIfNotExists(bucketReplays)
 	if err != nil {
 		return fmt.Errorf("create bucket %s: %w", bucketReplays, err)
@@ -53,7 +51,7 @@ func (s *Store) FirstSeen(key string, at time.Time, window time.Duration) (bool,
 	first := false
 	// Group commit: an acknowledgement records its replay keys and then its request; under load
 	// they share transactions with everyone else's.
-	err := s.group(func(tx *bolt.Tx) error {
+	err := s.group(func(tx kvTx) error {
 		var err error
 		first, err = firstSeenInTx(tx, key, at, window) // a failed shared transaction runs this again
 		return err
@@ -62,7 +60,7 @@ func (s *Store) FirstSeen(key string, at time.Time, window time.Duration) (bool,
 }
 
 // firstSeenInTx is FirstSeen inside tx: it records key unless it is already recorded and unexpired.
-func firstSeenInTx(tx *bolt.Tx, key string, at time.Time, window time.Duration) (bool, error) {
+func firstSeenInTx(tx kvTx, key string, at time.Time, window time.Duration) (bool, error) {
 	if err := checkReplayKey(key, window); err != nil {
 		return false, err
 	}
@@ -99,7 +97,7 @@ func firstSeenInTx(tx *bolt.Tx, key string, at time.Time, window time.Duration) 
 }
 
 // pruneReplays deletes up to replayPruneBatch keys that expired at or before now.
-func pruneReplays(keys, exp *bolt.Bucket, now uint64) error {
+func pruneReplays(keys, exp kvBucket, now uint64) error {
 	c := exp.Cursor()
 	n := 0
 	for k, _ := c.First(); k != nil && n < replayPruneBatch; k, _ = c.First() {

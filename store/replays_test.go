@@ -5,13 +5,11 @@ import (
 	"fmt"
 	"testing"
 	"time"
-
-	bolt "go.etcd.io/bbolt"
 )
 
 func TestMigrationV6AddsReplays(t *testing.T) {
-	path := buildFile(t, 5, func(tx *bolt.Tx) error { return tx.Bucket(bucketCursors).Put([]byte("c"), []byte("v")) })
-	s, err := Open(path)
+	path := buildFile(t, 5, func(tx kvTx) error { return tx.Bucket(bucketCursors).Put([]byte("c"), []byte("v")) })
+	s, err := openAt(path)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -72,12 +70,18 @@ func TestFirstSeenPrunes(t *testing.T) {
 	}
 	count := func() (keys, exp int) {
 		t.Helper()
-		s.db.View(func(tx *bolt.Tx) error {
+		err := s.db.View(func(tx kvTx) error {
 			root := tx.Bucket(bucketReplays)
-			keys = root.Bucket(bucketReplayKeys).Stats().KeyN
-			exp = root.Bucket(bucketReplayExpiry).Stats().KeyN
-			return nil
+			var err error
+			if keys, err = root.Bucket(bucketReplayKeys).KeyN(); err != nil {
+				return err
+			}
+			exp, err = root.Bucket(bucketReplayExpiry).KeyN()
+			return err
 		})
+		if err != nil {
+			t.Fatal(err)
+		}
 		return keys, exp
 	}
 	if k, e := count(); k != n || e != n {

@@ -8,8 +8,6 @@ import (
 	"fmt"
 	"slices"
 	"time"
-
-	bolt "go.etcd.io/bbolt"
 )
 
 // CreateRequest stores a new request and its audit record ev in one
@@ -68,7 +66,7 @@ func (s *Store) createRequest(r Request, ev AuditRecord, once Once, out func(r R
 	}
 	var created Request
 	replayed := false
-	err := s.group(func(tx *bolt.Tx) error {
+	err := s.group(func(tx kvTx) error {
 		r, ev := r, ev // a failed shared transaction runs this again
 		replayed = false
 		if once.Key != "" {
@@ -98,7 +96,7 @@ func (s *Store) createRequest(r Request, ev AuditRecord, once Once, out func(r R
 	return created, nil
 }
 
-func createInTx(tx *bolt.Tx, r *Request, ev *AuditRecord, out func(Request, *Outbox) error) error {
+func createInTx(tx kvTx, r *Request, ev *AuditRecord, out func(Request, *Outbox) error) error {
 	b, err := bucket(tx, bucketRequests)
 	if err != nil {
 		return err
@@ -125,7 +123,7 @@ func createInTx(tx *bolt.Tx, r *Request, ev *AuditRecord, out func(Request, *Out
 // Request returns the request with this id, or ErrNotFound.
 func (s *Store) Request(id uint64) (Request, error) {
 	var r Request
-	err := s.db.View(func(tx *bolt.Tx) error {
+	err := s.db.View(func(tx kvTx) error {
 		var err error
 		r, err = getRequest(tx, id)
 		return err
@@ -170,7 +168,7 @@ func (s *Store) UpdateWith(id uint64, ev AuditRecord, fn func(r *Request, out *O
 		out     Request
 		refused error // fn's error or a refusal: nothing written, this Update alone fails
 	)
-	err := s.group(func(tx *bolt.Tx) error {
+	err := s.group(func(tx kvTx) error {
 		out, refused = Request{}, nil // a failed shared transaction runs this again
 		old, err := getRequest(tx, id)
 		if err != nil {
@@ -235,7 +233,7 @@ func (s *Store) UpdateWith(id uint64, ev AuditRecord, fn func(r *Request, out *O
 // Requests returns the requests matching f, oldest first.
 func (s *Store) Requests(f Filter) ([]Request, error) {
 	var out []Request
-	err := s.db.View(func(tx *bolt.Tx) error {
+	err := s.db.View(func(tx kvTx) error {
 		ids, indexed, err := candidates(tx, f)
 		if err != nil {
 			return err
@@ -284,7 +282,7 @@ func (f Filter) match(r Request) bool {
 // candidates picks the narrowest index for f and returns the ids it lists,
 // in ascending order; indexed is false when only a full scan will do. The
 // caller still applies f to every candidate.
-func candidates(tx *bolt.Tx, f Filter) (ids []uint64, indexed bool, err error) {
+func candidates(tx kvTx, f Filter) (ids []uint64, indexed bool, err error) {
 	var (
 		name   []byte
 		prefix []byte
@@ -309,7 +307,7 @@ func candidates(tx *bolt.Tx, f Filter) (ids []uint64, indexed bool, err error) {
 	// Open requests only, from a chat user's or an Entra user's whole history: the open index
 	// says which without decoding every past request (a command reads its requester's open
 	// requests before it is acknowledged).
-	var open *bolt.Bucket
+	var open kvBucket
 	if (f.OpenOnly || onlyOpenStates) && !bytes.Equal(name, bucketRequestsOpen) {
 		if open, err = bucket(tx, bucketRequestsOpen); err != nil {
 			return nil, false, err
@@ -331,7 +329,7 @@ func candidates(tx *bolt.Tx, f Filter) (ids []uint64, indexed bool, err error) {
 	return ids, true, nil
 }
 
-func getRequest(tx *bolt.Tx, id uint64) (Request, error) {
+func getRequest(tx kvTx, id uint64) (Request, error) {
 	b, err := bucket(tx, bucketRequests)
 	if err != nil {
 		return Request{}, err
@@ -354,7 +352,7 @@ func decodeRequest(k, v []byte) (Request, error) {
 	return r, nil
 }
 
-func putRequest(tx *bolt.Tx, r Request) error {
+func putRequest(tx kvTx, r Request) error {
 	b, err := bucket(tx, bucketRequests)
 	if err != nil {
 		return err
@@ -380,13 +378,13 @@ func requestIndexKeys(r Request) map[string][]byte {
 	return keys
 }
 
-func putRequestIndexes(tx *bolt.Tx, r Request) error {
+func putRequestIndexes(tx kvTx, r Request) error {
 	return reindexRequest(tx, Request{}, r)
 }
 
 // reindexRequest moves old's index entries to those of r: state changes
 // (open → terminal), a request getting its Entra user, …
-func reindexRequest(tx *bolt.Tx, old, r Request) error {
+func reindexRequest(tx kvTx, old, r Request) error {
 	before := map[string][]byte{}
 	if old.ID != 0 {
 		before = requestIndexKeys(old)

@@ -3,7 +3,6 @@ package store
 import (
 	"errors"
 	"fmt"
-	"path/filepath"
 	"sync"
 	"testing"
 	"time"
@@ -336,8 +335,8 @@ func TestIndexesFollowChanges(t *testing.T) {
 // TestCreateRequestGroupCommit: concurrent creates share transactions but each gets its own id,
 // its own audit record, and is durable (close and reopen).
 func TestCreateRequestGroupCommit(t *testing.T) {
-	path := filepath.Join(t.TempDir(), "elevate.db")
-	s, err := Open(path)
+	path := testPath(t)
+	s, err := openAt(path)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -374,7 +373,7 @@ func TestCreateRequestGroupCommit(t *testing.T) {
 		t.Fatalf("%d ids, want %d", len(seen), n)
 	}
 	s.Close()
-	s, err = Open(path)
+	s, err = openAt(path)
 	if err != nil {
 		t.Fatal(err)
 	}

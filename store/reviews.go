@@ -5,8 +5,6 @@ import (
 	"encoding/json"
 	"fmt"
 	"time"
-
-	bolt "go.etcd.io/bbolt"
 )
 
 // Review campaigns (DESIGN §4): each quarter every eligible user confirms or
@@ -74,7 +72,7 @@ func itemKey(campaign, user, role string) []byte { return strs(campaign, user, r
 // one campaign, however often it is started.
 func (s *Store) CreateCampaign(c Campaign, items []ReviewItem) (created bool, err error) {
 	c.Start, c.Deadline = utc(c.Start), utc(c.Deadline)
-	err = s.db.Update(func(tx *bolt.Tx) error {
+	err = s.db.Update(func(tx kvTx) error {
 		rb, err := bucket(tx, bucketReviews)
 		if err != nil {
 			return err
@@ -114,7 +112,7 @@ func (s *Store) CreateCampaign(c Campaign, items []ReviewItem) (created bool, er
 // Campaign returns the campaign with this id, or ErrNotFound.
 func (s *Store) Campaign(id string) (Campaign, error) {
 	var c Campaign
-	err := s.db.View(func(tx *bolt.Tx) error {
+	err := s.db.View(func(tx kvTx) error {
 		b, err := bucket(tx, bucketReviews)
 		if err != nil {
 			return err
@@ -131,7 +129,7 @@ func (s *Store) Campaign(id string) (Campaign, error) {
 // Campaigns returns every campaign, ordered by id (oldest quarter first).
 func (s *Store) Campaigns() ([]Campaign, error) {
 	var out []Campaign
-	err := s.db.View(func(tx *bolt.Tx) error {
+	err := s.db.View(func(tx kvTx) error {
 		b, err := bucket(tx, bucketReviews)
 		if err != nil {
 			return err
@@ -151,7 +149,7 @@ func (s *Store) Campaigns() ([]Campaign, error) {
 // CloseCampaign marks the campaign's deadline as handled; false if it already was.
 func (s *Store) CloseCampaign(id string, at time.Time) (bool, error) {
 	closed := false
-	err := s.db.Update(func(tx *bolt.Tx) error {
+	err := s.db.Update(func(tx kvTx) error {
 		b, err := bucket(tx, bucketReviews)
 		if err != nil {
 			return err
@@ -184,7 +182,7 @@ func (s *Store) CloseCampaign(id string, at time.Time) (bool, error) {
 // ReviewItems returns the campaign's items in key order (grouped by user).
 func (s *Store) ReviewItems(campaign string) ([]ReviewItem, error) {
 	var out []ReviewItem
-	err := s.db.View(func(tx *bolt.Tx) error {
+	err := s.db.View(func(tx kvTx) error {
 		b, err := bucket(tx, bucketReviewItems)
 		if err != nil {
 			return err
@@ -206,7 +204,7 @@ func (s *Store) ReviewItems(campaign string) ([]ReviewItem, error) {
 // ReviewItem returns one item, or ErrNotFound.
 func (s *Store) ReviewItem(campaign, userID, roleID string) (ReviewItem, error) {
 	var it ReviewItem
-	err := s.db.View(func(tx *bolt.Tx) error {
+	err := s.db.View(func(tx kvTx) error {
 		b, err := bucket(tx, bucketReviewItems)
 		if err != nil {
 			return err
@@ -226,7 +224,7 @@ func (s *Store) ReviewItem(campaign, userID, roleID string) (ReviewItem, error) 
 // appended to the audit log in the same transaction.
 func (s *Store) UpdateReviewItem(campaign, userID, roleID string, ev AuditRecord, fn func(*ReviewItem) error) (ReviewItem, error) {
 	var out ReviewItem
-	err := s.db.Update(func(tx *bolt.Tx) error {
+	err := s.db.Update(func(tx kvTx) error {
 		b, err := bucket(tx, bucketReviewItems)
 		if err != nil {
 			return err

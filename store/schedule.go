@@ -4,8 +4,6 @@ import (
 	"encoding/json"
 	"fmt"
 	"time"
-
-	bolt "go.etcd.io/bbolt"
 )
 
 // Scheduler state (DESIGN §4): which run of each job has happened, what was
@@ -26,7 +24,7 @@ var (
 // activation-events index and its dictionary, weekly snapshots and review
 // campaigns. Events already in the audit log are indexed by SyncEvents, not
 // here: the cursor starts at 0.
-func migrateV4(tx *bolt.Tx) error {
+func migrateV4(tx kvTx) error {
 	for _, name := range [][]byte{bucketSchedule, bucketEvents, bucketEventDict, bucketEventsByGraph, bucketSnapshots, bucketReviews, bucketReviewItems} {
 		if _, err := tx.CreateBucketIfNotExists(name); err != nil {
 			return fmt.Errorf("create bucket %s: %w", name, err)
@@ -41,7 +39,7 @@ func migrateV4(tx *bolt.Tx) error {
 	return nil
 }
 
-func scheduleBucket(tx *bolt.Tx, name []byte) (*bolt.Bucket, error) {
+func scheduleBucket(tx kvTx, name []byte) (kvBucket, error) {
 	b, err := bucket(tx, bucketSchedule)
 	if err != nil {
 		return nil, err
@@ -66,7 +64,7 @@ type JobRun struct {
 func (s *Store) ClaimRun(job string, slot, at time.Time) (bool, error) {
 	slot, at = utc(slot), s.at(at)
 	claimed := false
-	err := s.db.Update(func(tx *bolt.Tx) error {
+	err := s.db.Update(func(tx kvTx) error {
 		b, err := scheduleBucket(tx, keyJobs)
 		if err != nil {
 			return err
@@ -93,7 +91,7 @@ func (s *Store) ClaimRun(job string, slot, at time.Time) (bool, error) {
 
 // LastRun returns the last claimed run of job; ok is false if it never ran.
 func (s *Store) LastRun(job string) (run JobRun, ok bool, err error) {
-	err = s.db.View(func(tx *bolt.Tx) error {
+	err = s.db.View(func(tx kvTx) error {
 		b, err := scheduleBucket(tx, keyJobs)
 		if err != nil {
 			return err
@@ -113,7 +111,7 @@ func (s *Store) LastRun(job string) (run JobRun, ok bool, err error) {
 // expiry reminder of a request, the alert for a sign-in id.
 func (s *Store) Once(key string, at time.Time) (bool, error) {
 	first := false
-	err := s.db.Update(func(tx *bolt.Tx) error {
+	err := s.db.Update(func(tx kvTx) error {
 		b, err := scheduleBucket(tx, keyOnce)
 		if err != nil {
 			return err
@@ -130,7 +128,7 @@ func (s *Store) Once(key string, at time.Time) (bool, error) {
 // Done reports whether Once(key) was recorded.
 func (s *Store) Done(key string) (bool, error) {
 	done := false
-	err := s.db.View(func(tx *bolt.Tx) error {
+	err := s.db.View(func(tx kvTx) error {
 		b, err := scheduleBucket(tx, keyOnce)
 		if err != nil {
 			return err
@@ -155,7 +153,7 @@ type Alert struct {
 // audit record.
 func (s *Store) SetAlert(key string, active bool, detail string, at time.Time) (prev Alert, changed bool, err error) {
 	at = s.at(at)
-	err = s.db.Update(func(tx *bolt.Tx) error {
+	err = s.db.Update(func(tx kvTx) error {
 		b, err := scheduleBucket(tx, keyAlerts)
 		if err != nil {
 			return err
@@ -189,7 +187,7 @@ func (s *Store) SetAlert(key string, active bool, detail string, at time.Time) (
 // Alerts returns every alert ever set, active or cleared, ordered by key.
 func (s *Store) Alerts() ([]Alert, error) {
 	var out []Alert
-	err := s.db.View(func(tx *bolt.Tx) error {
+	err := s.db.View(func(tx kvTx) error {
 		b, err := scheduleBucket(tx, keyAlerts)
 		if err != nil {
 			return err
@@ -210,7 +208,7 @@ func (s *Store) Alerts() ([]Alert, error) {
 // nothing): a watch keeps what it last saw (a role's PIM settings) to show
 // what changed.
 func (s *Store) SwapState(key string, v []byte) (old []byte, err error) {
-	err = s.db.Update(func(tx *bolt.Tx) error {
+	err = s.db.Update(func(tx kvTx) error {
 		b, err := scheduleBucket(tx, keyState)
 		if err != nil {
 			return err
@@ -226,7 +224,7 @@ func (s *Store) SwapState(key string, v []byte) (old []byte, err error) {
 // State returns what SwapState stored under key, nil if nothing.
 func (s *Store) State(key string) ([]byte, error) {
 	var out []byte
-	err := s.db.View(func(tx *bolt.Tx) error {
+	err := s.db.View(func(tx kvTx) error {
 		b, err := scheduleBucket(tx, keyState)
 		if err != nil {
 			return err

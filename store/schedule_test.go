@@ -4,8 +4,6 @@ import (
 	"encoding/json"
 	"testing"
 	"time"
-
-	bolt "go.etcd.io/bbolt"
 )
 
 // TestMigrationV4 opens a v3 file with a request and audit records in it: Open
@@ -14,7 +12,7 @@ func TestMigrationV4(t *testing.T) {
 	r := sampleRequest()
 	r.ID, r.State, r.UserID, r.UPN, r.Version = 7, StateActive, "oid-alice", "alice@contoso.example", 3
 	r.ActivatedAt, r.GraphRequestID = t0, "g-7"
-	path := buildFile(t, 3, func(tx *bolt.Tx) error {
+	path := buildFile(t, 3, func(tx kvTx) error {
 		v, _ := json.Marshal(r)
 		if err := tx.Bucket(bucketRequests).Put(u64(r.ID), v); err != nil {
 			return err
@@ -22,7 +20,7 @@ func TestMigrationV4(t *testing.T) {
 		_, err := appendAudit(tx, AuditRecord{At: t0, Action: "request.active", RequestID: 7})
 		return err
 	})
-	s, err := Open(path)
+	s, err := openAt(path)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -38,7 +38,7 @@ const lockTimeout = time.Second
 
 // Store is the bbolt-backed store. It is safe for concurrent use.
 type Store struct {
-	db  *bolt.DB
+	db  kvDB
 	now func() time.Time // for record times the caller left zero
 
 	// Group commit of CreateRequest, Update and FirstSeen (see group).
@@ -62,7 +62,7 @@ func Open(path string) (*Store, error) {
 		if err != nil {
 			return nil, err
 		}
-		v, err := readVersion(db)
+		v, err := readVersion(boltBackend{db})
 		db.Close()
 		if err != nil {
 			return nil, err
@@ -76,11 +76,12 @@ func Open(path string) (*Store, error) {
 	if err != nil {
 		return nil, err
 	}
-	if err := migrate(db, name); err != nil {
+	kv := boltBackend{db}
+	if err := migrate(kv, name); err != nil {
 		db.Close()
 		return nil, err
 	}
-	return &Store{db: db, now: time.Now}, nil
+	return &Store{db: kv, now: time.Now}, nil
 }
 
 func openBolt(path string, readOnly bool) (*bolt.DB, error) {
@@ -154,7 +155,7 @@ func strs(ss ...string) []byte {
 }
 
 // bucket returns a top-level bucket, which migrations guarantee exists.
-func bucket(tx *bolt.Tx, name []byte) (*bolt.Bucket, error) {
+func bucket(tx kvTx, name []byte) (kvBucket, error) {
 	b := tx.Bucket(name)
 	if b == nil {
 		return nil, fmt.Errorf("%w: %s", errBucketMissing, name)

@@ -13,7 +13,6 @@ import (
 	"time"
 
 	"github.com/google/go-cmp/cmp"
-	bolt "go.etcd.io/bbolt"
 )
 
 var t0 = time.Date(2025, 10, 2, 14, 0, 0, 0, time.UTC)
@@ -31,7 +30,14 @@ func (c *clock) Now() time.Time {
 	return c.now
 }
 
+// testPath returns where a new store lives on the backend under test (a file or a database).
 func testPath(t testing.TB) string {
+	t.Helper()
+	return current.loc(t)
+}
+
+// boltPath returns a new bbolt file's path, for the tests of bbolt's own features.
+func boltPath(t testing.TB) string {
 	t.Helper()
 	return filepath.Join(t.TempDir(), "elevate.db")
 }
@@ -39,7 +45,7 @@ func testPath(t testing.TB) string {
 // openTest opens the store at path with a fake clock and closes it after the test.
 func openTest(t testing.TB, path string) *Store {
 	t.Helper()
-	s, err := Open(path)
+	s, err := openAt(path)
 	if err != nil {
 		t.Fatalf("Open(%s): %v", path, err)
 	}
@@ -96,7 +102,7 @@ func auditRecords(t testing.TB, s *Store) []AuditRecord {
 // requests and bindings says it should hold.
 func checkIndexes(t testing.TB, s *Store) {
 	t.Helper()
-	err := s.db.View(func(tx *bolt.Tx) error {
+	err := s.db.View(func(tx kvTx) error {
 		want := map[string][]string{}
 		for _, name := range [][]byte{bucketRequestsOpen, bucketRequestsByChat, bucketRequestsByUser, bucketBindingsByUser} {
 			want[string(name)] = []string{}
@@ -145,8 +151,7 @@ func checkIndexes(t testing.TB, s *Store) {
 }
 
 func TestOpenCreatesLatestSchema(t *testing.T) {
-	path := testPath(t)
-	s := openTest(t, path)
+	s := openTest(t, testPath(t))
 	v, err := readVersion(s.db)
 	if err != nil {
 		t.Fatal(err)
@@ -154,6 +159,15 @@ func TestOpenCreatesLatestSchema(t *testing.T) {
 	if v != latestVersion {
 		t.Errorf("version = %d, want %d", v, latestVersion)
 	}
+}
+
+func TestOpenBoltFileMode(t *testing.T) {
+	path := boltPath(t)
+	s, err := Open(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	s.Close()
 	fi, err := os.Stat(path)
 	if err != nil {
 		t.Fatal(err)
@@ -164,8 +178,12 @@ func TestOpenCreatesLatestSchema(t *testing.T) {
 }
 
 func TestOpenLockedByAnotherProcess(t *testing.T) {
-	path := testPath(t)
-	openTest(t, path)
+	path := boltPath(t)
+	first, err := Open(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer first.Close()
 	// flock locks belong to the open file, so a second Open in this process
 	// meets the lock exactly as another process would.
 	start := time.Now()
@@ -187,27 +205,19 @@ func TestOpenLockedByAnotherProcess(t *testing.T) {
 
 func TestOpenSchemaTooNewLeavesFileUntouched(t *testing.T) {
 	path := testPath(t)
-	db, err := bolt.Open(path, 0o600, nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	err = db.Update(func(tx *bolt.Tx) error {
+	rawUpdate(t, path, func(tx kvTx) error {
 		if err := migrateTx(tx, "test", latestVersion); err != nil {
 			return err
 		}
 		return tx.Bucket(bucketMeta).Put(keyVersion, u64(latestVersion+1))
 	})
-	if err != nil {
-		t.Fatal(err)
+	before := current.dump(t, path)
+	var statBefore os.FileInfo
+	if current.name == "bolt" {
+		statBefore, _ = os.Stat(path)
 	}
-	db.Close()
-	before, err := os.ReadFile(path)
-	if err != nil {
-		t.Fatal(err)
-	}
-	statBefore, _ := os.Stat(path)
 
-	s, err := Open(path)
+	s, err := openAt(path)
 	if err == nil {
 		s.Close()
 		t.Fatal("Open succeeded on a newer schema")
@@ -215,24 +225,26 @@ func TestOpenSchemaTooNewLeavesFileUntouched(t *testing.T) {
 	if !errors.Is(err, ErrSchemaTooNew) {
 		t.Errorf("err = %v, want ErrSchemaTooNew", err)
 	}
-	if !strings.Contains(err.Error(), "elevate.db") {
-		t.Errorf("err = %q, want the file name in it", err)
+	wantName := "elevate.db"
+	if current.name == "postgres" {
+		wantName = "database elevate_test_"
+	}
+	if !strings.Contains(err.Error(), wantName) {
+		t.Errorf("err = %q, want %q in it", err, wantName)
 	}
 
-	after, err := os.ReadFile(path)
-	if err != nil {
-		t.Fatal(err)
+	if after := current.dump(t, path); !bytes.Equal(after, before) {
+		t.Errorf("Open modified a store with a newer schema:\nbefore: %s\nafter: %s", before, after)
 	}
-	if !bytes.Equal(after, before) {
-		t.Error("Open modified a file with a newer schema")
-	}
-	if statAfter, _ := os.Stat(path); !statAfter.ModTime().Equal(statBefore.ModTime()) {
-		t.Errorf("mtime changed: %v → %v", statBefore.ModTime(), statAfter.ModTime())
+	if statBefore != nil {
+		if statAfter, _ := os.Stat(path); !statAfter.ModTime().Equal(statBefore.ModTime()) {
+			t.Errorf("mtime changed: %v → %v", statBefore.ModTime(), statAfter.ModTime())
+		}
 	}
 }
 
 func TestOpenNotABoltFile(t *testing.T) {
-	path := testPath(t)
+	path := boltPath(t)
 	if err := os.WriteFile(path, []byte("not a database, just some bytes that are long enough"), 0o600); err != nil {
 		t.Fatal(err)
 	}
@@ -246,7 +258,7 @@ func TestOpenNotABoltFile(t *testing.T) {
 // survives, and the audit chain continues where it stopped.
 func TestReopen(t *testing.T) {
 	path := testPath(t)
-	s, err := Open(path)
+	s, err := openAt(path)
 	if err != nil {
 		t.Fatal(err)
 	}

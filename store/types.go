@@ -103,6 +103,12 @@ type Request struct {
 	// consent, the follow-up activation's intent and its outcome share the request's transactions.
 	Extension *Extension `json:"extension,omitempty"`
 
+	// Group is the id of the first request of a multi-role request ("exchange,sharepoint 4h …"),
+	// on each of its items (the first included); GroupSize is how many items it has. Zero for a
+	// request for one role. See doc.go and multi.go.
+	Group     uint64 `json:"group,omitempty"`
+	GroupSize int    `json:"group_size,omitempty"`
+
 	// Version is 1 after CreateRequest and incremented by every write.
 	Version uint64 `json:"version"`
 }

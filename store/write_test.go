@@ -11,7 +11,7 @@ import (
 // the same file) exactly as written, in UTC; clearing it leaves no trace in the request.
 func TestWriteIntentSurvivesReopen(t *testing.T) {
 	path := testPath(t)
-	s, err := Open(path)
+	s, err := openAt(path)
 	if err != nil {
 		t.Fatal(err)
 	}

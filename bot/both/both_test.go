@@ -31,6 +31,7 @@ const (
 	appSecret   = "bot-secret"
 	approvalsID = "19:approvals0000@thread.tacv2"
 	securityID  = "19:security0000@thread.tacv2"
+	digestID    = "19:itadmins0000@thread.tacv2"
 	slackApprov = "C0APPROVALS"
 	slackSec    = "C0SECURITY"
 	general     = "C0GENERAL"
@@ -84,7 +85,15 @@ func tenantID(t *testing.T) string {
 	return ""
 }
 
-func start(t *testing.T) *env {
+// startWith starts both adapters against one World on config.
+func startWith(t *testing.T, config []byte) *env {
+	t.Helper()
+	return start(t, func(o *demo.Options) { o.Config = config })
+}
+
+// start starts both adapters against one World on the example config; opts change the World's
+// options (its config, its on-call service).
+func start(t *testing.T, opts ...func(*demo.Options)) *env {
 	t.Helper()
 	e := &env{sl: slacktest.New(), tenant: tenantID(t)}
 	t.Cleanup(e.sl.Close)
@@ -105,15 +114,19 @@ func start(t *testing.T) *env {
 	t.Cleanup(e.tm.Close)
 	ta, err := teams.New(teams.Options{AppID: appID, AppPassword: appSecret, TenantID: e.tenant,
 		OpenIDMetadataURL: e.tm.MetadataURL(), AuthorityHost: e.tm.AuthorityHost(),
-		Channels: map[string]string{"#pim-approvals": approvalsID, "#security": securityID}, Conversations: &st,
+		Channels: map[string]string{"#pim-approvals": approvalsID, "#security": securityID, "#it-admins": digestID}, Conversations: &st,
 		InvokeWait: 10 * time.Second, HintWait: 5 * time.Second, HTTPClient: e.tm.Client(), ServiceURLHosts: []string{e.tm.Host()}, Replays: &st})
 	if err != nil {
 		t.Fatal(err)
 	}
 	e.teamsA = ta
-	w, err := demo.Start(demo.Options{Config: examples.Config, ConfigName: "examples/elevate.yaml", Tenant: examples.Tenant,
+	do := demo.Options{Config: examples.Config, ConfigName: "examples/elevate.yaml", Tenant: examples.Tenant,
 		Now: e.clock.now, ActivationDelay: 30 * time.Millisecond, PollInterval: 10 * time.Millisecond,
-		StorePath: filepath.Join(t.TempDir(), "elevate.db"), Messengers: []bot.Messenger{sa, ta}})
+		StorePath: filepath.Join(t.TempDir(), "elevate.db"), Messengers: []bot.Messenger{sa, ta}}
+	for _, o := range opts {
+		o(&do)
+	}
+	w, err := demo.Start(do)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -61,8 +61,11 @@ const activityWindow = 70 * time.Minute
 // Options configure an Adapter.
 type Options struct {
 	AppID       string // MICROSOFT_APP_ID: required
-	AppPassword string // MICROSOFT_APP_PASSWORD
+	AppPassword string // MICROSOFT_APP_PASSWORD, when Credential is nil
 	TenantID    string // MICROSOFT_APP_TENANT_ID: the only tenant whose activities are accepted
+	// Credential gets the bot's Bot Connector tokens (NewCredential: secret, certificate,
+	// workload or managed identity). nil: the client secret AppPassword at TokenURL.
+	Credential *Credential
 	// OpenIDMetadataURL is the Bot Framework's OpenID metadata (DefaultOpenIDMetadataURL).
 	OpenIDMetadataURL string
 	// AuthorityHost is the Entra login host for the bot's token (https://login.microsoftonline.com/);
@@ -119,15 +122,15 @@ type Adapter struct {
 }
 
 // New returns an Adapter. It refuses to start without an app id (with which msbotbuilder-go
-// would accept unauthenticated requests), a tenant id, a password or a conversation store.
+// would accept unauthenticated requests), a tenant id, a credential or a conversation store.
 func New(o Options) (*Adapter, error) {
 	switch {
 	case strings.TrimSpace(o.AppID) == "":
 		return nil, errors.New("teams: MICROSOFT_APP_ID is required")
 	case strings.TrimSpace(o.TenantID) == "":
 		return nil, errors.New("teams: MICROSOFT_APP_TENANT_ID is required (Elevate's bot is single-tenant)")
-	case o.AppPassword == "":
-		return nil, errors.New("teams: MICROSOFT_APP_PASSWORD is required")
+	case o.AppPassword == "" && o.Credential == nil:
+		return nil, errors.New("teams: the bot needs a credential: MICROSOFT_APP_PASSWORD, a certificate, or a managed or workload identity")
 	case o.Conversations == nil:
 		return nil, errors.New("teams: a conversation store is required")
 	}
@@ -154,7 +157,12 @@ func New(o Options) (*Adapter, error) {
 	if err != nil {
 		return nil, err
 	}
-	conn := NewConnector(NewTokenSource(o.TokenURL, o.AppID, o.AppPassword, o.HTTPClient, o.Now), o.HTTPClient)
+	cred := o.Credential
+	if cred == nil {
+		cred = &Credential{TokenCredential: NewTokenSource(o.TokenURL, o.AppID, o.AppPassword, o.HTTPClient, o.Now),
+			Kind: KindSecret, AppType: AppTypeSingleTenant, Authority: o.TokenURL}
+	}
+	conn := NewConnector(cred.Tokens(o.Logger, o.Now), o.HTTPClient)
 	conn.ServiceURLs = allow
 	replays := o.Replays
 	if replays == nil {

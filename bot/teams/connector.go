@@ -55,10 +55,15 @@ func NewTokenSource(tokenURL, clientID, secret string, hc *http.Client, now func
 
 // Token returns a valid access token.
 func (s *TokenSource) Token(ctx context.Context) (string, error) {
+	tok, _, err := s.token(ctx)
+	return tok, err
+}
+
+func (s *TokenSource) token(ctx context.Context) (string, time.Time, error) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if s.tok != "" && s.now().Before(s.exp.Add(-5*time.Minute)) {
-		return s.tok, nil
+		return s.tok, s.exp, nil
 	}
 	form := url.Values{
 		"grant_type":    {"client_credentials"},
@@ -68,12 +73,12 @@ func (s *TokenSource) Token(ctx context.Context) (string, error) {
 	}
 	req, err := http.NewRequestWithContext(ctx, http.MethodPost, s.url, strings.NewReader(form.Encode()))
 	if err != nil {
-		return "", err
+		return "", time.Time{}, err
 	}
 	req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
 	resp, err := s.hc.Do(req)
 	if err != nil {
-		return "", fmt.Errorf("teams: token endpoint: %w", err)
+		return "", time.Time{}, fmt.Errorf("teams: token endpoint: %w", err)
 	}
 	defer resp.Body.Close()
 	var body struct {
@@ -86,13 +91,13 @@ func (s *TokenSource) Token(ctx context.Context) (string, error) {
 	if resp.StatusCode != http.StatusOK {
 		// The error code and description name the problem (AADSTS7000215: invalid secret);
 		// they carry no secret.
-		return "", &TokenError{Status: resp.StatusCode, Code: body.Error, Description: firstLine(body.Description)}
+		return "", time.Time{}, &TokenError{Status: resp.StatusCode, Code: body.Error, Description: firstLine(body.Description)}
 	}
 	if err != nil || body.AccessToken == "" || body.ExpiresIn <= 0 {
-		return "", fmt.Errorf("teams: token endpoint answered 200 without a usable token (%v)", err)
+		return "", time.Time{}, fmt.Errorf("teams: token endpoint answered 200 without a usable token (%v)", err)
 	}
 	s.tok, s.exp = body.AccessToken, s.now().Add(time.Duration(body.ExpiresIn)*time.Second)
-	return s.tok, nil
+	return s.tok, s.exp, nil
 }
 
 // TokenError is the token endpoint's refusal: Entra's error code and description (which

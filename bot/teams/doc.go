@@ -17,7 +17,9 @@
 //     included, to any other URL. An activity id already handled (kept in the store for the
 //     Bot Connector token's lifetime) is acknowledged and ignored.
 //   - Connector posts (returning the activity id), updates, opens 1:1 chats and reads members,
-//     with a single-tenant TokenSource and Retry-After on 429.
+//     with Retry-After on 429. Its token comes from the bot's Credential (credential.go): a
+//     client secret (TokenSource), a certificate, or a workload or managed identity through
+//     azidentity; single-tenant bots from their tenant, multi-tenant ones from botframework.com.
 //   - Card actions are Universal Actions (Action.Execute, answered in the invoke response with
 //     the live card, refresh.userIds for the approvers) with Action.Submit as the fallback.
 //

@@ -32,6 +32,18 @@ type Options struct {
 	AppID, AppSecret, TenantID string
 	// TokenLifetime of issued bot tokens (default one hour).
 	TokenLifetime time.Duration
+	// MultiTenant registers the bot's app as multi-tenant: its tokens also come from the
+	// botframework.com tenant's endpoint (a single-tenant app is not found there).
+	MultiTenant bool
+	// Certificate is registered on the app: a client assertion signed with its key is accepted
+	// in place of the secret (identity.go).
+	Certificate *x509.Certificate
+	// FederatedSubject, when set, is the one workload identity subject (system:serviceaccount:
+	// ns:name) the app trusts, from the fake's own issuer (FederatedIssuer, ServiceAccountToken).
+	FederatedSubject string
+	// ManagedIdentity makes AppID a user-assigned managed identity's client id: tokens for it
+	// come from ManagedIdentityEndpoint (App Service / Container Apps protocol).
+	ManagedIdentity bool
 }
 
 // Server is the fake. All its methods are safe for concurrent use.
@@ -42,7 +54,11 @@ type Server struct {
 	mu          sync.Mutex
 	keys        []*Key
 	tokens      map[string]time.Time
+	issued      map[string]string // token → how it was obtained (Grant*)
 	tokenCalls  int
+	bearers     []string // the bearer token of each connector call, in order
+	fed         *rsa.PrivateKey
+	miHeader    string
 	throttle    int
 	retryAfter  string
 	seq         int
@@ -102,13 +118,15 @@ func New(o Options) *Server {
 	if o.TokenLifetime == 0 {
 		o.TokenLifetime = time.Hour
 	}
-	s := &Server{o: o, tokens: map[string]time.Time{}, convs: map[string]*Conversation{}, members: map[string]Member{}, personalFor: map[string]string{}}
+	s := &Server{o: o, tokens: map[string]time.Time{}, issued: map[string]string{}, fed: newKey("fed", "").priv, miHeader: newGUID(), convs: map[string]*Conversation{}, members: map[string]Member{}, personalFor: map[string]string{}}
 	s.keys = []*Key{newKey("key-1", "msteams")}
 	s.keys[0].published = true
 	mux := http.NewServeMux()
 	mux.HandleFunc("GET /botframework/openidconfiguration", s.metadata)
 	mux.HandleFunc("GET /botframework/keys", s.jwks)
 	mux.HandleFunc("POST /{tenant}/oauth2/v2.0/token", s.token)
+	mux.HandleFunc("GET /{tenant}/v2.0/.well-known/openid-configuration", s.tenantConfig)
+	mux.HandleFunc("GET /msi/token", s.managedIdentityToken)
 	mux.HandleFunc("POST /amer/v3/conversations", s.connector(s.createConversation))
 	mux.HandleFunc("POST /amer/v3/conversations/{conv}/activities", s.connector(s.postActivity))
 	mux.HandleFunc("PUT /amer/v3/conversations/{conv}/activities/{id}", s.connector(s.putActivity))
@@ -390,34 +408,61 @@ func (s *Server) token(w http.ResponseWriter, r *http.Request) {
 		oauthError(w, http.StatusBadRequest, "invalid_request", 900144, "The request body must contain the following parameter: 'grant_type'.")
 		return
 	}
+	tenant := r.PathValue("tenant")
+	grant := GrantSecret
 	switch {
-	case r.PathValue("tenant") != s.o.TenantID:
+	case tenant != s.o.TenantID && (!s.o.MultiTenant || tenant != "botframework.com"):
 		// A single-tenant bot must use its own tenant's endpoint.
 		oauthError(w, http.StatusBadRequest, "unauthorized_client", 700016, fmt.Sprintf("Application with identifier '%s' was not found in the directory '%s'. "+
 			"This can happen if the application has not been installed by the administrator of the tenant or consented to by any user in the tenant. "+
-			"You may have sent your authentication request to the wrong tenant.", r.PostForm.Get("client_id"), r.PathValue("tenant")))
+			"You may have sent your authentication request to the wrong tenant.", r.PostForm.Get("client_id"), tenant))
+		return
 	case r.PostForm.Get("grant_type") != "client_credentials":
 		oauthError(w, http.StatusBadRequest, "unsupported_grant_type", 70003, "The app requested an unsupported grant type.")
+		return
 	case r.PostForm.Get("client_id") != s.o.AppID:
 		oauthError(w, http.StatusBadRequest, "unauthorized_client", 700016, fmt.Sprintf("Application with identifier '%s' was not found in the directory '%s'.",
-			r.PostForm.Get("client_id"), r.PathValue("tenant")))
-	case r.PostForm.Get("client_secret") != s.o.AppSecret:
+			r.PostForm.Get("client_id"), tenant))
+		return
+	case r.PostForm.Get("client_assertion_type") != "":
+		var ok bool
+		if grant, ok = s.checkAssertion(w, r, tenant); !ok {
+			return
+		}
+	case s.o.AppSecret == "" || r.PostForm.Get("client_secret") != s.o.AppSecret:
 		// Entra's answer to a wrong secret, body and status as sent.
 		oauthError(w, http.StatusUnauthorized, "invalid_client", 7000215, fmt.Sprintf("Invalid client secret provided. "+
 			"Ensure the secret being sent in the request is the client secret value, not the client secret ID, for a secret added to app '%s'.", s.o.AppID))
-	case r.PostForm.Get("scope") != "https://api.botframework.com/.default":
-		oauthError(w, http.StatusBadRequest, "invalid_scope", 70011, fmt.Sprintf("The provided request must include a 'scope' input parameter. "+
-			"The provided value for the input parameter 'scope' is not valid. The scope %s is not valid.", r.PostForm.Get("scope")))
-	default:
-		b := make([]byte, 24)
-		rand.Read(b)
-		tok := "bot-" + base64.RawURLEncoding.EncodeToString(b)
-		s.mu.Lock()
-		s.tokens[tok] = time.Now().Add(s.o.TokenLifetime)
-		s.tokenCalls++
-		s.mu.Unlock()
-		writeJSON(w, http.StatusOK, map[string]any{"token_type": "Bearer", "expires_in": int(s.o.TokenLifetime.Seconds()), "ext_expires_in": int(s.o.TokenLifetime.Seconds()), "access_token": tok})
+		return
 	}
+	// MSAL adds openid, profile and offline_access to every request; Entra ignores them in a
+	// client credentials grant. What is left must be the Bot Framework's .default alone.
+	var scopes []string
+	for _, sc := range strings.Fields(r.PostForm.Get("scope")) {
+		if sc != "openid" && sc != "profile" && sc != "offline_access" {
+			scopes = append(scopes, sc)
+		}
+	}
+	if scope := strings.Join(scopes, " "); scope != "https://api.botframework.com/.default" {
+		oauthError(w, http.StatusBadRequest, "invalid_scope", 70011, fmt.Sprintf("The provided request must include a 'scope' input parameter. "+
+			"The provided value for the input parameter 'scope' is not valid. The scope %s is not valid.", scope))
+		return
+	}
+	tok := s.issue(grant)
+	writeJSON(w, http.StatusOK, map[string]any{"token_type": "Bearer", "expires_in": int(s.o.TokenLifetime.Seconds()), "ext_expires_in": int(s.o.TokenLifetime.Seconds()), "access_token": tok})
+}
+
+// issue records and returns a new bot token obtained by grant.
+func (s *Server) issue(grant string) string {
+	b := make([]byte, 24)
+	rand.Read(b)
+	tok := "bot-" + base64.RawURLEncoding.EncodeToString(b)
+	s.mu.Lock()
+	s.tokens[tok] = time.Now().Add(s.o.TokenLifetime)
+	s.issued[tok] = grant
+	s.tokenCalls++
+	s.mu.Unlock()
+	return tok
 }
 
 // oauthError answers as Entra's token endpoint does: the AADSTS code and description, the
@@ -460,6 +505,7 @@ func (s *Server) connector(fn func(w http.ResponseWriter, r *http.Request, body 
 
 func (s *Server) serve(w http.ResponseWriter, r *http.Request, body map[string]any, fn func(http.ResponseWriter, *http.Request, map[string]any) int) int {
 	tok, ok := strings.CutPrefix(r.Header.Get("Authorization"), "Bearer ")
+	s.bearers = append(s.bearers, tok)
 	if exp, known := s.tokens[tok]; !ok || !known || time.Now().After(exp) {
 		connError(w, http.StatusUnauthorized, "Unauthorized", "Authorization has been denied for this request.")
 		return http.StatusUnauthorized

@@ -1,0 +1,149 @@
+package bot_test
+
+import (
+	"testing"
+	"time"
+
+	"github.com/elevate-pim/elevate/graph/graphtest"
+	"github.com/elevate-pim/elevate/store"
+)
+
+// Several roles in one request, cut off between its two PIM activations: Exchange's selfActivate
+// reached PIM and the process died before SharePoint's was made. After a restart each role's
+// intent is settled on its own: Exchange is found active in PIM (never activated twice),
+// SharePoint, with no write made and the token gone with the process, asks for one sign-in and is
+// activated; dave hears one line for both roles at the end.
+func TestMultiRoleCrashBetweenActivations(t *testing.T) {
+	const exo, spo = graphtest.RoleExchangeAdministrator, graphtest.RoleSharePointAdministrator
+	w, cg := crashWorld(t, 0)
+	cg.arm("activate", true) // the first activation's answer arrives, then the process dies
+	w.say("dave", "exchange,sharepoint 1h fixing mail flow")
+	w.signIn("dave")
+	w.core.Wait()
+	rs, err := w.store.Requests(store.Filter{ChatUser: "dave", Platform: "test"})
+	if err != nil || len(rs) != 2 {
+		t.Fatalf("dave's requests: %d, %v", len(rs), err)
+	}
+	ex, sp := rs[0], rs[1]
+	if ex.Group != ex.ID || sp.Group != ex.ID || ex.RoleID != exo || sp.RoleID != spo {
+		t.Fatalf("items: %+v / %+v", ex, sp)
+	}
+	if ex.State != store.StateActivating || ex.Write == nil || ex.Write.Action != store.WriteActivate {
+		t.Fatalf("Exchange after the crash: %s, write %+v; want its intent", ex.State, ex.Write)
+	}
+	if sp.State != store.StateAwaitingSignIn || sp.Write != nil || w.pimActive("dave@contoso.example", spo) != 0 {
+		t.Fatalf("SharePoint after the crash: %s, write %+v; want untouched", sp.State, sp.Write)
+	}
+	time.Sleep(60 * time.Millisecond) // past the tenant's provisioning delay
+	if w.pimActive("dave@contoso.example", exo) != 1 {
+		t.Fatal("PIM did not take Exchange's write")
+	}
+
+	w.restart()
+	w.minute()
+	if got := w.request(ex.ID); got.State != store.StateActive || got.Write != nil {
+		t.Fatalf("Exchange after the restart: %s, write %+v", got.State, got.Write)
+	}
+	if got := w.request(sp.ID); got.State != store.StateAwaitingSignIn {
+		t.Fatalf("SharePoint after the restart: %s", got.State)
+	}
+	if n := w.told("dave", "Elevate restarted, so the sign-in link I sent you earlier no longer works. Sign in with your Microsoft account to activate SharePoint Administrator for 1h"); n != 1 {
+		t.Fatalf("told %d times to sign in again for SharePoint, want once: %q", n, w.rec.to("dave"))
+	}
+	w.signIn("dave")
+	w.core.Wait()
+	for _, id := range []uint64{ex.ID, sp.ID} {
+		if got := w.request(id); got.State != store.StateActive || got.Write != nil {
+			t.Fatalf("#%d %s after the sign-in: %s (%s)", id, got.RoleName, got.State, got.FailureMessage)
+		}
+	}
+	if n, m := w.pimActive("dave@contoso.example", exo), w.pimActive("dave@contoso.example", spo); n != 1 || m != 1 {
+		t.Fatalf("PIM activations: Exchange %d, SharePoint %d; want one each", n, m)
+	}
+	if n := w.told("dave", "Exchange Administrator active until"); n != 2 { // its own line, and the request's line
+		t.Errorf("told %d times that Exchange is active, want twice: %q", n, w.rec.to("dave"))
+	}
+	if n := w.told("dave", "; SharePoint Administrator active until"); n != 1 {
+		t.Errorf("told %d times the request's line, want once: %q", n, w.rec.to("dave"))
+	}
+	if !w.audited(ex.ID, "request.reconciled") {
+		t.Error("no reconciled record for Exchange")
+	}
+}
+
+// `done` and `extend` with several roles active: the roles of one request are ended together by
+// a plain `done`; roles from different requests make `done` ask which, offering `done all`; a role
+// list names exactly the ones to end, and one sign-in covers them all.
+func TestMultiRoleDoneAndExtendWords(t *testing.T) {
+	const exo, spo = graphtest.RoleExchangeAdministrator, graphtest.RoleSharePointAdministrator
+	w, _ := crashWorld(t, 0)
+	w.say("dave", "exchange,sharepoint 1h fixing mail flow")
+	w.signIn("dave")
+	w.core.Wait()
+	time.Sleep(60 * time.Millisecond)
+	w.tenant.Advance(6 * time.Minute) // past PIM's first five minutes, when it refuses to end one
+	w.clock.advance(6 * time.Minute)
+	w.say("dave", "done")
+	w.core.Wait()
+	if n, m := w.pimActive("dave@contoso.example", exo), w.pimActive("dave@contoso.example", spo); n != 0 || m != 0 {
+		t.Fatalf("after done: PIM still has Exchange %d, SharePoint %d", n, m)
+	}
+	for _, r := range w.requests("dave") {
+		if r.State != store.StateEnded {
+			t.Fatalf("after done: #%d %s %s", r.ID, r.RoleName, r.State)
+		}
+	}
+
+	// Two separate requests: `done` asks which.
+	w.say("dave", "exchange 1h a")
+	w.say("dave", "sharepoint 1h b")
+	w.core.Wait()
+	time.Sleep(60 * time.Millisecond)
+	w.say("dave", "done")
+	contains(t, w.rec.lastTo("dave"), "You have more than one active role, from different requests; say which: `done exchange`, `done sharepoint`, or `done all`")
+	w.say("dave", "extend exchange,teams 30m")
+	contains(t, w.rec.lastTo("dave"), "You have no active Teams Administrator from Elevate, so nothing was done")
+	w.restart() // the token is gone: one sign-in for both
+	w.tenant.Advance(6 * time.Minute)
+	w.clock.advance(6 * time.Minute)
+	w.say("dave", "done exchange,sharepoint")
+	contains(t, w.rec.lastTo("dave"), "Ending Exchange Administrator and SharePoint Administrator is your own PIM deactivation: sign in with your Microsoft account (one sign-in for all of them)")
+	w.signIn("dave")
+	w.core.Wait()
+	if n, m := w.pimActive("dave@contoso.example", exo), w.pimActive("dave@contoso.example", spo); n != 0 || m != 0 {
+		t.Fatalf("after done exchange,sharepoint: PIM still has Exchange %d, SharePoint %d", n, m)
+	}
+}
+
+func (w *world) requests(user string) []store.Request {
+	w.t.Helper()
+	rs, err := w.store.Requests(store.Filter{Platform: "test", ChatUser: user})
+	if err != nil {
+		w.t.Fatal(err)
+	}
+	return rs
+}
+
+// A multi-role request waiting for its sign-in when Elevate restarts gets one new link, for all
+// its roles, not one per role.
+func TestMultiRoleRestartWaitingForSignIn(t *testing.T) {
+	w, _ := crashWorld(t, 0)
+	w.say("dave", "exchange,sharepoint,tier1 1h fixing mail flow")
+	w.core.Wait()
+	if n := w.told("dave", "Sign in with your Microsoft account"); n != 1 {
+		t.Fatalf("%d sign-in messages before the restart, want 1: %q", n, w.rec.to("dave"))
+	}
+	w.restart()
+	w.minute()
+	w.minute()
+	if n := w.told("dave", "Elevate restarted, so the sign-in link I sent you earlier no longer works."); n != 1 {
+		t.Fatalf("%d new links after the restart, want 1: %q", n, w.rec.to("dave"))
+	}
+	w.signIn("dave")
+	w.core.Wait()
+	for _, r := range w.requests("dave") {
+		if r.State != store.StateActive {
+			t.Fatalf("#%d %s: %s (%s)", r.ID, r.RoleName, r.State, r.FailureMessage)
+		}
+	}
+}

@@ -1,0 +1,3 @@
+// Package azure holds Elevate's Bicep template for Azure Container Apps (main.bicep) and its
+// parameters; its test checks the template's structure, since no Bicep CLI runs here.
+package azure

@@ -1,0 +1,838 @@
+package store
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"net/url"
+	"sort"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgxpool"
+)
+
+// ErrNotLeader: PostgresOptions.Fence refused a write transaction, which was rolled back.
+var ErrNotLeader = errors.New("store: not the leader")
+
+// PostgresOptions configures OpenPostgres.
+type PostgresOptions struct {
+	// Fence, when set, runs inside every write transaction just before its commit (after its
+	// writes were sent). An error rolls the transaction back; Update and the other writes then
+	// return it wrapped in ErrNotLeader. Schema migrations at open are not fenced: the advisory
+	// lock serialises them instead.
+	Fence func(ctx context.Context, tx pgx.Tx) error
+}
+
+// pgPage is how many rows a cursor reads per round trip.
+const pgPage = 512
+
+// pgTxTimeout bounds one transaction, so a database that stopped answering fails the write
+// instead of hanging every writer behind it.
+const pgTxTimeout = time.Minute
+
+// pgMigrateLock is the pg_advisory_xact_lock key that serialises schema migrations between
+// processes opening the same database.
+const pgMigrateLock = 0x656c6576617465 // "elevate"
+
+// pgSchema creates the tables. A bucket is a row of its parent (value NULL) and its keys are the
+// rows whose bucket column is its path: the names from the root down, each as appendStr. The
+// root's path is empty, so the top-level buckets are the rows with an empty bucket column.
+// bytea compares as memcmp, which is bbolt's key order.
+const pgSchema = `
+CREATE TABLE IF NOT EXISTS elevate_kv (
+	bucket bytea NOT NULL,
+	key    bytea NOT NULL,
+	value  bytea,
+	PRIMARY KEY (bucket, key)
+);
+CREATE TABLE IF NOT EXISTS elevate_seq (
+	bucket bytea PRIMARY KEY,
+	seq    bigint NOT NULL
+);`
+
+// OpenPostgres opens the store in the PostgreSQL database at dbURL, creating its tables at the
+// latest schema or migrating an older one, in one transaction under an advisory lock so that
+// processes starting together migrate once. A database written by a newer schema is refused with
+// ErrSchemaTooNew and not modified. Errors never show the URL's password.
+func OpenPostgres(ctx context.Context, dbURL string, opt PostgresOptions) (*Store, error) {
+	cfg, err := pgxpool.ParseConfig(dbURL)
+	if err != nil {
+		return nil, scrubPassword(fmt.Errorf("store: PostgreSQL URL %s: %w", RedactURL(dbURL), err), cfg, dbURL)
+	}
+	pool, err := pgxpool.NewWithConfig(ctx, cfg)
+	if err != nil {
+		return nil, scrubPassword(fmt.Errorf("store: PostgreSQL %s: %w", RedactURL(dbURL), err), cfg, dbURL)
+	}
+	name := "database " + cfg.ConnConfig.Database
+	db := &pgBackend{pool: pool, fence: opt.Fence}
+	if err := db.migrate(ctx, name); err != nil {
+		pool.Close()
+		return nil, scrubPassword(err, cfg, dbURL)
+	}
+	return &Store{db: db, now: time.Now}, nil
+}
+
+// scrubPassword keeps the password out of an error's text whatever the driver put in it.
+func scrubPassword(err error, cfg *pgxpool.Config, dbURL string) error {
+	var pw []string
+	if cfg != nil && cfg.ConnConfig.Password != "" {
+		pw = append(pw, cfg.ConnConfig.Password)
+	}
+	if p, perr := url.Parse(dbURL); perr == nil {
+		if s, ok := p.User.Password(); ok && s != "" {
+			pw = append(pw, s, url.QueryEscape(s), url.PathEscape(s))
+		}
+		if s := p.Query().Get("password"); s != "" {
+			pw = append(pw, s, url.QueryEscape(s))
+		}
+	}
+	msg := err.Error()
+	scrubbed := msg
+	for _, s := range pw {
+		scrubbed = strings.ReplaceAll(scrubbed, s, "xxxxx")
+	}
+	if scrubbed == msg {
+		return err
+	}
+	return &redactedError{msg: scrubbed, err: err}
+}
+
+// redactedError is err with a message that does not show the password; errors.Is still sees err.
+type redactedError struct {
+	msg string
+	err error
+}
+
+func (e *redactedError) Error() string { return e.msg }
+func (e *redactedError) Unwrap() error { return e.err }
+
+// RedactURL returns u with its password replaced by "xxxxx", for messages and logs.
+func RedactURL(u string) string {
+	p, err := url.Parse(u)
+	if err != nil {
+		return "(unparsable URL)"
+	}
+	q := p.Query()
+	if q.Has("password") {
+		q.Set("password", "xxxxx")
+		p.RawQuery = q.Encode()
+	}
+	return p.Redacted()
+}
+
+// pgBackend keeps the buckets as rows. Write transactions run one at a time in this process, as
+// on bbolt; their writes are kept in memory (reads and cursors see them) and sent in one round
+// trip at commit. Read transactions are REPEATABLE READ snapshots.
+type pgBackend struct {
+	pool    *pgxpool.Pool
+	fence   func(ctx context.Context, tx pgx.Tx) error
+	writeMu sync.Mutex
+}
+
+func (p *pgBackend) Close() error {
+	p.pool.Close()
+	return nil
+}
+
+func (p *pgBackend) View(fn func(kvTx) error) error {
+	ctx, cancel := context.WithTimeout(context.Background(), pgTxTimeout)
+	defer cancel()
+	tx, err := p.pool.BeginTx(ctx, pgx.TxOptions{IsoLevel: pgx.RepeatableRead, AccessMode: pgx.ReadOnly})
+	if err != nil {
+		return fmt.Errorf("store: PostgreSQL: %w", err)
+	}
+	defer tx.Rollback(context.Background())
+	t := newPgTx(ctx, tx, false)
+	err = fn(t)
+	if t.err != nil {
+		return t.err
+	}
+	return err
+}
+
+func (p *pgBackend) Update(fn func(kvTx) error) error {
+	ctx, cancel := context.WithTimeout(context.Background(), pgTxTimeout)
+	defer cancel()
+	return p.update(ctx, nil, fn, p.fence)
+}
+
+// update runs fn in a write transaction: pre first (on the raw transaction), then fn, then the
+// flush of fn's writes, then fence, then the commit.
+func (p *pgBackend) update(ctx context.Context, pre func(pgx.Tx) error, fn func(kvTx) error,
+	fence func(context.Context, pgx.Tx) error) error {
+	p.writeMu.Lock()
+	defer p.writeMu.Unlock()
+	tx, err := p.pool.BeginTx(ctx, pgx.TxOptions{IsoLevel: pgx.ReadCommitted})
+	if err != nil {
+		return fmt.Errorf("store: PostgreSQL: %w", err)
+	}
+	defer tx.Rollback(context.Background())
+	if pre != nil {
+		if err := pre(tx); err != nil {
+			return err
+		}
+	}
+	t := newPgTx(ctx, tx, true)
+	err = fn(t)
+	if t.err != nil {
+		return t.err
+	}
+	if err != nil {
+		return err
+	}
+	if err := t.flush(); err != nil {
+		return err
+	}
+	if fence != nil {
+		if err := fence(ctx, tx); err != nil {
+			return fmt.Errorf("%w: %w", ErrNotLeader, err)
+		}
+	}
+	if err := tx.Commit(ctx); err != nil {
+		return fmt.Errorf("store: PostgreSQL commit: %w", err)
+	}
+	return nil
+}
+
+// migrate creates the tables if needed and runs the migrations, as Open does on bbolt.
+func (p *pgBackend) migrate(ctx context.Context, name string) error {
+	lock := func(tx pgx.Tx) error {
+		if _, err := tx.Exec(ctx, "SELECT pg_advisory_xact_lock($1)", int64(pgMigrateLock)); err != nil {
+			return fmt.Errorf("store: PostgreSQL: %w", err)
+		}
+		if _, err := tx.Exec(ctx, pgSchema); err != nil {
+			return fmt.Errorf("store: PostgreSQL: create tables: %w", err)
+		}
+		return nil
+	}
+	return p.update(ctx, lock, func(tx kvTx) error {
+		v, err := version(tx)
+		if err != nil {
+			return err
+		}
+		switch {
+		case v > latestVersion:
+			return tooNew(name, v)
+		case v == latestVersion:
+			return nil
+		}
+		return migrateTx(tx, name, latestVersion)
+	}, nil)
+}
+
+// pgEntry is a key's state in a write transaction's overlay.
+type pgEntry struct {
+	v       []byte // nil with !deleted: a nested bucket
+	deleted bool
+}
+
+// pgOverlay is one bucket's pending writes.
+type pgOverlay struct {
+	m      map[string]pgEntry
+	sorted []string // keys of m in order; nil when stale
+}
+
+func (o *pgOverlay) keys() []string {
+	if o.sorted == nil {
+		o.sorted = make([]string, 0, len(o.m))
+		for k := range o.m {
+			o.sorted = append(o.sorted, k)
+		}
+		sort.Strings(o.sorted)
+	}
+	return o.sorted
+}
+
+type pgRead struct {
+	v     []byte
+	found bool
+}
+
+type pgTx struct {
+	ctx      context.Context
+	tx       pgx.Tx
+	writable bool
+	err      error // the first database error; the transaction fails with it
+
+	overlay map[string]*pgOverlay // bucket path → pending writes
+	hidden  [][]byte              // paths of buckets deleted in this transaction: their rows in the database no longer count
+	seqs    map[string]uint64     // bucket path → sequence, once read
+	seqSet  map[string]bool       // sequences to write
+	cache   map[string]pgRead     // bucket path ‖ key → what the database holds
+}
+
+func newPgTx(ctx context.Context, tx pgx.Tx, writable bool) *pgTx {
+	return &pgTx{ctx: ctx, tx: tx, writable: writable, overlay: map[string]*pgOverlay{},
+		seqs: map[string]uint64{}, seqSet: map[string]bool{}, cache: map[string]pgRead{}}
+}
+
+var errTxReadOnly = errors.New("store: write in a read-only transaction")
+
+func (t *pgTx) fail(err error) {
+	if t.err == nil {
+		t.err = fmt.Errorf("store: PostgreSQL: %w", err)
+	}
+}
+
+func (t *pgTx) root() *pgBucket { return &pgBucket{tx: t, path: nil} }
+
+func (t *pgTx) Bucket(name []byte) kvBucket { return t.root().Bucket(name) }
+
+func (t *pgTx) CreateBucketIfNotExists(name []byte) (kvBucket, error) {
+	return t.root().CreateBucketIfNotExists(name)
+}
+
+func (t *pgTx) DeleteBucket(name []byte) error { return t.root().DeleteBucket(name) }
+
+func (t *pgTx) Writable() bool { return t.writable }
+
+func (t *pgTx) isHidden(path []byte) bool {
+	for _, h := range t.hidden {
+		if bytes.HasPrefix(path, h) {
+			return true
+		}
+	}
+	return false
+}
+
+// get returns the value of key in the bucket at path, nil for a nested bucket; found says
+// whether the key exists at all.
+func (t *pgTx) get(path, key []byte) (v []byte, found bool) {
+	if o := t.overlay[string(path)]; o != nil {
+		if e, ok := o.m[string(key)]; ok {
+			return e.v, !e.deleted
+		}
+	}
+	if t.isHidden(path) || t.err != nil {
+		return nil, false
+	}
+	ck := string(path) + "\x00" + string(key) // path is self-delimiting
+	if r, ok := t.cache[ck]; ok {
+		return r.v, r.found
+	}
+	var isNull bool
+	err := t.tx.QueryRow(t.ctx, "SELECT value, value IS NULL FROM elevate_kv WHERE bucket = $1 AND key = $2",
+		nonNil(path), key).Scan(&v, &isNull)
+	switch {
+	case errors.Is(err, pgx.ErrNoRows):
+		v, found = nil, false
+	case err != nil:
+		t.fail(err)
+		return nil, false
+	case isNull:
+		v, found = nil, true
+	default:
+		if v == nil {
+			v = []byte{}
+		}
+		found = true
+	}
+	t.cache[ck] = pgRead{v, found}
+	return v, found
+}
+
+func (t *pgTx) set(path, key []byte, e pgEntry) {
+	o := t.overlay[string(path)]
+	if o == nil {
+		o = &pgOverlay{m: map[string]pgEntry{}}
+		t.overlay[string(path)] = o
+	}
+	if _, ok := o.m[string(key)]; !ok {
+		o.sorted = nil
+	}
+	o.m[string(key)] = e
+}
+
+// nonNil makes the root's path an empty bytea rather than NULL.
+func nonNil(b []byte) []byte {
+	if b == nil {
+		return []byte{}
+	}
+	return b
+}
+
+// flush sends the transaction's writes in one round trip.
+func (t *pgTx) flush() error {
+	b := &pgx.Batch{}
+	for _, h := range t.hidden {
+		b.Queue("DELETE FROM elevate_kv WHERE substring(bucket from 1 for $2) = $1", h, len(h))
+		b.Queue("DELETE FROM elevate_seq WHERE substring(bucket from 1 for $2) = $1", h, len(h))
+	}
+	var delB, delK, putB, putK, putV [][]byte
+	for path, o := range t.overlay {
+		for k, e := range o.m {
+			if e.deleted {
+				delB, delK = append(delB, []byte(path)), append(delK, []byte(k))
+			} else {
+				putB, putK, putV = append(putB, []byte(path)), append(putK, []byte(k)), append(putV, e.v)
+			}
+		}
+	}
+	if len(delB) > 0 {
+		b.Queue(`DELETE FROM elevate_kv WHERE (bucket, key) IN (SELECT * FROM unnest($1::bytea[], $2::bytea[]))`, delB, delK)
+	}
+	if len(putB) > 0 {
+		b.Queue(`INSERT INTO elevate_kv (bucket, key, value) SELECT * FROM unnest($1::bytea[], $2::bytea[], $3::bytea[])
+			ON CONFLICT (bucket, key) DO UPDATE SET value = excluded.value`, putB, putK, putV)
+	}
+	var seqB [][]byte
+	var seqV []int64
+	for path := range t.seqSet {
+		seqB, seqV = append(seqB, []byte(path)), append(seqV, int64(t.seqs[path]))
+	}
+	if len(seqB) > 0 {
+		b.Queue(`INSERT INTO elevate_seq (bucket, seq) SELECT * FROM unnest($1::bytea[], $2::bigint[])
+			ON CONFLICT (bucket) DO UPDATE SET seq = excluded.seq`, seqB, seqV)
+	}
+	if b.Len() == 0 {
+		return nil
+	}
+	if err := t.tx.SendBatch(t.ctx, b).Close(); err != nil {
+		return fmt.Errorf("store: PostgreSQL write: %w", err)
+	}
+	return nil
+}
+
+type pgBucket struct {
+	tx   *pgTx
+	path []byte
+}
+
+func (b *pgBucket) child(name []byte) []byte {
+	p := make([]byte, 0, len(b.path)+len(name)+2)
+	p = append(p, b.path...)
+	return appendStr(p, string(name))
+}
+
+func (b *pgBucket) Get(k []byte) []byte {
+	v, _ := b.tx.get(b.path, k)
+	return v
+}
+
+func (b *pgBucket) Put(k, v []byte) error {
+	switch {
+	case !b.tx.writable:
+		return errTxReadOnly
+	case len(k) == 0:
+		return errors.New("store: key required")
+	}
+	if old, found := b.tx.get(b.path, k); found && old == nil {
+		return errors.New("store: key is a nested bucket")
+	}
+	b.tx.set(b.path, bytes.Clone(k), pgEntry{v: append([]byte{}, v...)})
+	return nil
+}
+
+func (b *pgBucket) Delete(k []byte) error {
+	if !b.tx.writable {
+		return errTxReadOnly
+	}
+	old, found := b.tx.get(b.path, k)
+	if !found {
+		return nil
+	}
+	if old == nil {
+		return errors.New("store: key is a nested bucket")
+	}
+	b.tx.set(b.path, bytes.Clone(k), pgEntry{deleted: true})
+	return nil
+}
+
+func (b *pgBucket) Bucket(name []byte) kvBucket {
+	if v, found := b.tx.get(b.path, name); !found || v != nil {
+		return nil
+	}
+	return &pgBucket{tx: b.tx, path: b.child(name)}
+}
+
+func (b *pgBucket) CreateBucketIfNotExists(name []byte) (kvBucket, error) {
+	if !b.tx.writable {
+		return nil, errTxReadOnly
+	}
+	if len(name) == 0 {
+		return nil, errors.New("store: bucket name required")
+	}
+	v, found := b.tx.get(b.path, name)
+	switch {
+	case b.tx.err != nil:
+		return nil, b.tx.err
+	case found && v != nil:
+		return nil, errors.New("store: key is a value, not a bucket")
+	case !found:
+		b.tx.set(b.path, bytes.Clone(name), pgEntry{})
+	}
+	return &pgBucket{tx: b.tx, path: b.child(name)}, nil
+}
+
+func (b *pgBucket) DeleteBucket(name []byte) error {
+	if !b.tx.writable {
+		return errTxReadOnly
+	}
+	if v, found := b.tx.get(b.path, name); !found || v != nil {
+		return errors.New("store: bucket not found")
+	}
+	b.tx.set(b.path, bytes.Clone(name), pgEntry{deleted: true})
+	p := b.child(name)
+	b.tx.hidden = append(b.tx.hidden, p)
+	for path := range b.tx.overlay {
+		if bytes.HasPrefix([]byte(path), p) {
+			delete(b.tx.overlay, path)
+		}
+	}
+	for path := range b.tx.seqs {
+		if bytes.HasPrefix([]byte(path), p) {
+			delete(b.tx.seqs, path)
+			delete(b.tx.seqSet, path)
+		}
+	}
+	return nil
+}
+
+func (b *pgBucket) Sequence() uint64 {
+	t := b.tx
+	if v, ok := t.seqs[string(b.path)]; ok {
+		return v
+	}
+	if t.isHidden(b.path) || t.err != nil {
+		return 0
+	}
+	var v int64
+	err := t.tx.QueryRow(t.ctx, "SELECT seq FROM elevate_seq WHERE bucket = $1", nonNil(b.path)).Scan(&v)
+	if err != nil && !errors.Is(err, pgx.ErrNoRows) {
+		t.fail(err)
+		return 0
+	}
+	t.seqs[string(b.path)] = uint64(v)
+	return uint64(v)
+}
+
+func (b *pgBucket) SetSequence(v uint64) error {
+	if !b.tx.writable {
+		return errTxReadOnly
+	}
+	b.tx.seqs[string(b.path)] = v
+	b.tx.seqSet[string(b.path)] = true
+	return nil
+}
+
+func (b *pgBucket) NextSequence() (uint64, error) {
+	if !b.tx.writable {
+		return 0, errTxReadOnly
+	}
+	v := b.Sequence() + 1
+	if b.tx.err != nil {
+		return 0, b.tx.err
+	}
+	return v, b.SetSequence(v)
+}
+
+func (b *pgBucket) ForEach(fn func(k, v []byte) error) error {
+	c := b.Cursor()
+	for k, v := c.First(); k != nil; k, v = c.Next() {
+		if err := fn(k, v); err != nil {
+			return err
+		}
+	}
+	return b.tx.err
+}
+
+func (b *pgBucket) KeyN() (int, error) {
+	t := b.tx
+	if o := t.overlay[string(b.path)]; (o == nil || len(o.m) == 0) && !t.isHidden(b.path) {
+		var n int
+		if err := t.tx.QueryRow(t.ctx, "SELECT count(*) FROM elevate_kv WHERE bucket = $1", nonNil(b.path)).Scan(&n); err != nil {
+			t.fail(err)
+			return 0, t.err
+		}
+		return n, nil
+	}
+	n := 0
+	c := b.Cursor()
+	for k, _ := c.First(); k != nil; k, _ = c.Next() {
+		n++
+	}
+	return n, t.err
+}
+
+func (b *pgBucket) Cursor() kvCursor { return &pgCursor{b: b} }
+
+// pgCursor walks the union of the database's rows (a page at a time) and the transaction's
+// pending writes, which take precedence.
+type pgCursor struct {
+	b    *pgBucket
+	cur  []byte // the key under the cursor
+	past bool   // cur is nil because Seek went past the last key
+	pg   pgPageRows
+}
+
+// pgPageRows is a run of consecutive rows of the bucket, and the key range it covers entirely:
+// every row of the database in [lo, hi] (bounds open or infinite as marked) is in rows.
+type pgPageRows struct {
+	rows   []pgRow
+	lo, hi pgBound
+	valid  bool
+}
+
+type pgRow struct {
+	k, v []byte // v nil: a nested bucket
+}
+
+type pgBound struct {
+	k    []byte
+	incl bool
+	inf  bool
+}
+
+func (c *pgCursor) First() ([]byte, []byte) {
+	k, v := c.succ(nil, true, true)
+	c.cur, c.past = k, false
+	return k, v
+}
+
+func (c *pgCursor) Last() ([]byte, []byte) {
+	k, v := c.pred(nil, true, true)
+	c.cur, c.past = k, false
+	return k, v
+}
+
+func (c *pgCursor) Seek(seek []byte) ([]byte, []byte) {
+	k, v := c.succ(seek, true, len(seek) == 0) // no key is empty
+	c.cur, c.past = k, k == nil
+	return k, v
+}
+
+// Next and Prev stay on the last key they returned when they run off an end, as bbolt's do: Prev
+// past the start then Next gives the second key.
+func (c *pgCursor) Next() ([]byte, []byte) {
+	if c.cur == nil {
+		return nil, nil
+	}
+	k, v := c.succ(c.cur, false, false)
+	if k != nil {
+		c.cur = k
+	}
+	return k, v
+}
+
+func (c *pgCursor) Prev() ([]byte, []byte) {
+	if c.cur == nil {
+		if c.past {
+			return c.Last()
+		}
+		return nil, nil
+	}
+	k, v := c.pred(c.cur, false, false)
+	if k != nil {
+		c.cur = k
+	}
+	return k, v
+}
+
+func (c *pgCursor) Delete() error {
+	if c.cur == nil {
+		return errors.New("store: cursor not on a key")
+	}
+	return c.b.Delete(c.cur)
+}
+
+// succ returns the first live key after k (at or after it when incl; from the start when
+// fromStart), and its value.
+func (c *pgCursor) succ(k []byte, incl, fromStart bool) ([]byte, []byte) {
+	var keys []string
+	var o *pgOverlay
+	if o = c.b.tx.overlay[string(c.b.path)]; o != nil {
+		keys = o.keys()
+	}
+	for {
+		dk, dv, dok := c.dbSucc(k, incl, fromStart)
+		// The overlay's first key after k.
+		i := 0
+		if !fromStart {
+			i = sort.Search(len(keys), func(i int) bool {
+				cmp := bytes.Compare([]byte(keys[i]), k)
+				return cmp > 0 || (incl && cmp == 0)
+			})
+		}
+		if i < len(keys) && (!dok || bytes.Compare([]byte(keys[i]), dk) <= 0) {
+			e := o.m[keys[i]]
+			if e.deleted {
+				k, incl, fromStart = []byte(keys[i]), false, false
+				continue
+			}
+			return []byte(keys[i]), e.v
+		}
+		if !dok {
+			return nil, nil
+		}
+		return dk, dv
+	}
+}
+
+// pred mirrors succ backwards; fromEnd starts at the last key.
+func (c *pgCursor) pred(k []byte, incl, fromEnd bool) ([]byte, []byte) {
+	var keys []string
+	var o *pgOverlay
+	if o = c.b.tx.overlay[string(c.b.path)]; o != nil {
+		keys = o.keys()
+	}
+	for {
+		dk, dv, dok := c.dbPred(k, incl, fromEnd)
+		// The overlay's last key before k.
+		i := len(keys) - 1
+		if !fromEnd {
+			i = sort.Search(len(keys), func(i int) bool {
+				cmp := bytes.Compare([]byte(keys[i]), k)
+				return cmp > 0 || (!incl && cmp == 0)
+			}) - 1
+		}
+		if i >= 0 && (!dok || bytes.Compare([]byte(keys[i]), dk) >= 0) {
+			e := o.m[keys[i]]
+			if e.deleted {
+				k, incl, fromEnd = []byte(keys[i]), false, false
+				continue
+			}
+			return []byte(keys[i]), e.v
+		}
+		if !dok {
+			return nil, nil
+		}
+		return dk, dv
+	}
+}
+
+// dbSucc is succ over the database's rows alone, served from the cursor's page when it covers
+// the answer.
+func (c *pgCursor) dbSucc(k []byte, incl, fromStart bool) ([]byte, []byte, bool) {
+	t := c.b.tx
+	if t.isHidden(c.b.path) || t.err != nil {
+		return nil, nil, false
+	}
+	p := &c.pg
+	if p.valid && (p.lo.inf || (!fromStart && (bytes.Compare(p.lo.k, k) < 0 ||
+		(bytes.Equal(p.lo.k, k) && (p.lo.incl || !incl))))) {
+		i := 0
+		if !fromStart {
+			i = sort.Search(len(p.rows), func(i int) bool {
+				cmp := bytes.Compare(p.rows[i].k, k)
+				return cmp > 0 || (incl && cmp == 0)
+			})
+		}
+		if i < len(p.rows) {
+			return p.rows[i].k, p.rows[i].v, true
+		}
+		if p.hi.inf {
+			return nil, nil, false
+		}
+	}
+	// Fetch the page after k.
+	var q string
+	var args []any
+	switch {
+	case fromStart:
+		q, args = "SELECT key, value, value IS NULL FROM elevate_kv WHERE bucket = $1 ORDER BY key LIMIT $2", []any{nonNil(c.b.path), pgPage}
+	case incl:
+		q, args = "SELECT key, value, value IS NULL FROM elevate_kv WHERE bucket = $1 AND key >= $3 ORDER BY key LIMIT $2", []any{nonNil(c.b.path), pgPage, k}
+	default:
+		q, args = "SELECT key, value, value IS NULL FROM elevate_kv WHERE bucket = $1 AND key > $3 ORDER BY key LIMIT $2", []any{nonNil(c.b.path), pgPage, k}
+	}
+	rows, ok := c.fetch(q, args)
+	if !ok {
+		return nil, nil, false
+	}
+	*p = pgPageRows{rows: rows, valid: true, lo: pgBound{k: bytes.Clone(k), incl: incl, inf: fromStart}}
+	if len(rows) < pgPage {
+		p.hi = pgBound{inf: true}
+	} else {
+		p.hi = pgBound{k: rows[len(rows)-1].k, incl: true}
+	}
+	if len(rows) == 0 {
+		return nil, nil, false
+	}
+	return rows[0].k, rows[0].v, true
+}
+
+// dbPred is dbSucc backwards.
+func (c *pgCursor) dbPred(k []byte, incl, fromEnd bool) ([]byte, []byte, bool) {
+	t := c.b.tx
+	if t.isHidden(c.b.path) || t.err != nil {
+		return nil, nil, false
+	}
+	p := &c.pg
+	if p.valid && (p.hi.inf || (!fromEnd && (bytes.Compare(p.hi.k, k) > 0 ||
+		(bytes.Equal(p.hi.k, k) && (p.hi.incl || !incl))))) {
+		i := len(p.rows) - 1
+		if !fromEnd {
+			i = sort.Search(len(p.rows), func(i int) bool {
+				cmp := bytes.Compare(p.rows[i].k, k)
+				return cmp > 0 || (!incl && cmp == 0)
+			}) - 1
+		}
+		if i >= 0 {
+			return p.rows[i].k, p.rows[i].v, true
+		}
+		if p.lo.inf {
+			return nil, nil, false
+		}
+	}
+	var q string
+	var args []any
+	switch {
+	case fromEnd:
+		q, args = "SELECT key, value, value IS NULL FROM elevate_kv WHERE bucket = $1 ORDER BY key DESC LIMIT $2", []any{nonNil(c.b.path), pgPage}
+	case incl:
+		q, args = "SELECT key, value, value IS NULL FROM elevate_kv WHERE bucket = $1 AND key <= $3 ORDER BY key DESC LIMIT $2", []any{nonNil(c.b.path), pgPage, k}
+	default:
+		q, args = "SELECT key, value, value IS NULL FROM elevate_kv WHERE bucket = $1 AND key < $3 ORDER BY key DESC LIMIT $2", []any{nonNil(c.b.path), pgPage, k}
+	}
+	rows, ok := c.fetch(q, args)
+	if !ok {
+		return nil, nil, false
+	}
+	for i, j := 0, len(rows)-1; i < j; i, j = i+1, j-1 {
+		rows[i], rows[j] = rows[j], rows[i]
+	}
+	*p = pgPageRows{rows: rows, valid: true, hi: pgBound{k: bytes.Clone(k), incl: incl, inf: fromEnd}}
+	if len(rows) < pgPage {
+		p.lo = pgBound{inf: true}
+	} else {
+		p.lo = pgBound{k: rows[0].k, incl: true}
+	}
+	if len(rows) == 0 {
+		return nil, nil, false
+	}
+	return rows[len(rows)-1].k, rows[len(rows)-1].v, true
+}
+
+func (c *pgCursor) fetch(q string, args []any) ([]pgRow, bool) {
+	t := c.b.tx
+	rows, err := t.tx.Query(t.ctx, q, args...)
+	if err != nil {
+		t.fail(err)
+		return nil, false
+	}
+	defer rows.Close()
+	out := make([]pgRow, 0, 16)
+	for rows.Next() {
+		var r pgRow
+		var isNull bool
+		if err := rows.Scan(&r.k, &r.v, &isNull); err != nil {
+			t.fail(err)
+			return nil, false
+		}
+		if isNull {
+			r.v = nil
+		} else if r.v == nil {
+			r.v = []byte{}
+		}
+		out = append(out, r)
+	}
+	if err := rows.Err(); err != nil {
+		t.fail(err)
+		return nil, false
+	}
+	return out, true
+}

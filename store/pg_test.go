@@ -1,0 +1,375 @@
+package store
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"math/rand/v2"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/google/go-cmp/cmp"
+	"github.com/jackc/pgx/v5"
+)
+
+// These tests are about PostgreSQL alone; they run in the postgres pass of TestMain.
+func onPostgres() bool { return current.name == "postgres" }
+
+// A Fence that refuses aborts the write: nothing of it is stored and the caller gets ErrNotLeader.
+func TestPostgresFenceRefusal(t *testing.T) {
+	if !onPostgres() {
+		return
+	}
+	loc := testPath(t)
+	var refuse bool
+	var mu sync.Mutex
+	fenced := 0
+	s, err := OpenPostgres(context.Background(), loc, PostgresOptions{Fence: func(ctx context.Context, tx pgx.Tx) error {
+		mu.Lock()
+		defer mu.Unlock()
+		fenced++
+		// The fence runs inside the transaction, after its writes: it sees them.
+		var n int
+		if err := tx.QueryRow(ctx, "SELECT count(*) FROM elevate_kv").Scan(&n); err != nil {
+			return err
+		}
+		if refuse {
+			return errors.New("lease held by node-b")
+		}
+		return nil
+	}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	r := mustCreate(t, s, sampleRequest())
+	if fenced == 0 {
+		t.Fatal("a write transaction did not call Fence")
+	}
+
+	mu.Lock()
+	refuse = true
+	mu.Unlock()
+	_, err = s.Update(r.ID, ev("request.cancelled"), setState(StateCancelled))
+	if !errors.Is(err, ErrNotLeader) || !strings.Contains(err.Error(), "lease held by node-b") {
+		t.Fatalf("Update under a refusing fence = %v; want ErrNotLeader with the fence's cause", err)
+	}
+	if _, err := s.CreateRequest(sampleRequest(), ev("request.created")); !errors.Is(err, ErrNotLeader) {
+		t.Errorf("CreateRequest under a refusing fence = %v; want ErrNotLeader", err)
+	}
+	if _, err := s.FirstSeen("slack:evt1", t0, time.Minute); !errors.Is(err, ErrNotLeader) {
+		t.Errorf("FirstSeen under a refusing fence = %v; want ErrNotLeader", err)
+	}
+
+	got, err := s.Request(r.ID)
+	if err != nil || got.State != StateReceived {
+		t.Errorf("request after the refused update = %v, %v; want it unchanged (received)", got.State, err)
+	}
+	if all, err := s.Requests(Filter{}); err != nil || len(all) != 1 {
+		t.Errorf("requests = %d, %v; want only the first", len(all), err)
+	}
+	if n, err := s.VerifyAudit(); err != nil || n != 1 {
+		t.Errorf("VerifyAudit = %d, %v; want the one record of the allowed write", n, err)
+	}
+	mu.Lock()
+	refuse = false
+	mu.Unlock()
+	if r2 := mustCreate(t, s, sampleRequest()); r2.ID != r.ID+1 {
+		t.Errorf("id after refused writes = %d, want %d (refused writes take no id)", r2.ID, r.ID+1)
+	}
+}
+
+// Two processes opening a new database at once migrate it once; both then work on it.
+func TestPostgresConcurrentOpenMigratesOnce(t *testing.T) {
+	if !onPostgres() {
+		return
+	}
+	loc := testPath(t)
+	const n = 4
+	stores := make([]*Store, n)
+	errs := make([]error, n)
+	var wg sync.WaitGroup
+	for i := range n {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			stores[i], errs[i] = OpenPostgres(context.Background(), loc, PostgresOptions{})
+		}()
+	}
+	wg.Wait()
+	for i, err := range errs {
+		if err != nil {
+			t.Fatalf("open %d: %v", i, err)
+		}
+		defer stores[i].Close()
+	}
+	for i, s := range stores {
+		if _, err := s.CreateRequest(sampleRequest(), ev("request.created")); err != nil {
+			t.Fatalf("store %d: %v", i, err)
+		}
+	}
+	if all, err := stores[0].Requests(Filter{}); err != nil || len(all) != n {
+		t.Errorf("requests = %d, %v; want %d", len(all), err, n)
+	}
+	if v, err := readVersion(stores[1].db); err != nil || v != latestVersion {
+		t.Errorf("version = %d, %v; want %d", v, err, latestVersion)
+	}
+}
+
+// A read transaction keeps its snapshot while a write commits meanwhile.
+func TestPostgresReadSnapshotStable(t *testing.T) {
+	if !onPostgres() {
+		return
+	}
+	s := newTestStore(t)
+	r := mustCreate(t, s, sampleRequest())
+	err := s.db.View(func(tx kvTx) error {
+		first, err := getRequest(tx, r.ID)
+		if err != nil {
+			return err
+		}
+		// Commit a change and a new request from outside this transaction.
+		if _, err := s.Update(r.ID, ev("request.cancelled"), setState(StateCancelled)); err != nil {
+			return err
+		}
+		mustCreate(t, s, sampleRequest())
+		again, err := getRequest(tx, r.ID)
+		if err != nil {
+			return err
+		}
+		if again.State != first.State {
+			t.Errorf("state in one read transaction went %s → %s", first.State, again.State)
+		}
+		n := 0
+		tx.Bucket(bucketRequests).ForEach(func(k, v []byte) error { n++; return nil })
+		if n != 1 {
+			t.Errorf("read transaction sees %d requests, want the 1 of its snapshot", n)
+		}
+		return nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got, _ := s.Request(r.ID); got.State != StateCancelled {
+		t.Errorf("after the read: state %s, want cancelled", got.State)
+	}
+}
+
+// TestKVConformance drives bbolt and PostgreSQL's key-value layers with the same random writes,
+// in several transactions and with more keys than a cursor page, and compares every read: Get,
+// ForEach, cursors forward, backward and from Seek (each also during the transaction, through its
+// pending writes), nested buckets, sequences and KeyN.
+func TestKVConformance(t *testing.T) {
+	if !onPostgres() {
+		return
+	}
+	bolt := backends[0].raw(t, backends[0].loc(t))
+	defer bolt.Close()
+	pg := backends[1].raw(t, backends[1].loc(t))
+	defer pg.Close()
+	dbs := []kvDB{bolt, pg}
+
+	rng := rand.New(rand.NewPCG(1, 2))
+	key := func() []byte {
+		// Few distinct prefixes and lengths so that keys collide and interleave.
+		n := 1 + rng.IntN(3)
+		b := make([]byte, n)
+		for i := range b {
+			b[i] = byte(rng.IntN(40))
+		}
+		return b
+	}
+	type op struct {
+		kind   int
+		bucket string
+		k, v   []byte
+	}
+	randOps := func(n int) []op {
+		ops := make([]op, n)
+		for i := range ops {
+			o := op{kind: rng.IntN(10), bucket: []string{"a", "b", "n"}[rng.IntN(3)], k: key()}
+			o.v = []byte(fmt.Sprint(rng.IntN(1000)))
+			if rng.IntN(20) == 0 {
+				o.v = []byte{}
+			}
+			ops[i] = o
+		}
+		return ops
+	}
+	// apply runs ops on one backend; every mutation's error (nil or not) is part of the result.
+	apply := func(tx kvTx, ops []op) []string {
+		var out []string
+		for _, o := range ops {
+			b, err := tx.CreateBucketIfNotExists([]byte(o.bucket))
+			if err != nil {
+				out = append(out, "create: "+err.Error())
+				continue
+			}
+			if o.bucket == "n" {
+				// A bucket of nested buckets, as messages has one per request.
+				nb, err := b.CreateBucketIfNotExists(o.k[:1])
+				if err != nil {
+					out = append(out, "nested: error")
+					continue
+				}
+				b = nb
+			}
+			switch {
+			case o.kind < 6:
+				out = append(out, fmt.Sprint("put ", b.Put(o.k, o.v) == nil))
+			case o.kind < 8:
+				out = append(out, fmt.Sprint("del ", b.Delete(o.k) == nil))
+			case o.kind == 8:
+				s, err := b.NextSequence()
+				out = append(out, fmt.Sprint("seq ", s, err == nil))
+			default:
+				out = append(out, fmt.Sprintf("get %q", b.Get(o.k)))
+			}
+		}
+		return out
+	}
+	type kv struct{ K, V string }
+	var walk func(b kvBucket, depth int) []kv
+	walk = func(b kvBucket, depth int) []kv {
+		var out []kv
+		b.ForEach(func(k, v []byte) error {
+			if v == nil {
+				out = append(out, kv{string(k), "<bucket>"})
+				if depth == 0 {
+					for _, e := range walk(b.Bucket(k), 1) {
+						out = append(out, kv{string(k) + "/" + e.K, e.V})
+					}
+				}
+				return nil
+			}
+			out = append(out, kv{string(k), string(v)})
+			return nil
+		})
+		return out
+	}
+	read := func(tx kvTx, probes [][]byte) []string {
+		var out []string
+		for _, name := range []string{"a", "b", "n"} {
+			b := tx.Bucket([]byte(name))
+			if b == nil {
+				out = append(out, name+": none")
+				continue
+			}
+			out = append(out, fmt.Sprintf("%s: %q seq %d", name, walk(b, 0), b.Sequence()))
+			if name != "n" {
+				n, err := b.KeyN()
+				out = append(out, fmt.Sprint("keyn ", n, err))
+			}
+			c := b.Cursor()
+			var back []string
+			for k, v := c.Last(); k != nil; k, v = c.Prev() {
+				back = append(back, fmt.Sprintf("%q=%q", k, v))
+			}
+			out = append(out, strings.Join(back, ","))
+			for _, p := range probes {
+				k, v := c.Seek(p)
+				s := fmt.Sprintf("seek %q: %q=%q", p, k, v)
+				k, v = c.Prev()
+				s += fmt.Sprintf(" prev %q=%q", k, v)
+				k, v = c.Next()
+				s += fmt.Sprintf(" next %q=%q", k, v)
+				k, v = c.Next()
+				s += fmt.Sprintf(" next %q=%q", k, v)
+				out = append(out, s)
+			}
+		}
+		return out
+	}
+
+	for round := range 8 {
+		ops := randOps(300 + rng.IntN(700))
+		probes := [][]byte{key(), key(), key(), {0}, {39, 39, 39, 39}}
+		deleteB := round == 5
+		var got [2][]string
+		for i, db := range dbs {
+			err := db.Update(func(tx kvTx) error {
+				res := apply(tx, ops)
+				res = append(res, read(tx, probes)...) // through the pending writes
+				if deleteB {
+					res = append(res, fmt.Sprint("delete bucket ", tx.DeleteBucket([]byte("b")) == nil))
+					res = append(res, read(tx, probes)...)
+					if _, err := tx.CreateBucketIfNotExists([]byte("b")); err != nil {
+						return err
+					}
+					res = append(res, read(tx, probes)...)
+				}
+				got[i] = res
+				return nil
+			})
+			if err != nil {
+				t.Fatalf("%s round %d: %v", []string{"bolt", "postgres"}[i], round, err)
+			}
+		}
+		if diff := cmp.Diff(got[1], got[0]); diff != "" {
+			t.Fatalf("round %d, in the write transaction, postgres (-) differs from bolt (+):\n%s", round, diff)
+		}
+		for i, db := range dbs {
+			if err := db.View(func(tx kvTx) error { got[i] = read(tx, probes); return nil }); err != nil {
+				t.Fatal(err)
+			}
+		}
+		if diff := cmp.Diff(got[1], got[0]); diff != "" {
+			t.Fatalf("round %d, after commit, postgres (-) differs from bolt (+):\n%s", round, diff)
+		}
+	}
+	// A rolled-back transaction leaves nothing behind.
+	var before, after [2][]string
+	for i, db := range dbs {
+		db.View(func(tx kvTx) error { before[i] = read(tx, nil); return nil })
+		errStop := errors.New("stop")
+		if err := db.Update(func(tx kvTx) error { apply(tx, randOps(50)); return errStop }); !errors.Is(err, errStop) {
+			t.Fatalf("Update = %v, want fn's error", err)
+		}
+		db.View(func(tx kvTx) error { after[i] = read(tx, nil); return nil })
+		if diff := cmp.Diff(after[i], before[i]); diff != "" {
+			t.Errorf("backend %d: a rolled-back transaction changed the store:\n%s", i, diff)
+		}
+	}
+	// More rows than a page, walked both ways.
+	var n [2]int
+	for i, db := range dbs {
+		db.Update(func(tx kvTx) error {
+			b, _ := tx.CreateBucketIfNotExists([]byte("big"))
+			for j := range 3*pgPage + 7 {
+				b.Put(u64(uint64(j)), []byte("x"))
+			}
+			return nil
+		})
+		db.View(func(tx kvTx) error {
+			c := tx.Bucket([]byte("big")).Cursor()
+			prev := -1
+			for k, _ := c.First(); k != nil; k, _ = c.Next() {
+				if j := int(u64key(k)); j != prev+1 {
+					t.Errorf("backend %d: key %d after %d", i, j, prev)
+				}
+				prev++
+				n[i]++
+			}
+			for k, _ := c.Last(); k != nil; k, _ = c.Prev() {
+				if j := int(u64key(k)); j != prev {
+					t.Errorf("backend %d: backwards key %d, want %d", i, j, prev)
+				}
+				prev--
+			}
+			return nil
+		})
+	}
+	if n[0] != 3*pgPage+7 || n[1] != n[0] {
+		t.Errorf("walked %v keys, want %d on both", n, 3*pgPage+7)
+	}
+}
+
+func u64key(k []byte) uint64 {
+	var v uint64
+	for _, b := range k {
+		v = v<<8 | uint64(b)
+	}
+	return v
+}
