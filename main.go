@@ -22,6 +22,7 @@ import (
 	"os"
 	"os/signal"
 	"path/filepath"
+	"runtime"
 	"slices"
 	"sync"
 	"syscall"
@@ -216,6 +217,7 @@ func serve(parent context.Context, args []string, stdout, stderr io.Writer) erro
 	backupEvery := fs.Duration("backup-every", 24*time.Hour, "how often to back up the store when -backup-dir is set")
 	sandbox := fs.Bool("sandbox", false, "use the simulated tenant instead of Microsoft Graph (try Elevate in a real chat workspace before granting any Graph permission)")
 	pprofAddr := fs.String("pprof", "", "serve Go's /debug/pprof on this address (e.g. 127.0.0.1:6060; keep it on loopback)")
+	pprofBlock := fs.Bool("pprof-block", false, "with -pprof: also sample where goroutines block and wait for locks (/debug/pprof/block and /mutex; costs a little on every wait)")
 	latency := fs.Duration("sandbox-graph-latency", 0, "with -sandbox: make every simulated Graph and sign-in answer take this long (load tests)")
 	sandboxState := fs.String("sandbox-state", "", "with -sandbox: keep the simulated tenant's PIM state in this file, so it survives restarts (crash tests)")
 	sandboxTenant := fs.String("sandbox-tenant", "", "with -sandbox: seed the simulated tenant from this YAML file (format: examples/tenant.yaml; default the embedded demo tenant; load tests)")
@@ -389,6 +391,10 @@ func serve(parent context.Context, args []string, stdout, stderr io.Writer) erro
 		log.Info("metrics not served: set -metrics-addr (or ELEVATE_METRICS_ADDR) to serve /metrics on its own listener")
 	}
 	if *pprofAddr != "" {
+		if *pprofBlock {
+			runtime.SetBlockProfileRate(int((10 * time.Microsecond).Nanoseconds())) // one sample per 10 µs blocked, on average
+			runtime.SetMutexProfileFraction(10)
+		}
 		// A separate listener: profiles never share the public one.
 		pp := http.NewServeMux()
 		pp.HandleFunc("/debug/pprof/", pprof.Index)

@@ -50,15 +50,16 @@ func main() {
 	users := flag.Int("users", 200, "distinct Slack users")
 	bin := flag.String("bin", "", "elevate binary (built from this checkout when empty)")
 	profile := flag.String("cpuprofile", "", "write the server's CPU profile over the middle of the run to this file")
+	blockProfile := flag.String("blockprofile", "", "write the server's block profile (where goroutines waited, the whole run) to this file")
 	phase := flag.Duration("phase", 5*time.Second, "length of each floor and load phase; they alternate until each has had -duration")
 	flag.Parse()
-	if err := run(*rate, *duration, *latency, *users, *bin, *profile, *phase); err != nil {
+	if err := run(*rate, *duration, *latency, *users, *bin, *profile, *blockProfile, *phase); err != nil {
 		fmt.Fprintln(os.Stderr, "load:", err)
 		os.Exit(1)
 	}
 }
 
-func run(rate int, duration, latency time.Duration, users int, bin, profile string, phase time.Duration) error {
+func run(rate int, duration, latency time.Duration, users int, bin, profile, blockProfile string, phase time.Duration) error {
 	dir, err := os.MkdirTemp("", "elevate-load-")
 	if err != nil {
 		return err
@@ -87,11 +88,14 @@ func run(rate int, duration, latency time.Duration, users int, bin, profile stri
 	db := filepath.Join(dir, "elevate.db")
 	args := []string{"serve", "-sandbox", "-listen", addr, "-metrics-on-main", "-db", db, "-sandbox-graph-latency", latency.String()}
 	var pprofAddr string
-	if profile != "" {
+	if profile != "" || blockProfile != "" {
 		if pprofAddr, err = measure.FreeAddr(); err != nil {
 			return err
 		}
 		args = append(args, "-pprof", pprofAddr)
+		if blockProfile != "" {
+			args = append(args, "-pprof-block")
+		}
 	}
 	srv := exec.Command(bin, args...)
 	srv.Env = append(os.Environ(), "SLACK_BOT_TOKEN="+slacktest.BotToken, "SLACK_SIGNING_SECRET="+secret,
@@ -181,6 +185,11 @@ func run(rate int, duration, latency time.Duration, users int, bin, profile stri
 	floorLat, floorErrs, err := fl.Close()
 	if err != nil {
 		return fmt.Errorf("floor: %w", err)
+	}
+	if blockProfile != "" {
+		if err := fetch("http://"+pprofAddr+"/debug/pprof/block", blockProfile); err != nil {
+			fmt.Fprintln(os.Stderr, "block profile:", err)
+		}
 	}
 	hwm, rss := measure.Memory(srv.Process.Pid)
 	cpu := measure.CPUSeconds(srv.Process.Pid)
@@ -286,4 +295,18 @@ func sum(m map[string]int) int {
 		n += v
 	}
 	return n
+}
+
+// fetch writes what url answers to file.
+func fetch(url, file string) error {
+	resp, err := http.Get(url)
+	if err != nil {
+		return err
+	}
+	defer resp.Body.Close()
+	b, err := io.ReadAll(resp.Body)
+	if err != nil {
+		return err
+	}
+	return os.WriteFile(file, b, 0o600)
 }
