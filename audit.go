@@ -1,6 +1,7 @@
 package main
 
 import (
+	"context"
 	"encoding/csv"
 	"encoding/json"
 	"flag"
@@ -23,7 +24,7 @@ func audit(args []string, stdout, stderr io.Writer) error {
 		return usagef("usage: elevate %s", synopsis)
 	}
 	fs := flag.NewFlagSet("audit "+args[0], flag.ContinueOnError)
-	db := fs.String("db", "elevate.db", "store file (stop `elevate serve` or use a backup: the file is locked while it runs)")
+	db := fs.String("db", defaultDB(), "the store: a bbolt file (stop `elevate serve` or use a backup: the file is locked while it runs) or a postgres:// URL (default $ELEVATE_DATABASE_URL, else elevate.db)")
 	since := fs.String("since", "", "export records at or after this time (RFC 3339 or YYYY-MM-DD)")
 	format := fs.String("format", "jsonl", "export format: jsonl or csv")
 	if err := parseFlags(fs, args[1:], synopsis, stdout, stderr); err != nil {
@@ -42,7 +43,7 @@ func audit(args []string, stdout, stderr io.Writer) error {
 	if *format != "jsonl" && *format != "csv" {
 		return usagef("-format %q: use jsonl or csv", *format)
 	}
-	s, err := store.Open(*db)
+	s, err := openStore(context.Background(), *db)
 	if err != nil {
 		return err
 	}
@@ -50,9 +51,9 @@ func audit(args []string, stdout, stderr io.Writer) error {
 	if args[0] == "verify" {
 		n, err := s.VerifyAudit()
 		if err != nil {
-			return fmt.Errorf("%s: the audit log does not verify: %w", *db, err)
+			return fmt.Errorf("%s: the audit log does not verify: %w", dbName(*db), err)
 		}
-		fmt.Fprintf(stdout, "%s: %d audit records, hash chain intact\n", *db, n)
+		fmt.Fprintf(stdout, "%s: %d audit records, hash chain intact\n", dbName(*db), n)
 		return nil
 	}
 	return exportAudit(s, from, *format, stdout)
@@ -110,6 +111,10 @@ func backup(args []string, stdout, stderr io.Writer) error {
 	}
 	if fs.NArg() != 1 {
 		return usagef("usage: elevate backup -db FILE OUT")
+	}
+	if isPostgresURL(*db) {
+		return fmt.Errorf("elevate backup copies a bbolt file; %s is PostgreSQL: use its own backups "+
+			"(Azure Database for PostgreSQL's point-in-time restore) or pg_dump", dbName(*db))
 	}
 	s, err := store.Open(*db)
 	if err != nil {

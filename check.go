@@ -333,6 +333,9 @@ func checkSlack(ctx context.Context, c *checker, cfg *policy.Config, env checkEn
 	if len(res.Missing) > 0 {
 		c.missing("The Slack app lacks the bot scope%s %s that Elevate's manifest asks for: add %s under api.slack.com/apps → your app → OAuth & Permissions → Scopes (or paste the output of `elevate manifest slack` into App Manifest), then Reinstall to Workspace and update SLACK_BOT_TOKEN if it changed.",
 			plural(len(res.Missing)), strings.Join(res.Missing, ", "), map[bool]string{true: "it", false: "them"}[len(res.Missing) == 1])
+		if slices.ContainsFunc(res.Missing, func(s string) bool { return strings.HasSuffix(s, ":history") }) {
+			c.saw("without channels:history, groups:history and im:history Elevate cannot look for a post whose answer Slack lost, and posts it again: people may see it twice")
+		}
 	}
 	for _, ch := range res.Channels {
 		var se slackapi.SlackErrorResponse

@@ -257,8 +257,8 @@ func TestCheckSlack(t *testing.T) {
 		if err == nil {
 			t.Fatalf("check passed:\n%s", out)
 		}
-		wantLines(t, out, "The Slack app lacks the bot scopes channels:read, groups:read", "Reinstall to Workspace",
-			"channel #pim-approvals: not checked")
+		wantLines(t, out, "The Slack app lacks the bot scopes channels:read, groups:read, channels:history, groups:history, im:history", "Reinstall to Workspace",
+			"channel #pim-approvals: not checked", "cannot look for a post whose answer Slack lost, and posts it again: people may see it twice")
 	})
 	t.Run("channels", func(t *testing.T) {
 		s := newCheckSetup(t, nil)

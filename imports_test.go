@@ -50,13 +50,13 @@ func TestImportGraph(t *testing.T) {
 	allowed := map[string][]string{
 		module:                   {"bot", "demo", "examples", "graph", "metrics", "oncall", "policy", "store", "bot/slack", "bot/teams", "bot/schedule", "manifest"},
 		module + "/metrics":      {"store"},
-		module + "/demo":         {"bot", "bot/schedule", "graph", "graph/graphtest", "policy", "store"},
+		module + "/demo":         {"bot", "bot/schedule", "graph", "graph/graphtest", "oncall", "oncall/oncalltest", "policy", "store"},
 		module + "/bot/schedule": {"bot", "graph", "policy", "store"},
 		// Adapters translate; the core decides: no policy, no Graph in an adapter (STYLE 3).
 		// store only for the MessageRef and conversation types the core's interfaces use.
 		module + "/bot/slack":       {"bot", "store"},
 		module + "/bot/teams":       {"bot", "store"},
-		module + "/bot/bottest":     {"bot", "demo", "store"},
+		module + "/bot/bottest":     {"bot", "bot/schedule", "demo", "examples", "oncall", "oncall/oncalltest", "store"},
 		module + "/manifest":        {},
 		module + "/bot":             {"graph", "oncall", "policy", "store"},
 		module + "/oncall":          {},

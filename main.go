@@ -67,7 +67,9 @@ commands:
   audit verify -db FILE          verify the audit log's hash chain
   audit export -db FILE [-since DATE] [-format jsonl|csv]
                                  export the audit log with its hashes
-  backup -db FILE OUT            a consistent copy of the store
+  backup -db FILE OUT            a consistent copy of a bbolt store
+  store migrate -from FILE -to URL
+                                 copy a bbolt store into PostgreSQL, verified on both sides
   version                        print the version, commit and Go version
 
 elevate <command> -h lists a command's flags. Exit status: 0 success, 1 failure, 2 usage error.
@@ -131,6 +133,8 @@ func run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.
 		return audit(args[1:], stdout, stderr)
 	case "backup":
 		return backup(args[1:], stdout, stderr)
+	case "store":
+		return storeCmd(ctx, args[1:], stdout, stderr)
 	case "manifest":
 		if len(args) >= 2 && (args[1] == "-h" || args[1] == "-help" || args[1] == "--help") {
 			fmt.Fprintf(stdout, "usage: elevate manifest slack|teams [flags]\n\nelevate manifest slack -h and elevate manifest teams -h list each one's flags.\n")
@@ -211,9 +215,9 @@ func serve(parent context.Context, args []string, stdout, stderr io.Writer) erro
 	config := fs.String("config", "elevate.yaml", "configuration file")
 	// The store from the environment too: a platform that cannot template arguments from a
 	// secret (Azure Container Apps) gives it as ELEVATE_DATABASE_URL, from Key Vault.
-	db := fs.String("db", envOr("ELEVATE_DATABASE_URL", "elevate.db"), "the store (default $ELEVATE_DATABASE_URL, else elevate.db)")
+	db := fs.String("db", defaultDB(), "the store: a bbolt file, or a postgres:// URL for PostgreSQL (default $ELEVATE_DATABASE_URL, else elevate.db)")
 	listen := fs.String("listen", defaultListen(os.Getenv), "HTTP listen address (default $ELEVATE_LISTEN, else :8080)")
-	backupDir := fs.String("backup-dir", "", "take hot backups of the store into this directory (with -backup-every)")
+	backupDir := fs.String("backup-dir", "", "take hot backups of a bbolt store into this directory (with -backup-every)")
 	backupEvery := fs.Duration("backup-every", 24*time.Hour, "how often to back up the store when -backup-dir is set")
 	sandbox := fs.Bool("sandbox", false, "use the simulated tenant instead of Microsoft Graph (try Elevate in a real chat workspace before granting any Graph permission)")
 	pprofAddr := fs.String("pprof", "", "serve Go's /debug/pprof on this address (e.g. 127.0.0.1:6060; keep it on loopback)")
@@ -231,6 +235,10 @@ func serve(parent context.Context, args []string, stdout, stderr io.Writer) erro
 	if fs.NArg() > 0 {
 		return usagef("serve takes no arguments (got %q)", fs.Args())
 	}
+	if *backupDir != "" && isPostgresURL(*db) {
+		return usagef("-backup-dir copies a bbolt file; a PostgreSQL store is backed up by the server " +
+			"(Azure Database for PostgreSQL's point-in-time restore, or pg_dump)")
+	}
 	lvl, err := logLevel(*level)
 	if err != nil {
 		return &usageError{"-log-level: " + err.Error()}
@@ -247,7 +255,7 @@ func serve(parent context.Context, args []string, stdout, stderr io.Writer) erro
 	}
 	log.Debug("config loaded", "roles", len(cfg.Roles), "approvals_channel", cfg.Channels.Approvals,
 		"security_channel", cfg.Channels.Security, "redirect_url", cfg.Tenant.RedirectURL, "graph_url", cfg.Tenant.GraphURL)
-	s, err := store.Open(*db)
+	s, err := openStore(ctx, *db)
 	if err != nil {
 		return err
 	}

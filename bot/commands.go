@@ -141,9 +141,10 @@ func (c *Core) replyError(ctx context.Context, a Actor, err error) {
 func (c *Core) help() Message {
 	return Message{Kind: KindText, Title: "Elevate: just-in-time admin roles through PIM", Text: strings.Join([]string{
 		"`/elevate <role> [duration] <why>`: activate a role, e.g. `/elevate exchange 4h fixing mail flow` or `/elevate ga 90m INC-1234 restore tenant`",
+		"`/elevate exchange,sharepoint 4h <why>`: several roles in one request (up to 5), approved together",
 		"`/elevate roles`: the roles you can activate",
 		"`/elevate status`: your pending and active elevations",
-		"`/elevate done [role]`: end an activation early · `/elevate extend [role] 1h`: extend it, within its budget",
+		"`/elevate done [role|all]`: end an activation early · `/elevate extend [role|all] 1h`: extend it, within its budget",
 		"`/elevate cancel`: cancel your pending requests",
 		"`/elevate approve 3` · `/elevate deny 3 <why>`: decide on request #3, if you are one of its approvers",
 		"`/elevate help`: this help",

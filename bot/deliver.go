@@ -234,7 +234,7 @@ func (c *Core) deliverItem(ctx context.Context, it store.OutboxItem) (store.Mess
 	// A post that may have gone through already (no answer last time, or queued by an earlier
 	// run that may have posted it before it stopped) is looked for before it is posted again.
 	if f, ok := msgr.(Finder); ok && (it.Uncertain || it.CreatedAt.Before(c.started)) {
-		ref, found, err := f.FindSent(dctx, to, m.Key)
+		ref, found, err := f.FindSent(dctx, to, m.Key, it.CreatedAt)
 		if err != nil {
 			return store.MessageRef{}, err
 		}

@@ -155,7 +155,8 @@ func unknownWords(r store.Request, cause error) string {
 // Resume picks up, after a start, what was acknowledged but never finished: writes whose outcome
 // is unknown (or that a crash cut off) are looked up in PIM, requests whose sign-in link lived
 // only in the memory of the previous process get a new one, approved requests that were never
-// activated are activated. The sweep (Expire) does the same every minute; calling it twice is
+// activated are activated, and requests left in received (acknowledged, never moved on, no
+// offer queued) are started again. The sweep (Expire) does the same every minute; calling it twice is
 // harmless.
 func (c *Core) Resume(ctx context.Context) error {
 	return c.Reconcile(ctx)
@@ -193,6 +194,12 @@ func (c *Core) Reconcile(ctx context.Context) error {
 			// approved, never activated
 		case r.State == store.StateReceived && r.FailureCode == CodeGraphUnavailable && !expired(r, now):
 			// waiting for Graph, as an older version stored it
+		case r.State == store.StateReceived && r.OfferedAt.IsZero() && !expired(r, now):
+			// Acknowledged, but its next step never ran (the process stopped first): no offer
+			// was queued and nothing moved it on. Started again, not left to expire unseen.
+			req := r
+			c.spawn("resume request", func(ctx context.Context) error { return c.resumeReceived(ctx, req) })
+			continue
 		default:
 			continue
 		}

@@ -56,64 +56,96 @@ func (c *Core) acceptRequest(a Actor, cmd policy.Command, once Once) (Job, error
 		r.State = store.StateAwaitingSignIn
 	}
 	detail := fmt.Sprintf("role=%q duration=%s", r.RoleName, hm(r.Duration))
+	var added []store.OutboxItem
+	var queueOffer func(store.Request, *store.Outbox) error
 	if offer > 0 {
-		r.Duration = offer
+		r.Duration, r.OfferedAt = offer, now.UTC()
 		detail += fmt.Sprintf(" offered=%s", hm(offer))
+		// The offer is the answer to the command: queued with the request, so that a request
+		// waiting for the user's choice always has its question on its way.
+		queueOffer = func(r store.Request, ob *store.Outbox) error {
+			o := &outbox{c: c, ob: ob}
+			o.reply(a, offerMessage(r, dec.Problem.Message))
+			added = ob.Added() // a shared transaction that failed runs this again
+			return o.err
+		}
 	}
-	r, err = c.store.CreateRequestOnce(r, c.event(a, "request.created", detail), once)
+	r, err = c.store.CreateRequestOnceWith(r, c.event(a, "request.created", detail), once, queueOffer)
 	if err != nil {
 		return nil, err
 	}
 	c.log.Info("request created", "request_id", r.ID, "platform", a.Platform, "role", r.RoleName)
 	return func(ctx context.Context) error {
-		c.supersede(ctx, a, r)
-		if stop, err := c.pilotGate(ctx, r); stop {
-			return err
-		}
-		c.notify(ctx, r)
-		// Before anyone is asked to sign in: is the user eligible at all, and does PIM's own
-		// maximum allow the duration? Both read with Elevate's read-only identity; when Graph is
-		// slow the user hears that it is being checked rather than nothing.
-		checked := make(chan struct{})
-		slow := time.AfterFunc(slowAnswer, func() {
-			select {
-			case <-checked:
-			default:
-				c.reply(ctx, a, Message{Kind: KindProgress, RequestID: r.ID, Text: fmt.Sprintf("Checking your eligibility and PIM's limit for %s in Microsoft Entra…", r.RoleName)})
-			}
-		})
-		el, who := c.checkEligible(ctx, r, cmd.Role)
-		pm := c.pimMax(ctx, cmd.Role)
-		close(checked)
-		slow.Stop()
-		if el == notEligible {
-			return c.refuseNotEligible(ctx, a, r, who)
-		}
-		text := ""
-		if offer > 0 {
-			text = dec.Problem.Message
-		}
-		if pm > 0 && r.Duration > pm {
-			// PIM's role setting is stricter than Elevate's: offer what PIM will accept.
-			text = limitWords(cmd.Role, pm, true)
-			_, err = c.change(ctx, r.ID, c.event(a, "request.offered", hm(pm)+" (PIM's maximum)"), func(r *store.Request, out *outbox) error {
-				if r.State != store.StateReceived && r.State != store.StateAwaitingSignIn {
-					return store.ErrNoChange
-				}
-				r.Duration, r.State = pm, store.StateReceived // waits for the user's choice
-				out.reply(a, offerMessage(*r, text))
-				return nil
-			})
-			if errors.Is(err, store.ErrNoChange) {
-				return nil
-			}
-			return err
-		}
-		if text != "" {
-			return c.enqueue(ctx, nil, func(out *outbox) error { out.reply(a, offerMessage(r, text)); return nil })
-		}
-		return c.proceed(ctx, r.ID)
+		c.flush(ctx, added)
+		return c.startRequest(ctx, a, r, cmd.Role)
 	}, nil
+}
+
+// startRequest is what follows a request's creation: older requests it replaces are cancelled,
+// eligibility and PIM's maximum are checked, and the request moves on (or waits for the answer
+// to an offer). Resume runs it again for a request whose creation was acknowledged but whose
+// next step never ran.
+func (c *Core) startRequest(ctx context.Context, a Actor, r store.Request, role *policy.Role) error {
+	key := fmt.Sprintf("start/%d", r.ID)
+	if !c.claimKey(key) {
+		return nil // running in this process already
+	}
+	defer c.releaseKey(key)
+	c.supersede(ctx, a, r)
+	if stop, err := c.pilotGate(ctx, r); stop {
+		return err
+	}
+	c.notify(ctx, r)
+	// Before anyone is asked to sign in: is the user eligible at all, and does PIM's own
+	// maximum allow the duration? Both read with Elevate's read-only identity; when Graph is
+	// slow the user hears that it is being checked rather than nothing.
+	checked := make(chan struct{})
+	slow := time.AfterFunc(slowAnswer, func() {
+		select {
+		case <-checked:
+		default:
+			c.reply(ctx, a, Message{Kind: KindProgress, RequestID: r.ID, Text: fmt.Sprintf("Checking your eligibility and PIM's limit for %s in Microsoft Entra…", r.RoleName)})
+		}
+	})
+	el, who := c.checkEligible(ctx, r, role)
+	pm := c.pimMax(ctx, role)
+	close(checked)
+	slow.Stop()
+	if el == notEligible {
+		return c.refuseNotEligible(ctx, a, r, who)
+	}
+	if pm > 0 && r.Duration > pm {
+		// PIM's role setting is stricter than Elevate's: offer what PIM will accept.
+		_, err := c.change(ctx, r.ID, c.event(a, "request.offered", hm(pm)+" (PIM's maximum)"), func(r *store.Request, out *outbox) error {
+			if r.State != store.StateReceived && r.State != store.StateAwaitingSignIn {
+				return store.ErrNoChange
+			}
+			r.Duration, r.State, r.OfferedAt = pm, store.StateReceived, c.now().UTC() // waits for the user's choice
+			out.reply(a, offerMessage(*r, limitWords(role, pm, true)))
+			return nil
+		})
+		if errors.Is(err, store.ErrNoChange) {
+			return nil
+		}
+		return err
+	}
+	if !r.OfferedAt.IsZero() {
+		return nil // the offer is on its way: the user's answer moves the request on
+	}
+	return c.proceed(ctx, r.ID)
+}
+
+// resumeReceived runs startRequest again for r, left in received by a process that stopped
+// before its next step (no offer was queued for it).
+func (c *Core) resumeReceived(ctx context.Context, r store.Request) error {
+	a := Actor{Platform: r.Platform, ChatUser: r.ChatUser, Name: r.ChatName, Channel: r.Channel, UserID: r.UserID, EmailHint: r.LoginHint}
+	role := c.cfg.RoleByID(r.RoleID)
+	if role == nil {
+		c.log.Warn("a request left in received is for a role no longer configured; it expires at its deadline", "request_id", r.ID)
+		return nil
+	}
+	c.log.Info("resuming a request whose next step never ran", "request_id", r.ID)
+	return c.startRequest(ctx, a, r, role)
 }
 
 // duplicate says, in the user's words, why a request for role would duplicate one the same person

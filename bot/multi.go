@@ -749,6 +749,9 @@ func (c *Core) roleOutcome(x store.Request) string {
 	case store.StateActivating:
 		return x.RoleName + " being activated"
 	case store.StateAwaitingApproval:
+		if x.ApprovalsNeeded > 0 && approvals(x) >= x.ApprovalsNeeded && !pimPending(x) {
+			return x.RoleName + " approved, being activated"
+		}
 		return x.RoleName + " waiting for approval"
 	case store.StateAwaitingSignIn:
 		return x.RoleName + " waiting for the requester's sign-in"
@@ -771,7 +774,10 @@ func (c *Core) groupCard(h store.Request) Message {
 	pendingNow := false
 	for _, x := range rs {
 		role := c.cfg.RoleByID(x.RoleID)
-		line := fmt.Sprintf("%s for %s", x.RoleName, hm(x.Duration))
+		line := x.RoleName
+		if c.groupDurations(rs) == "per role" {
+			line += " for " + hm(x.Duration)
+		}
 		if role != nil && role.Tier0 {
 			line += " (tier 0)"
 			tier0 = true
@@ -786,30 +792,35 @@ func (c *Core) groupCard(h store.Request) Message {
 	for i, f := range m.Fields {
 		switch f.Label {
 		case "Role":
-			m.Fields[i] = Field{"Roles", strings.Join(lines, "\n")}
+			m.Fields[i] = Field{"Roles", strings.Join(lines, "; ")}
 		case "Duration":
 			m.Fields[i].Value = c.groupDurations(rs)
 		}
 	}
 	if h.ApprovalsNeeded > 1 || tier0 {
-		rule := fmt.Sprintf("%d approval%s", h.ApprovalsNeeded, plural(h.ApprovalsNeeded))
+		rule := fmt.Sprintf("the strictest of its roles: %d approval%s", h.ApprovalsNeeded, plural(h.ApprovalsNeeded))
 		if tier0 {
-			rule += "; tier-0 rules"
+			rule += ", tier-0 sign-ins"
 		}
-		m.Fields = append(m.Fields, Field{"Rule", rule + " (the strictest of its roles); approvers of each role that needs approval"})
+		m.Fields = append(m.Fields, Field{"Rule", rule + "; each approver approves every role that needs approval"})
 	}
-	what := c.groupRoles(rs)
+	var outcomes []string
+	for _, x := range rs {
+		outcomes = append(outcomes, c.roleOutcome(x))
+	}
 	switch {
 	case pendingNow:
-		m.Text = fmt.Sprintf("%s asks for %s.", nameOf(h), what)
+		m.Text = fmt.Sprintf("%s asks for %s.", nameOf(h), c.groupRoles(rs))
 	case slices.ContainsFunc(rs, func(x store.Request) bool { return x.State == store.StateDenied }):
 		m.Text = "Denied."
-	case !slices.ContainsFunc(rs, func(x store.Request) bool { return pending(x.State) }) && slices.ContainsFunc(rs, func(x store.Request) bool { return x.State != store.StateCancelled }):
-		var parts []string
-		for _, x := range rs {
-			parts = append(parts, c.roleOutcome(x))
-		}
-		m.Text = strings.Join(parts, "; ") + "."
+	case !slices.ContainsFunc(rs, func(x store.Request) bool {
+		return x.State != store.StateCancelled && x.State != store.StateExpired
+	}):
+		m.Text = strings.ToUpper(stateWords(h)[:1]) + stateWords(h)[1:] + "."
+	case h.ApprovalsNeeded > 0 && approvals(h) >= h.ApprovalsNeeded:
+		m.Text = "Approved. " + strings.Join(outcomes, "; ") + "."
+	default:
+		m.Text = strings.Join(outcomes, "; ") + "."
 	}
 	return m
 }

@@ -50,10 +50,28 @@ func (c *Core) Post(ctx context.Context, channel string, m Message, files ...Att
 	})
 }
 
-// Tell sends m as a direct message to chatUser on platform.
-func (c *Core) Tell(ctx context.Context, platform, chatUser string, m Message) (store.MessageRef, bool) {
-	return c.send(ctx, platform, DM(chatUser), m)
+// Tell sends m as a direct message to chatUser on platform through the outbox, like every other
+// delivery: at once when the platform takes it, else retried, held while the user is unknown,
+// kept across restarts. The error is the store's, if it could not queue m.
+func (c *Core) Tell(ctx context.Context, platform, chatUser string, m Message) error {
+	return c.enqueue(ctx, nil, func(out *outbox) error {
+		out.send(platform, DM(chatUser), m)
+		return nil
+	})
 }
+
+// TellIn queues m as a direct message to chatUser on platform inside the store transaction ob
+// belongs to (scheduled work's own change, such as a review item marked prompted), so that the
+// change and the message commit together. Once the transaction committed, Deliver makes what it
+// queued (ob.Added()); the outbox worker does if Deliver never runs.
+func (c *Core) TellIn(ob *store.Outbox, platform, chatUser string, m Message) error {
+	o := &outbox{c: c, ob: ob}
+	o.send(platform, DM(chatUser), m)
+	return o.err
+}
+
+// Deliver makes the deliveries that a committed transaction queued with TellIn.
+func (c *Core) Deliver(ctx context.Context, added []store.OutboxItem) { c.flush(ctx, added) }
 
 // Recipient is a chat user through whom an Entra user can be reached.
 type Recipient struct {

@@ -299,10 +299,12 @@ var ErrUnknownTarget = errors.New("bot: chat target not known yet")
 // Is lets errors.Is(err, ErrUnknownTarget) match an Unknown DeliveryError.
 func (e *DeliveryError) Is(target error) bool { return target == ErrUnknownTarget && e.Unknown }
 
-// Finder is an optional Messenger capability: find a message posted earlier with Message.Key
-// (an outbox post whose answer was lost), so that it is not posted twice.
+// Finder is an optional Messenger capability: find a message posted to to with Message.Key no
+// earlier than since (an outbox post whose answer was lost), so that it is not posted twice.
+// An adapter that cannot look (a private message, a scope not granted) answers not found: the
+// message is then posted again, at least once rather than not at all.
 type Finder interface {
-	FindSent(ctx context.Context, to Address, key string) (store.MessageRef, bool, error)
+	FindSent(ctx context.Context, to Address, key string, since time.Time) (store.MessageRef, bool, error)
 }
 
 // deliveryKey identifies one outbox post on its platform for Finder.

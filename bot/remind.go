@@ -14,7 +14,9 @@ import (
 // Approvers are reminded of a request that waits for them at the role's reminder points before it
 // expires, and a last escalation goes to the role's escalation targets (tier-0 roles: the
 // security channel by default). The points passed and the escalation are stored with the request
-// in the same transaction as their audit record, so a restart or a second sweep never repeats one.
+// in the same transaction as their audit record and every message they cause (channel posts,
+// approvers' and escalation targets' DMs, the requester's note), so a restart or a second sweep
+// never repeats one and a crash never loses one.
 
 // remind sends the reminders and escalations that are due for the requests in rs.
 func (c *Core) remind(ctx context.Context, rs []store.Request) {
@@ -67,7 +69,26 @@ func (c *Core) remind1(ctx context.Context, r store.Request, role *policy.Role, 
 	remindText := fmt.Sprintf("Reminder — %s. It expires in %s, at %s; %s so far.", what, hm(left), c.clock(r.ExpiresAt), status)
 	escalateText := fmt.Sprintf("Escalation — %s. It expires in %s, at %s, with %s. Its approvers can decide on the card in %s or with `approve %d` / `deny %d <why>`.",
 		what, hm(left), c.clock(r.ExpiresAt), status, c.approvalChannel(r), r.ID, r.ID)
-	r, err := c.change(ctx, r.ID, systemEvent(now, action, detail), func(x *store.Request, out *outbox) error {
+	// People are found through Graph and the chat platforms, which a transaction cannot wait
+	// for: they are looked up first, and their DMs queued with the change that causes them.
+	var approvers, escalated map[string][]Recipient
+	if send {
+		approvers = map[string][]Recipient{}
+		for _, ap := range role.Approval.Approvers {
+			if !strings.EqualFold(ap, r.UserID) && !strings.EqualFold(ap, r.UPN) && !decidedBy(r, ap) {
+				approvers[ap] = c.person(ctx, ap, r.ID)
+			}
+		}
+	}
+	if escalate {
+		escalated = map[string][]Recipient{}
+		for _, to := range plan.EscalateTo {
+			if !isChannel(to) {
+				escalated[to] = c.person(ctx, to, r.ID)
+			}
+		}
+	}
+	_, err := c.change(ctx, r.ID, systemEvent(now, action, detail), func(x *store.Request, out *outbox) error {
 		if x.State != store.StateAwaitingApproval || (passed <= x.Reminders && (!escalate || !x.EscalatedAt.IsZero())) {
 			return store.ErrNoChange // another sweep got here first
 		}
@@ -101,42 +122,31 @@ func (c *Core) remind1(ctx context.Context, r store.Request, role *policy.Role, 
 			out.then(posted).tell(*x, Message{Kind: KindProgress, Text: fmt.Sprintf("I've reminded the approvers of your request for %s (%s so far); it expires at %s.",
 				x.RoleName, status, c.clock(x.ExpiresAt))})
 		}
+		// Each approver who has not decided gets the reminder with the buttons to decide from
+		// the message itself; each person escalated to, the escalation.
+		for _, ap := range role.Approval.Approvers {
+			if decidedBy(*x, ap) {
+				continue
+			}
+			for _, to := range approvers[ap] {
+				out.send(to.Platform, DM(to.ChatUser), Message{Kind: KindProgress, RequestID: x.ID, Text: remindText, Buttons: []Button{
+					{Action: ActionApprove, Label: "Approve", Value: idValue(x.ID), Style: StylePrimary},
+					{Action: ActionDeny, Label: "Deny", Value: idValue(x.ID), Style: StyleDanger},
+				}})
+			}
+		}
+		for _, to := range plan.EscalateTo {
+			for _, rc := range escalated[to] {
+				out.send(rc.Platform, DM(rc.ChatUser), Message{Kind: KindAlert, RequestID: x.ID, Text: escalateText})
+			}
+		}
 		out.cards(*x)
 		return nil
 	})
 	if errors.Is(err, store.ErrNoChange) {
 		return nil
 	}
-	if err != nil {
-		return err
-	}
-	// People are found through Graph and the chat platforms, which a transaction cannot wait
-	// for: their DMs are queued once they are found.
-	if send {
-		c.remindApprovers(ctx, r, role, remindText)
-	}
-	if escalate {
-		for _, to := range plan.EscalateTo {
-			if !isChannel(to) {
-				c.dm(ctx, to, Message{Kind: KindAlert, RequestID: r.ID, Text: escalateText})
-			}
-		}
-	}
-	return nil
-}
-
-// remindApprovers sends the reminder to each listed approver who has not decided, with the buttons
-// to decide from the message itself.
-func (c *Core) remindApprovers(ctx context.Context, r store.Request, role *policy.Role, text string) {
-	for _, ap := range role.Approval.Approvers {
-		if strings.EqualFold(ap, r.UserID) || strings.EqualFold(ap, r.UPN) || decidedBy(r, ap) {
-			continue
-		}
-		c.dm(ctx, ap, Message{Kind: KindProgress, RequestID: r.ID, Text: text, Buttons: []Button{
-			{Action: ActionApprove, Label: "Approve", Value: idValue(r.ID), Style: StylePrimary},
-			{Action: ActionDeny, Label: "Deny", Value: idValue(r.ID), Style: StyleDanger},
-		}})
-	}
+	return err
 }
 
 // decidedBy reports whether the approver (object id or UPN) already decided on r.
@@ -149,8 +159,8 @@ func decidedBy(r store.Request, who string) bool {
 	return false
 }
 
-// dm sends m to a person named by object id or UPN, wherever they can be reached.
-func (c *Core) dm(ctx context.Context, who string, m Message) {
+// person finds where a person named by object id or UPN can be reached (nowhere is logged).
+func (c *Core) person(ctx context.Context, who string, requestID uint64) []Recipient {
 	id, upn := "", who
 	if !strings.Contains(who, "@") {
 		id, upn = who, ""
@@ -162,17 +172,12 @@ func (c *Core) dm(ctx context.Context, who string, m Message) {
 	rs, err := c.Reach(ctx, id, upn)
 	if err != nil {
 		c.log.Error("finding a chat account", "user", who, "err", err)
-		return
+		return nil
 	}
 	if len(rs) == 0 {
-		c.log.Warn("nobody to remind: no chat account found", "user", who, "request_id", m.RequestID)
+		c.log.Warn("nobody to remind: no chat account found", "user", who, "request_id", requestID)
 	}
-	_ = c.enqueue(ctx, nil, func(out *outbox) error {
-		for _, to := range rs {
-			out.send(to.Platform, DM(to.ChatUser), m)
-		}
-		return nil
-	})
+	return rs
 }
 
 // isChannel tells a channel (#name or a channel id) from a person (UPN or object id).

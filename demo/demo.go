@@ -477,6 +477,9 @@ func Run(ctx context.Context, o Options) error {
 	if err := w.Story(ctx); err != nil {
 		return err
 	}
+	if err := w.MultiRoleStory(ctx); err != nil {
+		return err
+	}
 	if err := w.ScheduleStory(ctx); err != nil {
 		return err
 	}

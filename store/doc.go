@@ -1,8 +1,15 @@
-// Package store keeps Elevate's state in one bbolt file: access requests and
-// their whole lifecycle (approvals included), the chat messages that show each
-// request, chat-user ↔ Entra-user bindings, and a hash-chained audit log.
+// Package store keeps Elevate's state in one bbolt file (Open, the default) or
+// in a PostgreSQL database (OpenPostgres): access requests and their whole
+// lifecycle (approvals included), the chat messages that show each request,
+// chat-user ↔ Entra-user bindings, and a hash-chained audit log.
 //
-// Every state change is one bbolt read-write transaction that also appends
+// The store is written once against a small transactional, ordered key-value
+// interface (kv.go: bbolt's buckets, keys, cursors and sequences, the subset we
+// use); bbolt implements it directly and pg.go implements it on PostgreSQL, so
+// every rule below holds on both. TestMain runs every test of this package once
+// per backend.
+//
+// Every state change is one read-write transaction that also appends
 // exactly one audit record, so the request and its audit trail never diverge.
 // Writes use DB.Update, never DB.Batch: Batch waits up to 10 ms to coalesce,
 // which would blow the Slack ack budget (DESIGN §7).
@@ -70,4 +77,21 @@
 //
 // Values are decoded (and thereby copied) before the transaction ends; no
 // bbolt type appears in the exported API.
+//
+// In PostgreSQL the same tree is rows of two tables:
+//
+//	elevate_kv(bucket bytea, key bytea, value bytea NULL, PRIMARY KEY (bucket, key))
+//	elevate_seq(bucket bytea PRIMARY KEY, seq bigint)
+//
+// A bucket's path is the names from the root down, each as <str name>; the
+// root's path is empty. A key of a bucket is the row (path, key, value); a
+// nested bucket is a row of its parent with value NULL, and its own keys have
+// its path: the top-level buckets are (empty, "requests", NULL), …; request 7 is
+// (<str requests>, <7>, JSON); a message reference is
+// (<str messages><str <request id>>, <n>, JSON). A bucket's sequence is the
+// elevate_seq row of its path. bytea compares as memcmp, bbolt's key order.
+// Write transactions run one at a time per process (as bbolt's do), keep their
+// writes in memory (reads and cursors see them) and send them in one round trip
+// before the commit; reads are REPEATABLE READ snapshots; cursors read 512 rows
+// per round trip. The schema version is meta/version, as in the file.
 package store

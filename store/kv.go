@@ -31,6 +31,8 @@ type kvTx interface {
 	Bucket(name []byte) kvBucket
 	CreateBucketIfNotExists(name []byte) (kvBucket, error)
 	DeleteBucket(name []byte) error
+	// ForEach calls fn with each top-level bucket.
+	ForEach(fn func(name []byte, b kvBucket) error) error
 	Writable() bool
 }
 
@@ -101,6 +103,10 @@ func (t boltTx) CreateBucketIfNotExists(name []byte) (kvBucket, error) {
 		return nil, err
 	}
 	return boltBucket{b}, nil
+}
+
+func (t boltTx) ForEach(fn func(name []byte, b kvBucket) error) error {
+	return t.Tx.ForEach(func(name []byte, b *bolt.Bucket) error { return fn(name, boltBucket{b}) })
 }
 
 type boltBucket struct{ b *bolt.Bucket }

@@ -290,6 +290,16 @@ func (t *pgTx) DeleteBucket(name []byte) error { return t.root().DeleteBucket(na
 
 func (t *pgTx) Writable() bool { return t.writable }
 
+func (t *pgTx) ForEach(fn func(name []byte, b kvBucket) error) error {
+	r := t.root()
+	return r.ForEach(func(k, v []byte) error {
+		if v != nil {
+			return nil // the root holds only buckets
+		}
+		return fn(k, r.Bucket(k))
+	})
+}
+
 func (t *pgTx) isHidden(path []byte) bool {
 	for _, h := range t.hidden {
 		if bytes.HasPrefix(path, h) {

@@ -223,40 +223,5 @@ func (s *Store) ReviewItem(campaign, userID, roleID string) (ReviewItem, error) 
 // nothing and is returned with the current item. A non-empty ev.Action is
 // appended to the audit log in the same transaction.
 func (s *Store) UpdateReviewItem(campaign, userID, roleID string, ev AuditRecord, fn func(*ReviewItem) error) (ReviewItem, error) {
-	var out ReviewItem
-	err := s.db.Update(func(tx kvTx) error {
-		b, err := bucket(tx, bucketReviewItems)
-		if err != nil {
-			return err
-		}
-		key := itemKey(campaign, userID, roleID)
-		v := b.Get(key)
-		if v == nil {
-			return fmt.Errorf("%w: review item %s/%s/%s", ErrNotFound, campaign, userID, roleID)
-		}
-		if err := json.Unmarshal(v, &out); err != nil {
-			return err
-		}
-		it := out
-		if err := fn(&it); err != nil {
-			return err
-		}
-		it.Campaign, it.UserID, it.RoleID = campaign, userID, roleID
-		it.DecidedAt, it.Prompted, it.OutcomeAt = utc(it.DecidedAt), utc(it.Prompted), utc(it.OutcomeAt)
-		nv, err := json.Marshal(it)
-		if err != nil {
-			return err
-		}
-		if err := b.Put(key, nv); err != nil {
-			return err
-		}
-		out = it
-		if ev.Action == "" {
-			return nil
-		}
-		ev.At = s.at(ev.At)
-		_, err = appendAudit(tx, ev)
-		return err
-	})
-	return out, err
+	return s.UpdateReviewItemWith(campaign, userID, roleID, ev, func(it *ReviewItem, _ *Outbox) error { return fn(it) })
 }

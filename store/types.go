@@ -85,6 +85,9 @@ type Request struct {
 	ExpiresAt   time.Time `json:"expires_at,omitzero"`
 	ActivatedAt time.Time `json:"activated_at,omitzero"`
 	EndsAt      time.Time `json:"ends_at,omitzero"`
+	// OfferedAt is when the requester was offered another duration (queued in the same
+	// transaction); a received request with it set waits for their answer.
+	OfferedAt time.Time `json:"offered_at,omitzero"`
 
 	// Write is the PIM write in flight for this request, if any: committed before it is sent,
 	// cleared when PIM's answer (or a look at PIM) says what became of it.
@@ -207,7 +210,7 @@ type Filter struct {
 // normalize puts every time in UTC without a monotonic reading, so that what
 // is stored compares equal to what is read back.
 func (r *Request) normalize() {
-	for _, t := range []*time.Time{&r.CreatedAt, &r.UpdatedAt, &r.ExpiresAt, &r.ActivatedAt, &r.EndsAt, &r.RemindedAt, &r.EscalatedAt, &r.PIMStageExpiresAt} {
+	for _, t := range []*time.Time{&r.CreatedAt, &r.UpdatedAt, &r.ExpiresAt, &r.ActivatedAt, &r.EndsAt, &r.OfferedAt, &r.RemindedAt, &r.EscalatedAt, &r.PIMStageExpiresAt} {
 		*t = utc(*t)
 	}
 	for i := range r.Approvals {

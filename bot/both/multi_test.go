@@ -58,7 +58,7 @@ func TestMultiRoleRequestAcrossPlatforms(t *testing.T) {
 	sc := e.slackCard(t)
 	_, tc := e.teamsCard(t)
 	for name, card := range map[string]string{"Slack": sc.Plain(), "Teams": tc} {
-		for _, want := range []string{"Elevation request #", "Exchange Administrator for 1h", "SharePoint Administrator for 1h", "Tier1 Admins for 1h", "0 of 2", "the strictest of its roles"} {
+		for _, want := range []string{"Elevation request #", "asks for Exchange Administrator, SharePoint Administrator and Tier1 Admins for 1h", "Exchange Administrator; SharePoint Administrator; Tier1 Admins", "0 of 2", "the strictest of its roles: 2 approvals"} {
 			has(t, name+" card", card, want)
 		}
 	}

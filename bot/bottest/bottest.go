@@ -1,7 +1,10 @@
 // Package bottest is the conformance suite every chat adapter passes: the walking skeleton's story
 // (request, sign-in, activation; N-of-M approval with a refused self-approval and a double click;
-// an offer; a "did you mean"), driven through the platform's own wire format against the simulated
-// tenant, with the real Graph client and store.
+// an offer; a "did you mean") in Run, and issue #15's items (PIM's dry run, the pilot and its
+// feedback, on-call auto-approval, the home, the burst alert, the digest's trends and chart) in
+// RunItems, driven through the platform's own wire format against the simulated tenant, with the
+// real Graph client and store; then every message the adapter rendered is validated as the
+// platform would (Block Kit's limits, the Adaptive Card checks).
 //
 // An adapter's test builds a demo.World with its Messenger registered, serves its own endpoints,
 // and implements Platform by speaking to them as the platform would (signed requests, socket
@@ -213,4 +216,14 @@ func Run(t *testing.T, w *demo.World, p Platform) {
 		want(t, got, "did you mean")
 		want(t, got, "exchange")
 	})
+
+	// Platforms that can check what their adapter rendered (ItemsPlatform's Check) do so for the
+	// whole story: every card, sign-in, offer, result and error above.
+	if c, ok := p.(interface{ Check(*testing.T) []error }); ok {
+		t.Run("every rendering is valid", func(t *testing.T) {
+			for _, err := range c.Check(t) {
+				t.Error(err)
+			}
+		})
+	}
 }

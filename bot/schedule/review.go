@@ -152,20 +152,26 @@ func (s *Scheduler) prompt(ctx context.Context, c store.Campaign, it store.Revie
 			{Action: ActionReviewKeep, Label: "Keep", Value: it.Key(), Style: bot.StylePrimary},
 			{Action: ActionReviewRemove, Label: "Remove", Value: it.Key(), Style: bot.StyleDanger},
 		}}
-	if _, ok := s.core.Tell(ctx, to.Platform, to.ChatUser, m); !ok {
-		return
-	}
+	// The prompt is queued in the same transaction that records it: never recorded without being
+	// sent, nor sent twice because a crash came between the two.
 	now := s.now()
-	_, err := s.store.UpdateReviewItem(c.ID, it.UserID, it.RoleID, store.AuditRecord{}, func(x *store.ReviewItem) error {
+	var added []store.OutboxItem
+	_, err := s.store.UpdateReviewItemWith(c.ID, it.UserID, it.RoleID, store.AuditRecord{}, func(x *store.ReviewItem, out *store.Outbox) error {
 		x.Platform, x.ChatUser = to.Platform, to.ChatUser
 		if x.Prompted.IsZero() {
 			x.Prompted = now
 		}
+		if err := s.core.TellIn(out, to.Platform, to.ChatUser, m); err != nil {
+			return err
+		}
+		added = out.Added()
 		return nil
 	})
 	if err != nil {
 		s.log.Error("review: saving prompt", "campaign", c.ID, "user_id", it.UserID, "err", err)
+		return
 	}
+	s.core.Deliver(ctx, added)
 }
 
 func (s *Scheduler) nonResponderWords() string {
@@ -383,12 +389,12 @@ func (s *Scheduler) applyClick(ctx context.Context, a bot.Actor, value, _ string
 			// Eligible through a group: the user leaves the group; that is the group owner's call.
 			note = "eligible through group " + it.ViaGroup + ": remove them from the group"
 			failed = append(failed, fmt.Sprintf("%s: %s (%s)", orWord(it.User, it.UserID), it.RoleName, note))
-			s.setOutcome(c.ID, it, "queued", "failed", note)
+			s.setOutcome(ctx, c.ID, it, "queued", "failed", note, nil)
 			continue
 		}
 		// The intent first ("removing", with its audit record): a removal whose answer is lost
 		// is looked up in PIM by the next tick (reconcileRemovals), never assumed.
-		if !s.setOutcome(c.ID, it, "queued", outcomeRemoving, "by "+a.Platform+":"+a.ChatUser) {
+		if !s.setOutcome(ctx, c.ID, it, "queued", outcomeRemoving, "by "+a.Platform+":"+a.ChatUser, nil) {
 			continue // applied by another click meanwhile
 		}
 		wctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), removalTimeout)
@@ -402,15 +408,12 @@ func (s *Scheduler) applyClick(ctx context.Context, a bot.Actor, value, _ string
 		if err != nil {
 			s.log.Warn("review removal failed", "campaign", c.ID, "user_id", it.UserID, "role_id", it.RoleID, "err", err)
 			failed = append(failed, fmt.Sprintf("%s: %s", orWord(it.User, it.UserID), it.RoleName))
-			s.setOutcome(c.ID, it, outcomeRemoving, "failed", err.Error())
+			s.setOutcome(ctx, c.ID, it, outcomeRemoving, "failed", err.Error(), nil)
 			continue
 		}
 		done = append(done, fmt.Sprintf("%s: %s", orWord(it.User, it.UserID), it.RoleName))
-		s.setOutcome(c.ID, it, outcomeRemoving, "removed", "by "+a.Platform+":"+a.ChatUser)
-		if it.ChatUser != "" {
-			s.core.Tell(ctx, it.Platform, it.ChatUser, bot.Message{Kind: bot.KindResult,
-				Text: fmt.Sprintf("As decided in access review %s, your eligibility for %s has been removed.", c.ID, it.RoleName)})
-		}
+		s.setOutcome(ctx, c.ID, it, outcomeRemoving, "removed", "by "+a.Platform+":"+a.ChatUser, &bot.Message{Kind: bot.KindResult,
+			Text: fmt.Sprintf("As decided in access review %s, your eligibility for %s has been removed.", c.ID, it.RoleName)})
 	}
 	text := fmt.Sprintf("Removed %d eligibilit%s.", len(done), map[bool]string{true: "y", false: "ies"}[len(done) == 1])
 	if len(done) > 0 {
@@ -427,19 +430,30 @@ func (s *Scheduler) applyClick(ctx context.Context, a bot.Actor, value, _ string
 }
 
 // setOutcome moves an item from outcome from to outcome to, with an audit record; false when it
-// was not in from (another click, or a look at PIM, got there first).
-func (s *Scheduler) setOutcome(cid string, it store.ReviewItem, from, outcome, note string) bool {
+// was not in from (another click, or a look at PIM, got there first). tell, when not nil, is
+// queued for the item's user (when reachable) in the same transaction.
+func (s *Scheduler) setOutcome(ctx context.Context, cid string, it store.ReviewItem, from, outcome, note string, tell *bot.Message) bool {
 	now := s.now()
-	_, err := s.store.UpdateReviewItem(cid, it.UserID, it.RoleID, store.AuditRecord{At: now, Actor: "elevate", Action: "review." + outcome, Detail: it.Key()},
-		func(x *store.ReviewItem) error {
+	var added []store.OutboxItem
+	_, err := s.store.UpdateReviewItemWith(cid, it.UserID, it.RoleID, store.AuditRecord{At: now, Actor: "elevate", Action: "review." + outcome, Detail: it.Key()},
+		func(x *store.ReviewItem, out *store.Outbox) error {
 			if x.Outcome != from {
 				return store.ErrNoChange
 			}
 			x.Outcome, x.OutcomeAt, x.Note = outcome, now, note
+			if tell != nil && x.ChatUser != "" {
+				if err := s.core.TellIn(out, x.Platform, x.ChatUser, *tell); err != nil {
+					return err
+				}
+				added = out.Added()
+			}
 			return nil
 		})
 	if err != nil && !errors.Is(err, store.ErrNoChange) {
 		s.log.Error("review: saving outcome", "campaign", cid, "err", err)
+	}
+	if err == nil {
+		s.core.Deliver(ctx, added)
 	}
 	return err == nil
 }
@@ -488,19 +502,16 @@ func (s *Scheduler) reconcileRemovals(ctx context.Context, now time.Time) error 
 		})
 		line := fmt.Sprintf("%s: %s", orWord(it.User, it.UserID), it.RoleName)
 		if still {
-			if s.setOutcome(it.Campaign, it, outcomeRemoving, "queued", "PIM shows it still eligible") {
+			if s.setOutcome(ctx, it.Campaign, it, outcomeRemoving, "queued", "PIM shows it still eligible", nil) {
 				again = append(again, line)
 			}
 			continue
 		}
-		if !s.setOutcome(it.Campaign, it, outcomeRemoving, "removed", "confirmed in PIM") {
+		if !s.setOutcome(ctx, it.Campaign, it, outcomeRemoving, "removed", "confirmed in PIM", &bot.Message{Kind: bot.KindResult,
+			Text: fmt.Sprintf("As decided in access review %s, your eligibility for %s has been removed.", it.Campaign, it.RoleName)}) {
 			continue
 		}
 		removed = append(removed, line)
-		if it.ChatUser != "" {
-			s.core.Tell(ctx, it.Platform, it.ChatUser, bot.Message{Kind: bot.KindResult,
-				Text: fmt.Sprintf("As decided in access review %s, your eligibility for %s has been removed.", it.Campaign, it.RoleName)})
-		}
 	}
 	var parts []string
 	if len(removed) > 0 {

@@ -78,12 +78,15 @@ func (s *Scheduler) remindExpiry(ctx context.Context, now time.Time) error {
 			continue
 		}
 		id := fmt.Sprint(r.ID)
-		s.core.Tell(ctx, r.Platform, r.ChatUser, bot.Message{Kind: bot.KindProgress, RequestID: r.ID,
+		err = s.core.Tell(ctx, r.Platform, r.ChatUser, bot.Message{Kind: bot.KindProgress, RequestID: r.ID,
 			Text: fmt.Sprintf("%s ends at %s.", r.RoleName, s.when(r.EndsAt)),
 			Buttons: []bot.Button{
 				{Action: ActionExtend, Label: "Extend 1h", Value: id, Style: bot.StylePrimary},
 				{Action: ActionDone, Label: "I'm done", Value: id},
 			}})
+		if err != nil {
+			s.log.Error("queueing an expiry reminder", "request_id", r.ID, "err", err)
+		}
 	}
 	return nil
 }

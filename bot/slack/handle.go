@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"strings"
 	"sync"
 	"time"
@@ -226,12 +227,20 @@ func (a *Adapter) interaction(ic slackapi.InteractionCallback) ack {
 	return ack{}
 }
 
-// event handles an Events API event (over HTTP or Socket Mode): App Home openings.
+// event handles an Events API event (over HTTP or Socket Mode): App Home openings, and the bot
+// being invited to a channel (the outbox then delivers at once what it held for that channel).
 func (a *Adapter) event(ev slackevents.EventsAPIEvent) ack {
 	if ev.Type != slackevents.CallbackEvent {
 		return ack{}
 	}
 	switch e := ev.InnerEvent.Data.(type) {
+	case *slackevents.MemberJoinedChannelEvent:
+		if e.User == "" {
+			return ack{}
+		}
+		return ack{then: func() {
+			a.runJob(nil, "member joined", func(ctx context.Context) error { return a.joined(ctx, e.User, e.Channel) })
+		}}
 	case *slackevents.AppHomeOpenedEvent:
 		if e.Tab != "home" || e.User == "" {
 			return ack{}
@@ -241,6 +250,29 @@ func (a *Adapter) event(ev slackevents.EventsAPIEvent) ack {
 		}}
 	}
 	return ack{}
+}
+
+// TargetWatcher is an optional Core capability: being told that a chat target may have become
+// known, so that messages held for it are delivered at once (bot.Core.TargetsChanged).
+type TargetWatcher interface {
+	TargetsChanged()
+}
+
+// joined handles member_joined_channel: when the member is the bot itself, the channel just
+// became a place it can post in.
+func (a *Adapter) joined(ctx context.Context, user, channel string) error {
+	me, err := a.self(ctx)
+	if err != nil {
+		return fmt.Errorf("auth.test, to tell whether the bot joined %s: %w", channel, err)
+	}
+	if user != me.userID {
+		return nil
+	}
+	a.log.Info("slack: invited to a channel; delivering what waited for it", "channel", channel)
+	if w, ok := a.getCore().(TargetWatcher); ok {
+		w.TargetsChanged()
+	}
+	return nil
 }
 
 func userName(u slackapi.User) string {

@@ -66,6 +66,12 @@ func startConfig(t *testing.T, socket bool, config []byte) *env {
 
 func startEnv(t *testing.T, socket bool, tenant, config []byte, opts ...func(*demo.Options)) *env {
 	t.Helper()
+	return startEnvSlack(t, socket, tenant, config, nil, opts...)
+}
+
+// startEnvSlack is startEnv with the adapter's options changed by so (when not nil).
+func startEnvSlack(t *testing.T, socket bool, tenant, config []byte, so func(*slack.Options), opts ...func(*demo.Options)) *env {
+	t.Helper()
 	e := &env{socket: socket, fake: slacktest.New(), timeout: 10 * time.Second}
 	t.Cleanup(e.fake.Close)
 	for _, u := range users {
@@ -80,6 +86,9 @@ func startEnv(t *testing.T, socket bool, tenant, config []byte, opts ...func(*de
 		Replays: replays}
 	if socket {
 		o.AppToken = slacktest.AppToken
+	}
+	if so != nil {
+		so(&o)
 	}
 	a, err := slack.New(o)
 	if err != nil {

@@ -10,10 +10,14 @@ import (
 
 // BotScopes are the bot token scopes Elevate needs: the slash command, posting (cards, replies,
 // DMs), opening DMs, reading users and their emails (a login hint, and users.lookupByEmail to
-// reach people for the access review; never identity), sharing files (the digest's chart), and
+// reach people for the access review; never identity), sharing files (the digest's chart),
 // reading channels' names and membership (conversations.info and .list: `elevate check` proves
-// each configured channel exists and the bot is in it).
-var BotScopes = []string{"commands", "chat:write", "im:write", "users:read", "users:read.email", "files:write", "channels:read", "groups:read"}
+// each configured channel exists and the bot is in it; member_joined_channel tells Elevate it was
+// invited), and reading the history of the conversations it posts in (conversations.history:
+// a post whose answer was lost is looked for, by its metadata, before it is posted again; see
+// docs/security.md).
+var BotScopes = []string{"commands", "chat:write", "im:write", "users:read", "users:read.email", "files:write", "channels:read", "groups:read",
+	"channels:history", "groups:history", "im:history"}
 
 // ManifestOptions say how the Slack app reaches Elevate.
 type ManifestOptions struct {
@@ -113,7 +117,7 @@ func Manifest(o ManifestOptions) ([]byte, error) {
 		UsageHint: "exchange 4h fixing mail flow · status · roles · help (alone: a form)"}}
 	m.OAuth.Scopes.Bot = BotScopes
 	m.Settings.Events.URL = at("/slack/events")
-	m.Settings.Events.Events = []string{"app_home_opened"}
+	m.Settings.Events.Events = []string{"app_home_opened", "member_joined_channel"}
 	m.Settings.Interactivity.Enabled = true
 	m.Settings.Interactivity.URL = at("/slack/interactivity")
 	m.Settings.Socket = o.Socket

@@ -105,6 +105,8 @@ type Adapter struct {
 	channelIDs sync.Map // channel name (lower case, no #) → id, learnt from posts
 	homes      *homes
 	team       workspaceName // the workspace's name, for the page that links accounts
+	me         identity      // the bot's own user and bot ids
+	noHistory  sync.Once     // the missing history scopes were logged
 
 	ctx    context.Context
 	cancel context.CancelFunc
@@ -254,6 +256,9 @@ func (a *Adapter) send(ctx context.Context, to bot.Address, m bot.Message) (stor
 	blocks, text := render(m)
 	opts := []slackapi.MsgOption{slackapi.MsgOptionText(text, false), slackapi.MsgOptionBlocks(blocks...)}
 	ref := store.MessageRef{Platform: Platform, Kind: string(m.Kind)}
+	if m.Key != "" && !to.Private {
+		opts = append(opts, metadata(m.Key)) // FindSent looks for it after a lost answer
+	}
 	switch {
 	case to.Private && to.Channel != "":
 		if o := originFrom(ctx); o != nil && o.user == to.User && o.channel == to.Channel && o.takeResponse() {

@@ -128,7 +128,7 @@ func New(o Options) (*Adapter, error) {
 	case strings.TrimSpace(o.AppID) == "":
 		return nil, errors.New("teams: MICROSOFT_APP_ID is required")
 	case strings.TrimSpace(o.TenantID) == "":
-		return nil, errors.New("teams: MICROSOFT_APP_TENANT_ID is required (Elevate's bot is single-tenant)")
+		return nil, errors.New("teams: MICROSOFT_APP_TENANT_ID is required (the only tenant whose activities are accepted)")
 	case o.AppPassword == "" && o.Credential == nil:
 		return nil, errors.New("teams: the bot needs a credential: MICROSOFT_APP_PASSWORD, a certificate, or a managed or workload identity")
 	case o.Conversations == nil:

@@ -270,8 +270,8 @@ func TestFindUser(t *testing.T) {
 	if err != nil || len(rs) != 1 || rs[0] != (bot.Recipient{Platform: "teams", ChatUser: chatID("bob")}) {
 		t.Fatalf("Reach(bob) = %+v, %v", rs, err)
 	}
-	if _, ok := w.Core.Tell(ctx, "teams", chatID("bob"), bot.Message{Text: "Hello Bob"}); !ok {
-		t.Fatal("Tell(bob) failed")
+	if err := w.Core.Tell(ctx, "teams", chatID("bob"), bot.Message{Text: "Hello Bob"}); err != nil {
+		t.Fatalf("Tell(bob): %v", err)
 	}
 	if c, ok := w.fake.Personal(chatID("bob")); !ok || len(c.Activities) != 1 || !strings.Contains(teamstest.Text(c.Activities[0].Body), "Hello Bob") {
 		t.Fatalf("bob's chat: %+v", c)

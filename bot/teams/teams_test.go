@@ -25,6 +25,7 @@ import (
 const (
 	approvalsID = "19:approvals0000@thread.tacv2"
 	digestID    = "19:itadmins0000@thread.tacv2" // #it-admins, the digest channel
+	securityID  = "19:security0000@thread.tacv2" // #security, mapped only where a test needs it
 )
 
 // world is the demo world with the Teams adapter registered, its /api/messages served, and the
@@ -54,6 +55,12 @@ func startWorldLog(t testing.TB, config []byte, logger *slog.Logger) *world {
 // fake Bot Connector before the app is installed.
 func startWorldFull(t testing.TB, config []byte, logger *slog.Logger, channels map[string]string, setup func(*teamstest.Server)) *world {
 	t.Helper()
+	return startWorldOpts(t, config, logger, channels, setup)
+}
+
+// startWorldOpts is startWorldFull with opts changing the World's options.
+func startWorldOpts(t testing.TB, config []byte, logger *slog.Logger, channels map[string]string, setup func(*teamstest.Server), opts ...func(*demo.Options)) *world {
+	t.Helper()
 	tenant := examplesTenantID(t)
 	fake := teamstest.New(teamstest.Options{AppID: appID, AppSecret: secret, TenantID: tenant})
 	t.Cleanup(fake.Close)
@@ -70,9 +77,13 @@ func startWorldFull(t testing.TB, config []byte, logger *slog.Logger, channels m
 	if err != nil {
 		t.Fatal(err)
 	}
-	w, err := demo.Start(demo.Options{Config: config, ConfigName: "examples/elevate.yaml", Tenant: examples.Tenant,
+	do := demo.Options{Config: config, ConfigName: "examples/elevate.yaml", Tenant: examples.Tenant,
 		ActivationDelay: 30 * time.Millisecond, PollInterval: 10 * time.Millisecond,
-		StorePath: filepath.Join(t.TempDir(), "elevate.db"), Messengers: []bot.Messenger{a}})
+		StorePath: filepath.Join(t.TempDir(), "elevate.db"), Messengers: []bot.Messenger{a}}
+	for _, o := range opts {
+		o(&do)
+	}
+	w, err := demo.Start(do)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -251,10 +262,11 @@ func (p platform) Seen(_ *testing.T, user string) []string {
 }
 
 func (p platform) Channel(t *testing.T, channel string) []string {
-	if channel != "#pim-approvals" {
+	id, ok := map[string]string{"#pim-approvals": approvalsID, "#security": securityID, "#it-admins": digestID}[channel]
+	if !ok {
 		t.Fatalf("channel %s is not mapped in this test", channel)
 	}
-	c, _ := p.w.fake.Conversation(approvalsID)
+	c, _ := p.w.fake.Conversation(id)
 	var out []string
 	for _, a := range c.Activities {
 		out = append(out, teamstest.Text(a.Body))

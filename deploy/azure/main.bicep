@@ -254,6 +254,10 @@ var keyVaultSecrets = concat([
   { name: 'slack-signing-secret', keyVaultUrl: slackSigning.properties.secretUri, identity: identity.id }
 ] : [])
 
+var teamsChannelsEnv = empty(teamsChannels) ? [] : [
+  { name: 'TEAMS_CHANNELS', value: teamsChannels }
+]
+
 var slackEnv = slackEnabled ? [
   { name: 'SLACK_BOT_TOKEN', secretRef: 'slack-bot-token' }
   { name: 'SLACK_SIGNING_SECRET', secretRef: 'slack-signing-secret' }
@@ -316,8 +320,7 @@ resource app 'Microsoft.App/containerApps@2024-03-01' = {
             { name: 'MICROSOFT_APP_TYPE', value: 'UserAssignedMSI' }
             { name: 'MICROSOFT_APP_ID', value: identity.properties.clientId }
             { name: 'MICROSOFT_APP_TENANT_ID', value: tenantId }
-            { name: 'TEAMS_CHANNELS', value: teamsChannels }
-          ], slackEnv)
+          ], teamsChannelsEnv, slackEnv)
           resources: {
             cpu: json('0.5')
             memory: '1Gi'

@@ -1,5 +1,5 @@
 // Package slacktest is a stateful fake of the parts of the Slack platform Elevate uses: the Web
-// API methods (chat.postMessage/update/postEphemeral, conversations.open, users.info,
+// API methods (chat.postMessage/update/postEphemeral, conversations.open/history, users.info,
 // users.lookupByEmail, views.open/publish/update, apps.connections.open, and file uploads:
 // files.getUploadURLExternal, the upload URL on the fake's own host, files.completeUploadExternal),
 // response_url posts and Socket Mode's WebSocket. It speaks the wire formats slack-go sends (form or JSON bodies, token in a form
@@ -11,6 +11,7 @@ package slacktest
 import (
 	"bytes"
 	"context"
+	"encoding/base64"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -52,6 +53,9 @@ type Message struct {
 	// Original is, for a message sent through a response_url, the original given to ResponseURL:
 	// which interaction it answers.
 	Original string
+	// Metadata is the message metadata chat.postMessage was given ({"event_type":…,
+	// "event_payload":{…}}), nil for none.
+	Metadata json.RawMessage
 }
 
 // User is a workspace member. Slack marks an email confirmed once the member proved they
@@ -131,7 +135,8 @@ const (
 
 // DefaultScopes are the bot token's scopes unless SetScopes says otherwise: what Elevate's
 // manifest asks for.
-var DefaultScopes = []string{"commands", "chat:write", "im:write", "users:read", "users:read.email", "files:write", "channels:read", "groups:read"}
+var DefaultScopes = []string{"commands", "chat:write", "im:write", "users:read", "users:read.email", "files:write", "channels:read", "groups:read",
+	"channels:history", "groups:history", "im:history"}
 
 type responseURL struct {
 	user, channel string
@@ -154,8 +159,11 @@ type Server struct {
 	fail      map[string][]string // method → Slack errors still to answer
 	responses map[string]*responseURL
 	seq       int
-	scopes    []string // granted to the bot token
-	down      bool     // every Web API call answers 503 (an outage)
+	scopes    []string         // granted to the bot token
+	down      bool             // every Web API call answers 503 (an outage)
+	lose      []lost           // calls still to carry out without answering
+	now       func() time.Time // the workspace's clock, for message timestamps
+	lastTS    int64            // the last ts given, in microseconds: ts only grow
 	watch     func(Message)
 
 	sockMu  sync.Mutex
@@ -167,7 +175,7 @@ type Server struct {
 
 // New starts a fake workspace.
 func New() *Server {
-	s := &Server{users: map[string]User{}, throttle: map[string][]string{}, fail: map[string][]string{},
+	s := &Server{users: map[string]User{}, throttle: map[string][]string{}, fail: map[string][]string{}, now: time.Now,
 		responses: map[string]*responseURL{}, acks: map[string]chan json.RawMessage{}, scopes: slices.Clone(DefaultScopes),
 		sockOK: make(chan struct{}), closing: make(chan struct{})}
 	mux := http.NewServeMux()
@@ -241,6 +249,54 @@ func (s *Server) Outage(down bool) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	s.down = down
+}
+
+// lost is a call to carry out without answering.
+type lost struct{ method, channel string }
+
+// LoseAnswer makes the next call of method to channel (an id or name; "" for any) be carried
+// out but its answer lost: the connection is cut before the answer is written, as a timeout or
+// a reset after Slack acted would. Each call of LoseAnswer loses one answer.
+func (s *Server) LoseAnswer(method, channel string) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.lose = append(s.lose, lost{method, channel})
+}
+
+// SetClock sets the workspace's clock, from which message timestamps (ts) are made; time.Now
+// by default. Timestamps still only grow, as Slack's do within a channel.
+func (s *Server) SetClock(now func() time.Time) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.now = now
+}
+
+// Invite adds the bot to a channel it was not a member of (AddOtherChannel), as a member
+// inviting it would. The member_joined_channel event that Slack then sends is the caller's to
+// deliver (MemberJoined).
+func (s *Server) Invite(id string) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	for i := range s.channels {
+		if s.channels[i].id == id {
+			s.channels[i].notMember = false
+		}
+	}
+}
+
+// BotUserID is the bot's own user id, as auth.test reports it.
+const BotUserID = "U0ELEVATE1"
+
+// BotID is the bot's id, as auth.test reports it and messages the bot posted carry.
+const BotID = "B0ELEVATE1"
+
+// MemberJoined is the Events API envelope (event_callback) Slack sends when user joins channel,
+// as the Events API and Socket Mode deliver it.
+func MemberJoined(eventID, user, channel, inviter string) map[string]any {
+	return map[string]any{"token": "legacy", "team_id": TeamID, "api_app_id": "A1", "type": "event_callback",
+		"event_id": eventID, "event_time": time.Now().Unix(),
+		"event": map[string]any{"type": "member_joined_channel", "user": user, "channel": channel, "channel_type": "C",
+			"team": TeamID, "inviter": inviter, "event_ts": fmt.Sprintf("%d.000100", time.Now().Unix())}}
 }
 
 // AddOtherChannel adds a public channel the bot has not been invited to.
@@ -426,13 +482,32 @@ func (s *Server) api(w http.ResponseWriter, r *http.Request) {
 		// where clients read it.
 		w.Header().Set("X-OAuth-Scopes", strings.Join(s.scopes, ","))
 	}
-	if need := neededScopes[method]; len(need) > 0 && !slices.ContainsFunc(need, func(n string) bool { return slices.Contains(s.scopes, n) }) {
+	need := neededScopes[method]
+	if method == "conversations.history" {
+		need = []string{historyScope(c.Form.Get("channel"))}
+	}
+	if len(need) > 0 && !slices.ContainsFunc(need, func(n string) bool { return slices.Contains(s.scopes, n) }) {
 		writeJSON(w, map[string]any{"ok": false, "error": "missing_scope", "needed": strings.Join(need, ","), "provided": strings.Join(s.scopes, ",")})
 		return
 	}
 	res, err := s.method(method, c)
 	if err != nil {
 		writeJSON(w, map[string]any{"ok": false, "error": err.Error()})
+		return
+	}
+	if i := slices.IndexFunc(s.lose, func(l lost) bool {
+		return l.method == method && (l.channel == "" || s.channelID(l.channel) == s.channelID(c.Form.Get("channel")))
+	}); i >= 0 {
+		// Carried out, but the answer never arrives: cut the connection.
+		s.lose = slices.Delete(s.lose, i, i+1)
+		c.Status = 0
+		if hj, ok := w.(http.Hijacker); ok {
+			if conn, _, err := hj.Hijack(); err == nil {
+				conn.Close()
+				return
+			}
+		}
+		http.Error(w, "connection lost", http.StatusBadGateway)
 		return
 	}
 	res["ok"] = true
@@ -444,15 +519,31 @@ func writeJSON(w http.ResponseWriter, v any) {
 	_ = json.NewEncoder(w).Encode(v)
 }
 
+// ts is a new message timestamp: the workspace clock's time in microseconds, unique and growing.
 func (s *Server) ts() string {
 	s.seq++
-	return fmt.Sprintf("1700000000.%06d", s.seq)
+	us := max(s.now().UnixMicro(), s.lastTS+1)
+	s.lastTS = us
+	return fmt.Sprintf("%d.%06d", us/1e6, us%1e6)
 }
 
 // neededScopes are the scopes a method needs (any one of them), per Slack's method reference.
+// conversations.history needs the one for the conversation's type (historyScope).
 var neededScopes = map[string][]string{
 	"conversations.info": {"channels:read", "groups:read", "im:read", "mpim:read"},
 	"conversations.list": {"channels:read", "groups:read", "im:read", "mpim:read"},
+}
+
+// historyScope is the scope conversations.history needs for a conversation: channels:history
+// for a public channel, groups:history for a private one, im:history for a direct message.
+func historyScope(channel string) string {
+	switch {
+	case strings.HasPrefix(channel, "D"):
+		return "im:history"
+	case strings.HasPrefix(channel, "G"):
+		return "groups:history"
+	}
+	return "channels:history"
 }
 
 func channelJSON(c channel) map[string]any {
@@ -466,7 +557,7 @@ func (s *Server) method(method string, c Call) (map[string]any, error) {
 	switch method {
 	case "auth.test":
 		return map[string]any{"url": "https://contoso.slack.com/", "team": Team, "user": "elevate", "team_id": TeamID,
-			"user_id": "U0ELEVATE1", "bot_id": "B0ELEVATE1", "is_enterprise_install": false}, nil
+			"user_id": BotUserID, "bot_id": BotID, "is_enterprise_install": false}, nil
 	case "conversations.info":
 		id := f.Get("channel")
 		for _, ch := range s.channels {
@@ -492,6 +583,19 @@ func (s *Server) method(method string, c Call) (map[string]any, error) {
 		m := &Message{Seq: len(s.msgs) + 1, Channel: ch, Text: f.Get("text"), Blocks: json.RawMessage(f.Get("blocks")), Via: method}
 		if err := checkBlocks(m.Blocks); err != nil {
 			return nil, err
+		}
+		if md := f.Get("metadata"); md != "" && method == "chat.postMessage" {
+			var v struct {
+				EventType    string         `json:"event_type"`
+				EventPayload map[string]any `json:"event_payload"`
+			}
+			if json.Unmarshal([]byte(md), &v) != nil {
+				return nil, errors.New("invalid_metadata_format")
+			}
+			if v.EventType == "" || v.EventPayload == nil {
+				return nil, errors.New("invalid_metadata_schema")
+			}
+			m.Metadata = json.RawMessage(md)
 		}
 		if method == "chat.postEphemeral" {
 			u := f.Get("user")
@@ -522,6 +626,8 @@ func (s *Server) method(method string, c Call) (map[string]any, error) {
 			}
 		}
 		return nil, errors.New("message_not_found")
+	case "conversations.history":
+		return s.history(f)
 	case "conversations.open":
 		u := f.Get("users")
 		if _, ok := s.users[u]; !ok || strings.Contains(u, ",") {
@@ -660,6 +766,84 @@ func (s *Server) method(method string, c Call) (map[string]any, error) {
 		return map[string]any{"url": "ws" + strings.TrimPrefix(s.srv.URL, "http") + "/socket"}, nil
 	}
 	return nil, errors.New("unknown_method")
+}
+
+// history answers conversations.history as Slack does: the conversation's messages (ephemeral
+// ones never), newest first, within oldest and latest (exclusive unless inclusive), at most
+// limit (default 100, at most 999) per page, the next page's cursor in
+// response_metadata.next_cursor; metadata only with include_all_metadata. The bot must be a
+// member of the channel (not_in_channel). s.mu is held.
+func (s *Server) history(f url.Values) (map[string]any, error) {
+	ch := s.channelID(f.Get("channel"))
+	if ch == "" || ch != f.Get("channel") {
+		return nil, errors.New("channel_not_found")
+	}
+	if slices.ContainsFunc(s.channels, func(c channel) bool { return c.id == ch && c.notMember }) {
+		return nil, errors.New("not_in_channel")
+	}
+	limit := 100
+	if v := f.Get("limit"); v != "" {
+		n, err := strconv.Atoi(v)
+		if err != nil || n < 1 {
+			return nil, errors.New("invalid_limit")
+		}
+		limit = min(n, 999)
+	}
+	inclusive := f.Get("inclusive") == "1" || f.Get("inclusive") == "true"
+	oldest, latest := f.Get("oldest"), f.Get("latest")
+	within := func(ts string) bool {
+		if oldest != "" && (tsLess(ts, oldest) || (!inclusive && ts == oldest)) {
+			return false
+		}
+		if latest != "" && (tsLess(latest, ts) || (!inclusive && ts == latest)) {
+			return false
+		}
+		return true
+	}
+	var all []*Message
+	for i := len(s.msgs) - 1; i >= 0; i-- { // newest first
+		if m := s.msgs[i]; !m.Ephemeral && m.Channel == ch && m.TS != "" && m.ThreadTS == "" && within(m.TS) {
+			all = append(all, m)
+		}
+	}
+	from := 0
+	if cur := f.Get("cursor"); cur != "" {
+		b, err := base64.StdEncoding.DecodeString(cur)
+		n, cerr := strconv.Atoi(strings.TrimPrefix(string(b), "next_ts:"))
+		if err != nil || cerr != nil || n < 0 || n > len(all) {
+			return nil, errors.New("invalid_cursor")
+		}
+		from = n
+	}
+	page := all[from:min(from+limit, len(all))]
+	meta := f.Get("include_all_metadata") == "1" || f.Get("include_all_metadata") == "true"
+	out := []any{}
+	for _, m := range page {
+		x := map[string]any{"type": "message", "ts": m.TS, "text": m.Text, "bot_id": BotID, "user": BotUserID, "app_id": "A1"}
+		if len(m.Blocks) > 0 && string(m.Blocks) != "null" {
+			x["blocks"] = m.Blocks
+		}
+		if meta && len(m.Metadata) > 0 {
+			x["metadata"] = m.Metadata
+		}
+		out = append(out, x)
+	}
+	next := ""
+	if from+len(page) < len(all) {
+		next = base64.StdEncoding.EncodeToString([]byte("next_ts:" + strconv.Itoa(from+len(page))))
+	}
+	return map[string]any{"messages": out, "has_more": next != "", "pin_count": 0,
+		"response_metadata": map[string]any{"next_cursor": next}}, nil
+}
+
+// tsLess orders two Slack timestamps ("seconds.micros").
+func tsLess(a, b string) bool {
+	x, _ := strconv.ParseFloat(a, 64)
+	y, _ := strconv.ParseFloat(b, 64)
+	if x != y {
+		return x < y
+	}
+	return a < b
 }
 
 // checkBlocks enforces Slack's limits that Elevate must keep: at most 50 blocks, section text

@@ -1,0 +1,169 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"net/url"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/elevate-pim/elevate/internal/pgtest"
+	"github.com/elevate-pim/elevate/store"
+	bolt "go.etcd.io/bbolt"
+)
+
+func TestMain(m *testing.M) { pgtest.Main(m) }
+
+// withPassword puts a password into a database URL (the test server trusts local connections,
+// so it is never checked, but it must never be shown either).
+func withPassword(t *testing.T, u, pw string) string {
+	t.Helper()
+	p, err := url.Parse(u)
+	if err != nil {
+		t.Fatal(err)
+	}
+	p.User = url.UserPassword(p.User.Username(), pw)
+	return p.String()
+}
+
+func boltStoreWithRequests(t *testing.T, n int) string {
+	t.Helper()
+	path := filepath.Join(t.TempDir(), "elevate.db")
+	s, err := store.Open(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	for i := range n {
+		if _, err := s.CreateRequest(store.Request{Platform: "slack", ChatUser: "U1", RoleName: "Exchange Administrator", Duration: time.Hour},
+			store.AuditRecord{At: time.Date(2026, 1, 1+i, 9, 0, 0, 0, time.UTC), Actor: "slack:U1", Action: "request.created"}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	return path
+}
+
+// `elevate store migrate` copies a bbolt store into PostgreSQL and says it matches; the audit
+// commands and serve then work on the URL; the password never shows.
+func TestStoreMigrateCommand(t *testing.T) {
+	const pw = "s3cret-pw"
+	path := boltStoreWithRequests(t, 5)
+	dbURL := withPassword(t, pgtest.URL(t), pw)
+
+	out, err := runCLI(t, "store", "migrate", "-from", path, "-to", dbURL)
+	if err != nil {
+		t.Fatalf("store migrate: %v\n%s", err, out)
+	}
+	for _, want := range []string{"requests", "audit records verified", "5          5", "audit chain intact on both sides, every bucket matches"} {
+		if !strings.Contains(out, want) {
+			t.Errorf("store migrate output lacks %q:\n%s", want, out)
+		}
+	}
+	if strings.Contains(out, pw) {
+		t.Errorf("store migrate printed the password:\n%s", out)
+	}
+
+	out, err = runCLI(t, "audit", "verify", "-db", dbURL)
+	if err != nil || !strings.Contains(out, "5 audit records, hash chain intact") || strings.Contains(out, pw) {
+		t.Errorf("audit verify on PostgreSQL: %v\n%s", err, out)
+	}
+	out, err = runCLI(t, "audit", "export", "-db", dbURL)
+	if err != nil || strings.Count(out, "request.created") != 5 {
+		t.Errorf("audit export on PostgreSQL: %v\n%s", err, out)
+	}
+
+	// A second copy is refused without -replace, accepted with it.
+	out, err = runCLI(t, "store", "migrate", "-from", path, "-to", dbURL)
+	if err == nil || !strings.Contains(err.Error(), "-replace") || strings.Contains(err.Error(), pw) {
+		t.Errorf("store migrate into a used database: %v\n%s", err, out)
+	}
+	if out, err := runCLI(t, "store", "migrate", "-from", path, "-to", dbURL, "-replace"); err != nil {
+		t.Errorf("store migrate -replace: %v\n%s", err, out)
+	}
+
+	// bbolt-only commands say what to use instead.
+	_, err = runCLI(t, "backup", "-db", dbURL, filepath.Join(t.TempDir(), "b.db"))
+	if err == nil || !strings.Contains(err.Error(), "pg_dump") || strings.Contains(err.Error(), pw) {
+		t.Errorf("backup of a PostgreSQL store = %v; want a message naming pg_dump, without the password", err)
+	}
+	_, err = runCLI(t, "serve", "-db", dbURL, "-backup-dir", t.TempDir())
+	var ue *usageError
+	if !errors.As(err, &ue) || !strings.Contains(err.Error(), "point-in-time restore") {
+		t.Errorf("serve -backup-dir on PostgreSQL = %v; want a usage error naming point-in-time restore", err)
+	}
+}
+
+// A source whose audit chain does not verify fails the migration (exit 1), with the summary.
+func TestStoreMigrateBrokenSource(t *testing.T) {
+	path := boltStoreWithRequests(t, 3)
+	// Break the chain: alter a record's detail in place.
+	s, err := store.Open(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := s.VerifyAudit(); err != nil {
+		t.Fatal(err)
+	}
+	s.Close()
+	tamperAuditFile(t, path)
+
+	out, err := runCLI(t, "store", "migrate", "-from", path, "-to", pgtest.URL(t))
+	if err == nil || !strings.Contains(err.Error(), "source audit log") {
+		t.Fatalf("store migrate of a broken chain = %v, want a mismatch\n%s", err, out)
+	}
+	var ue *usageError
+	if errors.As(err, &ue) {
+		t.Errorf("a mismatch is a usage error (exit 2), want exit 1")
+	}
+	if !strings.Contains(out, "audit records verified") {
+		t.Errorf("no summary printed:\n%s", out)
+	}
+}
+
+// Errors about a database never show its password.
+func TestOpenStoreRedactsPassword(t *testing.T) {
+	const pw = "hunter2-secret"
+	u, err := url.Parse(pgtest.URL(t))
+	if err != nil {
+		t.Fatal(err)
+	}
+	u.User = url.UserPassword("nobody", pw)
+	u.Host = "127.0.0.1:1" // nothing listens there
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	_, err = openStore(ctx, u.String())
+	if err == nil {
+		t.Fatal("open of an unreachable database succeeded")
+	}
+	if strings.Contains(err.Error(), pw) {
+		t.Errorf("error shows the password: %v", err)
+	}
+	if got := dbName(u.String()); strings.Contains(got, pw) || !strings.Contains(got, "nobody:xxxxx@") {
+		t.Errorf("dbName = %q", got)
+	}
+	if got := dbName("postgres://u@h/db?password=" + pw); strings.Contains(got, pw) {
+		t.Errorf("dbName = %q, shows the password given as a parameter", got)
+	}
+}
+
+// tamperAuditFile alters audit record 2 of a closed bbolt store, behind the store's back.
+func tamperAuditFile(t *testing.T, path string) {
+	t.Helper()
+	db, err := bolt.Open(path, 0o600, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer db.Close()
+	err = db.Update(func(tx *bolt.Tx) error {
+		b := tx.Bucket([]byte("audit"))
+		k := []byte{0, 0, 0, 0, 0, 0, 0, 2}
+		v := bytes.Replace(b.Get(k), []byte("request.created"), []byte("request.cr3ated"), 1)
+		return b.Put(k, v)
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+}
