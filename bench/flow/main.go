@@ -894,7 +894,10 @@ func (b *bench) calibrate() (map[string]*flow, error) {
 			continue
 		}
 		f.graphCalls, f.graphSeconds = g1["all"]-g0["all"], g1["seconds"]-g0["seconds"]
-		if cur, ok := best[f.kind()]; !ok || f.graphCalls < cur.graphCalls {
+		// The fewest calls, then the fastest: the first flows of a run also warm caches and
+		// connections.
+		if cur, ok := best[f.kind()]; !ok || f.graphCalls < cur.graphCalls ||
+			f.graphCalls == cur.graphCalls && f.active.Sub(f.start) < cur.active.Sub(cur.start) {
 			best[f.kind()] = f
 		}
 	}
@@ -1004,15 +1007,16 @@ func (b *bench) report(res loadResult, cal map[string]*flow, floor []time.Durati
 
 	// The Graph calls on the path to "active" are not all in a row (the approval path reads in
 	// parallel), so their count times the latency overstates PIM's part. The calls in a row are
-	// the whole latencies in the idle flow's time: Elevate's own idle time on the path is well
-	// under one latency (the remainder, shown), which -graph-latency 1s can confirm.
+	// the whole latencies in the idle flow's time, at most the calls counted: Elevate's own idle
+	// time on the path is under one latency (the remainder, shown), which -graph-latency 1s can
+	// confirm.
 	seq := map[string]time.Duration{}
 	fmt.Printf("\ncalibration (one flow at a time, server idle)\n\n| kind of flow | platform | Graph calls, command → active | Graph seconds | command → active | Graph latencies in a row | Elevate's part (the remainder) |\n|---|---|---|---|---|---|---|\n")
 	calKinds := slices.Sorted(maps.Keys(cal))
 	for _, k := range calKinds {
 		f := cal[k]
 		t := f.active.Sub(f.start)
-		n := t / o.latency
+		n := min(t/o.latency, time.Duration(f.graphCalls))
 		seq[k] = n * o.latency
 		fmt.Printf("| %s | %s | %.0f | %.2f | %s | %d | %s |\n", k, f.p.platform, f.graphCalls, f.graphSeconds, t.Round(time.Millisecond), n,
 			(t - seq[k]).Round(time.Millisecond))
