@@ -243,3 +243,19 @@ func TestMultiRoleDryRunRefusesOneRole(t *testing.T) {
 		t.Errorf("Exchange was activated: %d", n)
 	}
 }
+
+// Asking again for a role of a multi-role request still waiting for its sign-in replaces the
+// whole of it: no role of it is activated later through its old link.
+func TestMultiRoleSuperseded(t *testing.T) {
+	w := newWorld(t, setup{})
+	w.say("dave", "exchange,sharepoint 1h fixing mail flow")
+	w.say("dave", "exchange 2h fixing mail flow")
+	w.core.Wait()
+	rs := w.requests("dave")
+	if len(rs) != 3 || rs[0].State != store.StateCancelled || rs[1].State != store.StateCancelled || rs[2].State != store.StateAwaitingSignIn {
+		t.Fatalf("after asking again: %s, %s, %s", rs[0].State, rs[1].State, rs[2].State)
+	}
+	if n := w.told("dave", "Your earlier request #1 for Exchange Administrator and SharePoint Administrator for 1h is replaced by #3"); n != 1 {
+		t.Errorf("told %d times of the replacement: %q", n, w.rec.to("dave"))
+	}
+}
