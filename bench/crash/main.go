@@ -19,7 +19,8 @@
 // It runs `elevate serve -sandbox -sandbox-state FILE` (the simulated tenant keeps its PIM state
 // in FILE, so it survives the kills and a double write stays visible) with a fake Slack Web API in
 // this process. Four users send commands concurrently — requests, sign-ins, approvals of each
-// other's Exchange requests, `done` and `extend` — while a killer kills and restarts the server.
+// other's Exchange requests, `done` and `extend` — while a killer kills and restarts the server
+// and the fake Slack loses the answers of some posts it made (-lost-answers).
 package main
 
 import (
