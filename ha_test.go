@@ -169,3 +169,18 @@ func TestGateClosedStaysClosed(t *testing.T) {
 		t.Errorf("a chat endpoint after close then open = %d (Retry-After %q), want 503 with Retry-After", rec.Code, rec.Header().Get("Retry-After"))
 	}
 }
+
+// A renewal interval the lease cannot live with is a usage error, before anything starts.
+func TestServeLeaseFlags(t *testing.T) {
+	for _, args := range [][]string{
+		{"-leader-ttl", "2s", "-leader-renew", "1s"},
+		{"-leader-ttl", "0s"},
+		{"-leader-renew", "-1s"},
+	} {
+		err := run(context.Background(), append([]string{"serve", "-sandbox", "-db", "postgres://localhost/x"}, args...),
+			strings.NewReader(""), io.Discard, io.Discard)
+		if exitStatus(err) != 2 {
+			t.Errorf("serve %v: %v (exit %d), want a usage error (exit 2)", args, err, exitStatus(err))
+		}
+	}
+}

@@ -239,6 +239,10 @@ func serve(parent context.Context, args []string, stdout, stderr io.Writer) erro
 		return usagef("-backup-dir copies a bbolt file; a PostgreSQL store is backed up by the server " +
 			"(Azure Database for PostgreSQL's point-in-time restore, or pg_dump)")
 	}
+	if *leaseTTL <= 0 || *leaseRenew <= 0 || 2**leaseRenew >= *leaseTTL {
+		// The leader must renew well within its own deadline (TTL less a margin of up to 1 s).
+		return usagef("-leader-renew (%s) must be positive and less than half of -leader-ttl (%s)", *leaseRenew, *leaseTTL)
+	}
 	lvl, err := logLevel(*level)
 	if err != nil {
 		return &usageError{"-log-level: " + err.Error()}

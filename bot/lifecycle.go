@@ -673,6 +673,13 @@ func (c *Core) Expire(ctx context.Context) error {
 		default:
 			continue
 		}
+		if to == store.StateExpired && r.Group != 0 {
+			// A multi-role request expires as one: one transaction, one message.
+			if err := c.expireGroup(ctx, r.Group, now); err != nil {
+				return err
+			}
+			continue
+		}
 		from := r.State
 		_, err := c.change(ctx, r.ID, systemEvent(now, "request."+string(to), ""), func(r *store.Request, out *outbox) error {
 			if r.State != from || to == store.StateExpired && r.Write != nil {

@@ -966,3 +966,69 @@ func (c *Core) extendMany(ctx context.Context, a Actor, cmd policy.Command) erro
 	}
 	return errors.Join(errs...)
 }
+
+// MaxRoles is how many roles one request may name (policy.MaxRoles), for the adapters' forms.
+const MaxRoles = policy.MaxRoles
+
+// remindsFor says whether the reminder sweep reminds and escalates through r: every single-role
+// request, and for a multi-role request only its strictest item (the most approvals, tier 0
+// first, then the first), so approvers hear of the request once, under the rule that applies.
+func (c *Core) remindsFor(r store.Request) bool {
+	if r.Group == 0 {
+		return true
+	}
+	rs, err := c.store.GroupRequests(r.Group)
+	if err != nil {
+		c.log.Error("reading a multi-role request", "request_id", r.ID, "err", err)
+		return r.ID == r.Group
+	}
+	best, bestReq, bestTier0 := uint64(0), -1, false
+	for _, x := range rs {
+		role := c.cfg.RoleByID(x.RoleID)
+		if role == nil {
+			continue
+		}
+		req, t0 := role.Approval.Required, role.Tier0
+		if req > bestReq || (req == bestReq && t0 && !bestTier0) {
+			best, bestReq, bestTier0 = x.ID, req, t0
+		}
+	}
+	return best == r.ID
+}
+
+// rolesOf names what r asks for: its role, or every role of its multi-role request.
+func (c *Core) rolesOf(r store.Request) string {
+	if r.Group == 0 {
+		return r.RoleName
+	}
+	rs, err := c.store.GroupRequests(r.Group)
+	if err != nil {
+		return r.RoleName
+	}
+	return c.groupRoles(rs)
+}
+
+// expireGroup expires the items of a multi-role request still waiting past their deadline (none
+// with a PIM write that may have gone through), with one message for all of them.
+func (c *Core) expireGroup(ctx context.Context, head uint64, now time.Time) error {
+	_, err := c.changeGroup(ctx, head, systemEvent(now, "request.expired", ""), func(xs []*store.Request, out *outbox) error {
+		var names []string
+		for _, x := range xs {
+			if !pending(x.State) || x.Write != nil || x.ExpiresAt.IsZero() || !now.After(x.ExpiresAt) {
+				continue
+			}
+			x.State = store.StateExpired
+			names = append(names, x.RoleName)
+		}
+		if len(names) == 0 {
+			return store.ErrNoChange
+		}
+		out.tell(*xs[0], Message{Kind: KindResult, Text: fmt.Sprintf("Your request for %s expired without a decision. Ask again if you still need it.", policy.JoinAnd(names))})
+		out.cards(*xs[0])
+		return nil
+	})
+	if errors.Is(err, store.ErrNoChange) {
+		return nil
+	}
+	return err
+}
