@@ -247,6 +247,10 @@ func (c *Core) supersede(ctx context.Context, a Actor, r store.Request) {
 		if old.ID == r.ID || old.ID > r.ID || !strings.EqualFold(old.RoleID, r.RoleID) || !superseded(old.State) {
 			continue
 		}
+		if old.Group != 0 && old.Group != r.Group {
+			c.supersedeGroup(ctx, old, r) // an older multi-role request gives way as a whole
+			continue
+		}
 		_, err := c.update(ctx, old.ID, c.event(a, "request.cancelled", fmt.Sprintf("superseded by #%d", r.ID)), func(x *store.Request) error {
 			if !superseded(x.State) || unsettledActivation(*x) {
 				return store.ErrNoChange

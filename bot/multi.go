@@ -187,7 +187,9 @@ func (c *Core) endGroup(ctx context.Context, head uint64, state store.State, cod
 		if n == 0 {
 			return store.ErrNoChange
 		}
-		out.tell(*rs[0], Message{Kind: KindResult, Text: text})
+		if text != "" {
+			out.tell(*rs[0], Message{Kind: KindResult, Text: text})
+		}
 		out.cards(*rs[0])
 		return nil
 	})
@@ -1031,4 +1033,26 @@ func (c *Core) expireGroup(ctx context.Context, head uint64, now time.Time) erro
 		return nil
 	}
 	return err
+}
+
+// supersedeGroup cancels an older multi-role request, still waiting for its requester, that a new
+// request r names one of the roles of: the whole of it, so that no role of it is activated later
+// by a sign-in on its old link. The requester is told, as the other roles go with it.
+func (c *Core) supersedeGroup(ctx context.Context, old, r store.Request) {
+	rs, err := c.store.GroupRequests(old.Group)
+	if err != nil {
+		c.log.Error("reading a multi-role request", "request_id", old.ID, "err", err)
+		return
+	}
+	if slices.ContainsFunc(rs, func(x store.Request) bool { return !superseded(x.State) && !x.State.Terminal() }) {
+		return // part of it is past its requester (approval, activation): it stays
+	}
+	text := fmt.Sprintf("Your earlier request #%d for %s is replaced by #%d; ask again for any of its other roles you still need.", old.Group, c.groupRoles(rs), r.ID)
+	why := map[uint64]string{}
+	for _, x := range rs {
+		why[x.ID] = fmt.Sprintf("superseded by #%d", r.ID)
+	}
+	if err := c.endGroup(ctx, old.Group, store.StateCancelled, "superseded", why, text); err != nil {
+		c.log.Error("superseding a multi-role request", "request_id", old.Group, "by", r.ID, "err", err)
+	}
 }
