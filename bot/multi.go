@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"regexp"
 	"slices"
 	"strings"
 	"time"
@@ -64,6 +65,10 @@ func (c *Core) acceptGroup(a Actor, cmd policy.Command, once Once) (Job, error) 
 			if dec.Problem != nil {
 				why = strings.TrimSuffix(dec.Problem.Message, ".") + "."
 			}
+			if m := offerRe.FindStringSubmatchIndex(why); m != nil && dec.Problem.Offer > 0 {
+				// "… at most 8h — use 8h?" offers a click a multi-role request does not have.
+				return answer(fmt.Sprintf("Nothing was requested: %s; ask again for %s or less.", why[:m[0]], why[m[2]:m[3]]), KindError)
+			}
 			return answer(fmt.Sprintf("Nothing was requested: %s %s", why, againWithout(cmd.Roles, role)), KindError)
 		}
 		need = max(need, dec.Approvals)
@@ -122,6 +127,9 @@ func (c *Core) acceptGroup(a Actor, cmd policy.Command, once Once) (Job, error) 
 		return c.proceedGroup(ctx, head)
 	}, nil
 }
+
+// offerRe is the end of a decision's offer: " — use 8h?".
+var offerRe = regexp.MustCompile(` — use (\S+)\?\.?$`)
 
 // againWithout is the advice after one role of a multi-role request stopped it.
 func againWithout(roles []*policy.Role, bad *policy.Role) string {
