@@ -186,6 +186,9 @@ func TestExtensionIntentNotShownYet(t *testing.T) {
 	if got.Write == nil || got.Write.Action != store.WriteExtend || got.Extension == nil || got.Extension.By != time.Hour {
 		t.Fatalf("after reconciling a follow-up PIM does not show yet: write %+v, extension %+v; want the intent kept, looked at again later", got.Write, got.Extension)
 	}
+	if !got.Write.Retry.Before(w.clock.now().Add(45 * time.Second)) {
+		t.Errorf("looked at again at %v, want by the next sweep (within a minute)", got.Write.Retry)
+	}
 }
 
 // `done` withdraws the follow-ups an Elevate version before store.Extension scheduled in PIM

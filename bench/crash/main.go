@@ -68,7 +68,7 @@ func main() {
 	bin := flag.String("bin", "", "elevate binary (built from this checkout when empty)")
 	seed := flag.Uint64("seed", uint64(time.Now().UnixNano()), "random seed (printed, to replay a run)")
 	latency := flag.Duration("graph-latency", 150*time.Millisecond, "how long every simulated Graph answer takes")
-	settle := flag.Duration("settle", 75*time.Second, "how long the last server runs before the checks (its minute sweep must run)")
+	settle := flag.Duration("settle", 150*time.Second, "how long the last server runs before the checks (two minute sweeps must run: a write PIM does not show yet is looked at again by the next)")
 	lost := flag.Int("lost-answers", 20, "chat.postMessage calls whose answer the fake Slack loses after posting, at random moments")
 	flag.Parse()
 	if err := run(*requests, *kills, *lost, *bin, *seed, *latency, *settle); err != nil {
