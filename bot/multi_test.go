@@ -259,3 +259,32 @@ func TestMultiRoleSuperseded(t *testing.T) {
 		t.Errorf("told %d times of the replacement: %q", n, w.rec.to("dave"))
 	}
 }
+
+// `cancel` withdraws every role of a pending multi-role request, with one answer, and the card
+// says so.
+func TestMultiRoleCancel(t *testing.T) {
+	cfg := onCallConfig + `
+  - name: SharePoint Administrator
+    approval:
+      approvers: [bob@contoso.example]
+`
+	w := newWorld(t, setup{config: []byte(cfg)})
+	w.say("dave", "exchange,sharepoint 1h fixing mail flow")
+	w.signIn("dave")
+	w.core.Wait()
+	before := len(w.rec.to("dave"))
+	w.say("dave", "cancel")
+	w.core.Wait()
+	for _, r := range w.requests("dave") {
+		if r.State != store.StateCancelled {
+			t.Fatalf("#%d %s: %s", r.ID, r.RoleName, r.State)
+		}
+	}
+	if got := w.rec.to("dave")[before:]; len(got) != 1 {
+		t.Errorf("dave was told %d things, want one answer: %q", len(got), got)
+	}
+	card, ok := w.rec.latestCard(w.cfg.Channels.Approvals)
+	if !ok || !strings.Contains(card.Text, "Cancelled") || len(card.Buttons) != 0 {
+		t.Errorf("card after cancel: %q %+v", card.Text, card.Buttons)
+	}
+}
