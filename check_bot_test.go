@@ -8,6 +8,7 @@ import (
 	"crypto/x509"
 	"crypto/x509/pkix"
 	"encoding/pem"
+	"fmt"
 	"math/big"
 	"os"
 	"path/filepath"
@@ -48,6 +49,13 @@ func botCert(t *testing.T) (*x509.Certificate, string) {
 // TestCheckBotCredentialKinds: `elevate check` gets a real token through whichever credential
 // the bot is configured with, says which kind it is, and names the fix for that kind.
 func TestCheckBotCredentialKinds(t *testing.T) {
+	// Client ids no earlier run used: MSAL caches managed identity tokens process-wide.
+	fresh := func() string {
+		b := make([]byte, 6)
+		rand.Read(b)
+		return fmt.Sprintf("b07e0000-0000-4000-8000-%x", b)
+	}
+	msiID := fresh()
 	cert, certPath := botCert(t)
 	_, otherPath := botCert(t)
 	for _, c := range []struct {
@@ -68,12 +76,12 @@ func TestCheckBotCredentialKinds(t *testing.T) {
 			},
 			want: []string{"Bot Framework token: refused (AADSTS700027: Client assertion failed signature validation.)",
 				"The Bot Framework refused the bot's certificate (MICROSOFT_APP_CERTIFICATE_PATH): AADSTS700027", "Upload certificate"}},
-		{name: "managed identity", fake: teamstest.Options{ManagedIdentity: true},
+		{name: "managed identity", fake: teamstest.Options{ManagedIdentity: true, AppID: msiID},
 			env: func(f *teamstest.Server) map[string]string {
 				ep, hdr := f.ManagedIdentityEndpoint()
 				t.Setenv("IDENTITY_ENDPOINT", ep)
 				t.Setenv("IDENTITY_HEADER", hdr)
-				return map[string]string{"MICROSOFT_APP_TYPE": "UserAssignedMSI"}
+				return map[string]string{"MICROSOFT_APP_TYPE": "UserAssignedMSI", "MICROSOFT_APP_ID": msiID}
 			},
 			want: []string{"bot credential: managed identity, UserAssignedMSI", "with its managed identity"}},
 		{name: "managed identity not assigned", fake: teamstest.Options{}, fail: true,
@@ -81,8 +89,7 @@ func TestCheckBotCredentialKinds(t *testing.T) {
 				ep, hdr := f.ManagedIdentityEndpoint()
 				t.Setenv("IDENTITY_ENDPOINT", ep)
 				t.Setenv("IDENTITY_HEADER", hdr)
-				// Another client id: MSAL caches managed identity tokens process-wide.
-				return map[string]string{"MICROSOFT_APP_TYPE": "UserAssignedMSI", "MICROSOFT_APP_ID": "b07e0000-0000-4000-8000-0000000000b3"}
+				return map[string]string{"MICROSOFT_APP_TYPE": "UserAssignedMSI", "MICROSOFT_APP_ID": fresh()}
 			},
 			want: []string{"Bot Framework token: refused (", "Unable to load the proper Managed Identity.", "Container App → Identity → User assigned"}},
 		{name: "managed identity with a secret set", fake: teamstest.Options{}, fail: true,
@@ -92,7 +99,10 @@ func TestCheckBotCredentialKinds(t *testing.T) {
 			want: []string{"The Teams bot's credential is not usable: teams: MICROSOFT_APP_TYPE=UserAssignedMSI authenticates as the managed identity"}},
 	} {
 		t.Run(c.name, func(t *testing.T) {
-			c.fake.AppID, c.fake.TenantID = checkBotID, checkBotTenant
+			if c.fake.AppID == "" {
+				c.fake.AppID = checkBotID
+			}
+			c.fake.TenantID = checkBotTenant
 			f := teamstest.New(c.fake)
 			defer f.Close()
 			env := map[string]string{"MICROSOFT_APP_ID": checkBotID, "BOTFRAMEWORK_TOKEN_URL": f.AuthorityHost() + checkBotTenant + "/oauth2/v2.0/token"}

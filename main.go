@@ -32,6 +32,7 @@ import (
 	"github.com/elevate-pim/elevate/demo"
 	"github.com/elevate-pim/elevate/examples"
 	"github.com/elevate-pim/elevate/graph"
+	"github.com/elevate-pim/elevate/lead"
 	"github.com/elevate-pim/elevate/metrics"
 	"github.com/elevate-pim/elevate/oncall"
 	"github.com/elevate-pim/elevate/policy"
@@ -229,6 +230,8 @@ func serve(parent context.Context, args []string, stdout, stderr io.Writer) erro
 	level := fs.String("log-level", os.Getenv("ELEVATE_LOG_LEVEL"), "log level: debug, info, warn or error (default $ELEVATE_LOG_LEVEL, else info)")
 	metricsAddr := fs.String("metrics-addr", os.Getenv("ELEVATE_METRICS_ADDR"), "serve /metrics on its own listener at this address, e.g. :9090 (default $ELEVATE_METRICS_ADDR; /metrics is not served when both are empty)")
 	metricsOnMain := fs.Bool("metrics-on-main", false, "also serve /metrics on the main listener (-listen), for platforms with a single port; keep it away from the internet")
+	leaseTTL := fs.Duration("leader-ttl", 5*time.Second, "with a PostgreSQL -db: how long the leader's lease lasts without a renewal (a standby takes over at most this plus -leader-renew after the leader dies)")
+	leaseRenew := fs.Duration("leader-renew", time.Second, "with a PostgreSQL -db: how often the leader renews its lease and a standby looks at it")
 	if err := parseFlags(fs, args, "serve -config FILE -db FILE [-listen ADDR] [flags]", stdout, stderr); err != nil {
 		return err
 	}
@@ -238,6 +241,10 @@ func serve(parent context.Context, args []string, stdout, stderr io.Writer) erro
 	if *backupDir != "" && isPostgresURL(*db) {
 		return usagef("-backup-dir copies a bbolt file; a PostgreSQL store is backed up by the server " +
 			"(Azure Database for PostgreSQL's point-in-time restore, or pg_dump)")
+	}
+	if *leaseTTL <= 0 || *leaseRenew <= 0 || 2**leaseRenew >= *leaseTTL {
+		// The leader must renew well within its own deadline (TTL less a margin of up to 1 s).
+		return usagef("-leader-renew (%s) must be positive and less than half of -leader-ttl (%s)", *leaseRenew, *leaseTTL)
 	}
 	lvl, err := logLevel(*level)
 	if err != nil {
@@ -255,17 +262,96 @@ func serve(parent context.Context, args []string, stdout, stderr io.Writer) erro
 	}
 	log.Debug("config loaded", "roles", len(cfg.Roles), "approvals_channel", cfg.Channels.Approvals,
 		"security_channel", cfg.Channels.Security, "redirect_url", cfg.Tenant.RedirectURL, "graph_url", cfg.Tenant.GraphURL)
-	s, err := openStore(ctx, *db)
+	// With PostgreSQL several processes may share the database: one leads and acts, the others
+	// wait (ha.go has the why). With bbolt this process leads at once; the file lock refuses a second.
+	var el *lead.Elector
+	var opt store.PostgresOptions
+	if isPostgresURL(*db) {
+		el = lead.New(*db, lead.Config{TTL: *leaseTTL, RenewEvery: *leaseRenew, Logger: log})
+		defer el.Close()
+		opt.Fence = el.Fence
+	}
+	s, err := openStoreWith(ctx, *db, opt)
 	if err != nil {
 		return err
 	}
+	graceful := true // a leader that stops on a signal hands its lease over (after the store closed)
+	defer func() {
+		if el != nil && graceful {
+			rctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+			defer cancel()
+			if err := el.Resign(rctx); err != nil {
+				log.Warn("leader election: could not hand the lease over; a standby takes over when it expires", "err", err)
+			}
+		}
+	}()
 	defer s.Close()
+	// The one listener: /healthz, /readyz and the public pages always; the rest (chat endpoints,
+	// the sign-in callback) only while this process leads and has started.
 	mux := http.NewServeMux()
+	outer := http.NewServeMux()
+	g8 := &gate{next: mux}
+	outer.Handle("/", g8)
+	outer.HandleFunc("GET /healthz", func(w http.ResponseWriter, _ *http.Request) { io.WriteString(w, "ok\n") })
+	outer.Handle("GET /readyz", g8.Ready())
+	outer.HandleFunc("GET /privacy", legalPage(privacyPage))
+	outer.HandleFunc("GET /terms", legalPage(termsPage))
 	met := metrics.New(func() (map[store.State]int, error) { return openCounts(s) })
 	met.SetBuild(metrics.ReadBuild(version))
+	if *metricsOnMain {
+		outer.Handle("GET /metrics", met.Handler())
+	}
 	checks := map[string]metrics.Check{
 		"store": func(context.Context) error { _, err := s.Request(0); return ignoreNotFound(err) },
 		"graph": met.GraphReachable,
+	}
+	srv := &http.Server{Addr: *listen, Handler: met.Middleware(outer), ReadHeaderTimeout: 10 * time.Second}
+	errc := make(chan error, 1)
+	listening := false
+	startListener := func() {
+		listening = true
+		go func() { errc <- srv.ListenAndServe() }()
+	}
+	if *metricsAddr != "" {
+		// Its own listener: scrapers reach it, the public listener never shows it.
+		ml, err := net.Listen("tcp", *metricsAddr)
+		if err != nil {
+			return fmt.Errorf("-metrics-addr: %w", err)
+		}
+		mm := http.NewServeMux()
+		mm.Handle("GET /metrics", met.Handler())
+		ms := &http.Server{Handler: mm, ReadHeaderTimeout: 10 * time.Second}
+		go func() { _ = ms.Serve(ml) }()
+		defer ms.Close()
+		log.Info("metrics listening", "addr", ml.Addr().String())
+	} else if !*metricsOnMain {
+		log.Info("metrics not served: set -metrics-addr (or ELEVATE_METRICS_ADDR) to serve /metrics on its own listener")
+	}
+	leaderCtx := context.Background()
+	if el != nil {
+		// A standby answers probes at once (not ready) and waits for the lease.
+		startListener()
+		log.Info("listening as a standby; waiting for leadership", "addr", *listen, "holder", el.Holder(),
+			"leader_ttl", el.Config().TTL, "leader_renew", el.Config().RenewEvery)
+		if leaderCtx, err = campaign(ctx, el, errc); err != nil {
+			if parent.Err() != nil {
+				shut, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+				defer cancel()
+				_ = srv.Shutdown(shut)
+				log.Info("stopped as a standby")
+				return nil
+			}
+			return err
+		}
+		// Losing the lease stops everything at once: ctx is what every worker and adapter runs on.
+		context.AfterFunc(leaderCtx, func() { g8.close(); stop() })
+		checks["leader"] = func(context.Context) error {
+			if !el.Leading() {
+				return errors.New("this process no longer leads")
+			}
+			return nil
+		}
+		log.Info("leading: starting the chat adapters, schedules and workers", "holder", el.Holder())
 	}
 	graphHTTP := &http.Client{Transport: met.Transport(http.DefaultTransport.(*http.Transport).Clone()), Timeout: 100 * time.Second}
 	var g bot.Graph
@@ -350,16 +436,6 @@ func serve(parent context.Context, args []string, stdout, stderr io.Writer) erro
 		log.Warn("no chat platform configured: set SLACK_BOT_TOKEN and SLACK_SIGNING_SECRET, or MICROSOFT_APP_ID with the bot's credential (README → Teams)")
 	}
 	mux.Handle("/auth/callback", core.AuthCallback())
-	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, _ *http.Request) { io.WriteString(w, "ok\n") })
-	checksMu.Lock()
-	mux.Handle("GET /readyz", metrics.Ready(log, maps.Clone(checks)))
-	checksMu.Unlock()
-	if *metricsOnMain {
-		mux.Handle("GET /metrics", met.Handler())
-	}
-	mux.HandleFunc("GET /privacy", legalPage(privacyPage))
-	mux.HandleFunc("GET /terms", legalPage(termsPage))
-	srv := &http.Server{Addr: *listen, Handler: met.Middleware(mux), ReadHeaderTimeout: 10 * time.Second}
 	// What the previous process acknowledged but did not finish (PIM writes of unknown outcome,
 	// sign-in links that lived in its memory, approved requests never activated) is looked up
 	// in PIM and resumed now, then by every minute's sweep.
@@ -383,21 +459,6 @@ func serve(parent context.Context, args []string, stdout, stderr io.Writer) erro
 	if *backupDir != "" {
 		bg.Go(func() { backups(ctx, s, *backupDir, *backupEvery, log) })
 	}
-	if *metricsAddr != "" {
-		// Its own listener: scrapers reach it, the public listener never shows it.
-		ml, err := net.Listen("tcp", *metricsAddr)
-		if err != nil {
-			return fmt.Errorf("-metrics-addr: %w", err)
-		}
-		mm := http.NewServeMux()
-		mm.Handle("GET /metrics", met.Handler())
-		ms := &http.Server{Handler: mm, ReadHeaderTimeout: 10 * time.Second}
-		go func() { _ = ms.Serve(ml) }()
-		defer ms.Close()
-		log.Info("metrics listening", "addr", ml.Addr().String())
-	} else if !*metricsOnMain {
-		log.Info("metrics not served: set -metrics-addr (or ELEVATE_METRICS_ADDR) to serve /metrics on its own listener")
-	}
 	if *pprofAddr != "" {
 		if *pprofBlock {
 			runtime.SetBlockProfileRate(int((10 * time.Microsecond).Nanoseconds())) // one sample per 10 µs blocked, on average
@@ -412,13 +473,31 @@ func serve(parent context.Context, args []string, stdout, stderr io.Writer) erro
 		go func() { log.Info("pprof listening", "addr", *pprofAddr, "err", pps.ListenAndServe()) }()
 		defer pps.Close()
 	}
-	errc := make(chan error, 1)
-	go func() { errc <- srv.ListenAndServe() }()
+	checksMu.Lock()
+	g8.open(metrics.Ready(log, maps.Clone(checks)))
+	checksMu.Unlock()
+	if !listening {
+		startListener()
+	}
 	log.Info("listening", "addr", *listen, "chat", chats, "sandbox", *sandbox)
 	select {
 	case err := <-errc:
 		return err
 	case <-ctx.Done():
+	}
+	if leaderCtx.Err() != nil && parent.Err() == nil {
+		// Leadership lost: another process may lead already, so nothing more is done here (no
+		// last outbox pass, no drain: every write would be refused anyway). The process exits
+		// non-zero and its supervisor restarts it as a standby, as Kubernetes controllers do.
+		g8.close()
+		graceful = false
+		_ = srv.Close()
+		for _, d := range drains {
+			d.stop()
+		}
+		cause := context.Cause(leaderCtx)
+		log.Error("lost leadership: stopped acting; exiting so this process restarts as a standby", "cause", cause)
+		return fmt.Errorf("lost leadership: %w", cause)
 	}
 	// Graceful: stop taking requests and let handlers finish, then let the adapters' work
 	// after acknowledgements finish, then (deferred) the core's sign-in continuations and the

@@ -306,8 +306,9 @@ func (c *Core) followUpInPIM(ctx context.Context, r store.Request) (bool, time.T
 }
 
 // reconcileExtension settles a follow-up activation whose answer never came (a crash, a lost
-// answer, a timeout): PIM's instances say whether it is there; if not, the intent is dropped
-// and the sweep writes again while the grace period lasts.
+// answer, a timeout): PIM's instances say whether it is there; if not, and its intent is older
+// than the provisioning window (UsableTimeout), the intent is dropped and the sweep writes again
+// while the grace period lasts.
 func (c *Core) reconcileExtension(ctx context.Context, r store.Request) error {
 	found, end, err := c.followUpInPIM(ctx, r)
 	if err != nil {
@@ -318,13 +319,21 @@ func (c *Core) reconcileExtension(ctx context.Context, r store.Request) error {
 	if found {
 		return c.extended(ctx, r, end, "", "reconciled: the follow-up is in PIM")
 	}
+	if r.Write != nil && c.now().Sub(r.Write.At) < c.usable {
+		// Not shown, but PIM can take minutes to show a new activation: a follow-up written
+		// moments ago looks just like one never written. Look again later; past the
+		// provisioning window, absent means not there (as maybeNotShownYet judges activations).
+		return c.lookFailed(ctx, r, errNotShownYet, nil)
+	}
 	return c.clearWrite(ctx, r, "reconciled: the follow-up is not in PIM; written again at the next sweep")
 }
 
 // extended records that the follow-up is in force until end.
 func (c *Core) extended(ctx context.Context, r store.Request, end time.Time, graphRequestID, why string) error {
 	var by time.Duration
-	r, err := c.update(ctx, r.ID, systemEvent(c.now(), "request.extended", strings.TrimSpace(fmt.Sprintf("until=%s graph_request=%s %s", end.UTC().Format(time.RFC3339), graphRequestID, why))), func(x *store.Request) error {
+	// The requester's words and the cards go with the change (one transaction): a crash cannot
+	// record the extension and lose its news.
+	r, err := c.change(ctx, r.ID, systemEvent(c.now(), "request.extended", strings.TrimSpace(fmt.Sprintf("until=%s graph_request=%s %s", end.UTC().Format(time.RFC3339), graphRequestID, why))), func(x *store.Request, out *outbox) error {
 		if x.State != store.StateActive || x.Extension == nil || !end.After(x.EndsAt) {
 			return store.ErrNoChange
 		}
@@ -339,6 +348,9 @@ func (c *Core) extended(ctx context.Context, r store.Request, end time.Time, gra
 		}
 		x.EndsAt = end.UTC()
 		x.Duration += by
+		out.tell(*x, Message{Kind: KindResult, RequestID: x.ID, Text: fmt.Sprintf("%s is active again until %s: the extension you asked for, a new PIM activation of yours. It can take PIM a few minutes to apply it.",
+			x.RoleName, c.clock(x.EndsAt))})
+		out.cards(*x)
 		return nil
 	})
 	if errors.Is(err, store.ErrNoChange) {
@@ -348,15 +360,12 @@ func (c *Core) extended(ctx context.Context, r store.Request, end time.Time, gra
 		return err
 	}
 	c.log.Info("extended", "request_id", r.ID, "role", r.RoleName, "graph_request_id", graphRequestID)
-	c.tellUser(ctx, r, Message{Kind: KindResult, RequestID: r.ID, Text: fmt.Sprintf("%s is active again until %s: the extension you asked for, a new PIM activation of yours. It can take PIM a few minutes to apply it.",
-		r.RoleName, c.clock(r.EndsAt))})
-	c.refreshCards(ctx, r)
 	return nil
 }
 
 // dropFollowUp gives up r's follow-up and tells the requester why; the sweep ends r.
 func (c *Core) dropFollowUp(ctx context.Context, r store.Request, detail, words string, graphRequestIDs ...string) error {
-	r, err := c.update(ctx, r.ID, systemEvent(c.now(), "request.extension_dropped", detail), func(x *store.Request) error {
+	_, err := c.change(ctx, r.ID, systemEvent(c.now(), "request.extension_dropped", detail), func(x *store.Request, out *outbox) error {
 		if x.Extension == nil || (x.Extension.By == 0 && (x.Write == nil || x.Write.Action != store.WriteExtend)) {
 			return store.ErrNoChange
 		}
@@ -365,16 +374,13 @@ func (c *Core) dropFollowUp(ctx context.Context, r store.Request, detail, words 
 			x.Write = nil
 		}
 		x.Extension.Requests = append(x.Extension.Requests, graphRequestIDs...)
+		out.tell(*x, Message{Kind: KindResult, RequestID: x.ID, Text: words})
 		return nil
 	})
 	if errors.Is(err, store.ErrNoChange) {
 		return nil
 	}
-	if err != nil {
-		return err
-	}
-	c.tellUser(ctx, r, Message{Kind: KindResult, RequestID: r.ID, Text: words})
-	return nil
+	return err
 }
 
 // currentEnd is when PIM ends r's current activation (the latest end among the instances).

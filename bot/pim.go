@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"slices"
 	"strings"
 	"time"
 
@@ -483,20 +484,35 @@ func (c *Core) doneRequest(ctx context.Context, a Actor, r store.Request) error 
 	}
 	ext := c.extension(r.ID)
 	role, group := c.isGroup(r)
+	var withdrawn []string
 	for _, next := range ext.Scheduled {
-		var err error
-		if group {
-			err = pg.CancelGroupRequest(ctx, tok, next)
-		} else {
-			err = pg.CancelRoleRequest(ctx, tok, next)
+		if r.Extension != nil && slices.Contains(r.Extension.Withdrawn, next) {
+			continue
 		}
+		err := c.pimCall(ctx, func(ctx context.Context) error {
+			if group {
+				return pg.CancelGroupRequest(ctx, tok, next)
+			}
+			return pg.CancelRoleRequest(ctx, tok, next)
+		})
 		if err != nil && !errors.Is(err, graph.ErrNotFound) {
 			c.log.Warn("cancelling a scheduled extension", "request_id", r.ID, "graph_request_id", next, "err", err)
+			continue
 		}
+		withdrawn = append(withdrawn, next)
 	}
-	if len(ext.Scheduled) > 0 {
-		ext.Scheduled = nil
-		c.saveExtension(r.ID, ext)
+	if len(withdrawn) > 0 {
+		// Recorded in the request's own transaction, with its audit record.
+		r, err = c.update(ctx, r.ID, c.event(a, "request.extension_withdrawn", strings.Join(withdrawn, ",")), func(x *store.Request) error {
+			if x.Extension == nil {
+				x.Extension = &store.Extension{}
+			}
+			x.Extension.Withdrawn = append(x.Extension.Withdrawn, withdrawn...)
+			return nil
+		})
+		if err != nil {
+			return err
+		}
 	}
 	err = c.pimCall(ctx, func(ctx context.Context) error {
 		var err error
@@ -593,13 +609,6 @@ func (c *Core) extension(id uint64) extensionState {
 		_ = json.Unmarshal(b, &e)
 	}
 	return e
-}
-
-func (c *Core) saveExtension(id uint64, e extensionState) {
-	b, _ := json.Marshal(e)
-	if err := c.store.SetCursor(extensionKey(id), b); err != nil {
-		c.log.Error("saving extension state", "request_id", id, "err", err)
-	}
 }
 
 // cancelPIM withdraws a request waiting for PIM's own approval, in PIM, with the requester's token.

@@ -3,12 +3,14 @@ package bot_test
 import (
 	"context"
 	"errors"
+	"fmt"
 	"sync/atomic"
 	"testing"
 	"time"
 
 	"github.com/elevate-pim/elevate/bot"
 	"github.com/elevate-pim/elevate/graph"
+	"github.com/elevate-pim/elevate/graph/graphtest"
 	"github.com/elevate-pim/elevate/store"
 )
 
@@ -139,5 +141,123 @@ func TestReminderDMsWithTheReminder(t *testing.T) {
 	}
 	if got := w.request(r.ID); got.Reminders != 1 {
 		t.Errorf("reminders recorded: %d, want 1", got.Reminders)
+	}
+}
+
+// A follow-up activation (`extend`) whose answer was lost moments ago, which PIM does not show
+// yet: that is not "not in PIM". Elevate keeps the intent and looks again later instead of
+// clearing it, which would have the sweep write the follow-up a second time.
+func TestExtensionIntentNotShownYet(t *testing.T) {
+	w := newWorld(t, setup{activationDelay: 10 * time.Minute})
+	upn := "alice@" + w.domain
+	alice := w.tenant.UserID(upn)
+	raw, err := w.tenant.UserToken(upn)
+	if err != nil {
+		t.Fatal(err)
+	}
+	g, err := graph.New(graph.Config{GraphURL: w.tenant.GraphURL(), AuthorityHost: w.tenant.AuthorityURL(), TenantID: w.tenant.TenantID(),
+		ClientID: w.tenant.ClientID(), ClientSecret: w.tenant.ClientSecret(), RedirectURL: "http://127.0.0.1/auth/callback", HTTPClient: w.tenant.HTTPClient()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	// The follow-up went through (alice's own selfActivate), and PIM takes 10 minutes to show it.
+	if _, err := g.Activate(context.Background(), graph.UserToken{AccessToken: raw, UserID: alice, UPN: upn},
+		graph.ActivationRequest{UserID: alice, RoleID: graphtest.RoleExchangeAdministrator, Duration: time.Hour, Justification: "mail flow"}); err != nil {
+		t.Fatal(err)
+	}
+	if as, err := g.ActiveAssignments(context.Background(), alice); err != nil || len(as) != 0 {
+		t.Fatalf("PIM shows the follow-up already (%v, %v): the test proves nothing", as, err)
+	}
+	now := w.clock.now().UTC()
+	r, err := w.store.CreateRequest(store.Request{Platform: "test", ChatUser: "alice", UserID: alice, UPN: upn,
+		RoleID: graphtest.RoleExchangeAdministrator, RoleName: "Exchange Administrator", Duration: time.Hour, Justification: "mail flow",
+		State: store.StateActive, ActivatedAt: now.Add(-time.Hour), EndsAt: now.Add(-time.Second),
+		Extension: &store.Extension{By: time.Hour, ConsentAt: now.Add(-30 * time.Minute)},
+		Write:     &store.Write{Action: store.WriteExtend, At: now, Start: now, By: alice, Attempts: 1, Unknown: true}},
+		store.AuditRecord{Actor: "test", Action: "request.extending"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := w.core.Reconcile(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	w.core.Wait()
+	got := w.request(r.ID)
+	if got.Write == nil || got.Write.Action != store.WriteExtend || got.Extension == nil || got.Extension.By != time.Hour {
+		t.Fatalf("after reconciling a follow-up PIM does not show yet: write %+v, extension %+v; want the intent kept, looked at again later", got.Write, got.Extension)
+	}
+	if !got.Write.Retry.Before(w.clock.now().Add(45 * time.Second)) {
+		t.Errorf("looked at again at %v, want by the next sweep (within a minute)", got.Write.Retry)
+	}
+}
+
+// `done` withdraws the follow-ups an Elevate version before store.Extension scheduled in PIM
+// (kept in a store cursor) and records that in the request's own transaction, with an audit
+// record, not in a cursor written apart from it.
+func TestDoneRecordsWithdrawnFollowUps(t *testing.T) {
+	w := newWorld(t, setup{})
+	w.say("alice", "exchange 1h mail flow")
+	w.signIn("alice")
+	r := w.only("alice")
+	if r.State != store.StateActive {
+		t.Fatalf("state %s", r.State)
+	}
+	// What the older version left: a follow-up scheduled in PIM (gone there since).
+	if err := w.store.SetCursor(fmt.Sprintf("extension/%d", r.ID), []byte(`{"used":3600000000000,"scheduled":["legacy-follow-up"]}`)); err != nil {
+		t.Fatal(err)
+	}
+	w.clock.advance(6 * time.Minute)
+	w.tenant.Advance(6 * time.Minute)
+	w.say("alice", "done")
+	if got := w.request(r.ID); got.State != store.StateEnded {
+		w.signIn("alice")
+	}
+	got := w.request(r.ID)
+	if got.State != store.StateEnded {
+		t.Fatalf("after done: %s (%q)", got.State, w.rec.lastTo("alice"))
+	}
+	if got.Extension == nil || len(got.Extension.Withdrawn) != 1 || got.Extension.Withdrawn[0] != "legacy-follow-up" {
+		t.Errorf("the request records %+v, want the withdrawn follow-up", got.Extension)
+	}
+	if !w.audited(r.ID, "request.extension_withdrawn") {
+		t.Error("no request.extension_withdrawn audit record")
+	}
+}
+
+// A multi-role request acknowledged in received whose job never ran is resumed as one, from its
+// first item: one sign-in link for all its roles (the token died with the process), not one per
+// role, and nothing left to expire unseen.
+func TestMultiRoleReceivedIsResumed(t *testing.T) {
+	w := newWorld(t, setup{})
+	upn := "dave@" + w.domain
+	dave := w.tenant.UserID(upn)
+	now := w.clock.now().UTC()
+	var items []store.Request
+	for _, role := range []struct{ id, name string }{{graphtest.RoleExchangeAdministrator, "Exchange Administrator"}, {graphtest.RoleSharePointAdministrator, "SharePoint Administrator"}} {
+		items = append(items, store.Request{Platform: "test", ChatUser: "dave", ChatName: "dave", UserID: dave, UPN: upn, RoleID: role.id, RoleName: role.name,
+			Duration: time.Hour, Justification: "site migration", State: store.StateReceived, CreatedAt: now, ExpiresAt: now.Add(time.Hour)})
+	}
+	// As Accept stores them when dave holds a fresh sign-in; the job that follows never runs.
+	items, err := w.store.CreateRequestsOnce(items, []store.AuditRecord{{Actor: "test:dave", Action: "request.created"}}, store.Once{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	w.clock.advance(2 * time.Minute)
+	w.restart()
+	w.minute()
+	if n := w.told("dave", "Sign in with your Microsoft account"); n != 1 {
+		t.Fatalf("dave was asked to sign in %d times, want once for both roles: %q", n, w.rec.to("dave"))
+	}
+	for _, r := range items {
+		if got := w.request(r.ID); got.State != store.StateAwaitingSignIn {
+			t.Fatalf("#%d %s after the restart: %s; want awaiting_sign_in", r.ID, r.RoleName, got.State)
+		}
+	}
+	w.signIn("dave")
+	w.core.Wait()
+	for _, r := range items {
+		if got := w.request(r.ID); got.State != store.StateActive {
+			t.Fatalf("#%d %s after the sign-in: %s (%s)", r.ID, r.RoleName, got.State, got.FailureMessage)
+		}
 	}
 }

@@ -3,6 +3,7 @@ package bot
 import (
 	"context"
 	"errors"
+	"fmt"
 	"slices"
 	"strings"
 	"time"
@@ -162,6 +163,9 @@ func (c *Core) CheckForm(a Actor, f Form) map[string]string {
 		errs[FieldRole] = "This chat account is linked to a different Microsoft account; ask your security team."
 		return errs
 	}
+	if len(cmd.Roles) > 1 {
+		return c.checkFormRoles(cmd, who, errs)
+	}
 	dec := c.cfg.Decide(cmd, who, c.now())
 	if !dec.Allowed && dec.Problem != nil {
 		errs[formField(dec.Problem.Code)] = dec.Problem.Message
@@ -206,12 +210,25 @@ func (c *Core) formCommand(f Form) (policy.Command, error) {
 
 // formText turns the form into the command the user could have typed, so the form and the
 // command line share one grammar.
+//
+// Role may name several roles separated by commas (a multi-select: "exchange,sharepoint"): the
+// request is then one for all of them, as `/elevate exchange,sharepoint …` is.
 func (c *Core) formText(f Form) (string, error) {
-	role, err := c.cfg.Role(strings.TrimSpace(f.Role))
-	if err != nil {
-		return "", err
+	var ids []string
+	for _, name := range strings.Split(f.Role, ",") {
+		if strings.TrimSpace(name) == "" && strings.Contains(f.Role, ",") {
+			continue
+		}
+		role, err := c.cfg.Role(strings.TrimSpace(name))
+		if err != nil {
+			return "", err
+		}
+		ids = append(ids, role.TemplateID)
 	}
-	parts := []string{role.TemplateID}
+	if len(ids) > policy.MaxRoles {
+		return "", &policy.Error{Code: policy.CodeTooManyRoles, Message: fmt.Sprintf("Pick at most %d roles for one request.", policy.MaxRoles)}
+	}
+	parts := []string{strings.Join(ids, ",")}
 	if d := strings.TrimSpace(f.Duration); d != "" {
 		if _, err := policy.ParseDuration(d); err != nil || len(strings.Fields(d)) != 1 {
 			return "", &policy.Error{Code: policy.CodeBadDuration, Message: "Write the duration like 30m, 4h or 1h30m."}
@@ -230,7 +247,7 @@ func (c *Core) formText(f Form) (string, error) {
 
 func formField(code string) string {
 	switch code {
-	case policy.CodeUnknownRole, policy.CodeRoleDisabled, policy.CodeMissingRole, policy.CodeBreakGlass, policy.CodeNoApprovers, policy.CodeContractEnded:
+	case policy.CodeUnknownRole, policy.CodeRoleDisabled, policy.CodeMissingRole, policy.CodeTooManyRoles, policy.CodeRoleList, policy.CodeBreakGlass, policy.CodeNoApprovers, policy.CodeContractEnded:
 		return FieldRole
 	case policy.CodeBadDuration, policy.CodeMissingDuration, policy.CodeTooLong, policy.CodeTooShort, policy.CodeContractCap:
 		return FieldDuration
@@ -238,4 +255,29 @@ func formField(code string) string {
 		return FieldTicket
 	}
 	return FieldJustification
+}
+
+// checkFormRoles is CheckForm for a form naming several roles: each role is decided as if asked
+// alone; a field's error names the role it is about.
+func (c *Core) checkFormRoles(cmd policy.Command, who policy.Requester, errs map[string]string) map[string]string {
+	ctx, cancel := context.WithTimeout(context.Background(), time.Second)
+	defer cancel()
+	for _, role := range cmd.Roles {
+		one := cmd
+		one.Role, one.Roles = role, nil
+		dec := c.cfg.Decide(one, who, c.now())
+		if !dec.Allowed && dec.Problem != nil {
+			if f := formField(dec.Problem.Code); errs[f] == "" {
+				errs[f] = dec.Problem.Message
+				if !strings.Contains(errs[f], role.Name) {
+					errs[f] = role.Name + ": " + errs[f]
+				}
+			}
+			continue
+		}
+		if pm := c.pimMax(ctx, role); pm > 0 && dec.Duration > pm && errs[FieldDuration] == "" {
+			errs[FieldDuration] = limitWords(role, pm, true)
+		}
+	}
+	return errs
 }

@@ -126,6 +126,9 @@ type Extension struct {
 	ConsentAt time.Time     `json:"consent_at,omitzero"` // when the requester asked for it
 	AskedAt   time.Time     `json:"asked_at,omitzero"`   // when the requester was sent a sign-in link for it
 	Requests  []string      `json:"requests,omitempty"`  // PIM request ids of the follow-ups Elevate made
+	// Withdrawn are PIM request ids of follow-ups scheduled by Elevate versions before Extension
+	// (kept in a store cursor) that `done` withdrew in PIM.
+	Withdrawn []string `json:"withdrawn,omitempty"`
 }
 
 // Write is a PIM write Elevate has committed to make for a request: its intent, stored (with its

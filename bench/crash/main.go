@@ -7,7 +7,10 @@
 //   - Elevate's active elevations are exactly PIM's activated assignments;
 //   - PIM activated no request twice (PIM's own requests, by the marker in the justification);
 //   - every approval card in the channel shows its request as it is (approvals, buttons), once;
+//   - no chat post was delivered twice (each carries its outbox key in Slack message metadata);
 //   - the chat outbox is empty, and the audit chain verifies.
+//
+// It prints each assertion's result.
 //
 // It exits non-zero on any problem.
 //
@@ -16,7 +19,8 @@
 // It runs `elevate serve -sandbox -sandbox-state FILE` (the simulated tenant keeps its PIM state
 // in FILE, so it survives the kills and a double write stays visible) with a fake Slack Web API in
 // this process. Four users send commands concurrently — requests, sign-ins, approvals of each
-// other's Exchange requests, `done` and `extend` — while a killer kills and restarts the server.
+// other's Exchange requests, `done` and `extend` — while a killer kills and restarts the server
+// and the fake Slack loses the answers of some posts it made (-lost-answers).
 package main
 
 import (
@@ -64,9 +68,10 @@ func main() {
 	bin := flag.String("bin", "", "elevate binary (built from this checkout when empty)")
 	seed := flag.Uint64("seed", uint64(time.Now().UnixNano()), "random seed (printed, to replay a run)")
 	latency := flag.Duration("graph-latency", 150*time.Millisecond, "how long every simulated Graph answer takes")
-	settle := flag.Duration("settle", 75*time.Second, "how long the last server runs before the checks (its minute sweep must run)")
+	settle := flag.Duration("settle", 150*time.Second, "how long the last server runs before the checks (two minute sweeps must run: a write PIM does not show yet is looked at again by the next)")
+	lost := flag.Int("lost-answers", 20, "chat.postMessage calls whose answer the fake Slack loses after posting, at random moments")
 	flag.Parse()
-	if err := run(*requests, *kills, *bin, *seed, *latency, *settle); err != nil {
+	if err := run(*requests, *kills, *lost, *bin, *seed, *latency, *settle); err != nil {
 		fmt.Fprintln(os.Stderr, "crash:", err)
 		os.Exit(1)
 	}
@@ -165,7 +170,7 @@ func (st *stats) killedAfter(i int) bool {
 	return false
 }
 
-func run(n, kills int, bin string, seed uint64, latency, settle time.Duration) error {
+func run(n, kills, lost int, bin string, seed uint64, latency, settle time.Duration) error {
 	fmt.Printf("seed %d\n", seed)
 	dir, err := os.MkdirTemp("", "elevate-crash-")
 	if err != nil {
@@ -235,6 +240,19 @@ func run(n, kills int, bin string, seed uint64, latency, settle time.Duration) e
 	killRNG := rand.New(rand.NewPCG(seed, seed^0xdead))
 	sendersDone := make(chan struct{})
 	go func() { senders.Wait(); close(sendersDone) }()
+	// Meanwhile Slack loses the answers of some posts it made: the outbox must find them in the
+	// history instead of posting them again.
+	loseRNG := rand.New(rand.NewPCG(seed, seed^0x1057))
+	go func() {
+		for range lost {
+			select {
+			case <-sendersDone:
+				return
+			case <-time.After(time.Duration(200+loseRNG.IntN(1800)) * time.Millisecond):
+			}
+			fake.LoseAnswer("chat.postMessage", "")
+		}
+	}()
 	killed := 0
 	for killed < kills {
 		select {
@@ -405,10 +423,21 @@ func check(srv *server, fake *slacktest.Server, st *stats, n, killed, queued int
 	if err != nil {
 		return err
 	}
-	var problems []string
-	problem := func(format string, args ...any) { problems = append(problems, fmt.Sprintf(format, args...)) }
+	// Each assertion's problems, in the order the assertions are checked.
+	var (
+		problems   []string
+		assertions []string
+		failed     = map[string]int{}
+		current    string
+	)
+	assert := func(name string) { current = name; assertions = append(assertions, name) }
+	problem := func(format string, args ...any) {
+		problems = append(problems, fmt.Sprintf(format, args...))
+		failed[current]++
+	}
 
 	// Every acknowledged request stored once.
+	assert("every acknowledged request stored once")
 	byText := map[int]int{}
 	byID := map[uint64]store.Request{}
 	states := map[store.State]int{}
@@ -419,7 +448,9 @@ func check(srv *server, fake *slacktest.Server, st *stats, n, killed, queued int
 			k, _ := strconv.Atoi(m[1])
 			byText[k]++
 		}
-		// Nothing left in flight, nothing pending past its deadline.
+	}
+	assert("no request in flight (activating, a PIM write of unknown outcome) or pending past its deadline")
+	for _, r := range rs {
 		switch {
 		case r.State == store.StateActivating:
 			problem("request #%d is still activating (%s)", r.ID, r.UpdatedAt.Format(time.TimeOnly))
@@ -429,6 +460,7 @@ func check(srv *server, fake *slacktest.Server, st *stats, n, killed, queued int
 			problem("request #%d is %s, %s past its deadline", r.ID, r.State, now.Sub(r.ExpiresAt).Round(time.Second))
 		}
 	}
+	assert("every acknowledged request stored once")
 	// A request refused at once (a duplicate of one the user has open) is acknowledged and
 	// answered, not stored; the answer goes through the command's response_url.
 	refused := map[int]bool{}
@@ -463,6 +495,7 @@ func check(srv *server, fake *slacktest.Server, st *stats, n, killed, queued int
 
 	// Elevate's active set is PIM's: (user, role) pairs, leaving out what ends within the
 	// tolerance of the sweep.
+	assert("Elevate's active set equal to PIM's active assignments")
 	near := func(t time.Time) bool { d := t.Sub(now); return d > -90*time.Second && d < 90*time.Second }
 	elevate := map[string]uint64{}
 	for _, r := range rs {
@@ -502,6 +535,7 @@ func check(srv *server, fake *slacktest.Server, st *stats, n, killed, queued int
 
 	// PIM activated no request twice: its own selfActivate requests (not extensions' scheduled
 	// follow-ups) that it granted, by the request's marker.
+	assert("no request activated twice (in PIM, or recorded active twice)")
 	granted := map[string]int{}
 	for _, q := range pim.Requests {
 		if q.Action != "selfActivate" || q.StartGiven && q.Start.After(q.Created.Add(time.Second)) {
@@ -539,6 +573,7 @@ func check(srv *server, fake *slacktest.Server, st *stats, n, killed, queued int
 	}
 
 	// Every card shows its request as it is, and each request has one card at most.
+	assert("every card's final text matches its request; one card per request")
 	cards := map[uint64]int{}
 	for _, m := range fake.InChannel("C0APPROVALS") {
 		c := cardRE.FindStringSubmatch(m.Plain())
@@ -578,7 +613,29 @@ func check(srv *server, fake *slacktest.Server, st *stats, n, killed, queued int
 		}
 	}
 
+	// No post made twice: every outbox post carries its key in Slack message metadata; two
+	// messages with one key are one delivery made twice (a lost answer posted again).
+	assert("no chat post delivered twice (by its outbox key)")
+	keys := map[string]int{}
+	for _, m := range fake.Messages() {
+		var md struct {
+			EventPayload map[string]any `json:"event_payload"`
+		}
+		if len(m.Metadata) == 0 || json.Unmarshal(m.Metadata, &md) != nil {
+			continue
+		}
+		if k, _ := md.EventPayload["outbox_key"].(string); k != "" {
+			keys[m.Channel+" "+k]++
+		}
+	}
+	for k, c := range keys {
+		if c > 1 {
+			problem("%s posted %d times", k, c)
+		}
+	}
+
 	// The outbox is empty and the audit chain verifies.
+	assert("outbox empty")
 	depth, oldest, err := db.OutboxStats()
 	if err != nil {
 		return err
@@ -592,6 +649,7 @@ func check(srv *server, fake *slacktest.Server, st *stats, n, killed, queued int
 				it.NextAt.Format(time.TimeOnly), it.After, it.Run, it.LastError)
 		}
 	}
+	assert("audit chain verifies")
 	nAudit, verr := db.VerifyAudit()
 	if verr != nil {
 		problem("audit chain: %v", verr)
@@ -600,7 +658,31 @@ func check(srv *server, fake *slacktest.Server, st *stats, n, killed, queued int
 	fmt.Printf("| sent | acknowledged requests | done / extend / approve | kills (restarts) | in store | sign-ins (failed) | PIM activations | cards | audit records | problems |\n|---|---|---|---|---|---|---|---|---|---|\n")
 	fmt.Printf("| %d | %d | %d / %d / %d | %d (%d) | %d | %d (%d) | %d | %d | %d | %d |\n", st.sent, len(st.acked), st.dones, st.extends, st.approves,
 		killed, srv.starts-1, len(rs), st.signIns, st.signInFails, activations, len(cards), nAudit, len(problems))
+	srv.mu.Lock()
+	found := strings.Count(srv.logs.String(), "outbox post was already delivered")
+	srv.mu.Unlock()
 	fmt.Printf("states: %v\nrefused as duplicates: %d; refused with the answer lost in a kill: %d\n", states, len(refused), lostAnswers)
+	lostPosts := 0
+	for _, c := range fake.Calls() {
+		if c.Method == "chat.postMessage" && c.Status == 0 {
+			lostPosts++
+		}
+	}
+	fmt.Printf("posts with an outbox key: %d; post answers lost by Slack: %d; conversations.history look-ups: %d; posts found there instead of posted again: %d\n",
+		len(keys), lostPosts, fake.CallCount("conversations.history"), found)
+	fmt.Printf("\n| assertion | result |\n|---|---|\n")
+	seen := map[string]bool{}
+	for _, a := range assertions {
+		if seen[a] {
+			continue
+		}
+		seen[a] = true
+		if failed[a] == 0 {
+			fmt.Printf("| %s | ok |\n", a)
+		} else {
+			fmt.Printf("| %s | **%d problem(s)** |\n", a, failed[a])
+		}
+	}
 	for _, p := range problems {
 		fmt.Println("PROBLEM:", p)
 	}

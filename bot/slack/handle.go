@@ -286,7 +286,14 @@ func formOf(st *slackapi.ViewState) bot.Form {
 	role := ""
 	if st != nil {
 		if v, ok := st.Values[bot.FieldRole][bot.FieldRole]; ok {
-			role = v.SelectedOption.Value
+			role = v.SelectedOption.Value // a single select (a modal opened before multi-select)
+			var picked []string
+			for _, o := range v.SelectedOptions {
+				picked = append(picked, o.Value)
+			}
+			if len(picked) > 0 {
+				role = strings.Join(picked, ",")
+			}
 		}
 	}
 	return bot.Form{

@@ -312,7 +312,11 @@ func (e *env) submit(user string, v slacktest.View, values map[string]string) ma
 	state := map[string]any{}
 	for block, val := range values {
 		if block == bot.FieldRole {
-			state[block] = map[string]any{block: map[string]any{"type": "static_select", "selected_option": map[string]any{"value": val, "text": map[string]any{"type": "plain_text", "text": val}}}}
+			var picked []any
+			for _, v := range strings.Split(val, ",") {
+				picked = append(picked, map[string]any{"value": v, "text": map[string]any{"type": "plain_text", "text": v}})
+			}
+			state[block] = map[string]any{block: map[string]any{"type": "multi_static_select", "selected_options": picked}}
 			continue
 		}
 		state[block] = map[string]any{block: map[string]any{"type": "plain_text_input", "value": val}}

@@ -230,6 +230,9 @@ func TestRequestModal(t *testing.T) {
 				{"no justification", map[string]string{"role": "exchange", "duration": "1h"}, "justification", ""},
 				{"no ticket", map[string]string{"role": "ga", "duration": "1h", "justification": "restore"}, "ticket", ""},
 				{"unknown role", map[string]string{"role": "nope", "duration": "1h", "justification": "x y"}, "role", ""},
+				// Several roles picked: each is decided as if asked alone, the error names the role.
+				{"one of two roles too long", map[string]string{"role": "exchange,sharepoint", "duration": "4h", "justification": "mail flow"}, "duration", "SharePoint Administrator allows at most 2h"},
+				{"six roles", map[string]string{"role": "exchange,sharepoint,teams,intune,user,helpdesk", "duration": "1h", "justification": "x y"}, "role", "at most 5 roles"},
 			}
 			for _, c := range cases {
 				t.Run(c.name, func(t *testing.T) {
@@ -263,6 +266,25 @@ func TestRequestModal(t *testing.T) {
 			wantContains(t, e.last(t, "dave"), "Sign in")
 			e.signIn(t, "dave")
 			wantContains(t, e.last(t, "dave"), "usable now")
+
+			// Two roles picked in the multi-select: one request for both.
+			e.command(t, "dave", general, "")
+			e.settle()
+			views = e.fake.Views()
+			v = views[len(views)-1]
+			if !strings.Contains(string(v.JSON), `"multi_static_select"`) || !strings.Contains(string(v.JSON), `"max_selected_items":5`) {
+				t.Fatalf("the form's role field is not a multi-select of at most 5: %s", v.JSON)
+			}
+			out = e.interact(t, e.submit("dave", v, map[string]string{"role": "sharepoint,tier1", "duration": "1h", "justification": "restore the intranet"}))
+			if len(out) != 0 {
+				t.Fatalf("a good form with two roles was answered %s", out)
+			}
+			e.settle()
+			rs = e.requests(t)
+			if len(rs) != 3 || rs[1].RoleName != "SharePoint Administrator" || rs[2].RoleName != "Tier1 Admins" || rs[2].Group != rs[1].ID || rs[1].Justification != "restore the intranet" {
+				t.Fatalf("requests after the two-role form: %+v", rs)
+			}
+			wantContains(t, e.last(t, "dave"), "Sign in with your Microsoft account to activate SharePoint Administrator and Tier1 Admins for 1h")
 		})
 	}
 }

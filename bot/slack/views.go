@@ -95,9 +95,11 @@ func requestModal(choices []bot.RoleChoice, known bool, err error, role, md stri
 			initial = o
 		}
 	}
-	sel := slackapi.NewOptionsSelectBlockElement(slackapi.OptTypeStatic, plain("Pick a role"), bot.FieldRole, opts...)
+	// Several roles may be picked: one request for all of them (at most bot.MaxRoles).
+	sel := slackapi.NewOptionsMultiSelectBlockElement(slackapi.MultiOptTypeStatic, plain("Pick one or more roles"), bot.FieldRole, opts...).
+		WithMaxSelectedItems(bot.MaxRoles)
 	if initial != nil {
-		sel.InitialOption = initial
+		sel.InitialOptions = []*slackapi.OptionBlockObject{initial}
 	}
 	var blocks []slackapi.Block
 	if !known {

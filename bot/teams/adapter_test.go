@@ -278,6 +278,23 @@ func TestFormWhenArgumentsMissing(t *testing.T) {
 	if seen := p.Seen(t, "dave"); !strings.Contains(seen[len(seen)-1], "Sign in") {
 		t.Errorf("no sign-in prompt after the form: %q", seen[len(seen)-1])
 	}
+	// The role field is a multi-select: Teams sends the roles picked comma-separated.
+	if b, _ := json.Marshal(form.Body); !strings.Contains(string(b), `"isMultiSelect":true`) {
+		t.Errorf("the form's role field is not a multi-select: %s", b)
+	}
+	if got := submit(map[string]any{"role": "exchange,sharepoint", "duration": "4h", "justification": "x y"}); !strings.Contains(got, "SharePoint Administrator allows at most 2h") {
+		t.Errorf("one of two roles refused: %q", got)
+	}
+	if got := submit(map[string]any{"role": "sharepoint,tier1", "duration": "1h", "justification": "restore the intranet"}); !strings.Contains(got, "Request sent") {
+		t.Errorf("a good form with two roles: %q", got)
+	}
+	p.Settle(t)
+	if r := lastRequest(t, w); r.RoleName != "Tier1 Admins" || r.Group == 0 || r.Group == r.ID {
+		t.Errorf("the two-role form's last item: %+v", r)
+	}
+	if seen := p.Seen(t, "dave"); !strings.Contains(seen[len(seen)-1], "Sign in with your Microsoft account to activate SharePoint Administrator and Tier1 Admins for 1h") {
+		t.Errorf("no sign-in prompt for both roles: %q", seen[len(seen)-1])
+	}
 }
 
 // TestProactive: channel names learned from Teams, a DM opened with createConversation, a 429

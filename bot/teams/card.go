@@ -200,7 +200,7 @@ func formCard(choices []bot.RoleChoice, known bool, f bot.Form, errs map[string]
 		}
 		opts = append(opts, Card{"title": title, "value": c.Alias})
 	}
-	intro := "Pick a role, for how long and why. Every activation is your own PIM activation, after your own Microsoft sign-in."
+	intro := "Pick a role (or several, approved together), for how long and why. Every activation is your own PIM activation, after your own Microsoft sign-in."
 	if !known {
 		intro += " These are all the roles Elevate knows; after your first sign-in you see only yours."
 	}
@@ -214,8 +214,10 @@ func formCard(choices []bot.RoleChoice, known bool, f bot.Form, errs map[string]
 			body = append(body, Card{"type": "TextBlock", "text": cut(e, 500), "color": "Attention", "size": "Small", "wrap": true})
 		}
 	}
-	field(bot.FieldRole, Card{"type": "Input.ChoiceSet", "id": bot.FieldRole, "label": "Role", "isRequired": true,
-		"errorMessage": "Pick a role", "choices": opts, "value": f.Role, "style": "compact"})
+	// Several roles may be picked: Teams sends them comma-separated, the grammar of
+	// `elevate exchange,sharepoint …`.
+	field(bot.FieldRole, Card{"type": "Input.ChoiceSet", "id": bot.FieldRole, "label": "Roles (one or more)", "isRequired": true,
+		"errorMessage": "Pick a role", "choices": opts, "value": f.Role, "style": "compact", "isMultiSelect": true})
 	field(bot.FieldDuration, Card{"type": "Input.Text", "id": bot.FieldDuration, "label": "Duration", "placeholder": "e.g. 30m, 4h, 1h30m (empty: the role's default)", "value": f.Duration})
 	field(bot.FieldJustification, Card{"type": "Input.Text", "id": bot.FieldJustification, "label": "Justification", "isMultiline": true, "maxLength": 500, "value": f.Justification})
 	field(bot.FieldTicket, Card{"type": "Input.Text", "id": bot.FieldTicket, "label": "Ticket", "placeholder": "e.g. INC-1234", "value": f.Ticket})

@@ -9,6 +9,7 @@ import (
 	"crypto/x509/pkix"
 	"encoding/pem"
 	"errors"
+	"fmt"
 	"log/slog"
 	"math/big"
 	"os"
@@ -74,6 +75,17 @@ type credentialCase struct {
 	wantLine string                             // the refusal's cause, in the failing variant
 }
 
+// freshID is a client id no earlier test used: MSAL keeps managed identity tokens in one cache
+// for the whole process, keyed by client id, so a repeated run (-count) must not find one.
+func freshID(t *testing.T) string {
+	t.Helper()
+	b := make([]byte, 6)
+	if _, err := rand.Read(b); err != nil {
+		t.Fatal(err)
+	}
+	return fmt.Sprintf("b07e0000-0000-4000-8000-%x", b)
+}
+
 func credentialCases(t *testing.T) (ok, failing []credentialCase) {
 	cert, certPath, keyDER := testCert(t)
 	otherCert, _, _ := testCert(t)
@@ -85,6 +97,7 @@ func credentialCases(t *testing.T) (ok, failing []credentialCase) {
 		t.Setenv("IDENTITY_HEADER", hdr)
 	}
 	base := teamstest.Options{AppID: appID, TenantID: tenantID}
+	msiID := freshID(t)
 	with := func(edit func(*teamstest.Options)) teamstest.Options { o := base; edit(&o); return o }
 	ok = []credentialCase{
 		{name: "client secret", fake: with(func(o *teamstest.Options) { o.AppSecret = secret }), kind: teams.KindSecret, appType: teams.AppTypeSingleTenant,
@@ -111,7 +124,7 @@ func credentialCases(t *testing.T) (ok, failing []credentialCase) {
 			cfg: func(t *testing.T, f *teamstest.Server) teams.CredentialConfig {
 				return teams.CredentialConfig{AppType: "UserAssignedMSI", FederatedTokenFile: writeFile(t, f.ServiceAccountToken(saSubject))}
 			}},
-		{name: "managed identity (Container Apps)", fake: with(func(o *teamstest.Options) { o.ManagedIdentity = true }), kind: teams.KindManagedIdentity, appType: teams.AppTypeUserAssignedMSI,
+		{name: "managed identity (Container Apps)", appID: msiID, fake: with(func(o *teamstest.Options) { o.ManagedIdentity = true; o.AppID = msiID }), kind: teams.KindManagedIdentity, appType: teams.AppTypeUserAssignedMSI,
 			cfg: func(t *testing.T, f *teamstest.Server) teams.CredentialConfig {
 				msi(t, f)
 				return teams.CredentialConfig{AppType: "UserAssignedMSI"}
@@ -134,8 +147,7 @@ func credentialCases(t *testing.T) (ok, failing []credentialCase) {
 				return teams.CredentialConfig{AppType: "UserAssignedMSI", FederatedTokenFile: writeFile(t, f.ServiceAccountToken(saSubject))}
 			},
 			secrets: func(f *teamstest.Server) []string { return []string{f.ServiceAccountToken(saSubject)[:60], "eyJ"} }},
-		// Another client id: MSAL keeps managed identity tokens in one cache for the process.
-		{name: "managed identity not assigned to the app", appID: "b07e0000-0000-4000-8000-0000000000b2", fake: base, kind: teams.KindManagedIdentity, wantLine: "/msi/token answered 400 Bad Request: Unable to load the proper Managed Identity.",
+		{name: "managed identity not assigned to the app", appID: freshID(t), fake: base, kind: teams.KindManagedIdentity, wantLine: "/msi/token answered 400 Bad Request: Unable to load the proper Managed Identity.",
 			cfg: func(t *testing.T, f *teamstest.Server) teams.CredentialConfig {
 				msi(t, f)
 				return teams.CredentialConfig{AppType: "UserAssignedMSI"}
@@ -338,16 +350,17 @@ func TestNewCredentialRefuses(t *testing.T) {
 // TestAdapterWithCredential: an adapter given a credential instead of a password is ready once
 // that credential gets a token (the fake has no secret for the app: only the identity works).
 func TestAdapterWithCredential(t *testing.T) {
-	f := teamstest.New(teamstest.Options{AppID: "b07e0000-0000-4000-8000-0000000000b4", TenantID: tenantID, ManagedIdentity: true})
+	id := freshID(t)
+	f := teamstest.New(teamstest.Options{AppID: id, TenantID: tenantID, ManagedIdentity: true})
 	defer f.Close()
 	ep, hdr := f.ManagedIdentityEndpoint()
 	t.Setenv("IDENTITY_ENDPOINT", ep)
 	t.Setenv("IDENTITY_HEADER", hdr)
-	cred, err := teams.NewCredential(teams.CredentialConfig{AppType: "UserAssignedMSI", AppID: "b07e0000-0000-4000-8000-0000000000b4", TenantID: tenantID, HTTPClient: f.Client()})
+	cred, err := teams.NewCredential(teams.CredentialConfig{AppType: "UserAssignedMSI", AppID: id, TenantID: tenantID, HTTPClient: f.Client()})
 	if err != nil {
 		t.Fatal(err)
 	}
-	a, err := teams.New(teams.Options{AppID: "b07e0000-0000-4000-8000-0000000000b4", TenantID: tenantID, Credential: cred,
+	a, err := teams.New(teams.Options{AppID: id, TenantID: tenantID, Credential: cred,
 		OpenIDMetadataURL: f.MetadataURL(), Conversations: &lateStore{}, HTTPClient: f.Client(), ServiceURLHosts: []string{f.Host()}})
 	if err != nil {
 		t.Fatal(err)

@@ -36,4 +36,11 @@ if "$helm" template elevate "$chart" -f "$chart/ci/postgres.yaml" --set database
 	echo "the chart rendered postgres without database.existingSecret; it must refuse" >&2
 	exit 1
 fi
+# And what values.schema.json refuses: an unknown store, and an inline secret key the chart has none of.
+for bad in database.type=mysql database.password=x; do
+	if "$helm" template elevate "$chart" -f "$chart/ci/bbolt.yaml" --set "$bad" >/dev/null 2>&1; then
+		echo "the chart rendered with --set $bad; values.schema.json must refuse it" >&2
+		exit 1
+	fi
+done
 echo "chart: lint, renderings, validation and refusals OK"

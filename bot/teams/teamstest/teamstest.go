@@ -1,6 +1,9 @@
 // Package teamstest is a stateful fake of what the Teams adapter talks to: the Bot Connector
-// (conversations, activities, members), the single-tenant token endpoint, and the Bot
-// Framework's OpenID metadata with a self-signed key set, all over https. It records every
+// (conversations, activities, members), the token endpoint (the app's tenant, and
+// botframework.com for a multi-tenant app; a client secret, a certificate's client assertion or
+// a workload identity's federated token, checked as Entra does), the App Service / Container
+// Apps managed identity endpoint, and the Bot Framework's OpenID metadata with a self-signed key
+// set, all over https. The connector accepts only tokens the fake issued (identity.go). It records every
 // activity the bot posts, applies updates in place, can answer 429, and signs activities the
 // way the Bot Connector does so tests can post them to the adapter's /api/messages.
 package teamstest

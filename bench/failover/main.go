@@ -1,0 +1,916 @@
+// Command failover runs two `elevate serve` processes on one PostgreSQL database, one leading and
+// one standing by, sends them signed Slack commands, sign-ins and approvals under load through a
+// load balancer that follows /readyz (as a Kubernetes Service does), and kills the leader with
+// SIGKILL at random moments; the standby takes over and the killed process is restarted as the
+// new standby. Each takeover is timed: from the kill to the new leader's /readyz 200, and to the
+// first acknowledged command after the kill. Then it checks Elevate's record against the
+// simulated tenant's:
+//
+//   - every acknowledged request is stored exactly once;
+//   - no request is left in flight (activating, or with a PIM write whose outcome is unknown), and
+//     none is still pending past its deadline;
+//   - Elevate's active elevations are exactly PIM's activated assignments;
+//   - PIM activated no request twice (PIM's own requests, by the marker in the justification);
+//   - every approval card in the channel shows its request as it is (approvals, buttons), once;
+//   - the chat outbox is empty, and the audit chain verifies.
+//
+// It exits non-zero on any problem.
+//
+//	go run ./bench/failover -requests 300 -kills 10
+//
+// Both processes run `elevate serve -sandbox -sandbox-state FILE -db postgres://…` with the same
+// state file: the simulated tenant's PIM state survives the kills, and a new leader loads it when
+// it takes over. The database is -db, or a throwaway cluster started with internal/pgtest.
+package main
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"flag"
+	"fmt"
+	"html"
+	"io"
+	"math/rand/v2"
+	"net"
+	"net/http"
+	"net/http/httputil"
+	"net/url"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"regexp"
+	"slices"
+	"strconv"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"syscall"
+	"time"
+
+	"github.com/elevate-pim/elevate/bench/internal/signed"
+	"github.com/elevate-pim/elevate/bot/slack/slacktest"
+	"github.com/elevate-pim/elevate/examples"
+	"github.com/elevate-pim/elevate/internal/pgtest"
+	"github.com/elevate-pim/elevate/store"
+)
+
+const secret = "failover-test-signing-secret"
+
+// people are Slack users and who they are in the sandbox tenant, with a role each can activate.
+// Exchange needs one approval from bob or carol (the bench's config), so approvals run too.
+var people = []struct{ slack, upn, text string }{
+	{"UALICE", "alice@contoso.example", "exchange 1h crash"},
+	{"UDAVE", "dave@contoso.example", "sharepoint 1h crash"},
+	{"UBOB", "bob@contoso.example", "user 1h crash"},
+	{"UCAROL", "carol@contoso.example", "user 1h crash"},
+}
+
+func main() {
+	requests := flag.Int("requests", 300, "slash commands to send, all users together")
+	kills := flag.Int("kills", 10, "SIGKILLs of the leader at random moments")
+	bin := flag.String("bin", "", "elevate binary (built from this checkout when empty)")
+	seed := flag.Uint64("seed", uint64(time.Now().UnixNano()), "random seed (printed, to replay a run)")
+	latency := flag.Duration("graph-latency", 150*time.Millisecond, "how long every simulated Graph answer takes")
+	settle := flag.Duration("settle", 75*time.Second, "how long the last leader runs before the checks (its minute sweep must run)")
+	db := flag.String("db", "", "PostgreSQL URL of an empty database (default: a throwaway cluster, as the tests start one)")
+	ttl := flag.Duration("leader-ttl", 5*time.Second, "elevate serve -leader-ttl")
+	renew := flag.Duration("leader-renew", time.Second, "elevate serve -leader-renew")
+	flag.Parse()
+	if err := run(*requests, *kills, *bin, *db, *seed, *latency, *settle, *ttl, *renew); err != nil {
+		fmt.Fprintln(os.Stderr, "failover:", err)
+		os.Exit(1)
+	}
+}
+
+type server struct {
+	name, bin, addr, metrics, db, state, config string
+	latency, ttl, renew                         time.Duration
+	env                                         []string
+	mu                                          sync.Mutex
+	cmd                                         *exec.Cmd
+	logs                                        *bytes.Buffer
+	starts                                      int
+	up                                          bool
+}
+
+// start starts the process and waits until it answers /healthz (as a standby or a leader).
+func (s *server) start() error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.cmd = exec.Command(s.bin, "serve", "-sandbox", "-sandbox-state", s.state, "-config", s.config,
+		"-sandbox-graph-latency", s.latency.String(), "-sandbox-min-active", "1s", "-listen", s.addr, "-db", s.db,
+		"-metrics-addr", s.metrics, "-leader-ttl", s.ttl.String(), "-leader-renew", s.renew.String())
+	s.cmd.Env = s.env
+	s.logs = &bytes.Buffer{}
+	s.cmd.Stderr = s.logs
+	s.starts++
+	if err := s.cmd.Start(); err != nil {
+		return err
+	}
+	deadline := time.Now().Add(60 * time.Second)
+	for time.Now().Before(deadline) {
+		if resp, err := http.Get("http://" + s.addr + "/healthz"); err == nil {
+			resp.Body.Close()
+			s.up = true
+			return nil
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	return fmt.Errorf("%s did not come up:\n%s", s.name, s.logs.String())
+}
+
+// ready says whether the process answers /readyz 200: it leads and has started.
+func (s *server) ready() bool {
+	c := http.Client{Timeout: time.Second}
+	resp, err := c.Get("http://" + s.addr + "/readyz")
+	if err != nil {
+		return false
+	}
+	resp.Body.Close()
+	return resp.StatusCode == http.StatusOK
+}
+
+// kill stops the process with SIGKILL.
+func (s *server) kill() {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.cmd.Process.Kill()
+	s.cmd.Wait()
+	s.up = false
+}
+
+// stop stops the process as an operator would (SIGTERM), so a leader's last outbox pass runs.
+func (s *server) stop() {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if !s.up {
+		return
+	}
+	s.cmd.Process.Signal(syscall.SIGTERM)
+	done := make(chan struct{})
+	go func() { s.cmd.Wait(); close(done) }()
+	select {
+	case <-done:
+	case <-time.After(30 * time.Second):
+		s.cmd.Process.Kill()
+		<-done
+	}
+	s.up = false
+}
+
+// balancer is the load balancer in front of both: it sends each request to the process whose
+// /readyz answers 200, looked at every 100 ms (a Kubernetes Service follows the same probe, at
+// the probe's period), and answers 503 while none does.
+type balancer struct {
+	servers []*server
+	current atomic.Pointer[server]
+	proxies map[*server]*httputil.ReverseProxy
+}
+
+func newBalancer(servers ...*server) *balancer {
+	b := &balancer{servers: servers, proxies: map[*server]*httputil.ReverseProxy{}}
+	for _, s := range servers {
+		p := httputil.NewSingleHostReverseProxy(&url.URL{Scheme: "http", Host: s.addr})
+		// A killed backend is expected here: its requests fail with 502, without a log line each.
+		p.ErrorHandler = func(w http.ResponseWriter, _ *http.Request, _ error) { w.WriteHeader(http.StatusBadGateway) }
+		b.proxies[s] = p
+	}
+	return b
+}
+
+func (b *balancer) watch(ctx context.Context) {
+	for ctx.Err() == nil {
+		var leader *server
+		for _, s := range b.servers {
+			if s.ready() {
+				leader = s
+				break
+			}
+		}
+		b.current.Store(leader)
+		select {
+		case <-ctx.Done():
+		case <-time.After(100 * time.Millisecond):
+		}
+	}
+}
+
+func (b *balancer) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	s := b.current.Load()
+	if s == nil {
+		http.Error(w, "no ready backend", http.StatusServiceUnavailable)
+		return
+	}
+	b.proxies[s].ServeHTTP(w, r)
+}
+
+// benchConfig is the example config with Exchange Administrator needing one approval from bob or
+// carol, so kills also land during approvals.
+func benchConfig() ([]byte, error) {
+	old := []byte("  - name: Exchange Administrator      # aliases: exchange, exo\n    max_duration: 8h\n    approval: none\n")
+	cfg := bytes.Replace(examples.Config, old,
+		[]byte("  - name: Exchange Administrator\n    max_duration: 8h\n    approval:\n      approvers: [bob@contoso.example, carol@contoso.example]\n"), 1)
+	if bytes.Equal(cfg, examples.Config) {
+		return nil, fmt.Errorf("the example config changed: Exchange Administrator's entry not found")
+	}
+	return cfg, nil
+}
+
+// stats counts what the senders did.
+type stats struct {
+	mu                         sync.Mutex
+	acked                      map[int]bool
+	ackedAt                    map[int]time.Time
+	acks                       []time.Time // every acknowledged command, requests or not
+	kills                      []time.Time
+	sent, signIns, signInFails int
+	approves, dones, extends   int
+	unavailable                int // commands answered 503: no leader at that moment
+}
+
+// killedAfter says whether a kill came within 5 seconds after command i was acknowledged.
+func (st *stats) killedAfter(i int) bool {
+	at := st.ackedAt[i]
+	for _, k := range st.kills {
+		if !k.Before(at) && k.Sub(at) < 5*time.Second {
+			return true
+		}
+	}
+	return false
+}
+
+// firstAckAfter is the first acknowledged command after t.
+func (st *stats) firstAckAfter(t time.Time) (time.Time, bool) {
+	st.mu.Lock()
+	defer st.mu.Unlock()
+	var first time.Time
+	for _, a := range st.acks {
+		if a.After(t) && (first.IsZero() || a.Before(first)) {
+			first = a
+		}
+	}
+	return first, !first.IsZero()
+}
+
+// takeover is one kill of the leader and what followed.
+type takeover struct {
+	killed   string
+	at       time.Time
+	ready    time.Duration // kill → the standby's /readyz 200
+	firstAck time.Duration // kill → the first acknowledged command
+}
+
+func run(n, kills int, bin, db string, seed uint64, latency, settle, ttl, renew time.Duration) error {
+	fmt.Printf("seed %d\n", seed)
+	dir, err := os.MkdirTemp("", "elevate-failover-")
+	if err != nil {
+		return err
+	}
+	defer os.RemoveAll(dir)
+	if db == "" {
+		// A directory of its own under the system's temp dir: when running as root the server
+		// runs as postgres, which must reach it.
+		pgDir, err := os.MkdirTemp("", "elevate-failover-pg-")
+		if err != nil {
+			return err
+		}
+		defer os.RemoveAll(pgDir)
+		var stop func()
+		db, stop, err = pgtest.Start(pgDir)
+		if err != nil {
+			return fmt.Errorf("starting PostgreSQL: %w", err)
+		}
+		defer stop()
+	}
+	if bin == "" {
+		bin = filepath.Join(dir, "elevate")
+		build := exec.Command("go", "build", "-o", bin, ".")
+		build.Stdout, build.Stderr = os.Stderr, os.Stderr
+		if err := build.Run(); err != nil {
+			return fmt.Errorf("building elevate: %w", err)
+		}
+	}
+	cfg, err := benchConfig()
+	if err != nil {
+		return err
+	}
+	cfgPath := filepath.Join(dir, "elevate.yaml")
+	if err := os.WriteFile(cfgPath, cfg, 0o600); err != nil {
+		return err
+	}
+	fake := slacktest.New()
+	defer fake.Close()
+	for _, p := range people {
+		fake.AddUser(slacktest.User{ID: p.slack, Name: p.slack, Email: p.upn})
+	}
+	fake.AddChannel("C0CRASH", "it-ops")
+	fake.AddChannel("C0APPROVALS", "pim-approvals")
+	fake.AddChannel("C0SECURITY", "security")
+	fake.AddChannel("C0ITADMINS", "it-admins")
+
+	// The balancer's address is the public URL: sign-in links and the sign-in callback reach
+	// whichever process leads.
+	lbListener, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		return err
+	}
+	base := "http://" + lbListener.Addr().String()
+	env := append(os.Environ(), "SLACK_BOT_TOKEN="+slacktest.BotToken, "SLACK_SIGNING_SECRET="+secret,
+		"SLACK_API_URL="+fake.APIURL(), "SLACK_APP_TOKEN=", "ELEVATE_PUBLIC_URL="+base)
+	var servers []*server
+	for _, name := range []string{"a", "b"} {
+		addr, err := freeAddr()
+		if err != nil {
+			return err
+		}
+		metricsAddr, err := freeAddr()
+		if err != nil {
+			return err
+		}
+		servers = append(servers, &server{name: name, bin: bin, addr: addr, metrics: metricsAddr, db: db,
+			state: filepath.Join(dir, "tenant.json"), config: cfgPath, latency: latency, ttl: ttl, renew: renew, env: env})
+	}
+	for _, s := range servers {
+		if err := s.start(); err != nil {
+			return err
+		}
+		defer func() {
+			if s.up {
+				s.kill()
+			}
+		}()
+	}
+	lb := newBalancer(servers...)
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	go lb.watch(ctx)
+	go http.Serve(lbListener, lb)
+	if _, err := waitLeader(servers, 60*time.Second); err != nil {
+		return err
+	}
+
+	client := &http.Client{Timeout: 10 * time.Second, CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}
+	st := &stats{acked: map[int]bool{}, ackedAt: map[int]time.Time{}}
+	var next atomic.Int64
+	var senders sync.WaitGroup
+	for w, p := range people {
+		rng := rand.New(rand.NewPCG(seed+uint64(w), seed^0x5eed))
+		senders.Add(1)
+		go func() {
+			defer senders.Done()
+			send(client, base, fake, p.slack, p.upn, p.text, rng, &next, n, st)
+		}()
+	}
+	// The killer: kills the leader at random moments while the senders run; the standby takes
+	// over and the killed process comes back as the new standby.
+	killRNG := rand.New(rand.NewPCG(seed, seed^0xdead))
+	sendersDone := make(chan struct{})
+	go func() { senders.Wait(); close(sendersDone) }()
+	var takeovers []takeover
+	for len(takeovers) < kills {
+		select {
+		case <-sendersDone:
+		case <-time.After(time.Duration(300+killRNG.IntN(2500)) * time.Millisecond):
+		}
+		leader, err := waitLeader(servers, 60*time.Second)
+		if err != nil {
+			return err
+		}
+		leader.kill()
+		at := time.Now()
+		st.mu.Lock()
+		st.kills = append(st.kills, at)
+		st.mu.Unlock()
+		var standby *server
+		for _, s := range servers {
+			if s != leader {
+				standby = s
+			}
+		}
+		if err := waitReady(standby, at, 60*time.Second); err != nil {
+			return err
+		}
+		takeovers = append(takeovers, takeover{killed: leader.name, at: at, ready: time.Since(at)})
+		if err := leader.start(); err != nil {
+			return err
+		}
+	}
+	<-sendersDone
+	for i := range takeovers {
+		if first, ok := st.firstAckAfter(takeovers[i].at); ok {
+			takeovers[i].firstAck = first.Sub(takeovers[i].at)
+		}
+	}
+	fmt.Printf("sent %d commands with %d kills of the leader; settling for %s\n", n, len(takeovers), settle)
+	time.Sleep(settle)
+	leader, err := waitLeader(servers, 60*time.Second)
+	if err != nil {
+		return err
+	}
+	// The outbox as the settled leader sees it; what the shutdown itself queues is not counted.
+	depth, err := outboxDepth(leader.metrics)
+	if err != nil {
+		return err
+	}
+	for _, s := range servers {
+		if s != leader {
+			s.stop()
+		}
+	}
+	leader.stop()
+	starts := 0
+	for _, s := range servers {
+		starts += s.starts
+	}
+	report(takeovers, ttl, renew)
+	return check(db, servers[0].state, fake, st, n, len(takeovers), starts-len(servers), depth)
+}
+
+// waitLeader waits for a process whose /readyz answers 200.
+func waitLeader(servers []*server, wait time.Duration) (*server, error) {
+	for deadline := time.Now().Add(wait); time.Now().Before(deadline); time.Sleep(20 * time.Millisecond) {
+		for _, s := range servers {
+			if s.ready() {
+				return s, nil
+			}
+		}
+	}
+	var logs strings.Builder
+	for _, s := range servers {
+		fmt.Fprintf(&logs, "--- %s:\n%s\n", s.name, s.logs.String())
+	}
+	return nil, fmt.Errorf("no process became ready within %s\n%s", wait, logs.String())
+}
+
+// waitReady waits for s's /readyz 200, looking every 20 ms.
+func waitReady(s *server, since time.Time, wait time.Duration) error {
+	for time.Since(since) < wait {
+		if s.ready() {
+			return nil
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	return fmt.Errorf("the standby %s did not take over within %s:\n%s", s.name, wait, s.logs.String())
+}
+
+// report prints each takeover's times and their spread.
+func report(ts []takeover, ttl, renew time.Duration) {
+	fmt.Printf("\nleader TTL %s, renewal every %s: worst case to the lease's end %s\n\n", ttl, renew, ttl+renew)
+	fmt.Printf("| kill | killed | kill → standby ready | kill → first acknowledged command |\n|---|---|---|---|\n")
+	var ready, ack []time.Duration
+	for i, t := range ts {
+		fmt.Printf("| %d | %s | %s | %s |\n", i+1, t.killed, t.ready.Round(10*time.Millisecond), t.firstAck.Round(10*time.Millisecond))
+		ready = append(ready, t.ready)
+		if t.firstAck > 0 {
+			ack = append(ack, t.firstAck)
+		}
+	}
+	spread := func(ds []time.Duration) string {
+		if len(ds) == 0 {
+			return "-"
+		}
+		slices.Sort(ds)
+		return fmt.Sprintf("min %s, median %s, max %s", ds[0].Round(10*time.Millisecond),
+			ds[len(ds)/2].Round(10*time.Millisecond), ds[len(ds)-1].Round(10*time.Millisecond))
+	}
+	fmt.Printf("\nkill → standby ready: %s\nkill → first acknowledged command: %s\n\n", spread(ready), spread(ack))
+}
+
+func freeAddr() (string, error) {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		return "", err
+	}
+	defer ln.Close()
+	return ln.Addr().String(), nil
+}
+
+var depthRE = regexp.MustCompile(`(?m)^elevate_outbox_depth (\d+)$`)
+
+// outboxDepth reads elevate_outbox_depth from the server's /metrics.
+func outboxDepth(addr string) (int, error) {
+	resp, err := http.Get("http://" + addr + "/metrics")
+	if err != nil {
+		return 0, err
+	}
+	defer resp.Body.Close()
+	b, _ := io.ReadAll(resp.Body)
+	m := depthRE.FindSubmatch(b)
+	if m == nil {
+		return 0, fmt.Errorf("no elevate_outbox_depth in /metrics")
+	}
+	return strconv.Atoi(string(m[1]))
+}
+
+// send plays one user until n commands were sent by everyone: a request, often a sign-in, and
+// now and then done or extend; approvers approve the Exchange requests on the channel's cards.
+func send(client *http.Client, base string, fake *slacktest.Server, slack, upn, text string, rng *rand.Rand, next *atomic.Int64, n int, st *stats) {
+	approver := slack == "UBOB" || slack == "UCAROL"
+	command := func(i int, cmd string) bool {
+		form := url.Values{"command": {"/elevate"}, "text": {cmd}, "user_id": {slack}, "user_name": {slack},
+			"channel_id": {"C0CRASH"}, "team_id": {"T0CRASH"}, "response_url": {fake.ResponseURL(slack, "C0CRASH", "cmd-"+strconv.Itoa(i))},
+			"trigger_id": {"trig." + slack + "." + strconv.Itoa(i)}}
+		code, err := signed.Post(client, base+"/slack/commands", secret, form.Encode())
+		st.mu.Lock()
+		defer st.mu.Unlock()
+		if code == http.StatusServiceUnavailable {
+			st.unavailable++
+		}
+		if err == nil && code == http.StatusOK {
+			st.acks = append(st.acks, time.Now())
+		}
+		return err == nil && code == http.StatusOK
+	}
+	maybeSignIn := func(before int) {
+		if rng.IntN(3) == 0 {
+			return
+		}
+		if link := waitLink(fake, slack, before, 2*time.Second); link != "" {
+			ok := signIn(client, link, upn)
+			st.mu.Lock()
+			st.signIns++
+			if !ok {
+				st.signInFails++
+			}
+			st.mu.Unlock()
+		}
+	}
+	for {
+		i := int(next.Add(1)) - 1
+		if i >= n {
+			return
+		}
+		before := len(fake.Private(slack))
+		var cmd string
+		switch r := rng.IntN(10); {
+		case r < 5:
+			cmd = fmt.Sprintf("%s %d", text, i)
+		case r < 8:
+			cmd = "done"
+		default:
+			cmd = "extend 30m"
+		}
+		ok := command(i, cmd)
+		st.mu.Lock()
+		st.sent++
+		switch {
+		case strings.HasPrefix(cmd, "done"):
+			st.dones++
+		case strings.HasPrefix(cmd, "extend"):
+			st.extends++
+		case ok:
+			st.acked[i], st.ackedAt[i] = true, time.Now()
+		}
+		st.mu.Unlock()
+		maybeSignIn(before)
+		if approver {
+			for _, id := range undecided(fake) {
+				if rng.IntN(2) == 0 {
+					continue
+				}
+				before := len(fake.Private(slack))
+				if command(i, "approve "+id) {
+					st.mu.Lock()
+					st.approves++
+					st.mu.Unlock()
+				}
+				maybeSignIn(before)
+			}
+		}
+		time.Sleep(time.Duration(rng.IntN(200)) * time.Millisecond)
+	}
+}
+
+var cardRE = regexp.MustCompile(`Elevation request #(\d+)`)
+
+// undecided are the ids of the requests whose card in the approvals channel still has buttons.
+func undecided(fake *slacktest.Server) []string {
+	var out []string
+	for _, m := range fake.InChannel("C0APPROVALS") {
+		if c := cardRE.FindStringSubmatch(m.Plain()); c != nil && strings.Contains(m.Plain(), "[Approve]") {
+			out = append(out, c[1])
+		}
+	}
+	return out
+}
+
+// pimState is what the simulated tenant keeps in its state file (graph/graphtest/persist.go).
+type pimState struct {
+	Assign []struct {
+		PrincipalID, RoleID, AssignmentType string
+		Start                               time.Time
+		End                                 *time.Time
+	}
+	Requests map[string]struct {
+		Action, PrincipalID, RoleID, Justification, Status string
+		Created, Start                                     time.Time
+		StartGiven                                         bool
+	}
+}
+
+func check(dbURL, statePath string, fake *slacktest.Server, st *stats, n, killed, restarts, queued int) error {
+	now := time.Now()
+	var pim pimState
+	b, err := os.ReadFile(statePath)
+	if err != nil {
+		return fmt.Errorf("reading the tenant's state: %w", err)
+	}
+	if err := json.Unmarshal(b, &pim); err != nil {
+		return fmt.Errorf("reading the tenant's state: %w", err)
+	}
+	db, err := store.OpenPostgres(context.Background(), dbURL, store.PostgresOptions{})
+	if err != nil {
+		return err
+	}
+	defer db.Close()
+	rs, err := db.Requests(store.Filter{Platform: "slack"})
+	if err != nil {
+		return err
+	}
+	var problems []string
+	problem := func(format string, args ...any) { problems = append(problems, fmt.Sprintf(format, args...)) }
+
+	// Every acknowledged request stored once.
+	byText := map[int]int{}
+	byID := map[uint64]store.Request{}
+	states := map[store.State]int{}
+	for _, r := range rs {
+		byID[r.ID] = r
+		states[r.State]++
+		if m := numRE.FindStringSubmatch(r.Justification); m != nil {
+			k, _ := strconv.Atoi(m[1])
+			byText[k]++
+		}
+		// Nothing left in flight, nothing pending past its deadline.
+		switch {
+		case r.State == store.StateActivating:
+			problem("request #%d is still activating (%s)", r.ID, r.UpdatedAt.Format(time.TimeOnly))
+		case r.Write != nil:
+			problem("request #%d (%s) still has a PIM write (%s) of unknown outcome", r.ID, r.State, r.Write.Action)
+		case !r.State.Terminal() && r.State != store.StateActive && !r.ExpiresAt.IsZero() && now.Sub(r.ExpiresAt) > 90*time.Second:
+			problem("request #%d is %s, %s past its deadline", r.ID, r.State, now.Sub(r.ExpiresAt).Round(time.Second))
+		}
+	}
+	// A request refused at once (a duplicate of one the user has open) is acknowledged and
+	// answered, not stored; the answer goes through the command's response_url.
+	refused := map[int]bool{}
+	answered := map[int]bool{}
+	for _, m := range fake.Messages() {
+		if k, ok := strings.CutPrefix(m.Original, "cmd-"); ok {
+			i, _ := strconv.Atoi(k)
+			answered[i] = true
+			if dupRE.MatchString(m.Plain()) {
+				refused[i] = true
+			}
+		}
+	}
+	lostAnswers := 0
+	for i := range st.acked {
+		switch {
+		case byText[i] == 1:
+		case byText[i] == 0 && refused[i]:
+		case byText[i] == 0 && !answered[i] && st.killedAfter(i):
+			// Not stored, so Accept refused it (it stores before acknowledging); its answer died
+			// with the kill right after. Counted, not a problem: nothing was acknowledged as taken.
+			lostAnswers++
+		default:
+			problem("acknowledged request %d is in the store %d times (answered: %v)", i, byText[i], answered[i])
+		}
+	}
+	for i, c := range byText {
+		if c > 1 {
+			problem("request %d stored %d times", i, c)
+		}
+	}
+
+	// Elevate's active set is PIM's: (user, role) pairs, leaving out what ends within the
+	// tolerance of the sweep.
+	near := func(t time.Time) bool { d := t.Sub(now); return d > -90*time.Second && d < 90*time.Second }
+	elevate := map[string]uint64{}
+	for _, r := range rs {
+		if r.State == store.StateActive && !near(r.EndsAt) {
+			elevate[strings.ToLower(r.UserID+" "+r.RoleID)] = r.ID
+		}
+	}
+	inPIM := map[string]bool{}
+	for _, a := range pim.Assign {
+		if a.AssignmentType != "Activated" || a.End == nil || a.Start.After(now) || !a.End.After(now) || near(*a.End) {
+			continue
+		}
+		inPIM[strings.ToLower(a.PrincipalID+" "+a.RoleID)] = true
+	}
+	for k, id := range elevate {
+		if !inPIM[k] {
+			problem("request #%d is active in Elevate, not in PIM (%s)", id, k)
+		}
+	}
+	for k := range inPIM {
+		if _, ok := elevate[k]; !ok {
+			problem("PIM has %s active, Elevate has no active request for it", k)
+			for _, r := range rs {
+				if strings.EqualFold(r.UserID+" "+r.RoleID, k) {
+					problem("  Elevate #%d %s %q created %s updated %s ends %s failure %s", r.ID, r.State, r.Justification,
+						r.CreatedAt.Format(time.TimeOnly), r.UpdatedAt.Format(time.TimeOnly), r.EndsAt.Format(time.TimeOnly), r.FailureCode)
+				}
+			}
+			for id, q := range pim.Requests {
+				if strings.EqualFold(q.PrincipalID+" "+q.RoleID, k) {
+					problem("  PIM %s %s %s %q created %s start %s", id, q.Action, q.Status, q.Justification,
+						q.Created.Format(time.TimeOnly), q.Start.Format(time.TimeOnly))
+				}
+			}
+		}
+	}
+
+	// PIM activated no request twice: its own selfActivate requests (not extensions' scheduled
+	// follow-ups) that it granted, by the request's marker.
+	granted := map[string]int{}
+	for _, q := range pim.Requests {
+		if q.Action != "selfActivate" || q.StartGiven && q.Start.After(q.Created.Add(time.Second)) {
+			continue
+		}
+		switch q.Status {
+		case "Granted", "Provisioned", "PendingProvisioning", "ScheduleCreated":
+		default:
+			continue
+		}
+		if m := numRE.FindStringSubmatch(q.Justification); m != nil {
+			granted[q.PrincipalID+" "+m[1]]++
+		}
+	}
+	activations := 0
+	for k, c := range granted {
+		activations += c
+		if c > 1 {
+			problem("PIM activated request %q %d times", k, c)
+		}
+	}
+	active := map[uint64]int{}
+	if err := db.Audit(func(a store.AuditRecord) error {
+		if a.Action == "request.active" {
+			active[a.RequestID]++
+		}
+		return nil
+	}); err != nil {
+		return err
+	}
+	for id, c := range active {
+		if c > 1 {
+			problem("request #%d recorded active %d times", id, c)
+		}
+	}
+
+	// Every card shows its request as it is, and each request has one card at most.
+	cards := map[uint64]int{}
+	for _, m := range fake.InChannel("C0APPROVALS") {
+		c := cardRE.FindStringSubmatch(m.Plain())
+		if c == nil {
+			continue
+		}
+		id, _ := strconv.ParseUint(c[1], 10, 64)
+		cards[id]++
+		r, ok := byID[id]
+		if !ok {
+			problem("a card for request #%d, which is not in the store", id)
+			continue
+		}
+		text := m.Plain()
+		got := 0
+		for _, ap := range r.Approvals {
+			if ap.Decision == "approve" {
+				got++
+			}
+		}
+		if want := fmt.Sprintf("%d of %d", got, r.ApprovalsNeeded); !strings.Contains(text, want) {
+			problem("request #%d's card does not say %q (%s): %q", id, want, r.State, text)
+		}
+		live := r.State == store.StateAwaitingApproval && got < r.ApprovalsNeeded
+		if buttons := strings.Contains(text, "[Approve]"); buttons != live {
+			problem("request #%d is %s but its card has buttons=%v", id, r.State, buttons)
+		}
+	}
+	for id, c := range cards {
+		if c > 1 {
+			problem("request #%d has %d cards", id, c)
+		}
+	}
+	for _, r := range rs {
+		if r.ApprovalsNeeded > 0 && cards[r.ID] == 0 && (r.State == store.StateAwaitingApproval || len(r.Approvals) > 0) {
+			problem("request #%d (%s) waited for approval but has no card", r.ID, r.State)
+		}
+	}
+
+	// The outbox is empty and the audit chain verifies.
+	depth, oldest, err := db.OutboxStats()
+	if err != nil {
+		return err
+	}
+	if queued > 0 {
+		problem("%d chat deliveries still in the outbox after settling (%d after the stop, oldest from %s)", queued, depth, oldest.Format(time.TimeOnly))
+		items, _ := db.OutboxItems()
+		for _, it := range items {
+			problem("still queued: #%d %s %s to %q/%q for request #%d, created %s, %d attempts, next %s, after #%d, run %q: %s",
+				it.ID, it.Platform, it.Op, it.Channel, it.User, it.RequestID, it.CreatedAt.Format(time.TimeOnly), it.Attempts,
+				it.NextAt.Format(time.TimeOnly), it.After, it.Run, it.LastError)
+		}
+	}
+	nAudit, verr := db.VerifyAudit()
+	if verr != nil {
+		problem("audit chain: %v", verr)
+	}
+
+	fmt.Printf("| sent | acknowledged requests | done / extend / approve | kills (restarts) | in store | sign-ins (failed) | PIM activations | cards | audit records | problems |\n|---|---|---|---|---|---|---|---|---|---|\n")
+	fmt.Printf("| %d | %d | %d / %d / %d | %d (%d) | %d | %d (%d) | %d | %d | %d | %d |\n", st.sent, len(st.acked), st.dones, st.extends, st.approves,
+		killed, restarts, len(rs), st.signIns, st.signInFails, activations, len(cards), nAudit, len(problems))
+	fmt.Printf("states: %v\nrefused as duplicates: %d; refused with the answer lost in a kill: %d; answered 503 (no leader): %d\n",
+		states, len(refused), lostAnswers, st.unavailable)
+	for _, p := range problems {
+		fmt.Println("PROBLEM:", p)
+	}
+	if len(problems) > 0 {
+		return fmt.Errorf("%d problems", len(problems))
+	}
+	return nil
+}
+
+var (
+	numRE = regexp.MustCompile(`crash (\d+)$`)
+	dupRE = regexp.MustCompile(`already (have a pending request|active for you)|is being activated right now`)
+)
+
+var linkRE = regexp.MustCompile(`https?://[^\s"<>|]+/sandbox/sign-in\?to=[^\s"<>|]+`)
+
+// waitLink waits for a sign-in link among the messages user got after the first `after`: the
+// link for the request just sent, not an older one.
+func waitLink(fake *slacktest.Server, user string, after int, wait time.Duration) string {
+	deadline := time.Now().Add(wait)
+	for time.Now().Before(deadline) {
+		msgs := fake.Private(user)
+		for i := len(msgs) - 1; i >= after; i-- {
+			raw := string(msgs[i].Blocks) + " " + msgs[i].Text
+			if l := linkRE.FindString(raw); l != "" && strings.Contains(msgs[i].Plain(), "Sign in") {
+				return strings.ReplaceAll(l, `\u0026`, "&")
+			}
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	return ""
+}
+
+// signIn plays the browser: the sandbox's user picker, then Elevate's /auth/callback.
+func signIn(c *http.Client, link, upn string) bool {
+	u, err := url.Parse(link)
+	if err != nil {
+		return false
+	}
+	form := url.Values{"to": {u.Query().Get("to")}, "user": {upn}, "mfa": {"on"}}
+	resp, err := c.PostForm(u.Scheme+"://"+u.Host+u.Path, form)
+	if err != nil {
+		return false
+	}
+	resp.Body.Close()
+	loc := resp.Header.Get("Location")
+	if resp.StatusCode != http.StatusFound || loc == "" {
+		return false
+	}
+	resp, err = c.Get(loc)
+	if err != nil {
+		return false
+	}
+	page, _ := io.ReadAll(io.LimitReader(resp.Body, 1<<16))
+	resp.Body.Close()
+	lf := linkForm.FindStringSubmatch(string(page))
+	if resp.StatusCode != http.StatusOK || lf == nil {
+		return resp.StatusCode == http.StatusOK
+	}
+	// A chat account's first sign-in: the person confirms on Elevate's page that it is theirs
+	// (the form's token and the cookie the page set).
+	v := url.Values{"answer": {"link"}}
+	for _, in := range linkInput.FindAllStringSubmatch(string(page), -1) {
+		v.Set(in[1], html.UnescapeString(in[2]))
+	}
+	cb, err := url.Parse(loc)
+	if err != nil {
+		return false
+	}
+	req, err := http.NewRequest(http.MethodPost, cb.Scheme+"://"+cb.Host+html.UnescapeString(lf[1]), strings.NewReader(v.Encode()))
+	if err != nil {
+		return false
+	}
+	req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+	for _, ck := range resp.Cookies() {
+		req.AddCookie(ck)
+	}
+	resp, err = c.Do(req)
+	if err != nil {
+		return false
+	}
+	resp.Body.Close()
+	return resp.StatusCode == http.StatusOK
+}
+
+var (
+	linkForm  = regexp.MustCompile(`<form method="post" action="([^"]*)">`)
+	linkInput = regexp.MustCompile(`<input type="hidden" name="([a-z]+)" value="([^"]*)">`)
+)

@@ -1,0 +1,186 @@
+package main
+
+import (
+	"context"
+	"io"
+	"net/http"
+	"net/http/httptest"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/elevate-pim/elevate/internal/pgtest"
+	"github.com/jackc/pgx/v5"
+)
+
+// serveProc is one `elevate serve` on a PostgreSQL database, in this test process.
+type serveProc struct {
+	addr   string
+	cancel context.CancelFunc
+	exited chan struct{} // closed when run returned, with err
+	err    error
+	logs   *lockedBuffer
+}
+
+func startServe(t *testing.T, db string) *serveProc {
+	t.Helper()
+	p := &serveProc{addr: freePort(t), exited: make(chan struct{}), logs: &lockedBuffer{}}
+	ctx, cancel := context.WithCancel(context.Background())
+	p.cancel = cancel
+	t.Cleanup(func() {
+		cancel()
+		select {
+		case <-p.exited:
+		case <-time.After(20 * time.Second):
+		}
+	})
+	go func() {
+		defer close(p.exited)
+		p.err = run(ctx, []string{"serve", "-sandbox", "-listen", p.addr, "-db", db, "-leader-ttl", "2s", "-leader-renew", "200ms"},
+			strings.NewReader(""), io.Discard, p.logs)
+	}()
+	p.waitFor(t, "/healthz", http.StatusOK)
+	return p
+}
+
+// waitFor waits until path answers code.
+func (p *serveProc) waitFor(t *testing.T, path string, code int) {
+	t.Helper()
+	var last int
+	for deadline := time.Now().Add(30 * time.Second); time.Now().Before(deadline); time.Sleep(50 * time.Millisecond) {
+		resp, err := http.Get("http://" + p.addr + path)
+		if err != nil {
+			continue
+		}
+		resp.Body.Close()
+		if last = resp.StatusCode; last == code {
+			return
+		}
+	}
+	t.Fatalf("%s%s: %d, want %d\n%s", p.addr, path, last, code, p.logs.String())
+}
+
+func (p *serveProc) status(t *testing.T, method, path string) int {
+	t.Helper()
+	req, err := http.NewRequest(method, "http://"+p.addr+path, strings.NewReader("token=x"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatalf("%s %s: %v", method, path, err)
+	}
+	resp.Body.Close()
+	return resp.StatusCode
+}
+
+// standsBy checks what a standby answers: alive, not ready, nothing else served.
+func (p *serveProc) standsBy(t *testing.T) {
+	t.Helper()
+	if code := p.status(t, "GET", "/healthz"); code != http.StatusOK {
+		t.Errorf("standby /healthz = %d, want 200", code)
+	}
+	for _, r := range []struct{ method, path string }{
+		{"GET", "/readyz"}, {"POST", "/slack/commands"}, {"POST", "/api/messages"},
+		{"GET", "/auth/callback?state=x&code=y"}, {"GET", "/sandbox/sign-in?to=http://localhost/"},
+	} {
+		if code := p.status(t, r.method, r.path); code != http.StatusServiceUnavailable {
+			t.Errorf("standby %s %s = %d, want 503", r.method, r.path, code)
+		}
+	}
+}
+
+// Two `elevate serve` on one PostgreSQL database: one leads and serves, the other stands by; a
+// leader that stops hands over, a leader that loses the database exits non-zero and the standby
+// takes over.
+func TestServeActivePassive(t *testing.T) {
+	db := pgtest.URL(t)
+	a := startServe(t, db)
+	a.waitFor(t, "/readyz", http.StatusOK)
+	// The leader serves the rest: the sandbox's sign-in page answers (and refuses a foreign URL).
+	if code := a.status(t, "GET", "/sandbox/sign-in?to=https://evil.example/"); code != http.StatusBadRequest {
+		t.Errorf("leader's sandbox sign-in page = %d, want 400", code)
+	}
+	b := startServe(t, db)
+	b.standsBy(t)
+
+	// A clean stop resigns the lease: b takes over and serves.
+	a.cancel()
+	if <-a.exited; a.err != nil {
+		t.Fatalf("the leader's clean stop returned %v", a.err)
+	}
+	b.waitFor(t, "/readyz", http.StatusOK)
+	if code := b.status(t, "GET", "/sandbox/sign-in?to=https://evil.example/"); code != http.StatusBadRequest {
+		t.Errorf("new leader's sandbox sign-in page = %d, want 400", code)
+	}
+	c := startServe(t, db)
+	c.standsBy(t)
+
+	// b loses its lease's session (a network cut, a database failover): it stops acting and
+	// exits with an error; c takes over.
+	conn, err := pgx.Connect(context.Background(), db)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close(context.Background())
+	var n int
+	if err := conn.QueryRow(context.Background(), `SELECT count(pg_terminate_backend(a.pid)) FROM pg_stat_activity a, elevate_leader l
+		WHERE a.application_name = 'elevate-lead ' || l.holder`).Scan(&n); err != nil || n != 1 {
+		t.Fatalf("terminating the leader's lease session: %d sessions, %v", n, err)
+	}
+	select {
+	case <-b.exited:
+		err := b.err
+		if err == nil || !strings.Contains(err.Error(), "lost leadership") {
+			t.Fatalf("the leader that lost its lease returned %v, want a lost-leadership error", err)
+		}
+		if exitStatus(err) == 0 {
+			t.Fatalf("exit status 0 after losing leadership")
+		}
+	case <-time.After(30 * time.Second):
+		t.Fatalf("the leader kept running after losing its lease\n%s", b.logs.String())
+	}
+	if !strings.Contains(b.logs.String(), "lost leadership") {
+		t.Errorf("the log does not say why it stopped:\n%s", b.logs.String())
+	}
+	c.waitFor(t, "/readyz", http.StatusOK)
+	c.cancel()
+	if <-c.exited; c.err != nil {
+		t.Errorf("the last leader's stop returned %v", c.err)
+	}
+}
+
+// A gate closed while the process was still starting (leadership lost) stays closed when the
+// start-up finishes and opens it.
+func TestGateClosedStaysClosed(t *testing.T) {
+	g := &gate{next: http.NotFoundHandler()}
+	ok := http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) {})
+	g.close()
+	g.open(ok)
+	rec := httptest.NewRecorder()
+	g.Ready().ServeHTTP(rec, httptest.NewRequest("GET", "/readyz", nil))
+	if rec.Code != http.StatusServiceUnavailable {
+		t.Errorf("/readyz after close then open = %d, want 503", rec.Code)
+	}
+	rec = httptest.NewRecorder()
+	g.ServeHTTP(rec, httptest.NewRequest("POST", "/slack/commands", nil))
+	if rec.Code != http.StatusServiceUnavailable || rec.Header().Get("Retry-After") == "" {
+		t.Errorf("a chat endpoint after close then open = %d (Retry-After %q), want 503 with Retry-After", rec.Code, rec.Header().Get("Retry-After"))
+	}
+}
+
+// A renewal interval the lease cannot live with is a usage error, before anything starts.
+func TestServeLeaseFlags(t *testing.T) {
+	for _, args := range [][]string{
+		{"-leader-ttl", "2s", "-leader-renew", "1s"},
+		{"-leader-ttl", "0s"},
+		{"-leader-renew", "-1s"},
+	} {
+		err := run(context.Background(), append([]string{"serve", "-sandbox", "-db", "postgres://localhost/x"}, args...),
+			strings.NewReader(""), io.Discard, io.Discard)
+		if exitStatus(err) != 2 {
+			t.Errorf("serve %v: %v (exit %d), want a usage error (exit 2)", args, err, exitStatus(err))
+		}
+	}
+}
