@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"regexp"
 	"slices"
 	"strings"
 	"time"
@@ -64,6 +65,10 @@ func (c *Core) acceptGroup(a Actor, cmd policy.Command, once Once) (Job, error) 
 			if dec.Problem != nil {
 				why = strings.TrimSuffix(dec.Problem.Message, ".") + "."
 			}
+			if m := offerRe.FindStringSubmatchIndex(why); m != nil && dec.Problem.Offer > 0 {
+				// "… at most 8h — use 8h?" offers a click a multi-role request does not have.
+				return answer(fmt.Sprintf("Nothing was requested: %s; ask again for %s or less.", why[:m[0]], why[m[2]:m[3]]), KindError)
+			}
 			return answer(fmt.Sprintf("Nothing was requested: %s %s", why, againWithout(cmd.Roles, role)), KindError)
 		}
 		need = max(need, dec.Approvals)
@@ -122,6 +127,9 @@ func (c *Core) acceptGroup(a Actor, cmd policy.Command, once Once) (Job, error) 
 		return c.proceedGroup(ctx, head)
 	}, nil
 }
+
+// offerRe is the end of a decision's offer: " — use 8h?".
+var offerRe = regexp.MustCompile(` — use (\S+)\?\.?$`)
 
 // againWithout is the advice after one role of a multi-role request stopped it.
 func againWithout(roles []*policy.Role, bad *policy.Role) string {
@@ -187,7 +195,9 @@ func (c *Core) endGroup(ctx context.Context, head uint64, state store.State, cod
 		if n == 0 {
 			return store.ErrNoChange
 		}
-		out.tell(*rs[0], Message{Kind: KindResult, Text: text})
+		if text != "" {
+			out.tell(*rs[0], Message{Kind: KindResult, Text: text})
+		}
 		out.cards(*rs[0])
 		return nil
 	})
@@ -724,8 +734,10 @@ func (c *Core) groupSummary(out *outbox, r store.Request) {
 		}
 		parts = append(parts, c.roleOutcome(x))
 	}
-	if len(parts) < 2 {
-		return
+	if len(parts) < 2 || !slices.ContainsFunc(rs, func(x store.Request) bool {
+		return x.State == store.StateActive || x.State == store.StateFailed || x.State == store.StateEnded
+	}) {
+		return // nothing was activated or refused (all cancelled, expired, denied): its own words said it
 	}
 	out.tell(rs[0], Message{Kind: KindResult, Text: strings.Join(parts, "; ") + "."})
 	out.cards(rs[0])
@@ -1031,4 +1043,26 @@ func (c *Core) expireGroup(ctx context.Context, head uint64, now time.Time) erro
 		return nil
 	}
 	return err
+}
+
+// supersedeGroup cancels an older multi-role request, still waiting for its requester, that a new
+// request r names one of the roles of: the whole of it, so that no role of it is activated later
+// by a sign-in on its old link. The requester is told, as the other roles go with it.
+func (c *Core) supersedeGroup(ctx context.Context, old, r store.Request) {
+	rs, err := c.store.GroupRequests(old.Group)
+	if err != nil {
+		c.log.Error("reading a multi-role request", "request_id", old.ID, "err", err)
+		return
+	}
+	if slices.ContainsFunc(rs, func(x store.Request) bool { return !superseded(x.State) && !x.State.Terminal() }) {
+		return // part of it is past its requester (approval, activation): it stays
+	}
+	text := fmt.Sprintf("Your earlier request #%d for %s is replaced by #%d; ask again for any of its other roles you still need.", old.Group, c.groupRoles(rs), r.ID)
+	why := map[uint64]string{}
+	for _, x := range rs {
+		why[x.ID] = fmt.Sprintf("superseded by #%d", r.ID)
+	}
+	if err := c.endGroup(ctx, old.Group, store.StateCancelled, "superseded", why, text); err != nil {
+		c.log.Error("superseding a multi-role request", "request_id", old.Group, "by", r.ID, "err", err)
+	}
 }

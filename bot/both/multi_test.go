@@ -141,6 +141,8 @@ func TestMultiRoleWords(t *testing.T) {
 	has(t, "a role already active", e.teamsLast("alice"), "Ask again without Exchange Administrator")
 	e.teamsSays(t, "alice", "exchange,sharepint 1h more mail")
 	has(t, "did you mean", e.teamsLast("alice"), `"sharepint" isn't a role I know — did you mean`)
+	e.teamsSays(t, "alice", "sharepoint,teams 4h more mail")
+	has(t, "one role's limit", e.teamsLast("alice"), "Nothing was requested: SharePoint Administrator allows at most 2h; ask again for 2h or less.")
 	e.slackSays(t, "alice", "exchange sharepoint 1h mail")
 	has(t, "roles without a comma", e.slackLast("alice"), `did you mean "exchange,sharepoint 1h mail"?`)
 }
