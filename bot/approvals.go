@@ -72,7 +72,7 @@ func (c *Core) recentActivations(r store.Request) string {
 	since := r.CreatedAt.AddDate(0, 0, -30)
 	n, last := 0, store.Request{}
 	for _, x := range rs {
-		if x.ID == r.ID || x.ActivatedAt.IsZero() || x.ActivatedAt.Before(since) {
+		if x.ID == r.ID || (r.Group != 0 && x.Group == r.Group) || x.ActivatedAt.IsZero() || x.ActivatedAt.Before(since) {
 			continue
 		}
 		n++

@@ -264,6 +264,10 @@ func (c *Core) lookFailed(ctx context.Context, r store.Request, cause error, giv
 		}
 		w := *r.Write
 		w.Retry = c.now().UTC().Add(writeBackoff(w.Attempts))
+		if errors.Is(cause, errNotShownYet) {
+			// Graph answered; PIM only needs a moment: the next sweep looks again.
+			w.Retry = c.now().UTC().Add(notShownRetry)
+		}
 		r.Write = &w
 		return nil
 	})
@@ -461,7 +465,11 @@ func (c *Core) reconcileDeactivation(ctx context.Context, r store.Request) error
 	})
 }
 
-// errNotShownYet is a deactivation's look-up that found the activation neither active nor ended.
+// notShownRetry is how soon a write PIM does not show yet is looked at again: by the next sweep.
+const notShownRetry = 30 * time.Second
+
+// errNotShownYet is a look-up that found the activation neither active nor ended (a deactivation),
+// or a follow-up not shown yet: PIM is still provisioning.
 var errNotShownYet = errors.New("bot: PIM shows the activation neither active nor deactivated yet")
 
 // activityDeactivated is what PIM's audit log records for a completed selfDeactivate (graph-pim.md).

@@ -138,6 +138,17 @@ func (c *Core) startRequest(ctx context.Context, a Actor, r store.Request, role 
 // resumeReceived runs startRequest again for r, left in received by a process that stopped
 // before its next step (no offer was queued for it).
 func (c *Core) resumeReceived(ctx context.Context, r store.Request) error {
+	if r.Group != 0 {
+		// A multi-role request moves as one, from its first item: eligibility and PIM's limits
+		// are left to PIM here, which stays the final judge.
+		key := fmt.Sprintf("start/%d", r.Group)
+		if r.ID != r.Group || !c.claimKey(key) {
+			return nil
+		}
+		defer c.releaseKey(key)
+		c.log.Info("resuming a multi-role request whose next step never ran", "request_id", r.ID)
+		return c.proceedGroup(ctx, r.Group)
+	}
 	a := Actor{Platform: r.Platform, ChatUser: r.ChatUser, Name: r.ChatName, Channel: r.Channel, UserID: r.UserID, EmailHint: r.LoginHint}
 	role := c.cfg.RoleByID(r.RoleID)
 	if role == nil {
@@ -234,6 +245,10 @@ func (c *Core) supersede(ctx context.Context, a Actor, r store.Request) {
 	}
 	for _, old := range rs {
 		if old.ID == r.ID || old.ID > r.ID || !strings.EqualFold(old.RoleID, r.RoleID) || !superseded(old.State) {
+			continue
+		}
+		if old.Group != 0 && old.Group != r.Group {
+			c.supersedeGroup(ctx, old, r) // an older multi-role request gives way as a whole
 			continue
 		}
 		_, err := c.update(ctx, old.ID, c.event(a, "request.cancelled", fmt.Sprintf("superseded by #%d", r.ID)), func(x *store.Request) error {
@@ -671,6 +686,13 @@ func (c *Core) Expire(ctx context.Context) error {
 		case r.State == store.StateActive && !r.EndsAt.IsZero() && !now.Before(r.EndsAt):
 			to = store.StateEnded
 		default:
+			continue
+		}
+		if to == store.StateExpired && r.Group != 0 {
+			// A multi-role request expires as one: one transaction, one message.
+			if err := c.expireGroup(ctx, r.Group, now); err != nil {
+				return err
+			}
 			continue
 		}
 		from := r.State

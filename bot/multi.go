@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"regexp"
 	"slices"
 	"strings"
 	"time"
@@ -64,6 +65,10 @@ func (c *Core) acceptGroup(a Actor, cmd policy.Command, once Once) (Job, error) 
 			if dec.Problem != nil {
 				why = strings.TrimSuffix(dec.Problem.Message, ".") + "."
 			}
+			if m := offerRe.FindStringSubmatchIndex(why); m != nil && dec.Problem.Offer > 0 {
+				// "… at most 8h — use 8h?" offers a click a multi-role request does not have.
+				return answer(fmt.Sprintf("Nothing was requested: %s; ask again for %s or less.", why[:m[0]], why[m[2]:m[3]]), KindError)
+			}
 			return answer(fmt.Sprintf("Nothing was requested: %s %s", why, againWithout(cmd.Roles, role)), KindError)
 		}
 		need = max(need, dec.Approvals)
@@ -122,6 +127,9 @@ func (c *Core) acceptGroup(a Actor, cmd policy.Command, once Once) (Job, error) 
 		return c.proceedGroup(ctx, head)
 	}, nil
 }
+
+// offerRe is the end of a decision's offer: " — use 8h?".
+var offerRe = regexp.MustCompile(` — use (\S+)\?\.?$`)
 
 // againWithout is the advice after one role of a multi-role request stopped it.
 func againWithout(roles []*policy.Role, bad *policy.Role) string {
@@ -187,7 +195,9 @@ func (c *Core) endGroup(ctx context.Context, head uint64, state store.State, cod
 		if n == 0 {
 			return store.ErrNoChange
 		}
-		out.tell(*rs[0], Message{Kind: KindResult, Text: text})
+		if text != "" {
+			out.tell(*rs[0], Message{Kind: KindResult, Text: text})
+		}
 		out.cards(*rs[0])
 		return nil
 	})
@@ -724,8 +734,10 @@ func (c *Core) groupSummary(out *outbox, r store.Request) {
 		}
 		parts = append(parts, c.roleOutcome(x))
 	}
-	if len(parts) < 2 {
-		return
+	if len(parts) < 2 || !slices.ContainsFunc(rs, func(x store.Request) bool {
+		return x.State == store.StateActive || x.State == store.StateFailed || x.State == store.StateEnded
+	}) {
+		return // nothing was activated or refused (all cancelled, expired, denied): its own words said it
 	}
 	out.tell(rs[0], Message{Kind: KindResult, Text: strings.Join(parts, "; ") + "."})
 	out.cards(rs[0])
@@ -969,3 +981,88 @@ func (c *Core) extendMany(ctx context.Context, a Actor, cmd policy.Command) erro
 
 // MaxRoles is how many roles one request may name (policy.MaxRoles), for the adapters' forms.
 const MaxRoles = policy.MaxRoles
+
+// remindsFor says whether the reminder sweep reminds and escalates through r: every single-role
+// request, and for a multi-role request only its strictest item (the most approvals, tier 0
+// first, then the first), so approvers hear of the request once, under the rule that applies.
+func (c *Core) remindsFor(r store.Request) bool {
+	if r.Group == 0 {
+		return true
+	}
+	rs, err := c.store.GroupRequests(r.Group)
+	if err != nil {
+		c.log.Error("reading a multi-role request", "request_id", r.ID, "err", err)
+		return r.ID == r.Group
+	}
+	best, bestReq, bestTier0 := uint64(0), -1, false
+	for _, x := range rs {
+		role := c.cfg.RoleByID(x.RoleID)
+		if role == nil {
+			continue
+		}
+		req, t0 := role.Approval.Required, role.Tier0
+		if req > bestReq || (req == bestReq && t0 && !bestTier0) {
+			best, bestReq, bestTier0 = x.ID, req, t0
+		}
+	}
+	return best == r.ID
+}
+
+// rolesOf names what r asks for: its role, or every role of its multi-role request.
+func (c *Core) rolesOf(r store.Request) string {
+	if r.Group == 0 {
+		return r.RoleName
+	}
+	rs, err := c.store.GroupRequests(r.Group)
+	if err != nil {
+		return r.RoleName
+	}
+	return c.groupRoles(rs)
+}
+
+// expireGroup expires the items of a multi-role request still waiting past their deadline (none
+// with a PIM write that may have gone through), with one message for all of them.
+func (c *Core) expireGroup(ctx context.Context, head uint64, now time.Time) error {
+	_, err := c.changeGroup(ctx, head, systemEvent(now, "request.expired", ""), func(xs []*store.Request, out *outbox) error {
+		var names []string
+		for _, x := range xs {
+			if !pending(x.State) || x.Write != nil || x.ExpiresAt.IsZero() || !now.After(x.ExpiresAt) {
+				continue
+			}
+			x.State = store.StateExpired
+			names = append(names, x.RoleName)
+		}
+		if len(names) == 0 {
+			return store.ErrNoChange
+		}
+		out.tell(*xs[0], Message{Kind: KindResult, Text: fmt.Sprintf("Your request for %s expired without a decision. Ask again if you still need it.", policy.JoinAnd(names))})
+		out.cards(*xs[0])
+		return nil
+	})
+	if errors.Is(err, store.ErrNoChange) {
+		return nil
+	}
+	return err
+}
+
+// supersedeGroup cancels an older multi-role request, still waiting for its requester, that a new
+// request r names one of the roles of: the whole of it, so that no role of it is activated later
+// by a sign-in on its old link. The requester is told, as the other roles go with it.
+func (c *Core) supersedeGroup(ctx context.Context, old, r store.Request) {
+	rs, err := c.store.GroupRequests(old.Group)
+	if err != nil {
+		c.log.Error("reading a multi-role request", "request_id", old.ID, "err", err)
+		return
+	}
+	if slices.ContainsFunc(rs, func(x store.Request) bool { return !superseded(x.State) && !x.State.Terminal() }) {
+		return // part of it is past its requester (approval, activation): it stays
+	}
+	text := fmt.Sprintf("Your earlier request #%d for %s is replaced by #%d; ask again for any of its other roles you still need.", old.Group, c.groupRoles(rs), r.ID)
+	why := map[uint64]string{}
+	for _, x := range rs {
+		why[x.ID] = fmt.Sprintf("superseded by #%d", r.ID)
+	}
+	if err := c.endGroup(ctx, old.Group, store.StateCancelled, "superseded", why, text); err != nil {
+		c.log.Error("superseding a multi-role request", "request_id", old.Group, "by", r.ID, "err", err)
+	}
+}

@@ -1,10 +1,14 @@
 package bot_test
 
 import (
+	"strings"
 	"testing"
 	"time"
 
+	"github.com/elevate-pim/elevate/bot"
 	"github.com/elevate-pim/elevate/graph/graphtest"
+	"github.com/elevate-pim/elevate/oncall"
+	"github.com/elevate-pim/elevate/oncall/oncalltest"
 	"github.com/elevate-pim/elevate/store"
 )
 
@@ -145,5 +149,192 @@ func TestMultiRoleRestartWaitingForSignIn(t *testing.T) {
 		if r.State != store.StateActive {
 			t.Fatalf("#%d %s: %s (%s)", r.ID, r.RoleName, r.State, r.FailureMessage)
 		}
+	}
+}
+
+// On-call auto-approval of a multi-role request: only when every role that needs approval waives
+// it. Dave is on call: with both roles' rules naming the schedule, nobody is asked and the card
+// says why for each; when SharePoint's rule has no waiver, approvers decide for the whole request.
+func TestMultiRoleOnCall(t *testing.T) {
+	for _, both := range []bool{true, false} {
+		t.Run(map[bool]string{true: "every role waives", false: "one role does not"}[both], func(t *testing.T) {
+			fake := oncalltest.New()
+			defer fake.Close()
+			fake.OnCall("P123ABC", "dave@contoso.example")
+			fake.AddIncident(oncalltest.Incident{Number: 4521, Service: "PSVC1", Status: "triggered"})
+			oc := oncall.New(oncall.Config{PagerDutyToken: oncalltest.PagerDutyToken, PagerDutyURL: fake.PagerDutyURL()})
+			cfg := onCallConfig + `
+  - name: SharePoint Administrator
+    approval:
+      approvers: [bob@contoso.example]
+`
+			if both {
+				cfg += `      on_call:
+        pagerduty: {schedule: P123ABC}
+`
+			}
+			w := newWorld(t, setup{config: []byte(cfg), onCall: oc})
+			w.say("dave", "exchange,sharepoint 1h fixing mail flow")
+			w.signIn("dave")
+			w.core.Wait()
+			rs := w.requests("dave")
+			if len(rs) != 2 {
+				t.Fatalf("%d items", len(rs))
+			}
+			card, ok := w.rec.latestCard(w.cfg.Channels.Approvals)
+			if !ok {
+				t.Fatal("no card")
+			}
+			if !both {
+				for _, r := range rs {
+					if r.State != store.StateAwaitingApproval || r.Waived != "" {
+						t.Fatalf("#%d %s: %s, waived %q; want approvers to decide", r.ID, r.RoleName, r.State, r.Waived)
+					}
+				}
+				if got := cardField(card, "On call"); got != "SharePoint Administrator has no on-call waiver, so approvers decide for the whole request." {
+					t.Errorf("card's on-call note %q", got)
+				}
+				return
+			}
+			want := "dave is on call for Exchange Administrator (PagerDuty schedule P123ABC with incident #4521 open) and SharePoint Administrator (PagerDuty schedule P123ABC)"
+			for _, r := range rs {
+				if r.State != store.StateActive || r.Waived != want {
+					t.Fatalf("#%d %s: %s, waived %q; want active, waived %q", r.ID, r.RoleName, r.State, r.Waived, want)
+				}
+			}
+			if got := cardField(card, "Approvals"); got != "auto-approved: "+want {
+				t.Errorf("card's approvals %q", got)
+			}
+			if acts := strings.Join(auditActions(t, w.store, rs[1].ID), "\n"); !strings.Contains(acts, "request.auto_approved: auto-approved: "+want) {
+				t.Errorf("audit of SharePoint's item:\n%s", acts)
+			}
+		})
+	}
+}
+
+// PIM's dry run is made for every role before any approver is asked: SharePoint's PIM setting
+// wants a ticket, so PIM would refuse that role; no card is posted, dave hears PIM's words for
+// that role, and nothing of the request goes on.
+func TestMultiRoleDryRunRefusesOneRole(t *testing.T) {
+	cfg := onCallConfig + `
+  - name: SharePoint Administrator
+    approval:
+      approvers: [bob@contoso.example]
+`
+	w := newWorld(t, setup{config: []byte(cfg)})
+	yes := true
+	if err := w.tenant.SetPolicy(graphtest.PolicyConfig{Role: "SharePoint Administrator", MaxDuration: graphtest.Duration(time.Hour), Ticket: &yes}); err != nil {
+		t.Fatal(err)
+	}
+	w.say("dave", "exchange,sharepoint 1h fixing mail flow")
+	w.signIn("dave")
+	w.core.Wait()
+	if _, ok := w.rec.latestCard(w.cfg.Channels.Approvals); ok {
+		t.Fatal("a card was posted for a request PIM would refuse")
+	}
+	rs := w.requests("dave")
+	if len(rs) != 2 || rs[0].State != store.StateFailed || rs[1].State != store.StateFailed {
+		t.Fatalf("items: %+v", rs)
+	}
+	if rs[1].FailureMessage != "PIM needs a ticket number for SharePoint Administrator. Ask again with the ticket in your reason, e.g. INC-1234." || rs[0].FailureCode != "not_asked" {
+		t.Errorf("failures: %q / %q %q", rs[1].FailureMessage, rs[0].FailureCode, rs[0].FailureMessage)
+	}
+	contains(t, w.rec.lastTo("dave"), "Nothing was requested, and no approver was asked: PIM would refuse part of it.\nSharePoint Administrator: refused by PIM: PIM needs a ticket number for SharePoint Administrator.")
+	if n := w.pimActive("dave@contoso.example", graphtest.RoleExchangeAdministrator); n != 0 {
+		t.Errorf("Exchange was activated: %d", n)
+	}
+}
+
+// Asking again for a role of a multi-role request still waiting for its sign-in replaces the
+// whole of it: no role of it is activated later through its old link.
+func TestMultiRoleSuperseded(t *testing.T) {
+	w := newWorld(t, setup{})
+	w.say("dave", "exchange,sharepoint 1h fixing mail flow")
+	w.say("dave", "exchange 2h fixing mail flow")
+	w.core.Wait()
+	rs := w.requests("dave")
+	if len(rs) != 3 || rs[0].State != store.StateCancelled || rs[1].State != store.StateCancelled || rs[2].State != store.StateAwaitingSignIn {
+		t.Fatalf("after asking again: %s, %s, %s", rs[0].State, rs[1].State, rs[2].State)
+	}
+	if n := w.told("dave", "Your earlier request #1 for Exchange Administrator and SharePoint Administrator for 1h is replaced by #3"); n != 1 {
+		t.Errorf("told %d times of the replacement: %q", n, w.rec.to("dave"))
+	}
+}
+
+// `cancel` withdraws every role of a pending multi-role request, with one answer, and the card
+// says so.
+func TestMultiRoleCancel(t *testing.T) {
+	cfg := onCallConfig + `
+  - name: SharePoint Administrator
+    approval:
+      approvers: [bob@contoso.example]
+`
+	w := newWorld(t, setup{config: []byte(cfg)})
+	w.say("dave", "exchange,sharepoint 1h fixing mail flow")
+	w.signIn("dave")
+	w.core.Wait()
+	before := len(w.rec.to("dave"))
+	w.say("dave", "cancel")
+	w.core.Wait()
+	for _, r := range w.requests("dave") {
+		if r.State != store.StateCancelled {
+			t.Fatalf("#%d %s: %s", r.ID, r.RoleName, r.State)
+		}
+	}
+	if got := w.rec.to("dave")[before:]; len(got) != 1 {
+		t.Errorf("dave was told %d things, want one answer: %q", len(got), got)
+	}
+	card, ok := w.rec.latestCard(w.cfg.Channels.Approvals)
+	if !ok || !strings.Contains(card.Text, "Cancelled") || len(card.Buttons) != 0 {
+		t.Errorf("card after cancel: %q %+v", card.Text, card.Buttons)
+	}
+}
+
+// A denial is one decision for the whole request: every role is denied in one transaction, the
+// requester hears it once with the reason, and someone who approves only one of the roles is
+// turned away.
+func TestMultiRoleDenied(t *testing.T) {
+	cfg := onCallConfig + `
+  - name: SharePoint Administrator
+    approval:
+      approvers: [erin@contoso.example, carol@contoso.example]
+`
+	w := newWorld(t, setup{config: []byte(cfg)})
+	w.say("dave", "exchange,sharepoint 1h fixing mail flow")
+	w.signIn("dave")
+	w.core.Wait()
+	// Bob approves Exchange Administrator, not SharePoint Administrator.
+	w.click("bob", bot.ActionApprove, "")
+	if strings.Contains(w.rec.lastTo("bob"), "Sign in") {
+		w.signIn("bob")
+	}
+	contains(t, w.rec.lastTo("bob"), "You are not an approver for SharePoint Administrator, one of the roles of this request")
+	w.click("erin", bot.ActionDeny, "not during the change freeze")
+	if strings.Contains(w.rec.lastTo("erin"), "Sign in") {
+		w.signIn("erin")
+	}
+	contains(t, w.rec.lastTo("erin"), "not an approver for Exchange Administrator")
+	for _, r := range w.requests("dave") {
+		if r.State != store.StateAwaitingApproval || len(r.Approvals) != 0 {
+			t.Fatalf("#%d %s: %s %+v", r.ID, r.RoleName, r.State, r.Approvals)
+		}
+	}
+	// Carol approves both roles: her denial counts for the whole request.
+	before := len(w.rec.to("dave"))
+	w.click("carol", bot.ActionDeny, "not during the change freeze")
+	if strings.Contains(w.rec.lastTo("carol"), "Sign in") {
+		w.signIn("carol")
+	}
+	contains(t, w.rec.lastTo("carol"), "You denied dave@contoso.example's request for Exchange Administrator and SharePoint Administrator for 1h")
+	for _, r := range w.requests("dave") {
+		if r.State != store.StateDenied || len(r.Approvals) != 1 || r.Approvals[0].Reason != "not during the change freeze" {
+			t.Fatalf("#%d %s: %s %+v", r.ID, r.RoleName, r.State, r.Approvals)
+		}
+	}
+	if got := w.rec.to("dave")[before:]; len(got) != 1 || !strings.Contains(got[0], "denied your request for Exchange Administrator and SharePoint Administrator for 1h: not during the change freeze") {
+		t.Errorf("dave was told %q, want one denial", got)
+	}
+	if card, ok := w.rec.latestCard(w.cfg.Channels.Approvals); !ok || card.Text != "Denied." || len(card.Buttons) != 0 {
+		t.Errorf("card after the denial: %q %+v", card.Text, card.Buttons)
 	}
 }

@@ -54,6 +54,9 @@ func (c *Core) Post(ctx context.Context, channel string, m Message, files ...Att
 // delivery: at once when the platform takes it, else retried, held while the user is unknown,
 // kept across restarts. The error is the store's, if it could not queue m.
 func (c *Core) Tell(ctx context.Context, platform, chatUser string, m Message) error {
+	if chatUser == "" {
+		return nil // nobody to tell (a request made outside chat)
+	}
 	return c.enqueue(ctx, nil, func(out *outbox) error {
 		out.send(platform, DM(chatUser), m)
 		return nil
@@ -65,6 +68,9 @@ func (c *Core) Tell(ctx context.Context, platform, chatUser string, m Message) e
 // change and the message commit together. Once the transaction committed, Deliver makes what it
 // queued (ob.Added()); the outbox worker does if Deliver never runs.
 func (c *Core) TellIn(ob *store.Outbox, platform, chatUser string, m Message) error {
+	if chatUser == "" {
+		return nil // nobody to tell (a request made outside chat)
+	}
 	o := &outbox{c: c, ob: ob}
 	o.send(platform, DM(chatUser), m)
 	return o.err

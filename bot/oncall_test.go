@@ -141,3 +141,40 @@ func TestOnCallFallsBackToApprovers(t *testing.T) {
 		})
 	}
 }
+
+// The on-call check's cost, recorded in docs/benchmarks.md: one Graph read (the requester's mail
+// address, which PagerDuty and Opsgenie know people by) and, in PagerDuty, the on-call list and
+// the incident list; the dry run and the activation are PIM's two writes-with-a-body.
+func TestOnCallGraphCalls(t *testing.T) {
+	fake := oncalltest.New()
+	defer fake.Close()
+	fake.OnCall("P123ABC", "alice@contoso.example")
+	fake.AddIncident(oncalltest.Incident{Number: 4521, Service: "PSVC1", Status: "triggered"})
+	oc := oncall.New(oncall.Config{PagerDutyToken: oncalltest.PagerDutyToken, PagerDutyURL: fake.PagerDutyURL()})
+	w := newWorld(t, setup{config: []byte(onCallConfig), onCall: oc})
+	w.say("alice", "exchange 1h fixing mail flow")
+	w.tenant.ResetCalls()
+	w.signIn("alice")
+	if r := w.only("alice"); r.State != store.StateActive {
+		t.Fatalf("state %s", r.State)
+	}
+	var userReads, dry, writes int
+	for _, c := range w.tenant.Calls() {
+		switch {
+		case c.Method == http.MethodGet && strings.HasPrefix(c.Path, "/v1.0/users/"):
+			userReads++
+		case c.Method == http.MethodPost && strings.HasSuffix(c.Path, "/roleAssignmentScheduleRequests") && c.ValidationOnly():
+			dry++
+		case c.Method == http.MethodPost && strings.HasSuffix(c.Path, "/roleAssignmentScheduleRequests"):
+			writes++
+		}
+	}
+	// One user read links the account at sign-in (as for every first sign-in); the other is the
+	// on-call check's.
+	if userReads != 2 || dry != 1 || writes != 1 {
+		t.Errorf("after the sign-in: %d user reads, %d dry runs, %d writes; want 2 (sign-in + on-call), 1, 1", userReads, dry, writes)
+	}
+	if n := len(fake.Calls()); n != 2 {
+		t.Errorf("%d PagerDuty calls, want 2 (on-calls, incidents): %v", n, fake.Calls())
+	}
+}

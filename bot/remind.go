@@ -25,6 +25,9 @@ func (c *Core) remind(ctx context.Context, rs []store.Request) {
 		if r.State != store.StateAwaitingApproval || r.ExpiresAt.IsZero() || !now.Before(r.ExpiresAt) || approvals(r) >= r.ApprovalsNeeded {
 			continue
 		}
+		if !c.remindsFor(r) {
+			continue // a multi-role request is reminded once, through its strictest role
+		}
 		role := c.cfg.RoleByID(r.RoleID)
 		if role == nil {
 			continue
@@ -65,7 +68,8 @@ func (c *Core) remind1(ctx context.Context, r store.Request, role *policy.Role, 
 	if escalate {
 		action, detail = "request.escalated", detail+"; to "+strings.Join(plan.EscalateTo, ", ")
 	}
-	what := fmt.Sprintf("request #%d: %s asks for %s (%s)", r.ID, nameOf(r), r.RoleName, r.Justification)
+	roles := c.rolesOf(r)
+	what := fmt.Sprintf("request #%d: %s asks for %s (%s)", r.ID, nameOf(r), roles, r.Justification)
 	remindText := fmt.Sprintf("Reminder — %s. It expires in %s, at %s; %s so far.", what, hm(left), c.clock(r.ExpiresAt), status)
 	escalateText := fmt.Sprintf("Escalation — %s. It expires in %s, at %s, with %s. Its approvers can decide on the card in %s or with `approve %d` / `deny %d <why>`.",
 		what, hm(left), c.clock(r.ExpiresAt), status, c.approvalChannel(r), r.ID, r.ID)
@@ -117,10 +121,10 @@ func (c *Core) remind1(ctx context.Context, r store.Request, role *policy.Role, 
 		switch {
 		case escalate:
 			out.then(posted).tell(*x, Message{Kind: KindProgress, Text: fmt.Sprintf("Your request for %s still has %s and expires at %s; I've escalated it to %s.",
-				x.RoleName, status, c.clock(x.ExpiresAt), escalatedTo(plan.EscalateTo))})
+				roles, status, c.clock(x.ExpiresAt), escalatedTo(plan.EscalateTo))})
 		case send:
 			out.then(posted).tell(*x, Message{Kind: KindProgress, Text: fmt.Sprintf("I've reminded the approvers of your request for %s (%s so far); it expires at %s.",
-				x.RoleName, status, c.clock(x.ExpiresAt))})
+				roles, status, c.clock(x.ExpiresAt))})
 		}
 		// Each approver who has not decided gets the reminder with the buttons to decide from
 		// the message itself; each person escalated to, the escalation.

@@ -186,6 +186,9 @@ func TestExtensionIntentNotShownYet(t *testing.T) {
 	if got.Write == nil || got.Write.Action != store.WriteExtend || got.Extension == nil || got.Extension.By != time.Hour {
 		t.Fatalf("after reconciling a follow-up PIM does not show yet: write %+v, extension %+v; want the intent kept, looked at again later", got.Write, got.Extension)
 	}
+	if !got.Write.Retry.Before(w.clock.now().Add(45 * time.Second)) {
+		t.Errorf("looked at again at %v, want by the next sweep (within a minute)", got.Write.Retry)
+	}
 }
 
 // `done` withdraws the follow-ups an Elevate version before store.Extension scheduled in PIM
@@ -218,5 +221,43 @@ func TestDoneRecordsWithdrawnFollowUps(t *testing.T) {
 	}
 	if !w.audited(r.ID, "request.extension_withdrawn") {
 		t.Error("no request.extension_withdrawn audit record")
+	}
+}
+
+// A multi-role request acknowledged in received whose job never ran is resumed as one, from its
+// first item: one sign-in link for all its roles (the token died with the process), not one per
+// role, and nothing left to expire unseen.
+func TestMultiRoleReceivedIsResumed(t *testing.T) {
+	w := newWorld(t, setup{})
+	upn := "dave@" + w.domain
+	dave := w.tenant.UserID(upn)
+	now := w.clock.now().UTC()
+	var items []store.Request
+	for _, role := range []struct{ id, name string }{{graphtest.RoleExchangeAdministrator, "Exchange Administrator"}, {graphtest.RoleSharePointAdministrator, "SharePoint Administrator"}} {
+		items = append(items, store.Request{Platform: "test", ChatUser: "dave", ChatName: "dave", UserID: dave, UPN: upn, RoleID: role.id, RoleName: role.name,
+			Duration: time.Hour, Justification: "site migration", State: store.StateReceived, CreatedAt: now, ExpiresAt: now.Add(time.Hour)})
+	}
+	// As Accept stores them when dave holds a fresh sign-in; the job that follows never runs.
+	items, err := w.store.CreateRequestsOnce(items, []store.AuditRecord{{Actor: "test:dave", Action: "request.created"}}, store.Once{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	w.clock.advance(2 * time.Minute)
+	w.restart()
+	w.minute()
+	if n := w.told("dave", "Sign in with your Microsoft account"); n != 1 {
+		t.Fatalf("dave was asked to sign in %d times, want once for both roles: %q", n, w.rec.to("dave"))
+	}
+	for _, r := range items {
+		if got := w.request(r.ID); got.State != store.StateAwaitingSignIn {
+			t.Fatalf("#%d %s after the restart: %s; want awaiting_sign_in", r.ID, r.RoleName, got.State)
+		}
+	}
+	w.signIn("dave")
+	w.core.Wait()
+	for _, r := range items {
+		if got := w.request(r.ID); got.State != store.StateActive {
+			t.Fatalf("#%d %s after the sign-in: %s (%s)", r.ID, r.RoleName, got.State, got.FailureMessage)
+		}
 	}
 }

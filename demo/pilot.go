@@ -120,11 +120,11 @@ func (w *World) playPilot(ctx context.Context, pd *oncalltest.Server) error {
 		{"Anyone may leave a note for the team; during the pilot it goes into the weekly digest.", func() error {
 			return w.SayOn(ctx, platformTeams, "erin", "feedback please open it to the service desk soon")
 		}},
-		{"03:12, incident #4521: mail is stuck. Alice is on call in PagerDuty (simulated), so Exchange Administrator needs no approver.", func() error {
+		{"Incident #4521: mail is stuck. Alice is on call in PagerDuty (simulated), so Exchange Administrator needs no approver.", func() error {
 			return w.Say(ctx, "alice", "exchange 2h INC-4521 mail flow outage")
 		}},
 		{"", func() error { return w.ClickLast(ctx, "alice", bot.ActionOpenURL, "") }},
-		{"Dave activated Exchange Administrator in the Entra portal an hour ago and forgot. PIM's dry run answers before Bob or Carol are asked: no card is posted.", func() error {
+		{"Dave activated Exchange Administrator in the Entra portal earlier and forgot. PIM's dry run answers before Bob or Carol are asked: no card is posted.", func() error {
 			if err := w.Tenant.PortalActivate("dave@"+w.domain, "Exchange Administrator", 2*time.Hour); err != nil {
 				return err
 			}
@@ -153,7 +153,7 @@ func (w *World) playPilot(ctx context.Context, pd *oncalltest.Server) error {
 			return w.Say(ctx, "dave", "teams 1h fix a meeting policy")
 		}},
 		{"A fourth try in the same burst does not alert again.", func() error { return w.Say(ctx, "dave", "intune 1h enrol laptops") }},
-		{"Monday 09:00: the weekly digest, with the guide's numbers as trends since last week and the pilot's feedback.", func() error {
+		{"The weekly digest (scheduled for Mondays 09:00; posted now), with the guide's numbers as trends since last week and the pilot's feedback.", func() error {
 			d, err := sch.PostDigest(ctx, now.AddDate(0, 0, -7), now.Add(time.Minute))
 			if err != nil {
 				return err
@@ -226,9 +226,10 @@ func homeMessage(c *bot.Core, h bot.Home) bot.Message {
 	}
 	var roles []string
 	for _, r := range h.Eligible {
-		roles = append(roles, "["+r.Name+"]")
+		roles = append(roles, fmt.Sprintf("%s (`%s`)", r.Name, r.Alias))
 	}
-	lines = append(lines, "Request a role: "+strings.Join(roles, " "))
+	// In Teams each is a button that opens the request form with the role picked.
+	lines = append(lines, "Request a role (each opens the form): "+strings.Join(roles, ", "))
 	m.Text = strings.Join(lines, "\n")
 	m.Footer = "Teams refreshes this card whenever it is opened (Universal Actions)."
 	return m

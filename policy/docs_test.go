@@ -31,14 +31,26 @@ func TestDocsConfigKeys(t *testing.T) {
 		table           bool
 	}
 	where := map[string]place{
-		`""`: {"Top level", "", true}, `"tenant"`: {"`tenant`", "", true}, `"channels"`: {"`channels`", "", true},
-		`"users"`: {"`users`", "", true}, `"admins"`: {"`admins`", "", true}, `"pilot"`: {"`pilot`", "", true},
-		`"identity"`: {"`identity`", "", true}, `"baseline"`: {"`baseline`", "", true}, `"schedules"`: {"`schedules`", "", true},
-		`"schedules.digest"`: {"`schedules`", "digest.", true}, `"schedules.review"`: {"`schedules`", "review.", true},
-		`"failure_alert"`: {"Top level", "", false},
-		"roles": {"`roles`", "", true}, "groups": {"`groups`", "", true}, "users": {"`users`", "", false},
-		"justification": {"`roles`", "", false}, "ticket": {"`roles`", "", false}, "approval": {"`roles`", "", false},
-		"reminders": {"`roles`", "", false}, "onCall": {"`roles`", "", false},
+		`""`:                 {"Top level", "", true},
+		`"tenant"`:           {"`tenant`", "", true},
+		`"channels"`:         {"`channels`", "", true},
+		`"users"`:            {"`users`", "", true},
+		`"admins"`:           {"`admins`", "", true},
+		`"pilot"`:            {"`pilot`", "", true},
+		`"identity"`:         {"`identity`", "", true},
+		`"baseline"`:         {"`baseline`", "", true},
+		`"schedules"`:        {"`schedules`", "", true},
+		`"schedules.digest"`: {"`schedules`", "digest.", true},
+		`"schedules.review"`: {"`schedules`", "review.", true},
+		`"failure_alert"`:    {"Top level", "", false},
+		"roles":              {"`roles`", "", true},
+		"groups":             {"`groups`", "", true},
+		"users":              {"`users`", "", false},
+		"justification":      {"`roles`", "", false},
+		"ticket":             {"`roles`", "", false},
+		"approval":           {"`roles`", "", false},
+		"reminders":          {"`roles`", "", false},
+		"onCall":             {"`roles`", "", false},
 	}
 	tables := map[string][]string{} // section → the keys its table must list
 	for _, m := range parsed {

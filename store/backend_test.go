@@ -82,8 +82,7 @@ var backends = []*testBackend{
 			var out bytes.Buffer
 			for _, q := range []string{
 				"SELECT table_name, column_name, data_type FROM information_schema.columns WHERE table_schema = 'public' ORDER BY 1, 2",
-				"SELECT bucket, key, value FROM elevate_kv ORDER BY bucket, key",
-				"SELECT bucket, seq FROM elevate_seq ORDER BY bucket",
+				"SELECT bucket, key, value, seq FROM elevate_kv ORDER BY bucket, key",
 				"SELECT xmin::text FROM elevate_kv ORDER BY bucket, key",
 			} {
 				rows, err := conn.Query(ctx, q)

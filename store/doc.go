@@ -76,10 +76,9 @@
 // Values are decoded (and thereby copied) before the transaction ends; no
 // bbolt type appears in the exported API.
 //
-// In PostgreSQL the same tree is rows of two tables:
+// In PostgreSQL the same tree is the rows of one table:
 //
-//	elevate_kv(bucket bytea, key bytea, value bytea NULL, PRIMARY KEY (bucket, key))
-//	elevate_seq(bucket bytea PRIMARY KEY, seq bigint)
+//	elevate_kv(bucket bytea, key bytea, value bytea NULL, seq bigint, PRIMARY KEY (bucket, key))
 //
 // A bucket's path is the names from the root down, each as <str name>; the
 // root's path is empty. A key of a bucket is the row (path, key, value); a
@@ -87,9 +86,10 @@
 // its path: the top-level buckets are (empty, "requests", NULL), …; request 7 is
 // (<str requests>, <7>, JSON); a message reference is
 // (<str messages><str <request id>>, <n>, JSON). A bucket's sequence is the
-// elevate_seq row of its path. bytea compares as memcmp, bbolt's key order.
+// seq of its own row. bytea compares as memcmp, bbolt's key order.
 // Write transactions run one at a time per process (as bbolt's do), keep their
 // writes in memory (reads and cursors see them) and send them in one round trip
-// before the commit; reads are REPEATABLE READ snapshots; cursors read 512 rows
-// per round trip. The schema version is meta/version, as in the file.
+// before the commit; reads are REPEATABLE READ snapshots; a transaction reads
+// the top-level buckets in one query and keeps what it read; cursors read 8
+// rows, then twice as many per round trip up to 512. The schema version is meta/version, as in the file.
 package store

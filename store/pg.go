@@ -38,20 +38,17 @@ const pgTxTimeout = time.Minute
 // processes opening the same database.
 const pgMigrateLock = 0x656c6576617465 // "elevate"
 
-// pgSchema creates the tables. A bucket is a row of its parent (value NULL) and its keys are the
-// rows whose bucket column is its path: the names from the root down, each as appendStr. The
-// root's path is empty, so the top-level buckets are the rows with an empty bucket column.
-// bytea compares as memcmp, which is bbolt's key order.
+// pgSchema creates the table. A bucket is a row of its parent (value NULL, seq its sequence)
+// and its keys are the rows whose bucket column is its path: the names from the root down, each
+// as appendStr. The root's path is empty, so the top-level buckets are the rows with an empty
+// bucket column. bytea compares as memcmp, which is bbolt's key order.
 const pgSchema = `
 CREATE TABLE IF NOT EXISTS elevate_kv (
 	bucket bytea NOT NULL,
 	key    bytea NOT NULL,
 	value  bytea,
+	seq    bigint NOT NULL DEFAULT 0,
 	PRIMARY KEY (bucket, key)
-);
-CREATE TABLE IF NOT EXISTS elevate_seq (
-	bucket bytea PRIMARY KEY,
-	seq    bigint NOT NULL
 );`
 
 // OpenPostgres opens the store in the PostgreSQL database at dbURL, creating its tables at the
@@ -227,6 +224,7 @@ func (p *pgBackend) migrate(ctx context.Context, name string) error {
 // pgEntry is a key's state in a write transaction's overlay.
 type pgEntry struct {
 	v       []byte // nil with !deleted: a nested bucket
+	seq     uint64 // a nested bucket's sequence
 	deleted bool
 }
 
@@ -249,6 +247,7 @@ func (o *pgOverlay) keys() []string {
 
 type pgRead struct {
 	v     []byte
+	seq   uint64
 	found bool
 }
 
@@ -260,14 +259,17 @@ type pgTx struct {
 
 	overlay map[string]*pgOverlay // bucket path → pending writes
 	hidden  [][]byte              // paths of buckets deleted in this transaction: their rows in the database no longer count
-	seqs    map[string]uint64     // bucket path → sequence, once read
-	seqSet  map[string]bool       // sequences to write
-	cache   map[string]pgRead     // bucket path ‖ key → what the database holds
+	// What this transaction read from the database, which does not change under it (a read
+	// transaction is a snapshot; a write transaction is the only writer and sends its writes
+	// at the end):
+	cache      map[string]pgRead      // bucket path ‖ key → row
+	rootLoaded bool                   // every top-level bucket is in cache
+	pages      map[string]*pgPageRows // bucket path → the rows a cursor read last
 }
 
 func newPgTx(ctx context.Context, tx pgx.Tx, writable bool) *pgTx {
 	return &pgTx{ctx: ctx, tx: tx, writable: writable, overlay: map[string]*pgOverlay{},
-		seqs: map[string]uint64{}, seqSet: map[string]bool{}, cache: map[string]pgRead{}}
+		cache: map[string]pgRead{}, pages: map[string]*pgPageRows{}}
 }
 
 var errTxReadOnly = errors.New("store: write in a read-only transaction")
@@ -278,7 +280,7 @@ func (t *pgTx) fail(err error) {
 	}
 }
 
-func (t *pgTx) root() *pgBucket { return &pgBucket{tx: t, path: nil} }
+func (t *pgTx) root() *pgBucket { return &pgBucket{tx: t} }
 
 func (t *pgTx) Bucket(name []byte) kvBucket { return t.root().Bucket(name) }
 
@@ -312,37 +314,79 @@ func (t *pgTx) isHidden(path []byte) bool {
 // get returns the value of key in the bucket at path, nil for a nested bucket; found says
 // whether the key exists at all.
 func (t *pgTx) get(path, key []byte) (v []byte, found bool) {
+	r := t.getRow(path, key)
+	return r.v, r.found
+}
+
+// getRow is get with a nested bucket's sequence.
+func (t *pgTx) getRow(path, key []byte) pgRead {
 	if o := t.overlay[string(path)]; o != nil {
 		if e, ok := o.m[string(key)]; ok {
-			return e.v, !e.deleted
+			return pgRead{v: e.v, seq: e.seq, found: !e.deleted}
 		}
 	}
 	if t.isHidden(path) || t.err != nil {
-		return nil, false
+		return pgRead{}
 	}
-	ck := string(path) + "\x00" + string(key) // path is self-delimiting
+	ck := cacheKey(path, key)
 	if r, ok := t.cache[ck]; ok {
-		return r.v, r.found
+		return r
 	}
+	if len(path) == 0 {
+		// The top-level buckets are few and nearly every transaction opens several: read them
+		// all at once.
+		if !t.rootLoaded {
+			t.loadRoot()
+			return t.getRow(path, key)
+		}
+		return pgRead{}
+	}
+	var v []byte
 	var isNull bool
-	err := t.tx.QueryRow(t.ctx, "SELECT value, value IS NULL FROM elevate_kv WHERE bucket = $1 AND key = $2",
-		nonNil(path), key).Scan(&v, &isNull)
+	var seq int64
+	err := t.tx.QueryRow(t.ctx, "SELECT value, value IS NULL, seq FROM elevate_kv WHERE bucket = $1 AND key = $2",
+		path, key).Scan(&v, &isNull, &seq)
+	var r pgRead
 	switch {
 	case errors.Is(err, pgx.ErrNoRows):
-		v, found = nil, false
 	case err != nil:
 		t.fail(err)
-		return nil, false
-	case isNull:
-		v, found = nil, true
+		return pgRead{}
 	default:
-		if v == nil {
-			v = []byte{}
+		r = pgRead{v: v, seq: uint64(seq), found: true}
+		if isNull {
+			r.v = nil
+		} else if r.v == nil {
+			r.v = []byte{}
 		}
-		found = true
 	}
-	t.cache[ck] = pgRead{v, found}
-	return v, found
+	t.cache[ck] = r
+	return r
+}
+
+func cacheKey(path, key []byte) string { return string(path) + "\x00" + string(key) } // path is self-delimiting
+
+// loadRoot reads every top-level bucket (and its sequence) into the cache.
+func (t *pgTx) loadRoot() {
+	t.rootLoaded = true
+	rows, err := t.tx.Query(t.ctx, "SELECT key, seq FROM elevate_kv WHERE bucket = '' AND value IS NULL")
+	if err != nil {
+		t.fail(err)
+		return
+	}
+	defer rows.Close()
+	for rows.Next() {
+		var k []byte
+		var seq int64
+		if err := rows.Scan(&k, &seq); err != nil {
+			t.fail(err)
+			return
+		}
+		t.cache[cacheKey(nil, k)] = pgRead{seq: uint64(seq), found: true}
+	}
+	if err := rows.Err(); err != nil {
+		t.fail(err)
+	}
 }
 
 func (t *pgTx) set(path, key []byte, e pgEntry) {
@@ -370,15 +414,15 @@ func (t *pgTx) flush() error {
 	b := &pgx.Batch{}
 	for _, h := range t.hidden {
 		b.Queue("DELETE FROM elevate_kv WHERE substring(bucket from 1 for $2) = $1", h, len(h))
-		b.Queue("DELETE FROM elevate_seq WHERE substring(bucket from 1 for $2) = $1", h, len(h))
 	}
 	var delB, delK, putB, putK, putV [][]byte
+	var putS []int64
 	for path, o := range t.overlay {
 		for k, e := range o.m {
 			if e.deleted {
 				delB, delK = append(delB, []byte(path)), append(delK, []byte(k))
 			} else {
-				putB, putK, putV = append(putB, []byte(path)), append(putK, []byte(k)), append(putV, e.v)
+				putB, putK, putV, putS = append(putB, []byte(path)), append(putK, []byte(k)), append(putV, e.v), append(putS, int64(e.seq))
 			}
 		}
 	}
@@ -386,17 +430,8 @@ func (t *pgTx) flush() error {
 		b.Queue(`DELETE FROM elevate_kv WHERE (bucket, key) IN (SELECT * FROM unnest($1::bytea[], $2::bytea[]))`, delB, delK)
 	}
 	if len(putB) > 0 {
-		b.Queue(`INSERT INTO elevate_kv (bucket, key, value) SELECT * FROM unnest($1::bytea[], $2::bytea[], $3::bytea[])
-			ON CONFLICT (bucket, key) DO UPDATE SET value = excluded.value`, putB, putK, putV)
-	}
-	var seqB [][]byte
-	var seqV []int64
-	for path := range t.seqSet {
-		seqB, seqV = append(seqB, []byte(path)), append(seqV, int64(t.seqs[path]))
-	}
-	if len(seqB) > 0 {
-		b.Queue(`INSERT INTO elevate_seq (bucket, seq) SELECT * FROM unnest($1::bytea[], $2::bigint[])
-			ON CONFLICT (bucket) DO UPDATE SET seq = excluded.seq`, seqB, seqV)
+		b.Queue(`INSERT INTO elevate_kv (bucket, key, value, seq) SELECT * FROM unnest($1::bytea[], $2::bytea[], $3::bytea[], $4::bigint[])
+			ON CONFLICT (bucket, key) DO UPDATE SET value = excluded.value, seq = excluded.seq`, putB, putK, putV, putS)
 	}
 	if b.Len() == 0 {
 		return nil
@@ -408,8 +443,9 @@ func (t *pgTx) flush() error {
 }
 
 type pgBucket struct {
-	tx   *pgTx
-	path []byte
+	tx           *pgTx
+	path         []byte
+	parent, name []byte // where its own row is (the root has none)
 }
 
 func (b *pgBucket) child(name []byte) []byte {
@@ -456,7 +492,12 @@ func (b *pgBucket) Bucket(name []byte) kvBucket {
 	if v, found := b.tx.get(b.path, name); !found || v != nil {
 		return nil
 	}
-	return &pgBucket{tx: b.tx, path: b.child(name)}
+	return b.nested(name)
+}
+
+func (b *pgBucket) nested(name []byte) *pgBucket {
+	name = bytes.Clone(name)
+	return &pgBucket{tx: b.tx, path: b.child(name), parent: b.path, name: name}
 }
 
 func (b *pgBucket) CreateBucketIfNotExists(name []byte) (kvBucket, error) {
@@ -475,7 +516,7 @@ func (b *pgBucket) CreateBucketIfNotExists(name []byte) (kvBucket, error) {
 	case !found:
 		b.tx.set(b.path, bytes.Clone(name), pgEntry{})
 	}
-	return &pgBucket{tx: b.tx, path: b.child(name)}, nil
+	return b.nested(name), nil
 }
 
 func (b *pgBucket) DeleteBucket(name []byte) error {
@@ -493,39 +534,30 @@ func (b *pgBucket) DeleteBucket(name []byte) error {
 			delete(b.tx.overlay, path)
 		}
 	}
-	for path := range b.tx.seqs {
-		if bytes.HasPrefix([]byte(path), p) {
-			delete(b.tx.seqs, path)
-			delete(b.tx.seqSet, path)
-		}
-	}
 	return nil
 }
 
 func (b *pgBucket) Sequence() uint64 {
-	t := b.tx
-	if v, ok := t.seqs[string(b.path)]; ok {
-		return v
+	if b.name == nil {
+		return 0 // the root has none
 	}
-	if t.isHidden(b.path) || t.err != nil {
-		return 0
-	}
-	var v int64
-	err := t.tx.QueryRow(t.ctx, "SELECT seq FROM elevate_seq WHERE bucket = $1", nonNil(b.path)).Scan(&v)
-	if err != nil && !errors.Is(err, pgx.ErrNoRows) {
-		t.fail(err)
-		return 0
-	}
-	t.seqs[string(b.path)] = uint64(v)
-	return uint64(v)
+	return b.tx.getRow(b.parent, b.name).seq
 }
 
 func (b *pgBucket) SetSequence(v uint64) error {
-	if !b.tx.writable {
+	switch {
+	case !b.tx.writable:
 		return errTxReadOnly
+	case b.name == nil:
+		return errors.New("store: the root has no sequence")
 	}
-	b.tx.seqs[string(b.path)] = v
-	b.tx.seqSet[string(b.path)] = true
+	if r := b.tx.getRow(b.parent, b.name); !r.found || r.v != nil {
+		if b.tx.err != nil {
+			return b.tx.err
+		}
+		return errors.New("store: bucket not found")
+	}
+	b.tx.set(b.parent, b.name, pgEntry{seq: v})
 	return nil
 }
 
@@ -552,7 +584,7 @@ func (b *pgBucket) ForEach(fn func(k, v []byte) error) error {
 
 func (b *pgBucket) KeyN() (int, error) {
 	t := b.tx
-	if o := t.overlay[string(b.path)]; (o == nil || len(o.m) == 0) && !t.isHidden(b.path) {
+	if o := t.overlay[string(b.path)]; (o == nil || len(o.m) == 0) && !t.isHidden(b.path) && t.err == nil {
 		var n int
 		if err := t.tx.QueryRow(t.ctx, "SELECT count(*) FROM elevate_kv WHERE bucket = $1", nonNil(b.path)).Scan(&n); err != nil {
 			t.fail(err)
@@ -576,7 +608,6 @@ type pgCursor struct {
 	b    *pgBucket
 	cur  []byte // the key under the cursor
 	past bool   // cur is nil because Seek went past the last key
-	pg   pgPageRows
 }
 
 // pgPageRows is a run of consecutive rows of the bucket, and the key range it covers entirely:
@@ -585,6 +616,7 @@ type pgPageRows struct {
 	rows   []pgRow
 	lo, hi pgBound
 	valid  bool
+	size   int // rows to read next time: a lookup of one key (the last audit record) reads few, a scan grows to pgPage
 }
 
 type pgRow struct {
@@ -721,7 +753,7 @@ func (c *pgCursor) dbSucc(k []byte, incl, fromStart bool) ([]byte, []byte, bool)
 	if t.isHidden(c.b.path) || t.err != nil {
 		return nil, nil, false
 	}
-	p := &c.pg
+	p := c.page()
 	if p.valid && (p.lo.inf || (!fromStart && (bytes.Compare(p.lo.k, k) < 0 ||
 		(bytes.Equal(p.lo.k, k) && (p.lo.incl || !incl))))) {
 		i := 0
@@ -743,18 +775,20 @@ func (c *pgCursor) dbSucc(k []byte, incl, fromStart bool) ([]byte, []byte, bool)
 	var args []any
 	switch {
 	case fromStart:
-		q, args = "SELECT key, value, value IS NULL FROM elevate_kv WHERE bucket = $1 ORDER BY key LIMIT $2", []any{nonNil(c.b.path), pgPage}
+		q, args = "SELECT key, value, value IS NULL, seq FROM elevate_kv WHERE bucket = $1 ORDER BY key LIMIT $2", []any{nonNil(c.b.path), pgPage}
 	case incl:
-		q, args = "SELECT key, value, value IS NULL FROM elevate_kv WHERE bucket = $1 AND key >= $3 ORDER BY key LIMIT $2", []any{nonNil(c.b.path), pgPage, k}
+		q, args = "SELECT key, value, value IS NULL, seq FROM elevate_kv WHERE bucket = $1 AND key >= $3 ORDER BY key LIMIT $2", []any{nonNil(c.b.path), pgPage, k}
 	default:
-		q, args = "SELECT key, value, value IS NULL FROM elevate_kv WHERE bucket = $1 AND key > $3 ORDER BY key LIMIT $2", []any{nonNil(c.b.path), pgPage, k}
+		q, args = "SELECT key, value, value IS NULL, seq FROM elevate_kv WHERE bucket = $1 AND key > $3 ORDER BY key LIMIT $2", []any{nonNil(c.b.path), pgPage, k}
 	}
+	n := p.next()
+	args[1] = n
 	rows, ok := c.fetch(q, args)
 	if !ok {
 		return nil, nil, false
 	}
-	*p = pgPageRows{rows: rows, valid: true, lo: pgBound{k: bytes.Clone(k), incl: incl, inf: fromStart}}
-	if len(rows) < pgPage {
+	*p = pgPageRows{rows: rows, valid: true, size: n, lo: pgBound{k: bytes.Clone(k), incl: incl, inf: fromStart}}
+	if len(rows) < n {
 		p.hi = pgBound{inf: true}
 	} else {
 		p.hi = pgBound{k: rows[len(rows)-1].k, incl: true}
@@ -771,7 +805,7 @@ func (c *pgCursor) dbPred(k []byte, incl, fromEnd bool) ([]byte, []byte, bool) {
 	if t.isHidden(c.b.path) || t.err != nil {
 		return nil, nil, false
 	}
-	p := &c.pg
+	p := c.page()
 	if p.valid && (p.hi.inf || (!fromEnd && (bytes.Compare(p.hi.k, k) > 0 ||
 		(bytes.Equal(p.hi.k, k) && (p.hi.incl || !incl))))) {
 		i := len(p.rows) - 1
@@ -792,12 +826,14 @@ func (c *pgCursor) dbPred(k []byte, incl, fromEnd bool) ([]byte, []byte, bool) {
 	var args []any
 	switch {
 	case fromEnd:
-		q, args = "SELECT key, value, value IS NULL FROM elevate_kv WHERE bucket = $1 ORDER BY key DESC LIMIT $2", []any{nonNil(c.b.path), pgPage}
+		q, args = "SELECT key, value, value IS NULL, seq FROM elevate_kv WHERE bucket = $1 ORDER BY key DESC LIMIT $2", []any{nonNil(c.b.path), pgPage}
 	case incl:
-		q, args = "SELECT key, value, value IS NULL FROM elevate_kv WHERE bucket = $1 AND key <= $3 ORDER BY key DESC LIMIT $2", []any{nonNil(c.b.path), pgPage, k}
+		q, args = "SELECT key, value, value IS NULL, seq FROM elevate_kv WHERE bucket = $1 AND key <= $3 ORDER BY key DESC LIMIT $2", []any{nonNil(c.b.path), pgPage, k}
 	default:
-		q, args = "SELECT key, value, value IS NULL FROM elevate_kv WHERE bucket = $1 AND key < $3 ORDER BY key DESC LIMIT $2", []any{nonNil(c.b.path), pgPage, k}
+		q, args = "SELECT key, value, value IS NULL, seq FROM elevate_kv WHERE bucket = $1 AND key < $3 ORDER BY key DESC LIMIT $2", []any{nonNil(c.b.path), pgPage, k}
 	}
+	n := p.next()
+	args[1] = n
 	rows, ok := c.fetch(q, args)
 	if !ok {
 		return nil, nil, false
@@ -805,8 +841,8 @@ func (c *pgCursor) dbPred(k []byte, incl, fromEnd bool) ([]byte, []byte, bool) {
 	for i, j := 0, len(rows)-1; i < j; i, j = i+1, j-1 {
 		rows[i], rows[j] = rows[j], rows[i]
 	}
-	*p = pgPageRows{rows: rows, valid: true, hi: pgBound{k: bytes.Clone(k), incl: incl, inf: fromEnd}}
-	if len(rows) < pgPage {
+	*p = pgPageRows{rows: rows, valid: true, size: n, hi: pgBound{k: bytes.Clone(k), incl: incl, inf: fromEnd}}
+	if len(rows) < n {
 		p.lo = pgBound{inf: true}
 	} else {
 		p.lo = pgBound{k: rows[0].k, incl: true}
@@ -815,6 +851,27 @@ func (c *pgCursor) dbPred(k []byte, incl, fromEnd bool) ([]byte, []byte, bool) {
 		return nil, nil, false
 	}
 	return rows[len(rows)-1].k, rows[len(rows)-1].v, true
+}
+
+// page is the bucket's page of rows, shared by the transaction's cursors on it.
+func (c *pgCursor) page() *pgPageRows {
+	p := c.b.tx.pages[string(c.b.path)]
+	if p == nil {
+		p = &pgPageRows{}
+		c.b.tx.pages[string(c.b.path)] = p
+	}
+	return p
+}
+
+// pgFirstPage is how many rows a bucket's first read takes; each further read doubles it, up to
+// pgPage.
+const pgFirstPage = 8
+
+func (p *pgPageRows) next() int {
+	if p.size == 0 {
+		return pgFirstPage
+	}
+	return min(2*p.size, pgPage)
 }
 
 func (c *pgCursor) fetch(q string, args []any) ([]pgRow, bool) {
@@ -829,12 +886,15 @@ func (c *pgCursor) fetch(q string, args []any) ([]pgRow, bool) {
 	for rows.Next() {
 		var r pgRow
 		var isNull bool
-		if err := rows.Scan(&r.k, &r.v, &isNull); err != nil {
+		var seq int64
+		if err := rows.Scan(&r.k, &r.v, &isNull, &seq); err != nil {
 			t.fail(err)
 			return nil, false
 		}
 		if isNull {
 			r.v = nil
+			// Walking a bucket of buckets opens each: keep their rows (and sequences).
+			t.cache[cacheKey(c.b.path, r.k)] = pgRead{seq: uint64(seq), found: true}
 		} else if r.v == nil {
 			r.v = []byte{}
 		}

@@ -19,7 +19,8 @@
 // It runs `elevate serve -sandbox -sandbox-state FILE` (the simulated tenant keeps its PIM state
 // in FILE, so it survives the kills and a double write stays visible) with a fake Slack Web API in
 // this process. Four users send commands concurrently — requests, sign-ins, approvals of each
-// other's Exchange requests, `done` and `extend` — while a killer kills and restarts the server.
+// other's Exchange requests, `done` and `extend` — while a killer kills and restarts the server
+// and the fake Slack loses the answers of some posts it made (-lost-answers).
 package main
 
 import (
@@ -67,9 +68,10 @@ func main() {
 	bin := flag.String("bin", "", "elevate binary (built from this checkout when empty)")
 	seed := flag.Uint64("seed", uint64(time.Now().UnixNano()), "random seed (printed, to replay a run)")
 	latency := flag.Duration("graph-latency", 150*time.Millisecond, "how long every simulated Graph answer takes")
-	settle := flag.Duration("settle", 75*time.Second, "how long the last server runs before the checks (its minute sweep must run)")
+	settle := flag.Duration("settle", 150*time.Second, "how long the last server runs before the checks (two minute sweeps must run: a write PIM does not show yet is looked at again by the next)")
+	lost := flag.Int("lost-answers", 20, "chat.postMessage calls whose answer the fake Slack loses after posting, at random moments")
 	flag.Parse()
-	if err := run(*requests, *kills, *bin, *seed, *latency, *settle); err != nil {
+	if err := run(*requests, *kills, *lost, *bin, *seed, *latency, *settle); err != nil {
 		fmt.Fprintln(os.Stderr, "crash:", err)
 		os.Exit(1)
 	}
@@ -168,7 +170,7 @@ func (st *stats) killedAfter(i int) bool {
 	return false
 }
 
-func run(n, kills int, bin string, seed uint64, latency, settle time.Duration) error {
+func run(n, kills, lost int, bin string, seed uint64, latency, settle time.Duration) error {
 	fmt.Printf("seed %d\n", seed)
 	dir, err := os.MkdirTemp("", "elevate-crash-")
 	if err != nil {
@@ -238,6 +240,19 @@ func run(n, kills int, bin string, seed uint64, latency, settle time.Duration) e
 	killRNG := rand.New(rand.NewPCG(seed, seed^0xdead))
 	sendersDone := make(chan struct{})
 	go func() { senders.Wait(); close(sendersDone) }()
+	// Meanwhile Slack loses the answers of some posts it made: the outbox must find them in the
+	// history instead of posting them again.
+	loseRNG := rand.New(rand.NewPCG(seed, seed^0x1057))
+	go func() {
+		for range lost {
+			select {
+			case <-sendersDone:
+				return
+			case <-time.After(time.Duration(200+loseRNG.IntN(1800)) * time.Millisecond):
+			}
+			fake.LoseAnswer("chat.postMessage", "")
+		}
+	}()
 	killed := 0
 	for killed < kills {
 		select {
@@ -647,8 +662,14 @@ func check(srv *server, fake *slacktest.Server, st *stats, n, killed, queued int
 	found := strings.Count(srv.logs.String(), "outbox post was already delivered")
 	srv.mu.Unlock()
 	fmt.Printf("states: %v\nrefused as duplicates: %d; refused with the answer lost in a kill: %d\n", states, len(refused), lostAnswers)
-	fmt.Printf("posts with an outbox key: %d; conversations.history look-ups: %d; posts found there instead of posted again: %d\n",
-		len(keys), fake.CallCount("conversations.history"), found)
+	lostPosts := 0
+	for _, c := range fake.Calls() {
+		if c.Method == "chat.postMessage" && c.Status == 0 {
+			lostPosts++
+		}
+	}
+	fmt.Printf("posts with an outbox key: %d; post answers lost by Slack: %d; conversations.history look-ups: %d; posts found there instead of posted again: %d\n",
+		len(keys), lostPosts, fake.CallCount("conversations.history"), found)
 	fmt.Printf("\n| assertion | result |\n|---|---|\n")
 	seen := map[string]bool{}
 	for _, a := range assertions {

@@ -236,10 +236,21 @@ func TestPilotAndFeedbackOnBoth(t *testing.T) {
 	e.signIn(t, e.slackLink(t, "erin"), "erin")
 	has(t, "erin in Slack", e.slackLast("erin"), polite)
 
-	// Alice is in the pilot by her UPN; Teams vouches for her object id before any sign-in.
+	// Alice is in the pilot by her UPN; Teams vouches for her object id before any sign-in, and
+	// Elevate looks her UPN up (one Graph read, recorded in docs/benchmarks.md).
+	e.w.Tenant.ResetCalls()
 	e.teamsSays(t, "alice", "user 30m reset a password")
 	if got := e.teamsLast("alice"); strings.Contains(got, "pilot") {
 		t.Fatalf("alice, in the pilot, was refused in Teams: %q", got)
+	}
+	reads := 0
+	for _, c := range e.w.Tenant.Calls() {
+		if c.Method == "GET" && c.Path == "/v1.0/users/"+e.w.Tenant.UserID("alice@"+e.w.Domain()) {
+			reads++
+		}
+	}
+	if reads != 1 {
+		t.Errorf("%d reads of alice's user for the pilot check, want 1", reads)
 	}
 
 	e.teamsSays(t, "erin", "feedback please open it to the service desk")

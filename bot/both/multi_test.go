@@ -6,6 +6,7 @@ import (
 	"time"
 
 	"github.com/elevate-pim/elevate/bot"
+	"github.com/elevate-pim/elevate/bot/teams/teamstest"
 	"github.com/elevate-pim/elevate/examples"
 	"github.com/elevate-pim/elevate/graph/graphtest"
 	"github.com/elevate-pim/elevate/store"
@@ -140,6 +141,8 @@ func TestMultiRoleWords(t *testing.T) {
 	has(t, "a role already active", e.teamsLast("alice"), "Ask again without Exchange Administrator")
 	e.teamsSays(t, "alice", "exchange,sharepint 1h more mail")
 	has(t, "did you mean", e.teamsLast("alice"), `"sharepint" isn't a role I know — did you mean`)
+	e.teamsSays(t, "alice", "sharepoint,teams 4h more mail")
+	has(t, "one role's limit", e.teamsLast("alice"), "Nothing was requested: SharePoint Administrator allows at most 2h; ask again for 2h or less.")
 	e.slackSays(t, "alice", "exchange sharepoint 1h mail")
 	has(t, "roles without a comma", e.slackLast("alice"), `did you mean "exchange,sharepoint 1h mail"?`)
 }
@@ -162,8 +165,46 @@ func (e *env) slackDM(user string) string {
 	return strings.Join(out, "\n")
 }
 
+func (e *env) teamsDM(user string) string {
+	c, _ := e.tm.Personal(chatID(user))
+	var out []string
+	for _, a := range c.Activities {
+		out = append(out, teamstest.Text(a.Body))
+	}
+	return strings.Join(out, "\n")
+}
+
 func (e *env) teamsCardText(t *testing.T) string {
 	t.Helper()
 	_, text := e.teamsCard(t)
 	return text
+}
+
+// A multi-role request nobody decides is reminded once, on both platforms, through its strictest
+// role (Tier1 Admins' approvers), naming every role; then it expires as one.
+func TestMultiRoleRemindedOnce(t *testing.T) {
+	e := startWith(t, multiConfig(t))
+	e.teamsSays(t, "dave", "exchange,sharepoint,tier1 1h fixing mail flow")
+	e.signIn(t, e.teamsLink(t, "dave"), "dave")
+	e.clock.advance(e.w.Config.RequestExpiry - 14*time.Minute)
+	e.sweep(t)
+	e.sweep(t)
+	for name, got := range map[string]string{"Slack": e.slackChannel(slackApprov), "Teams": e.teamsChannel(approvalsID)} {
+		if n := strings.Count(got, "Reminder — request #"); n != 1 {
+			t.Errorf("%s approvals channel: %d reminders, want 1:\n%s", name, n, got)
+		}
+		has(t, name+" reminder", got, "asks for Exchange Administrator, SharePoint Administrator and Tier1 Admins for 1h")
+	}
+	has(t, "dave hears of the reminder in Teams", e.teamsLast("dave"), "I've reminded the approvers of your request for Exchange Administrator, SharePoint Administrator and Tier1 Admins for 1h")
+	e.clock.advance(15 * time.Minute)
+	e.sweep(t)
+	rs, err := e.w.Store.Requests(store.Filter{OpenOnly: true})
+	if err != nil || len(rs) != 0 {
+		t.Fatalf("after expiry: %d open items, %v", len(rs), err)
+	}
+	has(t, "Slack card after expiry", e.slackCard(t).Plain(), "Expired.")
+	has(t, "dave hears once", e.teamsLast("dave"), "Your request for Exchange Administrator, SharePoint Administrator and Tier1 Admins expired without a decision")
+	if n := strings.Count(e.teamsDM("dave"), "expired"); n != 1 {
+		t.Errorf("dave heard %d times of the expiry, want once:\n%s", n, e.teamsDM("dave"))
+	}
 }

@@ -54,8 +54,8 @@ func WithOnCall(t testing.TB) (*oncalltest.Server, func(*demo.Options)) {
 }
 
 // RunItems plays what issue #15 added through p: PIM's dry run refusing before approvers, the
-// pilot's refusal, feedback, on-call auto-approval, the home after a change, the burst alert and
-// the digest's trends with its chart; then it validates every message the adapter rendered. w
+// pilot's refusal, feedback, on-call auto-approval, the home after a change, the burst alert,
+// the digest's trends with its chart and several roles in one request; then it validates every message the adapter rendered. w
 // must run on ItemsConfig with its on-call checks pointed at pd (WithOnCall).
 func RunItems(t *testing.T, w *demo.World, p ItemsPlatform, pd *oncalltest.Server) {
 	ctx := context.Background()
@@ -200,6 +200,28 @@ func RunItems(t *testing.T, w *demo.World, p ItemsPlatform, pd *oncalltest.Serve
 		want(t, got, "“please open it to the service desk”")
 		if n := p.Images(t, digest); n != 1 {
 			t.Fatalf("%d images in %s, want the chart", n, digest)
+		}
+	})
+
+	t.Run("several roles in one request", func(t *testing.T) {
+		// No approval needed for either: one sign-in, one activation per role, one line for both.
+		say(t, "carol", "user,tier1 30m INC-4531 unlock the helpdesk queue")
+		signInIfAsked(t, "carol")
+		seen := strings.Join(p.Seen(t, "carol"), "\n")
+		want(t, seen, "User Administrator active until")
+		want(t, seen, "; Tier1 Admins active until")
+		if r := latest(t, "carol"); r.State != store.StateActive || r.Group == 0 || r.RoleName != "Tier1 Admins" {
+			t.Fatalf("carol's last item: %s %s group %d", r.RoleName, r.State, r.Group)
+		}
+		// Dave's Exchange Administrator is active in PIM (from the portal): PIM's dry run refuses
+		// that role before anyone is asked, and nothing of the request goes on.
+		cards := count(t, approvals, "Elevation request")
+		say(t, "dave", "exchange,sharepoint 1h INC-4532 mail flow and the intranet")
+		signInIfAsked(t, "dave")
+		want(t, last(t, "dave"), "Nothing was requested, and no approver was asked: PIM would refuse part of it.")
+		want(t, last(t, "dave"), "Exchange Administrator: refused by PIM: Exchange Administrator is already active for you")
+		if n := count(t, approvals, "Elevation request"); n != cards {
+			t.Fatalf("%d cards posted for a request PIM would refuse", n-cards)
 		}
 	})
 

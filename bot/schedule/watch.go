@@ -70,22 +70,22 @@ func (s *Scheduler) remindExpiry(ctx context.Context, now time.Time) error {
 		if r.EndsAt.IsZero() || now.Before(r.EndsAt.Add(-lead)) || !now.Before(r.EndsAt) {
 			continue
 		}
-		first, err := s.store.Once(fmt.Sprintf("expiry/%d/%d", r.ID, r.EndsAt.Unix()), now)
-		if err != nil {
-			return err
-		}
-		if !first {
-			continue
-		}
 		id := fmt.Sprint(r.ID)
-		err = s.core.Tell(ctx, r.Platform, r.ChatUser, bot.Message{Kind: bot.KindProgress, RequestID: r.ID,
+		m := bot.Message{Kind: bot.KindProgress, RequestID: r.ID,
 			Text: fmt.Sprintf("%s ends at %s.", r.RoleName, s.when(r.EndsAt)),
 			Buttons: []bot.Button{
 				{Action: ActionExtend, Label: "Extend 1h", Value: id, Style: bot.StylePrimary},
 				{Action: ActionDone, Label: "I'm done", Value: id},
-			}})
+			}}
+		// Marked sent and queued in one transaction: once, and never lost to a crash between.
+		first, added, err := s.store.OnceWith(fmt.Sprintf("expiry/%d/%d", r.ID, r.EndsAt.Unix()), now, func(out *store.Outbox) error {
+			return s.core.TellIn(out, r.Platform, r.ChatUser, m)
+		})
 		if err != nil {
-			s.log.Error("queueing an expiry reminder", "request_id", r.ID, "err", err)
+			return err
+		}
+		if first {
+			s.core.Deliver(ctx, added)
 		}
 	}
 	return nil

@@ -227,9 +227,19 @@ func (p platform) Click(t *testing.T, user string, action bot.Action, reason str
 		body := p.w.deliver(t, map[string]any{"type": "invoke", "name": "adaptiveCard/action", "from": p.w.from(user), "conversation": conv,
 			"replyToId": b.activity, "channelData": p.w.tenantData(),
 			"value": map[string]any{"action": map[string]any{"type": "Action.Execute", "verb": b.verb, "data": data}, "trigger": "manual"}}, http.StatusOK)
-		var resp struct{ StatusCode int }
+		var resp struct {
+			StatusCode int
+			Type       string
+			Value      any
+		}
 		if err := json.Unmarshal(body, &resp); err != nil || resp.StatusCode != 200 {
 			t.Fatalf("invoke response %s (%v)", body, err)
+		}
+		if resp.Type == "application/vnd.microsoft.card.adaptive" {
+			// The card Teams shows the clicker in place of the one clicked: checked like every other.
+			if err := teamstest.CheckCard(resp.Value); err != nil {
+				t.Errorf("the card answering %s's %s: %v", user, action, err)
+			}
 		}
 		return
 	}
