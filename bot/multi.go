@@ -787,7 +787,16 @@ func (c *Core) groupCard(h store.Request) Message {
 		return c.singleCard(h)
 	}
 	h = rs[0]
-	m := c.singleCard(h)
+	// The card is the first item's; its approvals and decisions are read from the item that has
+	// them all, in case the first was withdrawn alone before they were made.
+	ref := h
+	for _, x := range rs {
+		if len(x.Approvals) > len(ref.Approvals) || (ref.State == store.StateCancelled && x.State == store.StateAwaitingApproval && len(x.Approvals) == len(ref.Approvals)) {
+			ref = x
+		}
+	}
+	m := c.singleCard(ref)
+	m.RequestID, m.Title = h.ID, "Elevation request #"+idValue(h.ID)
 	var lines []string
 	tier0 := false
 	pendingNow := false

@@ -373,6 +373,9 @@ func TestMultiRoleCancelOneRole(t *testing.T) {
 	if got := w.request(rs[1].ID); got.State != store.StateActive {
 		t.Fatalf("SharePoint after carol's approval: %s (%s)", got.State, got.FailureMessage)
 	}
+	if card, _ := w.rec.latestCard(w.cfg.Channels.Approvals); cardField(card, "Approvals") != "1 of 1" || !strings.Contains(card.Footer, "Approved by carol@") || card.Title != fmt.Sprintf("Elevation request #%d", rs[0].ID) {
+		t.Errorf("card after carol's approval: %q %q %q", card.Title, cardField(card, "Approvals"), card.Footer)
+	}
 	if n := w.told("dave", "Exchange Administrator cancelled; SharePoint Administrator active until"); n != 1 {
 		t.Errorf("told the request's line %d times: %q", n, w.rec.to("dave"))
 	}
