@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"io"
 	"net/http"
+	"slices"
 	"strconv"
 	"strings"
 	"testing"
@@ -251,6 +252,39 @@ func TestExtendActivatesAgainAtTheEnd(t *testing.T) {
 	contains(t, w.rec.lastTo("alice"), "Done")
 	if got := w.request(r.ID); got.State != store.StateEnded {
 		t.Errorf("state %s after done", got.State)
+	}
+}
+
+// TestExtendSignInAskedAgainAfterTakeover: the follow-up's sign-in link lived in the memory of
+// the process that sent it; a standby that takes over asks again at its first sweep, saying the
+// old link is dead, and the follow-up is made at the end with the new sign-in.
+func TestExtendSignInAskedAgainAfterTakeover(t *testing.T) {
+	w, r := extendWorld(t)
+	w.later(t, 21*time.Minute)
+	contains(t, w.rec.lastTo("alice"), "To activate Exchange Administrator again for 1h30m when it ends")
+	old := w.link("alice")
+	w.clock.advance(5 * time.Second)
+	w.restart()
+	w.later(t, time.Minute)
+	contains(t, w.rec.lastTo("alice"), "Elevate restarted, so the sign-in link I sent you earlier no longer works. To activate Exchange Administrator again")
+	if w.link("alice") == old {
+		t.Fatal("the new message carries the old link")
+	}
+	w.later(t, time.Minute)
+	if n := w.told("alice", "To activate Exchange Administrator again for 1h30m"); n != 2 {
+		t.Errorf("asked %d times, want 2 (before and after the takeover)", n)
+	}
+	if status, _ := w.browser().open(old, "alice@"+w.domain); status != http.StatusBadRequest {
+		t.Errorf("old link: status %d, want 400", status)
+	}
+	w.signIn("alice")
+	contains(t, w.rec.lastTo("alice"), "Thanks: I'll activate Exchange Administrator again for 1h30m")
+	w.later(t, 8*time.Minute) // the first activation has ended
+	if acts := w.activations(); len(acts) != 2 || acts[1].Status != 201 {
+		t.Fatalf("the follow-up activation: %+v", acts)
+	}
+	if got := w.request(r.ID); got.State != store.StateActive || got.Extension.By != 0 {
+		t.Fatalf("after the follow-up: %s %+v", got.State, got.Extension)
 	}
 }
 
@@ -627,4 +661,48 @@ func TestGroupPIMMaximum(t *testing.T) {
 	}
 	w.say("dave", "roles")
 	contains(t, w.rec.lastTo("dave"), "up to 1h")
+}
+
+// Every post and update of a card on Teams asks for its approvers (refresh.userIds): the UPNs
+// the configuration lists are resolved through Graph once, not on every card (under load that
+// queued each card update behind one Graph read per approver).
+func TestApproversResolvedOnce(t *testing.T) {
+	w := newWorld(t, setup{})
+	w.say("alice", "ga 1h INC-1234 restore the tenant")
+	w.signIn("alice")
+	r := w.only("alice")
+	if r.State != store.StateAwaitingApproval {
+		t.Fatalf("state %s (%s)", r.State, r.FailureMessage)
+	}
+	userReads := func() int {
+		n := 0
+		for _, c := range w.tenant.Calls() {
+			if c.Method == http.MethodGet && strings.Contains(c.Path, "/users/") {
+				n++
+			}
+		}
+		return n
+	}
+	var first []string
+	for i := range 3 {
+		before := userReads()
+		got, err := w.core.Approvers(context.Background(), r.ID)
+		if err != nil {
+			t.Fatal(err)
+		}
+		reads := userReads() - before
+		if i == 0 {
+			first = got
+			if len(got) != 3 {
+				t.Fatalf("approvers %v, want bob's, carol's and erin's object ids", got)
+			}
+			continue
+		}
+		if reads != 0 {
+			t.Errorf("call %d read Graph %d times, want 0 (resolved the first time)", i+1, reads)
+		}
+		if !slices.Equal(got, first) {
+			t.Errorf("call %d: %v, want %v", i+1, got, first)
+		}
+	}
 }

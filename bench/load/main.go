@@ -14,17 +14,22 @@
 // until each has had -duration. It reports the acknowledgement's p50 and p99 as ratios to the
 // floor's, as well as in milliseconds.
 //
-//	go run ./bench/load -rate 200 -duration 60s -graph-latency 300ms
+// -db picks the store: bolt (a file in a temporary directory, the default), postgres (a
+// throwaway PostgreSQL cluster started for the run, as the tests start theirs), a postgres:// URL
+// of a server whose role may CREATE DATABASE (the run creates the server's and the floor's
+// databases there and drops them after), or both: bbolt, then PostgreSQL, in one invocation, with
+// their figures side by side at the end. On PostgreSQL the floor is the same store code writing
+// into a database of its own on the same server.
+//
+//	go run ./bench/load -rate 200 -duration 60s -graph-latency 300ms [-db both]
 package main
 
 import (
 	"bytes"
 	"context"
-	"errors"
 	"flag"
 	"fmt"
 	"io"
-	"net"
 	"net/http"
 	"net/url"
 	"os"
@@ -38,9 +43,12 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/elevate-pim/elevate/bench/internal/measure"
 	"github.com/elevate-pim/elevate/bench/internal/signed"
 	"github.com/elevate-pim/elevate/bot/slack/slacktest"
+	"github.com/elevate-pim/elevate/internal/pgtest"
 	"github.com/elevate-pim/elevate/store"
+	"github.com/jackc/pgx/v5"
 )
 
 const secret = "load-test-signing-secret"
@@ -52,15 +60,27 @@ func main() {
 	users := flag.Int("users", 200, "distinct Slack users")
 	bin := flag.String("bin", "", "elevate binary (built from this checkout when empty)")
 	profile := flag.String("cpuprofile", "", "write the server's CPU profile over the middle of the run to this file")
+	blockProfile := flag.String("blockprofile", "", "write the server's block profile (where goroutines waited, the whole run) to this file")
 	phase := flag.Duration("phase", 5*time.Second, "length of each floor and load phase; they alternate until each has had -duration")
+	db := flag.String("db", "bolt", "the store: bolt, postgres (a throwaway cluster), a postgres:// URL (its role may CREATE DATABASE), or both (bolt then postgres)")
 	flag.Parse()
-	if err := run(*rate, *duration, *latency, *users, *bin, *profile, *phase); err != nil {
+	if err := runAll(*db, *rate, *duration, *latency, *users, *bin, *profile, *blockProfile, *phase); err != nil {
 		fmt.Fprintln(os.Stderr, "load:", err)
 		os.Exit(1)
 	}
 }
 
-func run(rate int, duration, latency time.Duration, users int, bin, profile string, phase time.Duration) error {
+// result is one run's headline figures, for the side-by-side table of -db both.
+type result struct {
+	store                      string
+	floorP50, floorP99         time.Duration
+	ackP50, ackP99, ackMax     time.Duration
+	acked, errors, inStore     int
+	loadBefore, loadAfter, rss string
+	cpuPerK                    string
+}
+
+func runAll(db string, rate int, duration, latency time.Duration, users int, bin, profile, blockProfile string, phase time.Duration) error {
 	dir, err := os.MkdirTemp("", "elevate-load-")
 	if err != nil {
 		return err
@@ -74,7 +94,122 @@ func run(rate int, duration, latency time.Duration, users int, bin, profile stri
 			return fmt.Errorf("building elevate: %w", err)
 		}
 	}
-	loadBefore := loadAvg()
+	var kinds []string
+	switch {
+	case db == "both":
+		kinds = []string{"bolt", "postgres"}
+	case db == "bolt" || db == "postgres" || measure.IsPostgresURL(db):
+		kinds = []string{db}
+	default:
+		return fmt.Errorf("-db %q: use bolt, postgres, a postgres:// URL or both", db)
+	}
+	var results []result
+	var failed error
+	for _, kind := range kinds {
+		t, err := newTarget(kind, dir)
+		if err != nil {
+			return err
+		}
+		fmt.Printf("## store: %s\n", t.name)
+		res, err := run(t, bin, rate, duration, latency, users, profile, blockProfile, phase)
+		t.cleanup()
+		if err != nil {
+			// Go on to the other store: its figures are worth having; the run still fails.
+			fmt.Printf("%s: %v\n", t.name, err)
+			failed = fmt.Errorf("%s: %w", t.name, err)
+		}
+		if res.store != "" {
+			results = append(results, res)
+		}
+	}
+	if len(results) > 1 {
+		fmt.Printf("\n## side by side (%d/s, %s, Graph latency %s)\n", rate, duration, latency)
+		fmt.Printf("| store | load before / after | floor p50 | floor p99 | ack p50 | ack p99 | ack max | ack p99 ÷ floor p99 | acked / errors / in store | server peak RSS | server CPU per 1000 commands |\n|---|---|---|---|---|---|---|---|---|---|---|\n")
+		for _, r := range results {
+			fmt.Printf("| %s | %s / %s | %s | %s | %s | %s | %s | %.2f× | %d / %d / %d | %s | %s |\n", r.store, r.loadBefore, r.loadAfter,
+				ms(r.floorP50), ms(r.floorP99), ms(r.ackP50), ms(r.ackP99), ms(r.ackMax),
+				float64(r.ackP99)/float64(max(r.floorP99, 1)), r.acked, r.errors, r.inStore, r.rss, r.cpuPerK)
+		}
+	}
+	return failed
+}
+
+func ms(d time.Duration) string { return fmt.Sprintf("%.2f ms", float64(d)/float64(time.Millisecond)) }
+
+// target is where one run's server and floor keep their stores.
+type target struct {
+	name          string
+	server, floor string // a bbolt path or a database URL each
+	cleanup       func()
+}
+
+func newTarget(kind, dir string) (target, error) {
+	if kind == "bolt" {
+		server, floor := filepath.Join(dir, "elevate.db"), filepath.Join(dir, "floor.db")
+		return target{name: "bbolt", server: server, floor: floor,
+			cleanup: func() { os.Remove(server); os.Remove(floor) }}, nil
+	}
+	admin, stopServer := kind, func() {}
+	if kind == "postgres" {
+		cdir, err := os.MkdirTemp("", "elevate-pgtest-") // as root, the postgres user must reach it
+		if err != nil {
+			return target{}, err
+		}
+		var stop func()
+		if admin, stop, err = pgtest.Start(cdir); err != nil {
+			os.RemoveAll(cdir)
+			return target{}, fmt.Errorf("starting PostgreSQL: %w", err)
+		}
+		stopServer = stop
+	}
+	ctx := context.Background()
+	conn, err := pgx.Connect(ctx, admin)
+	if err != nil {
+		stopServer()
+		return target{}, fmt.Errorf("PostgreSQL %s: %w", store.RedactURL(admin), err)
+	}
+	defer conn.Close(ctx)
+	var urls, names []string
+	for _, role := range []string{"server", "floor"} {
+		name := fmt.Sprintf("elevate_load_%s_%d", role, os.Getpid())
+		if _, err := conn.Exec(ctx, "CREATE DATABASE "+name); err != nil {
+			stopServer()
+			return target{}, fmt.Errorf("PostgreSQL: %w", err)
+		}
+		u, err := url.Parse(admin)
+		if err != nil {
+			stopServer()
+			return target{}, err
+		}
+		u.Path = "/" + name
+		urls, names = append(urls, u.String()), append(names, name)
+	}
+	var version string
+	conn.QueryRow(ctx, "SHOW server_version").Scan(&version)
+	version, _, _ = strings.Cut(version, " ")
+	drop := func() {
+		c, err := pgx.Connect(ctx, admin)
+		if err == nil {
+			for _, n := range names {
+				c.Exec(ctx, "DROP DATABASE IF EXISTS "+n+" WITH (FORCE)")
+			}
+			c.Close(ctx)
+		}
+		stopServer()
+	}
+	return target{name: "PostgreSQL " + version, server: urls[0], floor: urls[1], cleanup: drop}, nil
+}
+
+// openStore opens a bbolt path or a database URL, as elevate's -db does.
+func openStore(loc string) (*store.Store, error) {
+	if measure.IsPostgresURL(loc) {
+		return store.OpenPostgres(context.Background(), loc, store.PostgresOptions{})
+	}
+	return store.Open(loc)
+}
+
+func run(t target, bin string, rate int, duration, latency time.Duration, users int, profile, blockProfile string, phase time.Duration) (result, error) {
+	loadBefore := measure.LoadAvg()
 	fake := slacktest.New()
 	defer fake.Close()
 	for i := range users {
@@ -82,18 +217,20 @@ func run(rate int, duration, latency time.Duration, users int, bin, profile stri
 	}
 	fake.AddChannel("C0LOAD", "it-ops")
 
-	addr, err := freeAddr()
+	addr, err := measure.FreeAddr()
 	if err != nil {
-		return err
+		return result{}, err
 	}
-	db := filepath.Join(dir, "elevate.db")
-	args := []string{"serve", "-sandbox", "-listen", addr, "-metrics-on-main", "-db", db, "-sandbox-graph-latency", latency.String()}
+	args := []string{"serve", "-sandbox", "-listen", addr, "-metrics-on-main", "-db", t.server, "-sandbox-graph-latency", latency.String()}
 	var pprofAddr string
-	if profile != "" {
-		if pprofAddr, err = freeAddr(); err != nil {
-			return err
+	if profile != "" || blockProfile != "" {
+		if pprofAddr, err = measure.FreeAddr(); err != nil {
+			return result{}, err
 		}
 		args = append(args, "-pprof", pprofAddr)
+		if blockProfile != "" {
+			args = append(args, "-pprof-block")
+		}
 	}
 	srv := exec.Command(bin, args...)
 	srv.Env = append(os.Environ(), "SLACK_BOT_TOKEN="+slacktest.BotToken, "SLACK_SIGNING_SECRET="+secret,
@@ -101,7 +238,7 @@ func run(rate int, duration, latency time.Duration, users int, bin, profile stri
 	var logs bytes.Buffer
 	srv.Stderr = &logs
 	if err := srv.Start(); err != nil {
-		return err
+		return result{}, err
 	}
 	stopped := false
 	defer func() {
@@ -111,8 +248,8 @@ func run(rate int, duration, latency time.Duration, users int, bin, profile stri
 		}
 	}()
 	base := "http://" + addr
-	if err := waitUp(base, 60*time.Second); err != nil {
-		return fmt.Errorf("%w\n%s", err, logs.String())
+	if err := measure.WaitUp(base, 60*time.Second); err != nil {
+		return result{}, fmt.Errorf("%w\n%s", err, logs.String())
 	}
 
 	client := &http.Client{Timeout: 10 * time.Second, Transport: &http.Transport{MaxIdleConnsPerHost: 512}}
@@ -140,9 +277,9 @@ func run(rate int, duration, latency time.Duration, users int, bin, profile stri
 			}
 		}()
 	}
-	fl, err := openFloor(dir, users)
+	fl, err := measure.OpenFloorAt(t.floor)
 	if err != nil {
-		return fmt.Errorf("floor: %w", err)
+		return result{}, fmt.Errorf("floor: %w", err)
 	}
 	// After a load phase the server finishes its background work (sign-in DMs, Graph reads)
 	// before the next floor phase starts, so the floor is not measured against it.
@@ -151,11 +288,9 @@ func run(rate int, duration, latency time.Duration, users int, bin, profile stri
 	var loadTime time.Duration
 	for sent < total {
 		n := min(total-sent, int(float64(rate)*phase.Seconds()))
-		if err := fl.run(rate, n); err != nil {
-			return fmt.Errorf("floor: %w", err)
-		}
+		fl.Run(float64(rate), n, users)
 		t0 := time.Now()
-		openLoop(rate, n, func(j int) {
+		measure.OpenLoop(float64(rate), n, func(j int) {
 			i := sent + j
 			user := userID(i % users)
 			form := url.Values{
@@ -182,12 +317,17 @@ func run(rate int, duration, latency time.Duration, users int, bin, profile stri
 		sent += n
 		time.Sleep(settle)
 	}
-	floorRes, err := fl.close()
+	floorLat, floorErrs, err := fl.Close()
 	if err != nil {
-		return fmt.Errorf("floor: %w", err)
+		return result{}, fmt.Errorf("floor: %w", err)
 	}
-	hwm, rss := memory(srv.Process.Pid)
-	cpu := cpuSeconds(srv.Process.Pid)
+	if blockProfile != "" {
+		if err := fetch("http://"+pprofAddr+"/debug/pprof/block", blockProfile); err != nil {
+			fmt.Fprintln(os.Stderr, "block profile:", err)
+		}
+	}
+	hwm, rss := measure.Memory(srv.Process.Pid)
+	cpu := measure.CPUSeconds(srv.Process.Pid)
 	server := serverSide(base)
 
 	// Stop the server the way an operator would, then count what the store kept.
@@ -201,24 +341,25 @@ func run(rate int, duration, latency time.Duration, users int, bin, profile stri
 		<-werr
 	}
 	stopped = true
-	st, err := store.Open(db)
+	st, err := openStore(t.server)
 	if err != nil {
-		return err
+		return result{}, err
 	}
 	rs, err := st.Requests(store.Filter{Platform: "slack"})
 	st.Close()
 	if err != nil {
-		return err
+		return result{}, err
 	}
 
 	slices.Sort(latencies)
+	loadAfter := measure.LoadAvg()
 	fmt.Printf("rate %d/s, %d commands in phases of %s (load phases took %s in all), Graph latency %s, %d users; load average before/after: %s / %s\n",
-		rate, total, phase, loadTime.Round(time.Millisecond), latency, users, loadBefore, loadAvg())
-	fmt.Printf("floor: store.CreateRequest (fsync'd) at %d/s, %d writes in phases alternating with the load's, same disk\n", rate, len(floorRes.lat)+floorRes.errs)
+		rate, total, phase, loadTime.Round(time.Millisecond), latency, users, loadBefore, loadAfter)
+	fmt.Printf("floor: store.CreateRequest (durable) at %d/s into %s, %d writes in phases alternating with the load's, same disk\n", rate, t.name, len(floorLat)+floorErrs)
 	fmt.Printf("| measure | p50 | p90 | p99 | max | errors |\n|---|---|---|---|---|---|\n")
-	fmt.Printf("| floor | %s | %s | %s | %s | %d |\n", pct(floorRes.lat, 50), pct(floorRes.lat, 90), pct(floorRes.lat, 99), pct(floorRes.lat, 100), floorRes.errs)
+	fmt.Printf("| floor | %s | %s | %s | %s | %d |\n", pct(floorLat, 50), pct(floorLat, 90), pct(floorLat, 99), pct(floorLat, 100), floorErrs)
 	fmt.Printf("| ack | %s | %s | %s | %s | %d |\n", pct(latencies, 50), pct(latencies, 90), pct(latencies, 99), pct(latencies, 100), sum(errs))
-	fmt.Printf("ack ÷ floor: p50 %s, p99 %s (goal p99 ≤ 2×)\n", ratio(latencies, floorRes.lat, 50), ratio(latencies, floorRes.lat, 99))
+	fmt.Printf("ack ÷ floor: p50 %s, p99 %s (goal p99 ≤ 2×)\n", measure.Ratio(latencies, floorLat, 50), measure.Ratio(latencies, floorLat, 99))
 	fmt.Printf("| acked | errors | server peak RSS | server RSS at end | requests in store | server CPU per 1000 commands |\n|---|---|---|---|---|---|\n")
 	perK := "?"
 	if cpu >= 0 && total > 0 {
@@ -229,213 +370,13 @@ func run(rate int, duration, latency time.Duration, users int, bin, profile stri
 	for e, n := range errs {
 		fmt.Printf("error ×%d: %s\n", n, e)
 	}
+	res := result{store: t.name, floorP50: measure.At(floorLat, 50), floorP99: measure.At(floorLat, 99),
+		ackP50: measure.At(latencies, 50), ackP99: measure.At(latencies, 99), ackMax: measure.At(latencies, 100),
+		acked: int(acked.Load()), errors: sum(errs), inStore: len(rs), loadBefore: loadBefore, loadAfter: loadAfter, rss: hwm, cpuPerK: perK}
 	if int64(len(rs)) != acked.Load() {
-		return fmt.Errorf("%d requests acknowledged but %d in the store", acked.Load(), len(rs))
+		return res, fmt.Errorf("%d requests acknowledged but %d in the store", acked.Load(), len(rs))
 	}
-	return nil
-}
-
-// openLoop calls fn(0..n-1) on schedule, rate per second, each in its own goroutine whatever
-// the earlier calls are doing (open loop: call j starts at start + j/rate, late or not), and
-// waits for all of them.
-func openLoop(rate, n int, fn func(j int)) {
-	var wg sync.WaitGroup
-	interval := time.Second / time.Duration(rate)
-	start := time.Now()
-	for j := range n {
-		if d := time.Until(start.Add(time.Duration(j) * interval)); d > 0 {
-			time.Sleep(d)
-		}
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			fn(j)
-		}()
-	}
-	wg.Wait()
-}
-
-// floorResult is the latency of each write of a floor run.
-type floorResult struct {
-	lat  []time.Duration // sorted
-	errs int
-}
-
-// floorStore is the floor's own store file, next to the server's.
-type floorStore struct {
-	st    *store.Store
-	path  string
-	users int
-	next  int
-	mu    sync.Mutex
-	res   floorResult
-}
-
-func openFloor(dir string, users int) (*floorStore, error) {
-	path := filepath.Join(dir, "floor.db")
-	st, err := store.Open(path)
-	if err != nil {
-		return nil, err
-	}
-	return &floorStore{st: st, path: path, users: users}, nil
-}
-
-// run stores n requests like the ones the load creates (same fields, same sizes) with
-// store.CreateRequest, at rate per second, open loop: what the acknowledgement cannot beat on
-// this disk at this rate.
-func (f *floorStore) run(rate, n int) error {
-	base := f.next
-	f.next += n
-	openLoop(rate, n, func(j int) {
-		i := base + j
-		user := userID(i % f.users)
-		now := time.Now().UTC()
-		r := store.Request{Platform: "slack", ChatUser: user, ChatName: "user", Channel: "C0LOAD",
-			LoginHint: fmt.Sprintf("user%d@contoso.example", i%f.users),
-			RoleID:    "29232cdf-9323-42fd-ade2-1d097af3e4de", RoleName: "Exchange Administrator",
-			Duration: time.Hour, Justification: "load test " + strconv.Itoa(i), State: store.StateAwaitingSignIn,
-			CreatedAt: now, ExpiresAt: now.Add(time.Hour)}
-		t0 := time.Now()
-		_, err := f.st.CreateRequest(r, store.AuditRecord{Actor: "slack:" + user, Action: "request.created",
-			Detail: `role="Exchange Administrator" duration=1h`})
-		el := time.Since(t0)
-		f.mu.Lock()
-		defer f.mu.Unlock()
-		if err != nil {
-			f.res.errs++
-			return
-		}
-		f.res.lat = append(f.res.lat, el)
-	})
-	return nil
-}
-
-// close closes and removes the floor's file and returns its latencies, sorted.
-func (f *floorStore) close() (floorResult, error) {
-	err := f.st.Close()
-	os.Remove(f.path)
-	slices.Sort(f.res.lat)
-	return f.res, err
-}
-
-// ratio is a's p-th percentile over b's, to two decimals.
-func ratio(a, b []time.Duration, p int) string {
-	pa, pb := at(a, p), at(b, p)
-	if pa <= 0 || pb <= 0 {
-		return "-"
-	}
-	return fmt.Sprintf("%.2f×", float64(pa)/float64(pb))
-}
-
-// loadAvg is the machine's 1-minute load average (the machine is shared; say how busy it was).
-func loadAvg() string {
-	b, err := os.ReadFile("/proc/loadavg")
-	if err != nil {
-		return "?"
-	}
-	if f := strings.Fields(string(b)); len(f) > 0 {
-		return f[0]
-	}
-	return "?"
-}
-
-func userID(i int) string { return fmt.Sprintf("U%05d", i) }
-
-func pct(ds []time.Duration, p int) string {
-	if len(ds) == 0 {
-		return "-"
-	}
-	return at(ds, p).Round(10 * time.Microsecond).String()
-}
-
-// at is the p-th percentile of sorted ds (nearest rank); 0 when ds is empty.
-func at(ds []time.Duration, p int) time.Duration {
-	if len(ds) == 0 {
-		return 0
-	}
-	i := (len(ds)*p+99)/100 - 1
-	return ds[max(0, min(i, len(ds)-1))]
-}
-
-func sum(m map[string]int) int {
-	n := 0
-	for _, v := range m {
-		n += v
-	}
-	return n
-}
-
-// memory reads the server's peak and current resident set size from /proc.
-func memory(pid int) (hwm, rss string) {
-	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/status", pid))
-	if err != nil {
-		return "?", "?"
-	}
-	for _, line := range strings.Split(string(b), "\n") {
-		f := strings.Fields(line)
-		if len(f) >= 3 && f[0] == "VmHWM:" {
-			hwm = f[1] + " kB"
-		}
-		if len(f) >= 3 && f[0] == "VmRSS:" {
-			rss = f[1] + " kB"
-		}
-	}
-	return hwm, rss
-}
-
-// cpuSeconds is the user and system CPU time the process has used, from /proc (Linux's clock
-// tick is 1/100 s); -1 when it cannot be read. For the server: its start, the background work
-// and the acknowledgements, over the whole run.
-func cpuSeconds(pid int) float64 {
-	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
-	if err != nil {
-		return -1
-	}
-	// The command name (field 2) may hold spaces; the fields after its closing parenthesis are
-	// state (3), ..., utime (14), stime (15).
-	i := bytes.LastIndexByte(b, ')')
-	if i < 0 {
-		return -1
-	}
-	f := strings.Fields(string(b[i+1:]))
-	if len(f) < 13 {
-		return -1
-	}
-	ut, err1 := strconv.ParseFloat(f[11], 64)
-	st, err2 := strconv.ParseFloat(f[12], 64)
-	if err1 != nil || err2 != nil {
-		return -1
-	}
-	return (ut + st) / 100
-}
-
-func freeAddr() (string, error) {
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		return "", err
-	}
-	defer ln.Close()
-	return ln.Addr().String(), nil
-}
-
-func waitUp(base string, timeout time.Duration) error {
-	ctx, cancel := context.WithTimeout(context.Background(), timeout)
-	defer cancel()
-	for {
-		req, _ := http.NewRequestWithContext(ctx, http.MethodGet, base+"/healthz", nil)
-		resp, err := http.DefaultClient.Do(req)
-		if err == nil {
-			resp.Body.Close()
-			if resp.StatusCode == http.StatusOK {
-				return nil
-			}
-		}
-		select {
-		case <-ctx.Done():
-			return errors.New("the server did not come up")
-		case <-time.After(100 * time.Millisecond):
-		}
-	}
+	return res, nil
 }
 
 // serverSide reads the server's own histogram of the slash-command handler from /metrics and
@@ -481,4 +422,30 @@ func serverSide(base string) string {
 		return "?"
 	}
 	return fmt.Sprintf("%.0f requests, p50 %s, p99 %s", total, at(0.5), at(0.99))
+}
+
+func userID(i int) string { return fmt.Sprintf("U%05d", i) }
+
+var pct = measure.Pct
+
+func sum(m map[string]int) int {
+	n := 0
+	for _, v := range m {
+		n += v
+	}
+	return n
+}
+
+// fetch writes what url answers to file.
+func fetch(url, file string) error {
+	resp, err := http.Get(url)
+	if err != nil {
+		return err
+	}
+	defer resp.Body.Close()
+	b, err := io.ReadAll(resp.Body)
+	if err != nil {
+		return err
+	}
+	return os.WriteFile(file, b, 0o600)
 }
