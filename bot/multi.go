@@ -734,8 +734,10 @@ func (c *Core) groupSummary(out *outbox, r store.Request) {
 		}
 		parts = append(parts, c.roleOutcome(x))
 	}
-	if len(parts) < 2 {
-		return
+	if len(parts) < 2 || !slices.ContainsFunc(rs, func(x store.Request) bool {
+		return x.State == store.StateActive || x.State == store.StateFailed || x.State == store.StateEnded
+	}) {
+		return // nothing was activated or refused (all cancelled, expired, denied): its own words said it
 	}
 	out.tell(rs[0], Message{Kind: KindResult, Text: strings.Join(parts, "; ") + "."})
 	out.cards(rs[0])

@@ -5,6 +5,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/elevate-pim/elevate/bot"
 	"github.com/elevate-pim/elevate/graph/graphtest"
 	"github.com/elevate-pim/elevate/oncall"
 	"github.com/elevate-pim/elevate/oncall/oncalltest"
@@ -257,5 +258,83 @@ func TestMultiRoleSuperseded(t *testing.T) {
 	}
 	if n := w.told("dave", "Your earlier request #1 for Exchange Administrator and SharePoint Administrator for 1h is replaced by #3"); n != 1 {
 		t.Errorf("told %d times of the replacement: %q", n, w.rec.to("dave"))
+	}
+}
+
+// `cancel` withdraws every role of a pending multi-role request, with one answer, and the card
+// says so.
+func TestMultiRoleCancel(t *testing.T) {
+	cfg := onCallConfig + `
+  - name: SharePoint Administrator
+    approval:
+      approvers: [bob@contoso.example]
+`
+	w := newWorld(t, setup{config: []byte(cfg)})
+	w.say("dave", "exchange,sharepoint 1h fixing mail flow")
+	w.signIn("dave")
+	w.core.Wait()
+	before := len(w.rec.to("dave"))
+	w.say("dave", "cancel")
+	w.core.Wait()
+	for _, r := range w.requests("dave") {
+		if r.State != store.StateCancelled {
+			t.Fatalf("#%d %s: %s", r.ID, r.RoleName, r.State)
+		}
+	}
+	if got := w.rec.to("dave")[before:]; len(got) != 1 {
+		t.Errorf("dave was told %d things, want one answer: %q", len(got), got)
+	}
+	card, ok := w.rec.latestCard(w.cfg.Channels.Approvals)
+	if !ok || !strings.Contains(card.Text, "Cancelled") || len(card.Buttons) != 0 {
+		t.Errorf("card after cancel: %q %+v", card.Text, card.Buttons)
+	}
+}
+
+// A denial is one decision for the whole request: every role is denied in one transaction, the
+// requester hears it once with the reason, and someone who approves only one of the roles is
+// turned away.
+func TestMultiRoleDenied(t *testing.T) {
+	cfg := onCallConfig + `
+  - name: SharePoint Administrator
+    approval:
+      approvers: [erin@contoso.example, carol@contoso.example]
+`
+	w := newWorld(t, setup{config: []byte(cfg)})
+	w.say("dave", "exchange,sharepoint 1h fixing mail flow")
+	w.signIn("dave")
+	w.core.Wait()
+	// Bob approves Exchange Administrator, not SharePoint Administrator.
+	w.click("bob", bot.ActionApprove, "")
+	if strings.Contains(w.rec.lastTo("bob"), "Sign in") {
+		w.signIn("bob")
+	}
+	contains(t, w.rec.lastTo("bob"), "You are not an approver for SharePoint Administrator, one of the roles of this request")
+	w.click("erin", bot.ActionDeny, "not during the change freeze")
+	if strings.Contains(w.rec.lastTo("erin"), "Sign in") {
+		w.signIn("erin")
+	}
+	contains(t, w.rec.lastTo("erin"), "not an approver for Exchange Administrator")
+	for _, r := range w.requests("dave") {
+		if r.State != store.StateAwaitingApproval || len(r.Approvals) != 0 {
+			t.Fatalf("#%d %s: %s %+v", r.ID, r.RoleName, r.State, r.Approvals)
+		}
+	}
+	// Carol approves both roles: her denial counts for the whole request.
+	before := len(w.rec.to("dave"))
+	w.click("carol", bot.ActionDeny, "not during the change freeze")
+	if strings.Contains(w.rec.lastTo("carol"), "Sign in") {
+		w.signIn("carol")
+	}
+	contains(t, w.rec.lastTo("carol"), "You denied dave@contoso.example's request for Exchange Administrator and SharePoint Administrator for 1h")
+	for _, r := range w.requests("dave") {
+		if r.State != store.StateDenied || len(r.Approvals) != 1 || r.Approvals[0].Reason != "not during the change freeze" {
+			t.Fatalf("#%d %s: %s %+v", r.ID, r.RoleName, r.State, r.Approvals)
+		}
+	}
+	if got := w.rec.to("dave")[before:]; len(got) != 1 || !strings.Contains(got[0], "denied your request for Exchange Administrator and SharePoint Administrator for 1h: not during the change freeze") {
+		t.Errorf("dave was told %q, want one denial", got)
+	}
+	if card, ok := w.rec.latestCard(w.cfg.Channels.Approvals); !ok || card.Text != "Denied." || len(card.Buttons) != 0 {
+		t.Errorf("card after the denial: %q %+v", card.Text, card.Buttons)
 	}
 }

@@ -1,6 +1,7 @@
 package bot
 
 import (
+	"cmp"
 	"context"
 	"encoding/json"
 	"errors"
@@ -74,8 +75,11 @@ func (c *Core) endForPilot(ctx context.Context, r store.Request, code, words str
 // Feedback is one `feedback` note.
 type Feedback struct {
 	At   time.Time `json:"at"`
-	From string    `json:"from"` // UPN or chat name
+	From string    `json:"from"` // UPN, or the chat display name when Elevate does not know it
 	Text string    `json:"text"`
+	// NameOnly says why From is a chat display name although the platform vouched for the
+	// person's Entra object id (Teams): Graph could not be asked for their UPN. Empty otherwise.
+	NameOnly string `json:"name_only,omitempty"`
 }
 
 const feedbackKey = "pilot.feedback"
@@ -85,9 +89,19 @@ const feedbackKept = 500
 
 // feedback keeps a note for the digest, with an audit record.
 func (c *Core) feedback(ctx context.Context, a Actor, text string) error {
-	from := a.Name
-	if who, known, err := c.identity(a); err == nil && known && who.UPN != "" {
-		from = who.UPN
+	from, nameOnly := cmp.Or(a.Name, a.ChatUser), ""
+	if who, known, err := c.identity(a); err == nil && known {
+		upn := who.UPN
+		if upn == "" && who.ObjectID != "" {
+			// Teams vouches for the object id before any sign-in: the person's UPN is in Entra.
+			if upn, err = c.upnOf(ctx, who.ObjectID); err != nil {
+				c.log.Warn("feedback: looking up the author's UPN; crediting their display name", "user_id", who.ObjectID, "err", err)
+				nameOnly = "display name: Microsoft Graph could not be asked for their Entra account"
+			}
+		}
+		if upn != "" {
+			from = upn
+		}
 	}
 	text = strings.TrimSpace(text)
 	if len(text) > 1000 {
@@ -102,7 +116,7 @@ func (c *Core) feedback(ctx context.Context, a Actor, text string) error {
 	if err != nil {
 		return err
 	}
-	notes = append(notes, Feedback{At: c.now().UTC(), From: from, Text: text})
+	notes = append(notes, Feedback{At: c.now().UTC(), From: from, Text: text, NameOnly: nameOnly})
 	if len(notes) > feedbackKept {
 		notes = slices.Clone(notes[len(notes)-feedbackKept:])
 	}

@@ -51,7 +51,7 @@ func TestPilotStory(t *testing.T) {
 		"3 failed or refused activations by dave@contoso.example in the last 1h",
 		// the digest: trends and feedback
 		"since last week",
-		"“please open it to the service desk soon” (Erin)",
+		"“please open it to the service desk soon” (erin@contoso.example)",
 		"Auto-approved: alice is on call. Activating Exchange Administrator for 2h.",
 		"“the on-call waiver saved me a 3am phone call” (alice@contoso.example)",
 		"2 weeks of trends",

@@ -161,6 +161,15 @@ var eventActions = map[string]EventKind{
 	"request.expired": EventExpired,
 }
 
+// durationActions are the audit actions after which an activation's length may differ from
+// what it was when it was indexed: ended (by `done`, at its end, in PIM outside Elevate),
+// extended, or found by reconciliation to end at another time.
+var durationActions = map[string]bool{
+	"request.ended":      true,
+	"request.extended":   true,
+	"request.reconciled": true,
+}
+
 const syncPage = 2048
 
 // SyncEvents indexes the requests' lifecycle events appended to the audit
@@ -197,7 +206,7 @@ func (s *Store) SyncEvents() (int, error) {
 					return fmt.Errorf("store: audit record %d: %w", cur, err)
 				}
 				kind, ok := eventActions[ar.Action]
-				if !ok || ar.RequestID == 0 {
+				if ar.RequestID == 0 || !ok && !durationActions[ar.Action] {
 					continue
 				}
 				r, err := getRequest(tx, ar.RequestID)
@@ -206,6 +215,14 @@ func (s *Store) SyncEvents() (int, error) {
 				}
 				if err != nil {
 					return err
+				}
+				if !ok {
+					// The activation ended (early, in PIM, cut short) or was extended: its
+					// event, indexed when it became active, takes its real length.
+					if err := refreshDuration(tx, r); err != nil {
+						return err
+					}
+					continue
 				}
 				e := requestEvent(r, kind, ar.At)
 				added, err := putEvent(tx, &e)
@@ -236,6 +253,9 @@ func requestEvent(r Request, kind EventKind, at time.Time) Event {
 	e := Event{At: at.UTC(), Kind: kind, RoleID: r.RoleID, RoleName: r.RoleName, UserID: r.UserID, User: user,
 		Duration: r.Duration, RequestID: r.ID}
 	if kind == EventActivated {
+		e.Duration = activeFor(r)
+	}
+	if kind == EventActivated {
 		e.GraphID = r.GraphRequestID
 		if !r.ActivatedAt.IsZero() {
 			e.At = r.ActivatedAt
@@ -251,6 +271,63 @@ func requestEvent(r Request, kind EventKind, at time.Time) Event {
 		e.ApprovalLatency = decided.Sub(r.CreatedAt)
 	}
 	return e
+}
+
+// activeFor is how long r's activation lasts: from its start to its end — the time it ended
+// once it has (`done`, ended in PIM, cut short), its scheduled end, extensions included, while
+// it is active. The requested duration when either is unknown.
+func activeFor(r Request) time.Duration {
+	if r.ActivatedAt.IsZero() || !r.EndsAt.After(r.ActivatedAt) {
+		return r.Duration
+	}
+	return r.EndsAt.Sub(r.ActivatedAt)
+}
+
+// refreshDuration rewrites the duration of r's activation event, if it is indexed, to
+// activeFor(r).
+func refreshDuration(tx kvTx, r Request) error {
+	if r.ActivatedAt.IsZero() {
+		return nil
+	}
+	evs, byGraph := tx.Bucket(bucketEvents), tx.Bucket(bucketEventsByGraph)
+	if evs == nil || byGraph == nil {
+		return fmt.Errorf("%w: events", errBucketMissing)
+	}
+	var key []byte
+	if r.GraphRequestID != "" {
+		if k := byGraph.Get([]byte(r.GraphRequestID)); len(k) == 16 && binary.BigEndian.Uint64(k[8:]) == r.ID {
+			key = bytes.Clone(k)
+		}
+	}
+	if key == nil {
+		key = eventKey(&Event{At: r.ActivatedAt.UTC(), RequestID: r.ID})
+	}
+	v := evs.Get(key)
+	if len(v) < 2 || EventKind(v[0]) != EventActivated {
+		return nil // not indexed yet: indexing it reads the request as it is now
+	}
+	// kind, role, user, duration, latency, graph id: only the duration changes.
+	rest := v[1:]
+	var vals [4]uint64
+	for i := range vals {
+		x, n := binary.Uvarint(rest)
+		if n <= 0 {
+			return fmt.Errorf("store: event %x is damaged", key)
+		}
+		vals[i], rest = x, rest[n:]
+	}
+	secs := uint64(max(activeFor(r), 0) / time.Second)
+	if secs == vals[2] {
+		return nil
+	}
+	nv := make([]byte, 0, len(v)+4)
+	nv = append(nv, v[0])
+	nv = binary.AppendUvarint(nv, vals[0])
+	nv = binary.AppendUvarint(nv, vals[1])
+	nv = binary.AppendUvarint(nv, secs)
+	nv = binary.AppendUvarint(nv, vals[3])
+	nv = append(nv, rest...)
+	return evs.Put(key, nv)
 }
 
 // Events calls fn for every indexed event with from <= At < to, oldest

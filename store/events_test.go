@@ -142,3 +142,62 @@ func BenchmarkEvents1M(b *testing.B) {
 		}
 	}
 }
+
+// An activation's event counts how long it really lasted: ended early (`done`), ended in PIM
+// outside Elevate (found by reconciliation), or extended — whether the digest's sync saw it
+// while it was active or only once it had ended.
+func TestEventDurationIsActual(t *testing.T) {
+	s := newTestStore(t)
+	step := func(id uint64, action string, fn func(r *Request)) {
+		t.Helper()
+		if _, err := s.Update(id, AuditRecord{Action: action}, func(r *Request) error { fn(r); return nil }); err != nil {
+			t.Fatal(err)
+		}
+	}
+	activate := func(d time.Duration) uint64 {
+		t.Helper()
+		r := sampleRequest()
+		r.UserID, r.UPN, r.Duration = "oid-alice", "alice@contoso.example", d
+		r, err := s.CreateRequest(r, AuditRecord{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		step(r.ID, "request.active", func(r *Request) {
+			r.State, r.GraphRequestID = StateActive, fmt.Sprintf("g-%d", r.ID)
+			r.ActivatedAt = t0.Add(time.Duration(r.ID) * time.Minute)
+			r.EndsAt = r.ActivatedAt.Add(r.Duration)
+		})
+		return r.ID
+	}
+	sync := func() {
+		t.Helper()
+		if _, err := s.SyncEvents(); err != nil {
+			t.Fatal(err)
+		}
+	}
+	endAfter := func(id uint64, action string, d time.Duration) {
+		step(id, action, func(r *Request) { r.State, r.EndsAt = StateEnded, r.ActivatedAt.Add(d) })
+	}
+
+	done := activate(4 * time.Hour) // done after 20 minutes, seen active first
+	outside := activate(time.Hour)  // ended in the portal after 35 minutes
+	extended := activate(time.Hour) // extended by an hour, then ran to its end
+	sync()
+	endAfter(done, "request.ended", 20*time.Minute)
+	endAfter(outside, "request.reconciled", 35*time.Minute)
+	step(extended, "request.extended", func(r *Request) { r.EndsAt, r.Duration = r.EndsAt.Add(time.Hour), r.Duration+time.Hour })
+	sync()
+	endAfter(extended, "request.ended", 2*time.Hour)
+	late := activate(8 * time.Hour) // done after 10 minutes, synced only afterwards
+	endAfter(late, "request.ended", 10*time.Minute)
+	sync()
+
+	got := map[uint64]time.Duration{}
+	for _, e := range collect(t, s, t0.Add(-time.Hour), t0.Add(time.Hour)) {
+		got[e.RequestID] = e.Duration
+	}
+	want := map[uint64]time.Duration{done: 20 * time.Minute, outside: 35 * time.Minute, extended: 2 * time.Hour, late: 10 * time.Minute}
+	if diff := cmp.Diff(want, got); diff != "" {
+		t.Errorf("activation durations (-want +got):\n%s", diff)
+	}
+}

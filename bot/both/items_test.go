@@ -277,7 +277,7 @@ func TestPilotAndFeedbackOnBoth(t *testing.T) {
 	}
 	for name, got := range map[string]string{"Slack": e.slackChannel("C0ITADMINS"), "Teams": e.teamsChannel(digestID)} {
 		has(t, name+" digest", got, "Weekly PIM digest")
-		has(t, name+" digest", got, "2 notes: “please open it to the service desk” (erin); “the home card is handy” (alice)")
+		has(t, name+" digest", got, "2 notes: “please open it to the service desk” (erin@contoso.example); “the home card is handy” (alice)")
 		has(t, name+" digest", got, "since last week")
 	}
 	// The chart went with it: a PNG file in Slack, an image in the Teams card.

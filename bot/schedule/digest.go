@@ -325,7 +325,11 @@ func (d Digest) Message(loc *time.Location) bot.Message {
 					notes = append(notes, fmt.Sprintf("and %d more", n-5))
 					break
 				}
-				notes = append(notes, fmt.Sprintf("“%s” (%s)", f.Text, f.From))
+				who := f.From
+				if f.NameOnly != "" {
+					who += ", " + f.NameOnly
+				}
+				notes = append(notes, fmt.Sprintf("“%s” (%s)", f.Text, who))
 			}
 			fb = fmt.Sprintf("%d note%s: %s", n, plural(n), strings.Join(notes, "; "))
 		}

@@ -114,7 +114,7 @@ func Manifest(o ManifestOptions) ([]byte, error) {
 	m.Features.BotUser.Name = o.Name
 	m.Features.BotUser.Online = true
 	m.Features.Commands = []command{{Command: o.Command, URL: at("/slack/commands"), Description: "Activate an admin role through PIM",
-		UsageHint: "exchange 4h fixing mail flow · status · roles · help (alone: a form)"}}
+		UsageHint: "exchange 4h fixing mail flow · exchange,sharepoint 1h … · status · roles · help (alone: a form)"}}
 	m.OAuth.Scopes.Bot = BotScopes
 	m.Settings.Events.URL = at("/slack/events")
 	m.Settings.Events.Events = []string{"app_home_opened", "member_joined_channel"}
