@@ -22,6 +22,7 @@ import (
 	"os"
 	"os/signal"
 	"path/filepath"
+	"runtime"
 	"slices"
 	"sync"
 	"syscall"
@@ -221,8 +222,10 @@ func serve(parent context.Context, args []string, stdout, stderr io.Writer) erro
 	backupEvery := fs.Duration("backup-every", 24*time.Hour, "how often to back up the store when -backup-dir is set")
 	sandbox := fs.Bool("sandbox", false, "use the simulated tenant instead of Microsoft Graph (try Elevate in a real chat workspace before granting any Graph permission)")
 	pprofAddr := fs.String("pprof", "", "serve Go's /debug/pprof on this address (e.g. 127.0.0.1:6060; keep it on loopback)")
+	pprofBlock := fs.Bool("pprof-block", false, "with -pprof: also sample where goroutines block and wait for locks (/debug/pprof/block and /mutex; costs a little on every wait)")
 	latency := fs.Duration("sandbox-graph-latency", 0, "with -sandbox: make every simulated Graph and sign-in answer take this long (load tests)")
 	sandboxState := fs.String("sandbox-state", "", "with -sandbox: keep the simulated tenant's PIM state in this file, so it survives restarts (crash tests)")
+	sandboxTenant := fs.String("sandbox-tenant", "", "with -sandbox: seed the simulated tenant from this YAML file (format: examples/tenant.yaml; default the embedded demo tenant; load tests)")
 	sandboxMinActive := fs.Duration("sandbox-min-active", 0, "with -sandbox: how long an activation must run before it can be ended (default PIM's 5m; crash tests)")
 	level := fs.String("log-level", os.Getenv("ELEVATE_LOG_LEVEL"), "log level: debug, info, warn or error (default $ELEVATE_LOG_LEVEL, else info)")
 	metricsAddr := fs.String("metrics-addr", os.Getenv("ELEVATE_METRICS_ADDR"), "serve /metrics on its own listener at this address, e.g. :9090 (default $ELEVATE_METRICS_ADDR; /metrics is not served when both are empty)")
@@ -357,7 +360,13 @@ func serve(parent context.Context, args []string, stdout, stderr io.Writer) erro
 		if *latency > 0 {
 			wrap = func(rt http.RoundTripper) http.RoundTripper { return met.Transport(slowed(rt, *latency)) }
 		}
-		sb, err := demo.StartSandbox(examples.Tenant, publicURL(*listen), wrap, demo.SandboxOptions{StateFile: *sandboxState, MinActive: *sandboxMinActive})
+		seed := examples.Tenant
+		if *sandboxTenant != "" {
+			if seed, err = os.ReadFile(*sandboxTenant); err != nil {
+				return fmt.Errorf("-sandbox-tenant: %w", err)
+			}
+		}
+		sb, err := demo.StartSandbox(seed, publicURL(*listen), wrap, demo.SandboxOptions{StateFile: *sandboxState, MinActive: *sandboxMinActive})
 		if err != nil {
 			return err
 		}
@@ -451,6 +460,10 @@ func serve(parent context.Context, args []string, stdout, stderr io.Writer) erro
 		bg.Go(func() { backups(ctx, s, *backupDir, *backupEvery, log) })
 	}
 	if *pprofAddr != "" {
+		if *pprofBlock {
+			runtime.SetBlockProfileRate(int((10 * time.Microsecond).Nanoseconds())) // one sample per 10 µs blocked, on average
+			runtime.SetMutexProfileFraction(10)
+		}
 		// A separate listener: profiles never share the public one.
 		pp := http.NewServeMux()
 		pp.HandleFunc("/debug/pprof/", pprof.Index)

@@ -18,9 +18,10 @@ func (c *Core) Card(id uint64) (Message, error) {
 }
 
 // Approvers lists the Entra object ids of the people the configuration names as approvers of
-// request id (UPNs resolved through Graph; members of an approver group are not expanded),
-// without the requester. A platform uses it to show them the live card (Teams refresh.userIds);
-// who may approve is still decided by Click.
+// request id (UPNs resolved through Graph once per process, as upnOf does the other way; members
+// of an approver group are not expanded), without the requester. A platform uses it to show them
+// the live card (Teams refresh.userIds) on every post and update of a card, so it must not cost
+// a Graph read per approver each time; who may approve is still decided by Click.
 func (c *Core) Approvers(ctx context.Context, id uint64) ([]string, error) {
 	r, err := c.store.Request(id)
 	if err != nil {
@@ -34,16 +35,30 @@ func (c *Core) Approvers(ctx context.Context, id uint64) ([]string, error) {
 	for _, a := range role.Approval.Approvers {
 		oid := a
 		if strings.Contains(a, "@") {
-			u, err := c.graph.User(ctx, a)
-			if err != nil {
+			var err error
+			if oid, err = c.oidOf(ctx, a); err != nil {
 				c.log.Warn("resolving approver", "approver", a, "err", err)
 				continue
 			}
-			oid = u.ID
 		}
 		if oid != "" && oid != r.UserID && !slices.Contains(out, oid) {
 			out = append(out, oid)
 		}
 	}
 	return out, nil
+}
+
+// oidOf looks up the Entra object id of upn, cached: like upnOf, approvers' identities change
+// rarely and every card render needs them.
+func (c *Core) oidOf(ctx context.Context, upn string) (string, error) {
+	key := strings.ToLower(upn)
+	if v, ok := c.oids.Load(key); ok {
+		return v.(string), nil
+	}
+	u, err := c.graph.User(ctx, upn)
+	if err != nil {
+		return "", err
+	}
+	c.oids.Store(key, u.ID)
+	return u.ID, nil
 }

@@ -104,7 +104,11 @@ func (c *Core) drain(ctx context.Context, conv string, retryHeld bool) {
 }
 
 func (c *Core) drainOnce(ctx context.Context, conv string, retryHeld bool) {
-	items, err := c.store.OutboxItems()
+	// Only this conversation's items (an index): reading and decoding the whole outbox on every
+	// drain was a third of the server's CPU under load. A card's post and its updates share the
+	// approvals channel's conversation, so cardQueued and laterRefresh see what they need; what
+	// an item waits for (After) may be elsewhere and is looked up by id.
+	items, err := c.store.OutboxConversation(conv)
 	if err != nil {
 		c.log.Error("reading the outbox", "err", err)
 		return
@@ -114,9 +118,6 @@ func (c *Core) drainOnce(ctx context.Context, conv string, retryHeld bool) {
 		pending[it.ID] = it
 	}
 	for _, it := range items {
-		if it.Conversation() != conv {
-			continue
-		}
 		if ctx.Err() != nil || c.ctx.Err() != nil {
 			return
 		}
@@ -124,8 +125,17 @@ func (c *Core) drainOnce(ctx context.Context, conv string, retryHeld bool) {
 		if it.NextAt.After(now) && !(retryHeld && !it.HeldSince.IsZero()) {
 			return // backing off; later items of the conversation wait behind it
 		}
-		if _, waiting := pending[it.After]; it.After != 0 && waiting {
-			return
+		if it.After != 0 {
+			waiting := false
+			if _, waiting = pending[it.After]; !waiting {
+				if waiting, err = c.store.OutboxWaiting(it.After); err != nil {
+					c.log.Error("reading the outbox", "err", err)
+					return
+				}
+			}
+			if waiting {
+				return
+			}
 		}
 		if it.Run != "" && it.Run != c.run {
 			c.dropItem(it, "it carried a sign-in link of an earlier run of Elevate, which no longer works", "outbox.stale")
@@ -323,16 +333,14 @@ func (c *Core) dropItem(it store.OutboxItem, why, action string) {
 // they are done: one pass of the worker. Tests with a fake clock call it directly.
 func (c *Core) DeliverDue(ctx context.Context) {
 	retryHeld := c.out.held.Swap(false)
-	items, err := c.store.OutboxItems()
+	heads, err := c.store.OutboxHeads()
 	if err != nil {
 		c.log.Error("reading the outbox", "err", err)
 		return
 	}
 	var convs []string
-	for _, it := range items {
-		if conv := it.Conversation(); !slices.Contains(convs, conv) {
-			convs = append(convs, conv)
-		}
+	for _, it := range heads {
+		convs = append(convs, it.Conversation())
 	}
 	sem := make(chan struct{}, outboxParallel)
 	var wg sync.WaitGroup
@@ -352,11 +360,13 @@ func (c *Core) DeliverDue(ctx context.Context) {
 func (c *Core) nextDue() time.Time {
 	now := c.now()
 	next := now.Add(outboxHeldRecheck)
-	items, err := c.store.OutboxItems()
+	// A conversation's first item holds the rest (delivered in order): its retry time is the
+	// conversation's.
+	heads, err := c.store.OutboxHeads()
 	if err != nil {
 		return next
 	}
-	for _, it := range items {
+	for _, it := range heads {
 		if it.NextAt.After(now) && it.NextAt.Before(next) {
 			next = it.NextAt
 		}

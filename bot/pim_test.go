@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"io"
 	"net/http"
+	"slices"
 	"strconv"
 	"strings"
 	"testing"
@@ -627,4 +628,48 @@ func TestGroupPIMMaximum(t *testing.T) {
 	}
 	w.say("dave", "roles")
 	contains(t, w.rec.lastTo("dave"), "up to 1h")
+}
+
+// Every post and update of a card on Teams asks for its approvers (refresh.userIds): the UPNs
+// the configuration lists are resolved through Graph once, not on every card (under load that
+// queued each card update behind one Graph read per approver).
+func TestApproversResolvedOnce(t *testing.T) {
+	w := newWorld(t, setup{})
+	w.say("alice", "ga 1h INC-1234 restore the tenant")
+	w.signIn("alice")
+	r := w.only("alice")
+	if r.State != store.StateAwaitingApproval {
+		t.Fatalf("state %s (%s)", r.State, r.FailureMessage)
+	}
+	userReads := func() int {
+		n := 0
+		for _, c := range w.tenant.Calls() {
+			if c.Method == http.MethodGet && strings.Contains(c.Path, "/users/") {
+				n++
+			}
+		}
+		return n
+	}
+	var first []string
+	for i := range 3 {
+		before := userReads()
+		got, err := w.core.Approvers(context.Background(), r.ID)
+		if err != nil {
+			t.Fatal(err)
+		}
+		reads := userReads() - before
+		if i == 0 {
+			first = got
+			if len(got) != 3 {
+				t.Fatalf("approvers %v, want bob's, carol's and erin's object ids", got)
+			}
+			continue
+		}
+		if reads != 0 {
+			t.Errorf("call %d read Graph %d times, want 0 (resolved the first time)", i+1, reads)
+		}
+		if !slices.Equal(got, first) {
+			t.Errorf("call %d: %v, want %v", i+1, got, first)
+		}
+	}
 }

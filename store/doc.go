@@ -59,6 +59,8 @@
 //	  expiry/<8B unix nanos><key>   → empty: the same, by expiry, for pruning
 //	outbox/                         v7: chat deliveries not made yet (outbox.go); sequence = last id
 //	  <id>                          → OutboxItem (JSON), written in the transaction that caused it
+//	outbox_by_conversation/         v8: <str conversation><id> → empty (OutboxItem.Conversation)
+//	outbox_by_request/              v8: <8B request id><id> → empty (items with a request)
 //
 // A multi-role request ("exchange,sharepoint 4h …") is one Request per role, created together
 // with consecutive ids and linked by Request.Group (the first id) and GroupSize; no bucket or

@@ -24,6 +24,7 @@ var migrations = []migration{
 	{5, migrateV5}, // cursors.go: pollers' high-water marks and extension state
 	{6, migrateV6}, // replays.go: what chat adapters already handled, for replay protection
 	{7, migrateV7}, // outbox.go: chat deliveries waiting to be made
+	{8, migrateV8}, // outbox.go: the outbox by conversation and by request
 }
 
 var latestVersion = uint64(migrations[len(migrations)-1].version)

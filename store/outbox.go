@@ -1,6 +1,7 @@
 package store
 
 import (
+	"bytes"
 	"encoding/binary"
 	"encoding/json"
 	"errors"
@@ -15,7 +16,13 @@ import (
 // what it must tell people; a worker in bot delivers them and removes them (OutboxDone), or
 // gives up on them after a bound with an audit record (OutboxDrop).
 
-var bucketOutbox = []byte("outbox")
+var (
+	bucketOutbox = []byte("outbox")
+	// v8: the outbox by conversation and by request, so the delivery worker reads one
+	// conversation's items and a change reads its request's, not the whole outbox each time.
+	bucketOutboxByConv    = []byte("outbox_by_conversation")
+	bucketOutboxByRequest = []byte("outbox_by_request")
+)
 
 // migrateV7 adds the outbox bucket.
 func migrateV7(tx kvTx) error {
@@ -23,6 +30,23 @@ func migrateV7(tx kvTx) error {
 		return fmt.Errorf("create bucket %s: %w", bucketOutbox, err)
 	}
 	return nil
+}
+
+// migrateV8 adds the outbox's indexes by conversation and by request, built from the items
+// queued.
+func migrateV8(tx kvTx) error {
+	for _, name := range [][]byte{bucketOutboxByConv, bucketOutboxByRequest} {
+		if _, err := tx.CreateBucketIfNotExists(name); err != nil {
+			return fmt.Errorf("create bucket %s: %w", name, err)
+		}
+	}
+	return tx.Bucket(bucketOutbox).ForEach(func(k, v []byte) error {
+		var it OutboxItem
+		if err := json.Unmarshal(v, &it); err != nil {
+			return fmt.Errorf("store: outbox item %x: %w", k, err)
+		}
+		return putOutboxIndexes(tx, it)
+	})
 }
 
 // What an outbox item does.
@@ -110,6 +134,9 @@ func (o *Outbox) Add(it OutboxItem) (uint64, error) {
 	if err := putOutbox(b, it); err != nil {
 		return 0, err
 	}
+	if err := putOutboxIndexes(o.tx, it); err != nil {
+		return 0, err
+	}
 	o.added = append(o.added, it)
 	return it.ID, nil
 }
@@ -123,6 +150,101 @@ func putOutbox(b kvBucket, it OutboxItem) error {
 		return err
 	}
 	return b.Put(u64(it.ID), v)
+}
+
+func outboxByConvKey(it OutboxItem) []byte  { return append(strs(it.Conversation()), u64(it.ID)...) }
+func outboxByRequestKey(it OutboxItem) []byte { return append(u64(it.RequestID), u64(it.ID)...) }
+
+func putOutboxIndexes(tx kvTx, it OutboxItem) error {
+	if err := tx.Bucket(bucketOutboxByConv).Put(outboxByConvKey(it), []byte{}); err != nil {
+		return err
+	}
+	if it.RequestID == 0 {
+		return nil
+	}
+	return tx.Bucket(bucketOutboxByRequest).Put(outboxByRequestKey(it), []byte{})
+}
+
+// deleteOutbox removes it and its index entries.
+func deleteOutbox(tx kvTx, b kvBucket, it OutboxItem) error {
+	if err := b.Delete(u64(it.ID)); err != nil {
+		return err
+	}
+	if err := tx.Bucket(bucketOutboxByConv).Delete(outboxByConvKey(it)); err != nil {
+		return err
+	}
+	if it.RequestID == 0 {
+		return nil
+	}
+	return tx.Bucket(bucketOutboxByRequest).Delete(outboxByRequestKey(it))
+}
+
+// indexed returns the items an index lists under prefix, oldest first.
+func indexed(tx kvTx, index, prefix []byte) ([]OutboxItem, error) {
+	var out []OutboxItem
+	c := tx.Bucket(index).Cursor()
+	for k, _ := c.Seek(prefix); k != nil && bytes.HasPrefix(k, prefix); k, _ = c.Next() {
+		it, err := getOutbox(tx, binary.BigEndian.Uint64(k[len(k)-8:]))
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, it)
+	}
+	return out, nil
+}
+
+// OutboxConversation returns the items waiting in one conversation (OutboxItem.Conversation),
+// oldest first: what the delivery worker needs, without reading the rest of the outbox.
+func (s *Store) OutboxConversation(conv string) ([]OutboxItem, error) {
+	var out []OutboxItem
+	err := s.db.View(func(tx kvTx) error {
+		var err error
+		out, err = indexed(tx, bucketOutboxByConv, strs(conv))
+		return err
+	})
+	return out, err
+}
+
+// OutboxHeads returns the first (oldest) item of every conversation with items waiting: where
+// the delivery worker starts, and when it must look again (an item backing off holds its
+// conversation's later items), without decoding the rest of the outbox.
+func (s *Store) OutboxHeads() ([]OutboxItem, error) {
+	var out []OutboxItem
+	err := s.db.View(func(tx kvTx) error {
+		c := tx.Bucket(bucketOutboxByConv).Cursor()
+		var last []byte
+		for k, _ := c.First(); k != nil; k, _ = c.Next() {
+			if len(k) < 8 {
+				return fmt.Errorf("store: outbox index key %x", k)
+			}
+			conv := k[:len(k)-8]
+			if last != nil && bytes.Equal(conv, last) {
+				continue
+			}
+			last = bytes.Clone(conv)
+			it, err := getOutbox(tx, binary.BigEndian.Uint64(k[len(k)-8:]))
+			if err != nil {
+				return err
+			}
+			out = append(out, it)
+		}
+		return nil
+	})
+	return out, err
+}
+
+// OutboxWaiting says whether item id is still queued.
+func (s *Store) OutboxWaiting(id uint64) (bool, error) {
+	var ok bool
+	err := s.db.View(func(tx kvTx) error {
+		b, err := bucket(tx, bucketOutbox)
+		if err != nil {
+			return err
+		}
+		ok = b.Get(u64(id)) != nil
+		return nil
+	})
+	return ok, err
 }
 
 // Enqueue adds items in a transaction of their own (shared with the other writes queued
@@ -229,7 +351,7 @@ func (s *Store) OutboxDone(ids []uint64, refs map[uint64]MessageRef) error {
 					return err
 				}
 			}
-			if err := b.Delete(u64(id)); err != nil {
+			if err := deleteOutbox(tx, b, it); err != nil {
 				return err
 			}
 		}
@@ -293,7 +415,7 @@ func (s *Store) OutboxDrop(id uint64, ev AuditRecord) ([]OutboxItem, error) {
 			return err
 		}
 		for _, x := range dropped {
-			if err := b.Delete(u64(x.ID)); err != nil {
+			if err := deleteOutbox(tx, b, x); err != nil {
 				return err
 			}
 			e := ev
@@ -357,20 +479,8 @@ func (o *Outbox) MessageRefs(requestID uint64) ([]MessageRef, error) {
 // Queued returns the items queued for request requestID (this transaction's included), oldest
 // first.
 func (o *Outbox) Queued(requestID uint64) ([]OutboxItem, error) {
-	b, err := bucket(o.tx, bucketOutbox)
-	if err != nil {
-		return nil, err
+	if requestID == 0 {
+		return nil, nil
 	}
-	var out []OutboxItem
-	err = b.ForEach(func(k, v []byte) error {
-		var it OutboxItem
-		if err := json.Unmarshal(v, &it); err != nil {
-			return fmt.Errorf("store: outbox item %x: %w", k, err)
-		}
-		if it.RequestID == requestID {
-			out = append(out, it)
-		}
-		return nil
-	})
-	return out, err
+	return indexed(o.tx, bucketOutboxByRequest, u64(requestID))
 }

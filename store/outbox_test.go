@@ -2,6 +2,7 @@ package store
 
 import (
 	"errors"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -27,8 +28,8 @@ func TestMigrationV7AddsOutbox(t *testing.T) {
 		t.Errorf("outbox after migration: %v, %v", items, err)
 	}
 	s.Close()
-	if v := fileVersion(t, path); v != 7 {
-		t.Errorf("version = %d, want 7", v)
+	if v := fileVersion(t, path); v != latestVersion {
+		t.Errorf("version = %d, want %d", v, latestVersion)
 	}
 }
 
@@ -200,5 +201,165 @@ func TestOutboxRefusesBadItems(t *testing.T) {
 		if _, err := s.Enqueue(nil, func(out *Outbox) error { _, err := out.Add(it); return err }); err == nil {
 			t.Errorf("Add(%+v) accepted", it)
 		}
+	}
+}
+
+// TestMigrationV8IndexesOutbox opens a v7 file with items queued: the new indexes list them by
+// conversation and by request.
+func TestMigrationV8IndexesOutbox(t *testing.T) {
+	old := []OutboxItem{
+		{ID: 1, Op: OutboxCard, Platform: "slack", Channel: "C1", RequestID: 7},
+		{ID: 2, Op: OutboxSend, Platform: "slack", User: "U1", RequestID: 7},
+		{ID: 3, Op: OutboxRefresh, Platform: "slack", Channel: "C1", RequestID: 7},
+		{ID: 4, Op: OutboxSend, Platform: "teams", Channel: "19:x", User: "29:a", Private: true},
+	}
+	path := buildFile(t, 7, func(tx kvTx) error {
+		if tx.Bucket(bucketOutboxByConv) != nil {
+			t.Error("outbox index exists at version 7")
+		}
+		for _, it := range old {
+			if err := putOutbox(tx.Bucket(bucketOutbox), it); err != nil {
+				return err
+			}
+		}
+		return tx.Bucket(bucketOutbox).SetSequence(4)
+	})
+	s := openTest(t, path)
+	if v, _ := readVersion(s.db); v != latestVersion {
+		t.Errorf("version after Open = %d, want %d", v, latestVersion)
+	}
+	checkOutboxIndexes(t, s, []uint64{7})
+	got, err := s.OutboxConversation(old[0].Conversation())
+	if err != nil || len(got) != 2 || got[0].ID != 1 || got[1].ID != 3 {
+		t.Errorf("OutboxConversation(slack C1) = %+v, %v; want items 1 and 3", got, err)
+	}
+}
+
+// checkOutboxIndexes compares the indexes with the outbox itself: each conversation's items
+// (OutboxConversation), the first of each (OutboxHeads), and requests' items (Queued).
+func checkOutboxIndexes(t *testing.T, s *Store, requests []uint64) {
+	t.Helper()
+	all, err := s.OutboxItems()
+	if err != nil {
+		t.Fatal(err)
+	}
+	byConv := map[string][]uint64{}
+	var convs []string
+	for _, it := range all {
+		if _, ok := byConv[it.Conversation()]; !ok {
+			convs = append(convs, it.Conversation())
+		}
+		byConv[it.Conversation()] = append(byConv[it.Conversation()], it.ID)
+	}
+	ids := func(items []OutboxItem) []uint64 {
+		var out []uint64
+		for _, it := range items {
+			out = append(out, it.ID)
+		}
+		return out
+	}
+	for conv, want := range byConv {
+		got, err := s.OutboxConversation(conv)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if diff := cmp.Diff(ids(got), want); diff != "" {
+			t.Errorf("OutboxConversation(%q) (-got +want):\n%s", conv, diff)
+		}
+	}
+	heads, err := s.OutboxHeads()
+	if err != nil {
+		t.Fatal(err)
+	}
+	var gotHeads []string
+	for _, h := range heads {
+		gotHeads = append(gotHeads, h.Conversation())
+		if byConv[h.Conversation()][0] != h.ID {
+			t.Errorf("head of %q is item %d, want %d", h.Conversation(), h.ID, byConv[h.Conversation()][0])
+		}
+	}
+	slices.Sort(gotHeads)
+	slices.Sort(convs)
+	if diff := cmp.Diff(gotHeads, convs); diff != "" {
+		t.Errorf("OutboxHeads' conversations (-got +want):\n%s", diff)
+	}
+	for _, req := range requests {
+		var want []uint64
+		for _, it := range all {
+			if it.RequestID == req {
+				want = append(want, it.ID)
+			}
+		}
+		var got []OutboxItem
+		if _, err := s.Enqueue(nil, func(out *Outbox) error {
+			got, err = out.Queued(req)
+			return err
+		}); err != nil {
+			t.Fatal(err)
+		}
+		if diff := cmp.Diff(ids(got), want); diff != "" {
+			t.Errorf("Queued(%d) (-got +want):\n%s", req, diff)
+		}
+	}
+}
+
+// The outbox's indexes follow every add, delivery, failed attempt and drop.
+func TestOutboxIndexes(t *testing.T) {
+	s := newTestStore(t)
+	r1, r2 := mustCreate(t, s, sampleRequest()), mustCreate(t, s, sampleRequest())
+	var ids []uint64
+	add := func(r uint64, it OutboxItem) {
+		t.Helper()
+		if _, err := s.UpdateWith(r, ev("request.touched"), func(_ *Request, out *Outbox) error {
+			id, err := out.Add(it)
+			ids = append(ids, id)
+			return err
+		}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	add(r1.ID, OutboxItem{Op: OutboxCard, Platform: "slack", Channel: "C1"})
+	add(r1.ID, OutboxItem{Op: OutboxSend, Platform: "slack", User: "U1"})
+	add(r2.ID, OutboxItem{Op: OutboxCard, Platform: "slack", Channel: "C1"})
+	add(r2.ID, OutboxItem{Op: OutboxSend, Platform: "teams", User: "29:b", After: ids[2]})
+	add(r1.ID, OutboxItem{Op: OutboxRefresh, Platform: "slack", Channel: "C1"})
+	if _, err := s.Enqueue(nil, func(out *Outbox) error {
+		_, err := out.Add(OutboxItem{Op: OutboxSend, Platform: "slack", Channel: "C2"})
+		return err
+	}); err != nil {
+		t.Fatal(err)
+	}
+	checkOutboxIndexes(t, s, []uint64{r1.ID, r2.ID})
+
+	// A failed attempt keeps the item where it was; a delivery and a drop (with what waited for
+	// it) take items out of every index.
+	it, err := s.OutboxItem(ids[1])
+	if err != nil {
+		t.Fatal(err)
+	}
+	it.Attempts, it.NextAt = 1, t0.Add(time.Minute)
+	if err := s.OutboxFailed(it); err != nil {
+		t.Fatal(err)
+	}
+	checkOutboxIndexes(t, s, []uint64{r1.ID, r2.ID})
+	if err := s.OutboxDone([]uint64{ids[0]}, nil); err != nil {
+		t.Fatal(err)
+	}
+	checkOutboxIndexes(t, s, []uint64{r1.ID, r2.ID})
+	if dropped, err := s.OutboxDrop(ids[2], ev("outbox.dropped")); err != nil || len(dropped) != 2 {
+		t.Fatalf("OutboxDrop = %+v, %v; want the card and the DM waiting for it", dropped, err)
+	}
+	checkOutboxIndexes(t, s, []uint64{r1.ID, r2.ID})
+	for _, id := range []uint64{ids[0], ids[2], ids[3]} {
+		if ok, err := s.OutboxWaiting(id); err != nil || ok {
+			t.Errorf("OutboxWaiting(%d) = %v, %v after it went", id, ok, err)
+		}
+	}
+	if ok, err := s.OutboxWaiting(ids[4]); err != nil || !ok {
+		t.Errorf("OutboxWaiting(%d) = %v, %v; want true", ids[4], ok, err)
+	}
+	heads, _ := s.OutboxHeads()
+	if len(heads) != 3 {
+		t.Errorf("%d conversations with items, want 3 (slack C1, slack U1, slack C2): %+v", len(heads), heads)
 	}
 }

@@ -19,12 +19,9 @@ package main
 
 import (
 	"bytes"
-	"context"
-	"errors"
 	"flag"
 	"fmt"
 	"io"
-	"net"
 	"net/http"
 	"net/url"
 	"os"
@@ -38,6 +35,7 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/elevate-pim/elevate/bench/internal/measure"
 	"github.com/elevate-pim/elevate/bench/internal/signed"
 	"github.com/elevate-pim/elevate/bot/slack/slacktest"
 	"github.com/elevate-pim/elevate/store"
@@ -52,15 +50,16 @@ func main() {
 	users := flag.Int("users", 200, "distinct Slack users")
 	bin := flag.String("bin", "", "elevate binary (built from this checkout when empty)")
 	profile := flag.String("cpuprofile", "", "write the server's CPU profile over the middle of the run to this file")
+	blockProfile := flag.String("blockprofile", "", "write the server's block profile (where goroutines waited, the whole run) to this file")
 	phase := flag.Duration("phase", 5*time.Second, "length of each floor and load phase; they alternate until each has had -duration")
 	flag.Parse()
-	if err := run(*rate, *duration, *latency, *users, *bin, *profile, *phase); err != nil {
+	if err := run(*rate, *duration, *latency, *users, *bin, *profile, *blockProfile, *phase); err != nil {
 		fmt.Fprintln(os.Stderr, "load:", err)
 		os.Exit(1)
 	}
 }
 
-func run(rate int, duration, latency time.Duration, users int, bin, profile string, phase time.Duration) error {
+func run(rate int, duration, latency time.Duration, users int, bin, profile, blockProfile string, phase time.Duration) error {
 	dir, err := os.MkdirTemp("", "elevate-load-")
 	if err != nil {
 		return err
@@ -74,7 +73,7 @@ func run(rate int, duration, latency time.Duration, users int, bin, profile stri
 			return fmt.Errorf("building elevate: %w", err)
 		}
 	}
-	loadBefore := loadAvg()
+	loadBefore := measure.LoadAvg()
 	fake := slacktest.New()
 	defer fake.Close()
 	for i := range users {
@@ -82,18 +81,21 @@ func run(rate int, duration, latency time.Duration, users int, bin, profile stri
 	}
 	fake.AddChannel("C0LOAD", "it-ops")
 
-	addr, err := freeAddr()
+	addr, err := measure.FreeAddr()
 	if err != nil {
 		return err
 	}
 	db := filepath.Join(dir, "elevate.db")
 	args := []string{"serve", "-sandbox", "-listen", addr, "-metrics-on-main", "-db", db, "-sandbox-graph-latency", latency.String()}
 	var pprofAddr string
-	if profile != "" {
-		if pprofAddr, err = freeAddr(); err != nil {
+	if profile != "" || blockProfile != "" {
+		if pprofAddr, err = measure.FreeAddr(); err != nil {
 			return err
 		}
 		args = append(args, "-pprof", pprofAddr)
+		if blockProfile != "" {
+			args = append(args, "-pprof-block")
+		}
 	}
 	srv := exec.Command(bin, args...)
 	srv.Env = append(os.Environ(), "SLACK_BOT_TOKEN="+slacktest.BotToken, "SLACK_SIGNING_SECRET="+secret,
@@ -111,7 +113,7 @@ func run(rate int, duration, latency time.Duration, users int, bin, profile stri
 		}
 	}()
 	base := "http://" + addr
-	if err := waitUp(base, 60*time.Second); err != nil {
+	if err := measure.WaitUp(base, 60*time.Second); err != nil {
 		return fmt.Errorf("%w\n%s", err, logs.String())
 	}
 
@@ -140,7 +142,7 @@ func run(rate int, duration, latency time.Duration, users int, bin, profile stri
 			}
 		}()
 	}
-	fl, err := openFloor(dir, users)
+	fl, err := measure.OpenFloor(dir)
 	if err != nil {
 		return fmt.Errorf("floor: %w", err)
 	}
@@ -151,11 +153,9 @@ func run(rate int, duration, latency time.Duration, users int, bin, profile stri
 	var loadTime time.Duration
 	for sent < total {
 		n := min(total-sent, int(float64(rate)*phase.Seconds()))
-		if err := fl.run(rate, n); err != nil {
-			return fmt.Errorf("floor: %w", err)
-		}
+		fl.Run(float64(rate), n, users)
 		t0 := time.Now()
-		openLoop(rate, n, func(j int) {
+		measure.OpenLoop(float64(rate), n, func(j int) {
 			i := sent + j
 			user := userID(i % users)
 			form := url.Values{
@@ -182,12 +182,17 @@ func run(rate int, duration, latency time.Duration, users int, bin, profile stri
 		sent += n
 		time.Sleep(settle)
 	}
-	floorRes, err := fl.close()
+	floorLat, floorErrs, err := fl.Close()
 	if err != nil {
 		return fmt.Errorf("floor: %w", err)
 	}
-	hwm, rss := memory(srv.Process.Pid)
-	cpu := cpuSeconds(srv.Process.Pid)
+	if blockProfile != "" {
+		if err := fetch("http://"+pprofAddr+"/debug/pprof/block", blockProfile); err != nil {
+			fmt.Fprintln(os.Stderr, "block profile:", err)
+		}
+	}
+	hwm, rss := measure.Memory(srv.Process.Pid)
+	cpu := measure.CPUSeconds(srv.Process.Pid)
 	server := serverSide(base)
 
 	// Stop the server the way an operator would, then count what the store kept.
@@ -213,12 +218,12 @@ func run(rate int, duration, latency time.Duration, users int, bin, profile stri
 
 	slices.Sort(latencies)
 	fmt.Printf("rate %d/s, %d commands in phases of %s (load phases took %s in all), Graph latency %s, %d users; load average before/after: %s / %s\n",
-		rate, total, phase, loadTime.Round(time.Millisecond), latency, users, loadBefore, loadAvg())
-	fmt.Printf("floor: store.CreateRequest (fsync'd) at %d/s, %d writes in phases alternating with the load's, same disk\n", rate, len(floorRes.lat)+floorRes.errs)
+		rate, total, phase, loadTime.Round(time.Millisecond), latency, users, loadBefore, measure.LoadAvg())
+	fmt.Printf("floor: store.CreateRequest (fsync'd) at %d/s, %d writes in phases alternating with the load's, same disk\n", rate, len(floorLat)+floorErrs)
 	fmt.Printf("| measure | p50 | p90 | p99 | max | errors |\n|---|---|---|---|---|---|\n")
-	fmt.Printf("| floor | %s | %s | %s | %s | %d |\n", pct(floorRes.lat, 50), pct(floorRes.lat, 90), pct(floorRes.lat, 99), pct(floorRes.lat, 100), floorRes.errs)
+	fmt.Printf("| floor | %s | %s | %s | %s | %d |\n", pct(floorLat, 50), pct(floorLat, 90), pct(floorLat, 99), pct(floorLat, 100), floorErrs)
 	fmt.Printf("| ack | %s | %s | %s | %s | %d |\n", pct(latencies, 50), pct(latencies, 90), pct(latencies, 99), pct(latencies, 100), sum(errs))
-	fmt.Printf("ack ÷ floor: p50 %s, p99 %s (goal p99 ≤ 2×)\n", ratio(latencies, floorRes.lat, 50), ratio(latencies, floorRes.lat, 99))
+	fmt.Printf("ack ÷ floor: p50 %s, p99 %s (goal p99 ≤ 2×)\n", measure.Ratio(latencies, floorLat, 50), measure.Ratio(latencies, floorLat, 99))
 	fmt.Printf("| acked | errors | server peak RSS | server RSS at end | requests in store | server CPU per 1000 commands |\n|---|---|---|---|---|---|\n")
 	perK := "?"
 	if cpu >= 0 && total > 0 {
@@ -233,209 +238,6 @@ func run(rate int, duration, latency time.Duration, users int, bin, profile stri
 		return fmt.Errorf("%d requests acknowledged but %d in the store", acked.Load(), len(rs))
 	}
 	return nil
-}
-
-// openLoop calls fn(0..n-1) on schedule, rate per second, each in its own goroutine whatever
-// the earlier calls are doing (open loop: call j starts at start + j/rate, late or not), and
-// waits for all of them.
-func openLoop(rate, n int, fn func(j int)) {
-	var wg sync.WaitGroup
-	interval := time.Second / time.Duration(rate)
-	start := time.Now()
-	for j := range n {
-		if d := time.Until(start.Add(time.Duration(j) * interval)); d > 0 {
-			time.Sleep(d)
-		}
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			fn(j)
-		}()
-	}
-	wg.Wait()
-}
-
-// floorResult is the latency of each write of a floor run.
-type floorResult struct {
-	lat  []time.Duration // sorted
-	errs int
-}
-
-// floorStore is the floor's own store file, next to the server's.
-type floorStore struct {
-	st    *store.Store
-	path  string
-	users int
-	next  int
-	mu    sync.Mutex
-	res   floorResult
-}
-
-func openFloor(dir string, users int) (*floorStore, error) {
-	path := filepath.Join(dir, "floor.db")
-	st, err := store.Open(path)
-	if err != nil {
-		return nil, err
-	}
-	return &floorStore{st: st, path: path, users: users}, nil
-}
-
-// run stores n requests like the ones the load creates (same fields, same sizes) with
-// store.CreateRequest, at rate per second, open loop: what the acknowledgement cannot beat on
-// this disk at this rate.
-func (f *floorStore) run(rate, n int) error {
-	base := f.next
-	f.next += n
-	openLoop(rate, n, func(j int) {
-		i := base + j
-		user := userID(i % f.users)
-		now := time.Now().UTC()
-		r := store.Request{Platform: "slack", ChatUser: user, ChatName: "user", Channel: "C0LOAD",
-			LoginHint: fmt.Sprintf("user%d@contoso.example", i%f.users),
-			RoleID:    "29232cdf-9323-42fd-ade2-1d097af3e4de", RoleName: "Exchange Administrator",
-			Duration: time.Hour, Justification: "load test " + strconv.Itoa(i), State: store.StateAwaitingSignIn,
-			CreatedAt: now, ExpiresAt: now.Add(time.Hour)}
-		t0 := time.Now()
-		_, err := f.st.CreateRequest(r, store.AuditRecord{Actor: "slack:" + user, Action: "request.created",
-			Detail: `role="Exchange Administrator" duration=1h`})
-		el := time.Since(t0)
-		f.mu.Lock()
-		defer f.mu.Unlock()
-		if err != nil {
-			f.res.errs++
-			return
-		}
-		f.res.lat = append(f.res.lat, el)
-	})
-	return nil
-}
-
-// close closes and removes the floor's file and returns its latencies, sorted.
-func (f *floorStore) close() (floorResult, error) {
-	err := f.st.Close()
-	os.Remove(f.path)
-	slices.Sort(f.res.lat)
-	return f.res, err
-}
-
-// ratio is a's p-th percentile over b's, to two decimals.
-func ratio(a, b []time.Duration, p int) string {
-	pa, pb := at(a, p), at(b, p)
-	if pa <= 0 || pb <= 0 {
-		return "-"
-	}
-	return fmt.Sprintf("%.2f×", float64(pa)/float64(pb))
-}
-
-// loadAvg is the machine's 1-minute load average (the machine is shared; say how busy it was).
-func loadAvg() string {
-	b, err := os.ReadFile("/proc/loadavg")
-	if err != nil {
-		return "?"
-	}
-	if f := strings.Fields(string(b)); len(f) > 0 {
-		return f[0]
-	}
-	return "?"
-}
-
-func userID(i int) string { return fmt.Sprintf("U%05d", i) }
-
-func pct(ds []time.Duration, p int) string {
-	if len(ds) == 0 {
-		return "-"
-	}
-	return at(ds, p).Round(10 * time.Microsecond).String()
-}
-
-// at is the p-th percentile of sorted ds (nearest rank); 0 when ds is empty.
-func at(ds []time.Duration, p int) time.Duration {
-	if len(ds) == 0 {
-		return 0
-	}
-	i := (len(ds)*p+99)/100 - 1
-	return ds[max(0, min(i, len(ds)-1))]
-}
-
-func sum(m map[string]int) int {
-	n := 0
-	for _, v := range m {
-		n += v
-	}
-	return n
-}
-
-// memory reads the server's peak and current resident set size from /proc.
-func memory(pid int) (hwm, rss string) {
-	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/status", pid))
-	if err != nil {
-		return "?", "?"
-	}
-	for _, line := range strings.Split(string(b), "\n") {
-		f := strings.Fields(line)
-		if len(f) >= 3 && f[0] == "VmHWM:" {
-			hwm = f[1] + " kB"
-		}
-		if len(f) >= 3 && f[0] == "VmRSS:" {
-			rss = f[1] + " kB"
-		}
-	}
-	return hwm, rss
-}
-
-// cpuSeconds is the user and system CPU time the process has used, from /proc (Linux's clock
-// tick is 1/100 s); -1 when it cannot be read. For the server: its start, the background work
-// and the acknowledgements, over the whole run.
-func cpuSeconds(pid int) float64 {
-	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
-	if err != nil {
-		return -1
-	}
-	// The command name (field 2) may hold spaces; the fields after its closing parenthesis are
-	// state (3), ..., utime (14), stime (15).
-	i := bytes.LastIndexByte(b, ')')
-	if i < 0 {
-		return -1
-	}
-	f := strings.Fields(string(b[i+1:]))
-	if len(f) < 13 {
-		return -1
-	}
-	ut, err1 := strconv.ParseFloat(f[11], 64)
-	st, err2 := strconv.ParseFloat(f[12], 64)
-	if err1 != nil || err2 != nil {
-		return -1
-	}
-	return (ut + st) / 100
-}
-
-func freeAddr() (string, error) {
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		return "", err
-	}
-	defer ln.Close()
-	return ln.Addr().String(), nil
-}
-
-func waitUp(base string, timeout time.Duration) error {
-	ctx, cancel := context.WithTimeout(context.Background(), timeout)
-	defer cancel()
-	for {
-		req, _ := http.NewRequestWithContext(ctx, http.MethodGet, base+"/healthz", nil)
-		resp, err := http.DefaultClient.Do(req)
-		if err == nil {
-			resp.Body.Close()
-			if resp.StatusCode == http.StatusOK {
-				return nil
-			}
-		}
-		select {
-		case <-ctx.Done():
-			return errors.New("the server did not come up")
-		case <-time.After(100 * time.Millisecond):
-		}
-	}
 }
 
 // serverSide reads the server's own histogram of the slash-command handler from /metrics and
@@ -481,4 +283,30 @@ func serverSide(base string) string {
 		return "?"
 	}
 	return fmt.Sprintf("%.0f requests, p50 %s, p99 %s", total, at(0.5), at(0.99))
+}
+
+func userID(i int) string { return fmt.Sprintf("U%05d", i) }
+
+var pct = measure.Pct
+
+func sum(m map[string]int) int {
+	n := 0
+	for _, v := range m {
+		n += v
+	}
+	return n
+}
+
+// fetch writes what url answers to file.
+func fetch(url, file string) error {
+	resp, err := http.Get(url)
+	if err != nil {
+		return err
+	}
+	defer resp.Body.Close()
+	b, err := io.ReadAll(resp.Body)
+	if err != nil {
+		return err
+	}
+	return os.WriteFile(file, b, 0o600)
 }

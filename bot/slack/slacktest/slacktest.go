@@ -164,6 +164,7 @@ type Server struct {
 	lose      []lost           // calls still to carry out without answering
 	now       func() time.Time // the workspace's clock, for message timestamps
 	lastTS    int64            // the last ts given, in microseconds: ts only grow
+	watch     func(Message)
 
 	sockMu  sync.Mutex
 	sock    *websocket.Conn
@@ -200,6 +201,22 @@ func (s *Server) Close() {
 
 // URL is the server's base URL.
 func (s *Server) URL() string { return s.srv.URL }
+
+// OnMessage makes the fake call f with a copy of every message as it is posted or updated, in
+// the order the fake takes them (load tests time what people see without polling). f runs while
+// the fake's lock is held: it must return quickly and must not call the Server.
+func (s *Server) OnMessage(f func(Message)) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.watch = f
+}
+
+// changed tells the OnMessage watcher of m; s.mu is held.
+func (s *Server) changed(m *Message) {
+	if s.watch != nil {
+		s.watch(*m)
+	}
+}
 
 // APIURL is what to give slack.OptionAPIURL (with its trailing slash).
 func (s *Server) APIURL() string { return s.srv.URL + "/api/" }
@@ -587,10 +604,12 @@ func (s *Server) method(method string, c Call) (map[string]any, error) {
 			}
 			m.Ephemeral, m.User = true, u
 			s.msgs = append(s.msgs, m)
+			s.changed(m)
 			return map[string]any{"message_ts": s.ts()}, nil
 		}
 		m.TS = s.ts()
 		s.msgs = append(s.msgs, m)
+		s.changed(m)
 		return map[string]any{"channel": ch, "ts": m.TS, "message": map[string]any{"text": m.Text, "ts": m.TS}}, nil
 	case "chat.update":
 		ch := s.channelID(f.Get("channel"))
@@ -602,6 +621,7 @@ func (s *Server) method(method string, c Call) (map[string]any, error) {
 				}
 				m.Text, m.Blocks = f.Get("text"), blocks
 				m.Updates++
+				s.changed(m)
 				return map[string]any{"channel": ch, "ts": m.TS, "text": m.Text}, nil
 			}
 		}
@@ -679,6 +699,7 @@ func (s *Server) method(method string, c Call) (map[string]any, error) {
 				m.Files = append(m.Files, x.ID)
 			}
 			s.msgs = append(s.msgs, m)
+			s.changed(m)
 			seq = m.Seq
 		}
 		var out []map[string]any
@@ -1020,6 +1041,7 @@ func (s *Server) respond(w http.ResponseWriter, r *http.Request) {
 			if m.Channel == ru.channel && m.TS == ru.original {
 				m.Text, m.Blocks = body.Text, body.Blocks
 				m.Updates++
+				s.changed(m)
 			}
 		}
 	} else {
@@ -1028,6 +1050,7 @@ func (s *Server) respond(w http.ResponseWriter, r *http.Request) {
 		if body.ResponseType == "in_channel" {
 			s.msgs[len(s.msgs)-1].TS = s.ts()
 		}
+		s.changed(s.msgs[len(s.msgs)-1])
 	}
 	writeJSON(w, map[string]any{"ok": true})
 }

@@ -72,6 +72,7 @@ type Server struct {
 	teams       map[string][]Channel // team id → its channels, the General channel first
 	// createdServiceURL is the serviceUrl createConversation answers with ("" for none).
 	createdServiceURL string
+	watch             func(conv string, a Activity)
 }
 
 // Key is a signing key of the fake's key set.
@@ -150,6 +151,27 @@ func newKey(id string, endorsements ...string) *Key {
 
 // Close stops the fake.
 func (s *Server) Close() { s.srv.Close() }
+
+// Certificate is the fake's TLS certificate (self-signed): a process that must trust the fake
+// without code (a load test's server) can be given it in the file SSL_CERT_FILE names.
+func (s *Server) Certificate() *x509.Certificate { return s.srv.Certificate() }
+
+// OnActivity makes the fake call f with the conversation id and a copy of every activity the
+// bot posts or updates, in the order the fake takes them (load tests time what people see
+// without polling). f runs while the fake's lock is held: it must return quickly and must not
+// call the Server.
+func (s *Server) OnActivity(f func(conv string, a Activity)) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.watch = f
+}
+
+// changed tells the OnActivity watcher of a; s.mu is held.
+func (s *Server) changed(conv string, a *Activity) {
+	if s.watch != nil {
+		s.watch(conv, *a)
+	}
+}
 
 // URL is the fake's base URL (https).
 func (s *Server) URL() string { return s.srv.URL }
@@ -528,6 +550,7 @@ func (s *Server) createConversation(w http.ResponseWriter, _ *http.Request, body
 		id := s.nextID()
 		conv := p.ChannelData.Channel.ID + ";messageid=" + id
 		s.convs[conv] = &Conversation{ID: conv, Activities: []*Activity{{ID: id, Seq: s.seq, Body: p.Activity}}}
+		s.changed(conv, s.convs[conv].Activities[0])
 		writeJSON(w, http.StatusCreated, map[string]any{"id": conv, "activityId": id})
 		return http.StatusCreated
 	}
@@ -583,6 +606,7 @@ func (s *Server) postActivity(w http.ResponseWriter, r *http.Request, body map[s
 	}
 	id := s.nextID()
 	c.Activities = append(c.Activities, &Activity{ID: id, Seq: s.seq, Body: body})
+	s.changed(c.ID, c.Activities[len(c.Activities)-1])
 	writeJSON(w, http.StatusCreated, map[string]any{"id": id})
 	return http.StatusCreated
 }
@@ -607,6 +631,7 @@ func (s *Server) putActivity(w http.ResponseWriter, r *http.Request, body map[st
 	}
 	a.Body = body
 	a.Updates++
+	s.changed(r.PathValue("conv"), a)
 	writeJSON(w, http.StatusOK, map[string]any{"id": a.ID})
 	return http.StatusOK
 }
