@@ -167,3 +167,12 @@ func tamperAuditFile(t *testing.T, path string) {
 		t.Fatal(err)
 	}
 }
+
+// An unparsable URL's error does not repeat it.
+func TestOpenStoreBadURLHidesPassword(t *testing.T) {
+	const pw = "p@ss:w/rd%zz"
+	_, err := openStore(context.Background(), "postgres://user:"+pw+"@host:notaport/db")
+	if err == nil || strings.Contains(err.Error(), "rd%zz") || strings.Contains(err.Error(), "p@ss") {
+		t.Errorf("openStore(bad URL) = %v; want an error without the password", err)
+	}
+}

@@ -1,5 +1,5 @@
 // Package lead elects one leader among the `elevate serve` processes sharing a PostgreSQL
-// database, and fences the store's writes so that only the current leader's commit.
+// database, and fences the store's writes so that only the current leader's writes commit.
 //
 // Leadership is a lease: one row in its own table,
 //

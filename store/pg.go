@@ -27,6 +27,9 @@ type PostgresOptions struct {
 	Fence func(ctx context.Context, tx pgx.Tx) error
 }
 
+// pgMaxConns is the connection pool's size unless the URL sets pool_max_conns.
+const pgMaxConns = 10
+
 // pgPage is how many rows a cursor reads per round trip.
 const pgPage = 512
 
@@ -58,7 +61,14 @@ CREATE TABLE IF NOT EXISTS elevate_kv (
 func OpenPostgres(ctx context.Context, dbURL string, opt PostgresOptions) (*Store, error) {
 	cfg, err := pgxpool.ParseConfig(dbURL)
 	if err != nil {
-		return nil, scrubPassword(fmt.Errorf("store: PostgreSQL URL %s: %w", RedactURL(dbURL), err), cfg, dbURL)
+		// Not the parser's text: it can repeat the URL, password and all.
+		return nil, fmt.Errorf("store: cannot parse the PostgreSQL URL %s; the form is "+
+			"postgres://user:password@host:5432/database?sslmode=verify-full", RedactURL(dbURL))
+	}
+	if !strings.Contains(dbURL, "pool_max_conns") {
+		// pgxpool's default is 4 (or the CPU count): a burst of reads queued behind it while
+		// the writer holds one.
+		cfg.MaxConns = pgMaxConns
 	}
 	pool, err := pgxpool.NewWithConfig(ctx, cfg)
 	if err != nil {
@@ -128,6 +138,17 @@ type pgBackend struct {
 	pool    *pgxpool.Pool
 	fence   func(ctx context.Context, tx pgx.Tx) error
 	writeMu sync.Mutex
+
+	// roots names the top-level buckets, for read transactions: they change only in
+	// migrations, and a write transaction of this process refreshes them. nil: not known yet.
+	rootsMu sync.Mutex
+	roots   map[string]bool
+}
+
+func (p *pgBackend) forgetRoots() {
+	p.rootsMu.Lock()
+	p.roots = nil
+	p.rootsMu.Unlock()
 }
 
 func (p *pgBackend) Close() error {
@@ -138,17 +159,107 @@ func (p *pgBackend) Close() error {
 func (p *pgBackend) View(fn func(kvTx) error) error {
 	ctx, cancel := context.WithTimeout(context.Background(), pgTxTimeout)
 	defer cancel()
-	tx, err := p.pool.BeginTx(ctx, pgx.TxOptions{IsoLevel: pgx.RepeatableRead, AccessMode: pgx.ReadOnly})
+	conn, err := p.pool.Acquire(ctx)
 	if err != nil {
 		return fmt.Errorf("store: PostgreSQL: %w", err)
 	}
-	defer tx.Rollback(context.Background())
-	t := newPgTx(ctx, tx, false)
+	// The pool closes a connection released inside a transaction (a failed ROLLBACK).
+	defer conn.Release()
+	q := &pgLazyRead{conn: conn.Conn()}
+	t := newPgTx(ctx, q, false)
+	t.backend = p
 	err = fn(t)
+	if q.begun {
+		if _, rerr := conn.Exec(context.Background(), "ROLLBACK"); rerr != nil && err == nil && t.err == nil {
+			err = fmt.Errorf("store: PostgreSQL: %w", rerr)
+		}
+	}
 	if t.err != nil {
 		return t.err
 	}
 	return err
+}
+
+// pgQuerier is what a transaction reads and writes through: a pgx.Tx, or pgLazyRead.
+type pgQuerier interface {
+	Query(ctx context.Context, sql string, args ...any) (pgx.Rows, error)
+	QueryRow(ctx context.Context, sql string, args ...any) pgx.Row
+	SendBatch(ctx context.Context, b *pgx.Batch) pgx.BatchResults
+}
+
+// pgLazyRead is a read transaction that begins with its first query, in the same round trip:
+// a read of one key costs that round trip and the ROLLBACK's, and a read that finds all it
+// needs in memory costs none.
+type pgLazyRead struct {
+	conn  *pgx.Conn
+	begun bool
+}
+
+const pgBeginRead = "BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY"
+
+func (l *pgLazyRead) Query(ctx context.Context, sql string, args ...any) (pgx.Rows, error) {
+	if l.begun {
+		return l.conn.Query(ctx, sql, args...)
+	}
+	l.begun = true
+	b := &pgx.Batch{}
+	b.Queue(pgBeginRead)
+	b.Queue(sql, args...)
+	br := l.conn.SendBatch(ctx, b)
+	if _, err := br.Exec(); err != nil {
+		br.Close()
+		return nil, err
+	}
+	rows, err := br.Query()
+	if err != nil {
+		br.Close()
+		return nil, err
+	}
+	return &pgBatchRows{Rows: rows, br: br}, nil
+}
+
+func (l *pgLazyRead) QueryRow(ctx context.Context, sql string, args ...any) pgx.Row {
+	rows, err := l.Query(ctx, sql, args...)
+	return &pgOneRow{rows: rows, err: err}
+}
+
+func (l *pgLazyRead) SendBatch(ctx context.Context, b *pgx.Batch) pgx.BatchResults {
+	panic("store: a read transaction sends no batch") // only flush sends one, in a write transaction
+}
+
+// pgBatchRows are the rows of the batch that began the transaction; closing them ends the batch.
+type pgBatchRows struct {
+	pgx.Rows
+	br pgx.BatchResults
+}
+
+func (r *pgBatchRows) Close() {
+	r.Rows.Close()
+	r.br.Close()
+}
+
+// pgOneRow is QueryRow's answer over Query: the first row, ErrNoRows without one.
+type pgOneRow struct {
+	rows pgx.Rows
+	err  error
+}
+
+func (r *pgOneRow) Scan(dest ...any) error {
+	if r.err != nil {
+		return r.err
+	}
+	defer r.rows.Close()
+	if !r.rows.Next() {
+		if err := r.rows.Err(); err != nil {
+			return err
+		}
+		return pgx.ErrNoRows
+	}
+	if err := r.rows.Scan(dest...); err != nil {
+		return err
+	}
+	r.rows.Close()
+	return r.rows.Err()
 }
 
 func (p *pgBackend) Update(fn func(kvTx) error) error {
@@ -174,6 +285,7 @@ func (p *pgBackend) update(ctx context.Context, pre func(pgx.Tx) error, fn func(
 		}
 	}
 	t := newPgTx(ctx, tx, true)
+	t.backend = p
 	err = fn(t)
 	if t.err != nil {
 		return t.err
@@ -190,7 +302,11 @@ func (p *pgBackend) update(ctx context.Context, pre func(pgx.Tx) error, fn func(
 		}
 	}
 	if err := tx.Commit(ctx); err != nil {
+		p.forgetRoots() // not knowing whether it committed
 		return fmt.Errorf("store: PostgreSQL commit: %w", err)
+	}
+	if o := t.overlay[""]; o != nil && len(o.m) > 0 {
+		p.forgetRoots() // top-level buckets created or deleted
 	}
 	return nil
 }
@@ -246,14 +362,16 @@ func (o *pgOverlay) keys() []string {
 }
 
 type pgRead struct {
-	v     []byte
-	seq   uint64
-	found bool
+	v          []byte
+	seq        uint64
+	found      bool
+	seqUnknown bool // a top-level bucket known from pgBackend.roots: its sequence is not read yet
 }
 
 type pgTx struct {
 	ctx      context.Context
-	tx       pgx.Tx
+	tx       pgQuerier
+	backend  *pgBackend // for read transactions: the top-level buckets it knows
 	writable bool
 	err      error // the first database error; the transaction fails with it
 
@@ -267,7 +385,7 @@ type pgTx struct {
 	pages      map[string]*pgPageRows // bucket path → the rows a cursor read last
 }
 
-func newPgTx(ctx context.Context, tx pgx.Tx, writable bool) *pgTx {
+func newPgTx(ctx context.Context, tx pgQuerier, writable bool) *pgTx {
 	return &pgTx{ctx: ctx, tx: tx, writable: writable, overlay: map[string]*pgOverlay{},
 		cache: map[string]pgRead{}, pages: map[string]*pgPageRows{}}
 }
@@ -334,7 +452,16 @@ func (t *pgTx) getRow(path, key []byte) pgRead {
 	}
 	if len(path) == 0 {
 		// The top-level buckets are few and nearly every transaction opens several: read them
-		// all at once.
+		// all at once. A write transaction reads them (and their sequences) afresh; a read
+		// transaction takes their names from the last one.
+		if !t.rootLoaded && !t.writable && t.backend != nil {
+			t.backend.rootsMu.Lock()
+			roots := t.backend.roots
+			t.backend.rootsMu.Unlock()
+			if roots != nil {
+				return pgRead{found: roots[string(key)], seqUnknown: roots[string(key)]}
+			}
+		}
 		if !t.rootLoaded {
 			t.loadRoot()
 			return t.getRow(path, key)
@@ -375,6 +502,7 @@ func (t *pgTx) loadRoot() {
 		return
 	}
 	defer rows.Close()
+	roots := map[string]bool{}
 	for rows.Next() {
 		var k []byte
 		var seq int64
@@ -383,9 +511,16 @@ func (t *pgTx) loadRoot() {
 			return
 		}
 		t.cache[cacheKey(nil, k)] = pgRead{seq: uint64(seq), found: true}
+		roots[string(k)] = true
 	}
 	if err := rows.Err(); err != nil {
 		t.fail(err)
+		return
+	}
+	if t.backend != nil { // what is committed; a write that changes it resets roots
+		t.backend.rootsMu.Lock()
+		t.backend.roots = roots
+		t.backend.rootsMu.Unlock()
 	}
 }
 
@@ -541,7 +676,23 @@ func (b *pgBucket) Sequence() uint64 {
 	if b.name == nil {
 		return 0 // the root has none
 	}
-	return b.tx.getRow(b.parent, b.name).seq
+	r := b.tx.getRow(b.parent, b.name)
+	if !r.seqUnknown {
+		return r.seq
+	}
+	t := b.tx
+	var seq int64
+	err := t.tx.QueryRow(t.ctx, "SELECT seq FROM elevate_kv WHERE bucket = '' AND key = $1", b.name).Scan(&seq)
+	switch {
+	case errors.Is(err, pgx.ErrNoRows):
+		t.cache[cacheKey(nil, b.name)] = pgRead{}
+		return 0
+	case err != nil:
+		t.fail(err)
+		return 0
+	}
+	t.cache[cacheKey(nil, b.name)] = pgRead{seq: uint64(seq), found: true}
+	return uint64(seq)
 }
 
 func (b *pgBucket) SetSequence(v uint64) error {

@@ -226,7 +226,7 @@ type stats struct {
 	kills                      []time.Time
 	sent, signIns, signInFails int
 	approves, dones, extends   int
-	unavailable                int // commands answered 503: no leader at that moment
+	unavailable                int // attempts answered 503 (no leader at that moment), each tried again
 }
 
 // killedAfter says whether a kill came within 5 seconds after command i was acknowledged.
@@ -511,7 +511,17 @@ func send(client *http.Client, base string, fake *slacktest.Server, slack, upn, 
 		form := url.Values{"command": {"/elevate"}, "text": {cmd}, "user_id": {slack}, "user_name": {slack},
 			"channel_id": {"C0CRASH"}, "team_id": {"T0CRASH"}, "response_url": {fake.ResponseURL(slack, "C0CRASH", "cmd-"+strconv.Itoa(i))},
 			"trigger_id": {"trig." + slack + "." + strconv.Itoa(i)}}
+		// A 503 comes from the balancer with no leader or from a standby: nothing was stored or
+		// acknowledged, so the person tries again (for up to 12 s, past a takeover). Anything
+		// else (a 502: the leader died with the request) is not retried: it may have been taken.
 		code, err := signed.Post(client, base+"/slack/commands", secret, form.Encode())
+		for try := 0; err == nil && code == http.StatusServiceUnavailable && try < 60; try++ {
+			st.mu.Lock()
+			st.unavailable++
+			st.mu.Unlock()
+			time.Sleep(200 * time.Millisecond)
+			code, err = signed.Post(client, base+"/slack/commands", secret, form.Encode())
+		}
 		st.mu.Lock()
 		defer st.mu.Unlock()
 		if code == http.StatusServiceUnavailable {
@@ -823,7 +833,7 @@ func check(dbURL, statePath string, fake *slacktest.Server, st *stats, n, killed
 	fmt.Printf("| sent | acknowledged requests | done / extend / approve | kills (restarts) | in store | sign-ins (failed) | PIM activations | cards | audit records | problems |\n|---|---|---|---|---|---|---|---|---|---|\n")
 	fmt.Printf("| %d | %d | %d / %d / %d | %d (%d) | %d | %d (%d) | %d | %d | %d | %d |\n", st.sent, len(st.acked), st.dones, st.extends, st.approves,
 		killed, restarts, len(rs), st.signIns, st.signInFails, activations, len(cards), nAudit, len(problems))
-	fmt.Printf("states: %v\nrefused as duplicates: %d; refused with the answer lost in a kill: %d; answered 503 (no leader): %d\n",
+	fmt.Printf("states: %v\nrefused as duplicates: %d; refused with the answer lost in a kill: %d; attempts answered 503 (no leader; tried again): %d\n",
 		states, len(refused), lostAnswers, st.unavailable)
 	for _, p := range problems {
 		fmt.Println("PROBLEM:", p)

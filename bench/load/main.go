@@ -14,11 +14,19 @@
 // until each has had -duration. It reports the acknowledgement's p50 and p99 as ratios to the
 // floor's, as well as in milliseconds.
 //
-//	go run ./bench/load -rate 200 -duration 60s -graph-latency 300ms
+// -db picks the store: bolt (a file in a temporary directory, the default), postgres (a
+// throwaway PostgreSQL cluster started for the run, as the tests start theirs), a postgres:// URL
+// of a server whose role may CREATE DATABASE (the run creates the server's and the floor's
+// databases there and drops them after), or both: bbolt, then PostgreSQL, in one invocation, with
+// their figures side by side at the end. On PostgreSQL the floor is the same store code writing
+// into a database of its own on the same server.
+//
+//	go run ./bench/load -rate 200 -duration 60s -graph-latency 300ms [-db both]
 package main
 
 import (
 	"bytes"
+	"context"
 	"flag"
 	"fmt"
 	"io"
@@ -38,7 +46,9 @@ import (
 	"github.com/elevate-pim/elevate/bench/internal/measure"
 	"github.com/elevate-pim/elevate/bench/internal/signed"
 	"github.com/elevate-pim/elevate/bot/slack/slacktest"
+	"github.com/elevate-pim/elevate/internal/pgtest"
 	"github.com/elevate-pim/elevate/store"
+	"github.com/jackc/pgx/v5"
 )
 
 const secret = "load-test-signing-secret"
@@ -52,14 +62,25 @@ func main() {
 	profile := flag.String("cpuprofile", "", "write the server's CPU profile over the middle of the run to this file")
 	blockProfile := flag.String("blockprofile", "", "write the server's block profile (where goroutines waited, the whole run) to this file")
 	phase := flag.Duration("phase", 5*time.Second, "length of each floor and load phase; they alternate until each has had -duration")
+	db := flag.String("db", "bolt", "the store: bolt, postgres (a throwaway cluster), a postgres:// URL (its role may CREATE DATABASE), or both (bolt then postgres)")
 	flag.Parse()
-	if err := run(*rate, *duration, *latency, *users, *bin, *profile, *blockProfile, *phase); err != nil {
+	if err := runAll(*db, *rate, *duration, *latency, *users, *bin, *profile, *blockProfile, *phase); err != nil {
 		fmt.Fprintln(os.Stderr, "load:", err)
 		os.Exit(1)
 	}
 }
 
-func run(rate int, duration, latency time.Duration, users int, bin, profile, blockProfile string, phase time.Duration) error {
+// result is one run's headline figures, for the side-by-side table of -db both.
+type result struct {
+	store                      string
+	floorP50, floorP99         time.Duration
+	ackP50, ackP99, ackMax     time.Duration
+	acked, errors, inStore     int
+	loadBefore, loadAfter, rss string
+	cpuPerK                    string
+}
+
+func runAll(db string, rate int, duration, latency time.Duration, users int, bin, profile, blockProfile string, phase time.Duration) error {
 	dir, err := os.MkdirTemp("", "elevate-load-")
 	if err != nil {
 		return err
@@ -73,6 +94,121 @@ func run(rate int, duration, latency time.Duration, users int, bin, profile, blo
 			return fmt.Errorf("building elevate: %w", err)
 		}
 	}
+	var kinds []string
+	switch {
+	case db == "both":
+		kinds = []string{"bolt", "postgres"}
+	case db == "bolt" || db == "postgres" || measure.IsPostgresURL(db):
+		kinds = []string{db}
+	default:
+		return fmt.Errorf("-db %q: use bolt, postgres, a postgres:// URL or both", db)
+	}
+	var results []result
+	var failed error
+	for _, kind := range kinds {
+		t, err := newTarget(kind, dir)
+		if err != nil {
+			return err
+		}
+		fmt.Printf("## store: %s\n", t.name)
+		res, err := run(t, bin, rate, duration, latency, users, profile, blockProfile, phase)
+		t.cleanup()
+		if err != nil {
+			// Go on to the other store: its figures are worth having; the run still fails.
+			fmt.Printf("%s: %v\n", t.name, err)
+			failed = fmt.Errorf("%s: %w", t.name, err)
+		}
+		if res.store != "" {
+			results = append(results, res)
+		}
+	}
+	if len(results) > 1 {
+		fmt.Printf("\n## side by side (%d/s, %s, Graph latency %s)\n", rate, duration, latency)
+		fmt.Printf("| store | load before / after | floor p50 | floor p99 | ack p50 | ack p99 | ack max | ack p99 ÷ floor p99 | acked / errors / in store | server peak RSS | server CPU per 1000 commands |\n|---|---|---|---|---|---|---|---|---|---|---|\n")
+		for _, r := range results {
+			fmt.Printf("| %s | %s / %s | %s | %s | %s | %s | %s | %.2f× | %d / %d / %d | %s | %s |\n", r.store, r.loadBefore, r.loadAfter,
+				ms(r.floorP50), ms(r.floorP99), ms(r.ackP50), ms(r.ackP99), ms(r.ackMax),
+				float64(r.ackP99)/float64(max(r.floorP99, 1)), r.acked, r.errors, r.inStore, r.rss, r.cpuPerK)
+		}
+	}
+	return failed
+}
+
+func ms(d time.Duration) string { return fmt.Sprintf("%.2f ms", float64(d)/float64(time.Millisecond)) }
+
+// target is where one run's server and floor keep their stores.
+type target struct {
+	name          string
+	server, floor string // a bbolt path or a database URL each
+	cleanup       func()
+}
+
+func newTarget(kind, dir string) (target, error) {
+	if kind == "bolt" {
+		server, floor := filepath.Join(dir, "elevate.db"), filepath.Join(dir, "floor.db")
+		return target{name: "bbolt", server: server, floor: floor,
+			cleanup: func() { os.Remove(server); os.Remove(floor) }}, nil
+	}
+	admin, stopServer := kind, func() {}
+	if kind == "postgres" {
+		cdir, err := os.MkdirTemp("", "elevate-pgtest-") // as root, the postgres user must reach it
+		if err != nil {
+			return target{}, err
+		}
+		var stop func()
+		if admin, stop, err = pgtest.Start(cdir); err != nil {
+			os.RemoveAll(cdir)
+			return target{}, fmt.Errorf("starting PostgreSQL: %w", err)
+		}
+		stopServer = stop
+	}
+	ctx := context.Background()
+	conn, err := pgx.Connect(ctx, admin)
+	if err != nil {
+		stopServer()
+		return target{}, fmt.Errorf("PostgreSQL %s: %w", store.RedactURL(admin), err)
+	}
+	defer conn.Close(ctx)
+	var urls, names []string
+	for _, role := range []string{"server", "floor"} {
+		name := fmt.Sprintf("elevate_load_%s_%d", role, os.Getpid())
+		if _, err := conn.Exec(ctx, "CREATE DATABASE "+name); err != nil {
+			stopServer()
+			return target{}, fmt.Errorf("PostgreSQL: %w", err)
+		}
+		u, err := url.Parse(admin)
+		if err != nil {
+			stopServer()
+			return target{}, err
+		}
+		u.Path = "/" + name
+		urls, names = append(urls, u.String()), append(names, name)
+	}
+	var version string
+	conn.QueryRow(ctx, "SHOW server_version").Scan(&version)
+	version, _, _ = strings.Cut(version, " ")
+	drop := func() {
+		c, err := pgx.Connect(ctx, admin)
+		if err == nil {
+			for _, n := range names {
+				c.Exec(ctx, "DROP DATABASE IF EXISTS "+n+" WITH (FORCE)")
+			}
+			c.Close(ctx)
+		}
+		stopServer()
+	}
+	return target{name: "PostgreSQL " + version, server: urls[0], floor: urls[1], cleanup: drop}, nil
+}
+
+// openStore opens a bbolt path or a database URL, as elevate's -db does.
+func openStore(loc string) (*store.Store, error) {
+	if measure.IsPostgresURL(loc) {
+		return store.OpenPostgres(context.Background(), loc, store.PostgresOptions{})
+	}
+	return store.Open(loc)
+}
+
+func run(t target, bin string, rate int, duration, latency time.Duration, users int, profile, blockProfile string, phase time.Duration) (result, error) {
 	loadBefore := measure.LoadAvg()
 	fake := slacktest.New()
 	defer fake.Close()
@@ -83,14 +219,13 @@ func run(rate int, duration, latency time.Duration, users int, bin, profile, blo
 
 	addr, err := measure.FreeAddr()
 	if err != nil {
-		return err
+		return result{}, err
 	}
-	db := filepath.Join(dir, "elevate.db")
-	args := []string{"serve", "-sandbox", "-listen", addr, "-metrics-on-main", "-db", db, "-sandbox-graph-latency", latency.String()}
+	args := []string{"serve", "-sandbox", "-listen", addr, "-metrics-on-main", "-db", t.server, "-sandbox-graph-latency", latency.String()}
 	var pprofAddr string
 	if profile != "" || blockProfile != "" {
 		if pprofAddr, err = measure.FreeAddr(); err != nil {
-			return err
+			return result{}, err
 		}
 		args = append(args, "-pprof", pprofAddr)
 		if blockProfile != "" {
@@ -103,7 +238,7 @@ func run(rate int, duration, latency time.Duration, users int, bin, profile, blo
 	var logs bytes.Buffer
 	srv.Stderr = &logs
 	if err := srv.Start(); err != nil {
-		return err
+		return result{}, err
 	}
 	stopped := false
 	defer func() {
@@ -114,7 +249,7 @@ func run(rate int, duration, latency time.Duration, users int, bin, profile, blo
 	}()
 	base := "http://" + addr
 	if err := measure.WaitUp(base, 60*time.Second); err != nil {
-		return fmt.Errorf("%w\n%s", err, logs.String())
+		return result{}, fmt.Errorf("%w\n%s", err, logs.String())
 	}
 
 	client := &http.Client{Timeout: 10 * time.Second, Transport: &http.Transport{MaxIdleConnsPerHost: 512}}
@@ -142,9 +277,9 @@ func run(rate int, duration, latency time.Duration, users int, bin, profile, blo
 			}
 		}()
 	}
-	fl, err := measure.OpenFloor(dir)
+	fl, err := measure.OpenFloorAt(t.floor)
 	if err != nil {
-		return fmt.Errorf("floor: %w", err)
+		return result{}, fmt.Errorf("floor: %w", err)
 	}
 	// After a load phase the server finishes its background work (sign-in DMs, Graph reads)
 	// before the next floor phase starts, so the floor is not measured against it.
@@ -186,7 +321,7 @@ func run(rate int, duration, latency time.Duration, users int, bin, profile, blo
 	serverCommits := commitStats(base)
 	floorLat, floorErrs, err := fl.Close()
 	if err != nil {
-		return fmt.Errorf("floor: %w", err)
+		return result{}, fmt.Errorf("floor: %w", err)
 	}
 	if blockProfile != "" {
 		if err := fetch("http://"+pprofAddr+"/debug/pprof/block", blockProfile); err != nil {
@@ -208,20 +343,21 @@ func run(rate int, duration, latency time.Duration, users int, bin, profile, blo
 		<-werr
 	}
 	stopped = true
-	st, err := store.Open(db)
+	st, err := openStore(t.server)
 	if err != nil {
-		return err
+		return result{}, err
 	}
 	rs, err := st.Requests(store.Filter{Platform: "slack"})
 	st.Close()
 	if err != nil {
-		return err
+		return result{}, err
 	}
 
 	slices.Sort(latencies)
+	loadAfter := measure.LoadAvg()
 	fmt.Printf("rate %d/s, %d commands in phases of %s (load phases took %s in all), Graph latency %s, %d users; load average before/after: %s / %s\n",
-		rate, total, phase, loadTime.Round(time.Millisecond), latency, users, loadBefore, measure.LoadAvg())
-	fmt.Printf("floor: store.CreateRequest (fsync'd) at %d/s, %d writes in phases alternating with the load's, same disk\n", rate, len(floorLat)+floorErrs)
+		rate, total, phase, loadTime.Round(time.Millisecond), latency, users, loadBefore, loadAfter)
+	fmt.Printf("floor: store.CreateRequest (durable) at %d/s into %s, %d writes in phases alternating with the load's, same disk\n", rate, t.name, len(floorLat)+floorErrs)
 	fmt.Printf("| measure | p50 | p90 | p99 | max | errors |\n|---|---|---|---|---|---|\n")
 	fmt.Printf("| floor | %s | %s | %s | %s | %d |\n", pct(floorLat, 50), pct(floorLat, 90), pct(floorLat, 99), pct(floorLat, 100), floorErrs)
 	fmt.Printf("| ack | %s | %s | %s | %s | %d |\n", pct(latencies, 50), pct(latencies, 90), pct(latencies, 99), pct(latencies, 100), sum(errs))
@@ -238,10 +374,13 @@ func run(rate int, duration, latency time.Duration, users int, bin, profile, blo
 	for e, n := range errs {
 		fmt.Printf("error ×%d: %s\n", n, e)
 	}
+	res := result{store: t.name, floorP50: measure.At(floorLat, 50), floorP99: measure.At(floorLat, 99),
+		ackP50: measure.At(latencies, 50), ackP99: measure.At(latencies, 99), ackMax: measure.At(latencies, 100),
+		acked: int(acked.Load()), errors: sum(errs), inStore: len(rs), loadBefore: loadBefore, loadAfter: loadAfter, rss: hwm, cpuPerK: perK}
 	if int64(len(rs)) != acked.Load() {
-		return fmt.Errorf("%d requests acknowledged but %d in the store", acked.Load(), len(rs))
+		return res, fmt.Errorf("%d requests acknowledged but %d in the store", acked.Load(), len(rs))
 	}
-	return nil
+	return res, nil
 }
 
 // serverSide reads the server's own histogram of the slash-command handler from /metrics and

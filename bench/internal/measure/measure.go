@@ -50,13 +50,28 @@ type Floor struct {
 }
 
 // OpenFloor opens the floor's file in dir.
-func OpenFloor(dir string) (*Floor, error) {
-	path := filepath.Join(dir, "floor.db")
-	st, err := store.Open(path)
+func OpenFloor(dir string) (*Floor, error) { return OpenFloorAt(filepath.Join(dir, "floor.db")) }
+
+// OpenFloorAt opens the floor's store at loc: a bbolt file, or a postgres:// URL of a database of
+// its own (on the same server as the server's, to measure PostgreSQL's floor).
+func OpenFloorAt(loc string) (*Floor, error) {
+	var st *store.Store
+	var err error
+	if IsPostgresURL(loc) {
+		st, err = store.OpenPostgres(context.Background(), loc, store.PostgresOptions{})
+	} else {
+		st, err = store.Open(loc)
+	}
 	if err != nil {
 		return nil, err
 	}
-	return &Floor{st: st, path: path}, nil
+	return &Floor{st: st, path: loc}, nil
+}
+
+// IsPostgresURL says whether loc names a PostgreSQL database rather than a bbolt file, as
+// elevate's -db does.
+func IsPostgresURL(loc string) bool {
+	return strings.HasPrefix(loc, "postgres://") || strings.HasPrefix(loc, "postgresql://")
 }
 
 // Run stores n requests like the ones a load creates (same fields, same sizes) at rate per
@@ -93,7 +108,9 @@ func (f *Floor) CommitStats() store.CommitStats { return f.st.CommitStats() }
 // Close closes and removes the floor's file and returns its latencies, sorted, and its errors.
 func (f *Floor) Close() ([]time.Duration, int, error) {
 	err := f.st.Close()
-	os.Remove(f.path)
+	if !IsPostgresURL(f.path) {
+		os.Remove(f.path)
+	}
 	slices.Sort(f.lat)
 	return f.lat, f.errs, err
 }
