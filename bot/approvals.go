@@ -116,6 +116,14 @@ func (c *Core) Click(ctx context.Context, a Actor, action Action, value, reason 
 		return nil
 	}
 	switch action {
+	case ActionUseOffer, ActionActivate, ActionExtend:
+		// Using Elevate for oneself: in a pilot, for its people only (pilot.go). Approve and
+		// Deny are an approver's job; Cancel and I'm done give access back.
+		if c.pilotRefuses(ctx, a) {
+			return nil
+		}
+	}
+	switch action {
 	case ActionApprove, ActionDeny:
 		return c.decide(ctx, a, id, action, reason)
 	case ActionUseOffer:

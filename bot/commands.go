@@ -74,16 +74,18 @@ func (c *Core) accept(a Actor, text string, once Once) (Job, error) {
 		return func(ctx context.Context) error { c.replyError(ctx, a, err); return nil }, nil
 	}
 	switch cmd.Kind {
+	// In a pilot, what uses Elevate for oneself is for its people only (pilot.go); giving
+	// access back (cancel, done), deciding on others' requests and feedback are open to all.
 	case policy.KindRoles:
-		return func(ctx context.Context) error { return c.roles(ctx, a) }, nil
+		return c.piloted(a, func(ctx context.Context) error { return c.roles(ctx, a) }), nil
 	case policy.KindStatus:
-		return func(ctx context.Context) error { return c.status(ctx, a) }, nil
+		return c.piloted(a, func(ctx context.Context) error { return c.status(ctx, a) }), nil
 	case policy.KindCancel:
 		return func(ctx context.Context) error { return c.cancelAll(ctx, a) }, nil
 	case policy.KindDone:
 		return func(ctx context.Context) error { return c.doneMany(ctx, a, cmd) }, nil
 	case policy.KindExtend:
-		return func(ctx context.Context) error { return c.extendMany(ctx, a, cmd) }, nil
+		return c.piloted(a, func(ctx context.Context) error { return c.extendMany(ctx, a, cmd) }), nil
 	case policy.KindApprove:
 		return func(ctx context.Context) error { return c.decide(ctx, a, cmd.RequestID, ActionApprove, "") }, nil
 	case policy.KindDeny:
@@ -139,7 +141,7 @@ func (c *Core) replyError(ctx context.Context, a Actor, err error) {
 }
 
 func (c *Core) help() Message {
-	return Message{Kind: KindText, Title: "Elevate: just-in-time admin roles through PIM", Text: strings.Join([]string{
+	lines := []string{
 		"`/elevate <role> [duration] <why>`: activate a role, e.g. `/elevate exchange 4h fixing mail flow` or `/elevate ga 90m INC-1234 restore tenant`",
 		"`/elevate exchange,sharepoint 4h <why>`: several roles in one request (up to 5), approved together",
 		"`/elevate roles`: the roles you can activate",
@@ -149,7 +151,12 @@ func (c *Core) help() Message {
 		"`/elevate approve 3` · `/elevate deny 3 <why>`: decide on request #3, if you are one of its approvers",
 		"`/elevate help`: this help",
 		"Durations: 30m, 4h, 1h30m. Every activation is your own PIM activation, after your own Microsoft sign-in.",
-	}, "\n")}
+	}
+	if c.cfg.Pilot != nil {
+		// help answers everyone; in a pilot it says who can use the rest.
+		lines = append(lines, "Elevate is in a pilot with a few people for now: only they can request roles, see them or extend them here; approvers decide on their requests as usual. `/elevate feedback <text>` tells the team what you think.")
+	}
+	return Message{Kind: KindText, Title: "Elevate: just-in-time admin roles through PIM", Text: strings.Join(lines, "\n")}
 }
 
 func (c *Core) roles(ctx context.Context, a Actor) error {

@@ -142,7 +142,10 @@ func (c *Core) sweepExtension(ctx context.Context, r store.Request) bool {
 	case r.Write != nil:
 		return true // a write in flight: its owner or Reconcile settles it first
 	case now.Before(r.EndsAt):
-		if !now.Before(r.EndsAt.Add(-followUpLead)) && e.AskedAt.IsZero() && !c.tokenFreshAt(r, role, r.EndsAt) {
+		// Asked by an earlier process (a restart, a standby's takeover): its link, and any token it
+		// brought, lived in that process's memory, so ask again.
+		asked := !e.AskedAt.IsZero() && !e.AskedAt.Before(c.started)
+		if !now.Before(r.EndsAt.Add(-followUpLead)) && !asked && !c.tokenFreshAt(r, role, r.EndsAt) {
 			c.logFollowUp(r, c.askFollowUpSignIn(ctx, r, ""))
 		}
 		return true
@@ -164,6 +167,7 @@ func (c *Core) logFollowUp(r store.Request, err error) {
 // askFollowUpSignIn sends the requester a link for the follow-up's sign-in.
 func (c *Core) askFollowUpSignIn(ctx context.Context, r store.Request, claims string) error {
 	now := c.now().UTC()
+	again := r.Extension != nil && !r.Extension.AskedAt.IsZero() && r.Extension.AskedAt.Before(c.started)
 	r, err := c.update(ctx, r.ID, systemEvent(now, "request.extension_sign_in", ""), func(x *store.Request) error {
 		if x.State != store.StateActive || x.Extension == nil || x.Extension.By == 0 {
 			return store.ErrNoChange
@@ -188,6 +192,9 @@ func (c *Core) askFollowUpSignIn(ctx context.Context, r store.Request, claims st
 	if !now.Before(r.EndsAt) {
 		text = fmt.Sprintf("%s ended at %s. Sign in with your Microsoft account to activate it again for %s (the extension you asked for); the link works once, for 10 minutes, and I wait for it until %s.",
 			r.RoleName, c.clock(r.EndsAt), hm(r.Extension.By), c.clock(r.EndsAt.Add(followUpGrace)))
+	}
+	if again {
+		text = "Elevate restarted, so the sign-in link I sent you earlier no longer works. " + text
 	}
 	c.tellUser(ctx, r, Message{Kind: KindSignIn, RequestID: r.ID, Text: text, Buttons: []Button{{Action: ActionOpenURL, Label: "Sign in", URL: link, Style: StylePrimary}}})
 	return nil

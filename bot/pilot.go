@@ -13,47 +13,135 @@ import (
 	"github.com/elevate-pim/elevate/store"
 )
 
-// While the config names a pilot, only its people may request roles; everyone else is told
-// politely, and anyone may leave a note with `feedback <text>` for the weekly digest.
+// While the config names a pilot, only its people may use Elevate for themselves: request roles,
+// list them (`roles`), see their elevations (`status`, the Slack App Home, the Teams home card),
+// open the request form, extend an activation. Everyone else is told politely, in the same words
+// wherever they asked. What is someone's job rather than their own use stays open to all:
+// approving or denying others' requests (command, card or home), the administrators' and
+// security team's commands, answering an access review, and leaving `feedback <text>`. Giving
+// access back stays open too: `done` and `cancel` on one's own requests (made before the pilot,
+// or before one left it). `help` answers everyone and says Elevate is in a pilot. A person
+// Elevate does not know yet (a Slack user before their first sign-in) cannot be checked: a
+// request of theirs is checked right after the sign-in, before anything reaches PIM.
 
-// pilotGate ends r, with a polite answer, when Elevate is in a pilot and its requester is not in
-// it. A requester Elevate does not know yet (no sign-in) is checked after their sign-in. stop
-// says whether r ended here.
-func (c *Core) pilotGate(ctx context.Context, r store.Request) (stop bool, err error) {
+// PilotRefusal is the answer for someone outside the pilot, or whose membership could not be
+// checked: Choices returns it as its error, so that a form shows Words instead of the roles.
+type PilotRefusal struct {
+	Words string
+	Code  string // not_in_pilot, or pilot_check_failed
+}
+
+func (p *PilotRefusal) Error() string { return "bot: " + p.Code + ": " + p.Words }
+
+// upnUnknown is pilotMember's error when only the person's UPN could decide and Graph could not
+// be asked for it.
+type upnUnknown struct{ err error }
+
+func (e upnUnknown) Error() string { return "pilot: looking up the UPN: " + e.err.Error() }
+func (e upnUnknown) Unwrap() error { return e.err }
+
+// pilotMember says whether the Entra user userID (UPN upn, if known) is in the pilot; true when
+// there is none. Its error says membership could not be checked: an upnUnknown when the UPN could
+// not be looked up, else the group check's.
+func (c *Core) pilotMember(ctx context.Context, userID, upn string) (bool, error) {
 	pl := c.cfg.Pilot
-	if pl == nil || r.UserID == "" || pl.Listed(r.UserID, r.UPN) {
-		return false, nil
+	if pl == nil || pl.Listed(userID, upn) {
+		return true, nil
 	}
-	if r.UPN == "" {
+	if upn == "" {
 		// Teams vouches for the object id before any sign-in, but the pilot may list people by
 		// UPN: look it up rather than turn a listed person away.
-		u, err := c.graph.User(ctx, r.UserID)
+		u, err := c.upnOf(ctx, userID)
 		if err != nil {
-			c.log.Warn("pilot: looking up the requester's UPN; checking after their sign-in", "request_id", r.ID, "err", err)
-			return false, nil // the sign-in tells who they are; afterSignIn checks again
+			return false, upnUnknown{err}
 		}
-		if pl.Listed(r.UserID, u.UPN) {
-			return false, nil
+		if pl.Listed(userID, u) {
+			return true, nil
 		}
 	}
 	if pl.Group != "" {
-		in, err := c.graph.MemberOfAny(ctx, r.UserID, []string{pl.Group})
+		in, err := c.graph.MemberOfAny(ctx, userID, []string{pl.Group})
 		if err != nil {
-			// Fail closed: the pilot is what the admins chose; say why and let them ask again.
-			c.log.Error("pilot group check", "request_id", r.ID, "err", err)
-			return true, c.endForPilot(ctx, r, "pilot_check_failed",
-				"Elevate is in a pilot and I couldn't check whether you are in it just now. "+graphWords(err))
+			return false, err
 		}
 		if len(in) > 0 {
-			return false, nil
+			return true, nil
 		}
 	}
-	meanwhile := pl.Meanwhile
+	return false, nil
+}
+
+// pilotRefusal is the answer for the Entra user userID when it is outside the pilot or its
+// membership could not be checked (err then says why); nil when it is in (or there is no pilot).
+func (c *Core) pilotRefusal(ctx context.Context, userID, upn string) (*PilotRefusal, error) {
+	in, err := c.pilotMember(ctx, userID, upn)
+	switch {
+	case err != nil:
+		// Fail closed: the pilot is what the admins chose; say why and let them ask again.
+		c.log.Warn("pilot check", "user_id", userID, "err", err)
+		return &PilotRefusal{Code: "pilot_check_failed", Words: "Elevate is in a pilot and I couldn't check whether you are in it just now. " + graphWords(err)}, err
+	case in:
+		return nil, nil
+	}
+	meanwhile := c.cfg.Pilot.Meanwhile
 	if meanwhile == "" {
 		meanwhile = "Meanwhile, activate roles in the Microsoft Entra admin center (Identity Governance → Privileged Identity Management → My roles)."
 	}
-	return true, c.endForPilot(ctx, r, "not_in_pilot",
-		"Thanks for trying Elevate! It is in a pilot with a few people for now, and you'll be able to use it once it opens up. "+meanwhile)
+	return &PilotRefusal{Code: "not_in_pilot",
+		Words: "Thanks for trying Elevate! It is in a pilot with a few people for now, and you'll be able to use it once it opens up. " + meanwhile}, nil
+}
+
+// actorRefusal is pilotRefusal for a, when Elevate knows who a is; nil when it does not (a
+// request of theirs is checked after their sign-in) or when a is in the pilot.
+func (c *Core) actorRefusal(ctx context.Context, a Actor) *PilotRefusal {
+	if c.cfg.Pilot == nil {
+		return nil
+	}
+	who, known, err := c.identity(a)
+	if err != nil || !known || who.ObjectID == "" {
+		return nil // a binding mismatch is answered where it matters
+	}
+	pr, _ := c.pilotRefusal(ctx, who.ObjectID, who.UPN)
+	return pr
+}
+
+// pilotRefuses answers a politely, and returns true, when a is outside the pilot (or it could not
+// be checked): for what is using Elevate for oneself (see above).
+func (c *Core) pilotRefuses(ctx context.Context, a Actor) bool {
+	pr := c.actorRefusal(ctx, a)
+	if pr == nil {
+		return false
+	}
+	c.reply(ctx, a, Message{Kind: KindText, Text: pr.Words})
+	return true
+}
+
+// piloted wraps a job that is using Elevate for oneself with the pilot's check.
+func (c *Core) piloted(a Actor, job Job) Job {
+	return func(ctx context.Context) error {
+		if c.pilotRefuses(ctx, a) {
+			return nil
+		}
+		return job(ctx)
+	}
+}
+
+// pilotGate ends r, with a polite answer, when Elevate is in a pilot and its requester is not in
+// it. A requester Elevate does not know yet (no sign-in) is checked after their sign-in, and so
+// is one whose UPN alone would decide and could not be looked up. stop says whether r ended here.
+func (c *Core) pilotGate(ctx context.Context, r store.Request) (stop bool, err error) {
+	if c.cfg.Pilot == nil || r.UserID == "" {
+		return false, nil
+	}
+	pr, err := c.pilotRefusal(ctx, r.UserID, r.UPN)
+	if pr == nil {
+		return false, nil
+	}
+	if errors.As(err, new(upnUnknown)) {
+		c.log.Warn("pilot: checking the requester after their sign-in", "request_id", r.ID)
+		return false, nil // the sign-in tells who they are; afterSignIn checks again
+	}
+	return true, c.endForPilot(ctx, r, pr.Code, pr.Words)
 }
 
 func (c *Core) endForPilot(ctx context.Context, r store.Request, code, words string) error {

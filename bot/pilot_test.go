@@ -1,10 +1,15 @@
 package bot_test
 
 import (
+	"context"
+	"fmt"
 	"strings"
 	"testing"
+	"time"
 
+	"github.com/elevate-pim/elevate/bot"
 	"github.com/elevate-pim/elevate/examples"
+	"github.com/elevate-pim/elevate/policy"
 	"github.com/elevate-pim/elevate/store"
 )
 
@@ -100,5 +105,54 @@ func TestFeedbackWithoutPilotSaysWhereItGoes(t *testing.T) {
 	}
 	if !found {
 		t.Error("the note is not in the audit log")
+	}
+}
+
+// Dave's Exchange Administrator was active when the admins started a pilot without him (a new
+// config and a restart). Using Elevate is over for him for now: `status`, `extend` and the Extend
+// button answer in the pilot's words and extend nothing. Giving the role back is not using it:
+// `done` still ends it in PIM.
+func TestPilotStartedWhileActive(t *testing.T) {
+	w := newWorld(t, setup{})
+	w.say("dave", "exchange 1h fixing mail flow")
+	w.signIn("dave")
+	r := w.only("dave")
+	if r.State != store.StateActive {
+		t.Fatalf("dave's request: %s (%s)", r.State, r.FailureMessage)
+	}
+	cfg, err := policy.Parse("elevate.yaml", []byte(string(examples.Config)+`
+pilot:
+  users: [alice@contoso.example]
+  meanwhile: "Ask in #it-help meanwhile."
+`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	w.opts.Config = cfg
+	w.restart()
+
+	const polite = "It is in a pilot with a few people for now, and you'll be able to use it once it opens up. Ask in #it-help meanwhile."
+	for _, cmd := range []string{"status", "extend 1h", "roles"} {
+		w.say("dave", cmd)
+		contains(t, w.rec.lastTo("dave"), polite)
+	}
+	if err := w.core.Click(context.Background(), w.actor("dave"), bot.ActionExtend, fmt.Sprint(r.ID), ""); err != nil {
+		t.Fatal(err)
+	}
+	w.core.Wait()
+	contains(t, w.rec.lastTo("dave"), polite)
+	if got := w.request(r.ID); got.Extension != nil || !got.EndsAt.Equal(r.EndsAt) {
+		t.Errorf("dave's activation was extended outside the pilot: ends %s, extension %+v", got.EndsAt, got.Extension)
+	}
+
+	w.tenant.Advance(6 * time.Minute) // PIM refuses to end an activation in its first 5 minutes
+	w.say("dave", "done exchange")
+	if strings.Contains(w.rec.lastTo("dave"), "pilot") {
+		t.Fatalf("dave's done was refused: %q", w.rec.lastTo("dave"))
+	}
+	w.signIn("dave") // the restart dropped his token: done asks for a sign-in
+	contains(t, w.rec.lastTo("dave"), "Done: Exchange Administrator is deactivated in PIM")
+	if got := w.request(r.ID); got.State != store.StateEnded {
+		t.Errorf("dave's activation after done: %s, want ended", got.State)
 	}
 }

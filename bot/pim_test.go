@@ -255,6 +255,39 @@ func TestExtendActivatesAgainAtTheEnd(t *testing.T) {
 	}
 }
 
+// TestExtendSignInAskedAgainAfterTakeover: the follow-up's sign-in link lived in the memory of
+// the process that sent it; a standby that takes over asks again at its first sweep, saying the
+// old link is dead, and the follow-up is made at the end with the new sign-in.
+func TestExtendSignInAskedAgainAfterTakeover(t *testing.T) {
+	w, r := extendWorld(t)
+	w.later(t, 21*time.Minute)
+	contains(t, w.rec.lastTo("alice"), "To activate Exchange Administrator again for 1h30m when it ends")
+	old := w.link("alice")
+	w.clock.advance(5 * time.Second)
+	w.restart()
+	w.later(t, time.Minute)
+	contains(t, w.rec.lastTo("alice"), "Elevate restarted, so the sign-in link I sent you earlier no longer works. To activate Exchange Administrator again")
+	if w.link("alice") == old {
+		t.Fatal("the new message carries the old link")
+	}
+	w.later(t, time.Minute)
+	if n := w.told("alice", "To activate Exchange Administrator again for 1h30m"); n != 2 {
+		t.Errorf("asked %d times, want 2 (before and after the takeover)", n)
+	}
+	if status, _ := w.browser().open(old, "alice@"+w.domain); status != http.StatusBadRequest {
+		t.Errorf("old link: status %d, want 400", status)
+	}
+	w.signIn("alice")
+	contains(t, w.rec.lastTo("alice"), "Thanks: I'll activate Exchange Administrator again for 1h30m")
+	w.later(t, 8*time.Minute) // the first activation has ended
+	if acts := w.activations(); len(acts) != 2 || acts[1].Status != 201 {
+		t.Fatalf("the follow-up activation: %+v", acts)
+	}
+	if got := w.request(r.ID); got.State != store.StateActive || got.Extension.By != 0 {
+		t.Fatalf("after the follow-up: %s %+v", got.State, got.Extension)
+	}
+}
+
 // TestExtendAnswerLost: the follow-up's answer is lost; the intent stored before the write makes
 // the next sweep look in PIM, find the activation, and not write again.
 func TestExtendAnswerLost(t *testing.T) {

@@ -27,7 +27,11 @@ type RoleChoice struct {
 // Home is what a user's home view shows (Slack App Home, a Teams personal tab).
 type Home struct {
 	// Known is false until the user has signed in once: Eligible then lists the whole catalogue.
-	Known     bool
+	Known bool
+	// Pilot, when set, is why the user's own part is not shown: Elevate is in a pilot and they
+	// are not in it (or it could not be checked). Eligible, Active and Pending are then empty;
+	// ToApprove, an approver's job, is still filled.
+	Pilot     string
 	Eligible  []RoleChoice
 	Active    []store.Request
 	Pending   []store.Request
@@ -36,10 +40,15 @@ type Home struct {
 
 // Choices lists the roles a can ask for: their PIM eligibilities when Elevate knows who they are
 // (from Graph), the configured catalogue otherwise.
+//
+// In a pilot, for someone outside it, the error is a *PilotRefusal: the form shows its words.
 func (c *Core) Choices(ctx context.Context, a Actor) ([]RoleChoice, bool, error) {
 	who, known, err := c.identity(a)
 	if err != nil {
 		return nil, false, err
+	}
+	if pr := c.actorRefusal(ctx, a); pr != nil {
+		return nil, known, pr
 	}
 	var out []RoleChoice
 	add := func(r *policy.Role, via string) {
@@ -94,9 +103,15 @@ func choice(r *policy.Role, via string) RoleChoice {
 // returned together with the error.
 func (c *Core) Home(ctx context.Context, a Actor) (Home, error) {
 	var h Home
+	if pr := c.actorRefusal(ctx, a); pr != nil {
+		h.Pilot, h.Known = pr.Words, true
+	}
 	mine, err := c.mine(a)
 	if err != nil {
 		return h, err
+	}
+	if h.Pilot != "" {
+		mine = nil // their own part is not shown; only what waits for them as an approver
 	}
 	for _, r := range mine {
 		if r.State == store.StateActive {
@@ -129,6 +144,9 @@ func (c *Core) Home(ctx context.Context, a Actor) (Home, error) {
 				h.ToApprove = append(h.ToApprove, r)
 			}
 		}
+	}
+	if h.Pilot != "" {
+		return h, nil
 	}
 	h.Eligible, h.Known, err = c.Choices(ctx, a)
 	return h, err

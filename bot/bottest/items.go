@@ -54,7 +54,7 @@ func WithOnCall(t testing.TB) (*oncalltest.Server, func(*demo.Options)) {
 }
 
 // RunItems plays what issue #15 added through p: PIM's dry run refusing before approvers, the
-// pilot's refusal, feedback, on-call auto-approval, the home after a change, the burst alert,
+// pilot's refusal (of a request, of the commands and the home), feedback, on-call auto-approval, the home after a change, the burst alert,
 // the digest's trends with its chart and several roles in one request; then it validates every message the adapter rendered. w
 // must run on ItemsConfig with its on-call checks pointed at pd (WithOnCall).
 func RunItems(t *testing.T, w *demo.World, p ItemsPlatform, pd *oncalltest.Server) {
@@ -120,6 +120,23 @@ func RunItems(t *testing.T, w *demo.World, p ItemsPlatform, pd *oncalltest.Serve
 		if r := latest(t, "erin"); r.State != store.StateFailed || r.FailureCode != "not_in_pilot" {
 			t.Fatalf("erin's request: %s %s", r.State, r.FailureCode)
 		}
+	})
+
+	t.Run("pilot refusal everywhere", func(t *testing.T) {
+		// Known now (Teams vouched for her; in Slack she signed in): everything that is using
+		// Elevate for herself answers in the pilot's words, her home included.
+		const polite = "It is in a pilot with a few people for now"
+		for _, cmd := range []string{"status", "roles", "extend 1h"} {
+			say(t, "erin", cmd)
+			want(t, last(t, "erin"), polite)
+		}
+		home := p.Home(t, "erin")
+		want(t, home, polite)
+		if strings.Contains(home, "Exchange Administrator") {
+			t.Errorf("erin's home, outside the pilot, lists roles:\n%s", home)
+		}
+		say(t, "erin", "help")
+		want(t, last(t, "erin"), "Elevate is in a pilot with a few people for now")
 	})
 
 	t.Run("feedback", func(t *testing.T) {

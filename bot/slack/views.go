@@ -2,6 +2,7 @@ package slack
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"strings"
 	"time"
@@ -74,6 +75,9 @@ func loadingModal(md string) slackapi.ModalViewRequest {
 // requestModal is the form behind /elevate alone: eligible role, duration, justification,
 // ticket. Field block ids are the core's field names, so CheckForm's errors map onto them.
 func requestModal(choices []bot.RoleChoice, known bool, err error, role, md string) slackapi.ModalViewRequest {
+	if pr := (*bot.PilotRefusal)(nil); errors.As(err, &pr) {
+		return modal("Request a role", "", callbackRequest, md, slackapi.NewSectionBlock(mrkdwn(escape(pr.Words)), nil, nil))
+	}
 	if err != nil {
 		return modal("Request a role", "", callbackRequest, md, slackapi.NewSectionBlock(
 			mrkdwn(":warning: I couldn't read your eligible roles from Microsoft Entra just now. Try again in a minute, or type `/elevate <role> <duration> <why>`."), nil, nil))
@@ -192,6 +196,8 @@ func homeView(h bot.Home, err error) slackapi.HomeTabViewRequest {
 	}
 	blocks = append(blocks, slackapi.NewDividerBlock())
 	switch {
+	case h.Pilot != "":
+		section(escape(h.Pilot))
 	case err != nil:
 		section("*Roles you can request*\n:warning: I couldn't read your eligible roles from Microsoft Entra just now; this page refreshes on your next change.")
 	case !h.Known:

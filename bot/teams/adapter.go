@@ -469,11 +469,14 @@ func (a *Adapter) message(w http.ResponseWriter, c Core, act schema.Activity, in
 func (a *Adapter) sendForm(ctx context.Context, who bot.Actor, f bot.Form, errs map[string]string) error {
 	c := a.theCore()
 	choices, known, err := c.Choices(ctx, who)
-	if err != nil {
+	card := formCard(choices, known, f, errs)
+	if pr := (*bot.PilotRefusal)(nil); errors.As(err, &pr) {
+		card = pilotCard(pr)
+	} else if err != nil {
 		a.log.Warn("teams: role choices", "chat_user", who.ChatUser, "err", err)
 	}
 	act := Activity{Type: "message", Summary: "Request an admin role",
-		Attachments: []schema.Attachment{{ContentType: cardContentType, Content: formCard(choices, known, f, errs)}}}
+		Attachments: []schema.Attachment{{ContentType: cardContentType, Content: card}}}
 	_, _, err = a.sendDM(ctx, who.ChatUser, act)
 	return err
 }
@@ -533,8 +536,12 @@ func (a *Adapter) invoke(ctx context.Context, w http.ResponseWriter, c Core, act
 		}
 		writeInvoke(w, invokeResponse{StatusCode: 200, Type: cardContentType, Value: card})
 	case verbForm:
-		choices, known, _ := c.Choices(ctx, who)
-		writeInvoke(w, invokeResponse{StatusCode: 200, Type: cardContentType, Value: formCard(choices, known, bot.Form{Role: value}, nil)})
+		choices, known, err := c.Choices(ctx, who)
+		card := formCard(choices, known, bot.Form{Role: value}, nil)
+		if pr := (*bot.PilotRefusal)(nil); errors.As(err, &pr) {
+			card = pilotCard(pr)
+		}
+		writeInvoke(w, invokeResponse{StatusCode: 200, Type: cardContentType, Value: card})
 	case verbRequest:
 		f := formOf(data)
 		if errs := c.CheckForm(who, f); len(errs) > 0 {
@@ -788,4 +795,9 @@ func (a *Adapter) sendDM(ctx context.Context, user string, act Activity) (convID
 func (a *Adapter) Ready(ctx context.Context) error {
 	_, err := a.conn.tokens.Token(ctx)
 	return err
+}
+
+// pilotCard is the request form's place for someone outside the pilot: its polite words.
+func pilotCard(pr *bot.PilotRefusal) Card {
+	return messageCard(bot.Message{Kind: bot.KindText, Title: "Request an admin role", Text: pr.Words}, nil)
 }

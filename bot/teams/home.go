@@ -45,7 +45,7 @@ func (a *Adapter) homeCard(ctx context.Context, c Core, who bot.Actor, intro str
 		return nil, err
 	}
 	body := []any{Card{"type": "TextBlock", "text": "Elevate: your admin roles", "weight": "Bolder", "size": "Medium", "wrap": true}}
-	if intro != "" {
+	if intro != "" && h.Pilot == "" { // outside the pilot, its words are the welcome
 		body = append(body, Card{"type": "TextBlock", "text": intro, "wrap": true})
 	}
 	section := func(title string) {
@@ -58,8 +58,10 @@ func (a *Adapter) homeCard(ctx context.Context, c Core, who bot.Actor, intro str
 		}
 	}
 	id := func(r store.Request) string { return fmt.Sprint(r.ID) }
-	section("Active now")
-	if len(h.Active) == 0 {
+	if h.Pilot == "" {
+		section("Active now")
+	}
+	if len(h.Active) == 0 && h.Pilot == "" {
 		item("Nothing: no admin role is active for you through Elevate.")
 	}
 	for _, r := range h.Active {
@@ -82,6 +84,12 @@ func (a *Adapter) homeCard(ctx context.Context, c Core, who bot.Actor, intro str
 				bot.Button{Action: bot.ActionDeny, Label: "Deny", Value: id(r), Style: bot.StyleDanger})
 		}
 	}
+	if h.Pilot != "" {
+		// Outside the pilot: the words instead of their own part; the approver's queue above stays.
+		section("Request a role")
+		item(h.Pilot)
+		return homeCardOf(body, who), nil
+	}
 	section("Request a role")
 	if !h.Known {
 		item("Sign in once through a request and this lists the roles you are eligible for; until then it lists every role Elevate knows.")
@@ -101,11 +109,16 @@ func (a *Adapter) homeCard(ctx context.Context, c Core, who bot.Actor, intro str
 	if len(h.Eligible) > maxHomeRoles {
 		item(fmt.Sprintf("%d more: say `roles` to see them all.", len(h.Eligible)-maxHomeRoles))
 	}
+	return homeCardOf(body, who), nil
+}
+
+// homeCardOf is the home card with body, refreshed whenever who opens it.
+func homeCardOf(body []any, who bot.Actor) Card {
 	return Card{
 		"type": "AdaptiveCard", "$schema": "http://adaptivecards.io/schemas/adaptive-card.json", "version": cardVersion,
 		"body":    body,
 		"actions": []any{execute("Refresh", verbHome, "", nil)},
 		// Current whenever its user opens it (Universal Actions refresh).
 		"refresh": Card{"action": execute("", verbHome, "", nil), "userIds": []string{who.ChatUser}},
-	}, nil
+	}
 }
