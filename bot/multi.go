@@ -280,7 +280,7 @@ func (c *Core) sendSignInGroup(ctx context.Context, head store.Request, why, cla
 		return nil
 	}
 	text := fmt.Sprintf("Sign in with your Microsoft account to activate %s. One sign-in covers every role of this request; the link works once, for 10 minutes.", c.groupRoles(waiting))
-	if approvals(head) >= head.ApprovalsNeeded && head.ApprovalsNeeded > 0 {
+	if w := waiting[0]; approvals(w) >= w.ApprovalsNeeded && w.ApprovalsNeeded > 0 {
 		text = fmt.Sprintf("Your request for %s was approved. Sign in to activate it now; the link works once, for 10 minutes.", c.groupRoles(waiting))
 	}
 	if why != "" {
@@ -592,7 +592,10 @@ func (c *Core) decideGroup(ctx context.Context, a Actor, head uint64, action Act
 	if err != nil {
 		return c.mismatch(ctx, a, err)
 	}
-	if known && slices.ContainsFunc(h.Approvals, func(ap store.Approval) bool { return ap.Approver == who.ObjectID }) {
+	decided := func(x store.Request) bool {
+		return x.State == store.StateAwaitingApproval && slices.ContainsFunc(x.Approvals, func(ap store.Approval) bool { return ap.Approver == who.ObjectID })
+	}
+	if known && slices.ContainsFunc(rs, decided) {
 		c.reply(ctx, a, Message{Kind: KindText, Text: "Your decision on this request was already recorded."})
 		return nil
 	}
@@ -653,7 +656,7 @@ func (c *Core) decideGroup(ctx context.Context, a Actor, head uint64, action Act
 	name := cmpOr(who.UPN, a.Name)
 	ap := store.Approval{Approver: who.ObjectID, ApproverName: name, Platform: a.Platform, ChatUser: a.ChatUser, Decision: string(action), Reason: reason, At: c.now().UTC()}
 	rs, err = c.changeGroup(ctx, head, c.event(a, "request."+string(action), reason), func(xs []*store.Request, out *outbox) error {
-		n := 0
+		var first *store.Request // the first item decided: the count and words are its
 		for _, x := range xs {
 			if x.State != store.StateAwaitingApproval || approvals(*x) >= x.ApprovalsNeeded || pimPending(*x) {
 				continue
@@ -665,12 +668,14 @@ func (c *Core) decideGroup(ctx context.Context, a Actor, head uint64, action Act
 			if action == ActionDeny {
 				x.State = store.StateDenied
 			}
-			n++
+			if first == nil {
+				first = x
+			}
 		}
-		if n == 0 {
+		if first == nil {
 			return store.ErrNoChange
 		}
-		h := *xs[0]
+		h := *first
 		what := c.groupRoles(derefs(xs))
 		out.cards(h)
 		if action == ActionDeny {
@@ -690,7 +695,9 @@ func (c *Core) decideGroup(ctx context.Context, a Actor, head uint64, action Act
 	if err != nil {
 		return err
 	}
-	if action == ActionDeny || approvals(rs[0]) < rs[0].ApprovalsNeeded {
+	if action == ActionDeny || !slices.ContainsFunc(rs, func(x store.Request) bool {
+		return x.State == store.StateAwaitingApproval && x.ApprovalsNeeded > 0 && approvals(x) >= x.ApprovalsNeeded && !pimPending(x)
+	}) {
 		return nil
 	}
 	if !c.groupSignedIn(rs) {
@@ -780,7 +787,16 @@ func (c *Core) groupCard(h store.Request) Message {
 		return c.singleCard(h)
 	}
 	h = rs[0]
-	m := c.singleCard(h)
+	// The card is the first item's; its approvals and decisions are read from the item that has
+	// them all, in case the first was withdrawn alone before they were made.
+	ref := h
+	for _, x := range rs {
+		if len(x.Approvals) > len(ref.Approvals) || (ref.State == store.StateCancelled && x.State == store.StateAwaitingApproval && len(x.Approvals) == len(ref.Approvals)) {
+			ref = x
+		}
+	}
+	m := c.singleCard(ref)
+	m.RequestID, m.Title = h.ID, "Elevation request #"+idValue(h.ID)
 	var lines []string
 	tier0 := false
 	pendingNow := false
@@ -819,6 +835,14 @@ func (c *Core) groupCard(h store.Request) Message {
 	var outcomes []string
 	for _, x := range rs {
 		outcomes = append(outcomes, c.roleOutcome(x))
+	}
+	m.Buttons = nil
+	if pendingNow {
+		// Whatever became of the first item alone (cancelled by its requester), the rest waits.
+		m.Buttons = []Button{
+			{Action: ActionApprove, Label: "Approve", Value: idValue(h.ID), Style: StylePrimary},
+			{Action: ActionDeny, Label: "Deny", Value: idValue(h.ID), Style: StyleDanger},
+		}
 	}
 	switch {
 	case pendingNow:

@@ -1,6 +1,8 @@
 package bot_test
 
 import (
+	"context"
+	"fmt"
 	"strings"
 	"testing"
 	"time"
@@ -336,5 +338,45 @@ func TestMultiRoleDenied(t *testing.T) {
 	}
 	if card, ok := w.rec.latestCard(w.cfg.Channels.Approvals); !ok || card.Text != "Denied." || len(card.Buttons) != 0 {
 		t.Errorf("card after the denial: %q %+v", card.Text, card.Buttons)
+	}
+}
+
+// Withdrawing one role of a pending multi-role request (its Cancel button, here the first role's)
+// leaves the rest waiting on the same card; approving then activates what remains.
+func TestMultiRoleCancelOneRole(t *testing.T) {
+	cfg := onCallConfig + `
+  - name: SharePoint Administrator
+    approval:
+      approvers: [carol@contoso.example]
+`
+	w := newWorld(t, setup{config: []byte(cfg)})
+	w.say("dave", "exchange,sharepoint 1h fixing mail flow")
+	w.signIn("dave")
+	w.core.Wait()
+	rs := w.requests("dave")
+	if err := w.core.Click(context.Background(), w.actor("dave"), bot.ActionCancel, fmt.Sprint(rs[0].ID), ""); err != nil {
+		t.Fatal(err)
+	}
+	w.core.Wait()
+	if got := w.request(rs[0].ID); got.State != store.StateCancelled {
+		t.Fatalf("Exchange after its cancel: %s", got.State)
+	}
+	card, ok := w.rec.latestCard(w.cfg.Channels.Approvals)
+	if !ok || len(card.Buttons) != 2 || !strings.Contains(cardField(card, "Roles"), "Exchange Administrator cancelled") {
+		t.Fatalf("card after one role's cancel: %q %+v %q", card.Text, card.Buttons, cardField(card, "Roles"))
+	}
+	w.click("carol", bot.ActionApprove, "")
+	if strings.Contains(w.rec.lastTo("carol"), "Sign in") {
+		w.signIn("carol")
+	}
+	w.core.Wait()
+	if got := w.request(rs[1].ID); got.State != store.StateActive {
+		t.Fatalf("SharePoint after carol's approval: %s (%s)", got.State, got.FailureMessage)
+	}
+	if card, _ := w.rec.latestCard(w.cfg.Channels.Approvals); cardField(card, "Approvals") != "1 of 1" || !strings.Contains(card.Footer, "Approved by carol@") || card.Title != fmt.Sprintf("Elevation request #%d", rs[0].ID) {
+		t.Errorf("card after carol's approval: %q %q %q", card.Title, cardField(card, "Approvals"), card.Footer)
+	}
+	if n := w.told("dave", "Exchange Administrator cancelled; SharePoint Administrator active until"); n != 1 {
+		t.Errorf("told the request's line %d times: %q", n, w.rec.to("dave"))
 	}
 }
