@@ -37,6 +37,13 @@ const pgPage = 512
 // instead of hanging every writer behind it.
 const pgTxTimeout = time.Minute
 
+// pgWriteIdle is how long the server lets a write transaction sit idle once it has sent its
+// writes (idle_in_transaction_session_timeout, set in the same round trip): after them come only
+// the fence and the commit, so a longer pause means the process froze or lost the connection, and
+// its row locks (the audit bucket's among them) would hold up the next leader's every write. A
+// fence may set its own (lead.Elector.Fence sets 2×TTL).
+var pgWriteIdle = 10 * time.Second
+
 // pgMigrateLock is the pg_advisory_xact_lock key that serialises schema migrations between
 // processes opening the same database.
 const pgMigrateLock = 0x656c6576617465 // "elevate"
@@ -547,6 +554,8 @@ func nonNil(b []byte) []byte {
 // flush sends the transaction's writes in one round trip.
 func (t *pgTx) flush() error {
 	b := &pgx.Batch{}
+	// First, in the same round trip: from here the transaction holds row locks (see pgWriteIdle).
+	b.Queue("SELECT set_config('idle_in_transaction_session_timeout', $1, true)", fmt.Sprint(pgWriteIdle.Milliseconds()))
 	for _, h := range t.hidden {
 		b.Queue("DELETE FROM elevate_kv WHERE substring(bucket from 1 for $2) = $1", h, len(h))
 	}
@@ -568,8 +577,8 @@ func (t *pgTx) flush() error {
 		b.Queue(`INSERT INTO elevate_kv (bucket, key, value, seq) SELECT * FROM unnest($1::bytea[], $2::bytea[], $3::bytea[], $4::bigint[])
 			ON CONFLICT (bucket, key) DO UPDATE SET value = excluded.value, seq = excluded.seq`, putB, putK, putV, putS)
 	}
-	if b.Len() == 0 {
-		return nil
+	if b.Len() == 1 {
+		return nil // nothing to write
 	}
 	if err := t.tx.SendBatch(t.ctx, b).Close(); err != nil {
 		return fmt.Errorf("store: PostgreSQL write: %w", err)
