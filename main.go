@@ -267,6 +267,9 @@ func serve(parent context.Context, args []string, stdout, stderr io.Writer) erro
 	var el *lead.Elector
 	var opt store.PostgresOptions
 	if isPostgresURL(*db) {
+		if w := store.PostgresTLSWarning(*db, os.Getenv); w != "" {
+			log.Warn(w)
+		}
 		el = lead.New(*db, lead.Config{TTL: *leaseTTL, RenewEvery: *leaseRenew, Logger: log})
 		defer el.Close()
 		opt.Fence = el.Fence

@@ -5,6 +5,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"net"
 	"net/url"
 	"sort"
 	"strings"
@@ -136,6 +137,58 @@ func RedactURL(u string) string {
 		p.RawQuery = q.Encode()
 	}
 	return p.Redacted()
+}
+
+// PostgresTLSWarning says what is wrong with dbURL's TLS settings for a database that is not on
+// this machine, or "" when nothing is: without sslmode=verify-full (or verify-ca) the server is
+// not authenticated, and pgx's default, prefer, even falls back to no encryption. A URL that
+// names only the loopback or a Unix socket is not warned about; neither is one that cannot be
+// parsed (opening it says so). getenv reads PGSSLMODE, which pgx honours when the URL has no
+// sslmode. The text never shows the password.
+func PostgresTLSWarning(dbURL string, getenv func(string) string) string {
+	u, err := url.Parse(dbURL)
+	if err != nil {
+		return ""
+	}
+	q := u.Query()
+	local := true
+	hosts := strings.Split(u.Host, ",")
+	if h := q.Get("host"); h != "" {
+		hosts = strings.Split(h, ",")
+	}
+	for _, h := range hosts {
+		if i := strings.LastIndex(h, ":"); i >= 0 && !strings.HasSuffix(h, "]") {
+			h = h[:i]
+		}
+		h = strings.Trim(h, "[]")
+		if h == "" || strings.HasPrefix(h, "/") || h == "localhost" {
+			continue
+		}
+		if ip := net.ParseIP(h); ip != nil && ip.IsLoopback() {
+			continue
+		}
+		local = false
+	}
+	if local {
+		return ""
+	}
+	mode := q.Get("sslmode")
+	if mode == "" {
+		mode = getenv("PGSSLMODE")
+	}
+	switch mode {
+	case "verify-full", "verify-ca":
+		return ""
+	case "require":
+		if q.Get("sslrootcert") != "" {
+			return "" // libpq and pgx verify the chain when a root certificate is given
+		}
+	case "":
+		mode = "prefer (the default)"
+	}
+	return fmt.Sprintf("the PostgreSQL URL %s has sslmode=%s: the server's certificate is not checked "+
+		"(and with disable, allow or prefer the connection may not be encrypted at all); set sslmode=verify-full",
+		RedactURL(dbURL), mode)
 }
 
 // pgBackend keeps the buckets as rows. Write transactions run one at a time in this process, as

@@ -424,3 +424,50 @@ func TestPostgresFrozenWriterReleasesLocks(t *testing.T) {
 		t.Errorf("VerifyAudit = %d, %v; want the next leader's one record", n, err)
 	}
 }
+
+// A database off this machine without a verified certificate is warned about; the warning never
+// shows the password.
+func TestPostgresTLSWarning(t *testing.T) {
+	noEnv := func(string) string { return "" }
+	for _, c := range []struct {
+		url  string
+		env  string
+		warn bool
+	}{
+		{"postgres://u:pw@db.postgres.database.azure.com:5432/elevate?sslmode=verify-full", "", false},
+		{"postgres://u:pw@db.postgres.database.azure.com:5432/elevate?sslmode=verify-ca", "", false},
+		{"postgres://u:pw@db.postgres.database.azure.com:5432/elevate", "", true},
+		{"postgres://u:pw@db.postgres.database.azure.com:5432/elevate", "verify-full", false},
+		{"postgres://u:pw@db.postgres.database.azure.com:5432/elevate?sslmode=prefer", "", true},
+		{"postgres://u:pw@db.postgres.database.azure.com:5432/elevate?sslmode=disable", "verify-full", true},
+		{"postgres://u:pw@db.postgres.database.azure.com:5432/elevate?sslmode=require", "", true},
+		{"postgres://u:pw@db.postgres.database.azure.com/elevate?sslmode=require&sslrootcert=/etc/ca.pem", "", false},
+		{"postgresql://u:pw@10.0.0.5/elevate?sslmode=allow", "", true},
+		{"postgres://u:pw@127.0.0.1:5432/elevate?sslmode=disable", "", false},
+		{"postgres://u:pw@[::1]:5432/elevate?sslmode=disable", "", false},
+		{"postgres://u:pw@localhost/elevate", "", false},
+		{"postgres://u:pw@/elevate?host=/var/run/postgresql", "", false},
+		{"postgres://u:pw@localhost,db.example.com/elevate?sslmode=prefer", "", true},
+		{"postgres://u:pw@/elevate?host=db.example.com&sslmode=disable", "", true},
+	} {
+		env := noEnv
+		if c.env != "" {
+			env = func(k string) string {
+				if k == "PGSSLMODE" {
+					return c.env
+				}
+				return ""
+			}
+		}
+		w := PostgresTLSWarning(c.url, env)
+		if (w != "") != c.warn {
+			t.Errorf("PostgresTLSWarning(%s, PGSSLMODE=%q) = %q, want a warning: %v", c.url, c.env, w, c.warn)
+		}
+		if strings.Contains(w, ":pw@") {
+			t.Errorf("the warning shows the password: %s", w)
+		}
+		if c.warn && !strings.Contains(w, "verify-full") {
+			t.Errorf("the warning does not say what to set: %s", w)
+		}
+	}
+}
