@@ -401,7 +401,11 @@ func serve(parent context.Context, args []string, stdout, stderr io.Writer) erro
 			return err
 		}
 	}
-	core, err := bot.New(bot.Options{Config: cfg, Graph: g, Store: s, Logger: log, OnCall: onCallClient(cfg, os.Getenv, log)})
+	var leading func() bool
+	if el != nil {
+		leading = el.Leading
+	}
+	core, err := bot.New(bot.Options{Config: cfg, Graph: g, Store: s, Logger: log, OnCall: onCallClient(cfg, os.Getenv, log), Leading: leading})
 	if err != nil {
 		return err
 	}
