@@ -429,7 +429,7 @@ func (a *Adapter) message(w http.ResponseWriter, c Core, act schema.Activity, in
 			return
 		}
 		value, _ := act.Value["value"].(string)
-		reason, _ := act.Value[inputReason].(string)
+		reason := denyReason(act.Value, value)
 		done := make(chan struct{})
 		a.background("teams submit", func(ctx context.Context) error {
 			defer close(done)
@@ -562,7 +562,7 @@ func (a *Adapter) invoke(ctx context.Context, w http.ResponseWriter, c Core, act
 	default:
 		// Every other button goes to the core's Click, which asks the handlers installed with
 		// bot.Core.HandleAction (review Keep / Remove) before its own actions.
-		reason, _ := data[inputReason].(string)
+		reason := denyReason(data, value)
 		wt := a.watch(who.ChatUser)
 		defer a.unwatch(wt)
 		done := make(chan error, 1)
