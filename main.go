@@ -406,6 +406,7 @@ func serve(parent context.Context, args []string, stdout, stderr io.Writer) erro
 	// Runs before core.Close and s.Close (defers run last-in first-out).
 	defer func() { stop(); bg.Wait() }()
 	core.Watch(met)
+	met.Commits(s.CommitStats)
 	met.Outbox(func() (metrics.OutboxStats, error) {
 		st, err := core.Outbox()
 		return metrics.OutboxStats(st), err

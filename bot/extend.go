@@ -272,8 +272,9 @@ func (c *Core) followUp(ctx context.Context, r store.Request) error {
 		}
 		c.log.Info("follow-up refused while PIM still shows the activation; trying again at the next sweep", "request_id", r.ID)
 		return c.clearWrite(ctx, r, "follow-up refused while PIM still shows the current activation")
-	case graph.OutcomeUnknown(err):
-		// Nobody knows whether PIM took it: the intent stays, and Reconcile looks first.
+	case graph.Transient(err):
+		// Nobody knows whether PIM took it, or Graph asked Elevate to come back (429, 503 with
+		// Retry-After): the intent stays, and Reconcile looks before writing again.
 		return c.writeUnknown(ctx, r, err)
 	case errors.Is(err, graph.ErrAcrsRequired), errors.Is(err, graph.ErrPolicyValidation) && ge != nil && ge.Rule == "MfaRule":
 		c.tokens.drop(requesterKey(r))

@@ -240,7 +240,8 @@ func TestActivationConverges(t *testing.T) {
 	}
 }
 
-// done: the deactivation's answer is lost (PIM took it) or Graph refuses it with a 503 before
+// done: the deactivation is cut off at each point — its answer lost or the connection reset (PIM
+// took it), the process dying before the call or after PIM's answer, a 500 or 503s before
 // processing (PIM did not): after a restart and a sweep Elevate says what PIM says, and alice is
 // told once.
 func TestDoneConverges(t *testing.T) {
@@ -248,12 +249,16 @@ func TestDoneConverges(t *testing.T) {
 	for _, tc := range []struct {
 		name    string
 		fault   graphtest.Fault
-		crash   bool // the process dies after PIM answered, before the answer was recorded
+		crash   bool // the process dies at the write: before the call, or (after) once PIM answered, before the answer was recorded
+		after   bool
 		applied bool
 	}{
 		{name: "answer lost", fault: graphtest.Fault{Method: "POST", Path: "roleAssignmentScheduleRequests", Body: "selfDeactivate", Apply: true}, applied: true},
-		{name: "answer received, not committed", crash: true, applied: true},
+		{name: "PIM applied, connection reset", fault: graphtest.Fault{Method: "POST", Path: "roleAssignmentScheduleRequests", Body: "selfDeactivate", Apply: true, Drop: true}, applied: true},
+		{name: "answer received, not committed", crash: true, after: true, applied: true},
+		{name: "crash before the call", crash: true},
 		{name: "500 before processing", fault: graphtest.Fault{Method: "POST", Path: "roleAssignmentScheduleRequests", Body: "selfDeactivate", Status: http.StatusInternalServerError}},
+		{name: "503 with Retry-After", fault: graphtest.Fault{Method: "POST", Path: "roleAssignmentScheduleRequests", Body: "selfDeactivate", Status: http.StatusServiceUnavailable, RetryAfter: "1", Times: 4}},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			w, cg := crashWorld(t, 0)
@@ -261,7 +266,7 @@ func TestDoneConverges(t *testing.T) {
 			w.signIn("alice")
 			w.tenant.Advance(6 * time.Minute) // past PIM's first minutes
 			if tc.crash {
-				cg.arm("deactivate", true)
+				cg.arm("deactivate", tc.after)
 			} else {
 				w.tenant.Inject(tc.fault)
 			}

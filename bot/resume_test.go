@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"net/http"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -259,5 +260,58 @@ func TestMultiRoleReceivedIsResumed(t *testing.T) {
 		if got := w.request(r.ID); got.State != store.StateActive {
 			t.Fatalf("#%d %s after the sign-in: %s (%s)", r.ID, r.RoleName, got.State, got.FailureMessage)
 		}
+	}
+}
+
+// The follow-up activation (`extend`) cut off at other points than a lost answer: the connection
+// reset after PIM took it, or a 500 / 503s before processing (a 503 with Retry-After used to end
+// the extension as refused). After the sweeps the extension is in force, PIM got one follow-up,
+// and alice heard once that it is active again.
+func TestExtendConverges(t *testing.T) {
+	for _, tc := range []struct {
+		name    string
+		fault   graphtest.Fault
+		applied bool // PIM took the write the fault cut off
+	}{
+		{name: "PIM applied, connection reset", fault: graphtest.Fault{Method: "POST", Path: "roleAssignmentScheduleRequests", Body: "selfActivate", Apply: true, Drop: true}, applied: true},
+		{name: "500 before processing", fault: graphtest.Fault{Method: "POST", Path: "roleAssignmentScheduleRequests", Body: "selfActivate", Status: http.StatusInternalServerError}},
+		{name: "503 with Retry-After", fault: graphtest.Fault{Method: "POST", Path: "roleAssignmentScheduleRequests", Body: "selfActivate", Status: http.StatusServiceUnavailable, RetryAfter: "1", Times: 4}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			w, r := extendWorld(t)
+			w.later(t, 21*time.Minute)
+			w.signIn("alice")
+			w.tenant.Inject(tc.fault)
+			w.later(t, 10*time.Minute) // the follow-up is due: its write meets the fault
+			got := w.request(r.ID)
+			if got.Write == nil || got.Write.Action != store.WriteExtend || !got.Write.Unknown {
+				t.Fatalf("after the fault: write %+v; want the intent kept, its outcome unknown", got.Write)
+			}
+			for range 3 {
+				w.later(t, time.Minute)
+			}
+			got = w.request(r.ID)
+			if got.State != store.StateActive || got.Write != nil || got.Extension == nil || got.Extension.By != 0 || got.EndsAt.Sub(r.EndsAt) < 90*time.Minute {
+				t.Fatalf("after the sweeps: %s ends %v (+%v), write %+v, extension %+v", got.State, got.EndsAt, got.EndsAt.Sub(r.EndsAt), got.Write, got.Extension)
+			}
+			if n := len(w.activations()); n < 2 {
+				t.Fatalf("%d PIM writes", n)
+			}
+			granted := 0
+			if tc.applied {
+				granted++ // its call has no answer to count
+			}
+			for _, c := range w.activations() {
+				if c.Status == http.StatusCreated {
+					granted++
+				}
+			}
+			if granted != 2 {
+				t.Errorf("PIM took %d activations, want 2 (the first and one follow-up)", granted)
+			}
+			if n := w.told("alice", "is active again until"); n != 1 {
+				t.Errorf("alice was told %d times that it is active again: %q", n, w.rec.to("alice"))
+			}
+		})
 	}
 }

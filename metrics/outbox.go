@@ -4,6 +4,8 @@ import (
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/elevate-pim/elevate/store"
 )
 
 // OutboxStats is the chat outbox as the core reports it (bot.OutboxStats).
@@ -47,4 +49,33 @@ func (o *outboxCollector) Collect(ch chan<- prometheus.Metric) {
 	ch <- prometheus.MustNewConstMetric(o.oldest, prometheus.GaugeValue, st.OldestAge.Seconds())
 	ch <- prometheus.MustNewConstMetric(o.failures, prometheus.CounterValue, float64(st.Failures))
 	ch <- prometheus.MustNewConstMetric(o.dropped, prometheus.CounterValue, float64(st.Dropped))
+}
+
+// Commits registers the store's group-commit counters, read from f at every scrape: commits
+// (write transactions), the writes they carried, and the seconds spent in them. Writes per
+// commit and seconds per commit show what an acknowledgement's own write shares its commit with.
+func (m *Metrics) Commits(f func() store.CommitStats) {
+	m.reg.MustRegister(&commitCollector{f: f,
+		commits: prometheus.NewDesc("elevate_store_commits_total", "The store's write transactions (group commits; on bbolt one fsync each).", nil, nil),
+		writes:  prometheus.NewDesc("elevate_store_commit_writes_total", "The writes those transactions carried (requests, updates, replay keys, outbox items).", nil, nil),
+		seconds: prometheus.NewDesc("elevate_store_commit_seconds_total", "Time spent in those transactions: the writes' work, the commit and its fsync.", nil, nil),
+	})
+}
+
+type commitCollector struct {
+	f                        func() store.CommitStats
+	commits, writes, seconds *prometheus.Desc
+}
+
+func (c *commitCollector) Describe(ch chan<- *prometheus.Desc) {
+	ch <- c.commits
+	ch <- c.writes
+	ch <- c.seconds
+}
+
+func (c *commitCollector) Collect(ch chan<- prometheus.Metric) {
+	st := c.f()
+	ch <- prometheus.MustNewConstMetric(c.commits, prometheus.CounterValue, float64(st.Commits))
+	ch <- prometheus.MustNewConstMetric(c.writes, prometheus.CounterValue, float64(st.Writes))
+	ch <- prometheus.MustNewConstMetric(c.seconds, prometheus.CounterValue, st.Time.Seconds())
 }

@@ -1,5 +1,7 @@
 package store
 
+import "time"
+
 // groupOp is one small write waiting to be committed together with others.
 type groupOp struct {
 	fn   func(kvTx) error
@@ -56,8 +58,26 @@ func (s *Store) group(fn func(kvTx) error) error {
 	return op.err
 }
 
+// CommitStats is what the store's group commits did since it was opened: each commit is one
+// write transaction (one fsync on bbolt) carrying Writes writes in all.
+type CommitStats struct {
+	Commits int64
+	Writes  int64         // the group writes they carried (CreateRequest, Update, FirstSeen, the outbox's, …)
+	Time    time.Duration // spent committing: the writes' work, the commit and its fsync
+}
+
+// CommitStats returns the group commits' counts so far; a load test compares the writes per
+// commit and the time per commit of a server with those of its floor.
+func (s *Store) CommitStats() CommitStats {
+	return CommitStats{Commits: s.commits.Load(), Writes: s.commitWrites.Load(), Time: time.Duration(s.commitNanos.Load())}
+}
+
 // commitGroup writes batch in one transaction. If that fails, each is tried alone.
 func (s *Store) commitGroup(batch []*groupOp) {
+	t0 := time.Now()
+	defer func() { s.commitNanos.Add(int64(time.Since(t0))) }()
+	s.commits.Add(1)
+	s.commitWrites.Add(int64(len(batch)))
 	err := s.db.Update(func(tx kvTx) error {
 		for _, o := range batch {
 			if err := o.fn(tx); err != nil {
@@ -72,6 +92,7 @@ func (s *Store) commitGroup(batch []*groupOp) {
 		}
 		return
 	}
+	s.commits.Add(int64(len(batch))) // each again alone (the writes are counted once)
 	for _, o := range batch {
 		o.err = s.db.Update(o.fn)
 	}

@@ -217,3 +217,44 @@ func TestGroupCommitUpdateWithOutbox(t *testing.T) {
 		}
 	}
 }
+
+// CommitStats counts every write once and every transaction it took: concurrent writes share
+// commits (fewer commits than writes), a lone write is one commit, and a shared transaction that
+// fails is counted with the transactions each write then takes alone.
+func TestCommitStats(t *testing.T) {
+	s := newTestStore(t)
+	base := s.CommitStats()
+	if _, err := s.FirstSeen("slack:cmd:lone", t0, time.Minute); err != nil {
+		t.Fatal(err)
+	}
+	st := s.CommitStats()
+	if got := (CommitStats{Commits: st.Commits - base.Commits, Writes: st.Writes - base.Writes}); got != (CommitStats{Commits: 1, Writes: 1}) {
+		t.Errorf("a lone write: %+v, want one commit of one write", got)
+	}
+	if st.Time <= base.Time {
+		t.Errorf("commit time did not grow: %s → %s", base.Time, st.Time)
+	}
+	const n = 200
+	var wg sync.WaitGroup
+	for i := range n {
+		wg.Go(func() {
+			if _, err := s.FirstSeen(fmt.Sprintf("slack:cmd:%d", i), t0, time.Minute); err != nil {
+				t.Error(err)
+			}
+		})
+	}
+	wg.Wait()
+	after := s.CommitStats()
+	if w := after.Writes - st.Writes; w != n {
+		t.Errorf("%d writes counted, want %d", w, n)
+	}
+	if c := after.Commits - st.Commits; c < 1 || c > n {
+		t.Errorf("%d commits for %d concurrent writes", c, n)
+	}
+	// A shared transaction that fails: its writes are committed again one by one.
+	s.commitGroup([]*groupOp{{fn: func(kvTx) error { return nil }}, {fn: func(kvTx) error { return errors.New("bad") }}})
+	last := s.CommitStats()
+	if c, w := last.Commits-after.Commits, last.Writes-after.Writes; c != 3 || w != 2 {
+		t.Errorf("a failed shared transaction of 2 writes: %d commits, %d writes; want 3 and 2", c, w)
+	}
+}

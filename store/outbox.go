@@ -152,7 +152,7 @@ func putOutbox(b kvBucket, it OutboxItem) error {
 	return b.Put(u64(it.ID), v)
 }
 
-func outboxByConvKey(it OutboxItem) []byte  { return append(strs(it.Conversation()), u64(it.ID)...) }
+func outboxByConvKey(it OutboxItem) []byte    { return append(strs(it.Conversation()), u64(it.ID)...) }
 func outboxByRequestKey(it OutboxItem) []byte { return append(u64(it.RequestID), u64(it.ID)...) }
 
 func putOutboxIndexes(tx kvTx, it OutboxItem) error {

@@ -7,6 +7,7 @@ import (
 	"os"
 	"path/filepath"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	bolt "go.etcd.io/bbolt"
@@ -45,6 +46,8 @@ type Store struct {
 	groupMu      sync.Mutex
 	groupQueue   []*groupOp
 	groupLeading bool
+	// What the group commits did since Open (CommitStats).
+	commits, commitWrites, commitNanos atomic.Int64
 }
 
 // Open opens the store at path, creating it (mode 0600) at the latest schema

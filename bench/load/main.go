@@ -317,6 +317,8 @@ func run(t target, bin string, rate int, duration, latency time.Duration, users 
 		sent += n
 		time.Sleep(settle)
 	}
+	floorCommits := fl.CommitStats()
+	serverCommits := commitStats(base)
 	floorLat, floorErrs, err := fl.Close()
 	if err != nil {
 		return result{}, fmt.Errorf("floor: %w", err)
@@ -367,6 +369,8 @@ func run(t target, bin string, rate int, duration, latency time.Duration, users 
 	}
 	fmt.Printf("| %d | %d | %s | %s | %d | %s |\n", acked.Load(), sum(errs), hwm, rss, len(rs), perK)
 	fmt.Printf("server-side (from /metrics, the handler alone): %s\n", server)
+	fmt.Printf("group commits (what an acknowledgement's write shares its transaction with): server %s, %.2f writes per command sent; floor %s\n",
+		commitWords(serverCommits), float64(serverCommits.Writes)/float64(max(1, total)), commitWords(floorCommits))
 	for e, n := range errs {
 		fmt.Printf("error ×%d: %s\n", n, e)
 	}
@@ -448,4 +452,43 @@ func fetch(url, file string) error {
 		return err
 	}
 	return os.WriteFile(file, b, 0o600)
+}
+
+// commitStats reads the server's group-commit counters from /metrics (the whole run: the
+// acknowledgements' writes and the background work's).
+func commitStats(base string) store.CommitStats {
+	var st store.CommitStats
+	resp, err := http.Get(base + "/metrics")
+	if err != nil {
+		return st
+	}
+	defer resp.Body.Close()
+	body, _ := io.ReadAll(resp.Body)
+	for _, line := range strings.Split(string(body), "\n") {
+		f := strings.Fields(line)
+		if len(f) != 2 {
+			continue
+		}
+		v, err := strconv.ParseFloat(f[1], 64)
+		if err != nil {
+			continue
+		}
+		switch f[0] {
+		case "elevate_store_commits_total":
+			st.Commits = int64(v)
+		case "elevate_store_commit_writes_total":
+			st.Writes = int64(v)
+		case "elevate_store_commit_seconds_total":
+			st.Time = time.Duration(v * float64(time.Second))
+		}
+	}
+	return st
+}
+
+func commitWords(st store.CommitStats) string {
+	if st.Commits == 0 {
+		return "none"
+	}
+	return fmt.Sprintf("%d commits carrying %d writes (%.2f per commit, %s per commit)", st.Commits, st.Writes,
+		float64(st.Writes)/float64(st.Commits), (st.Time / time.Duration(st.Commits)).Round(10*time.Microsecond))
 }

@@ -102,6 +102,9 @@ func (f *Floor) Run(rate float64, n, users int) {
 	})
 }
 
+// CommitStats are the floor store's group commits so far.
+func (f *Floor) CommitStats() store.CommitStats { return f.st.CommitStats() }
+
 // Close closes and removes the floor's file and returns its latencies, sorted, and its errors.
 func (f *Floor) Close() ([]time.Duration, int, error) {
 	err := f.st.Close()
