@@ -373,3 +373,87 @@ func TestMultiRoleTwoPIMApprovalsOnBoth(t *testing.T) {
 	has(t, "Slack card at the end", e.slackCard(t).Plain(), "Exchange Administrator: approved by bob@contoso.example")
 	has(t, "Slack card at the end", e.slackCard(t).Plain(), "SharePoint Administrator: denied by carol@contoso.example")
 }
+
+// teamsPress is user pressing the button titled title on card in their personal chat, with
+// inputs filled in as a Teams client sends them; it returns the card the invoke answered with.
+func (e *env) teamsPress(t *testing.T, user string, card map[string]any, title string, inputs map[string]string) map[string]any {
+	t.Helper()
+	verb, data, err := teamstest.Press(card, title, inputs)
+	if err != nil {
+		t.Fatalf("%s presses %q: %v", user, title, err)
+	}
+	c, _ := e.tm.Personal(chatID(user))
+	body := e.teams(t, map[string]any{"type": "invoke", "name": "adaptiveCard/action", "from": e.from(user),
+		"conversation": map[string]any{"id": c.ID, "conversationType": "personal", "tenantId": e.tenant},
+		"channelData":  map[string]any{"tenant": map[string]any{"id": e.tenant}},
+		"value":        map[string]any{"action": map[string]any{"type": "Action.Execute", "verb": verb, "data": data}, "trigger": "manual"}})
+	var resp struct {
+		StatusCode int
+		Type       string
+		Value      map[string]any
+	}
+	if err := json.Unmarshal(body, &resp); err != nil || resp.StatusCode != 200 || resp.Type != "application/vnd.microsoft.card.adaptive" {
+		t.Fatalf("%q answered %s (%v)", title, body, err)
+	}
+	if err := teamstest.CheckCard(resp.Value); err != nil {
+		t.Fatalf("the card %q answered with: %v", title, err)
+	}
+	return resp.Value
+}
+
+// Dave picks Exchange and SharePoint together on his Teams home: the form opens with both picked,
+// and its submission is one request for both roles; Carol approves it in Slack.
+func TestTeamsHomeRequestsSeveralOnBoth(t *testing.T) {
+	e := startWith(t, multiConfig(t))
+	e.teamsSays(t, "dave", "home")
+	c, _ := e.tm.Personal(chatID("dave"))
+	last := c.Activities[len(c.Activities)-1]
+	if err := teamstest.CheckActivity(last.Body); err != nil {
+		t.Fatalf("dave's home card: %v", err)
+	}
+	home := last.Body["attachments"].([]any)[0].(map[string]any)["content"].(map[string]any)
+	// A role's one-click button still opens the form with that role alone, whatever is picked.
+	if _, _, err := teamstest.Press(home, "Exchange Administrator", map[string]string{"home_roles": "sharepoint"}); err == nil {
+		t.Fatal("a role's one-click button sends the roles picked for several")
+	}
+	form := e.teamsPress(t, "dave", home, "Exchange Administrator", nil)
+	if v := roleInput(t, form)["value"]; v != "exchange" {
+		t.Fatalf("the form from Exchange's button picks %q", v)
+	}
+	form = e.teamsPress(t, "dave", home, "Request these together", map[string]string{"home_roles": "exchange,sharepoint"})
+	if v := roleInput(t, form)["value"]; v != "exchange,sharepoint" {
+		t.Fatalf("the form from the home's picks picks %q", v)
+	}
+	sent := e.teamsPress(t, "dave", form, "Request", map[string]string{bot.FieldDuration: "1h", bot.FieldJustification: "fixing mail flow"})
+	has(t, "the form's answer", teamstest.CardText(sent), "Request sent")
+	e.settle()
+	has(t, "dave's sign-in link", e.teamsLast("dave"), "Exchange Administrator and SharePoint Administrator for 1h")
+	e.signIn(t, e.teamsLink(t, "dave"), "dave")
+	items := e.items(t, 1)
+	if len(items) != 2 || items[0].RoleName != "Exchange Administrator" || items[1].RoleName != "SharePoint Administrator" || items[0].State != store.StateAwaitingApproval {
+		t.Fatalf("dave's request: %+v", items)
+	}
+	e.slackClick(t, "carol", slackApprov, bot.ActionApprove)
+	e.signIn(t, e.slackLink(t, "carol"), "carol")
+	time.Sleep(100 * time.Millisecond)
+	e.settle()
+	for _, r := range e.items(t, 1) {
+		if r.State != store.StateActive {
+			t.Fatalf("%s after carol's approval: %s (%s)", r.RoleName, r.State, r.FailureMessage)
+		}
+	}
+	has(t, "dave", e.teamsDM("dave"), "Exchange Administrator and SharePoint Administrator are usable now")
+}
+
+// roleInput is the request form's roles input.
+func roleInput(t *testing.T, form map[string]any) map[string]any {
+	t.Helper()
+	body, _ := form["body"].([]any)
+	for _, e := range body {
+		if m, _ := e.(map[string]any); m["id"] == bot.FieldRole {
+			return m
+		}
+	}
+	t.Fatalf("no roles input on the form: %v", form)
+	return nil
+}

@@ -537,7 +537,11 @@ func (a *Adapter) invoke(ctx context.Context, w http.ResponseWriter, c Core, act
 		writeInvoke(w, invokeResponse{StatusCode: 200, Type: cardContentType, Value: card})
 	case verbForm:
 		choices, known, err := c.Choices(ctx, who)
-		card := formCard(choices, known, bot.Form{Role: value}, nil)
+		roles := value // a role's one-click button
+		if roles == "" {
+			roles, _ = data[inputHomeRoles].(string) // the home card's roles picked together
+		}
+		card := formCard(choices, known, bot.Form{Role: roles}, nil)
 		if pr := (*bot.PilotRefusal)(nil); errors.As(err, &pr) {
 			card = pilotCard(pr)
 		}
