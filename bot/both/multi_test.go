@@ -222,22 +222,23 @@ func (e *env) pimApproval(t *testing.T, role string) {
 	}
 }
 
-// teamsDecide presses a button of the newest card in Teams' approvals channel: verb on request
-// id, with the card's inputs in data (a Deny's reason).
-func (e *env) teamsDecide(t *testing.T, user string, verb bot.Action, id uint64, inputs map[string]any) {
+// teamsDecide presses the button titled title of the newest card in Teams' approvals channel,
+// with inputs filled in (a Deny's reason) as a Teams client sends them.
+func (e *env) teamsDecide(t *testing.T, user, title string, inputs map[string]string) {
 	t.Helper()
 	card, _ := e.teamsCard(t)
 	if err := teamstest.CheckActivity(card.Body); err != nil {
 		t.Fatalf("the card %s pressed: %v", user, err)
 	}
-	data := map[string]any{"elevate": string(verb), "value": strconv.FormatUint(id, 10)}
-	for k, v := range inputs {
-		data[k] = v
+	content := card.Body["attachments"].([]any)[0].(map[string]any)["content"].(map[string]any)
+	verb, data, err := teamstest.Press(content, title, inputs)
+	if err != nil {
+		t.Fatalf("%s presses %q: %v", user, title, err)
 	}
 	body := e.teams(t, map[string]any{"type": "invoke", "name": "adaptiveCard/action", "from": e.from(user),
 		"conversation": map[string]any{"id": approvalsID + ";messageid=" + card.ID, "conversationType": "channel", "tenantId": e.tenant, "isGroup": true},
 		"replyToId":    card.ID, "channelData": map[string]any{"tenant": map[string]any{"id": e.tenant}},
-		"value": map[string]any{"action": map[string]any{"type": "Action.Execute", "verb": string(verb), "data": data}, "trigger": "manual"}})
+		"value": map[string]any{"action": map[string]any{"type": "Action.Execute", "verb": verb, "data": data}, "trigger": "manual"}})
 	var resp struct{ StatusCode int }
 	if err := json.Unmarshal(body, &resp); err != nil || resp.StatusCode != 200 {
 		t.Fatalf("invoke response %s (%v)", body, err)
@@ -292,7 +293,7 @@ func TestMultiRolePIMApprovalOnBoth(t *testing.T) {
 	}
 
 	// Bob approves SharePoint in Teams, with his own sign-in: PIM's approval, as for one role.
-	e.teamsDecide(t, "bob", bot.ActionApprove, items[1].ID, nil)
+	e.teamsDecide(t, "bob", "Approve SharePoint Administrator in PIM", nil)
 	has(t, "bob is asked to sign in", e.teamsLast("bob"), "your decision is made in PIM with your own Microsoft account")
 	e.signIn(t, e.teamsLink(t, "bob"), "bob")
 	time.Sleep(100 * time.Millisecond)
@@ -321,7 +322,7 @@ func TestMultiRolePIMApprovalOnBoth(t *testing.T) {
 
 // PIM itself requires approval for two of the three roles of dave's request: each has its own
 // buttons; the request's number alone does not say which, and the answer says how to; carol
-// denies SharePoint in chat, bob approves Exchange on the card, each in PIM.
+// denies SharePoint on the Teams card, bob approves Exchange in chat, each in PIM.
 func TestMultiRoleTwoPIMApprovalsOnBoth(t *testing.T) {
 	e := startWith(t, examples.Config)
 	e.pimApproval(t, "Exchange Administrator")
@@ -352,13 +353,14 @@ func TestMultiRoleTwoPIMApprovalsOnBoth(t *testing.T) {
 	}
 	e.teamsSays(t, "carol", "approve 1")
 	has(t, "the request's number", e.teamsLast("carol"), "use that role's buttons on the card, or `approve 2` for Exchange Administrator, `approve 3` for SharePoint Administrator")
-	e.teamsSays(t, "carol", "deny 3 not during the freeze")
+	// Carol denies SharePoint on the card: the second Deny on it, with its own reason input.
+	e.teamsDecide(t, "carol", "Deny SharePoint Administrator in PIM", map[string]string{"reason-3": "not during the freeze"})
 	has(t, "carol is asked to sign in", e.teamsLast("carol"), "your decision is made in PIM with your own Microsoft account")
 	e.signIn(t, e.teamsLink(t, "carol"), "carol")
 	if r := e.items(t, 1)[2]; r.State != store.StateDenied {
 		t.Fatalf("SharePoint after carol's denial: %s", r.State)
 	}
-	e.teamsDecide(t, "bob", bot.ActionApprove, items[1].ID, nil)
+	e.teamsSays(t, "bob", "approve 2")
 	e.signIn(t, e.teamsLink(t, "bob"), "bob")
 	time.Sleep(100 * time.Millisecond)
 	e.settle()
