@@ -5,6 +5,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"net"
 	"net/url"
 	"sort"
 	"strings"
@@ -36,6 +37,13 @@ const pgPage = 512
 // pgTxTimeout bounds one transaction, so a database that stopped answering fails the write
 // instead of hanging every writer behind it.
 const pgTxTimeout = time.Minute
+
+// pgWriteIdle is how long the server lets a write transaction sit idle once it has sent its
+// writes (idle_in_transaction_session_timeout, set in the same round trip): after them come only
+// the fence and the commit, so a longer pause means the process froze or lost the connection, and
+// its row locks (the audit bucket's among them) would hold up the next leader's every write. A
+// fence may set its own (lead.Elector.Fence sets 2×TTL).
+var pgWriteIdle = 10 * time.Second
 
 // pgMigrateLock is the pg_advisory_xact_lock key that serialises schema migrations between
 // processes opening the same database.
@@ -129,6 +137,58 @@ func RedactURL(u string) string {
 		p.RawQuery = q.Encode()
 	}
 	return p.Redacted()
+}
+
+// PostgresTLSWarning says what is wrong with dbURL's TLS settings for a database that is not on
+// this machine, or "" when nothing is: without sslmode=verify-full (or verify-ca) the server is
+// not authenticated, and pgx's default, prefer, even falls back to no encryption. A URL that
+// names only the loopback or a Unix socket is not warned about; neither is one that cannot be
+// parsed (opening it says so). getenv reads PGSSLMODE, which pgx honours when the URL has no
+// sslmode. The text never shows the password.
+func PostgresTLSWarning(dbURL string, getenv func(string) string) string {
+	u, err := url.Parse(dbURL)
+	if err != nil {
+		return ""
+	}
+	q := u.Query()
+	local := true
+	hosts := strings.Split(u.Host, ",")
+	if h := q.Get("host"); h != "" {
+		hosts = strings.Split(h, ",")
+	}
+	for _, h := range hosts {
+		if i := strings.LastIndex(h, ":"); i >= 0 && !strings.HasSuffix(h, "]") {
+			h = h[:i]
+		}
+		h = strings.Trim(h, "[]")
+		if h == "" || strings.HasPrefix(h, "/") || h == "localhost" {
+			continue
+		}
+		if ip := net.ParseIP(h); ip != nil && ip.IsLoopback() {
+			continue
+		}
+		local = false
+	}
+	if local {
+		return ""
+	}
+	mode := q.Get("sslmode")
+	if mode == "" {
+		mode = getenv("PGSSLMODE")
+	}
+	switch mode {
+	case "verify-full", "verify-ca":
+		return ""
+	case "require":
+		if q.Get("sslrootcert") != "" {
+			return "" // libpq and pgx verify the chain when a root certificate is given
+		}
+	case "":
+		mode = "prefer (the default)"
+	}
+	return fmt.Sprintf("the PostgreSQL URL %s has sslmode=%s: the server's certificate is not checked "+
+		"(and with disable, allow or prefer the connection may not be encrypted at all); set sslmode=verify-full",
+		RedactURL(dbURL), mode)
 }
 
 // pgBackend keeps the buckets as rows. Write transactions run one at a time in this process, as
@@ -547,6 +607,8 @@ func nonNil(b []byte) []byte {
 // flush sends the transaction's writes in one round trip.
 func (t *pgTx) flush() error {
 	b := &pgx.Batch{}
+	// First, in the same round trip: from here the transaction holds row locks (see pgWriteIdle).
+	b.Queue("SELECT set_config('idle_in_transaction_session_timeout', $1, true)", fmt.Sprint(pgWriteIdle.Milliseconds()))
 	for _, h := range t.hidden {
 		b.Queue("DELETE FROM elevate_kv WHERE substring(bucket from 1 for $2) = $1", h, len(h))
 	}
@@ -568,8 +630,8 @@ func (t *pgTx) flush() error {
 		b.Queue(`INSERT INTO elevate_kv (bucket, key, value, seq) SELECT * FROM unnest($1::bytea[], $2::bytea[], $3::bytea[], $4::bigint[])
 			ON CONFLICT (bucket, key) DO UPDATE SET value = excluded.value, seq = excluded.seq`, putB, putK, putV, putS)
 	}
-	if b.Len() == 0 {
-		return nil
+	if b.Len() == 1 {
+		return nil // nothing to write
 	}
 	if err := t.tx.SendBatch(t.ctx, b).Close(); err != nil {
 		return fmt.Errorf("store: PostgreSQL write: %w", err)
