@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/elevate-pim/elevate/internal/pgtest"
+	"github.com/elevate-pim/elevate/lead"
 	"github.com/elevate-pim/elevate/store"
 	bolt "go.etcd.io/bbolt"
 )
@@ -196,5 +197,46 @@ func TestServeWarnsAboutUnverifiedTLS(t *testing.T) {
 	}
 	if strings.Contains(log, pw) || strings.Contains(err.Error(), pw) {
 		t.Errorf("the password is shown:\n%s\n%v", log, err)
+	}
+}
+
+// `store migrate` does not write into a database an `elevate serve` leads on: its writes are not
+// fenced, and -replace would delete the live store.
+func TestStoreMigrateRefusesWhileServeLeads(t *testing.T) {
+	const pw = "s3cret-pw"
+	path := boltStoreWithRequests(t, 2)
+	dbURL := withPassword(t, pgtest.URL(t), pw)
+	if out, err := runCLI(t, "store", "migrate", "-from", path, "-to", dbURL); err != nil {
+		t.Fatalf("store migrate: %v\n%s", err, out)
+	}
+	el := lead.New(dbURL, lead.Config{Holder: "serve-a"})
+	defer el.Close()
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	if _, err := el.Campaign(ctx); err != nil {
+		t.Fatal(err)
+	}
+	other := boltStoreWithRequests(t, 1)
+	out, err := runCLI(t, "store", "migrate", "-from", other, "-to", dbURL, "-replace")
+	if err == nil || !strings.Contains(err.Error(), "serve-a") || !strings.Contains(err.Error(), "stop every `elevate serve`") {
+		t.Fatalf("store migrate -replace while serve leads = %v\n%s; want a refusal naming the leader", err, out)
+	}
+	if strings.Contains(err.Error()+out, pw) {
+		t.Errorf("the refusal shows the password: %v\n%s", err, out)
+	}
+	s, err := store.OpenPostgres(ctx, dbURL, store.PostgresOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	if n, err := s.VerifyAudit(); err != nil || n != 2 {
+		t.Errorf("the live store after the refused migrate: %d audit records, %v; want the 2 it had", n, err)
+	}
+	// Once the leader has stopped (resigned), the copy goes ahead.
+	if err := el.Resign(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if out, err := runCLI(t, "store", "migrate", "-from", other, "-to", dbURL, "-replace"); err != nil {
+		t.Errorf("store migrate -replace after the leader stopped: %v\n%s", err, out)
 	}
 }

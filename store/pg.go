@@ -91,6 +91,19 @@ func OpenPostgres(ctx context.Context, dbURL string, opt PostgresOptions) (*Stor
 	return &Store{db: db, now: time.Now}, nil
 }
 
+// ScrubPassword returns err with dbURL's password, wherever the driver put it in the text,
+// replaced by "xxxxx"; errors.Is and errors.As still see err.
+func ScrubPassword(err error, dbURL string) error {
+	if err == nil {
+		return nil
+	}
+	cfg, perr := pgxpool.ParseConfig(dbURL)
+	if perr != nil {
+		cfg = nil
+	}
+	return scrubPassword(err, cfg, dbURL)
+}
+
 // scrubPassword keeps the password out of an error's text whatever the driver put in it.
 func scrubPassword(err error, cfg *pgxpool.Config, dbURL string) error {
 	var pw []string
