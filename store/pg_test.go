@@ -374,6 +374,54 @@ func u64key(k []byte) uint64 {
 	return v
 }
 
+// A value written over a nested bucket, or a nested bucket deleted as a value, fails the write
+// transaction on both backends (bbolt at the call, PostgreSQL at the commit, without asking the
+// database about every key it writes) and changes nothing.
+func TestKVValueOverBucketRefused(t *testing.T) {
+	if !onPostgres() {
+		return
+	}
+	for _, be := range backends {
+		db := be.raw(t, be.loc(t))
+		defer db.Close()
+		err := db.Update(func(tx kvTx) error {
+			b, err := tx.CreateBucketIfNotExists([]byte("x"))
+			if err != nil {
+				return err
+			}
+			if _, err := b.CreateBucketIfNotExists([]byte("y")); err != nil {
+				return err
+			}
+			return b.Put([]byte("z"), []byte("v"))
+		})
+		if err != nil {
+			t.Fatal(err)
+		}
+		for name, fn := range map[string]func(b kvBucket) error{
+			"put over a bucket":  func(b kvBucket) error { return b.Put([]byte("y"), []byte("v")) },
+			"delete of a bucket": func(b kvBucket) error { return b.Delete([]byte("y")) },
+		} {
+			err := db.Update(func(tx kvTx) error {
+				b := tx.Bucket([]byte("x"))
+				if err := b.Put([]byte("z"), []byte("changed")); err != nil {
+					return err
+				}
+				return fn(b)
+			})
+			if err == nil {
+				t.Errorf("%s, %s: the transaction committed", be.name, name)
+			}
+			db.View(func(tx kvTx) error {
+				b := tx.Bucket([]byte("x"))
+				if b.Bucket([]byte("y")) == nil || string(b.Get([]byte("z"))) != "v" {
+					t.Errorf("%s, %s: the store changed: y is a bucket: %v, z = %q", be.name, name, b.Bucket([]byte("y")) != nil, b.Get([]byte("z")))
+				}
+				return nil
+			})
+		}
+	}
+}
+
 // A leader frozen or cut off after its write transaction sent its writes but before Fence (a
 // SIGSTOP, a VM paused, a network partition that leaves the server's end of the TCP connection
 // open) holds row locks on the keys it wrote, the audit bucket's among them. The server ends
