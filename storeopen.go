@@ -83,6 +83,9 @@ func storeCmd(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 		return err
 	}
 	defer src.Close()
+	if w := store.PostgresTLSWarning(*to, os.Getenv); w != "" {
+		fmt.Fprintln(stderr, "warning: "+w)
+	}
 	dst, err := store.OpenPostgres(ctx, *to, store.PostgresOptions{})
 	if err != nil {
 		return err

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"errors"
+	"io"
 	"net/url"
 	"path/filepath"
 	"strings"
@@ -174,5 +175,26 @@ func TestOpenStoreBadURLHidesPassword(t *testing.T) {
 	_, err := openStore(context.Background(), "postgres://user:"+pw+"@host:notaport/db")
 	if err == nil || strings.Contains(err.Error(), "rd%zz") || strings.Contains(err.Error(), "p@ss") {
 		t.Errorf("openStore(bad URL) = %v; want an error without the password", err)
+	}
+}
+
+// serve warns, in its log, about a database URL whose server is not authenticated, without the
+// password.
+func TestServeWarnsAboutUnverifiedTLS(t *testing.T) {
+	const pw = "hunter2-secret"
+	var stderr lockedBuffer
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	err := run(ctx, []string{"serve", "-sandbox", "-listen", "127.0.0.1:0", "-db",
+		"postgres://elevate:" + pw + "@db.invalid:5432/elevate?sslmode=disable"}, strings.NewReader(""), io.Discard, &stderr)
+	if err == nil {
+		t.Fatal("serve on an unreachable database started")
+	}
+	log := stderr.String()
+	if !strings.Contains(log, "sslmode=disable") || !strings.Contains(log, "verify-full") {
+		t.Errorf("no TLS warning in the log:\n%s", log)
+	}
+	if strings.Contains(log, pw) || strings.Contains(err.Error(), pw) {
+		t.Errorf("the password is shown:\n%s\n%v", log, err)
 	}
 }

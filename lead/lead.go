@@ -42,7 +42,10 @@
 //     healthy leader's writes never wait for a standby.
 //   - Fence sets idle_in_transaction_session_timeout for the rest of the write transaction: a
 //     leader frozen between Fence and commit holds the row lock, and the server ends its session
-//     after 2×TTL so the takeover can go on (a takeover waits at most that long for it).
+//     after 2×TTL so the takeover can go on (a takeover waits at most that long for it). The
+//     store sets its own idle timeout (10 s) in the round trip that sends a transaction's writes,
+//     so a leader frozen after sending them but before Fence does not hold its row locks, which
+//     the successor's writes would wait for, until TCP keepalive notices, hours later.
 package lead
 
 import (
