@@ -54,6 +54,11 @@ type Options struct {
 	// OnCall answers roles' on-call waivers (approval.on_call); nil: every such role falls back
 	// to human approval, saying so.
 	OnCall OnCall
+	// Leading, when set, says whether this process still leads (serve with PostgreSQL: the
+	// lease's local deadline). A PIM write is not started when it says no: the store's writes of
+	// a process that lost the lease are refused (fenced), but PIM's are not, and the new leader
+	// makes the write itself after looking it up. nil: always leads (bbolt, tests).
+	Leading func() bool
 }
 
 // Core is the conversation core. It is safe for concurrent use by several adapters.
@@ -84,6 +89,7 @@ type Core struct {
 	admin      map[policy.Kind]AdminHandler
 	actions    map[Action]ActionHandler
 	upns       sync.Map // Entra object id → UPN, for approvers known by object id only
+	pilotSeen  sync.Map // Entra object id → pilotSeen: their pilot membership, for pilotTTL
 	oids       sync.Map // lower-case UPN → Entra object id, for approvers listed by UPN
 	eligibleAt sync.Map // "user|role" → when Entra last showed the user eligible (limits.go)
 	watchers   []Watcher
@@ -94,6 +100,7 @@ type Core struct {
 	wg     sync.WaitGroup
 
 	writeTimeout time.Duration
+	leading      func() bool   // Options.Leading; nil: always
 	slots        chan struct{} // one per background task allowed to run at once (intent.go)
 	inflight     sync.Map      // request id → struct{}: a PIM write or a reconciliation runs for it here
 	asked        sync.Map      // request id → struct{}: this process sent a sign-in link for it
@@ -127,6 +134,7 @@ func New(o Options) (*Core, error) {
 	c.run = rand.Text()
 	c.started = c.now()
 	c.writeTimeout = o.WriteTimeout
+	c.leading = o.Leading
 	if c.writeTimeout <= 0 {
 		c.writeTimeout = defaultWriteTimeout
 	}

@@ -43,10 +43,18 @@ func (e upnUnknown) Unwrap() error { return e.err }
 // pilotMember says whether the Entra user userID (UPN upn, if known) is in the pilot; true when
 // there is none. Its error says membership could not be checked: an upnUnknown when the UPN could
 // not be looked up, else the group check's.
+//
+// A group's answer is kept for pilotTTL: the Slack App Home is rebuilt on every change, and each
+// build checks its viewer.
 func (c *Core) pilotMember(ctx context.Context, userID, upn string) (bool, error) {
 	pl := c.cfg.Pilot
 	if pl == nil || pl.Listed(userID, upn) {
 		return true, nil
+	}
+	if v, ok := c.pilotSeen.Load(userID); ok {
+		if seen := v.(pilotSeen); c.now().Sub(seen.at) < pilotTTL {
+			return seen.in, nil
+		}
 	}
 	if upn == "" {
 		// Teams vouches for the object id before any sign-in, but the pilot may list people by
@@ -59,16 +67,25 @@ func (c *Core) pilotMember(ctx context.Context, userID, upn string) (bool, error
 			return true, nil
 		}
 	}
+	in := false
 	if pl.Group != "" {
-		in, err := c.graph.MemberOfAny(ctx, userID, []string{pl.Group})
+		groups, err := c.graph.MemberOfAny(ctx, userID, []string{pl.Group})
 		if err != nil {
 			return false, err
 		}
-		if len(in) > 0 {
-			return true, nil
-		}
+		in = len(groups) > 0
 	}
-	return false, nil
+	c.pilotSeen.Store(userID, pilotSeen{in: in, at: c.now()})
+	return in, nil
+}
+
+// pilotTTL is how long pilotMember's answer for a person not listed by name is kept: someone
+// added to (or removed from) the pilot's group is let in (or out) within it.
+const pilotTTL = 5 * time.Minute
+
+type pilotSeen struct {
+	in bool
+	at time.Time
 }
 
 // pilotRefusal is the answer for the Entra user userID when it is outside the pilot or its

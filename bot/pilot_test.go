@@ -156,3 +156,44 @@ pilot:
 		t.Errorf("dave's activation after done: %s, want ended", got.State)
 	}
 }
+
+// The pilot group's answer for a person is kept for five minutes: Dave, outside it, asks for his
+// status three times after the sign-in that told Elevate who he is and the group is asked no
+// more; five minutes on, it is asked again.
+func TestPilotGroupAnswerKept(t *testing.T) {
+	const group = "5e6c0000-0000-4000-8000-0000000000a1"
+	cfg := string(examples.Config) + `
+pilot:
+  users: [alice@contoso.example]
+  group: ` + group + `
+`
+	w := newWorld(t, setup{config: []byte(cfg)})
+	checks := func() int {
+		n := 0
+		for _, c := range w.tenant.Calls() {
+			if strings.HasSuffix(c.Path, "/checkMemberGroups") && strings.Contains(c.Body, group) {
+				n++
+			}
+		}
+		return n
+	}
+	w.say("dave", "exchange 1h fixing mail flow")
+	w.signIn("dave")
+	contains(t, w.rec.lastTo("dave"), "It is in a pilot with a few people for now")
+	before := checks()
+	if before == 0 {
+		t.Fatal("the pilot group was never asked about dave")
+	}
+	for range 3 {
+		w.say("dave", "status")
+		contains(t, w.rec.lastTo("dave"), "It is in a pilot with a few people for now")
+	}
+	if n := checks() - before; n != 0 {
+		t.Errorf("the pilot group was asked %d more times within five minutes, want 0", n)
+	}
+	w.clock.advance(5*time.Minute + time.Second)
+	w.say("dave", "status")
+	if n := checks() - before; n != 1 {
+		t.Errorf("the pilot group was asked %d more times after five minutes, want 1", n)
+	}
+}

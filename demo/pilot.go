@@ -117,7 +117,10 @@ func (w *World) playPilot(ctx context.Context, pd *oncalltest.Server) error {
 		{"Erin is not in the pilot. Teams vouches for who she is, so she is told at once, before any sign-in.", func() error {
 			return w.SayOn(ctx, platformTeams, "erin", "teams 1h fix a meeting policy")
 		}},
-		{"Anyone may leave a note for the team; during the pilot it goes into the weekly digest.", func() error {
+		{"Everything else that is using Elevate for herself (roles, status, extend, the form, her home) answers the same way; approving others' requests, done, cancel and help stay open to everyone.", func() error {
+			return w.SayOn(ctx, platformTeams, "erin", "status")
+		}},
+		{"Anyone may leave a note for the team; during the pilot it goes into the weekly digest, credited to their Entra account.", func() error {
 			return w.SayOn(ctx, platformTeams, "erin", "feedback please open it to the service desk soon")
 		}},
 		{"Incident #4521: mail is stuck. Alice is on call in PagerDuty (simulated), so Exchange Administrator needs no approver.", func() error {

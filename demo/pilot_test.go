@@ -34,6 +34,8 @@ func TestPilotStory(t *testing.T) {
 		// the pilot, in Teams, at once
 		"Thanks for trying Elevate! It is in a pilot with a few people for now",
 		"Meanwhile, activate roles in the Entra portal or ask in #it-help.",
+		// and everything else that is using Elevate for herself, in the same words
+		"Everything else that is using Elevate for herself",
 		// feedback
 		"Thanks! Your note goes to the team in the weekly digest.",
 		// on-call auto-approval, on the card on both platforms
@@ -60,6 +62,10 @@ func TestPilotStory(t *testing.T) {
 		if !strings.Contains(got, want) {
 			t.Errorf("the pilot story lacks %q", want)
 		}
+	}
+	// Erin's request and her `status` get the same polite words.
+	if n := strings.Count(got, "Thanks for trying Elevate! It is in a pilot with a few people for now"); n != 2 {
+		t.Errorf("the pilot's words shown %d times, want 2 (erin's request and her status)", n)
 	}
 	// Both platforms see the auto-approved card; the burst alert is posted once on each.
 	if n := strings.Count(got, "failed or refused activations by"); n != 2 {

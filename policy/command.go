@@ -303,10 +303,9 @@ func (c *Config) rolePrefix(words []string, withCommands bool) (*Role, int, erro
 	maxWords := c.maxRoleWords()
 	for n := min(len(words), maxWords); n >= 1; n-- {
 		key := strings.ToLower(strings.Join(words[:n], " "))
-		if r := findRole(c.Roles, key); r != nil {
+		if r, disabled := c.lookup(key); r != nil && !disabled {
 			return r, n, nil
-		}
-		if r := findRole(c.disabled, key); r != nil {
+		} else if r != nil {
 			return nil, 0, disabledError(r)
 		}
 	}

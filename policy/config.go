@@ -24,6 +24,7 @@ func Parse(filename string, data []byte) (*Config, error) {
 		sort.SliceStable(p.errs, func(i, j int) bool { return p.errs[i].Line < p.errs[j].Line })
 		return nil, p.errs
 	}
+	c.indexRoles()
 	return c, nil
 }
 

@@ -118,6 +118,9 @@ func exampleList(roles []*Role) string {
 }
 
 func (c *Config) maxRoleWords() int {
+	if c.index != nil {
+		return max(1, c.index.maxWords)
+	}
 	maxWords := 1
 	for _, r := range c.Roles {
 		maxWords = max(maxWords, len(strings.Fields(r.Name)))

@@ -171,6 +171,15 @@ func TestPilotCoversEverySurfaceOnBoth(t *testing.T) {
 		}
 	}
 	has(t, "erin's refreshed home in Teams", e.teamsRefresh(t, "erin"), polite)
+	// Installed for her personally: the welcome is the pilot's words, not an invitation to ask.
+	e.teams(t, map[string]any{"type": "installationUpdate", "action": "add", "from": e.from("erin"),
+		"conversation": map[string]any{"id": e.tm.OpenPersonal(chatID("erin")), "conversationType": "personal", "tenantId": e.tenant},
+		"channelData":  map[string]any{"tenant": map[string]any{"id": e.tenant}}})
+	welcome := e.teamsLast("erin")
+	has(t, "erin's welcome in Teams", welcome, polite)
+	if strings.Contains(welcome, "Hi! I activate your eligible admin roles") {
+		t.Errorf("erin's welcome invites her to ask:\n%s", welcome)
+	}
 	e.teamsSays(t, "erin", "")
 	form := e.teamsLast("erin")
 	has(t, "erin's request form in Teams", form, polite)
