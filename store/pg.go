@@ -26,7 +26,15 @@ type PostgresOptions struct {
 	// return it wrapped in ErrNotLeader. Schema migrations at open are not fenced: the advisory
 	// lock serialises them instead.
 	Fence func(ctx context.Context, tx pgx.Tx) error
+	// ReadOnly opens the store without creating or migrating anything, and refuses every write
+	// (ErrReadOnly): for commands that only read (`elevate audit verify`, `audit export`), which
+	// must not change a database a running `serve` uses. A database without the store, or at a
+	// schema version other than this build's, is refused.
+	ReadOnly bool
 }
+
+// ErrReadOnly: a write to a store opened with PostgresOptions.ReadOnly.
+var ErrReadOnly = errors.New("store: opened read-only")
 
 // pgMaxConns is the connection pool's size unless the URL sets pool_max_conns.
 const pgMaxConns = 10
@@ -83,12 +91,32 @@ func OpenPostgres(ctx context.Context, dbURL string, opt PostgresOptions) (*Stor
 		return nil, scrubPassword(fmt.Errorf("store: PostgreSQL %s: %w", RedactURL(dbURL), err), cfg, dbURL)
 	}
 	name := "database " + cfg.ConnConfig.Database
-	db := &pgBackend{pool: pool, fence: opt.Fence}
+	db := &pgBackend{pool: pool, fence: opt.Fence, readOnly: opt.ReadOnly}
+	if opt.ReadOnly {
+		if err := db.checkVersion(ctx, name); err != nil {
+			pool.Close()
+			return nil, scrubPassword(err, cfg, dbURL)
+		}
+		return &Store{db: db, now: time.Now}, nil
+	}
 	if err := db.migrate(ctx, name); err != nil {
 		pool.Close()
 		return nil, scrubPassword(err, cfg, dbURL)
 	}
 	return &Store{db: db, now: time.Now}, nil
+}
+
+// ScrubPassword returns err with dbURL's password, wherever the driver put it in the text,
+// replaced by "xxxxx"; errors.Is and errors.As still see err.
+func ScrubPassword(err error, dbURL string) error {
+	if err == nil {
+		return nil
+	}
+	cfg, perr := pgxpool.ParseConfig(dbURL)
+	if perr != nil {
+		cfg = nil
+	}
+	return scrubPassword(err, cfg, dbURL)
 }
 
 // scrubPassword keeps the password out of an error's text whatever the driver put in it.
@@ -195,9 +223,10 @@ func PostgresTLSWarning(dbURL string, getenv func(string) string) string {
 // on bbolt; their writes are kept in memory (reads and cursors see them) and sent in one round
 // trip at commit. Read transactions are REPEATABLE READ snapshots.
 type pgBackend struct {
-	pool    *pgxpool.Pool
-	fence   func(ctx context.Context, tx pgx.Tx) error
-	writeMu sync.Mutex
+	pool     *pgxpool.Pool
+	fence    func(ctx context.Context, tx pgx.Tx) error
+	readOnly bool // PostgresOptions.ReadOnly
+	writeMu  sync.Mutex
 
 	// roots names the top-level buckets, for read transactions: they change only in
 	// migrations, and a write transaction of this process refreshes them. nil: not known yet.
@@ -322,7 +351,32 @@ func (r *pgOneRow) Scan(dest ...any) error {
 	return r.rows.Err()
 }
 
+// checkVersion is migrate for a read-only store: the store must be there, at this build's schema.
+func (p *pgBackend) checkVersion(ctx context.Context, name string) error {
+	var exists bool
+	if err := p.pool.QueryRow(ctx, `SELECT to_regclass('elevate_kv') IS NOT NULL`).Scan(&exists); err != nil {
+		return fmt.Errorf("store: PostgreSQL: %w", err)
+	}
+	if !exists {
+		return fmt.Errorf("store: %s holds no Elevate store (no elevate_kv table)", name)
+	}
+	v, err := readVersion(p)
+	switch {
+	case err != nil:
+		return err
+	case v > latestVersion:
+		return tooNew(name, v)
+	case v < latestVersion:
+		return fmt.Errorf("store: %s is at schema version %d and this elevate expects %d; it is migrated "+
+			"when an `elevate serve` of this version opens it, and read-only commands do not change it", name, v, latestVersion)
+	}
+	return nil
+}
+
 func (p *pgBackend) Update(fn func(kvTx) error) error {
+	if p.readOnly {
+		return ErrReadOnly
+	}
 	ctx, cancel := context.WithTimeout(context.Background(), pgTxTimeout)
 	defer cancel()
 	return p.update(ctx, nil, fn, p.fence)
