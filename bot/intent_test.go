@@ -595,6 +595,107 @@ func TestConvertSettledThenCrash(t *testing.T) {
 	}
 }
 
+// crashWatcher panics (the process dies) the first time it is told of a change that at accepts:
+// right after that change's commit, before anything the core does next.
+type crashWatcher struct {
+	at      func(store.Request) bool
+	crashed bool
+}
+
+func (c *crashWatcher) RequestChanged(_ context.Context, r store.Request) {
+	if !c.crashed && c.at(r) {
+		c.crashed = true
+		panic("crash after the commit")
+	}
+}
+
+// A crash right after the activation's intent is committed: the "Activating …" line went with
+// it, so alice hears it once (after the restart), and the request converges with one write.
+func TestActivatingToldWithTheIntent(t *testing.T) {
+	w := pimWorld(t, nil)
+	const exchange = graphtest.RoleExchangeAdministrator
+	cw := &crashWatcher{at: func(r store.Request) bool { return r.State == store.StateActivating && r.Write != nil }}
+	w.core.Watch(cw)
+	w.say("alice", "exchange 1h mail flow")
+	w.signIn("alice")
+	w.core.Wait()
+	if !cw.crashed {
+		t.Fatal("no activation intent was committed")
+	}
+	r := w.only("alice")
+	if r.State != store.StateActivating {
+		t.Fatalf("after the crash: %s", r.State)
+	}
+	w.restart()
+	w.minute()
+	if r = w.request(r.ID); r.State == store.StateAwaitingSignIn {
+		w.signIn("alice")
+	}
+	if r = w.request(r.ID); r.State != store.StateActive {
+		t.Fatalf("after the restart: %s (%s)", r.State, r.FailureMessage)
+	}
+	if n := w.told("alice", "Activating Exchange Administrator for 1h in PIM…"); n != 1 {
+		t.Errorf("told %d times that it is activating, want once: %q", n, w.rec.to("alice"))
+	}
+	if n := w.pimActive("alice@contoso.example", exchange); n != 1 {
+		t.Errorf("PIM has %d activations, want 1", n)
+	}
+}
+
+// cardUpdates counts the updates made to approval cards so far.
+func (r *recorder) cardUpdates() int {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	n := 0
+	for _, s := range r.sent {
+		if s.msg.Kind == bot.KindCard {
+			n += len(r.updates[s.ref])
+		}
+	}
+	return n
+}
+
+// A crash right after an extension's consent is committed: the refresh of the approval card
+// went with it, so the card is refreshed after the restart.
+func TestExtendConsentCardWithTheChange(t *testing.T) {
+	cfg := strings.Replace(string(pimConfig()), "    extension_budget: 2h\n    approval: none\n", "    extension_budget: 2h\n    approval:\n      approvers: [bob@contoso.example]\n", 1)
+	if !strings.Contains(cfg, "extension_budget: 2h\n    approval:\n      approvers") {
+		t.Fatal("the test's config did not change")
+	}
+	w := newWorld(t, setup{config: []byte(cfg)})
+	w.say("alice", "exchange 30m mail flow")
+	w.signIn("alice")
+	w.click("bob", bot.ActionApprove, "")
+	if strings.Contains(w.rec.lastTo("bob"), "Sign in") {
+		w.signIn("bob")
+	}
+	w.core.Wait()
+	r := w.only("alice")
+	if r.State != store.StateActive {
+		t.Fatalf("before extend: %s (%s)", r.State, r.FailureMessage)
+	}
+	if _, ok := w.rec.latestCard(w.cfg.Channels.Approvals); !ok {
+		t.Fatal("no approval card")
+	}
+	cw := &crashWatcher{at: func(r store.Request) bool { return r.Extension != nil && !r.Extension.ConsentAt.IsZero() }}
+	w.core.Watch(cw)
+	before := w.rec.cardUpdates()
+	func() {
+		defer func() { _ = recover() }() // the crash, in the command's own goroutine
+		w.say("alice", "extend 1h")
+	}()
+	if !cw.crashed {
+		t.Fatal("no consent was committed")
+	}
+	if got := w.request(r.ID); got.Extension == nil || got.Extension.By != time.Hour {
+		t.Fatalf("after the crash: %+v", got.Extension)
+	}
+	w.restart()
+	if n := w.rec.cardUpdates(); n <= before {
+		t.Errorf("the card was not refreshed after the consent (%d updates before, %d after)", before, n)
+	}
+}
+
 // A shutdown while the selfActivate is on its way does not cut it off: the write runs detached
 // from the core's cancellation, shutdown waits for it, its answer is recorded, and after the
 // restart the request is active, PIM has one activation, and alice was told so once.
