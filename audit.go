@@ -43,7 +43,8 @@ func audit(args []string, stdout, stderr io.Writer) error {
 	if *format != "jsonl" && *format != "csv" {
 		return usagef("-format %q: use jsonl or csv", *format)
 	}
-	s, err := openStore(context.Background(), *db)
+	// Read-only on PostgreSQL: nothing created or migrated under a running serve.
+	s, err := openStoreWith(context.Background(), *db, store.PostgresOptions{ReadOnly: true})
 	if err != nil {
 		return err
 	}

@@ -267,6 +267,9 @@ func serve(parent context.Context, args []string, stdout, stderr io.Writer) erro
 	var el *lead.Elector
 	var opt store.PostgresOptions
 	if isPostgresURL(*db) {
+		if w := store.PostgresTLSWarning(*db, os.Getenv); w != "" {
+			log.Warn(w)
+		}
 		el = lead.New(*db, lead.Config{TTL: *leaseTTL, RenewEvery: *leaseRenew, Logger: log})
 		defer el.Close()
 		opt.Fence = el.Fence
@@ -398,7 +401,11 @@ func serve(parent context.Context, args []string, stdout, stderr io.Writer) erro
 			return err
 		}
 	}
-	core, err := bot.New(bot.Options{Config: cfg, Graph: g, Store: s, Logger: log, OnCall: onCallClient(cfg, os.Getenv, log)})
+	var leading func() bool
+	if el != nil {
+		leading = el.Leading
+	}
+	core, err := bot.New(bot.Options{Config: cfg, Graph: g, Store: s, Logger: log, OnCall: onCallClient(cfg, os.Getenv, log), Leading: leading})
 	if err != nil {
 		return err
 	}

@@ -10,6 +10,7 @@ import (
 	"sort"
 	"strings"
 
+	"github.com/elevate-pim/elevate/lead"
 	"github.com/elevate-pim/elevate/store"
 )
 
@@ -83,6 +84,16 @@ func storeCmd(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 		return err
 	}
 	defer src.Close()
+	if w := store.PostgresTLSWarning(*to, os.Getenv); w != "" {
+		fmt.Fprintln(stderr, "warning: "+w)
+	}
+	// The copy's writes are not fenced: with a leader running they would race its writes, and
+	// -replace would delete its store under it.
+	if holder, held, err := lead.Held(ctx, *to); err != nil {
+		return store.ScrubPassword(fmt.Errorf("%s: reading the leader lease: %w", dbName(*to), err), *to)
+	} else if held {
+		return fmt.Errorf("%s is in use: `elevate serve` (%s) leads on it; stop every `elevate serve` on this database first", dbName(*to), holder)
+	}
 	dst, err := store.OpenPostgres(ctx, *to, store.PostgresOptions{})
 	if err != nil {
 		return err

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"errors"
+	"io"
 	"net/url"
 	"path/filepath"
 	"strings"
@@ -11,7 +12,9 @@ import (
 	"time"
 
 	"github.com/elevate-pim/elevate/internal/pgtest"
+	"github.com/elevate-pim/elevate/lead"
 	"github.com/elevate-pim/elevate/store"
+	"github.com/jackc/pgx/v5"
 	bolt "go.etcd.io/bbolt"
 )
 
@@ -174,5 +177,109 @@ func TestOpenStoreBadURLHidesPassword(t *testing.T) {
 	_, err := openStore(context.Background(), "postgres://user:"+pw+"@host:notaport/db")
 	if err == nil || strings.Contains(err.Error(), "rd%zz") || strings.Contains(err.Error(), "p@ss") {
 		t.Errorf("openStore(bad URL) = %v; want an error without the password", err)
+	}
+}
+
+// serve warns, in its log, about a database URL whose server is not authenticated, without the
+// password.
+func TestServeWarnsAboutUnverifiedTLS(t *testing.T) {
+	const pw = "hunter2-secret"
+	var stderr lockedBuffer
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	err := run(ctx, []string{"serve", "-sandbox", "-listen", "127.0.0.1:0", "-db",
+		"postgres://elevate:" + pw + "@db.invalid:5432/elevate?sslmode=disable"}, strings.NewReader(""), io.Discard, &stderr)
+	if err == nil {
+		t.Fatal("serve on an unreachable database started")
+	}
+	log := stderr.String()
+	if !strings.Contains(log, "sslmode=disable") || !strings.Contains(log, "verify-full") {
+		t.Errorf("no TLS warning in the log:\n%s", log)
+	}
+	if strings.Contains(log, pw) || strings.Contains(err.Error(), pw) {
+		t.Errorf("the password is shown:\n%s\n%v", log, err)
+	}
+}
+
+// `store migrate` does not write into a database an `elevate serve` leads on: its writes are not
+// fenced, and -replace would delete the live store.
+func TestStoreMigrateRefusesWhileServeLeads(t *testing.T) {
+	const pw = "s3cret-pw"
+	path := boltStoreWithRequests(t, 2)
+	dbURL := withPassword(t, pgtest.URL(t), pw)
+	if out, err := runCLI(t, "store", "migrate", "-from", path, "-to", dbURL); err != nil {
+		t.Fatalf("store migrate: %v\n%s", err, out)
+	}
+	el := lead.New(dbURL, lead.Config{Holder: "serve-a"})
+	defer el.Close()
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	if _, err := el.Campaign(ctx); err != nil {
+		t.Fatal(err)
+	}
+	other := boltStoreWithRequests(t, 1)
+	out, err := runCLI(t, "store", "migrate", "-from", other, "-to", dbURL, "-replace")
+	if err == nil || !strings.Contains(err.Error(), "serve-a") || !strings.Contains(err.Error(), "stop every `elevate serve`") {
+		t.Fatalf("store migrate -replace while serve leads = %v\n%s; want a refusal naming the leader", err, out)
+	}
+	if strings.Contains(err.Error()+out, pw) {
+		t.Errorf("the refusal shows the password: %v\n%s", err, out)
+	}
+	s, err := store.OpenPostgres(ctx, dbURL, store.PostgresOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	if n, err := s.VerifyAudit(); err != nil || n != 2 {
+		t.Errorf("the live store after the refused migrate: %d audit records, %v; want the 2 it had", n, err)
+	}
+	// Once the leader has stopped (resigned), the copy goes ahead.
+	if err := el.Resign(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if out, err := runCLI(t, "store", "migrate", "-from", other, "-to", dbURL, "-replace"); err != nil {
+		t.Errorf("store migrate -replace after the leader stopped: %v\n%s", err, out)
+	}
+}
+
+// `elevate audit verify` and `audit export` only read: on PostgreSQL they create and migrate
+// nothing (a running serve owns the schema), and say when the database holds no store.
+func TestAuditCommandsDoNotWritePostgres(t *testing.T) {
+	const pw = "s3cret-pw"
+	dbURL := withPassword(t, pgtest.URL(t), pw)
+	for _, cmd := range []string{"verify", "export"} {
+		out, err := runCLI(t, "audit", cmd, "-db", dbURL)
+		if err == nil || !strings.Contains(err.Error(), "holds no Elevate store") || strings.Contains(err.Error()+out, pw) {
+			t.Errorf("audit %s on an empty database = %v\n%s; want a refusal saying it holds no store, without the password", cmd, err, out)
+		}
+	}
+	conn, err := pgx.Connect(context.Background(), dbURL)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close(context.Background())
+	var tables int
+	if err := conn.QueryRow(context.Background(), `SELECT count(*) FROM pg_tables WHERE schemaname = 'public'`).Scan(&tables); err != nil {
+		t.Fatal(err)
+	}
+	if tables != 0 {
+		t.Errorf("the audit commands created %d tables", tables)
+	}
+	// On a store they read it; a write through a read-only store is refused.
+	path := boltStoreWithRequests(t, 3)
+	if out, err := runCLI(t, "store", "migrate", "-from", path, "-to", dbURL); err != nil {
+		t.Fatalf("store migrate: %v\n%s", err, out)
+	}
+	if out, err := runCLI(t, "audit", "verify", "-db", dbURL); err != nil || !strings.Contains(out, "3 audit records, hash chain intact") {
+		t.Errorf("audit verify: %v\n%s", err, out)
+	}
+	s, err := store.OpenPostgres(context.Background(), dbURL, store.PostgresOptions{ReadOnly: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	if _, err := s.CreateRequest(store.Request{Platform: "slack", ChatUser: "U1", RoleName: "Exchange Administrator", Duration: time.Hour},
+		store.AuditRecord{At: time.Now(), Actor: "slack:U1", Action: "request.created"}); !errors.Is(err, store.ErrReadOnly) {
+		t.Errorf("a write through a read-only store = %v, want ErrReadOnly", err)
 	}
 }

@@ -54,6 +54,11 @@ type Options struct {
 	// OnCall answers roles' on-call waivers (approval.on_call); nil: every such role falls back
 	// to human approval, saying so.
 	OnCall OnCall
+	// Leading, when set, says whether this process still leads (serve with PostgreSQL: the
+	// lease's local deadline). A PIM write is not started when it says no: the store's writes of
+	// a process that lost the lease are refused (fenced), but PIM's are not, and the new leader
+	// makes the write itself after looking it up. nil: always leads (bbolt, tests).
+	Leading func() bool
 }
 
 // Core is the conversation core. It is safe for concurrent use by several adapters.
@@ -95,11 +100,17 @@ type Core struct {
 	wg     sync.WaitGroup
 
 	writeTimeout time.Duration
+	leading      func() bool   // Options.Leading; nil: always
 	slots        chan struct{} // one per background task allowed to run at once (intent.go)
 	inflight     sync.Map      // request id → struct{}: a PIM write or a reconciliation runs for it here
 	asked        sync.Map      // request id → struct{}: this process sent a sign-in link for it
 	syncing      atomic.Bool   // a check of active requests against PIM is running
 	seen         sync.Map      // request id → bool: PIM showed the activation (true), or it was absent at the last look (false)
+
+	// A multi-role request's one "usable" line (multi.go, groupUsable).
+	usableMu   sync.Mutex
+	usableOf   sync.Map // request id → bool: its wait for "usable" ended (true: usable, false: not visible yet)
+	usableTold sync.Map // group → struct{}: its "usable" line was sent
 }
 
 // New returns a core; Register at least one Messenger before use and Close it when done.
@@ -128,6 +139,7 @@ func New(o Options) (*Core, error) {
 	c.run = rand.Text()
 	c.started = c.now()
 	c.writeTimeout = o.WriteTimeout
+	c.leading = o.Leading
 	if c.writeTimeout <= 0 {
 		c.writeTimeout = defaultWriteTimeout
 	}

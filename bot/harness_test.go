@@ -214,6 +214,8 @@ type setup struct {
 	// activationDelay is how long the tenant takes to show an activation (default 50ms).
 	activationDelay time.Duration
 	onCall          bot.OnCall
+	// leading is the core's Options.Leading (nil: always leads).
+	leading func() bool
 }
 
 func newWorld(t *testing.T, s setup) *world {
@@ -263,7 +265,7 @@ func newWorld(t *testing.T, s setup) *world {
 		w.graph = s.wrap(g)
 	}
 	w.opts = bot.Options{Config: cfg, Graph: w.graph, Store: w.store, Now: w.clock.now, UsableTimeout: 5 * time.Second,
-		WriteTimeout: s.writeTimeout, OnCall: s.onCall,
+		WriteTimeout: s.writeTimeout, OnCall: s.onCall, Leading: s.leading,
 		Logger: slog.New(slog.NewTextHandler(testLog{t}, &slog.HandlerOptions{Level: slog.LevelDebug}))}
 	w.core, err = bot.New(w.opts)
 	if err != nil {

@@ -43,7 +43,15 @@ func writeBackoff(n int) time.Duration {
 // pimCall runs one PIM write under its own timeout, detached from the caller's cancellation: a
 // shutdown or an adapter giving up must not cut a write off halfway and leave its outcome unknown
 // when waiting a little would have told.
+//
+// A process that no longer leads (Options.Leading) sends nothing: a leader frozen past its lease
+// (a GC pause, SIGSTOP, a paused VM) that wakes up here would otherwise make a write the new
+// leader may be making too. The answer is an unknown outcome, the one answer that is true for the
+// caller (its record of it is refused anyway): the leader looks the write up and makes it.
 func (c *Core) pimCall(ctx context.Context, fn func(ctx context.Context) error) error {
+	if c.leading != nil && !c.leading() {
+		return fmt.Errorf("%w: this process no longer leads, so it did not send the PIM write", graph.ErrUnavailable)
+	}
 	wctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), c.writeTimeout)
 	defer cancel()
 	return fn(wctx)

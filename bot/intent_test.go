@@ -5,6 +5,7 @@ import (
 	"net/http"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -821,5 +822,46 @@ func TestUnsettledActivationIsNotCancelled(t *testing.T) {
 	w.say("alice", "exchange 2h fixing mail flow properly")
 	if got := w.request(r.ID); got.State == store.StateCancelled {
 		t.Fatalf("a request whose activation PIM may hold was superseded: %s", got.State)
+	}
+}
+
+// countingGraph counts the activations the core sends to PIM.
+type countingGraph struct {
+	*graph.Client
+	activations atomic.Int32
+}
+
+func (g *countingGraph) Activate(ctx context.Context, tok graph.UserToken, r graph.ActivationRequest) (graph.Activation, error) {
+	g.activations.Add(1)
+	return g.Client.Activate(ctx, tok, r)
+}
+
+// A process that lost its leadership (serve on PostgreSQL) sends no PIM write, even when a
+// request reaches its activation then (a leader frozen past its lease wakes up): the request keeps
+// its intent, of unknown outcome, for whoever leads to look up and make, and the requester is told
+// nothing untrue.
+func TestNoPIMWriteWithoutLeadership(t *testing.T) {
+	const exchange = graphtest.RoleExchangeAdministrator
+	var leads atomic.Bool
+	leads.Store(true)
+	var cg *countingGraph
+	w := newWorld(t, setup{config: pimConfig(), leading: leads.Load,
+		wrap: func(g *graph.Client) bot.Graph { cg = &countingGraph{Client: g}; return cg }})
+	w.say("alice", "exchange 1h mail flow")
+	leads.Store(false)
+	w.signIn("alice")
+	w.core.Wait()
+	if n := cg.activations.Load(); n != 0 {
+		t.Fatalf("%d activations sent to PIM by a process that no longer leads", n)
+	}
+	if n := w.pimActive("alice@contoso.example", exchange); n != 0 {
+		t.Fatalf("PIM shows %d activations", n)
+	}
+	r := w.only("alice")
+	if r.State.Terminal() || r.Write == nil || r.Write.Action != store.WriteActivate {
+		t.Fatalf("request after the refused write: %s %+v (%s); want its activation intent kept", r.State, r.Write, r.FailureMessage)
+	}
+	if w.told("alice", "was not activated") > 0 || w.told("alice", "refused") > 0 {
+		t.Fatalf("alice was told something not known: %q", w.rec.to("alice"))
 	}
 }

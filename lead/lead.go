@@ -42,7 +42,10 @@
 //     healthy leader's writes never wait for a standby.
 //   - Fence sets idle_in_transaction_session_timeout for the rest of the write transaction: a
 //     leader frozen between Fence and commit holds the row lock, and the server ends its session
-//     after 2×TTL so the takeover can go on (a takeover waits at most that long for it).
+//     after 2×TTL so the takeover can go on (a takeover waits at most that long for it). The
+//     store sets its own idle timeout (10 s) in the round trip that sends a transaction's writes,
+//     so a leader frozen after sending them but before Fence does not hold its row locks, which
+//     the successor's writes would wait for, until TCP keepalive notices, hours later.
 package lead
 
 import (
@@ -423,4 +426,29 @@ func (e *Elector) Close() {
 		e.conn.Close(context.Background())
 		e.conn = nil
 	}
+}
+
+// Held reports whether a process leads on the database at url now: the lease row names a holder
+// and has not expired by the database's clock. A database without the lease table has no leader.
+// Commands that write outside the fence (`elevate store migrate`) refuse while one leads.
+func Held(ctx context.Context, url string) (holder string, held bool, err error) {
+	cc, err := pgx.ParseConfig(url)
+	if err != nil {
+		return "", false, errors.New("leader election: cannot parse the database URL")
+	}
+	conn, err := pgx.ConnectConfig(ctx, cc)
+	if err != nil {
+		return "", false, err
+	}
+	defer conn.Close(context.Background())
+	var exists bool
+	if err := conn.QueryRow(ctx, `SELECT to_regclass('elevate_leader') IS NOT NULL`).Scan(&exists); err != nil || !exists {
+		return "", false, err
+	}
+	err = conn.QueryRow(ctx, `SELECT holder, holder <> '' AND expires_at > clock_timestamp() FROM elevate_leader WHERE id = $1`,
+		leaseID).Scan(&holder, &held)
+	if errors.Is(err, pgx.ErrNoRows) {
+		return "", false, nil
+	}
+	return holder, held, err
 }

@@ -5,6 +5,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"net"
 	"net/url"
 	"sort"
 	"strings"
@@ -25,7 +26,15 @@ type PostgresOptions struct {
 	// return it wrapped in ErrNotLeader. Schema migrations at open are not fenced: the advisory
 	// lock serialises them instead.
 	Fence func(ctx context.Context, tx pgx.Tx) error
+	// ReadOnly opens the store without creating or migrating anything, and refuses every write
+	// (ErrReadOnly): for commands that only read (`elevate audit verify`, `audit export`), which
+	// must not change a database a running `serve` uses. A database without the store, or at a
+	// schema version other than this build's, is refused.
+	ReadOnly bool
 }
+
+// ErrReadOnly: a write to a store opened with PostgresOptions.ReadOnly.
+var ErrReadOnly = errors.New("store: opened read-only")
 
 // pgMaxConns is the connection pool's size unless the URL sets pool_max_conns.
 const pgMaxConns = 10
@@ -36,6 +45,13 @@ const pgPage = 512
 // pgTxTimeout bounds one transaction, so a database that stopped answering fails the write
 // instead of hanging every writer behind it.
 const pgTxTimeout = time.Minute
+
+// pgWriteIdle is how long the server lets a write transaction sit idle once it has sent its
+// writes (idle_in_transaction_session_timeout, set in the same round trip): after them come only
+// the fence and the commit, so a longer pause means the process froze or lost the connection, and
+// its row locks (the audit bucket's among them) would hold up the next leader's every write. A
+// fence may set its own (lead.Elector.Fence sets 2×TTL).
+var pgWriteIdle = 10 * time.Second
 
 // pgMigrateLock is the pg_advisory_xact_lock key that serialises schema migrations between
 // processes opening the same database.
@@ -75,12 +91,32 @@ func OpenPostgres(ctx context.Context, dbURL string, opt PostgresOptions) (*Stor
 		return nil, scrubPassword(fmt.Errorf("store: PostgreSQL %s: %w", RedactURL(dbURL), err), cfg, dbURL)
 	}
 	name := "database " + cfg.ConnConfig.Database
-	db := &pgBackend{pool: pool, fence: opt.Fence}
+	db := &pgBackend{pool: pool, fence: opt.Fence, readOnly: opt.ReadOnly}
+	if opt.ReadOnly {
+		if err := db.checkVersion(ctx, name); err != nil {
+			pool.Close()
+			return nil, scrubPassword(err, cfg, dbURL)
+		}
+		return &Store{db: db, now: time.Now}, nil
+	}
 	if err := db.migrate(ctx, name); err != nil {
 		pool.Close()
 		return nil, scrubPassword(err, cfg, dbURL)
 	}
 	return &Store{db: db, now: time.Now}, nil
+}
+
+// ScrubPassword returns err with dbURL's password, wherever the driver put it in the text,
+// replaced by "xxxxx"; errors.Is and errors.As still see err.
+func ScrubPassword(err error, dbURL string) error {
+	if err == nil {
+		return nil
+	}
+	cfg, perr := pgxpool.ParseConfig(dbURL)
+	if perr != nil {
+		cfg = nil
+	}
+	return scrubPassword(err, cfg, dbURL)
 }
 
 // scrubPassword keeps the password out of an error's text whatever the driver put in it.
@@ -131,13 +167,66 @@ func RedactURL(u string) string {
 	return p.Redacted()
 }
 
+// PostgresTLSWarning says what is wrong with dbURL's TLS settings for a database that is not on
+// this machine, or "" when nothing is: without sslmode=verify-full (or verify-ca) the server is
+// not authenticated, and pgx's default, prefer, even falls back to no encryption. A URL that
+// names only the loopback or a Unix socket is not warned about; neither is one that cannot be
+// parsed (opening it says so). getenv reads PGSSLMODE, which pgx honours when the URL has no
+// sslmode. The text never shows the password.
+func PostgresTLSWarning(dbURL string, getenv func(string) string) string {
+	u, err := url.Parse(dbURL)
+	if err != nil {
+		return ""
+	}
+	q := u.Query()
+	local := true
+	hosts := strings.Split(u.Host, ",")
+	if h := q.Get("host"); h != "" {
+		hosts = strings.Split(h, ",")
+	}
+	for _, h := range hosts {
+		if i := strings.LastIndex(h, ":"); i >= 0 && !strings.HasSuffix(h, "]") {
+			h = h[:i]
+		}
+		h = strings.Trim(h, "[]")
+		if h == "" || strings.HasPrefix(h, "/") || h == "localhost" {
+			continue
+		}
+		if ip := net.ParseIP(h); ip != nil && ip.IsLoopback() {
+			continue
+		}
+		local = false
+	}
+	if local {
+		return ""
+	}
+	mode := q.Get("sslmode")
+	if mode == "" {
+		mode = getenv("PGSSLMODE")
+	}
+	switch mode {
+	case "verify-full", "verify-ca":
+		return ""
+	case "require":
+		if q.Get("sslrootcert") != "" {
+			return "" // libpq and pgx verify the chain when a root certificate is given
+		}
+	case "":
+		mode = "prefer (the default)"
+	}
+	return fmt.Sprintf("the PostgreSQL URL %s has sslmode=%s: the server's certificate is not checked "+
+		"(and with disable, allow or prefer the connection may not be encrypted at all); set sslmode=verify-full",
+		RedactURL(dbURL), mode)
+}
+
 // pgBackend keeps the buckets as rows. Write transactions run one at a time in this process, as
 // on bbolt; their writes are kept in memory (reads and cursors see them) and sent in one round
 // trip at commit. Read transactions are REPEATABLE READ snapshots.
 type pgBackend struct {
-	pool    *pgxpool.Pool
-	fence   func(ctx context.Context, tx pgx.Tx) error
-	writeMu sync.Mutex
+	pool     *pgxpool.Pool
+	fence    func(ctx context.Context, tx pgx.Tx) error
+	readOnly bool // PostgresOptions.ReadOnly
+	writeMu  sync.Mutex
 
 	// roots names the top-level buckets, for read transactions: they change only in
 	// migrations, and a write transaction of this process refreshes them. nil: not known yet.
@@ -262,7 +351,32 @@ func (r *pgOneRow) Scan(dest ...any) error {
 	return r.rows.Err()
 }
 
+// checkVersion is migrate for a read-only store: the store must be there, at this build's schema.
+func (p *pgBackend) checkVersion(ctx context.Context, name string) error {
+	var exists bool
+	if err := p.pool.QueryRow(ctx, `SELECT to_regclass('elevate_kv') IS NOT NULL`).Scan(&exists); err != nil {
+		return fmt.Errorf("store: PostgreSQL: %w", err)
+	}
+	if !exists {
+		return fmt.Errorf("store: %s holds no Elevate store (no elevate_kv table)", name)
+	}
+	v, err := readVersion(p)
+	switch {
+	case err != nil:
+		return err
+	case v > latestVersion:
+		return tooNew(name, v)
+	case v < latestVersion:
+		return fmt.Errorf("store: %s is at schema version %d and this elevate expects %d; it is migrated "+
+			"when an `elevate serve` of this version opens it, and read-only commands do not change it", name, v, latestVersion)
+	}
+	return nil
+}
+
 func (p *pgBackend) Update(fn func(kvTx) error) error {
+	if p.readOnly {
+		return ErrReadOnly
+	}
 	ctx, cancel := context.WithTimeout(context.Background(), pgTxTimeout)
 	defer cancel()
 	return p.update(ctx, nil, fn, p.fence)
@@ -342,6 +456,7 @@ type pgEntry struct {
 	v       []byte // nil with !deleted: a nested bucket
 	seq     uint64 // a nested bucket's sequence
 	deleted bool
+	bucket  bool // deleted: the key was a nested bucket (DeleteBucket)
 }
 
 // pgOverlay is one bucket's pending writes.
@@ -544,37 +659,90 @@ func nonNil(b []byte) []byte {
 	return b
 }
 
-// flush sends the transaction's writes in one round trip.
+// flush sends the transaction's writes in one round trip. Put and Delete do not ask the database
+// whether a key they have not seen is a nested bucket (a round trip each): the statements refuse
+// to turn a bucket's row into a value or the reverse, and a refused row fails the transaction.
 func (t *pgTx) flush() error {
 	b := &pgx.Batch{}
+	// First, in the same round trip: from here the transaction holds row locks (see pgWriteIdle).
+	b.Queue("SELECT set_config('idle_in_transaction_session_timeout', $1, true)", fmt.Sprint(pgWriteIdle.Milliseconds()))
 	for _, h := range t.hidden {
 		b.Queue("DELETE FROM elevate_kv WHERE substring(bucket from 1 for $2) = $1", h, len(h))
 	}
-	var delB, delK, putB, putK, putV [][]byte
+	var delB, delK, bdelB, bdelK, putB, putK, putV [][]byte
 	var putS []int64
 	for path, o := range t.overlay {
 		for k, e := range o.m {
-			if e.deleted {
+			switch {
+			case e.deleted && e.bucket:
+				bdelB, bdelK = append(bdelB, []byte(path)), append(bdelK, []byte(k))
+			case e.deleted:
 				delB, delK = append(delB, []byte(path)), append(delK, []byte(k))
-			} else {
+			default:
 				putB, putK, putV, putS = append(putB, []byte(path)), append(putK, []byte(k)), append(putV, e.v), append(putS, int64(e.seq))
 			}
 		}
 	}
+	checkAt := -1
 	if len(delB) > 0 {
-		b.Queue(`DELETE FROM elevate_kv WHERE (bucket, key) IN (SELECT * FROM unnest($1::bytea[], $2::bytea[]))`, delB, delK)
+		checkAt = b.Len()
+		b.Queue(`SELECT count(*) FROM elevate_kv WHERE (bucket, key) IN (SELECT * FROM unnest($1::bytea[], $2::bytea[])) AND value IS NULL`, delB, delK)
+		b.Queue(`DELETE FROM elevate_kv WHERE (bucket, key) IN (SELECT * FROM unnest($1::bytea[], $2::bytea[])) AND value IS NOT NULL`, delB, delK)
 	}
+	if len(bdelB) > 0 {
+		b.Queue(`DELETE FROM elevate_kv WHERE (bucket, key) IN (SELECT * FROM unnest($1::bytea[], $2::bytea[])) AND value IS NULL`, bdelB, bdelK)
+	}
+	putAt := -1
 	if len(putB) > 0 {
+		putAt = b.Len()
 		b.Queue(`INSERT INTO elevate_kv (bucket, key, value, seq) SELECT * FROM unnest($1::bytea[], $2::bytea[], $3::bytea[], $4::bigint[])
-			ON CONFLICT (bucket, key) DO UPDATE SET value = excluded.value, seq = excluded.seq`, putB, putK, putV, putS)
+			ON CONFLICT (bucket, key) DO UPDATE SET value = excluded.value, seq = excluded.seq
+			WHERE (elevate_kv.value IS NULL) = (excluded.value IS NULL)`, putB, putK, putV, putS)
 	}
-	if b.Len() == 0 {
-		return nil
+	if b.Len() == 1 {
+		return nil // nothing to write
 	}
-	if err := t.tx.SendBatch(t.ctx, b).Close(); err != nil {
+	br := t.tx.SendBatch(t.ctx, b)
+	defer br.Close()
+	for i := range b.Len() {
+		if i == checkAt {
+			var n int64
+			if err := br.QueryRow().Scan(&n); err != nil {
+				return fmt.Errorf("store: PostgreSQL write: %w", err)
+			}
+			if n > 0 {
+				return fmt.Errorf("store: PostgreSQL write: %d deleted keys are nested buckets", n)
+			}
+			continue
+		}
+		tag, err := br.Exec()
+		if err != nil {
+			return fmt.Errorf("store: PostgreSQL write: %w", err)
+		}
+		if i == putAt && tag.RowsAffected() != int64(len(putB)) {
+			return fmt.Errorf("store: PostgreSQL write: %d of %d keys not written: a value over a nested bucket, or a bucket over a value",
+				int64(len(putB))-tag.RowsAffected(), len(putB))
+		}
+	}
+	if err := br.Close(); err != nil {
 		return fmt.Errorf("store: PostgreSQL write: %w", err)
 	}
 	return nil
+}
+
+// known is what the transaction already knows of key, without asking the database; ok is false
+// when it knows nothing.
+func (t *pgTx) known(path, key []byte) (r pgRead, ok bool) {
+	if o := t.overlay[string(path)]; o != nil {
+		if e, ok := o.m[string(key)]; ok {
+			return pgRead{v: e.v, seq: e.seq, found: !e.deleted}, true
+		}
+	}
+	if t.isHidden(path) {
+		return pgRead{}, true
+	}
+	r, ok = t.cache[cacheKey(path, key)]
+	return r, ok
 }
 
 type pgBucket struct {
@@ -601,7 +769,7 @@ func (b *pgBucket) Put(k, v []byte) error {
 	case len(k) == 0:
 		return errors.New("store: key required")
 	}
-	if old, found := b.tx.get(b.path, k); found && old == nil {
+	if r, ok := b.tx.known(b.path, k); ok && r.found && r.v == nil {
 		return errors.New("store: key is a nested bucket")
 	}
 	b.tx.set(b.path, bytes.Clone(k), pgEntry{v: append([]byte{}, v...)})
@@ -612,12 +780,13 @@ func (b *pgBucket) Delete(k []byte) error {
 	if !b.tx.writable {
 		return errTxReadOnly
 	}
-	old, found := b.tx.get(b.path, k)
-	if !found {
-		return nil
-	}
-	if old == nil {
-		return errors.New("store: key is a nested bucket")
+	if r, ok := b.tx.known(b.path, k); ok {
+		if !r.found {
+			return nil
+		}
+		if r.v == nil {
+			return errors.New("store: key is a nested bucket")
+		}
 	}
 	b.tx.set(b.path, bytes.Clone(k), pgEntry{deleted: true})
 	return nil
@@ -661,7 +830,7 @@ func (b *pgBucket) DeleteBucket(name []byte) error {
 	if v, found := b.tx.get(b.path, name); !found || v != nil {
 		return errors.New("store: bucket not found")
 	}
-	b.tx.set(b.path, bytes.Clone(name), pgEntry{deleted: true})
+	b.tx.set(b.path, bytes.Clone(name), pgEntry{deleted: true, bucket: true})
 	p := b.child(name)
 	b.tx.hidden = append(b.tx.hidden, p)
 	for path := range b.tx.overlay {

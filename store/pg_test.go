@@ -373,3 +373,149 @@ func u64key(k []byte) uint64 {
 	}
 	return v
 }
+
+// A value written over a nested bucket, or a nested bucket deleted as a value, fails the write
+// transaction on both backends (bbolt at the call, PostgreSQL at the commit, without asking the
+// database about every key it writes) and changes nothing.
+func TestKVValueOverBucketRefused(t *testing.T) {
+	if !onPostgres() {
+		return
+	}
+	for _, be := range backends {
+		db := be.raw(t, be.loc(t))
+		defer db.Close()
+		err := db.Update(func(tx kvTx) error {
+			b, err := tx.CreateBucketIfNotExists([]byte("x"))
+			if err != nil {
+				return err
+			}
+			if _, err := b.CreateBucketIfNotExists([]byte("y")); err != nil {
+				return err
+			}
+			return b.Put([]byte("z"), []byte("v"))
+		})
+		if err != nil {
+			t.Fatal(err)
+		}
+		for name, fn := range map[string]func(b kvBucket) error{
+			"put over a bucket":  func(b kvBucket) error { return b.Put([]byte("y"), []byte("v")) },
+			"delete of a bucket": func(b kvBucket) error { return b.Delete([]byte("y")) },
+		} {
+			err := db.Update(func(tx kvTx) error {
+				b := tx.Bucket([]byte("x"))
+				if err := b.Put([]byte("z"), []byte("changed")); err != nil {
+					return err
+				}
+				return fn(b)
+			})
+			if err == nil {
+				t.Errorf("%s, %s: the transaction committed", be.name, name)
+			}
+			db.View(func(tx kvTx) error {
+				b := tx.Bucket([]byte("x"))
+				if b.Bucket([]byte("y")) == nil || string(b.Get([]byte("z"))) != "v" {
+					t.Errorf("%s, %s: the store changed: y is a bucket: %v, z = %q", be.name, name, b.Bucket([]byte("y")) != nil, b.Get([]byte("z")))
+				}
+				return nil
+			})
+		}
+	}
+}
+
+// A leader frozen or cut off after its write transaction sent its writes but before Fence (a
+// SIGSTOP, a VM paused, a network partition that leaves the server's end of the TCP connection
+// open) holds row locks on the keys it wrote, the audit bucket's among them. The server ends
+// that session after pgWriteIdle so the next leader's writes go on instead of waiting behind it
+// (until TCP keepalive notices, hours later).
+func TestPostgresFrozenWriterReleasesLocks(t *testing.T) {
+	if !onPostgres() {
+		return
+	}
+	defer func(d time.Duration) { pgWriteIdle = d }(pgWriteIdle)
+	pgWriteIdle = 500 * time.Millisecond
+	loc := testPath(t)
+	frozen, release := make(chan struct{}), make(chan struct{})
+	var once sync.Once
+	old, err := OpenPostgres(context.Background(), loc, PostgresOptions{Fence: func(ctx context.Context, tx pgx.Tx) error {
+		once.Do(func() { close(frozen); <-release })
+		return nil
+	}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer old.Close()
+	oldDone := make(chan error, 1)
+	go func() { _, err := old.CreateRequest(sampleRequest(), ev("request.created")); oldDone <- err }()
+	<-frozen
+	defer close(release)
+
+	next, err := OpenPostgres(context.Background(), loc, PostgresOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer next.Close()
+	done := make(chan error, 1)
+	go func() { _, err := next.CreateRequest(sampleRequest(), ev("request.created")); done <- err }()
+	select {
+	case err := <-done:
+		if err != nil {
+			t.Fatalf("the next leader's write: %v", err)
+		}
+	case <-time.After(20 * time.Second):
+		t.Fatal("the next leader's write still waits for the frozen writer's row locks after 20s (its session was never ended)")
+	}
+	release <- struct{}{}
+	if err := <-oldDone; err == nil {
+		t.Fatal("the frozen writer's transaction committed after its session was ended")
+	}
+	if n, err := next.VerifyAudit(); err != nil || n != 1 {
+		t.Errorf("VerifyAudit = %d, %v; want the next leader's one record", n, err)
+	}
+}
+
+// A database off this machine without a verified certificate is warned about; the warning never
+// shows the password.
+func TestPostgresTLSWarning(t *testing.T) {
+	noEnv := func(string) string { return "" }
+	for _, c := range []struct {
+		url  string
+		env  string
+		warn bool
+	}{
+		{"postgres://u:pw@db.postgres.database.azure.com:5432/elevate?sslmode=verify-full", "", false},
+		{"postgres://u:pw@db.postgres.database.azure.com:5432/elevate?sslmode=verify-ca", "", false},
+		{"postgres://u:pw@db.postgres.database.azure.com:5432/elevate", "", true},
+		{"postgres://u:pw@db.postgres.database.azure.com:5432/elevate", "verify-full", false},
+		{"postgres://u:pw@db.postgres.database.azure.com:5432/elevate?sslmode=prefer", "", true},
+		{"postgres://u:pw@db.postgres.database.azure.com:5432/elevate?sslmode=disable", "verify-full", true},
+		{"postgres://u:pw@db.postgres.database.azure.com:5432/elevate?sslmode=require", "", true},
+		{"postgres://u:pw@db.postgres.database.azure.com/elevate?sslmode=require&sslrootcert=/etc/ca.pem", "", false},
+		{"postgresql://u:pw@10.0.0.5/elevate?sslmode=allow", "", true},
+		{"postgres://u:pw@127.0.0.1:5432/elevate?sslmode=disable", "", false},
+		{"postgres://u:pw@[::1]:5432/elevate?sslmode=disable", "", false},
+		{"postgres://u:pw@localhost/elevate", "", false},
+		{"postgres://u:pw@/elevate?host=/var/run/postgresql", "", false},
+		{"postgres://u:pw@localhost,db.example.com/elevate?sslmode=prefer", "", true},
+		{"postgres://u:pw@/elevate?host=db.example.com&sslmode=disable", "", true},
+	} {
+		env := noEnv
+		if c.env != "" {
+			env = func(k string) string {
+				if k == "PGSSLMODE" {
+					return c.env
+				}
+				return ""
+			}
+		}
+		w := PostgresTLSWarning(c.url, env)
+		if (w != "") != c.warn {
+			t.Errorf("PostgresTLSWarning(%s, PGSSLMODE=%q) = %q, want a warning: %v", c.url, c.env, w, c.warn)
+		}
+		if strings.Contains(w, ":pw@") {
+			t.Errorf("the warning shows the password: %s", w)
+		}
+		if c.warn && !strings.Contains(w, "verify-full") {
+			t.Errorf("the warning does not say what to set: %s", w)
+		}
+	}
+}

@@ -177,6 +177,14 @@ func TestBicepPromises(t *testing.T) {
 			t.Errorf("main.bicep lacks %q", want)
 		}
 	}
+	// Least privilege: each role assignment is scoped to the one resource it is for, never the
+	// resource group or the subscription (AcrPull on the group would reach every registry in it).
+	for _, m := range regexp.MustCompile(`(?m)^resource (\w+) 'Microsoft\.Authorization/roleAssignments@[^']+' = [^{]*\{\n((?:  .*\n)+?)\}`).FindAllStringSubmatch(src, -1) {
+		scope := regexp.MustCompile(`(?m)^  scope: (\w+)$`).FindStringSubmatch(m[2])
+		if scope == nil || scope[1] == "resourceGroup" || scope[1] == "subscription" {
+			t.Errorf("role assignment %s is not scoped to a resource (scope %v)", m[1], scope)
+		}
+	}
 	// Every Key Vault reference is read with the identity.
 	kv := regexp.MustCompile(`\{ name: '[^']+', keyVaultUrl: [^,]+, identity: identity\.id \}`).FindAllString(src, -1)
 	if len(kv) != 4 {

@@ -25,7 +25,7 @@ param location string = resourceGroup().location
 @description('The Elevate container image, by digest: <registry>.azurecr.io/elevate@sha256:...')
 param image string
 
-@description('The Azure Container Registry server (<registry>.azurecr.io) in this resource group that the image comes from: the identity gets AcrPull on the resource group and pulls with it. Empty for a public image.')
+@description('The Azure Container Registry server (<registry>.azurecr.io) in this resource group that the image comes from: the identity gets AcrPull on that registry and pulls with it. Empty for a public image.')
 param registryServer string = ''
 
 @description('Elevate\'s public host name, the Container App\'s custom domain or its default FQDN once known; users\' browsers return to https://<publicHost>/auth/callback.')
@@ -133,9 +133,17 @@ resource vaultReader 'Microsoft.Authorization/roleAssignments@2022-04-01' = {
   }
 }
 
-// The registry's pull right, on this resource group (where the registry is).
+// learn.microsoft.com/azure/templates/microsoft.containerregistry/2023-07-01/registries
+// The registry the image comes from, in this resource group: <name>.azurecr.io. Only referenced.
+resource registry 'Microsoft.ContainerRegistry/registries@2023-07-01' existing = {
+  name: empty(registryServer) ? 'none' : split(registryServer, '.')[0]
+}
+
+// The pull right on that registry alone, not on the resource group (which would let the
+// identity pull from every registry in it).
 resource registryPull 'Microsoft.Authorization/roleAssignments@2022-04-01' = if (!empty(registryServer)) {
-  name: guid(resourceGroup().id, identity.id, acrPull)
+  name: guid(registry.id, identity.id, acrPull)
+  scope: registry
   properties: {
     roleDefinitionId: acrPull
     principalId: identity.properties.principalId
