@@ -196,7 +196,9 @@ func (c *Core) decide(ctx context.Context, a Actor, id uint64, action Action, re
 	if err != nil {
 		return err
 	}
-	if r.Group != 0 {
+	if r.Group != 0 && !pimPending(r) {
+		// One decision for the whole request; a role of it waiting for PIM's own approval is
+		// decided on its own, as a single role is (its buttons on the card carry its number).
 		return c.decideGroup(ctx, a, r.Group, action, reason)
 	}
 	if r.State != store.StateAwaitingApproval || approvals(r) >= r.ApprovalsNeeded {
@@ -452,7 +454,7 @@ func (c *Core) singleCard(r store.Request) Message {
 			{Action: ActionApprove, Label: "Approve", Value: idValue(r.ID), Style: StylePrimary},
 			{Action: ActionDeny, Label: "Deny", Value: idValue(r.ID), Style: StyleDanger},
 		}
-		m.Footer = strings.TrimSpace("Expires at " + c.clock(r.ExpiresAt) + ". " + c.reminderNote(r) + " The requester cannot approve their own request.")
+		m.Footer = strings.Join(slices.DeleteFunc([]string{"Expires at " + c.clock(r.ExpiresAt) + ".", c.reminderNote(r), "The requester cannot approve their own request."}, func(s string) bool { return s == "" }), " ")
 		if pimPending(r) {
 			m.Footer = "PIM's approval expires at " + c.clock(r.PIMStageExpiresAt) + ". The requester cannot approve their own request."
 		}

@@ -106,6 +106,11 @@ type Core struct {
 	asked        sync.Map      // request id → struct{}: this process sent a sign-in link for it
 	syncing      atomic.Bool   // a check of active requests against PIM is running
 	seen         sync.Map      // request id → bool: PIM showed the activation (true), or it was absent at the last look (false)
+
+	// A multi-role request's one "usable" line (multi.go, groupUsable).
+	usableMu   sync.Mutex
+	usableOf   sync.Map // request id → bool: its wait for "usable" ended (true: usable, false: not visible yet)
+	usableTold sync.Map // group → struct{}: its "usable" line was sent
 }
 
 // New returns a core; Register at least one Messenger before use and Close it when done.

@@ -506,7 +506,7 @@ func (c *Core) activateClaimed(ctx context.Context, id uint64) error {
 	if role != nil && role.Tier0 && r.Group == 0 {
 		c.tokens.drop(requesterKey(r)) // tier-0: one sign-in, one activation (activateGroup: one request's)
 	}
-	if prior == nil && !legacy {
+	if prior == nil && !legacy && toldAlone(r) {
 		c.tell(ctx, r, Message{Kind: KindProgress, Text: fmt.Sprintf("Activating %s for %s in PIM…", r.RoleName, hm(r.Duration))})
 	}
 	var act graph.Activation
@@ -592,7 +592,9 @@ func (c *Core) activationFailed(ctx context.Context, r store.Request, err error)
 			return store.ErrNoChange
 		}
 		r.State, r.FailureCode, r.FailureMessage, r.Write = store.StateFailed, code, words, nil
-		out.tell(*r, Message{Kind: KindResult, Text: fmt.Sprintf("%s was not activated. %s", r.RoleName, words)})
+		if toldAlone(*r) {
+			out.tell(*r, Message{Kind: KindResult, Text: fmt.Sprintf("%s was not activated. %s", r.RoleName, words)})
+		}
 		out.cards(*r)
 		return nil
 	})

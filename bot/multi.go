@@ -27,9 +27,12 @@ import (
 //     role before any approver is asked: what PIM would refuse stops the request before the card;
 //   - one card, for the first item, listing every role; one approval decision, recorded on every
 //     item in one transaction (an approver must be an approver of every role that needs approval);
-//   - then one PIM activation per role, each its own intent; the requester hears each role's
-//     outcome and, when the last one settles, one line for all ("Exchange Administrator active
-//     until 14:00; SharePoint Administrator refused by PIM: …").
+//   - then one PIM activation per role, each its own intent; the requester hears one account of
+//     them: one "Activating …", when the last one settles one line for all ("Exchange
+//     Administrator active until 14:00; SharePoint Administrator refused by PIM: …"), one
+//     "… are usable now";
+//   - a role PIM itself requires approval for is decided in PIM on its own, as a single role's
+//     PIM step is: its own buttons on the card, its own lines to the requester (toldAlone).
 
 // acceptGroup decides and stores a request for several roles; the job it returns moves it on.
 func (c *Core) acceptGroup(a Actor, cmd policy.Command, once Once) (Job, error) {
@@ -533,6 +536,15 @@ func (c *Core) activateGroup(ctx context.Context, head uint64) error {
 	if err != nil {
 		return err
 	}
+	var next []store.Request // what this activates: one "Activating …" line for them all
+	for _, r := range rs {
+		if (r.State == store.StateReceived || r.State == store.StateAwaitingSignIn || r.State == store.StateAwaitingApproval) && r.Write == nil && !pimPending(r) && !toldAlone(r) {
+			next = append(next, r)
+		}
+	}
+	if len(next) > 0 {
+		c.tell(ctx, rs[0], Message{Kind: KindProgress, Text: fmt.Sprintf("Activating %s in PIM…", c.groupRoles(next))})
+	}
 	var errs []error
 	tier0 := false
 	for _, r := range rs {
@@ -559,10 +571,23 @@ func (c *Core) decideGroup(ctx context.Context, a Actor, head uint64, action Act
 		return err
 	}
 	h := rs[0]
-	for _, r := range rs {
-		if pimPending(r) {
-			return c.decidePIM(ctx, a, r, action, reason) // PIM's own stage is per role
+	// PIM's own approval is per role: each role waiting for it has its own buttons on the card
+	// (decide sends their clicks to decidePIM). The request's number names one only when it is
+	// the only one waiting.
+	if waiting := pimWaiting(rs); len(waiting) > 0 && !slices.ContainsFunc(rs, func(r store.Request) bool {
+		return r.State == store.StateAwaitingApproval && !pimPending(r) && approvals(r) < r.ApprovalsNeeded
+	}) {
+		if len(waiting) == 1 {
+			return c.decidePIM(ctx, a, rs[slices.IndexFunc(rs, pimPending)], action, reason)
 		}
+		var which []string
+		for _, r := range rs {
+			if pimPending(r) {
+				which = append(which, fmt.Sprintf("`%s %d` for %s", action, r.ID, r.RoleName))
+			}
+		}
+		c.reply(ctx, a, Message{Kind: KindText, Text: fmt.Sprintf("PIM itself requires approval for %s of request #%d, each decided on its own: use that role's buttons on the card, or %s.", policy.JoinAnd(waiting), h.ID, strings.Join(which, ", "))})
+		return nil
 	}
 	if !slices.ContainsFunc(rs, func(r store.Request) bool {
 		return r.State == store.StateAwaitingApproval && approvals(r) < r.ApprovalsNeeded
@@ -706,15 +731,35 @@ func (c *Core) decideGroup(ctx context.Context, a Actor, head uint64, action Act
 	return c.activateGroup(ctx, head)
 }
 
-// settling says whether a change of one item from before to r makes its multi-role request
-// settled: r leaves the way to activation (active, failed, …) and no sibling is still on it. The
-// change that does so queues the one line for the whole request (groupSummary).
-func settling(before store.State, r store.Request) bool {
-	onTheWay := func(s store.State) bool {
-		return s == store.StateReceived || s == store.StateAwaitingSignIn || s == store.StateAwaitingApproval || s == store.StateActivating
+// onTheWay says whether an item of a multi-role request is still on its way to activation: not
+// yet signed in for, approved or written, or being activated. A role waiting for PIM's own
+// approval is not: that step is its own (decided in PIM, a day by default), as for a single role.
+func onTheWay(x store.Request) bool {
+	switch x.State {
+	case store.StateReceived, store.StateAwaitingSignIn, store.StateActivating:
+		return true
+	case store.StateAwaitingApproval:
+		return !pimPending(x)
 	}
-	return r.Group != 0 && onTheWay(before) && !onTheWay(r.State) && r.State != store.StateEnded
+	return false
 }
+
+// settling says whether a change of one item from before to r makes its multi-role request
+// settled: r leaves the way to activation (active, failed, waiting for PIM's own approval, …) and
+// no sibling is still on it. The change that does so queues the one line for the whole request
+// (groupSummary). A role that waited for PIM's approval settles again later, on its own, as a
+// single role does: the line had said it waits.
+func settling(before, r store.Request) bool {
+	return r.Group != 0 && onTheWay(before) && !onTheWay(r) && r.State != store.StateEnded && !(pimStage(r) && !pimPending(r))
+}
+
+// toldAlone says whether the requester hears r's own activation lines ("Activating …", "… active
+// until …", "… is usable now", "… was not activated"), as for a single role: a single-role
+// request, or a role of a multi-role request that went through PIM's own approval after its
+// request's line said it waits for it. The other roles of a multi-role request are told in the
+// request's lines: one "Activating … in PIM…", one line for all their outcomes (groupSummary),
+// one "… are usable now" (groupUsable).
+func toldAlone(r store.Request) bool { return r.Group == 0 || pimStage(r) }
 
 // groupSummary queues, in the transaction that settles the last role of a multi-role request,
 // one line for all of its roles to the requester ("Exchange Administrator active until 14:00;
@@ -735,8 +780,7 @@ func (c *Core) groupSummary(out *outbox, r store.Request) {
 	}
 	var parts []string
 	for _, x := range rs {
-		switch x.State {
-		case store.StateReceived, store.StateAwaitingSignIn, store.StateAwaitingApproval, store.StateActivating:
+		if onTheWay(x) {
 			return // another role is still on its way; its settling sends the line
 		}
 		parts = append(parts, c.roleOutcome(x))
@@ -744,10 +788,80 @@ func (c *Core) groupSummary(out *outbox, r store.Request) {
 	if len(parts) < 2 || !slices.ContainsFunc(rs, func(x store.Request) bool {
 		return x.State == store.StateActive || x.State == store.StateFailed || x.State == store.StateEnded
 	}) {
-		return // nothing was activated or refused (all cancelled, expired, denied): its own words said it
+		return // nothing was activated or refused (all cancelled, expired, denied, waiting for PIM): its own words said it
 	}
-	out.tell(rs[0], Message{Kind: KindResult, Text: strings.Join(parts, "; ") + "."})
+	text := strings.Join(parts, "; ") + "."
+	applying := slices.DeleteFunc(slices.Clone(rs), func(x store.Request) bool { return x.State != store.StateActive || pimStage(x) })
+	var names []string
+	for _, x := range applying {
+		names = append(names, x.RoleName)
+	}
+	switch {
+	case len(applying) == len(rs):
+		text += " PIM is applying them; I'll tell you when they are usable."
+	case len(applying) == 1:
+		text += fmt.Sprintf(" PIM is applying %s; I'll tell you when it is usable.", names[0])
+	case len(applying) > 1:
+		text += fmt.Sprintf(" PIM is applying %s; I'll tell you when they are usable.", policy.JoinAnd(names))
+	}
+	out.tell(rs[0], Message{Kind: KindResult, Text: text})
 	out.cards(rs[0])
+}
+
+// groupUsable tells the requester of a multi-role request, once, which of the roles its line
+// said active are usable now, when the request has settled and every such role's wait for
+// "usable" has ended (a role PIM does not show in time is told on its own, as for a single role).
+func (c *Core) groupUsable(ctx context.Context, group uint64) {
+	if group == 0 {
+		return
+	}
+	c.usableMu.Lock()
+	defer c.usableMu.Unlock()
+	if _, told := c.usableTold.Load(group); told {
+		return
+	}
+	rs, err := c.store.GroupRequests(group)
+	if err != nil || len(rs) == 0 {
+		return
+	}
+	var usable []store.Request
+	for _, x := range rs {
+		if onTheWay(x) {
+			return
+		}
+		if x.State != store.StateActive || pimStage(x) {
+			continue
+		}
+		ok, done := c.usableOf.Load(x.ID)
+		if !done {
+			return // still waiting for PIM to show it
+		}
+		if ok.(bool) {
+			usable = append(usable, x)
+		}
+	}
+	if len(usable) == 0 {
+		return
+	}
+	c.usableTold.Store(group, struct{}{})
+	var names []string
+	same := true
+	for _, x := range usable {
+		names = append(names, x.RoleName)
+		same = same && c.clock(x.EndsAt) == c.clock(usable[0].EndsAt) // as the requester reads them
+	}
+	text := fmt.Sprintf("%s is usable now (until %s).", names[0], c.clock(usable[0].EndsAt))
+	switch {
+	case len(usable) > 1 && same:
+		text = fmt.Sprintf("%s are usable now (until %s).", policy.JoinAnd(names), c.clock(usable[0].EndsAt))
+	case len(usable) > 1:
+		names = names[:0]
+		for _, x := range usable {
+			names = append(names, fmt.Sprintf("%s (until %s)", x.RoleName, c.clock(x.EndsAt)))
+		}
+		text = policy.JoinAnd(names) + " are usable now."
+	}
+	c.tellLater(ctx, rs[0], Message{Kind: KindResult, Text: text})
 }
 
 // roleOutcome is one role's line in a multi-role request's summary and card.
@@ -768,6 +882,9 @@ func (c *Core) roleOutcome(x store.Request) string {
 	case store.StateActivating:
 		return x.RoleName + " being activated"
 	case store.StateAwaitingApproval:
+		if pimPending(x) {
+			return x.RoleName + " waiting for PIM's own approval"
+		}
 		if x.ApprovalsNeeded > 0 && approvals(x) >= x.ApprovalsNeeded && !pimPending(x) {
 			return x.RoleName + " approved, being activated"
 		}
@@ -788,16 +905,33 @@ func (c *Core) groupCard(h store.Request) Message {
 	}
 	h = rs[0]
 	// The card is the first item's; its approvals and decisions are read from the item that has
-	// them all, in case the first was withdrawn alone before they were made.
-	ref := h
+	// them all, in case the first was withdrawn alone before they were made. Those are Elevate's
+	// approvals, one decision for the whole request; PIM's own approval of a role is that role's
+	// (its line, its buttons, the "PIM approval" field).
+	elevate := func(x store.Request) store.Request {
+		x.Approvals = slices.DeleteFunc(slices.Clone(x.Approvals), func(ap store.Approval) bool { return ap.InPIM })
+		if pimStage(x) {
+			x.ApprovalsNeeded = elevateNeeded(x)
+			if x.State == store.StateAwaitingApproval {
+				x.State = store.StateActivating // PIM's step: the role's own line and buttons say it
+			}
+		}
+		x.PIMStageExpiresAt, x.GraphStatus = time.Time{}, ""
+		return x
+	}
+	ref := elevate(h)
+	need := 0 // Elevate's approvals needed: the strictest rule's
 	for _, x := range rs {
+		x = elevate(x)
+		need = max(need, x.ApprovalsNeeded)
 		if len(x.Approvals) > len(ref.Approvals) || (ref.State == store.StateCancelled && x.State == store.StateAwaitingApproval && len(x.Approvals) == len(ref.Approvals)) {
 			ref = x
 		}
 	}
 	m := c.singleCard(ref)
 	m.RequestID, m.Title = h.ID, "Elevation request #"+idValue(h.ID)
-	var lines []string
+	var lines, inPIM []string
+	var pimButtons []Button
 	tier0 := false
 	pendingNow := false
 	for _, x := range rs {
@@ -810,13 +944,26 @@ func (c *Core) groupCard(h store.Request) Message {
 			line += " (tier 0)"
 			tier0 = true
 		}
-		if x.State == store.StateAwaitingApproval && approvals(x) < x.ApprovalsNeeded {
-			pendingNow = true
-		} else if x.State != store.StateAwaitingApproval {
+		switch {
+		case pimPending(x):
 			line = c.roleOutcome(x)
+			// Decided in PIM, role by role, as a single role's PIM step is: its own buttons.
+			pimButtons = append(pimButtons,
+				Button{Action: ActionApprove, Label: "Approve " + x.RoleName + " in PIM", Value: idValue(x.ID), Style: StylePrimary},
+				Button{Action: ActionDeny, Label: "Deny " + x.RoleName + " in PIM", Value: idValue(x.ID), Style: StyleDanger})
+		case x.State == store.StateAwaitingApproval && approvals(x) < x.ApprovalsNeeded:
+			pendingNow = true
+		case x.State != store.StateAwaitingApproval:
+			line = c.roleOutcome(x)
+		}
+		if pimStage(x) {
+			inPIM = append(inPIM, x.RoleName+": "+c.pimStageWords(x))
 		}
 		lines = append(lines, line)
 	}
+	m.Fields = slices.DeleteFunc(m.Fields, func(f Field) bool {
+		return f.Label == "PIM approval" || (f.Label == "Approvals" && need == 0 && ref.Waived == "")
+	})
 	for i, f := range m.Fields {
 		switch f.Label {
 		case "Role":
@@ -825,8 +972,11 @@ func (c *Core) groupCard(h store.Request) Message {
 			m.Fields[i].Value = c.groupDurations(rs)
 		}
 	}
-	if h.ApprovalsNeeded > 1 || tier0 {
-		rule := fmt.Sprintf("the strictest of its roles: %d approval%s", h.ApprovalsNeeded, plural(h.ApprovalsNeeded))
+	if len(inPIM) > 0 {
+		m.Fields = append(m.Fields, Field{"PIM approval", strings.Join(inPIM, "; ")})
+	}
+	if need > 1 || tier0 {
+		rule := fmt.Sprintf("the strictest of its roles: %d approval%s", need, plural(need))
 		if tier0 {
 			rule += ", tier-0 sign-ins"
 		}
@@ -843,6 +993,10 @@ func (c *Core) groupCard(h store.Request) Message {
 			{Action: ActionApprove, Label: "Approve", Value: idValue(h.ID), Style: StylePrimary},
 			{Action: ActionDeny, Label: "Deny", Value: idValue(h.ID), Style: StyleDanger},
 		}
+	} else if len(pimButtons) > 0 {
+		m.Buttons = pimButtons
+		m.Footer = strings.TrimSpace(m.Footer + " PIM itself requires approval for " + policy.JoinAnd(pimWaiting(rs)) +
+			": each is decided in PIM on its own, by one of PIM's approvers with their own Microsoft sign-in. The requester cannot approve their own request.")
 	}
 	switch {
 	case pendingNow:
@@ -853,12 +1007,23 @@ func (c *Core) groupCard(h store.Request) Message {
 		return x.State != store.StateCancelled && x.State != store.StateExpired
 	}):
 		m.Text = strings.ToUpper(stateWords(h)[:1]) + stateWords(h)[1:] + "."
-	case h.ApprovalsNeeded > 0 && approvals(h) >= h.ApprovalsNeeded:
+	case need > 0 && approvals(ref) >= need:
 		m.Text = "Approved. " + strings.Join(outcomes, "; ") + "."
 	default:
 		m.Text = strings.Join(outcomes, "; ") + "."
 	}
 	return m
+}
+
+// pimWaiting names the roles of rs waiting for PIM's own approval.
+func pimWaiting(rs []store.Request) []string {
+	var names []string
+	for _, x := range rs {
+		if pimPending(x) {
+			names = append(names, x.RoleName)
+		}
+	}
+	return names
 }
 
 func (c *Core) groupDurations(rs []store.Request) string {

@@ -234,13 +234,15 @@ func (o *outbox) card(r store.Request) uint64 {
 // people, all in one transaction; then the watchers are told and the queued deliveries made.
 func (c *Core) change(ctx context.Context, id uint64, ev store.AuditRecord, fn func(r *store.Request, out *outbox) error) (store.Request, error) {
 	var added []store.OutboxItem
+	settled := false
 	r, err := c.store.UpdateWith(id, ev, func(r *store.Request, ob *store.Outbox) error {
 		o := &outbox{c: c, ob: ob}
-		before := r.State
+		before := *r
 		if err := fn(r, o); err != nil {
 			return err
 		}
-		if settling(before, *r) {
+		settled = settling(before, *r)
+		if settled {
 			c.groupSummary(o, *r) // the last role of a multi-role request settled: one line for all
 		}
 		if o.err != nil {
@@ -252,6 +254,9 @@ func (c *Core) change(ctx context.Context, id uint64, ev store.AuditRecord, fn f
 	if err == nil {
 		c.notify(ctx, r)
 		c.flush(ctx, added)
+		if settled {
+			c.groupUsable(ctx, r.Group) // the roles already usable are told now, in one line
+		}
 	}
 	return r, err
 }

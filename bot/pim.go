@@ -125,7 +125,9 @@ func (c *Core) activeNow(ctx context.Context, id uint64, act graph.Activation, s
 		if !end.IsZero() {
 			r.EndsAt = end
 		}
-		out.tell(*r, Message{Kind: KindResult, Text: fmt.Sprintf("%s active until %s. PIM is applying it; I'll tell you when it is usable.", r.RoleName, c.clock(r.EndsAt))})
+		if toldAlone(*r) {
+			out.tell(*r, Message{Kind: KindResult, Text: fmt.Sprintf("%s active until %s. PIM is applying it; I'll tell you when it is usable.", r.RoleName, c.clock(r.EndsAt))})
+		}
 		out.cards(*r)
 		c.announce(out, *r)
 		return nil
@@ -143,9 +145,18 @@ func (c *Core) activeNow(ctx context.Context, id uint64, act graph.Activation, s
 		if err := c.waitUsableAny(wctx, r); err != nil {
 			c.log.Warn("activation not visible yet", "request_id", r.ID, "err", err)
 			c.tellUser(ctx, r, Message{Kind: KindProgress, Text: fmt.Sprintf("PIM has granted %s but it is not visible yet; this can take a few minutes. Sign out and in again if an admin portal still says no.", r.RoleName)})
+			if !toldAlone(r) {
+				c.usableOf.Store(r.ID, false)
+				c.groupUsable(ctx, r.Group)
+			}
 			return nil
 		}
 		c.seen.Store(r.ID, true)
+		if !toldAlone(r) {
+			c.usableOf.Store(r.ID, true)
+			c.groupUsable(ctx, r.Group) // one line for the roles of the request, when they all are
+			return nil
+		}
 		c.tellUser(ctx, r, Message{Kind: KindResult, Text: fmt.Sprintf("%s is usable now (until %s).", r.RoleName, c.clock(r.EndsAt))})
 		return nil
 	})

@@ -1,6 +1,8 @@
 package both_test
 
 import (
+	"encoding/json"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -59,7 +61,7 @@ func TestMultiRoleRequestAcrossPlatforms(t *testing.T) {
 	sc := e.slackCard(t)
 	_, tc := e.teamsCard(t)
 	for name, card := range map[string]string{"Slack": sc.Plain(), "Teams": tc} {
-		for _, want := range []string{"Elevation request #", "asks for Exchange Administrator, SharePoint Administrator and Tier1 Admins for 1h", "Exchange Administrator; SharePoint Administrator; Tier1 Admins", "0 of 2", "the strictest of its roles: 2 approvals"} {
+		for _, want := range []string{"Elevation request #", "asks for Exchange Administrator, SharePoint Administrator and Tier1 Admins for 1h", "Exchange Administrator; SharePoint Administrator; Tier1 Admins", "0 of 2", "the strictest of its roles: 2 approvals", "UTC. The requester cannot approve their own request."} {
 			has(t, name+" card", card, want)
 		}
 	}
@@ -207,4 +209,253 @@ func TestMultiRoleRemindedOnce(t *testing.T) {
 	if n := strings.Count(e.teamsDM("dave"), "expired"); n != 1 {
 		t.Errorf("dave heard %d times of the expiry, want once:\n%s", n, e.teamsDM("dave"))
 	}
+}
+
+// pimApproval makes PIM itself require approval for role (PIM Approvers: bob and carol decide).
+func (e *env) pimApproval(t *testing.T, role string) {
+	t.Helper()
+	ap := &struct {
+		Approvers []string `yaml:"approvers"`
+	}{Approvers: []string{"PIM Approvers"}}
+	if err := e.w.Tenant.SetPolicy(graphtest.PolicyConfig{Role: role, MaxDuration: graphtest.Duration(2 * time.Hour), Approval: ap}); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// teamsDecide presses the button titled title of the newest card in Teams' approvals channel,
+// with inputs filled in (a Deny's reason) as a Teams client sends them.
+func (e *env) teamsDecide(t *testing.T, user, title string, inputs map[string]string) {
+	t.Helper()
+	card, _ := e.teamsCard(t)
+	if err := teamstest.CheckActivity(card.Body); err != nil {
+		t.Fatalf("the card %s pressed: %v", user, err)
+	}
+	content := card.Body["attachments"].([]any)[0].(map[string]any)["content"].(map[string]any)
+	verb, data, err := teamstest.Press(content, title, inputs)
+	if err != nil {
+		t.Fatalf("%s presses %q: %v", user, title, err)
+	}
+	body := e.teams(t, map[string]any{"type": "invoke", "name": "adaptiveCard/action", "from": e.from(user),
+		"conversation": map[string]any{"id": approvalsID + ";messageid=" + card.ID, "conversationType": "channel", "tenantId": e.tenant, "isGroup": true},
+		"replyToId":    card.ID, "channelData": map[string]any{"tenant": map[string]any{"id": e.tenant}},
+		"value": map[string]any{"action": map[string]any{"type": "Action.Execute", "verb": verb, "data": data}, "trigger": "manual"}})
+	var resp struct{ StatusCode int }
+	if err := json.Unmarshal(body, &resp); err != nil || resp.StatusCode != 200 {
+		t.Fatalf("invoke response %s (%v)", body, err)
+	}
+}
+
+// Dave asks in Slack for Exchange and SharePoint, neither needing Elevate's approval; PIM itself
+// requires approval for SharePoint. Exchange is activated; SharePoint's PIM step is decided on its
+// own, as a single role's is: its own buttons on the card (both platforms), its own lines to dave.
+// Dave hears one account of the request: one "Activating …", one line for both roles, one
+// "usable" line, then SharePoint's own steps.
+func TestMultiRolePIMApprovalOnBoth(t *testing.T) {
+	e := startWith(t, examples.Config)
+	e.pimApproval(t, "SharePoint Administrator")
+	e.slackSays(t, "dave", "exchange,sharepoint 1h fixing mail flow")
+	e.signIn(t, e.slackLink(t, "dave"), "dave")
+	time.Sleep(100 * time.Millisecond) // the tenant's provisioning delay
+	e.settle()
+	items := e.items(t, 1)
+	if items[0].State != store.StateActive || items[1].State != store.StateAwaitingApproval || items[1].GraphStatus != "PendingApproval" {
+		t.Fatalf("after sign-in: Exchange %s, SharePoint %s %s", items[0].State, items[1].State, items[1].GraphStatus)
+	}
+	dave := e.slackDM("dave")
+	for want, n := range map[string]int{
+		"Activating Exchange Administrator and SharePoint Administrator for 1h in PIM…": 1,
+		"Activating Exchange Administrator for":                                         0,
+		"Activating SharePoint Administrator for":                                       0,
+		"PIM itself requires approval for SharePoint Administrator":                     1,
+		"Exchange Administrator active until":                                           1, // in the request's line only
+		"; SharePoint Administrator waiting for PIM's own approval. PIM is applying Exchange Administrator; I'll tell you when it is usable.": 1,
+		"Exchange Administrator is usable now (until": 1,
+	} {
+		if got := strings.Count(dave, want); got != n {
+			t.Errorf("dave hears %q %d times, want %d:\n%s", want, got, n, dave)
+		}
+	}
+	sc := e.slackCard(t)
+	_, tc := e.teamsCard(t)
+	for name, card := range map[string]string{"Slack": sc.Plain(), "Teams": tc} {
+		for _, want := range []string{"Exchange Administrator active until", "SharePoint Administrator waiting for PIM's own approval",
+			"SharePoint Administrator: waiting for one of PIM's approvers", "Approve SharePoint Administrator in PIM", "Deny SharePoint Administrator in PIM"} {
+			has(t, name+" card", card, want)
+		}
+		if strings.Contains(card, "0 of 0") || strings.Contains(card, "  ") {
+			t.Errorf("%s card: an empty approval count or a double space:\n%s", name, card)
+		}
+	}
+	for _, b := range sc.Buttons() {
+		if b.Value != strconv.FormatUint(items[1].ID, 10) {
+			t.Errorf("Slack button %q acts on #%s, want SharePoint's #%d", b.Text, b.Value, items[1].ID)
+		}
+	}
+
+	// Bob approves SharePoint in Teams, with his own sign-in: PIM's approval, as for one role.
+	e.teamsDecide(t, "bob", "Approve SharePoint Administrator in PIM", nil)
+	has(t, "bob is asked to sign in", e.teamsLast("bob"), "your decision is made in PIM with your own Microsoft account")
+	e.signIn(t, e.teamsLink(t, "bob"), "bob")
+	time.Sleep(100 * time.Millisecond)
+	e.settle()
+	has(t, "bob", e.teamsDM("bob"), "You approved dave@contoso.example's request for SharePoint Administrator in PIM.")
+	if r := e.items(t, 1)[1]; r.State != store.StateActive {
+		t.Fatalf("SharePoint after bob: %s", r.State)
+	}
+	dave = e.slackDM("dave")
+	after := dave[strings.Index(dave, "Exchange Administrator is usable now"):]
+	for _, want := range []string{"bob@contoso.example approved your request for SharePoint Administrator in PIM.",
+		"SharePoint Administrator active until", "SharePoint Administrator is usable now"} {
+		has(t, "dave after bob", after, want)
+	}
+	if strings.Count(dave, "Exchange Administrator active until") != 1 {
+		t.Errorf("dave hears of Exchange again after SharePoint's approval:\n%s", after)
+	}
+	for name, card := range map[string]string{"Slack": e.slackCard(t).Plain(), "Teams": e.teamsCardText(t)} {
+		has(t, name+" card at the end", card, "SharePoint Administrator active until")
+		has(t, name+" card at the end", card, "SharePoint Administrator: approved by bob@contoso.example")
+	}
+	if len(e.slackCard(t).Buttons()) != 0 {
+		t.Error("the decided Slack card still has buttons")
+	}
+}
+
+// PIM itself requires approval for two of the three roles of dave's request: each has its own
+// buttons; the request's number alone does not say which, and the answer says how to; carol
+// denies SharePoint on the Teams card, bob approves Exchange in chat, each in PIM.
+func TestMultiRoleTwoPIMApprovalsOnBoth(t *testing.T) {
+	e := startWith(t, examples.Config)
+	e.pimApproval(t, "Exchange Administrator")
+	e.pimApproval(t, "SharePoint Administrator")
+	e.teamsSays(t, "dave", "tier1,exchange,sharepoint 1h fixing mail flow")
+	e.signIn(t, e.teamsLink(t, "dave"), "dave")
+	time.Sleep(100 * time.Millisecond)
+	e.settle()
+	items := e.items(t, 1)
+	if items[0].State != store.StateActive {
+		t.Fatalf("Tier1 Admins after sign-in: %s", items[0].State)
+	}
+	for _, r := range items[1:] {
+		if r.State != store.StateAwaitingApproval || r.GraphStatus != "PendingApproval" {
+			t.Fatalf("after sign-in: %s %s %s", r.RoleName, r.State, r.GraphStatus)
+		}
+	}
+	dave := e.teamsDM("dave")
+	for _, role := range []string{"Exchange Administrator", "SharePoint Administrator"} {
+		if n := strings.Count(dave, "PIM itself requires approval for "+role); n != 1 {
+			t.Errorf("dave hears %d times that PIM requires approval for %s:\n%s", n, role, dave)
+		}
+	}
+	has(t, "dave's line for the request", dave, "Tier1 Admins active until")
+	has(t, "dave's line for the request", dave, "; Exchange Administrator waiting for PIM's own approval; SharePoint Administrator waiting for PIM's own approval. PIM is applying Tier1 Admins;")
+	if sc := e.slackCard(t); len(sc.Buttons()) != 4 {
+		t.Fatalf("Slack card buttons %+v, want approve and deny for each role waiting for PIM", sc.Buttons())
+	}
+	e.teamsSays(t, "carol", "approve 1")
+	has(t, "the request's number", e.teamsLast("carol"), "use that role's buttons on the card, or `approve 2` for Exchange Administrator, `approve 3` for SharePoint Administrator")
+	// Carol denies SharePoint on the card: the second Deny on it, with its own reason input.
+	e.teamsDecide(t, "carol", "Deny SharePoint Administrator in PIM", map[string]string{"reason-3": "not during the freeze"})
+	has(t, "carol is asked to sign in", e.teamsLast("carol"), "your decision is made in PIM with your own Microsoft account")
+	e.signIn(t, e.teamsLink(t, "carol"), "carol")
+	if r := e.items(t, 1)[2]; r.State != store.StateDenied {
+		t.Fatalf("SharePoint after carol's denial: %s", r.State)
+	}
+	e.teamsSays(t, "bob", "approve 2")
+	e.signIn(t, e.teamsLink(t, "bob"), "bob")
+	time.Sleep(100 * time.Millisecond)
+	e.settle()
+	if r := e.items(t, 1)[1]; r.State != store.StateActive {
+		t.Fatalf("Exchange after bob: %s", r.State)
+	}
+	dave = e.teamsDM("dave")
+	for _, want := range []string{"carol@contoso.example denied your request for SharePoint Administrator in PIM: not during the freeze",
+		"bob@contoso.example approved your request for Exchange Administrator in PIM.", "Exchange Administrator active until", "Exchange Administrator is usable now"} {
+		has(t, "dave", dave, want)
+	}
+	has(t, "Slack card at the end", e.slackCard(t).Plain(), "Exchange Administrator: approved by bob@contoso.example")
+	has(t, "Slack card at the end", e.slackCard(t).Plain(), "SharePoint Administrator: denied by carol@contoso.example")
+}
+
+// teamsPress is user pressing the button titled title on card in their personal chat, with
+// inputs filled in as a Teams client sends them; it returns the card the invoke answered with.
+func (e *env) teamsPress(t *testing.T, user string, card map[string]any, title string, inputs map[string]string) map[string]any {
+	t.Helper()
+	verb, data, err := teamstest.Press(card, title, inputs)
+	if err != nil {
+		t.Fatalf("%s presses %q: %v", user, title, err)
+	}
+	c, _ := e.tm.Personal(chatID(user))
+	body := e.teams(t, map[string]any{"type": "invoke", "name": "adaptiveCard/action", "from": e.from(user),
+		"conversation": map[string]any{"id": c.ID, "conversationType": "personal", "tenantId": e.tenant},
+		"channelData":  map[string]any{"tenant": map[string]any{"id": e.tenant}},
+		"value":        map[string]any{"action": map[string]any{"type": "Action.Execute", "verb": verb, "data": data}, "trigger": "manual"}})
+	var resp struct {
+		StatusCode int
+		Type       string
+		Value      map[string]any
+	}
+	if err := json.Unmarshal(body, &resp); err != nil || resp.StatusCode != 200 || resp.Type != "application/vnd.microsoft.card.adaptive" {
+		t.Fatalf("%q answered %s (%v)", title, body, err)
+	}
+	if err := teamstest.CheckCard(resp.Value); err != nil {
+		t.Fatalf("the card %q answered with: %v", title, err)
+	}
+	return resp.Value
+}
+
+// Dave picks Exchange and SharePoint together on his Teams home: the form opens with both picked,
+// and its submission is one request for both roles; Carol approves it in Slack.
+func TestTeamsHomeRequestsSeveralOnBoth(t *testing.T) {
+	e := startWith(t, multiConfig(t))
+	e.teamsSays(t, "dave", "home")
+	c, _ := e.tm.Personal(chatID("dave"))
+	last := c.Activities[len(c.Activities)-1]
+	if err := teamstest.CheckActivity(last.Body); err != nil {
+		t.Fatalf("dave's home card: %v", err)
+	}
+	home := last.Body["attachments"].([]any)[0].(map[string]any)["content"].(map[string]any)
+	// A role's one-click button still opens the form with that role alone, whatever is picked.
+	if _, _, err := teamstest.Press(home, "Exchange Administrator", map[string]string{"home_roles": "sharepoint"}); err == nil {
+		t.Fatal("a role's one-click button sends the roles picked for several")
+	}
+	form := e.teamsPress(t, "dave", home, "Exchange Administrator", nil)
+	if v := roleInput(t, form)["value"]; v != "exchange" {
+		t.Fatalf("the form from Exchange's button picks %q", v)
+	}
+	form = e.teamsPress(t, "dave", home, "Request these together", map[string]string{"home_roles": "exchange,sharepoint"})
+	if v := roleInput(t, form)["value"]; v != "exchange,sharepoint" {
+		t.Fatalf("the form from the home's picks picks %q", v)
+	}
+	sent := e.teamsPress(t, "dave", form, "Request", map[string]string{bot.FieldDuration: "1h", bot.FieldJustification: "fixing mail flow"})
+	has(t, "the form's answer", teamstest.CardText(sent), "Request sent")
+	e.settle()
+	has(t, "dave's sign-in link", e.teamsLast("dave"), "Exchange Administrator and SharePoint Administrator for 1h")
+	e.signIn(t, e.teamsLink(t, "dave"), "dave")
+	items := e.items(t, 1)
+	if len(items) != 2 || items[0].RoleName != "Exchange Administrator" || items[1].RoleName != "SharePoint Administrator" || items[0].State != store.StateAwaitingApproval {
+		t.Fatalf("dave's request: %+v", items)
+	}
+	e.slackClick(t, "carol", slackApprov, bot.ActionApprove)
+	e.signIn(t, e.slackLink(t, "carol"), "carol")
+	time.Sleep(100 * time.Millisecond)
+	e.settle()
+	for _, r := range e.items(t, 1) {
+		if r.State != store.StateActive {
+			t.Fatalf("%s after carol's approval: %s (%s)", r.RoleName, r.State, r.FailureMessage)
+		}
+	}
+	has(t, "dave", e.teamsDM("dave"), "Exchange Administrator and SharePoint Administrator are usable now")
+}
+
+// roleInput is the request form's roles input.
+func roleInput(t *testing.T, form map[string]any) map[string]any {
+	t.Helper()
+	body, _ := form["body"].([]any)
+	for _, e := range body {
+		if m, _ := e.(map[string]any); m["id"] == bot.FieldRole {
+			return m
+		}
+	}
+	t.Fatalf("no roles input on the form: %v", form)
+	return nil
 }

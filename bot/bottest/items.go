@@ -221,12 +221,28 @@ func RunItems(t *testing.T, w *demo.World, p ItemsPlatform, pd *oncalltest.Serve
 	})
 
 	t.Run("several roles in one request", func(t *testing.T) {
-		// No approval needed for either: one sign-in, one activation per role, one line for both.
+		// No approval needed for either: one sign-in, one activation per role, and one account of
+		// the request: one "Activating …" line, one line for both outcomes, one "usable" line.
+		before := len(p.Seen(t, "carol"))
 		say(t, "carol", "user,tier1 30m INC-4531 unlock the helpdesk queue")
 		signInIfAsked(t, "carol")
-		seen := strings.Join(p.Seen(t, "carol"), "\n")
+		seen := strings.Join(p.Seen(t, "carol")[before:], "\n")
 		want(t, seen, "User Administrator active until")
 		want(t, seen, "; Tier1 Admins active until")
+		for sub, n := range map[string]int{
+			"Activating User Administrator and Tier1 Admins for 30m in PIM": 1,
+			"Activating User Administrator for":                             0,
+			"Activating Tier1 Admins for":                                   0,
+			"User Administrator active until":                               1,
+			"Tier1 Admins active until":                                     1,
+			"PIM is applying them; I'll tell you when they are usable.":     1,
+			"User Administrator and Tier1 Admins are usable now (until":     1,
+			"is usable now": 0,
+		} {
+			if got := strings.Count(seen, sub); got != n {
+				t.Errorf("carol was shown %q %d times, want %d:\n%s", sub, got, n, seen)
+			}
+		}
 		if r := latest(t, "carol"); r.State != store.StateActive || r.Group == 0 || r.RoleName != "Tier1 Admins" {
 			t.Fatalf("carol's last item: %s %s group %d", r.RoleName, r.State, r.Group)
 		}

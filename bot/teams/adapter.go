@@ -429,7 +429,7 @@ func (a *Adapter) message(w http.ResponseWriter, c Core, act schema.Activity, in
 			return
 		}
 		value, _ := act.Value["value"].(string)
-		reason, _ := act.Value[inputReason].(string)
+		reason := denyReason(act.Value, value)
 		done := make(chan struct{})
 		a.background("teams submit", func(ctx context.Context) error {
 			defer close(done)
@@ -537,7 +537,11 @@ func (a *Adapter) invoke(ctx context.Context, w http.ResponseWriter, c Core, act
 		writeInvoke(w, invokeResponse{StatusCode: 200, Type: cardContentType, Value: card})
 	case verbForm:
 		choices, known, err := c.Choices(ctx, who)
-		card := formCard(choices, known, bot.Form{Role: value}, nil)
+		roles := value // a role's one-click button
+		if roles == "" {
+			roles, _ = data[inputHomeRoles].(string) // the home card's roles picked together
+		}
+		card := formCard(choices, known, bot.Form{Role: roles}, nil)
 		if pr := (*bot.PilotRefusal)(nil); errors.As(err, &pr) {
 			card = pilotCard(pr)
 		}
@@ -562,7 +566,7 @@ func (a *Adapter) invoke(ctx context.Context, w http.ResponseWriter, c Core, act
 	default:
 		// Every other button goes to the core's Click, which asks the handlers installed with
 		// bot.Core.HandleAction (review Keep / Remove) before its own actions.
-		reason, _ := data[inputReason].(string)
+		reason := denyReason(data, value)
 		wt := a.watch(who.ChatUser)
 		defer a.unwatch(wt)
 		done := make(chan error, 1)

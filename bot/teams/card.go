@@ -32,6 +32,18 @@ const (
 // inputReason is the id of the Deny reason input; inputs come back merged into the data.
 const inputReason = "reason"
 
+// reasonInput is the id of the reason input of a card's second and later Deny buttons.
+func reasonInput(value string) string { return inputReason + "-" + value }
+
+// denyReason reads a Deny's reason from a submission's data.
+func denyReason(data map[string]any, value string) string {
+	if s, ok := data[reasonInput(value)].(string); ok {
+		return s
+	}
+	s, _ := data[inputReason].(string)
+	return s
+}
+
 // Kinds of messages from scheduled work (bot/schedule's KindDigest and KindReview), named here
 // so that the adapter does not depend on the scheduler.
 const (
@@ -140,15 +152,21 @@ func messageCard(m bot.Message, refreshUsers []string, images ...Card) Card {
 
 func cardActions(buttons []bot.Button) []any {
 	var out []any
+	denies := 0
 	for _, b := range buttons {
 		switch b.Action {
 		case bot.ActionOpenURL:
 			out = append(out, Card{"type": "Action.OpenUrl", "title": b.Label, "url": b.URL})
 		case bot.ActionDeny:
-			// Deny asks why, on the card itself.
+			// Deny asks why, on the card itself. A card with several Deny buttons (a multi-role
+			// request's roles waiting for PIM's own approval) gives each its own input id.
+			id := inputReason
+			if denies++; denies > 1 {
+				id = reasonInput(b.Value)
+			}
 			out = append(out, Card{"type": "Action.ShowCard", "title": b.Label, "card": Card{
 				"type": "AdaptiveCard",
-				"body": []any{Card{"type": "Input.Text", "id": inputReason, "label": "Why are you denying this request?",
+				"body": []any{Card{"type": "Input.Text", "id": id, "label": "Why are you denying this request?",
 					"placeholder": "Seen by the requester", "isMultiline": true, "maxLength": 500,
 					"isRequired": true, "errorMessage": "Say why: the requester reads it."}},
 				"actions": []any{execute(b.Label, string(b.Action), b.Value, style(b.Style))},

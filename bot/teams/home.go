@@ -99,7 +99,7 @@ func (a *Adapter) homeCard(ctx context.Context, c Core, who bot.Actor, intro str
 		if i == maxHomeRoles {
 			break
 		}
-		roles = append(roles, execute(r.Name, verbForm, r.Alias, nil))
+		roles = append(roles, alone(execute(r.Name, verbForm, r.Alias, nil)))
 	}
 	for len(roles) > 0 { // Teams shows at most 5 actions in a row
 		n := min(len(roles), 5)
@@ -107,9 +107,34 @@ func (a *Adapter) homeCard(ctx context.Context, c Core, who bot.Actor, intro str
 		roles = roles[n:]
 	}
 	if len(h.Eligible) > maxHomeRoles {
-		item(fmt.Sprintf("%d more: say `roles` to see them all.", len(h.Eligible)-maxHomeRoles))
+		item(fmt.Sprintf("%d more: say `roles` to see them all, or pick them below.", len(h.Eligible)-maxHomeRoles))
+	}
+	if len(h.Eligible) > 1 {
+		// Several roles in one request: pick them here, and the form opens with them picked (the
+		// client sends the picks, comma-separated, with the button's data).
+		var choices []any
+		for _, r := range h.Eligible {
+			choices = append(choices, Card{"title": r.Name, "value": r.Alias})
+		}
+		body = append(body,
+			Card{"type": "Input.ChoiceSet", "id": inputHomeRoles, "label": fmt.Sprintf("Or several in one request (up to %d)", bot.MaxRoles),
+				"placeholder": "Pick roles", "choices": choices, "style": "compact", "isMultiSelect": true},
+			Card{"type": "ActionSet", "actions": []any{execute("Request these together", verbForm, "", nil)}})
 	}
 	return homeCardOf(body, who), nil
+}
+
+// inputHomeRoles is the id of the home card's multi-select of roles.
+const inputHomeRoles = "home_roles"
+
+// alone makes a button send only its own data, not the card's inputs (the home card's roles
+// picked for a request of several).
+func alone(a Card) Card {
+	a["associatedInputs"] = "none"
+	if fb, ok := a["fallback"].(Card); ok {
+		fb["associatedInputs"] = "none"
+	}
+	return a
 }
 
 // homeCardOf is the home card with body, refreshed whenever who opens it.
