@@ -274,6 +274,14 @@ func serve(parent context.Context, args []string, stdout, stderr io.Writer) erro
 		el = lead.New(*db, lead.Config{TTL: *leaseTTL, RenewEvery: *leaseRenew, Logger: log})
 		defer el.Close()
 		opt.Fence = el.Fence
+		// The database must answer at start (a wrong URL or password stops serve here, with the
+		// cause), though the store is opened only once this process leads (below).
+		hctx, cancel := context.WithTimeout(ctx, 30*time.Second)
+		_, _, err := lead.Held(hctx, *db)
+		cancel()
+		if err != nil {
+			return store.ScrubPassword(fmt.Errorf("store: PostgreSQL %s: %w", dbName(*db), err), *db)
+		}
 	}
 	// With PostgreSQL the store is opened once this process leads: opening creates and migrates
 	// the schema, which a standby (a new version's, starting while the old version leads) must not
