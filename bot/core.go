@@ -93,6 +93,9 @@ type Core struct {
 	oids       sync.Map // lower-case UPN → Entra object id, for approvers listed by UPN
 	eligibleAt sync.Map // "user|role" → when Entra last showed the user eligible (limits.go)
 	watchers   []Watcher
+	// crash, set only by tests, is called at named points right after a commit: a panic there
+	// is the process dying at that point (what the commit did not carry is lost).
+	crash func(point string)
 
 	// background work (sign-in continuations) is tied to ctx and counted by wg.
 	ctx    context.Context

@@ -759,14 +759,10 @@ func (c *Core) reconcileConversion(ctx context.Context, key string, in convertIn
 	if err != nil {
 		c.log.Warn("looking a conversion up in PIM", "user_id", in.User, "err", err)
 		if c.now().Sub(in.At) > lookBound {
-			if _, err := c.store.SetCursorAudit(key, nil, systemEvent(c.now(), "standing.convert", fmt.Sprintf("user=%s role=%q unconfirmed", in.User, in.RoleName))); err != nil {
-				return err
-			}
-			_ = c.enqueue(ctx, nil, func(out *outbox) error {
+			return c.settleConvert(ctx, key, systemEvent(c.now(), "standing.convert", fmt.Sprintf("user=%s role=%q unconfirmed", in.User, in.RoleName)), func(out *outbox) error {
 				out.send(in.Platform, DM(in.ChatUser), Message{Kind: KindText, Text: fmt.Sprintf("I could not confirm with PIM whether %s's %s was converted; `/elevate discover` shows what is standing now.", in.UserName, in.RoleName)})
 				return nil
 			})
-			return nil
 		}
 		in.Retry = c.now().UTC().Add(writeBackoff(1))
 		b, _ := json.Marshal(in)
@@ -789,14 +785,36 @@ func (c *Core) reconcileConversion(ctx context.Context, key string, in convertIn
 	default:
 		outcome, text = "removed_not_eligible", fmt.Sprintf("PIM shows %s's standing %s removed, but no eligibility for it: make them eligible in PIM if they still need it.", in.UserName, in.RoleName)
 	}
-	if _, err := c.store.SetCursorAudit(key, nil, systemEvent(c.now(), "standing.reconciled", fmt.Sprintf("user=%s role=%q %s", in.User, in.RoleName, outcome))); err != nil {
-		return err
-	}
-	return c.enqueue(ctx, nil, func(out *outbox) error {
+	return c.settleConvert(ctx, key, systemEvent(c.now(), "standing.reconciled", fmt.Sprintf("user=%s role=%q %s", in.User, in.RoleName, outcome)), func(out *outbox) error {
 		out.send(in.Platform, DM(in.ChatUser), Message{Kind: KindResult, Text: text})
 		if outcome == "converted" {
 			out.alert(in.Platform, Message{Text: fmt.Sprintf("%s converted %s's standing %s to eligible.", in.AdminName, in.UserName, in.RoleName)})
 		}
 		return nil
 	})
+}
+
+// settleConvert clears the conversion intent key with ev and queues what fn queues, in one
+// transaction (a crash cannot clear the intent and lose what tells the admin), then delivers it.
+func (c *Core) settleConvert(ctx context.Context, key string, ev store.AuditRecord, fn func(out *outbox) error) error {
+	added, err := c.store.SetCursorAuditWith(key, nil, ev, func(ob *store.Outbox) error {
+		o := &outbox{c: c, ob: ob}
+		if err := fn(o); err != nil {
+			return err
+		}
+		return o.err
+	})
+	if err != nil {
+		return err
+	}
+	c.crashed("conversion settled")
+	c.flush(ctx, added)
+	return nil
+}
+
+// crashed is a named point right after a commit, for tests that crash the process there.
+func (c *Core) crashed(point string) {
+	if c.crash != nil {
+		c.crash(point)
+	}
 }

@@ -558,6 +558,43 @@ func TestConvertConverges(t *testing.T) {
 	}
 }
 
+// A crash right after the conversion's outcome is recorded: the admin's message went with it
+// (one transaction), so after a restart she is told what PIM shows, once, and the intent is gone.
+func TestConvertSettledThenCrash(t *testing.T) {
+	w := pimWorld(t, nil)
+	w.say("alice", "ga 1h INC-42 convert standing access")
+	w.signIn("alice")
+	w.click("bob", bot.ActionApprove, "")
+	w.signIn("bob")
+	w.click("carol", bot.ActionApprove, "")
+	w.signIn("carol")
+	w.say("alice", "convert erin@contoso.example ga")
+	w.click("alice", bot.ActionConvert, "")
+	w.tenant.Inject(graphtest.Fault{Method: "POST", Path: "roleAssignmentScheduleRequests", Body: "adminRemove", Apply: true})
+	w.signIn("alice")
+	contains(t, w.rec.lastTo("alice"), "did not answer whether PIM converted erin@contoso.example's Global Administrator")
+	crashed := false
+	bot.SetCrash(w.core, func(point string) {
+		if point == "conversion settled" && !crashed {
+			crashed = true
+			panic("crash after the conversion was settled")
+		}
+	})
+	w.clock.advance(time.Hour) // past any backoff: the sweep looks the conversion up
+	w.minute()
+	if !crashed {
+		t.Fatal("the conversion was not looked up")
+	}
+	w.restart()
+	w.minute()
+	if n := w.told("alice", "Converted: PIM shows erin@contoso.example eligible for Global Administrator"); n != 1 {
+		t.Fatalf("alice told %d times; messages %q", n, w.rec.to("alice"))
+	}
+	if in, err := w.store.Cursors("intent/convert/"); err != nil || len(in) != 0 {
+		t.Errorf("intents left: %v %v", in, err)
+	}
+}
+
 // A shutdown while the selfActivate is on its way does not cut it off: the write runs detached
 // from the core's cancellation, shutdown waits for it, its answer is recorded, and after the
 // restart the request is active, PIM has one activation, and alice was told so once.

@@ -574,6 +574,10 @@ func (c *Core) activationFailed(ctx context.Context, r store.Request, err error)
 	var ge *graph.Error
 	errors.As(err, &ge)
 	c.log.Warn("activation refused", "request_id", r.ID, "err", err)
+	this := "this role"
+	if r.Group != 0 {
+		this = r.RoleName // one role of several
+	}
 	switch {
 	case errors.Is(err, graph.ErrAcrsRequired):
 		c.tokens.drop(requesterKey(r))
@@ -581,10 +585,10 @@ func (c *Core) activationFailed(ctx context.Context, r store.Request, err error)
 		if ge != nil {
 			claims = ge.Claims
 		}
-		return c.askSignIn(ctx, r, "PIM asks for a stronger sign-in for this role (Conditional Access authentication context).", claims)
+		return c.askSignIn(ctx, r, "PIM asks for a stronger sign-in for "+this+" (Conditional Access authentication context).", claims)
 	case errors.Is(err, graph.ErrPolicyValidation) && ge != nil && ge.Rule == "MfaRule":
 		c.tokens.drop(requesterKey(r))
-		return c.askSignIn(ctx, r, "PIM needs a sign-in with multi-factor authentication for this role.", "")
+		return c.askSignIn(ctx, r, "PIM needs a sign-in with multi-factor authentication for "+this+".", "")
 	}
 	code, words := c.refusal(ctx, r, err)
 	_, uerr := c.change(ctx, r.ID, systemEvent(c.now(), "request.failed", code), func(r *store.Request, out *outbox) error {

@@ -844,6 +844,9 @@ func (c *Core) groupUsable(ctx context.Context, group uint64) {
 		return
 	}
 	c.usableTold.Store(group, struct{}{})
+	for _, x := range rs {
+		c.usableOf.Delete(x.ID)
+	}
 	var names []string
 	same := true
 	for _, x := range usable {

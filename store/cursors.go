@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"errors"
 	"fmt"
+	"time"
 )
 
 // Cursors are small named values the core's pollers keep between runs: a high-water mark and
@@ -102,4 +103,47 @@ func (s *Store) Cursors(prefix string) (map[string][]byte, error) {
 		return nil
 	})
 	return out, err
+}
+
+// SetCursorAuditWith is SetCursorAudit whose fn may queue chat deliveries with out, in the same
+// transaction: an intent settled and what it tells commit together, so a crash can neither lose
+// the message nor keep an intent whose outcome was already told. It returns what fn queued.
+func (s *Store) SetCursorAuditWith(name string, value []byte, ev AuditRecord, fn func(out *Outbox) error) ([]OutboxItem, error) {
+	if name == "" {
+		return nil, errors.New("store: empty cursor name")
+	}
+	ev.At = s.at(ev.At)
+	if ev.Action == "" {
+		return nil, fmt.Errorf("store: audit record without an action")
+	}
+	now := s.at(time.Time{})
+	var added []OutboxItem
+	err := s.db.Update(func(tx kvTx) error {
+		added = nil
+		b, err := bucket(tx, bucketCursors)
+		if err != nil {
+			return err
+		}
+		if value == nil {
+			err = b.Delete([]byte(name))
+		} else {
+			err = b.Put([]byte(name), value)
+		}
+		if err != nil {
+			return err
+		}
+		out := &Outbox{tx: tx, now: now}
+		if err := fn(out); err != nil {
+			return err
+		}
+		if _, err := appendAudit(tx, ev); err != nil {
+			return err
+		}
+		added = out.Added()
+		return nil
+	})
+	if err != nil {
+		return nil, err
+	}
+	return added, nil
 }

@@ -1,7 +1,9 @@
 package both_test
 
 import (
+	"context"
 	"encoding/json"
+	"net/http"
 	"strconv"
 	"strings"
 	"testing"
@@ -458,4 +460,41 @@ func roleInput(t *testing.T, form map[string]any) map[string]any {
 	}
 	t.Fatalf("no roles input on the form: %v", form)
 	return nil
+}
+
+// Dave signs in without MFA for SharePoint and Exchange: SharePoint is activated, PIM wants MFA
+// for Exchange and dave never signs in again. When Exchange's request expires, dave hears of
+// SharePoint's activation in the request's line (it had no line of its own).
+func TestMultiRoleActiveToldWhenTheRestExpiresOnBoth(t *testing.T) {
+	e := startWith(t, examples.Config)
+	no := false
+	if err := e.w.Tenant.SetPolicy(graphtest.PolicyConfig{Role: "SharePoint Administrator", MaxDuration: graphtest.Duration(4 * time.Hour), MFA: &no}); err != nil {
+		t.Fatal(err)
+	}
+	e.slackSays(t, "dave", "sharepoint,exchange 2h fixing mail flow")
+	if status, page, err := e.w.SignIn(context.Background(), e.slackLink(t, "dave"), "dave@"+e.w.Domain(), false); err != nil || status != http.StatusOK {
+		t.Fatalf("dave signs in: %d %v: %s", status, err, page)
+	}
+	time.Sleep(100 * time.Millisecond)
+	e.settle()
+	items := e.items(t, 1)
+	if items[0].State != store.StateActive || items[1].State != store.StateAwaitingSignIn {
+		t.Fatalf("after the sign-in without MFA: SharePoint %s, Exchange %s\n%s", items[0].State, items[1].State, e.slackDM("dave"))
+	}
+	has(t, "dave is asked for MFA", e.slackLast("dave"), "PIM needs a sign-in with multi-factor authentication for Exchange Administrator. Sign in with your Microsoft account to activate Exchange Administrator for 2h.")
+	if strings.Contains(e.slackDM("dave"), "SharePoint Administrator active until") {
+		t.Fatalf("dave hears of SharePoint before the request settles:\n%s", e.slackDM("dave"))
+	}
+	e.clock.advance(e.w.Config.RequestExpiry + time.Minute)
+	e.sweep(t)
+	if r := e.items(t, 1)[1]; r.State != store.StateExpired {
+		t.Fatalf("Exchange after its expiry: %s", r.State)
+	}
+	dave := e.slackDM("dave")
+	has(t, "dave's line for the request", dave, "SharePoint Administrator active until")
+	has(t, "dave's line for the request", dave, "; Exchange Administrator expired")
+	has(t, "dave's usable line", dave, "SharePoint Administrator is usable now")
+	if n := strings.Count(dave, "SharePoint Administrator active until"); n != 1 {
+		t.Errorf("dave hears %d times of SharePoint's activation, want once:\n%s", n, dave)
+	}
 }
