@@ -12,7 +12,9 @@ import (
 // one leads, through the lead package's lease. A standby listens at once so its probes answer
 // (/healthz 200, /readyz 503) and answers everything else 503, so a load balancer that follows
 // /readyz sends it nothing and a request that reaches it anyway is neither stored nor
-// acknowledged. Once it leads it starts what a single process starts (chat adapters, Socket
+// acknowledged. It does not open the store either: opening creates and migrates the schema, which
+// a new version's standby must not do under an old version's leader. Once it leads it opens the
+// store and starts what a single process starts (chat adapters, Socket
 // Mode, schedules, sweeps, the outbox, Resume). When it loses the lease it stops acting at once
 // (the store's writes are fenced, so nothing it still tries commits) and exits non-zero; its
 // supervisor restarts it as a standby. Exiting, rather than stepping back to standby in-process,

@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/elevate-pim/elevate/internal/pgtest"
+	"github.com/elevate-pim/elevate/lead"
 	"github.com/jackc/pgx/v5"
 )
 
@@ -22,7 +23,7 @@ type serveProc struct {
 	logs   *lockedBuffer
 }
 
-func startServe(t *testing.T, db string) *serveProc {
+func startServe(t *testing.T, db string, flags ...string) *serveProc {
 	t.Helper()
 	p := &serveProc{addr: freePort(t), exited: make(chan struct{}), logs: &lockedBuffer{}}
 	ctx, cancel := context.WithCancel(context.Background())
@@ -36,8 +37,8 @@ func startServe(t *testing.T, db string) *serveProc {
 	})
 	go func() {
 		defer close(p.exited)
-		p.err = run(ctx, []string{"serve", "-sandbox", "-listen", p.addr, "-db", db, "-leader-ttl", "2s", "-leader-renew", "200ms"},
-			strings.NewReader(""), io.Discard, p.logs)
+		args := append([]string{"serve", "-sandbox", "-listen", p.addr, "-db", db, "-leader-ttl", "2s", "-leader-renew", "200ms"}, flags...)
+		p.err = run(ctx, args, strings.NewReader(""), io.Discard, p.logs)
 	}()
 	p.waitFor(t, "/healthz", http.StatusOK)
 	return p
@@ -182,5 +183,44 @@ func TestServeLeaseFlags(t *testing.T) {
 		if exitStatus(err) != 2 {
 			t.Errorf("serve %v: %v (exit %d), want a usage error (exit 2)", args, err, exitStatus(err))
 		}
+	}
+}
+
+// A standby creates and migrates nothing: the store is opened once it leads. (A new version's
+// standby, starting while the old version leads, would otherwise migrate the schema under it.)
+// Its /metrics still answers.
+func TestStandbyOpensNoStore(t *testing.T) {
+	db := pgtest.URL(t)
+	el := lead.New(db, lead.Config{Holder: "old-version"})
+	defer el.Close()
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	if _, err := el.Campaign(ctx); err != nil {
+		t.Fatal(err)
+	}
+	b := startServe(t, db, "-metrics-on-main")
+	b.standsBy(t)
+	conn, err := pgx.Connect(context.Background(), db)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close(context.Background())
+	var kv bool
+	if err := conn.QueryRow(context.Background(), `SELECT to_regclass('elevate_kv') IS NOT NULL`).Scan(&kv); err != nil {
+		t.Fatal(err)
+	}
+	if kv {
+		t.Fatal("a standby created the store's table while another process leads")
+	}
+	if code := b.status(t, "GET", "/metrics"); code != http.StatusOK {
+		t.Errorf("standby /metrics = %d, want 200", code)
+	}
+	// Once the old leader hands over, b leads, opens (creates) the store and serves.
+	if err := el.Resign(ctx); err != nil {
+		t.Fatal(err)
+	}
+	b.waitFor(t, "/readyz", http.StatusOK)
+	if err := conn.QueryRow(context.Background(), `SELECT to_regclass('elevate_kv') IS NOT NULL`).Scan(&kv); err != nil || !kv {
+		t.Fatalf("the new leader has no store table (%v)", err)
 	}
 }

@@ -25,6 +25,7 @@ import (
 	"runtime"
 	"slices"
 	"sync"
+	"sync/atomic"
 	"syscall"
 	"time"
 
@@ -273,10 +274,32 @@ func serve(parent context.Context, args []string, stdout, stderr io.Writer) erro
 		el = lead.New(*db, lead.Config{TTL: *leaseTTL, RenewEvery: *leaseRenew, Logger: log})
 		defer el.Close()
 		opt.Fence = el.Fence
+		// The database must answer at start (a wrong URL or password stops serve here, with the
+		// cause), though the store is opened only once this process leads (below).
+		hctx, cancel := context.WithTimeout(ctx, 30*time.Second)
+		_, _, err := lead.Held(hctx, *db)
+		cancel()
+		if err != nil {
+			return store.ScrubPassword(fmt.Errorf("store: PostgreSQL %s: %w", dbName(*db), err), *db)
+		}
 	}
-	s, err := openStoreWith(ctx, *db, opt)
-	if err != nil {
-		return err
+	// With PostgreSQL the store is opened once this process leads: opening creates and migrates
+	// the schema, which a standby (a new version's, starting while the old version leads) must not
+	// do under the leader. With bbolt it is opened now: its file lock is the election.
+	var s *store.Store
+	var opened atomic.Pointer[store.Store] // s, for the probes and /metrics, which a standby answers too
+	openStoreNow := func() error {
+		var err error
+		if s, err = openStoreWith(ctx, *db, opt); err != nil {
+			return err
+		}
+		opened.Store(s)
+		return nil
+	}
+	if el == nil {
+		if err := openStoreNow(); err != nil {
+			return err
+		}
 	}
 	graceful := true // a leader that stops on a signal hands its lease over (after the store closed)
 	defer func() {
@@ -288,7 +311,11 @@ func serve(parent context.Context, args []string, stdout, stderr io.Writer) erro
 			}
 		}
 	}()
-	defer s.Close()
+	defer func() {
+		if s != nil {
+			s.Close()
+		}
+	}()
 	// The one listener: /healthz, /readyz and the public pages always; the rest (chat endpoints,
 	// the sign-in callback) only while this process leads and has started.
 	mux := http.NewServeMux()
@@ -299,13 +326,19 @@ func serve(parent context.Context, args []string, stdout, stderr io.Writer) erro
 	outer.Handle("GET /readyz", g8.Ready())
 	outer.HandleFunc("GET /privacy", legalPage(privacyPage))
 	outer.HandleFunc("GET /terms", legalPage(termsPage))
-	met := metrics.New(func() (map[store.State]int, error) { return openCounts(s) })
+	met := metrics.New(func() (map[store.State]int, error) {
+		s := opened.Load()
+		if s == nil {
+			return nil, nil // a standby: the leader's /metrics has the counts
+		}
+		return openCounts(s)
+	})
 	met.SetBuild(metrics.ReadBuild(version))
 	if *metricsOnMain {
 		outer.Handle("GET /metrics", met.Handler())
 	}
 	checks := map[string]metrics.Check{
-		"store": func(context.Context) error { _, err := s.Request(0); return ignoreNotFound(err) },
+		"store": func(context.Context) error { _, err := opened.Load().Request(0); return ignoreNotFound(err) }, // served once open
 		"graph": met.GraphReachable,
 	}
 	srv := &http.Server{Addr: *listen, Handler: met.Middleware(outer), ReadHeaderTimeout: 10 * time.Second}
@@ -348,6 +381,9 @@ func serve(parent context.Context, args []string, stdout, stderr io.Writer) erro
 		}
 		// Losing the lease stops everything at once: ctx is what every worker and adapter runs on.
 		context.AfterFunc(leaderCtx, func() { g8.close(); stop() })
+		if err := openStoreNow(); err != nil {
+			return err
+		}
 		checks["leader"] = func(context.Context) error {
 			if !el.Leading() {
 				return errors.New("this process no longer leads")

@@ -185,18 +185,22 @@ func TestOpenStoreBadURLHidesPassword(t *testing.T) {
 func TestServeWarnsAboutUnverifiedTLS(t *testing.T) {
 	const pw = "hunter2-secret"
 	var stderr lockedBuffer
-	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 	defer cancel()
-	err := run(ctx, []string{"serve", "-sandbox", "-listen", "127.0.0.1:0", "-db",
-		"postgres://elevate:" + pw + "@db.invalid:5432/elevate?sslmode=disable"}, strings.NewReader(""), io.Discard, &stderr)
-	if err == nil {
-		t.Fatal("serve on an unreachable database started")
-	}
+	done := make(chan error, 1)
+	go func() {
+		done <- run(ctx, []string{"serve", "-sandbox", "-listen", "127.0.0.1:0", "-db",
+			"postgres://elevate:" + pw + "@db.invalid:5432/elevate?sslmode=disable"}, strings.NewReader(""), io.Discard, &stderr)
+	}()
+	err := <-done // the database's name does not resolve: serve stops at once, with the cause
 	log := stderr.String()
+	if err == nil {
+		t.Error("serve on an unreachable database returned no error")
+	}
 	if !strings.Contains(log, "sslmode=disable") || !strings.Contains(log, "verify-full") {
 		t.Errorf("no TLS warning in the log:\n%s", log)
 	}
-	if strings.Contains(log, pw) || strings.Contains(err.Error(), pw) {
+	if strings.Contains(log, pw) || err != nil && strings.Contains(err.Error(), pw) {
 		t.Errorf("the password is shown:\n%s\n%v", log, err)
 	}
 }
