@@ -92,6 +92,14 @@ func TestImportGraph(t *testing.T) {
 		if slices.Contains(p.Deps, "github.com/microsoftgraph/msgraph-sdk-go") {
 			t.Errorf("%s depends on the msgraph-sdk-go root package", path)
 		}
+		// The Prometheus client (with client_model, common, procfs and protobuf) was 2+ MB of the
+		// shipped binary for a dozen metrics: metrics writes the text format itself (issue 13).
+		// Its parser may be used by tests only.
+		for _, d := range p.Deps {
+			if strings.HasPrefix(d, "github.com/prometheus/") || strings.HasPrefix(d, "google.golang.org/protobuf/") {
+				t.Errorf("%s depends on %s; metrics writes the exposition format itself, the Prometheus client is for tests only", path, d)
+			}
+		}
 		// msgraph-sdk-go's models package is 47% of the code and a 4.4 GB cold compile; its request
 		// builders (users, rolemanagement, policies, ...) all import it. Only the error types
 		// (models/odataerrors, which import no models) may be linked: Graph responses are read

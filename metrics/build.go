@@ -3,8 +3,6 @@ package metrics
 import (
 	"runtime"
 	"runtime/debug"
-
-	"github.com/prometheus/client_golang/prometheus"
 )
 
 // Build is what a binary knows about its own build.
@@ -50,9 +48,10 @@ func ReadBuild(version string) Build {
 // SetBuild exports elevate_build_info{version, goversion, commit} 1, so a dashboard can say
 // which build is running (and join it to other series).
 func (m *Metrics) SetBuild(b Build) {
-	g := prometheus.NewGauge(prometheus.GaugeOpts{Name: "elevate_build_info",
-		Help:        "The running build: always 1, with the version, Go version and commit as labels.",
-		ConstLabels: prometheus.Labels{"version": b.Version, "goversion": b.GoVersion, "commit": b.Commit}})
-	g.Set(1)
-	m.reg.MustRegister(g)
+	g := newVec("gauge", "elevate_build_info",
+		"The running build: always 1, with the version, Go version and commit as labels.")
+	g.constNames = []string{"version", "goversion", "commit"}
+	g.constValues = []string{b.Version, b.GoVersion, b.Commit}
+	g.add(1)
+	m.reg.register(g)
 }

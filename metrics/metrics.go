@@ -5,9 +5,11 @@
 package metrics
 
 import (
+	"bytes"
 	"context"
 	"crypto/rand"
 	"encoding/hex"
+	"fmt"
 	"log/slog"
 	"net/http"
 	"slices"
@@ -16,26 +18,22 @@ import (
 	"sync"
 	"time"
 
-	"github.com/prometheus/client_golang/prometheus"
-	"github.com/prometheus/client_golang/prometheus/collectors"
-	"github.com/prometheus/client_golang/prometheus/promhttp"
-
 	"github.com/elevate-pim/elevate/store"
 )
 
-// Metrics holds Elevate's collectors in their own registry.
+// Metrics holds Elevate's metrics and serves them in the Prometheus text format.
 type Metrics struct {
-	reg *prometheus.Registry
+	reg registry
 
-	requests     *prometheus.CounterVec   // by final outcome
-	transitions  *prometheus.CounterVec   // by state entered
-	activation   prometheus.Histogram     // request → active
-	approval     prometheus.Histogram     // awaiting approval → decided
-	graphCalls   *prometheus.CounterVec   // by method, status class
-	graphLatency *prometheus.HistogramVec // by method
-	throttled    prometheus.Counter
-	httpReqs     *prometheus.CounterVec // by handler, code
-	httpLatency  *prometheus.HistogramVec
+	requests     *vec       // by final outcome
+	transitions  *vec       // by state entered
+	activation   *histogram // request → active
+	approval     *histogram // awaiting approval → decided
+	graphCalls   *vec       // by method, status class
+	graphLatency *histogram // by method
+	throttled    *vec
+	httpReqs     *vec // by handler, code
+	httpLatency  *histogram
 
 	mu   sync.Mutex
 	seen map[uint64]store.State // last state seen per open request, to count each transition once
@@ -44,44 +42,67 @@ type Metrics struct {
 	lastErr error // the last outbound transport error, nil after a success
 }
 
-// New registers Elevate's metrics (and the Go runtime's) in a new registry. pending, when set,
+// New creates Elevate's metrics (and the Go runtime's and the process's). pending, when set,
 // is asked at every scrape for the number of open requests by state.
 func New(pending func() (map[store.State]int, error)) *Metrics {
-	m := &Metrics{reg: prometheus.NewRegistry(), seen: map[uint64]store.State{}}
-	m.requests = prometheus.NewCounterVec(prometheus.CounterOpts{Name: "elevate_requests_total",
-		Help: "Elevation requests that ended, by outcome (ended, denied, expired, cancelled, failed)."}, []string{"outcome"})
-	m.transitions = prometheus.NewCounterVec(prometheus.CounterOpts{Name: "elevate_request_transitions_total",
-		Help: "Request state changes, by the state entered."}, []string{"state"})
-	m.activation = prometheus.NewHistogram(prometheus.HistogramOpts{Name: "elevate_activation_seconds",
-		Help: "Time from request to active role, including sign-in and approval.", Buckets: []float64{1, 5, 15, 30, 60, 120, 300, 900, 1800, 3600}})
-	m.approval = prometheus.NewHistogram(prometheus.HistogramOpts{Name: "elevate_approval_seconds",
-		Help: "Time from the request to the last approval it needed.", Buckets: []float64{10, 30, 60, 120, 300, 600, 1800, 3600}})
-	m.graphCalls = prometheus.NewCounterVec(prometheus.CounterOpts{Name: "elevate_graph_requests_total",
-		Help: "Requests to Microsoft Graph and Entra sign-in, by method and status class (2xx, 4xx, 429, 5xx, error)."}, []string{"method", "status"})
-	m.graphLatency = prometheus.NewHistogramVec(prometheus.HistogramOpts{Name: "elevate_graph_request_seconds",
-		Help: "Latency of requests to Microsoft Graph and Entra sign-in.", Buckets: prometheus.DefBuckets}, []string{"method"})
-	m.throttled = prometheus.NewCounter(prometheus.CounterOpts{Name: "elevate_graph_throttled_total",
-		Help: "Graph answers 429 (Retry-After honoured by the client)."})
-	m.httpReqs = prometheus.NewCounterVec(prometheus.CounterOpts{Name: "elevate_http_requests_total",
-		Help: "Inbound HTTP requests, by handler and status code."}, []string{"handler", "code"})
-	m.httpLatency = prometheus.NewHistogramVec(prometheus.HistogramOpts{Name: "elevate_http_request_seconds",
-		Help: "Inbound HTTP latency (for Slack: the acknowledgement).", Buckets: []float64{.001, .0025, .005, .01, .025, .05, .1, .25, .5, 1, 3}}, []string{"handler"})
-	m.reg.MustRegister(m.requests, m.transitions, m.activation, m.approval, m.graphCalls, m.graphLatency,
-		m.throttled, m.httpReqs, m.httpLatency, collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+	m := &Metrics{seen: map[uint64]store.State{}}
+	m.requests = newVec("counter", "elevate_requests_total",
+		"Elevation requests that ended, by outcome (ended, denied, expired, cancelled, failed).", "outcome")
+	m.transitions = newVec("counter", "elevate_request_transitions_total",
+		"Request state changes, by the state entered.", "state")
+	m.activation = newHistogram("elevate_activation_seconds",
+		"Time from request to active role, including sign-in and approval.", []float64{1, 5, 15, 30, 60, 120, 300, 900, 1800, 3600})
+	m.approval = newHistogram("elevate_approval_seconds",
+		"Time from the request to the last approval it needed.", []float64{10, 30, 60, 120, 300, 600, 1800, 3600})
+	m.graphCalls = newVec("counter", "elevate_graph_requests_total",
+		"Requests to Microsoft Graph and Entra sign-in, by method and status class (2xx, 4xx, 429, 5xx, error).", "method", "status")
+	m.graphLatency = newHistogram("elevate_graph_request_seconds",
+		"Latency of requests to Microsoft Graph and Entra sign-in.", defBuckets, "method")
+	m.throttled = newVec("counter", "elevate_graph_throttled_total",
+		"Graph answers 429 (Retry-After honoured by the client).")
+	m.throttled.add(0) // a plain counter is exposed from the start, at 0
+	m.httpReqs = newVec("counter", "elevate_http_requests_total",
+		"Inbound HTTP requests, by handler and status code.", "handler", "code")
+	m.httpLatency = newHistogram("elevate_http_request_seconds",
+		"Inbound HTTP latency (for Slack: the acknowledgement).", []float64{.001, .0025, .005, .01, .025, .05, .1, .25, .5, 1, 3}, "handler")
+	// plain histograms are exposed from the start, with zero counts
+	m.activation.series[""] = &histSeries{counts: make([]uint64, len(m.activation.buckets)+1)}
+	m.approval.series[""] = &histSeries{counts: make([]uint64, len(m.approval.buckets)+1)}
+	m.reg.register(m.requests, m.transitions, m.activation, m.approval, m.graphCalls, m.graphLatency,
+		m.throttled, m.httpReqs, m.httpLatency, collectFunc(goFamilies), collectFunc(processFamilies))
 	if pending != nil {
-		m.reg.MustRegister(&pendingCollector{f: pending, desc: prometheus.NewDesc("elevate_requests_open",
-			"Open requests by state (read from the store at scrape time).", []string{"state"}, nil)})
+		m.reg.register(collectFunc(func() ([]family, error) {
+			counts, err := pending()
+			if err != nil {
+				return nil, fmt.Errorf("elevate_requests_open: %w", err)
+			}
+			f := family{name: "elevate_requests_open", help: "Open requests by state (read from the store at scrape time).", typ: "gauge"}
+			for state, n := range counts {
+				f.samples = append(f.samples, sample{names: []string{"state"}, values: []string{string(state)}, value: float64(n)})
+			}
+			return []family{f}, nil
+		}))
 	}
 	return m
 }
 
-// Handler serves /metrics.
+// Handler serves /metrics in the Prometheus text format (version 0.0.4). When a metric read at
+// scrape time fails (the store, the outbox), it answers 500 with the cause, as the Prometheus
+// client did.
 func (m *Metrics) Handler() http.Handler {
-	return promhttp.HandlerFor(m.reg, promhttp.HandlerOpts{Registry: m.reg})
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		fs, err := m.reg.gather()
+		if err != nil {
+			http.Error(w, "An error has occurred while serving metrics:\n\n"+err.Error(), http.StatusInternalServerError)
+			return
+		}
+		var buf bytes.Buffer
+		write(&buf, fs)
+		w.Header().Set("Content-Type", contentType)
+		w.Header().Set("Content-Length", strconv.Itoa(buf.Len()))
+		_, _ = w.Write(buf.Bytes())
+	})
 }
-
-// Registry is for tests and for adapters that add their own collectors.
-func (m *Metrics) Registry() *prometheus.Registry { return m.reg }
 
 // RequestChanged implements bot.Watcher: it counts each state a request enters once, and the
 // latencies of activation and approval.
@@ -99,33 +120,15 @@ func (m *Metrics) RequestChanged(_ context.Context, r store.Request) {
 	}
 	m.mu.Unlock()
 
-	m.transitions.WithLabelValues(string(r.State)).Inc()
+	m.transitions.inc(string(r.State))
 	if r.State.Terminal() {
-		m.requests.WithLabelValues(string(r.State)).Inc()
+		m.requests.inc(string(r.State))
 	}
 	if r.State == store.StateActive && !r.ActivatedAt.IsZero() && !r.CreatedAt.IsZero() {
-		m.activation.Observe(r.ActivatedAt.Sub(r.CreatedAt).Seconds())
+		m.activation.observe(r.ActivatedAt.Sub(r.CreatedAt).Seconds())
 		if r.ApprovalsNeeded > 0 && len(r.Approvals) > 0 {
-			m.approval.Observe(r.Approvals[len(r.Approvals)-1].At.Sub(r.CreatedAt).Seconds())
+			m.approval.observe(r.Approvals[len(r.Approvals)-1].At.Sub(r.CreatedAt).Seconds())
 		}
-	}
-}
-
-type pendingCollector struct {
-	f    func() (map[store.State]int, error)
-	desc *prometheus.Desc
-}
-
-func (p *pendingCollector) Describe(ch chan<- *prometheus.Desc) { ch <- p.desc }
-
-func (p *pendingCollector) Collect(ch chan<- prometheus.Metric) {
-	counts, err := p.f()
-	if err != nil {
-		ch <- prometheus.NewInvalidMetric(p.desc, err)
-		return
-	}
-	for state, n := range counts {
-		ch <- prometheus.MustNewConstMetric(p.desc, prometheus.GaugeValue, float64(n), string(state))
 	}
 }
 
@@ -138,7 +141,7 @@ func (m *Metrics) Transport(next http.RoundTripper) http.RoundTripper {
 	return roundTripper(func(req *http.Request) (*http.Response, error) {
 		start := time.Now()
 		resp, err := next.RoundTrip(req)
-		m.graphLatency.WithLabelValues(req.Method).Observe(time.Since(start).Seconds())
+		m.graphLatency.observe(time.Since(start).Seconds(), req.Method)
 		status := "error"
 		m.lastMu.Lock()
 		m.lastErr = err
@@ -146,10 +149,10 @@ func (m *Metrics) Transport(next http.RoundTripper) http.RoundTripper {
 		if err == nil {
 			status = statusClass(resp.StatusCode)
 			if resp.StatusCode == http.StatusTooManyRequests {
-				m.throttled.Inc()
+				m.throttled.inc()
 			}
 		}
-		m.graphCalls.WithLabelValues(req.Method, status).Inc()
+		m.graphCalls.inc(req.Method, status)
 		return resp, err
 	})
 }
@@ -191,8 +194,8 @@ func (m *Metrics) Middleware(next http.Handler) http.Handler {
 		if name == "" {
 			name = "unmatched"
 		}
-		m.httpLatency.WithLabelValues(name).Observe(time.Since(start).Seconds())
-		m.httpReqs.WithLabelValues(name, strconv.Itoa(rec.code)).Inc()
+		m.httpLatency.observe(time.Since(start).Seconds(), name)
+		m.httpReqs.inc(name, strconv.Itoa(rec.code))
 	})
 }
 
