@@ -1102,3 +1102,89 @@ func TestShutdownDuringCancel(t *testing.T) {
 		t.Errorf("%d cancels sent to PIM, want 1", cancels)
 	}
 }
+
+// A shutdown while an extension's follow-up activation is on its way (the sweep makes it at the
+// end of the first): PIM takes it, and after a restart and one sweep Elevate has the request
+// active until the new end, the extension used, and alice was told once.
+func TestShutdownDuringExtend(t *testing.T) {
+	w, r := extendWorld(t)
+	w.later(t, 21*time.Minute)
+	contains(t, w.rec.lastTo("alice"), "To activate Exchange Administrator again for 1h30m when it ends")
+	w.signIn("alice")
+	w.clock.advance(10 * time.Minute) // the first activation has ended
+	w.tenant.Advance(10 * time.Minute)
+	shutdownMid(t, w, graphtest.Fault{Method: "POST", Path: "roleAssignmentScheduleRequests", Body: "selfActivate"}, func(ctx context.Context) {
+		if err := w.core.Expire(ctx); err != nil {
+			t.Error(err)
+		}
+		w.core.Wait()
+	})
+	time.Sleep(60 * time.Millisecond) // past the tenant's provisioning delay (50ms)
+	w.restart()
+	w.minute()
+	got := w.request(r.ID)
+	if got.State != store.StateActive || got.Write != nil || got.Extension == nil || got.Extension.Used != 90*time.Minute || got.Extension.By != 0 {
+		t.Fatalf("after the restart: %s %+v %+v", got.State, got.Write, got.Extension)
+	}
+	if d := got.EndsAt.Sub(r.EndsAt); d < 90*time.Minute || d > 93*time.Minute {
+		t.Errorf("ends %v later, want 1h30m after the first end", d)
+	}
+	if n := w.pimActive("alice@contoso.example", graphtest.RoleExchangeAdministrator); n != 1 {
+		t.Errorf("PIM has %d activations, want 1", n)
+	}
+	if n := len(w.activations()); n != 2 {
+		t.Errorf("%d activations written, want 2 (the first and the follow-up)", n)
+	}
+	if n := w.told("alice", "Exchange Administrator is active again until"); n != 1 {
+		t.Errorf("told %d times it is active again: %q", n, w.rec.to("alice"))
+	}
+	if n := w.told("alice", "refused") + w.told("alice", "nothing was changed"); n != 0 {
+		t.Errorf("told something untrue: %q", w.rec.to("alice"))
+	}
+}
+
+// A shutdown while bob's approval of a request PIM itself holds for approval is on its way: PIM
+// takes it, and after a restart and one sweep the request is active with bob's approval; erin
+// and bob were each told once.
+func TestShutdownDuringPIMApproval(t *testing.T) {
+	w := pimWorld(t, nil)
+	w.say("erin", "teams 1h fix a meeting policy")
+	w.signIn("erin")
+	r := w.only("erin")
+	if r.GraphStatus != "PendingApproval" {
+		t.Fatalf("setup: %s %s", r.State, r.GraphStatus)
+	}
+	w.click("bob", bot.ActionApprove, "")
+	shutdownMid(t, w, graphtest.Fault{Method: "PATCH", Path: "roleAssignmentApprovals"}, func(context.Context) {
+		w.signIn("bob")
+		w.core.Wait()
+	})
+	time.Sleep(60 * time.Millisecond) // past the tenant's provisioning delay (50ms)
+	w.restart()
+	w.minute()
+	got := w.request(r.ID)
+	if got.State != store.StateActive || got.Write != nil {
+		t.Fatalf("after the restart: %s %+v", got.State, got.Write)
+	}
+	if len(got.Approvals) != 1 || got.Approvals[0].Approver != w.tenant.UserID("bob@contoso.example") {
+		t.Errorf("approvals %+v, want bob's", got.Approvals)
+	}
+	if n := w.told("erin", "Teams Administrator active until"); n != 1 {
+		t.Errorf("erin told %d times it is active: %q", n, w.rec.to("erin"))
+	}
+	if n := w.told("bob", "You approved erin@contoso.example's request for Teams Administrator in PIM"); n != 1 {
+		t.Errorf("bob told %d times his approval was taken: %q", n, w.rec.to("bob"))
+	}
+	if n := w.told("bob", "did not take") + w.told("erin", "nothing was changed"); n != 0 {
+		t.Errorf("told something untrue: bob %q, erin %q", w.rec.to("bob"), w.rec.to("erin"))
+	}
+	approvals := 0
+	for _, c := range w.tenant.Calls() {
+		if c.Method == http.MethodPatch && strings.Contains(c.Path, "roleAssignmentApprovals") {
+			approvals++
+		}
+	}
+	if approvals != 1 {
+		t.Errorf("%d approvals sent to PIM, want 1", approvals)
+	}
+}
