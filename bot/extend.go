@@ -77,7 +77,8 @@ func (c *Core) extendRequest(ctx context.Context, a Actor, r store.Request, d ti
 		return nil
 	}
 	now := c.now().UTC()
-	r, err := c.update(ctx, r.ID, c.event(a, "request.extension_consented", fmt.Sprintf("by=%s after=%s", hm(d), r.EndsAt.Format(time.RFC3339))), func(x *store.Request) error {
+	// The cards are refreshed with the change (one transaction): a crash cannot lose it.
+	r, err := c.change(ctx, r.ID, c.event(a, "request.extension_consented", fmt.Sprintf("by=%s after=%s", hm(d), r.EndsAt.Format(time.RFC3339))), func(x *store.Request, out *outbox) error {
 		if x.State != store.StateActive {
 			return store.ErrNoChange
 		}
@@ -86,6 +87,7 @@ func (c *Core) extendRequest(ctx context.Context, a Actor, r store.Request, d ti
 		}
 		x.Extension.By += d
 		x.Extension.ConsentAt = now
+		out.cards(*x)
 		return nil
 	})
 	if errors.Is(err, store.ErrNoChange) {
@@ -105,7 +107,6 @@ func (c *Core) extendRequest(ctx context.Context, a Actor, r store.Request, d ti
 	}
 	text += fmt.Sprintf(" If PIM asks for approval or refuses it, %s ends at %s and I'll tell you why. Extension budget left: %s.", r.RoleName, c.clock(r.EndsAt), hm(role.ExtensionBudget-used-d))
 	c.reply(ctx, a, Message{Kind: KindResult, RequestID: r.ID, Text: text})
-	c.refreshCards(ctx, r)
 	return nil
 }
 

@@ -83,9 +83,15 @@ func (c *Core) spawn(name string, fn func(ctx context.Context) error) {
 // beginWrite commits the intent w on request id (with ev), if ok accepts the stored request (ok
 // may adjust both); it returns the request as committed, or store.ErrNoChange when ok refused.
 func (c *Core) beginWrite(ctx context.Context, id uint64, ev store.AuditRecord, w store.Write, ok func(r *store.Request, w *store.Write) error) (store.Request, error) {
-	return c.update(ctx, id, ev, func(r *store.Request) error {
+	return c.beginWriteWith(ctx, id, ev, w, func(r *store.Request, w *store.Write, _ *outbox) error { return ok(r, w) })
+}
+
+// beginWriteWith is beginWrite whose ok may queue what the intent tells ("Activating …") with
+// out, in the intent's transaction.
+func (c *Core) beginWriteWith(ctx context.Context, id uint64, ev store.AuditRecord, w store.Write, ok func(r *store.Request, w *store.Write, out *outbox) error) (store.Request, error) {
+	return c.change(ctx, id, ev, func(r *store.Request, out *outbox) error {
 		w := w
-		if err := ok(r, &w); err != nil {
+		if err := ok(r, &w, out); err != nil {
 			return err
 		}
 		r.Write = &w

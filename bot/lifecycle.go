@@ -448,7 +448,7 @@ func (c *Core) activateClaimed(ctx context.Context, id uint64) error {
 	var prior *store.Write
 	legacy := false
 	w := store.Write{Action: store.WriteActivate, At: now, By: r0.UserID, Attempts: 1}
-	r, err := c.beginWrite(ctx, id, systemEvent(now, "request.activating", fmt.Sprintf("intent: selfActivate principal=%s role=%s", r0.UserID, r0.RoleID)), w, func(r *store.Request, w *store.Write) error {
+	r, err := c.beginWriteWith(ctx, id, systemEvent(now, "request.activating", fmt.Sprintf("intent: selfActivate principal=%s role=%s", r0.UserID, r0.RoleID)), w, func(r *store.Request, w *store.Write, out *outbox) error {
 		switch r.State {
 		case store.StateReceived, store.StateAwaitingSignIn:
 			if r.ApprovalsNeeded > 0 && approvals(*r) < r.ApprovalsNeeded {
@@ -478,6 +478,10 @@ func (c *Core) activateClaimed(ctx context.Context, id uint64) error {
 			w.At, w.Attempts, w.Told = p.At, p.Attempts+1, p.Told
 		}
 		r.State, r.FailureCode, r.FailureMessage = store.StateActivating, "", ""
+		if prior == nil && !legacy && toldAlone(*r) {
+			// Told with the intent (one transaction): a crash right after it cannot lose it.
+			out.tell(*r, Message{Kind: KindProgress, Text: fmt.Sprintf("Activating %s for %s in PIM…", r.RoleName, hm(r.Duration))})
+		}
 		return nil
 	})
 	if errors.Is(err, store.ErrNoChange) {
@@ -505,9 +509,6 @@ func (c *Core) activateClaimed(ctx context.Context, id uint64) error {
 	}
 	if role != nil && role.Tier0 && r.Group == 0 {
 		c.tokens.drop(requesterKey(r)) // tier-0: one sign-in, one activation (activateGroup: one request's)
-	}
-	if prior == nil && !legacy && toldAlone(r) {
-		c.tell(ctx, r, Message{Kind: KindProgress, Text: fmt.Sprintf("Activating %s for %s in PIM…", r.RoleName, hm(r.Duration))})
 	}
 	var act graph.Activation
 	err = c.pimCall(ctx, func(ctx context.Context) error {

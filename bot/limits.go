@@ -140,11 +140,15 @@ func (c *Core) checkEligible(ctx context.Context, r store.Request, role *policy.
 		c.log.Warn("reading eligibility before sign-in", "request_id", r.ID, "err", err)
 		return eligibilityUnknown, who
 	}
+	// The answer lists every role the user is eligible for: all of them are remembered, so
+	// asking for another of those roles next reads nothing.
+	found := false
 	for _, e := range els {
-		if strings.EqualFold(e.RoleID, role.TemplateID) {
-			c.seenEligible(userID, role.TemplateID)
-			return eligible, who
-		}
+		c.seenEligible(userID, e.RoleID)
+		found = found || strings.EqualFold(e.RoleID, role.TemplateID)
+	}
+	if found {
+		return eligible, who
 	}
 	return notEligible, who
 }

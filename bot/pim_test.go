@@ -706,3 +706,31 @@ func TestApproversResolvedOnce(t *testing.T) {
 		}
 	}
 }
+
+// One eligibility read answers for every role it lists: dave, eligible for Exchange and
+// SharePoint Administrator, asks for one, then the other, and Elevate reads his eligibilities once.
+func TestEligibilityReadOnceForEveryRoleItLists(t *testing.T) {
+	w := newWorld(t, setup{})
+	reads := func() int {
+		n := 0
+		for _, c := range w.tenant.Calls() {
+			if c.Method == http.MethodGet && strings.Contains(c.Path, "/roleEligibilityScheduleInstances") {
+				n++
+			}
+		}
+		return n
+	}
+	w.say("dave", "exchange 1h mail flow")
+	w.signIn("dave")
+	if got := w.only("dave"); got.State != store.StateActive {
+		t.Fatalf("exchange: %s (%s)", got.State, got.FailureMessage)
+	}
+	before := reads()
+	if before == 0 {
+		t.Fatal("no eligibility read for the first request")
+	}
+	w.say("dave", "sharepoint 1h site permissions")
+	if got := reads() - before; got != 0 {
+		t.Errorf("the second role's request read eligibilities %d more times, want 0 (the first read listed it)", got)
+	}
+}
