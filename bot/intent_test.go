@@ -1003,3 +1003,188 @@ func TestNoPIMWriteWithoutLeadership(t *testing.T) {
 		t.Fatalf("alice was told something not known: %q", w.rec.to("alice"))
 	}
 }
+
+// shutdownMid runs act (a command, a sweep) with a context of its own and, once its PIM write
+// matching f has reached the tenant and is held there, cancels that context and shuts the core
+// down (as a SIGTERM does to a Slack request's context and to the core); then PIM takes the
+// write and answers. It returns once act and the shutdown have both finished.
+func shutdownMid(t *testing.T, w *world, f graphtest.Fault, act func(ctx context.Context)) {
+	t.Helper()
+	release := make(chan struct{})
+	f.Hold = release
+	w.tenant.Inject(f)
+	released := false
+	defer func() {
+		if !released {
+			close(release)
+		}
+	}()
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	acted := make(chan struct{})
+	go func() {
+		defer close(acted)
+		defer func() { _ = recover() }()
+		act(ctx)
+	}()
+	for deadline := time.Now().Add(10 * time.Second); w.tenant.Faults() > 0; {
+		if time.Now().After(deadline) {
+			t.Fatal("the write never reached PIM")
+		}
+		time.Sleep(time.Millisecond) // the write has reached PIM and is held there
+	}
+	cancel()
+	closed := make(chan struct{})
+	go func() { w.core.Close(); close(closed) }() // the shutdown
+	close(release)
+	released = true
+	<-acted
+	<-closed
+}
+
+// A shutdown while `done`'s selfDeactivate is on its way: the write runs detached from the
+// command's cancellation, PIM takes it, and after a restart and one sweep Elevate says ended
+// like PIM, and alice was told once that it is deactivated.
+func TestShutdownDuringDone(t *testing.T) {
+	w := pimWorld(t, nil)
+	w.say("alice", "exchange 1h mail flow")
+	w.signIn("alice")
+	w.tenant.Advance(6 * time.Minute) // past PIM's first minutes
+	r := w.only("alice")
+	shutdownMid(t, w, graphtest.Fault{Method: "POST", Path: "roleAssignmentScheduleRequests", Body: "selfDeactivate"}, func(ctx context.Context) {
+		_ = w.core.Command(ctx, w.actor("alice"), "done")
+	})
+	w.restart()
+	w.minute()
+	inPIM := w.pimActive("alice@contoso.example", graphtest.RoleExchangeAdministrator)
+	if got := w.request(r.ID); got.State != store.StateEnded || got.Write != nil || inPIM != 0 {
+		t.Fatalf("Elevate: %s %+v; PIM active %d", got.State, got.Write, inPIM)
+	}
+	if n := w.told("alice", "Done: Exchange Administrator is deactivated in PIM"); n != 1 {
+		t.Errorf("told %d times it was deactivated: %q", n, w.rec.to("alice"))
+	}
+	if n := w.told("alice", "did not go through") + w.told("alice", "nothing was changed"); n != 0 {
+		t.Errorf("told something untrue: %q", w.rec.to("alice"))
+	}
+}
+
+// A shutdown while erin's cancel of a request waiting for PIM's approval is on its way: PIM
+// cancels it, and after a restart and one sweep Elevate says cancelled, told once.
+func TestShutdownDuringCancel(t *testing.T) {
+	w := pimWorld(t, nil)
+	w.say("erin", "teams 1h fix a meeting policy")
+	w.signIn("erin")
+	r := w.only("erin")
+	if r.GraphStatus != "PendingApproval" {
+		t.Fatalf("setup: %s %s", r.State, r.GraphStatus)
+	}
+	shutdownMid(t, w, graphtest.Fault{Method: "POST", Path: "/cancel"}, func(ctx context.Context) {
+		_ = w.core.Command(ctx, w.actor("erin"), "cancel")
+	})
+	w.restart()
+	w.minute()
+	if got := w.request(r.ID); got.State != store.StateCancelled || got.Write != nil {
+		t.Fatalf("after the restart: %s %+v", got.State, got.Write)
+	}
+	if n := w.told("erin", "Cancelled your pending request"); n != 1 {
+		t.Errorf("erin told %d times it was cancelled: %q", n, w.rec.to("erin"))
+	}
+	if n := w.told("erin", "did not go through") + w.told("erin", "nothing was changed"); n != 0 {
+		t.Errorf("told something untrue: %q", w.rec.to("erin"))
+	}
+	cancels := 0
+	for _, c := range w.tenant.Calls() {
+		if c.Method == http.MethodPost && strings.HasSuffix(c.Path, "/cancel") {
+			cancels++
+		}
+	}
+	if cancels != 1 {
+		t.Errorf("%d cancels sent to PIM, want 1", cancels)
+	}
+}
+
+// A shutdown while an extension's follow-up activation is on its way (the sweep makes it at the
+// end of the first): PIM takes it, and after a restart and one sweep Elevate has the request
+// active until the new end, the extension used, and alice was told once.
+func TestShutdownDuringExtend(t *testing.T) {
+	w, r := extendWorld(t)
+	w.later(t, 21*time.Minute)
+	contains(t, w.rec.lastTo("alice"), "To activate Exchange Administrator again for 1h30m when it ends")
+	w.signIn("alice")
+	w.clock.advance(10 * time.Minute) // the first activation has ended
+	w.tenant.Advance(10 * time.Minute)
+	shutdownMid(t, w, graphtest.Fault{Method: "POST", Path: "roleAssignmentScheduleRequests", Body: "selfActivate"}, func(ctx context.Context) {
+		if err := w.core.Expire(ctx); err != nil {
+			t.Error(err)
+		}
+		w.core.Wait()
+	})
+	time.Sleep(60 * time.Millisecond) // past the tenant's provisioning delay (50ms)
+	w.restart()
+	w.minute()
+	got := w.request(r.ID)
+	if got.State != store.StateActive || got.Write != nil || got.Extension == nil || got.Extension.Used != 90*time.Minute || got.Extension.By != 0 {
+		t.Fatalf("after the restart: %s %+v %+v", got.State, got.Write, got.Extension)
+	}
+	if d := got.EndsAt.Sub(r.EndsAt); d < 90*time.Minute || d > 93*time.Minute {
+		t.Errorf("ends %v later, want 1h30m after the first end", d)
+	}
+	if n := w.pimActive("alice@contoso.example", graphtest.RoleExchangeAdministrator); n != 1 {
+		t.Errorf("PIM has %d activations, want 1", n)
+	}
+	if n := len(w.activations()); n != 2 {
+		t.Errorf("%d activations written, want 2 (the first and the follow-up)", n)
+	}
+	if n := w.told("alice", "Exchange Administrator is active again until"); n != 1 {
+		t.Errorf("told %d times it is active again: %q", n, w.rec.to("alice"))
+	}
+	if n := w.told("alice", "refused") + w.told("alice", "nothing was changed"); n != 0 {
+		t.Errorf("told something untrue: %q", w.rec.to("alice"))
+	}
+}
+
+// A shutdown while bob's approval of a request PIM itself holds for approval is on its way: PIM
+// takes it, and after a restart and one sweep the request is active with bob's approval; erin
+// and bob were each told once.
+func TestShutdownDuringPIMApproval(t *testing.T) {
+	w := pimWorld(t, nil)
+	w.say("erin", "teams 1h fix a meeting policy")
+	w.signIn("erin")
+	r := w.only("erin")
+	if r.GraphStatus != "PendingApproval" {
+		t.Fatalf("setup: %s %s", r.State, r.GraphStatus)
+	}
+	w.click("bob", bot.ActionApprove, "")
+	shutdownMid(t, w, graphtest.Fault{Method: "PATCH", Path: "roleAssignmentApprovals"}, func(context.Context) {
+		w.signIn("bob")
+		w.core.Wait()
+	})
+	time.Sleep(60 * time.Millisecond) // past the tenant's provisioning delay (50ms)
+	w.restart()
+	w.minute()
+	got := w.request(r.ID)
+	if got.State != store.StateActive || got.Write != nil {
+		t.Fatalf("after the restart: %s %+v", got.State, got.Write)
+	}
+	if len(got.Approvals) != 1 || got.Approvals[0].Approver != w.tenant.UserID("bob@contoso.example") {
+		t.Errorf("approvals %+v, want bob's", got.Approvals)
+	}
+	if n := w.told("erin", "Teams Administrator active until"); n != 1 {
+		t.Errorf("erin told %d times it is active: %q", n, w.rec.to("erin"))
+	}
+	if n := w.told("bob", "You approved erin@contoso.example's request for Teams Administrator in PIM"); n != 1 {
+		t.Errorf("bob told %d times his approval was taken: %q", n, w.rec.to("bob"))
+	}
+	if n := w.told("bob", "did not take") + w.told("erin", "nothing was changed"); n != 0 {
+		t.Errorf("told something untrue: bob %q, erin %q", w.rec.to("bob"), w.rec.to("erin"))
+	}
+	approvals := 0
+	for _, c := range w.tenant.Calls() {
+		if c.Method == http.MethodPatch && strings.Contains(c.Path, "roleAssignmentApprovals") {
+			approvals++
+		}
+	}
+	if approvals != 1 {
+		t.Errorf("%d approvals sent to PIM, want 1", approvals)
+	}
+}
