@@ -405,14 +405,17 @@ func (c *Core) reconcileActivation(ctx context.Context, r store.Request) error {
 	return c.askSignIn(ctx, r, why+" Sign in again and I'll try once more.", "")
 }
 
+// failWriteUnconfirmed is the failure code of a request whose PIM write was never confirmed.
+const failWriteUnconfirmed = "write_unconfirmed"
+
 // failUnknown ends a request whose write could not be completed or confirmed, with the words
 // that say exactly what is known.
 func (c *Core) failUnknown(ctx context.Context, r store.Request, words string) error {
-	_, err := c.change(ctx, r.ID, systemEvent(c.now(), "request.failed", "write_unconfirmed"), func(r *store.Request, out *outbox) error {
+	_, err := c.change(ctx, r.ID, systemEvent(c.now(), "request.failed", failWriteUnconfirmed), func(r *store.Request, out *outbox) error {
 		if r.State.Terminal() || r.State == store.StateActive {
 			return store.ErrNoChange
 		}
-		r.State, r.FailureCode, r.FailureMessage, r.Write = store.StateFailed, "write_unconfirmed", words, nil
+		r.State, r.FailureCode, r.FailureMessage, r.Write = store.StateFailed, failWriteUnconfirmed, words, nil
 		out.tell(*r, Message{Kind: KindResult, Text: fmt.Sprintf("%s was not activated. %s", r.RoleName, words)})
 		out.cards(*r)
 		return nil

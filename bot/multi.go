@@ -876,6 +876,10 @@ func (c *Core) roleOutcome(x store.Request) string {
 		if x.FailureCode == "not_asked" {
 			return x.RoleName + " not asked for"
 		}
+		if x.FailureCode == failWriteUnconfirmed {
+			// PIM never confirmed the write: not a refusal, and the words say what to check.
+			return fmt.Sprintf("%s not confirmed by PIM: %s", x.RoleName, strings.TrimSuffix(x.FailureMessage, "."))
+		}
 		if x.FailureMessage != "" {
 			return fmt.Sprintf("%s refused by PIM: %s", x.RoleName, strings.TrimSuffix(x.FailureMessage, "."))
 		}
