@@ -29,7 +29,6 @@ import (
 	"encoding/json"
 	"flag"
 	"fmt"
-	"html"
 	"io"
 	"math/rand/v2"
 	"net"
@@ -48,6 +47,7 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/elevate-pim/elevate/bench/internal/browser"
 	"github.com/elevate-pim/elevate/bench/internal/signed"
 	"github.com/elevate-pim/elevate/bot/slack/slacktest"
 	"github.com/elevate-pim/elevate/examples"
@@ -537,7 +537,7 @@ func send(client *http.Client, base string, fake *slacktest.Server, slack, upn, 
 			return
 		}
 		if link := waitLink(fake, slack, before, 2*time.Second); link != "" {
-			ok := signIn(client, link, upn)
+			ok := browser.SignIn(client, link, upn)
 			st.mu.Lock()
 			st.signIns++
 			if !ok {
@@ -867,60 +867,3 @@ func waitLink(fake *slacktest.Server, user string, after int, wait time.Duration
 	}
 	return ""
 }
-
-// signIn plays the browser: the sandbox's user picker, then Elevate's /auth/callback.
-func signIn(c *http.Client, link, upn string) bool {
-	u, err := url.Parse(link)
-	if err != nil {
-		return false
-	}
-	form := url.Values{"to": {u.Query().Get("to")}, "user": {upn}, "mfa": {"on"}}
-	resp, err := c.PostForm(u.Scheme+"://"+u.Host+u.Path, form)
-	if err != nil {
-		return false
-	}
-	resp.Body.Close()
-	loc := resp.Header.Get("Location")
-	if resp.StatusCode != http.StatusFound || loc == "" {
-		return false
-	}
-	resp, err = c.Get(loc)
-	if err != nil {
-		return false
-	}
-	page, _ := io.ReadAll(io.LimitReader(resp.Body, 1<<16))
-	resp.Body.Close()
-	lf := linkForm.FindStringSubmatch(string(page))
-	if resp.StatusCode != http.StatusOK || lf == nil {
-		return resp.StatusCode == http.StatusOK
-	}
-	// A chat account's first sign-in: the person confirms on Elevate's page that it is theirs
-	// (the form's token and the cookie the page set).
-	v := url.Values{"answer": {"link"}}
-	for _, in := range linkInput.FindAllStringSubmatch(string(page), -1) {
-		v.Set(in[1], html.UnescapeString(in[2]))
-	}
-	cb, err := url.Parse(loc)
-	if err != nil {
-		return false
-	}
-	req, err := http.NewRequest(http.MethodPost, cb.Scheme+"://"+cb.Host+html.UnescapeString(lf[1]), strings.NewReader(v.Encode()))
-	if err != nil {
-		return false
-	}
-	req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
-	for _, ck := range resp.Cookies() {
-		req.AddCookie(ck)
-	}
-	resp, err = c.Do(req)
-	if err != nil {
-		return false
-	}
-	resp.Body.Close()
-	return resp.StatusCode == http.StatusOK
-}
-
-var (
-	linkForm  = regexp.MustCompile(`<form method="post" action="([^"]*)">`)
-	linkInput = regexp.MustCompile(`<input type="hidden" name="([a-z]+)" value="([^"]*)">`)
-)
