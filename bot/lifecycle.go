@@ -423,17 +423,28 @@ func (c *Core) afterSignIn(ctx context.Context, id uint64) error {
 
 // activate makes the one PIM write: selfActivate with the requester's own token.
 func (c *Core) activate(ctx context.Context, id uint64) error {
+	return c.activateLeading(ctx, id, nil)
+}
+
+// activateLeading is activate for one role of a multi-role request: if *lead is not empty and
+// this role's first intent commits, *lead (the request's one "Activating …" line) is queued in
+// that transaction and *lead is emptied, so it is said once, and never before an intent.
+func (c *Core) activateLeading(ctx context.Context, id uint64, lead *string) error {
 	if !c.claim(id) {
 		return nil // a write or a look-up for it runs in this process already
 	}
 	defer c.release(id)
-	return c.activateClaimed(ctx, id)
+	return c.activateClaimedLeading(ctx, id, lead)
 }
 
 // activateClaimed is activate with the request's claim held. Its intent (state activating with
 // the write) is committed before the POST: the at-most-once gate, and what Reconcile looks up
 // in PIM if the answer never comes.
 func (c *Core) activateClaimed(ctx context.Context, id uint64) error {
+	return c.activateClaimedLeading(ctx, id, nil)
+}
+
+func (c *Core) activateClaimedLeading(ctx context.Context, id uint64, lead *string) error {
 	r0, err := c.store.Request(id)
 	if err != nil {
 		return err
@@ -482,6 +493,11 @@ func (c *Core) activateClaimed(ctx context.Context, id uint64) error {
 			// Told with the intent (one transaction): a crash right after it cannot lose it.
 			out.tell(*r, Message{Kind: KindProgress, Text: fmt.Sprintf("Activating %s for %s in PIM…", r.RoleName, hm(r.Duration))})
 		}
+		if prior == nil && lead != nil && *lead != "" && !toldAlone(*r) {
+			h := *r
+			h.ID = r.Group // the request's line: named by its first id, as its other lines are
+			out.tell(h, Message{Kind: KindProgress, Text: *lead})
+		}
 		return nil
 	})
 	if errors.Is(err, store.ErrNoChange) {
@@ -489,6 +505,9 @@ func (c *Core) activateClaimed(ctx context.Context, id uint64) error {
 	}
 	if err != nil {
 		return err
+	}
+	if prior == nil && lead != nil && !toldAlone(r) {
+		*lead = "" // said, with this intent
 	}
 	if prior != nil || legacy {
 		// An earlier write may have gone through: look before writing again, so a role is

@@ -537,13 +537,16 @@ func (c *Core) activateGroup(ctx context.Context, head uint64) error {
 		return err
 	}
 	var next []store.Request // what this activates: one "Activating …" line for them all
+	begun := false           // a role's write was begun: the line went with its intent
 	for _, r := range rs {
 		if (r.State == store.StateReceived || r.State == store.StateAwaitingSignIn || r.State == store.StateAwaitingApproval) && r.Write == nil && !pimPending(r) && !toldAlone(r) {
 			next = append(next, r)
 		}
+		begun = begun || !toldAlone(r) && (r.Write != nil || r.State == store.StateActivating || r.State == store.StateActive)
 	}
-	if len(next) > 0 {
-		c.tell(ctx, rs[0], Message{Kind: KindProgress, Text: fmt.Sprintf("Activating %s in PIM…", c.groupRoles(next))})
+	lead := "" // told with the first intent that commits (activateLeading): never before one, never twice
+	if len(next) > 0 && !begun {
+		lead = fmt.Sprintf("Activating %s in PIM…", c.groupRoles(next))
 	}
 	var errs []error
 	tier0 := false
@@ -551,7 +554,7 @@ func (c *Core) activateGroup(ctx context.Context, head uint64) error {
 		if role := c.cfg.RoleByID(r.RoleID); role != nil && role.Tier0 {
 			tier0 = true
 		}
-		if err := c.activate(ctx, r.ID); err != nil {
+		if err := c.activateLeading(ctx, r.ID, &lead); err != nil {
 			errs = append(errs, fmt.Errorf("request %d: %w", r.ID, err))
 		}
 	}

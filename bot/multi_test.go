@@ -3,6 +3,7 @@ package bot_test
 import (
 	"context"
 	"fmt"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -381,5 +382,47 @@ func TestMultiRoleCancelOneRole(t *testing.T) {
 	}
 	if n := w.told("dave", "Exchange Administrator cancelled; SharePoint Administrator active until"); n != 1 {
 		t.Errorf("told the request's line %d times: %q", n, w.rec.to("dave"))
+	}
+}
+
+// A crash right after the first role's activation intent is committed: the request's one
+// "Activating … in PIM…" line went with that intent, never before it, so dave hears it once
+// however often the process dies, and each role is activated once.
+func TestMultiRoleActivatingToldWithTheIntent(t *testing.T) {
+	const exo, spo = graphtest.RoleExchangeAdministrator, graphtest.RoleSharePointAdministrator
+	w := pimWorld(t, nil)
+	cw := &crashWatcher{at: func(r store.Request) bool {
+		return r.Group != 0 && r.State == store.StateActivating && r.Write != nil
+	}}
+	w.core.Watch(cw)
+	w.say("dave", "exchange,sharepoint 1h fixing mail flow")
+	w.signIn("dave")
+	w.core.Wait()
+	if !cw.crashed {
+		t.Fatal("no activation intent was committed")
+	}
+	w.restart()
+	w.minute()
+	rs, err := w.store.Requests(store.Filter{ChatUser: "dave", Platform: "test"})
+	if err != nil || len(rs) != 2 {
+		t.Fatalf("dave's requests: %d, %v", len(rs), err)
+	}
+	if slices.ContainsFunc(rs, func(r store.Request) bool { return r.State == store.StateAwaitingSignIn }) {
+		w.signIn("dave")
+		w.core.Wait()
+	}
+	for _, r := range rs {
+		if got := w.request(r.ID); got.State != store.StateActive {
+			t.Fatalf("#%d %s after the restart: %s (%s)", r.ID, got.RoleName, got.State, got.FailureMessage)
+		}
+	}
+	if n, m := w.pimActive("dave@contoso.example", exo), w.pimActive("dave@contoso.example", spo); n != 1 || m != 1 {
+		t.Fatalf("PIM activations: Exchange %d, SharePoint %d; want one each", n, m)
+	}
+	if n := w.told("dave", "Activating Exchange Administrator and SharePoint Administrator for 1h in PIM…"); n != 1 {
+		t.Errorf("told %d times that both are activating, want once: %q", n, w.rec.to("dave"))
+	}
+	if n := w.told("dave", "Activating "); n != 1 { // not again for SharePoint after the restart
+		t.Errorf("told %d lines that roles are activating, want one: %q", n, w.rec.to("dave"))
 	}
 }
