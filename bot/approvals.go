@@ -254,14 +254,7 @@ func (c *Core) decide(ctx context.Context, a Actor, id uint64, action Action, re
 		if known {
 			why = role.Name + " is a tier-0 role: approving it needs a fresh sign-in."
 		}
-		link, err := c.signInLink(ctx, pendingSignIn{purpose: forApproval, requestID: id, actor: a, decision: action, reason: reason}, who.UPN)
-		if err != nil {
-			c.log.Error("sign-in link", "request_id", id, "err", err)
-			c.reply(ctx, a, Message{Kind: KindError, Text: "I couldn't prepare a Microsoft sign-in link just now; try again in a minute."})
-			return nil
-		}
-		c.reply(ctx, a, Message{Kind: KindSignIn, RequestID: id, Text: why + " Your " + map[Action]string{ActionApprove: "approval", ActionDeny: "denial"}[action] + " counts as soon as you are signed in.",
-			Buttons: []Button{{Action: ActionOpenURL, Label: "Sign in", URL: link, Style: StylePrimary}}})
+		c.askApproverSignIn(ctx, a, id, action, reason, who.UPN, why)
 		return nil
 	}
 	if who.ObjectID == r.UserID {
@@ -481,4 +474,17 @@ func (c *Core) refreshCards(ctx context.Context, r store.Request) {
 		out.cards(r)
 		return nil
 	})
+}
+
+// askApproverSignIn sends approver a the sign-in link that records their decision on request id
+// (a multi-role request's first id) once they are signed in; why says why a sign-in is needed.
+func (c *Core) askApproverSignIn(ctx context.Context, a Actor, id uint64, action Action, reason, upn, why string) {
+	link, err := c.signInLink(ctx, pendingSignIn{purpose: forApproval, requestID: id, actor: a, decision: action, reason: reason}, upn)
+	if err != nil {
+		c.log.Error("sign-in link", "request_id", id, "err", err)
+		c.reply(ctx, a, Message{Kind: KindError, Text: "I couldn't prepare a Microsoft sign-in link just now; try again in a minute."})
+		return
+	}
+	c.reply(ctx, a, Message{Kind: KindSignIn, RequestID: id, Text: why + " Your " + map[Action]string{ActionApprove: "approval", ActionDeny: "denial"}[action] + " counts as soon as you are signed in.",
+		Buttons: []Button{{Action: ActionOpenURL, Label: "Sign in", URL: link, Style: StylePrimary}}})
 }

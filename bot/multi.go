@@ -654,14 +654,7 @@ func (c *Core) decideGroup(ctx context.Context, a Actor, head uint64, action Act
 		if known {
 			why = "This request includes a tier-0 role: approving it needs a fresh sign-in."
 		}
-		link, err := c.signInLink(ctx, pendingSignIn{purpose: forApproval, requestID: head, actor: a, decision: action, reason: reason}, who.UPN)
-		if err != nil {
-			c.log.Error("sign-in link", "request_id", head, "err", err)
-			c.reply(ctx, a, Message{Kind: KindError, Text: "I couldn't prepare a Microsoft sign-in link just now; try again in a minute."})
-			return nil
-		}
-		c.reply(ctx, a, Message{Kind: KindSignIn, RequestID: head, Text: why + " Your " + map[Action]string{ActionApprove: "approval", ActionDeny: "denial"}[action] + " counts as soon as you are signed in.",
-			Buttons: []Button{{Action: ActionOpenURL, Label: "Sign in", URL: link, Style: StylePrimary}}})
+		c.askApproverSignIn(ctx, a, head, action, reason, who.UPN, why)
 		return nil
 	}
 	if who.ObjectID == h.UserID {
