@@ -28,9 +28,7 @@ import (
 	"encoding/json"
 	"flag"
 	"fmt"
-	"io"
 	"math/rand/v2"
-	"net"
 	"net/http"
 	"net/url"
 	"os"
@@ -45,6 +43,8 @@ import (
 	"time"
 
 	"github.com/elevate-pim/elevate/bench/internal/browser"
+	"github.com/elevate-pim/elevate/bench/internal/crashrun"
+	"github.com/elevate-pim/elevate/bench/internal/measure"
 	"github.com/elevate-pim/elevate/bench/internal/signed"
 	"github.com/elevate-pim/elevate/bot/slack/slacktest"
 	"github.com/elevate-pim/elevate/examples"
@@ -202,11 +202,11 @@ func run(n, kills, lost int, bin string, seed uint64, latency, settle time.Durat
 	fake.AddChannel("C0APPROVALS", "pim-approvals")
 	fake.AddChannel("C0SECURITY", "security")
 	fake.AddChannel("C0ITADMINS", "it-admins")
-	addr, err := freeAddr()
+	addr, err := measure.FreeAddr()
 	if err != nil {
 		return err
 	}
-	metricsAddr, err := freeAddr()
+	metricsAddr, err := measure.FreeAddr()
 	if err != nil {
 		return err
 	}
@@ -272,38 +272,12 @@ func run(n, kills, lost int, bin string, seed uint64, latency, settle time.Durat
 	fmt.Printf("sent %d commands with %d kills; settling for %s\n", n, killed, settle)
 	time.Sleep(settle)
 	// The outbox as the settled server sees it; what the shutdown itself queues is not counted.
-	depth, err := outboxDepth(metricsAddr)
+	depth, err := crashrun.OutboxDepth(metricsAddr)
 	if err != nil {
 		return err
 	}
 	srv.stop()
 	return check(srv, fake, st, n, killed, depth)
-}
-
-func freeAddr() (string, error) {
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		return "", err
-	}
-	defer ln.Close()
-	return ln.Addr().String(), nil
-}
-
-var depthRE = regexp.MustCompile(`(?m)^elevate_outbox_depth (\d+)$`)
-
-// outboxDepth reads elevate_outbox_depth from the server's /metrics.
-func outboxDepth(addr string) (int, error) {
-	resp, err := http.Get("http://" + addr + "/metrics")
-	if err != nil {
-		return 0, err
-	}
-	defer resp.Body.Close()
-	b, _ := io.ReadAll(resp.Body)
-	m := depthRE.FindSubmatch(b)
-	if m == nil {
-		return 0, fmt.Errorf("no elevate_outbox_depth in /metrics")
-	}
-	return strconv.Atoi(string(m[1]))
 }
 
 // send plays one user until n commands were sent by everyone: a request, often a sign-in, and
@@ -321,7 +295,7 @@ func send(client *http.Client, base string, fake *slacktest.Server, slack, upn, 
 		if rng.IntN(3) == 0 {
 			return
 		}
-		if link := waitLink(fake, slack, before, 2*time.Second); link != "" {
+		if link := crashrun.WaitLink(fake, slack, before, 2*time.Second); link != "" {
 			ok := browser.SignIn(client, link, upn)
 			st.mu.Lock()
 			st.signIns++
@@ -360,7 +334,7 @@ func send(client *http.Client, base string, fake *slacktest.Server, slack, upn, 
 		st.mu.Unlock()
 		maybeSignIn(before)
 		if approver {
-			for _, id := range undecided(fake) {
+			for _, id := range crashrun.Undecided(fake) {
 				if rng.IntN(2) == 0 {
 					continue
 				}
@@ -377,36 +351,9 @@ func send(client *http.Client, base string, fake *slacktest.Server, slack, upn, 
 	}
 }
 
-var cardRE = regexp.MustCompile(`Elevation request #(\d+)`)
-
-// undecided are the ids of the requests whose card in the approvals channel still has buttons.
-func undecided(fake *slacktest.Server) []string {
-	var out []string
-	for _, m := range fake.InChannel("C0APPROVALS") {
-		if c := cardRE.FindStringSubmatch(m.Plain()); c != nil && strings.Contains(m.Plain(), "[Approve]") {
-			out = append(out, c[1])
-		}
-	}
-	return out
-}
-
-// pimState is what the simulated tenant keeps in its state file (graph/graphtest/persist.go).
-type pimState struct {
-	Assign []struct {
-		PrincipalID, RoleID, AssignmentType string
-		Start                               time.Time
-		End                                 *time.Time
-	}
-	Requests map[string]struct {
-		Action, PrincipalID, RoleID, Justification, Status string
-		Created, Start                                     time.Time
-		StartGiven                                         bool
-	}
-}
-
 func check(srv *server, fake *slacktest.Server, st *stats, n, killed, queued int) error {
 	now := time.Now()
-	var pim pimState
+	var pim crashrun.PIMState
 	b, err := os.ReadFile(srv.state)
 	if err != nil {
 		return fmt.Errorf("reading the tenant's state: %w", err)
@@ -576,7 +523,7 @@ func check(srv *server, fake *slacktest.Server, st *stats, n, killed, queued int
 	assert("every card's final text matches its request; one card per request")
 	cards := map[uint64]int{}
 	for _, m := range fake.InChannel("C0APPROVALS") {
-		c := cardRE.FindStringSubmatch(m.Plain())
+		c := crashrun.CardRE.FindStringSubmatch(m.Plain())
 		if c == nil {
 			continue
 		}
@@ -696,22 +643,3 @@ var (
 	numRE = regexp.MustCompile(`crash (\d+)$`)
 	dupRE = regexp.MustCompile(`already (have a pending request|active for you)|is being activated right now`)
 )
-
-var linkRE = regexp.MustCompile(`https?://[^\s"<>|]+/sandbox/sign-in\?to=[^\s"<>|]+`)
-
-// waitLink waits for a sign-in link among the messages user got after the first `after`: the
-// link for the request just sent, not an older one.
-func waitLink(fake *slacktest.Server, user string, after int, wait time.Duration) string {
-	deadline := time.Now().Add(wait)
-	for time.Now().Before(deadline) {
-		msgs := fake.Private(user)
-		for i := len(msgs) - 1; i >= after; i-- {
-			raw := string(msgs[i].Blocks) + " " + msgs[i].Text
-			if l := linkRE.FindString(raw); l != "" && strings.Contains(msgs[i].Plain(), "Sign in") {
-				return strings.ReplaceAll(l, `\u0026`, "&")
-			}
-		}
-		time.Sleep(20 * time.Millisecond)
-	}
-	return ""
-}
