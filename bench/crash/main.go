@@ -30,7 +30,6 @@ import (
 	"fmt"
 	"math/rand/v2"
 	"net/http"
-	"net/url"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -42,25 +41,13 @@ import (
 	"syscall"
 	"time"
 
-	"github.com/elevate-pim/elevate/bench/internal/browser"
 	"github.com/elevate-pim/elevate/bench/internal/crashrun"
 	"github.com/elevate-pim/elevate/bench/internal/measure"
-	"github.com/elevate-pim/elevate/bench/internal/signed"
 	"github.com/elevate-pim/elevate/bot/slack/slacktest"
-	"github.com/elevate-pim/elevate/examples"
 	"github.com/elevate-pim/elevate/store"
 )
 
 const secret = "crash-test-signing-secret"
-
-// people are Slack users and who they are in the sandbox tenant, with a role each can activate.
-// Exchange needs one approval from bob or carol (the bench's config), so approvals run too.
-var people = []struct{ slack, upn, text string }{
-	{"UALICE", "alice@contoso.example", "exchange 1h crash"},
-	{"UDAVE", "dave@contoso.example", "sharepoint 1h crash"},
-	{"UBOB", "bob@contoso.example", "user 1h crash"},
-	{"UCAROL", "carol@contoso.example", "user 1h crash"},
-}
 
 func main() {
 	requests := flag.Int("requests", 300, "slash commands to send, all users together")
@@ -137,39 +124,6 @@ func (s *server) stop() {
 	s.up = false
 }
 
-// benchConfig is the example config with Exchange Administrator needing one approval from bob or
-// carol, so kills also land during approvals.
-func benchConfig() ([]byte, error) {
-	old := []byte("  - name: Exchange Administrator      # aliases: exchange, exo\n    max_duration: 8h\n    approval: none\n")
-	cfg := bytes.Replace(examples.Config, old,
-		[]byte("  - name: Exchange Administrator\n    max_duration: 8h\n    approval:\n      approvers: [bob@contoso.example, carol@contoso.example]\n"), 1)
-	if bytes.Equal(cfg, examples.Config) {
-		return nil, fmt.Errorf("the example config changed: Exchange Administrator's entry not found")
-	}
-	return cfg, nil
-}
-
-// stats counts what the senders did.
-type stats struct {
-	mu                         sync.Mutex
-	acked                      map[int]bool
-	ackedAt                    map[int]time.Time
-	kills                      []time.Time
-	sent, signIns, signInFails int
-	approves, dones, extends   int
-}
-
-// killedAfter says whether a kill came within 5 seconds after command i was acknowledged.
-func (st *stats) killedAfter(i int) bool {
-	at := st.ackedAt[i]
-	for _, k := range st.kills {
-		if !k.Before(at) && k.Sub(at) < 5*time.Second {
-			return true
-		}
-	}
-	return false
-}
-
 func run(n, kills, lost int, bin string, seed uint64, latency, settle time.Duration) error {
 	fmt.Printf("seed %d\n", seed)
 	dir, err := os.MkdirTemp("", "elevate-crash-")
@@ -185,7 +139,7 @@ func run(n, kills, lost int, bin string, seed uint64, latency, settle time.Durat
 			return fmt.Errorf("building elevate: %w", err)
 		}
 	}
-	cfg, err := benchConfig()
+	cfg, err := crashrun.Config()
 	if err != nil {
 		return err
 	}
@@ -195,8 +149,8 @@ func run(n, kills, lost int, bin string, seed uint64, latency, settle time.Durat
 	}
 	fake := slacktest.New()
 	defer fake.Close()
-	for _, p := range people {
-		fake.AddUser(slacktest.User{ID: p.slack, Name: p.slack, Email: p.upn})
+	for _, p := range crashrun.People {
+		fake.AddUser(slacktest.User{ID: p.Slack, Name: p.Slack, Email: p.UPN})
 	}
 	fake.AddChannel("C0CRASH", "it-ops")
 	fake.AddChannel("C0APPROVALS", "pim-approvals")
@@ -225,15 +179,16 @@ func run(n, kills, lost int, bin string, seed uint64, latency, settle time.Durat
 
 	base := "http://" + addr
 	client := &http.Client{Timeout: 10 * time.Second, CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}
-	st := &stats{acked: map[int]bool{}, ackedAt: map[int]time.Time{}}
+	st := crashrun.NewStats()
+	sender := crashrun.Sender{Client: client, Base: base, Secret: secret, Fake: fake, RetryUnavailable: false}
 	var next atomic.Int64
 	var senders sync.WaitGroup
-	for w, p := range people {
+	for w, p := range crashrun.People {
 		rng := rand.New(rand.NewPCG(seed+uint64(w), seed^0x5eed))
 		senders.Add(1)
 		go func() {
 			defer senders.Done()
-			send(client, base, fake, p.slack, p.upn, p.text, rng, &next, n, st)
+			sender.Send(p.Slack, p.UPN, p.Text, rng, &next, n, st)
 		}()
 	}
 	// The killer: kills at random moments while the senders run, each followed by a restart.
@@ -260,9 +215,9 @@ func run(n, kills, lost int, bin string, seed uint64, latency, settle time.Durat
 		case <-time.After(time.Duration(300+killRNG.IntN(2500)) * time.Millisecond):
 		}
 		srv.kill()
-		st.mu.Lock()
-		st.kills = append(st.kills, time.Now())
-		st.mu.Unlock()
+		st.Mu.Lock()
+		st.Kills = append(st.Kills, time.Now())
+		st.Mu.Unlock()
 		killed++
 		if err := srv.start(); err != nil {
 			return err
@@ -280,78 +235,7 @@ func run(n, kills, lost int, bin string, seed uint64, latency, settle time.Durat
 	return check(srv, fake, st, n, killed, depth)
 }
 
-// send plays one user until n commands were sent by everyone: a request, often a sign-in, and
-// now and then done or extend; approvers approve the Exchange requests on the channel's cards.
-func send(client *http.Client, base string, fake *slacktest.Server, slack, upn, text string, rng *rand.Rand, next *atomic.Int64, n int, st *stats) {
-	approver := slack == "UBOB" || slack == "UCAROL"
-	command := func(i int, cmd string) bool {
-		form := url.Values{"command": {"/elevate"}, "text": {cmd}, "user_id": {slack}, "user_name": {slack},
-			"channel_id": {"C0CRASH"}, "team_id": {"T0CRASH"}, "response_url": {fake.ResponseURL(slack, "C0CRASH", "cmd-"+strconv.Itoa(i))},
-			"trigger_id": {"trig." + slack + "." + strconv.Itoa(i)}}
-		code, err := signed.Post(client, base+"/slack/commands", secret, form.Encode())
-		return err == nil && code == http.StatusOK
-	}
-	maybeSignIn := func(before int) {
-		if rng.IntN(3) == 0 {
-			return
-		}
-		if link := crashrun.WaitLink(fake, slack, before, 2*time.Second); link != "" {
-			ok := browser.SignIn(client, link, upn)
-			st.mu.Lock()
-			st.signIns++
-			if !ok {
-				st.signInFails++
-			}
-			st.mu.Unlock()
-		}
-	}
-	for {
-		i := int(next.Add(1)) - 1
-		if i >= n {
-			return
-		}
-		before := len(fake.Private(slack))
-		var cmd string
-		switch r := rng.IntN(10); {
-		case r < 5:
-			cmd = fmt.Sprintf("%s %d", text, i)
-		case r < 8:
-			cmd = "done"
-		default:
-			cmd = "extend 30m"
-		}
-		ok := command(i, cmd)
-		st.mu.Lock()
-		st.sent++
-		switch {
-		case strings.HasPrefix(cmd, "done"):
-			st.dones++
-		case strings.HasPrefix(cmd, "extend"):
-			st.extends++
-		case ok:
-			st.acked[i], st.ackedAt[i] = true, time.Now()
-		}
-		st.mu.Unlock()
-		maybeSignIn(before)
-		if approver {
-			for _, id := range crashrun.Undecided(fake) {
-				if rng.IntN(2) == 0 {
-					continue
-				}
-				before := len(fake.Private(slack))
-				if command(i, "approve "+id) {
-					st.mu.Lock()
-					st.approves++
-					st.mu.Unlock()
-				}
-				maybeSignIn(before)
-			}
-		}
-		time.Sleep(time.Duration(rng.IntN(200)) * time.Millisecond)
-	}
-}
-
-func check(srv *server, fake *slacktest.Server, st *stats, n, killed, queued int) error {
+func check(srv *server, fake *slacktest.Server, st *crashrun.Stats, n, killed, queued int) error {
 	now := time.Now()
 	var pim crashrun.PIMState
 	b, err := os.ReadFile(srv.state)
@@ -422,11 +306,11 @@ func check(srv *server, fake *slacktest.Server, st *stats, n, killed, queued int
 		}
 	}
 	lostAnswers := 0
-	for i := range st.acked {
+	for i := range st.Acked {
 		switch {
 		case byText[i] == 1:
 		case byText[i] == 0 && refused[i]:
-		case byText[i] == 0 && !answered[i] && st.killedAfter(i):
+		case byText[i] == 0 && !answered[i] && st.KilledAfter(i):
 			// Not stored, so Accept refused it (it stores before acknowledging); its answer died
 			// with the kill right after. Counted, not a problem: nothing was acknowledged as taken.
 			lostAnswers++
@@ -603,8 +487,8 @@ func check(srv *server, fake *slacktest.Server, st *stats, n, killed, queued int
 	}
 
 	fmt.Printf("| sent | acknowledged requests | done / extend / approve | kills (restarts) | in store | sign-ins (failed) | PIM activations | cards | audit records | problems |\n|---|---|---|---|---|---|---|---|---|---|\n")
-	fmt.Printf("| %d | %d | %d / %d / %d | %d (%d) | %d | %d (%d) | %d | %d | %d | %d |\n", st.sent, len(st.acked), st.dones, st.extends, st.approves,
-		killed, srv.starts-1, len(rs), st.signIns, st.signInFails, activations, len(cards), nAudit, len(problems))
+	fmt.Printf("| %d | %d | %d / %d / %d | %d (%d) | %d | %d (%d) | %d | %d | %d | %d |\n", st.Sent, len(st.Acked), st.Dones, st.Extends, st.Approves,
+		killed, srv.starts-1, len(rs), st.SignIns, st.SignInFails, activations, len(cards), nAudit, len(problems))
 	srv.mu.Lock()
 	found := strings.Count(srv.logs.String(), "outbox post was already delivered")
 	srv.mu.Unlock()
