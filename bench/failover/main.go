@@ -26,7 +26,6 @@ package main
 import (
 	"bytes"
 	"context"
-	"encoding/json"
 	"flag"
 	"fmt"
 	"math/rand/v2"
@@ -37,9 +36,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
-	"regexp"
 	"slices"
-	"strconv"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -366,7 +363,7 @@ func run(n, kills int, bin, db string, seed uint64, latency, settle, ttl, renew 
 		starts += s.starts
 	}
 	report(takeovers, ttl, renew)
-	return check(db, servers[0].state, fake, st, n, len(takeovers), starts-len(servers), depth)
+	return check(db, servers[0].state, fake, st, len(takeovers), starts-len(servers), depth)
 }
 
 // waitLeader waits for a process whose /readyz answers 200.
@@ -419,232 +416,20 @@ func report(ts []takeover, ttl, renew time.Duration) {
 	fmt.Printf("\nkill → standby ready: %s\nkill → first acknowledged command: %s\n\n", spread(ready), spread(ack))
 }
 
-func check(dbURL, statePath string, fake *slacktest.Server, st *crashrun.Stats, n, killed, restarts, queued int) error {
-	now := time.Now()
-	var pim crashrun.PIMState
-	b, err := os.ReadFile(statePath)
-	if err != nil {
-		return fmt.Errorf("reading the tenant's state: %w", err)
-	}
-	if err := json.Unmarshal(b, &pim); err != nil {
-		return fmt.Errorf("reading the tenant's state: %w", err)
-	}
+func check(dbURL, statePath string, fake *slacktest.Server, st *crashrun.Stats, killed, restarts, queued int) error {
 	db, err := store.OpenPostgres(context.Background(), dbURL, store.PostgresOptions{})
 	if err != nil {
 		return err
 	}
 	defer db.Close()
-	rs, err := db.Requests(store.Filter{Platform: "slack"})
+	r, err := crashrun.Check(db, statePath, fake, st, queued, false)
 	if err != nil {
 		return err
 	}
-	var problems []string
-	problem := func(format string, args ...any) { problems = append(problems, fmt.Sprintf(format, args...)) }
-
-	// Every acknowledged request stored once.
-	byText := map[int]int{}
-	byID := map[uint64]store.Request{}
-	states := map[store.State]int{}
-	for _, r := range rs {
-		byID[r.ID] = r
-		states[r.State]++
-		if m := numRE.FindStringSubmatch(r.Justification); m != nil {
-			k, _ := strconv.Atoi(m[1])
-			byText[k]++
-		}
-		// Nothing left in flight, nothing pending past its deadline.
-		switch {
-		case r.State == store.StateActivating:
-			problem("request #%d is still activating (%s)", r.ID, r.UpdatedAt.Format(time.TimeOnly))
-		case r.Write != nil:
-			problem("request #%d (%s) still has a PIM write (%s) of unknown outcome", r.ID, r.State, r.Write.Action)
-		case !r.State.Terminal() && r.State != store.StateActive && !r.ExpiresAt.IsZero() && now.Sub(r.ExpiresAt) > 90*time.Second:
-			problem("request #%d is %s, %s past its deadline", r.ID, r.State, now.Sub(r.ExpiresAt).Round(time.Second))
-		}
-	}
-	// A request refused at once (a duplicate of one the user has open) is acknowledged and
-	// answered, not stored; the answer goes through the command's response_url.
-	refused := map[int]bool{}
-	answered := map[int]bool{}
-	for _, m := range fake.Messages() {
-		if k, ok := strings.CutPrefix(m.Original, "cmd-"); ok {
-			i, _ := strconv.Atoi(k)
-			answered[i] = true
-			if dupRE.MatchString(m.Plain()) {
-				refused[i] = true
-			}
-		}
-	}
-	lostAnswers := 0
-	for i := range st.Acked {
-		switch {
-		case byText[i] == 1:
-		case byText[i] == 0 && refused[i]:
-		case byText[i] == 0 && !answered[i] && st.KilledAfter(i):
-			// Not stored, so Accept refused it (it stores before acknowledging); its answer died
-			// with the kill right after. Counted, not a problem: nothing was acknowledged as taken.
-			lostAnswers++
-		default:
-			problem("acknowledged request %d is in the store %d times (answered: %v)", i, byText[i], answered[i])
-		}
-	}
-	for i, c := range byText {
-		if c > 1 {
-			problem("request %d stored %d times", i, c)
-		}
-	}
-
-	// Elevate's active set is PIM's: (user, role) pairs, leaving out what ends within the
-	// tolerance of the sweep.
-	near := func(t time.Time) bool { d := t.Sub(now); return d > -90*time.Second && d < 90*time.Second }
-	elevate := map[string]uint64{}
-	for _, r := range rs {
-		if r.State == store.StateActive && !near(r.EndsAt) {
-			elevate[strings.ToLower(r.UserID+" "+r.RoleID)] = r.ID
-		}
-	}
-	inPIM := map[string]bool{}
-	for _, a := range pim.Assign {
-		if a.AssignmentType != "Activated" || a.End == nil || a.Start.After(now) || !a.End.After(now) || near(*a.End) {
-			continue
-		}
-		inPIM[strings.ToLower(a.PrincipalID+" "+a.RoleID)] = true
-	}
-	for k, id := range elevate {
-		if !inPIM[k] {
-			problem("request #%d is active in Elevate, not in PIM (%s)", id, k)
-		}
-	}
-	for k := range inPIM {
-		if _, ok := elevate[k]; !ok {
-			problem("PIM has %s active, Elevate has no active request for it", k)
-			for _, r := range rs {
-				if strings.EqualFold(r.UserID+" "+r.RoleID, k) {
-					problem("  Elevate #%d %s %q created %s updated %s ends %s failure %s", r.ID, r.State, r.Justification,
-						r.CreatedAt.Format(time.TimeOnly), r.UpdatedAt.Format(time.TimeOnly), r.EndsAt.Format(time.TimeOnly), r.FailureCode)
-				}
-			}
-			for id, q := range pim.Requests {
-				if strings.EqualFold(q.PrincipalID+" "+q.RoleID, k) {
-					problem("  PIM %s %s %s %q created %s start %s", id, q.Action, q.Status, q.Justification,
-						q.Created.Format(time.TimeOnly), q.Start.Format(time.TimeOnly))
-				}
-			}
-		}
-	}
-
-	// PIM activated no request twice: its own selfActivate requests (not extensions' scheduled
-	// follow-ups) that it granted, by the request's marker.
-	granted := map[string]int{}
-	for _, q := range pim.Requests {
-		if q.Action != "selfActivate" || q.StartGiven && q.Start.After(q.Created.Add(time.Second)) {
-			continue
-		}
-		switch q.Status {
-		case "Granted", "Provisioned", "PendingProvisioning", "ScheduleCreated":
-		default:
-			continue
-		}
-		if m := numRE.FindStringSubmatch(q.Justification); m != nil {
-			granted[q.PrincipalID+" "+m[1]]++
-		}
-	}
-	activations := 0
-	for k, c := range granted {
-		activations += c
-		if c > 1 {
-			problem("PIM activated request %q %d times", k, c)
-		}
-	}
-	active := map[uint64]int{}
-	if err := db.Audit(func(a store.AuditRecord) error {
-		if a.Action == "request.active" {
-			active[a.RequestID]++
-		}
-		return nil
-	}); err != nil {
-		return err
-	}
-	for id, c := range active {
-		if c > 1 {
-			problem("request #%d recorded active %d times", id, c)
-		}
-	}
-
-	// Every card shows its request as it is, and each request has one card at most.
-	cards := map[uint64]int{}
-	for _, m := range fake.InChannel("C0APPROVALS") {
-		c := crashrun.CardRE.FindStringSubmatch(m.Plain())
-		if c == nil {
-			continue
-		}
-		id, _ := strconv.ParseUint(c[1], 10, 64)
-		cards[id]++
-		r, ok := byID[id]
-		if !ok {
-			problem("a card for request #%d, which is not in the store", id)
-			continue
-		}
-		text := m.Plain()
-		got := 0
-		for _, ap := range r.Approvals {
-			if ap.Decision == "approve" {
-				got++
-			}
-		}
-		if want := fmt.Sprintf("%d of %d", got, r.ApprovalsNeeded); !strings.Contains(text, want) {
-			problem("request #%d's card does not say %q (%s): %q", id, want, r.State, text)
-		}
-		live := r.State == store.StateAwaitingApproval && got < r.ApprovalsNeeded
-		if buttons := strings.Contains(text, "[Approve]"); buttons != live {
-			problem("request #%d is %s but its card has buttons=%v", id, r.State, buttons)
-		}
-	}
-	for id, c := range cards {
-		if c > 1 {
-			problem("request #%d has %d cards", id, c)
-		}
-	}
-	for _, r := range rs {
-		if r.ApprovalsNeeded > 0 && cards[r.ID] == 0 && (r.State == store.StateAwaitingApproval || len(r.Approvals) > 0) {
-			problem("request #%d (%s) waited for approval but has no card", r.ID, r.State)
-		}
-	}
-
-	// The outbox is empty and the audit chain verifies.
-	depth, oldest, err := db.OutboxStats()
-	if err != nil {
-		return err
-	}
-	if queued > 0 {
-		problem("%d chat deliveries still in the outbox after settling (%d after the stop, oldest from %s)", queued, depth, oldest.Format(time.TimeOnly))
-		items, _ := db.OutboxItems()
-		for _, it := range items {
-			problem("still queued: #%d %s %s to %q/%q for request #%d, created %s, %d attempts, next %s, after #%d, run %q: %s",
-				it.ID, it.Platform, it.Op, it.Channel, it.User, it.RequestID, it.CreatedAt.Format(time.TimeOnly), it.Attempts,
-				it.NextAt.Format(time.TimeOnly), it.After, it.Run, it.LastError)
-		}
-	}
-	nAudit, verr := db.VerifyAudit()
-	if verr != nil {
-		problem("audit chain: %v", verr)
-	}
-
 	fmt.Printf("| sent | acknowledged requests | done / extend / approve | kills (restarts) | in store | sign-ins (failed) | PIM activations | cards | audit records | problems |\n|---|---|---|---|---|---|---|---|---|---|\n")
 	fmt.Printf("| %d | %d | %d / %d / %d | %d (%d) | %d | %d (%d) | %d | %d | %d | %d |\n", st.Sent, len(st.Acked), st.Dones, st.Extends, st.Approves,
-		killed, restarts, len(rs), st.SignIns, st.SignInFails, activations, len(cards), nAudit, len(problems))
+		killed, restarts, r.Requests, st.SignIns, st.SignInFails, r.Activations, r.Cards, r.Audit, len(r.Problems))
 	fmt.Printf("states: %v\nrefused as duplicates: %d; refused with the answer lost in a kill: %d; attempts answered 503 (no leader; tried again): %d\n",
-		states, len(refused), lostAnswers, st.Unavailable)
-	for _, p := range problems {
-		fmt.Println("PROBLEM:", p)
-	}
-	if len(problems) > 0 {
-		return fmt.Errorf("%d problems", len(problems))
-	}
-	return nil
+		r.States, r.Refused, r.LostAnswers, st.Unavailable)
+	return r.Err()
 }
-
-var (
-	numRE = regexp.MustCompile(`crash (\d+)$`)
-	dupRE = regexp.MustCompile(`already (have a pending request|active for you)|is being activated right now`)
-)
