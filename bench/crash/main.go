@@ -24,7 +24,6 @@
 package main
 
 import (
-	"bytes"
 	"flag"
 	"fmt"
 	"math/rand/v2"
@@ -35,7 +34,6 @@ import (
 	"strings"
 	"sync"
 	"sync/atomic"
-	"syscall"
 	"time"
 
 	"github.com/elevate-pim/elevate/bench/internal/crashrun"
@@ -59,66 +57,6 @@ func main() {
 		fmt.Fprintln(os.Stderr, "crash:", err)
 		os.Exit(1)
 	}
-}
-
-type server struct {
-	bin, addr, metrics, db, state, config string
-	latency                               time.Duration
-	env                                   []string
-	mu                                    sync.Mutex
-	cmd                                   *exec.Cmd
-	logs                                  bytes.Buffer
-	starts                                int
-	up                                    bool
-}
-
-func (s *server) start() error {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	s.cmd = exec.Command(s.bin, "serve", "-sandbox", "-sandbox-state", s.state, "-config", s.config,
-		"-sandbox-graph-latency", s.latency.String(), "-sandbox-min-active", "1s", "-listen", s.addr, "-db", s.db,
-		"-metrics-addr", s.metrics)
-	s.cmd.Env = s.env
-	s.cmd.Stderr = &s.logs
-	s.starts++
-	if err := s.cmd.Start(); err != nil {
-		return err
-	}
-	deadline := time.Now().Add(60 * time.Second)
-	for time.Now().Before(deadline) {
-		if resp, err := http.Get("http://" + s.addr + "/healthz"); err == nil {
-			resp.Body.Close()
-			s.up = true
-			return nil
-		}
-		time.Sleep(50 * time.Millisecond)
-	}
-	return fmt.Errorf("the server did not come up:\n%s", s.logs.String())
-}
-
-// kill stops the server with SIGKILL.
-func (s *server) kill() {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	s.cmd.Process.Kill()
-	s.cmd.Wait()
-	s.up = false
-}
-
-// stop stops the server as an operator would (SIGTERM), so its last outbox pass runs.
-func (s *server) stop() {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	s.cmd.Process.Signal(syscall.SIGTERM)
-	done := make(chan struct{})
-	go func() { s.cmd.Wait(); close(done) }()
-	select {
-	case <-done:
-	case <-time.After(30 * time.Second):
-		s.cmd.Process.Kill()
-		<-done
-	}
-	s.up = false
 }
 
 func run(n, kills, lost int, bin string, seed uint64, latency, settle time.Duration) error {
@@ -161,16 +99,16 @@ func run(n, kills, lost int, bin string, seed uint64, latency, settle time.Durat
 	if err != nil {
 		return err
 	}
-	srv := &server{bin: bin, addr: addr, metrics: metricsAddr, db: filepath.Join(dir, "elevate.db"), state: filepath.Join(dir, "tenant.json"),
-		config: cfgPath, latency: latency,
-		env: append(os.Environ(), "SLACK_BOT_TOKEN="+slacktest.BotToken, "SLACK_SIGNING_SECRET="+secret,
+	srv := &crashrun.Server{Bin: bin, Addr: addr, Metrics: metricsAddr, DB: filepath.Join(dir, "elevate.db"), State: filepath.Join(dir, "tenant.json"),
+		Config: cfgPath, Latency: latency,
+		Env: append(os.Environ(), "SLACK_BOT_TOKEN="+slacktest.BotToken, "SLACK_SIGNING_SECRET="+secret,
 			"SLACK_API_URL="+fake.APIURL(), "SLACK_APP_TOKEN=")}
-	if err := srv.start(); err != nil {
+	if err := srv.Start(); err != nil {
 		return err
 	}
 	defer func() {
-		if srv.up {
-			srv.kill()
+		if srv.Up() {
+			srv.Kill()
 		}
 	}()
 
@@ -211,12 +149,12 @@ func run(n, kills, lost int, bin string, seed uint64, latency, settle time.Durat
 		case <-sendersDone:
 		case <-time.After(time.Duration(300+killRNG.IntN(2500)) * time.Millisecond):
 		}
-		srv.kill()
+		srv.Kill()
 		st.Mu.Lock()
 		st.Kills = append(st.Kills, time.Now())
 		st.Mu.Unlock()
 		killed++
-		if err := srv.start(); err != nil {
+		if err := srv.Start(); err != nil {
 			return err
 		}
 	}
@@ -228,26 +166,24 @@ func run(n, kills, lost int, bin string, seed uint64, latency, settle time.Durat
 	if err != nil {
 		return err
 	}
-	srv.stop()
+	srv.Stop()
 	return check(srv, fake, st, killed, depth)
 }
 
-func check(srv *server, fake *slacktest.Server, st *crashrun.Stats, killed, queued int) error {
-	db, err := store.Open(srv.db)
+func check(srv *crashrun.Server, fake *slacktest.Server, st *crashrun.Stats, killed, queued int) error {
+	db, err := store.Open(srv.DB)
 	if err != nil {
 		return err
 	}
 	defer db.Close()
-	r, err := crashrun.Check(db, srv.state, fake, st, queued, true)
+	r, err := crashrun.Check(db, srv.State, fake, st, queued, true)
 	if err != nil {
 		return err
 	}
 	fmt.Printf("| sent | acknowledged requests | done / extend / approve | kills (restarts) | in store | sign-ins (failed) | PIM activations | cards | audit records | problems |\n|---|---|---|---|---|---|---|---|---|---|\n")
 	fmt.Printf("| %d | %d | %d / %d / %d | %d (%d) | %d | %d (%d) | %d | %d | %d | %d |\n", st.Sent, len(st.Acked), st.Dones, st.Extends, st.Approves,
-		killed, srv.starts-1, r.Requests, st.SignIns, st.SignInFails, r.Activations, r.Cards, r.Audit, len(r.Problems))
-	srv.mu.Lock()
-	found := strings.Count(srv.logs.String(), "outbox post was already delivered")
-	srv.mu.Unlock()
+		killed, srv.Starts()-1, r.Requests, st.SignIns, st.SignInFails, r.Activations, r.Cards, r.Audit, len(r.Problems))
+	found := strings.Count(srv.Logs(), "outbox post was already delivered")
 	fmt.Printf("states: %v\nrefused as duplicates: %d; refused with the answer lost in a kill: %d\n", r.States, r.Refused, r.LostAnswers)
 	lostPosts := 0
 	for _, c := range fake.Calls() {

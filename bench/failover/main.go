@@ -24,7 +24,6 @@
 package main
 
 import (
-	"bytes"
 	"context"
 	"flag"
 	"fmt"
@@ -40,7 +39,6 @@ import (
 	"strings"
 	"sync"
 	"sync/atomic"
-	"syscall"
 	"time"
 
 	"github.com/elevate-pim/elevate/bench/internal/crashrun"
@@ -69,47 +67,10 @@ func main() {
 	}
 }
 
-type server struct {
-	name, bin, addr, metrics, db, state, config string
-	latency, ttl, renew                         time.Duration
-	env                                         []string
-	mu                                          sync.Mutex
-	cmd                                         *exec.Cmd
-	logs                                        *bytes.Buffer
-	starts                                      int
-	up                                          bool
-}
-
-// start starts the process and waits until it answers /healthz (as a standby or a leader).
-func (s *server) start() error {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	s.cmd = exec.Command(s.bin, "serve", "-sandbox", "-sandbox-state", s.state, "-config", s.config,
-		"-sandbox-graph-latency", s.latency.String(), "-sandbox-min-active", "1s", "-listen", s.addr, "-db", s.db,
-		"-metrics-addr", s.metrics, "-leader-ttl", s.ttl.String(), "-leader-renew", s.renew.String())
-	s.cmd.Env = s.env
-	s.logs = &bytes.Buffer{}
-	s.cmd.Stderr = s.logs
-	s.starts++
-	if err := s.cmd.Start(); err != nil {
-		return err
-	}
-	deadline := time.Now().Add(60 * time.Second)
-	for time.Now().Before(deadline) {
-		if resp, err := http.Get("http://" + s.addr + "/healthz"); err == nil {
-			resp.Body.Close()
-			s.up = true
-			return nil
-		}
-		time.Sleep(50 * time.Millisecond)
-	}
-	return fmt.Errorf("%s did not come up:\n%s", s.name, s.logs.String())
-}
-
 // ready says whether the process answers /readyz 200: it leads and has started.
-func (s *server) ready() bool {
+func ready(s *crashrun.Server) bool {
 	c := http.Client{Timeout: time.Second}
-	resp, err := c.Get("http://" + s.addr + "/readyz")
+	resp, err := c.Get("http://" + s.Addr + "/readyz")
 	if err != nil {
 		return false
 	}
@@ -117,47 +78,19 @@ func (s *server) ready() bool {
 	return resp.StatusCode == http.StatusOK
 }
 
-// kill stops the process with SIGKILL.
-func (s *server) kill() {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	s.cmd.Process.Kill()
-	s.cmd.Wait()
-	s.up = false
-}
-
-// stop stops the process as an operator would (SIGTERM), so a leader's last outbox pass runs.
-func (s *server) stop() {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	if !s.up {
-		return
-	}
-	s.cmd.Process.Signal(syscall.SIGTERM)
-	done := make(chan struct{})
-	go func() { s.cmd.Wait(); close(done) }()
-	select {
-	case <-done:
-	case <-time.After(30 * time.Second):
-		s.cmd.Process.Kill()
-		<-done
-	}
-	s.up = false
-}
-
 // balancer is the load balancer in front of both: it sends each request to the process whose
 // /readyz answers 200, looked at every 100 ms (a Kubernetes Service follows the same probe, at
 // the probe's period), and answers 503 while none does.
 type balancer struct {
-	servers []*server
-	current atomic.Pointer[server]
-	proxies map[*server]*httputil.ReverseProxy
+	servers []*crashrun.Server
+	current atomic.Pointer[crashrun.Server]
+	proxies map[*crashrun.Server]*httputil.ReverseProxy
 }
 
-func newBalancer(servers ...*server) *balancer {
-	b := &balancer{servers: servers, proxies: map[*server]*httputil.ReverseProxy{}}
+func newBalancer(servers ...*crashrun.Server) *balancer {
+	b := &balancer{servers: servers, proxies: map[*crashrun.Server]*httputil.ReverseProxy{}}
 	for _, s := range servers {
-		p := httputil.NewSingleHostReverseProxy(&url.URL{Scheme: "http", Host: s.addr})
+		p := httputil.NewSingleHostReverseProxy(&url.URL{Scheme: "http", Host: s.Addr})
 		// A killed backend is expected here: its requests fail with 502, without a log line each.
 		p.ErrorHandler = func(w http.ResponseWriter, _ *http.Request, _ error) { w.WriteHeader(http.StatusBadGateway) }
 		b.proxies[s] = p
@@ -167,9 +100,9 @@ func newBalancer(servers ...*server) *balancer {
 
 func (b *balancer) watch(ctx context.Context) {
 	for ctx.Err() == nil {
-		var leader *server
+		var leader *crashrun.Server
 		for _, s := range b.servers {
-			if s.ready() {
+			if ready(s) {
 				leader = s
 				break
 			}
@@ -256,7 +189,7 @@ func run(n, kills int, bin, db string, seed uint64, latency, settle, ttl, renew 
 	base := "http://" + lbListener.Addr().String()
 	env := append(os.Environ(), "SLACK_BOT_TOKEN="+slacktest.BotToken, "SLACK_SIGNING_SECRET="+secret,
 		"SLACK_API_URL="+fake.APIURL(), "SLACK_APP_TOKEN=", "ELEVATE_PUBLIC_URL="+base)
-	var servers []*server
+	var servers []*crashrun.Server
 	for _, name := range []string{"a", "b"} {
 		addr, err := measure.FreeAddr()
 		if err != nil {
@@ -266,16 +199,17 @@ func run(n, kills int, bin, db string, seed uint64, latency, settle, ttl, renew 
 		if err != nil {
 			return err
 		}
-		servers = append(servers, &server{name: name, bin: bin, addr: addr, metrics: metricsAddr, db: db,
-			state: filepath.Join(dir, "tenant.json"), config: cfgPath, latency: latency, ttl: ttl, renew: renew, env: env})
+		servers = append(servers, &crashrun.Server{Name: name, Bin: bin, Addr: addr, Metrics: metricsAddr, DB: db,
+			State: filepath.Join(dir, "tenant.json"), Config: cfgPath, Latency: latency, Env: env, FreshLogs: true,
+			Args: []string{"-leader-ttl", ttl.String(), "-leader-renew", renew.String()}})
 	}
 	for _, s := range servers {
-		if err := s.start(); err != nil {
+		if err := s.Start(); err != nil {
 			return err
 		}
 		defer func() {
-			if s.up {
-				s.kill()
+			if s.Up() {
+				s.Kill()
 			}
 		}()
 	}
@@ -316,12 +250,12 @@ func run(n, kills int, bin, db string, seed uint64, latency, settle, ttl, renew 
 		if err != nil {
 			return err
 		}
-		leader.kill()
+		leader.Kill()
 		at := time.Now()
 		st.Mu.Lock()
 		st.Kills = append(st.Kills, at)
 		st.Mu.Unlock()
-		var standby *server
+		var standby *crashrun.Server
 		for _, s := range servers {
 			if s != leader {
 				standby = s
@@ -330,8 +264,8 @@ func run(n, kills int, bin, db string, seed uint64, latency, settle, ttl, renew 
 		if err := waitReady(standby, at, 60*time.Second); err != nil {
 			return err
 		}
-		takeovers = append(takeovers, takeover{killed: leader.name, at: at, ready: time.Since(at)})
-		if err := leader.start(); err != nil {
+		takeovers = append(takeovers, takeover{killed: leader.Name, at: at, ready: time.Since(at)})
+		if err := leader.Start(); err != nil {
 			return err
 		}
 	}
@@ -348,49 +282,49 @@ func run(n, kills int, bin, db string, seed uint64, latency, settle, ttl, renew 
 		return err
 	}
 	// The outbox as the settled leader sees it; what the shutdown itself queues is not counted.
-	depth, err := crashrun.OutboxDepth(leader.metrics)
+	depth, err := crashrun.OutboxDepth(leader.Metrics)
 	if err != nil {
 		return err
 	}
 	for _, s := range servers {
 		if s != leader {
-			s.stop()
+			s.Stop()
 		}
 	}
-	leader.stop()
+	leader.Stop()
 	starts := 0
 	for _, s := range servers {
-		starts += s.starts
+		starts += s.Starts()
 	}
 	report(takeovers, ttl, renew)
-	return check(db, servers[0].state, fake, st, len(takeovers), starts-len(servers), depth)
+	return check(db, servers[0].State, fake, st, len(takeovers), starts-len(servers), depth)
 }
 
 // waitLeader waits for a process whose /readyz answers 200.
-func waitLeader(servers []*server, wait time.Duration) (*server, error) {
+func waitLeader(servers []*crashrun.Server, wait time.Duration) (*crashrun.Server, error) {
 	for deadline := time.Now().Add(wait); time.Now().Before(deadline); time.Sleep(20 * time.Millisecond) {
 		for _, s := range servers {
-			if s.ready() {
+			if ready(s) {
 				return s, nil
 			}
 		}
 	}
 	var logs strings.Builder
 	for _, s := range servers {
-		fmt.Fprintf(&logs, "--- %s:\n%s\n", s.name, s.logs.String())
+		fmt.Fprintf(&logs, "--- %s:\n%s\n", s.Name, s.Logs())
 	}
 	return nil, fmt.Errorf("no process became ready within %s\n%s", wait, logs.String())
 }
 
 // waitReady waits for s's /readyz 200, looking every 20 ms.
-func waitReady(s *server, since time.Time, wait time.Duration) error {
+func waitReady(s *crashrun.Server, since time.Time, wait time.Duration) error {
 	for time.Since(since) < wait {
-		if s.ready() {
+		if ready(s) {
 			return nil
 		}
 		time.Sleep(20 * time.Millisecond)
 	}
-	return fmt.Errorf("the standby %s did not take over within %s:\n%s", s.name, wait, s.logs.String())
+	return fmt.Errorf("the standby %s did not take over within %s:\n%s", s.Name, wait, s.Logs())
 }
 
 // report prints each takeover's times and their spread.
