@@ -62,6 +62,10 @@ func (a *Adapter) FindSent(ctx context.Context, to bot.Address, key string, sinc
 	if err != nil {
 		return store.MessageRef{}, false, deliveryError(err)
 	}
+	if me.botID == "" {
+		// Not a bot token: nothing tells our posts from a member's forging our metadata.
+		return store.MessageRef{}, false, nil
+	}
 	p := &slackapi.GetConversationHistoryParameters{ChannelID: ch, Limit: 200, IncludeAllMetadata: true,
 		Oldest: slackTS(since.Add(-findSkew)), Inclusive: true}
 	for range findPages {

@@ -41,7 +41,8 @@ func (s *syncBuffer) String() string {
 // lostCardWorld is alice's Exchange request (two approvals) on a core with a fake clock shared
 // with the fake Slack, with the answer to the approval card's chat.postMessage lost: Slack
 // posted the card, Elevate never heard so. scopes are the bot token's.
-func lostCardWorld(t *testing.T, scopes []string) (*env, *fakeClock, *syncBuffer, store.Request) {
+// beforeRetry, if given, runs between the lost answer and the retry.
+func lostCardWorld(t *testing.T, scopes []string, beforeRetry ...func(*env)) (*env, *fakeClock, *syncBuffer, store.Request) {
 	t.Helper()
 	clk := &fakeClock{}
 	logs := &syncBuffer{}
@@ -64,6 +65,9 @@ func lostCardWorld(t *testing.T, scopes []string) (*env, *fakeClock, *syncBuffer
 	}
 	if st, _ := e.w.Core.Outbox(); st.Depth == 0 {
 		t.Fatal("the card's post whose answer was lost is not queued for another attempt")
+	}
+	for _, f := range beforeRetry {
+		f(e)
 	}
 	// Time for the retry, on Elevate's clock and Slack's alike.
 	clk.advance(10 * time.Second)
@@ -111,6 +115,38 @@ func TestOutboxLostAnswerFoundInHistory(t *testing.T) {
 	}
 	if strings.Contains(logs.String(), "cannot read conversation history") {
 		t.Error("the missing-scope warning was logged with the scopes granted")
+	}
+}
+
+// TestOutboxLostAnswerForgedByMember: after the card's answer was lost, a member posts a
+// message carrying the card's outbox metadata (the keys are guessable). The retry must take only
+// the bot's own post as the card: updates go to the real card, never to the member's message.
+func TestOutboxLostAnswerForgedByMember(t *testing.T) {
+	var forged string
+	e, _, _, r := lostCardWorld(t, slacktest.DefaultScopes, func(e *env) {
+		cards := e.fake.InChannel("C0APPROVALS")
+		if len(cards) != 1 || len(cards[0].Metadata) == 0 {
+			t.Fatalf("the lost card: %+v", cards)
+		}
+		forged = e.fake.PostAsMember(uid("mallory"), "C0APPROVALS", "not the card", cards[0].Metadata)
+	})
+	var card slacktest.Message
+	for _, m := range e.fake.InChannel("C0APPROVALS") {
+		if m.From == "" {
+			card = m
+		}
+	}
+	refs, err := e.w.Store.MessageRefs(r.ID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, ref := range refs {
+		if ref.Kind == "card" && ref.MessageID == forged {
+			t.Fatalf("the member's forged message %s was taken as the card", forged)
+		}
+	}
+	if !slices.ContainsFunc(refs, func(ref store.MessageRef) bool { return ref.Kind == "card" && ref.MessageID == card.TS }) {
+		t.Fatalf("refs %+v: want the bot's card %s", refs, card.TS)
 	}
 }
 

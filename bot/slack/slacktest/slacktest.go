@@ -56,6 +56,8 @@ type Message struct {
 	// Metadata is the message metadata chat.postMessage was given ({"event_type":…,
 	// "event_payload":{…}}), nil for none.
 	Metadata json.RawMessage
+	// From is the member who posted it (PostAsMember); "" for the bot's own posts.
+	From string
 }
 
 // User is a workspace member. Slack marks an email confirmed once the member proved they
@@ -282,6 +284,20 @@ func (s *Server) Invite(id string) {
 			s.channels[i].notMember = false
 		}
 	}
+}
+
+// PostAsMember posts text in channel (an id or name) as the member user, with metadata if not
+// nil, as a member's own app or user token can: history reports it with the member's user id
+// and no bot_id. It returns the message's ts.
+func (s *Server) PostAsMember(user, channel, text string, metadata json.RawMessage) string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	m := &Message{Channel: s.channelID(channel), Text: text, Metadata: metadata, From: user, Via: "member"}
+	m.Seq = len(s.msgs) + 1
+	m.TS = s.ts()
+	s.msgs = append(s.msgs, m)
+	s.changed(m)
+	return m.TS
 }
 
 // BotUserID is the bot's own user id, as auth.test reports it.
@@ -820,6 +836,9 @@ func (s *Server) history(f url.Values) (map[string]any, error) {
 	out := []any{}
 	for _, m := range page {
 		x := map[string]any{"type": "message", "ts": m.TS, "text": m.Text, "bot_id": BotID, "user": BotUserID, "app_id": "A1"}
+		if m.From != "" {
+			x = map[string]any{"type": "message", "ts": m.TS, "text": m.Text, "user": m.From}
+		}
 		if len(m.Blocks) > 0 && string(m.Blocks) != "null" {
 			x["blocks"] = m.Blocks
 		}
