@@ -1,6 +1,9 @@
 package store
 
-import "time"
+import (
+	"errors"
+	"time"
+)
 
 // groupOp is one small write waiting to be committed together with others.
 type groupOp struct {
@@ -21,7 +24,7 @@ type groupOp struct {
 //
 // fn sees the writes of the ops before it in the same transaction. If the shared transaction
 // fails, each fn is run again alone, so one bad write cannot fail the others: fn must set its
-// results afresh on every run.
+// results afresh on every run. A refused fence fails them all at once.
 func (s *Store) group(fn func(kvTx) error) error {
 	op := &groupOp{fn: fn, done: make(chan bool, 1)}
 	s.groupMu.Lock()
@@ -72,7 +75,8 @@ func (s *Store) CommitStats() CommitStats {
 	return CommitStats{Commits: s.commits.Load(), Writes: s.commitWrites.Load(), Time: time.Duration(s.commitNanos.Load())}
 }
 
-// commitGroup writes batch in one transaction. If that fails, each is tried alone.
+// commitGroup writes batch in one transaction. If that fails, each is tried alone, unless the
+// store refused the writes as such (ErrNotLeader, ErrReadOnly).
 func (s *Store) commitGroup(batch []*groupOp) {
 	t0 := time.Now()
 	defer func() { s.commitNanos.Add(int64(time.Since(t0))) }()
@@ -86,7 +90,10 @@ func (s *Store) commitGroup(batch []*groupOp) {
 		}
 		return nil
 	})
-	if err == nil || len(batch) == 1 {
+	// A refused fence (or a read-only store) refuses every write alike: running each again
+	// alone would only send more doomed transactions, whose writes lock rows the new leader's
+	// writes then wait for until the fence refuses them too.
+	if err == nil || len(batch) == 1 || errors.Is(err, ErrNotLeader) || errors.Is(err, ErrReadOnly) {
 		for _, o := range batch {
 			o.err = err
 		}

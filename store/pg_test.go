@@ -519,3 +519,68 @@ func TestPostgresTLSWarning(t *testing.T) {
 		}
 	}
 }
+
+// A group commit the fence refuses fails every write in it at once: none is run again alone,
+// each in a transaction the fence would refuse too.
+func TestPostgresFenceRefusesGroupOnce(t *testing.T) {
+	if !onPostgres() {
+		return
+	}
+	loc := testPath(t)
+	release := make(chan struct{})
+	var mu sync.Mutex
+	fenced := 0
+	s, err := OpenPostgres(context.Background(), loc, PostgresOptions{Fence: func(ctx context.Context, tx pgx.Tx) error {
+		mu.Lock()
+		fenced++
+		first := fenced == 1
+		mu.Unlock()
+		if first {
+			<-release // hold the group's first commit while the others queue behind it
+		}
+		return errors.New("lease held by node-b")
+	}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	const n = 5
+	errs := make(chan error, n+1)
+	write := func(key string) {
+		_, err := s.FirstSeen(key, t0, time.Minute)
+		errs <- err
+	}
+	go write("first")
+	for {
+		mu.Lock()
+		started := fenced == 1
+		mu.Unlock()
+		if started {
+			break
+		}
+		time.Sleep(time.Millisecond)
+	}
+	for i := range n {
+		go write(fmt.Sprintf("queued%d", i))
+	}
+	for {
+		s.groupMu.Lock()
+		queued := len(s.groupQueue)
+		s.groupMu.Unlock()
+		if queued == n {
+			break
+		}
+		time.Sleep(time.Millisecond)
+	}
+	close(release)
+	for range n + 1 {
+		if err := <-errs; !errors.Is(err, ErrNotLeader) {
+			t.Errorf("FirstSeen under a refusing fence = %v; want ErrNotLeader", err)
+		}
+	}
+	mu.Lock()
+	defer mu.Unlock()
+	if fenced != 2 {
+		t.Errorf("the fence ran %d times; want 2 (the first write, then the queued ones together, not again each alone)", fenced)
+	}
+}

@@ -24,43 +24,25 @@
 package main
 
 import (
-	"bytes"
-	"encoding/json"
 	"flag"
 	"fmt"
-	"io"
 	"math/rand/v2"
-	"net"
 	"net/http"
-	"net/url"
 	"os"
 	"os/exec"
 	"path/filepath"
-	"regexp"
-	"strconv"
 	"strings"
 	"sync"
 	"sync/atomic"
-	"syscall"
 	"time"
 
-	"github.com/elevate-pim/elevate/bench/internal/browser"
-	"github.com/elevate-pim/elevate/bench/internal/signed"
+	"github.com/elevate-pim/elevate/bench/internal/crashrun"
+	"github.com/elevate-pim/elevate/bench/internal/measure"
 	"github.com/elevate-pim/elevate/bot/slack/slacktest"
-	"github.com/elevate-pim/elevate/examples"
 	"github.com/elevate-pim/elevate/store"
 )
 
 const secret = "crash-test-signing-secret"
-
-// people are Slack users and who they are in the sandbox tenant, with a role each can activate.
-// Exchange needs one approval from bob or carol (the bench's config), so approvals run too.
-var people = []struct{ slack, upn, text string }{
-	{"UALICE", "alice@contoso.example", "exchange 1h crash"},
-	{"UDAVE", "dave@contoso.example", "sharepoint 1h crash"},
-	{"UBOB", "bob@contoso.example", "user 1h crash"},
-	{"UCAROL", "carol@contoso.example", "user 1h crash"},
-}
 
 func main() {
 	requests := flag.Int("requests", 300, "slash commands to send, all users together")
@@ -75,99 +57,6 @@ func main() {
 		fmt.Fprintln(os.Stderr, "crash:", err)
 		os.Exit(1)
 	}
-}
-
-type server struct {
-	bin, addr, metrics, db, state, config string
-	latency                               time.Duration
-	env                                   []string
-	mu                                    sync.Mutex
-	cmd                                   *exec.Cmd
-	logs                                  bytes.Buffer
-	starts                                int
-	up                                    bool
-}
-
-func (s *server) start() error {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	s.cmd = exec.Command(s.bin, "serve", "-sandbox", "-sandbox-state", s.state, "-config", s.config,
-		"-sandbox-graph-latency", s.latency.String(), "-sandbox-min-active", "1s", "-listen", s.addr, "-db", s.db,
-		"-metrics-addr", s.metrics)
-	s.cmd.Env = s.env
-	s.cmd.Stderr = &s.logs
-	s.starts++
-	if err := s.cmd.Start(); err != nil {
-		return err
-	}
-	deadline := time.Now().Add(60 * time.Second)
-	for time.Now().Before(deadline) {
-		if resp, err := http.Get("http://" + s.addr + "/healthz"); err == nil {
-			resp.Body.Close()
-			s.up = true
-			return nil
-		}
-		time.Sleep(50 * time.Millisecond)
-	}
-	return fmt.Errorf("the server did not come up:\n%s", s.logs.String())
-}
-
-// kill stops the server with SIGKILL.
-func (s *server) kill() {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	s.cmd.Process.Kill()
-	s.cmd.Wait()
-	s.up = false
-}
-
-// stop stops the server as an operator would (SIGTERM), so its last outbox pass runs.
-func (s *server) stop() {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	s.cmd.Process.Signal(syscall.SIGTERM)
-	done := make(chan struct{})
-	go func() { s.cmd.Wait(); close(done) }()
-	select {
-	case <-done:
-	case <-time.After(30 * time.Second):
-		s.cmd.Process.Kill()
-		<-done
-	}
-	s.up = false
-}
-
-// benchConfig is the example config with Exchange Administrator needing one approval from bob or
-// carol, so kills also land during approvals.
-func benchConfig() ([]byte, error) {
-	old := []byte("  - name: Exchange Administrator      # aliases: exchange, exo\n    max_duration: 8h\n    approval: none\n")
-	cfg := bytes.Replace(examples.Config, old,
-		[]byte("  - name: Exchange Administrator\n    max_duration: 8h\n    approval:\n      approvers: [bob@contoso.example, carol@contoso.example]\n"), 1)
-	if bytes.Equal(cfg, examples.Config) {
-		return nil, fmt.Errorf("the example config changed: Exchange Administrator's entry not found")
-	}
-	return cfg, nil
-}
-
-// stats counts what the senders did.
-type stats struct {
-	mu                         sync.Mutex
-	acked                      map[int]bool
-	ackedAt                    map[int]time.Time
-	kills                      []time.Time
-	sent, signIns, signInFails int
-	approves, dones, extends   int
-}
-
-// killedAfter says whether a kill came within 5 seconds after command i was acknowledged.
-func (st *stats) killedAfter(i int) bool {
-	at := st.ackedAt[i]
-	for _, k := range st.kills {
-		if !k.Before(at) && k.Sub(at) < 5*time.Second {
-			return true
-		}
-	}
-	return false
 }
 
 func run(n, kills, lost int, bin string, seed uint64, latency, settle time.Duration) error {
@@ -185,7 +74,7 @@ func run(n, kills, lost int, bin string, seed uint64, latency, settle time.Durat
 			return fmt.Errorf("building elevate: %w", err)
 		}
 	}
-	cfg, err := benchConfig()
+	cfg, err := crashrun.Config()
 	if err != nil {
 		return err
 	}
@@ -195,45 +84,46 @@ func run(n, kills, lost int, bin string, seed uint64, latency, settle time.Durat
 	}
 	fake := slacktest.New()
 	defer fake.Close()
-	for _, p := range people {
-		fake.AddUser(slacktest.User{ID: p.slack, Name: p.slack, Email: p.upn})
+	for _, p := range crashrun.People {
+		fake.AddUser(slacktest.User{ID: p.Slack, Name: p.Slack, Email: p.UPN})
 	}
 	fake.AddChannel("C0CRASH", "it-ops")
 	fake.AddChannel("C0APPROVALS", "pim-approvals")
 	fake.AddChannel("C0SECURITY", "security")
 	fake.AddChannel("C0ITADMINS", "it-admins")
-	addr, err := freeAddr()
+	addr, err := measure.FreeAddr()
 	if err != nil {
 		return err
 	}
-	metricsAddr, err := freeAddr()
+	metricsAddr, err := measure.FreeAddr()
 	if err != nil {
 		return err
 	}
-	srv := &server{bin: bin, addr: addr, metrics: metricsAddr, db: filepath.Join(dir, "elevate.db"), state: filepath.Join(dir, "tenant.json"),
-		config: cfgPath, latency: latency,
-		env: append(os.Environ(), "SLACK_BOT_TOKEN="+slacktest.BotToken, "SLACK_SIGNING_SECRET="+secret,
+	srv := &crashrun.Server{Bin: bin, Addr: addr, Metrics: metricsAddr, DB: filepath.Join(dir, "elevate.db"), State: filepath.Join(dir, "tenant.json"),
+		Config: cfgPath, Latency: latency,
+		Env: append(os.Environ(), "SLACK_BOT_TOKEN="+slacktest.BotToken, "SLACK_SIGNING_SECRET="+secret,
 			"SLACK_API_URL="+fake.APIURL(), "SLACK_APP_TOKEN=")}
-	if err := srv.start(); err != nil {
+	if err := srv.Start(); err != nil {
 		return err
 	}
 	defer func() {
-		if srv.up {
-			srv.kill()
+		if srv.Up() {
+			srv.Kill()
 		}
 	}()
 
 	base := "http://" + addr
 	client := &http.Client{Timeout: 10 * time.Second, CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}
-	st := &stats{acked: map[int]bool{}, ackedAt: map[int]time.Time{}}
+	st := crashrun.NewStats()
+	sender := crashrun.Sender{Client: client, Base: base, Secret: secret, Fake: fake, RetryUnavailable: false}
 	var next atomic.Int64
 	var senders sync.WaitGroup
-	for w, p := range people {
+	for w, p := range crashrun.People {
 		rng := rand.New(rand.NewPCG(seed+uint64(w), seed^0x5eed))
 		senders.Add(1)
 		go func() {
 			defer senders.Done()
-			send(client, base, fake, p.slack, p.upn, p.text, rng, &next, n, st)
+			sender.Send(p.Slack, p.UPN, p.Text, rng, &next, n, st)
 		}()
 	}
 	// The killer: kills at random moments while the senders run, each followed by a restart.
@@ -259,12 +149,12 @@ func run(n, kills, lost int, bin string, seed uint64, latency, settle time.Durat
 		case <-sendersDone:
 		case <-time.After(time.Duration(300+killRNG.IntN(2500)) * time.Millisecond):
 		}
-		srv.kill()
-		st.mu.Lock()
-		st.kills = append(st.kills, time.Now())
-		st.mu.Unlock()
+		srv.Kill()
+		st.Mu.Lock()
+		st.Kills = append(st.Kills, time.Now())
+		st.Mu.Unlock()
 		killed++
-		if err := srv.start(); err != nil {
+		if err := srv.Start(); err != nil {
 			return err
 		}
 	}
@@ -272,396 +162,29 @@ func run(n, kills, lost int, bin string, seed uint64, latency, settle time.Durat
 	fmt.Printf("sent %d commands with %d kills; settling for %s\n", n, killed, settle)
 	time.Sleep(settle)
 	// The outbox as the settled server sees it; what the shutdown itself queues is not counted.
-	depth, err := outboxDepth(metricsAddr)
+	depth, err := crashrun.OutboxDepth(metricsAddr)
 	if err != nil {
 		return err
 	}
-	srv.stop()
-	return check(srv, fake, st, n, killed, depth)
+	srv.Stop()
+	return check(srv, fake, st, killed, depth)
 }
 
-func freeAddr() (string, error) {
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		return "", err
-	}
-	defer ln.Close()
-	return ln.Addr().String(), nil
-}
-
-var depthRE = regexp.MustCompile(`(?m)^elevate_outbox_depth (\d+)$`)
-
-// outboxDepth reads elevate_outbox_depth from the server's /metrics.
-func outboxDepth(addr string) (int, error) {
-	resp, err := http.Get("http://" + addr + "/metrics")
-	if err != nil {
-		return 0, err
-	}
-	defer resp.Body.Close()
-	b, _ := io.ReadAll(resp.Body)
-	m := depthRE.FindSubmatch(b)
-	if m == nil {
-		return 0, fmt.Errorf("no elevate_outbox_depth in /metrics")
-	}
-	return strconv.Atoi(string(m[1]))
-}
-
-// send plays one user until n commands were sent by everyone: a request, often a sign-in, and
-// now and then done or extend; approvers approve the Exchange requests on the channel's cards.
-func send(client *http.Client, base string, fake *slacktest.Server, slack, upn, text string, rng *rand.Rand, next *atomic.Int64, n int, st *stats) {
-	approver := slack == "UBOB" || slack == "UCAROL"
-	command := func(i int, cmd string) bool {
-		form := url.Values{"command": {"/elevate"}, "text": {cmd}, "user_id": {slack}, "user_name": {slack},
-			"channel_id": {"C0CRASH"}, "team_id": {"T0CRASH"}, "response_url": {fake.ResponseURL(slack, "C0CRASH", "cmd-"+strconv.Itoa(i))},
-			"trigger_id": {"trig." + slack + "." + strconv.Itoa(i)}}
-		code, err := signed.Post(client, base+"/slack/commands", secret, form.Encode())
-		return err == nil && code == http.StatusOK
-	}
-	maybeSignIn := func(before int) {
-		if rng.IntN(3) == 0 {
-			return
-		}
-		if link := waitLink(fake, slack, before, 2*time.Second); link != "" {
-			ok := browser.SignIn(client, link, upn)
-			st.mu.Lock()
-			st.signIns++
-			if !ok {
-				st.signInFails++
-			}
-			st.mu.Unlock()
-		}
-	}
-	for {
-		i := int(next.Add(1)) - 1
-		if i >= n {
-			return
-		}
-		before := len(fake.Private(slack))
-		var cmd string
-		switch r := rng.IntN(10); {
-		case r < 5:
-			cmd = fmt.Sprintf("%s %d", text, i)
-		case r < 8:
-			cmd = "done"
-		default:
-			cmd = "extend 30m"
-		}
-		ok := command(i, cmd)
-		st.mu.Lock()
-		st.sent++
-		switch {
-		case strings.HasPrefix(cmd, "done"):
-			st.dones++
-		case strings.HasPrefix(cmd, "extend"):
-			st.extends++
-		case ok:
-			st.acked[i], st.ackedAt[i] = true, time.Now()
-		}
-		st.mu.Unlock()
-		maybeSignIn(before)
-		if approver {
-			for _, id := range undecided(fake) {
-				if rng.IntN(2) == 0 {
-					continue
-				}
-				before := len(fake.Private(slack))
-				if command(i, "approve "+id) {
-					st.mu.Lock()
-					st.approves++
-					st.mu.Unlock()
-				}
-				maybeSignIn(before)
-			}
-		}
-		time.Sleep(time.Duration(rng.IntN(200)) * time.Millisecond)
-	}
-}
-
-var cardRE = regexp.MustCompile(`Elevation request #(\d+)`)
-
-// undecided are the ids of the requests whose card in the approvals channel still has buttons.
-func undecided(fake *slacktest.Server) []string {
-	var out []string
-	for _, m := range fake.InChannel("C0APPROVALS") {
-		if c := cardRE.FindStringSubmatch(m.Plain()); c != nil && strings.Contains(m.Plain(), "[Approve]") {
-			out = append(out, c[1])
-		}
-	}
-	return out
-}
-
-// pimState is what the simulated tenant keeps in its state file (graph/graphtest/persist.go).
-type pimState struct {
-	Assign []struct {
-		PrincipalID, RoleID, AssignmentType string
-		Start                               time.Time
-		End                                 *time.Time
-	}
-	Requests map[string]struct {
-		Action, PrincipalID, RoleID, Justification, Status string
-		Created, Start                                     time.Time
-		StartGiven                                         bool
-	}
-}
-
-func check(srv *server, fake *slacktest.Server, st *stats, n, killed, queued int) error {
-	now := time.Now()
-	var pim pimState
-	b, err := os.ReadFile(srv.state)
-	if err != nil {
-		return fmt.Errorf("reading the tenant's state: %w", err)
-	}
-	if err := json.Unmarshal(b, &pim); err != nil {
-		return fmt.Errorf("reading the tenant's state: %w", err)
-	}
-	db, err := store.Open(srv.db)
+func check(srv *crashrun.Server, fake *slacktest.Server, st *crashrun.Stats, killed, queued int) error {
+	db, err := store.Open(srv.DB)
 	if err != nil {
 		return err
 	}
 	defer db.Close()
-	rs, err := db.Requests(store.Filter{Platform: "slack"})
+	r, err := crashrun.Check(db, srv.State, fake, st, queued, true)
 	if err != nil {
 		return err
 	}
-	// Each assertion's problems, in the order the assertions are checked.
-	var (
-		problems   []string
-		assertions []string
-		failed     = map[string]int{}
-		current    string
-	)
-	assert := func(name string) { current = name; assertions = append(assertions, name) }
-	problem := func(format string, args ...any) {
-		problems = append(problems, fmt.Sprintf(format, args...))
-		failed[current]++
-	}
-
-	// Every acknowledged request stored once.
-	assert("every acknowledged request stored once")
-	byText := map[int]int{}
-	byID := map[uint64]store.Request{}
-	states := map[store.State]int{}
-	for _, r := range rs {
-		byID[r.ID] = r
-		states[r.State]++
-		if m := numRE.FindStringSubmatch(r.Justification); m != nil {
-			k, _ := strconv.Atoi(m[1])
-			byText[k]++
-		}
-	}
-	assert("no request in flight (activating, a PIM write of unknown outcome) or pending past its deadline")
-	for _, r := range rs {
-		switch {
-		case r.State == store.StateActivating:
-			problem("request #%d is still activating (%s)", r.ID, r.UpdatedAt.Format(time.TimeOnly))
-		case r.Write != nil:
-			problem("request #%d (%s) still has a PIM write (%s) of unknown outcome", r.ID, r.State, r.Write.Action)
-		case !r.State.Terminal() && r.State != store.StateActive && !r.ExpiresAt.IsZero() && now.Sub(r.ExpiresAt) > 90*time.Second:
-			problem("request #%d is %s, %s past its deadline", r.ID, r.State, now.Sub(r.ExpiresAt).Round(time.Second))
-		}
-	}
-	assert("every acknowledged request stored once")
-	// A request refused at once (a duplicate of one the user has open) is acknowledged and
-	// answered, not stored; the answer goes through the command's response_url.
-	refused := map[int]bool{}
-	answered := map[int]bool{}
-	for _, m := range fake.Messages() {
-		if k, ok := strings.CutPrefix(m.Original, "cmd-"); ok {
-			i, _ := strconv.Atoi(k)
-			answered[i] = true
-			if dupRE.MatchString(m.Plain()) {
-				refused[i] = true
-			}
-		}
-	}
-	lostAnswers := 0
-	for i := range st.acked {
-		switch {
-		case byText[i] == 1:
-		case byText[i] == 0 && refused[i]:
-		case byText[i] == 0 && !answered[i] && st.killedAfter(i):
-			// Not stored, so Accept refused it (it stores before acknowledging); its answer died
-			// with the kill right after. Counted, not a problem: nothing was acknowledged as taken.
-			lostAnswers++
-		default:
-			problem("acknowledged request %d is in the store %d times (answered: %v)", i, byText[i], answered[i])
-		}
-	}
-	for i, c := range byText {
-		if c > 1 {
-			problem("request %d stored %d times", i, c)
-		}
-	}
-
-	// Elevate's active set is PIM's: (user, role) pairs, leaving out what ends within the
-	// tolerance of the sweep.
-	assert("Elevate's active set equal to PIM's active assignments")
-	near := func(t time.Time) bool { d := t.Sub(now); return d > -90*time.Second && d < 90*time.Second }
-	elevate := map[string]uint64{}
-	for _, r := range rs {
-		if r.State == store.StateActive && !near(r.EndsAt) {
-			elevate[strings.ToLower(r.UserID+" "+r.RoleID)] = r.ID
-		}
-	}
-	inPIM := map[string]bool{}
-	for _, a := range pim.Assign {
-		if a.AssignmentType != "Activated" || a.End == nil || a.Start.After(now) || !a.End.After(now) || near(*a.End) {
-			continue
-		}
-		inPIM[strings.ToLower(a.PrincipalID+" "+a.RoleID)] = true
-	}
-	for k, id := range elevate {
-		if !inPIM[k] {
-			problem("request #%d is active in Elevate, not in PIM (%s)", id, k)
-		}
-	}
-	for k := range inPIM {
-		if _, ok := elevate[k]; !ok {
-			problem("PIM has %s active, Elevate has no active request for it", k)
-			for _, r := range rs {
-				if strings.EqualFold(r.UserID+" "+r.RoleID, k) {
-					problem("  Elevate #%d %s %q created %s updated %s ends %s failure %s", r.ID, r.State, r.Justification,
-						r.CreatedAt.Format(time.TimeOnly), r.UpdatedAt.Format(time.TimeOnly), r.EndsAt.Format(time.TimeOnly), r.FailureCode)
-				}
-			}
-			for id, q := range pim.Requests {
-				if strings.EqualFold(q.PrincipalID+" "+q.RoleID, k) {
-					problem("  PIM %s %s %s %q created %s start %s", id, q.Action, q.Status, q.Justification,
-						q.Created.Format(time.TimeOnly), q.Start.Format(time.TimeOnly))
-				}
-			}
-		}
-	}
-
-	// PIM activated no request twice: its own selfActivate requests (not extensions' scheduled
-	// follow-ups) that it granted, by the request's marker.
-	assert("no request activated twice (in PIM, or recorded active twice)")
-	granted := map[string]int{}
-	for _, q := range pim.Requests {
-		if q.Action != "selfActivate" || q.StartGiven && q.Start.After(q.Created.Add(time.Second)) {
-			continue
-		}
-		switch q.Status {
-		case "Granted", "Provisioned", "PendingProvisioning", "ScheduleCreated":
-		default:
-			continue
-		}
-		if m := numRE.FindStringSubmatch(q.Justification); m != nil {
-			granted[q.PrincipalID+" "+m[1]]++
-		}
-	}
-	activations := 0
-	for k, c := range granted {
-		activations += c
-		if c > 1 {
-			problem("PIM activated request %q %d times", k, c)
-		}
-	}
-	active := map[uint64]int{}
-	if err := db.Audit(func(a store.AuditRecord) error {
-		if a.Action == "request.active" {
-			active[a.RequestID]++
-		}
-		return nil
-	}); err != nil {
-		return err
-	}
-	for id, c := range active {
-		if c > 1 {
-			problem("request #%d recorded active %d times", id, c)
-		}
-	}
-
-	// Every card shows its request as it is, and each request has one card at most.
-	assert("every card's final text matches its request; one card per request")
-	cards := map[uint64]int{}
-	for _, m := range fake.InChannel("C0APPROVALS") {
-		c := cardRE.FindStringSubmatch(m.Plain())
-		if c == nil {
-			continue
-		}
-		id, _ := strconv.ParseUint(c[1], 10, 64)
-		cards[id]++
-		r, ok := byID[id]
-		if !ok {
-			problem("a card for request #%d, which is not in the store", id)
-			continue
-		}
-		text := m.Plain()
-		got := 0
-		for _, ap := range r.Approvals {
-			if ap.Decision == "approve" {
-				got++
-			}
-		}
-		if want := fmt.Sprintf("%d of %d", got, r.ApprovalsNeeded); !strings.Contains(text, want) {
-			problem("request #%d's card does not say %q (%s): %q", id, want, r.State, text)
-		}
-		live := r.State == store.StateAwaitingApproval && got < r.ApprovalsNeeded
-		if buttons := strings.Contains(text, "[Approve]"); buttons != live {
-			problem("request #%d is %s but its card has buttons=%v", id, r.State, buttons)
-		}
-	}
-	for id, c := range cards {
-		if c > 1 {
-			problem("request #%d has %d cards", id, c)
-		}
-	}
-	for _, r := range rs {
-		if r.ApprovalsNeeded > 0 && cards[r.ID] == 0 && (r.State == store.StateAwaitingApproval || len(r.Approvals) > 0) {
-			problem("request #%d (%s) waited for approval but has no card", r.ID, r.State)
-		}
-	}
-
-	// No post made twice: every outbox post carries its key in Slack message metadata; two
-	// messages with one key are one delivery made twice (a lost answer posted again).
-	assert("no chat post delivered twice (by its outbox key)")
-	keys := map[string]int{}
-	for _, m := range fake.Messages() {
-		var md struct {
-			EventPayload map[string]any `json:"event_payload"`
-		}
-		if len(m.Metadata) == 0 || json.Unmarshal(m.Metadata, &md) != nil {
-			continue
-		}
-		if k, _ := md.EventPayload["outbox_key"].(string); k != "" {
-			keys[m.Channel+" "+k]++
-		}
-	}
-	for k, c := range keys {
-		if c > 1 {
-			problem("%s posted %d times", k, c)
-		}
-	}
-
-	// The outbox is empty and the audit chain verifies.
-	assert("outbox empty")
-	depth, oldest, err := db.OutboxStats()
-	if err != nil {
-		return err
-	}
-	if queued > 0 {
-		problem("%d chat deliveries still in the outbox after settling (%d after the stop, oldest from %s)", queued, depth, oldest.Format(time.TimeOnly))
-		items, _ := db.OutboxItems()
-		for _, it := range items {
-			problem("still queued: #%d %s %s to %q/%q for request #%d, created %s, %d attempts, next %s, after #%d, run %q: %s",
-				it.ID, it.Platform, it.Op, it.Channel, it.User, it.RequestID, it.CreatedAt.Format(time.TimeOnly), it.Attempts,
-				it.NextAt.Format(time.TimeOnly), it.After, it.Run, it.LastError)
-		}
-	}
-	assert("audit chain verifies")
-	nAudit, verr := db.VerifyAudit()
-	if verr != nil {
-		problem("audit chain: %v", verr)
-	}
-
 	fmt.Printf("| sent | acknowledged requests | done / extend / approve | kills (restarts) | in store | sign-ins (failed) | PIM activations | cards | audit records | problems |\n|---|---|---|---|---|---|---|---|---|---|\n")
-	fmt.Printf("| %d | %d | %d / %d / %d | %d (%d) | %d | %d (%d) | %d | %d | %d | %d |\n", st.sent, len(st.acked), st.dones, st.extends, st.approves,
-		killed, srv.starts-1, len(rs), st.signIns, st.signInFails, activations, len(cards), nAudit, len(problems))
-	srv.mu.Lock()
-	found := strings.Count(srv.logs.String(), "outbox post was already delivered")
-	srv.mu.Unlock()
-	fmt.Printf("states: %v\nrefused as duplicates: %d; refused with the answer lost in a kill: %d\n", states, len(refused), lostAnswers)
+	fmt.Printf("| %d | %d | %d / %d / %d | %d (%d) | %d | %d (%d) | %d | %d | %d | %d |\n", st.Sent, len(st.Acked), st.Dones, st.Extends, st.Approves,
+		killed, srv.Starts()-1, r.Requests, st.SignIns, st.SignInFails, r.Activations, r.Cards, r.Audit, len(r.Problems))
+	found := strings.Count(srv.Logs(), "outbox post was already delivered")
+	fmt.Printf("states: %v\nrefused as duplicates: %d; refused with the answer lost in a kill: %d\n", r.States, r.Refused, r.LostAnswers)
 	lostPosts := 0
 	for _, c := range fake.Calls() {
 		if c.Method == "chat.postMessage" && c.Status == 0 {
@@ -669,49 +192,7 @@ func check(srv *server, fake *slacktest.Server, st *stats, n, killed, queued int
 		}
 	}
 	fmt.Printf("posts with an outbox key: %d; post answers lost by Slack: %d; conversations.history look-ups: %d; posts found there instead of posted again: %d\n",
-		len(keys), lostPosts, fake.CallCount("conversations.history"), found)
-	fmt.Printf("\n| assertion | result |\n|---|---|\n")
-	seen := map[string]bool{}
-	for _, a := range assertions {
-		if seen[a] {
-			continue
-		}
-		seen[a] = true
-		if failed[a] == 0 {
-			fmt.Printf("| %s | ok |\n", a)
-		} else {
-			fmt.Printf("| %s | **%d problem(s)** |\n", a, failed[a])
-		}
-	}
-	for _, p := range problems {
-		fmt.Println("PROBLEM:", p)
-	}
-	if len(problems) > 0 {
-		return fmt.Errorf("%d problems", len(problems))
-	}
-	return nil
-}
-
-var (
-	numRE = regexp.MustCompile(`crash (\d+)$`)
-	dupRE = regexp.MustCompile(`already (have a pending request|active for you)|is being activated right now`)
-)
-
-var linkRE = regexp.MustCompile(`https?://[^\s"<>|]+/sandbox/sign-in\?to=[^\s"<>|]+`)
-
-// waitLink waits for a sign-in link among the messages user got after the first `after`: the
-// link for the request just sent, not an older one.
-func waitLink(fake *slacktest.Server, user string, after int, wait time.Duration) string {
-	deadline := time.Now().Add(wait)
-	for time.Now().Before(deadline) {
-		msgs := fake.Private(user)
-		for i := len(msgs) - 1; i >= after; i-- {
-			raw := string(msgs[i].Blocks) + " " + msgs[i].Text
-			if l := linkRE.FindString(raw); l != "" && strings.Contains(msgs[i].Plain(), "Sign in") {
-				return strings.ReplaceAll(l, `\u0026`, "&")
-			}
-		}
-		time.Sleep(20 * time.Millisecond)
-	}
-	return ""
+		r.OutboxKeys, lostPosts, fake.CallCount("conversations.history"), found)
+	r.PrintAssertions()
+	return r.Err()
 }

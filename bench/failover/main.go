@@ -24,12 +24,9 @@
 package main
 
 import (
-	"bytes"
 	"context"
-	"encoding/json"
 	"flag"
 	"fmt"
-	"io"
 	"math/rand/v2"
 	"net"
 	"net/http"
@@ -38,33 +35,20 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
-	"regexp"
 	"slices"
-	"strconv"
 	"strings"
 	"sync"
 	"sync/atomic"
-	"syscall"
 	"time"
 
-	"github.com/elevate-pim/elevate/bench/internal/browser"
-	"github.com/elevate-pim/elevate/bench/internal/signed"
+	"github.com/elevate-pim/elevate/bench/internal/crashrun"
+	"github.com/elevate-pim/elevate/bench/internal/measure"
 	"github.com/elevate-pim/elevate/bot/slack/slacktest"
-	"github.com/elevate-pim/elevate/examples"
 	"github.com/elevate-pim/elevate/internal/pgtest"
 	"github.com/elevate-pim/elevate/store"
 )
 
 const secret = "failover-test-signing-secret"
-
-// people are Slack users and who they are in the sandbox tenant, with a role each can activate.
-// Exchange needs one approval from bob or carol (the bench's config), so approvals run too.
-var people = []struct{ slack, upn, text string }{
-	{"UALICE", "alice@contoso.example", "exchange 1h crash"},
-	{"UDAVE", "dave@contoso.example", "sharepoint 1h crash"},
-	{"UBOB", "bob@contoso.example", "user 1h crash"},
-	{"UCAROL", "carol@contoso.example", "user 1h crash"},
-}
 
 func main() {
 	requests := flag.Int("requests", 300, "slash commands to send, all users together")
@@ -83,47 +67,10 @@ func main() {
 	}
 }
 
-type server struct {
-	name, bin, addr, metrics, db, state, config string
-	latency, ttl, renew                         time.Duration
-	env                                         []string
-	mu                                          sync.Mutex
-	cmd                                         *exec.Cmd
-	logs                                        *bytes.Buffer
-	starts                                      int
-	up                                          bool
-}
-
-// start starts the process and waits until it answers /healthz (as a standby or a leader).
-func (s *server) start() error {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	s.cmd = exec.Command(s.bin, "serve", "-sandbox", "-sandbox-state", s.state, "-config", s.config,
-		"-sandbox-graph-latency", s.latency.String(), "-sandbox-min-active", "1s", "-listen", s.addr, "-db", s.db,
-		"-metrics-addr", s.metrics, "-leader-ttl", s.ttl.String(), "-leader-renew", s.renew.String())
-	s.cmd.Env = s.env
-	s.logs = &bytes.Buffer{}
-	s.cmd.Stderr = s.logs
-	s.starts++
-	if err := s.cmd.Start(); err != nil {
-		return err
-	}
-	deadline := time.Now().Add(60 * time.Second)
-	for time.Now().Before(deadline) {
-		if resp, err := http.Get("http://" + s.addr + "/healthz"); err == nil {
-			resp.Body.Close()
-			s.up = true
-			return nil
-		}
-		time.Sleep(50 * time.Millisecond)
-	}
-	return fmt.Errorf("%s did not come up:\n%s", s.name, s.logs.String())
-}
-
 // ready says whether the process answers /readyz 200: it leads and has started.
-func (s *server) ready() bool {
+func ready(s *crashrun.Server) bool {
 	c := http.Client{Timeout: time.Second}
-	resp, err := c.Get("http://" + s.addr + "/readyz")
+	resp, err := c.Get("http://" + s.Addr + "/readyz")
 	if err != nil {
 		return false
 	}
@@ -131,47 +78,19 @@ func (s *server) ready() bool {
 	return resp.StatusCode == http.StatusOK
 }
 
-// kill stops the process with SIGKILL.
-func (s *server) kill() {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	s.cmd.Process.Kill()
-	s.cmd.Wait()
-	s.up = false
-}
-
-// stop stops the process as an operator would (SIGTERM), so a leader's last outbox pass runs.
-func (s *server) stop() {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	if !s.up {
-		return
-	}
-	s.cmd.Process.Signal(syscall.SIGTERM)
-	done := make(chan struct{})
-	go func() { s.cmd.Wait(); close(done) }()
-	select {
-	case <-done:
-	case <-time.After(30 * time.Second):
-		s.cmd.Process.Kill()
-		<-done
-	}
-	s.up = false
-}
-
 // balancer is the load balancer in front of both: it sends each request to the process whose
 // /readyz answers 200, looked at every 100 ms (a Kubernetes Service follows the same probe, at
 // the probe's period), and answers 503 while none does.
 type balancer struct {
-	servers []*server
-	current atomic.Pointer[server]
-	proxies map[*server]*httputil.ReverseProxy
+	servers []*crashrun.Server
+	current atomic.Pointer[crashrun.Server]
+	proxies map[*crashrun.Server]*httputil.ReverseProxy
 }
 
-func newBalancer(servers ...*server) *balancer {
-	b := &balancer{servers: servers, proxies: map[*server]*httputil.ReverseProxy{}}
+func newBalancer(servers ...*crashrun.Server) *balancer {
+	b := &balancer{servers: servers, proxies: map[*crashrun.Server]*httputil.ReverseProxy{}}
 	for _, s := range servers {
-		p := httputil.NewSingleHostReverseProxy(&url.URL{Scheme: "http", Host: s.addr})
+		p := httputil.NewSingleHostReverseProxy(&url.URL{Scheme: "http", Host: s.Addr})
 		// A killed backend is expected here: its requests fail with 502, without a log line each.
 		p.ErrorHandler = func(w http.ResponseWriter, _ *http.Request, _ error) { w.WriteHeader(http.StatusBadGateway) }
 		b.proxies[s] = p
@@ -181,9 +100,9 @@ func newBalancer(servers ...*server) *balancer {
 
 func (b *balancer) watch(ctx context.Context) {
 	for ctx.Err() == nil {
-		var leader *server
+		var leader *crashrun.Server
 		for _, s := range b.servers {
-			if s.ready() {
+			if ready(s) {
 				leader = s
 				break
 			}
@@ -203,54 +122,6 @@ func (b *balancer) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	b.proxies[s].ServeHTTP(w, r)
-}
-
-// benchConfig is the example config with Exchange Administrator needing one approval from bob or
-// carol, so kills also land during approvals.
-func benchConfig() ([]byte, error) {
-	old := []byte("  - name: Exchange Administrator      # aliases: exchange, exo\n    max_duration: 8h\n    approval: none\n")
-	cfg := bytes.Replace(examples.Config, old,
-		[]byte("  - name: Exchange Administrator\n    max_duration: 8h\n    approval:\n      approvers: [bob@contoso.example, carol@contoso.example]\n"), 1)
-	if bytes.Equal(cfg, examples.Config) {
-		return nil, fmt.Errorf("the example config changed: Exchange Administrator's entry not found")
-	}
-	return cfg, nil
-}
-
-// stats counts what the senders did.
-type stats struct {
-	mu                         sync.Mutex
-	acked                      map[int]bool
-	ackedAt                    map[int]time.Time
-	acks                       []time.Time // every acknowledged command, requests or not
-	kills                      []time.Time
-	sent, signIns, signInFails int
-	approves, dones, extends   int
-	unavailable                int // attempts answered 503 (no leader at that moment), each tried again
-}
-
-// killedAfter says whether a kill came within 5 seconds after command i was acknowledged.
-func (st *stats) killedAfter(i int) bool {
-	at := st.ackedAt[i]
-	for _, k := range st.kills {
-		if !k.Before(at) && k.Sub(at) < 5*time.Second {
-			return true
-		}
-	}
-	return false
-}
-
-// firstAckAfter is the first acknowledged command after t.
-func (st *stats) firstAckAfter(t time.Time) (time.Time, bool) {
-	st.mu.Lock()
-	defer st.mu.Unlock()
-	var first time.Time
-	for _, a := range st.acks {
-		if a.After(t) && (first.IsZero() || a.Before(first)) {
-			first = a
-		}
-	}
-	return first, !first.IsZero()
 }
 
 // takeover is one kill of the leader and what followed.
@@ -291,7 +162,7 @@ func run(n, kills int, bin, db string, seed uint64, latency, settle, ttl, renew 
 			return fmt.Errorf("building elevate: %w", err)
 		}
 	}
-	cfg, err := benchConfig()
+	cfg, err := crashrun.Config()
 	if err != nil {
 		return err
 	}
@@ -301,8 +172,8 @@ func run(n, kills int, bin, db string, seed uint64, latency, settle, ttl, renew 
 	}
 	fake := slacktest.New()
 	defer fake.Close()
-	for _, p := range people {
-		fake.AddUser(slacktest.User{ID: p.slack, Name: p.slack, Email: p.upn})
+	for _, p := range crashrun.People {
+		fake.AddUser(slacktest.User{ID: p.Slack, Name: p.Slack, Email: p.UPN})
 	}
 	fake.AddChannel("C0CRASH", "it-ops")
 	fake.AddChannel("C0APPROVALS", "pim-approvals")
@@ -318,26 +189,27 @@ func run(n, kills int, bin, db string, seed uint64, latency, settle, ttl, renew 
 	base := "http://" + lbListener.Addr().String()
 	env := append(os.Environ(), "SLACK_BOT_TOKEN="+slacktest.BotToken, "SLACK_SIGNING_SECRET="+secret,
 		"SLACK_API_URL="+fake.APIURL(), "SLACK_APP_TOKEN=", "ELEVATE_PUBLIC_URL="+base)
-	var servers []*server
+	var servers []*crashrun.Server
 	for _, name := range []string{"a", "b"} {
-		addr, err := freeAddr()
+		addr, err := measure.FreeAddr()
 		if err != nil {
 			return err
 		}
-		metricsAddr, err := freeAddr()
+		metricsAddr, err := measure.FreeAddr()
 		if err != nil {
 			return err
 		}
-		servers = append(servers, &server{name: name, bin: bin, addr: addr, metrics: metricsAddr, db: db,
-			state: filepath.Join(dir, "tenant.json"), config: cfgPath, latency: latency, ttl: ttl, renew: renew, env: env})
+		servers = append(servers, &crashrun.Server{Name: name, Bin: bin, Addr: addr, Metrics: metricsAddr, DB: db,
+			State: filepath.Join(dir, "tenant.json"), Config: cfgPath, Latency: latency, Env: env, FreshLogs: true,
+			Args: []string{"-leader-ttl", ttl.String(), "-leader-renew", renew.String()}})
 	}
 	for _, s := range servers {
-		if err := s.start(); err != nil {
+		if err := s.Start(); err != nil {
 			return err
 		}
 		defer func() {
-			if s.up {
-				s.kill()
+			if s.Up() {
+				s.Kill()
 			}
 		}()
 	}
@@ -351,15 +223,16 @@ func run(n, kills int, bin, db string, seed uint64, latency, settle, ttl, renew 
 	}
 
 	client := &http.Client{Timeout: 10 * time.Second, CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}
-	st := &stats{acked: map[int]bool{}, ackedAt: map[int]time.Time{}}
+	st := crashrun.NewStats()
+	sender := crashrun.Sender{Client: client, Base: base, Secret: secret, Fake: fake, RetryUnavailable: true}
 	var next atomic.Int64
 	var senders sync.WaitGroup
-	for w, p := range people {
+	for w, p := range crashrun.People {
 		rng := rand.New(rand.NewPCG(seed+uint64(w), seed^0x5eed))
 		senders.Add(1)
 		go func() {
 			defer senders.Done()
-			send(client, base, fake, p.slack, p.upn, p.text, rng, &next, n, st)
+			sender.Send(p.Slack, p.UPN, p.Text, rng, &next, n, st)
 		}()
 	}
 	// The killer: kills the leader at random moments while the senders run; the standby takes
@@ -377,12 +250,12 @@ func run(n, kills int, bin, db string, seed uint64, latency, settle, ttl, renew 
 		if err != nil {
 			return err
 		}
-		leader.kill()
+		leader.Kill()
 		at := time.Now()
-		st.mu.Lock()
-		st.kills = append(st.kills, at)
-		st.mu.Unlock()
-		var standby *server
+		st.Mu.Lock()
+		st.Kills = append(st.Kills, at)
+		st.Mu.Unlock()
+		var standby *crashrun.Server
 		for _, s := range servers {
 			if s != leader {
 				standby = s
@@ -391,14 +264,14 @@ func run(n, kills int, bin, db string, seed uint64, latency, settle, ttl, renew 
 		if err := waitReady(standby, at, 60*time.Second); err != nil {
 			return err
 		}
-		takeovers = append(takeovers, takeover{killed: leader.name, at: at, ready: time.Since(at)})
-		if err := leader.start(); err != nil {
+		takeovers = append(takeovers, takeover{killed: leader.Name, at: at, ready: time.Since(at)})
+		if err := leader.Start(); err != nil {
 			return err
 		}
 	}
 	<-sendersDone
 	for i := range takeovers {
-		if first, ok := st.firstAckAfter(takeovers[i].at); ok {
+		if first, ok := st.FirstAckAfter(takeovers[i].at); ok {
 			takeovers[i].firstAck = first.Sub(takeovers[i].at)
 		}
 	}
@@ -409,49 +282,49 @@ func run(n, kills int, bin, db string, seed uint64, latency, settle, ttl, renew 
 		return err
 	}
 	// The outbox as the settled leader sees it; what the shutdown itself queues is not counted.
-	depth, err := outboxDepth(leader.metrics)
+	depth, err := crashrun.OutboxDepth(leader.Metrics)
 	if err != nil {
 		return err
 	}
 	for _, s := range servers {
 		if s != leader {
-			s.stop()
+			s.Stop()
 		}
 	}
-	leader.stop()
+	leader.Stop()
 	starts := 0
 	for _, s := range servers {
-		starts += s.starts
+		starts += s.Starts()
 	}
 	report(takeovers, ttl, renew)
-	return check(db, servers[0].state, fake, st, n, len(takeovers), starts-len(servers), depth)
+	return check(db, servers[0].State, fake, st, len(takeovers), starts-len(servers), depth)
 }
 
 // waitLeader waits for a process whose /readyz answers 200.
-func waitLeader(servers []*server, wait time.Duration) (*server, error) {
+func waitLeader(servers []*crashrun.Server, wait time.Duration) (*crashrun.Server, error) {
 	for deadline := time.Now().Add(wait); time.Now().Before(deadline); time.Sleep(20 * time.Millisecond) {
 		for _, s := range servers {
-			if s.ready() {
+			if ready(s) {
 				return s, nil
 			}
 		}
 	}
 	var logs strings.Builder
 	for _, s := range servers {
-		fmt.Fprintf(&logs, "--- %s:\n%s\n", s.name, s.logs.String())
+		fmt.Fprintf(&logs, "--- %s:\n%s\n", s.Name, s.Logs())
 	}
 	return nil, fmt.Errorf("no process became ready within %s\n%s", wait, logs.String())
 }
 
 // waitReady waits for s's /readyz 200, looking every 20 ms.
-func waitReady(s *server, since time.Time, wait time.Duration) error {
+func waitReady(s *crashrun.Server, since time.Time, wait time.Duration) error {
 	for time.Since(since) < wait {
-		if s.ready() {
+		if ready(s) {
 			return nil
 		}
 		time.Sleep(20 * time.Millisecond)
 	}
-	return fmt.Errorf("the standby %s did not take over within %s:\n%s", s.name, wait, s.logs.String())
+	return fmt.Errorf("the standby %s did not take over within %s:\n%s", s.Name, wait, s.Logs())
 }
 
 // report prints each takeover's times and their spread.
@@ -477,393 +350,20 @@ func report(ts []takeover, ttl, renew time.Duration) {
 	fmt.Printf("\nkill → standby ready: %s\nkill → first acknowledged command: %s\n\n", spread(ready), spread(ack))
 }
 
-func freeAddr() (string, error) {
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		return "", err
-	}
-	defer ln.Close()
-	return ln.Addr().String(), nil
-}
-
-var depthRE = regexp.MustCompile(`(?m)^elevate_outbox_depth (\d+)$`)
-
-// outboxDepth reads elevate_outbox_depth from the server's /metrics.
-func outboxDepth(addr string) (int, error) {
-	resp, err := http.Get("http://" + addr + "/metrics")
-	if err != nil {
-		return 0, err
-	}
-	defer resp.Body.Close()
-	b, _ := io.ReadAll(resp.Body)
-	m := depthRE.FindSubmatch(b)
-	if m == nil {
-		return 0, fmt.Errorf("no elevate_outbox_depth in /metrics")
-	}
-	return strconv.Atoi(string(m[1]))
-}
-
-// send plays one user until n commands were sent by everyone: a request, often a sign-in, and
-// now and then done or extend; approvers approve the Exchange requests on the channel's cards.
-func send(client *http.Client, base string, fake *slacktest.Server, slack, upn, text string, rng *rand.Rand, next *atomic.Int64, n int, st *stats) {
-	approver := slack == "UBOB" || slack == "UCAROL"
-	command := func(i int, cmd string) bool {
-		form := url.Values{"command": {"/elevate"}, "text": {cmd}, "user_id": {slack}, "user_name": {slack},
-			"channel_id": {"C0CRASH"}, "team_id": {"T0CRASH"}, "response_url": {fake.ResponseURL(slack, "C0CRASH", "cmd-"+strconv.Itoa(i))},
-			"trigger_id": {"trig." + slack + "." + strconv.Itoa(i)}}
-		// A 503 comes from the balancer with no leader or from a standby: nothing was stored or
-		// acknowledged, so the person tries again (for up to 12 s, past a takeover). Anything
-		// else (a 502: the leader died with the request) is not retried: it may have been taken.
-		code, err := signed.Post(client, base+"/slack/commands", secret, form.Encode())
-		for try := 0; err == nil && code == http.StatusServiceUnavailable && try < 60; try++ {
-			st.mu.Lock()
-			st.unavailable++
-			st.mu.Unlock()
-			time.Sleep(200 * time.Millisecond)
-			code, err = signed.Post(client, base+"/slack/commands", secret, form.Encode())
-		}
-		st.mu.Lock()
-		defer st.mu.Unlock()
-		if code == http.StatusServiceUnavailable {
-			st.unavailable++
-		}
-		if err == nil && code == http.StatusOK {
-			st.acks = append(st.acks, time.Now())
-		}
-		return err == nil && code == http.StatusOK
-	}
-	maybeSignIn := func(before int) {
-		if rng.IntN(3) == 0 {
-			return
-		}
-		if link := waitLink(fake, slack, before, 2*time.Second); link != "" {
-			ok := browser.SignIn(client, link, upn)
-			st.mu.Lock()
-			st.signIns++
-			if !ok {
-				st.signInFails++
-			}
-			st.mu.Unlock()
-		}
-	}
-	for {
-		i := int(next.Add(1)) - 1
-		if i >= n {
-			return
-		}
-		before := len(fake.Private(slack))
-		var cmd string
-		switch r := rng.IntN(10); {
-		case r < 5:
-			cmd = fmt.Sprintf("%s %d", text, i)
-		case r < 8:
-			cmd = "done"
-		default:
-			cmd = "extend 30m"
-		}
-		ok := command(i, cmd)
-		st.mu.Lock()
-		st.sent++
-		switch {
-		case strings.HasPrefix(cmd, "done"):
-			st.dones++
-		case strings.HasPrefix(cmd, "extend"):
-			st.extends++
-		case ok:
-			st.acked[i], st.ackedAt[i] = true, time.Now()
-		}
-		st.mu.Unlock()
-		maybeSignIn(before)
-		if approver {
-			for _, id := range undecided(fake) {
-				if rng.IntN(2) == 0 {
-					continue
-				}
-				before := len(fake.Private(slack))
-				if command(i, "approve "+id) {
-					st.mu.Lock()
-					st.approves++
-					st.mu.Unlock()
-				}
-				maybeSignIn(before)
-			}
-		}
-		time.Sleep(time.Duration(rng.IntN(200)) * time.Millisecond)
-	}
-}
-
-var cardRE = regexp.MustCompile(`Elevation request #(\d+)`)
-
-// undecided are the ids of the requests whose card in the approvals channel still has buttons.
-func undecided(fake *slacktest.Server) []string {
-	var out []string
-	for _, m := range fake.InChannel("C0APPROVALS") {
-		if c := cardRE.FindStringSubmatch(m.Plain()); c != nil && strings.Contains(m.Plain(), "[Approve]") {
-			out = append(out, c[1])
-		}
-	}
-	return out
-}
-
-// pimState is what the simulated tenant keeps in its state file (graph/graphtest/persist.go).
-type pimState struct {
-	Assign []struct {
-		PrincipalID, RoleID, AssignmentType string
-		Start                               time.Time
-		End                                 *time.Time
-	}
-	Requests map[string]struct {
-		Action, PrincipalID, RoleID, Justification, Status string
-		Created, Start                                     time.Time
-		StartGiven                                         bool
-	}
-}
-
-func check(dbURL, statePath string, fake *slacktest.Server, st *stats, n, killed, restarts, queued int) error {
-	now := time.Now()
-	var pim pimState
-	b, err := os.ReadFile(statePath)
-	if err != nil {
-		return fmt.Errorf("reading the tenant's state: %w", err)
-	}
-	if err := json.Unmarshal(b, &pim); err != nil {
-		return fmt.Errorf("reading the tenant's state: %w", err)
-	}
+func check(dbURL, statePath string, fake *slacktest.Server, st *crashrun.Stats, killed, restarts, queued int) error {
 	db, err := store.OpenPostgres(context.Background(), dbURL, store.PostgresOptions{})
 	if err != nil {
 		return err
 	}
 	defer db.Close()
-	rs, err := db.Requests(store.Filter{Platform: "slack"})
+	r, err := crashrun.Check(db, statePath, fake, st, queued, false)
 	if err != nil {
 		return err
 	}
-	var problems []string
-	problem := func(format string, args ...any) { problems = append(problems, fmt.Sprintf(format, args...)) }
-
-	// Every acknowledged request stored once.
-	byText := map[int]int{}
-	byID := map[uint64]store.Request{}
-	states := map[store.State]int{}
-	for _, r := range rs {
-		byID[r.ID] = r
-		states[r.State]++
-		if m := numRE.FindStringSubmatch(r.Justification); m != nil {
-			k, _ := strconv.Atoi(m[1])
-			byText[k]++
-		}
-		// Nothing left in flight, nothing pending past its deadline.
-		switch {
-		case r.State == store.StateActivating:
-			problem("request #%d is still activating (%s)", r.ID, r.UpdatedAt.Format(time.TimeOnly))
-		case r.Write != nil:
-			problem("request #%d (%s) still has a PIM write (%s) of unknown outcome", r.ID, r.State, r.Write.Action)
-		case !r.State.Terminal() && r.State != store.StateActive && !r.ExpiresAt.IsZero() && now.Sub(r.ExpiresAt) > 90*time.Second:
-			problem("request #%d is %s, %s past its deadline", r.ID, r.State, now.Sub(r.ExpiresAt).Round(time.Second))
-		}
-	}
-	// A request refused at once (a duplicate of one the user has open) is acknowledged and
-	// answered, not stored; the answer goes through the command's response_url.
-	refused := map[int]bool{}
-	answered := map[int]bool{}
-	for _, m := range fake.Messages() {
-		if k, ok := strings.CutPrefix(m.Original, "cmd-"); ok {
-			i, _ := strconv.Atoi(k)
-			answered[i] = true
-			if dupRE.MatchString(m.Plain()) {
-				refused[i] = true
-			}
-		}
-	}
-	lostAnswers := 0
-	for i := range st.acked {
-		switch {
-		case byText[i] == 1:
-		case byText[i] == 0 && refused[i]:
-		case byText[i] == 0 && !answered[i] && st.killedAfter(i):
-			// Not stored, so Accept refused it (it stores before acknowledging); its answer died
-			// with the kill right after. Counted, not a problem: nothing was acknowledged as taken.
-			lostAnswers++
-		default:
-			problem("acknowledged request %d is in the store %d times (answered: %v)", i, byText[i], answered[i])
-		}
-	}
-	for i, c := range byText {
-		if c > 1 {
-			problem("request %d stored %d times", i, c)
-		}
-	}
-
-	// Elevate's active set is PIM's: (user, role) pairs, leaving out what ends within the
-	// tolerance of the sweep.
-	near := func(t time.Time) bool { d := t.Sub(now); return d > -90*time.Second && d < 90*time.Second }
-	elevate := map[string]uint64{}
-	for _, r := range rs {
-		if r.State == store.StateActive && !near(r.EndsAt) {
-			elevate[strings.ToLower(r.UserID+" "+r.RoleID)] = r.ID
-		}
-	}
-	inPIM := map[string]bool{}
-	for _, a := range pim.Assign {
-		if a.AssignmentType != "Activated" || a.End == nil || a.Start.After(now) || !a.End.After(now) || near(*a.End) {
-			continue
-		}
-		inPIM[strings.ToLower(a.PrincipalID+" "+a.RoleID)] = true
-	}
-	for k, id := range elevate {
-		if !inPIM[k] {
-			problem("request #%d is active in Elevate, not in PIM (%s)", id, k)
-		}
-	}
-	for k := range inPIM {
-		if _, ok := elevate[k]; !ok {
-			problem("PIM has %s active, Elevate has no active request for it", k)
-			for _, r := range rs {
-				if strings.EqualFold(r.UserID+" "+r.RoleID, k) {
-					problem("  Elevate #%d %s %q created %s updated %s ends %s failure %s", r.ID, r.State, r.Justification,
-						r.CreatedAt.Format(time.TimeOnly), r.UpdatedAt.Format(time.TimeOnly), r.EndsAt.Format(time.TimeOnly), r.FailureCode)
-				}
-			}
-			for id, q := range pim.Requests {
-				if strings.EqualFold(q.PrincipalID+" "+q.RoleID, k) {
-					problem("  PIM %s %s %s %q created %s start %s", id, q.Action, q.Status, q.Justification,
-						q.Created.Format(time.TimeOnly), q.Start.Format(time.TimeOnly))
-				}
-			}
-		}
-	}
-
-	// PIM activated no request twice: its own selfActivate requests (not extensions' scheduled
-	// follow-ups) that it granted, by the request's marker.
-	granted := map[string]int{}
-	for _, q := range pim.Requests {
-		if q.Action != "selfActivate" || q.StartGiven && q.Start.After(q.Created.Add(time.Second)) {
-			continue
-		}
-		switch q.Status {
-		case "Granted", "Provisioned", "PendingProvisioning", "ScheduleCreated":
-		default:
-			continue
-		}
-		if m := numRE.FindStringSubmatch(q.Justification); m != nil {
-			granted[q.PrincipalID+" "+m[1]]++
-		}
-	}
-	activations := 0
-	for k, c := range granted {
-		activations += c
-		if c > 1 {
-			problem("PIM activated request %q %d times", k, c)
-		}
-	}
-	active := map[uint64]int{}
-	if err := db.Audit(func(a store.AuditRecord) error {
-		if a.Action == "request.active" {
-			active[a.RequestID]++
-		}
-		return nil
-	}); err != nil {
-		return err
-	}
-	for id, c := range active {
-		if c > 1 {
-			problem("request #%d recorded active %d times", id, c)
-		}
-	}
-
-	// Every card shows its request as it is, and each request has one card at most.
-	cards := map[uint64]int{}
-	for _, m := range fake.InChannel("C0APPROVALS") {
-		c := cardRE.FindStringSubmatch(m.Plain())
-		if c == nil {
-			continue
-		}
-		id, _ := strconv.ParseUint(c[1], 10, 64)
-		cards[id]++
-		r, ok := byID[id]
-		if !ok {
-			problem("a card for request #%d, which is not in the store", id)
-			continue
-		}
-		text := m.Plain()
-		got := 0
-		for _, ap := range r.Approvals {
-			if ap.Decision == "approve" {
-				got++
-			}
-		}
-		if want := fmt.Sprintf("%d of %d", got, r.ApprovalsNeeded); !strings.Contains(text, want) {
-			problem("request #%d's card does not say %q (%s): %q", id, want, r.State, text)
-		}
-		live := r.State == store.StateAwaitingApproval && got < r.ApprovalsNeeded
-		if buttons := strings.Contains(text, "[Approve]"); buttons != live {
-			problem("request #%d is %s but its card has buttons=%v", id, r.State, buttons)
-		}
-	}
-	for id, c := range cards {
-		if c > 1 {
-			problem("request #%d has %d cards", id, c)
-		}
-	}
-	for _, r := range rs {
-		if r.ApprovalsNeeded > 0 && cards[r.ID] == 0 && (r.State == store.StateAwaitingApproval || len(r.Approvals) > 0) {
-			problem("request #%d (%s) waited for approval but has no card", r.ID, r.State)
-		}
-	}
-
-	// The outbox is empty and the audit chain verifies.
-	depth, oldest, err := db.OutboxStats()
-	if err != nil {
-		return err
-	}
-	if queued > 0 {
-		problem("%d chat deliveries still in the outbox after settling (%d after the stop, oldest from %s)", queued, depth, oldest.Format(time.TimeOnly))
-		items, _ := db.OutboxItems()
-		for _, it := range items {
-			problem("still queued: #%d %s %s to %q/%q for request #%d, created %s, %d attempts, next %s, after #%d, run %q: %s",
-				it.ID, it.Platform, it.Op, it.Channel, it.User, it.RequestID, it.CreatedAt.Format(time.TimeOnly), it.Attempts,
-				it.NextAt.Format(time.TimeOnly), it.After, it.Run, it.LastError)
-		}
-	}
-	nAudit, verr := db.VerifyAudit()
-	if verr != nil {
-		problem("audit chain: %v", verr)
-	}
-
 	fmt.Printf("| sent | acknowledged requests | done / extend / approve | kills (restarts) | in store | sign-ins (failed) | PIM activations | cards | audit records | problems |\n|---|---|---|---|---|---|---|---|---|---|\n")
-	fmt.Printf("| %d | %d | %d / %d / %d | %d (%d) | %d | %d (%d) | %d | %d | %d | %d |\n", st.sent, len(st.acked), st.dones, st.extends, st.approves,
-		killed, restarts, len(rs), st.signIns, st.signInFails, activations, len(cards), nAudit, len(problems))
+	fmt.Printf("| %d | %d | %d / %d / %d | %d (%d) | %d | %d (%d) | %d | %d | %d | %d |\n", st.Sent, len(st.Acked), st.Dones, st.Extends, st.Approves,
+		killed, restarts, r.Requests, st.SignIns, st.SignInFails, r.Activations, r.Cards, r.Audit, len(r.Problems))
 	fmt.Printf("states: %v\nrefused as duplicates: %d; refused with the answer lost in a kill: %d; attempts answered 503 (no leader; tried again): %d\n",
-		states, len(refused), lostAnswers, st.unavailable)
-	for _, p := range problems {
-		fmt.Println("PROBLEM:", p)
-	}
-	if len(problems) > 0 {
-		return fmt.Errorf("%d problems", len(problems))
-	}
-	return nil
-}
-
-var (
-	numRE = regexp.MustCompile(`crash (\d+)$`)
-	dupRE = regexp.MustCompile(`already (have a pending request|active for you)|is being activated right now`)
-)
-
-var linkRE = regexp.MustCompile(`https?://[^\s"<>|]+/sandbox/sign-in\?to=[^\s"<>|]+`)
-
-// waitLink waits for a sign-in link among the messages user got after the first `after`: the
-// link for the request just sent, not an older one.
-func waitLink(fake *slacktest.Server, user string, after int, wait time.Duration) string {
-	deadline := time.Now().Add(wait)
-	for time.Now().Before(deadline) {
-		msgs := fake.Private(user)
-		for i := len(msgs) - 1; i >= after; i-- {
-			raw := string(msgs[i].Blocks) + " " + msgs[i].Text
-			if l := linkRE.FindString(raw); l != "" && strings.Contains(msgs[i].Plain(), "Sign in") {
-				return strings.ReplaceAll(l, `\u0026`, "&")
-			}
-		}
-		time.Sleep(20 * time.Millisecond)
-	}
-	return ""
+		r.States, r.Refused, r.LostAnswers, st.Unavailable)
+	return r.Err()
 }

@@ -45,7 +45,6 @@ import (
 	"strings"
 	"sync"
 	"sync/atomic"
-	"syscall"
 	"time"
 
 	"github.com/elevate-pim/elevate/bench/internal/browser"
@@ -311,15 +310,7 @@ func run(o options) error {
 	hwm, rss := measure.Memory(srv.Process.Pid)
 	loadAfter := measure.LoadAvg()
 
-	srv.Process.Signal(syscall.SIGTERM)
-	werr := make(chan error, 1)
-	go func() { werr <- srv.Wait() }()
-	select {
-	case <-werr:
-	case <-time.After(30 * time.Second):
-		srv.Process.Kill()
-		<-werr
-	}
+	measure.Stop(srv)
 	stopped = true
 	st, err := store.Open(db)
 	if err != nil {

@@ -40,7 +40,6 @@ import (
 	"strings"
 	"sync"
 	"sync/atomic"
-	"syscall"
 	"time"
 
 	"github.com/elevate-pim/elevate/bench/internal/measure"
@@ -333,15 +332,7 @@ func run(t target, bin string, rate int, duration, latency time.Duration, users 
 	server := serverSide(base)
 
 	// Stop the server the way an operator would, then count what the store kept.
-	srv.Process.Signal(syscall.SIGTERM)
-	werr := make(chan error, 1)
-	go func() { werr <- srv.Wait() }()
-	select {
-	case <-werr:
-	case <-time.After(30 * time.Second):
-		srv.Process.Kill()
-		<-werr
-	}
+	measure.Stop(srv)
 	stopped = true
 	st, err := openStore(t.server)
 	if err != nil {

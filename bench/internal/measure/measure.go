@@ -11,11 +11,13 @@ import (
 	"net"
 	"net/http"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"slices"
 	"strconv"
 	"strings"
 	"sync"
+	"syscall"
 	"time"
 
 	"github.com/elevate-pim/elevate/store"
@@ -224,5 +226,19 @@ func WaitUp(base string, timeout time.Duration) error {
 			return errors.New("the server did not come up")
 		case <-time.After(100 * time.Millisecond):
 		}
+	}
+}
+
+// Stop stops the server process the way an operator would (SIGTERM), and kills it if it has not
+// exited 30 s later.
+func Stop(srv *exec.Cmd) {
+	srv.Process.Signal(syscall.SIGTERM)
+	werr := make(chan error, 1)
+	go func() { werr <- srv.Wait() }()
+	select {
+	case <-werr:
+	case <-time.After(30 * time.Second):
+		srv.Process.Kill()
+		<-werr
 	}
 }
