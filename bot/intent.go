@@ -399,7 +399,7 @@ func (c *Core) reconcileActivation(ctx context.Context, r store.Request) error {
 		return c.activateClaimed(ctx, r.ID)
 	}
 	why := fmt.Sprintf("PIM shows no activation of %s for you yet (Microsoft Graph did not answer in time).", r.RoleName)
-	if attempts == 0 {
+	if r.Write == nil || !r.Write.Unknown { // no timeout was recorded (writeUnknown): the process stopped
 		why = fmt.Sprintf("Elevate restarted before PIM's answer about %s arrived, and PIM shows no activation of it.", r.RoleName)
 	}
 	return c.askSignIn(ctx, r, why+" Sign in again and I'll try once more.", "")

@@ -422,6 +422,9 @@ func TestMultiRoleActivatingToldWithTheIntent(t *testing.T) {
 	if n := w.told("dave", "Activating Exchange Administrator and SharePoint Administrator for 1h in PIM…"); n != 1 {
 		t.Errorf("told %d times that both are activating, want once: %q", n, w.rec.to("dave"))
 	}
+	if n := w.told("dave", "Elevate restarted before PIM's answer about Exchange Administrator arrived"); n != 1 {
+		t.Errorf("told %d times that a restart cut Exchange's write short, want once: %q", n, w.rec.to("dave"))
+	}
 	if n := w.told("dave", "Activating "); n != 1 { // not again for SharePoint after the restart
 		t.Errorf("told %d lines that roles are activating, want one: %q", n, w.rec.to("dave"))
 	}
