@@ -10,7 +10,7 @@ param location string = 'westeurope'
 @description('the size, {not an object}')
 param size int = 3
 
-resource w 'Microsoft.Test/widgets@2024-01-01' = {
+resource w 'Contoso.Widgets/widgets@2024-01-01' = {
   name: 'w-${uniqueString(resourceGroup().id)}'
   location: location
   tags: {
@@ -33,16 +33,16 @@ resource w 'Microsoft.Test/widgets@2024-01-01' = {
   }
 }
 
-resource old 'Microsoft.Test/widgets@2024-01-01' existing = {
+resource old 'Contoso.Widgets/widgets@2024-01-01' existing = {
   name: 'old'
 }
 
-resource many 'Microsoft.Test/widgets@2024-01-01' = [for i in range(0, 2): {
+resource many 'Contoso.Widgets/widgets@2024-01-01' = [for i in range(0, 2): {
   name: 'w${i}'
   location: location
 }]
 
-resource maybe 'Microsoft.Test/widgets@2024-01-01' = if (size > 1) {
+resource maybe 'Contoso.Widgets/widgets@2024-01-01' = if (size > 1) {
   name: 'maybe'
   location: location
   dependsOn: [
@@ -81,7 +81,7 @@ func TestProblemsFound(t *testing.T) {
 		{"        port: 443\n", "", `properties.rules[0]: required property "port" missing`},
 		{"    enabled: true\n", "    enabled: true\n    fqdn: 'x.example'\n", `properties.fqdn is read-only`},
 		{"  name: 'maybe'\n  location: location\n", "  name: 'maybe'\n", `maybe: required property "location" missing`},
-		{"resource w 'Microsoft.Test/widgets@2024-01-01'", "resource w 'Microsoft.Test/widgets@2023-01-01'", `no types for Microsoft.Test/widgets@2023-01-01`},
+		{"resource w 'Contoso.Widgets/widgets@2024-01-01'", "resource w 'Contoso.Widgets/widgets@2023-01-01'", `no types for Contoso.Widgets/widgets@2023-01-01`},
 	} {
 		src := strings.Replace(good, tc.from, tc.to, 1)
 		if src == good {
@@ -103,9 +103,9 @@ func TestProblemsFound(t *testing.T) {
 
 func TestParseErrors(t *testing.T) {
 	for _, src := range []string{
-		"resource x 'Microsoft.Test/widgets' = {\n name: 'a'\n}\n",
-		"resource x 'Microsoft.Test/widgets@2024-01-01' = {\n name: 'a\n}\n",
-		"resource x 'Microsoft.Test/widgets@2024-01-01' = {\n resource y 'a/b@1' = {}\n}\n",
+		"resource x 'Contoso.Widgets/widgets' = {\n name: 'a'\n}\n",
+		"resource x 'Contoso.Widgets/widgets@2024-01-01' = {\n name: 'a\n}\n",
+		"resource x 'Contoso.Widgets/widgets@2024-01-01' = {\n resource y 'a/b@1' = {}\n}\n",
 	} {
 		if _, err := parseResources(src); err == nil {
 			t.Errorf("%q: no error", src)
