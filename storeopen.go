@@ -9,6 +9,7 @@ import (
 	"os"
 	"sort"
 	"strings"
+	"time"
 
 	"github.com/elevate-pim/elevate/lead"
 	"github.com/elevate-pim/elevate/store"
@@ -47,12 +48,25 @@ func dbName(db string) string {
 // defaultDB is -db's default: ELEVATE_DATABASE_URL, else elevate.db.
 func defaultDB() string { return envOr("ELEVATE_DATABASE_URL", "elevate.db") }
 
+// migrateLeased, when set (by tests), runs once `store migrate` holds the lease, before it opens
+// the target.
+var migrateLeased func()
+
+// migrateHolder names a `store migrate` in the lease row, where a standing-by serve's log and a
+// refused migrate's message show it.
+func migrateHolder() string {
+	host, _ := os.Hostname()
+	return fmt.Sprintf("elevate store migrate on %s (pid %d)", host, os.Getpid())
+}
+
 // storeCmd is `elevate store migrate -from FILE -to URL [-replace]`.
 func storeCmd(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	const synopsis = "store migrate -from FILE -to postgres://... [-replace]\n\n" +
 		"Copies a bbolt store (stop `elevate serve` first) into a PostgreSQL database: every bucket, key\n" +
 		"and sequence; then verifies the audit chain on both sides and compares the key counts of every\n" +
-		"bucket. A target that holds data is refused unless -replace (which deletes it first).\n" +
+		"bucket. A target that holds data is refused unless -replace (which deletes it first). It holds the\n" +
+		"database's leader lease while it copies: refused while an `elevate serve` leads on it, and a serve\n" +
+		"started meanwhile stands by until it ends.\n" +
 		"Exit status: 0 copied and matching, 1 failure or mismatch, 2 usage error."
 	if len(args) > 0 && (args[0] == "-h" || args[0] == "-help" || args[0] == "--help") {
 		fmt.Fprintln(stdout, "usage: elevate "+synopsis)
@@ -87,14 +101,31 @@ func storeCmd(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	if w := store.PostgresTLSWarning(*to, os.Getenv); w != "" {
 		fmt.Fprintln(stderr, "warning: "+w)
 	}
-	// The copy's writes are not fenced: with a leader running they would race its writes, and
-	// -replace would delete its store under it.
-	if holder, held, err := lead.Held(ctx, *to); err != nil {
-		return store.ScrubPassword(fmt.Errorf("%s: reading the leader lease: %w", dbName(*to), err), *to)
-	} else if held {
-		return fmt.Errorf("%s is in use: `elevate serve` (%s) leads on it; stop every `elevate serve` on this database first", dbName(*to), holder)
+	// The copy holds the leader's lease while it writes, as a leader does: a serve started
+	// meanwhile stands by until it ends, and its writes are fenced, so a serve that took the
+	// lease anyway (this process paused past the lease's end) is never written under.
+	el := lead.New(*to, lead.Config{Holder: migrateHolder()})
+	defer el.Close()
+	leader, holder, err := el.TryLead(ctx)
+	if err != nil {
+		return store.ScrubPassword(fmt.Errorf("%s: taking the leader lease: %w", dbName(*to), err), *to)
 	}
-	dst, err := store.OpenPostgres(ctx, *to, store.PostgresOptions{})
+	if leader == nil {
+		return fmt.Errorf("%s is in use: %s holds its leader lease (an `elevate serve` leading, or another `elevate store migrate`); "+
+			"stop every `elevate serve` on this database first", dbName(*to), holder)
+	}
+	defer func() {
+		// Handed back at once, so a serve waiting as a standby takes over within its -leader-renew.
+		rctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		defer cancel()
+		if err := el.Resign(rctx); err != nil {
+			fmt.Fprintf(stderr, "warning: could not hand the leader lease back; it expires by itself within %s\n", el.Config().TTL)
+		}
+	}()
+	if migrateLeased != nil {
+		migrateLeased()
+	}
+	dst, err := store.OpenPostgres(ctx, *to, store.PostgresOptions{Fence: el.Fence})
 	if err != nil {
 		return err
 	}
@@ -102,6 +133,11 @@ func storeCmd(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	rep, err := src.CopyTo(dst, *replace)
 	if errors.Is(err, store.ErrTargetNotEmpty) {
 		return fmt.Errorf("%s already holds a store; add -replace to delete it and copy %s over it", dbName(*to), *from)
+	}
+	if errors.Is(err, store.ErrNotLeader) {
+		// Whatever the fence refused was rolled back; what committed before stays.
+		return fmt.Errorf("%s: the copy was stopped: this migrate lost the database's leader lease, so another process "+
+			"may be writing to it (%w). Stop every `elevate serve` on it and run migrate again with -replace", dbName(*to), err)
 	}
 	if rep.SourceKeys != nil {
 		names := make([]string, 0, len(rep.SourceKeys))

@@ -19,6 +19,17 @@ import (
 // ErrNotLeader: PostgresOptions.Fence refused a write transaction, which was rolled back.
 var ErrNotLeader = errors.New("store: not the leader")
 
+// fenceError is a write the fence refused: it is ErrNotLeader and unwraps to the fence's error,
+// whose text it shows after its own. The fence's error says why (lead's starts "not the leader:
+// the lease is held by …"), so saying "not the leader" here too would say it twice.
+type fenceError struct{ cause error }
+
+func (e *fenceError) Error() string {
+	return "store: write refused by the leadership fence: " + e.cause.Error()
+}
+func (e *fenceError) Is(target error) bool { return target == ErrNotLeader }
+func (e *fenceError) Unwrap() error        { return e.cause }
+
 // PostgresOptions configures OpenPostgres.
 type PostgresOptions struct {
 	// Fence, when set, runs inside every write transaction just before its commit (after its
@@ -412,7 +423,7 @@ func (p *pgBackend) update(ctx context.Context, pre func(pgx.Tx) error, fn func(
 	}
 	if fence != nil {
 		if err := fence(ctx, tx); err != nil {
-			return fmt.Errorf("%w: %w", ErrNotLeader, err)
+			return &fenceError{err}
 		}
 	}
 	if err := tx.Commit(ctx); err != nil {
