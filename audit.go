@@ -7,6 +7,7 @@ import (
 	"flag"
 	"fmt"
 	"io"
+	"os"
 	"strconv"
 	"time"
 
@@ -38,7 +39,12 @@ func audit(args []string, stdout, stderr io.Writer) error {
 			return nil
 		})
 	}
+	authMode := dbAuthFlag(fs)
 	if err := parseFlags(fs, args[1:], synopsis, stdout, stderr); err != nil {
+		return err
+	}
+	auth, err := newDBAuth(*authMode, *db, os.Getenv)
+	if err != nil {
 		return err
 	}
 	if fs.NArg() > 0 {
@@ -55,7 +61,7 @@ func audit(args []string, stdout, stderr io.Writer) error {
 		return usagef("-format %q: use jsonl or csv", *format)
 	}
 	// Read-only on PostgreSQL: nothing created or migrated under a running serve.
-	s, err := openStoreWith(context.Background(), *db, store.PostgresOptions{ReadOnly: true})
+	s, err := openStoreWith(context.Background(), *db, store.PostgresOptions{ReadOnly: true, Credential: auth.credential()})
 	if err != nil {
 		return err
 	}

@@ -234,6 +234,7 @@ func serve(parent context.Context, args []string, stdout, stderr io.Writer) erro
 	anchorEvery := fs.Duration("audit-anchor-every", 10*time.Minute, "log the audit chain's head (an \"audit anchor\" line: seq, hash) this often when it has moved, and at start and stop; 0 turns it off. See docs/security.md")
 	leaseTTL := fs.Duration("leader-ttl", 5*time.Second, "with a PostgreSQL -db: how long the leader's lease lasts without a renewal (a standby takes over at most this plus -leader-renew after the leader dies)")
 	leaseRenew := fs.Duration("leader-renew", time.Second, "with a PostgreSQL -db: how often the leader renews its lease and a standby looks at it")
+	authMode := dbAuthFlag(fs)
 	if err := parseFlags(fs, args, "serve -config FILE -db FILE [-listen ADDR] [flags]", stdout, stderr); err != nil {
 		return err
 	}
@@ -250,6 +251,10 @@ func serve(parent context.Context, args []string, stdout, stderr io.Writer) erro
 	if *leaseTTL <= 0 || *leaseRenew <= 0 || 2**leaseRenew >= *leaseTTL {
 		// The leader must renew well within its own deadline (TTL less a margin of up to 1 s).
 		return usagef("-leader-renew (%s) must be positive and less than half of -leader-ttl (%s)", *leaseRenew, *leaseTTL)
+	}
+	auth, err := newDBAuth(*authMode, *db, os.Getenv)
+	if err != nil {
+		return err
 	}
 	lvl, err := logLevel(*level)
 	if err != nil {
@@ -275,13 +280,15 @@ func serve(parent context.Context, args []string, stdout, stderr io.Writer) erro
 		if w := store.PostgresTLSWarning(*db, os.Getenv); w != "" {
 			log.Warn(w)
 		}
-		el = lead.New(*db, lead.Config{TTL: *leaseTTL, RenewEvery: *leaseRenew, Logger: log})
+		log.Info("store: PostgreSQL", "db", dbName(*db), "db_auth", auth.describe())
+		el = lead.New(*db, lead.Config{TTL: *leaseTTL, RenewEvery: *leaseRenew, Logger: log, Credential: auth.credential()})
 		defer el.Close()
 		opt.Fence = el.Fence
+		opt.Credential = auth.credential()
 		// The database must answer at start (a wrong URL or password stops serve here, with the
 		// cause), though the store is opened only once this process leads (below).
 		hctx, cancel := context.WithTimeout(ctx, 30*time.Second)
-		_, _, err := lead.Held(hctx, *db)
+		_, _, err := lead.Held(hctx, *db, auth.credential())
 		cancel()
 		if err != nil {
 			return store.ScrubPassword(fmt.Errorf("store: PostgreSQL %s: %w", dbName(*db), err), *db)
