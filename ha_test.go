@@ -63,37 +63,110 @@ func (p *serveProc) waitFor(t *testing.T, path string, code int) {
 
 func (p *serveProc) status(t *testing.T, method, path string) int {
 	t.Helper()
+	code, _ := p.do(t, method, path, nil)
+	return code
+}
+
+// do sends a small form with the extra headers h and returns the status and body.
+func (p *serveProc) do(t *testing.T, method, path string, h http.Header) (int, string) {
+	t.Helper()
 	req, err := http.NewRequest(method, "http://"+p.addr+path, strings.NewReader("token=x"))
 	if err != nil {
 		t.Fatal(err)
 	}
 	req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+	for k, v := range h {
+		req.Header[k] = v
+	}
 	resp, err := http.DefaultClient.Do(req)
 	if err != nil {
 		t.Fatalf("%s %s: %v", method, path, err)
 	}
-	resp.Body.Close()
-	return resp.StatusCode
+	defer resp.Body.Close()
+	b, _ := io.ReadAll(resp.Body)
+	return resp.StatusCode, string(b)
 }
 
-// standsBy checks what a standby answers: alive, not ready, nothing else served.
+// Headers that pass a standby's cheap checks; the leader still verifies them (and refuses these).
+var (
+	slackSigned = http.Header{"X-Slack-Signature": {"v0=00"}, "X-Slack-Request-Timestamp": {"1"}}
+	bearer      = http.Header{"Authorization": {"Bearer x"}}
+)
+
+// forwards checks what a standby under a leader that takes forwarded requests answers: alive,
+// ready (as a standby), the cheap refusals itself, the rest exactly as the leader answers it.
+func (p *serveProc) forwards(t *testing.T, leader *serveProc) {
+	t.Helper()
+	for _, path := range []string{"/healthz", "/readyz"} {
+		if code := p.status(t, "GET", path); code != http.StatusOK {
+			t.Errorf("standby %s = %d, want 200", path, code)
+		}
+	}
+	if role := p.role(t); role != "standby" {
+		t.Errorf("standby's /readyz says it is %q", role)
+	}
+	if role := leader.role(t); role != "leader" {
+		t.Errorf("leader's /readyz says it is %q", role)
+	}
+	for _, r := range []struct {
+		method, path string
+		h            http.Header
+		code         int // refused by the standby itself; 0: as the leader answers
+	}{
+		{"POST", "/slack/commands", nil, http.StatusUnauthorized},
+		{"POST", "/api/messages", nil, http.StatusUnauthorized},
+		{"GET", "/slack/commands", slackSigned, http.StatusMethodNotAllowed},
+		{"POST", "/slack/commands", slackSigned, 0},
+		{"POST", "/api/messages", bearer, 0},
+		{"GET", "/auth/callback?state=x&code=y", nil, 0},
+		{"GET", "/sandbox/sign-in?to=https://evil.example/", nil, 0},
+	} {
+		code, body := p.do(t, r.method, r.path, r.h)
+		if r.code != 0 {
+			if code != r.code {
+				t.Errorf("standby %s %s = %d, want %d", r.method, r.path, code, r.code)
+			}
+			continue
+		}
+		lcode, lbody := leader.do(t, r.method, r.path, r.h)
+		if code != lcode || body != lbody {
+			t.Errorf("standby %s %s = %d %q, the leader answers %d %q", r.method, r.path, code, body, lcode, lbody)
+		}
+	}
+}
+
+func (p *serveProc) role(t *testing.T) string {
+	t.Helper()
+	resp, err := http.Get("http://" + p.addr + "/readyz")
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	return resp.Header.Get("X-Elevate-Role")
+}
+
+// standsBy checks what a standby answers under a leader that does not take forwarded requests
+// (an older version): alive, not ready, nothing forwarded.
 func (p *serveProc) standsBy(t *testing.T) {
 	t.Helper()
 	if code := p.status(t, "GET", "/healthz"); code != http.StatusOK {
 		t.Errorf("standby /healthz = %d, want 200", code)
 	}
-	for _, r := range []struct{ method, path string }{
-		{"GET", "/readyz"}, {"POST", "/slack/commands"}, {"POST", "/api/messages"},
-		{"GET", "/auth/callback?state=x&code=y"}, {"GET", "/sandbox/sign-in?to=http://localhost/"},
+	for _, r := range []struct {
+		method, path string
+		h            http.Header
+	}{
+		{"GET", "/readyz", nil}, {"POST", "/slack/commands", slackSigned}, {"POST", "/api/messages", bearer},
+		{"GET", "/auth/callback?state=x&code=y", nil}, {"GET", "/sandbox/sign-in?to=http://localhost/", nil},
 	} {
-		if code := p.status(t, r.method, r.path); code != http.StatusServiceUnavailable {
+		if code, _ := p.do(t, r.method, r.path, r.h); code != http.StatusServiceUnavailable {
 			t.Errorf("standby %s %s = %d, want 503", r.method, r.path, code)
 		}
 	}
 }
 
-// Two `elevate serve` on one PostgreSQL database: one leads and serves, the other stands by; a
-// leader that stops hands over, a leader that loses the database exits non-zero and the standby
+// Two `elevate serve` on one PostgreSQL database: one leads and serves, the other stands by and
+// forwards to it; a leader that stops hands over, a leader that loses the database exits non-zero and the standby
 // takes over.
 func TestServeActivePassive(t *testing.T) {
 	db := pgtest.URL(t)
@@ -104,7 +177,7 @@ func TestServeActivePassive(t *testing.T) {
 		t.Errorf("leader's sandbox sign-in page = %d, want 400", code)
 	}
 	b := startServe(t, db)
-	b.standsBy(t)
+	b.forwards(t, a)
 
 	// A clean stop resigns the lease: b takes over and serves.
 	a.cancel()
@@ -116,7 +189,7 @@ func TestServeActivePassive(t *testing.T) {
 		t.Errorf("new leader's sandbox sign-in page = %d, want 400", code)
 	}
 	c := startServe(t, db)
-	c.standsBy(t)
+	c.forwards(t, b)
 
 	// b loses its lease's session (a network cut, a database failover): it stops acting and
 	// exits with an error; c takes over.
@@ -219,8 +292,13 @@ func TestStandbyOpensNoStore(t *testing.T) {
 	if err := el.Resign(ctx); err != nil {
 		t.Fatal(err)
 	}
-	b.waitFor(t, "/readyz", http.StatusOK)
-	if err := conn.QueryRow(context.Background(), `SELECT to_regclass('elevate_kv') IS NOT NULL`).Scan(&kv); err != nil || !kv {
-		t.Fatalf("the new leader has no store table (%v)", err)
+	for deadline := time.Now().Add(30 * time.Second); !kv && time.Now().Before(deadline); time.Sleep(50 * time.Millisecond) {
+		if err := conn.QueryRow(context.Background(), `SELECT to_regclass('elevate_kv') IS NOT NULL`).Scan(&kv); err != nil {
+			t.Fatal(err)
+		}
 	}
+	if !kv {
+		t.Fatalf("the new leader has no store table\n%s", b.logs.String())
+	}
+	b.waitFor(t, "/readyz", http.StatusOK)
 }

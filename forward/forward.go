@@ -68,7 +68,7 @@ type Options struct {
 	// Workers bounds the forwarded requests a Worker handles at once (default 32).
 	Workers int
 	// Poll is how often both sides look without a notification (default 500 ms).
-	Poll time.Duration
+	Poll   time.Duration
 	Logger *slog.Logger
 }
 
