@@ -66,6 +66,10 @@ func (w *Worker) drain(ctx context.Context) {
 		case <-ctx.Done():
 			return
 		}
+		if ctx.Err() != nil { // both were ready: the slot, and the end of the term
+			<-w.slot
+			return
+		}
 		row, ok := w.claim(ctx)
 		if !ok {
 			<-w.slot
