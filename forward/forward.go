@@ -34,6 +34,10 @@
 // Only a leader whose term is registered in elevate_inbox_leaders is forwarded to: a leader of a
 // version without forwarding never claims a row, so while one holds the lease the sender answers
 // 503 at once instead of waiting out the deadline, and /readyz says not ready.
+//
+// During a rolling upgrade one version's standby forwards to another version's leader: the
+// tables are a wire format between versions. Add columns with defaults; never rename, retype or
+// drop one while a version that uses it may still run.
 package forward
 
 import (

@@ -148,6 +148,9 @@ func (s *Standby) Forward(w http.ResponseWriter, r *http.Request, maxBody int64)
 		return
 	}
 	q := fromHTTP(r, body)
+	if id := w.Header().Get("X-Request-Id"); id != "" && q.Header.Get("X-Request-Id") == "" {
+		q.Header.Set("X-Request-Id", id) // the leader's log lines carry the id this answer gets
+	}
 	headers, err := jsonHeader(q.Header)
 	if err != nil {
 		http.Error(w, "bad headers", http.StatusBadRequest)
