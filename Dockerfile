@@ -2,12 +2,11 @@
 #   docker build -t elevate .
 #   docker run -p 8080:8080 -v elevate-data:/data --env-file elevate.env elevate serve -config /etc/elevate/elevate.yaml
 #
-# Base images are pinned by tag only: their digests could not be looked up where this file was
-# written (no registry access). Before building for production, resolve each tag to its current
-# digest (`docker buildx imagetools inspect <image>`, or crane digest) and append it as
-# <image>@sha256:<digest>, on the FROM lines where the "# digest:" lines below say.
-# digest: golang:1.26 -> FILL IN (sha256:…); not invented here
-FROM golang:1.26 AS build
+# Base images are pinned by digest (the multi-platform index digest), with the tag kept for
+# readers: the tag says what the image is, the digest decides which bytes are built on. A base
+# update is a reviewed commit: .github/dependabot.yml proposes new digests weekly. To check one by
+# hand: `docker buildx imagetools inspect golang:1.26` (or `crane digest`).
+FROM golang:1.26@sha256:3aff6657219a4d9c14e27fb1d8976c49c29fddb70ba835014f477e1c70636647 AS build
 WORKDIR /src
 COPY go.mod go.sum ./
 RUN go mod download
@@ -17,8 +16,7 @@ RUN CGO_ENABLED=0 go build -trimpath -ldflags "-s -w -X main.version=${VERSION}"
 # The store's directory, owned by the nonroot user (65532): distroless has no shell to make it.
 RUN mkdir -p /out/data && chown 65532:65532 /out/data && chmod 0700 /out/data
 
-# digest: gcr.io/distroless/static-debian12:nonroot -> FILL IN (sha256:…); not invented here
-FROM gcr.io/distroless/static-debian12:nonroot
+FROM gcr.io/distroless/static-debian12:nonroot@sha256:d093aa3e30dbadd3efe1310db061a14da60299baff8450a17fe0ccc514a16639
 COPY --from=build /out/elevate /elevate
 COPY examples/elevate.yaml /etc/elevate/elevate.yaml
 COPY --from=build --chown=65532:65532 /out/data /data

@@ -7,6 +7,7 @@ import (
 	"flag"
 	"fmt"
 	"io"
+	"os"
 	"strconv"
 	"time"
 
@@ -27,7 +28,12 @@ func audit(args []string, stdout, stderr io.Writer) error {
 	db := fs.String("db", defaultDB(), "the store: a bbolt file (stop `elevate serve` or use a backup: the file is locked while it runs) or a postgres:// URL (default $ELEVATE_DATABASE_URL, else elevate.db)")
 	since := fs.String("since", "", "export records at or after this time (RFC 3339 or YYYY-MM-DD)")
 	format := fs.String("format", "jsonl", "export format: jsonl or csv")
+	authMode := dbAuthFlag(fs)
 	if err := parseFlags(fs, args[1:], synopsis, stdout, stderr); err != nil {
+		return err
+	}
+	auth, err := newDBAuth(*authMode, *db, os.Getenv)
+	if err != nil {
 		return err
 	}
 	if fs.NArg() > 0 {
@@ -44,7 +50,7 @@ func audit(args []string, stdout, stderr io.Writer) error {
 		return usagef("-format %q: use jsonl or csv", *format)
 	}
 	// Read-only on PostgreSQL: nothing created or migrated under a running serve.
-	s, err := openStoreWith(context.Background(), *db, store.PostgresOptions{ReadOnly: true})
+	s, err := openStoreWith(context.Background(), *db, store.PostgresOptions{ReadOnly: true, Credential: auth.credential()})
 	if err != nil {
 		return err
 	}

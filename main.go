@@ -235,6 +235,7 @@ func serve(parent context.Context, args []string, stdout, stderr io.Writer) erro
 	leaseTTL := fs.Duration("leader-ttl", 5*time.Second, "with a PostgreSQL -db: how long the leader's lease lasts without a renewal (a standby takes over at most this plus -leader-renew after the leader dies)")
 	leaseRenew := fs.Duration("leader-renew", time.Second, "with a PostgreSQL -db: how often the leader renews its lease and a standby looks at it")
 	fwdDeadline := fs.Duration("forward-deadline", 16*time.Second, "with a PostgreSQL -db: how long a standby waits for the leader to take a request it forwards before answering 503 (nothing done); default a little over the 15 s Teams waits")
+	authMode := dbAuthFlag(fs)
 	if err := parseFlags(fs, args, "serve -config FILE -db FILE [-listen ADDR] [flags]", stdout, stderr); err != nil {
 		return err
 	}
@@ -251,6 +252,10 @@ func serve(parent context.Context, args []string, stdout, stderr io.Writer) erro
 	if *leaseTTL <= 0 || *leaseRenew <= 0 || 2**leaseRenew >= *leaseTTL {
 		// The leader must renew well within its own deadline (TTL less a margin of up to 1 s).
 		return usagef("-leader-renew (%s) must be positive and less than half of -leader-ttl (%s)", *leaseRenew, *leaseTTL)
+	}
+	auth, err := newDBAuth(*authMode, *db, os.Getenv)
+	if err != nil {
+		return err
 	}
 	lvl, err := logLevel(*level)
 	if err != nil {
@@ -277,13 +282,15 @@ func serve(parent context.Context, args []string, stdout, stderr io.Writer) erro
 		if w := store.PostgresTLSWarning(*db, os.Getenv); w != "" {
 			log.Warn(w)
 		}
-		el = lead.New(*db, lead.Config{TTL: *leaseTTL, RenewEvery: *leaseRenew, Logger: log})
+		log.Info("store: PostgreSQL", "db", dbName(*db), "db_auth", auth.describe())
+		el = lead.New(*db, lead.Config{TTL: *leaseTTL, RenewEvery: *leaseRenew, Logger: log, Credential: auth.credential()})
 		defer el.Close()
 		opt.Fence = el.Fence
+		opt.Credential = auth.credential()
 		// The database must answer at start (a wrong URL or password stops serve here, with the
 		// cause), though the store is opened only once this process leads (below).
 		hctx, cancel := context.WithTimeout(ctx, 30*time.Second)
-		_, _, err := lead.Held(hctx, *db)
+		_, _, err := lead.Held(hctx, *db, auth.credential())
 		cancel()
 		if err != nil {
 			return store.ScrubPassword(fmt.Errorf("store: PostgreSQL %s: %w", dbName(*db), err), *db)
@@ -291,7 +298,7 @@ func serve(parent context.Context, args []string, stdout, stderr io.Writer) erro
 		// Until it serves, this process forwards the chat endpoints' requests to the leader
 		// through the database (ha.go).
 		fctx, cancel := context.WithTimeout(ctx, 30*time.Second)
-		fdb, err = forward.Open(fctx, *db, forward.Options{Deadline: *fwdDeadline, Logger: log})
+		fdb, err = forward.Open(fctx, *db, forward.Options{Deadline: *fwdDeadline, Logger: log, Credential: auth.credential()})
 		cancel()
 		if err != nil {
 			return store.ScrubPassword(fmt.Errorf("store: PostgreSQL %s: %w", dbName(*db), err), *db)

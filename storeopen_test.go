@@ -287,3 +287,113 @@ func TestAuditCommandsDoNotWritePostgres(t *testing.T) {
 		t.Errorf("a write through a read-only store = %v, want ErrReadOnly", err)
 	}
 }
+
+// `store migrate` holds the leader lease while it copies: another elector (a serve starting
+// meanwhile) cannot lead and waits; the lease is free once migrate ends, and the waiting serve
+// then leads.
+func TestStoreMigrateHoldsTheLease(t *testing.T) {
+	path := boltStoreWithRequests(t, 3)
+	dbURL := pgtest.URL(t)
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	serve := lead.New(dbURL, lead.Config{Holder: "serve-b", TTL: 2 * time.Second, RenewEvery: 100 * time.Millisecond})
+	defer serve.Close()
+	type result struct {
+		ctx context.Context
+		err error
+	}
+	campaigned := make(chan result, 1)
+	var during string
+	migrateLeased = func() {
+		holder, held, err := lead.Held(ctx, dbURL, nil)
+		if err != nil || !held || !strings.Contains(holder, "elevate store migrate") {
+			t.Errorf("during migrate: lease held %v by %q (%v); want held by the migrate", held, holder, err)
+		}
+		lctx, h, err := serve.TryLead(ctx)
+		if err != nil || lctx != nil {
+			t.Errorf("during migrate: a serve's TryLead = %v, %v; want refused", lctx, err)
+		}
+		during = h
+		go func() { l, err := serve.Campaign(ctx); campaigned <- result{l, err} }()
+	}
+	defer func() { migrateLeased = nil }()
+	out, err := runCLI(t, "store", "migrate", "-from", path, "-to", dbURL)
+	if err != nil {
+		t.Fatalf("store migrate: %v\n%s", err, out)
+	}
+	if !strings.Contains(during, "elevate store migrate") {
+		t.Errorf("a serve refused during migrate was told the holder %q; want the migrate", during)
+	}
+	// The serve that campaigned during the copy leads once migrate has handed the lease back.
+	r := <-campaigned
+	if r.err != nil || !serve.Leading() {
+		t.Fatalf("the serve waiting during migrate: Campaign = %v, leading %v; want it to lead after migrate", r.err, serve.Leading())
+	}
+	// It now holds the lease: a second migrate is refused, naming it, and writes nothing.
+	other := boltStoreWithRequests(t, 1)
+	migrateLeased = func() { t.Error("a refused migrate went on") }
+	out, err = runCLI(t, "store", "migrate", "-from", other, "-to", dbURL, "-replace")
+	if err == nil || !strings.Contains(err.Error(), "serve-b") || !strings.Contains(err.Error(), "stop every `elevate serve`") {
+		t.Errorf("store migrate while serve-b leads = %v\n%s; want a refusal naming serve-b", err, out)
+	}
+	if err := serve.Resign(ctx); err != nil {
+		t.Fatal(err)
+	}
+	migrateLeased = nil
+	if out, err := runCLI(t, "store", "migrate", "-from", other, "-to", dbURL, "-replace"); err != nil {
+		t.Fatalf("store migrate -replace after serve-b resigned: %v\n%s", err, out)
+	}
+	if holder, held, err := lead.Held(ctx, dbURL, nil); err != nil || held {
+		t.Errorf("after migrate: the lease is held by %q (%v); want it free", holder, err)
+	}
+}
+
+// The copy's writes are fenced like a leader's: a migrate whose lease was taken over (it paused
+// past the lease's end and a serve took it) writes nothing more, and says why.
+func TestStoreMigrateFencedAfterLosingTheLease(t *testing.T) {
+	const pw = "s3cret-pw"
+	path := boltStoreWithRequests(t, 2)
+	dbURL := withPassword(t, pgtest.URL(t), pw)
+	if out, err := runCLI(t, "store", "migrate", "-from", path, "-to", dbURL); err != nil {
+		t.Fatalf("store migrate: %v\n%s", err, out)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	thief := lead.New(dbURL, lead.Config{Holder: "serve-c"})
+	defer thief.Close()
+	migrateLeased = func() {
+		// As if migrate froze past its lease: the lease runs out and serve-c takes it.
+		conn, err := pgx.Connect(ctx, dbURL)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer conn.Close(ctx)
+		if _, err := conn.Exec(ctx, `UPDATE elevate_leader SET expires_at = clock_timestamp()`); err != nil {
+			t.Fatal(err)
+		}
+		if l, h, err := thief.TryLead(ctx); l == nil || err != nil {
+			t.Fatalf("serve-c's TryLead after the lease ran out = %q, %v; want the lead", h, err)
+		}
+	}
+	defer func() { migrateLeased = nil }()
+	other := boltStoreWithRequests(t, 5)
+	out, err := runCLI(t, "store", "migrate", "-from", other, "-to", dbURL, "-replace")
+	if err == nil || !strings.Contains(err.Error(), "lost the database's leader lease") || !strings.Contains(err.Error(), "serve-c") {
+		t.Fatalf("store migrate after losing the lease = %v\n%s; want a refusal naming serve-c", err, out)
+	}
+	if n := strings.Count(err.Error(), "not the leader"); n != 1 || strings.Contains(err.Error()+out, pw) {
+		t.Errorf("the refusal %q: says %q %d times (want once), or shows the password", err, "not the leader", n)
+	}
+	// -replace's delete was refused: the store is the first copy, whole.
+	s, err := store.OpenPostgres(ctx, dbURL, store.PostgresOptions{ReadOnly: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	if n, err := s.VerifyAudit(); err != nil || n != 2 {
+		t.Errorf("the store after the fenced migrate: %d audit records, %v; want the first copy's 2", n, err)
+	}
+	if holder, held, err := lead.Held(ctx, dbURL, nil); err != nil || !held || holder != "serve-c" {
+		t.Errorf("after the fenced migrate: lease %q held %v (%v); want serve-c's, untouched", holder, held, err)
+	}
+}

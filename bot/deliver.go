@@ -240,6 +240,10 @@ func (c *Core) deliverItem(ctx context.Context, it store.OutboxItem) (store.Mess
 		}
 		if found {
 			c.log.Info("outbox post was already delivered", "outbox_id", it.ID, "platform", it.Platform)
+			if s, ok := msgr.(FileSharer); ok && len(files) > 0 {
+				// The files shared below it may be missing: the attempt may have stopped before them.
+				return ref, s.ShareFiles(dctx, ref, m, files)
+			}
 			return ref, nil
 		}
 	}

@@ -30,6 +30,14 @@ type Uploader interface {
 	SendFiles(ctx context.Context, to Address, m Message, files []Attachment) (store.MessageRef, error)
 }
 
+// FileSharer is an optional Uploader capability, for the outbox: ref is a post of m found
+// (Finder) after an attempt whose outcome was unknown; share below it those of files that
+// attempt did not share, so that each is shared once. An Uploader without it that embeds its
+// files in the message itself (Teams) needs none: the message found carries them.
+type FileSharer interface {
+	ShareFiles(ctx context.Context, ref store.MessageRef, m Message, files []Attachment) error
+}
+
 // UserFinder is an optional Messenger capability: find the platform user of an Entra user (by
 // object id or UPN), so that a user who never spoke to Elevate can get a direct message.
 type UserFinder interface {

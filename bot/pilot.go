@@ -10,6 +10,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/elevate-pim/elevate/graph"
 	"github.com/elevate-pim/elevate/store"
 )
 
@@ -96,7 +97,7 @@ func (c *Core) pilotRefusal(ctx context.Context, userID, upn string) (*PilotRefu
 	case err != nil:
 		// Fail closed: the pilot is what the admins chose; say why and let them ask again.
 		c.log.Warn("pilot check", "user_id", userID, "err", err)
-		return &PilotRefusal{Code: "pilot_check_failed", Words: "Elevate is in a pilot and I couldn't check whether you are in it just now. " + graphWords(err)}, err
+		return &PilotRefusal{Code: "pilot_check_failed", Words: pilotCheckWords(err)}, err
 	case in:
 		return nil, nil
 	}
@@ -106,6 +107,34 @@ func (c *Core) pilotRefusal(ctx context.Context, userID, upn string) (*PilotRefu
 	}
 	return &PilotRefusal{Code: "not_in_pilot",
 		Words: "Thanks for trying Elevate! It is in a pilot with a few people for now, and you'll be able to use it once it opens up. " + meanwhile}, nil
+}
+
+// pilotCheckWords tells someone whose pilot membership could not be checked what failed, in
+// their words: a read of their group membership (or of their account), never a PIM refusal, and
+// what to do. The cause (Graph's code, status, request id) is in the log.
+func pilotCheckWords(err error) string {
+	const head = "Elevate is in a pilot and I couldn't check whether you are in it just now"
+	var ge *graph.Error
+	switch {
+	case errors.Is(err, graph.ErrThrottled):
+		wait := "a minute"
+		if errors.As(err, &ge) && ge.RetryAfter > 0 {
+			wait = hm(ge.RetryAfter.Round(time.Minute) + time.Minute)
+		}
+		return head + ": Microsoft Graph is busy. Try again in " + wait + "."
+	case errors.Is(err, graph.ErrForbidden), errors.Is(err, graph.ErrUnauthorized):
+		return head + ": Elevate isn't allowed to read the pilot's members. Please tell an administrator; they can run `elevate check` to see what is missing."
+	case errors.Is(err, context.Canceled):
+		return head + ": Elevate was stopping. Try again in a minute."
+	case errors.As(err, &ge) && ge.Status > 0 && ge.Status < 500:
+		what := "your group membership"
+		if errors.As(err, new(upnUnknown)) {
+			what = "your account"
+		}
+		return head + ": Microsoft Graph would not give me " + what + ". Try again in a minute; if it keeps happening, an administrator can run `elevate check` and find the details in Elevate's log."
+	}
+	// No answer, a timeout or a 5xx.
+	return head + ": Microsoft Graph did not answer. Try again in a minute; if it keeps happening, an administrator can run `elevate check`."
 }
 
 // actorRefusal is pilotRefusal for a, when Elevate knows who a is; nil when it does not (a

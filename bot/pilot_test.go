@@ -3,12 +3,14 @@ package bot_test
 import (
 	"context"
 	"fmt"
+	"net/http"
 	"strings"
 	"testing"
 	"time"
 
 	"github.com/elevate-pim/elevate/bot"
 	"github.com/elevate-pim/elevate/examples"
+	"github.com/elevate-pim/elevate/graph/graphtest"
 	"github.com/elevate-pim/elevate/policy"
 	"github.com/elevate-pim/elevate/store"
 )
@@ -195,5 +197,46 @@ pilot:
 	w.say("dave", "status")
 	if n := checks() - before; n != 1 {
 		t.Errorf("the pilot group was asked %d more times after five minutes, want 1", n)
+	}
+}
+
+// When the pilot group cannot be read, the person is told that their membership in the pilot
+// could not be checked and what to do, in words about that read: never "PIM refused it", which
+// would say their role request was refused. The cause stays in the log.
+func TestPilotCheckFailedWords(t *testing.T) {
+	const group = "5e6c0000-0000-4000-8000-0000000000a1"
+	cfg := string(examples.Config) + `
+pilot:
+  users: [alice@contoso.example]
+  group: ` + group + `
+`
+	for _, tc := range []struct {
+		name   string
+		status int
+		want   []string
+	}{
+		{"group read refused with a code", http.StatusNotFound, []string{"would not give me your group membership", "Try again in a minute", "`elevate check`"}},
+		{"permission missing", http.StatusForbidden, []string{"isn't allowed to read the pilot's members", "`elevate check`"}},
+		{"graph failing", http.StatusInternalServerError, []string{"Microsoft Graph did not answer", "Try again in a minute"}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			w := newWorld(t, setup{config: []byte(cfg)})
+			w.say("dave", "exchange 1h fixing mail flow")
+			w.signIn("dave") // Elevate now knows who dave is; his answer is kept five minutes
+			w.clock.advance(5*time.Minute + time.Second)
+			w.tenant.Inject(graphtest.Fault{Path: "checkMemberGroups", Status: tc.status})
+			w.say("dave", "status")
+			if w.tenant.Faults() != 0 {
+				t.Fatal("the pilot group was not asked")
+			}
+			got := w.rec.lastTo("dave")
+			contains(t, got, "Elevate is in a pilot and I couldn't check whether you are in it just now")
+			for _, s := range tc.want {
+				contains(t, got, s)
+			}
+			if strings.Contains(got, "PIM") {
+				t.Errorf("dave was told %q: a group membership read is not PIM", got)
+			}
+		})
 	}
 }

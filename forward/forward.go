@@ -55,6 +55,8 @@ import (
 	"strings"
 	"time"
 
+	"github.com/Azure/azure-sdk-for-go/sdk/azcore"
+	"github.com/elevate-pim/elevate/internal/pgconn"
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgxpool"
 )
@@ -74,6 +76,8 @@ type Options struct {
 	// Poll is how often both sides look without a notification (default 500 ms).
 	Poll   time.Duration
 	Logger *slog.Logger
+	// Credential, when set, logs in with Microsoft Entra authentication (see internal/pgconn).
+	Credential azcore.TokenCredential
 }
 
 func (o Options) withDefaults() Options {
@@ -118,10 +122,9 @@ type DB struct {
 // Open connects to the database at url and creates the forwarding tables if missing.
 func Open(ctx context.Context, url string, opt Options) (*DB, error) {
 	opt = opt.withDefaults()
-	cfg, err := pgxpool.ParseConfig(url)
+	cfg, err := pgconn.PoolConfig(url, opt.Credential)
 	if err != nil {
-		// Not the parser's text: it can repeat the URL, password and all.
-		return nil, errors.New("forward: cannot parse the database URL")
+		return nil, fmt.Errorf("forward: %w", err)
 	}
 	cfg.MaxConns = 8
 	cfg.ConnConfig.RuntimeParams["application_name"] = "elevate-forward"
@@ -375,12 +378,9 @@ func (d *DB) listen(ctx context.Context, channel string, got func(payload string
 }
 
 func (d *DB) listenOnce(ctx context.Context, channel string, got func(string)) error {
-	cc, err := pgx.ParseConfig(d.url)
-	if err != nil {
-		return errors.New("cannot parse the database URL")
-	}
-	cc.RuntimeParams["application_name"] = "elevate-forward-listen"
-	conn, err := pgx.ConnectConfig(ctx, cc)
+	conn, err := pgconn.Connect(ctx, d.url, d.opt.Credential, func(cc *pgx.ConnConfig) {
+		cc.RuntimeParams["application_name"] = "elevate-forward-listen"
+	})
 	if err != nil {
 		return err
 	}

@@ -14,6 +14,9 @@ import (
 	"testing"
 	"time"
 
+	"github.com/Azure/azure-sdk-for-go/sdk/azcore"
+	"github.com/elevate-pim/elevate/internal/pgconn"
+	"github.com/elevate-pim/elevate/internal/pgconn/pgconntest"
 	"github.com/elevate-pim/elevate/internal/pgtest"
 	"github.com/elevate-pim/elevate/lead"
 	"github.com/jackc/pgx/v5"
@@ -40,6 +43,7 @@ func (l *lockedBuffer) String() string {
 }
 
 type env struct {
+	cred azcore.TokenCredential
 	url  string
 	db   *DB
 	logs *lockedBuffer
@@ -48,13 +52,18 @@ type env struct {
 
 func setup(t *testing.T, opt Options) *env {
 	t.Helper()
-	url := pgtest.URL(t)
+	return setupAt(t, pgtest.URL(t), opt)
+}
+
+// setupAt is setup on the database at url, logging in as opt.Credential says.
+func setupAt(t *testing.T, url string, opt Options) *env {
+	t.Helper()
 	logs := &lockedBuffer{}
 	opt.Logger = slog.New(slog.NewTextHandler(logs, nil))
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
 	// The lease table is lead's: an elector that connects creates it.
-	el := lead.New(url, lead.Config{Holder: "setup"})
+	el := lead.New(url, lead.Config{Holder: "setup", Credential: opt.Credential})
 	if _, err := el.Campaign(ctx); err != nil {
 		t.Fatal(err)
 	}
@@ -67,18 +76,18 @@ func setup(t *testing.T, opt Options) *env {
 		t.Fatal(err)
 	}
 	t.Cleanup(db.Close)
-	conn, err := pgx.Connect(ctx, url)
+	conn, err := pgconn.Connect(ctx, url, opt.Credential, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { conn.Close(context.Background()) })
-	return &env{url: url, db: db, logs: logs, conn: conn}
+	return &env{url: url, db: db, logs: logs, conn: conn, cred: opt.Credential}
 }
 
 // leader wins the lease as holder and, when serve is set, registers and runs a Worker with h.
 func (e *env) leader(t *testing.T, holder string, h http.Handler, serve bool) (*lead.Elector, *Worker, context.CancelFunc) {
 	t.Helper()
-	el := lead.New(e.url, lead.Config{Holder: holder, TTL: 2 * time.Second, RenewEvery: 200 * time.Millisecond})
+	el := lead.New(e.url, lead.Config{Holder: holder, TTL: 2 * time.Second, RenewEvery: 200 * time.Millisecond, Credential: e.cred})
 	t.Cleanup(el.Close)
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
@@ -408,5 +417,27 @@ func TestRequestRoundTrip(t *testing.T) {
 	if out.Method != "PUT" || out.URL.Path != "/auth/callback" || out.URL.Query().Get("code") != "c" || out.Host != "elevate.example" ||
 		out.Header.Get("Cookie") != "a=b" || out.Header.Get("Connection") != "" || out.RemoteAddr != "10.0.0.1:1234" {
 		t.Errorf("rebuilt %s %s host %q header %v remote %q", out.Method, out.URL, out.Host, out.Header, out.RemoteAddr)
+	}
+}
+
+// With Microsoft Entra authentication every connection forwarding opens (the pool's, and each
+// side's LISTEN session) logs in with the credential's token, never logged.
+func TestForwardEntraToken(t *testing.T) {
+	token := pgconntest.Token()
+	_, roleURL := pgtest.Role(t, pgtest.URL(t), token)
+	cred := pgconntest.New(token)
+	e := setupAt(t, roleURL, Options{Credential: cred, Poll: time.Hour}) // answers only by notification
+	e.leader(t, "leader-1", http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { io.WriteString(w, "via entra") }), true)
+	_, srv := e.standby(t)
+	resp, body := post(t, srv.URL+"/x", "", nil)
+	if resp.StatusCode != http.StatusOK || body != "via entra" {
+		t.Errorf("forwarded with Entra authentication: %d %q", resp.StatusCode, body)
+	}
+	if strings.Contains(e.logs.String(), token) {
+		t.Error("the token is in the log")
+	}
+	// Without the credential the role cannot log in: the connections above did use it.
+	if _, err := Open(context.Background(), roleURL, Options{}); err == nil {
+		t.Error("Open without the credential succeeded; the server does not check the role's password")
 	}
 }

@@ -59,7 +59,10 @@ import (
 	"sync"
 	"time"
 
+	"github.com/Azure/azure-sdk-for-go/sdk/azcore"
 	"github.com/jackc/pgx/v5"
+
+	"github.com/elevate-pim/elevate/internal/pgconn"
 )
 
 // ErrNotLeader is returned by Fence when this process does not hold the current lease, and is
@@ -78,6 +81,9 @@ type Config struct {
 	// Holder names this process in the lease row (default hostname/pid/random).
 	Holder string
 	Logger *slog.Logger
+	// Credential, when set, authenticates with Microsoft Entra: each new connection gets an
+	// access token from it as its password (see internal/pgconn).
+	Credential azcore.TokenCredential
 }
 
 // Elector campaigns for the lease on its own connection and fences the store's writes.
@@ -138,7 +144,7 @@ func (e *Elector) Config() Config { return e.cfg }
 // did not succeed within TTL−Margin. Errors reaching the database are logged and retried.
 func (e *Elector) Campaign(ctx context.Context) (context.Context, error) {
 	for {
-		epoch, sent, err := e.tryAcquire(ctx)
+		epoch, sent, _, err := e.tryAcquire(ctx)
 		if err != nil {
 			if ctx.Err() != nil {
 				return nil, ctx.Err()
@@ -156,27 +162,39 @@ func (e *Elector) Campaign(ctx context.Context) (context.Context, error) {
 	}
 }
 
+// TryLead takes the lease once, without waiting: if it is free it returns the leader context, as
+// Campaign does; if another process holds it, a nil context and that process's name. It is for a
+// command that must write alone for a while (`elevate store migrate`): holding the lease, its
+// writes are fenced like a leader's and every `elevate serve` stands by until it resigns.
+func (e *Elector) TryLead(ctx context.Context) (leader context.Context, holder string, err error) {
+	epoch, sent, holder, err := e.tryAcquire(ctx)
+	if err != nil || epoch == 0 {
+		return nil, holder, err
+	}
+	return e.lead(epoch, sent), "", nil
+}
+
 // tryAcquire takes the lease if it has expired (or was never taken). It returns the new epoch, or
-// 0 when another process holds the lease, and when the acquiring statement was sent.
-func (e *Elector) tryAcquire(ctx context.Context) (epoch int64, sent time.Time, err error) {
+// 0 when another process holds the lease, and when the acquiring statement was sent; holder is
+// the process the row named before (the one that leads when epoch is 0).
+func (e *Elector) tryAcquire(ctx context.Context) (epoch int64, sent time.Time, holder string, err error) {
 	e.connMu.Lock()
 	defer e.connMu.Unlock()
 	conn, err := e.connect(ctx)
 	if err != nil {
-		return 0, time.Time{}, err
+		return 0, time.Time{}, "", err
 	}
 	ctx, cancel := context.WithTimeout(ctx, 4*e.cfg.TTL)
 	defer cancel()
 	// Look first without a lock: a row lock taken every second by each standby would make the
 	// leader's writes wait for it.
 	var free bool
-	var holder string
 	if err := conn.QueryRow(ctx, `SELECT expires_at <= clock_timestamp(), holder FROM elevate_leader WHERE id = $1`,
 		leaseID).Scan(&free, &holder); err != nil {
-		return 0, time.Time{}, e.broken(err)
+		return 0, time.Time{}, "", e.broken(err)
 	}
 	if !free {
-		return 0, time.Time{}, nil
+		return 0, time.Time{}, holder, nil
 	}
 	sent = time.Now()
 	err = pgx.BeginFunc(ctx, conn, func(tx pgx.Tx) error {
@@ -186,8 +204,8 @@ func (e *Elector) tryAcquire(ctx context.Context) (epoch int64, sent time.Time, 
 		if _, err := tx.Exec(ctx, `SELECT set_config('lock_timeout', $1, true)`, fmt.Sprint(3*e.cfg.TTL.Milliseconds())); err != nil {
 			return err
 		}
-		if err := tx.QueryRow(ctx, `SELECT expires_at <= clock_timestamp() FROM elevate_leader WHERE id = $1 FOR UPDATE`,
-			leaseID).Scan(&free); err != nil {
+		if err := tx.QueryRow(ctx, `SELECT expires_at <= clock_timestamp(), holder FROM elevate_leader WHERE id = $1 FOR UPDATE`,
+			leaseID).Scan(&free, &holder); err != nil {
 			return err
 		}
 		if !free {
@@ -199,12 +217,12 @@ func (e *Elector) tryAcquire(ctx context.Context) (epoch int64, sent time.Time, 
 			leaseID, e.cfg.Holder, e.cfg.TTL.Milliseconds()).Scan(&epoch)
 	})
 	if err != nil {
-		return 0, time.Time{}, e.broken(err)
+		return 0, time.Time{}, "", e.broken(err)
 	}
 	if epoch > 0 {
 		e.log.Info("leader election: this process leads", "holder", e.cfg.Holder, "epoch", epoch, "previous_holder", holder)
 	}
-	return epoch, sent, nil
+	return epoch, sent, holder, nil
 }
 
 // connect returns the elector's connection, opening it (and the lease table) if needed.
@@ -213,18 +231,17 @@ func (e *Elector) connect(ctx context.Context) (*pgx.Conn, error) {
 	if e.conn != nil && !e.conn.IsClosed() {
 		return e.conn, nil
 	}
-	cc, err := pgx.ParseConfig(e.url)
-	if err != nil {
+	cctx, cancel := context.WithTimeout(ctx, 2*e.cfg.TTL)
+	defer cancel()
+	conn, err := pgconn.Connect(cctx, e.url, e.cfg.Credential, func(cc *pgx.ConnConfig) {
+		// Named so operators (and the tests) can tell the lease's session in pg_stat_activity.
+		cc.RuntimeParams["application_name"] = "elevate-lead " + e.cfg.Holder
+	})
+	if errors.Is(err, pgconn.ErrURL) {
 		// Not the parser's text: it repeats the URL, password and all, when it cannot tell
 		// where the password is.
 		return nil, errors.New("leader election: cannot parse the database URL")
-	}
-	// Named so operators (and the tests) can tell the lease's session in pg_stat_activity.
-	cc.RuntimeParams["application_name"] = "elevate-lead " + e.cfg.Holder
-	cctx, cancel := context.WithTimeout(ctx, 2*e.cfg.TTL)
-	defer cancel()
-	conn, err := pgx.ConnectConfig(cctx, cc)
-	if err != nil {
+	} else if err != nil {
 		return nil, err
 	}
 	if err := ensureTable(cctx, conn); err != nil {
@@ -437,14 +454,13 @@ func (e *Elector) Close() {
 
 // Held reports whether a process leads on the database at url now: the lease row names a holder
 // and has not expired by the database's clock. A database without the lease table has no leader.
-// Commands that write outside the fence (`elevate store migrate`) refuse while one leads.
-func Held(ctx context.Context, url string) (holder string, held bool, err error) {
-	cc, err := pgx.ParseConfig(url)
-	if err != nil {
+// It only looks: a command that writes takes the lease itself (TryLead).
+// cred, when set, authenticates with Microsoft Entra (see Config.Credential).
+func Held(ctx context.Context, url string, cred azcore.TokenCredential) (holder string, held bool, err error) {
+	conn, err := pgconn.Connect(ctx, url, cred, nil)
+	if errors.Is(err, pgconn.ErrURL) {
 		return "", false, errors.New("leader election: cannot parse the database URL")
-	}
-	conn, err := pgx.ConnectConfig(ctx, cc)
-	if err != nil {
+	} else if err != nil {
 		return "", false, err
 	}
 	defer conn.Close(context.Background())

@@ -337,3 +337,48 @@ func TestStepsDownWhenRenewalHangs(t *testing.T) {
 		t.Fatal("a stepped down only after its lease had expired in the database")
 	}
 }
+
+// TryLead does not wait: with a live leader it names it and leaves the lease alone; on a free
+// lease it leads as Campaign would, and its writes pass the fence while the old leader's do not.
+func TestTryLead(t *testing.T) {
+	url := pgtest.URL(t)
+	conn := connect(t, url)
+	setupWrites(t, conn)
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	a, m := newElector(t, url, "serve-a"), newElector(t, url, "migrate-m")
+	mustLead(t, a)
+	_, before := leaseRow(t, conn)
+	lctx, holder, err := m.TryLead(ctx)
+	if err != nil || lctx != nil || holder != "serve-a" {
+		t.Fatalf("TryLead under a live leader = %v, %q, %v; want no lead and the holder serve-a", lctx, holder, err)
+	}
+	if h, epoch := leaseRow(t, conn); h != "serve-a" || epoch != before || m.Leading() {
+		t.Fatalf("after a refused TryLead: lease row %q epoch %d (want serve-a, %d), Leading %v", h, epoch, before, m.Leading())
+	}
+	if err := fencedWrite(ctx, conn, m, "m-refused"); !errors.Is(err, ErrNotLeader) {
+		t.Fatalf("write of the refused TryLead: got %v, want ErrNotLeader", err)
+	}
+	if err := a.Resign(ctx); err != nil {
+		t.Fatal(err)
+	}
+	lctx, holder, err = m.TryLead(ctx)
+	if err != nil || lctx == nil || holder != "" {
+		t.Fatalf("TryLead on a free lease = %v, %q, %v; want the lead", lctx, holder, err)
+	}
+	if h, epoch := leaseRow(t, conn); h != "migrate-m" || epoch != before+1 {
+		t.Fatalf("lease row %q epoch %d, want migrate-m epoch %d", h, epoch, before+1)
+	}
+	if err := fencedWrite(ctx, conn, m, "m"); err != nil {
+		t.Fatalf("write of the leading TryLead: %v", err)
+	}
+	if err := fencedWrite(ctx, conn, a, "a-old"); !errors.Is(err, ErrNotLeader) {
+		t.Fatalf("old leader's write: got %v, want ErrNotLeader", err)
+	}
+	if err := m.Resign(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if _, held, err := Held(ctx, url, nil); err != nil || held {
+		t.Fatalf("after Resign: Held = %v, %v; want free", held, err)
+	}
+}

@@ -12,12 +12,26 @@ import (
 	"sync"
 	"time"
 
+	"github.com/Azure/azure-sdk-for-go/sdk/azcore"
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgxpool"
+
+	"github.com/elevate-pim/elevate/internal/pgconn"
 )
 
 // ErrNotLeader: PostgresOptions.Fence refused a write transaction, which was rolled back.
 var ErrNotLeader = errors.New("store: not the leader")
+
+// fenceError is a write the fence refused: it is ErrNotLeader and unwraps to the fence's error,
+// whose text it shows after its own. The fence's error says why (lead's starts "not the leader:
+// the lease is held by …"), so saying "not the leader" here too would say it twice.
+type fenceError struct{ cause error }
+
+func (e *fenceError) Error() string {
+	return "store: write refused by the leadership fence: " + e.cause.Error()
+}
+func (e *fenceError) Is(target error) bool { return target == ErrNotLeader }
+func (e *fenceError) Unwrap() error        { return e.cause }
 
 // PostgresOptions configures OpenPostgres.
 type PostgresOptions struct {
@@ -31,6 +45,9 @@ type PostgresOptions struct {
 	// must not change a database a running `serve` uses. A database without the store, or at a
 	// schema version other than this build's, is refused.
 	ReadOnly bool
+	// Credential, when set, authenticates with Microsoft Entra: every new connection of the pool
+	// gets an access token for pgconn.Scope from it as its password (the URL must carry none).
+	Credential azcore.TokenCredential
 }
 
 // ErrReadOnly: a write to a store opened with PostgresOptions.ReadOnly.
@@ -75,11 +92,13 @@ CREATE TABLE IF NOT EXISTS elevate_kv (
 // processes starting together migrate once. A database written by a newer schema is refused with
 // ErrSchemaTooNew and not modified. Errors never show the URL's password.
 func OpenPostgres(ctx context.Context, dbURL string, opt PostgresOptions) (*Store, error) {
-	cfg, err := pgxpool.ParseConfig(dbURL)
-	if err != nil {
+	cfg, err := pgconn.PoolConfig(dbURL, opt.Credential)
+	if errors.Is(err, pgconn.ErrURL) {
 		// Not the parser's text: it can repeat the URL, password and all.
 		return nil, fmt.Errorf("store: cannot parse the PostgreSQL URL %s; the form is "+
 			"postgres://user:password@host:5432/database?sslmode=verify-full", RedactURL(dbURL))
+	} else if err != nil {
+		return nil, fmt.Errorf("store: %w", err)
 	}
 	if !strings.Contains(dbURL, "pool_max_conns") {
 		// pgxpool's default is 4 (or the CPU count): a burst of reads queued behind it while
@@ -412,7 +431,7 @@ func (p *pgBackend) update(ctx context.Context, pre func(pgx.Tx) error, fn func(
 	}
 	if fence != nil {
 		if err := fence(ctx, tx); err != nil {
-			return fmt.Errorf("%w: %w", ErrNotLeader, err)
+			return &fenceError{err}
 		}
 	}
 	if err := tx.Commit(ctx); err != nil {

@@ -10,6 +10,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/elevate-pim/elevate/lead"
 	"github.com/google/go-cmp/cmp"
 	"github.com/jackc/pgx/v5"
 )
@@ -582,5 +583,34 @@ func TestPostgresFenceRefusesGroupOnce(t *testing.T) {
 	defer mu.Unlock()
 	if fenced != 2 {
 		t.Errorf("the fence ran %d times; want 2 (the first write, then the queued ones together, not again each alone)", fenced)
+	}
+}
+
+// A write the leadership fence refuses says "not the leader" once, with the fence's cause, and is
+// both store.ErrNotLeader and lead.ErrNotLeader.
+func TestPostgresFenceRefusalSaysItOnce(t *testing.T) {
+	if !onPostgres() {
+		return
+	}
+	loc := testPath(t)
+	// Opened (and its schema made) without a fence, as serve does once it leads.
+	if s, err := OpenPostgres(context.Background(), loc, PostgresOptions{}); err != nil {
+		t.Fatal(err)
+	} else {
+		s.Close()
+	}
+	el := lead.New(loc, lead.Config{Holder: "never-led"})
+	defer el.Close()
+	s, err := OpenPostgres(context.Background(), loc, PostgresOptions{Fence: el.Fence})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	_, err = s.CreateRequest(sampleRequest(), ev("request.created"))
+	if !errors.Is(err, ErrNotLeader) || !errors.Is(err, lead.ErrNotLeader) {
+		t.Fatalf("CreateRequest of a process that never led = %v; want store.ErrNotLeader and lead.ErrNotLeader", err)
+	}
+	if n := strings.Count(err.Error(), "not the leader"); n != 1 {
+		t.Errorf("the refusal %q says %q %d times, want once", err, "not the leader", n)
 	}
 }

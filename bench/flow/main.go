@@ -924,7 +924,7 @@ func (b *bench) load() loadResult {
 		flows[i] = f
 	}
 	var skipped atomic.Int64
-	measure.OpenLoop(b.o.rate, len(flows), func(j int) {
+	measure.OpenLoop(b.o.rate, len(flows), func(j int, _ time.Time) {
 		f := flows[j]
 		select {
 		case f.p = <-idle:

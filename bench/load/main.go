@@ -289,7 +289,7 @@ func run(t target, bin string, rate int, duration, latency time.Duration, users 
 		n := min(total-sent, int(float64(rate)*phase.Seconds()))
 		fl.Run(float64(rate), n, users)
 		t0 := time.Now()
-		measure.OpenLoop(float64(rate), n, func(j int) {
+		measure.OpenLoop(float64(rate), n, func(j int, due time.Time) {
 			i := sent + j
 			user := userID(i % users)
 			form := url.Values{
@@ -297,9 +297,8 @@ func run(t target, bin string, rate int, duration, latency time.Duration, users 
 				"user_id": {user}, "user_name": {"user"}, "channel_id": {"C0LOAD"}, "team_id": {"T0LOAD"},
 				"response_url": {fake.ResponseURL(user, "C0LOAD", "")}, "trigger_id": {"trig." + strconv.Itoa(i)},
 			}
-			t0 := time.Now()
 			code, err := signed.Post(client, base+"/slack/commands", secret, form.Encode())
-			d := time.Since(t0)
+			d := time.Since(due) // from when it was due: the generator's own lag counts too
 			mu.Lock()
 			defer mu.Unlock()
 			switch {

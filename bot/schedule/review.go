@@ -406,9 +406,12 @@ func (s *Scheduler) applyClick(ctx context.Context, a bot.Actor, value, _ string
 			continue
 		}
 		if err != nil {
+			// The admins read the note and the summary: Graph's message and request id (and
+			// whatever else Graph put in its error) stay in the log.
 			s.log.Warn("review removal failed", "campaign", c.ID, "user_id", it.UserID, "role_id", it.RoleID, "err", err)
-			failed = append(failed, fmt.Sprintf("%s: %s", orWord(it.User, it.UserID), it.RoleName))
-			s.setOutcome(ctx, c.ID, it, outcomeRemoving, "failed", err.Error(), nil)
+			words := bot.GraphWords(err)
+			failed = append(failed, fmt.Sprintf("%s: %s (%s)", orWord(it.User, it.UserID), it.RoleName, strings.TrimSuffix(words, ".")))
+			s.setOutcome(ctx, c.ID, it, outcomeRemoving, "failed", words, nil)
 			continue
 		}
 		done = append(done, fmt.Sprintf("%s: %s", orWord(it.User, it.UserID), it.RoleName))

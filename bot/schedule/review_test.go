@@ -207,3 +207,54 @@ func TestReviewRemovalLostAnswer(t *testing.T) {
 		t.Errorf("told again: %+v", again)
 	}
 }
+
+// A removal PIM refuses is recorded and reported in the admins' words: the item's note and the
+// summary say what it means, never Graph's own message, code path or request id (those go to
+// the log).
+func TestReviewRemovalRefusedInPlainWords(t *testing.T) {
+	w := newWorld(t, day("2026-03-20T12:00:00Z"), nil)
+	daveA := w.bind(t, "dave", dave)
+	erinA := w.bind(t, "erin", erin)
+	w.at(t, day("2026-03-20T12:00:00Z"))
+	got := w.at(t, day("2026-04-06T09:00:00Z"))
+	remove := button(t, to(got, "U-dave"), schedule.ActionReviewRemove, "Exchange Administrator")
+	click(t, w, daveA, schedule.ActionReviewRemove, remove)
+	closed := to(w.at(t, day("2026-04-20T09:00:00Z")), "#security")
+	if len(closed) != 1 || len(closed[0].m.Buttons) != 1 {
+		t.Fatalf("closing summary = %+v", closed)
+	}
+	w.tenant.Inject(graphtest.Fault{Method: "POST", Path: "roleEligibilityScheduleRequests", Body: "adminRemove", Status: 403})
+	r := click(t, w, erinA, schedule.ActionReviewApply, closed[0].m.Buttons[0].Value)
+	const words = "Microsoft Graph refused the call (permissions)"
+	summary := text(to(r, "#security")[0].m)
+	if !strings.Contains(summary, "Not removed (1): dave@contoso.example: Exchange Administrator ("+words) {
+		t.Errorf("summary = %q; want dave's removal reported as %q", summary, words)
+	}
+	items, err := w.store.ReviewItems("2026-Q2")
+	if err != nil {
+		t.Fatal(err)
+	}
+	found := false
+	for _, it := range items {
+		if it.UserID != dave || it.RoleID != exo {
+			continue
+		}
+		found = true
+		if it.Outcome != "failed" || !strings.Contains(it.Note, words) {
+			t.Errorf("dave's Exchange item: %q, note %q; want failed, in words", it.Outcome, it.Note)
+		}
+	}
+	if !found {
+		t.Fatal("no review item for dave's Exchange Administrator")
+	}
+	for _, leak := range []string{"graph:", "request-id", "roleEligibilityScheduleRequests", "temporarily unavailable", "403"} {
+		for _, it := range items {
+			if strings.Contains(it.Note, leak) {
+				t.Errorf("review item note %q carries Graph's %q", it.Note, leak)
+			}
+		}
+		if strings.Contains(summary, leak) {
+			t.Errorf("summary %q carries Graph's %q", summary, leak)
+		}
+	}
+}

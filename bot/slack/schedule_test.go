@@ -2,6 +2,7 @@ package slack_test
 
 import (
 	"bytes"
+	"errors"
 	"strings"
 	"testing"
 	"time"
@@ -99,11 +100,19 @@ func TestSendFiles(t *testing.T) {
 
 	e.fake.Fail("files.completeUploadExternal", "internal_error")
 	ref, err = e.a.SendFiles(ctx, bot.Address{Channel: "#it-admins"}, m, files)
-	if err != nil || ref.MessageID == "" {
-		t.Fatalf("a failed upload lost the message: %+v, %v", ref, err)
+	var de *bot.DeliveryError
+	if ref.MessageID == "" || !errors.As(err, &de) || de.NotSent || de.Refused || de.Unknown {
+		t.Fatalf("a failed share: %+v, %v; want the message's reference and an error saying the message was posted (to retry the file)", ref, err)
 	}
 	if got := e.fake.InChannel("#it-admins"); len(got) != 3 {
 		t.Fatalf("%d messages after a failed upload, want 3", len(got))
+	}
+	e.fake.Fail("files.getUploadURLExternal", "invalid_arguments") // refused for good: left out
+	if ref, err = e.a.SendFiles(ctx, bot.Address{Channel: "#it-admins"}, m, files); err != nil || ref.MessageID == "" {
+		t.Fatalf("a file refused for good: %+v, %v; want the message posted without it", ref, err)
+	}
+	if got := e.fake.InChannel("#it-admins"); len(got) != 4 {
+		t.Fatalf("%d messages after a refused file, want 4", len(got))
 	}
 
 	e.fake.Throttle("files.getUploadURLExternal", "0")
@@ -112,7 +121,7 @@ func TestSendFiles(t *testing.T) {
 		t.Fatal(err)
 	}
 	got := e.fake.InChannel("#it-admins")
-	if len(got) != 5 || len(got[4].Files) != 1 {
+	if len(got) != 6 || len(got[5].Files) != 1 {
 		t.Fatalf("after 429s: %d messages, the last %+v", len(got), got[len(got)-1])
 	}
 	shared := 0

@@ -22,7 +22,7 @@ type Server struct {
 
 	mu     sync.Mutex
 	cmd    *exec.Cmd
-	logs   *bytes.Buffer
+	logs   *logBuffer
 	starts int
 	up     bool
 }
@@ -37,7 +37,7 @@ func (s *Server) Start() error {
 	s.cmd = exec.Command(s.Bin, append(args, s.Args...)...)
 	s.cmd.Env = s.Env
 	if s.logs == nil || s.FreshLogs {
-		s.logs = &bytes.Buffer{}
+		s.logs = &logBuffer{}
 	}
 	s.cmd.Stderr = s.logs
 	s.starts++
@@ -110,4 +110,23 @@ func (s *Server) Logs() string {
 		return ""
 	}
 	return s.logs.String()
+}
+
+// logBuffer is a process's stderr: written by exec's copying goroutine while the process runs,
+// read by Logs and Start's error at any time.
+type logBuffer struct {
+	mu  sync.Mutex
+	buf bytes.Buffer
+}
+
+func (b *logBuffer) Write(p []byte) (int, error) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.buf.Write(p)
+}
+
+func (b *logBuffer) String() string {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.buf.String()
 }

@@ -24,17 +24,20 @@ import (
 )
 
 // OpenLoop calls fn(0..n-1) on schedule, rate per second, each in its own goroutine whatever
-// the earlier calls are doing (open loop: call j starts at start + j/rate, late or not), and
-// waits for all of them.
-func OpenLoop(rate float64, n int, fn func(j int)) {
+// the earlier calls are doing (open loop: call j is due at start + j/rate, late or not), and
+// waits for all of them. fn gets the time call j was due: a latency measured from it, not from
+// when the goroutine happened to run, counts the generator's own lag (coordinated omission) and
+// cannot hide a stall of the machine.
+func OpenLoop(rate float64, n int, fn func(j int, due time.Time)) {
 	var wg sync.WaitGroup
 	interval := time.Duration(float64(time.Second) / rate)
 	start := time.Now()
 	for j := range n {
-		if d := time.Until(start.Add(time.Duration(j) * interval)); d > 0 {
+		due := start.Add(time.Duration(j) * interval)
+		if d := time.Until(due); d > 0 {
 			time.Sleep(d)
 		}
-		wg.Go(func() { fn(j) })
+		wg.Go(func() { fn(j, due) })
 	}
 	wg.Wait()
 }
@@ -81,7 +84,7 @@ func IsPostgresURL(loc string) bool {
 func (f *Floor) Run(rate float64, n, users int) {
 	base := f.next
 	f.next += n
-	OpenLoop(rate, n, func(j int) {
+	OpenLoop(rate, n, func(j int, due time.Time) {
 		i := base + j
 		user := fmt.Sprintf("U%05d", i%users)
 		now := time.Now().UTC()
@@ -90,10 +93,9 @@ func (f *Floor) Run(rate float64, n, users int) {
 			RoleID:    "29232cdf-9323-42fd-ade2-1d097af3e4de", RoleName: "Exchange Administrator",
 			Duration: time.Hour, Justification: "load test " + strconv.Itoa(i), State: store.StateAwaitingSignIn,
 			CreatedAt: now, ExpiresAt: now.Add(time.Hour)}
-		t0 := time.Now()
 		_, err := f.st.CreateRequest(r, store.AuditRecord{Actor: "slack:" + user, Action: "request.created",
 			Detail: `role="Exchange Administrator" duration=1h`})
-		el := time.Since(t0)
+		el := time.Since(due)
 		f.mu.Lock()
 		defer f.mu.Unlock()
 		if err != nil {

@@ -2,7 +2,9 @@
 // API methods (chat.postMessage/update/postEphemeral, conversations.open/history, users.info,
 // users.lookupByEmail, views.open/publish/update, apps.connections.open, and file uploads:
 // files.getUploadURLExternal, the upload URL on the fake's own host, files.completeUploadExternal),
-// response_url posts and Socket Mode's WebSocket. It speaks the wire formats slack-go sends (form or JSON bodies, token in a form
+// response_url posts and Socket Mode's WebSocket. A shared file shows in conversations.history
+// as Slack shows it: a message with the file objects in files[], each naming its uploader (the
+// bot user, or the member of PostFileAsMember). It speaks the wire formats slack-go sends (form or JSON bodies, token in a form
 // field or a Bearer header), records every call and message, and can answer 429s on demand.
 //
 // Point slack-go at it with slack.OptionAPIURL(s.APIURL()).
@@ -10,6 +12,7 @@ package slacktest
 
 import (
 	"bytes"
+	"cmp"
 	"context"
 	"encoding/base64"
 	"encoding/json"
@@ -21,6 +24,7 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"net/url"
+	"path"
 	"slices"
 	"strconv"
 	"strings"
@@ -82,6 +86,9 @@ type File struct {
 	ThreadTS string
 	Comment  string // the initial comment
 	Message  int    // Seq of the message that shared it, 0 if none
+	// User is the member who uploaded it (PostFileAsMember); "" for the bot's own files, which
+	// Slack reports as the bot user's (BotUserID).
+	User string
 }
 
 // Plain is the message as a person would read it: the text of its blocks (or its text when it
@@ -512,7 +519,7 @@ func (s *Server) api(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	if i := slices.IndexFunc(s.lose, func(l lost) bool {
-		return l.method == method && (l.channel == "" || s.channelID(l.channel) == s.channelID(c.Form.Get("channel")))
+		return l.method == method && (l.channel == "" || s.channelID(l.channel) == s.channelID(cmp.Or(c.Form.Get("channel"), c.Form.Get("channel_id"))))
 	}); i >= 0 {
 		// Carried out, but the answer never arrives: cut the connection.
 		s.lose = slices.Delete(s.lose, i, i+1)
@@ -787,7 +794,8 @@ func (s *Server) method(method string, c Call) (map[string]any, error) {
 // history answers conversations.history as Slack does: the conversation's messages (ephemeral
 // ones never), newest first, within oldest and latest (exclusive unless inclusive), at most
 // limit (default 100, at most 999) per page, the next page's cursor in
-// response_metadata.next_cursor; metadata only with include_all_metadata. The bot must be a
+// response_metadata.next_cursor; metadata only with include_all_metadata; a file share with its
+// files[] (upload: true). The bot must be a
 // member of the channel (not_in_channel). s.mu is held.
 func (s *Server) history(f url.Values) (map[string]any, error) {
 	ch := s.channelID(f.Get("channel"))
@@ -845,6 +853,17 @@ func (s *Server) history(f url.Values) (map[string]any, error) {
 		if meta && len(m.Metadata) > 0 {
 			x["metadata"] = m.Metadata
 		}
+		if len(m.Files) > 0 {
+			// A file share (files.completeUploadExternal) is a message with the files' objects;
+			// each file says who uploaded it.
+			var fs []any
+			for _, id := range m.Files {
+				if i := slices.IndexFunc(s.files, func(f *File) bool { return f.ID == id }); i >= 0 {
+					fs = append(fs, s.fileJSON(s.files[i]))
+				}
+			}
+			x["files"], x["upload"], x["display_as_bot"] = fs, true, false
+		}
 		out = append(out, x)
 	}
 	next := ""
@@ -853,6 +872,33 @@ func (s *Server) history(f url.Values) (map[string]any, error) {
 	}
 	return map[string]any{"messages": out, "has_more": next != "", "pin_count": 0,
 		"response_metadata": map[string]any{"next_cursor": next}}, nil
+}
+
+// fileJSON is f as Slack's file object shows it in a message.
+func (s *Server) fileJSON(f *File) map[string]any {
+	user := cmp.Or(f.User, BotUserID)
+	return map[string]any{"id": f.ID, "created": 1700000000, "timestamp": 1700000000, "name": f.Name, "title": f.Title,
+		"mimetype": mime.TypeByExtension(path.Ext(f.Name)), "filetype": strings.TrimPrefix(path.Ext(f.Name), "."),
+		"user": user, "size": len(f.Data), "mode": "hosted", "is_external": false, "is_public": true,
+		"alt_txt": f.AltText, "permalink": s.srv.URL + "/files/" + user + "/" + f.ID + "/" + f.Name}
+}
+
+// PostFileAsMember shares a file named name (title, data) in channel (an id or name) as the
+// member user, as a member's own upload would: history shows a message from that member whose
+// file is theirs. It returns the message's ts.
+func (s *Server) PostFileAsMember(user, channel, name, title string, data []byte) string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.seq++
+	f := &File{ID: "F" + strconv.Itoa(s.seq), Name: name, Title: title, Length: len(data), Data: bytes.Clone(data),
+		Complete: true, Channel: s.channelID(channel), User: user}
+	s.files = append(s.files, f)
+	m := &Message{Seq: len(s.msgs) + 1, Channel: f.Channel, From: user, Via: "member", Files: []string{f.ID}}
+	m.TS = s.ts()
+	f.Message = m.Seq
+	s.msgs = append(s.msgs, m)
+	s.changed(m)
+	return m.TS
 }
 
 // tsLess orders two Slack timestamps ("seconds.micros").

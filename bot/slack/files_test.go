@@ -1,0 +1,167 @@
+package slack_test
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"log/slog"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/elevate-pim/elevate/bot"
+	"github.com/elevate-pim/elevate/bot/schedule"
+	"github.com/elevate-pim/elevate/bot/slack"
+	"github.com/elevate-pim/elevate/bot/slack/slacktest"
+	"github.com/elevate-pim/elevate/demo"
+	"github.com/elevate-pim/elevate/examples"
+)
+
+// chartPost is a digest and its chart posted through the outbox to #it-admins (C0ITADMINS) on a
+// core and a fake Slack that share clk, with the bot token's scopes; trouble, if given, runs
+// before the post (e.g. an answer to lose), beforeRetry between the first attempt and the
+// outbox's retry ten seconds later.
+func chartPost(t *testing.T, scopes []string, trouble, beforeRetry func(*env)) (*env, *syncBuffer) {
+	t.Helper()
+	clk := &fakeClock{}
+	logs := &syncBuffer{}
+	e := startEnvSlack(t, false, examples.Tenant, examples.Config, func(o *slack.Options) {
+		o.Logger = slog.New(slog.NewTextHandler(logs, nil))
+	}, func(o *demo.Options) { o.Now = clk.now })
+	e.fake.SetClock(clk.now)
+	e.fake.SetScopes(scopes...)
+	if trouble != nil {
+		trouble(e)
+	}
+	chart := bot.Attachment{Name: "chart.png", MIME: "image/png", Alt: "Activations per role", Data: append(bytes.Clone(pngSignature), "chart"...)}
+	m := bot.Message{Kind: schedule.KindDigest, Title: "Weekly PIM digest", Text: "3 activations this week."}
+	if err := e.w.Core.Post(context.Background(), "#it-admins", m, chart); err != nil {
+		t.Fatal(err)
+	}
+	e.settle()
+	if st, _ := e.w.Core.Outbox(); st.Depth == 0 {
+		t.Fatal("the post is not queued for another attempt")
+	}
+	if beforeRetry != nil {
+		beforeRetry(e)
+	}
+	clk.advance(10 * time.Second)
+	e.w.Core.DeliverDue(context.Background())
+	e.settle()
+	if st, err := e.w.Core.Outbox(); err != nil || st.Depth != 0 || st.Dropped != 0 {
+		t.Fatalf("outbox %+v %v after the retry: want empty, nothing dropped", st, err)
+	}
+	return e, logs
+}
+
+// posted counts the digests and the charts the bot shared in #it-admins.
+func posted(e *env) (digests, charts int) {
+	for _, m := range e.fake.InChannel("C0ITADMINS") {
+		if m.From == "" && strings.Contains(m.Plain(), "Weekly PIM digest") {
+			digests++
+		}
+	}
+	for _, f := range e.fake.Files() {
+		if f.User == "" && f.Complete && f.Channel == "C0ITADMINS" && bytes.HasPrefix(f.Data, pngSignature) {
+			charts++
+		}
+	}
+	return digests, charts
+}
+
+// outboxKey is the outbox key in the metadata of the bot's digest in #it-admins.
+func outboxKey(t *testing.T, e *env) string {
+	t.Helper()
+	for _, m := range e.fake.InChannel("C0ITADMINS") {
+		var md struct {
+			EventPayload map[string]any `json:"event_payload"`
+		}
+		if m.From == "" && json.Unmarshal(m.Metadata, &md) == nil {
+			if k, _ := md.EventPayload["outbox_key"].(string); k != "" {
+				return k
+			}
+		}
+	}
+	t.Fatal("no digest with an outbox key in #it-admins")
+	return ""
+}
+
+// TestFilesLostShareAnswer: Slack shared the chart but its answer to files.completeUploadExternal
+// was lost. The retry finds the digest and, in the history after it, the bot's own file under the
+// chart's keyed name: nothing is posted or shared twice.
+func TestFilesLostShareAnswer(t *testing.T) {
+	e, _ := chartPost(t, slacktest.DefaultScopes, func(e *env) {
+		e.fake.LoseAnswer("files.completeUploadExternal", "C0ITADMINS")
+	}, nil)
+	if d, c := posted(e); d != 1 || c != 1 {
+		t.Errorf("%d digests and %d charts in #it-admins, want 1 and 1", d, c)
+	}
+	key := outboxKey(t, e)
+	for _, f := range e.fake.Files() {
+		if f.Complete && !strings.Contains(f.Name, key) {
+			t.Errorf("the chart was shared as %q, without its post's outbox key %s", f.Name, key)
+		}
+	}
+}
+
+// TestFilesShareFailed: Slack fails the chart's share (internal_error). The digest stands and the
+// outbox shares the chart on its retry, once, below the digest found in the history.
+func TestFilesShareFailed(t *testing.T) {
+	e, _ := chartPost(t, slacktest.DefaultScopes, func(e *env) {
+		e.fake.Fail("files.completeUploadExternal", "internal_error")
+	}, nil)
+	if d, c := posted(e); d != 1 || c != 1 {
+		t.Errorf("%d digests and %d charts in #it-admins, want 1 and 1", d, c)
+	}
+}
+
+// TestFilesLostPostAnswer: the digest was posted but its answer lost, so the first attempt
+// shared no chart. The retry finds the digest and shares the chart below it: one of each.
+func TestFilesLostPostAnswer(t *testing.T) {
+	e, _ := chartPost(t, slacktest.DefaultScopes, func(e *env) {
+		e.fake.LoseAnswer("chat.postMessage", "C0ITADMINS")
+	}, nil)
+	if d, c := posted(e); d != 1 || c != 1 {
+		t.Errorf("%d digests and %d charts in #it-admins, want 1 and 1", d, c)
+	}
+	msgs := e.fake.InChannel("C0ITADMINS")
+	if len(msgs) != 2 || len(msgs[1].Files) != 1 || msgs[1].From != "" {
+		t.Errorf("#it-admins holds %q: want the digest, then the bot's chart", texts(msgs))
+	}
+}
+
+// TestFilesForgedByMember: after the digest's answer was lost (no chart shared yet), a member
+// uploads a file under the chart's keyed name (keys are guessable). The retry must not take the
+// member's file for the bot's chart: the bot shares its own.
+func TestFilesForgedByMember(t *testing.T) {
+	e, _ := chartPost(t, slacktest.DefaultScopes, func(e *env) {
+		e.fake.LoseAnswer("chat.postMessage", "C0ITADMINS")
+	}, func(e *env) {
+		e.fake.PostFileAsMember(uid("mallory"), "C0ITADMINS", "chart-"+outboxKey(t, e)+"-1.png", "Activations per role",
+			append(bytes.Clone(pngSignature), "forged"...))
+	})
+	if d, c := posted(e); d != 1 || c != 1 {
+		t.Errorf("%d digests and %d charts shared by the bot in #it-admins, want 1 and 1: a member's file was taken for the bot's", d, c)
+	}
+}
+
+// TestFilesLostShareAnswerWithoutHistoryScope: without the history scopes Elevate cannot look,
+// so after the share's lost answer the digest and its chart are posted again, as any post whose
+// answer was lost is (at least once, never lost), and the operator is told why once.
+func TestFilesLostShareAnswerWithoutHistoryScope(t *testing.T) {
+	var scopes []string
+	for _, s := range slacktest.DefaultScopes {
+		if !strings.HasSuffix(s, ":history") {
+			scopes = append(scopes, s)
+		}
+	}
+	e, logs := chartPost(t, scopes, func(e *env) {
+		e.fake.LoseAnswer("files.completeUploadExternal", "C0ITADMINS")
+	}, nil)
+	if d, c := posted(e); d != 2 || c != 2 {
+		t.Errorf("%d digests and %d charts in #it-admins, want 2 and 2 (posted again: nothing could be looked up)", d, c)
+	}
+	if got := strings.Count(logs.String(), "cannot read conversation history"); got != 1 {
+		t.Errorf("the missing scope was logged %d times, want once", got)
+	}
+}
