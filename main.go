@@ -232,6 +232,7 @@ func serve(parent context.Context, args []string, stdout, stderr io.Writer) erro
 	level := fs.String("log-level", os.Getenv("ELEVATE_LOG_LEVEL"), "log level: debug, info, warn or error (default $ELEVATE_LOG_LEVEL, else info)")
 	metricsAddr := fs.String("metrics-addr", os.Getenv("ELEVATE_METRICS_ADDR"), "serve /metrics on its own listener at this address, e.g. :9090 (default $ELEVATE_METRICS_ADDR; /metrics is not served when both are empty)")
 	metricsOnMain := fs.Bool("metrics-on-main", false, "also serve /metrics on the main listener (-listen), for platforms with a single port; keep it away from the internet")
+	anchorEvery := fs.Duration("audit-anchor-every", 10*time.Minute, "log the audit chain's head (an \"audit anchor\" line: seq, hash) this often when it has moved, and at start and stop; 0 turns it off. See docs/security.md")
 	leaseTTL := fs.Duration("leader-ttl", 5*time.Second, "with a PostgreSQL -db: how long the leader's lease lasts without a renewal (a standby takes over at most this plus -leader-renew after the leader dies)")
 	leaseRenew := fs.Duration("leader-renew", time.Second, "with a PostgreSQL -db: how often the leader renews its lease and a standby looks at it")
 	fwdDeadline := fs.Duration("forward-deadline", 16*time.Second, "with a PostgreSQL -db: how long a standby waits for the leader to take a request it forwards before answering 503 (nothing done); default a little over the 15 s Teams waits")
@@ -248,6 +249,9 @@ func serve(parent context.Context, args []string, stdout, stderr io.Writer) erro
 	}
 	if *fwdDeadline <= 0 {
 		return usagef("-forward-deadline must be positive")
+	}
+	if *anchorEvery < 0 {
+		return usagef("-audit-anchor-every %s: give a positive duration, or 0 to log no anchors", *anchorEvery)
 	}
 	if *leaseTTL <= 0 || *leaseRenew <= 0 || 2**leaseRenew >= *leaseTTL {
 		// The leader must renew well within its own deadline (TTL less a margin of up to 1 s).
@@ -536,6 +540,9 @@ func serve(parent context.Context, args []string, stdout, stderr io.Writer) erro
 	})
 	if *backupDir != "" {
 		bg.Go(func() { backups(ctx, s, *backupDir, *backupEvery, log) })
+	}
+	if *anchorEvery > 0 {
+		bg.Go(func() { auditAnchors(ctx, s, *anchorEvery, log) })
 	}
 	if *pprofAddr != "" {
 		if *pprofBlock {
