@@ -1,9 +1,9 @@
 // Elevate on Azure Container Apps, highly available: an Azure Database for PostgreSQL flexible
 // server (zone-redundant HA) as the store, at least two replicas (one leads, the others stand
-// by and report not ready on /readyz), a user-assigned managed identity that is the Teams bot's
-// identity (Azure Bot, msaAppType UserAssignedMSI), reads Key Vault and logs in to PostgreSQL,
-// Key Vault references for every secret, and Log Analytics for the logs. docs/deploy.md walks
-// through it.
+// by and forward the chat requests they get to it through the database), a user-assigned
+// managed identity that is the Teams bot's identity (Azure Bot, msaAppType UserAssignedMSI),
+// reads Key Vault and logs in to PostgreSQL, Key Vault references for every secret, and Log
+// Analytics for the logs. docs/deploy.md walks through it.
 //
 // The database has no password and no internet endpoint: Microsoft Entra authentication only
 // (passwordAuth Disabled), an Entra administrator that is the operator's group or user (a
@@ -468,7 +468,9 @@ resource app 'Microsoft.App/containerApps@2024-03-01' = {
               failureThreshold: 3
             }
             {
-              // 200 only on the leader: the standbys get no traffic until they take over.
+              // 200 on the leader once started, and on a standby while a leader that takes
+              // forwarded requests serves: in single revision mode a new revision's replicas
+              // become ready under the old revision's leader, so an image update completes.
               type: 'Readiness'
               httpGet: {
                 path: '/readyz'
