@@ -201,6 +201,13 @@ func TestServeEntra(t *testing.T) {
 	t.Setenv("ELEVATE_DATABASE_CLIENT_ID", newClientID())
 
 	p := startServe(t, roleURL, "-db-auth", "entra")
+	// A standby is ready too (it forwards): wait for the leader's "listening" line, logged once
+	// it leads and its store is open.
+	for deadline := time.Now().Add(30 * time.Second); !strings.Contains(p.logs.String(), `"msg":"listening",`); time.Sleep(50 * time.Millisecond) {
+		if time.Now().After(deadline) {
+			t.Fatalf("serve -db-auth entra did not come to lead:\n%s", p.logs.String())
+		}
+	}
 	p.waitFor(t, "/readyz", http.StatusOK)
 	if len(ep.asked()) == 0 {
 		t.Error("serve never asked the identity endpoint for a token")
