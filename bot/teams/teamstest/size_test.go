@@ -26,7 +26,9 @@ func TestMessageSizeRefused(t *testing.T) {
 			t.Fatal(err)
 		}
 		defer res.Body.Close()
-		var e struct{ Error struct{ Code, Message string } }
+		var e struct {
+			Error struct{ Code, Message string }
+		}
 		_ = json.NewDecoder(res.Body).Decode(&e)
 		return res.StatusCode, e.Error.Code
 	}
