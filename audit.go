@@ -7,6 +7,7 @@ import (
 	"flag"
 	"fmt"
 	"io"
+	"os"
 	"strconv"
 	"time"
 
@@ -15,7 +16,7 @@ import (
 
 // audit is `elevate audit verify|export`.
 func audit(args []string, stdout, stderr io.Writer) error {
-	const synopsis = "audit verify -db FILE | elevate audit export -db FILE [-since 2026-01-01] [-format jsonl|csv]"
+	const synopsis = "audit verify -db FILE [-anchor SEQ:HASH ...] | elevate audit export -db FILE [-since 2026-01-01] [-format jsonl|csv]"
 	if len(args) > 0 && (args[0] == "-h" || args[0] == "-help" || args[0] == "--help") {
 		fmt.Fprintln(stdout, "usage: elevate "+synopsis)
 		return flag.ErrHelp
@@ -24,10 +25,26 @@ func audit(args []string, stdout, stderr io.Writer) error {
 		return usagef("usage: elevate %s", synopsis)
 	}
 	fs := flag.NewFlagSet("audit "+args[0], flag.ContinueOnError)
-	db := fs.String("db", defaultDB(), "the store: a bbolt file (stop `elevate serve` or use a backup: the file is locked while it runs) or a postgres:// URL (default $ELEVATE_DATABASE_URL, else elevate.db)")
+	db := fs.String("db", defaultDB(), "the store: a bbolt file (stop elevate serve or use a backup: the file is locked while it runs) or a postgres:// URL (default $ELEVATE_DATABASE_URL, else elevate.db)")
 	since := fs.String("since", "", "export records at or after this time (RFC 3339 or YYYY-MM-DD)")
 	format := fs.String("format", "jsonl", "export format: jsonl or csv")
+	var anchors []store.Anchor
+	if args[0] == "verify" {
+		fs.Func("anchor", "verify: an anchor `SEQ:HASH` from an \"audit anchor\" log line; the chain's record SEQ must have that hash (repeatable)", func(v string) error {
+			a, err := store.ParseAnchor(v)
+			if err != nil {
+				return err
+			}
+			anchors = append(anchors, a)
+			return nil
+		})
+	}
+	authMode := dbAuthFlag(fs)
 	if err := parseFlags(fs, args[1:], synopsis, stdout, stderr); err != nil {
+		return err
+	}
+	auth, err := newDBAuth(*authMode, *db, os.Getenv)
+	if err != nil {
 		return err
 	}
 	if fs.NArg() > 0 {
@@ -44,7 +61,7 @@ func audit(args []string, stdout, stderr io.Writer) error {
 		return usagef("-format %q: use jsonl or csv", *format)
 	}
 	// Read-only on PostgreSQL: nothing created or migrated under a running serve.
-	s, err := openStoreWith(context.Background(), *db, store.PostgresOptions{ReadOnly: true})
+	s, err := openStoreWith(context.Background(), *db, store.PostgresOptions{ReadOnly: true, Credential: auth.credential()})
 	if err != nil {
 		return err
 	}
@@ -54,7 +71,20 @@ func audit(args []string, stdout, stderr io.Writer) error {
 		if err != nil {
 			return fmt.Errorf("%s: the audit log does not verify: %w", dbName(*db), err)
 		}
-		fmt.Fprintf(stdout, "%s: %d audit records, hash chain intact\n", dbName(*db), n)
+		if err := s.VerifyAnchors(anchors); err != nil {
+			return fmt.Errorf("%s: the audit log's %d records verify among themselves, but not against a published anchor: %w", dbName(*db), n, err)
+		}
+		if len(anchors) == 0 {
+			fmt.Fprintf(stdout, "%s: %d audit records, hash chain intact (no anchor given: a chain rewritten whole or cut short would verify too)\n", dbName(*db), n)
+			return nil
+		}
+		newest := anchors[0]
+		for _, a := range anchors {
+			if a.Seq > newest.Seq {
+				newest = a
+			}
+		}
+		fmt.Fprintf(stdout, "%s: %d audit records, hash chain intact, holds %d anchor(s) (newest: record %d)\n", dbName(*db), n, len(anchors), newest.Seq)
 		return nil
 	}
 	return exportAudit(s, from, *format, stdout)

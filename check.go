@@ -17,8 +17,10 @@ import (
 	"github.com/elevate-pim/elevate/bot/slack"
 	"github.com/elevate-pim/elevate/bot/teams"
 	"github.com/elevate-pim/elevate/graph"
+	"github.com/elevate-pim/elevate/internal/pgconn"
 	"github.com/elevate-pim/elevate/oncall"
 	"github.com/elevate-pim/elevate/policy"
+	"github.com/elevate-pim/elevate/store"
 )
 
 // `elevate check` proves, rather than assumes, what Elevate needs: an app-only Graph token
@@ -85,6 +87,8 @@ func checkWith(ctx context.Context, cfg *policy.Config, env checkEnv, out io.Wri
 	fmt.Fprintln(out, "\nTeams")
 	checkTeams(ctx, c, cfg, env)
 	checkOnCall(ctx, c, cfg, env)
+	fmt.Fprintln(out, "\nStore")
+	checkDatabase(ctx, c, env)
 	if env.Getenv("SLACK_BOT_TOKEN") == "" && env.Getenv("MICROSOFT_APP_ID") == "" {
 		c.missing("No chat platform is configured: set SLACK_BOT_TOKEN (with SLACK_SIGNING_SECRET or SLACK_APP_TOKEN) for Slack, or MICROSOFT_APP_ID with its credential for Teams.")
 	}
@@ -502,4 +506,56 @@ func checkOnCall(ctx context.Context, c *checker, cfg *policy.Config, env checkE
 			c.missing("%s's on-call service could not be checked: %s.%s", r.Name, graph.Cause(err), tlsHint(err))
 		}
 	}
+}
+
+// checkDatabase says which store serve would use (ELEVATE_DATABASE_URL) and, for PostgreSQL, how
+// it authenticates (ELEVATE_DATABASE_AUTH): with Entra it gets a token for the database and logs
+// in with it. A bbolt file is not opened: a running serve holds its lock.
+func checkDatabase(ctx context.Context, c *checker, env checkEnv) {
+	db := or(env.Getenv("ELEVATE_DATABASE_URL"), "elevate.db")
+	auth, err := newDBAuth(env.Getenv("ELEVATE_DATABASE_AUTH"), db, env.Getenv)
+	if err != nil {
+		c.missing("ELEVATE_DATABASE_AUTH: %v.", err)
+		return
+	}
+	if !isPostgresURL(db) {
+		c.saw("store: the bbolt file %s (not opened here: a running serve holds its lock)", db)
+		return
+	}
+	c.saw("store: PostgreSQL %s", dbName(db))
+	c.saw("database authentication: %s", auth.describe())
+	if w := store.PostgresTLSWarning(db, env.Getenv); w != "" {
+		c.saw("warning: %s", w)
+	}
+	if auth.cred != nil {
+		if _, err := pgconn.Token(ctx, auth.cred); err != nil {
+			fix := " Assign the managed identity to this app (Container App → Identity → User assigned) and set ELEVATE_DATABASE_CLIENT_ID to its client id."
+			if auth.cred.Kind == pgconn.KindWorkloadIdentity {
+				fix = " Add a federated credential for this pod's service account on the identity " + auth.cred.ClientID + " (`az identity federated-credential create`)."
+			}
+			c.saw("database token: none (%v)", err)
+			c.missing("Elevate could not get a database token with the %s: %v.%s", auth.cred.Describe(), err, fix)
+			return
+		}
+		c.saw("database token: obtained for %s with the %s", pgconn.Scope, auth.cred.Describe())
+	}
+	cctx, cancel := context.WithTimeout(ctx, 15*time.Second)
+	defer cancel()
+	conn, err := pgconn.Connect(cctx, db, auth.credential(), nil)
+	if err != nil {
+		err = store.ScrubPassword(err, db)
+		fix := ""
+		if auth.cred != nil {
+			fix = " The identity needs its own role on the server, created by the Entra administrator with pgaadauth_create_principal (docs/deploy.md, the database role), and the URL's user must be that role's name."
+		}
+		c.missing("Elevate could not log in to PostgreSQL %s: %v.%s", dbName(db), err, fix)
+		return
+	}
+	defer conn.Close(context.Background())
+	var user string
+	if err := conn.QueryRow(cctx, "SELECT current_user").Scan(&user); err != nil {
+		c.missing("PostgreSQL %s: %v.", dbName(db), store.ScrubPassword(err, db))
+		return
+	}
+	c.saw("database: logged in as %s", user)
 }

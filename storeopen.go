@@ -11,6 +11,9 @@ import (
 	"strings"
 	"time"
 
+	"github.com/Azure/azure-sdk-for-go/sdk/azcore"
+
+	"github.com/elevate-pim/elevate/internal/pgconn"
 	"github.com/elevate-pim/elevate/lead"
 	"github.com/elevate-pim/elevate/store"
 )
@@ -19,12 +22,79 @@ import (
 // postgres:// or postgresql:// URL opens PostgreSQL, anything else is a bbolt file's path. serve
 // and the other commands take -db's default from ELEVATE_DATABASE_URL, else elevate.db.
 
+// A PostgreSQL store authenticates with the URL's password (-db-auth password, the default) or
+// with Microsoft Entra (-db-auth entra, or ELEVATE_DATABASE_AUTH=entra): the URL then carries no
+// password and every new connection, the store's and the leader election's alike, gets an access
+// token from the host's managed identity (ELEVATE_DATABASE_CLIENT_ID names a user-assigned one)
+// or, on AKS, the pod's workload identity (AZURE_FEDERATED_TOKEN_FILE).
+
+// The -db-auth values.
+const (
+	dbAuthPassword = "password"
+	dbAuthEntra    = "entra"
+)
+
+// dbAuthFlag adds -db-auth to fs.
+func dbAuthFlag(fs *flag.FlagSet) *string {
+	return fs.String("db-auth", envOr("ELEVATE_DATABASE_AUTH", dbAuthPassword),
+		"with a PostgreSQL -db: password (the URL's) or entra (a Microsoft Entra token from the managed or workload identity; the URL has no password) (default $ELEVATE_DATABASE_AUTH, else password)")
+}
+
+// dbAuth is how the store's connections authenticate.
+type dbAuth struct {
+	mode string             // dbAuthPassword or dbAuthEntra
+	cred *pgconn.Credential // with dbAuthEntra
+}
+
+// credential is the token credential for the store and the elector: nil with a password.
+func (a dbAuth) credential() azcore.TokenCredential {
+	if a.cred == nil {
+		return nil
+	}
+	return a.cred
+}
+
+// describe says how the store authenticates, for logs and `elevate check`.
+func (a dbAuth) describe() string {
+	if a.cred == nil {
+		return "password (from the URL, PGPASSWORD or ~/.pgpass)"
+	}
+	return "Microsoft Entra, tokens from the " + a.cred.Describe()
+}
+
+// newDBAuth checks -db-auth against db and makes the Entra credential from the environment.
+// It does no I/O: the first token is asked for when the first connection opens.
+func newDBAuth(mode, db string, getenv func(string) string) (dbAuth, error) {
+	switch strings.ToLower(strings.TrimSpace(mode)) {
+	case "", dbAuthPassword:
+		return dbAuth{mode: dbAuthPassword}, nil
+	case dbAuthEntra:
+	default:
+		return dbAuth{}, usagef("-db-auth %q: use password or entra", mode)
+	}
+	if !isPostgresURL(db) {
+		return dbAuth{}, usagef("-db-auth entra is for a PostgreSQL -db (a postgres:// URL), not a bbolt file")
+	}
+	clientID := getenv("ELEVATE_DATABASE_CLIENT_ID")
+	if clientID == "" && getenv("AZURE_FEDERATED_TOKEN_FILE") != "" {
+		// AKS's webhook names the federated identity in AZURE_CLIENT_ID. Not so with a managed
+		// identity: there AZURE_CLIENT_ID is the app registration's (Graph), no identity of the host.
+		clientID = getenv("AZURE_CLIENT_ID")
+	}
+	cred, err := pgconn.NewCredential(pgconn.CredentialConfig{ClientID: clientID,
+		TenantID: getenv("AZURE_TENANT_ID"), FederatedTokenFile: getenv("AZURE_FEDERATED_TOKEN_FILE")})
+	if err != nil {
+		return dbAuth{}, err
+	}
+	return dbAuth{mode: dbAuthEntra, cred: cred}, nil
+}
+
 // isPostgresURL says whether db names a PostgreSQL database rather than a bbolt file.
 func isPostgresURL(db string) bool {
 	return strings.HasPrefix(db, "postgres://") || strings.HasPrefix(db, "postgresql://")
 }
 
-// openStore opens the store that db names.
+// openStore opens the store that db names, a PostgreSQL one with the URL's password.
 func openStore(ctx context.Context, db string) (*store.Store, error) {
 	return openStoreWith(ctx, db, store.PostgresOptions{})
 }
@@ -61,7 +131,7 @@ func migrateHolder() string {
 
 // storeCmd is `elevate store migrate -from FILE -to URL [-replace]`.
 func storeCmd(ctx context.Context, args []string, stdout, stderr io.Writer) error {
-	const synopsis = "store migrate -from FILE -to postgres://... [-replace]\n\n" +
+	const synopsis = "store migrate -from FILE -to postgres://... [-replace] [-db-auth entra]\n\n" +
 		"Copies a bbolt store (stop `elevate serve` first) into a PostgreSQL database: every bucket, key\n" +
 		"and sequence; then verifies the audit chain on both sides and compares the key counts of every\n" +
 		"bucket. A target that holds data is refused unless -replace (which deletes it first). It holds the\n" +
@@ -79,6 +149,7 @@ func storeCmd(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	from := fs.String("from", "", "the bbolt store file to copy")
 	to := fs.String("to", os.Getenv("ELEVATE_DATABASE_URL"), "the PostgreSQL database URL to copy into (default $ELEVATE_DATABASE_URL)")
 	replace := fs.Bool("replace", false, "delete what the target database holds before copying")
+	authMode := dbAuthFlag(fs)
 	if err := parseFlags(fs, args[1:], synopsis, stdout, stderr); err != nil {
 		return err
 	}
@@ -89,6 +160,10 @@ func storeCmd(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 		return usagef("-from: give the bbolt store file to copy")
 	case !isPostgresURL(*to):
 		return usagef("-to: give a postgres:// URL (or set ELEVATE_DATABASE_URL)")
+	}
+	auth, err := newDBAuth(*authMode, *to, os.Getenv)
+	if err != nil {
+		return err
 	}
 	if _, err := os.Stat(*from); err != nil {
 		return fmt.Errorf("-from: %w", err)
@@ -104,7 +179,7 @@ func storeCmd(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	// The copy holds the leader's lease while it writes, as a leader does: a serve started
 	// meanwhile stands by until it ends, and its writes are fenced, so a serve that took the
 	// lease anyway (this process paused past the lease's end) is never written under.
-	el := lead.New(*to, lead.Config{Holder: migrateHolder()})
+	el := lead.New(*to, lead.Config{Holder: migrateHolder(), Credential: auth.credential()})
 	defer el.Close()
 	leader, holder, err := el.TryLead(ctx)
 	if err != nil {
@@ -125,7 +200,7 @@ func storeCmd(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	if migrateLeased != nil {
 		migrateLeased()
 	}
-	dst, err := store.OpenPostgres(ctx, *to, store.PostgresOptions{Fence: el.Fence})
+	dst, err := store.OpenPostgres(ctx, *to, store.PostgresOptions{Fence: el.Fence, Credential: auth.credential()})
 	if err != nil {
 		return err
 	}

@@ -305,7 +305,7 @@ func TestStoreMigrateHoldsTheLease(t *testing.T) {
 	campaigned := make(chan result, 1)
 	var during string
 	migrateLeased = func() {
-		holder, held, err := lead.Held(ctx, dbURL)
+		holder, held, err := lead.Held(ctx, dbURL, nil)
 		if err != nil || !held || !strings.Contains(holder, "elevate store migrate") {
 			t.Errorf("during migrate: lease held %v by %q (%v); want held by the migrate", held, holder, err)
 		}
@@ -343,7 +343,7 @@ func TestStoreMigrateHoldsTheLease(t *testing.T) {
 	if out, err := runCLI(t, "store", "migrate", "-from", other, "-to", dbURL, "-replace"); err != nil {
 		t.Fatalf("store migrate -replace after serve-b resigned: %v\n%s", err, out)
 	}
-	if holder, held, err := lead.Held(ctx, dbURL); err != nil || held {
+	if holder, held, err := lead.Held(ctx, dbURL, nil); err != nil || held {
 		t.Errorf("after migrate: the lease is held by %q (%v); want it free", holder, err)
 	}
 }
@@ -393,7 +393,7 @@ func TestStoreMigrateFencedAfterLosingTheLease(t *testing.T) {
 	if n, err := s.VerifyAudit(); err != nil || n != 2 {
 		t.Errorf("the store after the fenced migrate: %d audit records, %v; want the first copy's 2", n, err)
 	}
-	if holder, held, err := lead.Held(ctx, dbURL); err != nil || !held || holder != "serve-c" {
+	if holder, held, err := lead.Held(ctx, dbURL, nil); err != nil || !held || holder != "serve-c" {
 		t.Errorf("after the fenced migrate: lease %q held %v (%v); want serve-c's, untouched", holder, held, err)
 	}
 }

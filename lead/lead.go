@@ -59,7 +59,10 @@ import (
 	"sync"
 	"time"
 
+	"github.com/Azure/azure-sdk-for-go/sdk/azcore"
 	"github.com/jackc/pgx/v5"
+
+	"github.com/elevate-pim/elevate/internal/pgconn"
 )
 
 // ErrNotLeader is returned by Fence when this process does not hold the current lease, and is
@@ -78,6 +81,9 @@ type Config struct {
 	// Holder names this process in the lease row (default hostname/pid/random).
 	Holder string
 	Logger *slog.Logger
+	// Credential, when set, authenticates with Microsoft Entra: each new connection gets an
+	// access token from it as its password (see internal/pgconn).
+	Credential azcore.TokenCredential
 }
 
 // Elector campaigns for the lease on its own connection and fences the store's writes.
@@ -225,18 +231,17 @@ func (e *Elector) connect(ctx context.Context) (*pgx.Conn, error) {
 	if e.conn != nil && !e.conn.IsClosed() {
 		return e.conn, nil
 	}
-	cc, err := pgx.ParseConfig(e.url)
-	if err != nil {
+	cctx, cancel := context.WithTimeout(ctx, 2*e.cfg.TTL)
+	defer cancel()
+	conn, err := pgconn.Connect(cctx, e.url, e.cfg.Credential, func(cc *pgx.ConnConfig) {
+		// Named so operators (and the tests) can tell the lease's session in pg_stat_activity.
+		cc.RuntimeParams["application_name"] = "elevate-lead " + e.cfg.Holder
+	})
+	if errors.Is(err, pgconn.ErrURL) {
 		// Not the parser's text: it repeats the URL, password and all, when it cannot tell
 		// where the password is.
 		return nil, errors.New("leader election: cannot parse the database URL")
-	}
-	// Named so operators (and the tests) can tell the lease's session in pg_stat_activity.
-	cc.RuntimeParams["application_name"] = "elevate-lead " + e.cfg.Holder
-	cctx, cancel := context.WithTimeout(ctx, 2*e.cfg.TTL)
-	defer cancel()
-	conn, err := pgx.ConnectConfig(cctx, cc)
-	if err != nil {
+	} else if err != nil {
 		return nil, err
 	}
 	if err := ensureTable(cctx, conn); err != nil {
@@ -389,6 +394,13 @@ func (e *Elector) Fence(ctx context.Context, tx pgx.Tx) error {
 	return nil
 }
 
+// Epoch is this process's current term, 0 when it does not lead.
+func (e *Elector) Epoch() int64 {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	return e.epoch
+}
+
 // Leading reports whether this process believes it holds the lease now.
 func (e *Elector) Leading() bool {
 	e.mu.Lock()
@@ -443,13 +455,12 @@ func (e *Elector) Close() {
 // Held reports whether a process leads on the database at url now: the lease row names a holder
 // and has not expired by the database's clock. A database without the lease table has no leader.
 // It only looks: a command that writes takes the lease itself (TryLead).
-func Held(ctx context.Context, url string) (holder string, held bool, err error) {
-	cc, err := pgx.ParseConfig(url)
-	if err != nil {
+// cred, when set, authenticates with Microsoft Entra (see Config.Credential).
+func Held(ctx context.Context, url string, cred azcore.TokenCredential) (holder string, held bool, err error) {
+	conn, err := pgconn.Connect(ctx, url, cred, nil)
+	if errors.Is(err, pgconn.ErrURL) {
 		return "", false, errors.New("leader election: cannot parse the database URL")
-	}
-	conn, err := pgx.ConnectConfig(ctx, cc)
-	if err != nil {
+	} else if err != nil {
 		return "", false, err
 	}
 	defer conn.Close(context.Background())

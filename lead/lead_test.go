@@ -378,7 +378,7 @@ func TestTryLead(t *testing.T) {
 	if err := m.Resign(ctx); err != nil {
 		t.Fatal(err)
 	}
-	if _, held, err := Held(ctx, url); err != nil || held {
+	if _, held, err := Held(ctx, url, nil); err != nil || held {
 		t.Fatalf("after Resign: Held = %v, %v; want free", held, err)
 	}
 }

@@ -12,8 +12,11 @@ import (
 	"sync"
 	"time"
 
+	"github.com/Azure/azure-sdk-for-go/sdk/azcore"
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgxpool"
+
+	"github.com/elevate-pim/elevate/internal/pgconn"
 )
 
 // ErrNotLeader: PostgresOptions.Fence refused a write transaction, which was rolled back.
@@ -42,6 +45,9 @@ type PostgresOptions struct {
 	// must not change a database a running `serve` uses. A database without the store, or at a
 	// schema version other than this build's, is refused.
 	ReadOnly bool
+	// Credential, when set, authenticates with Microsoft Entra: every new connection of the pool
+	// gets an access token for pgconn.Scope from it as its password (the URL must carry none).
+	Credential azcore.TokenCredential
 }
 
 // ErrReadOnly: a write to a store opened with PostgresOptions.ReadOnly.
@@ -86,11 +92,13 @@ CREATE TABLE IF NOT EXISTS elevate_kv (
 // processes starting together migrate once. A database written by a newer schema is refused with
 // ErrSchemaTooNew and not modified. Errors never show the URL's password.
 func OpenPostgres(ctx context.Context, dbURL string, opt PostgresOptions) (*Store, error) {
-	cfg, err := pgxpool.ParseConfig(dbURL)
-	if err != nil {
+	cfg, err := pgconn.PoolConfig(dbURL, opt.Credential)
+	if errors.Is(err, pgconn.ErrURL) {
 		// Not the parser's text: it can repeat the URL, password and all.
 		return nil, fmt.Errorf("store: cannot parse the PostgreSQL URL %s; the form is "+
 			"postgres://user:password@host:5432/database?sslmode=verify-full", RedactURL(dbURL))
+	} else if err != nil {
+		return nil, fmt.Errorf("store: %w", err)
 	}
 	if !strings.Contains(dbURL, "pool_max_conns") {
 		// pgxpool's default is 4 (or the CPU count): a burst of reads queued behind it while

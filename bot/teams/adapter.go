@@ -243,6 +243,9 @@ type inbound struct {
 	} `json:"channelData"`
 }
 
+// MaxBody bounds an activity's body; a standby forwards no more to the leader.
+const MaxBody = 256 << 10
+
 // ServeHTTP is /api/messages.
 func (a *Adapter) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	if r.Method != http.MethodPost {
@@ -254,7 +257,7 @@ func (a *Adapter) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		http.Error(w, "unauthorized", http.StatusUnauthorized)
 		return
 	}
-	body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, 256<<10))
+	body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, MaxBody))
 	if err != nil {
 		http.Error(w, "body too large", http.StatusRequestEntityTooLarge)
 		return

@@ -177,6 +177,17 @@ func Start(dir string) (dbURL string, stop func(), err error) {
 		"--auth=trust", "--encoding=UTF8", "--locale=C").CombinedOutput(); err != nil {
 		return "", nil, fmt.Errorf("initdb: %v: %s", err, out)
 	}
+	// Trust for everyone (the superuser the tests use) but the members of PasswordGroup, whose
+	// passwords are checked: Role's roles, for the tests of password and token authentication.
+	hba := filepath.Join(data, "pg_hba.conf")
+	old, err := os.ReadFile(hba)
+	if err != nil {
+		return "", nil, err
+	}
+	checked := fmt.Sprintf("local all +%[1]s scram-sha-256\nhost all +%[1]s 127.0.0.1/32 scram-sha-256\nhost all +%[1]s ::1/128 scram-sha-256\n", PasswordGroup)
+	if err := os.WriteFile(hba, append([]byte(checked), old...), 0o600); err != nil {
+		return "", nil, err
+	}
 	if err := os.WriteFile(filepath.Join(dir, "owner.pid"), []byte(strconv.Itoa(os.Getpid())), 0o644); err != nil {
 		return "", nil, err
 	}
@@ -325,3 +336,88 @@ func reapStale(bin string) {
 		os.RemoveAll(d)
 	}
 }
+
+// PasswordGroup is the role whose members' passwords the throwaway cluster checks (everyone
+// else is trusted).
+const PasswordGroup = "pgtest_password"
+
+// Role creates a login role with password on the server of dbURL (a URL from URL), able to
+// create tables in dbURL's database and nothing more, as an application's role is, and returns
+// its name and dbURL for it without a password. The server must check its password: a server
+// from ELEVATE_TEST_POSTGRES_URL whose pg_hba.conf trusts the role fails the test. The role is
+// dropped when the test ends.
+func Role(t testing.TB, dbURL, password string) (name, roleURL string) {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	var rnd [4]byte
+	rand.Read(rnd[:])
+	name = "pgtest_role_" + hex.EncodeToString(rnd[:])
+	admin, err := pgx.Connect(ctx, dbURL)
+	if err != nil {
+		t.Fatalf("pgtest: connect to the test database: %v", err)
+	}
+	defer admin.Close(ctx)
+	id := pgx.Identifier{name}.Sanitize()
+	for _, q := range []string{
+		// Several test binaries may create the group at once.
+		`DO $$ BEGIN CREATE ROLE ` + PasswordGroup + ` NOLOGIN; EXCEPTION WHEN duplicate_object OR unique_violation THEN NULL; END $$`,
+		`CREATE ROLE ` + id + ` LOGIN IN ROLE ` + PasswordGroup + ` PASSWORD ` + quote(password),
+		`GRANT USAGE, CREATE ON SCHEMA public TO ` + id,
+	} {
+		if _, err := admin.Exec(ctx, q); err != nil {
+			t.Fatalf("pgtest: creating the role: %v", err)
+		}
+	}
+	t.Cleanup(func() {
+		ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+		defer cancel()
+		c, err := pgx.Connect(ctx, dbURL)
+		if err != nil {
+			t.Errorf("pgtest: drop role %s: %v", name, err)
+			return
+		}
+		defer c.Close(ctx)
+		for _, q := range []string{
+			`SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE usename = ` + quote(name),
+			`DROP OWNED BY ` + id, `DROP ROLE ` + id,
+		} {
+			if _, err := c.Exec(ctx, q); err != nil {
+				t.Errorf("pgtest: drop role %s: %v", name, err)
+				return
+			}
+		}
+	})
+	u, err := url.Parse(dbURL)
+	if err != nil {
+		t.Fatalf("pgtest: %v", err)
+	}
+	u.User = url.User(name)
+	roleURL = u.String()
+	// A server that does not check the password would make every test of it pass for nothing.
+	wrong := *u
+	wrong.User = url.UserPassword(name, "not-"+password)
+	if c, err := pgx.Connect(ctx, wrong.String()); err == nil {
+		c.Close(ctx)
+		t.Fatalf("pgtest: the server lets role %s in with a wrong password: its pg_hba.conf must check passwords (scram-sha-256 or md5) for members of %s", name, PasswordGroup)
+	}
+	return name, roleURL
+}
+
+// SetPassword changes role name's password on the server of dbURL.
+func SetPassword(t testing.TB, dbURL, name, password string) {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	c, err := pgx.Connect(ctx, dbURL)
+	if err != nil {
+		t.Fatalf("pgtest: connect to the test database: %v", err)
+	}
+	defer c.Close(ctx)
+	if _, err := c.Exec(ctx, `ALTER ROLE `+pgx.Identifier{name}.Sanitize()+` PASSWORD `+quote(password)); err != nil {
+		t.Fatalf("pgtest: set the password of %s: %v", name, err)
+	}
+}
+
+// quote is s as an SQL string literal (standard_conforming_strings, PostgreSQL's default).
+func quote(s string) string { return "'" + strings.ReplaceAll(s, "'", "''") + "'" }

@@ -196,8 +196,18 @@ func (c *checker) deployment(dep obj, want Want) {
 	if r, _ := get(dep, "spec", "replicas").(int); r != want.Replicas {
 		c.add("Deployment replicas %v, want %d", get(dep, "spec", "replicas"), want.Replicas)
 	}
-	if s := str(dep, "spec", "strategy", "type"); s != "Recreate" {
-		c.add("Deployment strategy %q, want Recreate (one writer on bbolt; only the leader is ready on PostgreSQL)", s)
+	switch s := str(dep, "spec", "strategy", "type"); {
+	case want.Mode == "bbolt" && s != "Recreate":
+		c.add("Deployment strategy %q, want Recreate (bbolt is one writer: the old pod must let go of the volume first)", s)
+	case want.Mode == "postgres" && s != "RollingUpdate":
+		c.add("Deployment strategy %q, want RollingUpdate (standbys forward and are ready: an upgrade needs no outage)", s)
+	case want.Mode == "postgres":
+		if u := fmt.Sprint(get(dep, "spec", "strategy", "rollingUpdate", "maxUnavailable")); u != "0" {
+			c.add("rollingUpdate.maxUnavailable %s, want 0 (a new pod is ready before an old one goes)", u)
+		}
+		if u := fmt.Sprint(get(dep, "spec", "strategy", "rollingUpdate", "maxSurge")); u != "1" {
+			c.add("rollingUpdate.maxSurge %s, want 1", u)
+		}
 	}
 	pod := mapOf(get(dep, "spec", "template", "spec"))
 	psc := mapOf(pod["securityContext"])
