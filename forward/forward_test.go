@@ -441,3 +441,28 @@ func TestForwardEntraToken(t *testing.T) {
 		t.Error("Open without the credential succeeded; the server does not check the role's password")
 	}
 }
+
+// A client that gives up before any leader took its request withdraws it: no leader that comes
+// later processes it.
+func TestForwardClientGoneWithdraws(t *testing.T) {
+	e := setup(t, Options{Deadline: time.Minute, Poll: 50 * time.Millisecond})
+	_, srv := e.standby(t)
+	c := &http.Client{Timeout: 300 * time.Millisecond}
+	if resp, err := c.Post(srv.URL+"/x", "text/plain", strings.NewReader("gone")); err == nil {
+		resp.Body.Close()
+		t.Fatalf("answered %d with no leader within the client's patience", resp.StatusCode)
+	}
+	for deadline := time.Now().Add(10 * time.Second); e.rows(t) != 0 && time.Now().Before(deadline); time.Sleep(20 * time.Millisecond) {
+	}
+	if n := e.rows(t); n != 0 {
+		t.Fatalf("%d rows left after the client went away, want 0", n)
+	}
+	var calls atomic.Int32
+	e.leader(t, "leader-1", http.HandlerFunc(func(http.ResponseWriter, *http.Request) { calls.Add(1) }), true)
+	if resp, _ := post(t, srv.URL+"/x", "later", nil); resp.StatusCode != http.StatusOK || calls.Load() != 1 {
+		t.Errorf("after the leader came: %d with %d calls, want 200 and only the later request handled", resp.StatusCode, calls.Load())
+	}
+	if !strings.Contains(e.logs.String(), "withdrawn, nothing was done") {
+		t.Errorf("the log does not say the request was withdrawn:\n%s", e.logs.String())
+	}
+}
