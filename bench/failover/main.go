@@ -92,12 +92,12 @@ type balancer struct {
 	proxies map[*crashrun.Server]*httputil.ReverseProxy
 
 	mu         sync.Mutex
-	viaLeader  int
-	viaStandby map[int]int // by status code
+	viaLeader  map[int]int // by status code
+	viaStandby map[int]int
 }
 
 func newBalancer(servers ...*crashrun.Server) *balancer {
-	b := &balancer{servers: servers, proxies: map[*crashrun.Server]*httputil.ReverseProxy{}, viaStandby: map[int]int{}}
+	b := &balancer{servers: servers, proxies: map[*crashrun.Server]*httputil.ReverseProxy{}, viaLeader: map[int]int{}, viaStandby: map[int]int{}}
 	for _, s := range servers {
 		p := httputil.NewSingleHostReverseProxy(&url.URL{Scheme: "http", Host: s.Addr})
 		// A killed backend is expected here: its requests fail with 502, without a log line each.
@@ -144,7 +144,7 @@ func (b *balancer) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	if viaStandby {
 		b.viaStandby[rec.code]++
 	} else {
-		b.viaLeader++
+		b.viaLeader[rec.code]++
 	}
 }
 
@@ -166,19 +166,23 @@ func (w *statusWriter) Flush() {
 func (b *balancer) report() {
 	b.mu.Lock()
 	defer b.mu.Unlock()
-	total := 0
-	codes := make([]int, 0, len(b.viaStandby))
-	for c, n := range b.viaStandby {
-		total += n
-		codes = append(codes, c)
+	byCode := func(m map[int]int) (int, string) {
+		total := 0
+		codes := make([]int, 0, len(m))
+		for c, n := range m {
+			total += n
+			codes = append(codes, c)
+		}
+		slices.Sort(codes)
+		var parts []string
+		for _, c := range codes {
+			parts = append(parts, fmt.Sprintf("%d × %d", m[c], c))
+		}
+		return total, strings.Join(parts, ", ")
 	}
-	slices.Sort(codes)
-	var parts []string
-	for _, c := range codes {
-		parts = append(parts, fmt.Sprintf("%d × %d", b.viaStandby[c], c))
-	}
-	fmt.Printf("requests through the balancer: %d to the leader, %d to a standby (%s)\n",
-		b.viaLeader, total, strings.Join(parts, ", "))
+	ln, lc := byCode(b.viaLeader)
+	sn, sc := byCode(b.viaStandby)
+	fmt.Printf("requests through the balancer: %d to the leader (%s), %d to a standby (%s)\n", ln, lc, sn, sc)
 }
 
 // takeover is one kill of the leader and what followed.
