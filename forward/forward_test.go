@@ -156,12 +156,13 @@ func TestForwardRoundTrip(t *testing.T) {
 	type seen struct {
 		method, uri, host, sig, body, remote string
 		length                               int64
+		marked                               bool
 	}
 	got := make(chan seen, 1)
 	release := make(chan struct{})
 	h := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		b, _ := io.ReadAll(r.Body)
-		got <- seen{r.Method, r.RequestURI, r.Host, r.Header.Get("X-Slack-Signature"), string(b), r.RemoteAddr, r.ContentLength}
+		got <- seen{r.Method, r.RequestURI, r.Host, r.Header.Get("X-Slack-Signature"), string(b), r.RemoteAddr, r.ContentLength, Forwarded(r.Context())}
 		w.Header().Set("Content-Type", "application/json")
 		w.Header().Add("X-Twice", "a")
 		w.Header().Add("X-Twice", "b")
@@ -179,7 +180,7 @@ func TestForwardRoundTrip(t *testing.T) {
 	close(release)
 	s := <-got
 	if s.method != "POST" || s.uri != "/slack/commands?code=secret-code&x=1" || s.sig != "v0=signature-marker" ||
-		s.body != "token=body-marker&text=hi" || s.length != int64(len(s.body)) || s.host != strings.TrimPrefix(srv.URL, "http://") {
+		s.body != "token=body-marker&text=hi" || s.length != int64(len(s.body)) || !s.marked || s.host != strings.TrimPrefix(srv.URL, "http://") {
 		t.Errorf("the leader's handler saw %+v", s)
 	}
 	if !strings.HasPrefix(s.remote, "127.0.0.1:") {
