@@ -37,15 +37,15 @@ func (a *Adapter) SendFiles(ctx context.Context, to bot.Address, m bot.Message, 
 		images = append(images, img)
 	}
 	users := a.refreshUsers(ctx, m)
-	act := render(m, users, images...)
+	act := a.fit(m, users, images...)
 	for len(images) > 0 && activitySize(act) > maxActivity {
 		last := images[len(images)-1]
 		images = images[:len(images)-1]
 		a.log.Warn("teams: image left out of the card: the activity would exceed Teams' size limit",
 			"image", last["altText"], "data_url_bytes", len(last["url"].(string)), "limit", maxActivity)
-		act = render(m, users, images...)
+		act = a.fit(m, users, images...)
 	}
-	return a.deliver(ctx, to, m, act)
+	return a.deliver(ctx, to, m, users, act)
 }
 
 // imageElement is f as an Adaptive Card Image with a data: URL.

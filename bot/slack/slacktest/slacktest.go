@@ -912,7 +912,8 @@ func tsLess(a, b string) bool {
 }
 
 // checkBlocks enforces Slack's limits that Elevate must keep: at most 50 blocks, section text
-// at most 3000 characters, button text at most 75, button values at most 2000.
+// at most 3000 characters, at most 10 fields a section of at most 2000 characters each, header
+// text at most 150, button text at most 75, button values at most 2000.
 func checkBlocks(raw json.RawMessage) error {
 	if len(raw) == 0 || string(raw) == "null" {
 		return nil
@@ -926,8 +927,20 @@ func checkBlocks(raw json.RawMessage) error {
 	}
 	for _, b := range blocks {
 		if t, ok := b["text"].(map[string]any); ok {
-			if s, _ := t["text"].(string); len([]rune(s)) > 3000 {
+			s, _ := t["text"].(string)
+			if n := len([]rune(s)); n > 3000 || (b["type"] == "header" && n > 150) {
 				return errors.New("invalid_blocks")
+			}
+		}
+		if fs, ok := b["fields"].([]any); ok {
+			if len(fs) > 10 {
+				return errors.New("invalid_blocks")
+			}
+			for _, f := range fs {
+				t, _ := f.(map[string]any)
+				if s, _ := t["text"].(string); len([]rune(s)) > 2000 {
+					return errors.New("invalid_blocks")
+				}
 			}
 		}
 		for _, e := range elements(b) {
