@@ -59,7 +59,7 @@ func (g *gate) close() {
 
 func (g *gate) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	if g.ready.Load() == nil {
-		if g.forward != nil && !g.closed.Load() {
+		if g.forward != nil && !g.closed.Load() && !forward.Forwarded(r.Context()) {
 			g.forward.ServeHTTP(w, r)
 			return
 		}

@@ -263,6 +263,23 @@ func TestGateClosedStaysClosed(t *testing.T) {
 	}
 }
 
+// A gate that does not serve forwards what it gets, except a request that was forwarded already
+// (it would go round the inbox for ever).
+func TestGateForwardsOnce(t *testing.T) {
+	var forwarded int
+	g := &gate{next: http.NotFoundHandler(), forward: http.HandlerFunc(func(http.ResponseWriter, *http.Request) { forwarded++ })}
+	g.ServeHTTP(httptest.NewRecorder(), httptest.NewRequest("POST", "/slack/commands", nil))
+	if forwarded != 1 {
+		t.Fatalf("a request to a standby was forwarded %d times, want once", forwarded)
+	}
+	rec := httptest.NewRecorder()
+	req := httptest.NewRequest("POST", "/slack/commands", nil)
+	g.ServeHTTP(rec, req.WithContext(forward.WithForwarded(req.Context())))
+	if forwarded != 1 || rec.Code != http.StatusServiceUnavailable {
+		t.Errorf("a forwarded request reaching a gate that does not serve: forwarded again %d, answered %d; want 503, not forwarded", forwarded-1, rec.Code)
+	}
+}
+
 // A renewal interval the lease cannot live with is a usage error, before anything starts.
 func TestServeLeaseFlags(t *testing.T) {
 	for _, args := range [][]string{

@@ -156,12 +156,13 @@ func TestForwardRoundTrip(t *testing.T) {
 	type seen struct {
 		method, uri, host, sig, body, remote string
 		length                               int64
+		marked                               bool
 	}
 	got := make(chan seen, 1)
 	release := make(chan struct{})
 	h := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		b, _ := io.ReadAll(r.Body)
-		got <- seen{r.Method, r.RequestURI, r.Host, r.Header.Get("X-Slack-Signature"), string(b), r.RemoteAddr, r.ContentLength}
+		got <- seen{r.Method, r.RequestURI, r.Host, r.Header.Get("X-Slack-Signature"), string(b), r.RemoteAddr, r.ContentLength, Forwarded(r.Context())}
 		w.Header().Set("Content-Type", "application/json")
 		w.Header().Add("X-Twice", "a")
 		w.Header().Add("X-Twice", "b")
@@ -179,7 +180,7 @@ func TestForwardRoundTrip(t *testing.T) {
 	close(release)
 	s := <-got
 	if s.method != "POST" || s.uri != "/slack/commands?code=secret-code&x=1" || s.sig != "v0=signature-marker" ||
-		s.body != "token=body-marker&text=hi" || s.length != int64(len(s.body)) || s.host != strings.TrimPrefix(srv.URL, "http://") {
+		s.body != "token=body-marker&text=hi" || s.length != int64(len(s.body)) || !s.marked || s.host != strings.TrimPrefix(srv.URL, "http://") {
 		t.Errorf("the leader's handler saw %+v", s)
 	}
 	if !strings.HasPrefix(s.remote, "127.0.0.1:") {
@@ -439,5 +440,30 @@ func TestForwardEntraToken(t *testing.T) {
 	// Without the credential the role cannot log in: the connections above did use it.
 	if _, err := Open(context.Background(), roleURL, Options{}); err == nil {
 		t.Error("Open without the credential succeeded; the server does not check the role's password")
+	}
+}
+
+// A client that gives up before any leader took its request withdraws it: no leader that comes
+// later processes it.
+func TestForwardClientGoneWithdraws(t *testing.T) {
+	e := setup(t, Options{Deadline: time.Minute, Poll: 50 * time.Millisecond})
+	_, srv := e.standby(t)
+	c := &http.Client{Timeout: 300 * time.Millisecond}
+	if resp, err := c.Post(srv.URL+"/x", "text/plain", strings.NewReader("gone")); err == nil {
+		resp.Body.Close()
+		t.Fatalf("answered %d with no leader within the client's patience", resp.StatusCode)
+	}
+	for deadline := time.Now().Add(10 * time.Second); e.rows(t) != 0 && time.Now().Before(deadline); time.Sleep(20 * time.Millisecond) {
+	}
+	if n := e.rows(t); n != 0 {
+		t.Fatalf("%d rows left after the client went away, want 0", n)
+	}
+	var calls atomic.Int32
+	e.leader(t, "leader-1", http.HandlerFunc(func(http.ResponseWriter, *http.Request) { calls.Add(1) }), true)
+	if resp, _ := post(t, srv.URL+"/x", "later", nil); resp.StatusCode != http.StatusOK || calls.Load() != 1 {
+		t.Errorf("after the leader came: %d with %d calls, want 200 and only the later request handled", resp.StatusCode, calls.Load())
+	}
+	if !strings.Contains(e.logs.String(), "withdrawn, nothing was done") {
+		t.Errorf("the log does not say the request was withdrawn:\n%s", e.logs.String())
 	}
 }

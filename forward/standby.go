@@ -206,8 +206,12 @@ func (s *Standby) Forward(w http.ResponseWriter, r *http.Request, maxBody int64)
 			}
 			answered = s.await(id) // woken for a reconnection, or the row is not answered yet
 		case <-r.Context().Done():
-			// The client left: nobody reads the answer. An unclaimed row is withdrawn; a
-			// claimed one is deleted too (its answer would find no row).
+			// The client left: nobody reads the answer. An unclaimed row is withdrawn (never
+			// processed); a claimed one is deleted too (its answer will find no row).
+			if withdrawn, err := s.withdraw(ctx, id); err == nil && withdrawn {
+				log.Warn("forward: the client went away before a leader took its request; withdrawn, nothing was done", "ms", time.Since(start).Milliseconds())
+				return
+			}
 			s.drop(ctx, id)
 			log.Warn("forward: the client went away while the leader had its request", "ms", time.Since(start).Milliseconds())
 			return

@@ -133,7 +133,7 @@ func (w *Worker) serve(c claimed) {
 		w.answer(ctx, c.id, resp)
 		w.db.log.Info("forward: answered a forwarded request", "id", c.id, "status", resp.Status, "ms", time.Since(start).Milliseconds())
 	})
-	r, err := toHTTP(ctx, c.method, c.target, c.headers, c.body, c.remote)
+	r, err := toHTTP(WithForwarded(ctx), c.method, c.target, c.headers, c.body, c.remote)
 	if err != nil {
 		w.db.log.Warn("forward: a forwarded request could not be read; answered 400", "id", c.id, "err", err)
 		http.Error(rec, "bad forwarded request", http.StatusBadRequest)
@@ -180,4 +180,18 @@ func (w *Worker) sweep(ctx context.Context) {
 	defer cancel()
 	_, _ = w.db.pool.Exec(ctx, `DELETE FROM elevate_inbox WHERE deadline < clock_timestamp() - $1 * interval '1 millisecond'`,
 		(w.db.opt.Grace + time.Minute).Milliseconds())
+}
+
+type forwardedKey struct{}
+
+// WithForwarded marks ctx as a forwarded request's, as a Worker does for each request it serves.
+func WithForwarded(ctx context.Context) context.Context {
+	return context.WithValue(ctx, forwardedKey{}, true)
+}
+
+// Forwarded reports whether a request's context is a forwarded request's, served by a Worker: a
+// handler that would forward it again (a process not serving) must not, or it would loop.
+func Forwarded(ctx context.Context) bool {
+	v, _ := ctx.Value(forwardedKey{}).(bool)
+	return v
 }
