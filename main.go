@@ -350,7 +350,11 @@ func serve(parent context.Context, args []string, stdout, stderr io.Writer) erro
 	if fdb != nil {
 		sb := fdb.Standby()
 		go sb.Run(ctx)
-		g8.forward, g8.forwardReady = forwarded(sb, *sandbox), sb.Ready
+		checks, err := newForwardChecks(os.Getenv, *sandbox)
+		if err != nil {
+			return err
+		}
+		g8.forward, g8.forwardReady = forwarded(sb, checks, log), sb.Ready
 	}
 	outer.Handle("/", g8)
 	outer.HandleFunc("GET /healthz", func(w http.ResponseWriter, _ *http.Request) { io.WriteString(w, "ok\n") })
