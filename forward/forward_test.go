@@ -220,6 +220,23 @@ func TestForwardBodyLimit(t *testing.T) {
 	}
 }
 
+// Headers and target over 64 KiB together are refused before anything is written (the listener
+// takes up to 1 MB); a request just under is forwarded.
+func TestForwardHeadLimit(t *testing.T) {
+	e := setup(t, Options{})
+	var calls atomic.Int32
+	e.leader(t, "leader-1", http.HandlerFunc(func(http.ResponseWriter, *http.Request) { calls.Add(1) }), true)
+	_, srv := e.standby(t)
+	resp, _ := post(t, srv.URL+"/auth/callback?code="+strings.Repeat("c", 40<<10), "", http.Header{"Cookie": {strings.Repeat("k", 30<<10)}})
+	if resp.StatusCode != http.StatusRequestHeaderFieldsTooLarge || calls.Load() != 0 {
+		t.Errorf("headers over the limit: %d with %d calls, want 431 and none", resp.StatusCode, calls.Load())
+	}
+	resp, _ = post(t, srv.URL+"/auth/callback?code="+strings.Repeat("c", 30<<10), "", http.Header{"Cookie": {strings.Repeat("k", 30<<10)}})
+	if resp.StatusCode != http.StatusOK || calls.Load() != 1 {
+		t.Errorf("headers under the limit: %d with %d calls, want 200 and one", resp.StatusCode, calls.Load())
+	}
+}
+
 // With no leader, the sender answers 503 at its deadline and withdraws the row: a leader that
 // starts afterwards never processes it (it does process what is sent then).
 func TestForwardDeadlineWithoutLeader(t *testing.T) {

@@ -150,6 +150,13 @@ func (s *Standby) Forward(w http.ResponseWriter, r *http.Request, maxBody int64)
 		return
 	}
 	q := fromHTTP(r, body)
+	if n := headSize(q); n > maxHead {
+		// The listener takes up to 1 MB of headers; a row need not (chat services and browsers
+		// send a few kB).
+		log.Warn("forward: request headers too large to forward; answered 431", "bytes", n)
+		http.Error(w, "request headers too large", http.StatusRequestHeaderFieldsTooLarge)
+		return
+	}
 	if id := w.Header().Get("X-Request-Id"); id != "" && q.Header.Get("X-Request-Id") == "" {
 		q.Header.Set("X-Request-Id", id) // the leader's log lines carry the id this answer gets
 	}
