@@ -70,7 +70,7 @@ func TestForwardChecks(t *testing.T) {
 	if err := fdb.Register(ctx, "leader-1", el.Epoch()); err != nil {
 		t.Fatal(err)
 	}
-	w := fdb.Worker(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+	w := fdb.Worker(context.Background(), http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		handled.Add(1)
 		io.WriteString(w, "leader: "+r.URL.Path)
 	}), "leader-1", el.Epoch())

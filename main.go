@@ -571,7 +571,7 @@ func serve(parent context.Context, args []string, stdout, stderr io.Writer) erro
 	// Forwarded requests are served by the same handler as the listener's, now that it serves.
 	fwdWorker := func() {}
 	if fdb != nil {
-		w := fdb.Worker(srv.Handler, el.Holder(), epoch)
+		w := fdb.Worker(leaderCtx, srv.Handler, el.Holder(), epoch)
 		done := make(chan struct{})
 		go func() { w.Run(ctx); close(done) }()
 		fwdWorker = func() { <-done; w.Wait() }
