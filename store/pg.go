@@ -637,10 +637,18 @@ func (t *pgTx) getRow(path, key []byte) pgRead {
 
 func cacheKey(path, key []byte) string { return string(path) + "\x00" + string(key) } // path is self-delimiting
 
-// loadRoot reads every top-level bucket (and its sequence) into the cache.
+// pgFixedNested are the top-level buckets whose nested buckets are a fixed few, made by the
+// migrations (replays/keys and expiry, schedule/jobs, once, alerts and state): loadRoot reads
+// them with the top-level buckets, in the same query, so that opening one (a replay key's
+// check, under every acknowledgement) costs no round trip of its own.
+var pgFixedNested = [][]byte{strs(string(bucketReplays)), strs(string(bucketSchedule))}
+
+// loadRoot reads every top-level bucket (and its sequence) into the cache, and the nested
+// buckets of pgFixedNested.
 func (t *pgTx) loadRoot() {
 	t.rootLoaded = true
-	rows, err := t.tx.Query(t.ctx, "SELECT key, seq FROM elevate_kv WHERE bucket = '' AND value IS NULL")
+	rows, err := t.tx.Query(t.ctx, "SELECT bucket, key, seq FROM elevate_kv WHERE value IS NULL AND (bucket = '' OR bucket = ANY($1))",
+		pgFixedNested)
 	if err != nil {
 		t.fail(err)
 		return
@@ -648,11 +656,16 @@ func (t *pgTx) loadRoot() {
 	defer rows.Close()
 	roots := map[string]bool{}
 	for rows.Next() {
-		var k []byte
+		var path, k []byte
 		var seq int64
-		if err := rows.Scan(&k, &seq); err != nil {
+		if err := rows.Scan(&path, &k, &seq); err != nil {
 			t.fail(err)
 			return
+		}
+		if len(path) > 0 {
+			// A nested bucket's row: known to exist, with its sequence, for this transaction.
+			t.cache[cacheKey(path, k)] = pgRead{seq: uint64(seq), found: true}
+			continue
 		}
 		t.cache[cacheKey(nil, k)] = pgRead{seq: uint64(seq), found: true}
 		roots[string(k)] = true

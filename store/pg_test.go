@@ -687,7 +687,7 @@ func (c *roundTrips) TraceBatchEnd(context.Context, *pgx.Conn, pgx.TraceBatchEnd
 // A fenced write transaction sends its BEGIN with its first read and its writes with the fence's
 // read of the lease: a request created as `elevate serve` creates it costs four round trips
 // (BEGIN and the top-level buckets, the audit log's last record, the writes and the fence, the
-// COMMIT), not six.
+// COMMIT), not six; a replay key five, not nine.
 func TestPostgresWriteRoundTrips(t *testing.T) {
 	if !onPostgres() {
 		return
@@ -723,5 +723,18 @@ func TestPostgresWriteRoundTrips(t *testing.T) {
 	}
 	if got, err := s.Request(r.ID); err != nil || got.ID != r.ID {
 		t.Fatalf("the request written: %v, %v", got.ID, err)
+	}
+	// A replay key (every acknowledgement records one): its buckets come with the top-level
+	// ones, then the expired keys to prune and the key itself are read, then the writes with
+	// the fence, then the COMMIT: five round trips, not nine.
+	if _, err := s.FirstSeen("slack:warm", time.Now(), time.Minute); err != nil {
+		t.Fatal(err)
+	}
+	before = rt.n.Load()
+	if first, err := s.FirstSeen("slack:evt", time.Now(), time.Minute); err != nil || !first {
+		t.Fatalf("FirstSeen = %v, %v", first, err)
+	}
+	if n := rt.n.Load() - before; n != 5 {
+		t.Errorf("a fenced FirstSeen took %d round trips, want 5", n)
 	}
 }
