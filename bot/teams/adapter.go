@@ -673,7 +673,7 @@ func (a *Adapter) liveCard(ctx context.Context, c Core, value string) invokeResp
 	if err != nil {
 		return messageResponse("That request no longer exists.")
 	}
-	return invokeResponse{StatusCode: 200, Type: cardContentType, Value: messageCard(m, a.refreshUsers(ctx, m))}
+	return invokeResponse{StatusCode: 200, Type: cardContentType, Value: a.fitCard(m, a.refreshUsers(ctx, m))}
 }
 
 // refreshUsers are the Teams users who get the live card: the configured approvers Teams has

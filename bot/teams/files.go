@@ -12,8 +12,9 @@ import (
 
 var _ bot.Uploader = (*Adapter)(nil)
 
-// maxActivity is the size up to which an activity with images is sent: Teams refuses activities
-// over about 28 KB, envelope included, so a card with an embedded image keeps some room.
+// maxActivity is the size up to which an activity with images is sent, images included: Teams
+// once documented about 28 KB for a whole message, and now leaves embedded images out of its
+// count (size.go); a card with images stays under the smaller of the two.
 const maxActivity = 26 << 10
 
 // imageMIME are the image types Teams shows from a data URI in an Adaptive Card.

@@ -84,6 +84,17 @@ func (a *Adapter) fit(m bot.Message, users []string, images ...Card) Activity {
 	}
 }
 
+// fitCard is m's Adaptive Card within maxMessage (fit), for an invoke response: the live card
+// an approver's client asks for is the card posted, and as large.
+func (a *Adapter) fitCard(m bot.Message, users []string) Card {
+	if act := a.fit(m, users); len(act.Attachments) > 0 {
+		if c, ok := act.Attachments[0].Content.(Card); ok {
+			return c
+		}
+	}
+	return messageCard(shorten(m, shortest), users)
+}
+
 // tooLarge says whether Teams refused a call as too large (413 MessageSizeTooBig).
 func tooLarge(err error) bool {
 	var ce *Error
