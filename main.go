@@ -32,6 +32,7 @@ import (
 	"github.com/elevate-pim/elevate/bot"
 	"github.com/elevate-pim/elevate/demo"
 	"github.com/elevate-pim/elevate/examples"
+	"github.com/elevate-pim/elevate/forward"
 	"github.com/elevate-pim/elevate/graph"
 	"github.com/elevate-pim/elevate/lead"
 	"github.com/elevate-pim/elevate/metrics"
@@ -234,6 +235,7 @@ func serve(parent context.Context, args []string, stdout, stderr io.Writer) erro
 	anchorEvery := fs.Duration("audit-anchor-every", 10*time.Minute, "log the audit chain's head (an \"audit anchor\" line: seq, hash) this often when it has moved, and at start and stop; 0 turns it off. See docs/security.md")
 	leaseTTL := fs.Duration("leader-ttl", 5*time.Second, "with a PostgreSQL -db: how long the leader's lease lasts without a renewal (a standby takes over at most this plus -leader-renew after the leader dies)")
 	leaseRenew := fs.Duration("leader-renew", time.Second, "with a PostgreSQL -db: how often the leader renews its lease and a standby looks at it")
+	fwdDeadline := fs.Duration("forward-deadline", 16*time.Second, "with a PostgreSQL -db: how long a standby waits for the leader to take a request it forwards before answering 503 (nothing done); default a little over the 15 s Teams waits")
 	authMode := dbAuthFlag(fs)
 	if err := parseFlags(fs, args, "serve -config FILE -db FILE [-listen ADDR] [flags]", stdout, stderr); err != nil {
 		return err
@@ -244,6 +246,9 @@ func serve(parent context.Context, args []string, stdout, stderr io.Writer) erro
 	if *backupDir != "" && isPostgresURL(*db) {
 		return usagef("-backup-dir copies a bbolt file; a PostgreSQL store is backed up by the server " +
 			"(Azure Database for PostgreSQL's point-in-time restore, or pg_dump)")
+	}
+	if *fwdDeadline <= 0 {
+		return usagef("-forward-deadline must be positive")
 	}
 	if *anchorEvery < 0 {
 		return usagef("-audit-anchor-every %s: give a positive duration, or 0 to log no anchors", *anchorEvery)
@@ -275,6 +280,7 @@ func serve(parent context.Context, args []string, stdout, stderr io.Writer) erro
 	// With PostgreSQL several processes may share the database: one leads and acts, the others
 	// wait (ha.go has the why). With bbolt this process leads at once; the file lock refuses a second.
 	var el *lead.Elector
+	var fdb *forward.DB
 	var opt store.PostgresOptions
 	if isPostgresURL(*db) {
 		if w := store.PostgresTLSWarning(*db, os.Getenv); w != "" {
@@ -293,6 +299,15 @@ func serve(parent context.Context, args []string, stdout, stderr io.Writer) erro
 		if err != nil {
 			return store.ScrubPassword(fmt.Errorf("store: PostgreSQL %s: %w", dbName(*db), err), *db)
 		}
+		// Until it serves, this process forwards the chat endpoints' requests to the leader
+		// through the database (ha.go).
+		fctx, cancel := context.WithTimeout(ctx, 30*time.Second)
+		fdb, err = forward.Open(fctx, *db, forward.Options{Deadline: *fwdDeadline, Logger: log, Credential: auth.credential()})
+		cancel()
+		if err != nil {
+			return store.ScrubPassword(fmt.Errorf("store: PostgreSQL %s: %w", dbName(*db), err), *db)
+		}
+		defer fdb.Close()
 	}
 	// With PostgreSQL the store is opened once this process leads: opening creates and migrates
 	// the schema, which a standby (a new version's, starting while the old version leads) must not
@@ -328,10 +343,16 @@ func serve(parent context.Context, args []string, stdout, stderr io.Writer) erro
 		}
 	}()
 	// The one listener: /healthz, /readyz and the public pages always; the rest (chat endpoints,
-	// the sign-in callback) only while this process leads and has started.
+	// the sign-in callback) served while this process leads and has started, and with PostgreSQL
+	// forwarded to the leader before that (ha.go).
 	mux := http.NewServeMux()
 	outer := http.NewServeMux()
 	g8 := &gate{next: mux}
+	if fdb != nil {
+		sb := fdb.Standby()
+		go sb.Run(ctx)
+		g8.forward, g8.forwardReady = forwarded(sb, *sandbox), sb.Ready
+	}
 	outer.Handle("/", g8)
 	outer.HandleFunc("GET /healthz", func(w http.ResponseWriter, _ *http.Request) { io.WriteString(w, "ok\n") })
 	outer.Handle("GET /readyz", g8.Ready())
@@ -375,11 +396,13 @@ func serve(parent context.Context, args []string, stdout, stderr io.Writer) erro
 		log.Info("metrics not served: set -metrics-addr (or ELEVATE_METRICS_ADDR) to serve /metrics on its own listener")
 	}
 	leaderCtx := context.Background()
+	var epoch int64
 	if el != nil {
-		// A standby answers probes at once (not ready) and waits for the lease.
+		// A standby answers probes at once, forwards the chat endpoints to the leader, and waits
+		// for the lease.
 		startListener()
-		log.Info("listening as a standby; waiting for leadership", "addr", *listen, "holder", el.Holder(),
-			"leader_ttl", el.Config().TTL, "leader_renew", el.Config().RenewEvery)
+		log.Info("listening as a standby: forwarding chat requests to the leader through the database; waiting for leadership",
+			"addr", *listen, "holder", el.Holder(), "leader_ttl", el.Config().TTL, "leader_renew", el.Config().RenewEvery)
 		if leaderCtx, err = campaign(ctx, el, errc); err != nil {
 			if parent.Err() != nil {
 				shut, cancel := context.WithTimeout(context.Background(), 10*time.Second)
@@ -392,6 +415,12 @@ func serve(parent context.Context, args []string, stdout, stderr io.Writer) erro
 		}
 		// Losing the lease stops everything at once: ctx is what every worker and adapter runs on.
 		context.AfterFunc(leaderCtx, func() { g8.close(); stop() })
+		// Standbys forward to this term from now on; what they send before the worker starts
+		// (below, once this process serves) waits for it.
+		epoch = el.Epoch()
+		if err := fdb.Register(ctx, el.Holder(), epoch); err != nil {
+			return err
+		}
 		if err := openStoreNow(); err != nil {
 			return err
 		}
@@ -537,6 +566,14 @@ func serve(parent context.Context, args []string, stdout, stderr io.Writer) erro
 	if !listening {
 		startListener()
 	}
+	// Forwarded requests are served by the same handler as the listener's, now that it serves.
+	fwdWorker := func() {}
+	if fdb != nil {
+		w := fdb.Worker(srv.Handler, el.Holder(), epoch)
+		done := make(chan struct{})
+		go func() { w.Run(ctx); close(done) }()
+		fwdWorker = func() { <-done; w.Wait() }
+	}
 	log.Info("listening", "addr", *listen, "chat", chats, "sandbox", *sandbox)
 	select {
 	case err := <-errc:
@@ -550,6 +587,7 @@ func serve(parent context.Context, args []string, stdout, stderr io.Writer) erro
 		g8.close()
 		graceful = false
 		_ = srv.Close()
+		waitFor(fwdWorker, 5*time.Second)
 		for _, d := range drains {
 			d.stop()
 		}
@@ -563,6 +601,9 @@ func serve(parent context.Context, args []string, stdout, stderr io.Writer) erro
 	shut, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
 	err = srv.Shutdown(shut)
+	// Forwarded requests the worker claimed are answered before the lease is handed over; those
+	// it did not claim wait for the next leader.
+	waitFor(fwdWorker, 10*time.Second)
 	for _, d := range drains {
 		waitFor(d.wait, 10*time.Second)
 	}

@@ -13,6 +13,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/jackc/pgx/v5"
+
 	"github.com/elevate-pim/elevate/internal/pgconn"
 	"github.com/elevate-pim/elevate/internal/pgconn/pgconntest"
 	"github.com/elevate-pim/elevate/internal/pgtest"
@@ -185,5 +187,46 @@ func TestDBAuthIdentity(t *testing.T) {
 	}
 	if a, err := newDBAuth("", db, func(string) string { return "" }); err != nil || a.credential() != nil {
 		t.Errorf("default auth = %v, %v; want password, no credential", a.credential(), err)
+	}
+}
+
+// `elevate serve -db-auth entra` leads on PostgreSQL as the identity's role: the leader election
+// and the store both log in with the managed identity's token (the role has no other password),
+// and the log says which authentication is in use, never the token.
+func TestServeEntra(t *testing.T) {
+	admin := pgtest.URL(t)
+	token := pgconntest.Token()
+	role, roleURL := pgtest.Role(t, admin, token)
+	ep := newIdentityEndpoint(t, token)
+	t.Setenv("ELEVATE_DATABASE_CLIENT_ID", newClientID())
+
+	p := startServe(t, roleURL, "-db-auth", "entra")
+	// A standby is ready too (it forwards): wait for the leader's "listening" line, logged once
+	// it leads and its store is open.
+	for deadline := time.Now().Add(30 * time.Second); !strings.Contains(p.logs.String(), `"msg":"listening",`); time.Sleep(50 * time.Millisecond) {
+		if time.Now().After(deadline) {
+			t.Fatalf("serve -db-auth entra did not come to lead:\n%s", p.logs.String())
+		}
+	}
+	p.waitFor(t, "/readyz", http.StatusOK)
+	if len(ep.asked()) == 0 {
+		t.Error("serve never asked the identity endpoint for a token")
+	}
+	logs := p.logs.String()
+	if !strings.Contains(logs, `"db_auth":"Microsoft Entra, tokens from the user-assigned managed identity`) {
+		t.Errorf("the log does not say serve logs in with Entra:\n%s", logs)
+	}
+	if strings.Contains(logs, token) {
+		t.Error("the token is in serve's log")
+	}
+	// What the leader wrote, it wrote as the role: it owns the store's tables.
+	c, err := pgx.Connect(context.Background(), admin)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close(context.Background())
+	var owner string
+	if err := c.QueryRow(context.Background(), `SELECT tableowner FROM pg_tables WHERE tablename = 'elevate_kv'`).Scan(&owner); err != nil || owner != role {
+		t.Errorf("elevate_kv's owner = %q, %v; want the identity's role %s", owner, err, role)
 	}
 }

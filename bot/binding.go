@@ -286,9 +286,13 @@ var linkTmpl = template.Must(template.New("link").Parse(`<!doctype html>
 </form></body></html>
 `))
 
+// MaxCallbackBody bounds the body /auth/callback reads (the confirmation form); a standby
+// forwards no more to the leader.
+const MaxCallbackBody = 4 << 10
+
 // confirm serves the POST of the confirmation page.
 func (c *Core) confirm(w http.ResponseWriter, req *http.Request) {
-	req.Body = http.MaxBytesReader(w, req.Body, 4<<10)
+	req.Body = http.MaxBytesReader(w, req.Body, MaxCallbackBody)
 	if err := req.ParseForm(); err != nil {
 		page(w, http.StatusBadRequest, "That did not look like Elevate's page.", "Nothing was linked. Go back to chat and ask again.")
 		return

@@ -89,7 +89,7 @@ type Core struct {
 	admin      map[policy.Kind]AdminHandler
 	actions    map[Action]ActionHandler
 	upns       sync.Map // Entra object id → UPN, for approvers known by object id only
-	pilotSeen  sync.Map // Entra object id → pilotSeen: their pilot membership, for pilotTTL
+	pilotSeen  sync.Map // pilot group + "|" + Entra object id → pilotSeen: their membership, for pilotTTL
 	oids       sync.Map // lower-case UPN → Entra object id, for approvers listed by UPN
 	eligibleAt sync.Map // "user|role" → when Entra last showed the user eligible (limits.go)
 	watchers   []Watcher

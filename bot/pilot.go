@@ -52,7 +52,9 @@ func (c *Core) pilotMember(ctx context.Context, userID, upn string) (bool, error
 	if pl == nil || pl.Listed(userID, upn) {
 		return true, nil
 	}
-	if v, ok := c.pilotSeen.Load(userID); ok {
+	// Keyed by the group too: an answer is about one group's membership, never another's.
+	key := pl.Group + "|" + userID
+	if v, ok := c.pilotSeen.Load(key); ok {
 		if seen := v.(pilotSeen); c.now().Sub(seen.at) < pilotTTL {
 			return seen.in, nil
 		}
@@ -76,7 +78,7 @@ func (c *Core) pilotMember(ctx context.Context, userID, upn string) (bool, error
 		}
 		in = len(groups) > 0
 	}
-	c.pilotSeen.Store(userID, pilotSeen{in: in, at: c.now()})
+	c.pilotSeen.Store(key, pilotSeen{in: in, at: c.now()})
 	return in, nil
 }
 

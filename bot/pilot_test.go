@@ -240,3 +240,25 @@ pilot:
 		})
 	}
 }
+
+// A kept answer is for the pilot group it came from: were the pilot's group changed while Elevate
+// runs (today the config is read once, at start; a reload would do this), carol, in the old group
+// and not in the new one, is not let in on the old group's answer.
+func TestPilotAnswerKeptPerGroup(t *testing.T) {
+	cfg := string(examples.Config) + `
+pilot:
+  users: [alice@contoso.example]
+  group: 5e6c0000-0000-4000-8000-0000000000a1   # PIM Approvers: bob, carol
+`
+	w := newWorld(t, setup{config: []byte(cfg)})
+	w.say("carol", "tier1 1h rotating keys")
+	w.signIn("carol")
+	if got := w.only("carol"); got.State != store.StateActive {
+		t.Fatalf("carol (in the pilot group): %s (%s)", got.State, got.FailureMessage)
+	}
+	pl := *w.cfg.Pilot
+	pl.Group = "9a000000-0000-4000-8000-000000000001" // Tier0 Admins: alice only
+	w.cfg.Pilot = &pl
+	w.say("carol", "status")
+	contains(t, w.rec.lastTo("carol"), "It is in a pilot with a few people for now")
+}

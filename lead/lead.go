@@ -394,6 +394,13 @@ func (e *Elector) Fence(ctx context.Context, tx pgx.Tx) error {
 	return nil
 }
 
+// Epoch is this process's current term, 0 when it does not lead.
+func (e *Elector) Epoch() int64 {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	return e.epoch
+}
+
 // Leading reports whether this process believes it holds the lease now.
 func (e *Elector) Leading() bool {
 	e.mu.Lock()

@@ -3,6 +3,7 @@ package store
 import (
 	"context"
 	"errors"
+	"fmt"
 	"strings"
 	"testing"
 
@@ -94,5 +95,17 @@ func TestPostgresEntraFailures(t *testing.T) {
 	withPassword := strings.Replace(roleURL, "@", ":secret@", 1)
 	if _, err := OpenPostgres(ctx, withPassword, PostgresOptions{Credential: pgconntest.New(wrong)}); !errors.Is(err, entra.ErrPasswordInURL) {
 		t.Errorf("OpenPostgres with a password in the URL and a credential = %v; want ErrPasswordInURL", err)
+	}
+}
+
+// An operator who logs in with an Entra token in PGPASSWORD (docs/deploy.md, moving a store in
+// from the jump host) never sees it in a message: ScrubPassword covers the password pgx reads
+// from the environment as well as the URL's.
+func TestScrubPasswordCoversPGPASSWORD(t *testing.T) {
+	tok := pgconntest.Token()
+	t.Setenv("PGPASSWORD", tok)
+	err := ScrubPassword(fmt.Errorf("connect: %s refused", tok), "postgres://admins@db.example:5432/elevate?sslmode=verify-full")
+	if strings.Contains(err.Error(), tok) || !strings.Contains(err.Error(), "xxxxx") {
+		t.Errorf("ScrubPassword left the token in: %.80s…", err.Error())
 	}
 }

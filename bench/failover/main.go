@@ -1,9 +1,11 @@
 // Command failover runs two `elevate serve` processes on one PostgreSQL database, one leading and
 // one standing by, sends them signed Slack commands, sign-ins and approvals under load through a
-// load balancer that follows /readyz (as a Kubernetes Service does), and kills the leader with
-// SIGKILL at random moments; the standby takes over and the killed process is restarted as the
-// new standby. Each takeover is timed: from the kill to the new leader's /readyz 200, and to the
-// first acknowledged command after the kill. Then it checks Elevate's record against the
+// load balancer that sends each request to either running process at random (the standby
+// forwards what it gets to the leader through the database), and kills the leader with SIGKILL
+// at random moments; the standby takes over and the killed process is restarted as the new
+// standby. Each takeover is timed: from the kill to the new leader serving (its /readyz 200 with
+// X-Elevate-Role: leader), and to the first acknowledged command after the kill; the balancer
+// counts the requests that went through a standby, by answer. Then it checks Elevate's record against the
 // simulated tenant's:
 //
 //   - every acknowledged request is stored exactly once;
@@ -67,28 +69,35 @@ func main() {
 	}
 }
 
-// ready says whether the process answers /readyz 200: it leads and has started.
-func ready(s *crashrun.Server) bool {
+// leads says whether the process leads and serves: its /readyz answers 200 as the leader. (A
+// standby's /readyz is 200 too while a leader serves: it forwards.)
+func leads(s *crashrun.Server) bool {
 	c := http.Client{Timeout: time.Second}
 	resp, err := c.Get("http://" + s.Addr + "/readyz")
 	if err != nil {
 		return false
 	}
 	resp.Body.Close()
-	return resp.StatusCode == http.StatusOK
+	return resp.StatusCode == http.StatusOK && resp.Header.Get("X-Elevate-Role") == "leader"
 }
 
-// balancer is the load balancer in front of both: it sends each request to the process whose
-// /readyz answers 200, looked at every 100 ms (a Kubernetes Service follows the same probe, at
-// the probe's period), and answers 503 while none does.
+// balancer is the load balancer in front of both: it sends each request to a process chosen at
+// random among those running, leader or standby (every replica is ready while a leader serves;
+// a standby forwards to the leader through the database). It counts what went through a
+// standby: a process that did not lead when the request was sent, by the last look (every
+// 100 ms).
 type balancer struct {
 	servers []*crashrun.Server
-	current atomic.Pointer[crashrun.Server]
+	leader  atomic.Pointer[crashrun.Server]
 	proxies map[*crashrun.Server]*httputil.ReverseProxy
+
+	mu         sync.Mutex
+	viaLeader  map[int]int // by status code
+	viaStandby map[int]int
 }
 
 func newBalancer(servers ...*crashrun.Server) *balancer {
-	b := &balancer{servers: servers, proxies: map[*crashrun.Server]*httputil.ReverseProxy{}}
+	b := &balancer{servers: servers, proxies: map[*crashrun.Server]*httputil.ReverseProxy{}, viaLeader: map[int]int{}, viaStandby: map[int]int{}}
 	for _, s := range servers {
 		p := httputil.NewSingleHostReverseProxy(&url.URL{Scheme: "http", Host: s.Addr})
 		// A killed backend is expected here: its requests fail with 502, without a log line each.
@@ -102,12 +111,12 @@ func (b *balancer) watch(ctx context.Context) {
 	for ctx.Err() == nil {
 		var leader *crashrun.Server
 		for _, s := range b.servers {
-			if ready(s) {
+			if s.Up() && leads(s) {
 				leader = s
 				break
 			}
 		}
-		b.current.Store(leader)
+		b.leader.Store(leader)
 		select {
 		case <-ctx.Done():
 		case <-time.After(100 * time.Millisecond):
@@ -116,19 +125,71 @@ func (b *balancer) watch(ctx context.Context) {
 }
 
 func (b *balancer) ServeHTTP(w http.ResponseWriter, r *http.Request) {
-	s := b.current.Load()
-	if s == nil {
-		http.Error(w, "no ready backend", http.StatusServiceUnavailable)
+	var up []*crashrun.Server
+	for _, s := range b.servers {
+		if s.Up() {
+			up = append(up, s)
+		}
+	}
+	if len(up) == 0 {
+		http.Error(w, "no backend running", http.StatusServiceUnavailable)
 		return
 	}
-	b.proxies[s].ServeHTTP(w, r)
+	s := up[rand.IntN(len(up))]
+	viaStandby := s != b.leader.Load()
+	rec := &statusWriter{ResponseWriter: w, code: http.StatusOK}
+	b.proxies[s].ServeHTTP(rec, r)
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	if viaStandby {
+		b.viaStandby[rec.code]++
+	} else {
+		b.viaLeader[rec.code]++
+	}
+}
+
+// statusWriter keeps the status code written through it.
+type statusWriter struct {
+	http.ResponseWriter
+	code int
+}
+
+func (w *statusWriter) WriteHeader(code int) { w.code = code; w.ResponseWriter.WriteHeader(code) }
+
+// Flush passes the proxy's flushes on.
+func (w *statusWriter) Flush() {
+	if f, ok := w.ResponseWriter.(http.Flusher); ok {
+		f.Flush()
+	}
+}
+
+func (b *balancer) report() {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	byCode := func(m map[int]int) (int, string) {
+		total := 0
+		codes := make([]int, 0, len(m))
+		for c, n := range m {
+			total += n
+			codes = append(codes, c)
+		}
+		slices.Sort(codes)
+		var parts []string
+		for _, c := range codes {
+			parts = append(parts, fmt.Sprintf("%d × %d", m[c], c))
+		}
+		return total, strings.Join(parts, ", ")
+	}
+	ln, lc := byCode(b.viaLeader)
+	sn, sc := byCode(b.viaStandby)
+	fmt.Printf("requests through the balancer: %d to the leader (%s), %d to a standby (%s)\n", ln, lc, sn, sc)
 }
 
 // takeover is one kill of the leader and what followed.
 type takeover struct {
 	killed   string
 	at       time.Time
-	ready    time.Duration // kill → the standby's /readyz 200
+	ready    time.Duration // kill → the standby leads and serves
 	firstAck time.Duration // kill → the first acknowledged command
 }
 
@@ -261,7 +322,7 @@ func run(n, kills int, bin, db string, seed uint64, latency, settle, ttl, renew 
 				standby = s
 			}
 		}
-		if err := waitReady(standby, at, 60*time.Second); err != nil {
+		if err := waitLeads(standby, at, 60*time.Second); err != nil {
 			return err
 		}
 		takeovers = append(takeovers, takeover{killed: leader.Name, at: at, ready: time.Since(at)})
@@ -297,14 +358,15 @@ func run(n, kills int, bin, db string, seed uint64, latency, settle, ttl, renew 
 		starts += s.Starts()
 	}
 	report(takeovers, ttl, renew)
+	lb.report()
 	return check(db, servers[0].State, fake, st, len(takeovers), starts-len(servers), depth)
 }
 
-// waitLeader waits for a process whose /readyz answers 200.
+// waitLeader waits for a process that leads and serves.
 func waitLeader(servers []*crashrun.Server, wait time.Duration) (*crashrun.Server, error) {
 	for deadline := time.Now().Add(wait); time.Now().Before(deadline); time.Sleep(20 * time.Millisecond) {
 		for _, s := range servers {
-			if ready(s) {
+			if s.Up() && leads(s) {
 				return s, nil
 			}
 		}
@@ -313,13 +375,13 @@ func waitLeader(servers []*crashrun.Server, wait time.Duration) (*crashrun.Serve
 	for _, s := range servers {
 		fmt.Fprintf(&logs, "--- %s:\n%s\n", s.Name, s.Logs())
 	}
-	return nil, fmt.Errorf("no process became ready within %s\n%s", wait, logs.String())
+	return nil, fmt.Errorf("no process led within %s\n%s", wait, logs.String())
 }
 
-// waitReady waits for s's /readyz 200, looking every 20 ms.
-func waitReady(s *crashrun.Server, since time.Time, wait time.Duration) error {
+// waitLeads waits for s to lead and serve, looking every 20 ms.
+func waitLeads(s *crashrun.Server, since time.Time, wait time.Duration) error {
 	for time.Since(since) < wait {
-		if ready(s) {
+		if leads(s) {
 			return nil
 		}
 		time.Sleep(20 * time.Millisecond)
@@ -330,7 +392,7 @@ func waitReady(s *crashrun.Server, since time.Time, wait time.Duration) error {
 // report prints each takeover's times and their spread.
 func report(ts []takeover, ttl, renew time.Duration) {
 	fmt.Printf("\nleader TTL %s, renewal every %s: worst case to the lease's end %s\n\n", ttl, renew, ttl+renew)
-	fmt.Printf("| kill | killed | kill → standby ready | kill → first acknowledged command |\n|---|---|---|---|\n")
+	fmt.Printf("| kill | killed | kill → standby leads and serves | kill → first acknowledged command |\n|---|---|---|---|\n")
 	var ready, ack []time.Duration
 	for i, t := range ts {
 		fmt.Printf("| %d | %s | %s | %s |\n", i+1, t.killed, t.ready.Round(10*time.Millisecond), t.firstAck.Round(10*time.Millisecond))
@@ -347,7 +409,7 @@ func report(ts []takeover, ttl, renew time.Duration) {
 		return fmt.Sprintf("min %s, median %s, max %s", ds[0].Round(10*time.Millisecond),
 			ds[len(ds)/2].Round(10*time.Millisecond), ds[len(ds)-1].Round(10*time.Millisecond))
 	}
-	fmt.Printf("\nkill → standby ready: %s\nkill → first acknowledged command: %s\n\n", spread(ready), spread(ack))
+	fmt.Printf("\nkill → standby leads and serves: %s\nkill → first acknowledged command: %s\n\n", spread(ready), spread(ack))
 }
 
 func check(dbURL, statePath string, fake *slacktest.Server, st *crashrun.Stats, killed, restarts, queued int) error {

@@ -65,7 +65,7 @@ func (p platform) Check(*testing.T) []error {
 			errs = append(errs, fmt.Errorf("view %s: %w", v.ID, err))
 			continue
 		}
-		if err := slacktest.CheckBlocks(blocks.Blocks); err != nil {
+		if err := slacktest.CheckViewBlocks(blocks.Blocks); err != nil {
 			errs = append(errs, fmt.Errorf("view %s (%s): %w", v.ID, v.Method, err))
 		}
 	}

@@ -4,7 +4,9 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"fmt"
 	"log/slog"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -163,5 +165,62 @@ func TestFilesLostShareAnswerWithoutHistoryScope(t *testing.T) {
 	}
 	if got := strings.Count(logs.String(), "cannot read conversation history"); got != 1 {
 		t.Errorf("the missing scope was logged %d times, want once", got)
+	}
+}
+
+// repeat is s repeated up to n runes.
+func repeat(s string, n int) string {
+	r := []rune(strings.Repeat(s, n/len([]rune(s))+1))
+	return string(r[:n])
+}
+
+// TestLargestMessagesFit: the largest messages Elevate makes — an approval card of a five-role
+// request with its ten PIM buttons and every text at the length the core keeps, a digest with
+// every line long, a status list of many lines — posted and updated through the real adapter
+// against the fake Slack, which refuses what Slack refuses (invalid_blocks past 50 blocks, 3000
+// characters a section, 10 fields of 2000, 150 a header): all arrive, with every button, and one
+// that had to lose blocks says so.
+func TestLargestMessagesFit(t *testing.T) {
+	e := start(t, false)
+	ctx := t.Context()
+	card := bot.Message{Kind: bot.KindCard, RequestID: 42, Title: repeat("Elevation request #42 for Zoë Ångström ", 300),
+		Text: repeat("Zoë Ångström 🔐 asks for Exchange Administrator & <SharePoint>; ", 3000), Footer: repeat("PIM itself requires approval. ", 3000)}
+	for i := range 12 {
+		card.Fields = append(card.Fields, bot.Field{Label: fmt.Sprintf("Field %d", i+1), Value: repeat("a & b <c> ", 2500)})
+	}
+	for i := range 5 {
+		role := fmt.Sprintf("Role %d Administrator", i+1)
+		card.Buttons = append(card.Buttons,
+			bot.Button{Action: bot.ActionApprove, Label: "Approve " + role + " in PIM", Value: fmt.Sprint(42 + i), Style: bot.StylePrimary},
+			bot.Button{Action: bot.ActionDeny, Label: "Deny " + role + " in PIM", Value: fmt.Sprint(42 + i), Style: bot.StyleDanger})
+	}
+	status := bot.Message{Kind: bot.KindText, Text: repeat("Exchange Administrator active until 14:32 (alice@contoso.example)\n", 200_000)}
+	for _, tc := range []struct {
+		name      string
+		m         bot.Message
+		shortened bool
+	}{
+		{"approval card", card, false},
+		{"status list of 200,000 characters", status, true},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			ref, err := e.a.Send(ctx, bot.Address{Channel: "#it-admins"}, tc.m)
+			if err != nil {
+				t.Fatalf("posting: %v", err)
+			}
+			if err := e.a.Update(ctx, ref, tc.m); err != nil {
+				t.Fatalf("updating: %v", err)
+			}
+			msgs := e.fake.InChannel("#it-admins")
+			got := msgs[len(msgs)-1]
+			for _, b := range tc.m.Buttons {
+				if !slices.ContainsFunc(got.Buttons(), func(x slacktest.Button) bool { return x.Text == b.Label }) {
+					t.Errorf("the button %q was lost", b.Label)
+				}
+			}
+			if tc.shortened && !strings.Contains(got.Plain(), "shortened: the rest did not fit in one Slack message") {
+				t.Errorf("the message lost blocks without saying so: …%s", got.Plain()[max(0, len(got.Plain())-200):])
+			}
+		})
 	}
 }

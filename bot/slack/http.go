@@ -13,8 +13,9 @@ import (
 	"github.com/slack-go/slack/slackevents"
 )
 
-// maxBody bounds what Slack may send in one request (real payloads are a few kB).
-const maxBody = 1 << 20
+// MaxBody bounds what Slack may send in one request (real payloads are a few kB); a standby
+// forwards no more to the leader.
+const MaxBody = 1 << 20
 
 // Commands serves /slack/commands, the slash command's request URL.
 func (a *Adapter) Commands() http.Handler {
@@ -112,12 +113,12 @@ func (a *Adapter) verified(next func(w http.ResponseWriter, r *http.Request, bod
 			http.Error(w, "Slack signing secret not configured", http.StatusServiceUnavailable)
 			return
 		}
-		body, err := io.ReadAll(io.LimitReader(r.Body, maxBody+1))
+		body, err := io.ReadAll(io.LimitReader(r.Body, MaxBody+1))
 		if err != nil {
 			http.Error(w, "cannot read body", http.StatusBadRequest)
 			return
 		}
-		if len(body) > maxBody {
+		if len(body) > MaxBody {
 			http.Error(w, "body too large", http.StatusRequestEntityTooLarge)
 			return
 		}

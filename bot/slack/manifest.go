@@ -14,8 +14,8 @@ import (
 // reading channels' names and membership (conversations.info and .list: `elevate check` proves
 // each configured channel exists and the bot is in it; member_joined_channel tells Elevate it was
 // invited), and reading the history of the conversations it posts in (conversations.history:
-// a post whose answer was lost is looked for, by its metadata, before it is posted again; see
-// docs/security.md).
+// a post whose answer was lost is looked for, by its metadata, before it is posted again, and
+// the files shared below it by their names; see docs/security.md).
 var BotScopes = []string{"commands", "chat:write", "im:write", "users:read", "users:read.email", "files:write", "channels:read", "groups:read",
 	"channels:history", "groups:history", "im:history"}
 

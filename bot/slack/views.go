@@ -153,7 +153,12 @@ func homeView(h bot.Home, err error) slackapi.HomeTabViewRequest {
 	}
 	more := func(n, shown int, what string) {
 		if n > shown {
-			blocks = append(blocks, slackapi.NewContextBlock("", mrkdwn(fmt.Sprintf("…and %d more %s. `/elevate status` lists them all.", n-shown, what))))
+			where := "`/elevate status` lists them all."
+			if what == "requests" {
+				// `status` lists one's own requests; the cards of those to approve are in the channel.
+				where = "their cards are in the approvals channel."
+			}
+			blocks = append(blocks, slackapi.NewContextBlock("", mrkdwn(fmt.Sprintf("…and %d more %s: %s", n-shown, what, where))))
 		}
 	}
 

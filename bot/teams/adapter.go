@@ -243,6 +243,9 @@ type inbound struct {
 	} `json:"channelData"`
 }
 
+// MaxBody bounds an activity's body; a standby forwards no more to the leader.
+const MaxBody = 256 << 10
+
 // ServeHTTP is /api/messages.
 func (a *Adapter) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	if r.Method != http.MethodPost {
@@ -254,7 +257,7 @@ func (a *Adapter) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		http.Error(w, "unauthorized", http.StatusUnauthorized)
 		return
 	}
-	body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, 256<<10))
+	body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, MaxBody))
 	if err != nil {
 		http.Error(w, "body too large", http.StatusRequestEntityTooLarge)
 		return
@@ -670,7 +673,7 @@ func (a *Adapter) liveCard(ctx context.Context, c Core, value string) invokeResp
 	if err != nil {
 		return messageResponse("That request no longer exists.")
 	}
-	return invokeResponse{StatusCode: 200, Type: cardContentType, Value: messageCard(m, a.refreshUsers(ctx, m))}
+	return invokeResponse{StatusCode: 200, Type: cardContentType, Value: a.fitCard(m, a.refreshUsers(ctx, m))}
 }
 
 // refreshUsers are the Teams users who get the live card: the configured approvers Teams has
@@ -704,11 +707,28 @@ func (a *Adapter) refreshUsers(ctx context.Context, m bot.Message) []string {
 // Send posts m: in a channel (approval cards, alerts), or as a direct message to a user.
 // Teams has no ephemeral messages, so a Private message goes to the user's 1:1 chat.
 func (a *Adapter) Send(ctx context.Context, to bot.Address, m bot.Message) (store.MessageRef, error) {
-	return a.deliver(ctx, to, m, render(m, a.refreshUsers(ctx, m)))
+	users := a.refreshUsers(ctx, m)
+	return a.deliver(ctx, to, m, users, a.fit(m, users))
 }
 
-// deliver posts act, the rendering of m, to to.
-func (a *Adapter) deliver(ctx context.Context, to bot.Address, m bot.Message, act Activity) (store.MessageRef, error) {
+// deliver posts act, the rendering of m (with users in its refresh), to to. When Teams refuses
+// it as too large, m is sent once more in its shortest form (shorten), without images; if that
+// is refused too, the error says so and the outbox drops it.
+func (a *Adapter) deliver(ctx context.Context, to bot.Address, m bot.Message, users []string, act Activity) (store.MessageRef, error) {
+	ref, err := a.deliverOnce(ctx, to, m, act)
+	if !tooLarge(err) {
+		return ref, err
+	}
+	a.log.Warn("teams: Teams refused the message as too large; sending it shortened", "kind", m.Kind, "request_id", m.RequestID,
+		"title", m.Title, "size", messageSize(act), "err", err)
+	ref, err = a.deliverOnce(ctx, to, m, render(shorten(m, shortest), users))
+	if tooLarge(err) {
+		return store.MessageRef{}, refusedTooLarge(m, err)
+	}
+	return ref, err
+}
+
+func (a *Adapter) deliverOnce(ctx context.Context, to bot.Address, m bot.Message, act Activity) (store.MessageRef, error) {
 	act.Timestamp = a.o.Now().UTC()
 	if to.User != "" && (to.Private || to.Channel == "") {
 		a.noticeReply(to.User, m)
@@ -745,10 +765,22 @@ func (a *Adapter) Update(ctx context.Context, ref store.MessageRef, m bot.Messag
 	if err != nil {
 		return unknownTarget(fmt.Errorf("teams: no conversation reference for %s: %w", ref.Channel, err))
 	}
-	act := render(m, a.refreshUsers(ctx, m))
-	act.Timestamp = a.o.Now().UTC()
-	act.Conversation = &schema.ConversationAccount{ID: ref.Channel}
-	return deliveryError(a.conn.Update(ctx, conv.ServiceURL, ref.Channel, ref.MessageID, act))
+	users := a.refreshUsers(ctx, m)
+	update := func(act Activity) error {
+		act.Timestamp = a.o.Now().UTC()
+		act.Conversation = &schema.ConversationAccount{ID: ref.Channel}
+		return a.conn.Update(ctx, conv.ServiceURL, ref.Channel, ref.MessageID, act)
+	}
+	act := a.fit(m, users)
+	err = update(act)
+	if tooLarge(err) {
+		a.log.Warn("teams: Teams refused the update as too large; sending it shortened", "kind", m.Kind, "request_id", m.RequestID,
+			"title", m.Title, "size", messageSize(act), "err", err)
+		if err = update(render(shorten(m, shortest), users)); tooLarge(err) {
+			return refusedTooLarge(m, err)
+		}
+	}
+	return deliveryError(err)
 }
 
 // sendDM posts act in the 1:1 chat with user, opening it (createConversation) when the bot

@@ -17,7 +17,7 @@ type Card = map[string]any
 const (
 	cardContentType = "application/vnd.microsoft.card.adaptive"
 	cardVersion     = "1.5"
-	// Teams refuses activities over about 28 KB; long texts are cut well below that.
+	// Long texts are cut; a message still over Teams' size limit is shortened (size.go).
 	maxText  = 3000
 	maxFact  = 1000
 	maxUsers = 60 // refresh.userIds holds at most 60 users

@@ -12,8 +12,9 @@ import (
 
 var _ bot.Uploader = (*Adapter)(nil)
 
-// maxActivity is the size up to which an activity with images is sent: Teams refuses activities
-// over about 28 KB, envelope included, so a card with an embedded image keeps some room.
+// maxActivity is the size up to which an activity with images is sent, images included: Teams
+// once documented about 28 KB for a whole message, and now leaves embedded images out of its
+// count (size.go); a card with images stays under the smaller of the two.
 const maxActivity = 26 << 10
 
 // imageMIME are the image types Teams shows from a data URI in an Adaptive Card.
@@ -37,15 +38,15 @@ func (a *Adapter) SendFiles(ctx context.Context, to bot.Address, m bot.Message, 
 		images = append(images, img)
 	}
 	users := a.refreshUsers(ctx, m)
-	act := render(m, users, images...)
+	act := a.fit(m, users, images...)
 	for len(images) > 0 && activitySize(act) > maxActivity {
 		last := images[len(images)-1]
 		images = images[:len(images)-1]
 		a.log.Warn("teams: image left out of the card: the activity would exceed Teams' size limit",
 			"image", last["altText"], "data_url_bytes", len(last["url"].(string)), "limit", maxActivity)
-		act = render(m, users, images...)
+		act = a.fit(m, users, images...)
 	}
-	return a.deliver(ctx, to, m, act)
+	return a.deliver(ctx, to, m, users, act)
 }
 
 // imageElement is f as an Adaptive Card Image with a data: URL.

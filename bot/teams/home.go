@@ -37,6 +37,16 @@ func (a *Adapter) sendHome(ctx context.Context, who bot.Actor, intro string) err
 	return err
 }
 
+// homeMaxItems is how many active elevations, pending requests and requests waiting for the
+// user's approval the home card shows of each (as Slack's App Home does); the rest is counted,
+// with a pointer to `status` (one's own) or the approvals channel (the cards). Should the card still be over Teams' size limit (long
+// justifications, a long catalogue), it is built again with homeFewItems of each and without the
+// multi-role picker.
+const (
+	homeMaxItems = 10
+	homeFewItems = 3
+)
+
 // homeCard is who's home: active elevations with Extend and I'm done, pending requests with
 // Cancel, for approvers the requests waiting for them, and one-click role buttons.
 func (a *Adapter) homeCard(ctx context.Context, c Core, who bot.Actor, intro string) (Card, error) {
@@ -44,6 +54,17 @@ func (a *Adapter) homeCard(ctx context.Context, c Core, who bot.Actor, intro str
 	if err != nil && len(h.Active)+len(h.Pending)+len(h.Eligible) == 0 {
 		return nil, err
 	}
+	card := buildHome(c, h, who, intro, homeMaxItems)
+	if size := messageSize(Activity{Attachments: []schema.Attachment{{ContentType: cardContentType, Content: card}}}); size > maxMessage {
+		a.log.Warn("teams: home card shortened to fit Teams' size limit", "chat_user", who.ChatUser, "size", size, "limit", maxMessage,
+			"active", len(h.Active), "pending", len(h.Pending), "to_approve", len(h.ToApprove), "eligible", len(h.Eligible))
+		card = buildHome(c, h, who, intro, homeFewItems)
+	}
+	return card, nil
+}
+
+// buildHome is the home card of h showing at most limit items of each list.
+func buildHome(c Core, h bot.Home, who bot.Actor, intro string, limit int) Card {
 	body := []any{Card{"type": "TextBlock", "text": "Elevate: your admin roles", "weight": "Bolder", "size": "Medium", "wrap": true}}
 	if intro != "" && h.Pilot == "" { // outside the pilot, its words are the welcome
 		body = append(body, Card{"type": "TextBlock", "text": intro, "wrap": true})
@@ -58,37 +79,46 @@ func (a *Adapter) homeCard(ctx context.Context, c Core, who bot.Actor, intro str
 		}
 	}
 	id := func(r store.Request) string { return fmt.Sprint(r.ID) }
+	more := func(n int, what, where string) {
+		if n > limit {
+			item(fmt.Sprintf("…and %d more %s: %s", n-limit, what, where))
+		}
+	}
+	first := func(rs []store.Request) []store.Request { return rs[:min(len(rs), limit)] }
 	if h.Pilot == "" {
 		section("Active now")
 	}
 	if len(h.Active) == 0 && h.Pilot == "" {
 		item("Nothing: no admin role is active for you through Elevate.")
 	}
-	for _, r := range h.Active {
+	for _, r := range first(h.Active) {
 		item(fmt.Sprintf("**%s** until %s (#%d)", r.RoleName, c.Clock(r.EndsAt), r.ID),
 			bot.Button{Action: bot.ActionExtend, Label: "Extend 1h", Value: id(r)}, bot.Button{Action: bot.ActionDone, Label: "I'm done", Value: id(r)})
 	}
+	more(len(h.Active), "active roles", "say `status` to see them all.")
 	if len(h.Pending) > 0 {
 		section("Pending")
-		for _, r := range h.Pending {
+		for _, r := range first(h.Pending) {
 			item(fmt.Sprintf("**%s** for %s: %s (#%d)", r.RoleName, bot.FormatDuration(r.Duration), strings.ReplaceAll(string(r.State), "_", " "), r.ID),
 				bot.Button{Action: bot.ActionCancel, Label: "Cancel", Value: id(r)})
 		}
+		more(len(h.Pending), "pending requests", "say `status` to see them all.")
 	}
 	if len(h.ToApprove) > 0 {
 		section("Waiting for your approval")
-		for _, r := range h.ToApprove {
+		for _, r := range first(h.ToApprove) {
 			who := firstNonEmpty(r.UPN, r.ChatName, "someone")
 			item(fmt.Sprintf("**#%d %s** asks for **%s** for %s: %s", r.ID, who, r.RoleName, bot.FormatDuration(r.Duration), r.Justification),
 				bot.Button{Action: bot.ActionApprove, Label: "Approve", Value: id(r), Style: bot.StylePrimary},
 				bot.Button{Action: bot.ActionDeny, Label: "Deny", Value: id(r), Style: bot.StyleDanger})
 		}
+		more(len(h.ToApprove), "requests waiting for your approval", "their cards are in the approvals channel.")
 	}
 	if h.Pilot != "" {
 		// Outside the pilot: the words instead of their own part; the approver's queue above stays.
 		section("Request a role")
 		item(h.Pilot)
-		return homeCardOf(body, who), nil
+		return homeCardOf(body, who)
 	}
 	section("Request a role")
 	if !h.Known {
@@ -109,7 +139,7 @@ func (a *Adapter) homeCard(ctx context.Context, c Core, who bot.Actor, intro str
 	if len(h.Eligible) > maxHomeRoles {
 		item(fmt.Sprintf("%d more: say `roles` to see them all, or pick them below.", len(h.Eligible)-maxHomeRoles))
 	}
-	if len(h.Eligible) > 1 {
+	if len(h.Eligible) > 1 && limit > homeFewItems {
 		// Several roles in one request: pick them here, and the form opens with them picked (the
 		// client sends the picks, comma-separated, with the button's data).
 		var choices []any
@@ -121,7 +151,7 @@ func (a *Adapter) homeCard(ctx context.Context, c Core, who bot.Actor, intro str
 				"placeholder": "Pick roles", "choices": choices, "style": "compact", "isMultiSelect": true},
 			Card{"type": "ActionSet", "actions": []any{execute("Request these together", verbForm, "", nil)}})
 	}
-	return homeCardOf(body, who), nil
+	return homeCardOf(body, who)
 }
 
 // inputHomeRoles is the id of the home card's multi-select of roles.

@@ -13,18 +13,21 @@ import (
 // Resource Manager template reference (learn.microsoft.com/azure/templates/<provider>/<version>/<type>),
 // and the template cites that page above the resource.
 var documented = map[string]string{
-	"Microsoft.OperationalInsights/workspaces":                "2022-10-01",
-	"Microsoft.ManagedIdentity/userAssignedIdentities":        "2023-01-31",
-	"Microsoft.KeyVault/vaults":                               "2023-07-01",
-	"Microsoft.KeyVault/vaults/secrets":                       "2023-07-01",
-	"Microsoft.Authorization/roleAssignments":                 "2022-04-01",
-	"Microsoft.DBforPostgreSQL/flexibleServers":               "2024-08-01",
-	"Microsoft.DBforPostgreSQL/flexibleServers/databases":     "2024-08-01",
-	"Microsoft.DBforPostgreSQL/flexibleServers/firewallRules": "2024-08-01",
-	"Microsoft.App/managedEnvironments":                       "2024-03-01",
-	"Microsoft.App/containerApps":                             "2024-03-01",
-	"Microsoft.BotService/botServices":                        "2022-09-15",
-	"Microsoft.BotService/botServices/channels":               "2022-09-15",
+	"Microsoft.OperationalInsights/workspaces":                 "2022-10-01",
+	"Microsoft.ManagedIdentity/userAssignedIdentities":         "2023-01-31",
+	"Microsoft.KeyVault/vaults":                                "2023-07-01",
+	"Microsoft.KeyVault/vaults/secrets":                        "2023-07-01",
+	"Microsoft.Authorization/roleAssignments":                  "2022-04-01",
+	"Microsoft.DBforPostgreSQL/flexibleServers":                "2024-08-01",
+	"Microsoft.DBforPostgreSQL/flexibleServers/databases":      "2024-08-01",
+	"Microsoft.DBforPostgreSQL/flexibleServers/administrators": "2024-08-01",
+	"Microsoft.Network/virtualNetworks":                        "2024-05-01",
+	"Microsoft.Network/privateDnsZones":                        "2020-06-01",
+	"Microsoft.Network/privateDnsZones/virtualNetworkLinks":    "2020-06-01",
+	"Microsoft.App/managedEnvironments":                        "2024-03-01",
+	"Microsoft.App/containerApps":                              "2024-03-01",
+	"Microsoft.BotService/botServices":                         "2022-09-15",
+	"Microsoft.BotService/botServices/channels":                "2022-09-15",
 }
 
 var (
@@ -104,7 +107,7 @@ func TestBicepResources(t *testing.T) {
 		if !strings.Contains(src, cite) {
 			t.Errorf("resource %s: no citation %q", sym, cite)
 		}
-		if uses(src, sym) < 2 && typ != "Microsoft.BotService/botServices/channels" && typ != "Microsoft.DBforPostgreSQL/flexibleServers/firewallRules" {
+		if uses(src, sym) < 2 && typ != "Microsoft.BotService/botServices/channels" {
 			t.Errorf("resource %s is never referenced", sym)
 		}
 	}
@@ -165,7 +168,9 @@ func TestBicepPromises(t *testing.T) {
 		"msaAppId: identity.properties.clientId",
 		"{ name: 'MICROSOFT_APP_TYPE', value: 'UserAssignedMSI' }",
 		"{ name: 'MICROSOFT_APP_ID', value: identity.properties.clientId }",
-		"{ name: 'ELEVATE_DATABASE_URL', secretRef: 'database-url' }",
+		"{ name: 'ELEVATE_DATABASE_URL', value: databaseURL }",
+		"{ name: 'ELEVATE_DATABASE_AUTH', value: 'entra' }",
+		"{ name: 'ELEVATE_DATABASE_CLIENT_ID', value: identity.properties.clientId }",
 		"{ name: 'AZURE_CLIENT_SECRET', secretRef: 'azure-client-secret' }",
 		"enableRbacAuthorization: true",
 		"mode: postgresHighAvailability",
@@ -187,11 +192,11 @@ func TestBicepPromises(t *testing.T) {
 	}
 	// Every Key Vault reference is read with the identity.
 	kv := regexp.MustCompile(`\{ name: '[^']+', keyVaultUrl: [^,]+, identity: identity\.id \}`).FindAllString(src, -1)
-	if len(kv) != 4 {
-		t.Errorf("%d Key Vault secret references read with the identity, want 4: %q", len(kv), kv)
+	if len(kv) != 3 {
+		t.Errorf("%d Key Vault secret references read with the identity, want 3: %q", len(kv), kv)
 	}
 	// A secret reaches the app only by reference: no env entry holds a parameter that is @secure.
-	for _, p := range []string{"graphClientSecret", "slackBotToken", "slackSigningSecret", "postgresAdminPassword"} {
+	for _, p := range []string{"graphClientSecret", "slackBotToken", "slackSigningSecret"} {
 		if regexp.MustCompile(`value: `+p+`\b`).MatchString(src) && !strings.Contains(src, "properties: {\n    value: "+p) {
 			t.Errorf("%s is given to something other than a Key Vault secret", p)
 		}
@@ -227,5 +232,96 @@ func TestBicepParametersFile(t *testing.T) {
 		if !declared[name] {
 			t.Errorf("main.parameters.json sets %s, which main.bicep does not declare", name)
 		}
+	}
+}
+
+// resourceBody returns the body of the resource declared as sym, up to its closing brace at
+// column 0, or fails.
+func resourceBody(t *testing.T, src, sym string) string {
+	t.Helper()
+	m := regexp.MustCompile(`(?ms)^resource ` + sym + ` '[^']+' = [^{]*\{\n(.*?)^\}`).FindStringSubmatch(src)
+	if m == nil {
+		t.Fatalf("no resource %s", sym)
+	}
+	return m[1]
+}
+
+// TestBicepDatabasePrivateAndPasswordless: the database has no password and no internet
+// endpoint (docs/deploy.md and docs/security.md say so): Entra authentication only, the operators'
+// group its Entra administrator and not the app, private access through delegated subnets and a
+// private DNS zone linked to the VNet, no firewall rule, and no password anywhere the app sees.
+func TestBicepDatabasePrivateAndPasswordless(t *testing.T) {
+	src, _ := read(t)
+	if strings.Contains(src, "firewallRules") || strings.Contains(src, "0.0.0.0") {
+		t.Error("main.bicep has a firewall rule; the server must have none (publicNetworkAccess Disabled)")
+	}
+	pg := resourceBody(t, src, "postgres")
+	for _, want := range []string{
+		"activeDirectoryAuth: 'Enabled'",
+		"passwordAuth: 'Disabled'",
+		"publicNetworkAccess: 'Disabled'",
+		"delegatedSubnetResourceId: resourceId('Microsoft.Network/virtualNetworks/subnets', vnet.name, 'postgres')",
+		"privateDnsZoneArmResourceId: postgresDns.id",
+	} {
+		if !strings.Contains(pg, want) {
+			t.Errorf("the PostgreSQL server lacks %q", want)
+		}
+	}
+	for _, banned := range []string{"administratorLogin", "Password"} {
+		if strings.Contains(pg, banned) {
+			t.Errorf("the PostgreSQL server sets %s: no password role may exist", banned)
+		}
+	}
+	admin := resourceBody(t, src, "postgresAdmin")
+	if !strings.Contains(admin, "name: postgresAdminObjectId") || !strings.Contains(admin, "principalName: postgresAdminName") ||
+		strings.Contains(admin, "identity") {
+		t.Errorf("the Entra administrator must be the operators' principal (parameters), never the app's identity:\n%s", admin)
+	}
+
+	vnet := resourceBody(t, src, "vnet")
+	subnets := map[string]string{}
+	for _, m := range regexp.MustCompile(`(?s)name: '(\w+)'\n\s+properties: \{\n\s+addressPrefix: (\w+)(.*?)\n      \}`).FindAllStringSubmatch(vnet, -1) {
+		subnets[m[1]] = m[2] + m[3]
+	}
+	for name, service := range map[string]string{"apps": "Microsoft.App/environments", "postgres": "Microsoft.DBforPostgreSQL/flexibleServers"} {
+		if !strings.Contains(subnets[name], "serviceName: '"+service+"'") {
+			t.Errorf("subnet %s is not delegated to %s: %q", name, service, subnets[name])
+		}
+	}
+	if strings.Contains(subnets["admin"], "delegations") {
+		t.Errorf("the admin subnet (a jump host's) must not be delegated: %q", subnets["admin"])
+	}
+	if !strings.Contains(src, "param appsSubnetPrefix string = '10.40.0.0/26'") {
+		t.Error("the apps subnet's default must stay /27 or larger (a workload profiles environment needs it)")
+	}
+
+	zone := resourceBody(t, src, "postgresDns")
+	if !strings.Contains(zone, "name: '${name}.private.postgres.database.azure.com'") {
+		t.Errorf("the private DNS zone's name must end in .postgres.database.azure.com:\n%s", zone)
+	}
+	link := resourceBody(t, src, "postgresDnsLink")
+	if !strings.Contains(link, "parent: postgresDns") || !strings.Contains(link, "id: vnet.id") || !strings.Contains(link, "registrationEnabled: false") {
+		t.Errorf("the DNS zone is not linked to the VNet:\n%s", link)
+	}
+	env := resourceBody(t, src, "environment")
+	if !strings.Contains(env, "infrastructureSubnetId: resourceId('Microsoft.Network/virtualNetworks/subnets', vnet.name, 'apps')") ||
+		!strings.Contains(env, "workloadProfileType: 'Consumption'") {
+		t.Errorf("the Container Apps environment is not a workload profiles environment in the apps subnet:\n%s", env)
+	}
+
+	// No password anywhere the app sees: the URL has a user and no password, and no env entry
+	// and no app secret names one.
+	url := regexp.MustCompile(`(?m)^var databaseURL = '([^']*)'$`).FindStringSubmatch(src)
+	if url == nil || !regexp.MustCompile(`^postgres://\$\{identity\.name\}@[^:@/]+:5432/`).MatchString(url[1]) || !strings.Contains(url[1], "sslmode=verify-full") {
+		t.Errorf("the database URL must name the identity's role with no password and verify TLS: %v", url)
+	}
+	app := resourceBody(t, src, "app")
+	for _, l := range strings.Split(app, "\n") {
+		if strings.Contains(l, "{ name: ") && regexp.MustCompile(`(?i)password|pgpass`).MatchString(l) {
+			t.Errorf("the app's env or secrets hold a password: %s", strings.TrimSpace(l))
+		}
+	}
+	if strings.Contains(src, "database-url") {
+		t.Error("a database-url secret remains; the URL holds no password and is a plain env value")
 	}
 }

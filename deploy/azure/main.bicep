@@ -1,8 +1,17 @@
 // Elevate on Azure Container Apps, highly available: an Azure Database for PostgreSQL flexible
 // server (zone-redundant HA) as the store, at least two replicas (one leads, the others stand
-// by and report not ready on /readyz), a user-assigned managed identity that is the Teams bot's
-// identity (Azure Bot, msaAppType UserAssignedMSI) and reads Key Vault, Key Vault references
-// for every secret, and Log Analytics for the logs. docs/deploy.md walks through it.
+// by and forward the chat requests they get to it through the database), a user-assigned
+// managed identity that is the Teams bot's identity (Azure Bot, msaAppType UserAssignedMSI),
+// reads Key Vault and logs in to PostgreSQL, Key Vault references for every secret, and Log
+// Analytics for the logs. docs/deploy.md walks through it.
+//
+// The database has no password and no internet endpoint: Microsoft Entra authentication only
+// (passwordAuth Disabled), an Entra administrator that is the operator's group or user (a
+// parameter), never the app; the app logs in as its identity's own non-admin role, which the
+// administrator creates once after the deployment (docs/deploy.md, "The database role"). The
+// server sits in a subnet of this template's VNet (private access), its name resolved by a
+// private DNS zone linked to the VNet; the Container Apps environment (workload profiles) has its
+// own subnet in the same VNet. No firewall rule exists: publicNetworkAccess is Disabled.
 //
 // NOT DEPLOYED FROM THE REPOSITORY: the development machines have no Azure access and no Bicep
 // CLI. Every resource type and API version below is a documented one (Azure Resource Manager
@@ -12,7 +21,8 @@
 //
 //   az deployment group create -g <rg> --template-file deploy/azure/main.bicep \
 //     --parameters @deploy/azure/main.parameters.json elevateConfig="$(cat elevate.yaml)" \
-//     graphClientSecret=<secret> postgresAdminPassword=<password> [slackBotToken=… slackSigningSecret=…]
+//     graphClientSecret=<secret> postgresAdminObjectId=<object id> postgresAdminName=<display name> \
+//     [slackBotToken=… slackSigningSecret=…]
 
 @description('Name prefix for every resource (lowercase letters and digits, 3-12).')
 @minLength(3)
@@ -55,12 +65,27 @@ param slackBotToken string = ''
 @secure()
 param slackSigningSecret string = ''
 
-@description('PostgreSQL administrator login.')
-param postgresAdminLogin string = 'elevateadmin'
+@description('The object id of the Microsoft Entra group (or user) that administers PostgreSQL: the operators, never the app. Its members create the app\'s database role after the deployment.')
+param postgresAdminObjectId string
 
-@description('PostgreSQL administrator password; it goes into the connection URL kept in Key Vault as database-url.')
-@secure()
-param postgresAdminPassword string
+@description('That group\'s display name (or the user\'s user principal name): the role name its members log in to PostgreSQL with.')
+param postgresAdminName string
+
+@description('Whether postgresAdminObjectId is a Group (recommended) or a User.')
+@allowed(['Group', 'User'])
+param postgresAdminType string = 'Group'
+
+@description('The VNet\'s address space; the three subnets below must lie in it.')
+param vnetAddressPrefix string = '10.40.0.0/16'
+
+@description('The Container Apps environment\'s subnet (workload profiles environment: /27 at least; it cannot be resized later).')
+param appsSubnetPrefix string = '10.40.0.0/26'
+
+@description('The PostgreSQL server\'s subnet (/28 at least; high availability takes four addresses).')
+param postgresSubnetPrefix string = '10.40.1.0/28'
+
+@description('A subnet for an operator\'s jump host, the only way to reach the database from outside the app (docs/deploy.md).')
+param adminSubnetPrefix string = '10.40.2.0/28'
 
 @description('PostgreSQL compute SKU (General Purpose or Memory Optimized: Burstable has no high availability).')
 param postgresSku string = 'Standard_D2ds_v5'
@@ -151,6 +176,83 @@ resource registryPull 'Microsoft.Authorization/roleAssignments@2022-04-01' = if 
   }
 }
 
+// learn.microsoft.com/azure/templates/microsoft.network/2024-05-01/virtualnetworks
+// Subnets per learn.microsoft.com/azure/container-apps/custom-virtual-networks (a workload
+// profiles environment takes a subnet of /27 or more delegated to Microsoft.App/environments) and
+// learn.microsoft.com/azure/postgresql/flexible-server/concepts-networking-private (a subnet
+// delegated to Microsoft.DBforPostgreSQL/flexibleServers, /28 or more, for the server alone).
+resource vnet 'Microsoft.Network/virtualNetworks@2024-05-01' = {
+  name: '${name}-vnet'
+  location: location
+  properties: {
+    addressSpace: {
+      addressPrefixes: [
+        vnetAddressPrefix
+      ]
+    }
+    subnets: [
+      {
+        name: 'apps'
+        properties: {
+          addressPrefix: appsSubnetPrefix
+          delegations: [
+            {
+              name: 'containerapps'
+              properties: {
+                serviceName: 'Microsoft.App/environments'
+              }
+            }
+          ]
+        }
+      }
+      {
+        name: 'postgres'
+        properties: {
+          addressPrefix: postgresSubnetPrefix
+          delegations: [
+            {
+              name: 'postgres'
+              properties: {
+                serviceName: 'Microsoft.DBforPostgreSQL/flexibleServers'
+              }
+            }
+          ]
+        }
+      }
+      {
+        name: 'admin'
+        properties: {
+          addressPrefix: adminSubnetPrefix
+        }
+      }
+    ]
+  }
+}
+
+// learn.microsoft.com/azure/templates/microsoft.network/2020-06-01/privatednszones
+// The zone the server's private address is registered in. A template must create it, with a name
+// ending in .postgres.database.azure.com that is not the server's own name
+// (learn.microsoft.com/azure/postgresql/flexible-server/concepts-networking-private).
+resource postgresDns 'Microsoft.Network/privateDnsZones@2020-06-01' = {
+  name: '${name}.private.postgres.database.azure.com'
+  location: 'global'
+}
+
+// learn.microsoft.com/azure/templates/microsoft.network/2020-06-01/privatednszones/virtualnetworklinks
+// Linked to the VNet, so the app (and a jump host in the admin subnet) resolves the server's
+// name to its private address.
+resource postgresDnsLink 'Microsoft.Network/privateDnsZones/virtualNetworkLinks@2020-06-01' = {
+  parent: postgresDns
+  name: '${name}-vnet'
+  location: 'global'
+  properties: {
+    registrationEnabled: false
+    virtualNetwork: {
+      id: vnet.id
+    }
+  }
+}
+
 // learn.microsoft.com/azure/templates/microsoft.dbforpostgresql/2024-08-01/flexibleservers
 resource postgres 'Microsoft.DBforPostgreSQL/flexibleServers@2024-08-01' = {
   name: '${name}-pg-${suffix}'
@@ -161,11 +263,11 @@ resource postgres 'Microsoft.DBforPostgreSQL/flexibleServers@2024-08-01' = {
   }
   properties: {
     version: '16'
-    administratorLogin: postgresAdminLogin
-    administratorLoginPassword: postgresAdminPassword
+    // Microsoft Entra only: no password role exists, so none can leak.
     authConfig: {
-      activeDirectoryAuth: 'Disabled'
-      passwordAuth: 'Enabled'
+      activeDirectoryAuth: 'Enabled'
+      passwordAuth: 'Disabled'
+      tenantId: tenantId
     }
     storage: {
       storageSizeGB: 32
@@ -178,8 +280,26 @@ resource postgres 'Microsoft.DBforPostgreSQL/flexibleServers@2024-08-01' = {
       mode: postgresHighAvailability
     }
     network: {
-      publicNetworkAccess: 'Enabled'
+      publicNetworkAccess: 'Disabled'
+      delegatedSubnetResourceId: resourceId('Microsoft.Network/virtualNetworks/subnets', vnet.name, 'postgres')
+      privateDnsZoneArmResourceId: postgresDns.id
     }
+  }
+  dependsOn: [
+    postgresDnsLink
+  ]
+}
+
+// learn.microsoft.com/azure/templates/microsoft.dbforpostgresql/2024-08-01/flexibleservers/administrators
+// The operators' group is the Entra administrator (a member of azure_pg_admin); the app is not.
+// The resource's name is the principal's object id.
+resource postgresAdmin 'Microsoft.DBforPostgreSQL/flexibleServers/administrators@2024-08-01' = {
+  parent: postgres
+  name: postgresAdminObjectId
+  properties: {
+    principalName: postgresAdminName
+    principalType: postgresAdminType
+    tenantId: tenantId
   }
 }
 
@@ -191,29 +311,13 @@ resource database 'Microsoft.DBforPostgreSQL/flexibleServers/databases@2024-08-0
     charset: 'UTF8'
     collation: 'en_US.utf8'
   }
-}
-
-// learn.microsoft.com/azure/templates/microsoft.dbforpostgresql/2024-08-01/flexibleservers/firewallrules
-// 0.0.0.0-0.0.0.0 is Azure's "allow Azure services" rule: the Container Apps environment has no
-// fixed outbound address without a VNet. With a VNet, use private access instead (docs/deploy.md).
-resource postgresFromAzure 'Microsoft.DBforPostgreSQL/flexibleServers/firewallRules@2024-08-01' = {
-  parent: postgres
-  name: 'AllowAllAzureServicesAndResourcesWithinAzureIps'
-  properties: {
-    startIpAddress: '0.0.0.0'
-    endIpAddress: '0.0.0.0'
-  }
+  // After the administrator, so that the two changes to the server do not run at once.
+  dependsOn: [
+    postgresAdmin
+  ]
 }
 
 // learn.microsoft.com/azure/templates/microsoft.keyvault/2023-07-01/vaults/secrets
-resource databaseURL 'Microsoft.KeyVault/vaults/secrets@2023-07-01' = {
-  parent: vault
-  name: 'database-url'
-  properties: {
-    value: 'postgres://${postgresAdminLogin}:${uriComponent(postgresAdminPassword)}@${postgres.properties.fullyQualifiedDomainName}:5432/${database.name}?sslmode=verify-full'
-  }
-}
-
 resource clientSecret 'Microsoft.KeyVault/vaults/secrets@2023-07-01' = {
   parent: vault
   name: 'azure-client-secret'
@@ -243,6 +347,18 @@ resource environment 'Microsoft.App/managedEnvironments@2024-03-01' = {
   name: '${name}-env'
   location: location
   properties: {
+    // A workload profiles environment in the VNet's apps subnet: it reaches the database's
+    // private address. Its ingress stays public (internal: false): Slack and Teams call it.
+    vnetConfiguration: {
+      infrastructureSubnetId: resourceId('Microsoft.Network/virtualNetworks/subnets', vnet.name, 'apps')
+      internal: false
+    }
+    workloadProfiles: [
+      {
+        name: 'Consumption'
+        workloadProfileType: 'Consumption'
+      }
+    ]
     appLogsConfiguration: {
       destination: 'log-analytics'
       logAnalyticsConfiguration: {
@@ -254,8 +370,11 @@ resource environment 'Microsoft.App/managedEnvironments@2024-03-01' = {
   }
 }
 
+// The database URL is no secret: it names the server, the database and the identity's role, and
+// holds no password (the role logs in with the identity's Entra token).
+var databaseURL = 'postgres://${identity.name}@${postgres.properties.fullyQualifiedDomainName}:5432/${database.name}?sslmode=verify-full'
+
 var keyVaultSecrets = concat([
-  { name: 'database-url', keyVaultUrl: databaseURL.properties.secretUri, identity: identity.id }
   { name: 'azure-client-secret', keyVaultUrl: clientSecret.properties.secretUri, identity: identity.id }
 ], slackEnabled ? [
   { name: 'slack-bot-token', keyVaultUrl: slackToken.properties.secretUri, identity: identity.id }
@@ -287,6 +406,7 @@ resource app 'Microsoft.App/containerApps@2024-03-01' = {
   ]
   properties: {
     managedEnvironmentId: environment.id
+    workloadProfileName: 'Consumption'
     configuration: {
       activeRevisionsMode: 'Single'
       ingress: {
@@ -321,7 +441,11 @@ resource app 'Microsoft.App/containerApps@2024-03-01' = {
             { name: 'ELEVATE_LISTEN', value: ':8080' }
             { name: 'ELEVATE_METRICS_ADDR', value: ':9090' }
             { name: 'ELEVATE_PUBLIC_URL', value: publicURL }
-            { name: 'ELEVATE_DATABASE_URL', secretRef: 'database-url' }
+            { name: 'ELEVATE_DATABASE_URL', value: databaseURL }
+            // Entra authentication to PostgreSQL with the identity (not AZURE_CLIENT_ID, the
+            // app registration Graph uses).
+            { name: 'ELEVATE_DATABASE_AUTH', value: 'entra' }
+            { name: 'ELEVATE_DATABASE_CLIENT_ID', value: identity.properties.clientId }
             { name: 'AZURE_TENANT_ID', value: tenantId }
             { name: 'AZURE_CLIENT_ID', value: graphClientId }
             { name: 'AZURE_CLIENT_SECRET', secretRef: 'azure-client-secret' }
@@ -344,7 +468,9 @@ resource app 'Microsoft.App/containerApps@2024-03-01' = {
               failureThreshold: 3
             }
             {
-              // 200 only on the leader: the standbys get no traffic until they take over.
+              // 200 on the leader once started, and on a standby while a leader that takes
+              // forwarded requests serves: in single revision mode a new revision's replicas
+              // become ready under the old revision's leader, so an image update completes.
               type: 'Readiness'
               httpGet: {
                 path: '/readyz'
@@ -433,5 +559,11 @@ output botAppId string = identity.properties.clientId
 @description('The Key Vault holding the secrets.')
 output keyVault string = vault.name
 
-@description('The PostgreSQL server\'s host name.')
+@description('The PostgreSQL server\'s host name (resolvable inside the VNet only).')
 output postgresHost string = postgres.properties.fullyQualifiedDomainName
+
+@description('The database role to create for the app (docs/deploy.md, "The database role"): the managed identity\'s name.')
+output databaseRole string = identity.name
+
+@description('The URL Elevate uses: no password, the identity\'s role, TLS verified.')
+output databaseURL string = databaseURL

@@ -36,8 +36,19 @@ if "$helm" template elevate "$chart" -f "$chart/ci/postgres.yaml" --set database
 	echo "the chart rendered postgres without database.existingSecret; it must refuse" >&2
 	exit 1
 fi
+# And Entra authentication to the database without workload identity (no token to log in with),
+# or on bbolt.
+if "$helm" template elevate "$chart" -f "$chart/ci/postgres.yaml" --set workloadIdentity.enabled=false >/dev/null 2>"$out/refused.err"; then
+	echo "the chart rendered database.auth=entra without workload identity; it must refuse" >&2
+	exit 1
+fi
+grep -q "gets its database tokens through workload identity" "$out/refused.err" || { cat "$out/refused.err" >&2; echo "the refusal does not say why" >&2; exit 1; }
+if "$helm" template elevate "$chart" -f "$chart/ci/bbolt.yaml" --set database.auth=entra >/dev/null 2>"$out/refused.err"; then
+	echo "the chart rendered database.auth=entra on bbolt; it must refuse" >&2
+	exit 1
+fi
 # And what values.schema.json refuses: an unknown store, and an inline secret key the chart has none of.
-for bad in database.type=mysql database.password=x; do
+for bad in database.type=mysql database.password=x database.auth=token; do
 	if "$helm" template elevate "$chart" -f "$chart/ci/bbolt.yaml" --set "$bad" >/dev/null 2>&1; then
 		echo "the chart rendered with --set $bad; values.schema.json must refuse it" >&2
 		exit 1

@@ -751,7 +751,7 @@ func (s *Server) method(method string, c Call) (map[string]any, error) {
 		if err := json.Unmarshal(req.View, &v); err != nil {
 			return nil, errors.New("invalid_arguments")
 		}
-		if err := checkBlocks(v.Blocks); err != nil {
+		if err := checkBlocksMax(v.Blocks, maxViewBlocks); err != nil {
 			return nil, err
 		}
 		view := View{Method: method, TriggerID: req.TriggerID, UserID: req.UserID, CallbackID: v.CallbackID,
@@ -912,8 +912,18 @@ func tsLess(a, b string) bool {
 }
 
 // checkBlocks enforces Slack's limits that Elevate must keep: at most 50 blocks, section text
-// at most 3000 characters, button text at most 75, button values at most 2000.
-func checkBlocks(raw json.RawMessage) error {
+// at most 3000 characters, at most 10 fields a section of at most 2000 characters each, header
+// text at most 150, button text at most 75, button values at most 2000.
+func checkBlocks(raw json.RawMessage) error { return checkBlocksMax(raw, maxMessageBlocks) }
+
+// Slack's block counts: a message holds at most 50 blocks; a modal or a Home tab, 100.
+const (
+	maxMessageBlocks = 50
+	maxViewBlocks    = 100
+)
+
+// checkBlocksMax is checkBlocks with at most limit blocks.
+func checkBlocksMax(raw json.RawMessage, limit int) error {
 	if len(raw) == 0 || string(raw) == "null" {
 		return nil
 	}
@@ -921,13 +931,25 @@ func checkBlocks(raw json.RawMessage) error {
 	if err := json.Unmarshal(raw, &blocks); err != nil {
 		return errors.New("invalid_blocks_format")
 	}
-	if len(blocks) > 50 {
+	if len(blocks) > limit {
 		return errors.New("invalid_blocks")
 	}
 	for _, b := range blocks {
 		if t, ok := b["text"].(map[string]any); ok {
-			if s, _ := t["text"].(string); len([]rune(s)) > 3000 {
+			s, _ := t["text"].(string)
+			if n := len([]rune(s)); n > 3000 || (b["type"] == "header" && n > 150) {
 				return errors.New("invalid_blocks")
+			}
+		}
+		if fs, ok := b["fields"].([]any); ok {
+			if len(fs) > 10 {
+				return errors.New("invalid_blocks")
+			}
+			for _, f := range fs {
+				t, _ := f.(map[string]any)
+				if s, _ := t["text"].(string); len([]rune(s)) > 2000 {
+					return errors.New("invalid_blocks")
+				}
 			}
 		}
 		for _, e := range elements(b) {

@@ -10,11 +10,14 @@ import (
 // The Adaptive Card checks the conformance suite runs on every card the Teams adapter renders:
 // the schema's required properties for the elements and actions Elevate uses, the version Teams
 // renders (Universal Actions need 1.4; Teams renders up to 1.5), and the sizes Elevate keeps to.
-// The fake itself accepts any activity, as it cannot know every card Teams would render; these
-// checks are the suite's, applied to what the fake recorded.
+// The fake itself refuses only what the Bot Connector refuses (its size limits, MessageSize), as
+// it cannot know every card Teams would render; these checks are the suite's, applied to what the
+// fake recorded.
 
-// MaxActivityBytes is the size of an activity Elevate keeps under: Teams refuses activities over
-// about 28 KB (the adapter's renderer cuts texts and leaves images out to stay below).
+// MaxActivityBytes is the size, in JSON bytes with images, of the activities the conformance
+// suite holds the adapter to: the "about 28 KB" of Teams' limits page, stricter than the
+// connector's own count (MessageSize), so that what Elevate ordinarily sends stays far from any
+// limit (the adapter shortens only a message over the connector's).
 const MaxActivityBytes = 28 << 10
 
 // maxRefreshUsers is Universal Actions' limit on refresh.userIds.

@@ -4,7 +4,8 @@
 // a workload identity's federated token, checked as Entra does), the App Service / Container
 // Apps managed identity endpoint, and the Bot Framework's OpenID metadata with a self-signed key
 // set, all over https. The connector accepts only tokens the fake issued (identity.go). It records every
-// activity the bot posts, applies updates in place, can answer 429, and signs activities the
+// activity the bot posts, applies updates in place, can answer 429, refuses an activity over
+// the Bot Connector's size limits (413 MessageSizeTooBig, MessageSize), and signs activities the
 // way the Bot Connector does so tests can post them to the adapter's /api/messages.
 package teamstest
 
@@ -16,6 +17,7 @@ import (
 	"encoding/base64"
 	"encoding/json"
 	"fmt"
+	"io"
 	"math/big"
 	"net/http"
 	"net/http/httptest"
@@ -23,6 +25,7 @@ import (
 	"strings"
 	"sync"
 	"time"
+	"unicode/utf16"
 
 	"github.com/golang-jwt/jwt/v5"
 )
@@ -73,6 +76,74 @@ type Server struct {
 	// createdServiceURL is the serviceUrl createConversation answers with ("" for none).
 	createdServiceURL string
 	watch             func(conv string, a Activity)
+	maxMessage        int // MessageSize above which an activity is refused; MaxMessageSize unless set
+}
+
+// Size limits of the Bot Connector, as Microsoft documents them ("Format your bot messages"):
+// Teams refuses a bot message whose size, counted in UTF-16 and without the base64 data of
+// embedded images, is over its limit, with 413 and {"error":{"code":"MessageSizeTooBig",
+// "message":"Message size too large."}}; and the Bot Service refuses any request body over 256
+// KiB with the same code. The message limit was documented as about 28 KB (Teams' limits), then
+// 40 KB, now 100 KB ("approximate"; stay within 80 KB): the fake takes 40 KB, so that what
+// passes here passes every documented limit but the oldest, which was never stated per
+// encoding. SetMaxMessageSize sets another.
+const (
+	MaxMessageSize = 40 << 10
+	MaxRequestBody = 256 << 10
+)
+
+// SetMaxMessageSize sets the message size (MessageSize) above which activities are refused.
+func (s *Server) SetMaxMessageSize(n int) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.maxMessage = n
+}
+
+// MessageSize is an activity's size as the Bot Connector counts it against its message limit:
+// its JSON in UTF-16 (two bytes a unit), without the base64 data of data: URLs (embedded images).
+func MessageSize(activity map[string]any) int {
+	b, err := json.Marshal(stripData(activity))
+	if err != nil {
+		return 0
+	}
+	return 2 * len(utf16.Encode([]rune(string(b))))
+}
+
+// stripData is v with every data: URL's payload left out.
+func stripData(v any) any {
+	switch x := v.(type) {
+	case map[string]any:
+		out := make(map[string]any, len(x))
+		for k, e := range x {
+			out[k] = stripData(e)
+		}
+		return out
+	case []any:
+		out := make([]any, len(x))
+		for i, e := range x {
+			out[i] = stripData(e)
+		}
+		return out
+	case string:
+		if head, _, ok := strings.Cut(x, ";base64,"); ok && strings.HasPrefix(x, "data:") {
+			return head + ";base64,"
+		}
+	}
+	return v
+}
+
+// tooBig answers 413 MessageSizeTooBig, as the Bot Connector does, when activity is over the
+// message limit; s.mu is held.
+func (s *Server) tooBig(w http.ResponseWriter, activity map[string]any) bool {
+	limit := s.maxMessage
+	if limit == 0 {
+		limit = MaxMessageSize
+	}
+	if MessageSize(activity) <= limit {
+		return false
+	}
+	connError(w, http.StatusRequestEntityTooLarge, "MessageSizeTooBig", "Message size too large.")
+	return true
 }
 
 // Key is a signing key of the fake's key set.
@@ -494,7 +565,18 @@ func (s *Server) connector(fn func(w http.ResponseWriter, r *http.Request, body 
 	return func(w http.ResponseWriter, r *http.Request) {
 		var body map[string]any
 		if r.Body != nil && (r.Method == http.MethodPost || r.Method == http.MethodPut) {
-			if err := json.NewDecoder(r.Body).Decode(&body); err != nil {
+			raw, err := io.ReadAll(io.LimitReader(r.Body, MaxRequestBody+1))
+			if err == nil && len(raw) > MaxRequestBody {
+				connError(w, http.StatusRequestEntityTooLarge, "MessageSizeTooBig", fmt.Sprintf("The request content length exceeded limit of %d bytes.", MaxRequestBody))
+				s.mu.Lock()
+				s.requests = append(s.requests, Request{Method: r.Method, Path: r.URL.Path, Status: http.StatusRequestEntityTooLarge})
+				s.mu.Unlock()
+				return
+			}
+			if err == nil {
+				err = json.Unmarshal(raw, &body)
+			}
+			if err != nil {
 				connError(w, http.StatusBadRequest, "BadSyntax", "body is not JSON: "+err.Error())
 				return
 			}
@@ -546,6 +628,9 @@ func (s *Server) createConversation(w http.ResponseWriter, _ *http.Request, body
 		if p.ChannelData.Channel.ID == "" || p.Activity == nil {
 			connError(w, http.StatusBadRequest, "BadArgument", "a channel thread needs channelData.channel.id and an activity")
 			return http.StatusBadRequest
+		}
+		if s.tooBig(w, p.Activity) {
+			return http.StatusRequestEntityTooLarge
 		}
 		id := s.nextID()
 		conv := p.ChannelData.Channel.ID + ";messageid=" + id
@@ -604,6 +689,9 @@ func (s *Server) postActivity(w http.ResponseWriter, r *http.Request, body map[s
 		connError(w, http.StatusBadRequest, "BadArgument", "unknown activity type")
 		return http.StatusBadRequest
 	}
+	if s.tooBig(w, body) {
+		return http.StatusRequestEntityTooLarge
+	}
 	id := s.nextID()
 	c.Activities = append(c.Activities, &Activity{ID: id, Seq: s.seq, Body: body})
 	s.changed(c.ID, c.Activities[len(c.Activities)-1])
@@ -628,6 +716,9 @@ func (s *Server) putActivity(w http.ResponseWriter, r *http.Request, body map[st
 	a := s.find(w, r)
 	if a == nil {
 		return http.StatusNotFound
+	}
+	if s.tooBig(w, body) {
+		return http.StatusRequestEntityTooLarge
 	}
 	a.Body = body
 	a.Updates++

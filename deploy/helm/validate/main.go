@@ -183,7 +183,44 @@ func Check(data []byte, want Want) []string {
 			c.add("the pod uses workload identity but its ServiceAccount %q has no azure.workload.identity/client-id", sa)
 		}
 	}
+	// Entra authentication to PostgreSQL: the tokens come through workload identity, so the pod
+	// must use it, and the database identity must be one the pod can get tokens for. The URL then
+	// holds no password (it still comes from a Secret, checked above).
+	if auth, _ := envValue(dep, "ELEVATE_DATABASE_AUTH"); auth != "" {
+		switch {
+		case auth != "entra":
+			c.add("ELEVATE_DATABASE_AUTH is %q; the chart renders only entra (password is the default, not rendered)", auth)
+		case want.Mode != "postgres":
+			c.add("ELEVATE_DATABASE_AUTH=entra on a %s store: it is for PostgreSQL", want.Mode)
+		case str(dep, "spec", "template", "metadata", "labels", "azure.workload.identity/use") != "true":
+			c.add("ELEVATE_DATABASE_AUTH=entra without the pod label azure.workload.identity/use: the pod gets no token to log in with")
+		}
+		id, _ := envValue(dep, "ELEVATE_DATABASE_CLIENT_ID")
+		sa := str(dep, "spec", "template", "spec", "serviceAccountName")
+		federated := ""
+		for _, s := range byKind["ServiceAccount"] {
+			if str(s, "metadata", "name") == sa {
+				federated = str(s, "metadata", "annotations", "azure.workload.identity/client-id")
+			}
+		}
+		if id == "" || id != federated {
+			c.add("ELEVATE_DATABASE_CLIENT_ID %q is not the identity the ServiceAccount %q is federated with (%q)", id, sa, federated)
+		}
+	}
 	return c.problems
+}
+
+// envValue is the plain value of the container's env var name, and whether it is set so.
+func envValue(dep obj, name string) (string, bool) {
+	for _, ct := range list(get(dep, "spec", "template", "spec", "containers")) {
+		for _, e := range list(get(ct, "env")) {
+			if str(e, "name") == name {
+				v, ok := get(e, "value").(string)
+				return v, ok
+			}
+		}
+	}
+	return "", false
 }
 
 type checker struct{ problems []string }
@@ -196,8 +233,18 @@ func (c *checker) deployment(dep obj, want Want) {
 	if r, _ := get(dep, "spec", "replicas").(int); r != want.Replicas {
 		c.add("Deployment replicas %v, want %d", get(dep, "spec", "replicas"), want.Replicas)
 	}
-	if s := str(dep, "spec", "strategy", "type"); s != "Recreate" {
-		c.add("Deployment strategy %q, want Recreate (one writer on bbolt; only the leader is ready on PostgreSQL)", s)
+	switch s := str(dep, "spec", "strategy", "type"); {
+	case want.Mode == "bbolt" && s != "Recreate":
+		c.add("Deployment strategy %q, want Recreate (bbolt is one writer: the old pod must let go of the volume first)", s)
+	case want.Mode == "postgres" && s != "RollingUpdate":
+		c.add("Deployment strategy %q, want RollingUpdate (standbys forward and are ready: an upgrade needs no outage)", s)
+	case want.Mode == "postgres":
+		if u := fmt.Sprint(get(dep, "spec", "strategy", "rollingUpdate", "maxUnavailable")); u != "0" {
+			c.add("rollingUpdate.maxUnavailable %s, want 0 (a new pod is ready before an old one goes)", u)
+		}
+		if u := fmt.Sprint(get(dep, "spec", "strategy", "rollingUpdate", "maxSurge")); u != "1" {
+			c.add("rollingUpdate.maxSurge %s, want 1", u)
+		}
 	}
 	pod := mapOf(get(dep, "spec", "template", "spec"))
 	psc := mapOf(pod["securityContext"])

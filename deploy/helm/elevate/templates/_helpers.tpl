@@ -53,6 +53,12 @@ app.kubernetes.io/managed-by: {{ .Release.Service }}
 {{- if and (eq .Values.database.type "postgres") (not .Values.database.existingSecret) -}}
 {{- fail "database.type=postgres needs database.existingSecret: the Secret holding the connection URL (key database.secretKey)" -}}
 {{- end -}}
+{{- if and (eq (default "password" .Values.database.auth) "entra") (ne .Values.database.type "postgres") -}}
+{{- fail "database.auth=entra is Microsoft Entra authentication to PostgreSQL: it needs database.type=postgres" -}}
+{{- end -}}
+{{- if and (eq (default "password" .Values.database.auth) "entra") (not .Values.workloadIdentity.enabled) -}}
+{{- fail "database.auth=entra gets its database tokens through workload identity: set workloadIdentity.enabled and workloadIdentity.clientId" -}}
+{{- end -}}
 {{- if and (not .Values.config) (not .Values.existingConfigMap) -}}
 {{- fail "give elevate.yaml as config (inline) or existingConfigMap" -}}
 {{- end -}}
