@@ -343,7 +343,8 @@ func serve(parent context.Context, args []string, stdout, stderr io.Writer) erro
 		}
 	}()
 	// The one listener: /healthz, /readyz and the public pages always; the rest (chat endpoints,
-	// the sign-in callback) only while this process leads and has started.
+	// the sign-in callback) served while this process leads and has started, and with PostgreSQL
+	// forwarded to the leader before that (ha.go).
 	mux := http.NewServeMux()
 	outer := http.NewServeMux()
 	g8 := &gate{next: mux}
@@ -401,7 +402,8 @@ func serve(parent context.Context, args []string, stdout, stderr io.Writer) erro
 	leaderCtx := context.Background()
 	var epoch int64
 	if el != nil {
-		// A standby answers probes at once (not ready) and waits for the lease.
+		// A standby answers probes at once, forwards the chat endpoints to the leader, and waits
+		// for the lease.
 		startListener()
 		log.Info("listening as a standby: forwarding chat requests to the leader through the database; waiting for leadership",
 			"addr", *listen, "holder", el.Holder(), "leader_ttl", el.Config().TTL, "leader_renew", el.Config().RenewEvery)

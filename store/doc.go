@@ -91,7 +91,9 @@
 // seq of its own row. bytea compares as memcmp, bbolt's key order.
 // Write transactions run one at a time per process (as bbolt's do), keep their
 // writes in memory (reads and cursors see them) and send them in one round trip
-// before the commit; reads are REPEATABLE READ snapshots; a transaction reads
+// together with the fence's read of the leader's lease (without a fence, on their
+// own) before the commit; a write transaction's BEGIN goes with its first read
+// (pg_write.go); reads are REPEATABLE READ snapshots; a transaction reads
 // the top-level buckets in one query and keeps what it read; cursors read 8
 // rows, then twice as many per round trip up to 512. The schema version is meta/version, as in the file.
 package store

@@ -240,7 +240,8 @@ func PostgresTLSWarning(dbURL string, getenv func(string) string) string {
 
 // pgBackend keeps the buckets as rows. Write transactions run one at a time in this process, as
 // on bbolt; their writes are kept in memory (reads and cursors see them) and sent in one round
-// trip at commit. Read transactions are REPEATABLE READ snapshots.
+// trip at the end, with the fence's read (pgWriteTx). Read transactions are REPEATABLE READ
+// snapshots.
 type pgBackend struct {
 	pool     *pgxpool.Pool
 	fence    func(ctx context.Context, tx pgx.Tx) error
@@ -407,10 +408,13 @@ func (p *pgBackend) update(ctx context.Context, pre func(pgx.Tx) error, fn func(
 	fence func(context.Context, pgx.Tx) error) error {
 	p.writeMu.Lock()
 	defer p.writeMu.Unlock()
-	tx, err := p.pool.BeginTx(ctx, pgx.TxOptions{IsoLevel: pgx.ReadCommitted})
+	conn, err := p.pool.Acquire(ctx)
 	if err != nil {
 		return fmt.Errorf("store: PostgreSQL: %w", err)
 	}
+	// The pool closes a connection released inside a transaction (a failed ROLLBACK).
+	defer conn.Release()
+	tx := &pgWriteTx{conn: conn.Conn()}
 	defer tx.Rollback(context.Background())
 	if pre != nil {
 		if err := pre(tx); err != nil {
@@ -431,10 +435,16 @@ func (p *pgBackend) update(ctx context.Context, pre func(pgx.Tx) error, fn func(
 	}
 	if fence != nil {
 		if err := fence(ctx, tx); err != nil {
+			if tx.werr != nil {
+				return tx.werr // the writes sent with the fence's read failed, not the fence
+			}
 			return &fenceError{err}
 		}
 	}
 	if err := tx.Commit(ctx); err != nil {
+		if tx.werr != nil {
+			return tx.werr // the writes sent with the COMMIT failed: it did not run
+		}
 		p.forgetRoots() // not knowing whether it committed
 		return fmt.Errorf("store: PostgreSQL commit: %w", err)
 	}
@@ -627,10 +637,18 @@ func (t *pgTx) getRow(path, key []byte) pgRead {
 
 func cacheKey(path, key []byte) string { return string(path) + "\x00" + string(key) } // path is self-delimiting
 
-// loadRoot reads every top-level bucket (and its sequence) into the cache.
+// pgFixedNested are the top-level buckets whose nested buckets are a fixed few, made by the
+// migrations (replays/keys and expiry, schedule/jobs, once, alerts and state): loadRoot reads
+// them with the top-level buckets, in the same query, so that opening one (a replay key's
+// check, under every acknowledgement) costs no round trip of its own.
+var pgFixedNested = [][]byte{strs(string(bucketReplays)), strs(string(bucketSchedule))}
+
+// loadRoot reads every top-level bucket (and its sequence) into the cache, and the nested
+// buckets of pgFixedNested.
 func (t *pgTx) loadRoot() {
 	t.rootLoaded = true
-	rows, err := t.tx.Query(t.ctx, "SELECT key, seq FROM elevate_kv WHERE bucket = '' AND value IS NULL")
+	rows, err := t.tx.Query(t.ctx, "SELECT bucket, key, seq FROM elevate_kv WHERE value IS NULL AND (bucket = '' OR bucket = ANY($1))",
+		pgFixedNested)
 	if err != nil {
 		t.fail(err)
 		return
@@ -638,11 +656,16 @@ func (t *pgTx) loadRoot() {
 	defer rows.Close()
 	roots := map[string]bool{}
 	for rows.Next() {
-		var k []byte
+		var path, k []byte
 		var seq int64
-		if err := rows.Scan(&k, &seq); err != nil {
+		if err := rows.Scan(&path, &k, &seq); err != nil {
 			t.fail(err)
 			return
+		}
+		if len(path) > 0 {
+			// A nested bucket's row: known to exist, with its sequence, for this transaction.
+			t.cache[cacheKey(path, k)] = pgRead{seq: uint64(seq), found: true}
+			continue
 		}
 		t.cache[cacheKey(nil, k)] = pgRead{seq: uint64(seq), found: true}
 		roots[string(k)] = true
@@ -678,7 +701,8 @@ func nonNil(b []byte) []byte {
 	return b
 }
 
-// flush sends the transaction's writes in one round trip. Put and Delete do not ask the database
+// flush queues the transaction's writes, to go in one round trip with the statement after them
+// (pgWriteTx: the fence's, or the COMMIT). Put and Delete do not ask the database
 // whether a key they have not seen is a nested bucket (a round trip each): the statements refuse
 // to turn a bucket's row into a value or the reverse, and a refused row fails the transaction.
 func (t *pgTx) flush() error {
@@ -721,9 +745,17 @@ func (t *pgTx) flush() error {
 	if b.Len() == 1 {
 		return nil // nothing to write
 	}
-	br := t.tx.SendBatch(t.ctx, b)
-	defer br.Close()
-	for i := range b.Len() {
+	n := b.Len()
+	t.tx.(*pgWriteTx).queue(b, func(br pgx.BatchResults) error {
+		return checkWrites(br, n, checkAt, putAt, len(putB))
+	})
+	return nil
+}
+
+// checkWrites reads the results of flush's n statements: the nested-bucket check at checkAt, the
+// puts at putAt (all nPut of them must be written), and fails on the first error.
+func checkWrites(br pgx.BatchResults, n, checkAt, putAt, nPut int) error {
+	for i := range n {
 		if i == checkAt {
 			var n int64
 			if err := br.QueryRow().Scan(&n); err != nil {
@@ -738,13 +770,10 @@ func (t *pgTx) flush() error {
 		if err != nil {
 			return fmt.Errorf("store: PostgreSQL write: %w", err)
 		}
-		if i == putAt && tag.RowsAffected() != int64(len(putB)) {
+		if i == putAt && tag.RowsAffected() != int64(nPut) {
 			return fmt.Errorf("store: PostgreSQL write: %d of %d keys not written: a value over a nested bucket, or a bucket over a value",
-				int64(len(putB))-tag.RowsAffected(), len(putB))
+				int64(nPut)-tag.RowsAffected(), nPut)
 		}
-	}
-	if err := br.Close(); err != nil {
-		return fmt.Errorf("store: PostgreSQL write: %w", err)
 	}
 	return nil
 }

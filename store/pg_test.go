@@ -7,12 +7,14 @@ import (
 	"math/rand/v2"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
 	"github.com/elevate-pim/elevate/lead"
 	"github.com/google/go-cmp/cmp"
 	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgxpool"
 )
 
 // These tests are about PostgreSQL alone; they run in the postgres pass of TestMain.
@@ -438,6 +440,12 @@ func TestPostgresFrozenWriterReleasesLocks(t *testing.T) {
 	frozen, release := make(chan struct{}), make(chan struct{})
 	var once sync.Once
 	old, err := OpenPostgres(context.Background(), loc, PostgresOptions{Fence: func(ctx context.Context, tx pgx.Tx) error {
+		// A fence reads the lease in the transaction, as lead.Elector.Fence does; the writes go
+		// to the server with that read. Then the process freezes.
+		var one int
+		if err := tx.QueryRow(ctx, "SELECT 1").Scan(&one); err != nil {
+			return err
+		}
 		once.Do(func() { close(frozen); <-release })
 		return nil
 	}})
@@ -612,5 +620,121 @@ func TestPostgresFenceRefusalSaysItOnce(t *testing.T) {
 	}
 	if n := strings.Count(err.Error(), "not the leader"); n != 1 {
 		t.Errorf("the refusal %q says %q %d times, want once", err, "not the leader", n)
+	}
+}
+
+// A write transaction's writes go to the server with the fence's read of the lease: writes the
+// server takes but the store refuses (a value over a nested bucket) fail the transaction with
+// that cause, not as a fence refusal, and change nothing.
+func TestPostgresRefusedWriteUnderFence(t *testing.T) {
+	if !onPostgres() {
+		return
+	}
+	db := current.raw(t, testPath(t)).(*pgBackend)
+	defer db.Close()
+	fenced := 0
+	db.fence = func(ctx context.Context, tx pgx.Tx) error {
+		fenced++
+		var one int
+		return tx.QueryRow(ctx, "SELECT 1").Scan(&one)
+	}
+	if err := db.Update(func(tx kvTx) error {
+		b, err := tx.CreateBucketIfNotExists([]byte("x"))
+		if err != nil {
+			return err
+		}
+		if _, err := b.CreateBucketIfNotExists([]byte("y")); err != nil {
+			return err
+		}
+		return b.Put([]byte("z"), []byte("v"))
+	}); err != nil {
+		t.Fatal(err)
+	}
+	err := db.Update(func(tx kvTx) error {
+		b := tx.Bucket([]byte("x"))
+		if err := b.Put([]byte("z"), []byte("changed")); err != nil {
+			return err
+		}
+		return b.Put([]byte("y"), []byte("v"))
+	})
+	if err == nil || errors.Is(err, ErrNotLeader) || !strings.Contains(err.Error(), "nested bucket") || fenced != 2 {
+		t.Fatalf("a put over a bucket under a fence = %v (fence ran %d times); want the write's refusal, not ErrNotLeader", err, fenced)
+	}
+	db.View(func(tx kvTx) error {
+		b := tx.Bucket([]byte("x"))
+		if b.Bucket([]byte("y")) == nil || string(b.Get([]byte("z"))) != "v" {
+			t.Errorf("the store changed: y is a bucket: %v, z = %q", b.Bucket([]byte("y")) != nil, b.Get([]byte("z")))
+		}
+		return nil
+	})
+}
+
+// roundTrips counts what a connection sends to the server and waits for: each query or batch.
+type roundTrips struct{ n atomic.Int64 }
+
+func (c *roundTrips) TraceQueryStart(ctx context.Context, _ *pgx.Conn, _ pgx.TraceQueryStartData) context.Context {
+	c.n.Add(1)
+	return ctx
+}
+func (c *roundTrips) TraceQueryEnd(context.Context, *pgx.Conn, pgx.TraceQueryEndData) {}
+func (c *roundTrips) TraceBatchStart(ctx context.Context, _ *pgx.Conn, _ pgx.TraceBatchStartData) context.Context {
+	c.n.Add(1)
+	return ctx
+}
+func (c *roundTrips) TraceBatchQuery(context.Context, *pgx.Conn, pgx.TraceBatchQueryData) {}
+func (c *roundTrips) TraceBatchEnd(context.Context, *pgx.Conn, pgx.TraceBatchEndData)     {}
+
+// A fenced write transaction sends its BEGIN with its first read and its writes with the fence's
+// read of the lease: a request created as `elevate serve` creates it costs four round trips
+// (BEGIN and the top-level buckets, the audit log's last record, the writes and the fence, the
+// COMMIT), not six; a replay key five, not nine.
+func TestPostgresWriteRoundTrips(t *testing.T) {
+	if !onPostgres() {
+		return
+	}
+	loc := testPath(t)
+	el := lead.New(loc, lead.Config{Holder: "rt"})
+	defer el.Close()
+	if _, err := el.Campaign(t.Context()); err != nil {
+		t.Fatal(err)
+	}
+	s0, err := OpenPostgres(t.Context(), loc, PostgresOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	s0.Close()
+	cfg, err := pgxpool.ParseConfig(loc)
+	if err != nil {
+		t.Fatal(err)
+	}
+	rt := &roundTrips{}
+	cfg.ConnConfig.Tracer = rt
+	pool, err := pgxpool.NewWithConfig(t.Context(), cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	s := &Store{db: &pgBackend{pool: pool, fence: el.Fence}, now: time.Now}
+	defer s.Close()
+	mustCreate(t, s, sampleRequest()) // the connection prepares its statements once
+	before := rt.n.Load()
+	r := mustCreate(t, s, sampleRequest())
+	if n := rt.n.Load() - before; n != 4 {
+		t.Errorf("a fenced CreateRequest took %d round trips, want 4", n)
+	}
+	if got, err := s.Request(r.ID); err != nil || got.ID != r.ID {
+		t.Fatalf("the request written: %v, %v", got.ID, err)
+	}
+	// A replay key (every acknowledgement records one): its buckets come with the top-level
+	// ones, then the expired keys to prune and the key itself are read, then the writes with
+	// the fence, then the COMMIT: five round trips, not nine.
+	if _, err := s.FirstSeen("slack:warm", time.Now(), time.Minute); err != nil {
+		t.Fatal(err)
+	}
+	before = rt.n.Load()
+	if first, err := s.FirstSeen("slack:evt", time.Now(), time.Minute); err != nil || !first {
+		t.Fatalf("FirstSeen = %v, %v", first, err)
+	}
+	if n := rt.n.Load() - before; n != 5 {
+		t.Errorf("a fenced FirstSeen took %d round trips, want 5", n)
 	}
 }
