@@ -198,8 +198,11 @@ func (d *DB) ensure(ctx context.Context) error {
 
 // Register records that the leader's term (holder, epoch) runs a Worker, so senders forward to
 // it; older terms' registrations are dropped. Call it once the term is won: rows sent before the
-// Worker starts wait for it.
+// Worker starts wait for it. It gives up after the forwarding deadline: a leader must not hang
+// before it serves on a statement whose answer was lost.
 func (d *DB) Register(ctx context.Context, holder string, epoch int64) error {
+	ctx, cancel := context.WithTimeout(ctx, d.opt.Deadline)
+	defer cancel()
 	b := &pgx.Batch{}
 	b.Queue(`INSERT INTO elevate_inbox_leaders (holder, epoch) VALUES ($1, $2) ON CONFLICT DO NOTHING`, holder, epoch)
 	b.Queue(`DELETE FROM elevate_inbox_leaders WHERE epoch < $1`, epoch)

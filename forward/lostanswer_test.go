@@ -166,3 +166,25 @@ func TestForwardInsertAnswerLost(t *testing.T) {
 		t.Errorf("%d rows left, want 0", n)
 	}
 }
+
+// Registering a term whose answer is lost fails at the forwarding deadline, so that a new leader
+// does not hang before it serves (main exits and its supervisor restarts it).
+func TestRegisterAnswerLost(t *testing.T) {
+	direct := pgtest.URL(t)
+	setupAt(t, direct, Options{}) // the tables
+	proxy, viaProxy := newLoseProxy(t, direct, "INSERT INTO elevate_inbox_leaders")
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	d, err := Open(ctx, viaProxy, Options{Deadline: 500 * time.Millisecond})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer d.Close()
+	proxy.armed.Store(true)
+	if err := d.Register(context.Background(), "leader-1", 1); err == nil {
+		t.Fatal("Register succeeded with its answer lost")
+	}
+	if !proxy.lost.Load() {
+		t.Fatal("the proxy lost no answer: the test did not test anything")
+	}
+}
