@@ -529,3 +529,25 @@ func TestWorkerTermEndCancels(t *testing.T) {
 		t.Errorf("the sender got %d, want the handler's answer (503)", c)
 	}
 }
+
+// The leader's handler sees the request id the standby gave the request (its middleware's,
+// which replaced a client's id unfit for logs), so both processes' log lines and the answer's
+// X-Request-Id agree.
+func TestForwardRequestID(t *testing.T) {
+	e := setup(t, Options{})
+	got := make(chan string, 1)
+	e.leader(t, "leader-1", http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { got <- r.Header.Get("X-Request-Id") }), true)
+	sb := e.db.Standby()
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	go sb.Run(ctx)
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("X-Request-Id", "standby-id") // as metrics.Middleware does
+		sb.Forward(w, r, 1<<10)
+	}))
+	defer srv.Close()
+	post(t, srv.URL+"/x", "", http.Header{"X-Request-Id": {"not fit for logs!"}})
+	if id := <-got; id != "standby-id" {
+		t.Errorf("the leader saw request id %q, want the standby's", id)
+	}
+}

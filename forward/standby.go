@@ -157,8 +157,10 @@ func (s *Standby) Forward(w http.ResponseWriter, r *http.Request, maxBody int64)
 		http.Error(w, "request headers too large", http.StatusRequestHeaderFieldsTooLarge)
 		return
 	}
-	if id := w.Header().Get("X-Request-Id"); id != "" && q.Header.Get("X-Request-Id") == "" {
-		q.Header.Set("X-Request-Id", id) // the leader's log lines carry the id this answer gets
+	if id := w.Header().Get("X-Request-Id"); id != "" {
+		// The leader's log lines carry the id this answer gets: this process's, which replaced
+		// one the client sent that was not fit for logs.
+		q.Header.Set("X-Request-Id", id)
 	}
 	headers, err := jsonHeader(q.Header)
 	if err != nil {
