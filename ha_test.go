@@ -425,6 +425,13 @@ func TestServeStandbyForwardsSlack(t *testing.T) {
 	if code, _ := slackCommand(t, b, fake, "exchange 2h via-standby", "t-standby"); code != http.StatusOK {
 		t.Errorf("a replay through the standby: %d, want 200", code)
 	}
+	// Slack's retry of a command delivered to the leader, reaching a standby: dropped too.
+	if code, _ := slackCommand(t, a, fake, "exchange 2h both-ways", "t-both"); code != http.StatusOK {
+		t.Errorf("a command to the leader: %d, want 200", code)
+	}
+	if code, _ := slackCommand(t, b, fake, "exchange 2h both-ways", "t-both"); code != http.StatusOK {
+		t.Errorf("the same command again through the standby: %d, want 200", code)
+	}
 	if !strings.Contains(b.logs.String(), "forwarded to the leader") || strings.Contains(b.logs.String(), "via-standby") {
 		t.Errorf("the standby's log should say it forwarded, without the request's text:\n%s", b.logs.String())
 	}
@@ -462,7 +469,7 @@ func TestServeStandbyForwardsSlack(t *testing.T) {
 	b.cancel()
 	<-b.exited
 	got := storedJustifications(t, db)
-	for _, j := range []string{"via-leader", "via-standby", "during-takeover"} {
+	for _, j := range []string{"via-leader", "via-standby", "both-ways", "during-takeover"} {
 		if got[j] != 1 {
 			t.Errorf("request %q stored %d times, want once (store: %v)", j, got[j], got)
 		}
