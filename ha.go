@@ -1,10 +1,12 @@
 package main
 
 import (
+	"bytes"
 	"context"
+	"encoding/json"
 	"io"
+	"log/slog"
 	"net/http"
-	"strings"
 	"sync/atomic"
 	"time"
 
@@ -100,28 +102,92 @@ func (g *gate) Ready() http.Handler {
 // failover bench tell them apart by it.
 const roleHeader = "X-Elevate-Role"
 
+// forwardChecks are the checks a process that does not serve makes before it writes a request
+// to the database for the leader: each chat platform's own authentication, as the leader's
+// handlers make it, on the same bytes and with the same answer when it fails. So nobody on the
+// internet can make a standby write to the database without the Slack signing secret or a token
+// the Bot Connector signed (the leader verifies everything again). A platform this process is
+// not configured for is 404, as on the leader, whose mux then has no such route.
+type forwardChecks struct {
+	slackSecret string           // "" when Slack's HTTP endpoints are off (no SLACK_BOT_TOKEN or no SLACK_SIGNING_SECRET)
+	teams       *teams.Validator // nil when Teams is off (no MICROSOFT_APP_ID)
+	sandbox     bool
+}
+
+// newForwardChecks reads the chat platforms' settings as startSlack and startTeams do.
+func newForwardChecks(getenv func(string) string, sandbox bool) (forwardChecks, error) {
+	c := forwardChecks{sandbox: sandbox}
+	if getenv("SLACK_BOT_TOKEN") != "" {
+		c.slackSecret = getenv("SLACK_SIGNING_SECRET")
+	}
+	if id := getenv("MICROSOFT_APP_ID"); id != "" {
+		v, err := teams.NewValidator(teams.ValidatorOptions{AppID: id, MetadataURL: getenv("BOTFRAMEWORK_OPENID_METADATA_URL")})
+		if err != nil {
+			return c, err
+		}
+		c.teams = v
+	}
+	return c, nil
+}
+
 // forwarded is what a process that does not serve does with a request: the leader's routes are
-// forwarded to it, after the cheap checks the leader's handlers make first (the same refusal,
-// without a database write); anything else is 404, as the leader's mux answers.
-func forwarded(sb *forward.Standby, sandbox bool) http.Handler {
+// forwarded to it once they pass the checks the leader's handlers make first (forwardChecks: the
+// same refusal, without a database write); anything else is 404, as the leader's mux answers.
+func forwarded(sb *forward.Standby, c forwardChecks, log *slog.Logger) http.Handler {
 	mux := http.NewServeMux()
-	slackRoute := func(w http.ResponseWriter, r *http.Request) {
-		if r.Header.Get("X-Slack-Signature") == "" || r.Header.Get("X-Slack-Request-Timestamp") == "" {
-			http.Error(w, "invalid signature", http.StatusUnauthorized)
-			return
+	if c.slackSecret != "" {
+		slackRoute := func(w http.ResponseWriter, r *http.Request) {
+			body, err := io.ReadAll(io.LimitReader(r.Body, slack.MaxBody+1))
+			switch {
+			case err != nil:
+				http.Error(w, "cannot read body", http.StatusBadRequest)
+				return
+			case len(body) > slack.MaxBody:
+				http.Error(w, "body too large", http.StatusRequestEntityTooLarge)
+				return
+			}
+			if err := slack.Verify(r.Header, body, c.slackSecret); err != nil {
+				log.Warn("slack request refused; not forwarded", "path", r.URL.Path, "err", err)
+				http.Error(w, "invalid signature", http.StatusUnauthorized)
+				return
+			}
+			r.Body = io.NopCloser(bytes.NewReader(body))
+			sb.Forward(w, r, slack.MaxBody)
 		}
-		sb.Forward(w, r, slack.MaxBody)
-	}
-	for _, p := range []string{"/slack/commands", "/slack/interactivity", "/slack/events"} {
-		mux.HandleFunc("POST "+p, slackRoute)
-	}
-	mux.HandleFunc("POST /api/messages", func(w http.ResponseWriter, r *http.Request) {
-		if !strings.HasPrefix(r.Header.Get("Authorization"), "Bearer ") {
-			http.Error(w, "unauthorized", http.StatusUnauthorized)
-			return
+		for _, p := range []string{"/slack/commands", "/slack/interactivity", "/slack/events"} {
+			mux.HandleFunc("POST "+p, slackRoute)
 		}
-		sb.Forward(w, r, teams.MaxBody)
-	})
+	}
+	if c.teams != nil {
+		mux.HandleFunc("POST /api/messages", func(w http.ResponseWriter, r *http.Request) {
+			if r.Header.Get("Authorization") == "" {
+				http.Error(w, "unauthorized", http.StatusUnauthorized)
+				return
+			}
+			body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, teams.MaxBody))
+			if err != nil {
+				http.Error(w, "body too large", http.StatusRequestEntityTooLarge)
+				return
+			}
+			// The token names the service URL and the channel's key: read them as the leader's
+			// Bot Framework parser does (encoding/json, the schema's names).
+			var act struct {
+				ServiceURL string `json:"serviceUrl"`
+				ChannelID  string `json:"channelId"`
+			}
+			if err := json.Unmarshal(body, &act); err != nil {
+				http.Error(w, "bad activity", http.StatusBadRequest)
+				return
+			}
+			if _, err := c.teams.Validate(r.Context(), r.Header.Get("Authorization"), act.ServiceURL, act.ChannelID); err != nil {
+				log.Warn("teams: activity refused; not forwarded", "reason", err.Error(), "remote", r.RemoteAddr)
+				http.Error(w, "unauthorized", http.StatusUnauthorized)
+				return
+			}
+			r.Body = io.NopCloser(bytes.NewReader(body))
+			sb.Forward(w, r, teams.MaxBody)
+		})
+	}
 	mux.HandleFunc("/auth/callback", func(w http.ResponseWriter, r *http.Request) {
 		if r.Method != http.MethodGet && r.Method != http.MethodPost {
 			w.Header().Set("Allow", "GET, POST")
@@ -130,7 +196,7 @@ func forwarded(sb *forward.Standby, sandbox bool) http.Handler {
 		}
 		sb.Forward(w, r, bot.MaxCallbackBody)
 	})
-	if sandbox {
+	if c.sandbox {
 		mux.HandleFunc("/sandbox/sign-in", func(w http.ResponseWriter, r *http.Request) { sb.Forward(w, r, 64<<10) })
 	}
 	return mux

@@ -351,7 +351,11 @@ func serve(parent context.Context, args []string, stdout, stderr io.Writer) erro
 	if fdb != nil {
 		sb := fdb.Standby()
 		go sb.Run(ctx)
-		g8.forward, g8.forwardReady = forwarded(sb, *sandbox), sb.Ready
+		checks, err := newForwardChecks(os.Getenv, *sandbox)
+		if err != nil {
+			return err
+		}
+		g8.forward, g8.forwardReady = forwarded(sb, checks, log), sb.Ready
 	}
 	outer.Handle("/", g8)
 	outer.HandleFunc("GET /healthz", func(w http.ResponseWriter, _ *http.Request) { io.WriteString(w, "ok\n") })
@@ -569,7 +573,7 @@ func serve(parent context.Context, args []string, stdout, stderr io.Writer) erro
 	// Forwarded requests are served by the same handler as the listener's, now that it serves.
 	fwdWorker := func() {}
 	if fdb != nil {
-		w := fdb.Worker(srv.Handler, el.Holder(), epoch)
+		w := fdb.Worker(leaderCtx, srv.Handler, el.Holder(), epoch)
 		done := make(chan struct{})
 		go func() { w.Run(ctx); close(done) }()
 		fwdWorker = func() { <-done; w.Wait() }

@@ -105,6 +105,21 @@ func (o Options) withDefaults() Options {
 // maxResponse bounds an answer kept in a row; Elevate's answers are a few kB.
 const maxResponse = 1 << 20
 
+// maxHead bounds a forwarded request's target and headers together: Slack's and the Bot
+// Connector's requests and a browser's sign-in callback carry a few kB.
+const maxHead = 64 << 10
+
+// headSize is the size of q's target and headers, as a row holds them (about).
+func headSize(q request) int {
+	n := len(q.Method) + len(q.Target)
+	for k, vs := range q.Header {
+		for _, v := range vs {
+			n += len(k) + len(v) + 4
+		}
+	}
+	return n
+}
+
 // Notification channels.
 const (
 	chanInbox = "elevate_inbox"      // a request is waiting (the leader listens)

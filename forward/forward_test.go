@@ -100,7 +100,7 @@ func (e *env) leader(t *testing.T, holder string, h http.Handler, serve bool) (*
 	if err := e.db.Register(ctx, holder, el.Epoch()); err != nil {
 		t.Fatal(err)
 	}
-	w := e.db.Worker(h, holder, el.Epoch())
+	w := e.db.Worker(context.Background(), h, holder, el.Epoch())
 	wctx, stop := context.WithCancel(context.Background())
 	done := make(chan struct{})
 	go func() { w.Run(wctx); close(done) }()
@@ -220,6 +220,23 @@ func TestForwardBodyLimit(t *testing.T) {
 	}
 }
 
+// Headers and target over 64 KiB together are refused before anything is written (the listener
+// takes up to 1 MB); a request just under is forwarded.
+func TestForwardHeadLimit(t *testing.T) {
+	e := setup(t, Options{})
+	var calls atomic.Int32
+	e.leader(t, "leader-1", http.HandlerFunc(func(http.ResponseWriter, *http.Request) { calls.Add(1) }), true)
+	_, srv := e.standby(t)
+	resp, _ := post(t, srv.URL+"/auth/callback?code="+strings.Repeat("c", 40<<10), "", http.Header{"Cookie": {strings.Repeat("k", 30<<10)}})
+	if resp.StatusCode != http.StatusRequestHeaderFieldsTooLarge || calls.Load() != 0 {
+		t.Errorf("headers over the limit: %d with %d calls, want 431 and none", resp.StatusCode, calls.Load())
+	}
+	resp, _ = post(t, srv.URL+"/auth/callback?code="+strings.Repeat("c", 30<<10), "", http.Header{"Cookie": {strings.Repeat("k", 30<<10)}})
+	if resp.StatusCode != http.StatusOK || calls.Load() != 1 {
+		t.Errorf("headers under the limit: %d with %d calls, want 200 and one", resp.StatusCode, calls.Load())
+	}
+}
+
 // With no leader, the sender answers 503 at its deadline and withdraws the row: a leader that
 // starts afterwards never processes it (it does process what is sent then).
 func TestForwardDeadlineWithoutLeader(t *testing.T) {
@@ -315,7 +332,7 @@ func TestWorkerOfAnEndedTermClaimsNothing(t *testing.T) {
 		t.Fatal(err)
 	}
 	var calls atomic.Int32
-	w := e.db.Worker(http.HandlerFunc(func(http.ResponseWriter, *http.Request) { calls.Add(1) }), "leader-1", epoch)
+	w := e.db.Worker(context.Background(), http.HandlerFunc(func(http.ResponseWriter, *http.Request) { calls.Add(1) }), "leader-1", epoch)
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan struct{})
 	go func() { w.Run(ctx); close(done) }()
@@ -462,5 +479,53 @@ func TestForwardClientGoneWithdraws(t *testing.T) {
 	}
 	if !strings.Contains(e.logs.String(), "withdrawn, nothing was done") {
 		t.Errorf("the log does not say the request was withdrawn:\n%s", e.logs.String())
+	}
+}
+
+// When the leader's term ends (its lease lost) the forwarded requests its Worker is handling are
+// cancelled, as a listener's requests are when the process closes it: a handler waiting on its
+// request's context stops, and what it answered then still reaches the sender.
+func TestWorkerTermEndCancels(t *testing.T) {
+	e := setup(t, Options{Deadline: time.Minute, Grace: time.Minute, Poll: 50 * time.Millisecond})
+	el, _, _ := e.leader(t, "leader-1", nil, false)
+	if err := e.db.Register(context.Background(), "leader-1", el.Epoch()); err != nil {
+		t.Fatal(err)
+	}
+	term, end := context.WithCancel(context.Background())
+	entered := make(chan struct{})
+	cancelled := make(chan bool, 1)
+	w := e.db.Worker(term, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		close(entered)
+		select {
+		case <-r.Context().Done():
+			cancelled <- true
+			http.Error(w, "stopped: no longer the leader", http.StatusServiceUnavailable)
+		case <-time.After(30 * time.Second):
+			cancelled <- false
+			io.WriteString(w, "finished after the term ended")
+		}
+	}), "leader-1", el.Epoch())
+	ctx, stop := context.WithCancel(context.Background())
+	done := make(chan struct{})
+	go func() { w.Run(ctx); close(done) }()
+	t.Cleanup(func() { stop(); <-done; w.Wait() })
+	_, srv := e.standby(t)
+	codes := make(chan int, 1)
+	go func() {
+		resp, err := http.Post(srv.URL+"/x", "text/plain", nil)
+		if err != nil {
+			codes <- 0
+			return
+		}
+		resp.Body.Close()
+		codes <- resp.StatusCode
+	}()
+	<-entered
+	end()
+	if !<-cancelled {
+		t.Error("the handler ran on after the term ended")
+	}
+	if c := <-codes; c != http.StatusServiceUnavailable {
+		t.Errorf("the sender got %d, want the handler's answer (503)", c)
 	}
 }

@@ -8,6 +8,8 @@ import (
 	"strconv"
 	"sync"
 	"time"
+
+	pgxconn "github.com/jackc/pgx/v5/pgconn"
 )
 
 // Standby forwards requests to the leader and writes its answers back.
@@ -148,6 +150,13 @@ func (s *Standby) Forward(w http.ResponseWriter, r *http.Request, maxBody int64)
 		return
 	}
 	q := fromHTTP(r, body)
+	if n := headSize(q); n > maxHead {
+		// The listener takes up to 1 MB of headers; a row need not (chat services and browsers
+		// send a few kB).
+		log.Warn("forward: request headers too large to forward; answered 431", "bytes", n)
+		http.Error(w, "request headers too large", http.StatusRequestHeaderFieldsTooLarge)
+		return
+	}
 	if id := w.Header().Get("X-Request-Id"); id != "" && q.Header.Get("X-Request-Id") == "" {
 		q.Header.Set("X-Request-Id", id) // the leader's log lines carry the id this answer gets
 	}
@@ -178,7 +187,27 @@ func (s *Standby) Forward(w http.ResponseWriter, r *http.Request, maxBody int64)
 		SELECT (SELECT id FROM ins), (SELECT holder FROM l WHERE live AND NOT registered), (SELECT count(*) FROM n)`,
 		id, q.Method, q.Target, string(headers), q.Body, q.RemoteAddr, s.opt.Deadline.Milliseconds()).Scan(&inserted, &refusedBy, nil)
 	cancel()
+	claimed := false
+	wait := s.opt.Deadline
 	switch {
+	case err != nil && !notSent(err):
+		// The insert may have committed though its answer was lost (the connection failed, or
+		// the deadline passed, after the server ran it): a leader may have taken the row. Say
+		// 503 (nothing done) only once the row is known never to be processed.
+		never, gerr := s.withdrawOrClaimed(ctx, id)
+		switch {
+		case gerr != nil:
+			log.Error("forward: the database failed while the request was written, and what became of it is unknown; answered 504 (it may have been handled)",
+				"err", err, "then", gerr)
+			http.Error(w, "the leader did not answer in time; the request may have been handled", http.StatusGatewayTimeout)
+			return
+		case never:
+			log.Error("forward: cannot reach the database; answered 503, nothing was done", "err", err)
+			unavailable(w, "Elevate cannot reach its database; try again")
+			return
+		}
+		log.Warn("forward: the database failed as the request was written, but the leader took it; waiting for its answer", "err", err)
+		claimed, wait = true, s.opt.Grace
 	case err != nil:
 		log.Error("forward: cannot reach the database; answered 503", "err", err)
 		unavailable(w, "Elevate cannot reach its database; try again")
@@ -193,9 +222,8 @@ func (s *Standby) Forward(w http.ResponseWriter, r *http.Request, maxBody int64)
 		return
 	}
 
-	deadline := time.NewTimer(s.opt.Deadline)
+	deadline := time.NewTimer(wait)
 	defer deadline.Stop()
-	claimed := false
 	for {
 		select {
 		case <-answered:
@@ -261,6 +289,32 @@ func (s *Standby) take(ctx context.Context, id int64) (response, bool) {
 		resp.Header = nil
 	}
 	return resp, true
+}
+
+// withdrawOrClaimed settles a row whose insert may or may not have committed: it deletes id
+// unless a leader claimed it. true: the request will never be processed (withdrawn, or never
+// written); false: a leader has it.
+func (s *Standby) withdrawOrClaimed(ctx context.Context, id int64) (bool, error) {
+	withdrawn, err := s.withdraw(ctx, id)
+	if err != nil || withdrawn {
+		return withdrawn, err
+	}
+	// Not withdrawn: claimed, or never written. A claim that made the delete skip the row has
+	// committed, so this later statement sees it.
+	ctx, cancel := context.WithTimeout(ctx, s.opt.Deadline)
+	defer cancel()
+	var exists bool
+	if err := s.db.pool.QueryRow(ctx, `SELECT EXISTS (SELECT 1 FROM elevate_inbox WHERE id = $1)`, id).Scan(&exists); err != nil {
+		return false, err
+	}
+	return !exists, nil
+}
+
+// notSent reports whether a failed statement certainly never reached the server: no connection
+// could be made, or pgx says nothing was sent.
+func notSent(err error) bool {
+	var ce *pgxconn.ConnectError
+	return errors.As(err, &ce) || pgxconn.SafeToRetry(err)
 }
 
 // withdraw deletes id unless a leader claimed it: true means it will never be processed.

@@ -15,6 +15,7 @@ import (
 // handler the leader's own listener serves.
 type Worker struct {
 	db     *DB
+	term   context.Context // ends with the leader's term: what it still handles is cancelled
 	h      http.Handler
 	holder string
 	epoch  int64
@@ -22,9 +23,11 @@ type Worker struct {
 	wg     sync.WaitGroup // requests being handled
 }
 
-// Worker returns the leader's side for the term (holder, epoch); Register the term too.
-func (d *DB) Worker(h http.Handler, holder string, epoch int64) *Worker {
-	return &Worker{db: d, h: h, holder: holder, epoch: epoch, slot: make(chan struct{}, d.opt.Workers)}
+// Worker returns the leader's side for the term (holder, epoch); Register the term too. term is
+// a context that ends when the term does (the lease lost): the requests the Worker is handling
+// then are cancelled, as a listener's are when the process closes it.
+func (d *DB) Worker(term context.Context, h http.Handler, holder string, epoch int64) *Worker {
+	return &Worker{db: d, term: term, h: h, holder: holder, epoch: epoch, slot: make(chan struct{}, d.opt.Workers)}
 }
 
 // Run claims and serves forwarded requests until ctx ends. Requests it claimed go on being
@@ -122,15 +125,19 @@ func (w *Worker) claim(ctx context.Context) (claimed, bool) {
 }
 
 // serve runs one claimed request through the handler and stores the answer. Its context is
-// not the worker's: a graceful stop lets it finish.
+// the term's, not Run's: a graceful stop lets it finish, the end of the term does not.
 func (w *Worker) serve(c claimed) {
-	ctx, cancel := context.WithTimeout(context.Background(), max(c.left, time.Second))
+	ctx, cancel := context.WithTimeout(w.term, max(c.left, time.Second))
 	defer cancel()
 	start := time.Now()
 	published := false
 	rec := newRecorder(func(resp response) {
 		published = true
-		w.answer(ctx, c.id, resp)
+		// Stored even when the term ended meanwhile: the answer tells what the handler did
+		// (its store writes were fenced), sooner than the sender's 504 would.
+		actx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 5*time.Second)
+		defer cancel()
+		w.answer(actx, c.id, resp)
 		w.db.log.Info("forward: answered a forwarded request", "id", c.id, "status", resp.Status, "ms", time.Since(start).Milliseconds())
 	})
 	r, err := toHTTP(WithForwarded(ctx), c.method, c.target, c.headers, c.body, c.remote)

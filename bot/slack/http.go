@@ -170,6 +170,11 @@ func keyKind(key string) string {
 	return kind
 }
 
+// Verify checks a request's Slack signature as the adapter's HTTP handlers do, for a process
+// that forwards Slack's requests to the one that handles them (a standby): it writes nothing
+// anywhere for a request Slack did not sign.
+func Verify(h http.Header, body []byte, secret string) error { return verify(h, body, secret) }
+
 // verify checks Slack's request signature: HMAC-SHA256 over "v0:<timestamp>:<body>" with the
 // signing secret, and a timestamp within five minutes of now.
 func verify(h http.Header, body []byte, secret string) error {

@@ -44,19 +44,20 @@ func messageSize(act Activity) int {
 // shortest is the last step of shorten.
 const shortest = 3
 
-// shorten is m with less in it, more at each level from 1 to shortest: texts and values cut
-// shorter, then the fields left out; buttons are always kept (an approval card without them
-// could not be decided), and the footer says the message was shortened.
+// shorten is m with less in it, more at each level from 1 to shortest: texts, values and the
+// footer cut shorter, the footer left out last. The title (with the request id), every field
+// (who asks, for which role, how long: an approver must not decide blind) and the buttons (an
+// approval card without them could not be decided) are always kept, and the footer says the
+// message was shortened. The shortest form is small whatever m holds: a title, 300 characters
+// of text, at most 200 of each value.
 func shorten(m bot.Message, level int) bot.Message {
-	limits := [...]struct{ text, value, footer int }{{1500, 300, 600}, {600, 100, 200}, {300, 0, 0}}
+	limits := [...]struct{ text, value, footer int }{{1500, 300, 600}, {600, 200, 200}, {300, 200, 0}}
 	l := limits[min(max(level, 1), shortest)-1]
 	out := m
 	out.Text = cut(m.Text, l.text)
 	out.Fields = nil
-	if l.value > 0 {
-		for _, f := range m.Fields {
-			out.Fields = append(out.Fields, bot.Field{Label: f.Label, Value: cut(f.Value, l.value)})
-		}
+	for _, f := range m.Fields {
+		out.Fields = append(out.Fields, bot.Field{Label: f.Label, Value: cut(f.Value, l.value)})
 	}
 	foot := ""
 	if l.footer > 0 {

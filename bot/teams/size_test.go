@@ -183,3 +183,29 @@ func TestTooLargeRefusedByTeams(t *testing.T) {
 		t.Errorf("the log does not say what was refused:\n%s", logs.String())
 	}
 }
+
+// TestShortestKeepsWhatDecides: an approval card Teams refuses as too large is sent again in its
+// shortest form, which still names who asks, for which role and how long (an approver must not
+// approve blind), keeps the request id and the buttons, and says it was shortened.
+func TestShortestKeepsWhatDecides(t *testing.T) {
+	w := startWorld(t)
+	ctx := context.Background()
+	card := bot.Message{Kind: bot.KindCard, RequestID: 42, Title: "Elevation request #42", Text: repeat("Long context. ", 3000),
+		Fields: []bot.Field{{Label: "Requester", Value: "Zoë Ångström (zoe@contoso.example)"}, {Label: "Role", Value: "Exchange Administrator (tier 0)"},
+			{Label: "Duration", Value: "1h 30m"}, {Label: "Justification", Value: repeat("INC-4711 mailbox restore. ", 1000)},
+			{Label: "Approvals", Value: "0 of 2"}},
+		Footer: repeat("Requested from Slack. ", 3000),
+		Buttons: []bot.Button{{Action: bot.ActionApprove, Label: "Approve", Value: "42", Style: bot.StylePrimary},
+			{Action: bot.ActionDeny, Label: "Deny", Value: "42", Style: bot.StyleDanger}}}
+	w.fake.SetMaxMessageSize(8 << 10) // Teams' limit is approximate: here it is lower than Elevate's
+	if _, err := w.adapter.Send(ctx, bot.Address{Channel: "#pim-approvals"}, card); err != nil {
+		t.Fatalf("posting: %v", err)
+	}
+	got := teamstest.Text(lastIn(t, w.fake, approvalsID).Body)
+	for _, want := range []string{"Elevation request #42", "Requester: Zoë Ångström (zoe@contoso.example)", "Role: Exchange Administrator (tier 0)",
+		"Duration: 1h 30m", "Justification: INC-4711", "Approvals: 0 of 2", "[Approve]", "[Deny]", "Shortened to fit Teams' message size limit"} {
+		if !strings.Contains(got, want) {
+			t.Errorf("the shortest card lacks %q:\n%.1500s", want, got)
+		}
+	}
+}
