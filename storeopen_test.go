@@ -5,6 +5,7 @@ import (
 	"context"
 	"errors"
 	"io"
+	"net/http"
 	"net/url"
 	"path/filepath"
 	"strings"
@@ -395,5 +396,28 @@ func TestStoreMigrateFencedAfterLosingTheLease(t *testing.T) {
 	}
 	if holder, held, err := lead.Held(ctx, dbURL, nil); err != nil || !held || holder != "serve-c" {
 		t.Errorf("after the fenced migrate: lease %q held %v (%v); want serve-c's, untouched", holder, held, err)
+	}
+}
+
+// An `elevate serve` started while `store migrate` copies stands by (alive, not ready, serving
+// nothing) and leads once migrate has ended.
+func TestStoreMigrateServeStandsBy(t *testing.T) {
+	path := boltStoreWithRequests(t, 2)
+	dbURL := pgtest.URL(t)
+	var p *serveProc
+	migrateLeased = func() {
+		p = startServe(t, dbURL)
+		p.standsBy(t)
+		if holder, held, err := lead.Held(context.Background(), dbURL, nil); err != nil || !held || !strings.Contains(holder, "store migrate") {
+			t.Errorf("during migrate, with a serve started: lease held %v by %q (%v); want the migrate", held, holder, err)
+		}
+	}
+	defer func() { migrateLeased = nil }()
+	if out, err := runCLI(t, "store", "migrate", "-from", path, "-to", dbURL); err != nil {
+		t.Fatalf("store migrate: %v\n%s", err, out)
+	}
+	p.waitFor(t, "/readyz", http.StatusOK)
+	if holder, held, err := lead.Held(context.Background(), dbURL, nil); err != nil || !held || strings.Contains(holder, "store migrate") {
+		t.Errorf("after migrate: lease held %v by %q (%v); want the serve", held, holder, err)
 	}
 }
