@@ -551,3 +551,38 @@ func TestForwardRequestID(t *testing.T) {
 		t.Errorf("the leader saw request id %q, want the standby's", id)
 	}
 }
+
+// Rows their senders left (a standby that died while it waited) are deleted by the leader once
+// their deadline is Grace plus a minute past, the first time as its Worker starts; a row within
+// that time is left alone (its sender may still read the answer), and neither is processed.
+func TestWorkerSweepsAbandonedRows(t *testing.T) {
+	e := setup(t, Options{Grace: time.Second, Poll: 50 * time.Millisecond})
+	ctx := context.Background()
+	for id, past := range map[int64]string{1: "62 seconds", 2: "30 seconds"} {
+		if _, err := e.conn.Exec(ctx, `INSERT INTO elevate_inbox (id, method, target, headers, body, remote_addr, deadline)
+			VALUES ($1, 'POST', '/x', '{}', '', '', clock_timestamp() - $2::interval)`, id, past); err != nil {
+			t.Fatal(err)
+		}
+	}
+	var calls atomic.Int32
+	e.leader(t, "leader-1", http.HandlerFunc(func(http.ResponseWriter, *http.Request) { calls.Add(1) }), true)
+	ids := func() []int64 {
+		rows, err := e.conn.Query(ctx, `SELECT id FROM elevate_inbox ORDER BY id`)
+		if err != nil {
+			t.Fatal(err)
+		}
+		out, err := pgx.CollectRows(rows, pgx.RowTo[int64])
+		if err != nil {
+			t.Fatal(err)
+		}
+		return out
+	}
+	for deadline := time.Now().Add(20 * time.Second); len(ids()) == 2 && time.Now().Before(deadline); time.Sleep(20 * time.Millisecond) {
+	}
+	if got := ids(); len(got) != 1 || got[0] != 2 {
+		t.Errorf("rows left %v, want only the one whose deadline is not yet a minute and Grace past", got)
+	}
+	if calls.Load() != 0 {
+		t.Errorf("abandoned rows past their deadline were processed %d times", calls.Load())
+	}
+}

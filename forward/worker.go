@@ -45,6 +45,7 @@ func (w *Worker) Run(ctx context.Context) {
 	defer tick.Stop()
 	sweep := time.NewTicker(30 * time.Second)
 	defer sweep.Stop()
+	w.sweep(ctx) // what senders that died under the previous leader left
 	for {
 		w.drain(ctx)
 		select {
