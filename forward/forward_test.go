@@ -586,3 +586,38 @@ func TestWorkerSweepsAbandonedRows(t *testing.T) {
 		t.Errorf("abandoned rows past their deadline were processed %d times", calls.Load())
 	}
 }
+
+// A client that sends its body slowly (or never finishes it) does not hold one of the standby's
+// places for requests waiting on the leader: they are taken once the request is read, so others
+// are still forwarded.
+func TestForwardSlowBodyTakesNoPlace(t *testing.T) {
+	e := setup(t, Options{MaxInFlight: 2, Poll: 50 * time.Millisecond})
+	e.leader(t, "leader-1", http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { io.WriteString(w, "done") }), true)
+	_, srv := e.standby(t)
+	var slow []*io.PipeWriter
+	for range 2 {
+		pr, pw := io.Pipe()
+		slow = append(slow, pw)
+		req, err := http.NewRequest("POST", srv.URL+"/auth/callback", pr)
+		if err != nil {
+			t.Fatal(err)
+		}
+		go func() {
+			if resp, err := http.DefaultClient.Do(req); err == nil {
+				resp.Body.Close()
+			}
+		}()
+		if _, err := pw.Write([]byte("a")); err != nil { // the request reached the standby
+			t.Fatal(err)
+		}
+	}
+	defer func() {
+		for _, pw := range slow {
+			pw.Close()
+		}
+	}()
+	resp, body := post(t, srv.URL+"/slack/commands", "x", nil)
+	if resp.StatusCode != http.StatusOK || body != "done" {
+		t.Errorf("with two bodies still arriving: %d %q, want the leader's answer", resp.StatusCode, body)
+	}
+}

@@ -129,17 +129,11 @@ func (s *Standby) Ready(ctx context.Context) error {
 }
 
 // Forward sends r, with a body of at most maxBody bytes, to the leader and writes its answer.
-// The caller has made the cheap checks the leader would make (method, signature headers present).
+// The caller has made the checks the leader would make first and that need nothing but the
+// request (main's forwardChecks: the method, the platform's signature or token).
 func (s *Standby) Forward(w http.ResponseWriter, r *http.Request, maxBody int64) {
 	log := s.db.log.With("path", r.URL.Path) // never the query (OAuth codes) or headers (signatures, tokens)
-	select {
-	case s.slot <- struct{}{}:
-		defer func() { <-s.slot }()
-	default:
-		log.Warn("forward: too many requests in flight to the leader; answered 503", "in_flight", cap(s.slot))
-		unavailable(w, "too many requests are waiting for the leader; try again")
-		return
-	}
+	// The request is read before it takes a place: a client sending its body slowly holds none.
 	body, err := readBody(r, maxBody)
 	if errors.Is(err, errTooLarge) {
 		http.Error(w, "body too large", http.StatusRequestEntityTooLarge)
@@ -155,6 +149,14 @@ func (s *Standby) Forward(w http.ResponseWriter, r *http.Request, maxBody int64)
 		// send a few kB).
 		log.Warn("forward: request headers too large to forward; answered 431", "bytes", n)
 		http.Error(w, "request headers too large", http.StatusRequestHeaderFieldsTooLarge)
+		return
+	}
+	select {
+	case s.slot <- struct{}{}:
+		defer func() { <-s.slot }()
+	default:
+		log.Warn("forward: too many requests in flight to the leader; answered 503", "in_flight", cap(s.slot))
+		unavailable(w, "too many requests are waiting for the leader; try again")
 		return
 	}
 	if id := w.Header().Get("X-Request-Id"); id != "" {
