@@ -153,8 +153,12 @@ func TestForwardChecks(t *testing.T) {
 	if code, body := send(srv.URL, "/api/messages", http.Header{"Authorization": {"Bearer " + fake.Token(fake.ServiceURL())}}, activity(fake.ServiceURL())); code != http.StatusOK || body != "leader: /api/messages" {
 		t.Errorf("a Teams activity with the Bot Connector's token: %d %q, want the leader's answer", code, body)
 	}
-	if n := written(); n != 2 || handled.Load() != 2 {
-		t.Errorf("authenticated requests: %d rows, %d handled; want 2 and 2", n, handled.Load())
+	// What follows the activity's JSON is left, as the leader's parser leaves it.
+	if code, body := send(srv.URL, "/api/messages", http.Header{"Authorization": {"Bearer " + fake.Token(fake.ServiceURL())}}, activity(fake.ServiceURL())+" trailing"); code != http.StatusOK || body != "leader: /api/messages" {
+		t.Errorf("an activity followed by more text: %d %q, want the leader's answer", code, body)
+	}
+	if n := written(); n != 3 || handled.Load() != 3 {
+		t.Errorf("authenticated requests: %d rows, %d handled; want 3 and 3", n, handled.Load())
 	}
 
 	// Not configured: 404 like the leader's mux, nothing written.
@@ -163,7 +167,7 @@ func TestForwardChecks(t *testing.T) {
 			t.Errorf("%s with its platform off: %d, want 404", path, code)
 		}
 	}
-	if n := written(); n != 2 {
-		t.Errorf("requests for platforms that are off wrote %d rows", n-2)
+	if n := written(); n != 3 {
+		t.Errorf("requests for platforms that are off wrote %d rows", n-3)
 	}
 }

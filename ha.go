@@ -170,12 +170,13 @@ func forwarded(sb *forward.Standby, c forwardChecks, log *slog.Logger) http.Hand
 				return
 			}
 			// The token names the service URL and the channel's key: read them as the leader's
-			// Bot Framework parser does (encoding/json, the schema's names).
+			// Bot Framework parser does (a json.Decoder, which reads the first value and leaves
+			// what follows; the schema's names).
 			var act struct {
 				ServiceURL string `json:"serviceUrl"`
 				ChannelID  string `json:"channelId"`
 			}
-			if err := json.Unmarshal(body, &act); err != nil {
+			if err := json.NewDecoder(bytes.NewReader(body)).Decode(&act); err != nil {
 				http.Error(w, "bad activity", http.StatusBadRequest)
 				return
 			}
