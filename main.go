@@ -377,7 +377,7 @@ func serve(parent context.Context, args []string, stdout, stderr io.Writer) erro
 		"store": func(context.Context) error { _, err := opened.Load().Request(0); return ignoreNotFound(err) }, // served once open
 		"graph": met.GraphReachable,
 	}
-	srv := &http.Server{Addr: *listen, Handler: met.Middleware(outer), ReadHeaderTimeout: 10 * time.Second}
+	srv := publicServer(*listen, met.Middleware(outer))
 	errc := make(chan error, 1)
 	listening := false
 	startListener := func() {
