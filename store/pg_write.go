@@ -27,6 +27,10 @@ type pgWriteTx struct {
 	werr    error                        // what check found when the writes were sent
 }
 
+// A refusal check finds in the client (a row the ON CONFLICT clause skipped) is no error to the
+// server, whose transaction goes on with the other writes applied: after werr, nothing more is
+// sent but the ROLLBACK, and Commit returns werr, so no later statement or Commit can commit them.
+
 var _ pgx.Tx = (*pgWriteTx)(nil)
 
 const pgBeginWrite = "BEGIN ISOLATION LEVEL READ COMMITTED"
@@ -41,6 +45,9 @@ func (w *pgWriteTx) queue(b *pgx.Batch, check func(pgx.BatchResults) error) {
 func (w *pgWriteTx) send(ctx context.Context, b *pgx.Batch) (pgx.BatchResults, error) {
 	if w.done {
 		return nil, pgx.ErrTxClosed
+	}
+	if w.werr != nil {
+		return nil, w.werr
 	}
 	full := &pgx.Batch{}
 	begin := !w.begun
@@ -119,6 +126,10 @@ func (w *pgWriteTx) Commit(ctx context.Context) error {
 	if w.done {
 		return pgx.ErrTxClosed
 	}
+	if w.werr != nil {
+		w.Rollback(ctx)
+		return w.werr
+	}
 	if !w.begun && len(w.pending) == 0 {
 		w.done = true
 		return nil
@@ -126,6 +137,9 @@ func (w *pgWriteTx) Commit(ctx context.Context) error {
 	if len(w.pending) > 0 {
 		br, err := w.send(ctx, &pgx.Batch{})
 		if err != nil {
+			if w.werr != nil {
+				w.Rollback(ctx)
+			}
 			return err
 		}
 		if err := br.Close(); err != nil {
