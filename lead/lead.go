@@ -43,9 +43,12 @@
 //   - Fence sets idle_in_transaction_session_timeout for the rest of the write transaction: a
 //     leader frozen between Fence and commit holds the row lock, and the server ends its session
 //     after 2×TTL so the takeover can go on (a takeover waits at most that long for it). The
-//     store sets its own idle timeout (10 s) in the round trip that sends a transaction's writes,
-//     so a leader frozen after sending them but before Fence does not hold its row locks, which
-//     the successor's writes would wait for, until TCP keepalive notices, hours later.
+//     store sends a transaction's writes in the same round trip as Fence's read, after its own
+//     idle timeout (10 s) and before that read: from the moment the transaction holds row locks
+//     on what it wrote, which the successor's writes would wait for, an idle timeout is set
+//     (Fence's 2×TTL, the later of the two), so a leader frozen then does not hold them until TCP
+//     keepalive notices, hours later. Before its writes a transaction has only read, which takes
+//     no row lock. Without a fence the store's 10 s holds between the writes and the COMMIT.
 package lead
 
 import (

@@ -35,8 +35,9 @@ func (e *fenceError) Unwrap() error        { return e.cause }
 
 // PostgresOptions configures OpenPostgres.
 type PostgresOptions struct {
-	// Fence, when set, runs inside every write transaction just before its commit (after its
-	// writes were sent). An error rolls the transaction back; Update and the other writes then
+	// Fence, when set, runs inside every write transaction just before its commit; its first
+	// statement carries the transaction's writes, which the server runs before it (pgWriteTx). An
+	// error rolls the transaction back; Update and the other writes then
 	// return it wrapped in ErrNotLeader. Schema migrations at open are not fenced: the advisory
 	// lock serialises them instead.
 	Fence func(ctx context.Context, tx pgx.Tx) error
@@ -64,10 +65,11 @@ const pgPage = 512
 const pgTxTimeout = time.Minute
 
 // pgWriteIdle is how long the server lets a write transaction sit idle once it has sent its
-// writes (idle_in_transaction_session_timeout, set in the same round trip): after them come only
-// the fence and the commit, so a longer pause means the process froze or lost the connection, and
-// its row locks (the audit bucket's among them) would hold up the next leader's every write. A
-// fence may set its own (lead.Elector.Fence sets 2×TTL).
+// writes (idle_in_transaction_session_timeout, set first in the round trip that carries them, the
+// fence's read of the lease or, without a fence, their own before the COMMIT): after them comes
+// only the commit, so a longer pause means the process froze or lost the connection, and its row
+// locks (the audit bucket's among them) would hold up the next leader's every write. A fence may
+// set its own later in the same round trip, which then holds (lead.Elector.Fence sets 2×TTL).
 var pgWriteIdle = 10 * time.Second
 
 // pgMigrateLock is the pg_advisory_xact_lock key that serialises schema migrations between

@@ -425,8 +425,8 @@ func TestKVValueOverBucketRefused(t *testing.T) {
 	}
 }
 
-// A leader frozen or cut off after its write transaction sent its writes but before Fence (a
-// SIGSTOP, a VM paused, a network partition that leaves the server's end of the TCP connection
+// A leader frozen or cut off after its write transaction sent its writes, with the fence's read,
+// but before its COMMIT (a SIGSTOP, a VM paused, a network partition that leaves the server's end of the TCP connection
 // open) holds row locks on the keys it wrote, the audit bucket's among them. The server ends
 // that session after pgWriteIdle so the next leader's writes go on instead of waiting behind it
 // (until TCP keepalive notices, hours later).
