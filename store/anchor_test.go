@@ -132,3 +132,152 @@ func TestVerifyAnchors(t *testing.T) {
 		})
 	}
 }
+
+// Whoever can write the store cannot choose the hash an anchor line publishes: a newest record
+// whose stated hash is not its own (edited in place) gives no anchor but a *ChainError.
+func TestAuditHeadRefusesAlteredRecord(t *testing.T) {
+	for _, tt := range []struct {
+		name string
+		edit func(r *AuditRecord)
+	}{
+		{"hash replaced", func(r *AuditRecord) { r.Hash = strings.Repeat("ab", 32) }},
+		{"detail altered", func(r *AuditRecord) { r.Detail = "nothing to see here" }},
+		{"seq altered", func(r *AuditRecord) { r.Seq = 2; r.Hash = r.hash() }},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			path := testPath(t)
+			s, err := openAt(path)
+			if err != nil {
+				t.Fatal(err)
+			}
+			fillAudit(t, s, 3)
+			s.Close()
+			tamper(t, path, func(b kvBucket) error {
+				var r AuditRecord
+				if err := json.Unmarshal(b.Get(u64(3)), &r); err != nil {
+					return err
+				}
+				tt.edit(&r)
+				v, err := json.Marshal(r)
+				if err != nil {
+					return err
+				}
+				return b.Put(u64(3), v)
+			})
+			s = openTest(t, path)
+			a, err := s.AuditHead()
+			var ce *ChainError
+			if !errors.As(err, &ce) || ce.Seq != 3 {
+				t.Fatalf("AuditHead of an altered newest record = %v, %v; want a *ChainError at record 3", a, err)
+			}
+		})
+	}
+}
+
+// afterView is a store's key-value layer that runs hook after each read transaction: someone
+// writing the store between the transactions of one check.
+type afterView struct {
+	kvDB
+	hook func()
+}
+
+func (a *afterView) View(fn func(kvTx) error) error {
+	err := a.kvDB.View(fn)
+	a.hook()
+	return err
+}
+
+// `audit verify -anchor` checks the chain and the anchors in one read transaction: whoever can
+// write the store cannot show the chain check a rewritten chain and the anchor check the
+// published records, put back for the moment between the two.
+func TestVerifyAuditAnchorsOneSnapshot(t *testing.T) {
+	s := newTestStore(t)
+	fillAudit(t, s, 5)
+	a5, err := s.AuditHead()
+	if err != nil {
+		t.Fatal(err)
+	}
+	published := map[uint64][]byte{}
+	if err := s.db.Update(func(tx kvTx) error {
+		b := tx.Bucket(bucketAudit)
+		for n := uint64(1); n <= 5; n++ {
+			published[n] = clone(b.Get(u64(n)))
+		}
+		return rewriteFrom(1)(b)
+	}); err != nil {
+		t.Fatal(err)
+	}
+	views := 0
+	s.db = &afterView{kvDB: s.db, hook: func() {
+		views++
+		if views != 1 {
+			return
+		}
+		// After the first look, the published records are back, as long as the check runs.
+		if err := s.db.(*afterView).kvDB.Update(func(tx kvTx) error {
+			b := tx.Bucket(bucketAudit)
+			for n, v := range published {
+				if err := b.Put(u64(n), v); err != nil {
+					return err
+				}
+			}
+			return nil
+		}); err != nil {
+			t.Fatal(err)
+		}
+	}}
+	n, err := s.VerifyAuditAnchors([]Anchor{a5})
+	if !errors.Is(err, ErrAnchor) || n != 5 {
+		t.Fatalf("VerifyAuditAnchors of a rewritten chain = %d, %v; want 5 records verified and the anchor refused", n, err)
+	}
+}
+
+// ParseAnchor takes exactly what Anchor.String writes: whatever it accepts prints back as the
+// same text, with a record number of at least 1 and a lowercase 64-hex-digit hash.
+func FuzzParseAnchor(f *testing.F) {
+	h := strings.Repeat("0a", 32)
+	for _, s := range []string{"57:" + h, "1:" + h, "0:" + h, "18446744073709551615:" + h, "18446744073709551616:" + h,
+		"057:" + h, "+5:" + h, "5:" + strings.ToUpper(h), "5:" + h + "\n", " 5:" + h, "5::" + h, ""} {
+		f.Add(s)
+	}
+	f.Fuzz(func(t *testing.T, s string) {
+		a, err := ParseAnchor(s)
+		if err != nil {
+			if a != (Anchor{}) {
+				t.Errorf("ParseAnchor(%q) failed but returned %v", s, a)
+			}
+			return
+		}
+		if a.String() != s || a.Seq == 0 || len(a.Hash) != 64 || strings.ToLower(a.Hash) != a.Hash {
+			t.Errorf("ParseAnchor(%q) = %v", s, a)
+		}
+		if b, err := ParseAnchor(a.String()); err != nil || b != a {
+			t.Errorf("ParseAnchor(%q) = %v, %v; want %v back", a.String(), b, err, a)
+		}
+	})
+}
+
+// The anchors at the ends of the log: the first record, the head itself, one past the head, and
+// any anchor against an empty log.
+func TestVerifyAnchorsBoundaries(t *testing.T) {
+	s := newTestStore(t)
+	if _, err := s.VerifyAuditAnchors([]Anchor{{Seq: 1, Hash: strings.Repeat("0a", 32)}}); !errors.Is(err, ErrAnchor) ||
+		!strings.Contains(err.Error(), "ends at record 0") {
+		t.Errorf("an anchor against an empty log = %v; want its tail cut, ending at record 0", err)
+	}
+	fillAudit(t, s, 3)
+	recs := auditRecords(t, s)
+	first, head := Anchor{Seq: 1, Hash: recs[0].Hash}, Anchor{Seq: 3, Hash: recs[2].Hash}
+	if n, err := s.VerifyAuditAnchors([]Anchor{head, first}); n != 3 || err != nil {
+		t.Errorf("anchors at the first record and the head = %d, %v; want 3, nil", n, err)
+	}
+	past := Anchor{Seq: 4, Hash: head.Hash}
+	if _, err := s.VerifyAuditAnchors([]Anchor{first, past}); !errors.Is(err, ErrAnchor) ||
+		!strings.Contains(err.Error(), "tail was cut") || !strings.Contains(err.Error(), past.String()) {
+		t.Errorf("an anchor past the head = %v; want its tail cut, naming %s", err, past)
+	}
+	maxSeq := Anchor{Seq: 1<<64 - 1, Hash: head.Hash}
+	if _, err := s.VerifyAuditAnchors([]Anchor{maxSeq}); !errors.Is(err, ErrAnchor) {
+		t.Errorf("an anchor at the largest record number = %v; want refused", err)
+	}
+}

@@ -131,41 +131,49 @@ func (s *Store) Audit(fn func(AuditRecord) error) error {
 func (s *Store) VerifyAudit() (int, error) {
 	var n int
 	err := s.db.View(func(tx kvTx) error {
-		b, err := bucket(tx, bucketAudit)
-		if err != nil {
-			return err
-		}
-		want, prev := uint64(1), ""
-		c := b.Cursor()
-		for k, v := c.First(); k != nil; k, v = c.Next() {
-			if len(k) != 8 {
-				return &ChainError{Seq: want, Reason: fmt.Sprintf("unexpected key %x", k)}
-			}
-			key := binary.BigEndian.Uint64(k)
-			if key != want {
-				return &ChainError{Seq: want, Reason: fmt.Sprintf("missing (next record is %d)", key)}
-			}
-			var r AuditRecord
-			if err := json.Unmarshal(v, &r); err != nil {
-				return &ChainError{Seq: key, Reason: "unreadable: " + err.Error()}
-			}
-			switch {
-			case r.Seq != key:
-				return &ChainError{Seq: key, Reason: fmt.Sprintf("stored under %d but says seq %d", key, r.Seq)}
-			case r.PrevHash != prev:
-				return &ChainError{Seq: key, Reason: fmt.Sprintf("prev_hash does not match record %d", key-1)}
-			case r.hash() != r.Hash:
-				return &ChainError{Seq: key, Reason: "hash mismatch: the record was altered"}
-			}
-			n++
-			want, prev = key+1, r.Hash
-		}
-		if last := b.Sequence(); want <= last {
-			return &ChainError{Seq: want, Reason: fmt.Sprintf("missing: the log was truncated (%d records were appended)", last)}
-		}
-		return nil
+		var err error
+		n, err = verifyAudit(tx)
+		return err
 	})
 	return n, err
+}
+
+// verifyAudit is VerifyAudit in tx.
+func verifyAudit(tx kvTx) (int, error) {
+	b, err := bucket(tx, bucketAudit)
+	if err != nil {
+		return 0, err
+	}
+	n := 0
+	want, prev := uint64(1), ""
+	c := b.Cursor()
+	for k, v := c.First(); k != nil; k, v = c.Next() {
+		if len(k) != 8 {
+			return n, &ChainError{Seq: want, Reason: fmt.Sprintf("unexpected key %x", k)}
+		}
+		key := binary.BigEndian.Uint64(k)
+		if key != want {
+			return n, &ChainError{Seq: want, Reason: fmt.Sprintf("missing (next record is %d)", key)}
+		}
+		var r AuditRecord
+		if err := json.Unmarshal(v, &r); err != nil {
+			return n, &ChainError{Seq: key, Reason: "unreadable: " + err.Error()}
+		}
+		switch {
+		case r.Seq != key:
+			return n, &ChainError{Seq: key, Reason: fmt.Sprintf("stored under %d but says seq %d", key, r.Seq)}
+		case r.PrevHash != prev:
+			return n, &ChainError{Seq: key, Reason: fmt.Sprintf("prev_hash does not match record %d", key-1)}
+		case r.hash() != r.Hash:
+			return n, &ChainError{Seq: key, Reason: "hash mismatch: the record was altered"}
+		}
+		n++
+		want, prev = key+1, r.Hash
+	}
+	if last := b.Sequence(); want <= last {
+		return n, &ChainError{Seq: want, Reason: fmt.Sprintf("missing: the log was truncated (%d records were appended)", last)}
+	}
+	return n, nil
 }
 
 // AppendAudit appends ev on its own, for events that change no request (an admin's conversion
