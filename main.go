@@ -319,6 +319,13 @@ func serve(parent context.Context, args []string, stdout, stderr io.Writer) erro
 		if s, err = openStoreWith(ctx, *db, opt); err != nil {
 			return err
 		}
+		// A store that `store migrate` did not finish copying would pass for a whole one,
+		// missing what it did not copy.
+		if err := s.UnfinishedCopy(); err != nil {
+			s.Close()
+			s = nil
+			return fmt.Errorf("%s: %w", dbName(*db), err)
+		}
 		opened.Store(s)
 		return nil
 	}

@@ -136,7 +136,8 @@ func storeCmd(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 		"and sequence; then verifies the audit chain on both sides and compares the key counts of every\n" +
 		"bucket. A target that holds data is refused unless -replace (which deletes it first). It holds the\n" +
 		"database's leader lease while it copies: refused while an `elevate serve` leads on it, and a serve\n" +
-		"started meanwhile stands by until it ends.\n" +
+		"started meanwhile stands by until it ends. A copy stopped part way leaves the target marked\n" +
+		"unfinished: serve refuses it until a migrate -replace finishes.\n" +
 		"Exit status: 0 copied and matching, 1 failure or mismatch, 2 usage error."
 	if len(args) > 0 && (args[0] == "-h" || args[0] == "-help" || args[0] == "--help") {
 		fmt.Fprintln(stdout, "usage: elevate "+synopsis)
@@ -212,7 +213,8 @@ func storeCmd(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	if errors.Is(err, store.ErrNotLeader) {
 		// Whatever the fence refused was rolled back; what committed before stays.
 		return fmt.Errorf("%s: the copy was stopped: this migrate lost the database's leader lease, so another process "+
-			"may be writing to it (%w). Stop every `elevate serve` on it and run migrate again with -replace", dbName(*to), err)
+			"may be writing to it (%w). Stop every `elevate serve` on it and run migrate again with -replace "+
+			"(a copy stopped part way is marked unfinished, and serve refuses it)", dbName(*to), err)
 	}
 	if rep.SourceKeys != nil {
 		names := make([]string, 0, len(rep.SourceKeys))
@@ -231,6 +233,10 @@ func storeCmd(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 		fmt.Fprintf(stdout, "%-24s %10d %10d\n", "audit records verified", rep.SourceAudit, rep.TargetAudit)
 	}
 	if err != nil {
+		if errors.Is(dst.UnfinishedCopy(), store.ErrUnfinishedCopy) {
+			return fmt.Errorf("%w; %s stays marked as an unfinished copy, which `elevate serve` refuses, until a "+
+				"migrate -replace into it finishes", err, dbName(*to))
+		}
 		return err
 	}
 	fmt.Fprintf(stdout, "%s copied into %s: audit chain intact on both sides, every bucket matches\n", *from, dbName(*to))

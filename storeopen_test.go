@@ -115,8 +115,8 @@ func TestStoreMigrateBrokenSource(t *testing.T) {
 	tamperAuditFile(t, path)
 
 	out, err := runCLI(t, "store", "migrate", "-from", path, "-to", pgtest.URL(t))
-	if err == nil || !strings.Contains(err.Error(), "source audit log") {
-		t.Fatalf("store migrate of a broken chain = %v, want a mismatch\n%s", err, out)
+	if err == nil || !strings.Contains(err.Error(), "source audit log") || !strings.Contains(err.Error(), "unfinished copy") {
+		t.Fatalf("store migrate of a broken chain = %v, want a mismatch, the target marked unfinished\n%s", err, out)
 	}
 	var ue *usageError
 	if errors.As(err, &ue) {
@@ -420,4 +420,38 @@ func TestStoreMigrateServeStandsBy(t *testing.T) {
 	if holder, held, err := lead.Held(context.Background(), dbURL, nil); err != nil || !held || strings.Contains(holder, "store migrate") {
 		t.Errorf("after migrate: lease held %v by %q (%v); want the serve", held, holder, err)
 	}
+}
+
+// A database that `store migrate` did not finish copying into (killed part way: its rows stop
+// wherever the last chunk ended, and the audit chain it holds, a prefix, verifies) is refused by
+// serve, which would otherwise lead on it as if whole; migrate -replace copies it over.
+func TestServeRefusesUnfinishedCopy(t *testing.T) {
+	path := boltStoreWithRequests(t, 2)
+	dbURL := pgtest.URL(t)
+	if out, err := runCLI(t, "store", "migrate", "-from", path, "-to", dbURL); err != nil {
+		t.Fatalf("store migrate: %v\n%s", err, out)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	conn, err := pgx.Connect(ctx, dbURL)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close(ctx)
+	// What a migrate killed after its first chunk leaves: its mark, as it wrote it before copying.
+	if _, err := conn.Exec(ctx, `INSERT INTO elevate_kv (bucket, key, value)
+		SELECT bucket, 'copy_unfinished', 'started 2026-12-03T17:00:00Z' FROM elevate_kv WHERE key = 'version'`); err != nil {
+		t.Fatal(err)
+	}
+	var logs lockedBuffer
+	err = run(ctx, []string{"serve", "-sandbox", "-listen", freePort(t), "-db", dbURL, "-leader-ttl", "2s", "-leader-renew", "200ms"},
+		strings.NewReader(""), io.Discard, &logs)
+	if err == nil || !strings.Contains(err.Error(), "unfinished copy") || !strings.Contains(err.Error(), "store migrate -replace") {
+		t.Fatalf("serve on an unfinished copy = %v; want a refusal saying to run store migrate -replace\n%s", err, logs.String())
+	}
+	if out, err := runCLI(t, "store", "migrate", "-from", path, "-to", dbURL, "-replace"); err != nil {
+		t.Fatalf("store migrate -replace: %v\n%s", err, out)
+	}
+	p := startServe(t, dbURL)
+	p.waitFor(t, "/readyz", http.StatusOK)
 }

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"sort"
 	"strings"
+	"time"
 )
 
 // ErrTargetNotEmpty: CopyTo's target already holds data and replacing it was not asked for.
@@ -21,7 +22,35 @@ type CopyReport struct {
 
 // copyChunk is how many keys one target transaction writes, so that copying a large store
 // neither holds it all in memory nor runs one enormous transaction.
-const copyChunk = 20000
+var copyChunk = 20000
+
+// keyCopyUnfinished, in the target's meta bucket, marks a CopyTo under way: written before the
+// first key is copied, deleted once both sides verified and matched. A copy that was stopped (the
+// process killed, the database lost, a mismatch) leaves it, and a half-copied store says so
+// (UnfinishedCopy) instead of passing for a whole one.
+var keyCopyUnfinished = []byte("copy_unfinished")
+
+// ErrUnfinishedCopy: the store is the target of a CopyTo that did not finish (UnfinishedCopy).
+var ErrUnfinishedCopy = errors.New("store: the store is an unfinished copy")
+
+// UnfinishedCopy returns an error wrapping ErrUnfinishedCopy when the store is the target of a
+// CopyTo that did not finish, saying when it started; nil otherwise.
+func (s *Store) UnfinishedCopy() error {
+	var mark string
+	var found bool
+	err := s.db.View(func(tx kvTx) error {
+		if meta := tx.Bucket(bucketMeta); meta != nil {
+			v := meta.Get(keyCopyUnfinished)
+			mark, found = string(v), v != nil
+		}
+		return nil
+	})
+	if err != nil || !found {
+		return err
+	}
+	return fmt.Errorf("%w: a copy into it (%s) stopped before it was verified, so it may hold only part "+
+		"of the source; run `elevate store migrate -replace` again", ErrUnfinishedCopy, mark)
+}
 
 // CopyTo copies every bucket, key and sequence of s into dst (typically a bbolt file into
 // PostgreSQL), then verifies the audit chain on both sides and compares the key counts of every
@@ -42,6 +71,15 @@ func (s *Store) CopyTo(dst *Store, replace bool) (CopyReport, error) {
 		if err := dst.clear(); err != nil {
 			return rep, err
 		}
+	}
+	if err := dst.db.Update(func(tx kvTx) error {
+		meta, err := bucket(tx, bucketMeta)
+		if err != nil {
+			return err
+		}
+		return meta.Put(keyCopyUnfinished, []byte("started "+dst.now().UTC().Format(time.RFC3339)))
+	}); err != nil {
+		return rep, fmt.Errorf("store: copy: %w", err)
 	}
 
 	type entry struct {
@@ -176,6 +214,11 @@ func (s *Store) CopyTo(dst *Store, replace bool) (CopyReport, error) {
 	if len(problems) > 0 {
 		return rep, fmt.Errorf("store: copy does not match: %s", strings.Join(problems, "; "))
 	}
+	if err := dst.db.Update(func(tx kvTx) error {
+		return tx.Bucket(bucketMeta).Delete(keyCopyUnfinished)
+	}); err != nil {
+		return rep, fmt.Errorf("store: copy: %w", err)
+	}
 	return rep, nil
 }
 
@@ -238,9 +281,13 @@ func (s *Store) countKeys(buckets bool) (map[string]int, error) {
 			return n, err
 		}
 		for _, name := range topBuckets(tx) {
-			n, err := count(tx.Bucket(name))
+			b := tx.Bucket(name)
+			n, err := count(b)
 			if err != nil {
 				return err
+			}
+			if string(name) == string(bucketMeta) && b.Get(keyCopyUnfinished) != nil {
+				n-- // CopyTo's own mark, not data
 			}
 			out[string(name)] = n
 		}

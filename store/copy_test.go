@@ -146,3 +146,75 @@ func TestCopyToBrokenChain(t *testing.T) {
 		t.Errorf("CopyTo of a broken chain = %v, want a mismatch naming the source audit log", err)
 	}
 }
+
+// stopAfter is a target's key-value layer that stops after n write transactions: the copying
+// process killed (or its database lost) part way.
+type stopAfter struct {
+	kvDB
+	n int
+}
+
+var errStopped = errors.New("stopped")
+
+func (s *stopAfter) Update(fn func(kvTx) error) error {
+	if s.n == 0 {
+		return errStopped
+	}
+	s.n--
+	return s.kvDB.Update(fn)
+}
+
+// A copy stopped part way leaves the target marked as an unfinished copy, which it stays until a
+// copy over it finishes; a finished copy leaves no mark. A copy that does not match stays marked.
+func TestCopyToStoppedIsMarkedUnfinished(t *testing.T) {
+	defer func(n int) { copyChunk = n }(copyChunk)
+	copyChunk = 5
+	src, err := Open(boltPath(t))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer src.Close()
+	fillSample(t, src, 4)
+	for stop := range 4 { // before the mark, after it, after one chunk, after two
+		dst := newTestStore(t)
+		inner := dst.db
+		dst.db = &stopAfter{kvDB: inner, n: stop}
+		if _, err := src.CopyTo(dst, false); !errors.Is(err, errStopped) {
+			t.Fatalf("stopped after %d writes: CopyTo = %v", stop, err)
+		}
+		dst.db = inner
+		err := dst.UnfinishedCopy()
+		if stop == 0 {
+			if err != nil {
+				t.Errorf("a copy stopped before it wrote anything: UnfinishedCopy = %v, want nil", err)
+			}
+			continue
+		}
+		if !errors.Is(err, ErrUnfinishedCopy) || !strings.Contains(err.Error(), "-replace") {
+			t.Fatalf("a copy stopped after %d writes: UnfinishedCopy = %v; want ErrUnfinishedCopy", stop, err)
+		}
+		if _, err := src.CopyTo(dst, false); !errors.Is(err, ErrTargetNotEmpty) && stop > 1 {
+			t.Errorf("a copy over a half copy without replace = %v; want ErrTargetNotEmpty", err)
+		}
+		if _, err := src.CopyTo(dst, true); err != nil {
+			t.Fatalf("copy over the unfinished one: %v", err)
+		}
+		if err := dst.UnfinishedCopy(); err != nil {
+			t.Errorf("after a finished copy: UnfinishedCopy = %v", err)
+		}
+		if diff := cmp.Diff(dumpKV(t, src), dumpKV(t, dst)); diff != "" {
+			t.Errorf("the finished copy differs from its source:\n%s", diff)
+		}
+	}
+	// A copy that does not match (here: the source's chain broken) stays marked.
+	if err := src.db.Update(func(tx kvTx) error { return tx.Bucket(bucketAudit).Delete(u64(2)) }); err != nil {
+		t.Fatal(err)
+	}
+	dst := newTestStore(t)
+	if _, err := src.CopyTo(dst, false); err == nil {
+		t.Fatal("CopyTo of a broken chain succeeded")
+	}
+	if err := dst.UnfinishedCopy(); !errors.Is(err, ErrUnfinishedCopy) {
+		t.Errorf("a copy that does not match: UnfinishedCopy = %v; want ErrUnfinishedCopy", err)
+	}
+}

@@ -19,6 +19,7 @@
 //
 //	meta/
 //	  version                       → uint64 BE, schema version (see migrations)
+//	  copy_unfinished               → text: a CopyTo into this store under way or stopped (copy.go)
 //	requests/                       sequence = last request id
 //	  <id>                          → Request (JSON)
 //	requests_open/                  v1: requests in a non-terminal state
