@@ -2,6 +2,7 @@ package store
 
 import (
 	"context"
+	"strings"
 	"testing"
 )
 
@@ -66,5 +67,73 @@ func TestPostgresWriteTxCommitAfterRefusedWrites(t *testing.T) {
 			}
 			return nil
 		})
+	}
+}
+
+// Read-your-writes in one write transaction, on both backends: a Get after a Put sees the Put, a
+// Get after a Delete sees nothing, a nested bucket made in the transaction holds what was put in
+// it, and a cursor walks the pending writes merged with what was committed before.
+func TestWriteTxReadsItsOwnWrites(t *testing.T) {
+	s := newTestStore(t)
+	if err := s.db.Update(func(tx kvTx) error {
+		b, err := tx.CreateBucketIfNotExists([]byte("ryw"))
+		if err != nil {
+			return err
+		}
+		for _, k := range []string{"a", "c", "e"} {
+			if err := b.Put([]byte(k), []byte("old "+k)); err != nil {
+				return err
+			}
+		}
+		return nil
+	}); err != nil {
+		t.Fatal(err)
+	}
+	err := s.db.Update(func(tx kvTx) error {
+		b := tx.Bucket([]byte("ryw"))
+		if got := string(b.Get([]byte("a"))); got != "old a" {
+			t.Errorf("Get(a) before the Put = %q", got)
+		}
+		if err := b.Put([]byte("a"), []byte("new a")); err != nil {
+			return err
+		}
+		if got := string(b.Get([]byte("a"))); got != "new a" {
+			t.Errorf("Get(a) after Put = %q, want %q", got, "new a")
+		}
+		if err := b.Put([]byte("b"), []byte("new b")); err != nil {
+			return err
+		}
+		if err := b.Delete([]byte("c")); err != nil {
+			return err
+		}
+		if v := b.Get([]byte("c")); v != nil {
+			t.Errorf("Get(c) after Delete = %q, want nil", v)
+		}
+		n, err := b.CreateBucketIfNotExists([]byte("n"))
+		if err != nil {
+			return err
+		}
+		if err := n.Put([]byte("k"), []byte("nested")); err != nil {
+			return err
+		}
+		if got := string(tx.Bucket([]byte("ryw")).Bucket([]byte("n")).Get([]byte("k"))); got != "nested" {
+			t.Errorf("Get in a nested bucket made in the transaction = %q", got)
+		}
+		seq, err := n.NextSequence()
+		if err != nil || seq != 1 || n.Sequence() != 1 {
+			t.Errorf("NextSequence = %d, %v; Sequence = %d", seq, err, n.Sequence())
+		}
+		var walked []string
+		c := b.Cursor()
+		for k, v := c.First(); k != nil; k, v = c.Next() {
+			walked = append(walked, string(k)+"="+string(v))
+		}
+		if got, want := strings.Join(walked, ","), "a=new a,b=new b,e=old e,n="; got != want {
+			t.Errorf("cursor in the transaction = %s, want %s", got, want)
+		}
+		return nil
+	})
+	if err != nil {
+		t.Fatal(err)
 	}
 }
