@@ -19,6 +19,7 @@ import (
 	"github.com/elevate-pim/elevate/bot/teams"
 	"github.com/elevate-pim/elevate/bot/teams/teamstest"
 	"github.com/elevate-pim/elevate/forward"
+	"github.com/elevate-pim/elevate/internal/logbuf"
 	"github.com/elevate-pim/elevate/internal/pgtest"
 	"github.com/elevate-pim/elevate/lead"
 	"github.com/jackc/pgx/v5"
@@ -87,7 +88,7 @@ func TestForwardChecks(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	logs := &lockedBuffer{}
+	logs := &logbuf.Buffer{}
 	srv := httptest.NewServer(forwarded(sb, forwardChecks{slackSecret: haSigningSecret, teams: v}, slog.New(slog.NewTextHandler(logs, nil))))
 	defer srv.Close()
 	off := httptest.NewServer(forwarded(sb, forwardChecks{}, slog.New(slog.DiscardHandler)))

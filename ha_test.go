@@ -16,6 +16,7 @@ import (
 
 	"github.com/elevate-pim/elevate/bot/slack/slacktest"
 	"github.com/elevate-pim/elevate/forward"
+	"github.com/elevate-pim/elevate/internal/logbuf"
 	"github.com/elevate-pim/elevate/internal/pgtest"
 	"github.com/elevate-pim/elevate/lead"
 	"github.com/elevate-pim/elevate/store"
@@ -28,12 +29,12 @@ type serveProc struct {
 	cancel context.CancelFunc
 	exited chan struct{} // closed when run returned, with err
 	err    error
-	logs   *lockedBuffer
+	logs   *logbuf.Buffer
 }
 
 func startServe(t *testing.T, db string, flags ...string) *serveProc {
 	t.Helper()
-	p := &serveProc{addr: freePort(t), exited: make(chan struct{}), logs: &lockedBuffer{}}
+	p := &serveProc{addr: freePort(t), exited: make(chan struct{}), logs: &logbuf.Buffer{}}
 	ctx, cancel := context.WithCancel(context.Background())
 	p.cancel = cancel
 	t.Cleanup(func() {

@@ -12,6 +12,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/elevate-pim/elevate/internal/logbuf"
 )
 
 // TestHealth: `elevate health` finds the serve started with the same ELEVATE_LISTEN (exit 0),
@@ -24,7 +26,7 @@ func TestHealth(t *testing.T) {
 	t.Setenv("ELEVATE_DATABASE_URL", dbPath) // the store, when -db is not given
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
-	var logs lockedBuffer
+	var logs logbuf.Buffer
 	done := make(chan error, 1)
 	go func() {
 		done <- run(ctx, []string{"serve", "-sandbox", "-log-level", "warn"},

@@ -11,10 +11,10 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
+	"github.com/elevate-pim/elevate/internal/logbuf"
 	"github.com/elevate-pim/elevate/store"
 	bolt "go.etcd.io/bbolt"
 )
@@ -157,7 +157,7 @@ func get(t *testing.T, url string) (int, string) {
 func TestServeSandbox(t *testing.T) {
 	addr, metricsAddr := freePort(t), freePort(t)
 	ctx, cancel := context.WithCancel(context.Background())
-	var logs lockedBuffer
+	var logs logbuf.Buffer
 	done := make(chan error, 1)
 	go func() {
 		done <- run(ctx, []string{"serve", "-sandbox", "-listen", addr, "-metrics-addr", metricsAddr, "-log-level", "warn",
@@ -219,7 +219,7 @@ func TestServeMetricsOnMain(t *testing.T) {
 	addr := freePort(t)
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
-	var logs lockedBuffer
+	var logs logbuf.Buffer
 	done := make(chan error, 1)
 	go func() {
 		done <- run(ctx, []string{"serve", "-sandbox", "-listen", addr, "-metrics-on-main", "-db", filepath.Join(t.TempDir(), "elevate.db")},
@@ -302,22 +302,4 @@ func TestExitStatus(t *testing.T) {
 			}
 		})
 	}
-}
-
-// lockedBuffer collects a server's log while its goroutines still write to it.
-type lockedBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (l *lockedBuffer) Write(p []byte) (int, error) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.Write(p)
-}
-
-func (l *lockedBuffer) String() string {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.String()
 }

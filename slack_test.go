@@ -15,6 +15,7 @@ import (
 	"github.com/elevate-pim/elevate/bot/slack/slacktest"
 	"github.com/elevate-pim/elevate/examples"
 	"github.com/elevate-pim/elevate/graph"
+	"github.com/elevate-pim/elevate/internal/logbuf"
 	"github.com/elevate-pim/elevate/policy"
 	"github.com/elevate-pim/elevate/store"
 )
@@ -102,7 +103,7 @@ func TestServeSandboxSlack(t *testing.T) {
 	addr := freePort(t)
 	t.Setenv("ELEVATE_PUBLIC_URL", "http://"+addr)
 	ctx, cancel := context.WithCancel(context.Background())
-	var logs lockedBuffer
+	var logs logbuf.Buffer
 	done := make(chan error, 1)
 	go func() {
 		done <- run(ctx, []string{"serve", "-sandbox", "-listen", addr, "-db", filepath.Join(t.TempDir(), "elevate.db")},

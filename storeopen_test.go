@@ -12,6 +12,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/elevate-pim/elevate/internal/logbuf"
 	"github.com/elevate-pim/elevate/internal/pgtest"
 	"github.com/elevate-pim/elevate/lead"
 	"github.com/elevate-pim/elevate/store"
@@ -185,7 +186,7 @@ func TestOpenStoreBadURLHidesPassword(t *testing.T) {
 // password.
 func TestServeWarnsAboutUnverifiedTLS(t *testing.T) {
 	const pw = "hunter2-secret"
-	var stderr lockedBuffer
+	var stderr logbuf.Buffer
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 	defer cancel()
 	done := make(chan error, 1)

@@ -657,16 +657,22 @@ func (c *Core) refusal(ctx context.Context, r store.Request, err error) (code, w
 	return code, words
 }
 
+// throttledWait says how long to wait after Graph throttled err: its Retry-After rounded up to
+// the next minute, or "a minute" without one.
+func throttledWait(err error) string {
+	var ge *graph.Error
+	if errors.As(err, &ge) && ge.RetryAfter > 0 {
+		return hm(ge.RetryAfter.Round(time.Minute) + time.Minute)
+	}
+	return "a minute"
+}
+
 // graphWords says in plain words what a Graph failure means for the user.
 func graphWords(err error) string {
 	var ge *graph.Error
 	switch {
 	case errors.Is(err, graph.ErrThrottled):
-		wait := "a minute"
-		if errors.As(err, &ge) && ge.RetryAfter > 0 {
-			wait = hm(ge.RetryAfter.Round(time.Minute) + time.Minute)
-		}
-		return "Microsoft Graph is busy (throttled). Try again in " + wait + "."
+		return "Microsoft Graph is busy (throttled). Try again in " + throttledWait(err) + "."
 	case errors.Is(err, graph.ErrForbidden), errors.Is(err, graph.ErrUnauthorized):
 		return "Microsoft Graph refused the call (permissions). An administrator can run `elevate check`."
 	case errors.Is(err, context.Canceled):

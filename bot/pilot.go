@@ -119,11 +119,7 @@ func pilotCheckWords(err error) string {
 	var ge *graph.Error
 	switch {
 	case errors.Is(err, graph.ErrThrottled):
-		wait := "a minute"
-		if errors.As(err, &ge) && ge.RetryAfter > 0 {
-			wait = hm(ge.RetryAfter.Round(time.Minute) + time.Minute)
-		}
-		return head + ": Microsoft Graph is busy. Try again in " + wait + "."
+		return head + ": Microsoft Graph is busy. Try again in " + throttledWait(err) + "."
 	case errors.Is(err, graph.ErrForbidden), errors.Is(err, graph.ErrUnauthorized):
 		return head + ": Elevate isn't allowed to read the pilot's members. Please tell an administrator; they can run `elevate check` to see what is missing."
 	case errors.Is(err, context.Canceled):

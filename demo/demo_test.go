@@ -9,7 +9,6 @@ import (
 	"path/filepath"
 	"regexp"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -17,6 +16,7 @@ import (
 	"github.com/elevate-pim/elevate/bot/bottest"
 	"github.com/elevate-pim/elevate/demo"
 	"github.com/elevate-pim/elevate/examples"
+	"github.com/elevate-pim/elevate/internal/logbuf"
 	"github.com/elevate-pim/elevate/store"
 )
 
@@ -25,7 +25,7 @@ func start(t *testing.T, out *bytes.Buffer) *demo.World {
 	return startLogged(t, out, nil)
 }
 
-func startLogged(t *testing.T, out *bytes.Buffer, logs *syncBuffer) *demo.World {
+func startLogged(t *testing.T, out *bytes.Buffer, logs *logbuf.Buffer) *demo.World {
 	t.Helper()
 	var log *slog.Logger
 	if logs != nil {
@@ -45,7 +45,7 @@ func startLogged(t *testing.T, out *bytes.Buffer, logs *syncBuffer) *demo.World 
 // real Graph client, MSAL sign-in and store against the simulated tenant.
 func TestStory(t *testing.T) {
 	var out bytes.Buffer
-	var logs syncBuffer
+	var logs logbuf.Buffer
 	w := startLogged(t, &out, &logs)
 	if err := w.Story(context.Background()); err != nil {
 		t.Fatalf("story: %v\n%s", err, out.String())
@@ -230,21 +230,3 @@ func (p transcriptPlatform) Settle(*testing.T)                        { p.w.Core
 
 // tokenShaped matches JWTs (three base64url parts, the first a JSON header) and bearer headers.
 var tokenShaped = regexp.MustCompile(`eyJ[A-Za-z0-9_-]{8,}\.[A-Za-z0-9_-]{8,}\.|(?i)bearer [A-Za-z0-9._-]{20,}`)
-
-// syncBuffer is a bytes.Buffer safe for the core's concurrent logging.
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
-}

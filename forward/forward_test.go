@@ -15,6 +15,7 @@ import (
 	"time"
 
 	"github.com/Azure/azure-sdk-for-go/sdk/azcore"
+	"github.com/elevate-pim/elevate/internal/logbuf"
 	"github.com/elevate-pim/elevate/internal/pgconn"
 	"github.com/elevate-pim/elevate/internal/pgconn/pgconntest"
 	"github.com/elevate-pim/elevate/internal/pgtest"
@@ -24,29 +25,11 @@ import (
 
 func TestMain(m *testing.M) { pgtest.Main(m) }
 
-// lockedBuffer collects log lines from several goroutines.
-type lockedBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (l *lockedBuffer) Write(p []byte) (int, error) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.Write(p)
-}
-
-func (l *lockedBuffer) String() string {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.String()
-}
-
 type env struct {
 	cred azcore.TokenCredential
 	url  string
 	db   *DB
-	logs *lockedBuffer
+	logs *logbuf.Buffer
 	conn *pgx.Conn
 }
 
@@ -58,7 +41,7 @@ func setup(t *testing.T, opt Options) *env {
 // setupAt is setup on the database at url, logging in as opt.Credential says.
 func setupAt(t *testing.T, url string, opt Options) *env {
 	t.Helper()
-	logs := &lockedBuffer{}
+	logs := &logbuf.Buffer{}
 	opt.Logger = slog.New(slog.NewTextHandler(logs, nil))
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()

@@ -1,37 +1,18 @@
 package lead
 
 import (
-	"bytes"
 	"context"
 	"errors"
 	"log/slog"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
+	"github.com/elevate-pim/elevate/internal/logbuf"
 	"github.com/elevate-pim/elevate/internal/pgconn"
 	"github.com/elevate-pim/elevate/internal/pgconn/pgconntest"
 	"github.com/elevate-pim/elevate/internal/pgtest"
 )
-
-// syncBuffer is a log destination the elector's goroutines and the test share.
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
-}
 
 // The elector logs in with the credential's token on each new connection: a credential that
 // fails is logged with the scope it was asked for, a refused token is logged without the token,
@@ -41,7 +22,7 @@ func TestElectorEntraToken(t *testing.T) {
 	token := pgconntest.Token()
 	role, roleURL := pgtest.Role(t, admin, token)
 	cred := pgconntest.New(token)
-	var logs syncBuffer
+	var logs logbuf.Buffer
 	cfg := testConfig
 	cfg.Holder, cfg.Credential = "entra-a", cred
 	cfg.Logger = slog.New(slog.NewJSONHandler(&logs, nil))

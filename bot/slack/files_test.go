@@ -17,16 +17,17 @@ import (
 	"github.com/elevate-pim/elevate/bot/slack/slacktest"
 	"github.com/elevate-pim/elevate/demo"
 	"github.com/elevate-pim/elevate/examples"
+	"github.com/elevate-pim/elevate/internal/logbuf"
 )
 
 // chartPost is a digest and its chart posted through the outbox to #it-admins (C0ITADMINS) on a
 // core and a fake Slack that share clk, with the bot token's scopes; trouble, if given, runs
 // before the post (e.g. an answer to lose), beforeRetry between the first attempt and the
 // outbox's retry ten seconds later.
-func chartPost(t *testing.T, scopes []string, trouble, beforeRetry func(*env)) (*env, *syncBuffer) {
+func chartPost(t *testing.T, scopes []string, trouble, beforeRetry func(*env)) (*env, *logbuf.Buffer) {
 	t.Helper()
 	clk := &fakeClock{}
-	logs := &syncBuffer{}
+	logs := &logbuf.Buffer{}
 	e := startEnvSlack(t, false, examples.Tenant, examples.Config, func(o *slack.Options) {
 		o.Logger = slog.New(slog.NewTextHandler(logs, nil))
 	}, func(o *demo.Options) { o.Now = clk.now })

@@ -1,13 +1,11 @@
 package slack_test
 
 import (
-	"bytes"
 	"context"
 	"encoding/json"
 	"log/slog"
 	"slices"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -17,35 +15,18 @@ import (
 	"github.com/elevate-pim/elevate/bot/slack/slacktest"
 	"github.com/elevate-pim/elevate/demo"
 	"github.com/elevate-pim/elevate/examples"
+	"github.com/elevate-pim/elevate/internal/logbuf"
 	"github.com/elevate-pim/elevate/store"
 )
-
-// syncBuffer is a log destination safe for the adapter's goroutines.
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
-}
 
 // lostCardWorld is alice's Exchange request (two approvals) on a core with a fake clock shared
 // with the fake Slack, with the answer to the approval card's chat.postMessage lost: Slack
 // posted the card, Elevate never heard so. scopes are the bot token's.
 // beforeRetry, if given, runs between the lost answer and the retry.
-func lostCardWorld(t *testing.T, scopes []string, beforeRetry ...func(*env)) (*env, *fakeClock, *syncBuffer, store.Request) {
+func lostCardWorld(t *testing.T, scopes []string, beforeRetry ...func(*env)) (*env, *fakeClock, *logbuf.Buffer, store.Request) {
 	t.Helper()
 	clk := &fakeClock{}
-	logs := &syncBuffer{}
+	logs := &logbuf.Buffer{}
 	e := startEnvSlack(t, false, examples.Tenant, approvalConfig(t), func(o *slack.Options) {
 		o.Logger = slog.New(slog.NewTextHandler(logs, nil))
 	}, func(o *demo.Options) { o.Now = clk.now })

@@ -10,13 +10,13 @@ import (
 	"log/slog"
 	"net/http"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
 	"github.com/elevate-pim/elevate/bot"
 	"github.com/elevate-pim/elevate/bot/schedule"
 	"github.com/elevate-pim/elevate/bot/teams/teamstest"
+	"github.com/elevate-pim/elevate/internal/logbuf"
 	"github.com/elevate-pim/elevate/store"
 )
 
@@ -130,29 +130,11 @@ func TestDigestWithChart(t *testing.T) {
 	}
 }
 
-// logBuffer is a concurrency-safe log sink.
-type logBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (l *logBuffer) Write(p []byte) (int, error) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.Write(p)
-}
-
-func (l *logBuffer) String() string {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.String()
-}
-
 // TestSendFiles: a small image goes in the card and the reference stays updatable; an image too
 // large for a Teams activity, or a file that is not an image, is left out with a warning and
 // the message is posted all the same.
 func TestSendFiles(t *testing.T) {
-	var logs logBuffer
+	var logs logbuf.Buffer
 	w := startWorldLog(t, nil, slog.New(slog.NewTextHandler(&logs, nil)))
 	ctx := t.Context()
 	m := bot.Message{Kind: schedule.KindDigest, Title: "Weekly PIM digest", Text: "No activations this week.",

@@ -7,13 +7,13 @@ import (
 	"fmt"
 	"log/slog"
 	"strings"
-	"sync"
 	"testing"
 
 	"github.com/elevate-pim/elevate/bot"
 	"github.com/elevate-pim/elevate/bot/teams/teamstest"
 	"github.com/elevate-pim/elevate/demo"
 	"github.com/elevate-pim/elevate/examples"
+	"github.com/elevate-pim/elevate/internal/logbuf"
 )
 
 // repeat is s repeated up to n runes.
@@ -119,29 +119,11 @@ func TestLargestMessagesFit(t *testing.T) {
 	}
 }
 
-// lockedBuffer is a log destination safe for the adapter's goroutines.
-type lockedBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (l *lockedBuffer) Write(p []byte) (int, error) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.Write(p)
-}
-
-func (l *lockedBuffer) String() string {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.String()
-}
-
 // TestTooLargeRefusedByTeams: Teams refuses a message Elevate thought fit (its limit is
 // approximate): it is sent again in its shortest form, buttons kept. When even that is refused,
 // the outbox does not retry it forever: it drops it and the operator's log names it.
 func TestTooLargeRefusedByTeams(t *testing.T) {
-	logs := &lockedBuffer{}
+	logs := &logbuf.Buffer{}
 	log := slog.New(slog.NewTextHandler(logs, nil))
 	w := startWorldOpts(t, examples.Config, log, map[string]string{"#pim-approvals": approvalsID, "#it-admins": digestID}, nil,
 		func(o *demo.Options) { o.Logger = log })
