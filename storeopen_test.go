@@ -444,7 +444,7 @@ func TestServeRefusesUnfinishedCopy(t *testing.T) {
 		SELECT bucket, 'copy_unfinished', 'started 2026-12-03T17:00:00Z' FROM elevate_kv WHERE key = 'version'`); err != nil {
 		t.Fatal(err)
 	}
-	var logs lockedBuffer
+	var logs logbuf.Buffer
 	err = run(ctx, []string{"serve", "-sandbox", "-listen", freePort(t), "-db", dbURL, "-leader-ttl", "2s", "-leader-renew", "200ms"},
 		strings.NewReader(""), io.Discard, &logs)
 	if err == nil || !strings.Contains(err.Error(), "unfinished copy") || !strings.Contains(err.Error(), "store migrate -replace") {
