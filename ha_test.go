@@ -156,11 +156,18 @@ func (p *serveProc) waitRole(t *testing.T, role string) {
 	t.Fatalf("%s never became %s\n%s", p.addr, role, p.logs.String())
 }
 
+// role is what /readyz says this process is, or "" when it does not answer (it may have exited:
+// waitRole then shows its log).
 func (p *serveProc) role(t *testing.T) string {
 	t.Helper()
 	resp, err := http.Get("http://" + p.addr + "/readyz")
 	if err != nil {
-		t.Fatal(err)
+		select {
+		case <-p.exited:
+			t.Fatalf("%s exited (%v) while waited for\n%s", p.addr, p.err, p.logs.String())
+		default:
+		}
+		return ""
 	}
 	resp.Body.Close()
 	return resp.Header.Get("X-Elevate-Role")
