@@ -200,7 +200,15 @@ func forwarded(sb *forward.Standby, c forwardChecks, log *slog.Logger) http.Hand
 	if c.sandbox {
 		mux.HandleFunc("/sandbox/sign-in", func(w http.ResponseWriter, r *http.Request) { sb.Forward(w, r, 64<<10) })
 	}
-	return mux
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		mux.ServeHTTP(w, r)
+		// The metrics middleware names a request by the route ServeMux set on it, after the
+		// handler: a forwarded one is counted as "forwarded <route>" here, apart from the
+		// leader's count of the same request under its route.
+		if r.Pattern != "" {
+			r.Pattern = "forwarded " + r.Pattern
+		}
+	})
 }
 
 func notServing(w http.ResponseWriter) {

@@ -156,11 +156,18 @@ func (p *serveProc) waitRole(t *testing.T, role string) {
 	t.Fatalf("%s never became %s\n%s", p.addr, role, p.logs.String())
 }
 
+// role is what /readyz says this process is, or "" when it does not answer (it may have exited:
+// waitRole then shows its log).
 func (p *serveProc) role(t *testing.T) string {
 	t.Helper()
 	resp, err := http.Get("http://" + p.addr + "/readyz")
 	if err != nil {
-		t.Fatal(err)
+		select {
+		case <-p.exited:
+			t.Fatalf("%s exited (%v) while waited for\n%s", p.addr, p.err, p.logs.String())
+		default:
+		}
+		return ""
 	}
 	resp.Body.Close()
 	return resp.Header.Get("X-Elevate-Role")
@@ -521,4 +528,44 @@ func TestServeForwardDeadline(t *testing.T) {
 	if got["after"] != 1 || got["never-taken"] != 0 {
 		t.Errorf("stored %v, want the later command once and the 503'd one never", got)
 	}
+}
+
+// A forwarded request shows in elevate_http_requests_total on the standby as "forwarded <route>"
+// (what the client got) and on the leader under its route (the handling), as docs/deploy.md
+// says: summing a route's series across replicas counts it once.
+func TestForwardedRequestMetrics(t *testing.T) {
+	fake := slackEnv(t)
+	db := pgtest.URL(t)
+	a := startServe(t, db, "-metrics-on-main")
+	a.waitRole(t, "leader")
+	b := startServe(t, db, "-metrics-on-main")
+	b.waitFor(t, "/readyz", http.StatusOK)
+	if code, _ := slackCommand(t, b, fake, "exchange 2h counted", "t-counted"); code != http.StatusOK {
+		t.Fatalf("a command through the standby: %d", code)
+	}
+	scrape := func(p *serveProc) string {
+		code, body := p.do(t, "GET", "/metrics", nil)
+		if code != http.StatusOK {
+			t.Fatalf("%s /metrics: %d", p.addr, code)
+		}
+		return body
+	}
+	const route = `elevate_http_requests_total{code="200",handler="POST /slack/commands"} 1`
+	const standby = `elevate_http_requests_total{code="200",handler="forwarded POST /slack/commands"} 1`
+	if m := scrape(b); !strings.Contains(m, standby) || strings.Contains(m, `handler="POST /slack/commands"`) {
+		t.Errorf("the standby's metrics should count the command as forwarded only:\n%s", grepLines(m, "elevate_http_requests_total"))
+	}
+	if m := scrape(a); !strings.Contains(m, route) {
+		t.Errorf("the leader's metrics should count the command under its route:\n%s", grepLines(m, "elevate_http_requests_total"))
+	}
+}
+
+func grepLines(s, sub string) string {
+	var out []string
+	for _, l := range strings.Split(s, "\n") {
+		if strings.Contains(l, sub) {
+			out = append(out, l)
+		}
+	}
+	return strings.Join(out, "\n")
 }

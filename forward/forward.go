@@ -198,10 +198,12 @@ func (d *DB) ensure(ctx context.Context) error {
 
 // Register records that the leader's term (holder, epoch) runs a Worker, so senders forward to
 // it; older terms' registrations are dropped. Call it once the term is won: rows sent before the
-// Worker starts wait for it. It gives up after the forwarding deadline: a leader must not hang
-// before it serves on a statement whose answer was lost.
+// Worker starts wait for it. It gives up after the forwarding deadline, or 10 s if that is
+// shorter (a new connection may have to be opened first, and a short test deadline must not make a
+// slow connect fatal): a leader must not hang before it serves on a statement whose answer was
+// lost.
 func (d *DB) Register(ctx context.Context, holder string, epoch int64) error {
-	ctx, cancel := context.WithTimeout(ctx, d.opt.Deadline)
+	ctx, cancel := context.WithTimeout(ctx, max(d.opt.Deadline, registerMinWait))
 	defer cancel()
 	b := &pgx.Batch{}
 	b.Queue(`INSERT INTO elevate_inbox_leaders (holder, epoch) VALUES ($1, $2) ON CONFLICT DO NOTHING`, holder, epoch)
@@ -211,6 +213,9 @@ func (d *DB) Register(ctx context.Context, holder string, epoch int64) error {
 	}
 	return nil
 }
+
+// registerMinWait is the least Register waits for its statement.
+const registerMinWait = 10 * time.Second
 
 // request is one forwarded HTTP request as a row holds it.
 type request struct {
