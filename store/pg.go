@@ -60,9 +60,9 @@ const pgMaxConns = 10
 // pgPage is how many rows a cursor reads per round trip.
 const pgPage = 512
 
-// pgTxTimeout bounds one transaction, so a database that stopped answering fails the write
-// instead of hanging every writer behind it.
-const pgTxTimeout = time.Minute
+// pgTxTimeout bounds one transaction, its ROLLBACK included, so a database that stopped answering
+// fails the write instead of hanging every writer behind it.
+var pgTxTimeout = time.Minute
 
 // pgWriteIdle is how long the server lets a write transaction sit idle once it has sent its
 // writes (idle_in_transaction_session_timeout, set first in the round trip that carries them, the
@@ -281,7 +281,10 @@ func (p *pgBackend) View(fn func(kvTx) error) error {
 	t.backend = p
 	err = fn(t)
 	if q.begun {
-		if _, rerr := conn.Exec(context.Background(), "ROLLBACK"); rerr != nil && err == nil && t.err == nil {
+		// Within the transaction's bound: on a network gone silent, a ROLLBACK without one waits
+		// for its answer until the kernel gives up on the connection. Unanswered, the connection
+		// is closed (and the pool drops it), which ends the transaction on the server.
+		if _, rerr := conn.Exec(ctx, "ROLLBACK"); rerr != nil && err == nil && t.err == nil {
 			err = fmt.Errorf("store: PostgreSQL: %w", rerr)
 		}
 	}
@@ -417,7 +420,8 @@ func (p *pgBackend) update(ctx context.Context, pre func(pgx.Tx) error, fn func(
 	// The pool closes a connection released inside a transaction (a failed ROLLBACK).
 	defer conn.Release()
 	tx := &pgWriteTx{conn: conn.Conn()}
-	defer tx.Rollback(context.Background())
+	// Within the transaction's bound, as in View: the write lock is held until it returns.
+	defer tx.Rollback(ctx)
 	if pre != nil {
 		if err := pre(tx); err != nil {
 			return err
