@@ -208,6 +208,9 @@ func storeCmd(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	defer dst.Close()
 	rep, err := src.CopyTo(dst, *replace)
 	if errors.Is(err, store.ErrTargetNotEmpty) {
+		if errors.Is(dst.UnfinishedCopy(), store.ErrUnfinishedCopy) {
+			return fmt.Errorf("%s holds an unfinished copy (a migrate into it stopped part way); add -replace to delete it and copy %s over it", dbName(*to), *from)
+		}
 		return fmt.Errorf("%s already holds a store; add -replace to delete it and copy %s over it", dbName(*to), *from)
 	}
 	if errors.Is(err, store.ErrNotLeader) {

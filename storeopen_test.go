@@ -450,6 +450,10 @@ func TestServeRefusesUnfinishedCopy(t *testing.T) {
 	if err == nil || !strings.Contains(err.Error(), "unfinished copy") || !strings.Contains(err.Error(), "store migrate -replace") {
 		t.Fatalf("serve on an unfinished copy = %v; want a refusal saying to run store migrate -replace\n%s", err, logs.String())
 	}
+	if out, err := runCLI(t, "store", "migrate", "-from", path, "-to", dbURL); err == nil || !strings.Contains(err.Error(), "unfinished copy") ||
+		!strings.Contains(err.Error(), "-replace") {
+		t.Errorf("store migrate into an unfinished copy without -replace = %v; want a refusal naming it\n%s", err, out)
+	}
 	if out, err := runCLI(t, "store", "migrate", "-from", path, "-to", dbURL, "-replace"); err != nil {
 		t.Fatalf("store migrate -replace: %v\n%s", err, out)
 	}
