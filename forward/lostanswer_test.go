@@ -6,7 +6,6 @@ import (
 	"io"
 	"net"
 	"net/http"
-	"net/url"
 	"strconv"
 	"sync"
 	"sync/atomic"
@@ -48,16 +47,7 @@ func newLoseProxy(t *testing.T, dbURL string, marker string) (*loseProxy, string
 	p.wg.Add(1)
 	go p.accept()
 	t.Cleanup(func() { ln.Close(); p.wg.Wait() })
-	u, err := url.Parse(dbURL)
-	if err != nil {
-		t.Fatal(err)
-	}
-	q := u.Query()
-	q.Del("host")
-	q.Del("port")
-	u.RawQuery = q.Encode()
-	u.Host = ln.Addr().String()
-	return p, u.String()
+	return p, pgtest.Via(t, dbURL, ln.Addr().String())
 }
 
 func (p *loseProxy) accept() {

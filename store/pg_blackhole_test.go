@@ -4,13 +4,13 @@ import (
 	"context"
 	"errors"
 	"net"
-	"net/url"
 	"strconv"
 	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
 
+	"github.com/elevate-pim/elevate/internal/pgtest"
 	"github.com/jackc/pgx/v5"
 )
 
@@ -72,16 +72,7 @@ func newHoleProxy(t *testing.T, dbURL string) (*holeProxy, string) {
 		}
 	}()
 	t.Cleanup(func() { ln.Close(); p.cut() })
-	u, err := url.Parse(dbURL)
-	if err != nil {
-		t.Fatal(err)
-	}
-	q := u.Query()
-	q.Del("host")
-	q.Del("port")
-	u.RawQuery = q.Encode()
-	u.Host = ln.Addr().String()
-	return p, u.String()
+	return p, pgtest.Via(t, dbURL, ln.Addr().String())
 }
 
 // cut closes every connection through the proxy.

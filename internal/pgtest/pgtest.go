@@ -143,6 +143,22 @@ func withDatabase(u, name string) (string, error) {
 	return p.String(), nil
 }
 
+// Via returns dbURL reaching its server through addr (host:port) instead, as a test's proxy in
+// front of the server needs: the URL's host and any host or port parameters are replaced.
+func Via(t testing.TB, dbURL, addr string) string {
+	t.Helper()
+	u, err := url.Parse(dbURL)
+	if err != nil {
+		t.Fatalf("pgtest: %v", err)
+	}
+	q := u.Query()
+	q.Del("host")
+	q.Del("port")
+	u.RawQuery = q.Encode()
+	u.Host = addr
+	return u.String()
+}
+
 // dirPrefix starts the names of the cluster directories under os.TempDir, so
 // that a later start can find and stop the clusters of killed test binaries.
 const dirPrefix = "elevate-pgtest-"
