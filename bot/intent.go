@@ -388,7 +388,11 @@ func (c *Core) reconcileActivation(ctx context.Context, r store.Request) error {
 		}
 		if _, sent := c.asked.Load(r.ID); !sent {
 			// The link asked for lived in the memory of a process that is gone: ask again.
-			return c.sendSignIn(ctx, r, fmt.Sprintf("PIM shows no activation of %s for you yet.", r.RoleName), "")
+			why := fmt.Sprintf("PIM shows no activation of %s for you yet.", r.RoleName)
+			if r.UpdatedAt.Before(c.started) {
+				why = "Elevate restarted, so the sign-in link I sent you earlier no longer works. " + why
+			}
+			return c.sendSignIn(ctx, r, why, "")
 		}
 		return c.lookFailed(ctx, r, errors.New("not in PIM yet; waiting for the requester's sign-in"), nil)
 	}

@@ -479,6 +479,9 @@ func TestMultiRoleUsableAfterRestart(t *testing.T) {
 	}
 	w.restart()
 	w.minute()
+	if n := w.told("dave", "Elevate restarted, so the sign-in link I sent you earlier no longer works. PIM shows no activation of Security Administrator"); n != 1 {
+		t.Errorf("told %d times, after the restart, that the earlier link no longer works: %q", n, w.rec.to("dave"))
+	}
 	w.signIn("dave") // the link sent again after the restart carries no claims: PIM asks again
 	w.core.Wait()
 	w.signIn("dave")
