@@ -457,6 +457,7 @@ func TestMultiRoleUnconfirmedToldInTheRequestLine(t *testing.T) {
 	if n := w.told("dave", "Exchange Administrator was not activated"); n != 0 {
 		t.Errorf("told Exchange's outcome on its own line: %q", w.rec.to("dave"))
 	}
+	w.core.DeliverDue(context.Background())
 	if n := w.told("dave", "Exchange Administrator not confirmed by PIM"); n != 1 {
 		t.Errorf("told %d times in the request's line, want once: %q", n, w.rec.to("dave"))
 	}
