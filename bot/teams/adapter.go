@@ -715,6 +715,9 @@ func (a *Adapter) Send(ctx context.Context, to bot.Address, m bot.Message) (stor
 // it as too large, m is sent once more in its shortest form (shorten), without images; if that
 // is refused too, the error says so and the outbox drops it.
 func (a *Adapter) deliver(ctx context.Context, to bot.Address, m bot.Message, users []string, act Activity) (store.MessageRef, error) {
+	if to.User != "" && (to.Private || to.Channel == "") {
+		a.noticeReply(to.User, m) // once, though it may be sent twice
+	}
 	ref, err := a.deliverOnce(ctx, to, m, act)
 	if !tooLarge(err) {
 		return ref, err
@@ -728,11 +731,9 @@ func (a *Adapter) deliver(ctx context.Context, to bot.Address, m bot.Message, us
 	return ref, err
 }
 
+// deliverOnce posts act to to, once.
 func (a *Adapter) deliverOnce(ctx context.Context, to bot.Address, m bot.Message, act Activity) (store.MessageRef, error) {
 	act.Timestamp = a.o.Now().UTC()
-	if to.User != "" && (to.Private || to.Channel == "") {
-		a.noticeReply(to.User, m)
-	}
 	if to.Channel != "" && !to.Private {
 		conv, err := a.channelNow(ctx, to.Channel)
 		if err != nil {

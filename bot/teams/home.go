@@ -136,10 +136,15 @@ func buildHome(c Core, h bot.Home, who bot.Actor, intro string, limit int) Card 
 		body = append(body, Card{"type": "ActionSet", "actions": roles[:n]})
 		roles = roles[n:]
 	}
+	picker := len(h.Eligible) > 1 && limit > homeFewItems // left out of a card shortened to fit
 	if len(h.Eligible) > maxHomeRoles {
-		item(fmt.Sprintf("%d more: say `roles` to see them all, or pick them below.", len(h.Eligible)-maxHomeRoles))
+		where := "say `roles` to see them all."
+		if picker {
+			where = "say `roles` to see them all, or pick them below."
+		}
+		item(fmt.Sprintf("%d more: %s", len(h.Eligible)-maxHomeRoles, where))
 	}
-	if len(h.Eligible) > 1 && limit > homeFewItems {
+	if picker {
 		// Several roles in one request: pick them here, and the form opens with them picked (the
 		// client sends the picks, comma-separated, with the button's data).
 		var choices []any

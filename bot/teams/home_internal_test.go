@@ -57,6 +57,10 @@ func TestHomeCardFits(t *testing.T) {
 			t.Errorf("the home card does not say %q", want)
 		}
 	}
+	// The card says the roles can be picked below only when the picker is there.
+	if picker := strings.Contains(fmt.Sprint(card), inputHomeRoles); strings.Contains(text, "pick them below") != picker {
+		t.Errorf("the home card says \"pick them below\": %v, yet holds the roles picker: %v", strings.Contains(text, "pick them below"), picker)
+	}
 }
 
 // walk collects the texts of a card's TextBlocks.

@@ -166,6 +166,25 @@ func TestTooLargeRefusedByTeams(t *testing.T) {
 	}
 }
 
+// TestTooLargeReplyOnce: a private reply that Teams refuses as too large and that is sent again
+// shortened is one reply: the answer to the click that caused it says it once.
+func TestTooLargeReplyOnce(t *testing.T) {
+	w := startWorld(t)
+	w.fake.SetMaxMessageSize(4 << 10)
+	replies, stop := w.adapter.WatchReplies(chatID("dave"))
+	defer stop()
+	m := bot.Message{Kind: bot.KindText, Title: "Your request", Text: repeat("Exchange Administrator is active. ", 3000)}
+	if _, err := w.adapter.Send(context.Background(), bot.Address{User: chatID("dave"), Private: true}, m); err != nil {
+		t.Fatal(err)
+	}
+	if c, ok := w.fake.Personal(chatID("dave")); !ok || len(c.Activities) != 1 || !strings.Contains(teamstest.Text(c.Activities[0].Body), "Shortened to fit") {
+		t.Fatalf("dave's chat: %+v; want the reply once, shortened", c)
+	}
+	if n := len(replies()); n != 1 {
+		t.Errorf("the click's answer holds the reply %d times, want once", n)
+	}
+}
+
 // TestShortestKeepsWhatDecides: an approval card Teams refuses as too large is sent again in its
 // shortest form, which still names who asks, for which role and how long (an approver must not
 // approve blind), keeps the request id and the buttons, and says it was shortened.

@@ -93,3 +93,26 @@ func TestHistory(t *testing.T) {
 	s.SetScopes("chat:write", "channels:history")
 	refused(slacktest.DMChannel("UALICE"), "missing_scope")
 }
+
+// TestUpdateOnlyOwn: chat.update refuses a member's message as Slack does (cant_update_message):
+// the bot can change only its own posts.
+func TestUpdateOnlyOwn(t *testing.T) {
+	s := slacktest.New()
+	defer s.Close()
+	s.AddUser(slacktest.User{ID: "UMALLORY", Name: "mallory"})
+	s.AddChannel("C0APPROVALS", "pim-approvals")
+	api := slackapi.New(slacktest.BotToken, slackapi.OptionAPIURL(s.APIURL()))
+	ctx := context.Background()
+	ts := s.PostAsMember("UMALLORY", "C0APPROVALS", "mine", nil)
+	var se slackapi.SlackErrorResponse
+	if _, _, _, err := api.UpdateMessageContext(ctx, "C0APPROVALS", ts, slackapi.MsgOptionText("the bot's", false)); !errors.As(err, &se) || se.Err != "cant_update_message" {
+		t.Errorf("updating a member's message: %v, want cant_update_message", err)
+	}
+	_, own, err := api.PostMessageContext(ctx, "C0APPROVALS", slackapi.MsgOptionText("the bot's", false))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, _, _, err := api.UpdateMessageContext(ctx, "C0APPROVALS", own, slackapi.MsgOptionText("changed", false)); err != nil {
+		t.Errorf("updating the bot's own message: %v", err)
+	}
+}

@@ -638,6 +638,9 @@ func (s *Server) method(method string, c Call) (map[string]any, error) {
 		ch := s.channelID(f.Get("channel"))
 		for _, m := range s.msgs {
 			if m.Channel == ch && m.TS == f.Get("ts") && ch != "" {
+				if m.From != "" {
+					return nil, errors.New("cant_update_message") // a member's: the bot changes only its own
+				}
 				blocks := json.RawMessage(f.Get("blocks"))
 				if err := checkBlocks(blocks); err != nil {
 					return nil, err

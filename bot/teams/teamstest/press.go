@@ -12,7 +12,7 @@ import (
 // (all the inputs in the action's scope, the card's and those of the Action.ShowCard it sits in,
 // unless the action's associatedInputs is "none"). It refuses what the client would not send:
 // a value for an input not in scope, a choice that is not offered, several choices in a
-// single-select, a required input left empty.
+// single-select, a text longer than its maxLength, a required input left empty.
 func Press(card map[string]any, title string, values map[string]string) (string, map[string]any, error) {
 	action, scope := findAction(card, title, nil)
 	if action == nil {
@@ -62,6 +62,9 @@ func Press(card map[string]any, title string, values map[string]string) (string,
 				}
 			}
 		}
+		if n, ok := maxLength(in); ok && in["type"] == "Input.Text" && len([]rune(v)) > n {
+			return "", nil, fmt.Errorf("input %q takes at most %d characters; the client lets no more be typed", id, n)
+		}
 		if req, _ := in["isRequired"].(bool); req && v == "" {
 			return "", nil, fmt.Errorf("input %q is required", id)
 		}
@@ -70,6 +73,17 @@ func Press(card map[string]any, title string, values map[string]string) (string,
 		}
 	}
 	return verb, data, nil
+}
+
+// maxLength is an input's maxLength, from JSON (a float64) or from a card built in Go (an int).
+func maxLength(in map[string]any) (int, bool) {
+	switch n := in["maxLength"].(type) {
+	case float64:
+		return int(n), true
+	case int:
+		return n, true
+	}
+	return 0, false
 }
 
 // findAction finds the Action.Execute titled title in card and the inputs in its scope.

@@ -12,7 +12,7 @@ func TestPressSendsWhatTheClientSends(t *testing.T) {
 		{"type":"Input.ChoiceSet","id":"one","choices":[{"title":"A","value":"a"},{"title":"B","value":"b"}]},
 		{"type":"ActionSet","actions":[{"type":"Action.Execute","title":"Alone","verb":"form","data":{"value":"a"},"associatedInputs":"none"}]}],
 		"actions":[{"type":"Action.Execute","title":"Go","verb":"form","data":{"value":""}},
-		{"type":"Action.ShowCard","title":"Why","card":{"type":"AdaptiveCard","body":[{"type":"Input.Text","id":"reason","isRequired":true}],
+		{"type":"Action.ShowCard","title":"Why","card":{"type":"AdaptiveCard","body":[{"type":"Input.Text","id":"reason","isRequired":true,"maxLength":5}],
 			"actions":[{"type":"Action.Execute","title":"Deny","verb":"deny","data":{"value":"7"}}]}}]}`), &card); err != nil {
 		t.Fatal(err)
 	}
@@ -32,6 +32,7 @@ func TestPressSendsWhatTheClientSends(t *testing.T) {
 		"an input out of scope":           func() error { _, _, err := Press(card, "Go", map[string]string{"reason": "x"}); return err },
 		"inputs to associatedInputs none": func() error { _, _, err := Press(card, "Alone", map[string]string{"roles": "a"}); return err },
 		"a required input left empty":     func() error { _, _, err := Press(card, "Deny", nil); return err },
+		"a text over its maxLength":       func() error { _, _, err := Press(card, "Deny", map[string]string{"reason": "nope, no"}); return err },
 		"no such button":                  func() error { _, _, err := Press(card, "Nope", nil); return err },
 	} {
 		if try() == nil {
