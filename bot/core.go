@@ -112,7 +112,7 @@ type Core struct {
 
 	// A multi-role request's one "usable" line (multi.go, groupUsable).
 	usableMu   sync.Mutex
-	usableOf   sync.Map // request id → bool: its wait for "usable" ended (true: usable, false: not visible yet)
+	usableOf   sync.Map // request id → usableWait: its wait for "usable" in this process
 	usableTold sync.Map // group → struct{}: its "usable" line was sent
 }
 

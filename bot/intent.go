@@ -416,7 +416,9 @@ func (c *Core) failUnknown(ctx context.Context, r store.Request, words string) e
 			return store.ErrNoChange
 		}
 		r.State, r.FailureCode, r.FailureMessage, r.Write = store.StateFailed, failWriteUnconfirmed, words, nil
-		out.tell(*r, Message{Kind: KindResult, Text: fmt.Sprintf("%s was not activated. %s", r.RoleName, words)})
+		if toldAlone(*r) { // a role of several: the request's one line says it (groupSummary)
+			out.tell(*r, Message{Kind: KindResult, Text: fmt.Sprintf("%s was not activated. %s", r.RoleName, words)})
+		}
 		out.cards(*r)
 		return nil
 	})

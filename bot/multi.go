@@ -828,11 +828,14 @@ func (c *Core) groupUsable(ctx context.Context, group uint64) {
 		if x.State != store.StateActive || pimStage(x) {
 			continue
 		}
-		ok, done := c.usableOf.Load(x.ID)
-		if !done {
+		v, here := c.usableOf.Load(x.ID)
+		switch {
+		case !here:
+			// Made active by an earlier process (before a restart or a takeover): its wait, if
+			// any, was that process's; it holds nothing back here.
+		case v == usableWaiting:
 			return // still waiting for PIM to show it
-		}
-		if ok.(bool) {
+		case v == usableYes:
 			usable = append(usable, x)
 		}
 	}
@@ -862,6 +865,15 @@ func (c *Core) groupUsable(ctx context.Context, group uint64) {
 	}
 	c.tellLater(ctx, rs[0], Message{Kind: KindResult, Text: text})
 }
+
+// A role's wait for "usable" in this process (Core.usableOf), for groupUsable.
+type usableWait int8
+
+const (
+	usableWaiting usableWait = iota // activeNow is recording it active, or waiting for PIM to show it
+	usableYes                       // PIM showed it
+	usableNo                        // PIM did not show it in time: told on its own
+)
 
 // roleOutcome is one role's line in a multi-role request's summary and card.
 func (c *Core) roleOutcome(x store.Request) string {

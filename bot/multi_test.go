@@ -429,3 +429,67 @@ func TestMultiRoleActivatingToldWithTheIntent(t *testing.T) {
 		t.Errorf("told %d lines that roles are activating, want one: %q", n, w.rec.to("dave"))
 	}
 }
+
+// A role of a multi-role request whose activation PIM never confirmed (Graph did not answer for
+// an hour after a crash before its write) is told in the request's one line, as a refused role
+// is: dave does not hear a line of its own.
+func TestMultiRoleUnconfirmedToldInTheRequestLine(t *testing.T) {
+	w, cg := crashWorld(t, 0)
+	cg.arm("activate", false) // the process dies before Exchange's write
+	w.say("dave", "exchange,sharepoint 1h fixing mail flow")
+	w.signIn("dave")
+	w.core.Wait()
+	rs, err := w.store.Requests(store.Filter{ChatUser: "dave", Platform: "test"})
+	if err != nil || len(rs) != 2 {
+		t.Fatalf("dave's requests: %d, %v", len(rs), err)
+	}
+	ex := rs[0]
+	if ex.State != store.StateActivating || ex.Write == nil {
+		t.Fatalf("Exchange after the crash: %s, write %+v; want its intent", ex.State, ex.Write)
+	}
+	w.tenant.Inject(graphtest.Fault{Method: "GET", Path: "roleAssignmentScheduleInstances", Status: 500, Times: 1000})
+	w.restart()
+	w.clock.advance(time.Hour) // lookBound
+	w.minute()
+	if got := w.request(ex.ID); got.State != store.StateFailed || got.FailureCode != "write_unconfirmed" {
+		t.Fatalf("Exchange after an hour without Graph: %s (%s)", got.State, got.FailureCode)
+	}
+	if n := w.told("dave", "Exchange Administrator was not activated"); n != 0 {
+		t.Errorf("told Exchange's outcome on its own line: %q", w.rec.to("dave"))
+	}
+	if n := w.told("dave", "Exchange Administrator not confirmed by PIM"); n != 1 {
+		t.Errorf("told %d times in the request's line, want once: %q", n, w.rec.to("dave"))
+	}
+}
+
+// One role of a multi-role request active and its wait for "usable" over, the other waiting for
+// a stronger sign-in across a restart: once that one is active too, dave hears it is usable (the
+// first role's wait was an earlier process's, and does not hold the line back for ever).
+func TestMultiRoleUsableAfterRestart(t *testing.T) {
+	w := pimWorld(t, withC1)
+	w.say("dave", "exchange,sec 1h investigate an alert")
+	w.signIn("dave", graphtest.WithACRS()) // Exchange activates; Security asks for a stronger sign-in
+	w.core.Wait()
+	rs, err := w.store.Requests(store.Filter{ChatUser: "dave", Platform: "test"})
+	if err != nil || len(rs) != 2 {
+		t.Fatalf("dave's requests: %d, %v", len(rs), err)
+	}
+	if ex, sec := w.request(rs[0].ID), w.request(rs[1].ID); ex.State != store.StateActive || sec.State != store.StateAwaitingSignIn {
+		t.Fatalf("after the first sign-in: %s %s / %s %s (%s)", ex.RoleName, ex.State, sec.RoleName, sec.State, sec.FailureMessage)
+	}
+	w.restart()
+	w.minute()
+	w.signIn("dave") // the link sent again after the restart carries no claims: PIM asks again
+	w.core.Wait()
+	w.signIn("dave")
+	w.core.Wait()
+	if sec := w.request(rs[1].ID); sec.State != store.StateActive {
+		t.Fatalf("Security after the stronger sign-in: %s (%s): %q", sec.State, sec.FailureMessage, w.rec.to("dave"))
+	}
+	if n := w.told("dave", "Security Administrator is usable now"); n != 1 {
+		t.Errorf("told %d times that Security is usable, want once: %q", n, w.rec.to("dave"))
+	}
+	if n := w.told("dave", "usable now"); n != 1 {
+		t.Errorf("told %d times that roles are usable, want once: %q", n, w.rec.to("dave"))
+	}
+}

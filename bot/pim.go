@@ -113,6 +113,9 @@ func (c *Core) markActive(ctx context.Context, id uint64, act graph.Activation, 
 // request's duration, as the clock starts at activation) with audit record ev, clears its write,
 // and tells the requester, the approvers' card and the security channel once.
 func (c *Core) activeNow(ctx context.Context, id uint64, act graph.Activation, start, end time.Time, ev store.AuditRecord) error {
+	// A role of a multi-role request waits for "usable" here from its commit on: the change that
+	// settles the request must not tell the roles usable before this one's wait (groupUsable).
+	_, had := c.usableOf.LoadOrStore(id, usableWaiting)
 	r, err := c.change(ctx, id, ev, func(r *store.Request, out *outbox) error {
 		if r.State == store.StateActive || r.State.Terminal() {
 			return store.ErrNoChange
@@ -132,6 +135,9 @@ func (c *Core) activeNow(ctx context.Context, id uint64, act graph.Activation, s
 		c.announce(out, *r)
 		return nil
 	})
+	if !had && (err != nil || toldAlone(r)) {
+		c.usableOf.Delete(id) // no wait here, or told on its own
+	}
 	if errors.Is(err, store.ErrNoChange) {
 		return nil
 	}
@@ -146,14 +152,14 @@ func (c *Core) activeNow(ctx context.Context, id uint64, act graph.Activation, s
 			c.log.Warn("activation not visible yet", "request_id", r.ID, "err", err)
 			c.tellUser(ctx, r, Message{Kind: KindProgress, Text: fmt.Sprintf("PIM has granted %s but it is not visible yet; this can take a few minutes. Sign out and in again if an admin portal still says no.", r.RoleName)})
 			if !toldAlone(r) {
-				c.usableOf.Store(r.ID, false)
+				c.usableOf.Store(r.ID, usableNo)
 				c.groupUsable(ctx, r.Group)
 			}
 			return nil
 		}
 		c.seen.Store(r.ID, true)
 		if !toldAlone(r) {
-			c.usableOf.Store(r.ID, true)
+			c.usableOf.Store(r.ID, usableYes)
 			c.groupUsable(ctx, r.Group) // one line for the roles of the request, when they all are
 			return nil
 		}
