@@ -64,15 +64,17 @@ func (s *Store) CopyTo(dst *Store, replace bool) (CopyReport, error) {
 	if err != nil {
 		return rep, err
 	}
-	if !empty {
-		if !replace {
-			return rep, ErrTargetNotEmpty
-		}
-		if err := dst.clear(); err != nil {
-			return rep, err
-		}
+	if !empty && !replace {
+		return rep, ErrTargetNotEmpty
 	}
+	// The target's old contents go in the transaction that marks it: stopped between two
+	// transactions, it would be an empty, unmarked store that serve starts on as a new one.
 	if err := dst.db.Update(func(tx kvTx) error {
+		if !empty {
+			if err := clearTx(tx); err != nil {
+				return err
+			}
+		}
 		meta, err := bucket(tx, bucketMeta)
 		if err != nil {
 			return err
@@ -244,16 +246,14 @@ func (s *Store) isEmpty() (bool, error) {
 	return true, nil
 }
 
-// clear deletes every top-level bucket and recreates the schema's, empty, at the latest version.
-func (s *Store) clear() error {
-	return s.db.Update(func(tx kvTx) error {
-		for _, name := range topBuckets(tx) {
-			if err := tx.DeleteBucket(name); err != nil {
-				return err
-			}
+// clearTx deletes every top-level bucket and recreates the schema's, empty, at the latest version.
+func clearTx(tx kvTx) error {
+	for _, name := range topBuckets(tx) {
+		if err := tx.DeleteBucket(name); err != nil {
+			return err
 		}
-		return migrateTx(tx, "target", latestVersion)
-	})
+	}
+	return migrateTx(tx, "target", latestVersion)
 }
 
 // keyCounts counts the keys under each top-level bucket, nested buckets and their keys included.

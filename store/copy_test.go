@@ -164,6 +164,28 @@ func (s *stopAfter) Update(fn func(kvTx) error) error {
 	return s.kvDB.Update(fn)
 }
 
+// A copy with replace that is stopped right after it deleted the target's contents leaves the
+// target marked unfinished, not empty and unmarked: serve would start on that as a new store.
+func TestCopyToReplaceStoppedAfterClearIsMarked(t *testing.T) {
+	src, err := Open(boltPath(t))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer src.Close()
+	fillSample(t, src, 2)
+	dst := newTestStore(t)
+	fillSample(t, dst, 1) // the data -replace deletes
+	inner := dst.db
+	dst.db = &stopAfter{kvDB: inner, n: 1}
+	if _, err := src.CopyTo(dst, true); !errors.Is(err, errStopped) {
+		t.Fatalf("stopped after the first write: CopyTo = %v", err)
+	}
+	dst.db = inner
+	if err := dst.UnfinishedCopy(); !errors.Is(err, ErrUnfinishedCopy) {
+		t.Errorf("a copy with replace stopped after its first write: UnfinishedCopy = %v; want ErrUnfinishedCopy", err)
+	}
+}
+
 // A copy stopped part way leaves the target marked as an unfinished copy, which it stays until a
 // copy over it finishes; a finished copy leaves no mark. A copy that does not match stays marked.
 func TestCopyToStoppedIsMarkedUnfinished(t *testing.T) {

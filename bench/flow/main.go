@@ -19,7 +19,8 @@
 // the server makes between a command and "active" (from its /metrics), for each kind of flow.
 // Then the disk's floor (the store's own fsync'd write, as bench/load measures it). Then the
 // load: -activations flows started open loop at -rate per second, each on a person not in a flow.
-// The report: acknowledgement latency per kind of request; command → "active" and → "usable";
+// The report: acknowledgement latency per kind of request; command → "active" (under load from
+// when the flow was due, so the generator's own lag counts) and → "usable";
 // Elevate's overhead (command → "active" minus the Graph latency of the calls the calibration
 // counted for that kind of flow); click → every card updated; Graph calls per activation; the
 // server's CPU seconds per 1000 activations and its peak RSS.
@@ -503,7 +504,7 @@ type flow struct {
 	approver              int
 	extend, done          bool
 	signIn, apprSignIn    bool
-	start, active, usable time.Time
+	start, active, usable time.Time // start: when the command was due (see load), else when it was sent
 	signInTime            time.Duration
 	clickToCards          time.Duration
 	clicked               bool
@@ -592,7 +593,9 @@ func (b *bench) play(f *flow) {
 			b.approve(f, ready)
 		}()
 	}
-	f.start = time.Now()
+	if f.start.IsZero() {
+		f.start = time.Now()
+	}
 	b.say(p, fmt.Sprintf("%s 1h flow %d", alias, f.n), "request")
 	ev, ok := b.next(f, p, func(ev event) bool { return activeRE.MatchString(ev.text) && strings.Contains(ev.text, role) })
 	if approved != nil {
@@ -924,8 +927,11 @@ func (b *bench) load() loadResult {
 		flows[i] = f
 	}
 	var skipped atomic.Int64
-	measure.OpenLoop(b.o.rate, len(flows), func(j int, _ time.Time) {
+	measure.OpenLoop(b.o.rate, len(flows), func(j int, due time.Time) {
 		f := flows[j]
+		// Timed from when the flow was due, not from when its goroutine ran: the generator's own
+		// lag (a stalled machine) counts, as in bench/load.
+		f.start = due
 		select {
 		case f.p = <-idle:
 		default:

@@ -70,17 +70,18 @@ func (a *Adapter) share(ctx context.Context, ref store.MessageRef, key string, f
 		errs    []error
 		wait    time.Duration
 	)
+	var shared map[string]bool
+	if look {
+		var err error
+		if shared, err = a.sharedFiles(ctx, ref); err != nil {
+			return fmt.Errorf("slack: looking for the files of %s in %s: %w", ref.MessageID, ref.Channel, err)
+		}
+	}
 	for i, f := range files {
 		name := sharedName(f.Name, key, i)
-		if look {
-			shared, err := a.fileShared(ctx, ref, name)
-			if err != nil {
-				return fmt.Errorf("slack: looking for the files of %s in %s: %w", ref.MessageID, ref.Channel, err)
-			}
-			if shared {
-				a.log.Info("slack: file already shared below its message", "channel", ref.Channel, "ts", ref.MessageID, "file", name)
-				continue
-			}
+		if shared[name] {
+			a.log.Info("slack: file already shared below its message", "channel", ref.Channel, "ts", ref.MessageID, "file", name)
+			continue
 		}
 		err := a.upload(ctx, ref.Channel, name, f)
 		if err == nil {
@@ -174,17 +175,19 @@ func (a *Adapter) upload(ctx context.Context, channel, name string, f bot.Attach
 	return nil
 }
 
-// fileShared says whether a file named name, uploaded by the bot itself, was shared in ref's
-// conversation after ref's message. Like FindSent, it answers false when it cannot look (no
-// history scope, logged once; not a bot token): the file is shared again, at least once.
-func (a *Adapter) fileShared(ctx context.Context, ref store.MessageRef, name string) (bool, error) {
+// sharedFiles are the names of the files the bot itself uploaded and shared in ref's
+// conversation after ref's message, read once for all of a post's files. Like FindSent, it
+// finds none when it cannot look (no history scope, logged once; not a bot token): those files
+// are shared again, at least once.
+func (a *Adapter) sharedFiles(ctx context.Context, ref store.MessageRef) (map[string]bool, error) {
 	me, err := a.self(ctx)
 	if err != nil {
-		return false, deliveryError(err)
+		return nil, deliveryError(err)
 	}
 	if me.userID == "" || me.botID == "" {
-		return false, nil
+		return nil, nil
 	}
+	names := map[string]bool{}
 	p := &slackapi.GetConversationHistoryParameters{ChannelID: ref.Channel, Limit: 200, Oldest: ref.MessageID}
 	for range findPages {
 		var res *slackapi.GetConversationHistoryResponse
@@ -193,7 +196,7 @@ func (a *Adapter) fileShared(ctx context.Context, ref store.MessageRef, name str
 			return err
 		})
 		if err != nil {
-			return false, a.findFailed(err)
+			return nil, a.findFailed(err)
 		}
 		for _, m := range res.Messages {
 			if m.User != me.userID && m.BotID != me.botID {
@@ -201,16 +204,16 @@ func (a *Adapter) fileShared(ctx context.Context, ref store.MessageRef, name str
 			}
 			for _, f := range m.Files {
 				// The file's uploader, not only the message's author: only the bot user's file is ours.
-				if f.Name == name && f.User == me.userID {
-					return true, nil
+				if f.User == me.userID {
+					names[f.Name] = true
 				}
 			}
 		}
 		if res.ResponseMetaData.NextCursor == "" {
-			return false, nil
+			return names, nil
 		}
 		p.Cursor = res.ResponseMetaData.NextCursor
 	}
-	a.log.Warn("slack: shared file not found in the history pages read; sharing it again", "channel", ref.Channel, "file", name)
-	return false, nil
+	a.log.Warn("slack: history after the message longer than the pages read; files not found in them are shared again", "channel", ref.Channel, "ts", ref.MessageID)
+	return names, nil
 }

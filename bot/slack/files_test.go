@@ -148,6 +148,38 @@ func TestFilesForgedByMember(t *testing.T) {
 	}
 }
 
+// TestFilesLookedForOnce: a digest with two charts whose second share's answer was lost. The
+// retry finds the digest, then reads the history after it once for both charts (not once a
+// chart): nothing is posted or shared twice.
+func TestFilesLookedForOnce(t *testing.T) {
+	clk := &fakeClock{}
+	e := startEnvSlack(t, false, examples.Tenant, examples.Config, nil, func(o *demo.Options) { o.Now = clk.now })
+	e.fake.SetClock(clk.now)
+	chart := func(name string) bot.Attachment {
+		return bot.Attachment{Name: name, MIME: "image/png", Alt: name, Data: append(bytes.Clone(pngSignature), name...)}
+	}
+	e.fake.LoseAnswer("files.completeUploadExternal", "C0ITADMINS") // the first chart's
+	m := bot.Message{Kind: schedule.KindDigest, Title: "Weekly PIM digest", Text: "3 activations this week."}
+	if err := e.w.Core.Post(context.Background(), "#it-admins", m, chart("a.png"), chart("b.png")); err != nil {
+		t.Fatal(err)
+	}
+	e.settle()
+	before := e.fake.CallCount("conversations.history")
+	clk.advance(10 * time.Second)
+	e.w.Core.DeliverDue(context.Background())
+	e.settle()
+	if st, err := e.w.Core.Outbox(); err != nil || st.Depth != 0 || st.Dropped != 0 {
+		t.Fatalf("outbox %+v %v after the retry: want empty, nothing dropped", st, err)
+	}
+	if d, c := posted(e); d != 1 || c != 2 {
+		t.Errorf("%d digests and %d charts in #it-admins, want 1 and 2", d, c)
+	}
+	// One read to find the digest, one for its files.
+	if n := e.fake.CallCount("conversations.history") - before; n != 2 {
+		t.Errorf("the retry read the history %d times, want 2", n)
+	}
+}
+
 // TestFilesLostShareAnswerWithoutHistoryScope: without the history scopes Elevate cannot look,
 // so after the share's lost answer the digest and its chart are posted again, as any post whose
 // answer was lost is (at least once, never lost), and the operator is told why once.
